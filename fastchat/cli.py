@@ -1,0 +1,39 @@
+"""The ``fastchat`` command line: ``fastchat serve`` and ``fastchat client``.
+
+Owns: argument parsing and handing over to the server supervisor or the client app.
+Must never: hold server or client logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fastchat.client import app as client_app
+    from fastchat.server import config as server_config
+
+    parser = argparse.ArgumentParser(prog="fastchat", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the IRC server")
+    server_config.add_arguments(serve)
+    client = sub.add_parser("client", help="run the chat client")
+    client_app.add_arguments(client)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from fastchat.server import config as server_config
+        from fastchat.server.supervisor import serve
+
+        return serve(server_config.from_args(args))
+    from fastchat.client import app as client_app
+
+    return client_app.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
