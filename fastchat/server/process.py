@@ -1,0 +1,120 @@
+"""Start and stop a fastchat server as a child process: for tests, load tests and benchmarks.
+
+Owns: launching ``fastchat serve`` on a free port, waiting for its readiness line, and making
+sure the whole process tree is gone afterwards (even when the caller fails).
+Must never: be used by the server itself.
+
+The supervisor prints exactly one line ``fastchat ready on HOST:PORT (N workers, pid P)`` on
+stdout once every worker is serving; this module waits for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import psutil
+
+READY_RE = re.compile(rb"fastchat ready on (\S+):(\d+) \((\d+) workers, pid (\d+)\)")
+
+
+@dataclass
+class ServerProcess:
+    """A running server: its address, its supervisor process, and what it has printed."""
+
+    host: str
+    port: int
+    workers: int
+    proc: subprocess.Popen[bytes]
+    output: list[bytes] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def tree(self) -> list[psutil.Process]:
+        """The supervisor and every live descendant."""
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def worker_pids(self) -> list[int]:
+        """PIDs of the worker processes (named ``fastchat: worker N`` in their cmdline title)."""
+        return [p.pid for p in self.tree()[1:] if _title(p).startswith("fastchat: worker")]
+
+    def log_text(self) -> str:
+        return b"".join(self.output).decode(errors="replace")
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM the supervisor, wait, then SIGKILL whatever is left of the tree."""
+        tree = self.tree()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        for p in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+        return self.proc.returncode
+
+
+def _title(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return ""
+
+
+def start(
+    args: Sequence[str] = (), workers: int = 1, host: str = "127.0.0.1", timeout: float = 30.0
+) -> ServerProcess:
+    """Start ``fastchat serve --port 0`` with ``args`` and wait until it is ready."""
+    cmd = [sys.executable, "-m", "fastchat.cli", "serve", "--host", host, "--port", "0",
+           "--workers", str(workers), *args]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    assert proc.stdout is not None
+    output: list[bytes] = []
+    ready = threading.Event()
+    found: list[re.Match[bytes]] = []
+
+    def pump() -> None:
+        # Keep draining the server's output so it can never block on a full pipe.
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            output.append(raw)
+            if not found and (m := READY_RE.search(raw)):
+                found.append(m)
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(timeout) or not found:
+        server = ServerProcess(host, 0, workers, proc, output)
+        server.stop()
+        raise RuntimeError("fastchat did not become ready:\n" + server.log_text())
+    m = found[0]
+    return ServerProcess(m[1].decode(), int(m[2]), int(m[3]), proc, output)
+
+
+@contextlib.contextmanager
+def running(args: Sequence[str] = (), workers: int = 1, **kw: object) -> Iterator[ServerProcess]:
+    """``with running(workers=4) as server:`` a server that is stopped however the block ends."""
+    server = start(args, workers, **kw)  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        server.stop()
