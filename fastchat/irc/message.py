@@ -80,7 +80,11 @@ def parse(line: bytes) -> Message:
     elif head.startswith(b":"):
         # a line whose first param is trailing right after the command is impossible here
         raise ProtocolError("missing command")
-    words = head.split()
+    # Split on SPACE only: RFC 2812 §2.3.1 lets a middle hold any octet but NUL, CR, LF, SPACE
+    # (and ':' first), so TAB, VT and FF are data, not separators as ``bytes.split()`` assumes.
+    words = head.split(b" ")
+    if b"" in words:  # rare: runs of spaces; skip the list rebuild on the common path
+        words = [word for word in words if word]
     if not words:
         raise ProtocolError("missing command")
     command = words[0].upper()
