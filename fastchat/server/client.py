@@ -1,0 +1,63 @@
+"""One connection's protocol state as the worker core sees it.
+
+Owns: what a connection has said (nick, user, registration progress), what it is owed (output
+queue), what it has sent but we have not processed yet (input queue, ordering barrier, flood
+clock) and its liveness clocks.
+Must never: touch the socket. ``transport`` is an opaque slot that the I/O shell fills in.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from fastchat.irc.linebuffer import LineBuffer
+from fastchat.server.state import User
+
+
+class Client:
+    """A local connection. Slots keep an idle client small (see the idle benchmark)."""
+
+    __slots__ = (
+        "cap_negotiating", "closed", "connected_at", "flood_clock", "host", "inq", "inq_bytes",
+        "ip", "last_active", "linebuf", "nick", "password", "pending", "ping_sent", "qbytes",
+        "realname", "registering", "transport", "uid", "user", "user_modes", "username",
+        "waiting",
+    )
+
+    def __init__(self, uid: int, ip: bytes, now: float, max_line: int) -> None:
+        self.uid = uid
+        self.ip = ip
+        self.host = ip
+        self.nick = b""  # tentative until registered, then mirrors user.nick
+        self.username = b""
+        self.realname = b""
+        self.password = b""
+        self.user: User | None = None  # set once the sequencer has introduced us
+        self.registering = False  # a registration request is with the sequencer
+        self.cap_negotiating = False
+        self.user_modes = b""
+        self.linebuf = LineBuffer(max_line)
+        self.inq: deque[bytes] = deque()  # received lines not yet processed (barrier/flood)
+        self.inq_bytes = 0
+        self.waiting = 0  # requests with the sequencer not yet decided: the ordering barrier
+        self.flood_clock = 0.0
+        self.pending: list[bytes] = []  # output owed, joined into one send per loop turn
+        self.qbytes = 0
+        self.connected_at = now
+        self.last_active = now
+        self.ping_sent = 0.0
+        self.closed = False
+        self.transport: Any = None
+
+    @property
+    def registered(self) -> bool:
+        return self.user is not None
+
+    @property
+    def name(self) -> bytes:
+        """The nick to address numerics to: ``*`` before one is set (Modern IRC)."""
+        return self.nick or b"*"
+
+    def __repr__(self) -> str:
+        return f"<Client {self.uid:#x} {self.nick.decode(errors='replace')} {self.ip.decode()}>"

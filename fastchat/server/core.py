@@ -1,0 +1,536 @@
+"""A worker's sans-I/O core: connections in, effects out.
+
+Owns: each local connection's protocol life (input processing in order, the ordering barrier,
+flood control, timeouts), applying the sequencer's events and deliveries to the local replica,
+and rendering what each local client must receive.
+Must never: touch a socket, a selector, the clock or another process. The I/O shell
+(:mod:`fastchat.server.worker`) feeds it bytes, events and the time, and carries out its effects.
+
+Effects are collected, not performed:
+- ``client.pending`` gets the bytes a client is owed; ``dirty`` lists clients with new output,
+  so the shell sends each one once per loop turn (coalescing is what makes fan-out cheap);
+- ``outbox`` gets requests for the sequencer when it runs in the hub (multi-worker);
+- ``closing`` lists clients to disconnect once their last bytes are out.
+
+Ordering: a client's commands are processed strictly in order. A command that needs the
+sequencer (JOIN, NICK, ...) raises the client's barrier until the sequencer's ``D_DONE`` comes
+back; lines that arrive meanwhile wait in ``inq``. So every command sees the effects of the ones
+before it, exactly as on a single-process server. Messages (PRIVMSG/NOTICE) change no state and
+do not raise the barrier: they stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from fastchat.irc import numerics as N
+from fastchat.irc.casemap import fold
+from fastchat.irc.linebuffer import OVERLONG
+from fastchat.irc.message import MAX_LINE, MAX_TAGS, ProtocolError, parse
+from fastchat.server import replies
+from fastchat.server.client import Client
+from fastchat.server.config import Config
+from fastchat.server.events import (
+    D_CHAN,
+    D_DONE,
+    D_REPLY,
+    D_USER,
+    E_AWAY,
+    E_INTRO,
+    E_INVITE,
+    E_JOIN,
+    E_KICK,
+    E_MODE,
+    E_NICK,
+    E_PART,
+    E_QUIT,
+    E_TOPIC,
+    R_JOIN,
+    R_QUIT,
+    Record,
+)
+from fastchat.server.sequencer import Channel, Sequencer
+from fastchat.server.state import State
+
+if TYPE_CHECKING:
+    from fastchat.server.commands import Handler
+
+log = logging.getLogger("fastchat.core")
+
+#: Bytes of one line we accept: the 512 of RFC 1459 plus an IRCv3 tag section.
+MAX_INPUT_LINE = MAX_LINE + MAX_TAGS
+
+
+class LocalRouter:
+    """Routes the sequencer's decisions straight back into this core (``--workers 1``)."""
+
+    __slots__ = ("core",)
+
+    def __init__(self, core: WorkerCore) -> None:
+        self.core = core
+
+    def event(self, event: Record) -> None:
+        self.core.apply(event)
+
+    def to_channel(self, chan: Channel, record: Record) -> None:
+        self.core.apply(record)
+
+    def to_worker(self, worker: int, record: Record) -> None:
+        self.core.apply(record)
+
+
+class WorkerCore:
+    """Everything a worker knows and decides, without I/O."""
+
+    def __init__(self, config: Config, slot: int = 0, incarnation: int = 1,
+                 standalone: bool = True) -> None:
+        from fastchat.server.commands import COMMANDS
+
+        self.config = config
+        self.slot = slot
+        self.state = State()
+        self.clients: dict[int, Client] = {}  # uid -> local connection (registered or not)
+        self.dirty: list[Client] = []
+        self.closing: list[Client] = []
+        self.outbox: list[Record] = []
+        self.throttled: set[Client] = set()  # input held back by flood control
+        self.created = b"at start-up"
+        self._next_uid = incarnation << 32
+        self._now = 0.0
+        self._commands: dict[bytes, Handler] = COMMANDS
+        self.sequencer: Sequencer | None = (
+            Sequencer(self.state, config, LocalRouter(self)) if standalone else None)
+        self._events: dict[int, Callable[[Record], None]] = {
+            D_CHAN: self._d_chan, D_USER: self._d_user, D_REPLY: self._d_reply,
+            D_DONE: self._d_done, E_INTRO: self._e_intro, E_NICK: self._e_nick,
+            E_JOIN: self._e_join, E_PART: self._e_part, E_QUIT: self._e_quit,
+            E_TOPIC: self._e_topic, E_MODE: self._e_mode, E_KICK: self._e_kick,
+            E_AWAY: self._e_away, E_INVITE: self._e_invite,
+        }
+
+    def set_start_time(self, now: float) -> None:
+        self.created = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S UTC").encode()
+
+    # -- effects ---------------------------------------------------------------------------------
+    def send(self, client: Client, data: bytes) -> None:
+        """Queue ``data`` (whole lines) for ``client``; the shell sends it this loop turn."""
+        if client.closed:
+            return
+        pending = client.pending
+        if not pending:
+            self.dirty.append(client)
+        pending.append(data)
+        client.qbytes += len(data)
+        if client.qbytes > self.config.sendq:
+            self.disconnect(client, b"SendQ exceeded", flush=False)
+
+    def send_lines(self, client: Client, lines: Iterable[bytes]) -> None:
+        self.send(client, b"".join(lines))
+
+    def reply(self, client: Client, code: bytes, *params: bytes) -> None:
+        self.send(client, replies.numeric(self.config.server_name, client.name, code, *params))
+
+    def submit(self, request: Record, barrier: bool = True) -> None:
+        """Hand a request to the sequencer: in-process, or via the bus to the hub."""
+        if barrier:
+            client = self.clients.get(request[1])
+            if client is not None:
+                client.waiting += 1
+        if self.sequencer is not None:
+            self.sequencer.handle(self.slot, request, int(self._now))
+        else:
+            self.outbox.append(request)
+
+    def disconnect(self, client: Client, reason: bytes, flush: bool = True,
+                   quit_message: bytes | None = None) -> None:
+        """Close ``client`` with ``ERROR :reason``; its channels see it quit with
+        ``quit_message`` (default: the reason). Safe to call twice."""
+        if client.closed:
+            return
+        if not flush:
+            client.pending.clear()
+            client.qbytes = 0
+        error = b"ERROR :Closing link: (%s@%s) [%s]\r\n" % (client.username or b"*", client.host, reason)
+        if not client.pending:
+            self.dirty.append(client)
+        client.pending.append(error)
+        client.closed = True
+        self.closing.append(client)
+        self.throttled.discard(client)
+        client.inq.clear()
+        user = client.user
+        if user is not None:
+            for chan in user.channels.values():
+                chan.local.pop(client.uid, None)
+            self.state.local.pop(client.uid, None)
+            self.submit((R_QUIT, client.uid, quit_message if quit_message is not None else reason),
+                        barrier=False)
+
+    def forget(self, client: Client) -> None:
+        """The shell has closed the connection: drop it."""
+        self.clients.pop(client.uid, None)
+        self.throttled.discard(client)
+
+    # -- connections -------------------------------------------------------------------------------
+    def admission(self, ip: bytes) -> bytes | None:
+        """Why a new connection from ``ip`` must be refused (``--max-clients``,
+        ``--max-clients-per-ip``), or None. Counts the whole network from the replica plus
+        this worker's connections that have not registered yet."""
+        cfg = self.config
+        if not cfg.max_clients and not cfg.max_clients_per_ip:
+            return None
+        unregistered = [c for c in self.clients.values() if c.user is None]
+        if cfg.max_clients and len(self.state.users) + len(unregistered) >= cfg.max_clients:
+            return b"Server is full"
+        if cfg.max_clients_per_ip:
+            same = sum(1 for u in self.state.users.values() if u.host == ip)
+            same += sum(1 for c in unregistered if c.ip == ip)
+            if same >= cfg.max_clients_per_ip:
+                return b"Too many connections from your IP"
+        return None
+
+    def connect(self, ip: bytes, now: float) -> Client:
+        self._now = now
+        self._next_uid += 1
+        client = Client(self._next_uid, ip, now, MAX_INPUT_LINE)
+        self.clients[client.uid] = client
+        return client
+
+    def connection_lost(self, client: Client, reason: bytes, now: float) -> None:
+        """The peer went away (EOF or socket error) without QUIT."""
+        self._now = now
+        if not client.closed:
+            self.disconnect(client, reason, flush=False)
+
+    def data_received(self, client: Client, data: bytes, now: float) -> None:
+        """Bytes from ``client``: cut into lines, then process as many as ordering allows."""
+        self._now = now
+        client.last_active = now
+        client.ping_sent = 0.0
+        lines = client.linebuf.feed(data)
+        if not lines:
+            if client.linebuf.pending > self.config.recvq + MAX_INPUT_LINE:
+                self.disconnect(client, b"Excess Flood")
+            return
+        if client.inq or client.waiting or client in self.throttled:
+            client.inq.extend(lines)
+            client.inq_bytes += sum(map(len, lines))
+            if client.inq_bytes > self.config.recvq:
+                self.disconnect(client, b"Excess Flood")
+            return
+        self._process(client, lines)
+
+    def _process(self, client: Client, lines: list[bytes]) -> None:
+        """Process ``lines`` in order until the barrier or flood control stops us."""
+        flood = self.config.flood_control
+        interval = 1.0 / self.config.flood_rate
+        allowance = self.config.flood_burst * interval
+        now = self._now
+        for i, line in enumerate(lines):
+            if client.closed:
+                return
+            if client.waiting or (flood and client.flood_clock - now > allowance):
+                rest = lines[i:]
+                client.inq.extend(rest)
+                client.inq_bytes += sum(map(len, rest))
+                if not client.waiting:
+                    self.throttled.add(client)
+                if client.inq_bytes > self.config.recvq:
+                    self.disconnect(client, b"Excess Flood")
+                return
+            if flood:
+                client.flood_clock = max(client.flood_clock, now) + interval
+            self.handle_line(client, line)
+
+    def resume(self, client: Client) -> None:
+        """Process what ``client`` has queued, now that its barrier or flood hold lifted."""
+        if client.closed or not client.inq:
+            return
+        self.throttled.discard(client)
+        lines = list(client.inq)
+        client.inq.clear()
+        client.inq_bytes = 0
+        self._process(client, lines)
+
+    def handle_line(self, client: Client, line: bytes) -> None:
+        """One line: parse, dispatch through the command table, turn remote errors into numerics.
+
+        An unexpected exception in a handler is *our* bug: it disconnects this client only
+        (logged with its connection id) and the worker carries on.
+        """
+        if line is OVERLONG:
+            self.reply(client, N.ERR_INPUTTOOLONG, b"Input line was too long")
+            return
+        if len(line) > MAX_LINE - 2 and line[:1] != b"@":
+            self.reply(client, N.ERR_INPUTTOOLONG, b"Input line was too long")
+            return
+        try:
+            msg = parse(line)
+        except ProtocolError as exc:
+            self.reply(client, N.ERR_UNKNOWNERROR, b"*", b"Malformed message: " + str(exc).encode())
+            return
+        handler = self._commands.get(msg.command)
+        if handler is None:
+            if client.registered:
+                self.reply(client, N.ERR_UNKNOWNCOMMAND, msg.command, b"Unknown command")
+            else:
+                self.reply(client, N.ERR_NOTREGISTERED, b"You have not registered")
+            return
+        if not handler.before_registration and not client.registered:
+            self.reply(client, N.ERR_NOTREGISTERED, b"You have not registered")
+            return
+        try:
+            handler(self, client, msg)
+        except N.IRCError as err:
+            self.reply(client, err.numeric, *err.params)
+        except Exception:
+            log.exception("connection %#x: handler for %r failed; disconnecting it",
+                          client.uid, msg.command)
+            self.disconnect(client, b"Internal server error")
+
+    # -- time --------------------------------------------------------------------------------------
+    @property
+    def now(self) -> float:
+        return self._now
+
+    def release_throttled(self, now: float) -> None:
+        """Give flood-held clients their turn again (called every loop turn while any wait)."""
+        self._now = now
+        if not self.throttled:
+            return
+        interval = 1.0 / self.config.flood_rate
+        allowance = self.config.flood_burst * interval
+        for client in [c for c in self.throttled if c.flood_clock - now <= allowance]:
+            self.resume(client)
+
+    def tick(self, now: float) -> None:
+        """Once a second or so: registration timeout, idle PING, ping timeout."""
+        self._now = now
+        cfg = self.config
+        for client in list(self.clients.values()):
+            if client.closed:
+                continue
+            if client.user is None:
+                if now - client.connected_at > cfg.registration_timeout:
+                    self.disconnect(client, b"Registration timeout")
+            elif client.ping_sent:
+                if now - client.ping_sent > cfg.ping_timeout:
+                    seconds = b"%d seconds" % int(now - client.last_active)
+                    self.disconnect(client, b"Ping timeout: " + seconds,
+                                    quit_message=b"Ping timeout: " + seconds)
+            elif now - client.last_active > cfg.ping_interval:
+                client.ping_sent = now
+                self.send(client, b"PING :%s\r\n" % cfg.server_name)
+
+    def shutdown(self, reason: bytes) -> None:
+        """Tell every client the server is going away (the shell flushes, then closes)."""
+        for client in list(self.clients.values()):
+            if not client.closed:
+                client.inq.clear()
+                error = b"ERROR :%s\r\n" % reason
+                if not client.pending:
+                    self.dirty.append(client)
+                client.pending.append(error)
+                client.closed = True
+                self.closing.append(client)
+
+    # -- sequenced events and deliveries ------------------------------------------------------------
+    def apply(self, record: Record) -> None:
+        """Apply one record from the sequencer (an event, a delivery, a reply or a D_DONE)."""
+        self._events[record[0]](record)
+
+    def apply_batch(self, records: Iterable[Record], now: float) -> None:
+        self._now = now
+        table = self._events
+        for record in records:
+            table[record[0]](record)
+
+    def _d_chan(self, rec: Record) -> None:
+        # The hot path: one formatted line, appended to every local member's queue.
+        chan = self.state.channels.get(rec[1])
+        if chan is None:
+            return
+        sender = rec[2]
+        line = rec[3]
+        size = len(line)
+        dirty = self.dirty
+        limit = self.config.sendq
+        over = None
+        for uid, client in chan.local.items():
+            if uid != sender:
+                pending = client.pending
+                if not pending:
+                    dirty.append(client)
+                pending.append(line)
+                client.qbytes += size
+                if client.qbytes > limit:
+                    over = [*(over or ()), client]
+        if over:
+            for client in over:
+                self.disconnect(client, b"SendQ exceeded", flush=False)
+
+    def _d_user(self, rec: Record) -> None:
+        client = self.state.local.get(rec[1])
+        if client is not None:
+            self.send(client, rec[2])
+
+    def _d_reply(self, rec: Record) -> None:
+        client = self.clients.get(rec[1])
+        if client is not None:
+            self.reply(client, rec[2], *rec[3])
+
+    def _d_done(self, rec: Record) -> None:
+        client = self.clients.get(rec[1])
+        if client is None:
+            return
+        client.waiting -= 1
+        if client.registering and client.user is None:
+            client.registering = False  # refused (nick in use): the client may try again
+        if not client.waiting:
+            self.resume(client)
+
+    def _e_intro(self, ev: Record) -> None:
+        if not self.state.apply(ev):
+            return
+        client = self.clients.get(ev[1])
+        if client is None:
+            return
+        user = self.state.users[ev[1]]
+        if client.closed:
+            return
+        client.user = user
+        client.registering = False
+        self.state.local[user.uid] = client
+        cfg = self.config
+        self.send_lines(client, replies.welcome(cfg, user, self.created))
+        self.send_lines(client, replies.lusers(cfg, user.nick, self.state, len(self.clients)))
+        self.send_lines(client, replies.motd(cfg, user.nick))
+        for channel in cfg.autojoin:
+            self.submit((R_JOIN, user.uid, channel, b""))
+
+    def _members_of_channels(self, uid: int) -> dict[int, Client]:
+        """Local clients that share a channel with ``uid`` (each once)."""
+        user = self.state.users.get(uid)
+        seen: dict[int, Client] = {}
+        if user is not None:
+            for chan in user.channels.values():
+                seen.update(chan.local)
+        return seen
+
+    def _e_nick(self, ev: Record) -> None:
+        user = self.state.users.get(ev[1])
+        if user is None:
+            return
+        line = b":%s NICK :%s\r\n" % (user.mask, ev[2])
+        recipients = self._members_of_channels(user.uid)
+        me = self.state.local.get(user.uid)
+        if me is not None:
+            recipients[user.uid] = me
+        self.state.apply(ev)
+        for client in recipients.values():
+            self.send(client, line)
+        if me is not None:
+            me.nick = user.nick
+
+    def _e_join(self, ev: Record) -> None:
+        if not self.state.apply(ev):
+            return
+        user = self.state.users[ev[1]]
+        chan = self.state.channels[fold(ev[2])]
+        line = b":%s JOIN %s\r\n" % (user.mask, chan.name)
+        for client in chan.local.values():
+            self.send(client, line)
+        me = chan.local.get(user.uid)
+        if me is not None:
+            cfg = self.config
+            if chan.topic:
+                self.send_lines(me, replies.topic(cfg, me.name, chan))
+            self.send_lines(me, replies.names(cfg, me.name, self.state, chan))
+
+    def _e_part(self, ev: Record) -> None:
+        chan = self.state.channels.get(ev[2])
+        user = self.state.users.get(ev[1])
+        if chan is None or user is None or user.uid not in chan.members:
+            return
+        if ev[3]:
+            line = b":%s PART %s :%s\r\n" % (user.mask, chan.name, ev[3])
+        else:
+            line = b":%s PART %s\r\n" % (user.mask, chan.name)
+        for client in chan.local.values():
+            self.send(client, line)
+        self.state.apply(ev)
+
+    def _e_kick(self, ev: Record) -> None:
+        chan = self.state.channels.get(ev[2])
+        kicker = self.state.users.get(ev[1])
+        target = self.state.users.get(ev[3])
+        if chan is None or kicker is None or target is None or target.uid not in chan.members:
+            return
+        line = b":%s KICK %s %s :%s\r\n" % (kicker.mask, chan.name, target.nick, ev[4] or target.nick)
+        for client in chan.local.values():
+            self.send(client, line)
+        self.state.apply(ev)
+
+    def _e_quit(self, ev: Record) -> None:
+        user = self.state.users.get(ev[1])
+        if user is None:
+            return
+        line = b":%s QUIT :%s\r\n" % (user.mask, ev[2])
+        recipients = self._members_of_channels(user.uid)
+        recipients.pop(user.uid, None)
+        self.state.apply(ev)
+        for client in recipients.values():
+            self.send(client, line)
+        me = self.clients.get(user.uid)
+        if me is not None and not me.closed:
+            # the sequencer removed a user we still hold (e.g. a resync collision)
+            self.disconnect(me, ev[2])
+
+    def _e_topic(self, ev: Record) -> None:
+        if not self.state.apply(ev):
+            return
+        chan = self.state.channels[ev[2]]
+        user = self.state.users.get(ev[1])
+        source = user.mask if user is not None else ev[4]
+        line = b":%s TOPIC %s :%s\r\n" % (source, chan.name, ev[3])
+        for client in chan.local.values():
+            self.send(client, line)
+
+    def _e_mode(self, ev: Record) -> None:
+        chan = self.state.channels.get(ev[2])
+        user = self.state.users.get(ev[1])
+        if chan is None:
+            return
+        self.state.apply(ev)
+        source = user.mask if user is not None else self.config.server_name
+        args = ev[4]
+        tail = b"".join(b" " + a for a in args[:-1]) + (b" :" + args[-1] if args else b"")
+        line = b":%s MODE %s %s%s\r\n" % (source, chan.name, ev[3], tail)
+        for client in chan.local.values():
+            self.send(client, line)
+
+    def _e_away(self, ev: Record) -> None:
+        self.state.apply(ev)
+        me = self.state.local.get(ev[1])
+        if me is not None:
+            if ev[2]:
+                self.reply(me, N.RPL_NOWAWAY, b"You have been marked as being away")
+            else:
+                self.reply(me, N.RPL_UNAWAY, b"You are no longer marked as being away")
+
+    def _e_invite(self, ev: Record) -> None:
+        self.state.apply(ev)
+        chan = self.state.channels.get(ev[3])
+        inviter = self.state.users.get(ev[1])
+        target = self.state.users.get(ev[2])
+        if chan is None or inviter is None or target is None:
+            return
+        me = self.state.local.get(inviter.uid)
+        if me is not None:
+            self.reply(me, N.RPL_INVITING, target.nick, chan.name)
+        them = self.state.local.get(target.uid)
+        if them is not None:
+            self.send(them, b":%s INVITE %s :%s\r\n" % (inviter.mask, target.nick, chan.name))

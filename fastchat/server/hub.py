@@ -1,0 +1,192 @@
+"""The hub process: runs the sequencer for a multi-worker server and relays its decisions.
+
+Owns: the authoritative :class:`~fastchat.server.state.State`, the worker links, and turning the
+sequencer's routing into one batched frame per worker per loop turn.
+Must never: talk to clients, or reorder: records are decided in the order they arrive, one
+worker's batch after another, and each worker receives its records in that same order.
+
+Why a hub (a sequencer) rather than an owner worker per channel: one order for *everything*
+(joins, nick changes, quits and messages alike) gives "one order per channel" and per-sender
+order for free, makes nick uniqueness a dictionary lookup, and keeps a dead worker's cleanup a
+local decision. Its cost is one extra hop per message and a process whose work is a dictionary
+lookup and an append per message (it never parses IRC lines); see README "Architecture".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import signal
+import socket
+import time
+
+from fastchat.server.bus import Link
+from fastchat.server.config import Config
+from fastchat.server.events import B_HELLO, B_SNAPSHOT, E_QUIT, Record
+from fastchat.server.sequencer import Sequencer
+from fastchat.server.state import Channel, State
+
+log = logging.getLogger("fastchat.hub")
+
+
+class Hub:
+    """Router for the sequencer: applies events to the authoritative state and batches records."""
+
+    def __init__(self, config: Config, listener: socket.socket, lifeline_fd: int | None) -> None:
+        self.config = config
+        self.listener = listener
+        self.lifeline_fd = lifeline_fd
+        self.state = State()
+        self.sequencer = Sequencer(self.state, config, self)
+        self.sel = selectors.DefaultSelector()
+        self.links: dict[int, Link] = {}  # worker slot -> link
+        self.out: dict[int, list[Record]] = {}
+        self.stopping = False
+
+    # -- Router ---------------------------------------------------------------------------------
+    def event(self, event: Record) -> None:
+        self.state.apply(event)
+        for records in self.out.values():
+            records.append(event)
+
+    def to_channel(self, chan: Channel, record: Record) -> None:
+        out = self.out
+        for slot in chan.workers:
+            records = out.get(slot)
+            if records is not None:
+                records.append(record)
+
+    def to_worker(self, worker: int, record: Record) -> None:
+        records = self.out.get(worker)
+        if records is not None:
+            records.append(record)
+
+    # -- I/O ------------------------------------------------------------------------------------
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when we stop
+        self.listener.setblocking(False)
+        self.sel.register(self.listener, selectors.EVENT_READ, None)
+        if self.lifeline_fd is not None:
+            self.sel.register(self.lifeline_fd, selectors.EVENT_READ, "lifeline")
+        pending: dict[socket.socket, Link] = {}  # connected, HELLO not yet read
+        while not self.stopping:
+            for key, mask in self.sel.select(1.0):
+                data = key.data
+                if data is None:
+                    self._accept(pending)
+                elif data == "lifeline":
+                    if not os.read(key.fd, 64):
+                        log.error("hub: supervisor is gone; stopping")
+                        return 0
+                elif isinstance(data, Link):
+                    self._from_pending(data, pending)
+                else:
+                    if mask & selectors.EVENT_READ:
+                        self._read(data)
+                    if mask & selectors.EVENT_WRITE and data in self.links:
+                        self._flush(data)
+            self._flush_all()
+        return 0
+
+    def _on_stop(self, signum: int, frame: object) -> None:
+        self.stopping = True
+
+    def _accept(self, pending: dict[socket.socket, Link]) -> None:
+        try:
+            sock, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        link = Link(sock)
+        pending[sock] = link
+        self.sel.register(sock, selectors.EVENT_READ, link)
+
+    def _from_pending(self, link: Link, pending: dict[socket.socket, Link]) -> None:
+        """The first frame of a new link must be HELLO: then it is that worker's link."""
+        try:
+            batches = link.receive()
+        except OSError:
+            batches = None
+        if batches is None:
+            self.sel.unregister(link.sock)
+            pending.pop(link.sock, None)
+            link.close()
+            return
+        if not batches:
+            return
+        hello, *rest = [r for batch in batches for r in batch]
+        if hello[0] != B_HELLO:
+            log.error("hub: a link spoke before saying hello; dropping it")
+            self.sel.unregister(link.sock)
+            pending.pop(link.sock, None)
+            link.close()
+            return
+        slot = hello[1]
+        pending.pop(link.sock, None)
+        old = self.links.get(slot)
+        if old is not None:
+            self._worker_gone(slot, "replaced")
+        self.links[slot] = link
+        self.out[slot] = [(B_SNAPSHOT, self.state.snapshot())]
+        self.sel.modify(link.sock, selectors.EVENT_READ, slot)
+        log.info("hub: worker %d connected", slot)
+        self._decide(slot, rest)
+
+    def _read(self, slot: int) -> None:
+        link = self.links.get(slot)
+        if link is None:
+            return
+        try:
+            batches = link.receive()
+        except OSError as exc:
+            log.warning("hub: link to worker %d broke: %s", slot, exc)
+            batches = None
+        if batches is None:
+            self._worker_gone(slot, "closed")
+            return
+        for batch in batches:
+            self._decide(slot, batch)
+
+    def _decide(self, slot: int, records: list[Record]) -> None:
+        handle = self.sequencer.handle
+        now = int(time.time())
+        for record in records:
+            handle(slot, record, now)
+
+    def _worker_gone(self, slot: int, why: str) -> None:
+        """A worker died: its users quit for everyone else, and their nicks are free."""
+        link = self.links.pop(slot, None)
+        self.out.pop(slot, None)
+        if link is not None:
+            self.sel.unregister(link.sock)
+            link.close()
+        lost = self.state.users_on_worker(slot)
+        log.warning("hub: worker %d %s; %d users quit", slot, why, len(lost))
+        for uid in lost:
+            self.event((E_QUIT, uid, b"Connection reset by peer"))
+
+    def _flush(self, slot: int) -> None:
+        link = self.links[slot]
+        try:
+            done = link.flush()
+        except OSError as exc:
+            log.warning("hub: sending to worker %d failed: %s", slot, exc)
+            self._worker_gone(slot, "unreachable")
+            return
+        events = selectors.EVENT_READ if done else selectors.EVENT_READ | selectors.EVENT_WRITE
+        self.sel.modify(link.sock, events, slot)
+
+    def _flush_all(self) -> None:
+        # A failed flush can make more records (the dead worker's users quit): loop until done.
+        while any(self.out.values()):
+            for slot, records in list(self.out.items()):
+                link = self.links.get(slot)
+                if records and link is not None:
+                    self.out[slot] = []
+                    link.queue(records)
+                    self._flush(slot)
+
+
+def run_hub(config: Config, listener: socket.socket, lifeline_fd: int | None) -> int:
+    return Hub(config, listener, lifeline_fd).run()

@@ -1,0 +1,166 @@
+"""Formatting the server's replies: numerics, the welcome burst, NAMES, WHO, WHOIS, LUSERS.
+
+Owns: the exact bytes of every reply the server composes (RFC 2812 §5, Modern IRC numerics).
+Must never: decide anything about state; it only renders what it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from fastchat import __version__
+from fastchat.irc import numerics as N
+from fastchat.irc.casemap import CASEMAPPING, CHANTYPES
+from fastchat.irc.message import MAX_LINE
+from fastchat.server.config import Config
+from fastchat.server.sequencer import FLAG_MODES, LIST_MODES, MAX_MODE_CHANGES, PARAM_ALWAYS, PARAM_ON_SET
+from fastchat.server.state import Channel, State, User, prefix_of
+
+VERSION = b"fastchat-" + __version__.encode()
+USER_MODES = b"iw"
+
+
+def numeric(server: bytes, nick: bytes, code: bytes, *params: bytes) -> bytes:
+    """``:server CODE nick params... :last`` with CR LF. The last param is always trailing,
+    which every client accepts and which keeps texts with spaces intact."""
+    if params:
+        *middle, last = params
+        return b":%s %s %s%s :%s\r\n" % (server, code, nick,
+                                         b"".join(b" " + p for p in middle), last)
+    return b":%s %s %s\r\n" % (server, code, nick)
+
+
+def isupport_tokens(config: Config) -> list[bytes]:
+    """RPL_ISUPPORT tokens (Modern IRC "Feature Advertisement")."""
+    chanmodes = b",".join((LIST_MODES, PARAM_ALWAYS, PARAM_ON_SET, FLAG_MODES))
+    return [
+        b"AWAYLEN=%d" % config.awaylen,
+        b"CASEMAPPING=" + CASEMAPPING,
+        b"CHANLIMIT=%s:%d" % (CHANTYPES, config.max_channels),
+        b"CHANMODES=" + chanmodes,
+        b"CHANNELLEN=%d" % config.channellen,
+        b"CHANTYPES=" + CHANTYPES,
+        b"ELIST=",
+        b"KICKLEN=%d" % config.kicklen,
+        b"MAXTARGETS=%d" % config.max_targets,
+        b"MODES=%d" % MAX_MODE_CHANGES,
+        b"NETWORK=" + config.network,
+        b"NICKLEN=%d" % config.nicklen,
+        b"PREFIX=(ov)@+",
+        b"STATUSMSG=",
+        b"TARGMAX=PRIVMSG:%d,NOTICE:%d,JOIN:,PART:,NAMES:,WHOIS:1,KICK:1"
+        % (config.max_targets, config.max_targets),
+        b"TOPICLEN=%d" % config.topiclen,
+        b"USERLEN=18",
+    ]
+
+
+def isupport_lines(config: Config, nick: bytes) -> Iterator[bytes]:
+    tokens = isupport_tokens(config)
+    for i in range(0, len(tokens), 12):  # Modern IRC: at most 13 tokens per line
+        yield numeric(config.server_name, nick, N.RPL_ISUPPORT, *tokens[i:i + 12],
+                      b"are supported by this server")
+
+
+def welcome(config: Config, user: User, created: bytes) -> Iterator[bytes]:
+    """001-004 and 005 (RFC 2812 §5.1; Modern IRC "Connection Registration")."""
+    s, n = config.server_name, user.nick
+    yield numeric(s, n, N.RPL_WELCOME, b"Welcome to the %s IRC network %s" % (config.network, user.mask))
+    yield numeric(s, n, N.RPL_YOURHOST, b"Your host is %s, running version %s" % (s, VERSION))
+    yield numeric(s, n, N.RPL_CREATED, b"This server was created " + created)
+    yield b":%s %s %s %s %s %s %s\r\n" % (s, N.RPL_MYINFO, n, s, VERSION, USER_MODES,
+                                          LIST_MODES + PARAM_ALWAYS + PARAM_ON_SET + FLAG_MODES + b"ov")
+    yield from isupport_lines(config, n)
+
+
+def lusers(config: Config, nick: bytes, state: State, local: int) -> Iterator[bytes]:
+    """RFC 2812 §3.4.2 LUSERS: the whole network, however many workers hold it."""
+    s = config.server_name
+    total = len(state.users)
+    yield numeric(s, nick, N.RPL_LUSERCLIENT, b"There are %d users and 0 invisible on 1 servers" % total)
+    yield numeric(s, nick, N.RPL_LUSEROP, b"0", b"operator(s) online")
+    yield numeric(s, nick, N.RPL_LUSERCHANNELS, b"%d" % len(state.channels), b"channels formed")
+    yield numeric(s, nick, N.RPL_LUSERME, b"I have %d clients and 0 servers" % total)
+    yield numeric(s, nick, N.RPL_LOCALUSERS, b"%d" % total, b"%d" % total,
+                  b"Current local users %d, max %d" % (total, total))
+    yield numeric(s, nick, N.RPL_GLOBALUSERS, b"%d" % total, b"%d" % total,
+                  b"Current global users %d, max %d" % (total, total))
+
+
+def motd(config: Config, nick: bytes) -> Iterator[bytes]:
+    """RFC 2812 §3.4.1 MOTD: 375, 372 per line, 376; or 422 when there is none."""
+    s = config.server_name
+    if not config.motd:
+        yield numeric(s, nick, N.ERR_NOMOTD, b"MOTD File is missing")
+        return
+    yield numeric(s, nick, N.RPL_MOTDSTART, b"- %s Message of the day - " % s)
+    for text in config.motd:
+        yield numeric(s, nick, N.RPL_MOTD, b"- " + text)
+    yield numeric(s, nick, N.RPL_ENDOFMOTD, b"End of /MOTD command.")
+
+
+def channel_symbol(chan: Channel) -> bytes:
+    return b"@" if b"s" in chan.modes else b"="
+
+
+def names(config: Config, nick: bytes, state: State, chan: Channel) -> Iterator[bytes]:
+    """RFC 2812 §3.2.5 NAMES: 353 lines (each under 512 bytes), then 366."""
+    s = config.server_name
+    head = b":%s %s %s %s %s :" % (s, N.RPL_NAMREPLY, nick, channel_symbol(chan), chan.name)
+    room = MAX_LINE - 2 - len(head)
+    batch: list[bytes] = []
+    used = 0
+    users = state.users
+    for uid, flags in chan.members.items():
+        user = users.get(uid)
+        if user is None:
+            continue
+        entry = prefix_of(flags) + user.nick
+        if batch and used + len(entry) + 1 > room:
+            yield head + b" ".join(batch) + b"\r\n"
+            batch, used = [], 0
+        batch.append(entry)
+        used += len(entry) + 1
+    if batch:
+        yield head + b" ".join(batch) + b"\r\n"
+    yield end_of_names(config, nick, chan.name)
+
+
+def end_of_names(config: Config, nick: bytes, name: bytes) -> bytes:
+    return numeric(config.server_name, nick, N.RPL_ENDOFNAMES, name, b"End of /NAMES list.")
+
+
+def topic(config: Config, nick: bytes, chan: Channel) -> Iterator[bytes]:
+    """RFC 2812 §3.2.4: 332 and 333, or 331 when no topic is set."""
+    s = config.server_name
+    if not chan.topic:
+        yield numeric(s, nick, N.RPL_NOTOPIC, chan.name, b"No topic is set")
+        return
+    yield numeric(s, nick, N.RPL_TOPIC, chan.name, chan.topic)
+    yield numeric(s, nick, N.RPL_TOPICWHOTIME, chan.name, chan.topic_setter, b"%d" % chan.topic_time)
+
+
+def who_line(config: Config, nick: bytes, user: User, chan: Channel | None) -> bytes:
+    """One RFC 2812 §3.6.1 RPL_WHOREPLY: ``<channel> <user> <host> <server> <nick> <H|G>[@|+] :0 <realname>``."""
+    flags = b"G" if user.away else b"H"
+    channel = b"*"
+    if chan is not None:
+        channel = chan.name
+        flags += prefix_of(chan.members.get(user.uid, 0))
+    return numeric(config.server_name, nick, N.RPL_WHOREPLY, channel, user.username, user.host,
+                   config.server_name, user.nick, flags, b"0 " + user.realname)
+
+
+def whois(config: Config, nick: bytes, user: User, asker_channels: Iterable[bytes]) -> Iterator[bytes]:
+    """RFC 2812 §3.6.2 WHOIS: 311, 319, 312, 301, 318 (secret channels hidden from outsiders)."""
+    s = config.server_name
+    yield numeric(s, nick, N.RPL_WHOISUSER, user.nick, user.username, user.host, b"*", user.realname)
+    shared = set(asker_channels)
+    chans = [prefix_of(c.members.get(user.uid, 0)) + c.name for c in user.channels.values()
+             if b"s" not in c.modes or c.key in shared]
+    if chans:
+        yield numeric(s, nick, N.RPL_WHOISCHANNELS, user.nick, b" ".join(chans))
+    yield numeric(s, nick, N.RPL_WHOISSERVER, user.nick, s, b"fastchat")
+    if user.away:
+        yield numeric(s, nick, N.RPL_AWAY, user.nick, user.away)
+    yield numeric(s, nick, N.RPL_ENDOFWHOIS, user.nick, b"End of /WHOIS list.")

@@ -1,0 +1,377 @@
+"""The sequencer: decides every request in one global order (the network's single source of truth).
+
+Owns: the rules that need the whole network to decide (is this nick free? may this user join,
+speak, set the topic, change modes?) and the routing of what it decides.
+Must never: touch sockets or the clock (``now`` is an argument), or format client lines other
+than the numeric replies it hands back for the requester's worker to send.
+
+With one worker it runs inside that worker, called directly; with several it runs in the hub
+process and every worker's requests reach it over the bus. Either way it is this same code, so
+``--workers 4`` behaves exactly like ``--workers 1``: one order for everything, hence one order
+per channel, unique nicks, and each sender's messages in the order sent.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from functools import lru_cache
+from typing import Protocol
+
+from fastchat.irc import numerics as N
+from fastchat.irc.casemap import fold
+from fastchat.server.config import Config
+from fastchat.server.events import (
+    D_CHAN,
+    D_DONE,
+    D_REPLY,
+    D_USER,
+    E_AWAY,
+    E_INTRO,
+    E_INVITE,
+    E_JOIN,
+    E_KICK,
+    E_MODE,
+    E_NICK,
+    E_PART,
+    E_QUIT,
+    E_TOPIC,
+    OP,
+    R_AWAY,
+    R_CHANMSG,
+    R_INVITE,
+    R_JOIN,
+    R_KICK,
+    R_MODE,
+    R_NICK,
+    R_PART,
+    R_QUIT,
+    R_REGISTER,
+    R_TOPIC,
+    R_USERMSG,
+    VOICE,
+    Record,
+)
+from fastchat.server.state import Channel, State, User
+
+#: Channel modes we implement (announced in ISUPPORT CHANMODES=b,k,l,imnst).
+LIST_MODES = b"b"
+PARAM_ALWAYS = b"k"  # type B: argument on set and unset
+PARAM_ON_SET = b"l"  # type C: argument on set only
+FLAG_MODES = b"imnst"  # type D
+MEMBER_MODES = b"ov"
+MAX_MODE_CHANGES = 6  # ISUPPORT MODES
+
+
+class Router(Protocol):
+    """Where the sequencer's decisions go: the hub's bus, or a worker's own core."""
+
+    def event(self, event: Record) -> None:
+        """A state change: apply it to the sequencer's state and to every worker's replica."""
+
+    def to_channel(self, chan: Channel, record: Record) -> None:
+        """A delivery for the members of ``chan``: to every worker holding one."""
+
+    def to_worker(self, worker: int, record: Record) -> None:
+        """A delivery or answer for one worker."""
+
+
+@lru_cache(maxsize=1024)
+def _mask_regex(mask: bytes) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(fold(mask).decode("latin-1")), re.DOTALL)
+
+
+def mask_matches(mask: bytes, user: User) -> bool:
+    """Does a ban mask such as ``*!*@host`` match ``user`` (case-insensitively, ``*``/``?``)?
+
+    >>> mask_matches(b"Bad*!*@*", User(1, b"badguy", b"u", b"h", b"r", 0, 0))
+    True
+    """
+    return _mask_regex(mask).match(fold(user.mask).decode("latin-1")) is not None
+
+
+def normalise_mask(mask: bytes) -> bytes:
+    """Complete a partial ban mask: ``nick`` → ``nick!*@*``, ``u@h`` → ``*!u@h``."""
+    if b"!" not in mask and b"@" not in mask:
+        return mask + b"!*@*"
+    if b"!" not in mask:
+        return b"*!" + mask
+    if b"@" not in mask:
+        return mask + b"@*"
+    return mask
+
+
+class Sequencer:
+    """Decides requests against the authoritative :class:`State` and routes the outcome."""
+
+    __slots__ = ("config", "router", "state", "_table")
+
+    def __init__(self, state: State, config: Config, router: Router) -> None:
+        self.state = state
+        self.config = config
+        self.router = router
+        self._table = {
+            R_REGISTER: self._register, R_NICK: self._nick, R_JOIN: self._join,
+            R_PART: self._part, R_QUIT: self._quit, R_TOPIC: self._topic, R_MODE: self._mode,
+            R_KICK: self._kick, R_AWAY: self._away, R_INVITE: self._invite,
+            R_CHANMSG: self._chanmsg, R_USERMSG: self._usermsg,
+        }
+
+    def handle(self, origin: int, request: Record, now: int) -> None:
+        """Decide one request from worker ``origin``. Every request except a message is
+        answered with ``D_DONE`` to its origin, after whatever it caused."""
+        kind = request[0]
+        self._table[kind](origin, request, now)
+        if kind != R_CHANMSG and kind != R_USERMSG:
+            self.router.to_worker(origin, (D_DONE, request[1]))
+
+    def _reply(self, origin: int, uid: int, numeric: bytes, *params: bytes) -> None:
+        self.router.to_worker(origin, (D_REPLY, uid, numeric, params))
+
+    # -- registration and nicks (RFC 2812 §3.1) -----------------------------------------------
+    def _register(self, origin: int, r: Record, now: int) -> None:
+        _, uid, nick, username, host, realname, signon = r
+        if fold(nick) in self.state.nicks:
+            self._reply(origin, uid, N.ERR_NICKNAMEINUSE, nick, b"Nickname is already in use")
+            return
+        self.router.event((E_INTRO, uid, nick, username, host, realname, origin, signon))
+
+    def _nick(self, origin: int, r: Record, now: int) -> None:
+        _, uid, new = r
+        user = self.state.users.get(uid)
+        if user is None:
+            return
+        holder = self.state.nicks.get(fold(new))
+        if holder is not None and holder is not user:
+            self._reply(origin, uid, N.ERR_NICKNAMEINUSE, new, b"Nickname is already in use")
+            return
+        if user.nick != new:
+            self.router.event((E_NICK, uid, new))
+
+    def _quit(self, origin: int, r: Record, now: int) -> None:
+        _, uid, reason = r
+        if uid in self.state.users:
+            self.router.event((E_QUIT, uid, reason))
+
+    def _away(self, origin: int, r: Record, now: int) -> None:
+        _, uid, message = r
+        if uid in self.state.users:
+            self.router.event((E_AWAY, uid, message))
+
+    # -- channels (RFC 2812 §3.2) ------------------------------------------------------------
+    def _member(self, origin: int, uid: int, name: bytes) -> tuple[User, Channel] | None:
+        """The user and the channel, if ``uid`` is on it; else reply 403/442 and None."""
+        user = self.state.users.get(uid)
+        if user is None:
+            return None
+        chan = self.state.channels.get(fold(name))
+        if chan is None:
+            self._reply(origin, uid, N.ERR_NOSUCHCHANNEL, name, b"No such channel")
+            return None
+        if uid not in chan.members:
+            self._reply(origin, uid, N.ERR_NOTONCHANNEL, chan.name, b"You're not on that channel")
+            return None
+        return user, chan
+
+    def _join(self, origin: int, r: Record, now: int) -> None:
+        _, uid, name, key = r
+        user = self.state.users.get(uid)
+        if user is None:
+            return
+        chan = self.state.channels.get(fold(name))
+        if chan is None:
+            if len(user.channels) >= self.config.max_channels:
+                self._reply(origin, uid, N.ERR_TOOMANYCHANNELS, name, b"You have joined too many channels")
+                return
+            self.router.event((E_JOIN, uid, name, OP, now))
+            return
+        if uid in chan.members:
+            return
+        error = self._join_refusal(user, chan, key)
+        if error is not None:
+            self._reply(origin, uid, error[0], chan.name, error[1])
+            return
+        self.router.event((E_JOIN, uid, chan.name, 0, chan.created))
+
+    def _join_refusal(self, user: User, chan: Channel, key: bytes) -> tuple[bytes, bytes] | None:
+        if len(user.channels) >= self.config.max_channels:
+            return N.ERR_TOOMANYCHANNELS, b"You have joined too many channels"
+        invited = user.uid in chan.invites
+        if b"i" in chan.modes and not invited:
+            return N.ERR_INVITEONLYCHAN, b"Cannot join channel (+i)"
+        if chan.password and key != chan.password:
+            return N.ERR_BADCHANNELKEY, b"Cannot join channel (+k)"
+        if chan.limit and len(chan.members) >= chan.limit and not invited:
+            return N.ERR_CHANNELISFULL, b"Cannot join channel (+l)"
+        if not invited and any(mask_matches(m, user) for m in chan.bans):
+            return N.ERR_BANNEDFROMCHAN, b"Cannot join channel (+b)"
+        return None
+
+    def _part(self, origin: int, r: Record, now: int) -> None:
+        _, uid, name, reason = r
+        found = self._member(origin, uid, name)
+        if found is not None:
+            self.router.event((E_PART, uid, found[1].key, reason))
+
+    def _topic(self, origin: int, r: Record, now: int) -> None:
+        _, uid, name, topic, when = r
+        found = self._member(origin, uid, name)
+        if found is None:
+            return
+        user, chan = found
+        if b"t" in chan.modes and not chan.members[uid] & OP:
+            self._reply(origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator")
+            return
+        topic = topic[: self.config.topiclen]
+        self.router.event((E_TOPIC, uid, chan.key, topic, user.mask, when))
+
+    def _kick(self, origin: int, r: Record, now: int) -> None:
+        _, uid, name, target_nick, reason = r
+        found = self._member(origin, uid, name)
+        if found is None:
+            return
+        _user, chan = found
+        if not chan.members[uid] & OP:
+            self._reply(origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator")
+            return
+        target = self.state.nicks.get(fold(target_nick))
+        if target is None or target.uid not in chan.members:
+            self._reply(origin, uid, N.ERR_USERNOTINCHANNEL, target_nick, chan.name,
+                        b"They aren't on that channel")
+            return
+        self.router.event((E_KICK, uid, chan.key, target.uid, reason[: self.config.kicklen]))
+
+    def _invite(self, origin: int, r: Record, now: int) -> None:
+        _, uid, target_nick, name = r
+        target = self.state.nicks.get(fold(target_nick))
+        if target is None:
+            self._reply(origin, uid, N.ERR_NOSUCHNICK, target_nick, b"No such nick/channel")
+            return
+        found = self._member(origin, uid, name)
+        if found is None:
+            return
+        _user, chan = found
+        if b"i" in chan.modes and not chan.members[uid] & OP:
+            self._reply(origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator")
+            return
+        if target.uid in chan.members:
+            self._reply(origin, uid, N.ERR_USERONCHANNEL, target.nick, chan.name, b"is already on channel")
+            return
+        self.router.event((E_INVITE, uid, target.uid, chan.key))
+
+    def _mode(self, origin: int, r: Record, now: int) -> None:
+        """RFC 2812 §3.2.3 channel modes: validate each change, emit only the effective ones."""
+        _, uid, name, modestring, args, _when = r
+        found = self._member(origin, uid, name)
+        if found is None:
+            return
+        _user, chan = found
+        is_op = bool(chan.members[uid] & OP)
+        changes = bytearray()
+        applied_args: list[bytes] = []
+        pending = list(args)
+        adding = True
+        sign = 0
+        count = 0
+        for letter in modestring:
+            c = bytes((letter,))
+            if c in b"+-":
+                adding = c == b"+"
+                continue
+            if c not in LIST_MODES + PARAM_ALWAYS + PARAM_ON_SET + FLAG_MODES + MEMBER_MODES:
+                self._reply(origin, uid, N.ERR_UNKNOWNMODE, c, b"is unknown mode char to me")
+                continue
+            if c == b"b" and not pending:
+                for mask in chan.bans:
+                    self._reply(origin, uid, N.RPL_BANLIST, chan.name, mask)
+                self._reply(origin, uid, N.RPL_ENDOFBANLIST, chan.name, b"End of channel ban list")
+                continue
+            needs_arg = c in LIST_MODES + PARAM_ALWAYS + MEMBER_MODES or (c in PARAM_ON_SET and adding)
+            arg = b""
+            if needs_arg:
+                if not pending:
+                    if c == b"k" and not adding:
+                        arg = b"*"
+                    else:
+                        continue  # a mode that needs an argument and has none is ignored
+                else:
+                    arg = pending.pop(0)
+            if not is_op:
+                self._reply(origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator")
+                return
+            if count >= MAX_MODE_CHANGES:
+                break
+            if c in MEMBER_MODES:
+                target = self.state.nicks.get(fold(arg))
+                if target is None or target.uid not in chan.members:
+                    self._reply(origin, uid, N.ERR_USERNOTINCHANNEL, arg, chan.name,
+                                b"They aren't on that channel")
+                    continue
+                bit = OP if c == b"o" else VOICE
+                if bool(chan.members[target.uid] & bit) == adding:
+                    continue
+                arg = target.nick
+            elif c == b"b":
+                arg = normalise_mask(arg)
+                if (arg in chan.bans) == adding:
+                    continue
+            elif c == b"k":
+                if adding and (not arg or b" " in arg or b"," in arg):
+                    continue
+                if not adding and not chan.password:
+                    continue
+            elif c == b"l":
+                if adding:
+                    if not arg.isdigit() or int(arg) <= 0:
+                        continue
+                    arg = b"%d" % int(arg)
+                elif not chan.limit:
+                    continue
+            elif (c in chan.modes) == adding:
+                continue
+            want = 1 if adding else -1
+            if sign != want:
+                changes += b"+" if adding else b"-"
+                sign = want
+            changes += c
+            if needs_arg:
+                applied_args.append(arg)
+            count += 1
+        if changes:
+            self.router.event((E_MODE, uid, chan.key, bytes(changes), tuple(applied_args)))
+
+    # -- messages (RFC 2812 §3.3): the hot path; no state changes, so no barrier -------------------
+    def _chanmsg(self, origin: int, r: Record, now: int) -> None:
+        _, uid, key, line, is_notice = r
+        chan = self.state.channels.get(key)
+        if chan is None:
+            if not is_notice:
+                self._reply(origin, uid, N.ERR_NOSUCHCHANNEL, line.split(b" ", 3)[2],
+                            b"No such channel")
+            return
+        flags = chan.members.get(uid)
+        if flags is None:
+            refused = b"n" in chan.modes
+        else:
+            refused = False
+        if not refused and not (flags or 0) & (OP | VOICE) and (b"m" in chan.modes or chan.bans):
+            user = self.state.users.get(uid)
+            refused = b"m" in chan.modes or (
+                user is not None and any(mask_matches(m, user) for m in chan.bans))
+        if refused:
+            if not is_notice:
+                self._reply(origin, uid, N.ERR_CANNOTSENDTOCHAN, chan.name, b"Cannot send to channel")
+            return
+        self.router.to_channel(chan, (D_CHAN, key, uid, line))
+
+    def _usermsg(self, origin: int, r: Record, now: int) -> None:
+        _, uid, key, line, is_notice = r
+        target = self.state.nicks.get(key)
+        if target is None:
+            if not is_notice:
+                self._reply(origin, uid, N.ERR_NOSUCHNICK, line.split(b" ", 3)[2],
+                            b"No such nick/channel")
+            return
+        self.router.to_worker(target.worker, (D_USER, target.uid, line))
+        if target.away and not is_notice:
+            self._reply(origin, uid, N.RPL_AWAY, target.nick, target.away)

@@ -1,0 +1,318 @@
+"""Users and channels: the network's state, and the one function that changes it.
+
+Owns: :class:`User`, :class:`Channel` and :class:`State`, and :meth:`State.apply`, which applies
+a sequenced event. The sequencer's copy is authoritative; every worker holds a replica that it
+updates with the same events in the same order, so each worker can answer NAMES, WHO, WHOIS,
+LIST and LUSERS for the whole network without asking anyone.
+Must never: format lines, touch sockets, or read the clock (times arrive inside events).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastchat.irc.casemap import fold
+from fastchat.server.events import (
+    E_AWAY,
+    E_INTRO,
+    E_INVITE,
+    E_JOIN,
+    E_KICK,
+    E_MODE,
+    E_NICK,
+    E_PART,
+    E_QUIT,
+    E_TOPIC,
+    OP,
+    VOICE,
+    Record,
+)
+
+#: Channel modes every new channel starts with (Modern IRC: most servers default to +nt).
+DEFAULT_CHANNEL_MODES = b"nt"
+
+
+class User:
+    """A registered user somewhere on the network."""
+
+    __slots__ = ("away", "channels", "host", "key", "nick", "realname", "signon", "uid",
+                 "username", "worker")
+
+    def __init__(self, uid: int, nick: bytes, username: bytes, host: bytes, realname: bytes,
+                 worker: int, signon: int) -> None:
+        self.uid = uid
+        self.nick = nick
+        self.key = fold(nick)
+        self.username = username
+        self.host = host
+        self.realname = realname
+        self.worker = worker
+        self.signon = signon
+        self.away = b""
+        self.channels: dict[bytes, Channel] = {}
+
+    @property
+    def mask(self) -> bytes:
+        """``nick!user@host``, the source of this user's messages (RFC 2812 §2.3.1 prefix)."""
+        return b"%s!%s@%s" % (self.nick, self.username, self.host)
+
+
+class Channel:
+    """A channel and its members. ``local`` holds this worker's member clients for fan-out."""
+
+    __slots__ = ("bans", "created", "invites", "key", "limit", "local", "members", "modes",
+                 "name", "password", "topic", "topic_setter", "topic_time", "workers")
+
+    def __init__(self, name: bytes, created: int) -> None:
+        self.name = name
+        self.key = fold(name)
+        self.created = created
+        self.members: dict[int, int] = {}  # uid -> OP|VOICE flags
+        self.workers: dict[int, int] = {}  # worker slot -> members there (for routing)
+        self.local: dict[int, Any] = {}  # uid -> this worker's client (fan-out list)
+        self.topic = b""
+        self.topic_setter = b""
+        self.topic_time = 0
+        self.modes = DEFAULT_CHANNEL_MODES  # simple flag modes, sorted letters
+        self.password = b""  # +k
+        self.limit = 0  # +l, 0 = none
+        self.bans: list[bytes] = []  # +b masks
+        self.invites: set[int] = set()  # uids invited (for +i)
+
+    def mode_string(self) -> tuple[bytes, ...]:
+        """Modes and their arguments as RPL_CHANNELMODEIS wants them (RFC 2812 §5.1, 324)."""
+        letters = b"+" + self.modes
+        args: list[bytes] = []
+        if self.password:
+            letters += b"k"
+            args.append(self.password)
+        if self.limit:
+            letters += b"l"
+            args.append(b"%d" % self.limit)
+        return (letters, *args)
+
+
+def prefix_of(flags: int) -> bytes:
+    """The highest membership prefix (``@`` before ``+``), Modern IRC "Channel membership"."""
+    if flags & OP:
+        return b"@"
+    if flags & VOICE:
+        return b"+"
+    return b""
+
+
+class State:
+    """Every user and channel of the network, as far as the events applied so far say."""
+
+    __slots__ = ("_apply_table", "channels", "local", "nicks", "users")
+
+    def __init__(self) -> None:
+        self.users: dict[int, User] = {}
+        self.nicks: dict[bytes, User] = {}  # folded nick -> user
+        self.channels: dict[bytes, Channel] = {}  # folded name -> channel
+        # uid -> this worker's client, for the users it holds; empty in the sequencer.
+        self.local: dict[int, Any] = {}
+        self._apply_table = {
+            E_INTRO: self._intro, E_NICK: self._nick, E_JOIN: self._join, E_PART: self._part,
+            E_QUIT: self._quit, E_TOPIC: self._topic, E_MODE: self._mode, E_KICK: self._kick,
+            E_AWAY: self._away, E_INVITE: self._invite,
+        }
+
+    # -- queries --------------------------------------------------------------------------------
+    def user_by_nick(self, nick: bytes) -> User | None:
+        return self.nicks.get(fold(nick))
+
+    def channel(self, name: bytes) -> Channel | None:
+        return self.channels.get(fold(name))
+
+    # -- the one way state changes ------------------------------------------------------------
+    def apply(self, event: Record) -> bool:
+        """Apply a sequenced event. Returns False when it changed nothing (events are
+        idempotent, so a replayed event after a resync is harmless)."""
+        return self._apply_table[event[0]](event)
+
+    def _intro(self, ev: Record) -> bool:
+        _, uid, nick, username, host, realname, worker, signon = ev
+        if uid in self.users:
+            return False
+        user = User(uid, nick, username, host, realname, worker, signon)
+        self.users[uid] = user
+        self.nicks[user.key] = user
+        return True
+
+    def _nick(self, ev: Record) -> bool:
+        _, uid, new = ev
+        user = self.users.get(uid)
+        if user is None or user.nick == new:
+            return False
+        if self.nicks.get(user.key) is user:
+            del self.nicks[user.key]
+        user.nick = new
+        user.key = fold(new)
+        self.nicks[user.key] = user
+        return True
+
+    def _join(self, ev: Record) -> bool:
+        _, uid, name, flags, created = ev
+        user = self.users.get(uid)
+        if user is None:
+            return False
+        key = fold(name)
+        chan = self.channels.get(key)
+        if chan is None:
+            chan = self.channels[key] = Channel(name, created)
+        elif uid in chan.members:
+            return False
+        chan.members[uid] = flags
+        chan.workers[user.worker] = chan.workers.get(user.worker, 0) + 1
+        chan.invites.discard(uid)
+        client = self.local.get(uid)
+        if client is not None:
+            chan.local[uid] = client
+        user.channels[key] = chan
+        return True
+
+    def _remove_member(self, chan: Channel, user: User) -> None:
+        del chan.members[user.uid]
+        chan.local.pop(user.uid, None)
+        user.channels.pop(chan.key, None)
+        left = chan.workers[user.worker] - 1
+        if left:
+            chan.workers[user.worker] = left
+        else:
+            del chan.workers[user.worker]
+        if not chan.members:
+            del self.channels[chan.key]
+
+    def _part(self, ev: Record) -> bool:
+        _, uid, key, _reason = ev
+        user = self.users.get(uid)
+        chan = self.channels.get(key)
+        if user is None or chan is None or uid not in chan.members:
+            return False
+        self._remove_member(chan, user)
+        return True
+
+    def _kick(self, ev: Record) -> bool:
+        _, _uid, key, target, _reason = ev
+        user = self.users.get(target)
+        chan = self.channels.get(key)
+        if user is None or chan is None or target not in chan.members:
+            return False
+        self._remove_member(chan, user)
+        return True
+
+    def _quit(self, ev: Record) -> bool:
+        uid = ev[1]
+        user = self.users.pop(uid, None)
+        if user is None:
+            return False
+        for chan in list(user.channels.values()):
+            self._remove_member(chan, user)
+        if self.nicks.get(user.key) is user:
+            del self.nicks[user.key]
+        self.local.pop(uid, None)
+        return True
+
+    def _topic(self, ev: Record) -> bool:
+        _, _uid, key, topic, setter, when = ev
+        chan = self.channels.get(key)
+        if chan is None:
+            return False
+        chan.topic, chan.topic_setter, chan.topic_time = topic, setter, when
+        return True
+
+    def _mode(self, ev: Record) -> bool:
+        _, _uid, key, changes, args = ev
+        chan = self.channels.get(key)
+        if chan is None:
+            return False
+        apply_mode_changes(self, chan, changes, args)
+        return True
+
+    def _away(self, ev: Record) -> bool:
+        _, uid, message = ev
+        user = self.users.get(uid)
+        if user is None:
+            return False
+        user.away = message
+        return True
+
+    def _invite(self, ev: Record) -> bool:
+        _, _uid, target, key = ev
+        chan = self.channels.get(key)
+        if chan is None:
+            return False
+        chan.invites.add(target)
+        return True
+
+    # -- whole-state transfer (a worker that starts or restarts) --------------------------------
+    def snapshot(self) -> Record:
+        """Everything, as marshal-able tuples (users, then channels with their members)."""
+        users = tuple((u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon, u.away)
+                      for u in self.users.values())
+        channels = tuple(
+            (c.name, c.created, c.topic, c.topic_setter, c.topic_time, c.modes, c.password,
+             c.limit, tuple(c.bans), tuple(c.invites), tuple(c.members.items()))
+            for c in self.channels.values())
+        return (users, channels)
+
+    def load_snapshot(self, snap: Record) -> None:
+        """Replace everything with ``snap`` (keeps ``local``, which only its worker knows)."""
+        users, channels = snap
+        self.users.clear()
+        self.nicks.clear()
+        self.channels.clear()
+        for uid, nick, username, host, realname, worker, signon, away in users:
+            self._intro((E_INTRO, uid, nick, username, host, realname, worker, signon))
+            self.users[uid].away = away
+        for name, created, topic, setter, when, modes, password, limit, bans, invites, members in channels:
+            for uid, flags in members:
+                self._join((E_JOIN, uid, name, flags, created))
+            chan = self.channels.get(fold(name))
+            if chan is None:
+                continue
+            chan.topic, chan.topic_setter, chan.topic_time = topic, setter, when
+            chan.modes, chan.password, chan.limit = modes, password, limit
+            chan.bans = list(bans)
+            chan.invites = set(invites)
+
+    def users_on_worker(self, worker: int) -> list[int]:
+        return [uid for uid, u in self.users.items() if u.worker == worker]
+
+
+def apply_mode_changes(state: State, chan: Channel, changes: bytes, args: tuple[bytes, ...]) -> None:
+    """Apply already-validated channel mode changes such as ``+o-t`` with their arguments.
+
+    The sequencer validates (:func:`fastchat.server.sequencer`); this only applies, so every
+    replica ends in the same state.
+    """
+    adding = True
+    it = iter(args)
+    for letter in changes:
+        c = bytes((letter,))
+        if c == b"+":
+            adding = True
+        elif c == b"-":
+            adding = False
+        elif c in (b"o", b"v"):
+            target = state.user_by_nick(next(it))
+            if target is not None and target.uid in chan.members:
+                bit = OP if c == b"o" else VOICE
+                old = chan.members[target.uid]
+                chan.members[target.uid] = (old | bit) if adding else (old & ~bit)
+        elif c == b"k":
+            key = next(it)  # "-k" carries the key too (RFC 2812 §3.2.3), so both consume one
+            chan.password = key if adding else b""
+        elif c == b"l":
+            chan.limit = int(next(it)) if adding else 0
+        elif c == b"b":
+            mask = next(it)
+            if adding and mask not in chan.bans:
+                chan.bans.append(mask)
+            elif not adding and mask in chan.bans:
+                chan.bans.remove(mask)
+        elif adding and c not in chan.modes:
+            chan.modes = bytes(sorted(chan.modes + c))
+        elif not adding:
+            chan.modes = chan.modes.replace(c, b"")

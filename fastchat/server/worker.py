@@ -1,0 +1,422 @@
+"""A worker process: one ``selectors`` loop over its clients, its listening socket and the bus.
+
+Owns: sockets and their readiness, the clock, and carrying out the core's effects: one ``send``
+per dirty connection per loop turn, ``EVENT_WRITE`` watched only while bytes are left over, one
+bus frame per loop turn.
+Must never: decide anything about IRC; every line goes to :class:`~fastchat.server.core.WorkerCore`.
+
+Errors come in three tiers, as in asyncio's selector transport: ``BlockingIOError`` and
+``InterruptedError`` mean "try later"; ``KeyboardInterrupt``/``SystemExit`` propagate; any other
+``OSError`` on a client socket closes *that* client only.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import selectors
+import signal
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastchat.server.bus import FrameReader, Link, encode
+from fastchat.server.client import Client
+from fastchat.server.config import Config
+from fastchat.server.core import WorkerCore
+from fastchat.server.events import B_HELLO, B_SNAPSHOT, Record
+
+log = logging.getLogger("fastchat.worker")
+
+READ_SIZE = 1 << 18  # big reads: many lines per recv (PERFORMANCE-NOTES.md)
+ACCEPTS_PER_TURN = 64
+EVENT_READ = selectors.EVENT_READ
+EVENT_WRITE = selectors.EVENT_WRITE
+BUS_HIGH_WATER = 4 << 20  # stop reading clients while this much waits for the hub
+BUS_LOW_WATER = 1 << 20
+
+
+class Worker:
+    """The I/O shell around a :class:`WorkerCore`."""
+
+    def __init__(self, config: Config, slot: int, incarnation: int, listener: socket.socket,
+                 hub_address: str | None, lifeline_fd: int | None, ready_fd: int | None) -> None:
+        self.config = config
+        self.slot = slot
+        self.listener = listener
+        self.hub_address = hub_address
+        self.lifeline_fd = lifeline_fd
+        self.ready_fd = ready_fd
+        self.core = WorkerCore(config, slot, incarnation, standalone=hub_address is None)
+        self.sel = selectors.DefaultSelector()
+        self.blocked: set[Client] = set()  # clients with EVENT_WRITE registered
+        self.paused: set[Client] = set()  # clients whose reading is paused (bus backpressure)
+        self.reading_paused = False
+        self.hub: Link | None = None
+        self.stopping = False
+        self.accept_paused_until = 0.0
+        self.now = time.time()
+        self._wake_r, self._wake_w = socket.socketpair()
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _register(self, fileobj: Any, events: int, handler: Callable[[int], None]) -> None:
+        self.sel.register(fileobj, events, handler)
+
+    def _install_signals(self) -> None:
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        signal.set_wakeup_fd(self._wake_w.fileno())
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        self._register(self._wake_r, EVENT_READ, self._drain_wakeup)
+
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        self.stopping = True
+
+    def _drain_wakeup(self, mask: int) -> None:
+        try:
+            while self._wake_r.recv(512):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def _connect_hub(self) -> None:
+        """Say hello to the hub and load its snapshot before serving anyone."""
+        assert self.hub_address is not None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(self.hub_address)
+        sock.sendall(encode([(B_HELLO, self.slot, 0, (), ())]))
+        reader = FrameReader()
+        after: list[Record] = []
+        loaded = False
+        while not loaded:
+            data = sock.recv(READ_SIZE)
+            if not data:
+                raise ConnectionError("hub closed the bus during start-up")
+            for batch in reader.feed(data):
+                for record in batch:
+                    if not loaded and record[0] == B_SNAPSHOT:
+                        self.core.state.load_snapshot(record[1])
+                        loaded = True
+                    elif loaded:
+                        after.append(record)
+        link = Link(sock)
+        link.reader = reader
+        self.hub = link
+        self.core.apply_batch(after, time.time())
+        self._register(sock, EVENT_READ, self._hub_ready)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self) -> int:
+        self._install_signals()
+        self.core.set_start_time(time.time())
+        if self.hub_address is not None:
+            self._connect_hub()
+        self.listener.setblocking(False)
+        self._register(self.listener, EVENT_READ, self._accept)
+        if self.lifeline_fd is not None:
+            self._register(self.lifeline_fd, EVENT_READ, self._lifeline)
+        if self.ready_fd is not None:
+            os.write(self.ready_fd, b"%d\n" % self.slot)
+            os.close(self.ready_fd)
+            self.ready_fd = None
+        log.info("worker %d serving (pid %d)", self.slot, os.getpid())
+        next_tick = time.time() + 1.0
+        core = self.core
+        select = self.sel.select
+        while not self.stopping:
+            timeout = 0.02 if core.throttled else max(0.0, next_tick - self.now)
+            ready = select(timeout)
+            self.now = now = time.time()
+            for key, mask in ready:
+                data = key.data
+                if data.__class__ is Client:
+                    if mask & EVENT_READ:
+                        self._read(data)
+                    if mask & EVENT_WRITE:
+                        self._flush_client(data)
+                else:
+                    data(mask)
+            if core.throttled:
+                core.release_throttled(now)
+            if now >= next_tick:
+                next_tick = now + 1.0
+                core.tick(now)
+                if self.accept_paused_until and now >= self.accept_paused_until:
+                    self._resume_accepting()
+            self._flush_all()
+        self._shutdown()
+        return 0
+
+    def _flush_all(self) -> None:
+        """Carry out the effects of this loop turn: bus frame, client sends, closes."""
+        core = self.core
+        if core.outbox and self.hub is not None:
+            self.hub.queue(core.outbox)
+            core.outbox = []
+            self._flush_hub()
+        if core.dirty:
+            dirty = core.dirty
+            core.dirty = []
+            blocked = self.blocked
+            for client in dirty:
+                if client not in blocked and client.pending:
+                    self._flush_client(client)
+        if core.closing:
+            closing = core.closing
+            core.closing = []
+            for client in closing:
+                self._close(client)
+
+    # -- clients -------------------------------------------------------------------------------
+    def _accept(self, mask: int) -> None:
+        core = self.core
+        for _ in range(ACCEPTS_PER_TURN):
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Out of descriptors: stop accepting for a moment rather than spin on a
+                    # listening socket that stays readable.
+                    log.warning("accept failed (%s); pausing accepts for 1 s", exc.strerror)
+                    self.sel.unregister(self.listener)
+                    self.accept_paused_until = self.now + 1.0
+                else:
+                    log.warning("accept failed: %s", exc)
+                return
+            ip = (addr[0] if isinstance(addr, tuple) else "local").encode()
+            refusal = core.admission(ip)
+            if refusal is not None:
+                try:
+                    sock.send(b"ERROR :Closing link: (*@%s) [%s]\r\n" % (ip, refusal))
+                except OSError:
+                    pass
+                sock.close()
+                continue
+            sock.setblocking(False)
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client = core.connect(ip, self.now)
+            client.transport = sock
+            self.sel.register(sock, EVENT_READ, client)
+
+    def _resume_accepting(self) -> None:
+        self.accept_paused_until = 0.0
+        self._register(self.listener, EVENT_READ, self._accept)
+
+    def _read(self, client: Client) -> None:
+        sock = client.transport
+        if sock is None:
+            return
+        try:
+            data = sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.core.connection_lost(client, b"Read error: " + (exc.strerror or "").encode(), self.now)
+            return
+        if not data:
+            self.core.connection_lost(client, b"Remote host closed the connection", self.now)
+            return
+        self.core.data_received(client, data, self.now)
+        if self.reading_paused and not client.closed:
+            self._pause_client(client)
+
+    def _flush_client(self, client: Client) -> None:
+        """Send everything ``client`` is owed in one ``send``; watch writability for the rest."""
+        sock = client.transport
+        if sock is None:
+            return
+        pending = client.pending
+        if not pending:
+            self._unblock(client)
+            return
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        try:
+            sent = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            pending.clear()
+            client.qbytes = 0
+            self.core.connection_lost(client, b"Write error: " + (exc.strerror or "").encode(), self.now)
+            return
+        if sent == len(data):
+            pending.clear()
+            client.qbytes = 0
+            if client in self.blocked:
+                self._unblock(client)
+            return
+        rest = data[sent:]
+        client.pending = [rest]
+        client.qbytes = len(rest)
+        if client not in self.blocked:
+            self.blocked.add(client)
+            if client in self.paused:
+                if self._registered(sock):
+                    self.sel.modify(sock, EVENT_WRITE, client)
+                else:
+                    self.sel.register(sock, EVENT_WRITE, client)
+            else:
+                self.sel.modify(sock, EVENT_READ | EVENT_WRITE, client)
+
+    def _registered(self, sock: socket.socket) -> bool:
+        try:
+            self.sel.get_key(sock)
+        except KeyError:
+            return False
+        return True
+
+    def _unblock(self, client: Client) -> None:
+        if client in self.blocked:
+            self.blocked.discard(client)
+            sock = client.transport
+            if sock is not None:
+                if client in self.paused:
+                    self.sel.unregister(sock)
+                else:
+                    self.sel.modify(sock, EVENT_READ, client)
+
+    def _close(self, client: Client) -> None:
+        sock = client.transport
+        if sock is None:
+            self.core.forget(client)
+            return
+        if client.pending:
+            data = b"".join(client.pending)
+            client.pending = []
+            try:
+                sock.send(data)
+            except OSError:
+                pass
+        if self._registered(sock):
+            self.sel.unregister(sock)
+        self.paused.discard(client)
+        try:
+            # Drain unread input so close() sends FIN, not RST: the peer then reads our ERROR.
+            sock.shutdown(socket.SHUT_WR)
+            for _ in range(4):
+                if not sock.recv(READ_SIZE):
+                    break
+        except OSError:
+            pass
+        sock.close()
+        client.transport = None
+        self.blocked.discard(client)
+        self.core.forget(client)
+
+    # -- bus backpressure ------------------------------------------------------------------------
+    def _pause_client(self, client: Client) -> None:
+        sock = client.transport
+        if sock is None:
+            return
+        if client in self.paused:
+            return
+        self.paused.add(client)
+        events = EVENT_WRITE if client in self.blocked else 0
+        if events:
+            self.sel.modify(sock, events, client)
+        else:
+            self.sel.unregister(sock)
+
+    def _resume_reading(self) -> None:
+        self.reading_paused = False
+        paused, self.paused = self.paused, set()
+        for client in paused:
+            sock = client.transport
+            if sock is None or client.closed:
+                continue
+            events = EVENT_READ | (EVENT_WRITE if client in self.blocked else 0)
+            try:
+                self.sel.modify(sock, events, client)
+            except KeyError:
+                self.sel.register(sock, events, client)
+
+    # -- the hub link -----------------------------------------------------------------------------
+    def _flush_hub(self) -> None:
+        hub = self.hub
+        assert hub is not None
+        try:
+            done = hub.flush()
+        except OSError as exc:
+            self._hub_lost(f"write failed: {exc}")
+            return
+        events = EVENT_READ if done else EVENT_READ | EVENT_WRITE
+        self.sel.modify(hub.sock, events, self._hub_ready)
+        backlog = 0 if done else hub.backlog
+        if backlog > BUS_HIGH_WATER and not self.reading_paused:
+            log.warning("bus backlog %d bytes: pausing client input", backlog)
+            self.reading_paused = True
+        elif self.reading_paused and backlog < BUS_LOW_WATER:
+            self._resume_reading()
+
+    def _hub_ready(self, mask: int) -> None:
+        hub = self.hub
+        if hub is None:
+            return
+        if mask & EVENT_WRITE:
+            self._flush_hub()
+        if mask & EVENT_READ:
+            try:
+                batches = hub.receive()
+            except OSError as exc:
+                self._hub_lost(f"read failed: {exc}")
+                return
+            if batches is None:
+                self._hub_lost("hub closed the bus")
+                return
+            apply_batch = self.core.apply_batch
+            now = self.now
+            for batch in batches:
+                apply_batch(batch, now)
+
+    def _hub_lost(self, why: str) -> None:
+        # Without the sequencer no order can be kept: stop, and let the supervisor decide.
+        if not self.stopping:
+            log.error("worker %d lost the hub (%s); stopping", self.slot, why)
+        self.stopping = True
+
+    def _lifeline(self, mask: int) -> None:
+        """The supervisor holds the write end; EOF here means it is gone: stop serving."""
+        try:
+            data = os.read(self.lifeline_fd, 64) if self.lifeline_fd is not None else b""
+        except OSError:
+            data = b""
+        if not data:
+            log.error("worker %d: supervisor is gone; stopping", self.slot)
+            self.stopping = True
+            assert self.lifeline_fd is not None
+            self.sel.unregister(self.lifeline_fd)
+
+    # -- stopping -------------------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        """Tell every client, flush for up to ``shutdown_grace`` seconds, then close."""
+        try:
+            self.sel.unregister(self.listener)
+        except (KeyError, ValueError):
+            pass
+        self.core.shutdown(b"Server shutting down")
+        closing = self.core.closing
+        self.core.closing = []
+        self.core.dirty = []
+        deadline = time.time() + self.config.shutdown_grace
+        waiting = [c for c in closing if c.transport is not None]
+        for client in waiting:
+            self._flush_client(client)
+        while time.time() < deadline and any(c.pending and c.transport for c in waiting):
+            for key, mask in self.sel.select(0.05):
+                if key.data.__class__ is Client and mask & EVENT_WRITE:
+                    self._flush_client(key.data)
+        for client in closing:
+            self._close(client)
+        log.info("worker %d stopped", self.slot)
+
+
+def run_worker(config: Config, slot: int, incarnation: int, listener: socket.socket,
+               hub_address: str | None, lifeline_fd: int | None, ready_fd: int | None) -> int:
+    worker = Worker(config, slot, incarnation, listener, hub_address, lifeline_fd, ready_fd)
+    return worker.run()
