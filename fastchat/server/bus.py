@@ -49,7 +49,7 @@ class FrameReader:
             if end - pos - HEADER_SIZE < size:
                 break
             start = pos + HEADER_SIZE
-            batches.append(marshal.loads(buf[start:start + size]))
+            batches.append(marshal.loads(buf[start : start + size]))
             pos = start + size
         self._buf = buf[pos:]
         return batches

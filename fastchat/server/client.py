@@ -19,9 +19,28 @@ class Client:
     """A local connection. Slots keep an idle client small (see the idle benchmark)."""
 
     __slots__ = (
-        "cap_negotiating", "closed", "connected_at", "flood_clock", "host", "inq", "inq_bytes",
-        "ip", "last_active", "linebuf", "nick", "password", "pending", "ping_sent", "qbytes",
-        "realname", "registering", "transport", "uid", "user", "user_modes", "username",
+        "cap_negotiating",
+        "closed",
+        "connected_at",
+        "flood_clock",
+        "host",
+        "inq",
+        "inq_bytes",
+        "ip",
+        "last_active",
+        "linebuf",
+        "nick",
+        "password",
+        "pending",
+        "ping_sent",
+        "qbytes",
+        "realname",
+        "registering",
+        "transport",
+        "uid",
+        "user",
+        "user_modes",
+        "username",
         "waiting",
     )
 

@@ -26,7 +26,6 @@ from fastchat.server.events import (
     R_MODE,
     R_NICK,
     R_PART,
-    R_QUIT,
     R_REGISTER,
     R_TOPIC,
     R_USERMSG,
@@ -60,11 +59,13 @@ class Handler:
 COMMANDS: dict[bytes, Handler] = {}
 
 
-def command(name: bytes, min_params: int = 0, before_registration: bool = False
-            ) -> Callable[[HandlerFn], HandlerFn]:
+def command(
+    name: bytes, min_params: int = 0, before_registration: bool = False
+) -> Callable[[HandlerFn], HandlerFn]:
     def register(fn: HandlerFn) -> HandlerFn:
         COMMANDS[name] = Handler(fn, min_params, before_registration)
         return fn
+
     return register
 
 
@@ -74,6 +75,7 @@ def _user(client: Client) -> User:
 
 
 # -- connection registration (RFC 2812 §3.1, Modern IRC "Connection Registration") ------------------
+
 
 @command(b"CAP", 1, before_registration=True)
 def cap(core: WorkerCore, client: Client, msg: Message) -> None:
@@ -147,8 +149,13 @@ def user(core: WorkerCore, client: Client, msg: Message) -> None:
 
 
 def _try_register(core: WorkerCore, client: Client) -> None:
-    if (client.registered or client.registering or client.cap_negotiating or not client.nick
-            or not client.username):
+    if (
+        client.registered
+        or client.registering
+        or client.cap_negotiating
+        or not client.nick
+        or not client.username
+    ):
         return
     password = core.config.password
     if password is not None and client.password != password:
@@ -156,8 +163,17 @@ def _try_register(core: WorkerCore, client: Client) -> None:
         core.disconnect(client, b"Bad password")
         return
     client.registering = True
-    core.submit((R_REGISTER, client.uid, client.nick, client.username, client.host,
-                 client.realname, int(core.now)))
+    core.submit(
+        (
+            R_REGISTER,
+            client.uid,
+            client.nick,
+            client.username,
+            client.host,
+            client.realname,
+            int(core.now),
+        )
+    )
 
 
 @command(b"PING", 1, before_registration=True)
@@ -176,11 +192,15 @@ def pong(core: WorkerCore, client: Client, msg: Message) -> None:
 def quit_(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.1.7: the server acknowledges with ERROR and closes; channels see QUIT."""
     reason = msg.param(0)
-    core.disconnect(client, b"Quit: " + reason if reason else b"Client quit",
-                    quit_message=b"Quit: " + reason if reason else b"Client Quit")
+    core.disconnect(
+        client,
+        b"Quit: " + reason if reason else b"Client quit",
+        quit_message=b"Quit: " + reason if reason else b"Client Quit",
+    )
 
 
 # -- channels (RFC 2812 §3.2) -----------------------------------------------------------------------
+
 
 def _check_channel_name(core: WorkerCore, name: bytes) -> None:
     if not is_valid_channel(name, core.config.channellen):
@@ -240,13 +260,15 @@ def names(core: WorkerCore, client: Client, msg: Message) -> None:
     if not msg.params:
         for chan in list(core.state.channels.values()):
             if _visible(chan, client.uid):
-                core.send_lines(client, list(replies.names(cfg, client.name, core.state, chan))[:-1])
+                core.send_lines(
+                    client, list(replies.names(cfg, client.name, core.state, chan))[:-1]
+                )
         core.send(client, replies.end_of_names(cfg, client.name, b"*"))
         return
     for name in msg.params[0].split(b","):
-        chan = core.state.channel(name)
-        if chan is not None and _visible(chan, client.uid):
-            core.send_lines(client, replies.names(cfg, client.name, core.state, chan))
+        found = core.state.channel(name)
+        if found is not None and _visible(found, client.uid):
+            core.send_lines(client, replies.names(cfg, client.name, core.state, found))
         else:
             core.send(client, replies.end_of_names(cfg, client.name, name))
 
@@ -263,8 +285,9 @@ def list_(core: WorkerCore, client: Client, msg: Message) -> None:
     out = [replies.numeric(s, n, N.RPL_LISTSTART, b"Channel", b"Users  Name")]
     for chan in chans:
         if _visible(chan, client.uid):
-            out.append(replies.numeric(s, n, N.RPL_LIST, chan.name, b"%d" % len(chan.members),
-                                       chan.topic))
+            out.append(
+                replies.numeric(s, n, N.RPL_LIST, chan.name, b"%d" % len(chan.members), chan.topic)
+            )
     out.append(replies.numeric(s, n, N.RPL_LISTEND, b"End of /LIST"))
     core.send_lines(client, out)
 
@@ -287,7 +310,6 @@ def invite(core: WorkerCore, client: Client, msg: Message) -> None:
 def mode(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.1.5 user modes and §3.2.3 channel modes."""
     target = msg.params[0]
-    cfg = core.config
     if not is_channel(target):
         if fold(target) != fold(client.name):
             if core.state.user_by_nick(target) is None:
@@ -311,7 +333,7 @@ def mode(core: WorkerCore, client: Client, msg: Message) -> None:
             core.reply(client, N.RPL_BANLIST, chan.name, mask)
         core.reply(client, N.RPL_ENDOFBANLIST, chan.name, b"End of channel ban list")
         return
-    core.submit((R_MODE, client.uid, target, modestring, tuple(msg.params[2:]), int(cfg and core.now)))
+    core.submit((R_MODE, client.uid, target, modestring, tuple(msg.params[2:]), int(core.now)))
 
 
 def _user_mode(core: WorkerCore, client: Client, modestring: bytes) -> None:
@@ -345,6 +367,7 @@ def _user_mode(core: WorkerCore, client: Client, modestring: bytes) -> None:
 
 # -- messages (RFC 2812 §3.3) ------------------------------------------------------------------------
 
+
 def _message(core: WorkerCore, client: Client, msg: Message, is_notice: bool) -> None:
     me = _user(client)
     if not msg.params or not msg.params[0]:
@@ -358,8 +381,12 @@ def _message(core: WorkerCore, client: Client, msg: Message, is_notice: bool) ->
     targets = [t for t in msg.params[0].split(b",") if t]
     if len(targets) > core.config.max_targets:
         if not is_notice:
-            core.reply(client, N.ERR_TOOMANYTARGETS, msg.params[0],
-                       b"Too many targets (max %d)" % core.config.max_targets)
+            core.reply(
+                client,
+                N.ERR_TOOMANYTARGETS,
+                msg.params[0],
+                b"Too many targets (max %d)" % core.config.max_targets,
+            )
         return
     text = msg.params[1]
     mask = me.mask
@@ -384,6 +411,7 @@ def notice(core: WorkerCore, client: Client, msg: Message) -> None:
 
 
 # -- queries (RFC 2812 §3.4, §3.6) answered from the local replica, which holds the whole network ---
+
 
 @command(b"WHO")
 def who(core: WorkerCore, client: Client, msg: Message) -> None:
@@ -416,7 +444,9 @@ def who(core: WorkerCore, client: Client, msg: Message) -> None:
                 u = core.state.users.get(uid)
                 if u is not None:
                     out.append(replies.who_line(cfg, client.name, u, None))
-    out.append(replies.numeric(cfg.server_name, client.name, N.RPL_ENDOFWHO, mask, b"End of WHO list"))
+    out.append(
+        replies.numeric(cfg.server_name, client.name, N.RPL_ENDOFWHO, mask, b"End of WHO list")
+    )
     core.send_lines(client, out)
 
 
@@ -478,7 +508,9 @@ def motd(core: WorkerCore, client: Client, msg: Message) -> None:
 def version(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.4.3 VERSION: 351, then ISUPPORT (Modern IRC)."""
     cfg = core.config
-    core.reply(client, N.RPL_VERSION, replies.VERSION + b".", cfg.server_name, b"fastchat IRC server")
+    core.reply(
+        client, N.RPL_VERSION, replies.VERSION + b".", cfg.server_name, b"fastchat IRC server"
+    )
     core.send_lines(client, replies.isupport_lines(cfg, client.name))
 
 

@@ -50,29 +50,109 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument
     a("--host", default=d.host, help="address to listen on (default %(default)s)")
     a("--port", type=int, default=d.port, help="TCP port; 0 picks a free one (default %(default)s)")
-    a("--workers", type=int, default=d.workers, help="worker processes (default: CPU count, %(default)s)")
-    a("--server-name", default=d.server_name.decode(), help="server name in replies (default %(default)s)")
-    a("--network", default=d.network.decode(), help="NETWORK name in ISUPPORT (default %(default)s)")
-    a("--autojoin", default=",".join(c.decode() for c in d.autojoin),
-      help="comma-separated channels every client joins on registration; '' for none (default %(default)s)")
+    a(
+        "--workers",
+        type=int,
+        default=d.workers,
+        help="worker processes (default: CPU count, %(default)s)",
+    )
+    a(
+        "--server-name",
+        default=d.server_name.decode(),
+        help="server name in replies (default %(default)s)",
+    )
+    a(
+        "--network",
+        default=d.network.decode(),
+        help="NETWORK name in ISUPPORT (default %(default)s)",
+    )
+    a(
+        "--autojoin",
+        default=",".join(c.decode() for c in d.autojoin),
+        help="comma-separated channels every client joins on registration; '' for none (default %(default)s)",
+    )
     a("--password", default=None, help="connection password clients must send with PASS")
     a("--motd-file", default=None, help="file whose lines make the message of the day")
     a("--nicklen", type=int, default=d.nicklen, help="max nick length (default %(default)s)")
-    a("--channellen", type=int, default=d.channellen, help="max channel name length (default %(default)s)")
+    a(
+        "--channellen",
+        type=int,
+        default=d.channellen,
+        help="max channel name length (default %(default)s)",
+    )
     a("--topiclen", type=int, default=d.topiclen, help="max topic length (default %(default)s)")
-    a("--max-channels", type=int, default=d.max_channels, help="channels per user (default %(default)s)")
-    a("--max-targets", type=int, default=d.max_targets, help="targets per PRIVMSG/NOTICE (default %(default)s)")
-    a("--max-clients", type=int, default=d.max_clients, help="max connections per worker-set, 0 = no limit")
-    a("--max-clients-per-ip", type=int, default=d.max_clients_per_ip, help="max connections from one IP, 0 = no limit")
-    a("--sendq", type=int, default=d.sendq, help="bytes queued to a client before disconnect (default %(default)s)")
-    a("--recvq", type=int, default=d.recvq, help="unprocessed input bytes before disconnect (default %(default)s)")
+    a(
+        "--max-channels",
+        type=int,
+        default=d.max_channels,
+        help="channels per user (default %(default)s)",
+    )
+    a(
+        "--max-targets",
+        type=int,
+        default=d.max_targets,
+        help="targets per PRIVMSG/NOTICE (default %(default)s)",
+    )
+    a(
+        "--max-clients",
+        type=int,
+        default=d.max_clients,
+        help="max connections per worker-set, 0 = no limit",
+    )
+    a(
+        "--max-clients-per-ip",
+        type=int,
+        default=d.max_clients_per_ip,
+        help="max connections from one IP, 0 = no limit",
+    )
+    a(
+        "--sendq",
+        type=int,
+        default=d.sendq,
+        help="bytes queued to a client before disconnect (default %(default)s)",
+    )
+    a(
+        "--recvq",
+        type=int,
+        default=d.recvq,
+        help="unprocessed input bytes before disconnect (default %(default)s)",
+    )
     a("--no-flood-control", action="store_true", help="turn flood control off (benchmarks)")
-    a("--flood-burst", type=int, default=d.flood_burst, help="lines a client may send at once (default %(default)s)")
-    a("--flood-rate", type=float, default=d.flood_rate, help="sustained lines per second (default %(default)s)")
-    a("--registration-timeout", type=float, default=d.registration_timeout, help="seconds to register (default %(default)s)")
-    a("--ping-interval", type=float, default=d.ping_interval, help="idle seconds before PING (default %(default)s)")
-    a("--ping-timeout", type=float, default=d.ping_timeout, help="seconds to answer PING (default %(default)s)")
-    a("--log-level", default=d.log_level, help="DEBUG, INFO, WARNING or ERROR (default %(default)s)")
+    a(
+        "--flood-burst",
+        type=int,
+        default=d.flood_burst,
+        help="lines a client may send at once (default %(default)s)",
+    )
+    a(
+        "--flood-rate",
+        type=float,
+        default=d.flood_rate,
+        help="sustained lines per second (default %(default)s)",
+    )
+    a(
+        "--registration-timeout",
+        type=float,
+        default=d.registration_timeout,
+        help="seconds to register (default %(default)s)",
+    )
+    a(
+        "--ping-interval",
+        type=float,
+        default=d.ping_interval,
+        help="idle seconds before PING (default %(default)s)",
+    )
+    a(
+        "--ping-timeout",
+        type=float,
+        default=d.ping_timeout,
+        help="seconds to answer PING (default %(default)s)",
+    )
+    a(
+        "--log-level",
+        default=d.log_level,
+        help="DEBUG, INFO, WARNING or ERROR (default %(default)s)",
+    )
     a("--test-hooks", action="store_true", help=argparse.SUPPRESS)
 
 

@@ -52,8 +52,8 @@ from fastchat.server.events import (
     R_QUIT,
     Record,
 )
-from fastchat.server.sequencer import Channel, Sequencer
-from fastchat.server.state import State
+from fastchat.server.sequencer import Sequencer
+from fastchat.server.state import Channel, State
 
 if TYPE_CHECKING:
     from fastchat.server.commands import Handler
@@ -85,8 +85,9 @@ class LocalRouter:
 class WorkerCore:
     """Everything a worker knows and decides, without I/O."""
 
-    def __init__(self, config: Config, slot: int = 0, incarnation: int = 1,
-                 standalone: bool = True) -> None:
+    def __init__(
+        self, config: Config, slot: int = 0, incarnation: int = 1, standalone: bool = True
+    ) -> None:
         from fastchat.server.commands import COMMANDS
 
         self.config = config
@@ -102,13 +103,23 @@ class WorkerCore:
         self._now = 0.0
         self._commands: dict[bytes, Handler] = COMMANDS
         self.sequencer: Sequencer | None = (
-            Sequencer(self.state, config, LocalRouter(self)) if standalone else None)
+            Sequencer(self.state, config, LocalRouter(self)) if standalone else None
+        )
         self._events: dict[int, Callable[[Record], None]] = {
-            D_CHAN: self._d_chan, D_USER: self._d_user, D_REPLY: self._d_reply,
-            D_DONE: self._d_done, E_INTRO: self._e_intro, E_NICK: self._e_nick,
-            E_JOIN: self._e_join, E_PART: self._e_part, E_QUIT: self._e_quit,
-            E_TOPIC: self._e_topic, E_MODE: self._e_mode, E_KICK: self._e_kick,
-            E_AWAY: self._e_away, E_INVITE: self._e_invite,
+            D_CHAN: self._d_chan,
+            D_USER: self._d_user,
+            D_REPLY: self._d_reply,
+            D_DONE: self._d_done,
+            E_INTRO: self._e_intro,
+            E_NICK: self._e_nick,
+            E_JOIN: self._e_join,
+            E_PART: self._e_part,
+            E_QUIT: self._e_quit,
+            E_TOPIC: self._e_topic,
+            E_MODE: self._e_mode,
+            E_KICK: self._e_kick,
+            E_AWAY: self._e_away,
+            E_INVITE: self._e_invite,
         }
 
     def set_start_time(self, now: float) -> None:
@@ -144,8 +155,9 @@ class WorkerCore:
         else:
             self.outbox.append(request)
 
-    def disconnect(self, client: Client, reason: bytes, flush: bool = True,
-                   quit_message: bytes | None = None) -> None:
+    def disconnect(
+        self, client: Client, reason: bytes, flush: bool = True, quit_message: bytes | None = None
+    ) -> None:
         """Close ``client`` with ``ERROR :reason``; its channels see it quit with
         ``quit_message`` (default: the reason). Safe to call twice."""
         if client.closed:
@@ -153,7 +165,11 @@ class WorkerCore:
         if not flush:
             client.pending.clear()
             client.qbytes = 0
-        error = b"ERROR :Closing link: (%s@%s) [%s]\r\n" % (client.username or b"*", client.host, reason)
+        error = b"ERROR :Closing link: (%s@%s) [%s]\r\n" % (
+            client.username or b"*",
+            client.host,
+            reason,
+        )
         if not client.pending:
             self.dirty.append(client)
         client.pending.append(error)
@@ -166,8 +182,10 @@ class WorkerCore:
             for chan in user.channels.values():
                 chan.local.pop(client.uid, None)
             self.state.local.pop(client.uid, None)
-            self.submit((R_QUIT, client.uid, quit_message if quit_message is not None else reason),
-                        barrier=False)
+            self.submit(
+                (R_QUIT, client.uid, quit_message if quit_message is not None else reason),
+                barrier=False,
+            )
 
     def forget(self, client: Client) -> None:
         """The shell has closed the connection: drop it."""
@@ -287,8 +305,9 @@ class WorkerCore:
         except N.IRCError as err:
             self.reply(client, err.numeric, *err.params)
         except Exception:
-            log.exception("connection %#x: handler for %r failed; disconnecting it",
-                          client.uid, msg.command)
+            log.exception(
+                "connection %#x: handler for %r failed; disconnecting it", client.uid, msg.command
+            )
             self.disconnect(client, b"Internal server error")
 
     # -- time --------------------------------------------------------------------------------------
@@ -319,8 +338,11 @@ class WorkerCore:
             elif client.ping_sent:
                 if now - client.ping_sent > cfg.ping_timeout:
                     seconds = b"%d seconds" % int(now - client.last_active)
-                    self.disconnect(client, b"Ping timeout: " + seconds,
-                                    quit_message=b"Ping timeout: " + seconds)
+                    self.disconnect(
+                        client,
+                        b"Ping timeout: " + seconds,
+                        quit_message=b"Ping timeout: " + seconds,
+                    )
             elif now - client.last_active > cfg.ping_interval:
                 client.ping_sent = now
                 self.send(client, b"PING :%s\r\n" % cfg.server_name)
@@ -469,7 +491,12 @@ class WorkerCore:
         target = self.state.users.get(ev[3])
         if chan is None or kicker is None or target is None or target.uid not in chan.members:
             return
-        line = b":%s KICK %s %s :%s\r\n" % (kicker.mask, chan.name, target.nick, ev[4] or target.nick)
+        line = b":%s KICK %s %s :%s\r\n" % (
+            kicker.mask,
+            chan.name,
+            target.nick,
+            ev[4] or target.nick,
+        )
         for client in chan.local.values():
             self.send(client, line)
         self.state.apply(ev)

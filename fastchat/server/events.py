@@ -53,8 +53,9 @@ B_HELLO = 61  # (B_HELLO, worker_slot, incarnation, users, memberships) worker -
 B_SNAPSHOT = 62  # (B_SNAPSHOT, snapshot)                           hub -> worker
 
 #: Events that change state: every worker and the hub apply them.
-STATE_EVENTS = frozenset({E_INTRO, E_NICK, E_JOIN, E_PART, E_QUIT, E_TOPIC, E_MODE, E_KICK,
-                          E_AWAY, E_INVITE})
+STATE_EVENTS = frozenset(
+    {E_INTRO, E_NICK, E_JOIN, E_PART, E_QUIT, E_TOPIC, E_MODE, E_KICK, E_AWAY, E_INVITE}
+)
 
 # member flags in a channel (RFC 2812 §4.2.x / Modern IRC PREFIX)
 VOICE = 1

@@ -59,10 +59,8 @@ class ServerProcess:
         tree = self.tree()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         for p in tree:
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
@@ -82,8 +80,19 @@ def start(
     args: Sequence[str] = (), workers: int = 1, host: str = "127.0.0.1", timeout: float = 30.0
 ) -> ServerProcess:
     """Start ``fastchat serve --port 0`` with ``args`` and wait until it is ready."""
-    cmd = [sys.executable, "-m", "fastchat.cli", "serve", "--host", host, "--port", "0",
-           "--workers", str(workers), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fastchat.cli",
+        "serve",
+        "--host",
+        host,
+        "--port",
+        "0",
+        "--workers",
+        str(workers),
+        *args,
+    ]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     assert proc.stdout is not None

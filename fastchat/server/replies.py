@@ -13,7 +13,13 @@ from fastchat.irc import numerics as N
 from fastchat.irc.casemap import CASEMAPPING, CHANTYPES
 from fastchat.irc.message import MAX_LINE
 from fastchat.server.config import Config
-from fastchat.server.sequencer import FLAG_MODES, LIST_MODES, MAX_MODE_CHANGES, PARAM_ALWAYS, PARAM_ON_SET
+from fastchat.server.sequencer import (
+    FLAG_MODES,
+    LIST_MODES,
+    MAX_MODE_CHANGES,
+    PARAM_ALWAYS,
+    PARAM_ON_SET,
+)
 from fastchat.server.state import Channel, State, User, prefix_of
 
 VERSION = b"fastchat-" + __version__.encode()
@@ -25,8 +31,13 @@ def numeric(server: bytes, nick: bytes, code: bytes, *params: bytes) -> bytes:
     which every client accepts and which keeps texts with spaces intact."""
     if params:
         *middle, last = params
-        return b":%s %s %s%s :%s\r\n" % (server, code, nick,
-                                         b"".join(b" " + p for p in middle), last)
+        return b":%s %s %s%s :%s\r\n" % (
+            server,
+            code,
+            nick,
+            b"".join(b" " + p for p in middle),
+            last,
+        )
     return b":%s %s %s\r\n" % (server, code, nick)
 
 
@@ -58,18 +69,32 @@ def isupport_tokens(config: Config) -> list[bytes]:
 def isupport_lines(config: Config, nick: bytes) -> Iterator[bytes]:
     tokens = isupport_tokens(config)
     for i in range(0, len(tokens), 12):  # Modern IRC: at most 13 tokens per line
-        yield numeric(config.server_name, nick, N.RPL_ISUPPORT, *tokens[i:i + 12],
-                      b"are supported by this server")
+        yield numeric(
+            config.server_name,
+            nick,
+            N.RPL_ISUPPORT,
+            *tokens[i : i + 12],
+            b"are supported by this server",
+        )
 
 
 def welcome(config: Config, user: User, created: bytes) -> Iterator[bytes]:
     """001-004 and 005 (RFC 2812 §5.1; Modern IRC "Connection Registration")."""
     s, n = config.server_name, user.nick
-    yield numeric(s, n, N.RPL_WELCOME, b"Welcome to the %s IRC network %s" % (config.network, user.mask))
+    yield numeric(
+        s, n, N.RPL_WELCOME, b"Welcome to the %s IRC network %s" % (config.network, user.mask)
+    )
     yield numeric(s, n, N.RPL_YOURHOST, b"Your host is %s, running version %s" % (s, VERSION))
     yield numeric(s, n, N.RPL_CREATED, b"This server was created " + created)
-    yield b":%s %s %s %s %s %s %s\r\n" % (s, N.RPL_MYINFO, n, s, VERSION, USER_MODES,
-                                          LIST_MODES + PARAM_ALWAYS + PARAM_ON_SET + FLAG_MODES + b"ov")
+    yield b":%s %s %s %s %s %s %s\r\n" % (
+        s,
+        N.RPL_MYINFO,
+        n,
+        s,
+        VERSION,
+        USER_MODES,
+        LIST_MODES + PARAM_ALWAYS + PARAM_ON_SET + FLAG_MODES + b"ov",
+    )
     yield from isupport_lines(config, n)
 
 
@@ -77,14 +102,28 @@ def lusers(config: Config, nick: bytes, state: State, local: int) -> Iterator[by
     """RFC 2812 §3.4.2 LUSERS: the whole network, however many workers hold it."""
     s = config.server_name
     total = len(state.users)
-    yield numeric(s, nick, N.RPL_LUSERCLIENT, b"There are %d users and 0 invisible on 1 servers" % total)
+    yield numeric(
+        s, nick, N.RPL_LUSERCLIENT, b"There are %d users and 0 invisible on 1 servers" % total
+    )
     yield numeric(s, nick, N.RPL_LUSEROP, b"0", b"operator(s) online")
     yield numeric(s, nick, N.RPL_LUSERCHANNELS, b"%d" % len(state.channels), b"channels formed")
     yield numeric(s, nick, N.RPL_LUSERME, b"I have %d clients and 0 servers" % total)
-    yield numeric(s, nick, N.RPL_LOCALUSERS, b"%d" % total, b"%d" % total,
-                  b"Current local users %d, max %d" % (total, total))
-    yield numeric(s, nick, N.RPL_GLOBALUSERS, b"%d" % total, b"%d" % total,
-                  b"Current global users %d, max %d" % (total, total))
+    yield numeric(
+        s,
+        nick,
+        N.RPL_LOCALUSERS,
+        b"%d" % total,
+        b"%d" % total,
+        b"Current local users %d, max %d" % (total, total),
+    )
+    yield numeric(
+        s,
+        nick,
+        N.RPL_GLOBALUSERS,
+        b"%d" % total,
+        b"%d" % total,
+        b"Current global users %d, max %d" % (total, total),
+    )
 
 
 def motd(config: Config, nick: bytes) -> Iterator[bytes]:
@@ -137,7 +176,9 @@ def topic(config: Config, nick: bytes, chan: Channel) -> Iterator[bytes]:
         yield numeric(s, nick, N.RPL_NOTOPIC, chan.name, b"No topic is set")
         return
     yield numeric(s, nick, N.RPL_TOPIC, chan.name, chan.topic)
-    yield numeric(s, nick, N.RPL_TOPICWHOTIME, chan.name, chan.topic_setter, b"%d" % chan.topic_time)
+    yield numeric(
+        s, nick, N.RPL_TOPICWHOTIME, chan.name, chan.topic_setter, b"%d" % chan.topic_time
+    )
 
 
 def who_line(config: Config, nick: bytes, user: User, chan: Channel | None) -> bytes:
@@ -147,17 +188,34 @@ def who_line(config: Config, nick: bytes, user: User, chan: Channel | None) -> b
     if chan is not None:
         channel = chan.name
         flags += prefix_of(chan.members.get(user.uid, 0))
-    return numeric(config.server_name, nick, N.RPL_WHOREPLY, channel, user.username, user.host,
-                   config.server_name, user.nick, flags, b"0 " + user.realname)
+    return numeric(
+        config.server_name,
+        nick,
+        N.RPL_WHOREPLY,
+        channel,
+        user.username,
+        user.host,
+        config.server_name,
+        user.nick,
+        flags,
+        b"0 " + user.realname,
+    )
 
 
-def whois(config: Config, nick: bytes, user: User, asker_channels: Iterable[bytes]) -> Iterator[bytes]:
+def whois(
+    config: Config, nick: bytes, user: User, asker_channels: Iterable[bytes]
+) -> Iterator[bytes]:
     """RFC 2812 §3.6.2 WHOIS: 311, 319, 312, 301, 318 (secret channels hidden from outsiders)."""
     s = config.server_name
-    yield numeric(s, nick, N.RPL_WHOISUSER, user.nick, user.username, user.host, b"*", user.realname)
+    yield numeric(
+        s, nick, N.RPL_WHOISUSER, user.nick, user.username, user.host, b"*", user.realname
+    )
     shared = set(asker_channels)
-    chans = [prefix_of(c.members.get(user.uid, 0)) + c.name for c in user.channels.values()
-             if b"s" not in c.modes or c.key in shared]
+    chans = [
+        prefix_of(c.members.get(user.uid, 0)) + c.name
+        for c in user.channels.values()
+        if b"s" not in c.modes or c.key in shared
+    ]
     if chans:
         yield numeric(s, nick, N.RPL_WHOISCHANNELS, user.nick, b" ".join(chans))
     yield numeric(s, nick, N.RPL_WHOISSERVER, user.nick, s, b"fastchat")

@@ -104,17 +104,25 @@ def normalise_mask(mask: bytes) -> bytes:
 class Sequencer:
     """Decides requests against the authoritative :class:`State` and routes the outcome."""
 
-    __slots__ = ("config", "router", "state", "_table")
+    __slots__ = ("_table", "config", "router", "state")
 
     def __init__(self, state: State, config: Config, router: Router) -> None:
         self.state = state
         self.config = config
         self.router = router
         self._table = {
-            R_REGISTER: self._register, R_NICK: self._nick, R_JOIN: self._join,
-            R_PART: self._part, R_QUIT: self._quit, R_TOPIC: self._topic, R_MODE: self._mode,
-            R_KICK: self._kick, R_AWAY: self._away, R_INVITE: self._invite,
-            R_CHANMSG: self._chanmsg, R_USERMSG: self._usermsg,
+            R_REGISTER: self._register,
+            R_NICK: self._nick,
+            R_JOIN: self._join,
+            R_PART: self._part,
+            R_QUIT: self._quit,
+            R_TOPIC: self._topic,
+            R_MODE: self._mode,
+            R_KICK: self._kick,
+            R_AWAY: self._away,
+            R_INVITE: self._invite,
+            R_CHANMSG: self._chanmsg,
+            R_USERMSG: self._usermsg,
         }
 
     def handle(self, origin: int, request: Record, now: int) -> None:
@@ -181,7 +189,9 @@ class Sequencer:
         chan = self.state.channels.get(fold(name))
         if chan is None:
             if len(user.channels) >= self.config.max_channels:
-                self._reply(origin, uid, N.ERR_TOOMANYCHANNELS, name, b"You have joined too many channels")
+                self._reply(
+                    origin, uid, N.ERR_TOOMANYCHANNELS, name, b"You have joined too many channels"
+                )
                 return
             self.router.event((E_JOIN, uid, name, OP, now))
             return
@@ -220,7 +230,9 @@ class Sequencer:
             return
         user, chan = found
         if b"t" in chan.modes and not chan.members[uid] & OP:
-            self._reply(origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator")
+            self._reply(
+                origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator"
+            )
             return
         topic = topic[: self.config.topiclen]
         self.router.event((E_TOPIC, uid, chan.key, topic, user.mask, when))
@@ -232,12 +244,20 @@ class Sequencer:
             return
         _user, chan = found
         if not chan.members[uid] & OP:
-            self._reply(origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator")
+            self._reply(
+                origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator"
+            )
             return
         target = self.state.nicks.get(fold(target_nick))
         if target is None or target.uid not in chan.members:
-            self._reply(origin, uid, N.ERR_USERNOTINCHANNEL, target_nick, chan.name,
-                        b"They aren't on that channel")
+            self._reply(
+                origin,
+                uid,
+                N.ERR_USERNOTINCHANNEL,
+                target_nick,
+                chan.name,
+                b"They aren't on that channel",
+            )
             return
         self.router.event((E_KICK, uid, chan.key, target.uid, reason[: self.config.kicklen]))
 
@@ -252,10 +272,14 @@ class Sequencer:
             return
         _user, chan = found
         if b"i" in chan.modes and not chan.members[uid] & OP:
-            self._reply(origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator")
+            self._reply(
+                origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator"
+            )
             return
         if target.uid in chan.members:
-            self._reply(origin, uid, N.ERR_USERONCHANNEL, target.nick, chan.name, b"is already on channel")
+            self._reply(
+                origin, uid, N.ERR_USERONCHANNEL, target.nick, chan.name, b"is already on channel"
+            )
             return
         self.router.event((E_INVITE, uid, target.uid, chan.key))
 
@@ -286,7 +310,9 @@ class Sequencer:
                     self._reply(origin, uid, N.RPL_BANLIST, chan.name, mask)
                 self._reply(origin, uid, N.RPL_ENDOFBANLIST, chan.name, b"End of channel ban list")
                 continue
-            needs_arg = c in LIST_MODES + PARAM_ALWAYS + MEMBER_MODES or (c in PARAM_ON_SET and adding)
+            needs_arg = c in LIST_MODES + PARAM_ALWAYS + MEMBER_MODES or (
+                c in PARAM_ON_SET and adding
+            )
             arg = b""
             if needs_arg:
                 if not pending:
@@ -297,15 +323,23 @@ class Sequencer:
                 else:
                     arg = pending.pop(0)
             if not is_op:
-                self._reply(origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator")
+                self._reply(
+                    origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator"
+                )
                 return
             if count >= MAX_MODE_CHANGES:
                 break
             if c in MEMBER_MODES:
                 target = self.state.nicks.get(fold(arg))
                 if target is None or target.uid not in chan.members:
-                    self._reply(origin, uid, N.ERR_USERNOTINCHANNEL, arg, chan.name,
-                                b"They aren't on that channel")
+                    self._reply(
+                        origin,
+                        uid,
+                        N.ERR_USERNOTINCHANNEL,
+                        arg,
+                        chan.name,
+                        b"They aren't on that channel",
+                    )
                     continue
                 bit = OP if c == b"o" else VOICE
                 if bool(chan.members[target.uid] & bit) == adding:
@@ -346,21 +380,22 @@ class Sequencer:
         chan = self.state.channels.get(key)
         if chan is None:
             if not is_notice:
-                self._reply(origin, uid, N.ERR_NOSUCHCHANNEL, line.split(b" ", 3)[2],
-                            b"No such channel")
+                self._reply(
+                    origin, uid, N.ERR_NOSUCHCHANNEL, line.split(b" ", 3)[2], b"No such channel"
+                )
             return
         flags = chan.members.get(uid)
-        if flags is None:
-            refused = b"n" in chan.modes
-        else:
-            refused = False
+        refused = b"n" in chan.modes if flags is None else False
         if not refused and not (flags or 0) & (OP | VOICE) and (b"m" in chan.modes or chan.bans):
             user = self.state.users.get(uid)
             refused = b"m" in chan.modes or (
-                user is not None and any(mask_matches(m, user) for m in chan.bans))
+                user is not None and any(mask_matches(m, user) for m in chan.bans)
+            )
         if refused:
             if not is_notice:
-                self._reply(origin, uid, N.ERR_CANNOTSENDTOCHAN, chan.name, b"Cannot send to channel")
+                self._reply(
+                    origin, uid, N.ERR_CANNOTSENDTOCHAN, chan.name, b"Cannot send to channel"
+                )
             return
         self.router.to_channel(chan, (D_CHAN, key, uid, line))
 
@@ -369,8 +404,9 @@ class Sequencer:
         target = self.state.nicks.get(key)
         if target is None:
             if not is_notice:
-                self._reply(origin, uid, N.ERR_NOSUCHNICK, line.split(b" ", 3)[2],
-                            b"No such nick/channel")
+                self._reply(
+                    origin, uid, N.ERR_NOSUCHNICK, line.split(b" ", 3)[2], b"No such nick/channel"
+                )
             return
         self.router.to_worker(target.worker, (D_USER, target.uid, line))
         if target.away and not is_notice:

@@ -35,11 +35,29 @@ DEFAULT_CHANNEL_MODES = b"nt"
 class User:
     """A registered user somewhere on the network."""
 
-    __slots__ = ("away", "channels", "host", "key", "nick", "realname", "signon", "uid",
-                 "username", "worker")
+    __slots__ = (
+        "away",
+        "channels",
+        "host",
+        "key",
+        "nick",
+        "realname",
+        "signon",
+        "uid",
+        "username",
+        "worker",
+    )
 
-    def __init__(self, uid: int, nick: bytes, username: bytes, host: bytes, realname: bytes,
-                 worker: int, signon: int) -> None:
+    def __init__(
+        self,
+        uid: int,
+        nick: bytes,
+        username: bytes,
+        host: bytes,
+        realname: bytes,
+        worker: int,
+        signon: int,
+    ) -> None:
         self.uid = uid
         self.nick = nick
         self.key = fold(nick)
@@ -60,8 +78,22 @@ class User:
 class Channel:
     """A channel and its members. ``local`` holds this worker's member clients for fan-out."""
 
-    __slots__ = ("bans", "created", "invites", "key", "limit", "local", "members", "modes",
-                 "name", "password", "topic", "topic_setter", "topic_time", "workers")
+    __slots__ = (
+        "bans",
+        "created",
+        "invites",
+        "key",
+        "limit",
+        "local",
+        "members",
+        "modes",
+        "name",
+        "password",
+        "topic",
+        "topic_setter",
+        "topic_time",
+        "workers",
+    )
 
     def __init__(self, name: bytes, created: int) -> None:
         self.name = name
@@ -113,9 +145,16 @@ class State:
         # uid -> this worker's client, for the users it holds; empty in the sequencer.
         self.local: dict[int, Any] = {}
         self._apply_table = {
-            E_INTRO: self._intro, E_NICK: self._nick, E_JOIN: self._join, E_PART: self._part,
-            E_QUIT: self._quit, E_TOPIC: self._topic, E_MODE: self._mode, E_KICK: self._kick,
-            E_AWAY: self._away, E_INVITE: self._invite,
+            E_INTRO: self._intro,
+            E_NICK: self._nick,
+            E_JOIN: self._join,
+            E_PART: self._part,
+            E_QUIT: self._quit,
+            E_TOPIC: self._topic,
+            E_MODE: self._mode,
+            E_KICK: self._kick,
+            E_AWAY: self._away,
+            E_INVITE: self._invite,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -249,12 +288,26 @@ class State:
     # -- whole-state transfer (a worker that starts or restarts) --------------------------------
     def snapshot(self) -> Record:
         """Everything, as marshal-able tuples (users, then channels with their members)."""
-        users = tuple((u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon, u.away)
-                      for u in self.users.values())
+        users = tuple(
+            (u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon, u.away)
+            for u in self.users.values()
+        )
         channels = tuple(
-            (c.name, c.created, c.topic, c.topic_setter, c.topic_time, c.modes, c.password,
-             c.limit, tuple(c.bans), tuple(c.invites), tuple(c.members.items()))
-            for c in self.channels.values())
+            (
+                c.name,
+                c.created,
+                c.topic,
+                c.topic_setter,
+                c.topic_time,
+                c.modes,
+                c.password,
+                c.limit,
+                tuple(c.bans),
+                tuple(c.invites),
+                tuple(c.members.items()),
+            )
+            for c in self.channels.values()
+        )
         return (users, channels)
 
     def load_snapshot(self, snap: Record) -> None:
@@ -266,7 +319,19 @@ class State:
         for uid, nick, username, host, realname, worker, signon, away in users:
             self._intro((E_INTRO, uid, nick, username, host, realname, worker, signon))
             self.users[uid].away = away
-        for name, created, topic, setter, when, modes, password, limit, bans, invites, members in channels:
+        for (
+            name,
+            created,
+            topic,
+            setter,
+            when,
+            modes,
+            password,
+            limit,
+            bans,
+            invites,
+            members,
+        ) in channels:
             for uid, flags in members:
                 self._join((E_JOIN, uid, name, flags, created))
             chan = self.channels.get(fold(name))
@@ -281,7 +346,9 @@ class State:
         return [uid for uid, u in self.users.items() if u.worker == worker]
 
 
-def apply_mode_changes(state: State, chan: Channel, changes: bytes, args: tuple[bytes, ...]) -> None:
+def apply_mode_changes(
+    state: State, chan: Channel, changes: bytes, args: tuple[bytes, ...]
+) -> None:
     """Apply already-validated channel mode changes such as ``+o-t`` with their arguments.
 
     The sequencer validates (:func:`fastchat.server.sequencer`); this only applies, so every

@@ -132,7 +132,9 @@ class Supervisor:
                 self._wake_r.close()
                 self._wake_w.close()
                 self.sel.close()
-                set_process_name(f"fastchat-{child.role}" + (f"{child.slot}" if child.role == "worker" else ""))
+                set_process_name(
+                    f"fastchat-{child.role}" + (f"{child.slot}" if child.role == "worker" else "")
+                )
                 code = target()
             except BaseException:
                 log.exception("%s %d crashed", child.role, child.slot)
@@ -163,8 +165,15 @@ class Supervisor:
                     other.close()
             if self.hub_sock is not None:
                 self.hub_sock.close()
-            return run_worker(self.config, child.slot, incarnation, listener, self.hub_address,
-                              self.lifeline_r, self.ready_w)
+            return run_worker(
+                self.config,
+                child.slot,
+                incarnation,
+                listener,
+                self.hub_address,
+                self.lifeline_r,
+                self.ready_w,
+            )
 
         self._fork(child, target)
 
@@ -192,18 +201,26 @@ class Supervisor:
                 if key.data == "wake":
                     self._drain(self._wake_r)
                 elif key.data == "ready":
-                    for slot in os.read(self.ready_r, 4096).split():
-                        ready.add(int(slot))
+                    for word in os.read(self.ready_r, 4096).split():
+                        ready.add(int(word))
             self._reap()
             now = time.monotonic()
             for child in list(self.slots.values()):
-                if child.pid == 0 and child.restart_at and now >= child.restart_at and not self.stopping:
+                if (
+                    child.pid == 0
+                    and child.restart_at
+                    and now >= child.restart_at
+                    and not self.stopping
+                ):
                     child.restart_at = 0.0
                     self._start(child)
             if not announced and len(ready) >= self.config.workers:
                 announced = True
-                print(f"fastchat ready on {self.config.host}:{self.port} "
-                      f"({self.config.workers} workers, pid {os.getpid()})", flush=True)
+                print(
+                    f"fastchat ready on {self.config.host}:{self.port} "
+                    f"({self.config.workers} workers, pid {os.getpid()})",
+                    flush=True,
+                )
         self._stop_all()
         return 0
 
@@ -232,16 +249,27 @@ class Supervisor:
             if child is None:
                 continue
             dead.append(child)
-            how = (f"signal {signal.Signals(-os.waitstatus_to_exitcode(status)).name}"
-                   if os.WIFSIGNALED(status) else f"exit {os.waitstatus_to_exitcode(status)}")
+            how = (
+                f"signal {signal.Signals(-os.waitstatus_to_exitcode(status)).name}"
+                if os.WIFSIGNALED(status)
+                else f"exit {os.waitstatus_to_exitcode(status)}"
+            )
             child.pid = 0
             if self.stopping:
                 continue
             lived = time.monotonic() - child.started
             child.failures = 0 if lived > 30 else child.failures + 1
-            delay = 0.0 if child.failures <= 1 else min(RESTART_BACKOFF_MAX, 0.25 * 2 ** child.failures)
-            log.warning("%s %d (pid %d) died (%s); restarting in %.2fs",
-                        child.role, child.slot, pid, how, delay)
+            delay = (
+                0.0 if child.failures <= 1 else min(RESTART_BACKOFF_MAX, 0.25 * 2**child.failures)
+            )
+            log.warning(
+                "%s %d (pid %d) died (%s); restarting in %.2fs",
+                child.role,
+                child.slot,
+                pid,
+                how,
+                delay,
+            )
             child.restart_at = time.monotonic() + delay
             if child.role == "hub":
                 # Workers cannot keep one order without the sequencer; they stop when the bus
@@ -256,8 +284,9 @@ class Supervisor:
         for child in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, signal.SIGTERM)
-        self._wait_for(lambda: not any(c.role == "worker" for c in self.children.values()),
-                       deadline - 1.0)
+        self._wait_for(
+            lambda: not any(c.role == "worker" for c in self.children.values()), deadline - 1.0
+        )
         for child in list(self.children.values()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, signal.SIGTERM)
@@ -278,8 +307,11 @@ class Supervisor:
 
 def serve(config: Config) -> int:
     """``fastchat serve``: run until SIGTERM or SIGINT."""
-    logging.basicConfig(level=config.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=config.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s",
+    )
     try:
         supervisor = Supervisor(config)
     except OSError as exc:

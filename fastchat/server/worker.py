@@ -12,6 +12,7 @@ Errors come in three tiers, as in asyncio's selector transport: ``BlockingIOErro
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -41,8 +42,16 @@ BUS_LOW_WATER = 1 << 20
 class Worker:
     """The I/O shell around a :class:`WorkerCore`."""
 
-    def __init__(self, config: Config, slot: int, incarnation: int, listener: socket.socket,
-                 hub_address: str | None, lifeline_fd: int | None, ready_fd: int | None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        slot: int,
+        incarnation: int,
+        listener: socket.socket,
+        hub_address: str | None,
+        lifeline_fd: int | None,
+        ready_fd: int | None,
+    ) -> None:
         self.config = config
         self.slot = slot
         self.listener = listener
@@ -191,10 +200,8 @@ class Worker:
             ip = (addr[0] if isinstance(addr, tuple) else "local").encode()
             refusal = core.admission(ip)
             if refusal is not None:
-                try:
+                with contextlib.suppress(OSError):
                     sock.send(b"ERROR :Closing link: (*@%s) [%s]\r\n" % (ip, refusal))
-                except OSError:
-                    pass
                 sock.close()
                 continue
             sock.setblocking(False)
@@ -217,7 +224,9 @@ class Worker:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self.core.connection_lost(client, b"Read error: " + (exc.strerror or "").encode(), self.now)
+            self.core.connection_lost(
+                client, b"Read error: " + (exc.strerror or "").encode(), self.now
+            )
             return
         if not data:
             self.core.connection_lost(client, b"Remote host closed the connection", self.now)
@@ -243,7 +252,9 @@ class Worker:
         except OSError as exc:
             pending.clear()
             client.qbytes = 0
-            self.core.connection_lost(client, b"Write error: " + (exc.strerror or "").encode(), self.now)
+            self.core.connection_lost(
+                client, b"Write error: " + (exc.strerror or "").encode(), self.now
+            )
             return
         if sent == len(data):
             pending.clear()
@@ -289,10 +300,8 @@ class Worker:
         if client.pending:
             data = b"".join(client.pending)
             client.pending = []
-            try:
+            with contextlib.suppress(OSError):
                 sock.send(data)
-            except OSError:
-                pass
         if self._registered(sock):
             self.sel.unregister(sock)
         self.paused.discard(client)
@@ -395,10 +404,8 @@ class Worker:
     # -- stopping -------------------------------------------------------------------------------
     def _shutdown(self) -> None:
         """Tell every client, flush for up to ``shutdown_grace`` seconds, then close."""
-        try:
+        with contextlib.suppress(KeyError, ValueError):
             self.sel.unregister(self.listener)
-        except (KeyError, ValueError):
-            pass
         self.core.shutdown(b"Server shutting down")
         closing = self.core.closing
         self.core.closing = []
@@ -416,7 +423,14 @@ class Worker:
         log.info("worker %d stopped", self.slot)
 
 
-def run_worker(config: Config, slot: int, incarnation: int, listener: socket.socket,
-               hub_address: str | None, lifeline_fd: int | None, ready_fd: int | None) -> int:
+def run_worker(
+    config: Config,
+    slot: int,
+    incarnation: int,
+    listener: socket.socket,
+    hub_address: str | None,
+    lifeline_fd: int | None,
+    ready_fd: int | None,
+) -> int:
     worker = Worker(config, slot, incarnation, listener, hub_address, lifeline_fd, ready_fd)
     return worker.run()
