@@ -310,6 +310,7 @@ def invite(core: WorkerCore, client: Client, msg: Message) -> None:
 def mode(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.1.5 user modes and §3.2.3 channel modes."""
     target = msg.params[0]
+    cfg = core.config
     if not is_channel(target):
         if fold(target) != fold(client.name):
             if core.state.user_by_nick(target) is None:
@@ -324,8 +325,15 @@ def mode(core: WorkerCore, client: Client, msg: Message) -> None:
     if chan is None:
         raise N.IRCError(N.ERR_NOSUCHCHANNEL, target, b"No such channel")
     if len(msg.params) == 1:
-        core.reply(client, N.RPL_CHANNELMODEIS, chan.name, *chan.mode_string())
-        core.reply(client, N.RPL_CREATIONTIME, chan.name, b"%d" % chan.created)
+        s, n = cfg.server_name, client.name
+        core.send(
+            client,
+            replies.numeric_tokens(s, n, N.RPL_CHANNELMODEIS, chan.name, *chan.mode_string()),
+        )
+        core.send(
+            client,
+            replies.numeric_tokens(s, n, N.RPL_CREATIONTIME, chan.name, b"%d" % chan.created),
+        )
         return
     modestring = msg.params[1]
     if modestring.lstrip(b"+") == b"b" and len(msg.params) == 2:

@@ -48,7 +48,6 @@ from fastchat.server.events import (
     E_PART,
     E_QUIT,
     E_TOPIC,
-    R_JOIN,
     R_QUIT,
     Record,
 )
@@ -430,8 +429,6 @@ class WorkerCore:
         self.send_lines(client, replies.welcome(cfg, user, self.created))
         self.send_lines(client, replies.lusers(cfg, user.nick, self.state, len(self.clients)))
         self.send_lines(client, replies.motd(cfg, user.nick))
-        for channel in cfg.autojoin:
-            self.submit((R_JOIN, user.uid, channel, b""))
 
     def _members_of_channels(self, uid: int) -> dict[int, Client]:
         """Local clients that share a channel with ``uid`` (each once)."""
@@ -557,7 +554,12 @@ class WorkerCore:
             return
         me = self.state.local.get(inviter.uid)
         if me is not None:
-            self.reply(me, N.RPL_INVITING, target.nick, chan.name)
+            self.send(
+                me,
+                replies.numeric_tokens(
+                    self.config.server_name, me.name, N.RPL_INVITING, target.nick, chan.name
+                ),
+            )
         them = self.state.local.get(target.uid)
         if them is not None:
             self.send(them, b":%s INVITE %s :%s\r\n" % (inviter.mask, target.nick, chan.name))

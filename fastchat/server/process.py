@@ -48,8 +48,23 @@ class ServerProcess:
             return []
 
     def worker_pids(self) -> list[int]:
-        """PIDs of the worker processes (named ``fastchat: worker N`` in their cmdline title)."""
-        return [p.pid for p in self.tree()[1:] if _title(p).startswith("fastchat: worker")]
+        """PIDs of the worker processes (each names itself ``fastchat-workerN``)."""
+        return [p.pid for p in self.tree()[1:] if _name(p).startswith("fastchat-worker")]
+
+    def hub_pid(self) -> int | None:
+        """PID of the hub (the sequencer process), when there are several workers."""
+        return next((p.pid for p in self.tree()[1:] if _name(p) == "fastchat-hub"), None)
+
+    def worker_of(self, local_port: int) -> int | None:
+        """PID of the worker holding the client connection whose local port is ``local_port``."""
+        for pid in self.worker_pids():
+            try:
+                conns = psutil.Process(pid).net_connections(kind="tcp")
+            except psutil.NoSuchProcess:
+                continue
+            if any(c.raddr and c.raddr.port == local_port for c in conns):
+                return pid
+        return None
 
     def log_text(self) -> str:
         return b"".join(self.output).decode(errors="replace")
@@ -69,9 +84,9 @@ class ServerProcess:
         return self.proc.returncode
 
 
-def _title(p: psutil.Process) -> str:
+def _name(p: psutil.Process) -> str:
     try:
-        return " ".join(p.cmdline())
+        return p.name()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return ""
 
@@ -83,8 +98,7 @@ def start(
     cmd = [
         sys.executable,
         "-m",
-        "fastchat.cli",
-        "serve",
+        "fastchat.server",
         "--host",
         host,
         "--port",

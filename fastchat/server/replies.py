@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from fastchat import __version__
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import CASEMAPPING, CHANTYPES
-from fastchat.irc.message import MAX_LINE
+from fastchat.irc.message import MAX_LINE, Message, format_message
 from fastchat.server.config import Config
 from fastchat.server.sequencer import (
     FLAG_MODES,
@@ -39,6 +39,12 @@ def numeric(server: bytes, nick: bytes, code: bytes, *params: bytes) -> bytes:
             last,
         )
     return b":%s %s %s\r\n" % (server, code, nick)
+
+
+def numeric_tokens(server: bytes, nick: bytes, code: bytes, *params: bytes) -> bytes:
+    """Like :func:`numeric`, for replies made only of tokens (times, counts, modes): the last
+    parameter gets a ':' only when the protocol needs one."""
+    return format_message(Message(code, (nick, *params), server)) + b"\r\n"
 
 
 def isupport_tokens(config: Config) -> list[bytes]:
@@ -176,7 +182,7 @@ def topic(config: Config, nick: bytes, chan: Channel) -> Iterator[bytes]:
         yield numeric(s, nick, N.RPL_NOTOPIC, chan.name, b"No topic is set")
         return
     yield numeric(s, nick, N.RPL_TOPIC, chan.name, chan.topic)
-    yield numeric(
+    yield numeric_tokens(
         s, nick, N.RPL_TOPICWHOTIME, chan.name, chan.topic_setter, b"%d" % chan.topic_time
     )
 

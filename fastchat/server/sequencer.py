@@ -143,6 +143,10 @@ class Sequencer:
             self._reply(origin, uid, N.ERR_NICKNAMEINUSE, nick, b"Nickname is already in use")
             return
         self.router.event((E_INTRO, uid, nick, username, host, realname, origin, signon))
+        # Autojoin is part of registration, decided in the same step: nobody, on any worker,
+        # can observe the user registered but not yet in #lobby.
+        for channel in self.config.autojoin:
+            self._join(origin, (R_JOIN, uid, channel, b""), now)
 
     def _nick(self, origin: int, r: Record, now: int) -> None:
         _, uid, new = r

@@ -1,0 +1,155 @@
+"""Channels (RFC 2812 §3.2): JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE, MODE."""
+
+from __future__ import annotations
+
+
+def test_join_part_several_channels(connect) -> None:
+    """RFC 2812 §3.2.1 JOIN <channel>{,<channel>}; the joiner gets JOIN, then 353/366."""
+    a = connect("joiner")
+    b = connect("other")
+    a.send("JOIN #one,#two")
+    a.expect(r":joiner!\S+ JOIN #one$")
+    a.expect(r" 353 joiner = #one :@joiner$")
+    a.expect(r" 366 joiner #one ")
+    a.expect(r":joiner!\S+ JOIN #two$")
+    b.send("JOIN #one")
+    b.expect(r" 353 other = #one :(@joiner other|other @joiner)$")
+    a.expect(r":other!\S+ JOIN #one$")
+    b.send("PART #one :see ya")
+    b.expect(r":other!\S+ PART #one :see ya$")
+    a.expect(r":other!\S+ PART #one :see ya$")
+    b.send("PART #one")
+    b.expect(r" 442 other #one :You're not on that channel")
+    b.send("PART #nowhere")
+    b.expect(r" 403 other #nowhere :No such channel")
+
+
+def test_join_zero_parts_all(connect) -> None:
+    """RFC 2812 §3.2.1: "JOIN 0" leaves every channel."""
+    a = connect("zero")
+    a.send("JOIN #z1,#z2")
+    a.expect(r" 366 zero #z2 ")
+    a.send("JOIN 0")
+    parted = {a.expect(r":zero!\S+ PART (#\S+)").group(1) for _ in range(3)}
+    assert parted == {"#lobby", "#z1", "#z2"}
+
+
+def test_bad_channel_name(connect) -> None:
+    a = connect("badchan")
+    a.send("JOIN lobby")
+    a.expect(r" 403 badchan lobby ")
+    a.send("JOIN")
+    a.expect(r" 461 badchan JOIN ")
+
+
+def test_topic(connect) -> None:
+    """RFC 2812 §3.2.4: 331 no topic; TOPIC change seen by members; 332 + 333 afterwards;
+    +t (the default) needs a channel operator (482)."""
+    op = connect("topop")
+    member = connect("topmem")
+    op.send("JOIN #t")
+    op.expect(r" 366 topop #t ")
+    member.send("JOIN #t")
+    member.expect(r" 366 topmem #t ")
+    member.send("TOPIC #t")
+    member.expect(r" 331 topmem #t :No topic is set")
+    member.send("TOPIC #t :mine now")
+    member.expect(r" 482 topmem #t :You're not channel operator")
+    op.send("TOPIC #t :fresh topic")
+    member.expect(r":topop!\S+ TOPIC #t :fresh topic$")
+    member.send("TOPIC #t")
+    member.expect(r" 332 topmem #t :fresh topic$")
+    member.expect(r" 333 topmem #t topop!\S+ \d+$")
+    late = connect("toplate")
+    late.send("JOIN #t")
+    late.expect(r" 332 toplate #t :fresh topic$")
+
+
+def test_names_and_list(connect) -> None:
+    a = connect("lister")
+    a.send("JOIN #listme")
+    a.send("TOPIC #listme :about lists")
+    a.expect(r"TOPIC #listme")
+    a.send("LIST")
+    a.expect(r" 321 lister Channel :Users  Name")
+    a.expect(r" 322 lister #listme 1 :about lists$")
+    a.expect(r" 323 lister :End of /LIST")
+    a.send("NAMES #listme,#nothere")
+    a.expect(r" 353 lister = #listme :@lister$")
+    a.expect(r" 366 lister #listme ")
+    a.expect(r" 366 lister #nothere ")
+
+
+def test_kick_and_invite_only(connect) -> None:
+    """RFC 2812 §3.2.8 KICK (482 for non-ops, 441 for non-members); §3.2.7 INVITE with +i."""
+    op = connect("kop")
+    victim = connect("kvic")
+    op.send("JOIN #k")
+    op.expect(r" 366 kop #k ")
+    victim.send("JOIN #k")
+    victim.expect(r" 366 kvic #k ")
+    victim.send("KICK #k kop")
+    victim.expect(r" 482 kvic #k ")
+    op.send("KICK #k nobody")
+    op.expect(r" 441 kop nobody #k ")
+    op.send("KICK #k kvic :out")
+    victim.expect(r":kop!\S+ KICK #k kvic :out$")
+    op.expect(r":kop!\S+ KICK #k kvic :out$")
+    op.send("MODE #k +i")
+    op.expect(r":kop!\S+ MODE #k \+i$")
+    victim.send("JOIN #k")
+    victim.expect(r" 473 kvic #k :Cannot join channel \(\+i\)")
+    op.send("INVITE kvic #k")
+    op.expect(r" 341 kop kvic #k$")
+    victim.expect(r":kop!\S+ INVITE kvic :#k$")
+    victim.send("JOIN #k")
+    victim.expect(r":kvic!\S+ JOIN #k$")
+
+
+def test_mode_queries_and_changes(connect) -> None:
+    """RFC 2812 §3.2.3: 324 RPL_CHANNELMODEIS, 329 creation time; +o, +v, +k, +l, +m, +n."""
+    op = connect("mop")
+    other = connect("mother")
+    op.send("JOIN #m")
+    op.expect(r" 366 mop #m ")
+    op.send("MODE #m")
+    op.expect(r" 324 mop #m \+nt$")
+    op.expect(r" 329 mop #m \d+$")
+    other.send("JOIN #m")
+    other.expect(r" 366 mother #m ")
+    other.send("MODE #m +m")
+    other.expect(r" 482 mother #m ")
+    op.send("MODE #m +mv mother")
+    other.expect(r":mop!\S+ MODE #m \+mv :?mother$")
+    other.send("PRIVMSG #m :voiced, so I may speak")
+    op.expect(r":mother!\S+ PRIVMSG #m :voiced")
+    op.send("MODE #m -v mother")
+    other.expect(r"MODE #m -v :?mother$")
+    other.send("PRIVMSG #m :silenced?")
+    other.expect(r" 404 mother #m :Cannot send to channel")
+    op.send("MODE #m +kl secret 5")
+    op.expect(r"MODE #m \+kl secret :?5$")
+    op.send("MODE #m")
+    op.expect(r" 324 mop #m \+mnt?k?l? ?.*secret 5$|324 mop #m \+\w+ secret :?5$")
+    op.send("MODE #m +z")
+    op.expect(r" 472 mop z ")
+    op.send("MODE mop")
+    op.expect(r" 221 mop :?\+")
+    op.send("MODE mop +i")
+    op.expect(r":mop MODE mop :\+i")
+    op.send("MODE mother +i")
+    op.expect(r" 502 mop ")
+
+
+def test_ban(connect) -> None:
+    op = connect("bop")
+    bad = connect("baddie")
+    op.send("JOIN #b")
+    op.expect(r" 366 bop #b ")
+    op.send("MODE #b +b baddie")
+    op.expect(r"MODE #b \+b :?baddie!\*@\*$")
+    bad.send("JOIN #b")
+    bad.expect(r" 474 baddie #b ")
+    op.send("MODE #b b")
+    op.expect(r" 367 bop #b :?baddie!\*@\*$")
+    op.expect(r" 368 bop #b ")

@@ -1,0 +1,105 @@
+"""PRIVMSG and NOTICE (RFC 2812 §3.3), AWAY (§4.1), PING/PONG (§3.7), NICK changes."""
+
+from __future__ import annotations
+
+
+def test_channel_message_reaches_others_not_sender(connect) -> None:
+    """RFC 2812 §3.3.1: a channel message goes to every member except the sender."""
+    a = connect("talker")
+    b = connect("hearer")
+    b.sync()
+    a.send("PRIVMSG #lobby :hello there")
+    b.expect(r"^:talker!~talker@\S+ PRIVMSG #lobby :hello there$")
+    assert not any("hello there" in line for line in a.sync())
+
+
+def test_private_message_and_several_targets(connect) -> None:
+    """RFC 2812 §3.3.1 PRIVMSG <msgtarget>{,<msgtarget>}; 401 for a missing nick."""
+    a = connect("pm1")
+    b = connect("pm2")
+    c = connect("pm3")
+    a.send("PRIVMSG pm2,pm3 :psst")
+    b.expect(r":pm1!\S+ PRIVMSG pm2 :psst$")
+    c.expect(r":pm1!\S+ PRIVMSG pm3 :psst$")
+    a.send("PRIVMSG ghost :anyone?")
+    a.expect(r" 401 pm1 ghost :No such nick/channel")
+    a.send("PRIVMSG #ghosts :anyone?")
+    a.expect(r" 403 pm1 #ghosts ")
+
+
+def test_message_errors(connect) -> None:
+    """411 ERR_NORECIPIENT, 412 ERR_NOTEXTTOSEND, 407 ERR_TOOMANYTARGETS, 404 for +n."""
+    a = connect("errs")
+    a.send("PRIVMSG")
+    a.expect(r" 411 errs ")
+    a.send("PRIVMSG #lobby")
+    a.expect(r" 412 errs ")
+    a.send("PRIVMSG a,b,c,d,e :x")
+    a.expect(r" 407 errs ")
+    owner = connect("nowner")
+    owner.send("JOIN #closed")
+    owner.expect(r" 366 nowner #closed ")
+    a.send("PRIVMSG #closed :let me in")
+    a.expect(r" 404 errs #closed :Cannot send to channel")
+
+
+def test_notice_never_answers_errors(connect) -> None:
+    """RFC 2812 §3.3.2: "automatic replies MUST NEVER be sent in response to a NOTICE"."""
+    a = connect("noticer")
+    b = connect("noticed")
+    a.send("NOTICE ghost :x")
+    a.send("NOTICE #nochan :x")
+    a.send("NOTICE noticed :hi")
+    assert not any(" 401 " in line or " 403 " in line for line in a.sync())
+    b.expect(r":noticer!\S+ NOTICE noticed :hi$")
+
+
+def test_away(connect) -> None:
+    """RFC 2812 §4.1: 306 when marked away, 305 when back, 301 to whoever messages you."""
+    a = connect("awayer")
+    b = connect("asker")
+    a.send("AWAY :lunch")
+    a.expect(r" 306 awayer ")
+    b.send("PRIVMSG awayer :hi")
+    b.expect(r" 301 asker awayer :lunch$")
+    b.send("WHOIS awayer")
+    b.expect(r" 301 asker awayer :lunch$")
+    a.send("AWAY")
+    a.expect(r" 305 awayer ")
+
+
+def test_nick_change_seen_by_channel_members_once(connect) -> None:
+    """RFC 2812 §3.1.2: the NICK change goes to the user and to everyone sharing a channel,
+    once each, even when they share several channels."""
+    a = connect("oldnick")
+    b = connect("friend")
+    for c in (a, b):
+        c.send("JOIN #n1,#n2")
+        c.expect(r" 366 \S+ #n2 ")
+    b.sync()
+    a.send("NICK newnick")
+    a.expect(r"^:oldnick!\S+ NICK :newnick$")
+    b.expect(r"^:oldnick!\S+ NICK :newnick$")
+    assert not any("NICK" in line for line in b.sync())
+    a.nick = "newnick"
+    b.send("PRIVMSG newnick :found you")
+    a.expect(r"PRIVMSG newnick :found you")
+    c = connect("oldnick")  # the old nick is free again
+    c.sync()
+
+
+def test_ping_pong(connect) -> None:
+    """RFC 2812 §3.7.2: PONG with the same token."""
+    a = connect("pinger")
+    a.send("PING :some token")
+    a.expect(r"^:\S+ PONG \S+ :some token$")
+    a.send("PING")
+    a.expect(r" 461 pinger PING ")
+
+
+def test_line_too_long(connect) -> None:
+    """Modern IRC: ERR_INPUTTOOLONG (417) for a line over 512 bytes; the connection lives on."""
+    a = connect("longer")
+    a.send("PRIVMSG #lobby :" + "x" * 600)
+    a.expect(r" 417 longer :Input line was too long")
+    a.sync()

@@ -1,0 +1,58 @@
+"""Queries answered from every worker's replica of the network (RFC 2812 §3.4, §3.6)."""
+
+from __future__ import annotations
+
+
+def test_who_channel_and_nick(connect) -> None:
+    """RFC 2812 §3.6.1 WHO: 352 per member, then 315."""
+    a = connect("whoa")
+    b = connect("whob")
+    a.send("JOIN #w")
+    a.expect(r" 366 whoa #w ")
+    b.send("JOIN #w")
+    b.expect(r" 366 whob #w ")
+    b.send("AWAY :busy")
+    b.expect(r" 306 ")
+    a.send("WHO #w")
+    got = {
+        a.expect(r" 352 whoa #w ~(\S+) \S+ \S+ (\S+) ([HG]@?) :0 Real (\S+)$").group(2, 3)
+        for _ in range(2)
+    }
+    assert got == {("whoa", "H@"), ("whob", "G")}
+    a.expect(r" 315 whoa #w :End of WHO list")
+    a.send("WHO whob")
+    a.expect(r" 352 whoa \* ~whob \S+ \S+ whob G :0 Real whob$")
+    a.expect(r" 315 whoa whob ")
+
+
+def test_whois(connect) -> None:
+    """RFC 2812 §3.6.2 WHOIS: 311, 319, 312, 318; 401 + 318 for nobody."""
+    a = connect("wisa")
+    connect("wisb")
+    a.send("WHOIS wisb")
+    a.expect(r" 311 wisa wisb ~wisb \S+ \* :Real wisb$")
+    a.expect(r" 319 wisa wisb :#lobby$")
+    a.expect(r" 312 wisa wisb \S+ :")
+    a.expect(r" 318 wisa wisb :End of /WHOIS list.")
+    a.send("WHOIS nobody")
+    a.expect(r" 401 wisa nobody ")
+    a.expect(r" 318 wisa nobody ")
+
+
+def test_lusers_version_time_motd_ison_userhost(connect) -> None:
+    a = connect("misc")
+    a.send("LUSERS")
+    a.expect(r" 251 misc :There are \d+ users")
+    a.expect(r" 266 misc ")
+    a.send("VERSION")
+    a.expect(r" 351 misc fastchat-\S+ \S+ :")
+    a.expect(r" 005 misc ")
+    a.send("TIME")
+    a.expect(r" 391 misc \S+ :\w+ ")
+    a.send("MOTD")
+    a.expect(r" 375 misc ")
+    a.expect(r" 376 misc ")
+    a.send("ISON misc nobody MISC")
+    a.expect(r" 303 misc :misc misc$")
+    a.send("USERHOST misc")
+    a.expect(r" 302 misc :misc=\+~misc@\S+$")
