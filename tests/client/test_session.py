@@ -44,7 +44,9 @@ def texts(fx: Effects) -> list[str]:
 
 
 def welcome(s: Session, nick: bytes = b"ada") -> Effects:
-    return feed(s, SRV + b"001 " + nick + b" :Welcome to IRC " + nick, SRV + b"376 " + nick + b" :End")
+    return feed(
+        s, SRV + b"001 " + nick + b" :Welcome to IRC " + nick, SRV + b"376 " + nick + b" :End"
+    )
 
 
 @pytest.fixture
@@ -69,7 +71,11 @@ def test_registration_sends_pass_nick_user() -> None:
     s = Session("ada", "irc.test", password="sekrit")
     assert s.connecting(NOW, "x").events[0].kind is Kind.INFO
     assert s.state is ConnState.CONNECTING
-    assert sent(s.connected(NOW)) == [b"PASS sekrit", b"NICK ada", b"USER fastchat 0 * :fastchat client"]
+    assert sent(s.connected(NOW)) == [
+        b"PASS sekrit",
+        b"NICK ada",
+        b"USER fastchat 0 * :fastchat client",
+    ]
     assert s.state is ConnState.REGISTERING
 
 
@@ -155,7 +161,12 @@ def test_plain_text_goes_to_current_channel_and_is_echoed(ada: Session) -> None:
     fx = ada.command("hello, wörld", NOW)
     assert sent(fx) == ["PRIVMSG #lobby :hello, wörld".encode()]
     (event,) = fx.events
-    assert (event.kind, event.nick, event.text, event.own) == (Kind.MESSAGE, "ada", "hello, wörld", True)
+    assert (event.kind, event.nick, event.text, event.own) == (
+        Kind.MESSAGE,
+        "ada",
+        "hello, wörld",
+        True,
+    )
     assert ada.window.lines[-1] == event
 
 
@@ -298,7 +309,10 @@ def test_names_topic_away(ada: Session) -> None:
 
 def test_topic_replies(ada: Session) -> None:
     fx = feed(ada, SRV + b"332 ada #lobby :Welcome all", b":bob!b@h TOPIC #lobby :new one")
-    assert texts(fx) == ["--- Topic for #lobby: Welcome all", "--- bob changed the topic to: new one"]
+    assert texts(fx) == [
+        "--- Topic for #lobby: Welcome all",
+        "--- bob changed the topic to: new one",
+    ]
     assert ada.window.topic == "new one"
 
 
