@@ -58,21 +58,19 @@ class FrameReader:
 class Link:
     """One end of a worker–hub connection: queue frames, send what the socket takes."""
 
-    __slots__ = ("_out", "reader", "sock")
+    __slots__ = ("_out", "backlog", "reader", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.reader = FrameReader()
         self._out: list[bytes] = []
-
-    @property
-    def backlog(self) -> int:
-        """Bytes queued that the peer has not taken yet."""
-        return sum(map(len, self._out))
+        self.backlog = 0  # bytes queued that the peer has not taken yet
 
     def queue(self, records: list[Record]) -> None:
-        self._out.append(encode(records))
+        frame = encode(records)
+        self._out.append(frame)
+        self.backlog += len(frame)
 
     def flush(self) -> bool:
         """Send what we can. True when everything is out. Raises OSError if the peer is gone."""
@@ -85,8 +83,10 @@ class Link:
             sent = 0
         if sent == len(data):
             self._out.clear()
+            self.backlog = 0
             return True
         self._out = [data[sent:]]
+        self.backlog = len(data) - sent
         return False
 
     def receive(self) -> list[list[Record]] | None:

@@ -33,7 +33,7 @@ class Client:
         "password",
         "pending",
         "ping_sent",
-        "qbytes",
+        "outbuf",
         "realname",
         "registering",
         "transport",
@@ -62,12 +62,21 @@ class Client:
         self.waiting = 0  # requests with the sequencer not yet decided: the ordering barrier
         self.flood_clock = 0.0
         self.pending: list[bytes] = []  # output owed, joined into one send per loop turn
-        self.qbytes = 0
+        # What the kernel would not take yet; exists only while the socket is full, and is
+        # what --sendq bounds.
+        self.outbuf: bytearray | None = None
         self.connected_at = now
         self.last_active = now
         self.ping_sent = 0.0
         self.closed = False
         self.transport: Any = None
+
+    @property
+    def source(self) -> bytes:
+        """``:nick!user@host `` ready to prefix a relayed line (the user's mask changes only
+        with NICK, and then ``user.mask`` does too)."""
+        assert self.user is not None
+        return b":" + self.user.mask + b" "
 
     @property
     def registered(self) -> bool:

@@ -14,6 +14,7 @@ lookup and an append per message (it never parses IRC lines); see README "Archit
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import selectors
@@ -29,6 +30,13 @@ from fastchat.server.state import Channel, State
 
 log = logging.getLogger("fastchat.hub")
 
+#: Backpressure: when any worker has this much waiting for it, the hub stops reading from every
+#: worker (any message might be for the slow one) until all are under ``LOW_WATER`` again.
+#: The workers' own bus buffers then fill, and they stop reading from their clients: memory
+#: stays bounded everywhere and nothing addressed to a healthy client is dropped.
+HIGH_WATER = 8 << 20
+LOW_WATER = 2 << 20
+
 
 class Hub:
     """Router for the sequencer: applies events to the authoritative state and batches records."""
@@ -43,6 +51,7 @@ class Hub:
         self.links: dict[int, Link] = {}  # worker slot -> link
         self.out: dict[int, list[Record]] = {}
         self.stopping = False
+        self.reading = True  # False while backpressure holds
 
     # -- Router ---------------------------------------------------------------------------------
     def event(self, event: Record) -> None:
@@ -129,7 +138,7 @@ class Hub:
             self._worker_gone(slot, "replaced")
         self.links[slot] = link
         self.out[slot] = [(B_SNAPSHOT, self.state.snapshot())]
-        self.sel.modify(link.sock, selectors.EVENT_READ, slot)
+        self._rearm(slot)
         log.info("hub: worker %d connected", slot)
         self._decide(slot, rest)
 
@@ -159,7 +168,8 @@ class Hub:
         link = self.links.pop(slot, None)
         self.out.pop(slot, None)
         if link is not None:
-            self.sel.unregister(link.sock)
+            with contextlib.suppress(KeyError):
+                self.sel.unregister(link.sock)
             link.close()
         lost = self.state.users_on_worker(slot)
         log.warning("hub: worker %d %s; %d users quit", slot, why, len(lost))
@@ -169,13 +179,40 @@ class Hub:
     def _flush(self, slot: int) -> None:
         link = self.links[slot]
         try:
-            done = link.flush()
+            link.flush()
         except OSError as exc:
             log.warning("hub: sending to worker %d failed: %s", slot, exc)
             self._worker_gone(slot, "unreachable")
             return
-        events = selectors.EVENT_READ if done else selectors.EVENT_READ | selectors.EVENT_WRITE
-        self.sel.modify(link.sock, events, slot)
+        self._rearm(slot)
+        if link.backlog > HIGH_WATER and self.reading:
+            log.warning("hub: worker %d is %d bytes behind; pausing all input", slot, link.backlog)
+            self.reading = False
+            for other in self.links:
+                self._rearm(other)
+        elif not self.reading and all(lk.backlog < LOW_WATER for lk in self.links.values()):
+            log.info("hub: workers caught up; resuming input")
+            self.reading = True
+            for other in self.links:
+                self._rearm(other)
+
+    def _rearm(self, slot: int) -> None:
+        """Watch a link for reading unless backpressure holds, for writing while bytes wait."""
+        link = self.links[slot]
+        events = (selectors.EVENT_READ if self.reading else 0) | (
+            selectors.EVENT_WRITE if link.backlog else 0
+        )
+        try:
+            key = self.sel.get_key(link.sock)
+        except KeyError:
+            key = None
+        if not events:
+            if key is not None:
+                self.sel.unregister(link.sock)
+        elif key is None:
+            self.sel.register(link.sock, events, slot)
+        elif key.events != events or key.data != slot:
+            self.sel.modify(link.sock, events, slot)
 
     def _flush_all(self) -> None:
         # A failed flush can make more records (the dead worker's users quit): loop until done.

@@ -171,8 +171,14 @@ class Worker:
             core.dirty = []
             blocked = self.blocked
             for client in dirty:
-                if client not in blocked and client.pending:
+                if client not in blocked:
                     self._flush_client(client)
+                elif client.outbuf is not None and client.pending:
+                    # the socket is still full: queue behind, and enforce --sendq now
+                    client.outbuf += b"".join(client.pending)
+                    client.pending.clear()
+                    if len(client.outbuf) > self.config.sendq and not client.closed:
+                        self.core.disconnect(client, b"SendQ exceeded", flush=False)
         if core.closing:
             closing = core.closing
             core.closing = []
@@ -236,35 +242,46 @@ class Worker:
             self._pause_client(client)
 
     def _flush_client(self, client: Client) -> None:
-        """Send everything ``client`` is owed in one ``send``; watch writability for the rest."""
+        """Send everything ``client`` is owed in one ``send``; keep what the kernel refuses in
+        ``outbuf``, watch writability only then, and bound it by --sendq."""
         sock = client.transport
         if sock is None:
             return
         pending = client.pending
-        if not pending:
+        outbuf = client.outbuf
+        data: bytes | bytearray
+        if outbuf is not None:
+            if pending:
+                outbuf += b"".join(pending)
+                pending.clear()
+            data = outbuf
+        elif pending:
+            data = pending[0] if len(pending) == 1 else b"".join(pending)
+            pending.clear()
+        else:
             self._unblock(client)
             return
-        data = pending[0] if len(pending) == 1 else b"".join(pending)
         try:
             sent = sock.send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError as exc:
-            pending.clear()
-            client.qbytes = 0
-            self.core.connection_lost(
-                client, b"Write error: " + (exc.strerror or "").encode(), self.now
-            )
+            client.outbuf = None
+            reason = b"Write error: " + (exc.strerror or "").encode()
+            self.core.connection_lost(client, reason, self.now)
             return
         if sent == len(data):
-            pending.clear()
-            client.qbytes = 0
+            client.outbuf = None
             if client in self.blocked:
                 self._unblock(client)
             return
-        rest = data[sent:]
-        client.pending = [rest]
-        client.qbytes = len(rest)
+        if outbuf is None:
+            client.outbuf = outbuf = bytearray(memoryview(data)[sent:])
+        else:
+            del outbuf[:sent]
+        if len(outbuf) > self.config.sendq and not client.closed:
+            self.core.disconnect(client, b"SendQ exceeded", flush=False)
+            return
         if client not in self.blocked:
             self.blocked.add(client)
             if client in self.paused:
@@ -297,9 +314,10 @@ class Worker:
         if sock is None:
             self.core.forget(client)
             return
-        if client.pending:
-            data = b"".join(client.pending)
-            client.pending = []
+        data = bytes(client.outbuf or b"") + b"".join(client.pending)
+        client.pending = []
+        client.outbuf = None
+        if data:
             with contextlib.suppress(OSError):
                 sock.send(data)
         if self._registered(sock):
@@ -414,7 +432,9 @@ class Worker:
         waiting = [c for c in closing if c.transport is not None]
         for client in waiting:
             self._flush_client(client)
-        while time.time() < deadline and any(c.pending and c.transport for c in waiting):
+        while time.time() < deadline and any(
+            (c.pending or c.outbuf) and c.transport for c in waiting
+        ):
             for key, mask in self.sel.select(0.05):
                 if key.data.__class__ is Client and mask & EVENT_WRITE:
                     self._flush_client(key.data)
