@@ -98,7 +98,8 @@ def start(
     cmd = [
         sys.executable,
         "-m",
-        "fastchat.server",
+        "fastchat.cli",
+        "serve",
         "--host",
         host,
         "--port",
