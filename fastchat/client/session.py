@@ -313,6 +313,7 @@ class Session:
         """The connection is gone; ``retry_in`` seconds until the caller tries again."""
         fx = Effects()
         was_registered = self.registered
+        was_connected = self.state in (ConnState.REGISTERING, ConnState.CONNECTED)
         self.registered = False
         self.state = ConnState.LOST
         self.state_detail = f"retrying in {retry_in:.0f}s" if retry_in is not None else ""
@@ -328,7 +329,9 @@ class Session:
         text = f"Connection lost: {reason}" if reason else "Connection lost"
         if retry_in is not None:
             text += f"; reconnecting in {retry_in:.1f}s"
-        for w in self.windows:
+        # The first loss is news in every channel; each failed retry only in the server window.
+        announce = self.windows if was_connected else self.windows[:1]
+        for w in announce:
             if w.kind is not WindowKind.QUERY:
                 self._event(fx, w, Kind.ERROR, text, now)
         return fx

@@ -76,7 +76,7 @@ def test_registration_sends_pass_nick_user() -> None:
         b"NICK ada",
         b"USER fastchat 0 * :fastchat client",
     ]
-    assert s.state is ConnState.REGISTERING
+    assert s.state.name == "REGISTERING"  # (mypy would narrow the enum)
 
 
 def test_no_pass_without_password() -> None:
@@ -432,3 +432,11 @@ def test_quote_sends_raw_lines(ada: Session) -> None:
 
 def test_completions(ada: Session) -> None:
     assert {"bob", "carol", "#lobby", "/join"} <= set(ada.completions())
+
+
+def test_failed_retries_are_reported_only_in_the_server_window(ada: Session) -> None:
+    first = ada.lost(NOW, "reset", 1.0)
+    assert {e.window for e in first.events} == {"", "#lobby"}
+    ada.connecting(NOW, "x")
+    again = ada.lost(NOW, "refused", 2.0)
+    assert {e.window for e in again.events} == {""}
