@@ -75,7 +75,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.plain or not (sys.stdin.isatty() and sys.stdout.isatty()):
             view = PlainView(session, sys.stdin.fileno(), sys.stdout.buffer)
-            return ClientLoop(session, link, view, selector, handle_resize=False).run()
+            try:
+                return ClientLoop(session, link, view, selector, handle_resize=False).run()
+            except BrokenPipeError:
+                # Whoever read our output went away (``fastchat client ... | head``): that ends
+                # the session. Point stdout at /dev/null so the interpreter's final flush is quiet.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
         locale.setlocale(locale.LC_ALL, "")  # ncursesw needs it for UTF-8 input and output
 
         def main(screen: curses.window) -> int:

@@ -298,4 +298,5 @@ class Link:
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(self._wake_r)
         os.close(self._wake_r)
-        os.close(self._wake_w)
+        if not self._resolving:  # else the resolver thread may still write to it: leave it
+            os.close(self._wake_w)

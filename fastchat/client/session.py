@@ -416,6 +416,15 @@ class Session:
         self._info(fx, f"Nick {decode(taken)} is taken; trying {decode(self.nick)}", now)
         fx.send.append(line(self.nick, command=b"NICK"))
 
+    def _on_erroneous_nick(self, msg: Message, now: float, fx: Effects) -> None:
+        """ERR_ERRONEUSNICKNAME: during registration, fall back to a nick every server takes."""
+        if self.registered or self.nick.startswith(b"guest"):
+            self._on_numeric(msg, now, fx)
+            return
+        self._info(fx, f"Nick {decode(self.nick)} is not allowed here; trying guest", now)
+        self.nick = b"guest"
+        fx.send.append(line(self.nick, command=b"NICK"))
+
     def _on_privmsg(self, msg: Message, now: float, fx: Effects) -> None:
         """RFC 2812 §3.3.1 PRIVMSG and §3.3.2 NOTICE, including CTCP ACTION (/me)."""
         if len(msg.params) < 2:
@@ -847,6 +856,7 @@ _HANDLERS: dict[bytes, _Handler] = {
     N.RPL_ENDOFMOTD: Session._on_end_of_motd,
     N.ERR_NOMOTD: Session._on_end_of_motd,
     N.ERR_NICKNAMEINUSE: Session._on_nick_in_use,
+    N.ERR_ERRONEUSNICKNAME: Session._on_erroneous_nick,
     N.RPL_TOPIC: Session._on_rpl_topic,
     N.RPL_NOTOPIC: Session._on_rpl_topic,
     N.RPL_NAMREPLY: Session._on_namreply,

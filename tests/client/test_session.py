@@ -440,3 +440,10 @@ def test_failed_retries_are_reported_only_in_the_server_window(ada: Session) -> 
     ada.connecting(NOW, "x")
     again = ada.lost(NOW, "refused", 2.0)
     assert {e.window for e in again.events} == {""}
+
+
+def test_erroneous_nick_during_registration_falls_back_to_guest() -> None:
+    s = Session("9bad", "irc.test")
+    s.connected(NOW)
+    assert sent(feed(s, SRV + b"432 * 9bad :Erroneous nickname")) == [b"NICK guest"]
+    assert sent(feed(s, SRV + b"433 * guest :Nickname is already in use")) == [b"NICK guest_"]
