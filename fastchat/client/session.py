@@ -242,6 +242,10 @@ class Session:
 
     def status(self) -> str:
         """The status line: server, own nick, current window, connection state, activity."""
+        return " | ".join(self.status_parts())
+
+    def status_parts(self) -> list[str]:
+        """The pieces of :meth:`status`; a narrow view may drop the first (the server)."""
         w = self.window
         where = f"{self.current + 1}:{w.title or self.server}"
         if w.kind is WindowKind.CHANNEL:
@@ -257,7 +261,7 @@ class Session:
         ]
         if active:
             parts.append("act: " + ",".join(active))
-        return " | ".join(parts)
+        return parts
 
     def _event(
         self,

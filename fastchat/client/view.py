@@ -275,7 +275,10 @@ class CursesView:
                 self._put(y, text_width(nick), text[len(nick) :], attr)
             else:
                 self._put(y, 0, text, attr)
-        status = " " + self.session.status()
+        parts = self.session.status_parts()
+        status = " " + " | ".join(parts)
+        if text_width(status) > width:  # narrow: activity matters more than the server name
+            status = " " + " | ".join(parts[1:])
         if window.scroll:
             status = f" -- MORE ({window.scroll}) --" + status
         self._put(height - 2, 0, _fit(status, width), curses.A_REVERSE)
