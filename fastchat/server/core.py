@@ -435,6 +435,8 @@ class WorkerCore:
     def _d_reply(self, rec: Record) -> None:
         client = self.clients.get(rec[1])
         if client is not None:
+            if client.user is None and rec[2] == N.ERR_NICKNAMEINUSE:
+                client.nick = b""  # the nick it asked for is not its: address it as "*"
             self.reply(client, rec[2], *rec[3])
 
     def _d_done(self, rec: Record) -> None:

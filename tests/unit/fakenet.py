@@ -1,0 +1,123 @@
+"""An in-memory fastchat network for unit tests: worker cores and a sequencer, no sockets.
+
+With ``workers=1`` the single core runs the sequencer itself (as ``--workers 1`` does); with
+more, a :class:`FakeNet` plays the hub: it routes each core's outbox through a
+:class:`Sequencer` and queues the results per worker, and ``pump`` delivers until quiet. Tests
+can also hold records back (``pump(worker_order=...)``) to force interleavings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fastchat.server.config import Config
+from fastchat.server.core import WorkerCore
+from fastchat.server.events import B_SNAPSHOT, Record
+from fastchat.server.sequencer import Sequencer
+from fastchat.server.state import Channel, State
+
+
+class FakeClient:
+    def __init__(self, net: FakeNet, worker: int, core: WorkerCore) -> None:
+        self.net = net
+        self.worker = worker
+        self.core = core
+        self.client = core.connect(b"10.0.0.%d" % (worker + 1), net.now)
+        self.received: list[bytes] = []
+
+    def send(self, *lines: str | bytes, pump: bool = True) -> None:
+        data = b"".join((x.encode() if isinstance(x, str) else x) + b"\r\n" for x in lines)
+        self.core.data_received(self.client, data, self.net.now)
+        if pump:
+            self.net.pump()
+
+    def lines(self) -> list[str]:
+        """Everything received since the last call, as text lines."""
+        self.net.collect()
+        out = [x.decode(errors="replace") for x in self.received]
+        self.received.clear()
+        return out
+
+    def register(self, nick: str) -> list[str]:
+        self.send(f"NICK {nick}", f"USER {nick} 0 * :Real {nick}")
+        return self.lines()
+
+
+class FakeNet:
+    def __init__(self, workers: int = 1, **config: Any) -> None:
+        config.setdefault("flood_control", False)
+        self.config = Config(workers=workers, **config)
+        self.now = 1_000_000.0
+        self.standalone = workers == 1
+        self.cores = [
+            WorkerCore(self.config, i, i + 1, standalone=self.standalone) for i in range(workers)
+        ]
+        for core in self.cores:
+            core.set_start_time(self.now)
+        self.state = State()
+        self.sequencer = Sequencer(self.state, self.config, self)
+        self.queues: list[list[Record]] = [[] for _ in range(workers)]
+        self.clients: list[FakeClient] = []
+        if not self.standalone:
+            for i in range(workers):
+                self.queues[i].append((B_SNAPSHOT, self.state.snapshot()))
+
+    # -- Router (the hub's role) -------------------------------------------------------------
+    def event(self, event: Record) -> None:
+        self.state.apply(event)
+        for queue in self.queues:
+            queue.append(event)
+
+    def to_channel(self, chan: Channel, record: Record) -> None:
+        for worker in chan.workers:
+            self.queues[worker].append(record)
+
+    def to_worker(self, worker: int, record: Record) -> None:
+        self.queues[worker].append(record)
+
+    # -- driving ---------------------------------------------------------------------------------
+    def connect(self, worker: int = 0, nick: str | None = None) -> FakeClient:
+        c = FakeClient(self, worker, self.cores[worker])
+        self.clients.append(c)
+        if nick:
+            c.register(nick)
+        return c
+
+    def pump(self, order: Iterable[int] | None = None) -> None:
+        """Move requests to the sequencer and records to workers until nothing moves.
+        ``order`` picks the order in which workers' outboxes reach the sequencer."""
+        if self.standalone:
+            return
+        moved = True
+        while moved:
+            moved = False
+            for i in order if order is not None else range(len(self.cores)):
+                core = self.cores[i]
+                if core.outbox:
+                    batch, core.outbox = core.outbox, []
+                    for request in batch:
+                        self.sequencer.handle(i, request, int(self.now))
+                    moved = True
+            for i, queue in enumerate(self.queues):
+                if queue:
+                    batch, self.queues[i] = queue, []
+                    records = []
+                    for record in batch:
+                        if record[0] == B_SNAPSHOT:
+                            self.cores[i].state.load_snapshot(record[1])
+                        else:
+                            records.append(record)
+                    self.cores[i].apply_batch(records, self.now)
+                    moved = True
+
+    def collect(self) -> None:
+        """What a loop turn's flush would send: move each client's output to ``received``."""
+        self.pump()
+        for core in self.cores:
+            core.dirty.clear()
+            core.closing.clear()
+        for c in self.clients:
+            for chunk in c.client.pending:
+                c.received.extend(chunk.split(b"\r\n")[:-1])
+            c.client.pending.clear()

@@ -1,0 +1,194 @@
+"""The server's sans-I/O core: commands, the sequencer and cross-worker behaviour, without a
+single socket. Each test runs on one worker (the sequencer in-process) and on three (an
+in-memory hub), so both paths are held to the same transcript."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.unit.fakenet import FakeNet
+
+
+@pytest.fixture(params=[1, 3], ids=["1worker", "3workers"])
+def net(request: pytest.FixtureRequest) -> FakeNet:
+    return FakeNet(workers=request.param)
+
+
+def w(net: FakeNet, i: int) -> int:
+    """Spread clients over the workers there are."""
+    return i % len(net.cores)
+
+
+def find(lines: list[str], pattern: str) -> list[str]:
+    return [line for line in lines if re.search(pattern, line)]
+
+
+def test_registration_burst(net: FakeNet) -> None:
+    lines = net.connect(0).register("ada")
+    assert lines[0].startswith(":fastchat.local 001 ada :Welcome")
+    assert find(lines, r"^:ada!~ada@10\.0\.0\.1 JOIN #lobby$")
+    assert lines[-1] == ":fastchat.local 366 ada #lobby :End of /NAMES list."
+
+
+def test_message_to_channel_reaches_every_other_member_once(net: FakeNet) -> None:
+    a, b, c = (net.connect(w(net, i), n) for i, n in enumerate(["a", "b", "c"]))
+    for x in (a, b, c):
+        x.lines()
+    a.send("PRIVMSG #lobby :hi")
+    assert b.lines() == [":a!~a@10.0.0.1 PRIVMSG #lobby :hi"]
+    assert c.lines() == [":a!~a@10.0.0.1 PRIVMSG #lobby :hi"]
+    assert a.lines() == []
+
+
+def test_fast_path_matches_general_path(net: FakeNet) -> None:
+    """The PRIVMSG fast path and the parser path relay identical bytes."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    b.lines()
+    a.send("PRIVMSG #lobby :fast path")  # fast path
+    a.send("privmsg #lobby :general path")  # lower case: parser path
+    a.send("PRIVMSG #lobby,b :two targets")  # parser path
+    assert b.lines() == [
+        ":a!~a@10.0.0.1 PRIVMSG #lobby :fast path",
+        ":a!~a@10.0.0.1 PRIVMSG #lobby :general path",
+        ":a!~a@10.0.0.1 PRIVMSG #lobby :two targets",
+        ":a!~a@10.0.0.1 PRIVMSG b :two targets",
+    ]
+
+
+def test_join_then_message_in_one_write(net: FakeNet) -> None:
+    """A client's commands are processed in order: a message right after JOIN, in the same
+    write, is sent to the channel it just joined (the barrier holds it until JOIN is done)."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    b.send("JOIN #x")
+    b.lines()
+    a.send("JOIN #x\r\nPRIVMSG #x :right after")
+    assert b.lines() == [":a!~a@10.0.0.1 JOIN #x", ":a!~a@10.0.0.1 PRIVMSG #x :right after"]
+    assert not find(a.lines(), " 404 ")
+
+
+def test_nick_race_one_winner() -> None:
+    """Two workers' registrations for one nick reach the sequencer one after the other."""
+    net = FakeNet(workers=2)
+    a, b = net.connect(0), net.connect(1)
+    a.send("NICK same", "USER a 0 * :a", pump=False)
+    b.send("NICK same", "USER b 0 * :b", pump=False)
+    net.pump(order=[1, 0])
+    la, lb = a.lines(), b.lines()
+    assert find(lb, " 001 same ") and not find(la, " 001 ")
+    assert find(la, r" 433 \* same :Nickname is already in use")
+    a.send("NICK other")
+    assert find(a.lines(), " 001 other ")
+
+
+def test_quit_seen_once_by_members_of_several_channels(net: FakeNet) -> None:
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    a.send("JOIN #p,#q")
+    b.send("JOIN #p,#q")
+    b.lines()
+    a.send("QUIT :bye")
+    assert b.lines() == [":a!~a@10.0.0.1 QUIT :Quit: bye"]
+    c = net.connect(0)
+    assert find(c.register("a"), " 001 a ")  # the nick is free again
+
+
+def test_worker_loss_quits_its_users() -> None:
+    """What the hub does when a worker's bus socket closes."""
+    from fastchat.server.events import E_QUIT
+
+    net = FakeNet(workers=2)
+    a, b = net.connect(0, "a"), net.connect(1, "b")
+    a.lines()
+    for uid in net.state.users_on_worker(1):
+        net.event((E_QUIT, uid, b"Connection reset by peer"))
+    net.pump()
+    assert a.lines() == [":b!~b@10.0.0.2 QUIT :Connection reset by peer"]
+    assert net.cores[0].state.user_by_nick(b"b") is None
+
+
+def test_names_who_whois_from_replica(net: FakeNet) -> None:
+    a = net.connect(0, "a")
+    net.connect(w(net, 1), "b")
+    net.connect(w(net, 2), "c")
+    a.lines()
+    a.send("NAMES #lobby")
+    names = find(a.lines(), " 353 ")[0].split(":")[-1].split()
+    assert sorted(n.lstrip("@") for n in names) == ["a", "b", "c"]
+    a.send("WHOIS c")
+    assert find(a.lines(), r" 311 a c ~c 10\.0\.0\.\d \* :Real c$")
+
+
+def test_topic_requires_op_on_plus_t(net: FakeNet) -> None:
+    op, other = net.connect(0, "op"), net.connect(w(net, 1), "other")
+    op.send("JOIN #t")
+    other.send("JOIN #t")
+    other.lines()
+    other.send("TOPIC #t :nope")
+    assert find(other.lines(), " 482 other #t ")
+    op.send("TOPIC #t :yes")
+    assert other.lines() == [":op!~op@10.0.0.1 TOPIC #t :yes"]
+
+
+def test_flood_control_delays_not_drops() -> None:
+    net = FakeNet(workers=1, flood_control=True, flood_burst=3, flood_rate=1.0)
+    a, b = net.connect(0, "a"), net.connect(0, "b")
+    a.client.flood_clock = 0.0
+    b.lines()
+    a.send(*[f"PRIVMSG #lobby :{i}" for i in range(6)])
+    first = [line.split(":")[-1] for line in b.lines()]
+    assert first and len(first) < 6
+    core = net.cores[0]
+    for _ in range(10):
+        net.now += 1.0
+        core.release_throttled(net.now)
+    rest = [line.split(":")[-1] for line in b.lines()]
+    assert first + rest == [str(i) for i in range(6)]
+
+
+def test_recvq_exceeded_disconnects() -> None:
+    net = FakeNet(workers=1, flood_control=True, flood_burst=1, flood_rate=1.0, recvq=200)
+    a = net.connect(0, "a")
+    a.lines()
+    a.send(*[f"PRIVMSG #lobby :{'x' * 40}" for _ in range(20)])
+    assert a.client.closed
+    assert find(a.lines(), r"^ERROR :.*Excess Flood")
+
+
+def test_handler_crash_disconnects_only_that_client(caplog: pytest.LogCaptureFixture) -> None:
+    net = FakeNet(workers=1, test_hooks=True)
+    a, b = net.connect(0, "a"), net.connect(0, "b")
+    b.lines()
+    a.send("FAULT")
+    assert a.client.closed
+    assert find(a.lines(), r"^ERROR :.*Internal server error")
+    assert "connection 0x" in caplog.text
+    assert b.lines() == [":a!~a@10.0.0.1 QUIT :Internal server error"]
+
+
+def test_timeouts() -> None:
+    net = FakeNet(workers=1, registration_timeout=5, ping_interval=10, ping_timeout=3)
+    idle = net.connect(0)
+    user = net.connect(0, "u")
+    user.lines()
+    core = net.cores[0]
+    net.now += 6
+    core.tick(net.now)
+    assert idle.client.closed and find(idle.lines(), "Registration timeout")
+    net.now += 5
+    core.tick(net.now)
+    assert user.lines() == ["PING :fastchat.local"]
+    net.now += 4
+    core.tick(net.now)
+    assert user.client.closed and find(user.lines(), "Ping timeout")
+
+
+def test_mode_changes_apply_on_every_replica(net: FakeNet) -> None:
+    op, v = net.connect(0, "op"), net.connect(w(net, 1), "v")
+    op.send("JOIN #m")
+    v.send("JOIN #m")
+    op.send("MODE #m +mv-t v")
+    assert find(v.lines(), r"^:op!\S+ MODE #m \+mv-t :v$")
+    for core in net.cores:
+        chan = core.state.channel(b"#m")
+        assert chan is not None and chan.modes == b"mn"
