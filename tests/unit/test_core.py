@@ -98,7 +98,8 @@ def test_worker_loss_quits_its_users() -> None:
     from fastchat.server.events import E_QUIT
 
     net = FakeNet(workers=2)
-    a, b = net.connect(0, "a"), net.connect(1, "b")
+    a = net.connect(0, "a")
+    net.connect(1, "b")
     a.lines()
     for uid in net.state.users_on_worker(1):
         net.event((E_QUIT, uid, b"Connection reset by peer"))
