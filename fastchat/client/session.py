@@ -321,8 +321,9 @@ class Session:
         self.registered = False
         self.state = ConnState.LOST
         self.state_detail = f"retrying in {retry_in:.0f}s" if retry_in is not None else ""
-        if was_registered:
+        if was_registered and self._autojoin_done:
             # Re-join what was joined, in window order, and keep each window's scrollback.
+            # (Lost before the end of the MOTD: the start-up channels are still to be joined.)
             self._autojoin = [
                 w.name for w in self.windows if w.kind is WindowKind.CHANNEL and w.joined
             ]

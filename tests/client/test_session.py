@@ -447,3 +447,12 @@ def test_erroneous_nick_during_registration_falls_back_to_guest() -> None:
     s.connected(NOW)
     assert sent(feed(s, SRV + b"432 * 9bad :Erroneous nickname")) == [b"NICK guest"]
     assert sent(feed(s, SRV + b"433 * guest :Nickname is already in use")) == [b"NICK guest_"]
+
+
+def test_lost_between_welcome_and_motd_end_keeps_requested_channels() -> None:
+    s = Session("ada", "irc.test", channels=["#dev"])
+    s.connected(NOW)
+    feed(s, SRV + b"001 ada :hi")
+    s.lost(NOW, "reset", 1.0)
+    s.connected(NOW)
+    assert sent(welcome(s)) == [b"JOIN #dev"]
