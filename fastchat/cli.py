@@ -11,7 +11,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fastchat.client import app as client_app
+    import fastchat.client.app as client_app
     from fastchat.server import config as server_config
 
     parser = argparse.ArgumentParser(prog="fastchat", description=__doc__.splitlines()[0])
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         from fastchat.server.supervisor import serve
 
         return serve(server_config.from_args(args))
-    from fastchat.client import app as client_app
+    import fastchat.client.app as client_app
 
     return client_app.run(args)
 
