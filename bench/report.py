@@ -1,0 +1,317 @@
+"""Turning benchmark results into what people read: a console line per run, the Markdown
+tables (results, fastchat-vs-peer ratios, targets), the PNG chart and ``BENCHMARKS.md``.
+
+Owns: presentation and the target checks (the figures the issue promises).
+Must never: measure anything, or alter a figure on its way to the page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+Cell = dict[str, Any]
+
+#: The targets from the issue: (label, scenario, key, comparison, limit).
+FASTCHAT_LIMITS = (
+    ("fanout: server CPU per delivery", "fanout", "server_cpu_us_per_delivery", 0.5, "µs"),
+    ("rooms: server CPU per delivery", "rooms", "server_cpu_us_per_delivery", 0.65, "µs"),
+    ("latency: p99", "latency", "p99_ms", 5.0, "ms"),
+    ("idle: RSS per connection", "idle", "rss_per_connection_bytes", 2048, "B"),
+)
+
+
+def _num(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "–"
+    if (isinstance(v, float) and v >= 1000) or isinstance(v, int):
+        return f"{v:,.0f}"
+    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
+
+
+def one_line(row: Cell) -> str:
+    """The console line printed as each run finishes."""
+    head = f"{row['scenario']:<8} {row['server']:<9} w{row['workers']}"
+    if "error" in row:
+        return f"{head}  {row['error']}"
+    lat = row.get("latency", {})
+    parts = [
+        f"{row['connected']}/{row['clients']} clients",
+        f"{_num(row['deliveries_per_s'])} deliveries/s",
+    ]
+    if "server_cpu_us_per_delivery" in row:
+        parts.append(f"server {row['server_cpu_us_per_delivery']:.3f} µs/delivery")
+        parts.append(f"generator {row['generator_cpu_us_per_delivery']:.3f} µs/delivery")
+    if lat.get("samples"):
+        parts.append(f"p50/p99/max {lat['p50_ms']:.2f}/{lat['p99_ms']:.2f}/{lat['max_ms']:.2f} ms")
+    if "rss_per_connection_bytes" in row:
+        parts.append(f"RSS {row['rss_per_connection_bytes']:,} B/connection")
+    parts.append(
+        f"lost {row['lost']}"
+        + (f", {row['disconnects']} disconnects" if row["disconnects"] else "")
+    )
+    return f"{head}  " + ", ".join(parts)
+
+
+def _cells(results: dict[str, Any], sweep: str | None) -> list[Cell]:
+    return [c for c in results["summary"] if c.get("sweep") == sweep]
+
+
+def _find(cells: list[Cell], scenario: str, server: str, workers: int | None = None) -> Cell | None:
+    for c in cells:
+        same = c["scenario"] == scenario and c["server"] == server
+        if same and "error" not in c and (workers is None or c["workers"] == workers):
+            return c
+    return None
+
+
+def _loss(c: Cell) -> str:
+    if c["connected"] < c["clients"]:
+        return f"⚠ {c['clients'] - c['connected']} not connected"
+    if c["lost"] or c["disconnects"]:
+        return f"⚠ {c['lost']} lost, {c['disconnects']} disconnects"
+    return "0"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """Results, ratios and targets as Markdown tables."""
+    main = _cells(results, None)
+    sweep = _cells(results, "workers")
+    servers = list(dict.fromkeys(c["server"] for c in main))
+    out = [
+        "### Results",
+        "",
+        "| scenario | server | workers | deliveries/s | server CPU µs/delivery | generator CPU µs/delivery "
+        "| latency p50 / p99 / max ms | RSS/connection | loss |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for c in main + sweep:
+        name = c["scenario"] + (" (workers)" if c.get("sweep") else "")
+        if "error" in c:
+            out.append(
+                f"| {name} | {c['server']} | {c['workers']} | {c['error'][:120]} |  |  |  |  |  |"
+            )
+            continue
+        lat = (
+            f"{c['p50_ms']:.2f} / {c['p99_ms']:.2f} / {c['max_ms']:.2f}"
+            if "p99_ms" in c and c["scenario"] == "latency"
+            else ""
+        )
+        thr = c["scenario"] in ("fanout", "rooms", "latency")
+        out.append(
+            f"| {name} | {c['server']} | {c['workers']} | {_num(c.get('deliveries_per_s')) if thr else ''} "
+            f"| {_num(c.get('server_cpu_us_per_delivery')) if thr else ''} "
+            f"| {_num(c.get('generator_cpu_us_per_delivery')) if thr else ''} | {lat} "
+            f"| {_num(c.get('rss_per_connection_bytes')) + ' B' if 'rss_per_connection_bytes' in c else ''} "
+            f"| {_loss(c)} |"
+        )
+    peers = [s for s in servers if s != "fastchat"]
+    if "fastchat" in servers and peers:
+        out += [
+            "",
+            "### fastchat / peer, same run (deliveries/s: higher is better; the rest: lower is better)",
+            "",
+            "| scenario | figure | fastchat | "
+            + " | ".join(f"{p} | fastchat/{p}" for p in peers)
+            + " |",
+            "|---|---|---:|" + "---:|---:|" * len(peers),
+        ]
+        figures = (
+            ("fanout", "deliveries_per_s"),
+            ("fanout", "server_cpu_us_per_delivery"),
+            ("rooms", "deliveries_per_s"),
+            ("rooms", "server_cpu_us_per_delivery"),
+            ("latency", "p50_ms"),
+            ("latency", "p99_ms"),
+            ("latency", "max_ms"),
+            ("idle", "rss_per_connection_bytes"),
+        )
+        for scenario, key in figures:
+            fc = _find(main, scenario, "fastchat")
+            if fc is None or key not in fc:
+                continue
+            row = f"| {scenario} | {key} | {_num(fc[key])} |"
+            for p in peers:
+                pc = _find(main, scenario, p)
+                if pc is None or not pc.get(key):
+                    row += " – | – |"
+                else:
+                    row += f" {_num(pc[key])} | {fc[key] / pc[key]:.2f}× |"
+            out.append(row)
+    checks = targets(results)
+    if checks:
+        out += ["", "### Targets (fastchat)", "", "| target | measured | met |", "|---|---|---|"]
+        out += [
+            f"| {label} | {figure} | {'yes' if ok else '**no**'} |" for label, figure, ok in checks
+        ]
+    return "\n".join(out) + "\n"
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """Each target of the issue that this run has the figures for: (label, figure, met)."""
+    main = _cells(results, None)
+    sweep = _cells(results, "workers")
+    checks: list[tuple[str, str, bool]] = []
+    for label, scenario, key, limit, unit in FASTCHAT_LIMITS:
+        c = _find(main, scenario, "fastchat")
+        if c is not None and key in c:
+            checks.append((f"{label} ≤ {limit} {unit}", f"{_num(c[key])} {unit}", c[key] <= limit))
+    fc, ins = _find(main, "fanout", "fastchat"), _find(main, "fanout", "inspircd")
+    if fc is not None and ins is not None:
+        checks.append(
+            (
+                "fanout: more deliveries/s than InspIRCd",
+                f"{_num(fc['deliveries_per_s'])} vs {_num(ins['deliveries_per_s'])} "
+                f"({fc['deliveries_per_s'] / ins['deliveries_per_s']:.2f}×)",
+                fc["deliveries_per_s"] > ins["deliveries_per_s"],
+            )
+        )
+    for scenario in ("fanout", "rooms"):
+        one, four = _find(sweep, scenario, "fastchat", 1), _find(sweep, scenario, "fastchat", 4)
+        if one is None or four is None or "server_cpu_us_per_delivery" not in four:
+            continue
+        rate = four["deliveries_per_s"] / one["deliveries_per_s"]
+        cpu = four["server_cpu_us_per_delivery"] / one["server_cpu_us_per_delivery"]
+        checks.append(
+            (
+                f"{scenario}: --workers 4 ≥ --workers 1 deliveries/s at ≤ 1.3× CPU/delivery",
+                f"{rate:.2f}× deliveries/s, {cpu:.2f}× CPU/delivery",
+                rate >= 1.0 and cpu <= 1.3,
+            )
+        )
+    for c in main + sweep:
+        if "error" not in c and (c["lost"] or c["disconnects"] or c["connected"] < c["clients"]):
+            checks.append(
+                (f"no loss: {c['scenario']} on {c['server']} w{c['workers']}", _loss(c), False)
+            )
+    return checks
+
+
+def chart(results: dict[str, Any], path: Path) -> Path | None:
+    """A 2×3 bar chart of the headline figures; ``None`` (and a message) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("chart: matplotlib is not installed (pip install -e '.[bench]'); no PNG written")
+        return None
+    main = _cells(results, None)
+    sweep = _cells(results, "workers")
+    servers = list(dict.fromkeys(c["server"] for c in main))
+    colours = {"fastchat": "#2a7ab0", "ngircd": "#e08a2c", "inspircd": "#5a9e4b"}
+    panels = (
+        ("fanout", "deliveries_per_s", "fanout: deliveries/s (higher is better)"),
+        ("fanout", "server_cpu_us_per_delivery", "fanout: server CPU µs/delivery"),
+        ("rooms", "deliveries_per_s", "rooms: deliveries/s"),
+        ("rooms", "server_cpu_us_per_delivery", "rooms: server CPU µs/delivery"),
+        ("latency", "p99_ms", "latency: p99 ms (1,000 msg/s)"),
+        ("idle", "rss_per_connection_bytes", "idle: RSS bytes/connection"),
+    )
+    fig, axes = plt.subplots(2, 4, figsize=(17, 7.5))
+    flat = list(axes.flat)
+    for ax, (scenario, key, title) in zip(flat, panels, strict=False):
+        names, values = [], []
+        for s in servers:
+            c = _find(main, scenario, s)
+            if c is not None and c.get(key) is not None:
+                names.append(s)
+                values.append(c[key])
+        bars = ax.bar(names, values, color=[colours.get(n, "#888") for n in names])
+        ax.bar_label(bars, labels=[_num(v) for v in values], fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.tick_params(axis="x", labelsize=9)
+    for ax, scenario in zip(flat[6:], ("fanout", "rooms"), strict=True):
+        cells = sorted(
+            (c for c in sweep if c["scenario"] == scenario and "error" not in c),
+            key=lambda c: c["workers"],
+        )
+        if cells:
+            x = [str(c["workers"]) for c in cells]
+            bars = ax.bar(x, [c["deliveries_per_s"] for c in cells], color="#2a7ab0")
+            ax.bar_label(
+                bars,
+                labels=[f"{c.get('server_cpu_us_per_delivery', 0):.2f} µs" for c in cells],
+                fontsize=8,
+            )
+            ax.set_xlabel("fastchat --workers (label: CPU µs/delivery)")
+        ax.set_title(f"{scenario}: deliveries/s by worker count", fontsize=10)
+    m = results["machine"]
+    fig.suptitle(
+        f"fastchat benchmarks, same run — {m['cpu']}, {m['cores']} cores, {m['date']}", fontsize=11
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def benchmarks_md(results: dict[str, Any], table: str) -> str:
+    """The whole of ``BENCHMARKS.md``: the latest table, the machine, how to reproduce."""
+    m = results["machine"]
+    st = results["settings"]
+    versions = sorted({c["version"] for c in results["summary"] if c.get("version")})
+    return f"""# Benchmarks
+
+Written by `make bench` (`python -m bench.run`); the raw figures are in
+[`bench/results/latest.json`](bench/results/latest.json) and the chart is
+[`bench/results/latest.png`](bench/results/latest.png).
+
+![benchmark chart](bench/results/latest.png)
+
+## Latest run
+
+{table}
+## Machine
+
+- {m["cpu"]}, {m["cores"]} cores, {m["memory_gb"]} GB RAM, Linux {m["kernel"]}, Python {m["python"]}
+- fastchat commit `{m["commit"]}`, {m["date"]}; servers: {", ".join(versions) or "–"}
+- {st["duration_s"]:g} s measured per run after {st["warmup_s"]:g} s of warm-up, {st["rounds"]} round(s)
+  (medians), {st["generator_processes"]} load generator processes, fastchat `--workers {st["fastchat_workers"]}`
+  outside the worker sweep; the whole run took {st["elapsed_s"]:g} s.
+
+The load generator shares the machine with the server under test, and the machine is shared
+with other work: compare the servers *within* one run (the ratios), not absolute figures across
+runs or machines.
+
+## Reproduce
+
+```sh
+make bench-peers                     # apt-get installs ngircd and inspircd (once, as root)
+make bench PEERS=ngircd,inspircd     # all scenarios, fastchat and both peers, side by side
+make bench BENCH_ARGS="--scenarios fanout,latency --duration 10 --rounds 3"
+```
+
+## What is measured
+
+| scenario | load | reported |
+|---|---|---|
+| fanout | one room of 50 members, 2 talkers, closed loop (128 messages in flight) | deliveries/s, server CPU µs per delivery |
+| rooms | 40 rooms of 10 members, 2 talkers each, closed loop (32 in flight per room) | deliveries/s, server CPU µs per delivery |
+| latency | 1,000 clients in 100 rooms, every client sends 1 message/s (1,000/s in total), open loop, senders staggered evenly | latency p50/p99/max |
+| idle | 5,000 connected clients in 500 rooms | server RSS growth per connection |
+| workers | fanout and rooms at fastchat `--workers 1, 2, 4` | the same per worker count |
+
+- A delivery is one message arriving at one room member (the sender gets no echo): a message to a
+  room of 50 makes 49 deliveries. Every run checks deliveries expected against received: "loss".
+- Server CPU is user + system time summed over the server's whole process tree with psutil,
+  over the measured window only (connecting and registering are excluded). Generator CPU is
+  the load generator's own processes over the same window, shown so the reader can see how much
+  of the machine the measurement itself took.
+- Latency is from a monotonic-clock timestamp inside the message to its arrival at each
+  member, in nanoseconds (reported in ms with microsecond digits). In the closed-loop
+  scenarios one message in 32 carries a timestamp; in the latency scenario every message does.
+- Closed loop: a room's talkers and one "witness" member share a load generator process; the
+  talkers refill the room's window (pipelined, many lines per `send`) once the witness has
+  received half of it.
+- Peers are configured for the benchmark, not for production: loopback only, no DNS or ident
+  lookups, connection limits above 5,000, and flood protection off (ngIRCd: `MaxPenaltyTime = 0`
+  and user mode `F` for everyone; InspIRCd: a connect class with a huge penalty threshold and
+  command rate, 16 MiB send queue and 64 KiB reads).
+- Neither ngIRCd nor InspIRCd sets `TCP_NODELAY` on client sockets. On loopback (64 KiB MSS)
+  Nagle then holds each write until the client acknowledges the previous one, and a client's
+  delayed ACK takes up to 40 ms. The generator's clients re-arm `TCP_QUICKACK` after every read
+  so that this artefact does not dominate anyone's figures; real clients over a real network
+  would see some of it from those servers.
+"""

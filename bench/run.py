@@ -1,0 +1,280 @@
+"""``make bench``: peak throughput, latency and memory of fastchat and its peers, side by side.
+
+Owns: the scenario table, the order of runs (each scenario on every server back to back, so
+the noisy shared machine affects them alike), measuring server CPU and RSS with psutil over
+the server's process tree during the steady window only, and writing the results.
+Must never: reach beyond 127.0.0.1, run without a time bound, or leave a server running.
+
+Usage: ``python -m bench.run [--peers ngircd,inspircd] [--scenarios fanout,rooms,...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench import peers, report
+from bench.loadgen import LoadResult, LoadSpec, raise_fd_limit, run_load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    load: LoadSpec
+    reports: str  # what the scenario is judged by: "throughput", "latency" or "memory"
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "fanout", LoadSpec("closed", rooms=1, members=50, talkers=2, window=128), "throughput"
+        ),
+        Scenario(
+            "rooms", LoadSpec("closed", rooms=40, members=10, talkers=2, window=32), "throughput"
+        ),
+        Scenario("latency", LoadSpec("open", rooms=100, members=10, rate=1000.0), "latency"),
+        Scenario("idle", LoadSpec("idle", rooms=500, members=10), "memory"),
+    )
+}
+#: The "workers" scenario: these scenarios at these fastchat worker counts.
+WORKER_SWEEP = (("fanout", "rooms"), (1, 2, 4))
+ALL = (*SCENARIOS, "workers")
+
+
+def measure(server: str, scenario: Scenario, workers: int, load: LoadSpec) -> dict[str, Any]:
+    """One fresh server, one load; every figure the report needs, or the reason there is none."""
+    row: dict[str, Any] = {"scenario": scenario.name, "server": server, "workers": workers}
+    try:
+        with peers.launch(server, workers) as srv:
+            row["version"] = srv.version
+            row["workers"] = srv.workers  # the peers are single-process whatever was asked
+
+            def probe() -> dict[str, float]:
+                tree = srv.tree()
+                return {
+                    "cpu_s": peers.cpu_seconds(tree),
+                    "rss": float(peers.rss_bytes(tree)),
+                    "processes": float(len(tree)),
+                }
+
+            result = run_load(srv.host, srv.port, load, probe)
+    except peers.Unavailable as e:
+        row["error"] = f"unavailable: {e}"
+        return row
+    except (RuntimeError, TimeoutError, OSError) as e:
+        row["error"] = f"failed: {type(e).__name__}: {e}"
+        return row
+    row.update(_figures(result))
+    return row
+
+
+def _figures(r: LoadResult) -> dict[str, Any]:
+    delivered = r.delivered_per_s * r.window_seconds
+    server_cpu = r.probe_end.get("cpu_s", 0.0) - r.probe_start.get("cpu_s", 0.0)
+    out: dict[str, Any] = {
+        "clients": r.spec["rooms"] * r.spec["members"],
+        "connected": r.clients_connected,
+        "setup_seconds": r.setup_seconds,
+        "setup_failures": r.setup_failures[:5],
+        "window_seconds": r.window_seconds,
+        "sent_per_s": r.sent_per_s,
+        "deliveries_per_s": r.delivered_per_s,
+        "server_cpu_cores": round(server_cpu / r.window_seconds, 3) if r.window_seconds else None,
+        "generator_cpu_cores": round(r.generator_cpu_s / r.window_seconds, 3)
+        if r.window_seconds
+        else None,
+        "expected": r.expected_total,
+        "received": r.received_total,
+        "lost": r.lost,
+        "disconnects": r.disconnects,
+        "latency": r.latency,
+        "server_processes": int(r.probe_end.get("processes", 0)),
+    }
+    if delivered > 0:
+        out["server_cpu_us_per_delivery"] = round(server_cpu / delivered * 1e6, 3)
+        out["generator_cpu_us_per_delivery"] = round(r.generator_cpu_s / delivered * 1e6, 3)
+    if r.spec["mode"] == "idle" and r.clients_connected:
+        grown = r.probe_end.get("rss", 0.0) - r.probe_before.get("rss", 0.0)
+        out["rss_per_connection_bytes"] = round(grown / r.clients_connected)
+        out["rss_total_bytes"] = int(r.probe_end.get("rss", 0.0))
+    return out
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    ).stdout.strip()
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    ap.add_argument("--peers", default="", help="comma-separated: ngircd,inspircd (default none)")
+    ap.add_argument(
+        "--scenarios", default=",".join(ALL), help=f"comma-separated, of {','.join(ALL)}"
+    )
+    ap.add_argument(
+        "--workers", type=int, default=1, help="fastchat workers outside the sweep (default 1)"
+    )
+    ap.add_argument(
+        "--duration", type=float, default=5.0, help="measured seconds per run (default 5)"
+    )
+    ap.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat everything, report medians")
+    ap.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
+    ap.add_argument("--no-fastchat", action="store_true", help="only the peers (harness checks)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
+    ap.add_argument(
+        "--benchmarks-md",
+        type=Path,
+        default=ROOT / "BENCHMARKS.md",
+        help="rewrite this file with the latest table ('' to leave it alone)",
+    )
+    args = ap.parse_args(argv)
+
+    wanted = [s for s in args.scenarios.split(",") if s]
+    unknown = set(wanted) - set(ALL)
+    if unknown:
+        ap.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    peer_names = [p for p in args.peers.split(",") if p]
+    servers = ([] if args.no_fastchat else ["fastchat"]) + peer_names
+    fd_limit = raise_fd_limit()
+    print(
+        f"bench: servers {', '.join(servers)}; scenarios {', '.join(wanted)}; "
+        f"{args.duration:g} s measured per run; open files limit {fd_limit}",
+        flush=True,
+    )
+
+    def tuned(load: LoadSpec) -> LoadSpec:
+        return replace(load, duration=args.duration, warmup=args.warmup, processes=args.processes)
+
+    plan: list[tuple[str, Scenario, int, str | None]] = []
+    for name in wanted:
+        if name == "workers":
+            continue
+        plan += [(server, SCENARIOS[name], args.workers, None) for server in servers]
+    if "workers" in wanted and not args.no_fastchat:
+        names, counts = WORKER_SWEEP
+        plan += [("fastchat", SCENARIOS[n], w, "workers") for n in names for w in counts]
+
+    rows: list[dict[str, Any]] = []
+    started = time.monotonic()
+    for rnd in range(args.rounds):
+        for server, scenario, workers, sweep in plan:
+            row = measure(server, scenario, workers, tuned(scenario.load))
+            row["round"] = rnd
+            row["sweep"] = sweep
+            rows.append(row)
+            print("  " + report.one_line(row), flush=True)
+
+    results = {
+        "machine": machine(),
+        "settings": {
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "rounds": args.rounds,
+            "generator_processes": args.processes,
+            "fastchat_workers": args.workers,
+            "scenarios": {n: asdict(SCENARIOS[n].load) for n in SCENARIOS},
+            "elapsed_s": round(time.monotonic() - started, 1),
+        },
+        "runs": rows,
+        "summary": summarize(rows, args.workers),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps(results, indent=1) + "\n")
+    table = report.markdown(results)
+    (args.out / "latest.md").write_text(table)
+    chart = report.chart(results, args.out / "latest.png")
+    if str(args.benchmarks_md):
+        args.benchmarks_md.write_text(report.benchmarks_md(results, table))
+    print()
+    print(table)
+    print(
+        f"results: {args.out / 'latest.json'}, {args.out / 'latest.md'}"
+        + (f", {chart}" if chart else "")
+    )
+    return 0
+
+
+def summarize(rows: list[dict[str, Any]], fastchat_workers: int) -> list[dict[str, Any]]:
+    """Median over rounds of each (scenario, server, workers, sweep) cell."""
+    cells: dict[tuple[str, str, int, Any], list[dict[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault((r["scenario"], r["server"], r["workers"], r.get("sweep")), []).append(r)
+    out = []
+    for (scenario, server, workers, sweep), runs in cells.items():
+        good = [r for r in runs if "error" not in r]
+        cell: dict[str, Any] = {
+            "scenario": scenario,
+            "server": server,
+            "workers": workers,
+            "sweep": sweep,
+            "rounds": len(runs),
+            "ok_rounds": len(good),
+        }
+        if not good:
+            cell["error"] = runs[-1].get("error", "no data")
+            out.append(cell)
+            continue
+        for key in (
+            "deliveries_per_s",
+            "sent_per_s",
+            "server_cpu_us_per_delivery",
+            "generator_cpu_us_per_delivery",
+            "server_cpu_cores",
+            "generator_cpu_cores",
+            "rss_per_connection_bytes",
+        ):
+            vals = [r[key] for r in good if r.get(key) is not None]
+            if vals:
+                cell[key] = round(statistics.median(vals), 3)
+        for key in ("p50_ms", "p99_ms", "max_ms"):
+            vals = [r["latency"][key] for r in good if key in r.get("latency", {})]
+            if vals:
+                cell[key] = round(statistics.median(vals), 3)
+        cell["lost"] = sum(r["lost"] for r in good)
+        cell["disconnects"] = sum(r["disconnects"] for r in good)
+        cell["connected"] = min(r["connected"] for r in good)
+        cell["clients"] = good[0]["clients"]
+        cell["version"] = good[0].get("version", "")
+        out.append(cell)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The benchmark load generator's pure arithmetic: counting deliveries in a byte stream cut
+anywhere, reading embedded timestamps, percentiles, and the client/room/process plan."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.counting import DeliveryCounter, percentile, plain_text, summarize_ns, timed_text
+from bench.loadgen import LoadSpec, plan
+
+
+def _line(text: bytes, nick: bytes = b"u7") -> bytes:
+    return b":%s!~%s@127.0.0.1 PRIVMSG #r3 :%s\r\n" % (nick, nick, text)
+
+
+STREAM = b"".join(
+    [
+        b":srv 353 u1 = #r3 :@u7 u1 u2\r\n",  # setup noise: no marker
+        _line(plain_text(20)),
+        _line(timed_text(1_000, 5)),
+        b"PING :srv\r\n",
+        _line(plain_text(3), nick=b"u12"),
+        _line(timed_text(2_500, 0)),
+        _line(b"=bt12x4 not a timestamp"),  # marker, junk digits: counted, no sample
+        _line(b"hello =b. inside text"),  # marker not at the start of the text: not ours
+    ]
+)
+
+
+def test_whole_stream() -> None:
+    c = DeliveryCounter()
+    lat: list[int] = []
+    assert c.feed(STREAM, 10_000, lat) == 5
+    assert c.count == 5
+    assert lat == [9_000, 7_500]
+
+
+@pytest.mark.parametrize("cut", range(1, len(STREAM)))
+def test_split_at_every_byte(cut: int) -> None:
+    c = DeliveryCounter()
+    lat: list[int] = []
+    c.feed(STREAM[:cut], 10_000, lat)
+    c.feed(STREAM[cut:], 10_000, lat)
+    assert c.count == 5
+    assert lat == [9_000, 7_500]
+
+
+def test_byte_by_byte_and_incomplete_tail() -> None:
+    c = DeliveryCounter()
+    lat: list[int] = []
+    tail = _line(plain_text(1))[:-2]  # no newline yet: not counted until it completes
+    for i in range(len(STREAM + tail)):
+        c.feed((STREAM + tail)[i : i + 1], 10_000, lat)
+    assert c.count == 5
+    c.feed(b"\r\n", 10_000, lat)
+    assert c.count == 6
+
+
+def test_no_latency_list_means_no_sampling() -> None:
+    c = DeliveryCounter()
+    assert c.feed(STREAM, 10_000, None) == 5
+
+
+def test_percentiles() -> None:
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile([7], 99) == 7
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    s = summarize_ns([1_000_000, 2_000_000, 3_500_000])
+    assert s == {"samples": 3, "p50_ms": 2.0, "p95_ms": 3.5, "p99_ms": 3.5, "max_ms": 3.5}
+    assert summarize_ns([]) == {"samples": 0}
+
+
+def test_closed_loop_plan_keeps_talkers_and_witness_home() -> None:
+    spec = LoadSpec("closed", rooms=5, members=10, talkers=2, processes=2)
+    shards = plan(spec)
+    assert sum(len(s) for s in shards) == 50
+    assert abs(len(shards[0]) - len(shards[1])) <= 6
+    for i, shard in enumerate(shards):
+        for p in shard:
+            if p.role in ("talker", "witness"):
+                assert p.room % 2 == i
+    roles = [p.role for s in shards for p in s]
+    assert roles.count("talker") == 10 and roles.count("witness") == 5
+    assert len({p.index for s in shards for p in s}) == 50
+
+
+def test_open_loop_plan_everyone_talks() -> None:
+    shards = plan(LoadSpec("open", rooms=3, members=4, rate=10.0, processes=3))
+    assert [len(s) for s in shards] == [4, 4, 4]
+    assert {p.role for s in shards for p in s} == {"talker"}
