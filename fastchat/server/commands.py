@@ -19,7 +19,6 @@ from fastchat.irc.message import Message
 from fastchat.server import replies
 from fastchat.server.events import (
     R_AWAY,
-    R_CHANMSG,
     R_INVITE,
     R_JOIN,
     R_KICK,
@@ -28,7 +27,6 @@ from fastchat.server.events import (
     R_PART,
     R_REGISTER,
     R_TOPIC,
-    R_USERMSG,
 )
 from fastchat.server.sequencer import mask_matches
 from fastchat.server.state import Channel, User
@@ -400,10 +398,7 @@ def _message(core: WorkerCore, client: Client, msg: Message, is_notice: bool) ->
     mask = me.mask
     for target in targets:
         line = b":%s %s %s :%s\r\n" % (mask, msg.command, target, text)
-        if is_channel(target):
-            core.submit((R_CHANMSG, client.uid, fold(target), line, is_notice), barrier=False)
-        else:
-            core.submit((R_USERMSG, client.uid, fold(target), line, is_notice), barrier=False)
+        core.relay_message(client, target, line, is_notice)
 
 
 @command(b"PRIVMSG")

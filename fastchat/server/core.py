@@ -53,7 +53,7 @@ from fastchat.server.events import (
     R_USERMSG,
     Record,
 )
-from fastchat.server.sequencer import Sequencer
+from fastchat.server.sequencer import Sequencer, may_speak
 from fastchat.server.state import Channel, State
 
 if TYPE_CHECKING:
@@ -342,13 +342,41 @@ class WorkerCore:
             target,
             text,
         )
-        kind = R_CHANMSG if target[0] in _CHANNEL_PREFIXES else R_USERMSG
-        request = (kind, client.uid, fold(target), out, notice)
+        self.relay_message(client, target, out, notice)
+        return True
+
+    def relay_message(self, client: Client, target: bytes, line: bytes, notice: bool) -> None:
+        """Send one formatted PRIVMSG/NOTICE ``line`` towards ``target``.
+
+        If the replica says the message may go, it streams to the sequencer with no barrier
+        (the common case, and the fast one). If the replica says no, the replica may only be
+        behind (a user who registered a moment ago on another worker), so the sequencer
+        decides, under the client's barrier: its answer comes before the reply to anything
+        the client sent next, exactly as on a single server.
+        """
+        key = fold(target)
+        state = self.state
+        if target[0] in _CHANNEL_PREFIXES:
+            chan = state.channels.get(key)
+            if chan is not None and may_speak(state, chan, client.uid):
+                self._stream((R_CHANMSG, client.uid, key, line, notice, False))
+                return
+            self.submit((R_CHANMSG, client.uid, key, line, notice, True))
+            return
+        them = state.nicks.get(key)
+        if them is None:
+            self.submit((R_USERMSG, client.uid, key, line, notice, True))
+            return
+        self._stream((R_USERMSG, client.uid, key, line, notice, False))
+        if them.away and not notice:
+            self.reply(client, N.RPL_AWAY, them.nick, them.away)
+
+    def _stream(self, request: Record) -> None:
+        """A request that raises no barrier (a message the replica approved)."""
         if self.sequencer is not None:
             self.sequencer.handle(self.slot, request, 0)  # messages do not use the time
         else:
             self.outbox.append(request)
-        return True
 
     # -- time --------------------------------------------------------------------------------------
     @property

@@ -27,8 +27,9 @@ R_MODE = 7  # (R_MODE, uid, channel, modestring, args_tuple, now)
 R_KICK = 8  # (R_KICK, uid, channel, target_nick, reason)
 R_AWAY = 9  # (R_AWAY, uid, message)  empty message: back
 R_INVITE = 10  # (R_INVITE, uid, target_nick, channel)
-R_CHANMSG = 11  # (R_CHANMSG, uid, channel_key, line, is_notice)   line: formatted once
-R_USERMSG = 12  # (R_USERMSG, uid, target_key, line, is_notice)
+R_CHANMSG = 11  # (R_CHANMSG, uid, channel_key, line, is_notice, doubted)  line: formatted once
+R_USERMSG = 12  # (R_USERMSG, uid, target_key, line, is_notice, doubted)
+# "doubted": the worker's replica refused it; the sequencer answers with D_DONE too.
 
 # -- events: sequencer -> every worker (state changes, in the one global order) -----------------
 E_INTRO = 21  # (E_INTRO, uid, nick, user, host, realname, worker, signon)

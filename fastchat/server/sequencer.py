@@ -127,10 +127,11 @@ class Sequencer:
 
     def handle(self, origin: int, request: Record, now: int) -> None:
         """Decide one request from worker ``origin``. Every request except a message is
-        answered with ``D_DONE`` to its origin, after whatever it caused."""
+        answered with ``D_DONE`` to its origin, after whatever it caused; so is a message the
+        worker doubted (its last field), which it sent under the client's barrier."""
         kind = request[0]
         self._table[kind](origin, request, now)
-        if kind != R_CHANMSG and kind != R_USERMSG:
+        if (kind != R_CHANMSG and kind != R_USERMSG) or request[5]:
             self.router.to_worker(origin, (D_DONE, request[1]))
 
     def _reply(self, origin: int, uid: int, numeric: bytes, *params: bytes) -> None:
@@ -380,31 +381,18 @@ class Sequencer:
 
     # -- messages (RFC 2812 §3.3): the hot path; no state changes, so no barrier -------------------
     def _chanmsg(self, origin: int, r: Record, now: int) -> None:
-        _, uid, key, line, is_notice = r
-        chan = self.state.channels.get(key)
-        if chan is None:
+        _, uid, key, line, is_notice, _doubted = r
+        refusal = message_refusal(self.state, uid, key, line.split(b" ", 3)[2], True)
+        if refusal is not None:
+            # Either the worker doubted it too (it waits for this answer under its barrier),
+            # or a change decided just before (a PART, a +m) won the race.
             if not is_notice:
-                self._reply(
-                    origin, uid, N.ERR_NOSUCHCHANNEL, line.split(b" ", 3)[2], b"No such channel"
-                )
+                self._reply(origin, uid, *refusal)
             return
-        flags = chan.members.get(uid)
-        refused = b"n" in chan.modes if flags is None else False
-        if not refused and not (flags or 0) & (OP | VOICE) and (b"m" in chan.modes or chan.bans):
-            user = self.state.users.get(uid)
-            refused = b"m" in chan.modes or (
-                user is not None and any(mask_matches(m, user) for m in chan.bans)
-            )
-        if refused:
-            if not is_notice:
-                self._reply(
-                    origin, uid, N.ERR_CANNOTSENDTOCHAN, chan.name, b"Cannot send to channel"
-                )
-            return
-        self.router.to_channel(chan, (D_CHAN, key, uid, line))
+        self.router.to_channel(self.state.channels[key], (D_CHAN, key, uid, line))
 
     def _usermsg(self, origin: int, r: Record, now: int) -> None:
-        _, uid, key, line, is_notice = r
+        _, uid, key, line, is_notice, doubted = r
         target = self.state.nicks.get(key)
         if target is None:
             if not is_notice:
@@ -413,5 +401,43 @@ class Sequencer:
                 )
             return
         self.router.to_worker(target.worker, (D_USER, target.uid, line))
-        if target.away and not is_notice:
+        if doubted and target.away and not is_notice:
+            # the worker did not know the target, so it could not say it is away
             self._reply(origin, uid, N.RPL_AWAY, target.nick, target.away)
+
+
+def may_speak(state: State, chan: Channel, uid: int) -> bool:
+    """RFC 2812 §3.3.1 / Modern IRC channel modes: may ``uid`` send to ``chan``?
+    +n keeps out non-members; +m silences members without voice or op; a ban silences
+    members without voice or op."""
+    flags = chan.members.get(uid)
+    if flags is None:
+        if b"n" in chan.modes:
+            return False
+        flags = 0
+    if flags & (OP | VOICE):
+        return True
+    if b"m" in chan.modes:
+        return False
+    if chan.bans:
+        user = state.users.get(uid)
+        return user is None or not any(mask_matches(m, user) for m in chan.bans)
+    return True
+
+
+def message_refusal(
+    state: State, uid: int, key: bytes, target: bytes, to_channel: bool
+) -> tuple[bytes, bytes, bytes] | None:
+    """Why ``uid`` may not send a PRIVMSG/NOTICE to ``target`` (folded: ``key``), as a numeric
+    and its params, or None. The worker asks it of its replica to answer at once and in order;
+    the sequencer asks it of the authoritative state to settle races."""
+    if to_channel:
+        chan = state.channels.get(key)
+        if chan is None:
+            return N.ERR_NOSUCHCHANNEL, target, b"No such channel"
+        if not may_speak(state, chan, uid):
+            return N.ERR_CANNOTSENDTOCHAN, chan.name, b"Cannot send to channel"
+        return None
+    if key not in state.nicks:
+        return N.ERR_NOSUCHNICK, target, b"No such nick/channel"
+    return None
