@@ -165,7 +165,14 @@ class WorkerCore:
             return
         if not flush:
             client.pending.clear()
-            client.outbuf = None
+            outbuf = client.outbuf
+            if outbuf is not None:
+                # The kernel may hold the first part of a line: keep its tail, or the ERROR
+                # would be glued to half a message.
+                end = outbuf.find(b"\n")
+                del outbuf[end + 1 if end >= 0 else 0 :]
+                if not outbuf:
+                    client.outbuf = None
         error = b"ERROR :Closing link: (%s@%s) [%s]\r\n" % (
             client.username or b"*",
             client.host,

@@ -35,6 +35,7 @@ READ_SIZE = 1 << 18  # big reads: many lines per recv (PERFORMANCE-NOTES.md)
 ACCEPTS_PER_TURN = 64
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
+LINGER = 2.0  # seconds a closed connection may take to accept its last bytes
 BUS_HIGH_WATER = 4 << 20  # stop reading clients while this much waits for the hub
 BUS_LOW_WATER = 1 << 20
 
@@ -61,6 +62,7 @@ class Worker:
         self.core = WorkerCore(config, slot, incarnation, standalone=hub_address is None)
         self.sel = selectors.DefaultSelector()
         self.blocked: set[Client] = set()  # clients with EVENT_WRITE registered
+        self.lingering: dict[Client, float] = {}  # closed, last bytes still going out
         self.paused: set[Client] = set()  # clients whose reading is paused (bus backpressure)
         self.reading_paused = False
         self.hub: Link | None = None
@@ -153,6 +155,8 @@ class Worker:
             if now >= next_tick:
                 next_tick = now + 1.0
                 core.tick(now)
+                if self.lingering:
+                    self._expire_lingering()
                 if self.accept_paused_until and now >= self.accept_paused_until:
                     self._resume_accepting()
             self._flush_all()
@@ -272,7 +276,9 @@ class Worker:
             return
         if sent == len(data):
             client.outbuf = None
-            if client in self.blocked:
+            if client in self.lingering:
+                self._finish_close(client)
+            elif client in self.blocked:
                 self._unblock(client)
             return
         if outbuf is None:
@@ -310,6 +316,12 @@ class Worker:
                     self.sel.modify(sock, EVENT_READ, client)
 
     def _close(self, client: Client) -> None:
+        """Close a connection the core has finished with, after its last bytes (the ERROR line).
+
+        If the kernel will not take them now (a slow reader cut for SendQ has a full socket
+        buffer), the connection lingers, watched for writing only, until they are out or
+        ``LINGER`` seconds pass: the peer learns why it was cut, and nobody else waits.
+        """
         sock = client.transport
         if sock is None:
             self.core.forget(client)
@@ -317,9 +329,30 @@ class Worker:
         data = bytes(client.outbuf or b"") + b"".join(client.pending)
         client.pending = []
         client.outbuf = None
+        sent = 0
         if data:
-            with contextlib.suppress(OSError):
-                sock.send(data)
+            try:
+                sent = sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = len(data)  # the peer is gone: nothing more to wait for
+        if sent < len(data):
+            client.outbuf = bytearray(memoryview(data)[sent:])
+            self.lingering[client] = self.now + LINGER
+            self.blocked.add(client)
+            self.paused.discard(client)
+            if self._registered(sock):
+                self.sel.modify(sock, EVENT_WRITE, client)
+            else:
+                self.sel.register(sock, EVENT_WRITE, client)
+            return
+        self._finish_close(client)
+
+    def _finish_close(self, client: Client) -> None:
+        sock = client.transport
+        assert sock is not None
+        self.lingering.pop(client, None)
         if self._registered(sock):
             self.sel.unregister(sock)
         self.paused.discard(client)
@@ -333,8 +366,14 @@ class Worker:
             pass
         sock.close()
         client.transport = None
+        client.outbuf = None
         self.blocked.discard(client)
         self.core.forget(client)
+
+    def _expire_lingering(self) -> None:
+        for client, deadline in list(self.lingering.items()):
+            if self.now >= deadline and client.transport is not None:
+                self._finish_close(client)
 
     # -- bus backpressure ------------------------------------------------------------------------
     def _pause_client(self, client: Client) -> None:
@@ -440,6 +479,8 @@ class Worker:
                     self._flush_client(key.data)
         for client in closing:
             self._close(client)
+        for client in list(self.lingering):
+            self._finish_close(client)
         log.info("worker %d stopped", self.slot)
 
 
