@@ -145,9 +145,16 @@ def plan(spec: LoadSpec) -> list[list[_Plan]]:
     return shards
 
 
-def run_load(host: str, port: int, spec: LoadSpec, probe: Probe | None = None) -> LoadResult:
+def run_load(
+    host: str,
+    port: int,
+    spec: LoadSpec,
+    probe: Probe | None = None,
+    on_window: Callable[[float], None] | None = None,
+) -> LoadResult:
     """Run ``spec`` against ``host:port``; call ``probe`` (server CPU, RSS...) before the
-    clients connect and at the start and end of the measured window."""
+    clients connect and at the start and end of the measured window, and ``on_window`` with
+    the window's length as it starts (to attach a profiler, say)."""
     if spec.mode == "closed" and spec.members <= spec.talkers:
         raise ValueError("closed loop needs a witness: members must exceed talkers")
     raise_fd_limit()
@@ -186,6 +193,8 @@ def run_load(host: str, port: int, spec: LoadSpec, probe: Probe | None = None) -
         go.set()
         _sleep_until(window_start)
         result.probe_start = probe()
+        if on_window is not None:
+            on_window(window_end - window_start)
         _sleep_until(window_end)
         result.probe_end = probe()
         wait = spec.drain_timeout + 10

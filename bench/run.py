@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from bench import peers, report
+from bench import peers, profiler, report
 from bench.loadgen import LoadResult, LoadSpec, raise_fd_limit, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,8 +55,12 @@ WORKER_SWEEP = (("fanout", "rooms"), (1, 2, 4))
 ALL = (*SCENARIOS, "workers")
 
 
-def measure(server: str, scenario: Scenario, workers: int, load: LoadSpec) -> dict[str, Any]:
-    """One fresh server, one load; every figure the report needs, or the reason there is none."""
+def measure(
+    server: str, scenario: Scenario, workers: int, load: LoadSpec, profile_to: Path | None = None
+) -> dict[str, Any]:
+    """One fresh server, one load; every figure the report needs, or the reason there is none.
+    With ``profile_to``, py-spy samples the server's processes during the window (a separate
+    run: the profiler takes CPU, so its figures are not reported)."""
     row: dict[str, Any] = {"scenario": scenario.name, "server": server, "workers": workers}
     try:
         with peers.launch(server, workers) as srv:
@@ -71,7 +75,10 @@ def measure(server: str, scenario: Scenario, workers: int, load: LoadSpec) -> di
                     "processes": float(len(tree)),
                 }
 
-            result = run_load(srv.host, srv.port, load, probe)
+            spy = profiler.Recorder(srv.tree, profile_to) if profile_to else None
+            result = run_load(srv.host, srv.port, load, probe, spy.start if spy else None)
+            if spy is not None:
+                row["profile"] = spy.finish()
     except peers.Unavailable as e:
         row["error"] = f"unavailable: {e}"
         return row
@@ -156,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring")
     ap.add_argument("--rounds", type=int, default=1, help="repeat everything, report medians")
     ap.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="after measuring, run fanout and rooms once more under py-spy",
+    )
     ap.add_argument("--no-fastchat", action="store_true", help="only the peers (harness checks)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
     ap.add_argument(
@@ -200,6 +212,14 @@ def main(argv: list[str] | None = None) -> int:
             row["sweep"] = sweep
             rows.append(row)
             print("  " + report.one_line(row), flush=True)
+
+    if args.profile and not args.no_fastchat:
+        for name in ("fanout", "rooms"):
+            dest = args.out / f"profile-{name}-w{args.workers}.txt"
+            row = measure(
+                "fastchat", SCENARIOS[name], args.workers, tuned(SCENARIOS[name].load), dest
+            )
+            print(f"  profile {name}: " + row.get("profile", row.get("error", "?")), flush=True)
 
     results = {
         "machine": machine(),
