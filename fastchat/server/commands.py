@@ -93,7 +93,7 @@ def cap(core: WorkerCore, client: Client, msg: Message) -> None:
     elif sub == b"END":
         if client.cap_negotiating:
             client.cap_negotiating = False
-            _try_register(core, client)
+            try_register(core, client)
     else:
         core.reply(client, N.ERR_INVALIDCAPCMD, sub, b"Invalid CAP command")
 
@@ -122,7 +122,7 @@ def nick(core: WorkerCore, client: Client, msg: Message) -> None:
         if holder is not None:
             raise N.IRCError(N.ERR_NICKNAMEINUSE, new, b"Nickname is already in use")
         client.nick = new
-        _try_register(core, client)
+        try_register(core, client)
         return
     if new == client.user.nick:
         return
@@ -143,10 +143,11 @@ def user(core: WorkerCore, client: Client, msg: Message) -> None:
         raise N.IRCError(N.ERR_NEEDMOREPARAMS, b"USER", b"Not enough parameters")
     client.username = b"~" + username[:17]
     client.realname = msg.params[3][:100]
-    _try_register(core, client)
+    try_register(core, client)
 
 
-def _try_register(core: WorkerCore, client: Client) -> None:
+def try_register(core: WorkerCore, client: Client) -> None:
+    """Ask the sequencer to register ``client`` once it has given NICK and USER (and CAP END)."""
     if (
         client.registered
         or client.registering

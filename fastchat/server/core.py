@@ -34,8 +34,10 @@ from fastchat.server import replies
 from fastchat.server.client import Client
 from fastchat.server.config import Config
 from fastchat.server.events import (
+    B_SNAPSHOT,
     D_CHAN,
     D_DONE,
+    D_KILL,
     D_REPLY,
     D_USER,
     E_AWAY,
@@ -114,6 +116,8 @@ class WorkerCore:
             D_USER: self._d_user,
             D_REPLY: self._d_reply,
             D_DONE: self._d_done,
+            D_KILL: self._d_kill,
+            B_SNAPSHOT: self._b_snapshot,
             E_INTRO: self._e_intro,
             E_NICK: self._e_nick,
             E_JOIN: self._e_join,
@@ -462,6 +466,53 @@ class WorkerCore:
                     dirty.append(client)
                 pending.append(line)
 
+    def _d_kill(self, rec: Record) -> None:
+        client = self.clients.get(rec[1])
+        if client is not None:
+            self.disconnect(client, rec[2])
+
+    def _b_snapshot(self, rec: Record) -> None:
+        self.load_snapshot(rec[1])
+
+    def load_snapshot(self, snap: Record) -> None:
+        """Adopt the sequencer's view of the network (at start, or from a restarted hub), and
+        point each local client at its user in it."""
+        self.state.load_snapshot(snap)
+        for uid, client in list(self.state.local.items()):
+            user = self.state.users.get(uid)
+            if user is None:
+                self.state.local.pop(uid)
+                client.user = None
+                self.disconnect(client, b"Lost in a server restart")
+            else:
+                client.user = user
+
+    # -- a restarted hub ---------------------------------------------------------------------------
+    def resync_hello(self) -> tuple[Record, tuple[int, ...]]:
+        """What to tell a new hub: our whole replica, and which users we hold."""
+        return self.state.snapshot(), tuple(self.state.local)
+
+    def hub_replaced(self) -> None:
+        """The bus reconnected to a new hub: requests sent to the old one are lost.
+
+        Barriers are recounted from the requests still waiting in the outbox; a registration
+        that was lost is asked again; everyone else's held input is processed.
+        """
+        unsent: dict[int, int] = {}
+        for request in self.outbox:
+            kind = request[0]
+            if (kind != R_CHANMSG and kind != R_USERMSG) or request[5]:
+                unsent[request[1]] = unsent.get(request[1], 0) + 1
+        for client in list(self.clients.values()):
+            if client.closed:
+                continue
+            client.waiting = unsent.get(client.uid, 0)
+            if client.registering and client.user is None and not client.waiting:
+                client.registering = False
+                _register_again(self, client)
+            if not client.waiting:
+                self.resume(client)
+
     def _d_user(self, rec: Record) -> None:
         client = self.state.local.get(rec[1])
         if client is not None:
@@ -597,9 +648,8 @@ class WorkerCore:
     def _e_mode(self, ev: Record) -> None:
         chan = self.state.channels.get(ev[2])
         user = self.state.users.get(ev[1])
-        if chan is None:
+        if chan is None or not self.state.apply(ev):
             return
-        self.state.apply(ev)
         source = user.mask if user is not None else self.config.server_name
         args = ev[4]
         tail = b"".join(b" " + a for a in args[:-1]) + (b" :" + args[-1] if args else b"")
@@ -634,3 +684,9 @@ class WorkerCore:
         them = self.state.local.get(target.uid)
         if them is not None:
             self.send(them, b":%s INVITE %s :%s\r\n" % (inviter.mask, target.nick, chan.name))
+
+
+def _register_again(core: WorkerCore, client: Client) -> None:
+    from fastchat.server.commands import try_register
+
+    try_register(core, client)

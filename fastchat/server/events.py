@@ -48,9 +48,12 @@ D_CHAN = 41  # (D_CHAN, channel_key, sender_uid, line)   to workers holding memb
 D_USER = 42  # (D_USER, target_uid, line)                  to the target's worker
 D_REPLY = 43  # (D_REPLY, uid, numeric, params_tuple)       to the requester's worker
 D_DONE = 44  # (D_DONE, uid)  the request of uid was decided; lifts its ordering barrier
+D_KILL = 45  # (D_KILL, uid, reason)  disconnect a local client (a nick collision on resync)
 
 # -- bus control: worker <-> hub ----------------------------------------------------------------
-B_HELLO = 61  # (B_HELLO, worker_slot, incarnation, users, memberships) worker -> hub
+B_HELLO = 61  # (B_HELLO, worker_slot, replica_snapshot | None, local_uids)   worker -> hub
+# A worker that starts sends no snapshot. One that lost its hub and reconnects to the new one
+# sends its whole replica and the uids it holds: the hub merges them (see hub.py).
 B_SNAPSHOT = 62  # (B_SNAPSHOT, snapshot)                           hub -> worker
 
 #: Events that change state: every worker and the hub apply them.

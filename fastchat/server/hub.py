@@ -22,9 +22,21 @@ import signal
 import socket
 import time
 
+from fastchat.irc.casemap import fold
 from fastchat.server.bus import Link
 from fastchat.server.config import Config
-from fastchat.server.events import B_HELLO, B_SNAPSHOT, E_QUIT, Record
+from fastchat.server.events import (
+    B_HELLO,
+    B_SNAPSHOT,
+    D_KILL,
+    E_AWAY,
+    E_INTRO,
+    E_JOIN,
+    E_MODE,
+    E_QUIT,
+    E_TOPIC,
+    Record,
+)
 from fastchat.server.sequencer import Sequencer
 from fastchat.server.state import Channel, State
 
@@ -35,6 +47,8 @@ log = logging.getLogger("fastchat.hub")
 #: The workers' own bus buffers then fill, and they stop reading from their clients: memory
 #: stays bounded everywhere and nothing addressed to a healthy client is dropped.
 HIGH_WATER = 8 << 20
+#: After a hub restart, workers have this long to reconnect before their users are quit.
+SWEEP_AFTER = 3.0
 LOW_WATER = 2 << 20
 
 
@@ -80,7 +94,12 @@ class Hub:
         if self.lifeline_fd is not None:
             self.sel.register(self.lifeline_fd, selectors.EVENT_READ, "lifeline")
         pending: dict[socket.socket, Link] = {}  # connected, HELLO not yet read
+        sweep_at = time.monotonic() + SWEEP_AFTER
         while not self.stopping:
+            if sweep_at and time.monotonic() >= sweep_at:
+                sweep_at = 0.0
+                self._sweep()
+                self._flush_all()
             for key, mask in self.sel.select(1.0):
                 data = key.data
                 if data is None:
@@ -131,16 +150,72 @@ class Hub:
             pending.pop(link.sock, None)
             link.close()
             return
-        slot = hello[1]
+        _, slot, replica, local_uids = hello
         pending.pop(link.sock, None)
         old = self.links.get(slot)
         if old is not None:
             self._worker_gone(slot, "replaced")
         self.links[slot] = link
-        self.out[slot] = [(B_SNAPSHOT, self.state.snapshot())]
+        self.out[slot] = []
         self._rearm(slot)
-        log.info("hub: worker %d connected", slot)
+        if replica is not None:
+            log.warning("hub: worker %d resyncs %d users", slot, len(local_uids))
+            self._merge(slot, replica, set(local_uids))
+        else:
+            log.info("hub: worker %d connected", slot)
+        self.out[slot].append((B_SNAPSHOT, self.state.snapshot()))
         self._decide(slot, rest)
+
+    def _merge(self, slot: int, replica: Record, local: set[int]) -> None:
+        """Rebuild the network after a hub restart from a worker's replica, through ordinary
+        events. Events are idempotent: what every worker already knows changes nothing and
+        shows nothing; what some worker missed reaches it as a normal JOIN, TOPIC or QUIT."""
+        users, channels = replica
+        state = self.state
+        for uid, nick, username, host, realname, worker, signon, away in users:
+            if uid in state.users:
+                continue
+            if fold(nick) in state.nicks:
+                if uid in local:  # two users with one nick: the later one loses
+                    self.to_worker(slot, (D_KILL, uid, b"Nick collision"))
+                continue
+            self.event((E_INTRO, uid, nick, username, host, realname, worker, signon))
+            if away:
+                self.event((E_AWAY, uid, away))
+        for (
+            name,
+            created,
+            topic,
+            setter,
+            when,
+            modes,
+            password,
+            limit,
+            bans,
+            _inv,
+            members,
+        ) in channels:
+            fresh = fold(name) not in state.channels
+            for uid, flags in members:
+                if uid in state.users:
+                    self.event((E_JOIN, uid, name, flags, created))
+            chan = state.channels.get(fold(name))
+            if chan is None or not fresh:
+                continue
+            if topic:
+                self.event((E_TOPIC, 0, chan.key, topic, setter, when))
+            changes, args = mode_delta(chan, modes, password, limit, bans)
+            if changes:
+                self.event((E_MODE, 0, chan.key, changes, args))
+        for uid in state.users_on_worker(slot):
+            if uid not in local:
+                self.event((E_QUIT, uid, b"Connection reset by peer"))
+
+    def _sweep(self) -> None:
+        """Users merged from a replica whose worker never came back (it died with the hub)."""
+        for uid, user in list(self.state.users.items()):
+            if user.worker not in self.links:
+                self.event((E_QUIT, uid, b"Connection reset by peer"))
 
     def _read(self, slot: int) -> None:
         link = self.links.get(slot)
@@ -223,6 +298,27 @@ class Hub:
                     self.out[slot] = []
                     link.queue(records)
                     self._flush(slot)
+
+
+def mode_delta(
+    chan: Channel, modes: bytes, password: bytes, limit: int, bans: tuple[bytes, ...]
+) -> tuple[bytes, tuple[bytes, ...]]:
+    """The E_MODE changes that take ``chan`` to the given modes (for a resync)."""
+    plus = bytes(c for c in modes if c not in chan.modes)
+    minus = bytes(c for c in chan.modes if c not in modes)
+    args: list[bytes] = []
+    if password and password != chan.password:
+        plus += b"k"
+        args.append(password)
+    if limit and limit != chan.limit:
+        plus += b"l"
+        args.append(b"%d" % limit)
+    for mask in bans:
+        if mask not in chan.bans:
+            plus += b"b"
+            args.append(mask)
+    changes = (b"+" + plus if plus else b"") + (b"-" + minus if minus else b"")
+    return changes, tuple(args)
 
 
 def run_hub(config: Config, listener: socket.socket, lifeline_fd: int | None) -> int:

@@ -256,7 +256,11 @@ class State:
     def _topic(self, ev: Record) -> bool:
         _, _uid, key, topic, setter, when = ev
         chan = self.channels.get(key)
-        if chan is None:
+        if chan is None or (chan.topic, chan.topic_setter, chan.topic_time) == (
+            topic,
+            setter,
+            when,
+        ):
             return False
         chan.topic, chan.topic_setter, chan.topic_time = topic, setter, when
         return True
@@ -266,8 +270,21 @@ class State:
         chan = self.channels.get(key)
         if chan is None:
             return False
+        before = (
+            chan.modes,
+            chan.password,
+            chan.limit,
+            tuple(chan.bans),
+            tuple(chan.members.items()),
+        )
         apply_mode_changes(self, chan, changes, args)
-        return True
+        return before != (
+            chan.modes,
+            chan.password,
+            chan.limit,
+            tuple(chan.bans),
+            tuple(chan.members.items()),
+        )
 
     def _away(self, ev: Record) -> bool:
         _, uid, message = ev

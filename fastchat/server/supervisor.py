@@ -271,10 +271,6 @@ class Supervisor:
                 delay,
             )
             child.restart_at = time.monotonic() + delay
-            if child.role == "hub":
-                # Workers cannot keep one order without the sequencer; they stop when the bus
-                # breaks and are restarted here alongside the new hub.
-                pass
         return dead
 
     def _stop_all(self) -> None:

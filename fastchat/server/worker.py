@@ -98,7 +98,7 @@ class Worker:
         assert self.hub_address is not None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(self.hub_address)
-        sock.sendall(encode([(B_HELLO, self.slot, 0, (), ())]))
+        sock.sendall(encode([(B_HELLO, self.slot, None, ())]))
         reader = FrameReader()
         after: list[Record] = []
         loaded = False
@@ -109,7 +109,7 @@ class Worker:
             for batch in reader.feed(data):
                 for record in batch:
                     if not loaded and record[0] == B_SNAPSHOT:
-                        self.core.state.load_snapshot(record[1])
+                        self.core.load_snapshot(record[1])
                         loaded = True
                     elif loaded:
                         after.append(record)
@@ -441,10 +441,40 @@ class Worker:
                 apply_batch(batch, now)
 
     def _hub_lost(self, why: str) -> None:
-        # Without the sequencer no order can be kept: stop, and let the supervisor decide.
-        if not self.stopping:
-            log.error("worker %d lost the hub (%s); stopping", self.slot, why)
-        self.stopping = True
+        """The hub died. Keep every client: reconnect to its replacement and resync.
+
+        The supervisor holds the hub's listening socket, so ``connect`` succeeds at once and
+        our hello waits in its backlog until the new hub accepts it. The hello carries our whole
+        replica: the new hub rebuilds the network by merging what every worker knows. Until it
+        answers, requests queue in the bus (and backpressure pauses clients if it fills).
+        """
+        if self.stopping:
+            return
+        log.error("worker %d lost the hub (%s); reconnecting", self.slot, why)
+        old = self.hub
+        self.hub = None
+        if old is not None:
+            if self._registered(old.sock):
+                self.sel.unregister(old.sock)
+            old.close()
+        assert self.hub_address is not None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.hub_address)
+        except OSError as exc:
+            log.error("worker %d cannot reach a new hub (%s); stopping", self.slot, exc)
+            sock.close()
+            self.stopping = True
+            return
+        link = Link(sock)
+        snapshot, local = self.core.resync_hello()
+        link.queue([(B_HELLO, self.slot, snapshot, local)])
+        self.hub = link
+        self._register(sock, EVENT_READ, self._hub_ready)
+        self.core.hub_replaced()
+        if self.reading_paused:
+            self._resume_reading()
+        self._flush_hub()
 
     def _lifeline(self, mask: int) -> None:
         """The supervisor holds the write end; EOF here means it is gone: stop serving."""

@@ -1,0 +1,53 @@
+"""The hub (the sequencer process) dies: nobody notices but the log.
+
+Workers keep their clients, reconnect to the replacement hub, and the new hub rebuilds the
+network from the workers' replicas: nicks stay owned, channels keep members, topics and
+modes, and chat between workers resumes. No client sees a JOIN or QUIT that did not happen.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from fastchat.server import process
+from tests.hardening.harness import client_on_worker, wait_for
+from tests.ircclient import IRCClient
+
+
+def test_hub_sigkill_keeps_every_client() -> None:
+    with process.running(["--no-flood-control"], workers=2) as server:
+        first, second = server.worker_pids()
+        ada = client_on_worker(server, first, "ada")
+        bob = client_on_worker(server, second, "bob")
+        ada.send("JOIN #keep")
+        ada.expect(r" 366 ada #keep ")
+        ada.send("TOPIC #keep :survives")
+        ada.send("MODE #keep +m")
+        ada.expect(r"MODE #keep \+m")
+        bob.send("JOIN #keep")
+        bob.expect(r" 366 bob #keep ")
+        ada.sync()
+        bob.sync()
+
+        old_hub = server.hub_pid()
+        assert old_hub is not None
+        os.kill(old_hub, signal.SIGKILL)
+        wait_for(lambda: server.hub_pid() not in (None, old_hub), 5.0, "a new hub")
+
+        ada.send("PRIVMSG #keep :still here")
+        bob.expect(r"^:ada!\S+ PRIVMSG #keep :still here$")
+        bob.send("PRIVMSG #keep :me too")  # +m: bob has no voice, the mode survived
+        bob.expect(r" 404 bob #keep ")
+        bob.send("NAMES #keep")
+        names = bob.expect(r" 353 bob = #keep :(.*)$").group(1).split()
+        assert sorted(names) == ["@ada", "bob"]
+        bob.send("TOPIC #keep")
+        bob.expect(r" 332 bob #keep :survives$")
+        with IRCClient(server.host, server.port) as thief:
+            thief.send("NICK ada")
+            thief.expect(r" 433 \* ada ")
+        seen = ada.sync() + bob.sync()
+        assert not [line for line in seen if " JOIN " in line or " QUIT " in line], seen
+        assert not ada.closed and not bob.closed
+        assert set(server.worker_pids()) == {first, second}, "workers were not restarted"
