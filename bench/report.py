@@ -283,6 +283,17 @@ make bench PEERS=ngircd,inspircd     # all scenarios, fastchat and both peers, s
 make bench BENCH_ARGS="--scenarios fanout,latency --duration 10 --rounds 3"
 ```
 
+Run it from a clean checkout (or `git worktree add`) so that the commit above is exactly what
+was measured; `+dirty` after it means fastchat had uncommitted changes. `BENCH_ARGS="--profile"`
+adds a py-spy run of fanout and rooms and writes `bench/results/profile-*.txt`.
+
+## Load test
+
+`make loadtest` is the realistic counterpart: locust users (USERS, ROOMS, RATE msg/s each,
+DURATION s, a WORKERS-worker server started for the run unless HOST/PORT name one) with exact
+latency from timestamps inside the messages; its CSV and HTML reports go to
+`loadtest/reports/` and it ends with a summary and `messages_per_second=...`.
+
 ## What is measured
 
 | scenario | load | reported |

@@ -130,13 +130,15 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    ).stdout.strip()
+
+    def git(*cmd: str) -> str:
+        done = subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=ROOT, check=False)
+        return done.stdout.strip()
+
+    # the server measured is the working tree: say so when it differs from the commit
+    commit = git("rev-parse", "--short", "HEAD") + (
+        "+dirty" if git("status", "--porcelain", "fastchat") else ""
+    )
     return {
         "cpu": model,
         "cores": os.cpu_count(),
