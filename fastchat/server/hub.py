@@ -38,7 +38,7 @@ from fastchat.server.events import (
     Record,
 )
 from fastchat.server.sequencer import Sequencer
-from fastchat.server.state import Channel, State
+from fastchat.server.state import Channel, SnapshotChannel, SnapshotUser, State
 
 log = logging.getLogger("fastchat.hub")
 
@@ -172,39 +172,27 @@ class Hub:
         shows nothing; what some worker missed reaches it as a normal JOIN, TOPIC or QUIT."""
         users, channels = replica
         state = self.state
-        for uid, nick, username, host, realname, worker, signon, away in users:
-            if uid in state.users:
+        for u in map(SnapshotUser._make, users):
+            if u.uid in state.users:
                 continue
-            if fold(nick) in state.nicks:
-                if uid in local:  # two users with one nick: the later one loses
-                    self.to_worker(slot, (D_KILL, uid, b"Nick collision"))
+            if fold(u.nick) in state.nicks:
+                if u.uid in local:  # two users with one nick: the later one loses
+                    self.to_worker(slot, (D_KILL, u.uid, b"Nick collision"))
                 continue
-            self.event((E_INTRO, uid, nick, username, host, realname, worker, signon))
-            if away:
-                self.event((E_AWAY, uid, away))
-        for (
-            name,
-            created,
-            topic,
-            setter,
-            when,
-            modes,
-            password,
-            limit,
-            bans,
-            _inv,
-            members,
-        ) in channels:
-            fresh = fold(name) not in state.channels
-            for uid, flags in members:
+            self.event((E_INTRO, u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon))
+            if u.away:
+                self.event((E_AWAY, u.uid, u.away))
+        for c in map(SnapshotChannel._make, channels):
+            fresh = fold(c.name) not in state.channels
+            for uid, flags in c.members:
                 if uid in state.users:
-                    self.event((E_JOIN, uid, name, flags, created))
-            chan = state.channels.get(fold(name))
+                    self.event((E_JOIN, uid, c.name, flags, c.created))
+            chan = state.channels.get(fold(c.name))
             if chan is None or not fresh:
                 continue
-            if topic:
-                self.event((E_TOPIC, 0, chan.key, topic, setter, when))
-            changes, args = mode_delta(chan, modes, password, limit, bans)
+            if c.topic:
+                self.event((E_TOPIC, 0, chan.key, c.topic, c.topic_setter, c.topic_time))
+            changes, args = mode_delta(chan, c.modes, c.password, c.limit, c.bans)
             if changes:
                 self.event((E_MODE, 0, chan.key, changes, args))
         for uid in state.users_on_worker(slot):
@@ -319,7 +307,3 @@ def mode_delta(
             args.append(mask)
     changes = (b"+" + plus if plus else b"") + (b"-" + minus if minus else b"")
     return changes, tuple(args)
-
-
-def run_hub(config: Config, listener: socket.socket, lifeline_fd: int | None) -> int:
-    return Hub(config, listener, lifeline_fd).run()

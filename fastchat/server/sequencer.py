@@ -134,6 +134,13 @@ class Sequencer:
         if (kind != R_CHANMSG and kind != R_USERMSG) or request[5]:
             self.router.to_worker(origin, (D_DONE, request[1]))
 
+    def _is_op(self, origin: int, uid: int, chan: Channel) -> bool:
+        """Is ``uid`` a channel operator of ``chan``? If not, answer 482 ERR_CHANOPRIVSNEEDED."""
+        if chan.members.get(uid, 0) & OP:
+            return True
+        self._reply(origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator")
+        return False
+
     def _reply(self, origin: int, uid: int, numeric: bytes, *params: bytes) -> None:
         self.router.to_worker(origin, (D_REPLY, uid, numeric, params))
 
@@ -234,10 +241,7 @@ class Sequencer:
         if found is None:
             return
         user, chan = found
-        if b"t" in chan.modes and not chan.members[uid] & OP:
-            self._reply(
-                origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator"
-            )
+        if b"t" in chan.modes and not self._is_op(origin, uid, chan):
             return
         topic = topic[: self.config.topiclen]
         self.router.event((E_TOPIC, uid, chan.key, topic, user.mask, when))
@@ -248,10 +252,7 @@ class Sequencer:
         if found is None:
             return
         _user, chan = found
-        if not chan.members[uid] & OP:
-            self._reply(
-                origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator"
-            )
+        if not self._is_op(origin, uid, chan):
             return
         target = self.state.nicks.get(fold(target_nick))
         if target is None or target.uid not in chan.members:
@@ -276,10 +277,7 @@ class Sequencer:
         if found is None:
             return
         _user, chan = found
-        if b"i" in chan.modes and not chan.members[uid] & OP:
-            self._reply(
-                origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator"
-            )
+        if b"i" in chan.modes and not self._is_op(origin, uid, chan):
             return
         if target.uid in chan.members:
             self._reply(
@@ -328,9 +326,7 @@ class Sequencer:
                 else:
                     arg = pending.pop(0)
             if not is_op:
-                self._reply(
-                    origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator"
-                )
+                self._is_op(origin, uid, chan)  # answers 482
                 return
             if count >= MAX_MODE_CHANGES:
                 break

@@ -9,7 +9,7 @@ Must never: format lines, touch sockets, or read the clock (times arrive inside 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastchat.irc.casemap import fold
 from fastchat.server.events import (
@@ -30,6 +30,35 @@ from fastchat.server.events import (
 
 #: Channel modes every new channel starts with (Modern IRC: most servers default to +nt).
 DEFAULT_CHANNEL_MODES = b"nt"
+
+
+class SnapshotUser(NamedTuple):
+    """One user row of :meth:`State.snapshot` (rows cross the bus as plain tuples)."""
+
+    uid: int
+    nick: bytes
+    username: bytes
+    host: bytes
+    realname: bytes
+    worker: int
+    signon: int
+    away: bytes
+
+
+class SnapshotChannel(NamedTuple):
+    """One channel row of :meth:`State.snapshot`."""
+
+    name: bytes
+    created: int
+    topic: bytes
+    topic_setter: bytes
+    topic_time: int
+    modes: bytes
+    password: bytes
+    limit: int
+    bans: tuple[bytes, ...]
+    invites: tuple[int, ...]
+    members: tuple[tuple[int, int], ...]
 
 
 class User:
@@ -333,31 +362,21 @@ class State:
         self.users.clear()
         self.nicks.clear()
         self.channels.clear()
-        for uid, nick, username, host, realname, worker, signon, away in users:
-            self._intro((E_INTRO, uid, nick, username, host, realname, worker, signon))
-            self.users[uid].away = away
-        for (
-            name,
-            created,
-            topic,
-            setter,
-            when,
-            modes,
-            password,
-            limit,
-            bans,
-            invites,
-            members,
-        ) in channels:
-            for uid, flags in members:
-                self._join((E_JOIN, uid, name, flags, created))
-            chan = self.channels.get(fold(name))
+        for u in map(SnapshotUser._make, users):
+            self._intro(
+                (E_INTRO, u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon)
+            )
+            self.users[u.uid].away = u.away
+        for c in map(SnapshotChannel._make, channels):
+            for uid, flags in c.members:
+                self._join((E_JOIN, uid, c.name, flags, c.created))
+            chan = self.channels.get(fold(c.name))
             if chan is None:
                 continue
-            chan.topic, chan.topic_setter, chan.topic_time = topic, setter, when
-            chan.modes, chan.password, chan.limit = modes, password, limit
-            chan.bans = list(bans)
-            chan.invites = set(invites)
+            chan.topic, chan.topic_setter, chan.topic_time = c.topic, c.topic_setter, c.topic_time
+            chan.modes, chan.password, chan.limit = c.modes, c.password, c.limit
+            chan.bans = list(c.bans)
+            chan.invites = set(c.invites)
 
     def users_on_worker(self, worker: int) -> list[int]:
         return [uid for uid, u in self.users.items() if u.worker == worker]

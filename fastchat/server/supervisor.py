@@ -148,13 +148,13 @@ class Supervisor:
         log.info("started %s %d (pid %d)", child.role, child.slot, pid)
 
     def _start(self, child: Child) -> None:
-        from fastchat.server.hub import run_hub
-        from fastchat.server.worker import run_worker
+        from fastchat.server.hub import Hub
+        from fastchat.server.worker import Worker
 
         if child.role == "hub":
             assert self.hub_sock is not None
             hub_sock = self.hub_sock
-            self._fork(child, lambda: run_hub(self.config, hub_sock, self.lifeline_r))
+            self._fork(child, lambda: Hub(self.config, hub_sock, self.lifeline_r).run())
             return
         listener = self.listeners[child.slot % len(self.listeners)]
         incarnation = self.incarnation + 1
@@ -165,7 +165,7 @@ class Supervisor:
                     other.close()
             if self.hub_sock is not None:
                 self.hub_sock.close()
-            return run_worker(
+            return Worker(
                 self.config,
                 child.slot,
                 incarnation,
@@ -173,7 +173,7 @@ class Supervisor:
                 self.hub_address,
                 self.lifeline_r,
                 self.ready_w,
-            )
+            ).run()
 
         self._fork(child, target)
 

@@ -512,16 +512,3 @@ class Worker:
         for client in list(self.lingering):
             self._finish_close(client)
         log.info("worker %d stopped", self.slot)
-
-
-def run_worker(
-    config: Config,
-    slot: int,
-    incarnation: int,
-    listener: socket.socket,
-    hub_address: str | None,
-    lifeline_fd: int | None,
-    ready_fd: int | None,
-) -> int:
-    worker = Worker(config, slot, incarnation, listener, hub_address, lifeline_fd, ready_fd)
-    return worker.run()
