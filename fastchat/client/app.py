@@ -91,3 +91,5 @@ def run(args: argparse.Namespace) -> int:
         return curses.wrapper(main)
     finally:
         selector.close()
+        if session.fatal is not None:
+            print(f"fastchat client: {session.fatal}", file=sys.stderr)

@@ -194,7 +194,7 @@ class ClientLoop:
             self.frontend.draw()
             while not self._quitting:
                 self.turn()
-            return 0
+            return 0 if self.session.fatal is None else 1
         finally:
             # On a clean quit this delivers the QUIT line; on a crash it still leaves politely.
             if not self._quitting and self.link.is_open:

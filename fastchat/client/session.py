@@ -170,6 +170,8 @@ class Session:
         username: str = "fastchat",
         realname: str = "fastchat client",
     ) -> None:
+        #: why the session cannot go on (the caller exits non-zero and says so)
+        self.fatal: str | None = None
         self.wanted_nick = nick.encode()
         self.nick = self.wanted_nick
         self.server = server
@@ -429,6 +431,12 @@ class Session:
         self._info(fx, f"Nick {decode(self.nick)} is not allowed here; trying guest", now)
         self.nick = b"guest"
         fx.send.append(line(self.nick, command=b"NICK"))
+
+    def _on_password_mismatch(self, msg: Message, now: float, fx: Effects) -> None:
+        """ERR_PASSWDMISMATCH (464): retrying with the same password cannot help; stop."""
+        self.fatal = "the server refused the password (check --password)"
+        self._error(fx, self.fatal, now, self.windows[0])
+        fx.quit = True
 
     def _on_privmsg(self, msg: Message, now: float, fx: Effects) -> None:
         """RFC 2812 §3.3.1 PRIVMSG and §3.3.2 NOTICE, including CTCP ACTION (/me)."""
@@ -862,6 +870,7 @@ _HANDLERS: dict[bytes, _Handler] = {
     N.ERR_NOMOTD: Session._on_end_of_motd,
     N.ERR_NICKNAMEINUSE: Session._on_nick_in_use,
     N.ERR_ERRONEUSNICKNAME: Session._on_erroneous_nick,
+    N.ERR_PASSWDMISMATCH: Session._on_password_mismatch,
     N.RPL_TOPIC: Session._on_rpl_topic,
     N.RPL_NOTOPIC: Session._on_rpl_topic,
     N.RPL_NAMREPLY: Session._on_namreply,

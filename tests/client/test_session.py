@@ -36,6 +36,8 @@ def feed(s: Session, *lines: bytes) -> Effects:
         fx = s.receive(one, NOW)
         total.send += fx.send
         total.events += fx.events
+        total.quit |= fx.quit
+        total.disconnect |= fx.disconnect
     return total
 
 
@@ -456,3 +458,11 @@ def test_lost_between_welcome_and_motd_end_keeps_requested_channels() -> None:
     s.lost(NOW, "reset", 1.0)
     s.connected(NOW)
     assert sent(welcome(s)) == [b"JOIN #dev"]
+
+
+def test_wrong_password_gives_up_instead_of_reconnecting() -> None:
+    s = Session("ada", "irc.test", password="wrong")
+    s.connected(NOW)
+    fx = feed(s, SRV + b"464 * :Password incorrect")
+    assert fx.quit
+    assert s.fatal is not None and "password" in s.fatal
