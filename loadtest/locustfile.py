@@ -69,6 +69,20 @@ class _Tally:
         self.last_send_ns = 0
         self.last_delivery_ns = 0
         self.errors: list[str] = []
+        self.samples_seen = 0
+
+    def add_latencies(self, samples: list[int]) -> None:
+        """Keep a uniform sample of at most ``_MAX_SAMPLES`` (reservoir sampling), so a long
+        run's percentiles cover all of it, not just its beginning, in bounded memory."""
+        kept = self.latencies_ns
+        for ns in samples:
+            self.samples_seen += 1
+            if len(kept) < _MAX_SAMPLES:
+                kept.append(ns)
+            else:
+                j = random.randrange(self.samples_seen)
+                if j < _MAX_SAMPLES:
+                    kept[j] = ns
 
     def error(self, text: str) -> None:
         if len(self.errors) < 20:
@@ -248,8 +262,7 @@ class IrcUser(User):
             if n:
                 TALLY.delivered += n
                 TALLY.last_delivery_ns = now
-                if len(TALLY.latencies_ns) < _MAX_SAMPLES:
-                    TALLY.latencies_ns.extend(samples)
+                TALLY.add_latencies(samples)
                 if self.counter.count // self.sample_every != before and samples:
                     # one locust event per ``sample_every`` deliveries, carrying a real latency
                     self.environment.events.request.fire(

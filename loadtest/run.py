@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -118,6 +119,16 @@ def summary_text(s: dict[str, Any], args: argparse.Namespace, server: str) -> st
         f"  errors     {s['connect_errors']} connect, {s['send_errors']} send, "
         f"{s['disconnects']} disconnects" + ("" if not s["errors"] else f"  e.g. {s['errors'][0]}")
     )
+    cores = os.cpu_count() or 1
+    busy = s["locust_cpu_cores"]
+    lines.append(
+        f"  locust     {busy:.2f} of {cores} cores busy on average (start-up included)"
+        + (
+            "  (saturated: latency includes the load generator's own queueing)"
+            if busy > 0.8 * min(cores, args.processes)
+            else ""
+        )
+    )
     lines.append(f"  reports    {args.reports}/locust.html, {args.reports}/locust_stats.csv")
     lines.append("  verdict    " + ("OK" if s["delivered"] > 0 and failures == 0 else "FAILED"))
     lines.append(f"messages_per_second={s['delivered_per_second']:.1f}")
@@ -153,8 +164,17 @@ def main(argv: list[str] | None = None) -> int:
             f"loadtest: {args.users} users -> {host}:{port} ({server}) for {args.duration:g} s",
             flush=True,
         )
+        # locust's forked workers are reaped by its master, so once we have waited for the
+        # master their CPU time is all in our RUSAGE_CHILDREN (the server is not reaped yet)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.monotonic()
         rc = run_locust(args, host, port, args.reports)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        locust_wall = time.monotonic() - t0
     s = merge(args.reports)
+    locust_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    s["locust_cpu_seconds"] = round(locust_cpu, 2)
+    s["locust_cpu_cores"] = round(locust_cpu / locust_wall, 2) if locust_wall else 0.0
     s.update(locust_exit_code=rc, wall_seconds=round(time.monotonic() - started, 1),
              users_asked=args.users, rooms=args.rooms, rate=args.rate)  # fmt: skip
     (args.reports / "summary.json").write_text(json.dumps(s, indent=1) + "\n")
