@@ -37,11 +37,11 @@ def one_line(row: Cell) -> str:
     lat = row.get("latency", {})
     parts = [
         f"{row['connected']}/{row['clients']} clients",
-        f"{_num(row['deliveries_per_s'])} deliveries/s",
+        f"{_num(row.get('deliveries_per_s'))} deliveries/s",
     ]
-    if "server_cpu_us_per_delivery" in row:
-        parts.append(f"server {row['server_cpu_us_per_delivery']:.3f} µs/delivery")
-        parts.append(f"generator {row['generator_cpu_us_per_delivery']:.3f} µs/delivery")
+    for who in ("server", "generator"):
+        if f"{who}_cpu_us_per_delivery" in row:
+            parts.append(f"{who} {row[f'{who}_cpu_us_per_delivery']:.3f} µs/delivery")
     if lat.get("samples"):
         parts.append(f"p50/p99/max {lat['p50_ms']:.2f}/{lat['p99_ms']:.2f}/{lat['max_ms']:.2f} ms")
     if "rss_per_connection_bytes" in row:
