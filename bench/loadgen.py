@@ -97,6 +97,7 @@ class LoadResult:
     disconnects: int = 0
     latency: dict[str, float] = field(default_factory=dict)
     generator_cpu_s: float = 0.0
+    generator_busiest: float = 0.0  # the busiest generator process's share of one core
     probe_before: dict[str, float] = field(default_factory=dict)
     probe_start: dict[str, float] = field(default_factory=dict)
     probe_end: dict[str, float] = field(default_factory=dict)
@@ -243,6 +244,9 @@ def _aggregate(
         result.received_total += f["received"]
         result.disconnects += f["disconnects"]
         result.generator_cpu_s += f["cpu_window"]
+        if f["window_seconds"] > 0:
+            share = f["cpu_window"] / f["window_seconds"]
+            result.generator_busiest = round(max(result.generator_busiest, share), 3)
         latencies.extend(f["latencies"])
         window = max(window, f["window_seconds"])
     result.sent_total = sum(sent.values())

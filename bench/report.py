@@ -42,6 +42,11 @@ def one_line(row: Cell) -> str:
     for who in ("server", "generator"):
         if f"{who}_cpu_us_per_delivery" in row:
             parts.append(f"{who} {row[f'{who}_cpu_us_per_delivery']:.3f} µs/delivery")
+    if row.get("server_cpu_cores") is not None and row.get("deliveries_per_s"):
+        parts.append(
+            f"busy: server {row['server_cpu_cores']:.2f} cores, generator "
+            f"{row['generator_cpu_cores']:.2f} (busiest process {row.get('generator_busiest_process', 0):.0%})"
+        )
     if lat.get("samples"):
         parts.append(f"p50/p99/max {lat['p50_ms']:.2f}/{lat['p99_ms']:.2f}/{lat['max_ms']:.2f} ms")
     if "rss_per_connection_bytes" in row:
@@ -73,6 +78,15 @@ def _loss(c: Cell) -> str:
     return "0"
 
 
+def _busy(c: Cell) -> str:
+    if c.get("server_cpu_cores") is None:
+        return ""
+    return (
+        f"{c['server_cpu_cores']:.2f} / {c.get('generator_cpu_cores', 0):.2f} "
+        f"({c.get('generator_busiest_process', 0):.0%})"
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
     """Results, ratios and targets as Markdown tables."""
     main = _cells(results, None)
@@ -82,8 +96,8 @@ def markdown(results: dict[str, Any]) -> str:
         "### Results",
         "",
         "| scenario | server | workers | deliveries/s | server CPU µs/delivery | generator CPU µs/delivery "
-        "| latency p50 / p99 / max ms | RSS/connection | loss |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|",
+        "| cores busy: server / generator (busiest process) | latency p50 / p99 / max ms | RSS/connection | loss |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for c in main + sweep:
         name = c["scenario"] + (" (workers)" if c.get("sweep") else "")
@@ -101,7 +115,7 @@ def markdown(results: dict[str, Any]) -> str:
         out.append(
             f"| {name} | {c['server']} | {c['workers']} | {_num(c.get('deliveries_per_s')) if thr else ''} "
             f"| {_num(c.get('server_cpu_us_per_delivery')) if thr else ''} "
-            f"| {_num(c.get('generator_cpu_us_per_delivery')) if thr else ''} | {lat} "
+            f"| {_num(c.get('generator_cpu_us_per_delivery')) if thr else ''} | {_busy(c) if thr else ''} | {lat} "
             f"| {_num(c.get('rss_per_connection_bytes')) + ' B' if 'rss_per_connection_bytes' in c else ''} "
             f"| {_loss(c)} |"
         )
@@ -252,6 +266,9 @@ def benchmarks_md(results: dict[str, Any], table: str) -> str:
     m = results["machine"]
     st = results["settings"]
     versions = sorted({c["version"] for c in results["summary"] if c.get("version")})
+    sc = st.get("scenarios", {})
+    fan_w = sc.get("fanout", {}).get("window", "?")
+    rooms_w = sc.get("rooms", {}).get("window", "?")
     return f"""# Benchmarks
 
 Written by `make bench` (`python -m bench.run`); the raw figures are in
@@ -298,8 +315,8 @@ latency from timestamps inside the messages; its CSV and HTML reports go to
 
 | scenario | load | reported |
 |---|---|---|
-| fanout | one room of 50 members, 2 talkers, closed loop (128 messages in flight) | deliveries/s, server CPU µs per delivery |
-| rooms | 40 rooms of 10 members, 2 talkers each, closed loop (32 in flight per room) | deliveries/s, server CPU µs per delivery |
+| fanout | one room of 50 members, 2 talkers, closed loop ({fan_w} messages in flight) | deliveries/s, server CPU µs per delivery |
+| rooms | 40 rooms of 10 members, 2 talkers each, closed loop ({rooms_w} in flight per room) | deliveries/s, server CPU µs per delivery |
 | latency | 1,000 clients in 100 rooms, every client sends 1 message/s (1,000/s in total), open loop, senders staggered evenly | latency p50/p99/max |
 | idle | 5,000 connected clients in 500 rooms | server RSS growth per connection |
 | workers | fanout and rooms at fastchat `--workers 1, 2, 4` | the same per worker count |
