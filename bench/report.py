@@ -45,7 +45,7 @@ def one_line(row: Cell) -> str:
     if row.get("server_cpu_cores") is not None and row.get("deliveries_per_s"):
         parts.append(
             f"busy: server {row['server_cpu_cores']:.2f} cores, generator "
-            f"{row['generator_cpu_cores']:.2f} (busiest process {row.get('generator_busiest_process', 0):.0%})"
+            f"{row.get('generator_cpu_cores', 0):.2f} (busiest process {row.get('generator_busiest_process', 0):.0%})"
         )
     if lat.get("samples"):
         parts.append(f"p50/p99/max {lat['p50_ms']:.2f}/{lat['p99_ms']:.2f}/{lat['max_ms']:.2f} ms")
