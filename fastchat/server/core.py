@@ -280,8 +280,8 @@ class WorkerCore:
         if client.closed or not client.inq:
             return
         self.throttled.discard(client)
-        lines = list(client.inq)
-        client.inq.clear()
+        lines = client.inq
+        client.inq = []
         client.inq_bytes = 0
         self._process(client, lines)
 
