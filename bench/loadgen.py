@@ -444,7 +444,9 @@ class _Shard:
         senders = self._open_senders(window_start) if spec.mode == "open" else []
         period_ns = int(1e9 * self._sender_count() / spec.rate) if spec.mode == "open" else 0
         latencies: list[int] = []
-        sample = latencies
+        # latency is sampled in the measured window only (not the warm-up: servers may be
+        # slow to start, e.g. InspIRCd holds a new client's first lines for up to a second)
+        sample: list[int] | None = None
         ns = time.monotonic_ns
         ws, we, stop = int(window_start * 1e9), int(window_end * 1e9), int(stop_at * 1e9)
         snap_start: tuple[int, int, float] | None = None
@@ -460,8 +462,10 @@ class _Shard:
         while True:
             now = ns()
             if snap_start is None and now >= ws:
+                sample = latencies
                 snap_start = (self.received, self._sent_total(), time.process_time())
             if snap_end is None and now >= we:
+                sample = None
                 snap_end = (self.received, self._sent_total(), time.process_time())
             if sending and now >= stop:
                 sending = False
