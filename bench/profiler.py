@@ -46,7 +46,7 @@ class Recorder:
             cmd = [exe, "record", "--pid", str(p.pid), "--duration", f"{max(1, int(seconds))}",
                    "--rate", str(_RATE), "--format", "raw", "--output", str(raw), "--nonblocking"]  # fmt: skip
             self.procs.append(
-                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             )
 
     def finish(self) -> str:
@@ -61,7 +61,7 @@ class Recorder:
                 _, err = proc.communicate(timeout=5)
             if proc.returncode:
                 problems.append(
-                    f"py-spy exited {proc.returncode}: {err.decode(errors='replace')[-300:]}"
+                    f"py-spy exited {proc.returncode}: {(err or b'').decode(errors='replace')[-300:]}"
                 )
         sections = []
         for pid, raw in self.raw.items():
