@@ -40,6 +40,7 @@ class Recorder:
         exe = _py_spy()
         if exe is None:
             return
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
         for p in self.tree():
             raw = self.dest.with_name(f"{self.dest.stem}.{p.pid}.raw")
             self.raw[p.pid] = raw
@@ -94,7 +95,11 @@ def summarize(collapsed: str, title: str, top: int = 25) -> str:
             inclusive[name] += n
     if total < 20:
         return ""
-    lines = [f"## {title}: {total} samples", "", "inclusive:"]
+    lines = [
+        f"## {title}: {total} samples (waiting in select/epoll counts as a sample)",
+        "",
+        "inclusive:",
+    ]
     # frames in every sample (the process's entry points down to its loop) say nothing
     busy = [(name, n) for name, n in inclusive.most_common() if n < total]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in busy[:top]]
