@@ -100,8 +100,8 @@ def summarize(collapsed: str, title: str, top: int = 25) -> str:
         "",
         "inclusive:",
     ]
-    # frames in every sample (the process's entry points down to its loop) say nothing
-    busy = [(name, n) for name, n in inclusive.most_common() if n < total]
+    # frames in (nearly) every sample, the entry points down to the loop, say nothing
+    busy = [(name, n) for name, n in inclusive.most_common() if n < 0.98 * total]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in busy[:top]]
     lines += ["", "self (function and line):"]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in own.most_common(top)]
