@@ -286,7 +286,8 @@ Written by `make bench` (`python -m bench.run`); the raw figures are in
 - fastchat commit `{m["commit"]}`, {m["date"]}; servers: {", ".join(versions) or "–"}
 - {st["duration_s"]:g} s measured per run after {st["warmup_s"]:g} s of warm-up, {st["rounds"]} round(s)
   (medians), {st["generator_processes"]} load generator processes, fastchat `--workers {st["fastchat_workers"]}`
-  outside the worker sweep; the whole run took {st["elapsed_s"]:g} s.
+  outside the worker sweep; the whole run took {st["elapsed_s"]:g} s:
+  `{st.get("command", "")}`
 
 The load generator shares the machine with the server under test, and the machine is shared
 with other work: compare the servers *within* one run (the ratios), not absolute figures across

@@ -246,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": args.rounds,
             "generator_processes": args.processes,
             "fastchat_workers": args.workers,
+            "quickack": not args.no_quickack,
+            "command": "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv),
             "scenarios": {n: asdict(SCENARIOS[n].load) for n in SCENARIOS},
             "elapsed_s": round(time.monotonic() - started, 1),
         },
