@@ -73,13 +73,6 @@ class Client:
         self.transport: Any = None
 
     @property
-    def source(self) -> bytes:
-        """``:nick!user@host `` ready to prefix a relayed line (the user's mask changes only
-        with NICK, and then ``user.mask`` does too)."""
-        assert self.user is not None
-        return b":" + self.user.mask + b" "
-
-    @property
     def registered(self) -> bool:
         return self.user is not None
 

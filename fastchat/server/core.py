@@ -56,7 +56,7 @@ from fastchat.server.events import (
     Record,
 )
 from fastchat.server.sequencer import Sequencer, may_speak
-from fastchat.server.state import Channel, State
+from fastchat.server.state import Channel, State, User
 
 if TYPE_CHECKING:
     from fastchat.server.commands import Handler
@@ -291,10 +291,11 @@ class WorkerCore:
         An unexpected exception in a handler is *our* bug: it disconnects this client only
         (logged with its connection id) and the worker carries on.
         """
+        user = client.user
         if (
-            line.startswith(_MESSAGE_COMMANDS)
-            and client.user is not None
-            and self._fast_message(client, line)
+            user is not None
+            and line.startswith(_MESSAGE_COMMANDS)
+            and self._fast_message(client, user, line)
         ):
             return
         if line is OVERLONG:
@@ -328,7 +329,7 @@ class WorkerCore:
             )
             self.disconnect(client, b"Internal server error")
 
-    def _fast_message(self, client: Client, line: bytes) -> bool:
+    def _fast_message(self, client: Client, user: User, line: bytes) -> bool:
         """The hot path for the commonest line, ``PRIVMSG <one target> :<text>``.
 
         It does exactly what the PRIVMSG handler does for that shape, without building a
@@ -348,7 +349,7 @@ class WorkerCore:
         ):
             return False
         out = b"%s%s %s %s\r\n" % (
-            client.source,
+            user.source,
             b"NOTICE" if notice else b"PRIVMSG",
             target,
             text,
@@ -370,7 +371,12 @@ class WorkerCore:
         if target[0] in _CHANNEL_PREFIXES:
             chan = state.channels.get(key)
             if chan is not None and may_speak(state, chan, client.uid):
-                self._stream((R_CHANMSG, client.uid, key, line, notice, False))
+                if self.sequencer is not None:
+                    # One worker: this replica *is* the sequencer's state, so the approval
+                    # above is its decision; deliver without re-deciding (the hot path).
+                    self._d_chan((D_CHAN, key, client.uid, line))
+                else:
+                    self.outbox.append((R_CHANMSG, client.uid, key, line, notice, False))
                 return
             self.submit((R_CHANMSG, client.uid, key, line, notice, True))
             return

@@ -378,14 +378,17 @@ class Sequencer:
     # -- messages (RFC 2812 §3.3): the hot path; no state changes, so no barrier -------------------
     def _chanmsg(self, origin: int, r: Record, now: int) -> None:
         _, uid, key, line, is_notice, _doubted = r
-        refusal = message_refusal(self.state, uid, key, line.split(b" ", 3)[2], True)
-        if refusal is not None:
-            # Either the worker doubted it too (it waits for this answer under its barrier),
-            # or a change decided just before (a PART, a +m) won the race.
-            if not is_notice:
-                self._reply(origin, uid, *refusal)
+        chan = self.state.channels.get(key)
+        if chan is not None and may_speak(self.state, chan, uid):
+            self.router.to_channel(chan, (D_CHAN, key, uid, line))
             return
-        self.router.to_channel(self.state.channels[key], (D_CHAN, key, uid, line))
+        # Either the worker doubted it too (it waits for this answer under its barrier), or a
+        # change decided just before (a PART, a +m) won the race. Rare: only now find the
+        # target's spelling for the reply.
+        if not is_notice:
+            refusal = message_refusal(self.state, uid, key, line.split(b" ", 3)[2], True)
+            if refusal is not None:
+                self._reply(origin, uid, *refusal)
 
     def _usermsg(self, origin: int, r: Record, now: int) -> None:
         _, uid, key, line, is_notice, doubted = r

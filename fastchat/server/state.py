@@ -69,9 +69,11 @@ class User:
         "channels",
         "host",
         "key",
+        "mask",
         "nick",
         "realname",
         "signon",
+        "source",
         "uid",
         "username",
         "worker",
@@ -88,20 +90,23 @@ class User:
         signon: int,
     ) -> None:
         self.uid = uid
-        self.nick = nick
-        self.key = fold(nick)
         self.username = username
         self.host = host
+        self.rename(nick)
         self.realname = realname
         self.worker = worker
         self.signon = signon
         self.away = b""
         self.channels: dict[bytes, Channel] = {}
 
-    @property
-    def mask(self) -> bytes:
-        """``nick!user@host``, the source of this user's messages (RFC 2812 §2.3.1 prefix)."""
-        return b"%s!%s@%s" % (self.nick, self.username, self.host)
+    def rename(self, nick: bytes) -> None:
+        """Set the nick, and with it the key and the cached mask and source."""
+        self.nick = nick
+        self.key = fold(nick)
+        # ``nick!user@host`` (RFC 2812 §2.3.1 prefix) and ":mask ": built once per nick, not
+        # once per relayed message.
+        self.mask = b"%s!%s@%s" % (nick, self.username, self.host)
+        self.source = b":" + self.mask + b" "
 
 
 class Channel:
@@ -215,8 +220,7 @@ class State:
             return False
         if self.nicks.get(user.key) is user:
             del self.nicks[user.key]
-        user.nick = new
-        user.key = fold(new)
+        user.rename(new)
         self.nicks[user.key] = user
         return True
 
