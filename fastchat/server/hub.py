@@ -221,10 +221,7 @@ class Hub:
             self._decide(slot, batch)
 
     def _decide(self, slot: int, records: list[Record]) -> None:
-        handle = self.sequencer.handle
-        now = int(time.time())
-        for record in records:
-            handle(slot, record, now)
+        self.sequencer.handle_batch(slot, records, int(time.time()))
 
     def _worker_gone(self, slot: int, why: str) -> None:
         """A worker died: its users quit for everyone else, and their nicks are free."""
