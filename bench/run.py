@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
     ap.add_argument(
         "--benchmarks-md",
-        type=Path,
+        type=lambda text: Path(text) if text else None,
         default=ROOT / "BENCHMARKS.md",
         help="rewrite this file with the latest table ('' to leave it alone)",
     )
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     table = report.markdown(results)
     (args.out / "latest.md").write_text(table)
     chart = report.chart(results, args.out / "latest.png")
-    if str(args.benchmarks_md):
+    if args.benchmarks_md is not None:
         args.benchmarks_md.write_text(report.benchmarks_md(results, table))
     print()
     print(table)
