@@ -269,6 +269,8 @@ def benchmarks_md(results: dict[str, Any], table: str) -> str:
     sc = st.get("scenarios", {})
     fan_w = sc.get("fanout", {}).get("window", "?")
     rooms_w = sc.get("rooms", {}).get("window", "?")
+    findings_file = Path(__file__).with_name("FINDINGS.md")
+    findings = findings_file.read_text() if findings_file.exists() else ""
     return f"""# Benchmarks
 
 Written by `make bench` (`python -m bench.run`); the raw figures are in
@@ -343,4 +345,5 @@ latency from timestamps inside the messages; its CSV and HTML reports go to
   delayed ACK takes up to 40 ms. The generator's clients re-arm `TCP_QUICKACK` after every read
   so that this artefact does not dominate anyone's figures; real clients over a real network
   would see some of it from those servers.
-"""
+
+{findings}"""
