@@ -35,6 +35,7 @@ class Client:
         "ping_sent",
         "realname",
         "registering",
+        "source",
         "transport",
         "uid",
         "user",
@@ -52,6 +53,9 @@ class Client:
         self.realname = b""
         self.password = b""
         self.user: User | None = None  # set once the sequencer has introduced us
+        # ":nick!user@host ", the prefix of every line this client sends to others; cached
+        # while registered (set by the core on registration and on NICK)
+        self.source = b""
         self.registering = False  # a registration request is with the sequencer
         self.cap_negotiating = False
         self.user_modes = b""

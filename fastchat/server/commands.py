@@ -211,7 +211,7 @@ def join(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.2.1 JOIN <channel>{,<channel>} [<key>{,<key>}], and ``JOIN 0``."""
     me = _user(client)
     if msg.params[0] == b"0":
-        for chan in list(me.channels.values()):
+        for chan in list(me.channels):
             core.submit((R_PART, client.uid, chan.name, b""))
         return
     keys = msg.param(1).split(b",")
@@ -442,7 +442,7 @@ def who(core: WorkerCore, client: Client, msg: Message) -> None:
         else:
             # "WHO 0"/"WHO *": users who share a channel with the asker (RFC 2812 §3.6.1)
             seen: set[int] = set()
-            for chan in _user(client).channels.values():
+            for chan in _user(client).channels:
                 seen.update(chan.members)
             for uid in seen:
                 u = core.state.users.get(uid)
@@ -465,7 +465,9 @@ def whois(core: WorkerCore, client: Client, msg: Message) -> None:
             core.reply(client, N.ERR_NOSUCHNICK, nick_, b"No such nick/channel")
             core.reply(client, N.RPL_ENDOFWHOIS, nick_, b"End of /WHOIS list.")
             continue
-        core.send_lines(client, replies.whois(cfg, client.name, u, _user(client).channels))
+        core.send_lines(
+            client, replies.whois(cfg, client.name, u, [c.key for c in _user(client).channels])
+        )
 
 
 @command(b"ISON", 1)

@@ -56,7 +56,7 @@ from fastchat.server.events import (
     Record,
 )
 from fastchat.server.sequencer import Sequencer, may_speak
-from fastchat.server.state import Channel, State, User
+from fastchat.server.state import Channel, State
 
 if TYPE_CHECKING:
     from fastchat.server.commands import Handler
@@ -191,7 +191,7 @@ class WorkerCore:
         client.inq.clear()
         user = client.user
         if user is not None:
-            for chan in user.channels.values():
+            for chan in user.channels:
                 chan.local.pop(client.uid, None)
             self.state.local.pop(client.uid, None)
             self.submit(
@@ -291,11 +291,10 @@ class WorkerCore:
         An unexpected exception in a handler is *our* bug: it disconnects this client only
         (logged with its connection id) and the worker carries on.
         """
-        user = client.user
         if (
-            user is not None
+            client.user is not None
             and line.startswith(_MESSAGE_COMMANDS)
-            and self._fast_message(client, user, line)
+            and self._fast_message(client, line)
         ):
             return
         if line is OVERLONG:
@@ -329,7 +328,7 @@ class WorkerCore:
             )
             self.disconnect(client, b"Internal server error")
 
-    def _fast_message(self, client: Client, user: User, line: bytes) -> bool:
+    def _fast_message(self, client: Client, line: bytes) -> bool:
         """The hot path for the commonest line, ``PRIVMSG <one target> :<text>``.
 
         It does exactly what the PRIVMSG handler does for that shape, without building a
@@ -349,7 +348,7 @@ class WorkerCore:
         ):
             return False
         out = b"%s%s %s %s\r\n" % (
-            user.source,
+            client.source,
             b"NOTICE" if notice else b"PRIVMSG",
             target,
             text,
@@ -492,6 +491,7 @@ class WorkerCore:
                 self.disconnect(client, b"Lost in a server restart")
             else:
                 client.user = user
+                client.source = b":" + user.mask + b" "
 
     # -- a restarted hub ---------------------------------------------------------------------------
     def resync_hello(self) -> tuple[Record, tuple[int, ...]]:
@@ -551,6 +551,7 @@ class WorkerCore:
         if client.closed:
             return
         client.user = user
+        client.source = b":" + user.mask + b" "
         client.registering = False
         self.state.local[user.uid] = client
         cfg = self.config
@@ -563,7 +564,7 @@ class WorkerCore:
         user = self.state.users.get(uid)
         seen: dict[int, Client] = {}
         if user is not None:
-            for chan in user.channels.values():
+            for chan in user.channels:
                 seen.update(chan.local)
         return seen
 
@@ -581,6 +582,7 @@ class WorkerCore:
             self.send(client, line)
         if me is not None:
             me.nick = user.nick
+            me.source = b":" + user.mask + b" "
 
     def _e_join(self, ev: Record) -> None:
         if not self.state.apply(ev):

@@ -217,7 +217,7 @@ def whois(
     shared = set(asker_channels)
     chans = [
         prefix_of(c.members.get(user.uid, 0)) + c.name
-        for c in user.channels.values()
+        for c in user.channels
         if b"s" not in c.modes or c.key in shared
     ]
     if chans:

@@ -69,11 +69,9 @@ class User:
         "channels",
         "host",
         "key",
-        "mask",
         "nick",
         "realname",
         "signon",
-        "source",
         "uid",
         "username",
         "worker",
@@ -97,16 +95,19 @@ class User:
         self.worker = worker
         self.signon = signon
         self.away = b""
-        self.channels: dict[bytes, Channel] = {}
+        self.channels: list[Channel] = []  # a list: a user is in few channels, and it is small
 
     def rename(self, nick: bytes) -> None:
-        """Set the nick, and with it the key and the cached mask and source."""
+        """Set the nick, and with it the folded key."""
         self.nick = nick
         self.key = fold(nick)
-        # ``nick!user@host`` (RFC 2812 §2.3.1 prefix) and ":mask ": built once per nick, not
-        # once per relayed message.
-        self.mask = b"%s!%s@%s" % (nick, self.username, self.host)
-        self.source = b":" + self.mask + b" "
+
+    @property
+    def mask(self) -> bytes:
+        """``nick!user@host``, the source of this user's messages (RFC 2812 §2.3.1 prefix).
+        Built on demand: every worker holds every user, and only rare events need it (a local
+        client's hot-path prefix is cached on the client)."""
+        return b"%s!%s@%s" % (self.nick, self.username, self.host)
 
 
 class Channel:
@@ -241,13 +242,14 @@ class State:
         client = self.local.get(uid)
         if client is not None:
             chan.local[uid] = client
-        user.channels[key] = chan
+        user.channels.append(chan)
         return True
 
     def _remove_member(self, chan: Channel, user: User) -> None:
         del chan.members[user.uid]
         chan.local.pop(user.uid, None)
-        user.channels.pop(chan.key, None)
+        if chan in user.channels:
+            user.channels.remove(chan)
         left = chan.workers[user.worker] - 1
         if left:
             chan.workers[user.worker] = left
@@ -279,7 +281,7 @@ class State:
         user = self.users.pop(uid, None)
         if user is None:
             return False
-        for chan in list(user.channels.values()):
+        for chan in list(user.channels):
             self._remove_member(chan, user)
         if self.nicks.get(user.key) is user:
             del self.nicks[user.key]
