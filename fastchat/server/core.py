@@ -167,6 +167,12 @@ class WorkerCore:
         ``quit_message`` (default: the reason). Safe to call twice."""
         if client.closed:
             return
+        log.debug(
+            "connection %#x (%s) closed: %s",
+            client.uid,
+            client.ip.decode(),
+            reason.decode(errors="replace"),
+        )
         if not flush:
             client.pending.clear()
             outbuf = client.outbuf
