@@ -193,3 +193,36 @@ def test_mode_changes_apply_on_every_replica(net: FakeNet) -> None:
     for core in net.cores:
         chan = core.state.channel(b"#m")
         assert chan is not None and chan.modes == b"mn"
+
+
+def test_pipelined_messages_keep_their_order_across_targets(net: FakeNet) -> None:
+    """Consecutive messages to one channel travel as one record (a run); any other command
+    ends the run first, so what a member sees is exactly the order the sender wrote."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    for c in (a, b):
+        c.send("JOIN #r")
+    b.lines()
+    a.send(
+        "PRIVMSG #r :1",
+        "PRIVMSG #r :2",
+        "PRIVMSG b :3",
+        "NOTICE #r :4",
+        "PRIVMSG #lobby :5",
+        "PRIVMSG #r :6",
+        "TOPIC #r :7",
+        "PRIVMSG #r :8",
+        "PART #r",
+    )
+    got = [line.rsplit(":", 1)[-1] if "PART" not in line else "part" for line in b.lines()]
+    assert got == ["1", "2", "3", "4", "5", "6", "7", "8", "part"]
+
+
+def test_run_is_not_merged_when_the_replica_refuses(net: FakeNet) -> None:
+    """Only approved messages are joined: each refused one gets its own 404, in order."""
+    op, x = net.connect(0, "op"), net.connect(w(net, 1), "x")
+    op.send("JOIN #q")
+    op.send("MODE #q +m")
+    x.send("JOIN #q")
+    x.lines()
+    x.send("PRIVMSG #q :no", "PRIVMSG #q :no", "PRIVMSG #lobby :yes")
+    assert [line.split()[1] for line in x.lines()] == ["404", "404"]
