@@ -201,11 +201,6 @@ def quit_(core: WorkerCore, client: Client, msg: Message) -> None:
 # -- channels (RFC 2812 §3.2) -----------------------------------------------------------------------
 
 
-def _check_channel_name(core: WorkerCore, name: bytes) -> None:
-    if not is_valid_channel(name, core.config.channellen):
-        raise N.IRCError(N.ERR_NOSUCHCHANNEL, name, b"No such channel")
-
-
 @command(b"JOIN", 1)
 def join(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.2.1 JOIN <channel>{,<channel>} [<key>{,<key>}], and ``JOIN 0``."""
