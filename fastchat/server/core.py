@@ -196,18 +196,11 @@ class WorkerCore:
                 del outbuf[end + 1 if end >= 0 else 0 :]
                 if not outbuf:
                     client.outbuf = None
-        error = b"ERROR :Closing link: (%s@%s) [%s]\r\n" % (
-            client.username or b"*",
-            client.host,
-            reason,
+        self._last_words(
+            client,
+            b"ERROR :Closing link: (%s@%s) [%s]\r\n"
+            % (client.username or b"*", client.host, reason),
         )
-        if not client.pending:
-            self.dirty.append(client)
-        client.pending.append(error)
-        client.closed = True
-        self.closing.append(client)
-        self.throttled.discard(client)
-        client.inq.clear()
         user = client.user
         if user is not None:
             for chan in user.channels:
@@ -217,6 +210,16 @@ class WorkerCore:
                 (R_QUIT, client.uid, quit_message if quit_message is not None else reason),
                 barrier=False,
             )
+
+    def _last_words(self, client: Client, error: bytes) -> None:
+        """Queue ``error`` as the client's last line and hand it to the shell to close."""
+        if not client.pending:
+            self.dirty.append(client)
+        client.pending.append(error)
+        client.closed = True
+        self.closing.append(client)
+        self.throttled.discard(client)
+        client.inq.clear()
 
     def forget(self, client: Client) -> None:
         """The shell has closed the connection: drop it."""
@@ -420,7 +423,7 @@ class WorkerCore:
         if them is None:
             self.submit((R_USERMSG, client.uid, key, line, notice, True))
             return
-        self._stream((R_USERMSG, client.uid, key, line, notice, False))
+        self.submit((R_USERMSG, client.uid, key, line, notice, False), barrier=False)
         if them.away and not notice:
             self.reply(client, N.RPL_AWAY, them.nick, them.away)
 
@@ -445,13 +448,6 @@ class WorkerCore:
             self._d_chan((D_CHAN, run.key, uid, blob))
         else:
             self.outbox.append((R_CHANMSG, uid, run.key, blob, run.notice, False))
-
-    def _stream(self, request: Record) -> None:
-        """A request that raises no barrier (a message the replica approved)."""
-        if self.sequencer is not None:
-            self.sequencer.handle(self.slot, request, 0)  # messages do not use the time
-        else:
-            self.outbox.append(request)
 
     # -- time --------------------------------------------------------------------------------------
     @property
@@ -492,15 +488,10 @@ class WorkerCore:
 
     def shutdown(self, reason: bytes) -> None:
         """Tell every client the server is going away (the shell flushes, then closes)."""
+        error = b"ERROR :%s\r\n" % reason
         for client in list(self.clients.values()):
             if not client.closed:
-                client.inq.clear()
-                error = b"ERROR :%s\r\n" % reason
-                if not client.pending:
-                    self.dirty.append(client)
-                client.pending.append(error)
-                client.closed = True
-                self.closing.append(client)
+                self._last_words(client, error)
 
     # -- sequenced events and deliveries ------------------------------------------------------------
     def apply(self, record: Record) -> None:
