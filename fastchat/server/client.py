@@ -33,9 +33,12 @@ class Client:
         "password",
         "pending",
         "ping_sent",
+        "quitting",
         "realname",
+        "received",
         "registering",
         "source",
+        "synced_upto",
         "transport",
         "uid",
         "user",
@@ -65,6 +68,12 @@ class Client:
         self.inq: list[bytes] = []
         self.inq_bytes = 0
         self.waiting = 0  # requests with the sequencer not yet decided: the ordering barrier
+        # The read barrier (see WorkerCore.handle_line): lines received so far, and how many of
+        # them a completed sync round trip covers; a query among those is answered at once.
+        self.received = 0
+        self.synced_upto = 0
+        # Set while a QUIT waits for the sequencer: the ERROR line owed once it has decided.
+        self.quitting = b""
         self.flood_clock = 0.0
         self.pending: list[bytes] = []  # output owed, joined into one send per loop turn
         # What the kernel would not take yet; exists only while the socket is full, and is

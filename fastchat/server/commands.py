@@ -39,14 +39,19 @@ HandlerFn = Callable[["WorkerCore", "Client", Message], None]
 
 
 class Handler:
-    """A command handler and whether it may run before registration."""
+    """A command handler, whether it may run before registration, and whether it answers
+    from the replica (``reads``: the core puts a read barrier before it, see
+    ``WorkerCore.handle_line``)."""
 
-    __slots__ = ("before_registration", "fn", "min_params")
+    __slots__ = ("before_registration", "fn", "min_params", "reads")
 
-    def __init__(self, fn: HandlerFn, min_params: int, before_registration: bool) -> None:
+    def __init__(
+        self, fn: HandlerFn, min_params: int, before_registration: bool, reads: bool
+    ) -> None:
         self.fn = fn
         self.min_params = min_params
         self.before_registration = before_registration
+        self.reads = reads
 
     def __call__(self, core: WorkerCore, client: Client, msg: Message) -> None:
         if len(msg.params) < self.min_params:
@@ -58,10 +63,13 @@ COMMANDS: dict[bytes, Handler] = {}
 
 
 def command(
-    name: bytes, min_params: int = 0, before_registration: bool = False
+    name: bytes, min_params: int = 0, before_registration: bool = False, reads: bool = False
 ) -> Callable[[HandlerFn], HandlerFn]:
+    """Declare a command. ``reads``: its answer depends on the network state (who exists,
+    who is where), so it must see everything acknowledged to anyone before it arrived."""
+
     def register(fn: HandlerFn) -> HandlerFn:
-        COMMANDS[name] = Handler(fn, min_params, before_registration)
+        COMMANDS[name] = Handler(fn, min_params, before_registration, reads)
         return fn
 
     return register
@@ -107,7 +115,7 @@ def pass_(core: WorkerCore, client: Client, msg: Message) -> None:
     client.password = msg.params[0]
 
 
-@command(b"NICK", before_registration=True)
+@command(b"NICK", before_registration=True, reads=True)
 def nick(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.1.2 NICK: set or change the nickname."""
     if not msg.params or not msg.params[0]:
@@ -228,7 +236,7 @@ def part(core: WorkerCore, client: Client, msg: Message) -> None:
             core.submit((R_PART, client.uid, name, reason))
 
 
-@command(b"TOPIC", 1)
+@command(b"TOPIC", 1, reads=True)
 def topic(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.2.4 TOPIC <channel> [<topic>]: query from the replica, change via sequencer."""
     name = msg.params[0]
@@ -247,7 +255,7 @@ def _visible(chan: Channel, uid: int) -> bool:
     return b"s" not in chan.modes or uid in chan.members
 
 
-@command(b"NAMES")
+@command(b"NAMES", reads=True)
 def names(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.2.5 NAMES [<channel>{,<channel>}]; with no argument, every visible channel."""
     cfg = core.config
@@ -267,7 +275,7 @@ def names(core: WorkerCore, client: Client, msg: Message) -> None:
             core.send(client, replies.end_of_names(cfg, client.name, name))
 
 
-@command(b"LIST")
+@command(b"LIST", reads=True)
 def list_(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.2.6 LIST [<channel>{,<channel>}]: 321, 322 per channel, 323."""
     s, n = core.config.server_name, client.name
@@ -300,7 +308,7 @@ def invite(core: WorkerCore, client: Client, msg: Message) -> None:
     core.submit((R_INVITE, client.uid, msg.params[0], msg.params[1]))
 
 
-@command(b"MODE", 1)
+@command(b"MODE", 1, reads=True)
 def mode(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.1.5 user modes and §3.2.3 channel modes."""
     target = msg.params[0]
@@ -412,7 +420,7 @@ def notice(core: WorkerCore, client: Client, msg: Message) -> None:
 # -- queries (RFC 2812 §3.4, §3.6) answered from the local replica, which holds the whole network ---
 
 
-@command(b"WHO")
+@command(b"WHO", reads=True)
 def who(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.6.1 WHO [<mask>]: a channel's members, a nick, or nicks matching a mask."""
     cfg = core.config
@@ -449,7 +457,7 @@ def who(core: WorkerCore, client: Client, msg: Message) -> None:
     core.send_lines(client, out)
 
 
-@command(b"WHOIS", 1)
+@command(b"WHOIS", 1, reads=True)
 def whois(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.6.2 WHOIS [<server>] <nickmask>."""
     target = msg.params[-1]
@@ -465,7 +473,7 @@ def whois(core: WorkerCore, client: Client, msg: Message) -> None:
         )
 
 
-@command(b"ISON", 1)
+@command(b"ISON", 1, reads=True)
 def ison(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §4.9 ISON <nickname>{ <nickname>}."""
     found = []
@@ -476,7 +484,7 @@ def ison(core: WorkerCore, client: Client, msg: Message) -> None:
     core.reply(client, N.RPL_ISON, b" ".join(found))
 
 
-@command(b"USERHOST", 1)
+@command(b"USERHOST", 1, reads=True)
 def userhost(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §4.8 USERHOST <nickname>{ <nickname>} (up to 5)."""
     out = []
@@ -493,7 +501,7 @@ def away(core: WorkerCore, client: Client, msg: Message) -> None:
     core.submit((R_AWAY, client.uid, msg.param(0)[: core.config.awaylen]))
 
 
-@command(b"LUSERS")
+@command(b"LUSERS", reads=True)
 def lusers(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.4.2 LUSERS."""
     core.send_lines(client, replies.lusers(core.config, client.name, core.state, len(core.clients)))

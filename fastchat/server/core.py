@@ -52,6 +52,7 @@ from fastchat.server.events import (
     E_TOPIC,
     R_CHANMSG,
     R_QUIT,
+    R_SYNC,
     R_USERMSG,
     Record,
 )
@@ -177,8 +178,16 @@ class WorkerCore:
         self, client: Client, reason: bytes, flush: bool = True, quit_message: bytes | None = None
     ) -> None:
         """Close ``client`` with ``ERROR :reason``; its channels see it quit with
-        ``quit_message`` (default: the reason). Safe to call twice."""
-        if client.closed:
+        ``quit_message`` (default: the reason). Safe to call twice.
+
+        The acknowledgement rule: a registered client's ``ERROR`` is sent only once the
+        sequencer has decided its quit (the ``D_DONE`` of ``R_QUIT``, which follows the
+        ``E_QUIT``). A client that has read its ``ERROR`` can then reconnect with the same
+        nick on any worker, and a query from anyone after that sees it gone. Meanwhile its
+        input is ignored and it receives nothing more from its channels. ``flush=False``
+        (the peer is gone, or not reading) closes at once: there is nobody to acknowledge.
+        """
+        if client.closed or client.quitting:
             return
         log.debug(
             "connection %#x (%s) closed: %s",
@@ -186,6 +195,25 @@ class WorkerCore:
             client.ip.decode(),
             reason.decode(errors="replace"),
         )
+        error = b"ERROR :Closing link: (%s@%s) [%s]\r\n" % (
+            client.username or b"*",
+            client.host,
+            reason,
+        )
+        user = client.user
+        request: Record = ()
+        if user is not None:
+            for chan in user.channels:
+                chan.local.pop(client.uid, None)
+            self.state.local.pop(client.uid, None)
+            request = (R_QUIT, client.uid, quit_message if quit_message is not None else reason)
+            if flush:
+                client.quitting = error
+                client.inq.clear()
+                client.inq_bytes = 0
+                self.throttled.discard(client)
+                self.submit(request)  # under the barrier: _d_done sends the ERROR
+                return
         if not flush:
             client.pending.clear()
             outbuf = client.outbuf
@@ -196,20 +224,9 @@ class WorkerCore:
                 del outbuf[end + 1 if end >= 0 else 0 :]
                 if not outbuf:
                     client.outbuf = None
-        self._last_words(
-            client,
-            b"ERROR :Closing link: (%s@%s) [%s]\r\n"
-            % (client.username or b"*", client.host, reason),
-        )
-        user = client.user
+        self._last_words(client, error)
         if user is not None:
-            for chan in user.channels:
-                chan.local.pop(client.uid, None)
-            self.state.local.pop(client.uid, None)
-            self.submit(
-                (R_QUIT, client.uid, quit_message if quit_message is not None else reason),
-                barrier=False,
-            )
+            self.submit(request, barrier=False)
 
     def _last_words(self, client: Client, error: bytes) -> None:
         """Queue ``error`` as the client's last line and hand it to the shell to close."""
@@ -254,15 +271,21 @@ class WorkerCore:
     def connection_lost(self, client: Client, reason: bytes, now: float) -> None:
         """The peer went away (EOF or socket error) without QUIT."""
         self._now = now
-        if not client.closed:
+        if client.quitting and not client.closed:
+            client.pending.clear()
+            self._last_words(client, b"")  # gone before its quit was decided: just close
+        elif not client.closed:
             self.disconnect(client, reason, flush=False)
 
     def data_received(self, client: Client, data: bytes, now: float) -> None:
         """Bytes from ``client``: cut into lines, then process as many as ordering allows."""
         self._now = now
+        if client.quitting:
+            return  # its QUIT is with the sequencer: nothing after it counts
         client.last_active = now
         client.ping_sent = 0.0
         lines = client.linebuf.feed(data)
+        client.received += len(lines)
         if not lines:
             if client.linebuf.pending > self.config.recvq + MAX_INPUT_LINE:
                 self.disconnect(client, b"Excess Flood")
@@ -295,8 +318,9 @@ class WorkerCore:
         allowance: float,
         now: float,
     ) -> None:
+        first = client.received - len(lines)  # the index of lines[0] (see handle_line)
         for i, line in enumerate(lines):
-            if client.closed:
+            if client.closed or client.quitting:
                 return
             if client.waiting or (flood and client.flood_clock - now > allowance):
                 rest = lines[i:]
@@ -309,7 +333,14 @@ class WorkerCore:
                 return
             if flood:
                 client.flood_clock = max(client.flood_clock, now) + interval
-            self.handle_line(client, line)
+            if not self.handle_line(client, line, first + i):
+                # behind a read barrier: this line and the rest wait for the sync's D_DONE
+                if flood:
+                    client.flood_clock -= interval
+                rest = lines[i:]
+                client.inq[:0] = rest
+                client.inq_bytes += sum(map(len, rest))
+                return
 
     def resume(self, client: Client) -> None:
         """Process what ``client`` has queued, now that its barrier or flood hold lifted."""
@@ -321,8 +352,20 @@ class WorkerCore:
         client.inq_bytes = 0
         self._process(client, lines)
 
-    def handle_line(self, client: Client, line: bytes) -> None:
-        """One line: parse, dispatch through the command table, turn remote errors into numerics.
+    def handle_line(self, client: Client, line: bytes, index: int) -> bool:
+        """One line (the ``index``-th the client sent): parse, dispatch through the command
+        table, turn remote errors into numerics. False when the line must wait behind a read
+        barrier: the caller keeps it, and everything after it, for when the barrier lifts.
+
+        The read barrier makes queries linearizable across workers. A command that answers
+        from the replica (``Handler.reads``: WHO, WHOIS, NAMES, ISON, MODE, NICK...) must see
+        every change the network acknowledged to anyone before the line arrived; another
+        worker's replica may not have applied it yet. So the query first sends ``R_SYNC``
+        through the sequencer, under the client's barrier: its ``D_DONE`` comes back after
+        every event decided before it (one FIFO from the hub), and then the replica is at
+        least that current. One sync covers every line received before it was sent
+        (``client.synced_upto``), so a burst of queries pays one round trip. With one worker
+        the replica *is* the sequencer's state: no sync, no cost.
 
         An unexpected exception in a handler is *our* bug: it disconnects this client only
         (logged with its connection id) and the worker carries on.
@@ -332,29 +375,33 @@ class WorkerCore:
             and line.startswith(_MESSAGE_COMMANDS)
             and self._fast_message(client, line)
         ):
-            return
+            return True
         self._flush_run()  # whatever this line does comes after the messages before it
         if line is OVERLONG:
             self.reply(client, N.ERR_INPUTTOOLONG, b"Input line was too long")
-            return
+            return True
         if len(line) > MAX_LINE - 2 and line[:1] != b"@":
             self.reply(client, N.ERR_INPUTTOOLONG, b"Input line was too long")
-            return
+            return True
         try:
             msg = parse(line)
         except ProtocolError as exc:
             self.reply(client, N.ERR_UNKNOWNERROR, b"*", b"Malformed message: " + str(exc).encode())
-            return
+            return True
         handler = self._commands.get(msg.command)
         if handler is None:
             if client.registered:
                 self.reply(client, N.ERR_UNKNOWNCOMMAND, msg.command, b"Unknown command")
             else:
                 self.reply(client, N.ERR_NOTREGISTERED, b"You have not registered")
-            return
+            return True
         if not handler.before_registration and not client.registered:
             self.reply(client, N.ERR_NOTREGISTERED, b"You have not registered")
-            return
+            return True
+        if handler.reads and self.sequencer is None and index >= client.synced_upto:
+            client.synced_upto = client.received
+            self.submit((R_SYNC, client.uid))
+            return False
         try:
             handler(self, client, msg)
         except N.IRCError as err:
@@ -364,6 +411,7 @@ class WorkerCore:
                 "connection %#x: handler for %r failed; disconnecting it", client.uid, msg.command
             )
             self.disconnect(client, b"Internal server error")
+        return True
 
     def _fast_message(self, client: Client, line: bytes) -> bool:
         """The hot path for the commonest line, ``PRIVMSG <one target> :<text>``.
@@ -589,6 +637,10 @@ class WorkerCore:
         if client.registering and client.user is None:
             client.registering = False  # refused (nick in use): the client may try again
         if not client.waiting:
+            if client.quitting:
+                if not client.closed:
+                    self._last_words(client, client.quitting)
+                return
             self.resume(client)
 
     def _e_intro(self, ev: Record) -> None:
@@ -689,7 +741,7 @@ class WorkerCore:
         for client in recipients.values():
             self.send(client, line)
         me = self.clients.get(user.uid)
-        if me is not None and not me.closed:
+        if me is not None and not me.closed and not me.quitting:
             # the sequencer removed a user we still hold (e.g. a resync collision)
             self.disconnect(me, ev[2])
 

@@ -29,6 +29,8 @@ R_AWAY = 9  # (R_AWAY, uid, message)  empty message: back
 R_INVITE = 10  # (R_INVITE, uid, target_nick, channel)
 R_CHANMSG = 11  # (R_CHANMSG, uid, channel_key, line, is_notice, doubted)  line: formatted once
 R_USERMSG = 12  # (R_USERMSG, uid, target_key, line, is_notice, doubted)
+R_SYNC = 13  # (R_SYNC, uid)  a read barrier: decides nothing; its D_DONE comes back after
+# every event the sequencer decided before it, so a query answered then is current
 # "doubted": the worker's replica refused it; the sequencer answers with D_DONE too.
 
 # -- events: sequencer -> every worker (state changes, in the one global order) -----------------
@@ -51,10 +53,22 @@ D_DONE = 44  # (D_DONE, uid)  the request of uid was decided; lifts its ordering
 D_KILL = 45  # (D_KILL, uid, reason)  disconnect a local client (a nick collision on resync)
 
 # -- bus control: worker <-> hub ----------------------------------------------------------------
-B_HELLO = 61  # (B_HELLO, worker_slot, replica_snapshot | None, local_uids)   worker -> hub
+B_HELLO = 61  # worker -> hub:
+# (B_HELLO, worker_slot, replica_snapshot | None, local_uids, first_seq, seen, order)
 # A worker that starts sends no snapshot. One that lost its hub and reconnects to the new one
-# sends its whole replica and the uids it holds: the hub merges them (see hub.py).
+# sends its whole replica and the uids it holds (the hub merges them, see hub.py), the sequence
+# number of the first request it will resend (``first_seq``: every request it sent that not
+# every worker has received yet follows the hello again), ``seen`` (origin slot -> how many of
+# that origin's requests it has received the effects of) and ``order``, the old hub's decision
+# order it knows beyond what every worker had (a tuple of (origin slot, seq after the batch)).
 B_SNAPSHOT = 62  # (B_SNAPSHOT, snapshot)                           hub -> worker
+B_SEEN = 63  # (B_SEEN, order, stable)                               hub -> worker
+# Ends every frame the hub sends. ``order``: the batches decided since the previous frame to
+# this worker, as (origin slot, seq after the batch), in decision order; the frame holds every
+# record they caused for this worker. ``stable``: origin slot -> seq below which every worker
+# has received the effects; an origin forgets its requests below it (nothing to resend).
+B_RECEIVED = 64  # (B_RECEIVED, seen)                                worker -> hub
+# How far this worker has received (origin slot -> seq); the hub's ``stable`` is the minimum.
 
 #: Events that change state: every worker and the hub apply them.
 STATE_EVENTS = frozenset(

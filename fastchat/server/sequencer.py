@@ -47,6 +47,7 @@ from fastchat.server.events import (
     R_PART,
     R_QUIT,
     R_REGISTER,
+    R_SYNC,
     R_TOPIC,
     R_USERMSG,
     VOICE,
@@ -123,6 +124,7 @@ class Sequencer:
             R_INVITE: self._invite,
             R_CHANMSG: self._chanmsg,
             R_USERMSG: self._usermsg,
+            R_SYNC: self._sync,
         }
 
     def handle(self, origin: int, request: Record, now: int) -> None:
@@ -153,6 +155,10 @@ class Sequencer:
                     continue
             handle(origin, r, now)
 
+    def _sync(self, origin: int, r: Record, now: int) -> None:
+        """A read barrier: nothing to decide. Its D_DONE (sent by :meth:`handle`) reaches the
+        worker after every record decided before it, which is the whole point."""
+
     def _is_op(self, origin: int, uid: int, chan: Channel) -> bool:
         """Is ``uid`` a channel operator of ``chan``? If not, answer 482 ERR_CHANOPRIVSNEEDED."""
         if chan.members.get(uid, 0) & OP:
@@ -166,6 +172,8 @@ class Sequencer:
     # -- registration and nicks (RFC 2812 §3.1) -----------------------------------------------
     def _register(self, origin: int, r: Record, now: int) -> None:
         _, uid, nick, username, host, realname, signon = r
+        if uid in self.state.users:
+            return  # resent after a hub restart, and already merged from a replica
         if fold(nick) in self.state.nicks:
             self._reply(origin, uid, N.ERR_NICKNAMEINUSE, nick, b"Nickname is already in use")
             return
