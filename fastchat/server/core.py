@@ -34,6 +34,9 @@ from fastchat.server import replies
 from fastchat.server.client import Client
 from fastchat.server.config import Config
 from fastchat.server.events import (
+    B_HELLO,
+    B_RECEIVED,
+    B_SEEN,
     B_SNAPSHOT,
     D_CHAN,
     D_DONE,
@@ -120,6 +123,15 @@ class WorkerCore:
         self._run: _Run | None = None  # approved channel messages being joined (_flush_run)
         self.created = b"at start-up"
         self._next_uid = incarnation << 32
+        # Exactly-once across hub restarts (see take_outbox, _b_seen, hello): the requests we
+        # sent that not every worker has received yet, numbered from ``retained_first``; how
+        # far we have received each origin's (``seen``); the hub's decision order since what
+        # every worker had (``order_log``).
+        self.retained: list[Record] = []
+        self.retained_first = incarnation << 32
+        self.seen: dict[int, int] = {}
+        self.seen_changed = False
+        self.order_log: list[tuple[int, int]] = []
         self._now = 0.0
         self._commands: dict[bytes, Handler] = COMMANDS
         self.sequencer: Sequencer | None = (
@@ -132,6 +144,7 @@ class WorkerCore:
             D_DONE: self._d_done,
             D_KILL: self._d_kill,
             B_SNAPSHOT: self._b_snapshot,
+            B_SEEN: self._b_seen,
             E_INTRO: self._e_intro,
             E_NICK: self._e_nick,
             E_JOIN: self._e_join,
@@ -576,6 +589,70 @@ class WorkerCore:
 
     def _b_snapshot(self, rec: Record) -> None:
         self.load_snapshot(rec[1])
+        # A snapshot holds every request decided so far: we have, in effect, received them.
+        seen = self.seen
+        for origin, upto in rec[2].items():
+            if upto > seen.get(origin, 0):
+                seen[origin] = upto
+        self.seen_changed = True
+
+    # -- exactly once across hub restarts ------------------------------------------------------------
+    def take_outbox(self) -> list[Record]:
+        """The requests to send to the hub this loop turn. They are kept (``retained``) until
+        every worker has received what the hub decided for them, to be resent to a new hub if
+        this one dies first."""
+        batch = self.outbox
+        self.outbox = []
+        self.retained += batch
+        return batch
+
+    def take_report(self) -> Record | None:
+        """What we have received, for the hub's ``stable`` (B_RECEIVED), if it changed."""
+        if not self.seen_changed:
+            return None
+        self.seen_changed = False
+        return (B_RECEIVED, dict(self.seen))
+
+    def _b_seen(self, rec: Record) -> None:
+        """The end of a hub frame: the batches it decided (and we now hold every record of),
+        and which requests every worker has."""
+        order = rec[1]
+        if order:
+            seen = self.seen
+            for origin, upto in order:
+                seen[origin] = upto
+            self.order_log += order
+            self.seen_changed = True
+        stable = rec[2]
+        mine = stable.get(self.slot, 0)
+        if mine > self.retained_first:
+            del self.retained[: mine - self.retained_first]
+            self.retained_first = mine
+        log_ = self.order_log
+        done = 0
+        for origin, upto in log_:
+            if upto > stable.get(origin, 0):
+                break
+            done += 1
+        if done:
+            del log_[:done]
+
+    def hello(self, resync: bool) -> list[list[Record]]:
+        """The frames that open a link to a hub: the hello, then (to a new hub after a crash)
+        every request not every worker had received, to be decided again exactly once."""
+        if not resync:
+            return [[(B_HELLO, self.slot, None, (), self.retained_first, {}, ())]]
+        snapshot, local = self.resync_hello()
+        hello = (
+            B_HELLO,
+            self.slot,
+            snapshot,
+            local,
+            self.retained_first,
+            dict(self.seen),
+            tuple(self.order_log),
+        )
+        return [[hello], self.retained] if self.retained else [[hello]]
 
     def load_snapshot(self, snap: Record) -> None:
         """Adopt the sequencer's view of the network (at start, or from a restarted hub), and
@@ -595,27 +672,6 @@ class WorkerCore:
     def resync_hello(self) -> tuple[Record, tuple[int, ...]]:
         """What to tell a new hub: our whole replica, and which users we hold."""
         return self.state.snapshot(), tuple(self.state.local)
-
-    def hub_replaced(self) -> None:
-        """The bus reconnected to a new hub: requests sent to the old one are lost.
-
-        Barriers are recounted from the requests still waiting in the outbox; a registration
-        that was lost is asked again; everyone else's held input is processed.
-        """
-        unsent: dict[int, int] = {}
-        for request in self.outbox:
-            kind = request[0]
-            if (kind != R_CHANMSG and kind != R_USERMSG) or request[5]:
-                unsent[request[1]] = unsent.get(request[1], 0) + 1
-        for client in list(self.clients.values()):
-            if client.closed:
-                continue
-            client.waiting = unsent.get(client.uid, 0)
-            if client.registering and client.user is None and not client.waiting:
-                client.registering = False
-                _register_again(self, client)
-            if not client.waiting:
-                self.resume(client)
 
     def _d_user(self, rec: Record) -> None:
         client = self.state.local.get(rec[1])
@@ -794,9 +850,3 @@ class WorkerCore:
         them = self.state.local.get(target.uid)
         if them is not None:
             self.send(them, b":%s INVITE %s :%s\r\n" % (inviter.mask, target.nick, chan.name))
-
-
-def _register_again(core: WorkerCore, client: Client) -> None:
-    from fastchat.server.commands import try_register
-
-    try_register(core, client)

@@ -27,6 +27,8 @@ from fastchat.server.bus import Link
 from fastchat.server.config import Config
 from fastchat.server.events import (
     B_HELLO,
+    B_RECEIVED,
+    B_SEEN,
     B_SNAPSHOT,
     D_KILL,
     E_AWAY,
@@ -47,9 +49,42 @@ log = logging.getLogger("fastchat.hub")
 #: The workers' own bus buffers then fill, and they stop reading from their clients: memory
 #: stays bounded everywhere and nothing addressed to a healthy client is dropped.
 HIGH_WATER = 8 << 20
-#: After a hub restart, workers have this long to reconnect before their users are quit.
+#: After a hub restart, workers have this long to reconnect before their users are quit (and
+#: before the requests they resent are decided without the workers still missing).
 SWEEP_AFTER = 3.0
 LOW_WATER = 2 << 20
+#: A worker that got no frame for this long is told the new decision order and ``stable``
+#: anyway, so origins can forget what everyone has received.
+SEEN_EVERY = 0.05
+
+
+class _Filtered:
+    """The hub's routing minus some workers: replaying a request after a restart, the workers
+    that already received what the old hub decided for it must not receive it twice."""
+
+    __slots__ = ("hub", "skip")
+
+    def __init__(self, hub: Hub, skip: set[int]) -> None:
+        self.hub = hub
+        self.skip = skip
+
+    def event(self, event: Record) -> None:
+        self.hub.state.apply(event)
+        for slot, records in self.hub.out.items():
+            if slot not in self.skip:
+                records.append(event)
+
+    def to_channel(self, chan: Channel, record: Record) -> None:
+        out = self.hub.out
+        for slot in chan.workers:
+            records = out.get(slot)
+            if records is not None and slot not in self.skip:
+                records.append(record)
+
+    def to_worker(self, worker: int, record: Record) -> None:
+        records = self.hub.out.get(worker)
+        if records is not None and worker not in self.skip:
+            records.append(record)
 
 
 class Hub:
@@ -66,6 +101,24 @@ class Hub:
         self.out: dict[int, list[Record]] = {}
         self.stopping = False
         self.reading = True  # False while backpressure holds
+        # Exactly-once across hub restarts (README, "A hub restart loses nothing"): each
+        # worker numbers its requests; the hub counts them per origin (``processed``), tells
+        # every worker the order it decided batches in (B_SEEN) and, from what each worker
+        # reports it has received (B_RECEIVED), which requests every worker has (``stable``).
+        self.processed: dict[int, int] = {}  # origin slot -> seq of its next request
+        self.reported: dict[int, dict[int, int]] = {}  # worker -> origin -> received up to
+        self.stable: dict[int, int] = {}
+        self._stable_dirty = False
+        self.turn_order: list[tuple[int, int]] = []  # batches decided this loop turn
+        self.unsent_order: dict[int, list[tuple[int, int]]] = {}
+        self.sent_stable: dict[int, dict[int, int]] = {}
+        self.last_frame: dict[int, float] = {}
+        # After a restart: hold every request until all workers said hello (or SWEEP_AFTER),
+        # then replay the resent ones in the old hub's order (see _replay).
+        self.gathering = False
+        self.decided = False  # has this hub decided anything yet?
+        self.held: list[tuple[int, list[Record]]] = []
+        self.hellos: dict[int, tuple[int, dict[int, int], tuple[tuple[int, int], ...]]] = {}
 
     # -- Router ---------------------------------------------------------------------------------
     def event(self, event: Record) -> None:
@@ -98,9 +151,14 @@ class Hub:
         while not self.stopping:
             if sweep_at and time.monotonic() >= sweep_at:
                 sweep_at = 0.0
+                if self.gathering:
+                    self._replay()
                 self._sweep()
                 self._flush_all()
-            for key, mask in self.sel.select(1.0):
+            waiting = any(self.unsent_order.values()) or any(
+                sent is not self.stable for sent in self.sent_stable.values()
+            )
+            for key, mask in self.sel.select(SEEN_EVERY if waiting else 1.0):
                 data = key.data
                 if data is None:
                     self._accept(pending)
@@ -143,28 +201,42 @@ class Hub:
             return
         if not batches:
             return
-        hello, *rest = [r for batch in batches for r in batch]
-        if hello[0] != B_HELLO:
+        hello = batches[0][0]
+        if hello[0] != B_HELLO or len(batches[0]) != 1:
             log.error("hub: a link spoke before saying hello; dropping it")
             self.sel.unregister(link.sock)
             pending.pop(link.sock, None)
             link.close()
             return
-        _, slot, replica, local_uids = hello
+        _, slot, replica, local_uids, first_seq, seen, order = hello
         pending.pop(link.sock, None)
         old = self.links.get(slot)
         if old is not None:
             self._worker_gone(slot, "replaced")
         self.links[slot] = link
         self.out[slot] = []
+        self.unsent_order[slot] = []
+        self.last_frame[slot] = time.monotonic()
         self._rearm(slot)
+        self.processed[slot] = first_seq
         if replica is not None:
             log.warning("hub: worker %d resyncs %d users", slot, len(local_uids))
+            if not self.decided:
+                self.gathering = True  # a new hub, and this worker knew an old one
+            self.hellos[slot] = (first_seq, dict(seen), tuple(order))
+            self.reported[slot] = dict(seen)
             self._merge(slot, replica, set(local_uids))
         else:
             log.info("hub: worker %d connected", slot)
-        self.out[slot].append((B_SNAPSHOT, self.state.snapshot()))
-        self._decide(slot, rest)
+            # It starts from the snapshot: it has, in effect, received everything so far.
+            self.reported[slot] = dict(self.processed)
+            if self.gathering:
+                self.hellos[slot] = (first_seq, dict(self.processed), ())
+        self._stable_dirty = True
+        self.out[slot].append((B_SNAPSHOT, self.state.snapshot(), dict(self.processed)))
+        self._batches(slot, batches[1:])
+        if self.gathering and len(self.links) >= self.config.workers:
+            self._replay()
 
     def _merge(self, slot: int, replica: Record, local: set[int]) -> None:
         """Rebuild the network after a hub restart from a worker's replica, through ordinary
@@ -217,16 +289,84 @@ class Hub:
         if batches is None:
             self._worker_gone(slot, "closed")
             return
+        self._batches(slot, batches)
+
+    def _batches(self, slot: int, batches: list[list[Record]]) -> None:
         for batch in batches:
-            self._decide(slot, batch)
+            if batch and batch[0][0] == B_RECEIVED:
+                self.reported[slot] = batch[0][1]
+                self._stable_dirty = True
+            elif self.gathering:
+                self.held.append((slot, batch))
+            else:
+                self._decide(slot, batch)
 
     def _decide(self, slot: int, records: list[Record]) -> None:
+        self.decided = True
         self.sequencer.handle_batch(slot, records, int(time.time()))
+        upto = self.processed[slot] + len(records)
+        self.processed[slot] = upto
+        self.turn_order.append((slot, upto))
+
+    def _replay(self) -> None:
+        """A new hub decides the requests the workers resent, each exactly once for everyone.
+
+        Every worker resent, after its hello, the requests not every worker had received from
+        the old hub. Some workers did receive what the old hub decided for some of them (a
+        frame reached worker 1 before the hub died, not worker 2): their hello says so
+        (``seen``), and the replay sends them nothing for those requests. The order: the old
+        hub's, as the most advanced worker knows it (``order``), so every member of a channel
+        sees its messages in one order; then whatever nobody had received, in hello order.
+        """
+        self.gathering = False
+        self.decided = True
+        requests: dict[int, list[Record]] = {}
+        for slot, batch in self.held:
+            requests.setdefault(slot, []).extend(batch)
+        self.held = []
+        first = {slot: h[0] for slot, h in self.hellos.items()}
+        seen = {slot: h[1] for slot, h in self.hellos.items()}
+        cursor = dict.fromkeys(requests, 0)
+        longest = max(self.hellos.values(), key=lambda h: sum(h[1].values()), default=None)
+        self.hellos = {}
+        now = int(time.time())
+        sequencer = self.sequencer
+
+        def replay(origin: int, upto: int) -> None:
+            todo = requests.get(origin, [])
+            base = first.get(origin, 0)
+            i = cursor.get(origin, 0)
+            while i < len(todo) and base + i < upto:
+                seq = base + i
+                skip = {w for w, got in seen.items() if got.get(origin, 0) > seq}
+                sequencer.router = _Filtered(self, skip) if skip else self
+                try:
+                    sequencer.handle(origin, todo[i], now)
+                finally:
+                    sequencer.router = self
+                i += 1
+            cursor[origin] = i
+            if i:
+                self.processed[origin] = max(self.processed.get(origin, 0), base + i)
+                self.turn_order.append((origin, base + i))
+
+        replayed = sum(len(r) for r in requests.values())
+        if longest is not None:
+            for origin, upto in longest[2]:
+                if origin in requests:
+                    replay(origin, upto)
+        for origin in requests:
+            replay(origin, 1 << 62)
+        log.warning("hub: %d requests resent by the workers decided again", replayed)
 
     def _worker_gone(self, slot: int, why: str) -> None:
         """A worker died: its users quit for everyone else, and their nicks are free."""
         link = self.links.pop(slot, None)
         self.out.pop(slot, None)
+        self.unsent_order.pop(slot, None)
+        self.sent_stable.pop(slot, None)
+        self.reported.pop(slot, None)
+        self._stable_dirty = True
         if link is not None:
             with contextlib.suppress(KeyError):
                 self.sel.unregister(link.sock)
@@ -275,6 +415,7 @@ class Hub:
             self.sel.modify(link.sock, events, slot)
 
     def _flush_all(self) -> None:
+        self._end_frames()
         # A failed flush can make more records (the dead worker's users quit): loop until done.
         while any(self.out.values()):
             for slot, records in list(self.out.items()):
@@ -283,6 +424,32 @@ class Hub:
                     self.out[slot] = []
                     link.queue(records)
                     self._flush(slot)
+
+    def _end_frames(self) -> None:
+        """End each frame with B_SEEN: the batches decided since the worker's last frame (the
+        frame holds every record they caused for it) and ``stable``. A worker with no records
+        this turn gets it at most every SEEN_EVERY seconds, not at every turn."""
+        if self.turn_order:
+            for pending in self.unsent_order.values():
+                pending.extend(self.turn_order)
+            self.turn_order = []
+        if self._stable_dirty:
+            self._stable_dirty = False
+            reports = list(self.reported.values())
+            stable = {origin: min(r.get(origin, 0) for r in reports) for origin in self.processed}
+            if stable != self.stable:
+                self.stable = stable
+        now = time.monotonic()
+        for slot, records in self.out.items():
+            pending = self.unsent_order[slot]
+            if records or (
+                (pending or self.sent_stable.get(slot) is not self.stable)
+                and now - self.last_frame[slot] >= SEEN_EVERY
+            ):
+                records.append((B_SEEN, tuple(pending), self.stable))
+                self.unsent_order[slot] = []
+                self.sent_stable[slot] = self.stable
+                self.last_frame[slot] = now
 
 
 def mode_delta(

@@ -31,6 +31,8 @@ log = logging.getLogger("fastchat.supervisor")
 
 STOP_DEADLINE = 5.0
 RESTART_BACKOFF_MAX = 10.0
+#: A child that dies within this many seconds of starting counts towards a crash loop.
+CRASH_LOOP_WINDOW = 1.0
 
 
 def set_process_name(name: str) -> None:
@@ -257,8 +259,10 @@ class Supervisor:
             child.pid = 0
             if self.stopping:
                 continue
+            # Restart at once while crashes are rare; back off only for a child that dies
+            # again right after it started (a crash loop must not spin).
             lived = time.monotonic() - child.started
-            child.failures = 0 if lived > 30 else child.failures + 1
+            child.failures = 0 if lived > CRASH_LOOP_WINDOW else child.failures + 1
             delay = (
                 0.0 if child.failures <= 1 else min(RESTART_BACKOFF_MAX, 0.25 * 2**child.failures)
             )

@@ -27,7 +27,7 @@ from fastchat.server.bus import FrameReader, Link, encode
 from fastchat.server.client import Client
 from fastchat.server.config import Config
 from fastchat.server.core import WorkerCore
-from fastchat.server.events import B_HELLO, B_SNAPSHOT, Record
+from fastchat.server.events import B_SNAPSHOT, Record
 
 log = logging.getLogger("fastchat.worker")
 
@@ -38,6 +38,7 @@ EVENT_WRITE = selectors.EVENT_WRITE
 LINGER = 2.0  # seconds a closed connection may take to accept its last bytes
 BUS_HIGH_WATER = 4 << 20  # stop reading clients while this much waits for the hub
 BUS_LOW_WATER = 1 << 20
+REPORT_EVERY = 0.05  # seconds between B_RECEIVED reports when we have nothing else to send
 
 
 class Worker:
@@ -69,6 +70,7 @@ class Worker:
         self.stopping = False
         self.accept_paused_until = 0.0
         self.now = time.time()
+        self.report_at = 0.0
         self._wake_r, self._wake_w = socket.socketpair()
 
     # -- setup ---------------------------------------------------------------------------------
@@ -98,7 +100,7 @@ class Worker:
         assert self.hub_address is not None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(self.hub_address)
-        sock.sendall(encode([(B_HELLO, self.slot, None, ())]))
+        sock.sendall(b"".join(encode(frame) for frame in self.core.hello(resync=False)))
         reader = FrameReader()
         after: list[Record] = []
         loaded = False
@@ -109,7 +111,7 @@ class Worker:
             for batch in reader.feed(data):
                 for record in batch:
                     if not loaded and record[0] == B_SNAPSHOT:
-                        self.core.load_snapshot(record[1])
+                        self.core.apply(record)
                         loaded = True
                     elif loaded:
                         after.append(record)
@@ -139,6 +141,8 @@ class Worker:
         select = self.sel.select
         while not self.stopping:
             timeout = 0.02 if core.throttled else max(0.0, next_tick - self.now)
+            if core.seen_changed:
+                timeout = min(timeout, max(0.0, self.report_at - self.now))
             ready = select(timeout)
             self.now = now = time.time()
             for key, mask in ready:
@@ -166,10 +170,22 @@ class Worker:
     def _flush_all(self) -> None:
         """Carry out the effects of this loop turn: bus frame, client sends, closes."""
         core = self.core
-        if core.outbox and self.hub is not None:
-            self.hub.queue(core.outbox)
-            core.outbox = []
-            self._flush_hub()
+        hub = self.hub
+        if hub is not None:
+            queued = False
+            if core.outbox:
+                hub.queue(core.take_outbox())
+                queued = True
+            if core.seen_changed and (queued or self.now >= self.report_at):
+                # what we received, for the hub's "stable" (how long origins keep requests):
+                # with our requests when we send some, else at most every REPORT_EVERY
+                report = core.take_report()
+                assert report is not None
+                hub.queue([report])
+                self.report_at = self.now + REPORT_EVERY
+                queued = True
+            if queued:
+                self._flush_hub()
         if core.dirty:
             dirty = core.dirty
             core.dirty = []
@@ -467,11 +483,10 @@ class Worker:
             self.stopping = True
             return
         link = Link(sock)
-        snapshot, local = self.core.resync_hello()
-        link.queue([(B_HELLO, self.slot, snapshot, local)])
+        for frame in self.core.hello(resync=True):
+            link.queue(frame)
         self.hub = link
         self._register(sock, EVENT_READ, self._hub_ready)
-        self.core.hub_replaced()
         if self.reading_paused:
             self._resume_reading()
         self._flush_hub()

@@ -61,7 +61,7 @@ class FakeNet:
         self.clients: list[FakeClient] = []
         if not self.standalone:
             for i in range(workers):
-                self.queues[i].append((B_SNAPSHOT, self.state.snapshot()))
+                self.queues[i].append((B_SNAPSHOT, self.state.snapshot(), {}))
 
     # -- Router (the hub's role) -------------------------------------------------------------
     def event(self, event: Record) -> None:
@@ -105,7 +105,7 @@ class FakeNet:
                     records = []
                     for record in batch:
                         if record[0] == B_SNAPSHOT:
-                            self.cores[i].state.load_snapshot(record[1])
+                            self.cores[i].apply(record)
                         else:
                             records.append(record)
                     self.cores[i].apply_batch(records, self.now)
