@@ -40,7 +40,10 @@ def test_slow_consumer_is_cut_at_sendq_others_unharmed() -> None:
         worst = 0.0
         seq = 0
         cut = False
-        for _ in range(200):  # at most 200 x 20 KB: far past sendq + kernel buffers
+        # At most 400 x 19 KB = 7.6 MB: past sendq plus what the kernel may hold for the slow
+        # socket (its send buffer autotunes up to tcp_wmem's 4 MiB; 200 rounds were not
+        # always enough, and the test failed under load).
+        for _ in range(400):
             start = time.monotonic()
             talker.send_raw(
                 b"".join(f"PRIVMSG #lobby :{seq + i} {PAD}\r\n".encode() for i in range(50))
