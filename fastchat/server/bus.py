@@ -17,6 +17,7 @@ from __future__ import annotations
 import marshal
 import socket
 import struct
+from collections import deque
 
 from fastchat.server.events import Record
 
@@ -67,8 +68,13 @@ class Link:
         self._out: list[bytes] = []
         self.backlog = 0  # bytes queued that the peer has not taken yet
 
-    def queue(self, records: list[Record]) -> None:
+    def queue(self, records: list[Record]) -> bytes:
+        """Queue one frame of ``records``; returns it (see :class:`Retained`)."""
         frame = encode(records)
+        self.queue_frame(frame)
+        return frame
+
+    def queue_frame(self, frame: bytes) -> None:
         self._out.append(frame)
         self.backlog += len(frame)
 
@@ -101,3 +107,39 @@ class Link:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class Retained:
+    """The request frames a worker sent that not every worker has received the effects of.
+
+    A worker numbers its requests (``first_seq`` is the number of the oldest one kept); the
+    hub tells it how far every worker has received (its ``stable``), and the frames below
+    that are forgotten. If the hub dies, the frames kept are sent again to the new one, which
+    decides them exactly once for everybody (see hub.py, ``_replay``). Frames are kept as
+    the bytes already encoded: nothing is marshalled twice, and ``size`` is their true cost
+    in memory, which the worker bounds with backpressure.
+    """
+
+    __slots__ = ("_frames", "first_seq", "next_seq", "size")
+
+    def __init__(self, first_seq: int) -> None:
+        self._frames: deque[tuple[int, bytes]] = deque()  # (seq after the frame, frame)
+        self.first_seq = first_seq
+        self.next_seq = first_seq
+        self.size = 0
+
+    def add(self, frame: bytes, count: int) -> None:
+        self.next_seq += count
+        self._frames.append((self.next_seq, frame))
+        self.size += len(frame)
+
+    def ack(self, upto: int) -> None:
+        """Every worker has received the effects of the requests numbered below ``upto``."""
+        frames = self._frames
+        while frames and frames[0][0] <= upto:
+            end, frame = frames.popleft()
+            self.first_seq = end
+            self.size -= len(frame)
+
+    def frames(self) -> list[bytes]:
+        return [frame for _, frame in self._frames]

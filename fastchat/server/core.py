@@ -123,12 +123,12 @@ class WorkerCore:
         self._run: _Run | None = None  # approved channel messages being joined (_flush_run)
         self.created = b"at start-up"
         self._next_uid = incarnation << 32
-        # Exactly-once across hub restarts (see take_outbox, _b_seen, hello): the requests we
-        # sent that not every worker has received yet, numbered from ``retained_first``; how
-        # far we have received each origin's (``seen``); the hub's decision order since what
-        # every worker had (``order_log``).
-        self.retained: list[Record] = []
-        self.retained_first = incarnation << 32
+        # Exactly-once across hub restarts (see _b_seen, hello; the shell keeps the request
+        # frames, bus.Retained): our requests are numbered from ``first_seq``; ``acked``: how
+        # far every worker has received ours; ``seen``: how far we have received each
+        # origin's; ``order_log``: the hub's decision order since what every worker had.
+        self.first_seq = incarnation << 32
+        self.acked = self.first_seq
         self.seen: dict[int, int] = {}
         self.seen_changed = False
         self.order_log: list[tuple[int, int]] = []
@@ -598,12 +598,9 @@ class WorkerCore:
 
     # -- exactly once across hub restarts ------------------------------------------------------------
     def take_outbox(self) -> list[Record]:
-        """The requests to send to the hub this loop turn. They are kept (``retained``) until
-        every worker has received what the hub decided for them, to be resent to a new hub if
-        this one dies first."""
+        """The requests to send to the hub this loop turn."""
         batch = self.outbox
         self.outbox = []
-        self.retained += batch
         return batch
 
     def take_report(self) -> Record | None:
@@ -625,9 +622,8 @@ class WorkerCore:
             self.seen_changed = True
         stable = rec[2]
         mine = stable.get(self.slot, 0)
-        if mine > self.retained_first:
-            del self.retained[: mine - self.retained_first]
-            self.retained_first = mine
+        if mine > self.acked:
+            self.acked = mine
         log_ = self.order_log
         done = 0
         for origin, upto in log_:
@@ -637,22 +633,22 @@ class WorkerCore:
         if done:
             del log_[:done]
 
-    def hello(self, resync: bool) -> list[list[Record]]:
-        """The frames that open a link to a hub: the hello, then (to a new hub after a crash)
-        every request not every worker had received, to be decided again exactly once."""
+    def hello(self, resync: bool, first_seq: int) -> Record:
+        """The record that opens a link to a hub. To a new hub after a crash: our replica,
+        what we received from the old one, and ``first_seq``, the number of the first request
+        the shell sends again right after it (every one not every worker had received)."""
         if not resync:
-            return [[(B_HELLO, self.slot, None, (), self.retained_first, {}, ())]]
+            return (B_HELLO, self.slot, None, (), first_seq, {}, ())
         snapshot, local = self.resync_hello()
-        hello = (
+        return (
             B_HELLO,
             self.slot,
             snapshot,
             local,
-            self.retained_first,
+            first_seq,
             dict(self.seen),
             tuple(self.order_log),
         )
-        return [[hello], self.retained] if self.retained else [[hello]]
 
     def load_snapshot(self, snap: Record) -> None:
         """Adopt the sequencer's view of the network (at start, or from a restarted hub), and

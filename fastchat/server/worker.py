@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fastchat.server.bus import FrameReader, Link, encode
+from fastchat.server.bus import FrameReader, Link, Retained, encode
 from fastchat.server.client import Client
 from fastchat.server.config import Config
 from fastchat.server.core import WorkerCore
@@ -36,8 +36,8 @@ ACCEPTS_PER_TURN = 64
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
 LINGER = 2.0  # seconds a closed connection may take to accept its last bytes
-BUS_HIGH_WATER = 4 << 20  # stop reading clients while this much waits for the hub
-BUS_LOW_WATER = 1 << 20
+BUS_HIGH_WATER = 8 << 20  # stop reading clients while this much is unconfirmed (see
+BUS_LOW_WATER = 2 << 20  # _check_backpressure)
 REPORT_EVERY = 0.05  # seconds between B_RECEIVED reports when we have nothing else to send
 
 
@@ -71,6 +71,7 @@ class Worker:
         self.accept_paused_until = 0.0
         self.now = time.time()
         self.report_at = 0.0
+        self.retained = Retained(self.core.first_seq)
         self._wake_r, self._wake_w = socket.socketpair()
 
     # -- setup ---------------------------------------------------------------------------------
@@ -100,7 +101,7 @@ class Worker:
         assert self.hub_address is not None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(self.hub_address)
-        sock.sendall(b"".join(encode(frame) for frame in self.core.hello(resync=False)))
+        sock.sendall(encode([self.core.hello(False, self.retained.first_seq)]))
         reader = FrameReader()
         after: list[Record] = []
         loaded = False
@@ -174,7 +175,8 @@ class Worker:
         if hub is not None:
             queued = False
             if core.outbox:
-                hub.queue(core.take_outbox())
+                batch = core.take_outbox()
+                self.retained.add(hub.queue(batch), len(batch))
                 queued = True
             if core.seen_changed and (queued or self.now >= self.report_at):
                 # what we received, for the hub's "stable" (how long origins keep requests):
@@ -429,11 +431,17 @@ class Worker:
             return
         events = EVENT_READ if done else EVENT_READ | EVENT_WRITE
         self.sel.modify(hub.sock, events, self._hub_ready)
-        backlog = 0 if done else hub.backlog
-        if backlog > BUS_HIGH_WATER and not self.reading_paused:
-            log.warning("bus backlog %d bytes: pausing client input", backlog)
+        self._check_backpressure()
+
+    def _check_backpressure(self) -> None:
+        """Stop reading clients while too many of our requests are unconfirmed: not yet sent
+        to the hub, or not yet received by every worker (``retained`` holds both, so it
+        bounds this worker's memory even when another worker is stopped)."""
+        size = self.retained.size
+        if size > BUS_HIGH_WATER and not self.reading_paused:
+            log.warning("%d bytes of requests unconfirmed: pausing client input", size)
             self.reading_paused = True
-        elif self.reading_paused and backlog < BUS_LOW_WATER:
+        elif self.reading_paused and size < BUS_LOW_WATER:
             self._resume_reading()
 
     def _hub_ready(self, mask: int) -> None:
@@ -455,6 +463,10 @@ class Worker:
             now = self.now
             for batch in batches:
                 apply_batch(batch, now)
+            if self.core.acked > self.retained.first_seq:
+                self.retained.ack(self.core.acked)
+                if self.reading_paused:
+                    self._check_backpressure()
 
     def _hub_lost(self, why: str) -> None:
         """The hub died. Keep every client: reconnect to its replacement and resync.
@@ -483,12 +495,11 @@ class Worker:
             self.stopping = True
             return
         link = Link(sock)
-        for frame in self.core.hello(resync=True):
-            link.queue(frame)
+        link.queue([self.core.hello(True, self.retained.first_seq)])
+        for frame in self.retained.frames():
+            link.queue_frame(frame)
         self.hub = link
         self._register(sock, EVENT_READ, self._hub_ready)
-        if self.reading_paused:
-            self._resume_reading()
         self._flush_hub()
 
     def _lifeline(self, mask: int) -> None:
