@@ -27,6 +27,11 @@ class ProtocolError(ValueError):
     """The peer sent a line that is not an IRC message (a *remote* error)."""
 
 
+class BlankLine(ProtocolError):
+    """The line is empty or holds only spaces: not a message, and not worth an answer (Modern
+    IRC, "Messages": servers SHOULD gracefully ignore empty lines)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One IRC message. ``command`` is upper-case ASCII (or a 3-digit numeric)."""
@@ -50,8 +55,9 @@ def _is_command(token: bytes) -> bool:
 def parse(line: bytes) -> Message:
     """Parse one line (CR LF already removed) into a :class:`Message`.
 
-    Raises :class:`ProtocolError` for an empty line, a line holding NUL, CR or LF, a missing
-    or malformed command, or more than :data:`MAX_PARAMS` parameters.
+    Raises :class:`BlankLine` (a :class:`ProtocolError`) for a line that is empty or only
+    spaces, and :class:`ProtocolError` for a line holding NUL, CR or LF, a missing or
+    malformed command, or more than :data:`MAX_PARAMS` parameters.
 
     >>> parse(b":nick!u@h PRIVMSG #chan :hello world")
     Message(command=b'PRIVMSG', params=(b'#chan', b'hello world'), source=b'nick!u@h', tags=None)
@@ -86,6 +92,8 @@ def parse(line: bytes) -> Message:
     if b"" in words:  # rare: runs of spaces; skip the list rebuild on the common path
         words = [word for word in words if word]
     if not words:
+        if not line.strip(b" "):
+            raise BlankLine("empty line")
         raise ProtocolError("missing command")
     command = words[0].upper()
     if not _is_command(command):

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold
 from fastchat.irc.linebuffer import OVERLONG
-from fastchat.irc.message import MAX_LINE, MAX_TAGS, ProtocolError, parse
+from fastchat.irc.message import MAX_LINE, MAX_TAGS, BlankLine, ProtocolError, parse
 from fastchat.server import replies
 from fastchat.server.client import Client
 from fastchat.server.config import Config
@@ -342,6 +342,8 @@ class WorkerCore:
             return
         try:
             msg = parse(line)
+        except BlankLine:
+            return  # Modern IRC: empty lines are ignored, without a reply
         except ProtocolError as exc:
             self.reply(client, N.ERR_UNKNOWNERROR, b"*", b"Malformed message: " + str(exc).encode())
             return

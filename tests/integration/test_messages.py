@@ -103,3 +103,14 @@ def test_line_too_long(connect) -> None:
     a.send("PRIVMSG #lobby :" + "x" * 600)
     a.expect(r" 417 longer :Input line was too long")
     a.sync()
+
+
+def test_blank_lines_are_ignored(connect) -> None:
+    """Modern IRC, "Messages": servers SHOULD gracefully ignore empty lines: a line of only
+    spaces gets no reply at all."""
+    a = connect("blank")
+    a.sync()
+    a.send(" ")
+    a.send("     ")
+    a.send_raw(b"\r\n\r\n")
+    assert a.sync() == []

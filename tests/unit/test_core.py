@@ -226,3 +226,18 @@ def test_run_is_not_merged_when_the_replica_refuses(net: FakeNet) -> None:
     x.lines()
     x.send("PRIVMSG #q :no", "PRIVMSG #q :no", "PRIVMSG #lobby :yes")
     assert [line.split()[1] for line in x.lines()] == ["404", "404"]
+
+
+# --- line limits, tags, blank lines, parameters ------------------------------------------------
+
+
+def test_blank_lines_get_no_reply(net: FakeNet) -> None:
+    """Modern IRC, "Messages": servers SHOULD gracefully ignore empty lines; a line of spaces
+    is one (before and after registration)."""
+    a = net.connect(0)
+    a.send(" ", "    ")
+    assert a.lines() == []
+    a.register("a")
+    a.lines()
+    a.send(" ", "   ", "PING :after")
+    assert a.lines() == [":fastchat.local PONG fastchat.local :after"]

@@ -16,7 +16,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fastchat.irc import message, numerics
-from fastchat.irc.message import MAX_PARAMS, Message, ProtocolError, format_message, line, parse
+from fastchat.irc.message import (
+    MAX_PARAMS,
+    BlankLine,
+    Message,
+    ProtocolError,
+    format_message,
+    line,
+    parse,
+)
 from fastchat.irc.numerics import ERR_NEEDMOREPARAMS, ERR_NOSUCHNICK, IRCError
 
 # --- parsing well-formed lines ---------------------------------------------------------------
@@ -194,9 +202,6 @@ def test_param_accessor() -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        pytest.param(b"", id="empty"),
-        pytest.param(b" ", id="one-space"),
-        pytest.param(b"     ", id="only-spaces"),
         pytest.param(b"PRIVMSG #a :x\0y", id="nul-in-trailing"),
         pytest.param(b"\0", id="nul-alone"),
         pytest.param(b"PRIV\0MSG", id="nul-in-command"),
@@ -222,14 +227,28 @@ def test_param_accessor() -> None:
         pytest.param(b"X " + b" ".join([b"p"] * (MAX_PARAMS + 1)), id="16-middles"),
         pytest.param(b"X " + b" ".join([b"p"] * MAX_PARAMS) + b" :t", id="15-middles-trailing"),
         pytest.param(b"X " + b"p " * 100, id="100-params"),
+        pytest.param(b"@a=1 ", id="tags-and-space"),
+        pytest.param(b"@a=1    ", id="tags-and-spaces"),
     ],
 )
 def test_rejects_malformed(raw: bytes) -> None:
     """RFC 1459 §2.3.1: "NUL is not allowed within messages"; Modern IRC: "The command must
     either be a valid IRC command or a numeric (a three-digit number represented as text)";
-    RFC 1459 §2.3: at most fifteen parameters. Anything else is the peer's error.
+    RFC 1459 §2.3: at most fifteen parameters. Anything else is the peer's error (and not a
+    blank line, which gets no answer at all).
     """
-    with pytest.raises(ProtocolError):
+    with pytest.raises(ProtocolError) as info:
+        parse(raw)
+    assert not isinstance(info.value, BlankLine)
+
+
+@pytest.mark.parametrize("raw", [b"", b" ", b"     "], ids=["empty", "one-space", "only-spaces"])
+def test_blank_lines_are_not_messages(raw: bytes) -> None:
+    """Modern IRC, "Messages": "Servers SHOULD gracefully ignore empty lines": a line of
+    nothing but spaces is no message; :class:`BlankLine` (a :class:`ProtocolError`) tells the
+    caller to ignore it without a reply.
+    """
+    with pytest.raises(BlankLine):
         parse(raw)
 
 
