@@ -19,8 +19,6 @@ from dataclasses import dataclass
 MAX_LINE = 512
 #: IRCv3 message-tags: the tag section may use up to 8191 bytes including '@' and the space.
 MAX_TAGS = 8191
-#: RFC 2812 §2.3: at most 15 parameters.
-MAX_PARAMS = 15
 
 
 class ProtocolError(ValueError):
@@ -56,8 +54,9 @@ def parse(line: bytes) -> Message:
     """Parse one line (CR LF already removed) into a :class:`Message`.
 
     Raises :class:`BlankLine` (a :class:`ProtocolError`) for a line that is empty or only
-    spaces, and :class:`ProtocolError` for a line holding NUL, CR or LF, a missing or
-    malformed command, or more than :data:`MAX_PARAMS` parameters.
+    spaces, and :class:`ProtocolError` for a line holding NUL, CR or LF or a missing or
+    malformed command. Any number of parameters is accepted (Modern IRC, "Parameters": servers
+    SHOULD accept more than 15).
 
     >>> parse(b":nick!u@h PRIVMSG #chan :hello world")
     Message(command=b'PRIVMSG', params=(b'#chan', b'hello world'), source=b'nick!u@h', tags=None)
@@ -101,8 +100,6 @@ def parse(line: bytes) -> Message:
     params = words[1:]
     if trailing is not None:
         params.append(trailing)
-    if len(params) > MAX_PARAMS:
-        raise ProtocolError("too many parameters")
     return Message(command, tuple(params), source, tags)
 
 

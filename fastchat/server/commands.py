@@ -469,7 +469,7 @@ def whois(core: WorkerCore, client: Client, msg: Message) -> None:
 def ison(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §4.9 ISON <nickname>{ <nickname>}."""
     found = []
-    for word in b" ".join(msg.params).split():
+    for word in b" ".join(msg.params).split():  # nicks in any number of parameters
         u = core.state.user_by_nick(word)
         if u is not None:
             found.append(u.nick)

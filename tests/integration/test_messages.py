@@ -114,3 +114,13 @@ def test_blank_lines_are_ignored(connect) -> None:
     a.send("     ")
     a.send_raw(b"\r\n\r\n")
     assert a.sync() == []
+
+
+def test_ison_with_twenty_nicks(connect) -> None:
+    """RFC 2812 §4.9 ISON with twenty nicks and no ':' (as clients send it): Modern IRC lets a
+    server accept more than 15 parameters, and ISON answers for all of them."""
+    a = connect("isonner")
+    connect("ison19")
+    nicks = " ".join(f"ison{i}" for i in range(1, 20))
+    a.send(f"ISON isonner {nicks}")
+    a.expect(r" 303 isonner :isonner ison19$")

@@ -241,3 +241,16 @@ def test_blank_lines_get_no_reply(net: FakeNet) -> None:
     a.lines()
     a.send(" ", "   ", "PING :after")
     assert a.lines() == [":fastchat.local PONG fastchat.local :after"]
+
+
+def test_ison_takes_any_number_of_nicks(net: FakeNet) -> None:
+    """RFC 2812 §4.9 ISON <nickname> *( SPACE <nickname> ): clients send twenty nicks with no
+    ':'; Modern IRC lets a server accept more than 15 parameters, and ISON reads them all."""
+    net.connect(0, "n1")
+    net.connect(w(net, 1), "n19")
+    a = net.connect(w(net, 2), "asker")
+    a.lines()
+    a.send("ISON " + " ".join(f"n{i}" for i in range(1, 21)))
+    assert a.lines() == [":fastchat.local 303 asker :n1 n19"]
+    a.send("ISON n1 :n19 nobody")
+    assert a.lines() == [":fastchat.local 303 asker :n1 n19"]
