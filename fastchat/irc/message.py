@@ -3,22 +3,33 @@
 Owns: turning one line of bytes (without its CR LF) into a :class:`Message` and back.
 Must never: touch sockets, decode text, or know about server state.
 
-Wire grammar (Modern IRC)::
+Wire grammar (Modern IRC; IRCv3 message-tags)::
 
     message ::= ['@' tags SPACE] [':' source SPACE] command [params] crlf
     params  ::= *( SPACE middle ) [ SPACE ':' trailing ]
+    tags    ::= tag *( ';' tag )
+    tag     ::= key [ '=' escaped_value ]
+    key     ::= [ '+' ] [ vendor '/' ] 1*( letter / digit / '-' )
 
 Bytes stay bytes: IRC has no mandated encoding, so the server relays what it gets.
+
+Lengths: the 512 bytes of RFC 1459 (CR LF included) bound a line *without* its tag section;
+a client's tag section gets 4,096 bytes of its own ('@', 4,094 bytes of tag data, the space).
+:func:`input_too_long` applies both, and is the one place a received line's length is judged.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 #: RFC 1459 §2.3: 512 bytes including CR LF, not counting IRCv3 tags.
 MAX_LINE = 512
-#: IRCv3 message-tags: the tag section may use up to 8191 bytes including '@' and the space.
-MAX_TAGS = 8191
+#: IRCv3 message-tags, "Size limit": a client's tag section is at most '@', 4,094 bytes of tag
+#: data and the space.
+MAX_CLIENT_TAGS = 4096
+#: The longest line (without its line end) a client may send: its tags, then 510 bytes.
+MAX_INPUT_LINE = MAX_CLIENT_TAGS + MAX_LINE - 2
 
 
 class ProtocolError(ValueError):
@@ -56,7 +67,7 @@ def parse(line: bytes) -> Message:
     Raises :class:`BlankLine` (a :class:`ProtocolError`) for a line that is empty or only
     spaces, and :class:`ProtocolError` for a line holding NUL, CR or LF or a missing or
     malformed command. Any number of parameters is accepted (Modern IRC, "Parameters": servers
-    SHOULD accept more than 15).
+    SHOULD accept more than 15). Tags stay raw; :func:`parse_tags` reads them on demand.
 
     >>> parse(b":nick!u@h PRIVMSG #chan :hello world")
     Message(command=b'PRIVMSG', params=(b'#chan', b'hello world'), source=b'nick!u@h', tags=None)
@@ -101,6 +112,75 @@ def parse(line: bytes) -> Message:
     if trailing is not None:
         params.append(trailing)
     return Message(command, tuple(params), source, tags)
+
+
+_TAG_UNESCAPES = {
+    ord(":"): b";",
+    ord("s"): b" ",
+    ord("\\"): b"\\",
+    ord("r"): b"\r",
+    ord("n"): b"\n",
+}
+_TAG_KEY = re.compile(rb"\+?(?:[A-Za-z0-9.-]+/)?[A-Za-z0-9-]+")
+
+
+def parse_tags(raw: bytes) -> dict[bytes, bytes]:
+    r"""The tags of a message (its raw tag section, without '@'), keys to unescaped values.
+
+    IRCv3 message-tags, "Format" and "Escaping values": ``\:`` is ';', ``\s`` a space,
+    ``\\`` a backslash, ``\r`` and ``\n`` CR and LF; a backslash before any other character
+    stands for that character, and a lone one at the end for nothing. A tag without a value
+    (or with ``=`` and nothing after it) has the empty value. A key is an optional client-only
+    ``+``, an optional ``vendor/`` (a host name) and a name of letters, digits and hyphens; a
+    tag whose key is not one is skipped rather than failing the message, and of a key given
+    twice the last one counts ("Clients receiving messages with more than one occurrence of a
+    tag key SHOULD discard all but the final occurrence").
+
+    >>> parse_tags(b"aaa=bbb;ccc;example.com/ddd=eee;+icon=x\\sy\\:z")
+    {b'aaa': b'bbb', b'ccc': b'', b'example.com/ddd': b'eee', b'+icon': b'x y;z'}
+    """
+    tags: dict[bytes, bytes] = {}
+    for tag in raw.split(b";"):
+        key, _, value = tag.partition(b"=")
+        if not _TAG_KEY.fullmatch(key):
+            continue
+        if b"\\" in value:
+            value = _unescape_tag_value(value)
+        tags[key] = value
+    return tags
+
+
+def _unescape_tag_value(value: bytes) -> bytes:
+    out = bytearray()
+    escaped = False
+    for byte in value:
+        if escaped:
+            out += _TAG_UNESCAPES.get(byte, bytes((byte,)))
+            escaped = False
+        elif byte == 0x5C:  # backslash
+            escaped = True
+        else:
+            out.append(byte)
+    return bytes(out)  # a lone backslash at the end stands for nothing
+
+
+def input_too_long(line: bytes) -> bool:
+    """Is a received line (without its line end) over the limits? Modern IRC, "Messages":
+    512 bytes with CR LF for the line without its tags; IRCv3 message-tags, "Size limit": a
+    client's tag section is at most '@', 4,094 bytes of tag data and a space. Both apply: a
+    tagged line whose rest is too long is refused like an untagged one (ERR_INPUTTOOLONG).
+
+    >>> input_too_long(b"PRIVMSG #a :" + b"x" * 498), input_too_long(b"PRIVMSG #a :" + b"x" * 499)
+    (False, True)
+    >>> input_too_long(b"@a=b PRIVMSG #a :" + b"x" * 498), input_too_long(b"@" + b"t" * 4095 + b" PING")
+    (False, True)
+    """
+    if line[:1] != b"@":
+        return len(line) > MAX_LINE - 2
+    end = line.find(b" ")
+    if end < 0:  # all tags and no command: too long if the tags alone are
+        return len(line) > MAX_CLIENT_TAGS - 1
+    return end + 1 > MAX_CLIENT_TAGS or len(line) - end - 1 > MAX_LINE - 2
 
 
 def format_message(msg: Message) -> bytes:

@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold
 from fastchat.irc.linebuffer import OVERLONG
-from fastchat.irc.message import MAX_LINE, MAX_TAGS, BlankLine, ProtocolError, parse
+from fastchat.irc.message import (
+    MAX_INPUT_LINE,
+    MAX_LINE,
+    BlankLine,
+    ProtocolError,
+    input_too_long,
+    parse,
+)
 from fastchat.server import replies
 from fastchat.server.client import Client
 from fastchat.server.config import Config
@@ -65,9 +72,6 @@ log = logging.getLogger("fastchat.core")
 
 _MESSAGE_COMMANDS = (b"PRIVMSG ", b"NOTICE ")
 _CHANNEL_PREFIXES = b"#&"
-
-#: Bytes of one line we accept: the 512 of RFC 1459 plus an IRCv3 tag section.
-MAX_INPUT_LINE = MAX_LINE + MAX_TAGS
 
 
 class _Run:
@@ -334,10 +338,7 @@ class WorkerCore:
         ):
             return
         self._flush_run()  # whatever this line does comes after the messages before it
-        if line is OVERLONG:
-            self.reply(client, N.ERR_INPUTTOOLONG, b"Input line was too long")
-            return
-        if len(line) > MAX_LINE - 2 and line[:1] != b"@":
+        if line is OVERLONG or input_too_long(line):
             self.reply(client, N.ERR_INPUTTOOLONG, b"Input line was too long")
             return
         try:

@@ -105,6 +105,30 @@ def test_line_too_long(connect) -> None:
     a.sync()
 
 
+def _quiet_until(client, marker: str) -> list[str]:
+    """Every line ``client`` receives before ``marker`` (a message the test sent last)."""
+    return client.expect_until(marker)[:-1]
+
+
+def test_tagged_line_obeys_512_bytes(connect) -> None:
+    """IRCv3 message-tags, "Size limit": "The size limit for the rest of the message remains
+    unchanged at 512 bytes" (417 ERR_INPUTTOOLONG, and nobody receives it); tag data over 4094
+    bytes is 417 too. A tagged line within both limits is relayed, without its tags (no
+    capability asks for them yet)."""
+    a = connect("tagger")
+    b = connect("tagseen")
+    b.sync()
+    a.send("@a=b PRIVMSG #lobby :" + "x" * 3000)
+    a.expect(r"^:\S+ 417 tagger :Input line was too long$")
+    a.send("@+k=" + "v" * 4092 + " PRIVMSG #lobby :tags too long")
+    a.expect(r"^:\S+ 417 tagger :Input line was too long$")
+    a.send("@+draft/reply=1;time=x\\sy PRIVMSG #lobby :tagged and fine")
+    assert a.sync() == []
+    got = _quiet_until(b, r"PRIVMSG #lobby :tagged and fine$")
+    assert not any("tagger" in line for line in got), got
+    assert b.log[-1].startswith(":tagger!")
+
+
 def test_blank_lines_are_ignored(connect) -> None:
     """Modern IRC, "Messages": servers SHOULD gracefully ignore empty lines: a line of only
     spaces gets no reply at all."""

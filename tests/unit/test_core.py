@@ -231,6 +231,35 @@ def test_run_is_not_merged_when_the_replica_refuses(net: FakeNet) -> None:
 # --- line limits, tags, blank lines, parameters ------------------------------------------------
 
 
+def test_tagged_line_obeys_the_512_bytes_and_is_not_relayed(net: FakeNet) -> None:
+    """IRCv3 message-tags, "Size limit": "The size limit for the rest of the message remains
+    unchanged at 512 bytes"; a tagged 3,000-byte message is refused with 417 like an untagged
+    one, and nobody receives it."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    a.lines()
+    b.lines()
+    a.send("@a=b PRIVMSG #lobby :" + "x" * 3000)
+    assert a.lines() == [":fastchat.local 417 a :Input line was too long"]
+    assert b.lines() == []
+
+
+def test_tag_section_limit(net: FakeNet) -> None:
+    """IRCv3 message-tags: "Clients MUST NOT send messages with tag data exceeding 4094
+    bytes" and servers "MUST reply with the ERR_INPUTTOOLONG (417) error numeric"; within the
+    limit, the message goes through (its tags are not relayed: no capability asks for them)."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    a.lines()
+    b.lines()
+    a.send("@+k=" + "v" * 4092 + " PRIVMSG #lobby :too many tags")  # 4095 bytes of tag data
+    assert a.lines() == [":fastchat.local 417 a :Input line was too long"]
+    a.send("@+k=" + "v" * 4091 + " PRIVMSG #lobby :" + "y" * 494)  # 4094, then 510 bytes
+    assert a.lines() == []
+    (relayed,) = b.lines()
+    assert relayed.startswith(":a!~a@10.0.0.1 PRIVMSG #lobby :yyy")
+    a.send("@time=x;+draft/reply=1 PRIVMSG b :tagged")
+    assert b.lines() == [":a!~a@10.0.0.1 PRIVMSG b :tagged"]
+
+
 def test_blank_lines_get_no_reply(net: FakeNet) -> None:
     """Modern IRC, "Messages": servers SHOULD gracefully ignore empty lines; a line of spaces
     is one (before and after registration)."""

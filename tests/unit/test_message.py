@@ -17,12 +17,17 @@ from hypothesis import strategies as st
 
 from fastchat.irc import message, numerics
 from fastchat.irc.message import (
+    MAX_CLIENT_TAGS,
+    MAX_INPUT_LINE,
+    MAX_LINE,
     BlankLine,
     Message,
     ProtocolError,
     format_message,
+    input_too_long,
     line,
     parse,
+    parse_tags,
 )
 from fastchat.irc.numerics import ERR_NEEDMOREPARAMS, ERR_NOSUCHNICK, IRCError
 
@@ -431,6 +436,107 @@ def test_reformatting_a_parsed_line_is_stable(raw: bytes) -> None:
     except ProtocolError:
         return
     assert parse(format_message(msg)) == msg
+
+
+# --- IRCv3 message tags ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "tags"),
+    [
+        # IRCv3 message-tags, "Examples"
+        (b"aaa=bbb;ccc;example.com/ddd=eee", {b"aaa": b"bbb", b"ccc": b"", b"example.com/ddd": b"eee"}),
+        (b"+example-client-tag=example-value", {b"+example-client-tag": b"example-value"}),
+        (b"+example.com/foo=bar", {b"+example.com/foo": b"bar"}),
+        (b"+example=raw+:=,escaped\\:\\s\\\\", {b"+example": b"raw+:=,escaped; \\"}),
+        # every escape, an unknown one, and a lone backslash at the end
+        (b"k=a\\:b\\sc\\\\d\\re\\nf", {b"k": b"a;b c\\d\re\nf"}),
+        (b"k=\\x\\", {b"k": b"x"}),
+        (b"k=test\\", {b"k": b"test"}),
+        # a value may hold '=' and be empty; a key given twice keeps its last value
+        (b"k=a=b;e=;f", {b"k": b"a=b", b"e": b"", b"f": b""}),
+        (b"k=1;k=2", {b"k": b"2"}),
+        # empty tags and invalid keys are skipped, not fatal
+        (b"a=1;;b=2;", {b"a": b"1", b"b": b"2"}),
+        (b"=x;+=y;a b=1;a_b=2;/c=3;ok=4", {b"ok": b"4"}),
+        # bytes that are not UTF-8 are kept as they are
+        (b"k=\xff\xfe", {b"k": b"\xff\xfe"}),
+    ],
+)  # fmt: skip
+def test_parse_tags(raw: bytes, tags: dict[bytes, bytes]) -> None:
+    """IRCv3 message-tags, "Format": ``<tag> ::= <key> ['=' <escaped value>]``, ``<key> ::=
+    [ '+' ] [ <vendor> '/' ] <sequence of letters, digits, hyphens>``; "Escaping values":
+    ``\\:`` is ';', ``\\s`` SPACE, ``\\\\`` backslash, ``\\r`` CR, ``\\n`` LF; "If a lone ``\\``
+    exists at the end of an escaped value [...] there SHOULD be no output character".
+    """
+    assert parse_tags(raw) == tags
+
+
+def test_tags_stay_raw_until_asked_for() -> None:
+    """The parser keeps the tag section as it came; :func:`parse_tags` reads it on demand
+    (nothing relays tags yet, so nothing pays for reading them)."""
+    msg = parse(b"@+draft/reply=abc;time=x\\sy PRIVMSG #a :hi")
+    assert msg.tags == b"+draft/reply=abc;time=x\\sy"
+    assert parse_tags(msg.tags) == {b"+draft/reply": b"abc", b"time": b"x y"}
+
+
+_tag_keys = st.sampled_from([b"a", b"b-2", b"+c", b"example.com/d", b"+x.y/Z-9"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(_tag_keys, _bytes_without(frozenset(b"\0"))))
+def test_tag_escaping_round_trips(tags: dict[bytes, bytes]) -> None:
+    """IRCv3 message-tags, "Escaping values": any value (NUL cannot be sent), escaped by the
+    table, reads back as itself."""
+    table = {b";": b"\\:", b" ": b"\\s", b"\\": b"\\\\", b"\r": b"\\r", b"\n": b"\\n"}
+
+    def escape(value: bytes) -> bytes:
+        return b"".join(table.get(bytes((c,)), bytes((c,))) for c in value)
+
+    raw = b";".join(key + b"=" + escape(value) for key, value in tags.items())
+    assert parse_tags(raw) == tags
+    assert not set(raw) & set(b"\0\r\n ")
+
+
+# --- line lengths ------------------------------------------------------------------------------
+
+
+def _tagged(tag_data: int, rest: int) -> bytes:
+    """A line with ``tag_data`` bytes of tags and ``rest`` bytes after the tag section."""
+    command = b"PRIVMSG #a :"
+    return b"@k=" + b"v" * (tag_data - 2) + b" " + command + b"x" * (rest - len(command))
+
+
+@pytest.mark.parametrize(
+    ("raw", "too_long"),
+    [
+        (b"PRIVMSG #a :" + b"x" * 498, False),  # 510 bytes + CR LF = 512
+        (b"PRIVMSG #a :" + b"x" * 499, True),
+        (_tagged(10, 510), False),
+        (_tagged(10, 511), True),  # the rest of a tagged line obeys the 512 too
+        (_tagged(10, 3000), True),
+        (_tagged(4094, 510), False),  # '@', 4094 bytes of tag data, ' ': the client's maximum
+        (_tagged(4095, 20), True),
+        (_tagged(8000, 20), True),
+        (b"@" + b"k" * 4094, False),  # tags only: not too long (but malformed)
+        (b"@" + b"k" * 4095, True),
+    ],
+)
+def test_input_too_long(raw: bytes, too_long: bool) -> None:
+    """Modern IRC, "Messages": "messages SHALL NOT exceed 512 bytes in length, including the
+    trailing CR-LF characters"; IRCv3 message-tags, "Size limit": "Clients MUST NOT send
+    messages with tag data exceeding 4094 bytes", "The size limit for the rest of the message
+    remains unchanged at 512 bytes", and servers MUST answer ERR_INPUTTOOLONG to either.
+    """
+    assert input_too_long(raw) is too_long
+    assert len(raw) <= MAX_INPUT_LINE or too_long
+
+
+def test_input_line_bound_is_both_limits() -> None:
+    """The line buffer's bound is the longest acceptable line: a full client tag section and
+    510 bytes (``input_too_long`` decides anything shorter)."""
+    assert MAX_INPUT_LINE == MAX_CLIENT_TAGS + MAX_LINE - 2
+    assert not input_too_long(_tagged(4094, 510)) and len(_tagged(4094, 510)) == MAX_INPUT_LINE
 
 
 # --- numerics ----------------------------------------------------------------------------------
