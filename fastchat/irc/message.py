@@ -16,6 +16,7 @@ Bytes stay bytes: IRC has no mandated encoding, so the server relays what it get
 Lengths: the 512 bytes of RFC 1459 (CR LF included) bound a line *without* its tag section;
 a client's tag section gets 4,096 bytes of its own ('@', 4,094 bytes of tag data, the space).
 :func:`input_too_long` applies both, and is the one place a received line's length is judged.
+Lines the server sends obey the same 512 (:func:`fit_line` trims one that would not).
 """
 
 from __future__ import annotations
@@ -181,6 +182,53 @@ def input_too_long(line: bytes) -> bool:
     if end < 0:  # all tags and no command: too long if the tags alone are
         return len(line) > MAX_CLIENT_TAGS - 1
     return end + 1 > MAX_CLIENT_TAGS or len(line) - end - 1 > MAX_LINE - 2
+
+
+def truncate_utf8(data: bytes, size: int) -> bytes:
+    """The first ``size`` bytes of ``data``, or fewer so as not to cut a UTF-8 character in two.
+
+    Only a well-formed UTF-8 sequence is kept whole; bytes in another encoding are cut where
+    the size says (IRC text has no mandated encoding).
+
+    >>> truncate_utf8("ça va?".encode(), 1), truncate_utf8("ça va?".encode(), 2)
+    (b'', b'\\xc3\\xa7')
+    >>> truncate_utf8(b"\\xe7a va", 1)
+    b'\\xe7'
+    """
+    if len(data) <= size:
+        return data
+    if size <= 0:
+        return b""
+    start = size
+    # back up over continuation bytes (10xxxxxx) to where the character cut at ``size`` begins
+    while start > 0 and size - start < 3 and data[start] & 0xC0 == 0x80:
+        start -= 1
+    if start < size:
+        lead = data[start]
+        width = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+        if start + width > size:
+            try:
+                data[start : start + width].decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                return data[:start]
+    return data[:size]
+
+
+def fit_line(line: bytes, limit: int = MAX_LINE) -> bytes:
+    """``line`` (one message ending in CR LF), cut to ``limit`` bytes if it is longer.
+
+    What goes is the end of the line: the end of its last parameter, the free text of a
+    PRIVMSG, QUIT, PART, KICK or TOPIC (what InspIRCd, Solanum and Ergo do when a relayed
+    message would not fit once they have added its source). A UTF-8 character is not cut.
+
+    >>> fit_line(b":n!u@h PRIVMSG #a :hello\\r\\n", 22)
+    b':n!u@h PRIVMSG #a :h\\r\\n'
+    """
+    if len(line) <= limit:
+        return line
+    return truncate_utf8(line[:-2], limit - 2) + b"\r\n"
 
 
 def format_message(msg: Message) -> bytes:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold, is_channel, is_valid_channel, is_valid_nick
-from fastchat.irc.message import Message
+from fastchat.irc.message import Message, fit_line, truncate_utf8
 from fastchat.server import replies
 from fastchat.server.events import (
     R_AWAY,
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from fastchat.server.core import WorkerCore
 
 HandlerFn = Callable[["WorkerCore", "Client", Message], None]
+
+#: The longest QUIT reason kept (InspIRCd's default ``maxquit``): the QUIT line the channels
+#: see and the ERROR line the client gets stay within 512 bytes.
+QUITLEN = 255
 
 
 class Handler:
@@ -89,7 +93,7 @@ def cap(core: WorkerCore, client: Client, msg: Message) -> None:
     elif sub == b"REQ":
         if not client.registered:
             client.cap_negotiating = True
-        core.send(client, b":%s CAP %s NAK :%s\r\n" % (s, client.name, msg.param(1)))
+        core.send(client, fit_line(b":%s CAP %s NAK :%s\r\n" % (s, client.name, msg.param(1))))
     elif sub == b"END":
         if client.cap_negotiating:
             client.cap_negotiating = False
@@ -179,7 +183,7 @@ def try_register(core: WorkerCore, client: Client) -> None:
 def ping(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.7.2; Modern IRC: "the server MUST reply with a PONG with the same token"."""
     s = core.config.server_name
-    core.send(client, b":%s PONG %s :%s\r\n" % (s, s, msg.params[-1]))
+    core.send(client, fit_line(b":%s PONG %s :%s\r\n" % (s, s, msg.params[-1])))
 
 
 @command(b"PONG", before_registration=True)
@@ -190,7 +194,7 @@ def pong(core: WorkerCore, client: Client, msg: Message) -> None:
 @command(b"QUIT", before_registration=True)
 def quit_(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.1.7: the server acknowledges with ERROR and closes; channels see QUIT."""
-    reason = msg.param(0)
+    reason = truncate_utf8(msg.param(0), QUITLEN)
     core.disconnect(
         client,
         b"Quit: " + reason if reason else b"Client quit",
@@ -393,7 +397,7 @@ def _message(core: WorkerCore, client: Client, msg: Message, is_notice: bool) ->
     text = msg.params[1]
     mask = me.mask
     for target in targets:
-        line = b":%s %s %s :%s\r\n" % (mask, msg.command, target, text)
+        line = fit_line(b":%s %s %s :%s\r\n" % (mask, msg.command, target, text))
         core.relay_message(client, target, line, is_notice)
 
 
@@ -473,7 +477,8 @@ def ison(core: WorkerCore, client: Client, msg: Message) -> None:
         u = core.state.user_by_nick(word)
         if u is not None:
             found.append(u.nick)
-    core.reply(client, N.RPL_ISON, b" ".join(found))
+    s = core.config.server_name
+    core.send(client, next(replies.word_lines(s, client.name, N.RPL_ISON, found)))
 
 
 @command(b"USERHOST", 1)
@@ -484,7 +489,8 @@ def userhost(core: WorkerCore, client: Client, msg: Message) -> None:
         u = core.state.user_by_nick(word)
         if u is not None:
             out.append(b"%s=%s%s@%s" % (u.nick, b"-" if u.away else b"+", u.username, u.host))
-    core.reply(client, N.RPL_USERHOST, b" ".join(out))
+    s = core.config.server_name
+    core.send(client, next(replies.word_lines(s, client.name, N.RPL_USERHOST, out)))
 
 
 @command(b"AWAY")

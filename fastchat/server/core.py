@@ -34,6 +34,7 @@ from fastchat.irc.message import (
     MAX_LINE,
     BlankLine,
     ProtocolError,
+    fit_line,
     input_too_long,
     parse,
 )
@@ -393,6 +394,8 @@ class WorkerCore:
             target,
             text,
         )
+        if len(out) > MAX_LINE:  # our prefix made it longer than a line may be: cut the text
+            out = fit_line(out)
         self.relay_message(client, target, out, notice)
         return True
 
@@ -658,7 +661,7 @@ class WorkerCore:
         if chan is None or user is None or user.uid not in chan.members:
             return
         if ev[3]:
-            line = b":%s PART %s :%s\r\n" % (user.mask, chan.name, ev[3])
+            line = fit_line(b":%s PART %s :%s\r\n" % (user.mask, chan.name, ev[3]))
         else:
             line = b":%s PART %s\r\n" % (user.mask, chan.name)
         for client in chan.local.values():
@@ -671,11 +674,8 @@ class WorkerCore:
         target = self.state.users.get(ev[3])
         if chan is None or kicker is None or target is None or target.uid not in chan.members:
             return
-        line = b":%s KICK %s %s :%s\r\n" % (
-            kicker.mask,
-            chan.name,
-            target.nick,
-            ev[4] or target.nick,
+        line = fit_line(
+            b":%s KICK %s %s :%s\r\n" % (kicker.mask, chan.name, target.nick, ev[4] or target.nick)
         )
         for client in chan.local.values():
             self.send(client, line)
@@ -685,7 +685,7 @@ class WorkerCore:
         user = self.state.users.get(ev[1])
         if user is None:
             return
-        line = b":%s QUIT :%s\r\n" % (user.mask, ev[2])
+        line = fit_line(b":%s QUIT :%s\r\n" % (user.mask, ev[2]))
         recipients = self._members_of_channels(user.uid)
         recipients.pop(user.uid, None)
         self.state.apply(ev)
@@ -702,7 +702,7 @@ class WorkerCore:
         chan = self.state.channels[ev[2]]
         user = self.state.users.get(ev[1])
         source = user.mask if user is not None else ev[4]
-        line = b":%s TOPIC %s :%s\r\n" % (source, chan.name, ev[3])
+        line = fit_line(b":%s TOPIC %s :%s\r\n" % (source, chan.name, ev[3]))
         for client in chan.local.values():
             self.send(client, line)
 

@@ -148,3 +148,31 @@ def test_ison_with_twenty_nicks(connect) -> None:
     nicks = " ".join(f"ison{i}" for i in range(1, 20))
     a.send(f"ISON isonner {nicks}")
     a.expect(r" 303 isonner :isonner ison19$")
+
+
+def test_no_line_over_512_bytes(connect) -> None:
+    """RFC 1459 §2.3: no message, CR LF included, exceeds 512 bytes. A 510-byte PRIVMSG
+    becomes longer once the server adds its source: its text is cut (at a UTF-8 character
+    boundary); a 407 quoting a long target list quotes a cut one."""
+    a = connect("longsender")
+    b = connect("longreader")
+    a.sync()
+    b.sync()
+    for head in ("PRIVMSG #lobby :", "PRIVMSG longreader :", "NOTICE #lobby,longreader :"):
+        a.send(head + "z" * (510 - len(head)))
+    euro = "PRIVMSG longreader :" + "€" * 200
+    a.send(euro.encode()[:510])
+    a.send("PRIVMSG " + ",".join(f"t{i:03d}" for i in range(95)) + " :x")
+    a.send("PRIVMSG " + "n" * 490 + " :x")
+    a.send("PING " + "p" * 500)
+    replies = a.sync()
+    assert [line.split()[1] for line in replies] == ["407", "401", "PONG"]
+    a.send("PRIVMSG longreader :done")
+    relayed = _quiet_until(b, r"PRIVMSG longreader :done$")
+    relayed = [line for line in relayed if line.startswith(":longsender!")]
+    assert len(relayed) == 5, relayed
+    for line in (*relayed, *replies):
+        assert len(line.encode()) + 2 <= 512, (len(line.encode()), line[:60])
+        assert "\ufffd" not in line  # no UTF-8 character was cut in two
+    assert all(len(line.encode()) + 2 > 509 for line in relayed)
+    assert replies[0].endswith(" :Too many targets (max 4)")

@@ -283,3 +283,93 @@ def test_ison_takes_any_number_of_nicks(net: FakeNet) -> None:
     assert a.lines() == [":fastchat.local 303 asker :n1 n19"]
     a.send("ISON n1 :n19 nobody")
     assert a.lines() == [":fastchat.local 303 asker :n1 n19"]
+
+
+# --- no line over 512 bytes ---------------------------------------------------------------------
+
+
+def _assert_fits(lines: list[bytes]) -> None:
+    for line in lines:
+        assert len(line) + 2 <= 512, (len(line), line[:60])
+
+
+def test_relayed_message_is_cut_to_512_bytes(net: FakeNet) -> None:
+    """RFC 1459 §2.3: a message is at most 512 bytes with CR LF; the server's added source
+    must not push a 510-byte PRIVMSG past that: the end of the text is cut (fast path and
+    general path alike, to a channel and to a nick)."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    a.lines()
+    b.lines()
+    for head in ("PRIVMSG #lobby :", "privmsg #lobby :", "PRIVMSG #lobby,b :", "NOTICE b :"):
+        a.send(head + "z" * (510 - len(head)))
+        got = b.raw_lines()
+        assert got and all(len(line) + 2 == 512 for line in got), [len(x) for x in got]
+        assert all(line.endswith(b"z" * 400) for line in got)
+    assert a.lines() == []
+
+
+def test_relayed_message_is_cut_between_utf8_characters(net: FakeNet) -> None:
+    """Cutting valid UTF-8 text keeps every character whole."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    b.lines()
+    for head in ("PRIVMSG #lobby :x", "PRIVMSG #lobby :", "PRIVMSG b,#lobby :"):
+        a.send((head + "€" * 200).encode()[:510])
+        for line in b.raw_lines():
+            assert len(line) + 2 <= 512
+            line.decode("utf-8")  # no character cut in two
+            assert len(line) + 2 > 512 - 3
+
+
+def test_error_replies_quote_a_cut_target(net: FakeNet) -> None:
+    """407 ERR_TOOMANYTARGETS, 401, 403 and 421 quote what the client sent; the quote is cut
+    so that the reply fits in 512 bytes."""
+    a = net.connect(0, "a")
+    a.lines()
+    targets = ",".join(f"t{i:03d}" for i in range(95))
+    a.send(f"PRIVMSG {targets} :x")
+    (reply,) = a.raw_lines()
+    assert reply.startswith(b":fastchat.local 407 a t000,t001,") and len(reply) + 2 == 512
+    assert reply.endswith(b" :Too many targets (max 4)")
+    a.send("PRIVMSG " + "n" * 490 + " :x")
+    a.send("PRIVMSG #" + "c" * 490 + " :x")
+    a.send("X" * 505)
+    a.send("PING " + "p" * 500)
+    got = a.raw_lines()
+    assert [line.split()[1] for line in got] == [b"401", b"403", b"421", b"PONG"]
+    _assert_fits(got)
+
+
+def test_long_quit_part_kick_and_modes_fit(net: FakeNet) -> None:
+    """Lines the server relays for other commands also stay within 512 bytes: a QUIT reason
+    is kept to 255 bytes, and a MODE whose arguments would not fit drops those changes."""
+    op, b = net.connect(0, "op"), net.connect(w(net, 1), "b")
+    op.send("JOIN #long")
+    b.send("JOIN #long")
+    b.lines()
+    masks = " ".join(c * 78 for c in "abcdef")  # each becomes "<78 letters>!*@*"
+    op.send("MODE #long +bbbbbb " + masks)
+    op.send("PART #long :" + "r" * 490)
+    got = b.raw_lines()
+    _assert_fits(got)
+    assert got[0].startswith(b":op!~op@10.0.0.1 MODE #long +bbbbb ")
+    assert got[1].startswith(b":op!~op@10.0.0.1 PART #long :rrr")
+    op.send("QUIT :" + "q" * 490)
+    (quit_,) = b.raw_lines()
+    assert quit_ == b":op!~op@10.0.0.1 QUIT :Quit: " + b"q" * 255
+
+
+def test_whois_channels_split_over_lines(net: FakeNet) -> None:
+    """RPL_WHOISCHANNELS (319) may be sent several times (Modern IRC): a user on many long
+    channels is listed over as many lines as needed, each within 512 bytes."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    names = [f"#{i:02d}" + "c" * 45 for i in range(15)]
+    a.send("JOIN " + ",".join(names[:8]), "JOIN " + ",".join(names[8:]))
+    b.lines()
+    b.send("WHOIS a")
+    got = b.raw_lines()
+    _assert_fits(got)
+    listed = [c for line in got if b" 319 " in line for c in line.split(b" :", 1)[1].split()]
+    assert len([line for line in got if b" 319 " in line]) == 2
+    assert sorted(c.lstrip(b"@") for c in listed) == sorted(
+        [b"#lobby", *(n.encode() for n in names)]
+    )

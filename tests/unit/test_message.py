@@ -23,11 +23,13 @@ from fastchat.irc.message import (
     BlankLine,
     Message,
     ProtocolError,
+    fit_line,
     format_message,
     input_too_long,
     line,
     parse,
     parse_tags,
+    truncate_utf8,
 )
 from fastchat.irc.numerics import ERR_NEEDMOREPARAMS, ERR_NOSUCHNICK, IRCError
 
@@ -537,6 +539,57 @@ def test_input_line_bound_is_both_limits() -> None:
     510 bytes (``input_too_long`` decides anything shorter)."""
     assert MAX_INPUT_LINE == MAX_CLIENT_TAGS + MAX_LINE - 2
     assert not input_too_long(_tagged(4094, 510)) and len(_tagged(4094, 510)) == MAX_INPUT_LINE
+
+
+@pytest.mark.parametrize(
+    ("text", "size", "expected"),
+    [
+        ("abc", 5, "abc"),
+        ("abc", 2, "ab"),
+        ("abc", 0, ""),
+        ("aé", 2, "a"),  # é is two bytes: cutting inside it keeps neither
+        ("aé", 3, "aé"),
+        ("a€b", 2, "a"),
+        ("a€b", 3, "a"),
+        ("a€b", 4, "a€"),
+        ("a😀", 4, "a"),
+        ("a😀", 5, "a😀"),
+    ],
+)
+def test_truncate_utf8_keeps_characters_whole(text: str, size: int, expected: str) -> None:
+    """Cutting a line to size must not leave half a UTF-8 character at its end."""
+    assert truncate_utf8(text.encode(), size) == expected.encode()
+
+
+def test_truncate_other_bytes_by_size() -> None:
+    """Text that is not UTF-8 (IRC mandates no encoding) is cut exactly at the size."""
+    assert truncate_utf8(b"caf\xe9 au lait", 4) == b"caf\xe9"
+    assert truncate_utf8(b"\xa9\xa9\xa9\xa9\xa9", 3) == b"\xa9\xa9\xa9"
+    assert truncate_utf8(b"a\xe2\x82x", 2) == b"a\xe2"  # not a whole character: cut by size
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60), st.integers(min_value=0, max_value=250))
+def test_truncate_utf8_property(text: str, size: int) -> None:
+    """For UTF-8 text, the result is the longest prefix of whole characters within ``size``."""
+    data = text.encode()
+    cut = truncate_utf8(data, size)
+    assert data.startswith(cut) and len(cut) <= size
+    decoded = cut.decode()  # never half a character
+    assert len(cut) == len(data) or len(cut) + len(text[len(decoded)].encode()) > size
+
+
+def test_fit_line_cuts_the_text_at_the_end() -> None:
+    """A line the server sends never exceeds 512 bytes with its CR LF; what goes is the end of
+    the line, the end of its text."""
+    head = b":nick!~user@host PRIVMSG #chan :"
+    relayed = head + "é".encode() * 300 + b"\r\n"
+    fitted = fit_line(relayed)
+    assert len(fitted) <= MAX_LINE and fitted.endswith(b"\r\n")
+    assert relayed.startswith(fitted[:-2])
+    assert parse(fitted[:-2]).params[1].decode() == "é" * ((MAX_LINE - 2 - len(head)) // 2)
+    short = b":n PRIVMSG #a :hi\r\n"
+    assert fit_line(short) is short
 
 
 # --- numerics ----------------------------------------------------------------------------------
