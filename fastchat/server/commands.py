@@ -292,10 +292,12 @@ def list_(core: WorkerCore, client: Client, msg: Message) -> None:
 
 @command(b"KICK", 2)
 def kick(core: WorkerCore, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.2.8 KICK <channel> <user> [<comment>] (one channel, comma-separated users)."""
+    """RFC 2812 §3.2.8 KICK <channel> <user> [<comment>] (one channel, comma-separated users).
+    Without a comment, the comment is "the nickname of the user issuing the KICK"."""
+    comment = msg.param(2) or _user(client).nick
     for target in msg.params[1].split(b","):
         if target:
-            core.submit((R_KICK, client.uid, msg.params[0], target, msg.param(2)))
+            core.submit((R_KICK, client.uid, msg.params[0], target, comment))
 
 
 @command(b"INVITE", 2)

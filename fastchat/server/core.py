@@ -675,7 +675,7 @@ class WorkerCore:
         if chan is None or kicker is None or target is None or target.uid not in chan.members:
             return
         line = fit_line(
-            b":%s KICK %s %s :%s\r\n" % (kicker.mask, chan.name, target.nick, ev[4] or target.nick)
+            b":%s KICK %s %s :%s\r\n" % (kicker.mask, chan.name, target.nick, ev[4] or kicker.nick)
         )
         for client in chan.local.values():
             self.send(client, line)

@@ -153,3 +153,17 @@ def test_ban(connect) -> None:
     op.send("MODE #b b")
     op.expect(r" 367 bop #b :?baddie!\*@\*$")
     op.expect(r" 368 bop #b ")
+
+
+def test_kick_without_comment_uses_the_kickers_nick(connect) -> None:
+    """RFC 2812 §3.2.8: "If a "comment" is given, this will be sent instead of the default
+    message, the nickname of the user issuing the KICK"."""
+    op = connect("kdef")
+    victim = connect("kdefvic")
+    op.send("JOIN #kd")
+    op.expect(r" 366 kdef #kd ")
+    victim.send("JOIN #kd")
+    victim.expect(r" 366 kdefvic #kd ")
+    op.send("KICK #kd kdefvic")
+    victim.expect(r"^:kdef!\S+ KICK #kd kdefvic :kdef$")
+    op.expect(r"^:kdef!\S+ KICK #kd kdefvic :kdef$")

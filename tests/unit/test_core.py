@@ -373,3 +373,17 @@ def test_whois_channels_split_over_lines(net: FakeNet) -> None:
     assert sorted(c.lstrip(b"@") for c in listed) == sorted(
         [b"#lobby", *(n.encode() for n in names)]
     )
+
+
+# --- channel operations ------------------------------------------------------------------------
+
+
+def test_kick_without_comment_uses_the_kickers_nick(net: FakeNet) -> None:
+    """RFC 2812 §3.2.8: without a comment, the default message is "the nickname of the user
+    issuing the KICK"."""
+    op, v = net.connect(0, "op"), net.connect(w(net, 1), "v")
+    op.send("JOIN #k")
+    v.send("JOIN #k")
+    v.lines()
+    op.send("KICK #k v")
+    assert v.lines() == [":op!~op@10.0.0.1 KICK #k v :op"]
