@@ -356,7 +356,10 @@ class Sequencer:
                 break
             if c in MEMBER_MODES:
                 target = self.state.nicks.get(fold(arg))
-                if target is None or target.uid not in chan.members:
+                if target is None:
+                    self._reply(origin, uid, N.ERR_NOSUCHNICK, arg, b"No such nick/channel")
+                    continue
+                if target.uid not in chan.members:
                     self._reply(
                         origin,
                         uid,

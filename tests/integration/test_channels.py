@@ -167,3 +167,16 @@ def test_kick_without_comment_uses_the_kickers_nick(connect) -> None:
     op.send("KICK #kd kdefvic")
     victim.expect(r"^:kdef!\S+ KICK #kd kdefvic :kdef$")
     op.expect(r"^:kdef!\S+ KICK #kd kdefvic :kdef$")
+
+
+def test_mode_member_of_nobody_is_no_such_nick(connect) -> None:
+    """Modern IRC, MODE: a member mode for a nick that does not exist is 401 ERR_NOSUCHNICK;
+    for one that exists but is not on the channel, 441 ERR_USERNOTINCHANNEL."""
+    op = connect("mnop")
+    connect("mnout")
+    op.send("JOIN #mn")
+    op.expect(r" 366 mnop #mn ")
+    op.send("MODE #mn +o nobody")
+    op.expect(r" 401 mnop nobody :No such nick/channel$")
+    op.send("MODE #mn +v mnout")
+    op.expect(r" 441 mnop mnout #mn :They aren't on that channel$")

@@ -387,3 +387,17 @@ def test_kick_without_comment_uses_the_kickers_nick(net: FakeNet) -> None:
     v.lines()
     op.send("KICK #k v")
     assert v.lines() == [":op!~op@10.0.0.1 KICK #k v :op"]
+
+
+def test_mode_for_a_missing_nick_is_401_and_for_an_outsider_441(net: FakeNet) -> None:
+    """Modern IRC, MODE: +o/+v for a nick that does not exist answers 401 ERR_NOSUCHNICK;
+    for a user who exists but is not on the channel, 441 ERR_USERNOTINCHANNEL."""
+    op = net.connect(0, "op")
+    net.connect(w(net, 1), "out")
+    op.send("JOIN #m")
+    op.lines()
+    op.send("MODE #m +o nobody", "MODE #m +v out")
+    assert op.lines() == [
+        ":fastchat.local 401 op nobody :No such nick/channel",
+        ":fastchat.local 441 op out #m :They aren't on that channel",
+    ]
