@@ -138,12 +138,13 @@ def nick(core: WorkerCore, client: Client, msg: Message) -> None:
 
 @command(b"USER", 4, before_registration=True)
 def user(core: WorkerCore, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.1.3 USER <user> <mode> <unused> <realname>."""
+    """RFC 2812 §3.1.3 USER <user> <mode> <unused> <realname>. Modern IRC: an empty username
+    or realname is ERR_NEEDMOREPARAMS (so is a username with no character we keep)."""
     if client.registered or client.registering or client.username:
         raise N.IRCError(N.ERR_ALREADYREGISTERED, b"You may not reregister")
     raw = msg.params[0]
     username = bytes(c for c in raw if chr(c).isalnum() or c in b"-_.")[:18]
-    if not username:
+    if not username or not msg.params[3]:
         raise N.IRCError(N.ERR_NEEDMOREPARAMS, b"USER", b"Not enough parameters")
     client.username = b"~" + username[:17]
     client.realname = msg.params[3][:100]

@@ -401,3 +401,17 @@ def test_mode_for_a_missing_nick_is_401_and_for_an_outsider_441(net: FakeNet) ->
         ":fastchat.local 401 op nobody :No such nick/channel",
         ":fastchat.local 441 op out #m :They aren't on that channel",
     ]
+
+
+# --- registration ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", ["USER a 0 * :", "USER !!! 0 * :Real", "USER a 0 *"])
+def test_user_needs_a_username_and_a_realname(net: FakeNet, line: str) -> None:
+    """Modern IRC, USER: an empty <username> or <realname> is 461 ERR_NEEDMOREPARAMS, and
+    registration waits for a good USER."""
+    c = net.connect(0)
+    c.send("NICK u", line)
+    assert c.lines() == [":fastchat.local 461 u USER :Not enough parameters"]
+    c.send("USER u 0 * :Real u")
+    assert find(c.lines(), " 001 u ")
