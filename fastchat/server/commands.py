@@ -254,7 +254,9 @@ def _visible(chan: Channel, uid: int) -> bool:
 
 @command(b"NAMES")
 def names(core: WorkerCore, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.2.5 NAMES [<channel>{,<channel>}]; with no argument, every visible channel."""
+    """RFC 2812 §3.2.5 NAMES [<channel>{,<channel>}]; with no argument, every visible channel.
+    Each channel named gets its 353s and its own 366; one that does not exist (or is secret
+    and we are not on it) only its 366 (Modern IRC)."""
     cfg = core.config
     if not msg.params:
         for chan in list(core.state.channels.values()):
@@ -265,6 +267,8 @@ def names(core: WorkerCore, client: Client, msg: Message) -> None:
         core.send(client, replies.end_of_names(cfg, client.name, b"*"))
         return
     for name in msg.params[0].split(b","):
+        if not name:
+            continue  # "#a,,#b": an empty name would make an empty middle parameter
         found = core.state.channel(name)
         if found is not None and _visible(found, client.uid):
             core.send_lines(client, replies.names(cfg, client.name, core.state, found))

@@ -180,3 +180,25 @@ def test_mode_member_of_nobody_is_no_such_nick(connect) -> None:
     op.expect(r" 401 mnop nobody :No such nick/channel$")
     op.send("MODE #mn +v mnout")
     op.expect(r" 441 mnop mnout #mn :They aren't on that channel$")
+
+
+def test_names_of_several_channels(connect) -> None:
+    """RFC 2812 §3.2.5 NAMES <channel>{,<channel>}: each channel is answered with its own
+    353s and 366; a channel that does not exist gets only its 366 (Modern IRC)."""
+    a = connect("namesa")
+    b = connect("namesb")
+    a.send("JOIN #na")
+    a.expect(r" 366 namesa #na ")
+    b.send("JOIN #nb")
+    b.expect(r" 366 namesb #nb ")
+    a.sync()
+    a.send("NAMES #na,#nb,#nc,,#NA")
+    assert a.sync() == [
+        ":fastchat.local 353 namesa = #na :@namesa",
+        ":fastchat.local 366 namesa #na :End of /NAMES list.",
+        ":fastchat.local 353 namesa = #nb :@namesb",
+        ":fastchat.local 366 namesa #nb :End of /NAMES list.",
+        ":fastchat.local 366 namesa #nc :End of /NAMES list.",
+        ":fastchat.local 353 namesa = #na :@namesa",
+        ":fastchat.local 366 namesa #na :End of /NAMES list.",
+    ]
