@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold, is_channel, is_valid_channel, is_valid_nick
-from fastchat.irc.message import Message
+from fastchat.irc.message import Message, fit_line, truncate_utf8
 from fastchat.server import replies
 from fastchat.server.events import (
     R_AWAY,
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from fastchat.server.core import WorkerCore
 
 HandlerFn = Callable[["WorkerCore", "Client", Message], None]
+
+#: The longest QUIT reason kept (InspIRCd's default ``maxquit``): the QUIT line the channels
+#: see and the ERROR line the client gets stay within 512 bytes.
+QUITLEN = 255
 
 
 class Handler:
@@ -97,7 +101,7 @@ def cap(core: WorkerCore, client: Client, msg: Message) -> None:
     elif sub == b"REQ":
         if not client.registered:
             client.cap_negotiating = True
-        core.send(client, b":%s CAP %s NAK :%s\r\n" % (s, client.name, msg.param(1)))
+        core.send(client, fit_line(b":%s CAP %s NAK :%s\r\n" % (s, client.name, msg.param(1))))
     elif sub == b"END":
         if client.cap_negotiating:
             client.cap_negotiating = False
@@ -142,12 +146,13 @@ def nick(core: WorkerCore, client: Client, msg: Message) -> None:
 
 @command(b"USER", 4, before_registration=True)
 def user(core: WorkerCore, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.1.3 USER <user> <mode> <unused> <realname>."""
+    """RFC 2812 §3.1.3 USER <user> <mode> <unused> <realname>. Modern IRC: an empty username
+    or realname is ERR_NEEDMOREPARAMS (so is a username with no character we keep)."""
     if client.registered or client.registering or client.username:
         raise N.IRCError(N.ERR_ALREADYREGISTERED, b"You may not reregister")
     raw = msg.params[0]
     username = bytes(c for c in raw if chr(c).isalnum() or c in b"-_.")[:18]
-    if not username:
+    if not username or not msg.params[3]:
         raise N.IRCError(N.ERR_NEEDMOREPARAMS, b"USER", b"Not enough parameters")
     client.username = b"~" + username[:17]
     client.realname = msg.params[3][:100]
@@ -187,7 +192,7 @@ def try_register(core: WorkerCore, client: Client) -> None:
 def ping(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.7.2; Modern IRC: "the server MUST reply with a PONG with the same token"."""
     s = core.config.server_name
-    core.send(client, b":%s PONG %s :%s\r\n" % (s, s, msg.params[-1]))
+    core.send(client, fit_line(b":%s PONG %s :%s\r\n" % (s, s, msg.params[-1])))
 
 
 @command(b"PONG", before_registration=True)
@@ -198,7 +203,7 @@ def pong(core: WorkerCore, client: Client, msg: Message) -> None:
 @command(b"QUIT", before_registration=True)
 def quit_(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.1.7: the server acknowledges with ERROR and closes; channels see QUIT."""
-    reason = msg.param(0)
+    reason = truncate_utf8(msg.param(0), QUITLEN)
     core.disconnect(
         client,
         b"Quit: " + reason if reason else b"Client quit",
@@ -257,7 +262,9 @@ def _visible(chan: Channel, uid: int) -> bool:
 
 @command(b"NAMES", reads=True)
 def names(core: WorkerCore, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.2.5 NAMES [<channel>{,<channel>}]; with no argument, every visible channel."""
+    """RFC 2812 §3.2.5 NAMES [<channel>{,<channel>}]; with no argument, every visible channel.
+    Each channel named gets its 353s and its own 366; one that does not exist (or is secret
+    and we are not on it) only its 366 (Modern IRC)."""
     cfg = core.config
     if not msg.params:
         for chan in list(core.state.channels.values()):
@@ -268,6 +275,8 @@ def names(core: WorkerCore, client: Client, msg: Message) -> None:
         core.send(client, replies.end_of_names(cfg, client.name, b"*"))
         return
     for name in msg.params[0].split(b","):
+        if not name:
+            continue  # "#a,,#b": an empty name would make an empty middle parameter
         found = core.state.channel(name)
         if found is not None and _visible(found, client.uid):
             core.send_lines(client, replies.names(cfg, client.name, core.state, found))
@@ -296,10 +305,12 @@ def list_(core: WorkerCore, client: Client, msg: Message) -> None:
 
 @command(b"KICK", 2)
 def kick(core: WorkerCore, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.2.8 KICK <channel> <user> [<comment>] (one channel, comma-separated users)."""
+    """RFC 2812 §3.2.8 KICK <channel> <user> [<comment>] (one channel, comma-separated users).
+    Without a comment, the comment is "the nickname of the user issuing the KICK"."""
+    comment = msg.param(2) or _user(client).nick
     for target in msg.params[1].split(b","):
         if target:
-            core.submit((R_KICK, client.uid, msg.params[0], target, msg.param(2)))
+            core.submit((R_KICK, client.uid, msg.params[0], target, comment))
 
 
 @command(b"INVITE", 2)
@@ -401,7 +412,7 @@ def _message(core: WorkerCore, client: Client, msg: Message, is_notice: bool) ->
     text = msg.params[1]
     mask = me.mask
     for target in targets:
-        line = b":%s %s %s :%s\r\n" % (mask, msg.command, target, text)
+        line = fit_line(b":%s %s %s :%s\r\n" % (mask, msg.command, target, text))
         core.relay_message(client, target, line, is_notice)
 
 
@@ -477,11 +488,12 @@ def whois(core: WorkerCore, client: Client, msg: Message) -> None:
 def ison(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §4.9 ISON <nickname>{ <nickname>}."""
     found = []
-    for word in b" ".join(msg.params).split():
+    for word in b" ".join(msg.params).split():  # nicks in any number of parameters
         u = core.state.user_by_nick(word)
         if u is not None:
             found.append(u.nick)
-    core.reply(client, N.RPL_ISON, b" ".join(found))
+    s = core.config.server_name
+    core.send(client, next(replies.word_lines(s, client.name, N.RPL_ISON, found)))
 
 
 @command(b"USERHOST", 1, reads=True)
@@ -492,7 +504,8 @@ def userhost(core: WorkerCore, client: Client, msg: Message) -> None:
         u = core.state.user_by_nick(word)
         if u is not None:
             out.append(b"%s=%s%s@%s" % (u.nick, b"-" if u.away else b"+", u.username, u.host))
-    core.reply(client, N.RPL_USERHOST, b" ".join(out))
+    s = core.config.server_name
+    core.send(client, next(replies.word_lines(s, client.name, N.RPL_USERHOST, out)))
 
 
 @command(b"AWAY")

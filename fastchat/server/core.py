@@ -29,7 +29,15 @@ from typing import TYPE_CHECKING
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold
 from fastchat.irc.linebuffer import OVERLONG
-from fastchat.irc.message import MAX_LINE, MAX_TAGS, ProtocolError, parse
+from fastchat.irc.message import (
+    MAX_INPUT_LINE,
+    MAX_LINE,
+    BlankLine,
+    ProtocolError,
+    fit_line,
+    input_too_long,
+    parse,
+)
 from fastchat.server import replies
 from fastchat.server.client import Client
 from fastchat.server.config import Config
@@ -69,9 +77,6 @@ log = logging.getLogger("fastchat.core")
 
 _MESSAGE_COMMANDS = (b"PRIVMSG ", b"NOTICE ")
 _CHANNEL_PREFIXES = b"#&"
-
-#: Bytes of one line we accept: the 512 of RFC 1459 plus an IRCv3 tag section.
-MAX_INPUT_LINE = MAX_LINE + MAX_TAGS
 
 
 class _Run:
@@ -390,14 +395,13 @@ class WorkerCore:
         ):
             return True
         self._flush_run()  # whatever this line does comes after the messages before it
-        if line is OVERLONG:
-            self.reply(client, N.ERR_INPUTTOOLONG, b"Input line was too long")
-            return True
-        if len(line) > MAX_LINE - 2 and line[:1] != b"@":
+        if line is OVERLONG or input_too_long(line):
             self.reply(client, N.ERR_INPUTTOOLONG, b"Input line was too long")
             return True
         try:
             msg = parse(line)
+        except BlankLine:
+            return True  # Modern IRC: empty lines are ignored, without a reply
         except ProtocolError as exc:
             self.reply(client, N.ERR_UNKNOWNERROR, b"*", b"Malformed message: " + str(exc).encode())
             return True
@@ -451,6 +455,8 @@ class WorkerCore:
             target,
             text,
         )
+        if len(out) > MAX_LINE:  # our prefix made it longer than a line may be: cut the text
+            out = fit_line(out)
         self.relay_message(client, target, out, notice)
         return True
 
@@ -759,7 +765,7 @@ class WorkerCore:
         if chan is None or user is None or user.uid not in chan.members:
             return
         if ev[3]:
-            line = b":%s PART %s :%s\r\n" % (user.mask, chan.name, ev[3])
+            line = fit_line(b":%s PART %s :%s\r\n" % (user.mask, chan.name, ev[3]))
         else:
             line = b":%s PART %s\r\n" % (user.mask, chan.name)
         for client in chan.local.values():
@@ -772,11 +778,8 @@ class WorkerCore:
         target = self.state.users.get(ev[3])
         if chan is None or kicker is None or target is None or target.uid not in chan.members:
             return
-        line = b":%s KICK %s %s :%s\r\n" % (
-            kicker.mask,
-            chan.name,
-            target.nick,
-            ev[4] or target.nick,
+        line = fit_line(
+            b":%s KICK %s %s :%s\r\n" % (kicker.mask, chan.name, target.nick, ev[4] or kicker.nick)
         )
         for client in chan.local.values():
             self.send(client, line)
@@ -786,7 +789,7 @@ class WorkerCore:
         user = self.state.users.get(ev[1])
         if user is None:
             return
-        line = b":%s QUIT :%s\r\n" % (user.mask, ev[2])
+        line = fit_line(b":%s QUIT :%s\r\n" % (user.mask, ev[2]))
         recipients = self._members_of_channels(user.uid)
         recipients.pop(user.uid, None)
         self.state.apply(ev)
@@ -803,7 +806,7 @@ class WorkerCore:
         chan = self.state.channels[ev[2]]
         user = self.state.users.get(ev[1])
         source = user.mask if user is not None else ev[4]
-        line = b":%s TOPIC %s :%s\r\n" % (source, chan.name, ev[3])
+        line = fit_line(b":%s TOPIC %s :%s\r\n" % (source, chan.name, ev[3]))
         for client in chan.local.values():
             self.send(client, line)
 

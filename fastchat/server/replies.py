@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from fastchat import __version__
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import CASEMAPPING, CHANTYPES
-from fastchat.irc.message import MAX_LINE, Message, format_message
+from fastchat.irc.message import MAX_LINE, Message, fit_line, format_message, truncate_utf8
 from fastchat.server.config import Config
 from fastchat.server.sequencer import (
     FLAG_MODES,
@@ -28,23 +28,81 @@ USER_MODES = b"iw"
 
 def numeric(server: bytes, nick: bytes, code: bytes, *params: bytes) -> bytes:
     """``:server CODE nick params... :last`` with CR LF. The last param is always trailing,
-    which every client accepts and which keeps texts with spaces intact."""
+    which every client accepts and which keeps texts with spaces intact.
+
+    Never longer than 512 bytes (RFC 1459 §2.3): a reply that quotes what a client sent (the
+    targets of ERR_TOOMANYTARGETS, an unknown nick or command) is shortened by cutting its
+    longest parameter, which is that quote (see :func:`fit_params`)."""
     if params:
         *middle, last = params
-        return b":%s %s %s%s :%s\r\n" % (
+        line = b":%s %s %s%s :%s\r\n" % (
             server,
             code,
             nick,
             b"".join(b" " + p for p in middle),
             last,
         )
+        if len(line) > MAX_LINE:
+            return fit_line(numeric(server, nick, code, *fit_params(params, len(line) - MAX_LINE)))
+        return line
     return b":%s %s %s\r\n" % (server, code, nick)
 
 
 def numeric_tokens(server: bytes, nick: bytes, code: bytes, *params: bytes) -> bytes:
     """Like :func:`numeric`, for replies made only of tokens (times, counts, modes): the last
-    parameter gets a ':' only when the protocol needs one."""
-    return format_message(Message(code, (nick, *params), server)) + b"\r\n"
+    parameter gets a ':' only when the protocol needs one. Also never over 512 bytes."""
+    line = format_message(Message(code, (nick, *params), server)) + b"\r\n"
+    if len(line) > MAX_LINE:
+        params = fit_params(params, len(line) - MAX_LINE)
+        line = fit_line(format_message(Message(code, (nick, *params), server)) + b"\r\n")
+    return line
+
+
+def fit_params(params: tuple[bytes, ...], excess: int) -> tuple[bytes, ...]:
+    """``params`` made ``excess`` bytes shorter in all, by cutting the end of the longest (what
+    a client made long: the targets, nick, mask, key or topic it sent), then of the next
+    longest if that was not enough. A middle parameter keeps at least one byte; no UTF-8
+    character is cut.
+
+    >>> fit_params((b"a,b,c,d,e,f,g,h,i", b"x", b"Too many targets"), 4)
+    (b'a,b,c,d,e,f,g', b'x', b'Too many targets')
+    """
+    out = list(params)
+    last = len(out) - 1
+    for i in sorted(range(len(out)), key=lambda j: -len(out[j])):
+        if excess <= 0:
+            break
+        param = out[i]
+        cut = truncate_utf8(param, max(len(param) - excess, 0 if i == last else 1))
+        if not cut and i != last:
+            cut = param[:1]
+        excess -= len(param) - len(cut)
+        out[i] = cut
+    return tuple(out)
+
+
+def word_lines(
+    server: bytes, nick: bytes, code: bytes, words: Iterable[bytes], *middle: bytes
+) -> Iterator[bytes]:
+    """Numerics whose last parameter is a list of ``words`` (nicks, channels), as many words
+    per line as fit in 512 bytes; at least one line, even for no words. A reply that must be
+    one line (RPL_ISON, RPL_USERHOST) takes the first: what does not fit is left out, as
+    established servers do.
+
+    >>> [len(x) for x in word_lines(b"srv", b"me", b"303", [b"n%03d" % i for i in range(200)])]
+    [509, 509, 24]
+    """
+    head = numeric(server, nick, code, *middle, b"")
+    room = MAX_LINE - len(head)
+    batch: list[bytes] = []
+    used = -1
+    for word in words:
+        if batch and used + 1 + len(word) > room:
+            yield numeric(server, nick, code, *middle, b" ".join(batch))
+            batch, used = [], -1
+        batch.append(word)
+        used += 1 + len(word)
+    yield numeric(server, nick, code, *middle, b" ".join(batch))
 
 
 def isupport_tokens(config: Config) -> list[bytes]:
@@ -221,7 +279,7 @@ def whois(
         if b"s" not in c.modes or c.key in shared
     ]
     if chans:
-        yield numeric(s, nick, N.RPL_WHOISCHANNELS, user.nick, b" ".join(chans))
+        yield from word_lines(s, nick, N.RPL_WHOISCHANNELS, chans, user.nick)
     yield numeric(s, nick, N.RPL_WHOISSERVER, user.nick, s, b"fastchat")
     if user.away:
         yield numeric(s, nick, N.RPL_AWAY, user.nick, user.away)

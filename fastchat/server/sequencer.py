@@ -20,6 +20,7 @@ from typing import Protocol
 
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold
+from fastchat.irc.message import MAX_LINE
 from fastchat.server.config import Config
 from fastchat.server.events import (
     D_CHAN,
@@ -319,10 +320,14 @@ class Sequencer:
         found = self._member(origin, uid, name)
         if found is None:
             return
-        _user, chan = found
+        user, chan = found
         is_op = bool(chan.members[uid] & OP)
         changes = bytearray()
         applied_args: list[bytes] = []
+        # The MODE line every member gets must fit in 512 bytes: room for the arguments once
+        # the source, the channel, the mode letters with their signs and ':' are counted.
+        room = MAX_LINE - len(b":%s MODE %s  :\r\n" % (user.mask, chan.name))
+        room -= 2 * MAX_MODE_CHANGES
         pending = list(args)
         adding = True
         sign = 0
@@ -359,7 +364,10 @@ class Sequencer:
                 break
             if c in MEMBER_MODES:
                 target = self.state.nicks.get(fold(arg))
-                if target is None or target.uid not in chan.members:
+                if target is None:
+                    self._reply(origin, uid, N.ERR_NOSUCHNICK, arg, b"No such nick/channel")
+                    continue
+                if target.uid not in chan.members:
                     self._reply(
                         origin,
                         uid,
@@ -391,6 +399,10 @@ class Sequencer:
                     continue
             elif (c in chan.modes) == adding:
                 continue
+            if needs_arg:
+                if len(arg) + 1 > room:
+                    continue  # a change whose argument would not fit in the line is ignored
+                room -= len(arg) + 1
             want = 1 if adding else -1
             if sign != want:
                 changes += b"+" if adding else b"-"

@@ -210,7 +210,6 @@ MALFORMED = [
     ("@", "400 malformed * :Malformed message: empty tag section"),
     ("@a=1", "400 malformed * :Malformed message: missing command"),
     (":source.only", "400 malformed * :Malformed message: missing command"),
-    ("   ", "400 malformed * :Malformed message: missing command"),
     ("\x01\x02", "400 malformed * :Malformed message: malformed command"),
     ("PRIVMSG", "411 malformed :No recipient given (PRIVMSG)"),
     ("PRIVMSG bystander", "412 malformed :No text to send"),
@@ -223,10 +222,12 @@ MALFORMED = [
 
 def test_unknown_and_malformed_commands(arena: Arena) -> None:
     """Unknown commands get 421, unparsable lines 400, missing parameters 461/411/412/431:
-    one numeric per line, in order (Modern IRC, "Numerics")."""
+    one numeric per line, in order (Modern IRC, "Numerics"); a line of only spaces is an
+    empty line, ignored without a reply (Modern IRC, "Messages")."""
     bad = arena.hostile("malformed")
     for line, _ in MALFORMED:
         bad.send(line)
+        bad.send("   ")
     assert bad.sync() == [f":fastchat.local {reply}" for _, reply in MALFORMED]
     arena.assert_unharmed()
 

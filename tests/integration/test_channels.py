@@ -153,3 +153,52 @@ def test_ban(connect) -> None:
     op.send("MODE #b b")
     op.expect(r" 367 bop #b :?baddie!\*@\*$")
     op.expect(r" 368 bop #b ")
+
+
+def test_kick_without_comment_uses_the_kickers_nick(connect) -> None:
+    """RFC 2812 §3.2.8: "If a "comment" is given, this will be sent instead of the default
+    message, the nickname of the user issuing the KICK"."""
+    op = connect("kdef")
+    victim = connect("kdefvic")
+    op.send("JOIN #kd")
+    op.expect(r" 366 kdef #kd ")
+    victim.send("JOIN #kd")
+    victim.expect(r" 366 kdefvic #kd ")
+    op.send("KICK #kd kdefvic")
+    victim.expect(r"^:kdef!\S+ KICK #kd kdefvic :kdef$")
+    op.expect(r"^:kdef!\S+ KICK #kd kdefvic :kdef$")
+
+
+def test_mode_member_of_nobody_is_no_such_nick(connect) -> None:
+    """Modern IRC, MODE: a member mode for a nick that does not exist is 401 ERR_NOSUCHNICK;
+    for one that exists but is not on the channel, 441 ERR_USERNOTINCHANNEL."""
+    op = connect("mnop")
+    connect("mnout")
+    op.send("JOIN #mn")
+    op.expect(r" 366 mnop #mn ")
+    op.send("MODE #mn +o nobody")
+    op.expect(r" 401 mnop nobody :No such nick/channel$")
+    op.send("MODE #mn +v mnout")
+    op.expect(r" 441 mnop mnout #mn :They aren't on that channel$")
+
+
+def test_names_of_several_channels(connect) -> None:
+    """RFC 2812 §3.2.5 NAMES <channel>{,<channel>}: each channel is answered with its own
+    353s and 366; a channel that does not exist gets only its 366 (Modern IRC)."""
+    a = connect("namesa")
+    b = connect("namesb")
+    a.send("JOIN #na")
+    a.expect(r" 366 namesa #na ")
+    b.send("JOIN #nb")
+    b.expect(r" 366 namesb #nb ")
+    a.sync()
+    a.send("NAMES #na,#nb,#nc,,#NA")
+    assert a.sync() == [
+        ":fastchat.local 353 namesa = #na :@namesa",
+        ":fastchat.local 366 namesa #na :End of /NAMES list.",
+        ":fastchat.local 353 namesa = #nb :@namesb",
+        ":fastchat.local 366 namesa #nb :End of /NAMES list.",
+        ":fastchat.local 366 namesa #nc :End of /NAMES list.",
+        ":fastchat.local 353 namesa = #na :@namesa",
+        ":fastchat.local 366 namesa #na :End of /NAMES list.",
+    ]

@@ -103,3 +103,76 @@ def test_line_too_long(connect) -> None:
     a.send("PRIVMSG #lobby :" + "x" * 600)
     a.expect(r" 417 longer :Input line was too long")
     a.sync()
+
+
+def _quiet_until(client, marker: str) -> list[str]:
+    """Every line ``client`` receives before ``marker`` (a message the test sent last)."""
+    return client.expect_until(marker)[:-1]
+
+
+def test_tagged_line_obeys_512_bytes(connect) -> None:
+    """IRCv3 message-tags, "Size limit": "The size limit for the rest of the message remains
+    unchanged at 512 bytes" (417 ERR_INPUTTOOLONG, and nobody receives it); tag data over 4094
+    bytes is 417 too. A tagged line within both limits is relayed, without its tags (no
+    capability asks for them yet)."""
+    a = connect("tagger")
+    b = connect("tagseen")
+    b.sync()
+    a.send("@a=b PRIVMSG #lobby :" + "x" * 3000)
+    a.expect(r"^:\S+ 417 tagger :Input line was too long$")
+    a.send("@+k=" + "v" * 4092 + " PRIVMSG #lobby :tags too long")
+    a.expect(r"^:\S+ 417 tagger :Input line was too long$")
+    a.send("@+draft/reply=1;time=x\\sy PRIVMSG #lobby :tagged and fine")
+    assert a.sync() == []
+    got = _quiet_until(b, r"PRIVMSG #lobby :tagged and fine$")
+    assert not any("tagger" in line for line in got), got
+    assert b.log[-1].startswith(":tagger!")
+
+
+def test_blank_lines_are_ignored(connect) -> None:
+    """Modern IRC, "Messages": servers SHOULD gracefully ignore empty lines: a line of only
+    spaces gets no reply at all."""
+    a = connect("blank")
+    a.sync()
+    a.send(" ")
+    a.send("     ")
+    a.send_raw(b"\r\n\r\n")
+    assert a.sync() == []
+
+
+def test_ison_with_twenty_nicks(connect) -> None:
+    """RFC 2812 §4.9 ISON with twenty nicks and no ':' (as clients send it): Modern IRC lets a
+    server accept more than 15 parameters, and ISON answers for all of them."""
+    a = connect("isonner")
+    connect("ison19")
+    nicks = " ".join(f"ison{i}" for i in range(1, 20))
+    a.send(f"ISON isonner {nicks}")
+    a.expect(r" 303 isonner :isonner ison19$")
+
+
+def test_no_line_over_512_bytes(connect) -> None:
+    """RFC 1459 §2.3: no message, CR LF included, exceeds 512 bytes. A 510-byte PRIVMSG
+    becomes longer once the server adds its source: its text is cut (at a UTF-8 character
+    boundary); a 407 quoting a long target list quotes a cut one."""
+    a = connect("longsender")
+    b = connect("longreader")
+    a.sync()
+    b.sync()
+    for head in ("PRIVMSG #lobby :", "PRIVMSG longreader :", "NOTICE #lobby,longreader :"):
+        a.send(head + "z" * (510 - len(head)))
+    euro = "PRIVMSG longreader :" + "€" * 200
+    a.send(euro.encode()[:510])
+    a.send("PRIVMSG " + ",".join(f"t{i:03d}" for i in range(95)) + " :x")
+    a.send("PRIVMSG " + "n" * 490 + " :x")
+    a.send("PING " + "p" * 500)
+    replies = a.sync()
+    assert [line.split()[1] for line in replies] == ["407", "401", "PONG"]
+    a.send("PRIVMSG longreader :done")
+    relayed = _quiet_until(b, r"PRIVMSG longreader :done$")
+    relayed = [line for line in relayed if line.startswith(":longsender!")]
+    assert len(relayed) == 5, relayed
+    for line in (*relayed, *replies):
+        assert len(line.encode()) + 2 <= 512, (len(line.encode()), line[:60])
+        assert "\ufffd" not in line  # no UTF-8 character was cut in two
+    assert all(len(line.encode()) + 2 > 509 for line in relayed)
+    assert replies[0].endswith(" :Too many targets (max 4)")

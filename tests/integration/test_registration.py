@@ -82,6 +82,20 @@ def test_user_needs_params_and_reregister(connect) -> None:
     c2.expect(r" 462 reg :You may not reregister")
 
 
+def test_user_with_empty_realname_or_username(connect) -> None:
+    """Modern IRC, USER: "If the client sends a USER command [...] with an empty <realname> or
+    <username>, ERR_NEEDMOREPARAMS (461)"; the connection may then try again."""
+    c = connect()
+    c.send("NICK emptyreal")
+    c.send("USER a 0 * :")
+    c.expect(r" 461 emptyreal USER :Not enough parameters$")
+    c.send("USER !!! 0 * :Real Name")
+    c.expect(r" 461 emptyreal USER :Not enough parameters$")
+    c.send("USER a 0 * :Real Name")
+    c.expect(r" 001 emptyreal ")
+    c.nick = "emptyreal"
+
+
 def test_cap_negotiation_holds_registration(connect) -> None:
     """IRCv3 capability negotiation: "the server MUST NOT complete registration until the
     client sends CAP END". We offer no capabilities and NAK any request."""

@@ -39,6 +39,13 @@ class FakeClient:
         self.received.clear()
         return out
 
+    def raw_lines(self) -> list[bytes]:
+        """Like :meth:`lines`, as the bytes received (each without its CR LF)."""
+        self.net.collect()
+        out = self.received[:]
+        self.received.clear()
+        return out
+
     def register(self, nick: str) -> list[str]:
         self.send(f"NICK {nick}", f"USER {nick} 0 * :Real {nick}")
         return self.lines()

@@ -226,3 +226,192 @@ def test_run_is_not_merged_when_the_replica_refuses(net: FakeNet) -> None:
     x.lines()
     x.send("PRIVMSG #q :no", "PRIVMSG #q :no", "PRIVMSG #lobby :yes")
     assert [line.split()[1] for line in x.lines()] == ["404", "404"]
+
+
+# --- line limits, tags, blank lines, parameters ------------------------------------------------
+
+
+def test_tagged_line_obeys_the_512_bytes_and_is_not_relayed(net: FakeNet) -> None:
+    """IRCv3 message-tags, "Size limit": "The size limit for the rest of the message remains
+    unchanged at 512 bytes"; a tagged 3,000-byte message is refused with 417 like an untagged
+    one, and nobody receives it."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    a.lines()
+    b.lines()
+    a.send("@a=b PRIVMSG #lobby :" + "x" * 3000)
+    assert a.lines() == [":fastchat.local 417 a :Input line was too long"]
+    assert b.lines() == []
+
+
+def test_tag_section_limit(net: FakeNet) -> None:
+    """IRCv3 message-tags: "Clients MUST NOT send messages with tag data exceeding 4094
+    bytes" and servers "MUST reply with the ERR_INPUTTOOLONG (417) error numeric"; within the
+    limit, the message goes through (its tags are not relayed: no capability asks for them)."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    a.lines()
+    b.lines()
+    a.send("@+k=" + "v" * 4092 + " PRIVMSG #lobby :too many tags")  # 4095 bytes of tag data
+    assert a.lines() == [":fastchat.local 417 a :Input line was too long"]
+    a.send("@+k=" + "v" * 4091 + " PRIVMSG #lobby :" + "y" * 494)  # 4094, then 510 bytes
+    assert a.lines() == []
+    (relayed,) = b.lines()
+    assert relayed.startswith(":a!~a@10.0.0.1 PRIVMSG #lobby :yyy")
+    a.send("@time=x;+draft/reply=1 PRIVMSG b :tagged")
+    assert b.lines() == [":a!~a@10.0.0.1 PRIVMSG b :tagged"]
+
+
+def test_blank_lines_get_no_reply(net: FakeNet) -> None:
+    """Modern IRC, "Messages": servers SHOULD gracefully ignore empty lines; a line of spaces
+    is one (before and after registration)."""
+    a = net.connect(0)
+    a.send(" ", "    ")
+    assert a.lines() == []
+    a.register("a")
+    a.lines()
+    a.send(" ", "   ", "PING :after")
+    assert a.lines() == [":fastchat.local PONG fastchat.local :after"]
+
+
+def test_ison_takes_any_number_of_nicks(net: FakeNet) -> None:
+    """RFC 2812 §4.9 ISON <nickname> *( SPACE <nickname> ): clients send twenty nicks with no
+    ':'; Modern IRC lets a server accept more than 15 parameters, and ISON reads them all."""
+    net.connect(0, "n1")
+    net.connect(w(net, 1), "n19")
+    a = net.connect(w(net, 2), "asker")
+    a.lines()
+    a.send("ISON " + " ".join(f"n{i}" for i in range(1, 21)))
+    assert a.lines() == [":fastchat.local 303 asker :n1 n19"]
+    a.send("ISON n1 :n19 nobody")
+    assert a.lines() == [":fastchat.local 303 asker :n1 n19"]
+
+
+# --- no line over 512 bytes ---------------------------------------------------------------------
+
+
+def _assert_fits(lines: list[bytes]) -> None:
+    for line in lines:
+        assert len(line) + 2 <= 512, (len(line), line[:60])
+
+
+def test_relayed_message_is_cut_to_512_bytes(net: FakeNet) -> None:
+    """RFC 1459 §2.3: a message is at most 512 bytes with CR LF; the server's added source
+    must not push a 510-byte PRIVMSG past that: the end of the text is cut (fast path and
+    general path alike, to a channel and to a nick)."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    a.lines()
+    b.lines()
+    for head in ("PRIVMSG #lobby :", "privmsg #lobby :", "PRIVMSG #lobby,b :", "NOTICE b :"):
+        a.send(head + "z" * (510 - len(head)))
+        got = b.raw_lines()
+        assert got and all(len(line) + 2 == 512 for line in got), [len(x) for x in got]
+        assert all(line.endswith(b"z" * 400) for line in got)
+    assert a.lines() == []
+
+
+def test_relayed_message_is_cut_between_utf8_characters(net: FakeNet) -> None:
+    """Cutting valid UTF-8 text keeps every character whole."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    b.lines()
+    for head in ("PRIVMSG #lobby :x", "PRIVMSG #lobby :", "PRIVMSG b,#lobby :"):
+        a.send((head + "€" * 200).encode()[:510])
+        for line in b.raw_lines():
+            assert len(line) + 2 <= 512
+            line.decode("utf-8")  # no character cut in two
+            assert len(line) + 2 > 512 - 3
+
+
+def test_error_replies_quote_a_cut_target(net: FakeNet) -> None:
+    """407 ERR_TOOMANYTARGETS, 401, 403 and 421 quote what the client sent; the quote is cut
+    so that the reply fits in 512 bytes."""
+    a = net.connect(0, "a")
+    a.lines()
+    targets = ",".join(f"t{i:03d}" for i in range(95))
+    a.send(f"PRIVMSG {targets} :x")
+    (reply,) = a.raw_lines()
+    assert reply.startswith(b":fastchat.local 407 a t000,t001,") and len(reply) + 2 == 512
+    assert reply.endswith(b" :Too many targets (max 4)")
+    a.send("PRIVMSG " + "n" * 490 + " :x")
+    a.send("PRIVMSG #" + "c" * 490 + " :x")
+    a.send("X" * 505)
+    a.send("PING " + "p" * 500)
+    got = a.raw_lines()
+    assert [line.split()[1] for line in got] == [b"401", b"403", b"421", b"PONG"]
+    _assert_fits(got)
+
+
+def test_long_quit_part_kick_and_modes_fit(net: FakeNet) -> None:
+    """Lines the server relays for other commands also stay within 512 bytes: a QUIT reason
+    is kept to 255 bytes, and a MODE whose arguments would not fit drops those changes."""
+    op, b = net.connect(0, "op"), net.connect(w(net, 1), "b")
+    op.send("JOIN #long")
+    b.send("JOIN #long")
+    b.lines()
+    masks = " ".join(c * 78 for c in "abcdef")  # each becomes "<78 letters>!*@*"
+    op.send("MODE #long +bbbbbb " + masks)
+    op.send("PART #long :" + "r" * 490)
+    got = b.raw_lines()
+    _assert_fits(got)
+    assert got[0].startswith(b":op!~op@10.0.0.1 MODE #long +bbbbb ")
+    assert got[1].startswith(b":op!~op@10.0.0.1 PART #long :rrr")
+    op.send("QUIT :" + "q" * 490)
+    (quit_,) = b.raw_lines()
+    assert quit_ == b":op!~op@10.0.0.1 QUIT :Quit: " + b"q" * 255
+
+
+def test_whois_channels_split_over_lines(net: FakeNet) -> None:
+    """RPL_WHOISCHANNELS (319) may be sent several times (Modern IRC): a user on many long
+    channels is listed over as many lines as needed, each within 512 bytes."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    names = [f"#{i:02d}" + "c" * 45 for i in range(15)]
+    a.send("JOIN " + ",".join(names[:8]), "JOIN " + ",".join(names[8:]))
+    b.lines()
+    b.send("WHOIS a")
+    got = b.raw_lines()
+    _assert_fits(got)
+    listed = [c for line in got if b" 319 " in line for c in line.split(b" :", 1)[1].split()]
+    assert len([line for line in got if b" 319 " in line]) == 2
+    assert sorted(c.lstrip(b"@") for c in listed) == sorted(
+        [b"#lobby", *(n.encode() for n in names)]
+    )
+
+
+# --- channel operations ------------------------------------------------------------------------
+
+
+def test_kick_without_comment_uses_the_kickers_nick(net: FakeNet) -> None:
+    """RFC 2812 §3.2.8: without a comment, the default message is "the nickname of the user
+    issuing the KICK"."""
+    op, v = net.connect(0, "op"), net.connect(w(net, 1), "v")
+    op.send("JOIN #k")
+    v.send("JOIN #k")
+    v.lines()
+    op.send("KICK #k v")
+    assert v.lines() == [":op!~op@10.0.0.1 KICK #k v :op"]
+
+
+def test_mode_for_a_missing_nick_is_401_and_for_an_outsider_441(net: FakeNet) -> None:
+    """Modern IRC, MODE: +o/+v for a nick that does not exist answers 401 ERR_NOSUCHNICK;
+    for a user who exists but is not on the channel, 441 ERR_USERNOTINCHANNEL."""
+    op = net.connect(0, "op")
+    net.connect(w(net, 1), "out")
+    op.send("JOIN #m")
+    op.lines()
+    op.send("MODE #m +o nobody", "MODE #m +v out")
+    assert op.lines() == [
+        ":fastchat.local 401 op nobody :No such nick/channel",
+        ":fastchat.local 441 op out #m :They aren't on that channel",
+    ]
+
+
+# --- registration ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", ["USER a 0 * :", "USER !!! 0 * :Real", "USER a 0 *"])
+def test_user_needs_a_username_and_a_realname(net: FakeNet, line: str) -> None:
+    """Modern IRC, USER: an empty <username> or <realname> is 461 ERR_NEEDMOREPARAMS, and
+    registration waits for a good USER."""
+    c = net.connect(0)
+    c.send("NICK u", line)
+    assert c.lines() == [":fastchat.local 461 u USER :Not enough parameters"]
+    c.send("USER u 0 * :Real u")
+    assert find(c.lines(), " 001 u ")

@@ -16,7 +16,21 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fastchat.irc import message, numerics
-from fastchat.irc.message import MAX_PARAMS, Message, ProtocolError, format_message, line, parse
+from fastchat.irc.message import (
+    MAX_CLIENT_TAGS,
+    MAX_INPUT_LINE,
+    MAX_LINE,
+    BlankLine,
+    Message,
+    ProtocolError,
+    fit_line,
+    format_message,
+    input_too_long,
+    line,
+    parse,
+    parse_tags,
+    truncate_utf8,
+)
 from fastchat.irc.numerics import ERR_NEEDMOREPARAMS, ERR_NOSUCHNICK, IRCError
 
 # --- parsing well-formed lines ---------------------------------------------------------------
@@ -168,11 +182,13 @@ def test_numeric_commands(raw: bytes, command: bytes, params: tuple[bytes, ...])
     assert (msg.command, msg.params) == (command, params)
 
 
-def test_fifteen_params_are_accepted() -> None:
-    """RFC 1459 §2.3: "<params>" hold "a maximum of fifteen (15)" parameters; exactly 15,
-    with or without a trailing, is fine.
+@pytest.mark.parametrize("count", [15, 16, 20, 100])
+def test_more_than_fifteen_params_are_accepted(count: int) -> None:
+    """Modern IRC, "Parameters": "Servers SHOULD accept more than 15 parameters" (RFC 1459
+    §2.3 stopped at fifteen): clients send ``ISON`` with twenty nicks and no ':'. We keep every
+    parameter, with or without a trailing; each command takes what it needs.
     """
-    middles = tuple(b"p%d" % i for i in range(MAX_PARAMS))
+    middles = tuple(b"p%d" % i for i in range(count))
     assert parse(b"X " + b" ".join(middles)).params == middles
     with_trailing = (*middles[:-1], b"last one")
     assert parse(b"X " + b" ".join(middles[:-1]) + b" :last one").params == with_trailing
@@ -194,9 +210,6 @@ def test_param_accessor() -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        pytest.param(b"", id="empty"),
-        pytest.param(b" ", id="one-space"),
-        pytest.param(b"     ", id="only-spaces"),
         pytest.param(b"PRIVMSG #a :x\0y", id="nul-in-trailing"),
         pytest.param(b"\0", id="nul-alone"),
         pytest.param(b"PRIV\0MSG", id="nul-in-command"),
@@ -219,17 +232,27 @@ def test_param_accessor() -> None:
         pytest.param(b"@a=b :src", id="tags-and-source-only"),
         pytest.param(b"@ PING", id="empty-tags"),
         pytest.param(b" :x", id="space-colon"),
-        pytest.param(b"X " + b" ".join([b"p"] * (MAX_PARAMS + 1)), id="16-middles"),
-        pytest.param(b"X " + b" ".join([b"p"] * MAX_PARAMS) + b" :t", id="15-middles-trailing"),
-        pytest.param(b"X " + b"p " * 100, id="100-params"),
+        pytest.param(b"@a=1 ", id="tags-and-space"),
+        pytest.param(b"@a=1    ", id="tags-and-spaces"),
     ],
 )
 def test_rejects_malformed(raw: bytes) -> None:
     """RFC 1459 §2.3.1: "NUL is not allowed within messages"; Modern IRC: "The command must
-    either be a valid IRC command or a numeric (a three-digit number represented as text)";
-    RFC 1459 §2.3: at most fifteen parameters. Anything else is the peer's error.
+    either be a valid IRC command or a numeric (a three-digit number represented as text)".
+    Anything else is the peer's error (and not a blank line, which gets no answer at all).
     """
-    with pytest.raises(ProtocolError):
+    with pytest.raises(ProtocolError) as info:
+        parse(raw)
+    assert not isinstance(info.value, BlankLine)
+
+
+@pytest.mark.parametrize("raw", [b"", b" ", b"     "], ids=["empty", "one-space", "only-spaces"])
+def test_blank_lines_are_not_messages(raw: bytes) -> None:
+    """Modern IRC, "Messages": "Servers SHOULD gracefully ignore empty lines": a line of
+    nothing but spaces is no message; :class:`BlankLine` (a :class:`ProtocolError`) tells the
+    caller to ignore it without a reply.
+    """
+    with pytest.raises(BlankLine):
         parse(raw)
 
 
@@ -346,9 +369,9 @@ _word = _bytes_without(_NOT_IN_MIDDLE, min_size=1)  # a source or a tag section
 
 @st.composite
 def _messages(draw: st.DrawFn) -> Message:
-    middles = draw(st.lists(_middle, max_size=MAX_PARAMS))
+    middles = draw(st.lists(_middle, max_size=17))  # more than RFC 2812's 15
     params = list(middles)
-    if len(params) < MAX_PARAMS and draw(st.booleans()):
+    if draw(st.booleans()):
         params.append(draw(_trailing))
     return Message(
         draw(_command),
@@ -371,7 +394,6 @@ _ircish_lines = st.one_of(
 
 def _check_invariants(msg: Message) -> None:
     assert re.fullmatch(rb"[A-Z]+|[0-9]{3}", msg.command)
-    assert len(msg.params) <= MAX_PARAMS
     for part in (*msg.params, msg.source or b"", msg.tags or b""):
         assert not _NOT_IN_PARAM & set(part)
     for middle in msg.params[:-1]:
@@ -416,6 +438,158 @@ def test_reformatting_a_parsed_line_is_stable(raw: bytes) -> None:
     except ProtocolError:
         return
     assert parse(format_message(msg)) == msg
+
+
+# --- IRCv3 message tags ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "tags"),
+    [
+        # IRCv3 message-tags, "Examples"
+        (b"aaa=bbb;ccc;example.com/ddd=eee", {b"aaa": b"bbb", b"ccc": b"", b"example.com/ddd": b"eee"}),
+        (b"+example-client-tag=example-value", {b"+example-client-tag": b"example-value"}),
+        (b"+example.com/foo=bar", {b"+example.com/foo": b"bar"}),
+        (b"+example=raw+:=,escaped\\:\\s\\\\", {b"+example": b"raw+:=,escaped; \\"}),
+        # every escape, an unknown one, and a lone backslash at the end
+        (b"k=a\\:b\\sc\\\\d\\re\\nf", {b"k": b"a;b c\\d\re\nf"}),
+        (b"k=\\x\\", {b"k": b"x"}),
+        (b"k=test\\", {b"k": b"test"}),
+        # a value may hold '=' and be empty; a key given twice keeps its last value
+        (b"k=a=b;e=;f", {b"k": b"a=b", b"e": b"", b"f": b""}),
+        (b"k=1;k=2", {b"k": b"2"}),
+        # empty tags and invalid keys are skipped, not fatal
+        (b"a=1;;b=2;", {b"a": b"1", b"b": b"2"}),
+        (b"=x;+=y;a b=1;a_b=2;/c=3;ok=4", {b"ok": b"4"}),
+        # bytes that are not UTF-8 are kept as they are
+        (b"k=\xff\xfe", {b"k": b"\xff\xfe"}),
+    ],
+)  # fmt: skip
+def test_parse_tags(raw: bytes, tags: dict[bytes, bytes]) -> None:
+    """IRCv3 message-tags, "Format": ``<tag> ::= <key> ['=' <escaped value>]``, ``<key> ::=
+    [ '+' ] [ <vendor> '/' ] <sequence of letters, digits, hyphens>``; "Escaping values":
+    ``\\:`` is ';', ``\\s`` SPACE, ``\\\\`` backslash, ``\\r`` CR, ``\\n`` LF; "If a lone ``\\``
+    exists at the end of an escaped value [...] there SHOULD be no output character".
+    """
+    assert parse_tags(raw) == tags
+
+
+def test_tags_stay_raw_until_asked_for() -> None:
+    """The parser keeps the tag section as it came; :func:`parse_tags` reads it on demand
+    (nothing relays tags yet, so nothing pays for reading them)."""
+    msg = parse(b"@+draft/reply=abc;time=x\\sy PRIVMSG #a :hi")
+    assert msg.tags == b"+draft/reply=abc;time=x\\sy"
+    assert parse_tags(msg.tags) == {b"+draft/reply": b"abc", b"time": b"x y"}
+
+
+_tag_keys = st.sampled_from([b"a", b"b-2", b"+c", b"example.com/d", b"+x.y/Z-9"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(_tag_keys, _bytes_without(frozenset(b"\0"))))
+def test_tag_escaping_round_trips(tags: dict[bytes, bytes]) -> None:
+    """IRCv3 message-tags, "Escaping values": any value (NUL cannot be sent), escaped by the
+    table, reads back as itself."""
+    table = {b";": b"\\:", b" ": b"\\s", b"\\": b"\\\\", b"\r": b"\\r", b"\n": b"\\n"}
+
+    def escape(value: bytes) -> bytes:
+        return b"".join(table.get(bytes((c,)), bytes((c,))) for c in value)
+
+    raw = b";".join(key + b"=" + escape(value) for key, value in tags.items())
+    assert parse_tags(raw) == tags
+    assert not set(raw) & set(b"\0\r\n ")
+
+
+# --- line lengths ------------------------------------------------------------------------------
+
+
+def _tagged(tag_data: int, rest: int) -> bytes:
+    """A line with ``tag_data`` bytes of tags and ``rest`` bytes after the tag section."""
+    command = b"PRIVMSG #a :"
+    return b"@k=" + b"v" * (tag_data - 2) + b" " + command + b"x" * (rest - len(command))
+
+
+@pytest.mark.parametrize(
+    ("raw", "too_long"),
+    [
+        (b"PRIVMSG #a :" + b"x" * 498, False),  # 510 bytes + CR LF = 512
+        (b"PRIVMSG #a :" + b"x" * 499, True),
+        (_tagged(10, 510), False),
+        (_tagged(10, 511), True),  # the rest of a tagged line obeys the 512 too
+        (_tagged(10, 3000), True),
+        (_tagged(4094, 510), False),  # '@', 4094 bytes of tag data, ' ': the client's maximum
+        (_tagged(4095, 20), True),
+        (_tagged(8000, 20), True),
+        (b"@" + b"k" * 4094, False),  # tags only: not too long (but malformed)
+        (b"@" + b"k" * 4095, True),
+    ],
+)
+def test_input_too_long(raw: bytes, too_long: bool) -> None:
+    """Modern IRC, "Messages": "messages SHALL NOT exceed 512 bytes in length, including the
+    trailing CR-LF characters"; IRCv3 message-tags, "Size limit": "Clients MUST NOT send
+    messages with tag data exceeding 4094 bytes", "The size limit for the rest of the message
+    remains unchanged at 512 bytes", and servers MUST answer ERR_INPUTTOOLONG to either.
+    """
+    assert input_too_long(raw) is too_long
+    assert len(raw) <= MAX_INPUT_LINE or too_long
+
+
+def test_input_line_bound_is_both_limits() -> None:
+    """The line buffer's bound is the longest acceptable line: a full client tag section and
+    510 bytes (``input_too_long`` decides anything shorter)."""
+    assert MAX_INPUT_LINE == MAX_CLIENT_TAGS + MAX_LINE - 2
+    assert not input_too_long(_tagged(4094, 510)) and len(_tagged(4094, 510)) == MAX_INPUT_LINE
+
+
+@pytest.mark.parametrize(
+    ("text", "size", "expected"),
+    [
+        ("abc", 5, "abc"),
+        ("abc", 2, "ab"),
+        ("abc", 0, ""),
+        ("aé", 2, "a"),  # é is two bytes: cutting inside it keeps neither
+        ("aé", 3, "aé"),
+        ("a€b", 2, "a"),
+        ("a€b", 3, "a"),
+        ("a€b", 4, "a€"),
+        ("a😀", 4, "a"),
+        ("a😀", 5, "a😀"),
+    ],
+)
+def test_truncate_utf8_keeps_characters_whole(text: str, size: int, expected: str) -> None:
+    """Cutting a line to size must not leave half a UTF-8 character at its end."""
+    assert truncate_utf8(text.encode(), size) == expected.encode()
+
+
+def test_truncate_other_bytes_by_size() -> None:
+    """Text that is not UTF-8 (IRC mandates no encoding) is cut exactly at the size."""
+    assert truncate_utf8(b"caf\xe9 au lait", 4) == b"caf\xe9"
+    assert truncate_utf8(b"\xa9\xa9\xa9\xa9\xa9", 3) == b"\xa9\xa9\xa9"
+    assert truncate_utf8(b"a\xe2\x82x", 2) == b"a\xe2"  # not a whole character: cut by size
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60), st.integers(min_value=0, max_value=250))
+def test_truncate_utf8_property(text: str, size: int) -> None:
+    """For UTF-8 text, the result is the longest prefix of whole characters within ``size``."""
+    data = text.encode()
+    cut = truncate_utf8(data, size)
+    assert data.startswith(cut) and len(cut) <= size
+    decoded = cut.decode()  # never half a character
+    assert len(cut) == len(data) or len(cut) + len(text[len(decoded)].encode()) > size
+
+
+def test_fit_line_cuts_the_text_at_the_end() -> None:
+    """A line the server sends never exceeds 512 bytes with its CR LF; what goes is the end of
+    the line, the end of its text."""
+    head = b":nick!~user@host PRIVMSG #chan :"
+    relayed = head + "é".encode() * 300 + b"\r\n"
+    fitted = fit_line(relayed)
+    assert len(fitted) <= MAX_LINE and fitted.endswith(b"\r\n")
+    assert relayed.startswith(fitted[:-2])
+    assert parse(fitted[:-2]).params[1].decode() == "é" * ((MAX_LINE - 2 - len(head)) // 2)
+    short = b":n PRIVMSG #a :hi\r\n"
+    assert fit_line(short) is short
 
 
 # --- numerics ----------------------------------------------------------------------------------
