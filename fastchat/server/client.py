@@ -22,6 +22,7 @@ class Client:
         "closed",
         "connected_at",
         "flood_clock",
+        "held",
         "host",
         "inq",
         "inq_bytes",
@@ -67,6 +68,9 @@ class Client:
         # appended to and taken whole, and an idle client's empty list costs 56 bytes, not 760
         self.inq: list[bytes] = []
         self.inq_bytes = 0
+        # Flood control off and more than --recvq waiting behind the barrier: the shell stops
+        # reading this socket (backpressure) until the queue drains.
+        self.held = False
         self.waiting = 0  # requests with the sequencer not yet decided: the ordering barrier
         # The read barrier (see WorkerCore.handle_line): lines received so far, and how many of
         # them a completed sync round trip covers; a query among those is answered at once.

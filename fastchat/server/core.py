@@ -123,6 +123,7 @@ class WorkerCore:
         self.clients: dict[int, Client] = {}  # uid -> local connection (registered or not)
         self.dirty: list[Client] = []
         self.closing: list[Client] = []
+        self.held_changed: list[Client] = []  # input held or released (see _recvq_full)
         self.outbox: list[Record] = []
         self.throttled: set[Client] = set()  # input held back by flood control
         self._run: _Run | None = None  # approved channel messages being joined (_flush_run)
@@ -312,7 +313,7 @@ class WorkerCore:
             client.inq.extend(lines)
             client.inq_bytes += sum(map(len, lines))
             if client.inq_bytes > self.config.recvq:
-                self.disconnect(client, b"Excess Flood")
+                self._recvq_full(client)
             return
         self._process(client, lines)
 
@@ -347,7 +348,7 @@ class WorkerCore:
                 if not client.waiting:
                     self.throttled.add(client)
                 if client.inq_bytes > self.config.recvq:
-                    self.disconnect(client, b"Excess Flood")
+                    self._recvq_full(client)
                 return
             if flood:
                 client.flood_clock = max(client.flood_clock, now) + interval
@@ -360,6 +361,17 @@ class WorkerCore:
                 client.inq_bytes += sum(map(len, rest))
                 return
 
+    def _recvq_full(self, client: Client) -> None:
+        """More than --recvq waits unprocessed. With flood control on, the client outran it:
+        ``Excess Flood``. With it off (a trusted bot pipelining 1,000 NICKs), the lines only
+        wait for the ordering barrier: hold its input (the shell stops reading the socket, so
+        the kernel's window pushes back) until the queue drains, and lose nothing."""
+        if self.config.flood_control:
+            self.disconnect(client, b"Excess Flood")
+        elif not client.held:
+            client.held = True
+            self.held_changed.append(client)
+
     def resume(self, client: Client) -> None:
         """Process what ``client`` has queued, now that its barrier or flood hold lifted."""
         if client.closed or not client.inq:
@@ -369,6 +381,9 @@ class WorkerCore:
         client.inq = []
         client.inq_bytes = 0
         self._process(client, lines)
+        if client.held and client.inq_bytes <= self.config.recvq:
+            client.held = False
+            self.held_changed.append(client)
 
     def handle_line(self, client: Client, line: bytes, index: int) -> bool:
         """One line (the ``index``-th the client sent): parse, dispatch through the command

@@ -201,6 +201,16 @@ class Worker:
                     client.pending.clear()
                     if len(client.outbuf) > self.config.sendq and not client.closed:
                         self.core.disconnect(client, b"SendQ exceeded", flush=False)
+        if core.held_changed:
+            changed = core.held_changed
+            core.held_changed = []
+            for client in changed:
+                if client.closed or client.transport is None:
+                    continue
+                if client.held:
+                    self._pause_client(client)
+                elif not self.reading_paused:
+                    self._unpause_client(client)
         if core.closing:
             closing = core.closing
             core.closing = []
@@ -393,7 +403,7 @@ class Worker:
             if self.now >= deadline and client.transport is not None:
                 self._finish_close(client)
 
-    # -- bus backpressure ------------------------------------------------------------------------
+    # -- backpressure: the bus (every client) or one client's held input (its socket) ---------------
     def _pause_client(self, client: Client) -> None:
         sock = client.transport
         if sock is None:
@@ -409,16 +419,22 @@ class Worker:
 
     def _resume_reading(self) -> None:
         self.reading_paused = False
-        paused, self.paused = self.paused, set()
-        for client in paused:
-            sock = client.transport
-            if sock is None or client.closed:
-                continue
-            events = EVENT_READ | (EVENT_WRITE if client in self.blocked else 0)
-            try:
-                self.sel.modify(sock, events, client)
-            except KeyError:
-                self.sel.register(sock, events, client)
+        for client in list(self.paused):
+            if not client.held:  # a client the core holds stays paused (core._recvq_full)
+                self._unpause_client(client)
+
+    def _unpause_client(self, client: Client) -> None:
+        if client not in self.paused:
+            return
+        self.paused.discard(client)
+        sock = client.transport
+        if sock is None or client.closed:
+            return
+        events = EVENT_READ | (EVENT_WRITE if client in self.blocked else 0)
+        try:
+            self.sel.modify(sock, events, client)
+        except KeyError:
+            self.sel.register(sock, events, client)
 
     # -- the hub link -----------------------------------------------------------------------------
     def _flush_hub(self) -> None:

@@ -8,6 +8,8 @@ import itertools
 import re
 import time
 
+import pytest
+
 from fastchat.server import process
 from tests.ircclient import IRCClient
 
@@ -98,3 +100,22 @@ def test_no_flood_control() -> None:
         pongs = [c.expect(r" PONG \S+ :(u\d+)$").group(1) for _ in range(2000)]
         assert pongs == [f"u{i}" for i in range(2000)]
         assert time.monotonic() - start < 3.0
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_no_flood_control_barrier_pushes_back_instead_of_disconnecting(workers: int) -> None:
+    """--no-flood-control: 1,000 NICK changes in one write wait behind the ordering barrier
+    (each is decided by the sequencer before the next), far more than --recvq; the server
+    stops reading the socket meanwhile instead of answering ``Excess Flood``, and every
+    change happens, in order."""
+    with (
+        process.running(["--autojoin", "", "--no-flood-control"], workers=workers) as server,
+        IRCClient(server.host, server.port, "n0") as c,
+    ):
+        c.send_raw(b"".join(b"NICK n%d\r\n" % i for i in range(1, 1001)) + b"PING :done\r\n")
+        changes = c.expect_until(r" PONG \S+ :done$", timeout=60)
+        nicks = [m.group(1) for ln in changes if (m := re.search(r" NICK :?(\S+)$", ln))]
+        assert nicks == [f"n{i}" for i in range(1, 1001)], changes[-3:]
+        assert not [ln for ln in changes if ln.startswith("ERROR")]
+        c.send("WHOIS n1000")
+        c.expect(r" 311 n1000 n1000 ")
