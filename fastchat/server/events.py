@@ -30,6 +30,8 @@ R_INVITE = 10  # (R_INVITE, uid, target_nick, channel)
 R_CHANMSG = 11  # (R_CHANMSG, uid, channel_key, line, is_notice, doubted)  line: formatted once
 R_USERMSG = 12  # (R_USERMSG, uid, target_key, line, is_notice, doubted)
 # "doubted": the worker's replica refused it; the sequencer answers with D_DONE too.
+R_UMODE = 13  # (R_UMODE, uid, modes, changes)  modes: all the user's mode letters, sorted;
+# changes: what this request changed, as the user's MODE echo shows it (b"+i-w")
 
 # -- events: sequencer -> every worker (state changes, in the one global order) -----------------
 E_INTRO = 21  # (E_INTRO, uid, nick, user, host, realname, worker, signon)
@@ -42,6 +44,7 @@ E_MODE = 27  # (E_MODE, uid, channel_key, applied_modes, applied_args)
 E_KICK = 28  # (E_KICK, uid, channel_key, target_uid, reason)
 E_AWAY = 29  # (E_AWAY, uid, message)
 E_INVITE = 30  # (E_INVITE, uid, target_uid, channel_key)
+E_UMODE = 31  # (E_UMODE, uid, modes, changes)  user modes are network state: +i hides from WHO
 
 # -- deliveries and answers: sequencer -> the workers that need them ----------------------------
 D_CHAN = 41  # (D_CHAN, channel_key, sender_uid, line)   to workers holding members
@@ -58,7 +61,7 @@ B_SNAPSHOT = 62  # (B_SNAPSHOT, snapshot)                           hub -> worke
 
 #: Events that change state: every worker and the hub apply them.
 STATE_EVENTS = frozenset(
-    {E_INTRO, E_NICK, E_JOIN, E_PART, E_QUIT, E_TOPIC, E_MODE, E_KICK, E_AWAY, E_INVITE}
+    {E_INTRO, E_NICK, E_JOIN, E_PART, E_QUIT, E_TOPIC, E_MODE, E_KICK, E_AWAY, E_INVITE, E_UMODE}
 )
 
 # member flags in a channel (RFC 2812 §4.2.x / Modern IRC PREFIX)

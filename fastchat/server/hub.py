@@ -35,6 +35,7 @@ from fastchat.server.events import (
     E_MODE,
     E_QUIT,
     E_TOPIC,
+    E_UMODE,
     Record,
 )
 from fastchat.server.sequencer import Sequencer
@@ -182,6 +183,8 @@ class Hub:
             self.event((E_INTRO, u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon))
             if u.away:
                 self.event((E_AWAY, u.uid, u.away))
+            if u.modes:
+                self.event((E_UMODE, u.uid, u.modes, b""))
         for c in map(SnapshotChannel._make, channels):
             fresh = fold(c.name) not in state.channels
             for uid, flags in c.members:
