@@ -66,6 +66,9 @@ class Hub:
         self.links: dict[int, Link] = {}  # worker slot -> link
         self.out: dict[int, list[Record]] = {}
         self.stopping = False
+        # The supervisor is stopping the server (SIGUSR1): workers are about to close their
+        # links, which is then no fault, and is logged at INFO (see _link_fault_level).
+        self.draining = False
         self.reading = True  # False while backpressure holds
 
     # -- Router ---------------------------------------------------------------------------------
@@ -89,6 +92,7 @@ class Hub:
     # -- I/O ------------------------------------------------------------------------------------
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGUSR1, self._on_drain)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when we stop
         self.listener.setblocking(False)
         self.sel.register(self.listener, selectors.EVENT_READ, None)
@@ -121,6 +125,14 @@ class Hub:
 
     def _on_stop(self, signum: int, frame: object) -> None:
         self.stopping = True
+
+    def _on_drain(self, signum: int, frame: object) -> None:
+        self.draining = True
+
+    def _link_fault_level(self) -> int:
+        """A worker's link closing or failing is a fault worth a WARNING, unless the server
+        is being stopped: then every worker leaves, and that is only news (INFO)."""
+        return logging.INFO if self.draining else logging.WARNING
 
     def _accept(self, pending: dict[socket.socket, Link]) -> None:
         try:
@@ -215,7 +227,7 @@ class Hub:
         try:
             batches = link.receive()
         except OSError as exc:
-            log.warning("hub: link to worker %d broke: %s", slot, exc)
+            log.log(self._link_fault_level(), "hub: link to worker %d broke: %s", slot, exc)
             batches = None
         if batches is None:
             self._worker_gone(slot, "closed")
@@ -235,7 +247,7 @@ class Hub:
                 self.sel.unregister(link.sock)
             link.close()
         lost = self.state.users_on_worker(slot)
-        log.warning("hub: worker %d %s; %d users quit", slot, why, len(lost))
+        log.log(self._link_fault_level(), "hub: worker %d %s; %d users quit", slot, why, len(lost))
         for uid in lost:
             self.event((E_QUIT, uid, b"Connection reset by peer"))
 
@@ -244,7 +256,7 @@ class Hub:
         try:
             link.flush()
         except OSError as exc:
-            log.warning("hub: sending to worker %d failed: %s", slot, exc)
+            log.log(self._link_fault_level(), "hub: sending to worker %d failed: %s", slot, exc)
             self._worker_gone(slot, "unreachable")
             return
         self._rearm(slot)
