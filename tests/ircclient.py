@@ -128,6 +128,12 @@ class IRCClient:
         lines = self.expect_until(rf"PONG \S+ :?{token}$", timeout)
         return lines[:-1]
 
+    def replies(self, timeout: float | None = None) -> list[str]:
+        """Like :meth:`sync`, keeping only what the server itself said (numerics, PONG, ERROR):
+        what other users do in a shared channel (a JOIN, a QUIT of the last test's probe) can
+        arrive at any moment and is no answer to what this client sent."""
+        return [line for line in self.sync(timeout) if "!" not in line.split(" ", 1)[0]]
+
     def drain(self) -> list[str]:
         """Everything received so far and not consumed (after a sync, that is all of it)."""
         out = list(self.lines)

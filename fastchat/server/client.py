@@ -43,7 +43,6 @@ class Client:
         "transport",
         "uid",
         "user",
-        "user_modes",
         "username",
         "waiting",
     )
@@ -62,7 +61,6 @@ class Client:
         self.source = b""
         self.registering = False  # a registration request is with the sequencer
         self.cap_negotiating = False
-        self.user_modes = b""
         self.linebuf = LineBuffer(max_line)
         # received lines not yet processed (barrier/flood); a list, not a deque: it is only
         # appended to and taken whole, and an idle client's empty list costs 56 bytes, not 760

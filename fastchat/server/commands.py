@@ -27,6 +27,7 @@ from fastchat.server.events import (
     R_PART,
     R_REGISTER,
     R_TOPIC,
+    R_UMODE,
 )
 from fastchat.server.sequencer import mask_matches
 from fastchat.server.state import Channel, User
@@ -260,6 +261,12 @@ def _visible(chan: Channel, uid: int) -> bool:
     return b"s" not in chan.modes or uid in chan.members
 
 
+def _seen_by(me: User, them: User) -> bool:
+    """May ``me`` find ``them`` in a WHO (RFC 2812 §3.1.5: "+i - marks a users as invisible";
+    Modern IRC: an invisible user is listed only to those who share a channel with them)?"""
+    return b"i" not in them.modes or them is me or any(them.uid in c.members for c in me.channels)
+
+
 @command(b"NAMES", reads=True)
 def names(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.2.5 NAMES [<channel>{,<channel>}]; with no argument, every visible channel.
@@ -269,9 +276,10 @@ def names(core: WorkerCore, client: Client, msg: Message) -> None:
     if not msg.params:
         for chan in list(core.state.channels.values()):
             if _visible(chan, client.uid):
-                core.send_lines(
-                    client, list(replies.names(cfg, client.name, core.state, chan))[:-1]
+                lines = replies.names(
+                    cfg, client.name, core.state, chan, client.uid not in chan.members
                 )
+                core.send_lines(client, list(lines)[:-1])
         core.send(client, replies.end_of_names(cfg, client.name, b"*"))
         return
     for name in msg.params[0].split(b","):
@@ -279,7 +287,8 @@ def names(core: WorkerCore, client: Client, msg: Message) -> None:
             continue  # "#a,,#b": an empty name would make an empty middle parameter
         found = core.state.channel(name)
         if found is not None and _visible(found, client.uid):
-            core.send_lines(client, replies.names(cfg, client.name, core.state, found))
+            outside = client.uid not in found.members  # then invisible users are not listed
+            core.send_lines(client, replies.names(cfg, client.name, core.state, found, outside))
         else:
             core.send(client, replies.end_of_names(cfg, client.name, name))
 
@@ -330,7 +339,7 @@ def mode(core: WorkerCore, client: Client, msg: Message) -> None:
                 raise N.IRCError(N.ERR_NOSUCHNICK, target, b"No such nick/channel")
             raise N.IRCError(N.ERR_USERSDONTMATCH, b"Can't change mode for other users")
         if len(msg.params) == 1:
-            core.reply(client, N.RPL_UMODEIS, b"+" + client.user_modes)
+            core.reply(client, N.RPL_UMODEIS, b"+" + _user(client).modes)
             return
         _user_mode(core, client, msg.params[1])
         return
@@ -358,8 +367,11 @@ def mode(core: WorkerCore, client: Client, msg: Message) -> None:
 
 
 def _user_mode(core: WorkerCore, client: Client, modestring: bytes) -> None:
+    """RFC 2812 §3.1.5: ``+i``/``-i``, ``+w``/``-w`` on oneself. The change goes through the
+    sequencer, since others' replies depend on it (WHO, NAMES and LUSERS hide or count
+    invisible users); the echo comes with the event. Unknown letters get 501 at once."""
     adding = True
-    modes = set(client.user_modes)
+    modes = set(_user(client).modes)
     changed = bytearray()
     sign = b""
     unknown = False
@@ -379,11 +391,10 @@ def _user_mode(core: WorkerCore, client: Client, modestring: bytes) -> None:
             sign = want
         changed += c
         (modes.add if adding else modes.discard)(letter)
-    client.user_modes = bytes(sorted(modes))
-    if changed:
-        core.send(client, b":%s MODE %s :%s\r\n" % (client.name, client.name, bytes(changed)))
     if unknown:
         core.reply(client, N.ERR_UMODEUNKNOWNFLAG, b"Unknown MODE flag")
+    if changed:
+        core.submit((R_UMODE, client.uid, bytes(sorted(modes)), bytes(changed)))
 
 
 # -- messages (RFC 2812 §3.3) ------------------------------------------------------------------------
@@ -433,16 +444,20 @@ def notice(core: WorkerCore, client: Client, msg: Message) -> None:
 
 @command(b"WHO", reads=True)
 def who(core: WorkerCore, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.6.1 WHO [<mask>]: a channel's members, a nick, or nicks matching a mask."""
+    """RFC 2812 §3.6.1 WHO [<mask>]: a channel's members, a nick, or nicks matching a mask.
+    Invisible users (+i) are left out for those who share no channel with them, except when
+    asked for by their exact nick (Modern IRC; as Solanum and InspIRCd do)."""
     cfg = core.config
+    me = _user(client)
     mask = msg.param(0, b"*") or b"*"
     out: list[bytes] = []
     if is_channel(mask):
         chan = core.state.channel(mask)
         if chan is not None and _visible(chan, client.uid):
+            member = client.uid in chan.members
             for uid in chan.members:
                 u = core.state.users.get(uid)
-                if u is not None:
+                if u is not None and (member or b"i" not in u.modes):
                     out.append(replies.who_line(cfg, client.name, u, chan))
     else:
         exact = core.state.user_by_nick(mask)
@@ -451,12 +466,12 @@ def who(core: WorkerCore, client: Client, msg: Message) -> None:
         elif mask not in (b"0", b"*"):
             pattern = mask if b"!" in mask else mask + b"!*@*"
             for u in core.state.users.values():
-                if mask_matches(pattern, u):
+                if mask_matches(pattern, u) and _seen_by(me, u):
                     out.append(replies.who_line(cfg, client.name, u, None))
         else:
             # "WHO 0"/"WHO *": users who share a channel with the asker (RFC 2812 §3.6.1)
             seen: set[int] = set()
-            for chan in _user(client).channels:
+            for chan in me.channels:
                 seen.update(chan.members)
             for uid in seen:
                 u = core.state.users.get(uid)

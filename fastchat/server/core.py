@@ -61,6 +61,7 @@ from fastchat.server.events import (
     E_PART,
     E_QUIT,
     E_TOPIC,
+    E_UMODE,
     R_CHANMSG,
     R_QUIT,
     R_SYNC,
@@ -161,6 +162,7 @@ class WorkerCore:
             E_KICK: self._e_kick,
             E_AWAY: self._e_away,
             E_INVITE: self._e_invite,
+            E_UMODE: self._e_umode,
         }
 
     def set_start_time(self, now: float) -> None:
@@ -845,6 +847,12 @@ class WorkerCore:
                 self.reply(me, N.RPL_NOWAWAY, b"You have been marked as being away")
             else:
                 self.reply(me, N.RPL_UNAWAY, b"You are no longer marked as being away")
+
+    def _e_umode(self, ev: Record) -> None:
+        self.state.apply(ev)
+        me = self.state.local.get(ev[1])
+        if me is not None and ev[3]:
+            self.send(me, b":%s MODE %s :%s\r\n" % (me.name, me.name, ev[3]))
 
     def _e_invite(self, ev: Record) -> None:
         self.state.apply(ev)

@@ -32,6 +32,8 @@ R_USERMSG = 12  # (R_USERMSG, uid, target_key, line, is_notice, doubted)
 R_SYNC = 13  # (R_SYNC, uid)  a read barrier: decides nothing; its D_DONE comes back after
 # every event the sequencer decided before it, so a query answered then is current
 # "doubted": the worker's replica refused it; the sequencer answers with D_DONE too.
+R_UMODE = 13  # (R_UMODE, uid, modes, changes)  modes: all the user's mode letters, sorted;
+# changes: what this request changed, as the user's MODE echo shows it (b"+i-w")
 
 # -- events: sequencer -> every worker (state changes, in the one global order) -----------------
 E_INTRO = 21  # (E_INTRO, uid, nick, user, host, realname, worker, signon)
@@ -44,6 +46,7 @@ E_MODE = 27  # (E_MODE, uid, channel_key, applied_modes, applied_args)
 E_KICK = 28  # (E_KICK, uid, channel_key, target_uid, reason)
 E_AWAY = 29  # (E_AWAY, uid, message)
 E_INVITE = 30  # (E_INVITE, uid, target_uid, channel_key)
+E_UMODE = 31  # (E_UMODE, uid, modes, changes)  user modes are network state: +i hides from WHO
 
 # -- deliveries and answers: sequencer -> the workers that need them ----------------------------
 D_CHAN = 41  # (D_CHAN, channel_key, sender_uid, line)   to workers holding members
@@ -72,7 +75,7 @@ B_RECEIVED = 64  # (B_RECEIVED, seen)                                worker -> h
 
 #: Events that change state: every worker and the hub apply them.
 STATE_EVENTS = frozenset(
-    {E_INTRO, E_NICK, E_JOIN, E_PART, E_QUIT, E_TOPIC, E_MODE, E_KICK, E_AWAY, E_INVITE}
+    {E_INTRO, E_NICK, E_JOIN, E_PART, E_QUIT, E_TOPIC, E_MODE, E_KICK, E_AWAY, E_INVITE, E_UMODE}
 )
 
 # member flags in a channel (RFC 2812 §4.2.x / Modern IRC PREFIX)

@@ -37,6 +37,7 @@ from fastchat.server.events import (
     E_MODE,
     E_QUIT,
     E_TOPIC,
+    E_UMODE,
     Record,
 )
 from fastchat.server.sequencer import Sequencer
@@ -100,6 +101,9 @@ class Hub:
         self.links: dict[int, Link] = {}  # worker slot -> link
         self.out: dict[int, list[Record]] = {}
         self.stopping = False
+        # The supervisor is stopping the server (SIGUSR1): workers are about to close their
+        # links, which is then no fault, and is logged at INFO (see _link_fault_level).
+        self.draining = False
         self.reading = True  # False while backpressure holds
         # Exactly-once across hub restarts (README, "A hub restart loses nothing"): each
         # worker numbers its requests; the hub counts them per origin (``processed``), tells
@@ -141,6 +145,7 @@ class Hub:
     # -- I/O ------------------------------------------------------------------------------------
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGUSR1, self._on_drain)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when we stop
         self.listener.setblocking(False)
         self.sel.register(self.listener, selectors.EVENT_READ, None)
@@ -178,6 +183,14 @@ class Hub:
 
     def _on_stop(self, signum: int, frame: object) -> None:
         self.stopping = True
+
+    def _on_drain(self, signum: int, frame: object) -> None:
+        self.draining = True
+
+    def _link_fault_level(self) -> int:
+        """A worker's link closing or failing is a fault worth a WARNING, unless the server
+        is being stopped: then every worker leaves, and that is only news (INFO)."""
+        return logging.INFO if self.draining else logging.WARNING
 
     def _accept(self, pending: dict[socket.socket, Link]) -> None:
         try:
@@ -254,6 +267,8 @@ class Hub:
             self.event((E_INTRO, u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon))
             if u.away:
                 self.event((E_AWAY, u.uid, u.away))
+            if u.modes:
+                self.event((E_UMODE, u.uid, u.modes, b""))
         for c in map(SnapshotChannel._make, channels):
             fresh = fold(c.name) not in state.channels
             for uid, flags in c.members:
@@ -284,7 +299,7 @@ class Hub:
         try:
             batches = link.receive()
         except OSError as exc:
-            log.warning("hub: link to worker %d broke: %s", slot, exc)
+            log.log(self._link_fault_level(), "hub: link to worker %d broke: %s", slot, exc)
             batches = None
         if batches is None:
             self._worker_gone(slot, "closed")
@@ -372,7 +387,7 @@ class Hub:
                 self.sel.unregister(link.sock)
             link.close()
         lost = self.state.users_on_worker(slot)
-        log.warning("hub: worker %d %s; %d users quit", slot, why, len(lost))
+        log.log(self._link_fault_level(), "hub: worker %d %s; %d users quit", slot, why, len(lost))
         for uid in lost:
             self.event((E_QUIT, uid, b"Connection reset by peer"))
 
@@ -381,7 +396,7 @@ class Hub:
         try:
             link.flush()
         except OSError as exc:
-            log.warning("hub: sending to worker %d failed: %s", slot, exc)
+            log.log(self._link_fault_level(), "hub: sending to worker %d failed: %s", slot, exc)
             self._worker_gone(slot, "unreachable")
             return
         self._rearm(slot)

@@ -161,11 +161,16 @@ def welcome(config: Config, user: User, created: bytes) -> Iterator[bytes]:
 
 
 def lusers(config: Config, nick: bytes, state: State, local: int) -> Iterator[bytes]:
-    """RFC 2812 §3.4.2 LUSERS: the whole network, however many workers hold it."""
+    """RFC 2812 §3.4.2 LUSERS: the whole network, however many workers hold it. RPL_LUSERCLIENT
+    counts visible and invisible (+i) users apart, as servers do."""
     s = config.server_name
     total = len(state.users)
     yield numeric(
-        s, nick, N.RPL_LUSERCLIENT, b"There are %d users and 0 invisible on 1 servers" % total
+        s,
+        nick,
+        N.RPL_LUSERCLIENT,
+        b"There are %d users and %d invisible on 1 servers"
+        % (total - state.invisible, state.invisible),
     )
     yield numeric(s, nick, N.RPL_LUSEROP, b"0", b"operator(s) online")
     yield numeric(s, nick, N.RPL_LUSERCHANNELS, b"%d" % len(state.channels), b"channels formed")
@@ -204,8 +209,11 @@ def channel_symbol(chan: Channel) -> bytes:
     return b"@" if b"s" in chan.modes else b"="
 
 
-def names(config: Config, nick: bytes, state: State, chan: Channel) -> Iterator[bytes]:
-    """RFC 2812 §3.2.5 NAMES: 353 lines (each under 512 bytes), then 366."""
+def names(
+    config: Config, nick: bytes, state: State, chan: Channel, hide_invisible: bool = False
+) -> Iterator[bytes]:
+    """RFC 2812 §3.2.5 NAMES: 353 lines (each under 512 bytes), then 366. ``hide_invisible``
+    for an asker who is not on the channel: then users with +i are not listed (Modern IRC)."""
     s = config.server_name
     head = b":%s %s %s %s %s :" % (s, N.RPL_NAMREPLY, nick, channel_symbol(chan), chan.name)
     room = MAX_LINE - 2 - len(head)
@@ -214,7 +222,7 @@ def names(config: Config, nick: bytes, state: State, chan: Channel) -> Iterator[
     users = state.users
     for uid, flags in chan.members.items():
         user = users.get(uid)
-        if user is None:
+        if user is None or (hide_invisible and b"i" in user.modes):
             continue
         entry = prefix_of(flags) + user.nick
         if batch and used + len(entry) + 1 > room:

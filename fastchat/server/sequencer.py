@@ -37,6 +37,7 @@ from fastchat.server.events import (
     E_PART,
     E_QUIT,
     E_TOPIC,
+    E_UMODE,
     OP,
     R_AWAY,
     R_CHANMSG,
@@ -50,6 +51,7 @@ from fastchat.server.events import (
     R_REGISTER,
     R_SYNC,
     R_TOPIC,
+    R_UMODE,
     R_USERMSG,
     VOICE,
     Record,
@@ -126,6 +128,7 @@ class Sequencer:
             R_CHANMSG: self._chanmsg,
             R_USERMSG: self._usermsg,
             R_SYNC: self._sync,
+            R_UMODE: self._umode,
         }
 
     def handle(self, origin: int, request: Record, now: int) -> None:
@@ -205,6 +208,13 @@ class Sequencer:
         _, uid, message = r
         if uid in self.state.users:
             self.router.event((E_AWAY, uid, message))
+
+    def _umode(self, origin: int, r: Record, now: int) -> None:
+        """RFC 2812 §3.1.5 user modes: the worker has checked them (a user changes only its own);
+        they become network state, so every replica knows who is invisible."""
+        _, uid, modes, changes = r
+        if uid in self.state.users:
+            self.router.event((E_UMODE, uid, modes, changes))
 
     # -- channels (RFC 2812 §3.2) ------------------------------------------------------------
     def _member(self, origin: int, uid: int, name: bytes) -> tuple[User, Channel] | None:

@@ -23,6 +23,7 @@ from fastchat.server.events import (
     E_PART,
     E_QUIT,
     E_TOPIC,
+    E_UMODE,
     OP,
     VOICE,
     Record,
@@ -43,6 +44,7 @@ class SnapshotUser(NamedTuple):
     worker: int
     signon: int
     away: bytes
+    modes: bytes
 
 
 class SnapshotChannel(NamedTuple):
@@ -69,6 +71,7 @@ class User:
         "channels",
         "host",
         "key",
+        "modes",
         "nick",
         "realname",
         "signon",
@@ -95,6 +98,7 @@ class User:
         self.worker = worker
         self.signon = signon
         self.away = b""
+        self.modes = b""  # user modes, sorted letters; "i" (invisible) matters to others
         self.channels: list[Channel] = []  # a list: a user is in few channels, and it is small
 
     def rename(self, nick: bytes) -> None:
@@ -171,7 +175,7 @@ def prefix_of(flags: int) -> bytes:
 class State:
     """Every user and channel of the network, as far as the events applied so far say."""
 
-    __slots__ = ("_apply_table", "channels", "local", "nicks", "users")
+    __slots__ = ("_apply_table", "channels", "invisible", "local", "nicks", "users")
 
     def __init__(self) -> None:
         self.users: dict[int, User] = {}
@@ -179,6 +183,7 @@ class State:
         self.channels: dict[bytes, Channel] = {}  # folded name -> channel
         # uid -> this worker's client, for the users it holds; empty in the sequencer.
         self.local: dict[int, Any] = {}
+        self.invisible = 0  # users with user mode +i (for LUSERS, kept as events apply)
         self._apply_table = {
             E_INTRO: self._intro,
             E_NICK: self._nick,
@@ -190,6 +195,7 @@ class State:
             E_KICK: self._kick,
             E_AWAY: self._away,
             E_INVITE: self._invite,
+            E_UMODE: self._umode,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -285,6 +291,8 @@ class State:
             self._remove_member(chan, user)
         if self.nicks.get(user.key) is user:
             del self.nicks[user.key]
+        if b"i" in user.modes:
+            self.invisible -= 1
         self.local.pop(uid, None)
         return True
 
@@ -329,6 +337,15 @@ class State:
         user.away = message
         return True
 
+    def _umode(self, ev: Record) -> bool:
+        _, uid, modes, _changes = ev
+        user = self.users.get(uid)
+        if user is None or user.modes == modes:
+            return False
+        self.invisible += (b"i" in modes) - (b"i" in user.modes)
+        user.modes = modes
+        return True
+
     def _invite(self, ev: Record) -> bool:
         _, _uid, target, key = ev
         chan = self.channels.get(key)
@@ -341,7 +358,7 @@ class State:
     def snapshot(self) -> Record:
         """Everything, as marshal-able tuples (users, then channels with their members)."""
         users = tuple(
-            (u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon, u.away)
+            (u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon, u.away, u.modes)
             for u in self.users.values()
         )
         channels = tuple(
@@ -368,11 +385,13 @@ class State:
         self.users.clear()
         self.nicks.clear()
         self.channels.clear()
+        self.invisible = 0
         for u in map(SnapshotUser._make, users):
             self._intro(
                 (E_INTRO, u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon)
             )
             self.users[u.uid].away = u.away
+            self._umode((E_UMODE, u.uid, u.modes, b""))
         for c in map(SnapshotChannel._make, channels):
             for uid, flags in c.members:
                 self._join((E_JOIN, uid, c.name, flags, c.created))

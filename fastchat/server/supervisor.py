@@ -129,6 +129,8 @@ class Supervisor:
                 signal.set_wakeup_fd(-1)
                 for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
+                # until the hub installs its handler, "the server is stopping" changes nothing
+                signal.signal(signal.SIGUSR1, signal.SIG_IGN)
                 os.close(self.lifeline_w)
                 os.close(self.ready_r)
                 self._wake_r.close()
@@ -278,8 +280,16 @@ class Supervisor:
         return dead
 
     def _stop_all(self) -> None:
-        """SIGTERM workers (they say goodbye and flush), then the hub; SIGKILL at the deadline."""
+        """SIGTERM workers (they say goodbye and flush), then the hub; SIGKILL at the deadline.
+
+        The hub hears first (SIGUSR1) that the server is stopping, so it logs the workers'
+        links closing as news (INFO), not as the faults they would otherwise be (WARNING).
+        """
         deadline = time.monotonic() + STOP_DEADLINE
+        hub = self.slots.get(("hub", 0))
+        if hub is not None and hub.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(hub.pid, signal.SIGUSR1)
         workers = [c for c in self.children.values() if c.role == "worker"]
         for child in workers:
             with contextlib.suppress(ProcessLookupError):

@@ -174,3 +174,24 @@ def test_no_orphans_after_normal_stop() -> None:
         assert len(tree) == 4
     assert not pids_alive(tree)
     assert all(not psutil.pid_exists(pid) or pid not in pids_alive([pid]) for pid in tree)
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_graceful_stop_logs_no_warning(workers: int) -> None:
+    """A stop the operator asked for (SIGTERM to the supervisor) is no fault: the log says
+    how each worker left at INFO, and nothing at WARNING or above (a worker whose link closes
+    without a stop is a fault, and stays a WARNING: see the SIGKILL test above)."""
+    with process.running(workers=workers) as server:
+        clients = [IRCClient(server.host, server.port, f"stayer{i}") for i in range(4)]
+        for c in clients:
+            c.sync()
+        server.stop()
+        # the supervisor logs "stopped" after every child has exited, so all their lines
+        # are in the pipe before it
+        wait_for(lambda: "INFO: stopped" in server.log_text(), 5.0, "the supervisor's last line")
+        for c in clients:
+            c.close()
+    log = server.log_text()
+    assert not re.findall(r".*(?:WARNING|ERROR|CRITICAL):.*", log), log
+    if workers > 1:  # how each link ended (closed, broke, unreachable) is news, at INFO
+        assert re.search(r"INFO: hub: worker \d \w+; \d+ users quit", log), log

@@ -27,6 +27,9 @@ def test_hub_sigkill_keeps_every_client() -> None:
         ada.expect(r"MODE #keep \+m")
         bob.send("JOIN #keep")
         bob.expect(r" 366 bob #keep ")
+        ada.send("PART #lobby")
+        ada.send("MODE ada +i")
+        ada.expect(r"^:ada MODE ada :\+i$")
         ada.sync()
         bob.sync()
 
@@ -47,7 +50,14 @@ def test_hub_sigkill_keeps_every_client() -> None:
         with IRCClient(server.host, server.port) as thief:
             thief.send("NICK ada")
             thief.expect(r" 433 \* ada ")
+        with IRCClient(server.host, server.port, "eve") as eve:  # shares no channel with ada
+            eve.sync()
+            eve.send("WHO ad*")  # ada is still invisible: the new hub merged her user mode
+            assert eve.sync() == [":fastchat.local 315 eve ad* :End of WHO list"]
+            eve.send("LUSERS")
+            eve.expect(r" 251 eve :There are 2 users and 1 invisible on 1 servers$")
         seen = ada.sync() + bob.sync()
+        seen = [line for line in seen if "eve!" not in line]  # bob saw eve come and go
         assert not [line for line in seen if " JOIN " in line or " QUIT " in line], seen
         assert not ada.closed and not bob.closed
         assert set(server.worker_pids()) == {first, second}, "workers were not restarted"

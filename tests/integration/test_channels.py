@@ -193,7 +193,7 @@ def test_names_of_several_channels(connect) -> None:
     b.expect(r" 366 namesb #nb ")
     a.sync()
     a.send("NAMES #na,#nb,#nc,,#NA")
-    assert a.sync() == [
+    assert a.replies() == [
         ":fastchat.local 353 namesa = #na :@namesa",
         ":fastchat.local 366 namesa #na :End of /NAMES list.",
         ":fastchat.local 353 namesa = #nb :@namesb",

@@ -123,7 +123,7 @@ def test_tagged_line_obeys_512_bytes(connect) -> None:
     a.send("@+k=" + "v" * 4092 + " PRIVMSG #lobby :tags too long")
     a.expect(r"^:\S+ 417 tagger :Input line was too long$")
     a.send("@+draft/reply=1;time=x\\sy PRIVMSG #lobby :tagged and fine")
-    assert a.sync() == []
+    assert a.replies() == []
     got = _quiet_until(b, r"PRIVMSG #lobby :tagged and fine$")
     assert not any("tagger" in line for line in got), got
     assert b.log[-1].startswith(":tagger!")
@@ -137,7 +137,7 @@ def test_blank_lines_are_ignored(connect) -> None:
     a.send(" ")
     a.send("     ")
     a.send_raw(b"\r\n\r\n")
-    assert a.sync() == []
+    assert a.replies() == []
 
 
 def test_ison_with_twenty_nicks(connect) -> None:
@@ -165,7 +165,7 @@ def test_no_line_over_512_bytes(connect) -> None:
     a.send("PRIVMSG " + ",".join(f"t{i:03d}" for i in range(95)) + " :x")
     a.send("PRIVMSG " + "n" * 490 + " :x")
     a.send("PING " + "p" * 500)
-    replies = a.sync()
+    replies = a.replies()
     assert [line.split()[1] for line in replies] == ["407", "401", "PONG"]
     a.send("PRIVMSG longreader :done")
     relayed = _quiet_until(b, r"PRIVMSG longreader :done$")

@@ -56,3 +56,34 @@ def test_lusers_version_time_motd_ison_userhost(connect) -> None:
     a.expect(r" 303 misc :misc misc$")
     a.send("USERHOST misc")
     a.expect(r" 302 misc :misc=\+~misc@\S+$")
+
+
+def test_invisible_users(connect) -> None:
+    """RFC 2812 §3.1.5 "+i - marks a users as invisible": WHO by mask and WHO/NAMES of a
+    channel the asker is not on leave the user out (an exact nick still finds them); LUSERS
+    counts them apart. Asked from another client, which with four workers may well be on
+    another worker: the mode is network state."""
+    inv = connect("invis")
+    seer = connect("seer")
+    inv.send("PART #lobby")
+    inv.send("JOIN #hideout")
+    inv.send("MODE invis +i")
+    inv.expect(r"^:invis MODE invis :\+i$")
+    seer.sync()
+    seer.send("WHO invi*")
+    seer.send("WHO #hideout")
+    seer.send("NAMES #hideout")
+    seer.send("WHO invis")
+    assert seer.replies() == [
+        ":fastchat.local 315 seer invi* :End of WHO list",
+        ":fastchat.local 315 seer #hideout :End of WHO list",
+        ":fastchat.local 366 seer #hideout :End of /NAMES list.",
+        ":fastchat.local 352 seer * ~invis 127.0.0.1 fastchat.local invis H :0 Real invis",
+        ":fastchat.local 315 seer invis :End of WHO list",
+    ]
+    seer.send("LUSERS")
+    seer.expect(r" 251 seer :There are \d+ users and 1 invisible on 1 servers$")
+    seer.send("JOIN #hideout")
+    seer.expect(r" 353 seer = #hideout :.*@invis")
+    seer.send("WHO invi*")
+    seer.expect(r" 352 seer \* ~invis ")

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from fastchat.server.state import State
 from tests.unit.fakenet import FakeNet
 
 
@@ -415,3 +416,73 @@ def test_user_needs_a_username_and_a_realname(net: FakeNet, line: str) -> None:
     assert c.lines() == [":fastchat.local 461 u USER :Not enough parameters"]
     c.send("USER u 0 * :Real u")
     assert find(c.lines(), " 001 u ")
+
+
+# --- invisible users (user mode +i) --------------------------------------------------------------
+
+
+def test_invisible_user_hidden_from_who_and_names_of_outsiders(net: FakeNet) -> None:
+    """RFC 2812 §3.1.5 "+i - marks a users as invisible"; Modern IRC: WHO and NAMES leave an
+    invisible user out for those who share no channel with them, but an exact nick finds
+    them. The mode is network state: the asker's worker knows it, wherever the user is."""
+    inv, vis, asker = (net.connect(w(net, i), n) for i, n in enumerate(["inv", "vis", "asker"]))
+    for c in (inv, vis):
+        c.send("JOIN #room", "PART #lobby")
+    inv.lines()
+    inv.send("MODE inv +i")
+    assert inv.lines() == [":inv MODE inv :+i"]
+    inv.send("MODE inv")
+    assert inv.lines() == [":fastchat.local 221 inv :+i"]
+    asker.lines()
+    asker.send("WHO #room", "WHO *v*", "NAMES #room", "WHO inv")
+    got = asker.lines()
+    assert find(got, r" 352 asker #room ~vis ") and not find(got, r" 352 asker #room ~inv ")
+    assert find(got, r" 352 asker \* ~vis ")
+    assert find(got, r" 353 asker = #room :@?vis$")
+    assert find(got, r" 352 asker \* ~inv ")  # the exact nick
+    # sharing a channel lifts it; so does -i
+    asker.send("JOIN #room")
+    asker.lines()
+    asker.send("WHO #room", "WHO *v*", "NAMES #room")
+    got = asker.lines()
+    assert find(got, r" 352 asker #room ~inv ") and find(got, r" 352 asker \* ~inv ")
+    assert find(got, r" 353 asker = #room :.*\binv\b")
+    asker.send("PART #room")
+    inv.lines()
+    inv.send("MODE inv -i")
+    assert inv.lines() == [":inv MODE inv :-i"]
+    asker.lines()
+    asker.send("WHO *v*")
+    assert find(asker.lines(), r" 352 asker \* ~inv ")
+
+
+def test_lusers_counts_invisible_users(net: FakeNet) -> None:
+    """RFC 2812 §5.1 RPL_LUSERCLIENT "There are <integer> users and <integer> services on
+    <integer> servers": the users visible and invisible, counted apart on every worker."""
+    a, b = net.connect(0, "a"), net.connect(w(net, 1), "b")
+    net.connect(w(net, 2), "c")
+    a.send("MODE a +iw")
+    b.send("MODE b +i")
+    b.send("MODE b -i+i")
+    for core in net.cores:
+        assert core.state.invisible == 2
+    c = net.connect(0)
+    assert find(c.register("d"), r" 251 d :There are 2 users and 2 invisible on 1 servers$")
+    a.send("QUIT")
+    b.send("MODE b -i")
+    b.lines()
+    b.send("LUSERS")
+    assert find(b.lines(), r" 251 b :There are 3 users and 0 invisible on 1 servers$")
+
+
+def test_user_modes_survive_a_snapshot() -> None:
+    """A worker that starts (or a hub that merges replicas) learns who is invisible from the
+    snapshot, like every other piece of state."""
+    net = FakeNet(workers=1)
+    net.connect(0, "a").send("MODE a +iw")
+    net.connect(0, "b")
+    state = State()
+    state.load_snapshot(net.cores[0].state.snapshot())
+    user = state.user_by_nick(b"a")
+    assert user is not None and user.modes == b"iw"
+    assert state.invisible == 1
