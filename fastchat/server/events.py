@@ -32,7 +32,7 @@ R_USERMSG = 12  # (R_USERMSG, uid, target_key, line, is_notice, doubted)
 R_SYNC = 13  # (R_SYNC, uid)  a read barrier: decides nothing; its D_DONE comes back after
 # every event the sequencer decided before it, so a query answered then is current
 # "doubted": the worker's replica refused it; the sequencer answers with D_DONE too.
-R_UMODE = 13  # (R_UMODE, uid, modes, changes)  modes: all the user's mode letters, sorted;
+R_UMODE = 14  # (R_UMODE, uid, modes, changes)  modes: all the user's mode letters, sorted;
 # changes: what this request changed, as the user's MODE echo shows it (b"+i-w")
 
 # -- events: sequencer -> every worker (state changes, in the one global order) -----------------

@@ -486,3 +486,12 @@ def test_user_modes_survive_a_snapshot() -> None:
     user = state.user_by_nick(b"a")
     assert user is not None and user.modes == b"iw"
     assert state.invisible == 1
+
+
+def test_record_kinds_are_distinct() -> None:
+    """Every record kind has its own number: the dispatch tables are keyed by it."""
+    from fastchat.server import events
+
+    kinds = {k: v for k, v in vars(events).items() if k[:2] in ("R_", "E_", "D_", "B_")}
+    numbers = [v for v in kinds.values() if isinstance(v, int)]
+    assert len(numbers) == len(set(numbers)), kinds
