@@ -451,7 +451,10 @@ class Hub:
         if self._stable_dirty:
             self._stable_dirty = False
             reports = list(self.reported.values())
-            stable = {origin: min(r.get(origin, 0) for r in reports) for origin in self.processed}
+            stable = {
+                origin: min((r.get(origin, 0) for r in reports), default=upto)
+                for origin, upto in self.processed.items()
+            }
             if stable != self.stable:
                 self.stable = stable
         now = time.monotonic()
