@@ -21,7 +21,25 @@ BENCH_STAMP   := $(VENV)/.bench-stamp
 comma         := ,
 SUDO          := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install run client test test-fast lint format bench bench-peers loadtest clean
+# make conformance: the irctest suite (read-only; a clone of progval/irctest) against fastchat
+IRCTEST_DIR         ?= ../shared/irctest
+IRCTEST_COMMIT      := b00c039766f5c497920dd787f7cb0e0005bd5ce0
+IRCTEST_VENV        := .venv-irctest
+IRCTEST_STAMP       := $(IRCTEST_VENV)/.installed-stamp
+CONFORMANCE_RESULTS := conformance/results
+CONFORMANCE_WORKERS ?= 1 4
+# pytest-xdist processes per run; each test starts its own server on its own port
+CONFORMANCE_JOBS    ?= 2
+# Time: at 4 workers, leave out the tests skipped at 1 worker (fastchat lacks the capability,
+# ISUPPORT token or command they need, whatever the worker count); they count as skipped
+# there too. CONFORMANCE_RERUN_SKIPPED=1 runs them again.
+CONFORMANCE_RERUN_SKIPPED ?= 0
+# What any server is held to: no services, nothing specific to one implementation, no
+# deprecated specs, no strict readings of ambiguous ones. Nothing else is deselected.
+CONFORMANCE_MARKERS := not services and not implementation-specific and not deprecated and not strict
+
+.PHONY: help install run client test test-fast conformance conformance-update lint format bench \
+        bench-peers loadtest clean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -46,14 +64,38 @@ test: install    ## run the whole test suite
 test-fast: install ## unit tests only (no sockets, seconds)
 	$(BIN)/python -m pytest -q tests/unit
 
+$(IRCTEST_STAMP): conformance/requirements.txt
+	$(PYTHON) -m venv $(IRCTEST_VENV)
+	$(IRCTEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(IRCTEST_VENV)/bin/python -m pip install --quiet -r conformance/requirements.txt
+	touch $(IRCTEST_STAMP)
+
+# conformance/run.py runs pytest inside IRCTEST_DIR (its conftest.py and pytest.ini live
+# there) without writing into it, once per worker count, retries the suspects, then
+# conformance/report.py prints the table and checks the ratchet (conformance/passing.txt).
+conformance: install $(IRCTEST_STAMP) ## irctest at 1 and 4 workers; fails if a test in conformance/passing.txt does not pass
+	@$(IRCTEST_VENV)/bin/python conformance/run.py \
+	  --irctest-dir "$(IRCTEST_DIR)" --commit $(IRCTEST_COMMIT) \
+	  --python "$(CURDIR)/$(IRCTEST_VENV)/bin/python" --fastchat $(BIN)/fastchat \
+	  --workers $(CONFORMANCE_WORKERS) --jobs $(CONFORMANCE_JOBS) \
+	  $(if $(filter 1,$(CONFORMANCE_RERUN_SKIPPED)),--rerun-skipped) \
+	  --markers '$(CONFORMANCE_MARKERS)' \
+	  --results $(CONFORMANCE_RESULTS) --passing conformance/passing.txt
+
+conformance-update: ## rewrite conformance/passing.txt from the last `make conformance` (tests passing at every worker count)
+	@$(PYTHON) conformance/report.py --update \
+	  --results $(CONFORMANCE_RESULTS) --passing conformance/passing.txt
+
 lint: install    ## ruff (lint + format check) and mypy --strict
-	$(BIN)/ruff check fastchat tests loadtest bench
-	$(BIN)/ruff format --check fastchat tests loadtest bench
+	$(BIN)/ruff check fastchat tests loadtest bench conformance
+	$(BIN)/ruff format --check fastchat tests loadtest bench conformance
 	$(BIN)/mypy
+	$(if $(wildcard $(IRCTEST_DIR)/irctest),MYPYPATH="$(IRCTEST_DIR)" $(BIN)/mypy --strict \
+	  --follow-imports=silent conformance,$(BIN)/mypy --strict conformance/report.py conformance/run.py)
 
 format: install  ## apply ruff's formatting and safe fixes
-	$(BIN)/ruff format fastchat tests loadtest bench
-	$(BIN)/ruff check --fix fastchat tests loadtest bench
+	$(BIN)/ruff format fastchat tests loadtest bench conformance
+	$(BIN)/ruff check --fix fastchat tests loadtest bench conformance
 
 loadtest: install ## locust, headless: USERS in ROOMS at RATE msg/s each for DURATION s (own server unless HOST/PORT)
 	$(BIN)/python -m loadtest.run --users $(USERS) --rooms $(ROOMS) --rate $(RATE) \
@@ -78,5 +120,5 @@ bench-peers:     ## apt-get install the PEERS (default ngircd,inspircd) that are
 	  fi; \
 	done
 
-clean:           ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+clean:           ## remove the virtualenvs, caches and conformance results
+	rm -rf $(VENV) $(IRCTEST_VENV) $(CONFORMANCE_RESULTS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,189 @@
+"""irctest controller for fastchat: starts ``fastchat serve`` for one test and stops it.
+
+irctest (https://github.com/progval/irctest) imports this module by name
+(``pytest --controller fastchat_controller``, with this folder on ``PYTHONPATH``) and calls
+``get_irctest_controller_class()``. For every test it asks the controller to ``run`` a server on
+a port it picked, connects its clients, and ``kill``s the server at the end.
+
+What it owns: the command line of the server under test (flags chosen so irctest's usual
+expectations hold: no autojoin, no flood control, 32-character nicks) and waiting for the
+server to be ready. What it must never do: change how the server behaves beyond its public
+flags, or claim a feature fastchat lacks (TLS, WebSocket, services, SASL, STS): those tests
+are skipped with ``NotImplementedByController`` and counted as skips, not passes.
+
+Environment:
+  ``FASTCHAT_BIN``      the ``fastchat`` executable (``make conformance`` sets the project's
+                        ``.venv/bin/fastchat``); default: ``fastchat`` on ``PATH``.
+  ``FASTCHAT_WORKERS``  ``--workers`` for every server (default 1).
+  ``IRCTEST_DEBUG_LOGS`` irctest's own switch: ``1`` streams the server's stderr into the
+                        test output (``--log-level DEBUG`` too).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from typing import IO
+
+from irctest.basecontrollers import BaseServerController, ProcessStopped
+from irctest.runner import NotImplementedByController
+
+READY_PREFIX = b"fastchat ready on "
+# Generous: on a loaded 2-core machine forking a supervisor, a hub and 4 workers can take
+# a few seconds; a server that is not ready by then is a failure worth seeing.
+READY_TIMEOUT = 30.0
+
+# Limits raised above fastchat's defaults where irctest expects more (ngIRCd's controller
+# sets MaxNickLength = 32 for the same reason); every other limit keeps its default.
+NICKLEN = 32
+
+
+def fastchat_bin() -> str:
+    """The ``fastchat`` executable under test: ``$FASTCHAT_BIN``, else the one on ``PATH``."""
+    explicit = os.environ.get("FASTCHAT_BIN")
+    if explicit:
+        return explicit
+    found = shutil.which("fastchat")
+    if found is None:
+        raise RuntimeError("fastchat not found: set FASTCHAT_BIN or put fastchat on PATH")
+    return found
+
+
+def worker_count() -> int:
+    """``--workers`` for the servers under test: ``$FASTCHAT_WORKERS``, default 1."""
+    return int(os.environ.get("FASTCHAT_WORKERS", "1"))
+
+
+class FastchatController(BaseServerController):
+    """Runs ``fastchat serve`` in its own session, so ``kill_proc`` (which signals the whole
+    process group) stops the supervisor, the hub and every worker together."""
+
+    software_name = "fastchat"
+    # irctest's base class declares a plain set, so no ClassVar here; nothing mutates it
+    supported_sasl_mechanisms: set[str] = set()  # noqa: RUF012
+    supports_sts = False
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._stdout_lines: queue.Queue[bytes] = queue.Queue()
+
+    def run(
+        self,
+        hostname: str,
+        port: int,
+        *,
+        password: str | None,
+        ssl: bool,
+        run_services: bool,
+        faketime: str | None,
+        websocket_hostname: str | None,
+        websocket_port: int | None,
+    ) -> None:
+        _stop_unfinished()
+        _unfinished.append(self)  # before any skip: kill() also frees irctest's ports
+        if ssl:
+            raise NotImplementedByController("TLS")
+        if websocket_hostname is not None or websocket_port is not None:
+            raise NotImplementedByController("Websocket")
+        if run_services:
+            raise NotImplementedByController("services")
+        assert self.proc is None
+        self.hostname = hostname
+        self.port = port
+        self.port_open = False
+
+        command = [
+            fastchat_bin(),
+            "serve",
+            "--host",
+            hostname,
+            "--port",
+            str(port),
+            "--workers",
+            str(worker_count()),
+            "--server-name",
+            "My.Little.Server",
+            "--autojoin",
+            "",
+            "--no-flood-control",
+            "--nicklen",
+            str(NICKLEN),
+        ]
+        if password is not None:
+            command += ["--password", password]
+        if self.debug_mode:
+            command += ["--log-level", "DEBUG"]
+
+        # PYTHONDONTWRITEBYTECODE keeps pytest from writing into the (read-only) irctest
+        # tree; the server under test should still cache its own bytecode, or every one of
+        # the hundreds of servers a run starts would compile fastchat again.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+        faketime_command: list[str] = []
+        if faketime and shutil.which("faketime"):
+            # libfaketime moves the server's wall clock (list.py's creation/topic-time tests);
+            # DONT_FAKE_MONOTONIC keeps fastchat's timeouts (monotonic) in real time.
+            faketime_command = ["faketime", "-f", faketime]
+            env["DONT_FAKE_MONOTONIC"] = "1"
+            self.faketime_enabled = True
+
+        # stdout carries only the ready line; stderr (logs) goes where irctest sends output
+        # (nowhere, or the test log with IRCTEST_DEBUG_LOGS=1). execute() starts a new session.
+        self.proc = self.execute([*faketime_command, *command], stdout=subprocess.PIPE, env=env)
+        assert self.proc.stdout is not None
+        threading.Thread(
+            target=self._read_stdout,
+            args=(self.proc.stdout,),
+            name="fastchat_stdout",
+            daemon=True,
+        ).start()
+
+    def kill(self) -> None:
+        """Stop the server (the whole process group) and free the ports irctest gave it."""
+        super().kill()
+        if self in _unfinished:
+            _unfinished.remove(self)
+
+    def _read_stdout(self, stdout: IO[bytes]) -> None:
+        """Hand every stdout line to ``wait_for_port``; keep draining so the pipe never fills."""
+        for line in stdout:
+            self._stdout_lines.put(line)
+
+    def wait_for_port(self) -> None:
+        """Wait for ``fastchat ready on HOST:PORT`` (printed once every worker serves)."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not self.port_open:
+            self.check_is_alive()
+            if time.monotonic() > deadline:
+                raise ProcessStopped(f"fastchat not ready after {READY_TIMEOUT:.0f}s")
+            try:
+                line = self._stdout_lines.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if line.startswith(READY_PREFIX):
+                self.port_open = True
+
+
+# Controllers whose test may not reach tearDown. irctest skips some tests from setUp, after
+# the server started (BotModeTestCase raises IsupportTokenNotSupported there), and pytest then
+# skips teardown: their servers would run on, orphaned, after the test run. Tests run one at a
+# time in a process (pytest-xdist gives each its own), so when a server starts, every earlier
+# one belongs to a finished test; what is left at exit is stopped too.
+_unfinished: list[FastchatController] = []
+
+
+def _stop_unfinished() -> None:
+    while _unfinished:
+        _unfinished.pop().kill()
+
+
+atexit.register(_stop_unfinished)
+
+
+def get_irctest_controller_class() -> type[FastchatController]:
+    return FastchatController
