@@ -189,9 +189,13 @@ def try_register(core: WorkerCore, client: Client) -> None:
     )
 
 
-@command(b"PING", 1, before_registration=True)
+@command(b"PING", 1, before_registration=True, reads=True)
 def ping(core: WorkerCore, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.7.2; Modern IRC: "the server MUST reply with a PONG with the same token"."""
+    """RFC 2812 §3.7.2; Modern IRC: "the server MUST reply with a PONG with the same token".
+
+    Declared ``reads``: clients and test suites use PING as a barrier ("everything before my
+    PONG has happened"), so at several workers it waits for the read barrier like a query:
+    the PONG comes after every change acknowledged to anyone before the PING arrived."""
     s = core.config.server_name
     core.send(client, fit_line(b":%s PONG %s :%s\r\n" % (s, s, msg.params[-1])))
 
@@ -270,8 +274,9 @@ def _seen_by(me: User, them: User) -> bool:
 @command(b"NAMES", reads=True)
 def names(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.2.5 NAMES [<channel>{,<channel>}]; with no argument, every visible channel.
-    Each channel named gets its 353s and its own 366; one that does not exist (or is secret
-    and we are not on it) only its 366 (Modern IRC)."""
+    The 353s of each visible channel named, then one 366 for the whole parameter (as Solanum
+    and InspIRCd answer ``NAMES #a,#b``, and irctest checks); a channel that does not exist,
+    or is secret and we are not on it, adds no line (Modern IRC)."""
     cfg = core.config
     if not msg.params:
         for chan in list(core.state.channels.values()):
@@ -282,15 +287,17 @@ def names(core: WorkerCore, client: Client, msg: Message) -> None:
                 core.send_lines(client, list(lines)[:-1])
         core.send(client, replies.end_of_names(cfg, client.name, b"*"))
         return
-    for name in msg.params[0].split(b","):
-        if not name:
-            continue  # "#a,,#b": an empty name would make an empty middle parameter
+    wanted = [name for name in msg.params[0].split(b",") if name]
+    if not wanted:
+        core.send(client, replies.end_of_names(cfg, client.name, b"*"))
+        return
+    for name in wanted:
         found = core.state.channel(name)
         if found is not None and _visible(found, client.uid):
             outside = client.uid not in found.members  # then invisible users are not listed
-            core.send_lines(client, replies.names(cfg, client.name, core.state, found, outside))
-        else:
-            core.send(client, replies.end_of_names(cfg, client.name, name))
+            lines = replies.names(cfg, client.name, core.state, found, outside)
+            core.send_lines(client, list(lines)[:-1])
+    core.send(client, replies.end_of_names(cfg, client.name, b",".join(wanted)))
 
 
 @command(b"LIST", reads=True)

@@ -507,9 +507,9 @@ class WorkerCore:
         if them is None:
             self.submit((R_USERMSG, client.uid, key, line, notice, True))
             return
+        # Whether the target is away is the sequencer's to say (RPL_AWAY): a replica may not
+        # have applied an AWAY that was already acknowledged.
         self.submit((R_USERMSG, client.uid, key, line, notice, False), barrier=False)
-        if them.away and not notice:
-            self.reply(client, N.RPL_AWAY, them.nick, them.away)
 
     def _flush_run(self) -> None:
         """Relay the run of approved messages from one client to one channel as one record.

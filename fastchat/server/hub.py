@@ -255,7 +255,8 @@ class Hub:
         """Rebuild the network after a hub restart from a worker's replica, through ordinary
         events. Events are idempotent: what every worker already knows changes nothing and
         shows nothing; what some worker missed reaches it as a normal JOIN, TOPIC or QUIT."""
-        users, channels = replica
+        users, channels, max_users = replica
+        self.state.max_users = max(self.state.max_users, max_users)
         state = self.state
         for u in map(SnapshotUser._make, users):
             if u.uid in state.users:

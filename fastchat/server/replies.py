@@ -180,16 +180,16 @@ def lusers(config: Config, nick: bytes, state: State, local: int) -> Iterator[by
         nick,
         N.RPL_LOCALUSERS,
         b"%d" % total,
-        b"%d" % total,
-        b"Current local users %d, max %d" % (total, total),
+        b"%d" % state.max_users,
+        b"Current local users %d, max %d" % (total, state.max_users),
     )
     yield numeric(
         s,
         nick,
         N.RPL_GLOBALUSERS,
         b"%d" % total,
-        b"%d" % total,
-        b"Current global users %d, max %d" % (total, total),
+        b"%d" % state.max_users,
+        b"Current global users %d, max %d" % (total, state.max_users),
     )
 
 

@@ -440,7 +440,7 @@ class Sequencer:
                 self._reply(origin, uid, *refusal)
 
     def _usermsg(self, origin: int, r: Record, now: int) -> None:
-        _, uid, key, line, is_notice, doubted = r
+        _, uid, key, line, is_notice, _doubted = r
         target = self.state.nicks.get(key)
         if target is None:
             if not is_notice:
@@ -449,8 +449,8 @@ class Sequencer:
                 )
             return
         self.router.to_worker(target.worker, (D_USER, target.uid, line))
-        if doubted and target.away and not is_notice:
-            # the worker did not know the target, so it could not say it is away
+        if target.away and not is_notice:
+            # decided here, not from the worker's replica, which may miss a recent AWAY
             self._reply(origin, uid, N.RPL_AWAY, target.nick, target.away)
 
 

@@ -175,7 +175,7 @@ def prefix_of(flags: int) -> bytes:
 class State:
     """Every user and channel of the network, as far as the events applied so far say."""
 
-    __slots__ = ("_apply_table", "channels", "invisible", "local", "nicks", "users")
+    __slots__ = ("_apply_table", "channels", "invisible", "local", "max_users", "nicks", "users")
 
     def __init__(self) -> None:
         self.users: dict[int, User] = {}
@@ -184,6 +184,7 @@ class State:
         # uid -> this worker's client, for the users it holds; empty in the sequencer.
         self.local: dict[int, Any] = {}
         self.invisible = 0  # users with user mode +i (for LUSERS, kept as events apply)
+        self.max_users = 0  # the most users at once (LUSERS 265/266), carried by snapshots
         self._apply_table = {
             E_INTRO: self._intro,
             E_NICK: self._nick,
@@ -218,6 +219,8 @@ class State:
         user = User(uid, nick, username, host, realname, worker, signon)
         self.users[uid] = user
         self.nicks[user.key] = user
+        if len(self.users) > self.max_users:
+            self.max_users = len(self.users)
         return True
 
     def _nick(self, ev: Record) -> bool:
@@ -377,11 +380,11 @@ class State:
             )
             for c in self.channels.values()
         )
-        return (users, channels)
+        return (users, channels, self.max_users)
 
     def load_snapshot(self, snap: Record) -> None:
         """Replace everything with ``snap`` (keeps ``local``, which only its worker knows)."""
-        users, channels = snap
+        users, channels, max_users = snap
         self.users.clear()
         self.nicks.clear()
         self.channels.clear()
@@ -402,6 +405,7 @@ class State:
             chan.modes, chan.password, chan.limit = c.modes, c.password, c.limit
             chan.bans = list(c.bans)
             chan.invites = set(c.invites)
+        self.max_users = max(max_users, len(self.users))
 
     def users_on_worker(self, worker: int) -> list[int]:
         return [uid for uid, u in self.users.items() if u.worker == worker]

@@ -146,3 +146,39 @@ def test_join_and_nick_are_seen_at_once(
         actor.close()
         taker.close()
     assert not stale, f"{len(stale)} stale answers:\n" + "\n".join(stale[:20])
+
+
+def test_pong_and_away_are_current(
+    server: process.ServerProcess, observers: list[IRCClient]
+) -> None:
+    """PING is a barrier too: after a JOIN was acknowledged to the joiner, a member's PONG
+    comes after the JOIN line (what irctest and clients rely on). RPL_AWAY follows AWAY at
+    once: set, the next private message gets 301; cleared, it no longer does."""
+    stale: list[str] = []
+    pids = server.worker_pids()
+    actor = client_on_worker(server, pids[-1], "roamer")
+    try:
+        for n in range(TRIALS[server.workers]):
+            actor.send("JOIN #room")
+            actor.expect(r" 366 roamer #room ")
+            for obs in observers:
+                if not any(" JOIN " in ln and ln.startswith(":roamer!") for ln in obs.sync()):
+                    stale.append(f"trial {n}: {obs.nick}'s PONG came before roamer's JOIN")
+            actor.send("PART #room")
+            actor.expect(r"^:roamer!\S+ PART #room")
+            actor.send(f"AWAY :gone {n}")
+            actor.expect(r" 306 roamer ")
+            for obs in observers:
+                if f" 301 {obs.nick} roamer :gone {n}" not in "\n".join(
+                    _ask(obs, f"PRIVMSG roamer :hi {n}")
+                ):
+                    stale.append(f"trial {n}: {obs.nick} got no 301 after AWAY")
+            actor.send("AWAY")
+            actor.expect(r" 305 roamer ")
+            for obs in observers:
+                if " 301 " in "\n".join(_ask(obs, f"PRIVMSG roamer :back? {n}")):
+                    stale.append(f"trial {n}: {obs.nick} got 301 after the AWAY was cleared")
+            actor.drain()
+    finally:
+        actor.close()
+    assert not stale, f"{len(stale)} stale answers:\n" + "\n".join(stale[:20])

@@ -87,3 +87,19 @@ def test_invisible_users(connect) -> None:
     seer.expect(r" 353 seer = #hideout :.*@invis")
     seer.send("WHO invi*")
     seer.expect(r" 352 seer \* ~invis ")
+
+
+def test_lusers_max_is_the_peak(connect) -> None:
+    """RFC 2812 §5.1 RPL_LOCALUSERS/RPL_GLOBALUSERS (265/266) give the current count and the
+    most there have been at once: a quit lowers the first, not the second."""
+    a = connect("peaka")
+    b = connect("peakb")
+    a.send("LUSERS")
+    m = a.expect(r" 266 peaka (\d+) (\d+) :")
+    current, peak = int(m.group(1)), int(m.group(2))
+    assert peak >= current >= 2
+    b.send("QUIT")
+    b.wait_closed()
+    a.send("LUSERS")
+    a.expect(rf" 265 peaka {current - 1} {peak} :")
+    a.expect(rf" 266 peaka {current - 1} {peak} :")
