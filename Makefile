@@ -34,6 +34,8 @@ CONFORMANCE_JOBS    ?= 2
 # ISUPPORT token or command they need, whatever the worker count); they count as skipped
 # there too. CONFORMANCE_RERUN_SKIPPED=1 runs them again.
 CONFORMANCE_RERUN_SKIPPED ?= 0
+# A flaky test is a bug: no retries. CONFORMANCE_RETRIES=3 reruns failures to name the flaky.
+CONFORMANCE_RETRIES ?= 0
 # What any server is held to: no services, nothing specific to one implementation, no
 # deprecated specs, no strict readings of ambiguous ones. Nothing else is deselected.
 CONFORMANCE_MARKERS := not services and not implementation-specific and not deprecated and not strict
@@ -77,7 +79,7 @@ conformance: install $(IRCTEST_STAMP) ## irctest at 1 and 4 workers; fails if a 
 	@$(IRCTEST_VENV)/bin/python conformance/run.py \
 	  --irctest-dir "$(IRCTEST_DIR)" --commit $(IRCTEST_COMMIT) \
 	  --python "$(CURDIR)/$(IRCTEST_VENV)/bin/python" --fastchat $(BIN)/fastchat \
-	  --workers $(CONFORMANCE_WORKERS) --jobs $(CONFORMANCE_JOBS) \
+	  --workers $(CONFORMANCE_WORKERS) --jobs $(CONFORMANCE_JOBS) --retries $(CONFORMANCE_RETRIES) \
 	  $(if $(filter 1,$(CONFORMANCE_RERUN_SKIPPED)),--rerun-skipped) \
 	  --markers '$(CONFORMANCE_MARKERS)' \
 	  --results $(CONFORMANCE_RESULTS) --passing conformance/passing.txt

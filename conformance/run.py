@@ -15,10 +15,11 @@
    that passes on a retry counts as passing and is reported as FLAKY, with its node id;
 4. hands over to ``report.py`` for the table and the ratchet.
 
-Why retries: at several workers a client's PONG can overtake a line another worker is about
-to deliver to it (the race is fastchat's, see the README's Conformance section), so a
-handful of random tests fail now and then. Without retries the ratchet would fail at random;
-with them it fails only on tests that fail every time, and every flaky test is still named.
+Retries are off by default (``make conformance`` passes ``--retries 0``): a flaky test is a
+bug, and the ratchet must fail on it. They are a diagnostic: ``make conformance
+CONFORMANCE_RETRIES=3`` names every test that fails now and then (FLAKY), with its node id.
+Before the read barrier (README, "Current answers"), a client's PONG could overtake a line
+another worker was about to deliver, and a handful of tests at 4 workers failed at random.
 
 Standard library only; any Python 3.11 runs it (pytest itself runs in ``--python``).
 """
