@@ -40,7 +40,7 @@ CONFORMANCE_RETRIES ?= 0
 # deprecated specs, no strict readings of ambiguous ones. Nothing else is deselected.
 CONFORMANCE_MARKERS := not services and not implementation-specific and not deprecated and not strict
 
-.PHONY: help install run client test test-fast conformance conformance-update lint format bench \
+.PHONY: help install run client test test-peers test-fast conformance conformance-update lint format bench \
         bench-peers loadtest clean
 
 help:            ## list the targets
@@ -60,8 +60,21 @@ run: install     ## start a 4-worker server on 0.0.0.0:6667 (HOST, PORT, WORKERS
 client: install  ## start the curses client against HOST:PORT (default 127.0.0.1:6667)
 	$(BIN)/fastchat client $(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)) $(PORT)
 
-test: install    ## run the whole test suite
+test: install test-peers ## run the whole test suite
 	$(BIN)/python -m pytest -q
+
+# The client's end-to-end tests also run against ngIRCd (the client must work with any
+# server). Installed from Debian when we can (root, apt); its service is kept from starting
+# (policy-rc.d), and the tests start their own instance on a free port.
+test-peers:      ## apt-get install ngircd for the client's interop tests, if missing (root, best effort)
+	@if command -v ngircd >/dev/null || [ -x /usr/sbin/ngircd ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  made=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made=1; fi; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ngircd >/dev/null; } \
+	    || echo "WARNING: could not install ngircd: the client's ngIRCd tests will be skipped"; \
+	  if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	else echo "NOTE: ngircd is not installed (apt-get install ngircd): the client's ngIRCd tests will be skipped"; fi
 
 test-fast: install ## unit tests only (no sockets, seconds)
 	$(BIN)/python -m pytest -q tests/unit
