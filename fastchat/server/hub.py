@@ -354,7 +354,7 @@ class Hub:
         first = {slot: h[0] for slot, h in self.hellos.items()}
         seen = {slot: h[1] for slot, h in self.hellos.items()}
         cursor = dict.fromkeys(requests, 0)
-        longest = max(self.hellos.values(), key=lambda h: sum(h[1].values()), default=None)
+        longest = max(self.hellos.values(), key=_order_reach, default=None)
         self.hellos = {}
         now = int(time.time())
         sequencer = self.sequencer
@@ -480,6 +480,15 @@ class Hub:
                 self.unsent_order[slot] = []
                 self.sent_stable[slot] = self.stable
                 self.last_frame[slot] = now
+
+
+def _order_reach(hello: tuple[int, dict[int, int], tuple[tuple[int, int], ...]]) -> int:
+    """How far a worker's record of the old hub's order reaches (the logs are prefixes of one
+    order, so the one that reaches furthest holds the others)."""
+    reach: dict[int, int] = {}
+    for origin, upto in hello[2]:
+        reach[origin] = upto
+    return sum(reach.values())
 
 
 def mode_delta(
