@@ -36,8 +36,8 @@ ACCEPTS_PER_TURN = 64
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
 LINGER = 2.0  # seconds a closed connection may take to accept its last bytes
-BUS_HIGH_WATER = 8 << 20  # stop reading clients while this much is unconfirmed (see
-BUS_LOW_WATER = 2 << 20  # _check_backpressure)
+BUS_HIGH_WATER = 4 << 20  # stop reading clients while this much is unconfirmed (see
+BUS_LOW_WATER = 1 << 20  # _check_backpressure)
 REPORT_EVERY = 0.05  # seconds between B_RECEIVED reports when we have nothing else to send
 
 
