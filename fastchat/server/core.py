@@ -644,6 +644,8 @@ class WorkerCore:
             self.order_log += order
             self.seen_changed = True
         stable = rec[2]
+        if stable is None:
+            return  # unchanged since the hub's last frame
         mine = stable.get(self.slot, 0)
         if mine > self.acked:
             self.acked = mine

@@ -69,7 +69,8 @@ B_SEEN = 63  # (B_SEEN, order, stable)                               hub -> work
 # Ends every frame the hub sends. ``order``: the batches decided since the previous frame to
 # this worker, as (origin slot, seq after the batch), in decision order; the frame holds every
 # record they caused for this worker. ``stable``: origin slot -> seq below which every worker
-# has received the effects; an origin forgets its requests below it (nothing to resend).
+# has received the effects (None: as in the last frame); an origin forgets its requests below
+# it (nothing to resend).
 B_RECEIVED = 64  # (B_RECEIVED, seen)                                worker -> hub
 # How far this worker has received (origin slot -> seq); the hub's ``stable`` is the minimum.
 

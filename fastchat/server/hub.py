@@ -476,7 +476,8 @@ class Hub:
                 (pending or self.sent_stable.get(slot) is not self.stable)
                 and now - self.last_frame[slot] >= SEEN_EVERY
             ):
-                records.append((B_SEEN, tuple(pending), self.stable))
+                news = None if self.sent_stable.get(slot) is self.stable else self.stable
+                records.append((B_SEEN, tuple(pending), news))
                 self.unsent_order[slot] = []
                 self.sent_stable[slot] = self.stable
                 self.last_frame[slot] = now
