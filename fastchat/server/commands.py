@@ -279,25 +279,18 @@ def names(core: WorkerCore, client: Client, msg: Message) -> None:
     or is secret and we are not on it, adds no line (Modern IRC)."""
     cfg = core.config
     if not msg.params:
-        for chan in list(core.state.channels.values()):
-            if _visible(chan, client.uid):
-                lines = replies.names(
-                    cfg, client.name, core.state, chan, client.uid not in chan.members
-                )
-                core.send_lines(client, list(lines)[:-1])
-        core.send(client, replies.end_of_names(cfg, client.name, b"*"))
-        return
-    wanted = [name for name in msg.params[0].split(b",") if name]
-    if not wanted:
-        core.send(client, replies.end_of_names(cfg, client.name, b"*"))
-        return
-    for name in wanted:
-        found = core.state.channel(name)
-        if found is not None and _visible(found, client.uid):
-            outside = client.uid not in found.members  # then invisible users are not listed
-            lines = replies.names(cfg, client.name, core.state, found, outside)
-            core.send_lines(client, list(lines)[:-1])
-    core.send(client, replies.end_of_names(cfg, client.name, b",".join(wanted)))
+        chans, end = list(core.state.channels.values()), b"*"
+    else:
+        wanted = [name for name in msg.params[0].split(b",") if name]
+        chans = [c for name in wanted if (c := core.state.channel(name)) is not None]
+        end = b",".join(wanted) or b"*"
+    for chan in chans:
+        if _visible(chan, client.uid):
+            outside = client.uid not in chan.members  # then invisible users are not listed
+            core.send_lines(
+                client, replies.name_replies(cfg, client.name, core.state, chan, outside)
+            )
+    core.send(client, replies.end_of_names(cfg, client.name, end))
 
 
 @command(b"LIST", reads=True)

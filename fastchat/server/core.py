@@ -222,12 +222,11 @@ class WorkerCore:
             reason,
         )
         user = client.user
-        request: Record = ()
+        request = (R_QUIT, client.uid, quit_message if quit_message is not None else reason)
         if user is not None:
             for chan in user.channels:
                 chan.local.pop(client.uid, None)
             self.state.local.pop(client.uid, None)
-            request = (R_QUIT, client.uid, quit_message if quit_message is not None else reason)
             if flush:
                 client.quitting = error
                 client.inq.clear()
@@ -312,10 +311,7 @@ class WorkerCore:
                 self.disconnect(client, b"Excess Flood")
             return
         if client.inq or client.waiting or client in self.throttled:
-            client.inq.extend(lines)
-            client.inq_bytes += sum(map(len, lines))
-            if client.inq_bytes > self.config.recvq:
-                self._recvq_full(client)
+            self._hold(client, lines)
             return
         self._process(client, lines)
 
@@ -344,13 +340,9 @@ class WorkerCore:
             if client.closed or client.quitting:
                 return
             if client.waiting or (flood and client.flood_clock - now > allowance):
-                rest = lines[i:]
-                client.inq.extend(rest)
-                client.inq_bytes += sum(map(len, rest))
                 if not client.waiting:
                     self.throttled.add(client)
-                if client.inq_bytes > self.config.recvq:
-                    self._recvq_full(client)
+                self._hold(client, lines[i:])
                 return
             if flood:
                 client.flood_clock = max(client.flood_clock, now) + interval
@@ -358,10 +350,15 @@ class WorkerCore:
                 # behind a read barrier: this line and the rest wait for the sync's D_DONE
                 if flood:
                     client.flood_clock -= interval
-                rest = lines[i:]
-                client.inq[:0] = rest
-                client.inq_bytes += sum(map(len, rest))
+                self._hold(client, lines[i:])
                 return
+
+    def _hold(self, client: Client, rest: list[bytes]) -> None:
+        """Keep ``rest`` (every line not processed yet: ``inq`` is empty here) for later."""
+        client.inq.extend(rest)
+        client.inq_bytes += sum(map(len, rest))
+        if client.inq_bytes > self.config.recvq:
+            self._recvq_full(client)
 
     def _recvq_full(self, client: Client) -> None:
         """More than --recvq waits unprocessed. With flood control on, the client outran it:
@@ -620,16 +617,9 @@ class WorkerCore:
         self.seen_changed = True
 
     # -- exactly once across hub restarts ------------------------------------------------------------
-    def take_outbox(self) -> list[Record]:
-        """The requests to send to the hub this loop turn."""
-        batch = self.outbox
-        self.outbox = []
-        return batch
-
-    def take_report(self) -> Record | None:
-        """What we have received, for the hub's ``stable`` (B_RECEIVED), if it changed."""
-        if not self.seen_changed:
-            return None
+    def take_report(self) -> Record:
+        """What we have received, for the hub's ``stable`` (B_RECEIVED); the shell asks when
+        ``seen_changed``."""
         self.seen_changed = False
         return (B_RECEIVED, dict(self.seen))
 
@@ -664,12 +654,11 @@ class WorkerCore:
         the shell sends again right after it (every one not every worker had received)."""
         if not resync:
             return (B_HELLO, self.slot, None, (), first_seq, {}, ())
-        snapshot, local = self.resync_hello()
         return (
             B_HELLO,
             self.slot,
-            snapshot,
-            local,
+            self.state.snapshot(),
+            tuple(self.state.local),  # the users we hold
             first_seq,
             dict(self.seen),
             tuple(self.order_log),
@@ -688,11 +677,6 @@ class WorkerCore:
             else:
                 client.user = user
                 client.source = b":" + user.mask + b" "
-
-    # -- a restarted hub ---------------------------------------------------------------------------
-    def resync_hello(self) -> tuple[Record, tuple[int, ...]]:
-        """What to tell a new hub: our whole replica, and which users we hold."""
-        return self.state.snapshot(), tuple(self.state.local)
 
     def _d_user(self, rec: Record) -> None:
         client = self.state.local.get(rec[1])

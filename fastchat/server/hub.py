@@ -59,35 +59,6 @@ LOW_WATER = 2 << 20
 SEEN_EVERY = 0.05
 
 
-class _Filtered:
-    """The hub's routing minus some workers: replaying a request after a restart, the workers
-    that already received what the old hub decided for it must not receive it twice."""
-
-    __slots__ = ("hub", "skip")
-
-    def __init__(self, hub: Hub, skip: set[int]) -> None:
-        self.hub = hub
-        self.skip = skip
-
-    def event(self, event: Record) -> None:
-        self.hub.state.apply(event)
-        for slot, records in self.hub.out.items():
-            if slot not in self.skip:
-                records.append(event)
-
-    def to_channel(self, chan: Channel, record: Record) -> None:
-        out = self.hub.out
-        for slot in chan.workers:
-            records = out.get(slot)
-            if records is not None and slot not in self.skip:
-                records.append(record)
-
-    def to_worker(self, worker: int, record: Record) -> None:
-        records = self.hub.out.get(worker)
-        if records is not None and worker not in self.skip:
-            records.append(record)
-
-
 class Hub:
     """Router for the sequencer: applies events to the authoritative state and batches records."""
 
@@ -366,11 +337,15 @@ class Hub:
             while i < len(todo) and base + i < upto:
                 seq = base + i
                 skip = {w for w, got in seen.items() if got.get(origin, 0) > seq}
-                sequencer.router = _Filtered(self, skip) if skip else self
+                # Route as usual, minus the workers that already have this request's records:
+                # the router drops records for a slot missing from ``out`` (a gone worker).
+                out = self.out
+                if skip:
+                    self.out = {w: records for w, records in out.items() if w not in skip}
                 try:
                     sequencer.handle(origin, todo[i], now)
                 finally:
-                    sequencer.router = self
+                    self.out = out
                 i += 1
             cursor[origin] = i
             if i:

@@ -209,30 +209,28 @@ def channel_symbol(chan: Channel) -> bytes:
     return b"@" if b"s" in chan.modes else b"="
 
 
-def names(
+def names(config: Config, nick: bytes, state: State, chan: Channel) -> Iterator[bytes]:
+    """RFC 2812 §3.2.5 NAMES of one channel, for a member (on JOIN): 353 lines, then 366."""
+    yield from name_replies(config, nick, state, chan)
+    yield end_of_names(config, nick, chan.name)
+
+
+def name_replies(
     config: Config, nick: bytes, state: State, chan: Channel, hide_invisible: bool = False
 ) -> Iterator[bytes]:
-    """RFC 2812 §3.2.5 NAMES: 353 lines (each under 512 bytes), then 366. ``hide_invisible``
-    for an asker who is not on the channel: then users with +i are not listed (Modern IRC)."""
-    s = config.server_name
-    head = b":%s %s %s %s %s :" % (s, N.RPL_NAMREPLY, nick, channel_symbol(chan), chan.name)
-    room = MAX_LINE - 2 - len(head)
-    batch: list[bytes] = []
-    used = 0
+    """The 353 lines of a channel (each under 512 bytes), without the 366: the NAMES command
+    ends a list of channels with one. ``hide_invisible`` for an asker who is not on the
+    channel: then users with +i are not listed (Modern IRC)."""
     users = state.users
-    for uid, flags in chan.members.items():
-        user = users.get(uid)
-        if user is None or (hide_invisible and b"i" in user.modes):
-            continue
-        entry = prefix_of(flags) + user.nick
-        if batch and used + len(entry) + 1 > room:
-            yield head + b" ".join(batch) + b"\r\n"
-            batch, used = [], 0
-        batch.append(entry)
-        used += len(entry) + 1
-    if batch:
-        yield head + b" ".join(batch) + b"\r\n"
-    yield end_of_names(config, nick, chan.name)
+    entries = [
+        prefix_of(flags) + user.nick
+        for uid, flags in chan.members.items()
+        if (user := users.get(uid)) is not None and not (hide_invisible and b"i" in user.modes)
+    ]
+    if entries:
+        yield from word_lines(
+            config.server_name, nick, N.RPL_NAMREPLY, entries, channel_symbol(chan), chan.name
+        )
 
 
 def end_of_names(config: Config, nick: bytes, name: bytes) -> bytes:

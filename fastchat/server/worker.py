@@ -38,7 +38,7 @@ EVENT_WRITE = selectors.EVENT_WRITE
 LINGER = 2.0  # seconds a closed connection may take to accept its last bytes
 BUS_HIGH_WATER = 4 << 20  # stop reading clients while this much is unconfirmed (see
 BUS_LOW_WATER = 1 << 20  # _check_backpressure)
-REPORT_EVERY = 0.05  # seconds between B_RECEIVED reports when we have nothing else to send
+REPORT_EVERY = 0.05  # seconds between B_RECEIVED reports (what we received, for "stable")
 
 
 class Worker:
@@ -175,16 +175,15 @@ class Worker:
         if hub is not None:
             queued = False
             if core.outbox:
-                batch = core.take_outbox()
+                batch = core.outbox
+                core.outbox = []
                 self.retained.add(hub.queue(batch), len(batch))
                 queued = True
             if core.seen_changed and self.now >= self.report_at:
                 # What we received, for the hub's "stable" (how long origins keep requests):
                 # at most every REPORT_EVERY, not with every frame (measured: a report per
                 # frame cost more CPU per delivery at four workers, for no gain)
-                report = core.take_report()
-                assert report is not None
-                hub.queue([report])
+                hub.queue([core.take_report()])
                 self.report_at = self.now + REPORT_EVERY
                 queued = True
             if queued:
