@@ -95,7 +95,7 @@ def launch(name: str, workers: int = 1) -> Iterator[Server]:
 
 @contextlib.contextmanager
 def _fastchat(workers: int) -> Iterator[Server]:
-    from fastchat.server import process  # late: the peers work without a fastchat server
+    from fastchat.server.runtime import process  # late: the peers work without a fastchat server
 
     try:
         server = process.start(FASTCHAT_BENCH_ARGS, workers=workers)

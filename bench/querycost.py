@@ -13,7 +13,7 @@ import argparse
 import statistics
 import time
 
-from fastchat.server import process
+from fastchat.server.runtime import process
 from tests.hardening.harness import client_on_worker
 from tests.ircclient import IRCClient
 

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(only).parse_args(argv)
     if args.command == "serve":
         from fastchat.server import config as server_config
-        from fastchat.server.supervisor import serve
+        from fastchat.server.runtime.supervisor import serve
 
         return serve(server_config.from_args(args))
     import fastchat.client.app as client_app

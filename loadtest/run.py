@@ -37,7 +37,7 @@ def target(host: str | None, port: int | None, workers: int) -> Iterator[tuple[s
     if host or port:
         yield host or "127.0.0.1", port or 6667, "given"
         return
-    from fastchat.server.process import running
+    from fastchat.server.runtime.process import running
 
     with running(FASTCHAT_BENCH_ARGS, workers=workers) as server:
         yield server.host, server.port, f"fastchat, {server.workers} workers, pid {server.pid}"

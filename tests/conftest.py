@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from fastchat.server import process
+from fastchat.server.runtime import process
 from tests.ircclient import IRCClient, wait_nicks_free
 
 

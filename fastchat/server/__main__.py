@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from fastchat.server import config
-from fastchat.server.supervisor import serve
+from fastchat.server.runtime.supervisor import serve
 
 
 def main(argv: list[str] | None = None) -> int:

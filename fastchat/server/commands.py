@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold, is_channel, is_valid_channel, is_valid_nick
 from fastchat.irc.message import Message, fit_line, truncate_utf8
-from fastchat.server import replies
-from fastchat.server.events import (
+from fastchat.server.network.records import (
     R_AWAY,
     R_INVITE,
     R_JOIN,
@@ -29,12 +28,13 @@ from fastchat.server.events import (
     R_TOPIC,
     R_UMODE,
 )
-from fastchat.server.sequencer import mask_matches
-from fastchat.server.state import Channel, User
+from fastchat.server.network.sequencer import mask_matches
+from fastchat.server.network.state import Channel, User
+from fastchat.server.render import replies
 
 if TYPE_CHECKING:
-    from fastchat.server.client import Client
-    from fastchat.server.core import WorkerCore
+    from fastchat.server.connection import Client
+    from fastchat.server.engine.core import WorkerCore
 
 HandlerFn = Callable[["WorkerCore", "Client", Message], None]
 

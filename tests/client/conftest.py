@@ -1,6 +1,6 @@
 """Fixtures for the client's end-to-end tests: a real server, and a raw-socket IRC peer.
 
-The server is the real fastchat server (``fastchat.server.process.running``) and, when the
+The server is the real fastchat server (``fastchat.server.runtime.process.running``) and, when the
 binary is installed, ngircd as a standard IRC server: the client must work with any server.
 Every process started here is stopped in a ``finally``, and every port is a free one.
 """
@@ -78,7 +78,7 @@ def _ngircd() -> Iterator[Server]:
 
 @contextlib.contextmanager
 def _fastchat() -> Iterator[Server]:
-    from fastchat.server.process import running
+    from fastchat.server.runtime.process import running
 
     with running(workers=1) as server:
         yield Server("fastchat", server.host, server.port)

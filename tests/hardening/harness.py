@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import psutil
 
-from fastchat.server.process import ServerProcess
+from fastchat.server.runtime.process import ServerProcess
 from tests.ircclient import IRCClient
 
 

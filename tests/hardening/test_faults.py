@@ -15,7 +15,7 @@ import time
 import psutil
 import pytest
 
-from fastchat.server import process
+from fastchat.server.runtime import process
 from tests.hardening.harness import client_on_worker, pids_alive, wait_for
 from tests.ircclient import IRCClient, wait_nicks_free
 

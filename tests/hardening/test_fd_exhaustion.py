@@ -10,7 +10,7 @@ import time
 
 import psutil
 
-from fastchat.server import process
+from fastchat.server.runtime import process
 from tests.hardening.harness import cpu_seconds, wait_for
 from tests.ircclient import IRCClient
 

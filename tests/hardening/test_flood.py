@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from fastchat.server import process
+from fastchat.server.runtime import process
 from tests.ircclient import IRCClient
 
 

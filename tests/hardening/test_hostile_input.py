@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from fastchat.server import process
+from fastchat.server.runtime import process
 from tests.hardening.harness import client_on_worker
 from tests.ircclient import IRCClient, wait_nicks_free
 

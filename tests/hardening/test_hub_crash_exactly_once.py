@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 
-from fastchat.server import process
+from fastchat.server.runtime import process
 from tests.hardening.harness import client_on_worker, wait_for
 from tests.ircclient import IRCClient
 

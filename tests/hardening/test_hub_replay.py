@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import socket
 
-from fastchat.server.bus import Link, encode
 from fastchat.server.config import Config
-from fastchat.server.events import (
+from fastchat.server.network.records import (
     B_HELLO,
     D_CHAN,
     D_DONE,
@@ -23,8 +22,9 @@ from fastchat.server.events import (
     R_SYNC,
     Record,
 )
-from fastchat.server.hub import Hub
-from fastchat.server.state import State
+from fastchat.server.network.state import State
+from fastchat.server.runtime.bus import Link, encode
+from fastchat.server.runtime.hub import Hub
 
 BASE = {0: 1 << 32, 1: 2 << 32, 2: 3 << 32}  # each worker numbers its requests from here
 UIDS = {0: BASE[0] + 1, 1: BASE[1] + 1, 2: BASE[2] + 1}

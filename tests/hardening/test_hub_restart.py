@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 
-from fastchat.server import process
+from fastchat.server.runtime import process
 from tests.hardening.harness import client_on_worker, wait_for
 from tests.ircclient import IRCClient
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from fastchat.server import process
 from fastchat.server.config import Config
+from fastchat.server.runtime import process
 from tests.ircclient import IRCClient, wait_nicks_free
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fastchat.server import process
+from fastchat.server.runtime import process
 from tests.hardening.harness import client_on_worker
 from tests.ircclient import IRCClient
 

@@ -15,7 +15,7 @@ import socket
 import time
 from collections import defaultdict
 
-from fastchat.server import process
+from fastchat.server.runtime import process
 from tests.hardening.harness import client_on_worker, rss
 from tests.ircclient import IRCClient
 

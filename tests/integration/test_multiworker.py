@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fastchat.server import process
+from fastchat.server.runtime import process
 from tests.ircclient import IRCClient, wait_nicks_free
 
 CLIENTS = 40

@@ -139,7 +139,7 @@ def test_unknown_command(connect) -> None:
 
 def test_password(tmp_path) -> None:
     """RFC 2812 §3.1.1 PASS; 464 ERR_PASSWDMISMATCH and a disconnect for a wrong one."""
-    from fastchat.server import process
+    from fastchat.server.runtime import process
 
     with process.running(["--password", "sesame"], workers=1) as srv:
         with IRCClient(srv.host, srv.port) as bad:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.peers import FASTCHAT_BENCH_ARGS
-from fastchat.server.process import running
+from fastchat.server.runtime.process import running
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastchat.server.config import Config
-from fastchat.server.core import WorkerCore
-from fastchat.server.events import B_SNAPSHOT, Record
-from fastchat.server.sequencer import Sequencer
-from fastchat.server.state import Channel, State
+from fastchat.server.engine.core import WorkerCore
+from fastchat.server.network.records import B_SNAPSHOT, Record
+from fastchat.server.network.sequencer import Sequencer
+from fastchat.server.network.state import Channel, State
 
 
 class FakeClient:

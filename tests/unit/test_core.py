@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from fastchat.server.state import State
+from fastchat.server.network.state import State
 from tests.unit.fakenet import FakeNet
 
 
@@ -96,7 +96,7 @@ def test_quit_seen_once_by_members_of_several_channels(net: FakeNet) -> None:
 
 def test_worker_loss_quits_its_users() -> None:
     """What the hub does when a worker's bus socket closes."""
-    from fastchat.server.events import E_QUIT
+    from fastchat.server.network.records import E_QUIT
 
     net = FakeNet(workers=2)
     a = net.connect(0, "a")
@@ -490,7 +490,7 @@ def test_user_modes_survive_a_snapshot() -> None:
 
 def test_record_kinds_are_distinct() -> None:
     """Every record kind has its own number: the dispatch tables are keyed by it."""
-    from fastchat.server import events
+    from fastchat.server.network import records as events
 
     kinds = {k: v for k, v in vars(events).items() if k[:2] in ("R_", "E_", "D_", "B_")}
     numbers = [v for v in kinds.values() if isinstance(v, int)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastchat.irc.linebuffer import LineBuffer
-from fastchat.server.state import User
+from fastchat.server.network.state import User
 
 
 class Client:

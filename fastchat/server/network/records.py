@@ -2,7 +2,7 @@
 
 Owns: the record kinds and the layout of each record.
 Must never: hold logic. Records are plain tuples of ints and bytes so a whole batch can cross
-the bus as one ``marshal`` frame (see :mod:`fastchat.server.bus`) and so building one on the hot
+the bus as one ``marshal`` frame (see :mod:`fastchat.server.runtime.bus`) and so building one on the hot
 path costs a single tuple allocation.
 
 A worker *requests* (``R_*``); the sequencer decides, in one global order, and answers with

@@ -19,7 +19,7 @@ import socket
 import struct
 from collections import deque
 
-from fastchat.server.events import Record
+from fastchat.server.network.records import Record
 
 _HEADER = struct.Struct("!I")
 HEADER_SIZE = _HEADER.size

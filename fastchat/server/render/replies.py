@@ -13,14 +13,14 @@ from fastchat.irc import numerics as N
 from fastchat.irc.casemap import CASEMAPPING, CHANTYPES
 from fastchat.irc.message import MAX_LINE, Message, fit_line, format_message, truncate_utf8
 from fastchat.server.config import Config
-from fastchat.server.sequencer import (
+from fastchat.server.network.sequencer import (
     FLAG_MODES,
     LIST_MODES,
     MAX_MODE_CHANGES,
     PARAM_ALWAYS,
     PARAM_ON_SET,
 )
-from fastchat.server.state import Channel, State, User, prefix_of
+from fastchat.server.network.state import Channel, State, User, prefix_of
 
 VERSION = b"fastchat-" + __version__.encode()
 USER_MODES = b"iw"

@@ -152,8 +152,8 @@ class Supervisor:
         log.info("started %s %d (pid %d)", child.role, child.slot, pid)
 
     def _start(self, child: Child) -> None:
-        from fastchat.server.hub import Hub
-        from fastchat.server.worker import Worker
+        from fastchat.server.runtime.hub import Hub
+        from fastchat.server.runtime.worker import Worker
 
         if child.role == "hub":
             assert self.hub_sock is not None

@@ -3,7 +3,7 @@
 Owns: sockets and their readiness, the clock, and carrying out the core's effects: one ``send``
 per dirty connection per loop turn, ``EVENT_WRITE`` watched only while bytes are left over, one
 bus frame per loop turn.
-Must never: decide anything about IRC; every line goes to :class:`~fastchat.server.core.WorkerCore`.
+Must never: decide anything about IRC; every line goes to :class:`~fastchat.server.engine.core.WorkerCore`.
 
 Errors come in three tiers, as in asyncio's selector transport: ``BlockingIOError`` and
 ``InterruptedError`` mean "try later"; ``KeyboardInterrupt``/``SystemExit`` propagate; any other
@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fastchat.server.bus import FrameReader, Link, Retained, encode
-from fastchat.server.client import Client
 from fastchat.server.config import Config
-from fastchat.server.core import WorkerCore
-from fastchat.server.events import B_SNAPSHOT, Record
+from fastchat.server.connection import Client
+from fastchat.server.engine.core import WorkerCore
+from fastchat.server.network.records import B_SNAPSHOT, Record
+from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
 
 log = logging.getLogger("fastchat.worker")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from fastchat.irc.casemap import fold
-from fastchat.server.events import (
+from fastchat.server.network.records import (
     E_AWAY,
     E_INTRO,
     E_INVITE,
@@ -416,7 +416,7 @@ def apply_mode_changes(
 ) -> None:
     """Apply already-validated channel mode changes such as ``+o-t`` with their arguments.
 
-    The sequencer validates (:func:`fastchat.server.sequencer`); this only applies, so every
+    The sequencer validates (:func:`fastchat.server.network.sequencer`); this only applies, so every
     replica ends in the same state.
     """
     adding = True

@@ -22,7 +22,7 @@ from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold
 from fastchat.irc.message import MAX_LINE
 from fastchat.server.config import Config
-from fastchat.server.events import (
+from fastchat.server.network.records import (
     D_CHAN,
     D_DONE,
     D_REPLY,
@@ -56,7 +56,7 @@ from fastchat.server.events import (
     VOICE,
     Record,
 )
-from fastchat.server.state import Channel, State, User
+from fastchat.server.network.state import Channel, State, User
 
 #: Channel modes we implement (announced in ISUPPORT CHANMODES=b,k,l,imnst).
 LIST_MODES = b"b"

@@ -4,7 +4,7 @@ Owns: each local connection's protocol life (input processing in order, the orde
 flood control, timeouts), applying the sequencer's events and deliveries to the local replica,
 and rendering what each local client must receive.
 Must never: touch a socket, a selector, the clock or another process. The I/O shell
-(:mod:`fastchat.server.worker`) feeds it bytes, events and the time, and carries out its effects.
+(:mod:`fastchat.server.runtime.worker`) feeds it bytes, events and the time, and carries out its effects.
 
 Effects are collected, not performed:
 - ``client.pending`` gets the bytes a client is owed; ``dirty`` lists clients with new output,
@@ -38,10 +38,9 @@ from fastchat.irc.message import (
     input_too_long,
     parse,
 )
-from fastchat.server import replies
-from fastchat.server.client import Client
 from fastchat.server.config import Config
-from fastchat.server.events import (
+from fastchat.server.connection import Client
+from fastchat.server.network.records import (
     B_HELLO,
     B_RECEIVED,
     B_SEEN,
@@ -68,8 +67,9 @@ from fastchat.server.events import (
     R_USERMSG,
     Record,
 )
-from fastchat.server.sequencer import Sequencer, may_speak
-from fastchat.server.state import Channel, State
+from fastchat.server.network.sequencer import Sequencer, may_speak
+from fastchat.server.network.state import Channel, State
+from fastchat.server.render import replies
 
 if TYPE_CHECKING:
     from fastchat.server.commands import Handler

@@ -1,6 +1,6 @@
 """The hub process: runs the sequencer for a multi-worker server and relays its decisions.
 
-Owns: the authoritative :class:`~fastchat.server.state.State`, the worker links, and turning the
+Owns: the authoritative :class:`~fastchat.server.network.state.State`, the worker links, and turning the
 sequencer's routing into one batched frame per worker per loop turn.
 Must never: talk to clients, or reorder: records are decided in the order they arrive, one
 worker's batch after another, and each worker receives its records in that same order.
@@ -23,9 +23,8 @@ import socket
 import time
 
 from fastchat.irc.casemap import fold
-from fastchat.server.bus import Link
 from fastchat.server.config import Config
-from fastchat.server.events import (
+from fastchat.server.network.records import (
     B_HELLO,
     B_RECEIVED,
     B_SEEN,
@@ -40,8 +39,9 @@ from fastchat.server.events import (
     E_UMODE,
     Record,
 )
-from fastchat.server.sequencer import Sequencer
-from fastchat.server.state import Channel, SnapshotChannel, SnapshotUser, State
+from fastchat.server.network.sequencer import Sequencer
+from fastchat.server.network.state import Channel, SnapshotChannel, SnapshotUser, State
+from fastchat.server.runtime.bus import Link
 
 log = logging.getLogger("fastchat.hub")
 
