@@ -184,7 +184,6 @@ def try_register(core: WorkerCore, client: Client) -> None:
             client.username,
             client.host,
             client.realname,
-            int(core.now),
         )
     )
 
@@ -251,7 +250,7 @@ def topic(core: WorkerCore, client: Client, msg: Message) -> None:
     """RFC 2812 §3.2.4 TOPIC <channel> [<topic>]: query from the replica, change via sequencer."""
     name = msg.params[0]
     if len(msg.params) > 1:
-        core.submit((R_TOPIC, client.uid, name, msg.params[1], int(core.now)))
+        core.submit((R_TOPIC, client.uid, name, msg.params[1]))
         return
     chan = core.state.channel(name)
     if chan is None:
@@ -363,7 +362,7 @@ def mode(core: WorkerCore, client: Client, msg: Message) -> None:
             core.reply(client, N.RPL_BANLIST, chan.name, mask)
         core.reply(client, N.RPL_ENDOFBANLIST, chan.name, b"End of channel ban list")
         return
-    core.submit((R_MODE, client.uid, target, modestring, tuple(msg.params[2:]), int(core.now)))
+    core.submit((R_MODE, client.uid, target, modestring, tuple(msg.params[2:])))
 
 
 def _user_mode(core: WorkerCore, client: Client, modestring: bytes) -> None:

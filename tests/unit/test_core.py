@@ -103,7 +103,7 @@ def test_worker_loss_quits_its_users() -> None:
     net.connect(1, "b")
     a.lines()
     for uid in net.state.users_on_worker(1):
-        net.event((E_QUIT, uid, b"Connection reset by peer"))
+        net.event((E_QUIT, uid, b"Connection reset by peer", 0))
     net.pump()
     assert a.lines() == [":b!~b@10.0.0.2 QUIT :Connection reset by peer"]
     assert net.cores[0].state.user_by_nick(b"b") is None

@@ -191,7 +191,7 @@ class WorkerCore:
             if client is not None:
                 client.waiting += 1
         if self.sequencer is not None:
-            self.sequencer.handle(self.slot, request, int(self._now))
+            self.sequencer.handle(self.slot, request, int(self._now * 1000))
         else:
             self.outbox.append(request)
 
@@ -526,7 +526,7 @@ class WorkerCore:
         if self.sequencer is not None:
             # One worker: this replica *is* the sequencer's state, so the approval above is
             # its decision; deliver without re-deciding (the hot path).
-            self._d_chan((D_CHAN, run.key, uid, blob))
+            self._d_chan((D_CHAN, run.key, uid, blob, int(self._now * 1000)))
         else:
             self.outbox.append((R_CHANMSG, uid, run.key, blob, run.notice, False))
 

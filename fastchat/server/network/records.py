@@ -1,78 +1,420 @@
 """The vocabulary between a worker and the sequencer: requests, sequenced events, deliveries.
 
-Owns: the record kinds and the layout of each record.
-Must never: hold logic. Records are plain tuples of ints and bytes so a whole batch can cross
-the bus as one ``marshal`` frame (see :mod:`fastchat.server.runtime.bus`) and so building one on the hot
-path costs a single tuple allocation.
+Owns: the record kinds and the one schema of each kind.
+Must never: hold logic.
 
 A worker *requests* (``R_*``); the sequencer decides, in one global order, and answers with
 *events* (``E_*``, broadcast to every worker, which all apply them to their replica of the
-state) or *deliveries* (``D_*``, sent only to the workers that hold a recipient).
+state) or *deliveries* (``D_*``, sent only to the workers that hold a recipient). Every record
+the sequencer produces carries ``time``: the millisecond (Unix time) at which it decided,
+stamped once, so every worker and every recipient sees the same time for the same decision.
+
+Two forms of one record, by design:
+- **On the wire and in the hot path**, a record is a plain tuple ``(kind, *fields)``: a whole
+  batch crosses the bus as one ``marshal`` frame (marshal refuses tuple subclasses), and a
+  relayed message costs one tuple allocation.
+- **Everywhere else**, code names the fields through the kind's schema below, a
+  :class:`~typing.NamedTuple` whose layout *is* the wire layout: ``make(EJoin, uid=...)``
+  builds the tuple, ``EJoin._make(record)`` reads it back with names. Adding a field (an
+  account, a msgid) is one edit here, plus whoever fills it in.
+
+The few hot builders that write the tuple by hand (``R_CHANMSG``, ``D_CHAN``, ``D_DONE``) say
+so next to their schema; ``tests/unit/test_records.py`` checks every kind against its schema.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 Record = tuple[Any, ...]
 
 # -- requests: worker -> sequencer ------------------------------------------------------------
-R_REGISTER = 1  # (R_REGISTER, uid, nick, user, host, realname, signon)
-R_NICK = 2  # (R_NICK, uid, new_nick)
-R_JOIN = 3  # (R_JOIN, uid, channel, key)
-R_PART = 4  # (R_PART, uid, channel, reason)
-R_QUIT = 5  # (R_QUIT, uid, reason)
-R_TOPIC = 6  # (R_TOPIC, uid, channel, topic, now)
-R_MODE = 7  # (R_MODE, uid, channel, modestring, args_tuple, now)
-R_KICK = 8  # (R_KICK, uid, channel, target_nick, reason)
-R_AWAY = 9  # (R_AWAY, uid, message)  empty message: back
-R_INVITE = 10  # (R_INVITE, uid, target_nick, channel)
-R_CHANMSG = 11  # (R_CHANMSG, uid, channel_key, line, is_notice, doubted)  line: formatted once
-R_USERMSG = 12  # (R_USERMSG, uid, target_key, line, is_notice, doubted)
-R_SYNC = 13  # (R_SYNC, uid)  a read barrier: decides nothing; its D_DONE comes back after
-# every event the sequencer decided before it, so a query answered then is current
-# "doubted": the worker's replica refused it; the sequencer answers with D_DONE too.
-R_UMODE = 14  # (R_UMODE, uid, modes, changes)  modes: all the user's mode letters, sorted;
-# changes: what this request changed, as the user's MODE echo shows it (b"+i-w")
+R_REGISTER = 1
+R_NICK = 2
+R_JOIN = 3
+R_PART = 4
+R_QUIT = 5
+R_TOPIC = 6
+R_MODE = 7
+R_KICK = 8
+R_AWAY = 9
+R_INVITE = 10
+R_CHANMSG = 11
+R_USERMSG = 12
+R_SYNC = 13
+R_UMODE = 14
 
 # -- events: sequencer -> every worker (state changes, in the one global order) -----------------
-E_INTRO = 21  # (E_INTRO, uid, nick, user, host, realname, worker, signon)
-E_NICK = 22  # (E_NICK, uid, new_nick)
-E_JOIN = 23  # (E_JOIN, uid, channel_name, member_flags, created)
-E_PART = 24  # (E_PART, uid, channel_key, reason)
-E_QUIT = 25  # (E_QUIT, uid, reason)
-E_TOPIC = 26  # (E_TOPIC, uid, channel_key, topic, setter, when)
-E_MODE = 27  # (E_MODE, uid, channel_key, applied_modes, applied_args)
-E_KICK = 28  # (E_KICK, uid, channel_key, target_uid, reason)
-E_AWAY = 29  # (E_AWAY, uid, message)
-E_INVITE = 30  # (E_INVITE, uid, target_uid, channel_key)
-E_UMODE = 31  # (E_UMODE, uid, modes, changes)  user modes are network state: +i hides from WHO
+E_INTRO = 21
+E_NICK = 22
+E_JOIN = 23
+E_PART = 24
+E_QUIT = 25
+E_TOPIC = 26
+E_MODE = 27
+E_KICK = 28
+E_AWAY = 29
+E_INVITE = 30
+E_UMODE = 31
 
 # -- deliveries and answers: sequencer -> the workers that need them ----------------------------
-D_CHAN = 41  # (D_CHAN, channel_key, sender_uid, line)   to workers holding members
-D_USER = 42  # (D_USER, target_uid, line)                  to the target's worker
-D_REPLY = 43  # (D_REPLY, uid, numeric, params_tuple)       to the requester's worker
-D_DONE = 44  # (D_DONE, uid)  the request of uid was decided; lifts its ordering barrier
-D_KILL = 45  # (D_KILL, uid, reason)  disconnect a local client (a nick collision on resync)
+D_CHAN = 41
+D_USER = 42
+D_REPLY = 43
+D_DONE = 44
+D_KILL = 45
 
 # -- bus control: worker <-> hub ----------------------------------------------------------------
-B_HELLO = 61  # worker -> hub:
-# (B_HELLO, worker_slot, replica_snapshot | None, local_uids, first_seq, seen, order)
-# A worker that starts sends no snapshot. One that lost its hub and reconnects to the new one
-# sends its whole replica and the uids it holds (the hub merges them, see hub.py), the sequence
-# number of the first request it will resend (``first_seq``: every request it sent that not
-# every worker has received yet follows the hello again), ``seen`` (origin slot -> how many of
-# that origin's requests it has received the effects of) and ``order``, the old hub's decision
-# order it knows beyond what every worker had (a tuple of (origin slot, seq after the batch)).
-B_SNAPSHOT = 62  # (B_SNAPSHOT, snapshot)                           hub -> worker
-B_SEEN = 63  # (B_SEEN, order, stable)                               hub -> worker
-# Ends every frame the hub sends. ``order``: the batches decided since the previous frame to
-# this worker, as (origin slot, seq after the batch), in decision order; the frame holds every
-# record they caused for this worker. ``stable``: origin slot -> seq below which every worker
-# has received the effects (None: as in the last frame); an origin forgets its requests below
-# it (nothing to resend).
-B_RECEIVED = 64  # (B_RECEIVED, seen)                                worker -> hub
-# How far this worker has received (origin slot -> seq); the hub's ``stable`` is the minimum.
+B_HELLO = 61
+B_SNAPSHOT = 62
+B_SEEN = 63
+B_RECEIVED = 64
+
+
+# -- requests ---------------------------------------------------------------------------------
+class RRegister(NamedTuple):
+    """Register a connection that gave NICK and USER (the sequencer stamps its signon)."""
+
+    kind: int
+    uid: int
+    nick: bytes
+    username: bytes
+    host: bytes
+    realname: bytes
+
+
+class RNick(NamedTuple):
+    kind: int
+    uid: int
+    nick: bytes
+
+
+class RJoin(NamedTuple):
+    kind: int
+    uid: int
+    channel: bytes
+    key: bytes
+
+
+class RPart(NamedTuple):
+    kind: int
+    uid: int
+    channel: bytes
+    reason: bytes
+
+
+class RQuit(NamedTuple):
+    kind: int
+    uid: int
+    reason: bytes
+
+
+class RTopic(NamedTuple):
+    kind: int
+    uid: int
+    channel: bytes
+    topic: bytes
+
+
+class RMode(NamedTuple):
+    """Channel mode changes as the client wrote them; the sequencer validates them."""
+
+    kind: int
+    uid: int
+    channel: bytes
+    modes: bytes
+    args: tuple[bytes, ...]
+
+
+class RKick(NamedTuple):
+    kind: int
+    uid: int
+    channel: bytes
+    target: bytes  # a nick
+    reason: bytes
+
+
+class RAway(NamedTuple):
+    kind: int
+    uid: int
+    message: bytes  # empty: back
+
+
+class RInvite(NamedTuple):
+    kind: int
+    uid: int
+    target: bytes  # a nick
+    channel: bytes
+
+
+class RChanMsg(NamedTuple):
+    """A PRIVMSG/NOTICE (or a run of them, joined) to a channel. Hot: built by hand in
+    ``engine/relay.py``. ``doubted``: the worker's replica refused it; the sequencer decides
+    and answers with D_DONE (the worker waits under the client's barrier)."""
+
+    kind: int
+    uid: int
+    channel: bytes  # folded
+    line: bytes  # formatted once by the sender's worker
+    notice: bool
+    doubted: bool
+
+
+class RUserMsg(NamedTuple):
+    kind: int
+    uid: int
+    target: bytes  # folded nick
+    line: bytes
+    notice: bool
+    doubted: bool
+
+
+class RSync(NamedTuple):
+    """A read barrier: decides nothing; its D_DONE comes back after every event the
+    sequencer decided before it, so a query answered then is current."""
+
+    kind: int
+    uid: int
+
+
+class RUmode(NamedTuple):
+    kind: int
+    uid: int
+    modes: bytes  # all the user's mode letters, sorted
+    changes: bytes  # what this request changed, as the user's MODE echo shows it (b"+i-w")
+
+
+# -- events -------------------------------------------------------------------------------------
+class EIntro(NamedTuple):
+    """A user registered (its signon is ``time // 1000``)."""
+
+    kind: int
+    uid: int
+    nick: bytes
+    username: bytes
+    host: bytes
+    realname: bytes
+    worker: int
+    time: int
+
+
+class ENick(NamedTuple):
+    kind: int
+    uid: int
+    nick: bytes
+    time: int
+
+
+class EJoin(NamedTuple):
+    kind: int
+    uid: int
+    channel: bytes  # the channel's name as created
+    flags: int  # member flags (OP, VOICE)
+    created: int  # the channel's creation time, in seconds
+    time: int
+
+
+class EPart(NamedTuple):
+    kind: int
+    uid: int
+    channel: bytes  # folded
+    reason: bytes
+    time: int
+
+
+class EQuit(NamedTuple):
+    kind: int
+    uid: int
+    reason: bytes
+    time: int
+
+
+class ETopic(NamedTuple):
+    kind: int
+    uid: int  # 0: restored after a hub restart (the setter is then ``setter``)
+    channel: bytes  # folded
+    topic: bytes
+    setter: bytes
+    when: int  # seconds, as RPL_TOPICWHOTIME shows it
+    time: int
+
+
+class EMode(NamedTuple):
+    kind: int
+    uid: int  # 0: the server
+    channel: bytes  # folded
+    modes: bytes  # the applied changes, e.g. b"+o-t"
+    args: tuple[bytes, ...]
+    time: int
+
+
+class EKick(NamedTuple):
+    kind: int
+    uid: int
+    channel: bytes  # folded
+    target: int  # uid
+    reason: bytes
+    time: int
+
+
+class EAway(NamedTuple):
+    kind: int
+    uid: int
+    message: bytes
+    time: int
+
+
+class EInvite(NamedTuple):
+    kind: int
+    uid: int
+    target: int  # uid
+    channel: bytes  # folded
+    time: int
+
+
+class EUmode(NamedTuple):
+    """User modes are network state: +i hides from WHO on every worker."""
+
+    kind: int
+    uid: int
+    modes: bytes
+    changes: bytes
+    time: int
+
+
+# -- deliveries -----------------------------------------------------------------------------------
+class DChan(NamedTuple):
+    """A message for a channel's members, to every worker holding one. Hot: built by hand in
+    the sequencer's ``handle_batch`` and the worker's relay."""
+
+    kind: int
+    channel: bytes  # folded
+    sender: int
+    line: bytes
+    time: int
+
+
+class DUser(NamedTuple):
+    kind: int
+    target: int
+    line: bytes
+    time: int
+
+
+class DReply(NamedTuple):
+    kind: int
+    uid: int
+    numeric: bytes
+    params: tuple[bytes, ...]
+    time: int
+
+
+class DDone(NamedTuple):
+    """The request of ``uid`` was decided; lifts its ordering barrier. Built by hand in the
+    sequencer (one per request)."""
+
+    kind: int
+    uid: int
+    time: int
+
+
+class DKill(NamedTuple):
+    """Disconnect a local client (a nick collision on resync)."""
+
+    kind: int
+    uid: int
+    reason: bytes
+    time: int
+
+
+# -- bus control ------------------------------------------------------------------------------------
+class BHello(NamedTuple):
+    """worker -> hub. A worker that starts sends no replica. One that lost its hub and
+    reconnects to the new one sends its whole replica and the uids it holds (the hub merges
+    them, see hub.py), the sequence number of the first request it will resend (every
+    request not every worker has received yet follows the hello again), ``seen`` (origin slot
+    -> how many of that origin's requests it has received the effects of) and ``order``, the
+    old hub's decision order it knows beyond what every worker had."""
+
+    kind: int
+    slot: int
+    replica: Any  # a State.snapshot() or None
+    local_uids: tuple[int, ...]
+    first_seq: int
+    seen: dict[int, int]
+    order: tuple[tuple[int, int], ...]
+
+
+class BSnapshot(NamedTuple):
+    """hub -> worker: the network, and every request decided so far (origin -> seq)."""
+
+    kind: int
+    snapshot: Any
+    processed: dict[int, int]
+
+
+class BSeen(NamedTuple):
+    """hub -> worker, ending every frame. ``order``: the batches decided since the previous
+    frame to this worker, as (origin slot, seq after the batch), in decision order; the frame
+    holds every record they caused for this worker. ``stable``: origin slot -> seq below which
+    every worker has received the effects (None: as in the last frame)."""
+
+    kind: int
+    order: tuple[tuple[int, int], ...]
+    stable: dict[int, int] | None
+
+
+class BReceived(NamedTuple):
+    """worker -> hub: how far this worker has received (origin slot -> seq)."""
+
+    kind: int
+    seen: dict[int, int]
+
+
+#: Every kind's schema.
+SCHEMAS: dict[int, type[Any]] = {
+    R_REGISTER: RRegister,
+    R_NICK: RNick,
+    R_JOIN: RJoin,
+    R_PART: RPart,
+    R_QUIT: RQuit,
+    R_TOPIC: RTopic,
+    R_MODE: RMode,
+    R_KICK: RKick,
+    R_AWAY: RAway,
+    R_INVITE: RInvite,
+    R_CHANMSG: RChanMsg,
+    R_USERMSG: RUserMsg,
+    R_SYNC: RSync,
+    R_UMODE: RUmode,
+    E_INTRO: EIntro,
+    E_NICK: ENick,
+    E_JOIN: EJoin,
+    E_PART: EPart,
+    E_QUIT: EQuit,
+    E_TOPIC: ETopic,
+    E_MODE: EMode,
+    E_KICK: EKick,
+    E_AWAY: EAway,
+    E_INVITE: EInvite,
+    E_UMODE: EUmode,
+    D_CHAN: DChan,
+    D_USER: DUser,
+    D_REPLY: DReply,
+    D_DONE: DDone,
+    D_KILL: DKill,
+    B_HELLO: BHello,
+    B_SNAPSHOT: BSnapshot,
+    B_SEEN: BSeen,
+    B_RECEIVED: BReceived,
+}
+_CODES: dict[type[Any], int] = {schema: code for code, schema in SCHEMAS.items()}
+
+
+def make(schema: type[Any], *args: Any, **fields: Any) -> Record:
+    """The wire form of a ``schema`` record: ``make(ENick, uid, b"new", time=now)``."""
+    return tuple(schema(_CODES[schema], *args, **fields))
+
 
 #: Events that change state: every worker and the hub apply them.
 STATE_EVENTS = frozenset(

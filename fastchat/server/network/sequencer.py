@@ -25,19 +25,6 @@ from fastchat.server.config import Config
 from fastchat.server.network.records import (
     D_CHAN,
     D_DONE,
-    D_REPLY,
-    D_USER,
-    E_AWAY,
-    E_INTRO,
-    E_INVITE,
-    E_JOIN,
-    E_KICK,
-    E_MODE,
-    E_NICK,
-    E_PART,
-    E_QUIT,
-    E_TOPIC,
-    E_UMODE,
     OP,
     R_AWAY,
     R_CHANMSG,
@@ -54,7 +41,26 @@ from fastchat.server.network.records import (
     R_UMODE,
     R_USERMSG,
     VOICE,
+    DReply,
+    DUser,
+    EAway,
+    EIntro,
+    EInvite,
+    EJoin,
+    EKick,
+    EMode,
+    ENick,
+    EPart,
+    EQuit,
+    ETopic,
+    EUmode,
+    RAway,
     Record,
+    RJoin,
+    RPart,
+    RQuit,
+    RUmode,
+    make,
 )
 from fastchat.server.network.state import Channel, State, User
 
@@ -108,12 +114,13 @@ def normalise_mask(mask: bytes) -> bytes:
 class Sequencer:
     """Decides requests against the authoritative :class:`State` and routes the outcome."""
 
-    __slots__ = ("_table", "config", "router", "state")
+    __slots__ = ("_now", "_table", "config", "router", "state")
 
     def __init__(self, state: State, config: Config, router: Router) -> None:
         self.state = state
         self.config = config
         self.router = router
+        self._now = 0  # the decision being made: its time, in ms (see handle)
         self._table = {
             R_REGISTER: self._register,
             R_NICK: self._nick,
@@ -132,13 +139,15 @@ class Sequencer:
         }
 
     def handle(self, origin: int, request: Record, now: int) -> None:
-        """Decide one request from worker ``origin``. Every request except a message is
+        """Decide one request from worker ``origin`` at ``now`` (Unix time in milliseconds,
+        stamped on everything the decision produces). Every request except a message is
         answered with ``D_DONE`` to its origin, after whatever it caused; so is a message the
         worker doubted (its last field), which it sent under the client's barrier."""
         kind = request[0]
+        self._now = now
         self._table[kind](origin, request, now)
         if (kind != R_CHANMSG and kind != R_USERMSG) or request[5]:
-            self.router.to_worker(origin, (D_DONE, request[1]))
+            self.router.to_worker(origin, (D_DONE, request[1], now))  # DDone, by hand: hot
 
     def handle_batch(self, origin: int, requests: list[Record], now: int) -> None:
         """Decide a worker's batch, in order (the hub's loop).
@@ -155,7 +164,7 @@ class Sequencer:
             if r[0] == R_CHANMSG and not r[5]:
                 chan = channels.get(r[2])
                 if chan is not None and may_speak(state, chan, r[1]):
-                    to_channel(chan, (D_CHAN, r[2], r[1], r[3]))
+                    to_channel(chan, (D_CHAN, r[2], r[1], r[3], now))  # DChan, by hand: hot
                     continue
             handle(origin, r, now)
 
@@ -171,24 +180,24 @@ class Sequencer:
         return False
 
     def _reply(self, origin: int, uid: int, numeric: bytes, *params: bytes) -> None:
-        self.router.to_worker(origin, (D_REPLY, uid, numeric, params))
+        self.router.to_worker(origin, make(DReply, uid, numeric, params, self._now))
 
     # -- registration and nicks (RFC 2812 §3.1) -----------------------------------------------
     def _register(self, origin: int, r: Record, now: int) -> None:
-        _, uid, nick, username, host, realname, signon = r
+        _, uid, nick, username, host, realname = r  # RRegister
         if uid in self.state.users:
             return  # resent after a hub restart, and already merged from a replica
         if fold(nick) in self.state.nicks:
             self._reply(origin, uid, N.ERR_NICKNAMEINUSE, nick, b"Nickname is already in use")
             return
-        self.router.event((E_INTRO, uid, nick, username, host, realname, origin, signon))
+        self.router.event(make(EIntro, uid, nick, username, host, realname, origin, now))
         # Autojoin is part of registration, decided in the same step: nobody, on any worker,
         # can observe the user registered but not yet in #lobby.
         for channel in self.config.autojoin:
-            self._join(origin, (R_JOIN, uid, channel, b""), now)
+            self._join(origin, make(RJoin, uid, channel, b""), now)
 
     def _nick(self, origin: int, r: Record, now: int) -> None:
-        _, uid, new = r
+        _, uid, new = r  # RNick
         user = self.state.users.get(uid)
         if user is None:
             return
@@ -197,24 +206,24 @@ class Sequencer:
             self._reply(origin, uid, N.ERR_NICKNAMEINUSE, new, b"Nickname is already in use")
             return
         if user.nick != new:
-            self.router.event((E_NICK, uid, new))
+            self.router.event(make(ENick, uid, new, now))
 
     def _quit(self, origin: int, r: Record, now: int) -> None:
-        _, uid, reason = r
-        if uid in self.state.users:
-            self.router.event((E_QUIT, uid, reason))
+        q = RQuit._make(r)
+        if q.uid in self.state.users:
+            self.router.event(make(EQuit, q.uid, q.reason, now))
 
     def _away(self, origin: int, r: Record, now: int) -> None:
-        _, uid, message = r
-        if uid in self.state.users:
-            self.router.event((E_AWAY, uid, message))
+        a = RAway._make(r)
+        if a.uid in self.state.users:
+            self.router.event(make(EAway, a.uid, a.message, now))
 
     def _umode(self, origin: int, r: Record, now: int) -> None:
         """RFC 2812 §3.1.5 user modes: the worker has checked them (a user changes only its own);
         they become network state, so every replica knows who is invisible."""
-        _, uid, modes, changes = r
-        if uid in self.state.users:
-            self.router.event((E_UMODE, uid, modes, changes))
+        m = RUmode._make(r)
+        if m.uid in self.state.users:
+            self.router.event(make(EUmode, m.uid, m.modes, m.changes, now))
 
     # -- channels (RFC 2812 §3.2) ------------------------------------------------------------
     def _member(self, origin: int, uid: int, name: bytes) -> tuple[User, Channel] | None:
@@ -232,7 +241,7 @@ class Sequencer:
         return user, chan
 
     def _join(self, origin: int, r: Record, now: int) -> None:
-        _, uid, name, key = r
+        _, uid, name, key = r  # RJoin
         user = self.state.users.get(uid)
         if user is None:
             return
@@ -243,7 +252,7 @@ class Sequencer:
                     origin, uid, N.ERR_TOOMANYCHANNELS, name, b"You have joined too many channels"
                 )
                 return
-            self.router.event((E_JOIN, uid, name, OP, now))
+            self.router.event(make(EJoin, uid, name, OP, now // 1000, now))
             return
         if uid in chan.members:
             return
@@ -251,7 +260,7 @@ class Sequencer:
         if error is not None:
             self._reply(origin, uid, error[0], chan.name, error[1])
             return
-        self.router.event((E_JOIN, uid, chan.name, 0, chan.created))
+        self.router.event(make(EJoin, uid, chan.name, 0, chan.created, now))
 
     def _join_refusal(self, user: User, chan: Channel, key: bytes) -> tuple[bytes, bytes] | None:
         if len(user.channels) >= self.config.max_channels:
@@ -268,13 +277,13 @@ class Sequencer:
         return None
 
     def _part(self, origin: int, r: Record, now: int) -> None:
-        _, uid, name, reason = r
-        found = self._member(origin, uid, name)
+        p = RPart._make(r)
+        found = self._member(origin, p.uid, p.channel)
         if found is not None:
-            self.router.event((E_PART, uid, found[1].key, reason))
+            self.router.event(make(EPart, p.uid, found[1].key, p.reason, now))
 
     def _topic(self, origin: int, r: Record, now: int) -> None:
-        _, uid, name, topic, when = r
+        _, uid, name, topic = r  # RTopic
         found = self._member(origin, uid, name)
         if found is None:
             return
@@ -282,10 +291,10 @@ class Sequencer:
         if b"t" in chan.modes and not self._is_op(origin, uid, chan):
             return
         topic = topic[: self.config.topiclen]
-        self.router.event((E_TOPIC, uid, chan.key, topic, user.mask, when))
+        self.router.event(make(ETopic, uid, chan.key, topic, user.mask, now // 1000, now))
 
     def _kick(self, origin: int, r: Record, now: int) -> None:
-        _, uid, name, target_nick, reason = r
+        _, uid, name, target_nick, reason = r  # RKick
         found = self._member(origin, uid, name)
         if found is None:
             return
@@ -303,10 +312,11 @@ class Sequencer:
                 b"They aren't on that channel",
             )
             return
-        self.router.event((E_KICK, uid, chan.key, target.uid, reason[: self.config.kicklen]))
+        reason = reason[: self.config.kicklen]
+        self.router.event(make(EKick, uid, chan.key, target.uid, reason, now))
 
     def _invite(self, origin: int, r: Record, now: int) -> None:
-        _, uid, target_nick, name = r
+        _, uid, target_nick, name = r  # RInvite
         target = self.state.nicks.get(fold(target_nick))
         if target is None:
             self._reply(origin, uid, N.ERR_NOSUCHNICK, target_nick, b"No such nick/channel")
@@ -322,11 +332,11 @@ class Sequencer:
                 origin, uid, N.ERR_USERONCHANNEL, target.nick, chan.name, b"is already on channel"
             )
             return
-        self.router.event((E_INVITE, uid, target.uid, chan.key))
+        self.router.event(make(EInvite, uid, target.uid, chan.key, now))
 
     def _mode(self, origin: int, r: Record, now: int) -> None:
         """RFC 2812 §3.2.3 channel modes: validate each change, emit only the effective ones."""
-        _, uid, name, modestring, args, _when = r
+        _, uid, name, modestring, args = r  # RMode
         found = self._member(origin, uid, name)
         if found is None:
             return
@@ -422,14 +432,14 @@ class Sequencer:
                 applied_args.append(arg)
             count += 1
         if changes:
-            self.router.event((E_MODE, uid, chan.key, bytes(changes), tuple(applied_args)))
+            self.router.event(make(EMode, uid, chan.key, bytes(changes), tuple(applied_args), now))
 
     # -- messages (RFC 2812 §3.3): the hot path; no state changes, so no barrier -------------------
     def _chanmsg(self, origin: int, r: Record, now: int) -> None:
-        _, uid, key, line, is_notice, _doubted = r
+        _, uid, key, line, is_notice, _doubted = r  # RChanMsg
         chan = self.state.channels.get(key)
         if chan is not None and may_speak(self.state, chan, uid):
-            self.router.to_channel(chan, (D_CHAN, key, uid, line))
+            self.router.to_channel(chan, (D_CHAN, key, uid, line, now))  # DChan, by hand
             return
         # Either the worker doubted it too (it waits for this answer under its barrier), or a
         # change decided just before (a PART, a +m) won the race. Rare: only now find the
@@ -440,7 +450,7 @@ class Sequencer:
                 self._reply(origin, uid, *refusal)
 
     def _usermsg(self, origin: int, r: Record, now: int) -> None:
-        _, uid, key, line, is_notice, _doubted = r
+        _, uid, key, line, is_notice, _doubted = r  # RUserMsg
         target = self.state.nicks.get(key)
         if target is None:
             if not is_notice:
@@ -448,7 +458,7 @@ class Sequencer:
                     origin, uid, N.ERR_NOSUCHNICK, line.split(b" ", 3)[2], b"No such nick/channel"
                 )
             return
-        self.router.to_worker(target.worker, (D_USER, target.uid, line))
+        self.router.to_worker(target.worker, make(DUser, target.uid, line, now))
         if target.away and not is_notice:
             # decided here, not from the worker's replica, which may miss a recent AWAY
             self._reply(origin, uid, N.RPL_AWAY, target.nick, target.away)

@@ -26,7 +26,18 @@ from fastchat.server.network.records import (
     E_UMODE,
     OP,
     VOICE,
+    EAway,
+    EIntro,
+    EInvite,
+    EJoin,
+    EKick,
+    EMode,
+    ENick,
+    EPart,
+    ETopic,
+    EUmode,
     Record,
+    make,
 )
 
 #: Channel modes every new channel starts with (Modern IRC: most servers default to +nt).
@@ -213,19 +224,20 @@ class State:
         return self._apply_table[event[0]](event)
 
     def _intro(self, ev: Record) -> bool:
-        _, uid, nick, username, host, realname, worker, signon = ev
-        if uid in self.users:
+        e = EIntro._make(ev)
+        if e.uid in self.users:
             return False
-        user = User(uid, nick, username, host, realname, worker, signon)
-        self.users[uid] = user
+        user = User(e.uid, e.nick, e.username, e.host, e.realname, e.worker, e.time // 1000)
+        self.users[e.uid] = user
         self.nicks[user.key] = user
         if len(self.users) > self.max_users:
             self.max_users = len(self.users)
         return True
 
     def _nick(self, ev: Record) -> bool:
-        _, uid, new = ev
-        user = self.users.get(uid)
+        e = ENick._make(ev)
+        new = e.nick
+        user = self.users.get(e.uid)
         if user is None or user.nick == new:
             return False
         if self.nicks.get(user.key) is user:
@@ -235,17 +247,18 @@ class State:
         return True
 
     def _join(self, ev: Record) -> bool:
-        _, uid, name, flags, created = ev
+        e = EJoin._make(ev)
+        uid = e.uid
         user = self.users.get(uid)
         if user is None:
             return False
-        key = fold(name)
+        key = fold(e.channel)
         chan = self.channels.get(key)
         if chan is None:
-            chan = self.channels[key] = Channel(name, created)
+            chan = self.channels[key] = Channel(e.channel, e.created)
         elif uid in chan.members:
             return False
-        chan.members[uid] = flags
+        chan.members[uid] = e.flags
         chan.workers[user.worker] = chan.workers.get(user.worker, 0) + 1
         chan.invites.discard(uid)
         client = self.local.get(uid)
@@ -268,25 +281,25 @@ class State:
             del self.channels[chan.key]
 
     def _part(self, ev: Record) -> bool:
-        _, uid, key, _reason = ev
-        user = self.users.get(uid)
-        chan = self.channels.get(key)
-        if user is None or chan is None or uid not in chan.members:
+        e = EPart._make(ev)
+        user = self.users.get(e.uid)
+        chan = self.channels.get(e.channel)
+        if user is None or chan is None or e.uid not in chan.members:
             return False
         self._remove_member(chan, user)
         return True
 
     def _kick(self, ev: Record) -> bool:
-        _, _uid, key, target, _reason = ev
-        user = self.users.get(target)
-        chan = self.channels.get(key)
-        if user is None or chan is None or target not in chan.members:
+        e = EKick._make(ev)
+        user = self.users.get(e.target)
+        chan = self.channels.get(e.channel)
+        if user is None or chan is None or e.target not in chan.members:
             return False
         self._remove_member(chan, user)
         return True
 
     def _quit(self, ev: Record) -> bool:
-        uid = ev[1]
+        uid = ev[1]  # EQuit.uid
         user = self.users.pop(uid, None)
         if user is None:
             return False
@@ -300,8 +313,9 @@ class State:
         return True
 
     def _topic(self, ev: Record) -> bool:
-        _, _uid, key, topic, setter, when = ev
-        chan = self.channels.get(key)
+        e = ETopic._make(ev)
+        topic, setter, when = e.topic, e.setter, e.when
+        chan = self.channels.get(e.channel)
         if chan is None or (chan.topic, chan.topic_setter, chan.topic_time) == (
             topic,
             setter,
@@ -312,8 +326,9 @@ class State:
         return True
 
     def _mode(self, ev: Record) -> bool:
-        _, _uid, key, changes, args = ev
-        chan = self.channels.get(key)
+        e = EMode._make(ev)
+        changes, args = e.modes, e.args
+        chan = self.channels.get(e.channel)
         if chan is None:
             return False
         before = (
@@ -333,16 +348,17 @@ class State:
         )
 
     def _away(self, ev: Record) -> bool:
-        _, uid, message = ev
-        user = self.users.get(uid)
+        e = EAway._make(ev)
+        user = self.users.get(e.uid)
         if user is None:
             return False
-        user.away = message
+        user.away = e.message
         return True
 
     def _umode(self, ev: Record) -> bool:
-        _, uid, modes, _changes = ev
-        user = self.users.get(uid)
+        e = EUmode._make(ev)
+        modes = e.modes
+        user = self.users.get(e.uid)
         if user is None or user.modes == modes:
             return False
         self.invisible += (b"i" in modes) - (b"i" in user.modes)
@@ -350,11 +366,11 @@ class State:
         return True
 
     def _invite(self, ev: Record) -> bool:
-        _, _uid, target, key = ev
-        chan = self.channels.get(key)
+        e = EInvite._make(ev)
+        chan = self.channels.get(e.channel)
         if chan is None:
             return False
-        chan.invites.add(target)
+        chan.invites.add(e.target)
         return True
 
     # -- whole-state transfer (a worker that starts or restarts) --------------------------------
@@ -391,13 +407,15 @@ class State:
         self.invisible = 0
         for u in map(SnapshotUser._make, users):
             self._intro(
-                (E_INTRO, u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon)
+                make(
+                    EIntro, u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon * 1000
+                )
             )
             self.users[u.uid].away = u.away
-            self._umode((E_UMODE, u.uid, u.modes, b""))
+            self._umode(make(EUmode, u.uid, u.modes, b"", 0))
         for c in map(SnapshotChannel._make, channels):
             for uid, flags in c.members:
-                self._join((E_JOIN, uid, c.name, flags, c.created))
+                self._join(make(EJoin, uid, c.name, flags, c.created, 0))
             chan = self.channels.get(fold(c.name))
             if chan is None:
                 continue

@@ -27,17 +27,19 @@ from fastchat.server.config import Config
 from fastchat.server.network.records import (
     B_HELLO,
     B_RECEIVED,
-    B_SEEN,
-    B_SNAPSHOT,
-    D_KILL,
-    E_AWAY,
-    E_INTRO,
-    E_JOIN,
-    E_MODE,
-    E_QUIT,
-    E_TOPIC,
-    E_UMODE,
+    BHello,
+    BSeen,
+    BSnapshot,
+    DKill,
+    EAway,
+    EIntro,
+    EJoin,
+    EMode,
+    EQuit,
+    ETopic,
+    EUmode,
     Record,
+    make,
 )
 from fastchat.server.network.sequencer import Sequencer
 from fastchat.server.network.state import Channel, SnapshotChannel, SnapshotUser, State
@@ -203,7 +205,15 @@ class Hub:
             pending.pop(link.sock, None)
             link.close()
             return
-        _, slot, replica, local_uids, first_seq, seen, order = hello
+        h = BHello._make(hello)
+        slot, replica, local_uids, first_seq, seen, order = (
+            h.slot,
+            h.replica,
+            h.local_uids,
+            h.first_seq,
+            h.seen,
+            h.order,
+        )
         pending.pop(link.sock, None)
         old = self.links.get(slot)
         if old is not None:
@@ -228,7 +238,7 @@ class Hub:
             if self.gathering:
                 self.hellos[slot] = (first_seq, dict(self.processed), ())
         self._stable_dirty = True
-        self.out[slot].append((B_SNAPSHOT, self.state.snapshot(), dict(self.processed)))
+        self.out[slot].append(make(BSnapshot, self.state.snapshot(), dict(self.processed)))
         self._batches(slot, batches[1:])
         if self.gathering and len(self.links) >= self.config.workers:
             self._replay()
@@ -238,6 +248,7 @@ class Hub:
         events. Events are idempotent: what every worker already knows changes nothing and
         shows nothing; what some worker missed reaches it as a normal JOIN, TOPIC or QUIT."""
         users, channels, max_users = replica
+        now = int(time.time() * 1000)
         self.state.max_users = max(self.state.max_users, max_users)
         state = self.state
         for u in map(SnapshotUser._make, users):
@@ -245,35 +256,39 @@ class Hub:
                 continue
             if fold(u.nick) in state.nicks:
                 if u.uid in local:  # two users with one nick: the later one loses
-                    self.to_worker(slot, (D_KILL, u.uid, b"Nick collision"))
+                    self.to_worker(slot, make(DKill, u.uid, b"Nick collision", now))
                 continue
-            self.event((E_INTRO, u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon))
+            signon = u.signon * 1000
+            self.event(
+                make(EIntro, u.uid, u.nick, u.username, u.host, u.realname, u.worker, signon)
+            )
             if u.away:
-                self.event((E_AWAY, u.uid, u.away))
+                self.event(make(EAway, u.uid, u.away, now))
             if u.modes:
-                self.event((E_UMODE, u.uid, u.modes, b""))
+                self.event(make(EUmode, u.uid, u.modes, b"", now))
         for c in map(SnapshotChannel._make, channels):
             fresh = fold(c.name) not in state.channels
             for uid, flags in c.members:
                 if uid in state.users:
-                    self.event((E_JOIN, uid, c.name, flags, c.created))
+                    self.event(make(EJoin, uid, c.name, flags, c.created, now))
             chan = state.channels.get(fold(c.name))
             if chan is None or not fresh:
                 continue
             if c.topic:
-                self.event((E_TOPIC, 0, chan.key, c.topic, c.topic_setter, c.topic_time))
+                topic = make(ETopic, 0, chan.key, c.topic, c.topic_setter, c.topic_time, now)
+                self.event(topic)
             changes, args = mode_delta(chan, c.modes, c.password, c.limit, c.bans)
             if changes:
-                self.event((E_MODE, 0, chan.key, changes, args))
+                self.event(make(EMode, 0, chan.key, changes, args, now))
         for uid in state.users_on_worker(slot):
             if uid not in local:
-                self.event((E_QUIT, uid, b"Connection reset by peer"))
+                self.event(make(EQuit, uid, b"Connection reset by peer", now))
 
     def _sweep(self) -> None:
         """Users merged from a replica whose worker never came back (it died with the hub)."""
         for uid, user in list(self.state.users.items()):
             if user.worker not in self.links:
-                self.event((E_QUIT, uid, b"Connection reset by peer"))
+                self.event(make(EQuit, uid, b"Connection reset by peer", int(time.time() * 1000)))
 
     def _read(self, slot: int) -> None:
         link = self.links.get(slot)
@@ -301,7 +316,7 @@ class Hub:
 
     def _decide(self, slot: int, records: list[Record]) -> None:
         self.decided = True
-        self.sequencer.handle_batch(slot, records, int(time.time()))
+        self.sequencer.handle_batch(slot, records, int(time.time() * 1000))
         upto = self.processed[slot] + len(records)
         self.processed[slot] = upto
         self.turn_order.append((slot, upto))
@@ -327,7 +342,7 @@ class Hub:
         cursor = dict.fromkeys(requests, 0)
         longest = max(self.hellos.values(), key=_order_reach, default=None)
         self.hellos = {}
-        now = int(time.time())
+        now = int(time.time() * 1000)
         sequencer = self.sequencer
 
         def replay(origin: int, upto: int) -> None:
@@ -376,7 +391,7 @@ class Hub:
         lost = self.state.users_on_worker(slot)
         log.log(self._link_fault_level(), "hub: worker %d %s; %d users quit", slot, why, len(lost))
         for uid in lost:
-            self.event((E_QUIT, uid, b"Connection reset by peer"))
+            self.event(make(EQuit, uid, b"Connection reset by peer", int(time.time() * 1000)))
 
     def _flush(self, slot: int) -> None:
         link = self.links[slot]
@@ -452,7 +467,7 @@ class Hub:
                 and now - self.last_frame[slot] >= SEEN_EVERY
             ):
                 news = None if self.sent_stable.get(slot) is self.stable else self.stable
-                records.append((B_SEEN, tuple(pending), news))
+                records.append(make(BSeen, tuple(pending), news))
                 self.unsent_order[slot] = []
                 self.sent_stable[slot] = self.stable
                 self.last_frame[slot] = now
