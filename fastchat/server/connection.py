@@ -12,13 +12,17 @@ from typing import Any
 
 from fastchat.irc.linebuffer import LineBuffer
 from fastchat.server.network.state import User
+from fastchat.server.registration import Phase
+
+_NO_PRIVILEGES: frozenset[str] = frozenset()
 
 
 class Client:
     """A local connection. Slots keep an idle client small (see the idle benchmark)."""
 
     __slots__ = (
-        "cap_negotiating",
+        "cap_version",
+        "caps",
         "closed",
         "connected_at",
         "flood_clock",
@@ -33,11 +37,12 @@ class Client:
         "outbuf",
         "password",
         "pending",
+        "phase",
         "ping_sent",
+        "privileges",
         "quitting",
         "realname",
         "received",
-        "registering",
         "source",
         "synced_upto",
         "transport",
@@ -59,8 +64,11 @@ class Client:
         # ":nick!user@host ", the prefix of every line this client sends to others; cached
         # while registered (set by the core on registration and on NICK)
         self.source = b""
-        self.registering = False  # a registration request is with the sequencer
-        self.cap_negotiating = False
+        # Where registration stands (see fastchat.server.registration, its one state machine)
+        self.phase = Phase.NEW
+        self.caps = 0  # negotiated IRCv3 capabilities, a bit set (fastchat.server.caps)
+        self.cap_version = 0  # the version of CAP LS the client asked for (302), or 0
+        self.privileges = _NO_PRIVILEGES  # operator privileges (none until OPER exists)
         self.linebuf = LineBuffer(max_line)
         # received lines not yet processed (barrier/flood); a list, not a deque: it is only
         # appended to and taken whole, and an idle client's empty list costs 56 bytes, not 760
@@ -98,3 +106,11 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<Client {self.uid:#x} {self.nick.decode(errors='replace')} {self.ip.decode()}>"
+
+
+def user_of(client: Client) -> User:
+    """The user of a registered ``client`` (the dispatcher runs a command that needs
+    registration only for a registered client)."""
+    user = client.user
+    assert user is not None
+    return user

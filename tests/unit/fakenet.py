@@ -8,6 +8,7 @@ can also hold records back (``pump(worker_order=...)``) to force interleavings.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +17,8 @@ from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import B_SNAPSHOT, Record
 from fastchat.server.network.sequencer import Sequencer
 from fastchat.server.network.state import Channel, State
+
+_LOG = logging.getLogger("fastchat.core")
 
 
 class FakeClient:
@@ -58,7 +61,8 @@ class FakeNet:
         self.now = 1_000_000.0
         self.standalone = workers == 1
         self.cores = [
-            WorkerCore(self.config, i, i + 1, standalone=self.standalone) for i in range(workers)
+            WorkerCore(self.config, i, i + 1, standalone=self.standalone, log=_LOG)
+            for i in range(workers)
         ]
         for core in self.cores:
             core.set_start_time(self.now)

@@ -466,3 +466,15 @@ def apply_mode_changes(
             chan.modes = bytes(sorted(chan.modes + c))
         elif not adding:
             chan.modes = chan.modes.replace(c, b"")
+
+
+def visible(chan: Channel, uid: int) -> bool:
+    """May ``uid`` see ``chan`` in NAMES, LIST, TOPIC and WHO (RFC 2812 §3.2.3: a secret
+    channel, +s, is seen only by its members)?"""
+    return b"s" not in chan.modes or uid in chan.members
+
+
+def seen_by(me: User, them: User) -> bool:
+    """May ``me`` find ``them`` in a WHO (RFC 2812 §3.1.5: "+i - marks a users as invisible";
+    Modern IRC: an invisible user is listed only to those who share a channel with them)?"""
+    return b"i" not in them.modes or them is me or any(them.uid in c.members for c in me.channels)

@@ -60,7 +60,13 @@ class Worker:
         self.hub_address = hub_address
         self.lifeline_fd = lifeline_fd
         self.ready_fd = ready_fd
-        self.core = WorkerCore(config, slot, incarnation, standalone=hub_address is None)
+        self.core = WorkerCore(
+            config,
+            slot,
+            incarnation,
+            standalone=hub_address is None,
+            log=logging.getLogger("fastchat.core"),
+        )
         self.sel = selectors.DefaultSelector()
         self.blocked: set[Client] = set()  # clients with EVENT_WRITE registered
         self.lingering: dict[Client, float] = {}  # closed, last bytes still going out
@@ -71,7 +77,7 @@ class Worker:
         self.accept_paused_until = 0.0
         self.now = time.time()
         self.report_at = 0.0
-        self.retained = Retained(self.core.first_seq)
+        self.retained = Retained(self.core.resync.first_seq)
         self._wake_r, self._wake_w = socket.socketpair()
 
     # -- setup ---------------------------------------------------------------------------------
@@ -101,7 +107,7 @@ class Worker:
         assert self.hub_address is not None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(self.hub_address)
-        sock.sendall(encode([self.core.hello(False, self.retained.first_seq)]))
+        sock.sendall(encode([self.core.resync.hello(False, self.retained.first_seq)]))
         reader = FrameReader()
         after: list[Record] = []
         loaded = False
@@ -142,7 +148,7 @@ class Worker:
         select = self.sel.select
         while not self.stopping:
             timeout = 0.02 if core.throttled else max(0.0, next_tick - self.now)
-            if core.seen_changed:
+            if core.resync.seen_changed:
                 timeout = min(timeout, max(0.0, self.report_at - self.now))
             ready = select(timeout)
             self.now = now = time.time()
@@ -179,11 +185,11 @@ class Worker:
                 core.outbox = []
                 self.retained.add(hub.queue(batch), len(batch))
                 queued = True
-            if core.seen_changed and self.now >= self.report_at:
+            if core.resync.seen_changed and self.now >= self.report_at:
                 # What we received, for the hub's "stable" (how long origins keep requests):
                 # at most every REPORT_EVERY, not with every frame (measured: a report per
                 # frame cost more CPU per delivery at four workers, for no gain)
-                hub.queue([core.take_report()])
+                hub.queue([core.resync.take_report()])
                 self.report_at = self.now + REPORT_EVERY
                 queued = True
             if queued:
@@ -479,8 +485,8 @@ class Worker:
             now = self.now
             for batch in batches:
                 apply_batch(batch, now)
-            if self.core.acked > self.retained.first_seq:
-                self.retained.ack(self.core.acked)
+            if self.core.resync.acked > self.retained.first_seq:
+                self.retained.ack(self.core.resync.acked)
                 if self.reading_paused:
                     self._check_backpressure()
 
@@ -511,7 +517,7 @@ class Worker:
             self.stopping = True
             return
         link = Link(sock)
-        link.queue([self.core.hello(True, self.retained.first_seq)])
+        link.queue([self.core.resync.hello(True, self.retained.first_seq)])
         for frame in self.retained.frames():
             link.queue_frame(frame)
         self.hub = link

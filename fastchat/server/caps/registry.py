@@ -1,0 +1,121 @@
+"""The capability registry: every IRCv3 capability, declared once, held as a bit.
+
+Owns: :class:`Capability` (name, value, the message tags it adds, what it requires), the
+:class:`Registry` that CAP LS, REQ, ACK and LIST read, and the bit each capability gets, so a
+client's negotiated set is one ``int`` (``Client.caps``) and a check in the fan-out is one
+``&``.
+Must never: know a particular capability. Each lives in its own module in this package (its
+declaration, and the tags it adds, together), found by :func:`fastchat.server.caps.discover`;
+adding one touches that one new file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class Meta(NamedTuple):
+    """What a message tag may be computed from: the sequencer's decision that produced the
+    line (its time, in ms) and who sent it (a uid; 0: the server)."""
+
+    time: int
+    sender: int
+
+
+TagValue = Callable[[Meta], bytes | None]
+
+
+@dataclass(frozen=True)
+class Capability:
+    """An IRCv3 capability (https://ircv3.net/specs/extensions/capability-negotiation).
+
+    ``value``: what ``CAP LS 302`` shows after ``=`` (None: nothing). ``tags``: the message
+    tags a client that negotiated it receives, each as (tag name, function of the message's
+    :class:`Meta` giving its value, or None to leave it out). ``requires``: capabilities that
+    must be enabled with it (a REQ without them is refused, NAK).
+    """
+
+    name: bytes
+    value: bytes | None = None
+    tags: tuple[tuple[bytes, TagValue], ...] = ()
+    requires: tuple[bytes, ...] = ()
+    doc: str = field(default="", compare=False)
+
+
+class Registry:
+    """The capabilities this server offers, each with its bit (in name order: stable)."""
+
+    def __init__(self, capabilities: Iterable[Capability] = ()) -> None:
+        self._by_name: dict[bytes, Capability] = {}
+        self._bits: dict[bytes, int] = {}
+        self._by_bit: list[Capability] = []
+        #: the bits of capabilities that add tags: a client with none of them gets the
+        #: shared plain line (the fan-out tests ``client.caps & tag_mask`` once)
+        self.tag_mask = 0
+        for cap in sorted(capabilities, key=lambda c: c.name):
+            self.add(cap)
+
+    def add(self, cap: Capability) -> int:
+        """Offer ``cap``; returns its bit."""
+        if cap.name in self._by_name:
+            raise ValueError(f"capability {cap.name!r} declared twice")
+        bit = 1 << len(self._by_bit)
+        self._by_name[cap.name] = cap
+        self._bits[cap.name] = bit
+        self._by_bit.append(cap)
+        if cap.tags:
+            self.tag_mask |= bit
+        return bit
+
+    def __iter__(self) -> Iterator[Capability]:
+        return iter(self._by_bit)
+
+    def __len__(self) -> int:
+        return len(self._by_bit)
+
+    def get(self, name: bytes) -> Capability | None:
+        return self._by_name.get(name)
+
+    def bit(self, name: bytes) -> int:
+        """The bit of ``name`` (0 for a capability we do not offer)."""
+        return self._bits.get(name, 0)
+
+    def names(self, mask: int) -> list[bytes]:
+        """The names of the capabilities in ``mask``, in registry order."""
+        return [cap.name for i, cap in enumerate(self._by_bit) if mask >> i & 1]
+
+    def ls_tokens(self, version: int) -> list[bytes]:
+        """What ``CAP LS`` lists: names, with ``=value`` from CAP version 302 on."""
+        return [
+            cap.name + b"=" + cap.value if version >= 302 and cap.value else cap.name
+            for cap in self._by_bit
+        ]
+
+    def request(self, mask: int, tokens: list[bytes]) -> int | None:
+        """The capability set after a ``CAP REQ`` of ``tokens`` (``-name`` disables), or None
+        if the request must be refused as a whole (an unknown name, or a requirement left
+        out): IRCv3 says a REQ is all or nothing."""
+        for token in tokens:
+            disable = token.startswith(b"-")
+            bit = self._bits.get(token[1:] if disable else token)
+            if not bit:
+                return None
+            mask = mask & ~bit if disable else mask | bit
+        for name in self.names(mask):
+            if any(not self._bits.get(r, 0) & mask for r in self._by_name[name].requires):
+                return None
+        return mask
+
+    def tags(self, mask: int, meta: Meta) -> list[tuple[bytes, bytes]]:
+        """The message tags for a client with capabilities ``mask``, for a line whose
+        decision is ``meta`` (in registry order, each tag once)."""
+        out: dict[bytes, bytes] = {}
+        for name in self.names(mask & self.tag_mask):
+            for tag, value in self._by_name[name].tags:
+                if tag not in out:
+                    v = value(meta)
+                    if v is not None:
+                        out[tag] = v
+        return list(out.items())

@@ -1,0 +1,119 @@
+"""Channel commands: JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE (RFC 2812 §3.2).
+
+Owns: what these commands mean: queries answered from the local replica (which holds the
+whole network), changes turned into requests for the sequencer, which decides them in the
+network's one order. Must never: change the state directly, touch a socket or read the clock.
+"""
+
+from __future__ import annotations
+
+from fastchat.irc import numerics as N
+from fastchat.irc.casemap import is_valid_channel
+from fastchat.irc.message import Message
+from fastchat.server.commands.context import Context
+from fastchat.server.commands.table import Command
+from fastchat.server.connection import Client, user_of
+from fastchat.server.network.records import RInvite, RJoin, RKick, RPart, RTopic, make
+from fastchat.server.network.state import visible
+from fastchat.server.render import replies
+
+
+def join(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.2.1 JOIN <channel>{,<channel>} [<key>{,<key>}], and ``JOIN 0``."""
+    me = user_of(client)
+    if msg.params[0] == b"0":
+        for chan in list(me.channels):
+            ctx.submit(make(RPart, client.uid, chan.name, b""))
+        return
+    keys = msg.param(1).split(b",")
+    for i, name in enumerate(msg.params[0].split(b",")):
+        if not name:
+            continue
+        if not is_valid_channel(name, ctx.config.channellen):
+            ctx.reply(client, N.ERR_NOSUCHCHANNEL, name, b"No such channel")
+            continue
+        ctx.submit(make(RJoin, client.uid, name, keys[i] if i < len(keys) else b""))
+
+
+def part(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.2.2 PART <channel>{,<channel>} [<reason>]."""
+    reason = msg.param(1)[: ctx.config.kicklen]
+    for name in msg.params[0].split(b","):
+        if name:
+            ctx.submit(make(RPart, client.uid, name, reason))
+
+
+def topic(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.2.4 TOPIC <channel> [<topic>]: query from the replica, change via sequencer."""
+    name = msg.params[0]
+    if len(msg.params) > 1:
+        ctx.submit(make(RTopic, client.uid, name, msg.params[1]))
+        return
+    chan = ctx.state.channel(name)
+    if chan is None:
+        raise N.IRCError(N.ERR_NOSUCHCHANNEL, name, b"No such channel")
+    if b"s" in chan.modes and client.uid not in chan.members:
+        raise N.IRCError(N.ERR_NOTONCHANNEL, chan.name, b"You're not on that channel")
+    ctx.send_lines(client, replies.topic(ctx.config, client.name, chan))
+
+
+def names(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.2.5 NAMES [<channel>{,<channel>}]; with no argument, every visible channel.
+    The 353s of each visible channel named, then one 366 for the whole parameter (as Solanum
+    and InspIRCd answer ``NAMES #a,#b``, and irctest checks); a channel that does not exist,
+    or is secret and we are not on it, adds no line (Modern IRC)."""
+    cfg = ctx.config
+    if not msg.params:
+        chans, end = list(ctx.state.channels.values()), b"*"
+    else:
+        wanted = [name for name in msg.params[0].split(b",") if name]
+        chans = [c for name in wanted if (c := ctx.state.channel(name)) is not None]
+        end = b",".join(wanted) or b"*"
+    for chan in chans:
+        if visible(chan, client.uid):
+            outside = client.uid not in chan.members  # then invisible users are not listed
+            ctx.send_lines(client, replies.name_replies(cfg, client.name, ctx.state, chan, outside))
+    ctx.send(client, replies.end_of_names(cfg, client.name, end))
+
+
+def list_(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.2.6 LIST [<channel>{,<channel>}]: 321, 322 per channel, 323."""
+    s, n = ctx.config.server_name, client.name
+    if msg.params and msg.params[0]:
+        wanted = [ctx.state.channel(name) for name in msg.params[0].split(b",")]
+        chans = [c for c in wanted if c is not None]
+    else:
+        chans = list(ctx.state.channels.values())
+    out = [replies.numeric(s, n, N.RPL_LISTSTART, b"Channel", b"Users  Name")]
+    for chan in chans:
+        if visible(chan, client.uid):
+            out.append(
+                replies.numeric(s, n, N.RPL_LIST, chan.name, b"%d" % len(chan.members), chan.topic)
+            )
+    out.append(replies.numeric(s, n, N.RPL_LISTEND, b"End of /LIST"))
+    ctx.send_lines(client, out)
+
+
+def kick(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.2.8 KICK <channel> <user> [<comment>] (one channel, comma-separated users).
+    Without a comment, the comment is "the nickname of the user issuing the KICK"."""
+    comment = msg.param(2) or user_of(client).nick
+    for target in msg.params[1].split(b","):
+        if target:
+            ctx.submit(make(RKick, client.uid, msg.params[0], target, comment))
+
+
+def invite(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.2.7 INVITE <nickname> <channel>."""
+    ctx.submit(make(RInvite, client.uid, msg.params[0], msg.params[1]))
+
+
+COMMANDS = (
+    Command(b"JOIN", join, 1),
+    Command(b"PART", part, 1),
+    Command(b"TOPIC", topic, 1, reads=True),
+    Command(b"NAMES", names, reads=True),
+    Command(b"LIST", list_, reads=True),
+    Command(b"KICK", kick, 2),
+    Command(b"INVITE", invite, 2),
+)

@@ -1,0 +1,61 @@
+"""What a command handler may see and do: the narrow interface between commands and engine.
+
+Owns: :class:`Context`, the protocol the worker's engine implements for its handlers: reply,
+send, submit a request to the sequencer, relay a message, disconnect, the time, the network
+state replica, the configuration and the capability registry. Nothing else of the engine is
+reachable from a handler (mypy checks it), so the engine imports the commands and never the
+reverse.
+Must never: hold an implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from fastchat.server.caps import Registry
+from fastchat.server.config import Config
+from fastchat.server.connection import Client
+from fastchat.server.network.records import Record
+from fastchat.server.network.state import State
+
+
+class Context(Protocol):
+    """The engine, as a command handler sees it."""
+
+    config: Config
+    state: State  # this worker's replica of the whole network
+    caps: Registry  # the capabilities this server offers
+    created: bytes  # when the server started, as RPL_CREATED shows it
+
+    @property
+    def now(self) -> float:
+        """The current time (the shell passes it in; handlers never read a clock)."""
+
+    @property
+    def local_count(self) -> int:
+        """Connections on this worker (LUSERS' local count)."""
+
+    def send(self, client: Client, data: bytes) -> None:
+        """Queue ``data`` (whole lines) for ``client``."""
+
+    def send_lines(self, client: Client, lines: Iterable[bytes]) -> None:
+        """Queue several lines for ``client`` as one write."""
+
+    def reply(self, client: Client, code: bytes, *params: bytes) -> None:
+        """Queue a numeric reply for ``client``."""
+
+    def submit(self, request: Record, barrier: bool = True) -> None:
+        """Hand a request to the sequencer; with ``barrier``, the client's next lines wait
+        for its decision (so every command sees the effects of the ones before it)."""
+
+    def relay_message(self, client: Client, target: bytes, line: bytes, notice: bool) -> None:
+        """Send one formatted PRIVMSG/NOTICE ``line`` from ``client`` towards ``target``."""
+
+    def set_caps(self, client: Client, caps: int) -> None:
+        """Record ``client``'s negotiated capability set."""
+
+    def disconnect(
+        self, client: Client, reason: bytes, flush: bool = True, quit_message: bytes | None = None
+    ) -> None:
+        """Close ``client`` with ERROR; its channels see it quit with ``quit_message``."""

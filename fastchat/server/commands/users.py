@@ -1,0 +1,110 @@
+"""User queries and presence: WHO, WHOIS, ISON, USERHOST, AWAY (RFC 2812 §3.6, §4).
+
+Owns: answering who is who from the local replica, which holds the whole network (the read
+barrier makes the answer current at several workers), and AWAY, a change the sequencer
+decides. Must never: change the state directly.
+"""
+
+from __future__ import annotations
+
+from fastchat.irc import numerics as N
+from fastchat.irc.casemap import is_channel
+from fastchat.irc.message import Message
+from fastchat.server.commands.context import Context
+from fastchat.server.commands.table import Command
+from fastchat.server.connection import Client, user_of
+from fastchat.server.network.records import RAway, make
+from fastchat.server.network.sequencer import mask_matches
+from fastchat.server.network.state import seen_by, visible
+from fastchat.server.render import replies
+
+
+def who(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.6.1 WHO [<mask>]: a channel's members, a nick, or nicks matching a mask.
+    Invisible users (+i) are left out for those who share no channel with them, except when
+    asked for by their exact nick (Modern IRC; as Solanum and InspIRCd do)."""
+    cfg = ctx.config
+    me = user_of(client)
+    mask = msg.param(0, b"*") or b"*"
+    out: list[bytes] = []
+    if is_channel(mask):
+        chan = ctx.state.channel(mask)
+        if chan is not None and visible(chan, client.uid):
+            member = client.uid in chan.members
+            for uid in chan.members:
+                u = ctx.state.users.get(uid)
+                if u is not None and (member or b"i" not in u.modes):
+                    out.append(replies.who_line(cfg, client.name, u, chan))
+    else:
+        exact = ctx.state.user_by_nick(mask)
+        if exact is not None:
+            out.append(replies.who_line(cfg, client.name, exact, None))
+        elif mask not in (b"0", b"*"):
+            pattern = mask if b"!" in mask else mask + b"!*@*"
+            for u in ctx.state.users.values():
+                if mask_matches(pattern, u) and seen_by(me, u):
+                    out.append(replies.who_line(cfg, client.name, u, None))
+        else:
+            # "WHO 0"/"WHO *": users who share a channel with the asker (RFC 2812 §3.6.1)
+            seen: set[int] = set()
+            for chan in me.channels:
+                seen.update(chan.members)
+            for uid in seen:
+                u = ctx.state.users.get(uid)
+                if u is not None:
+                    out.append(replies.who_line(cfg, client.name, u, None))
+    out.append(
+        replies.numeric(cfg.server_name, client.name, N.RPL_ENDOFWHO, mask, b"End of WHO list")
+    )
+    ctx.send_lines(client, out)
+
+
+def whois(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.6.2 WHOIS [<server>] <nickmask>."""
+    target = msg.params[-1]
+    cfg = ctx.config
+    for nick_ in target.split(b",")[:1]:
+        u = ctx.state.user_by_nick(nick_)
+        if u is None:
+            ctx.reply(client, N.ERR_NOSUCHNICK, nick_, b"No such nick/channel")
+            ctx.reply(client, N.RPL_ENDOFWHOIS, nick_, b"End of /WHOIS list.")
+            continue
+        ctx.send_lines(
+            client, replies.whois(cfg, client.name, u, [c.key for c in user_of(client).channels])
+        )
+
+
+def ison(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §4.9 ISON <nickname>{ <nickname>}."""
+    found = []
+    for word in b" ".join(msg.params).split():  # nicks in any number of parameters
+        u = ctx.state.user_by_nick(word)
+        if u is not None:
+            found.append(u.nick)
+    s = ctx.config.server_name
+    ctx.send(client, next(replies.word_lines(s, client.name, N.RPL_ISON, found)))
+
+
+def userhost(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §4.8 USERHOST <nickname>{ <nickname>} (up to 5)."""
+    out = []
+    for word in msg.params[:5]:
+        u = ctx.state.user_by_nick(word)
+        if u is not None:
+            out.append(b"%s=%s%s@%s" % (u.nick, b"-" if u.away else b"+", u.username, u.host))
+    s = ctx.config.server_name
+    ctx.send(client, next(replies.word_lines(s, client.name, N.RPL_USERHOST, out)))
+
+
+def away(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §4.1 AWAY [<text>]: 306 when marked away, 305 when back (sent on the event)."""
+    ctx.submit(make(RAway, client.uid, msg.param(0)[: ctx.config.awaylen]))
+
+
+COMMANDS = (
+    Command(b"WHO", who, reads=True),
+    Command(b"WHOIS", whois, 1, reads=True),
+    Command(b"ISON", ison, 1, reads=True),
+    Command(b"USERHOST", userhost, 1, reads=True),
+    Command(b"AWAY", away),
+)

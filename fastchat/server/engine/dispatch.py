@@ -1,0 +1,106 @@
+"""The one dispatcher: a line in, the checks every command row declares, then its handler.
+
+Owns: parsing a client's line, the fast path hand-off for plain messages, the cross-cutting
+checks (registered? capability? privilege? enough parameters?) done once here for every
+command so no handler re-checks them (Ergo's ``Command.Run``), the read barrier for commands
+that answer from the replica, and turning errors into numerics.
+Must never: hold what a command means (that is its family module in
+:mod:`fastchat.server.commands`) or touch a socket.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastchat.irc import numerics as N
+from fastchat.irc.linebuffer import OVERLONG
+from fastchat.irc.message import BlankLine, ProtocolError, input_too_long, parse
+from fastchat.server.commands import COMMANDS, Command
+from fastchat.server.connection import Client
+from fastchat.server.network.records import R_SYNC
+
+if TYPE_CHECKING:
+    from fastchat.server.engine.core import WorkerCore
+
+_MESSAGE_COMMANDS = (b"PRIVMSG ", b"NOTICE ")
+
+
+class Dispatcher:
+    """Runs a core's client lines through the command table."""
+
+    __slots__ = ("commands", "core")
+
+    def __init__(self, core: WorkerCore, commands: dict[bytes, Command] = COMMANDS) -> None:
+        self.core = core
+        self.commands = commands
+
+    def handle_line(self, client: Client, line: bytes, index: int) -> bool:
+        """One line (the ``index``-th the client sent): parse, check, dispatch, turn remote
+        errors into numerics. False when the line must wait behind a read barrier: the
+        caller keeps it, and everything after it, for when the barrier lifts.
+
+        The read barrier makes queries linearizable across workers. A command that answers
+        from the replica (``Command.reads``: WHO, WHOIS, NAMES, ISON, MODE, NICK...) must see
+        every change the network acknowledged to anyone before the line arrived; another
+        worker's replica may not have applied it yet. So the query first sends ``R_SYNC``
+        through the sequencer, under the client's barrier: its ``D_DONE`` comes back after
+        every event decided before it (one FIFO from the hub), and then the replica is at
+        least that current. One sync covers every line received before it was sent
+        (``client.synced_upto``), so a burst of queries pays one round trip. With one worker
+        the replica *is* the sequencer's state: no sync, no cost.
+
+        An unexpected exception in a handler is *our* bug: it disconnects this client only
+        (logged with its connection id) and the worker carries on.
+        """
+        core = self.core
+        relay = core.relay
+        if (
+            client.user is not None
+            and line.startswith(_MESSAGE_COMMANDS)
+            and relay.fast_message(client, line)
+        ):
+            return True
+        relay.flush()  # whatever this line does comes after the messages before it
+        if line is OVERLONG or input_too_long(line):
+            core.reply(client, N.ERR_INPUTTOOLONG, b"Input line was too long")
+            return True
+        try:
+            msg = parse(line)
+        except BlankLine:
+            return True  # Modern IRC: empty lines are ignored, without a reply
+        except ProtocolError as exc:
+            core.reply(client, N.ERR_UNKNOWNERROR, b"*", b"Malformed message: " + str(exc).encode())
+            return True
+        command = self.commands.get(msg.command)
+        registered = client.user is not None
+        if command is None or (
+            command.capability is not None and not client.caps & core.caps.bit(command.capability)
+        ):
+            if registered:
+                core.reply(client, N.ERR_UNKNOWNCOMMAND, msg.command, b"Unknown command")
+            else:
+                core.reply(client, N.ERR_NOTREGISTERED, b"You have not registered")
+            return True
+        if command.needs_registration and not registered:
+            core.reply(client, N.ERR_NOTREGISTERED, b"You have not registered")
+            return True
+        if command.privilege is not None and command.privilege not in client.privileges:
+            core.reply(client, N.ERR_NOPRIVILEGES, b"Permission Denied- You're not an IRC operator")
+            return True
+        if len(msg.params) < command.min_params:
+            core.reply(client, N.ERR_NEEDMOREPARAMS, msg.command, b"Not enough parameters")
+            return True
+        if command.reads and core.sequencer is None and index >= client.synced_upto:
+            client.synced_upto = client.received
+            core.submit((R_SYNC, client.uid))
+            return False
+        try:
+            command.handler(core, client, msg)
+        except N.IRCError as err:
+            core.reply(client, err.numeric, *err.params)
+        except Exception:
+            core.log.exception(
+                "connection %#x: handler for %r failed; disconnecting it", client.uid, msg.command
+            )
+            core.disconnect(client, b"Internal server error")
+        return True

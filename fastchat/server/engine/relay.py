@@ -1,0 +1,129 @@
+"""The hot path: PRIVMSG/NOTICE from a local client towards a channel or a user.
+
+Owns: the fast path for the commonest line (one target, plain text), the streaming of
+approved messages to the sequencer without a barrier, and runs (consecutive approved messages
+from one sender to one channel, relayed as one record).
+Must never: touch a socket, or decide a refusal on its own (a replica that says no may only be
+behind: the sequencer decides those, under the client's barrier).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastchat.irc.casemap import fold
+from fastchat.irc.message import MAX_LINE
+from fastchat.server.connection import Client
+from fastchat.server.network.records import D_CHAN, R_CHANMSG, RUserMsg, make
+from fastchat.server.network.sequencer import may_speak
+from fastchat.server.render import lines
+
+if TYPE_CHECKING:
+    from fastchat.server.engine.core import WorkerCore
+
+_CHANNEL_PREFIXES = b"#&"
+
+
+class _Run:
+    """Approved messages from one client to one channel, not yet relayed (see Relay.flush)."""
+
+    __slots__ = ("client", "key", "lines", "notice")
+
+    def __init__(self, client: Client, key: bytes, lines_: list[bytes], notice: bool) -> None:
+        self.client = client
+        self.key = key
+        self.lines = lines_
+        self.notice = notice
+
+
+class Relay:
+    """Messages out of one worker core, in order, as cheaply as the rules allow."""
+
+    __slots__ = ("_run", "core")
+
+    def __init__(self, core: WorkerCore) -> None:
+        self.core = core
+        self._run: _Run | None = None  # approved channel messages being joined (flush)
+
+    def fast_message(self, client: Client, line: bytes) -> bool:
+        """The hot path for ``PRIVMSG <one target> :<text>`` (``line`` starts with
+        ``PRIVMSG `` or ``NOTICE ``).
+
+        It does exactly what the PRIVMSG handler does for that shape, without building a
+        :class:`Message`; any other shape (several targets, tags, a source, no text, odd
+        spacing, an overlong line) returns False and takes the general path.
+        """
+        notice = line[0] == 78  # "N"
+        target, sep, text = line[7 if notice else 8 :].partition(b" ")
+        if (
+            not sep
+            or not target
+            or text[:1] != b":"
+            or len(text) < 2
+            or b"," in target
+            or len(line) > MAX_LINE - 2
+            or b"\0" in line
+        ):
+            return False
+        command = b"NOTICE" if notice else b"PRIVMSG"
+        self.message(
+            client, target, lines.message_fast(client.source, command, target, text), notice
+        )
+        return True
+
+    def message(self, client: Client, target: bytes, line: bytes, notice: bool) -> None:
+        """Send one formatted PRIVMSG/NOTICE ``line`` towards ``target``.
+
+        If the replica says the message may go, it streams to the sequencer with no barrier
+        (the common case, and the fast one). If the replica says no, the replica may only be
+        behind (a user who registered a moment ago on another worker), so the sequencer
+        decides, under the client's barrier: its answer comes before the reply to anything
+        the client sent next, exactly as on a single server.
+        """
+        key = fold(target)
+        core = self.core
+        state = core.state
+        if target[0] in _CHANNEL_PREFIXES:
+            chan = state.channels.get(key)
+            if chan is not None and may_speak(state, chan, client.uid):
+                run = self._run
+                if run is not None and run.client is client and run.key == key:
+                    run.lines.append(line)
+                    run.notice = run.notice and notice
+                else:
+                    self.flush()
+                    self._run = _Run(client, key, [line], notice)
+                return
+            self.flush()
+            core.submit((R_CHANMSG, client.uid, key, line, notice, True))  # RChanMsg
+            return
+        self.flush()
+        if state.nicks.get(key) is None:
+            core.submit(make(RUserMsg, client.uid, key, line, notice, True))
+            return
+        # Whether the target is away is the sequencer's to say (RPL_AWAY): a replica may not
+        # have applied an AWAY that was already acknowledged.
+        core.submit(make(RUserMsg, client.uid, key, line, notice, False), barrier=False)
+
+    def flush(self) -> None:
+        """Relay the run of approved messages from one client to one channel as one record.
+
+        Shaped for speed: consecutive messages from one sender to one channel (what a client
+        that pipelines writes) are joined into one ``bytes``, so the sequencer's check, the
+        hub's routing, the bus frame and each member's append happen once per run instead of
+        once per message. Members receive exactly the same bytes in the same order; any other
+        command flushes the run first, so order across targets is untouched.
+        """
+        run = self._run
+        if run is None:
+            return
+        self._run = None
+        blob = run.lines[0] if len(run.lines) == 1 else b"".join(run.lines)
+        uid = run.client.uid
+        core = self.core
+        if core.sequencer is not None:
+            # One worker: this replica *is* the sequencer's state, so the approval above is
+            # its decision; deliver without re-deciding (the hot path). DChan, by hand.
+            core.replica.d_chan((D_CHAN, run.key, uid, blob, int(core.now * 1000)))
+        else:
+            core.outbox.append((R_CHANMSG, uid, run.key, blob, run.notice, False))  # RChanMsg

@@ -1,0 +1,281 @@
+"""The worker's replica: apply what the sequencer decided, and show it to local clients.
+
+Owns: applying each sequenced event to this worker's copy of the network state, and
+delivering what local clients must see of it: a channel's messages (the hot path), private
+messages, and the lines every state change shows (JOIN, PART, QUIT, NICK, TOPIC, MODE, KICK,
+INVITE, AWAY replies, and the welcome burst on registration). Each line is rendered once
+(:mod:`fastchat.server.render`) and the same bytes go to every recipient with the same
+capabilities.
+Must never: decide anything (the sequencer did) or touch a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from fastchat.irc import numerics as N
+from fastchat.irc.casemap import fold
+from fastchat.server.caps import Meta
+from fastchat.server.commands.registration import feed
+from fastchat.server.connection import Client
+from fastchat.server.network.records import (
+    D_CHAN,
+    D_USER,
+    E_AWAY,
+    E_INTRO,
+    E_INVITE,
+    E_JOIN,
+    E_KICK,
+    E_MODE,
+    E_NICK,
+    E_PART,
+    E_QUIT,
+    E_TOPIC,
+    E_UMODE,
+    DUser,
+    EAway,
+    EInvite,
+    EJoin,
+    EKick,
+    EMode,
+    ENick,
+    EPart,
+    EQuit,
+    ETopic,
+    EUmode,
+    Record,
+)
+from fastchat.server.registration import Input
+from fastchat.server.render import lines, replies
+from fastchat.server.render.variants import Variants
+
+if TYPE_CHECKING:
+    from fastchat.server.engine.core import WorkerCore
+
+
+class Replica:
+    """Applies a core's sequenced records and renders them for its local clients."""
+
+    __slots__ = ("core", "state", "table")
+
+    def __init__(self, core: WorkerCore) -> None:
+        self.core = core
+        self.state = core.state
+        self.table: dict[int, Callable[[Record], None]] = {
+            D_CHAN: self.d_chan,
+            D_USER: self._d_user,
+            E_INTRO: self._e_intro,
+            E_NICK: self._e_nick,
+            E_JOIN: self._e_join,
+            E_PART: self._e_part,
+            E_QUIT: self._e_quit,
+            E_TOPIC: self._e_topic,
+            E_MODE: self._e_mode,
+            E_KICK: self._e_kick,
+            E_AWAY: self._e_away,
+            E_INVITE: self._e_invite,
+            E_UMODE: self._e_umode,
+        }
+
+    # -- delivering ---------------------------------------------------------------------------
+    def d_chan(self, rec: Record) -> None:
+        """DChan: a message (or a run of them) for a channel's local members but its sender.
+
+        The hot path: one formatted line, the same bytes appended to every local member's
+        queue. No per-delivery accounting: the shell bounds a queue (--sendq) only once the
+        kernel stops taking its bytes. Only while some local client negotiated a capability
+        that adds tags does the loop look at each member's capabilities (``core.tagged``)."""
+        chan = self.state.channels.get(rec[1])
+        if chan is None:
+            return
+        sender = rec[2]
+        core = self.core
+        if core.tagged:
+            members = [c for uid, c in chan.local.items() if uid != sender]
+            self._fanout(members, rec[3], Meta(rec[4], sender))
+            return
+        line = rec[3]
+        dirty = core.dirty
+        for uid, client in chan.local.items():
+            if uid != sender:
+                pending = client.pending
+                if not pending:
+                    dirty.append(client)
+                pending.append(line)
+
+    def _fanout(self, clients: Iterable[Client], line: bytes, meta: Meta) -> None:
+        """Send ``line`` to ``clients``, each in the variant its capabilities ask for: one
+        ``bytes`` per distinct variant, the plain one shared by everyone without tags."""
+        core = self.core
+        send = core.send
+        if not core.tagged:
+            for client in clients:
+                send(client, line)
+            return
+        registry = core.caps
+        mask = registry.tag_mask
+        variants = Variants(line, lambda key: registry.tags(key, meta))
+        for client in clients:
+            send(client, variants.get(client.caps & mask))
+
+    def _d_user(self, rec: Record) -> None:
+        d = DUser._make(rec)
+        client = self.state.local.get(d.target)
+        if client is not None:
+            self._fanout((client,), d.line, Meta(d.time, 0))
+
+    def _members_of_channels(self, uid: int) -> dict[int, Client]:
+        """Local clients that share a channel with ``uid`` (each once)."""
+        user = self.state.users.get(uid)
+        seen: dict[int, Client] = {}
+        if user is not None:
+            for chan in user.channels:
+                seen.update(chan.local)
+        return seen
+
+    # -- events ---------------------------------------------------------------------------------
+    def _e_intro(self, ev: Record) -> None:
+        if not self.state.apply(ev):
+            return
+        core = self.core
+        uid = ev[1]  # EIntro.uid
+        client = core.clients.get(uid)
+        if client is None or client.closed:
+            return
+        user = self.state.users[uid]
+        client.user = user
+        client.source = b":" + user.mask + b" "
+        feed(client, Input.INTRO)
+        self.state.local[uid] = client
+        cfg = core.config
+        core.send_lines(client, replies.welcome(cfg, user, core.created))
+        core.send_lines(client, replies.lusers(cfg, user.nick, self.state, core.local_count))
+        core.send_lines(client, replies.motd(cfg, user.nick))
+
+    def _e_nick(self, ev: Record) -> None:
+        e = ENick._make(ev)
+        user = self.state.users.get(e.uid)
+        if user is None:
+            return
+        line = lines.nick(user.mask, e.nick)
+        recipients = self._members_of_channels(user.uid)
+        me = self.state.local.get(user.uid)
+        if me is not None:
+            recipients[user.uid] = me
+        self.state.apply(ev)
+        self._fanout(recipients.values(), line, Meta(e.time, e.uid))
+        if me is not None:
+            me.nick = user.nick
+            me.source = b":" + user.mask + b" "
+
+    def _e_join(self, ev: Record) -> None:
+        if not self.state.apply(ev):
+            return
+        e = EJoin._make(ev)
+        user = self.state.users[e.uid]
+        chan = self.state.channels[fold(e.channel)]
+        self._fanout(chan.local.values(), lines.join(user.mask, chan.name), Meta(e.time, e.uid))
+        me = chan.local.get(user.uid)
+        if me is not None:
+            core = self.core
+            cfg = core.config
+            if chan.topic:
+                core.send_lines(me, replies.topic(cfg, me.name, chan))
+            core.send_lines(me, replies.names(cfg, me.name, self.state, chan))
+
+    def _e_part(self, ev: Record) -> None:
+        e = EPart._make(ev)
+        chan = self.state.channels.get(e.channel)
+        user = self.state.users.get(e.uid)
+        if chan is None or user is None or user.uid not in chan.members:
+            return
+        line = lines.part(user.mask, chan.name, e.reason)
+        self._fanout(list(chan.local.values()), line, Meta(e.time, e.uid))
+        self.state.apply(ev)
+
+    def _e_kick(self, ev: Record) -> None:
+        e = EKick._make(ev)
+        chan = self.state.channels.get(e.channel)
+        kicker = self.state.users.get(e.uid)
+        target = self.state.users.get(e.target)
+        if chan is None or kicker is None or target is None or target.uid not in chan.members:
+            return
+        line = lines.kick(kicker.mask, chan.name, target.nick, e.reason or kicker.nick)
+        self._fanout(list(chan.local.values()), line, Meta(e.time, e.uid))
+        self.state.apply(ev)
+
+    def _e_quit(self, ev: Record) -> None:
+        e = EQuit._make(ev)
+        user = self.state.users.get(e.uid)
+        if user is None:
+            return
+        line = lines.quit_(user.mask, e.reason)
+        recipients = self._members_of_channels(user.uid)
+        recipients.pop(user.uid, None)
+        self.state.apply(ev)
+        self._fanout(recipients.values(), line, Meta(e.time, e.uid))
+        core = self.core
+        me = core.clients.get(user.uid)
+        if me is not None and not me.closed and not me.quitting:
+            # the sequencer removed a user we still hold (e.g. a resync collision)
+            core.disconnect(me, e.reason)
+
+    def _e_topic(self, ev: Record) -> None:
+        if not self.state.apply(ev):
+            return
+        e = ETopic._make(ev)
+        chan = self.state.channels[e.channel]
+        user = self.state.users.get(e.uid)
+        source = user.mask if user is not None else e.setter
+        line = lines.topic(source, chan.name, e.topic)
+        self._fanout(chan.local.values(), line, Meta(e.time, e.uid))
+
+    def _e_mode(self, ev: Record) -> None:
+        e = EMode._make(ev)
+        chan = self.state.channels.get(e.channel)
+        user = self.state.users.get(e.uid)
+        if chan is None or not self.state.apply(ev):
+            return
+        source = user.mask if user is not None else self.core.config.server_name
+        line = lines.channel_mode(source, chan.name, e.modes, e.args)
+        self._fanout(chan.local.values(), line, Meta(e.time, e.uid))
+
+    def _e_away(self, ev: Record) -> None:
+        e = EAway._make(ev)
+        self.state.apply(ev)
+        me = self.state.local.get(e.uid)
+        if me is not None:
+            if e.message:
+                self.core.reply(me, N.RPL_NOWAWAY, b"You have been marked as being away")
+            else:
+                self.core.reply(me, N.RPL_UNAWAY, b"You are no longer marked as being away")
+
+    def _e_umode(self, ev: Record) -> None:
+        e = EUmode._make(ev)
+        self.state.apply(ev)
+        me = self.state.local.get(e.uid)
+        if me is not None and e.changes:
+            self._fanout((me,), lines.user_mode(me.name, e.changes), Meta(e.time, e.uid))
+
+    def _e_invite(self, ev: Record) -> None:
+        e = EInvite._make(ev)
+        self.state.apply(ev)
+        chan = self.state.channels.get(e.channel)
+        inviter = self.state.users.get(e.uid)
+        target = self.state.users.get(e.target)
+        if chan is None or inviter is None or target is None:
+            return
+        core = self.core
+        me = self.state.local.get(inviter.uid)
+        if me is not None:
+            core.send(
+                me,
+                replies.numeric_tokens(
+                    core.config.server_name, me.name, N.RPL_INVITING, target.nick, chan.name
+                ),
+            )
+        them = self.state.local.get(target.uid)
+        if them is not None:
+            line = lines.invite(inviter.mask, target.nick, chan.name)
+            self._fanout((them,), line, Meta(e.time, e.uid))
