@@ -40,7 +40,7 @@ CONFORMANCE_RETRIES ?= 0
 # deprecated specs, no strict readings of ambiguous ones. Nothing else is deselected.
 CONFORMANCE_MARKERS := not services and not implementation-specific and not deprecated and not strict
 
-.PHONY: help install run client test test-peers test-fast conformance conformance-update lint format bench \
+.PHONY: help install run client test test-peers test-fast conformance conformance-update lint format settings-doc bench \
         bench-peers loadtest clean
 
 help:            ## list the targets
@@ -111,6 +111,9 @@ lint: install    ## ruff (lint + format check) and mypy --strict
 format: install  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format fastchat tests loadtest bench conformance
 	$(BIN)/ruff check --fix fastchat tests loadtest bench conformance
+
+settings-doc: install ## rewrite the settings table in README.md from fastchat/server/config.py
+	$(BIN)/python -m fastchat.server.config --update-readme README.md
 
 loadtest: install ## locust, headless: USERS in ROOMS at RATE msg/s each for DURATION s (own server unless HOST/PORT)
 	$(BIN)/python -m loadtest.run --users $(USERS) --rooms $(ROOMS) --rate $(RATE) \

@@ -1,190 +1,453 @@
-"""Server configuration: every knob of ``fastchat serve``, its default and its flag.
+"""Server configuration: every setting of ``fastchat serve``, declared once.
 
-Owns: the :class:`Config` value and its command-line form.
-Must never: open sockets or read files other than the MOTD file named in the config.
+Each field of :class:`Config` is declared with :func:`setting`, which records, next to its
+type and default, its help, whether a config reload may change it, and how its raw value (a
+flag's argument, a config file's value) becomes the Config value. From those rows come the
+``argparse`` flags (:func:`add_arguments`), :func:`from_args`, the config-file keys
+(:attr:`Setting.key`, :func:`from_mapping`) and the table of settings in README.md
+(:func:`markdown_table`; ``python -m fastchat.server.config --markdown``).
+
+Owns: the :class:`Config` value, its command-line form and its file keys.
+Must never: open sockets, read the clock, or read files other than the MOTD file the config
+names (and, run as ``python -m fastchat.server.config --update-readme FILE``, that FILE).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
-from dataclasses import dataclass, field
+import sys
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+RawType = type[int] | type[float] | type[str] | type[bool]
+"""What a flag's argument or a config file's value is, before conversion."""
+
+_PLAIN_TYPES: tuple[RawType, ...] = (int, float, str, bool)
+_BUILTIN_MOTD = (b"Welcome to fastchat.",)
+_SETTING = "fastchat.setting"  # the key of a Setting in its dataclass field's metadata
+
+
+class ConfigError(ValueError):
+    """A setting was given a value it cannot take; the message names the setting's key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting: the :class:`Config` attribute ``name``, its flag and its file key.
+
+    ``type`` is the raw value's type, on the command line and in a config file; ``convert``
+    turns a raw value into the Config value (none: the raw value is the value).
+    """
+
+    name: str
+    key: str
+    type: RawType
+    default: object
+    help: str
+    reloadable: bool
+    convert: Callable[[Any], object] | None = None
+    metavar: str = ""
+    shown_default: str = ""  # how the default reads in help, where printing it would mislead
+    inverted: bool = False  # a bool whose flag, --no-KEY, turns it off
+    hidden: bool = False  # left out of --help and of the README
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag: the key with ``-`` for ``_``, after ``--no-`` if inverted."""
+        return "--" + ("no-" if self.inverted else "") + self.key.replace("_", "-")
+
+    def value(self, raw: object) -> object:
+        """The Config value of ``raw``, a flag's argument or a config file's value.
+
+        Raises :class:`ConfigError`, naming the key, for a value of the wrong type or one the
+        conversion refuses (an unreadable MOTD file)."""
+        if not _is_raw(raw, self.type):
+            raise ConfigError(
+                f"setting {self.key!r}: expected {self.type.__name__}, "
+                f"got {type(raw).__name__} {raw!r}"
+            )
+        if self.type is float:
+            raw = float(typing.cast(float, raw))  # a file may say 5 for 5.0
+        if self.convert is None:
+            return raw
+        try:
+            return self.convert(raw)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"setting {self.key!r}: {e}") from e
+
+
+def _is_raw(raw: object, kind: RawType) -> bool:
+    # bool is an int to isinstance; a setting that wants a number must not take True
+    if kind is bool or isinstance(raw, bool):
+        return kind is bool and isinstance(raw, bool)
+    if kind is float:
+        return isinstance(raw, int | float)
+    return isinstance(raw, kind)
+
+
+def setting(
+    default: T,
+    help: str,
+    *,
+    reloadable: bool,
+    key: str = "",
+    type: RawType | None = None,
+    convert: Callable[[Any], T] | None = None,
+    metavar: str = "",
+    shown_default: str = "",
+    inverted: bool = False,
+    hidden: bool = False,
+) -> T:
+    """A :class:`Config` field with its :class:`Setting` row (without the name, which the
+    field gives). ``key`` defaults to the field's name, ``type`` to the field's type.
+
+    Typed as returning the default, as :func:`dataclasses.field` is, so that the dataclass
+    and mypy see an ordinary default."""
+    row = Setting(
+        name="",
+        key=key,
+        type=type or int,  # replaced by the field's type when not given, see _rows()
+        default=default,
+        help=help,
+        reloadable=reloadable,
+        convert=convert,
+        metavar=metavar,
+        shown_default=shown_default,
+        inverted=inverted,
+        hidden=hidden,
+    )
+    field: Any = dataclasses.field(default=default, metadata={_SETTING: (row, type)})
+    return typing.cast(T, field)
+
+
+def _at_least_one(n: int) -> int:
+    return max(1, n)
+
+
+def _channel_list(text: str) -> tuple[bytes, ...]:
+    return tuple(c.encode() for c in text.split(",") if c)
+
+
+def _maybe_password(text: str) -> bytes | None:
+    return text.encode() if text else None
+
+
+def _read_motd(path: str) -> tuple[bytes, ...]:
+    if not path:
+        return _BUILTIN_MOTD
+    with open(path, "rb") as f:
+        return tuple(f.read().splitlines())
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    host: str = "0.0.0.0"
-    port: int = 6667
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    server_name: bytes = b"fastchat.local"
-    network: bytes = b"fastchat"
-    autojoin: tuple[bytes, ...] = (b"#lobby",)
-    password: bytes | None = None
-    motd: tuple[bytes, ...] = (b"Welcome to fastchat.",)
-    # limits (announced in ISUPPORT where IRC has a token)
-    nicklen: int = 30
-    channellen: int = 50
-    topiclen: int = 390
-    kicklen: int = 255
-    awaylen: int = 200
-    max_channels: int = 50  # CHANLIMIT per user
-    max_targets: int = 4  # TARGMAX for PRIVMSG/NOTICE/JOIN/PART...
-    max_clients: int = 0  # 0: no limit
-    max_clients_per_ip: int = 0  # 0: no limit
+    """Everything ``fastchat serve`` can be told. One field per setting, in table order."""
+
+    # listeners and processes
+    host: str = setting("0.0.0.0", "address to listen on", reloadable=False, metavar="ADDRESS")
+    port: int = setting(
+        6667, "TCP port; 0 picks a free one (the ready line tells which)", reloadable=False
+    )
+    workers: int = setting(
+        os.cpu_count() or 1,
+        "worker processes",
+        reloadable=False,
+        convert=_at_least_one,
+        shown_default="CPU count",
+    )
+    # names
+    server_name: bytes = setting(
+        b"fastchat.local",
+        "the server's name, the source of its replies",
+        reloadable=False,
+        type=str,
+        convert=str.encode,
+        metavar="NAME",
+    )
+    network: bytes = setting(
+        b"fastchat",
+        "the network's name, `NETWORK` in ISUPPORT",
+        reloadable=False,
+        type=str,
+        convert=str.encode,
+        metavar="NAME",
+    )
+    # what a client gets
+    autojoin: tuple[bytes, ...] = setting(
+        (b"#lobby",),
+        "comma-separated channels every client joins on registration; '' for none",
+        reloadable=True,
+        type=str,
+        convert=_channel_list,
+        metavar="LIST",
+    )
+    password: bytes | None = setting(
+        None,
+        "connection password clients must send with `PASS`; a wrong one gets `464` and a "
+        "disconnect",
+        reloadable=True,
+        type=str,
+        convert=_maybe_password,
+        metavar="PASSWORD",
+    )
+    motd: tuple[bytes, ...] = setting(
+        _BUILTIN_MOTD,
+        "file whose lines make the message of the day",
+        reloadable=True,
+        key="motd_file",
+        type=str,
+        convert=_read_motd,
+        metavar="FILE",
+        shown_default="built-in line",
+    )
+    # limits, announced in ISUPPORT where IRC has a token
+    nicklen: int = setting(
+        30, "max nick length, `NICKLEN`; longer nicks get `432`", reloadable=True
+    )
+    channellen: int = setting(
+        50, "max channel name length, `CHANNELLEN`; longer names get `403`", reloadable=True
+    )
+    topiclen: int = setting(
+        390, "max topic length, `TOPICLEN`; longer topics are cut", reloadable=True
+    )
+    kicklen: int = setting(
+        255, "max kick reason length, `KICKLEN`; longer reasons are cut", reloadable=True
+    )
+    awaylen: int = setting(
+        200, "max away message length, `AWAYLEN`; longer ones are cut", reloadable=True
+    )
+    max_channels: int = setting(
+        50, "channels per user, `CHANLIMIT=#&:N`; one more join gets `405`", reloadable=True
+    )
+    max_targets: int = setting(
+        4,
+        "targets per `PRIVMSG`/`NOTICE`, `MAXTARGETS`/`TARGMAX`; more get `407`",
+        reloadable=True,
+    )
+    max_clients: int = setting(
+        0,
+        "connections for the whole server, 0 for no limit; over it, `ERROR :... [Server is full]`",
+        reloadable=True,
+    )
+    max_clients_per_ip: int = setting(
+        0,
+        "connections from one address, 0 for no limit; over it, "
+        "`ERROR :... [Too many connections from your IP]`",
+        reloadable=True,
+    )
     # protection
-    sendq: int = 1 << 20  # bytes queued for a client before "SendQ exceeded"
-    recvq: int = 8192  # unprocessed input before "Excess Flood"
-    flood_control: bool = True
-    flood_burst: int = 10  # lines a client may send at once
-    flood_rate: float = 5.0  # lines per second sustained
-    registration_timeout: float = 60.0
-    ping_interval: float = 120.0  # idle seconds before the server sends PING
-    ping_timeout: float = 60.0  # seconds to answer that PING
-    shutdown_grace: float = 3.0  # seconds for workers to flush on SIGTERM
-    log_level: str = "INFO"
-    test_hooks: bool = False  # enables fault-injection commands; only for the test suite
+    sendq: int = setting(
+        1 << 20,
+        "bytes of output a client has not read, beyond what its socket holds; over it, "
+        "`ERROR :SendQ exceeded` and its channels see it quit (not announced in ISUPPORT)",
+        reloadable=True,
+        metavar="BYTES",
+    )
+    recvq: int = setting(
+        8192,
+        "bytes of input a client sent that flood control has not let through yet; over it, "
+        "`ERROR :Excess Flood`",
+        reloadable=True,
+        metavar="BYTES",
+    )
+    flood_control: bool = setting(
+        True,
+        "flood control, which delays lines beyond the burst and the rate; turn it off for "
+        "benchmarks and trusted bots",
+        reloadable=True,
+        inverted=True,
+    )
+    flood_burst: int = setting(
+        10, "lines a client may send at once", reloadable=True, metavar="LINES"
+    )
+    flood_rate: float = setting(
+        5.0,
+        "sustained lines per second; excess lines are delayed, not dropped",
+        reloadable=True,
+        metavar="LINES/S",
+    )
+    registration_timeout: float = setting(
+        60.0,
+        "seconds to finish registration, else `ERROR :... [Registration timeout]`",
+        reloadable=True,
+        metavar="SECONDS",
+    )
+    ping_interval: float = setting(
+        120.0,
+        "idle seconds before the server sends `PING`",
+        reloadable=True,
+        metavar="SECONDS",
+    )
+    ping_timeout: float = setting(
+        60.0,
+        "seconds to answer that `PING`, else `ERROR :... [Ping timeout: N seconds]`",
+        reloadable=True,
+        metavar="SECONDS",
+    )
+    shutdown_grace: float = setting(
+        3.0,
+        "seconds a worker flushes its clients' output on `SIGTERM` before closing",
+        reloadable=True,
+        metavar="SECONDS",
+    )
+    log_level: str = setting(
+        "INFO",
+        "DEBUG, INFO, WARNING or ERROR",
+        reloadable=True,
+        convert=str.upper,
+        metavar="LEVEL",
+    )
+    test_hooks: bool = setting(
+        False,
+        "enable fault-injection commands; only for the test suite",
+        reloadable=False,
+        hidden=True,
+    )
+
+
+def _rows() -> tuple[Setting, ...]:
+    """The Setting of every Config field, with the name, key and type the field gives."""
+    hints = typing.get_type_hints(Config)
+    rows = []
+    for f in dataclasses.fields(Config):
+        row, given_type = f.metadata[_SETTING]
+        kind = given_type or hints[f.name]
+        if kind not in _PLAIN_TYPES:
+            raise TypeError(f"Config.{f.name}: a {kind} field needs setting(type=..., convert=...)")
+        rows.append(dataclasses.replace(row, name=f.name, key=row.key or f.name, type=kind))
+    return tuple(rows)
+
+
+SETTINGS: tuple[Setting, ...] = _rows()
+"""Every setting, in the order of :class:`Config`'s fields."""
+
+_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+def from_mapping(values: Mapping[str, object], base: Config | None = None) -> Config:
+    """``base`` (by default, the defaults) with the settings named in ``values`` changed.
+
+    ``values`` maps file keys (:attr:`Setting.key`) to raw values, as a config file gives
+    them. Raises :class:`ConfigError`, naming the key, for an unknown key or a wrong value."""
+    changes: dict[str, Any] = {}  # each checked by its row
+    for key, raw in values.items():
+        row = _BY_KEY.get(key)
+        if row is None:
+            raise ConfigError(f"unknown setting {key!r}")
+        changes[row.name] = row.value(raw)
+    return dataclasses.replace(Config() if base is None else base, **changes)
+
+
+def _shown(row: Setting) -> str:
+    """The default as a user would write it: ``fastchat.local``, ``#lobby``, ``true``."""
+    if row.shown_default:
+        return row.shown_default
+    value = row.default
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, tuple):
+        return ",".join(v.decode() for v in value) or "''"
+    return str(value)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    d = Config()
-    a = parser.add_argument
-    a("--host", default=d.host, help="address to listen on (default %(default)s)")
-    a("--port", type=int, default=d.port, help="TCP port; 0 picks a free one (default %(default)s)")
-    a(
-        "--workers",
-        type=int,
-        default=d.workers,
-        help="worker processes (default: CPU count, %(default)s)",
-    )
-    a(
-        "--server-name",
-        default=d.server_name.decode(),
-        help="server name in replies (default %(default)s)",
-    )
-    a(
-        "--network",
-        default=d.network.decode(),
-        help="NETWORK name in ISUPPORT (default %(default)s)",
-    )
-    a(
-        "--autojoin",
-        default=",".join(c.decode() for c in d.autojoin),
-        help="comma-separated channels every client joins on registration; '' for none (default %(default)s)",
-    )
-    a("--password", default=None, help="connection password clients must send with PASS")
-    a("--motd-file", default=None, help="file whose lines make the message of the day")
-    a("--nicklen", type=int, default=d.nicklen, help="max nick length (default %(default)s)")
-    a(
-        "--channellen",
-        type=int,
-        default=d.channellen,
-        help="max channel name length (default %(default)s)",
-    )
-    a("--topiclen", type=int, default=d.topiclen, help="max topic length (default %(default)s)")
-    a(
-        "--max-channels",
-        type=int,
-        default=d.max_channels,
-        help="channels per user (default %(default)s)",
-    )
-    a(
-        "--max-targets",
-        type=int,
-        default=d.max_targets,
-        help="targets per PRIVMSG/NOTICE (default %(default)s)",
-    )
-    a(
-        "--max-clients",
-        type=int,
-        default=d.max_clients,
-        help="max connections per worker-set, 0 = no limit",
-    )
-    a(
-        "--max-clients-per-ip",
-        type=int,
-        default=d.max_clients_per_ip,
-        help="max connections from one IP, 0 = no limit",
-    )
-    a(
-        "--sendq",
-        type=int,
-        default=d.sendq,
-        help="bytes queued to a client before disconnect (default %(default)s)",
-    )
-    a(
-        "--recvq",
-        type=int,
-        default=d.recvq,
-        help="unprocessed input bytes before disconnect (default %(default)s)",
-    )
-    a("--no-flood-control", action="store_true", help="turn flood control off (benchmarks)")
-    a(
-        "--flood-burst",
-        type=int,
-        default=d.flood_burst,
-        help="lines a client may send at once (default %(default)s)",
-    )
-    a(
-        "--flood-rate",
-        type=float,
-        default=d.flood_rate,
-        help="sustained lines per second (default %(default)s)",
-    )
-    a(
-        "--registration-timeout",
-        type=float,
-        default=d.registration_timeout,
-        help="seconds to register (default %(default)s)",
-    )
-    a(
-        "--ping-interval",
-        type=float,
-        default=d.ping_interval,
-        help="idle seconds before PING (default %(default)s)",
-    )
-    a(
-        "--ping-timeout",
-        type=float,
-        default=d.ping_timeout,
-        help="seconds to answer PING (default %(default)s)",
-    )
-    a(
-        "--log-level",
-        default=d.log_level,
-        help="DEBUG, INFO, WARNING or ERROR (default %(default)s)",
-    )
-    a("--test-hooks", action="store_true", help=argparse.SUPPRESS)
+    """One flag per setting. A flag not given leaves its key out of the namespace's values
+    (``None``), so that :func:`from_args` changes only what the command line names."""
+    for row in SETTINGS:
+        text = argparse.SUPPRESS if row.hidden else row.help.replace("`", "").replace("%", "%%")
+        if row.type is bool:
+            action = "store_false" if row.inverted else "store_true"
+            parser.add_argument(row.flag, dest=row.key, action=action, default=None, help=text)
+            continue
+        if not row.hidden:
+            text += f" (default {_shown(row)})"
+        parser.add_argument(
+            row.flag,
+            dest=row.key,
+            type=row.type,
+            default=None,
+            metavar=row.metavar or "N",
+            help=text,
+        )
 
 
 def from_args(args: argparse.Namespace) -> Config:
-    motd = Config().motd
-    if args.motd_file:
-        with open(args.motd_file, "rb") as f:
-            motd = tuple(f.read().splitlines())
-    return Config(
-        host=args.host,
-        port=args.port,
-        workers=max(1, args.workers),
-        server_name=args.server_name.encode(),
-        network=args.network.encode(),
-        autojoin=tuple(c.encode() for c in args.autojoin.split(",") if c),
-        password=args.password.encode() if args.password else None,
-        motd=motd,
-        nicklen=args.nicklen,
-        channellen=args.channellen,
-        topiclen=args.topiclen,
-        max_channels=args.max_channels,
-        max_targets=args.max_targets,
-        max_clients=args.max_clients,
-        max_clients_per_ip=args.max_clients_per_ip,
-        sendq=args.sendq,
-        recvq=args.recvq,
-        flood_control=not args.no_flood_control,
-        flood_burst=args.flood_burst,
-        flood_rate=args.flood_rate,
-        registration_timeout=args.registration_timeout,
-        ping_interval=args.ping_interval,
-        ping_timeout=args.ping_timeout,
-        log_level=args.log_level.upper(),
-        test_hooks=args.test_hooks,
+    """The Config the command line asks for: the defaults, changed by the flags given."""
+    given = {s.key: getattr(args, s.key) for s in SETTINGS}
+    return from_mapping({key: raw for key, raw in given.items() if raw is not None})
+
+
+def markdown_table() -> str:
+    """Every setting but the hidden ones, as a Markdown table (README.md's settings section)."""
+    lines = [
+        "| flag | file key | type | default | reloadable | what it does |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in SETTINGS:
+        if row.hidden:
+            continue
+        flag = row.flag if row.type is bool else f"{row.flag} {row.metavar or 'N'}"
+        default = _shown(row)
+        if not row.shown_default and row.default is not None:
+            default = f"`{default}`"
+        cells = [
+            f"`{flag}`",
+            f"`{row.key}`",
+            row.type.__name__,
+            default,
+            "yes" if row.reloadable else "no",
+            row.help.replace("|", "\\|"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+README_BEGIN = "<!-- settings:begin -->"
+README_END = "<!-- settings:end -->"
+
+
+def with_settings_table(readme: str) -> str:
+    """``readme`` with the current :func:`markdown_table` between its settings markers."""
+    head, begin, rest = readme.partition(README_BEGIN)
+    _, end, tail = rest.partition(README_END)
+    if not begin or not end:
+        raise ValueError(f"no {README_BEGIN} ... {README_END} section")
+    return f"{head}{README_BEGIN}\n{markdown_table()}{README_END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m fastchat.server.config``: the settings as documentation."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fastchat.server.config",
+        description="Print or update the table of the settings of fastchat serve.",
     )
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--markdown", action="store_true", help="print the Markdown table")
+    what.add_argument(
+        "--update-readme", metavar="FILE", help="rewrite the table between FILE's markers"
+    )
+    args = parser.parse_args(argv)
+    if args.markdown:
+        sys.stdout.write(markdown_table())
+        return 0
+    with open(args.update_readme, encoding="utf-8") as f:
+        text = f.read()
+    updated = with_settings_table(text)
+    if updated != text:
+        with open(args.update_readme, "w", encoding="utf-8") as f:
+            f.write(updated)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
