@@ -27,6 +27,7 @@ from fastchat.server.config import Config
 from fastchat.server.connection import Client
 from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import B_SNAPSHOT, Record
+from fastchat.server.render import lines
 from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
 
 log = logging.getLogger("fastchat.worker")
@@ -245,7 +246,7 @@ class Worker:
             refusal = core.admission(ip)
             if refusal is not None:
                 with contextlib.suppress(OSError):
-                    sock.send(b"ERROR :Closing link: (*@%s) [%s]\r\n" % (ip, refusal))
+                    sock.send(lines.closing_link(b"*", ip, refusal))
                 sock.close()
                 continue
             sock.setblocking(False)
