@@ -78,7 +78,7 @@ class Client:
         # reading this socket (backpressure) until the queue drains.
         self.held = False
         self.waiting = 0  # requests with the sequencer not yet decided: the ordering barrier
-        # The read barrier (see WorkerCore.handle_line): lines received so far, and how many of
+        # The read barrier (see engine.dispatch.Dispatcher.handle_line): lines received so far, and how many of
         # them a completed sync round trip covers; a query among those is answered at once.
         self.received = 0
         self.synced_upto = 0
