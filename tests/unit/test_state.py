@@ -225,8 +225,8 @@ def test_rename_changing_only_case() -> None:
 
 
 def test_max_users_is_a_peak() -> None:
-    """LUSERS 266 RPL_GLOBALUSERS "Current global users: x  Max: y": ``max_users`` is the most
-    users there ever were at once; quits do not lower it."""
+    """Modern IRC RPL_GLOBALUSERS (266) reports the current and the maximum global user
+    count: ``max_users`` is the most users there ever were at once; quits do not lower it."""
     state = network()
     assert state.max_users == 3
     state.apply(quit_(CAROL))
@@ -328,8 +328,8 @@ def test_leaving_removes_the_member(leave: Record) -> None:
     ids=["part", "kick", "quit"],
 )
 def test_an_empty_channel_disappears(leave: Record) -> None:
-    """Modern IRC "Channels": a channel "ceases to exist" when the last client leaves it, so
-    its modes, topic and bans go with it (a later JOIN creates a fresh channel)."""
+    """RFC 2812 §1.3: "the channel ceases to exist when the last client leaves it", so its
+    modes, key and bans go with it (a later JOIN creates a fresh channel)."""
     state = build(intro(ALICE, b"alice"), join(ALICE, b"#solo", OP))
     state.apply(mode(b"#solo", b"+kb", b"key", b"x!*@*"))
     assert state.apply(leave)
@@ -688,7 +688,7 @@ def test_load_snapshot_replaces_everything_but_local() -> None:
 
 
 def test_load_snapshot_keeps_the_larger_peak() -> None:
-    """LUSERS "Max": the peak carried by the snapshot is kept, and is never below the users
+    """RPL_GLOBALUSERS' maximum: the peak carried by the snapshot is kept, and is never below the users
     the snapshot holds."""
     state = State()
     state.load_snapshot(((), (), 42))
