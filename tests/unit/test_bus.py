@@ -57,7 +57,7 @@ def _feed(chunks: Iterable[bytes]) -> list[list[Record]]:
     return out
 
 
-# -- frames ------------------------------------------------------------------------------------
+# -- frames ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("batch", BATCHES)
@@ -170,7 +170,7 @@ def test_a_corrupt_frame_raises(body: bytes) -> None:
         FrameReader().feed(encode(BATCHES[1]) + frame)
 
 
-# -- Retained ------------------------------------------------------------------------------------
+# -- Retained --------------------------------------------------------------------------------------
 
 
 def test_retained_starts_empty_at_its_first_seq() -> None:
@@ -248,7 +248,7 @@ def test_retained_against_a_model(seed: int) -> None:
         assert kept.first_seq <= kept.next_seq
 
 
-# -- Link over a socketpair ---------------------------------------------------------------------
+# -- Link over a socketpair ------------------------------------------------------------------------
 
 
 @pytest.fixture

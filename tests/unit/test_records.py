@@ -19,7 +19,7 @@ import pytest
 from fastchat.server.network import records
 from fastchat.server.network.records import SCHEMAS, STATE_EVENTS, make
 
-# -- the catalogue ------------------------------------------------------------------------------
+# -- the catalogue ---------------------------------------------------------------------------------
 
 #: Every kind constant the module declares, by name (R_*, E_*, D_*, B_*).
 KIND_CONSTANTS: dict[str, int] = {
@@ -72,7 +72,7 @@ def _name_of(schema: type[Any]) -> str:
 SCHEMA_PARAMS = [pytest.param(code, schema, id=schema.__name__) for code, schema in SCHEMAS.items()]
 
 
-# -- codes --------------------------------------------------------------------------------------
+# -- codes -----------------------------------------------------------------------------------------
 
 
 def test_every_kind_code_is_distinct() -> None:
@@ -111,7 +111,7 @@ def test_every_field_type_has_a_sample(code: int, schema: type[Any]) -> None:
     assert not unknown
 
 
-# -- make and _make -----------------------------------------------------------------------------
+# -- make and _make --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("code", "schema"), SCHEMA_PARAMS)
@@ -173,7 +173,7 @@ def test_hand_built_hot_records_match_their_schemas() -> None:
     assert records.RChanMsg._make(r_chanmsg).doubted is True
 
 
-# -- time stamps and state events ---------------------------------------------------------------
+# -- time stamps and state events ------------------------------------------------------------------
 
 DECIDED = [
     pytest.param(code, schema, id=schema.__name__)
@@ -207,7 +207,7 @@ def test_member_flags_are_distinct_bits() -> None:
         assert flag and flag & (flag - 1) == 0
 
 
-# -- purity -------------------------------------------------------------------------------------
+# -- purity ----------------------------------------------------------------------------------------
 
 IO_MODULES = ("socket", "selectors", "select", "ssl", "sqlite3", "subprocess", "threading")
 

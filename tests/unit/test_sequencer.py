@@ -206,7 +206,7 @@ def usermsg(uid: int, target: bytes, notice: bool = False, doubted: bool = False
     return make(RUserMsg, uid, fold(target), line(uid, command, target), notice, doubted)
 
 
-# -- registration (RFC 2812 §3.1) ----------------------------------------------------------------
+# -- registration (RFC 2812 §3.1) ------------------------------------------------------------------
 
 
 def test_register_introduces_the_user_at_the_decision_time() -> None:
@@ -283,7 +283,7 @@ def test_a_second_register_of_the_same_uid_is_ignored() -> None:
     assert net.handle(request) == [("worker", 0, (D_DONE, ALICE, NOW))]
 
 
-# -- D_DONE: the barrier of every request but an approved message ---------------------------------
+# -- D_DONE: the barrier of every request but an approved message ----------------------------------
 
 _NON_MESSAGE_REQUESTS = [
     pytest.param(make(RRegister, DAVE, b"dave", b"~d", b"h", b"r"), id="register"),
@@ -358,7 +358,7 @@ def test_sync_decides_nothing() -> None:
     assert net.handle(make(RSync, CAROL)) == [("worker", 2, (D_DONE, CAROL, NOW))]
 
 
-# -- nicks, quit, away, user modes (RFC 2812 §3.1, §4.1) ------------------------------------------
+# -- nicks, quit, away, user modes (RFC 2812 §3.1, §4.1) -------------------------------------------
 
 
 def test_nick_change() -> None:
@@ -404,7 +404,7 @@ def test_quit_away_umode_become_events() -> None:
         assert events(net.handle(request)) == []
 
 
-# -- JOIN (RFC 2812 §3.2.1) --------------------------------------------------------------------------
+# -- JOIN (RFC 2812 §3.2.1) ------------------------------------------------------------------------
 
 
 def test_join_creates_the_channel_with_its_creator_as_operator() -> None:
@@ -514,7 +514,7 @@ def test_too_many_channels(existing: bool) -> None:
     ]
 
 
-# -- PART (RFC 2812 §3.2.2) ---------------------------------------------------------------------------
+# -- PART (RFC 2812 §3.2.2) ------------------------------------------------------------------------
 
 
 def test_part() -> None:
@@ -543,7 +543,7 @@ def test_part_refusals(channel: bytes, numeric: bytes, params: tuple[bytes, ...]
     assert replies(out) == [(CAROL, numeric, params)]
 
 
-# -- TOPIC (RFC 2812 §3.2.4) ----------------------------------------------------------------------------
+# -- TOPIC (RFC 2812 §3.2.4) -----------------------------------------------------------------------
 
 
 def test_topic_by_operator_on_plus_t() -> None:
@@ -588,7 +588,7 @@ def test_topic_by_a_non_member() -> None:
     assert numerics(net.handle(make(RTopic, CAROL, b"#chan", b"x"))) == [N.ERR_NOTONCHANNEL]
 
 
-# -- KICK (RFC 2812 §3.2.8) -----------------------------------------------------------------------------
+# -- KICK (RFC 2812 §3.2.8) ------------------------------------------------------------------------
 
 
 def test_kick() -> None:
@@ -633,7 +633,7 @@ def test_kick_reason_is_cut_to_kicklen() -> None:
     assert EKick._make(events(out)[0]).reason == b"becau"
 
 
-# -- INVITE (RFC 2812 §3.2.7) ---------------------------------------------------------------------------
+# -- INVITE (RFC 2812 §3.2.7) ----------------------------------------------------------------------
 
 
 def test_invite() -> None:
@@ -699,7 +699,7 @@ def test_operator_may_invite_to_invite_only() -> None:
     assert events(net.handle(make(RInvite, ALICE, b"carol", b"#chan")))
 
 
-# -- MODE (RFC 2812 §3.2.3) -----------------------------------------------------------------------------
+# -- MODE (RFC 2812 §3.2.3) ------------------------------------------------------------------------
 
 
 def mode_event(out: list[Entry]) -> tuple[bytes, tuple[bytes, ...]] | None:
@@ -922,7 +922,7 @@ def test_mode_line_fits_in_512_bytes(size: int) -> None:
     assert args[-1] == b"s!*@*"
 
 
-# -- PRIVMSG / NOTICE (RFC 2812 §3.3) ----------------------------------------------------------------
+# -- PRIVMSG / NOTICE (RFC 2812 §3.3) --------------------------------------------------------------
 
 
 def test_approved_channel_message_is_delivered_to_the_channel() -> None:
@@ -1099,7 +1099,7 @@ def test_handle_batch_decides_as_handle_does(seed: int) -> None:
     assert {D_CHAN, E_MODE, E_JOIN, D_REPLY} <= kinds  # the hot path and the general one ran
 
 
-# -- the rules, called directly ------------------------------------------------------------------
+# -- the rules, called directly --------------------------------------------------------------------
 
 
 def _user(nick: bytes = b"BadGuy", username: bytes = b"~bad", host: bytes = b"10.0.0.1") -> User:

@@ -48,7 +48,7 @@ T0 = 1_700_000_000_123  # ms, as the sequencer stamps events
 ALICE, BOB, CAROL, DAVE = 1, 2, 3, 1 << 32  # uids; DAVE's comes from a second incarnation
 
 
-# -- event builders ------------------------------------------------------------------------------
+# -- event builders --------------------------------------------------------------------------------
 
 
 def intro(uid: int, nick: bytes, worker: int = 0, time: int = T0) -> Record:
@@ -161,7 +161,7 @@ def chan(state: State, name: bytes = b"#chan") -> Channel:
     return found
 
 
-# -- users and nicks (RFC 2812 §3.1) -----------------------------------------------------------------
+# -- users and nicks (RFC 2812 §3.1) ---------------------------------------------------------------
 
 
 def test_intro_registers_the_user() -> None:
@@ -247,7 +247,7 @@ def test_users_on_worker() -> None:
     assert state.users_on_worker(2) == []
 
 
-# -- channels (RFC 2812 §3.2) ------------------------------------------------------------------------
+# -- channels (RFC 2812 §3.2) ----------------------------------------------------------------------
 
 
 def test_join_creates_the_channel() -> None:
@@ -399,7 +399,7 @@ def test_topic_is_set_with_its_setter_and_time() -> None:
     assert (c.topic, c.topic_setter, c.topic_time) == (b"", b"bob!~bob@h", 78)
 
 
-# -- channel modes (RFC 2812 §3.2.3, Modern IRC "Channel modes") -------------------------------------
+# -- channel modes (RFC 2812 §3.2.3, Modern IRC "Channel modes") -----------------------------------
 
 
 def _mode_view(c: Channel) -> tuple[bytes, bytes, int, list[bytes], dict[int, int]]:
@@ -525,7 +525,7 @@ def test_prefix_of(flags: int, prefix: bytes) -> None:
     assert prefix_of(flags) == prefix
 
 
-# -- away, user modes, invites -------------------------------------------------------------------
+# -- away, user modes, invites ---------------------------------------------------------------------
 
 
 def test_away_sets_and_clears() -> None:
@@ -563,7 +563,7 @@ def test_invite_is_recorded_until_the_join() -> None:
     assert chan(state).invites == set()
 
 
-# -- idempotence: replay after a hub restart ------------------------------------------------------
+# -- idempotence: replay after a hub restart -------------------------------------------------------
 
 _REPEATED = [
     pytest.param(intro(DAVE, b"dave"), id="intro"),
@@ -619,7 +619,7 @@ def test_applying_an_event_twice_leaves_the_same_state(event: Record) -> None:
     assert describe(state) == after_once
 
 
-# -- snapshots -----------------------------------------------------------------------------------
+# -- snapshots -------------------------------------------------------------------------------------
 
 
 def rich_network() -> State:
@@ -688,8 +688,8 @@ def test_load_snapshot_replaces_everything_but_local() -> None:
 
 
 def test_load_snapshot_keeps_the_larger_peak() -> None:
-    """RPL_GLOBALUSERS' maximum: the peak carried by the snapshot is kept, and is never below the users
-    the snapshot holds."""
+    """RPL_GLOBALUSERS' maximum: the peak carried by the snapshot is kept, and is never below
+    the users the snapshot holds."""
     state = State()
     state.load_snapshot(((), (), 42))
     assert state.max_users == 42
