@@ -775,17 +775,12 @@ def test_mode_no_op_changes_are_dropped(
     ],
     ids=["same-limit", "same-key"],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="sequencer._mode emits +l/+k with the value the channel already has: "
-    "a change that changes nothing is not dropped",
-)
 def test_mode_setting_the_same_value_is_dropped(
     setup: tuple[bytes, ...], modes: bytes, args: tuple[bytes, ...]
 ) -> None:
     """sequencer.py, ``_mode``: "emit only the effective ones": +l with the current limit or
     +k with the current key changes nothing, so it should be dropped as +n on a +n channel
-    is (today it is broadcast to every worker, whose state.apply then ignores it)."""
+    is."""
     net = network()
     net.mode(ALICE, b"#chan", setup[0], *setup[1:])
     assert mode_event(net.mode(ALICE, b"#chan", modes, *args)) is None
@@ -801,15 +796,9 @@ def test_mode_setting_the_same_value_is_dropped(
         (b"+l-l", (b"5",)),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="sequencer._mode validates each change against the channel as it was before the "
-    "request, not as the earlier changes of the same request left it",
-)
 def test_mode_changes_apply_in_order(modes: bytes, args: tuple[bytes, ...]) -> None:
     """RFC 2812 §3.2.3: the changes of one MODE take effect in the order given, so setting a
-    mode and unsetting it in one request leaves the channel as it was. (Today "+o-o bob bob"
-    leaves bob an operator, "+k-k key key" leaves the key set.)"""
+    mode and unsetting it in one request leaves the channel as it was."""
     net = network()
     before = (net.chan().modes, net.chan().password, net.chan().limit, list(net.chan().bans))
     members = dict(net.chan().members)

@@ -352,6 +352,11 @@ class Sequencer:
         adding = True
         sign = 0
         count = 0
+        # The channel as the changes accepted so far leave it: RFC 2812 §3.2.3 applies a
+        # MODE's changes in order, so "+o-o bob bob" gives and takes, and "+mm" is one +m.
+        members: dict[int, int] = {}
+        bans = list(chan.bans)
+        flags, password, limit = chan.modes, chan.password, chan.limit
         for letter in modestring:
             c = bytes((letter,))
             if c in b"+-":
@@ -398,27 +403,36 @@ class Sequencer:
                     )
                     continue
                 bit = OP if c == b"o" else VOICE
-                if bool(chan.members[target.uid] & bit) == adding:
+                had = members.get(target.uid, chan.members[target.uid])
+                if bool(had & bit) == adding:
                     continue
+                members[target.uid] = had | bit if adding else had & ~bit
                 arg = target.nick
             elif c == b"b":
                 arg = normalise_mask(arg)
-                if (arg in chan.bans) == adding:
+                if (arg in bans) == adding:
                     continue
+                (bans.append if adding else bans.remove)(arg)
             elif c == b"k":
-                if adding and (not arg or b" " in arg or b"," in arg):
+                if adding and (not arg or b" " in arg or b"," in arg or arg == password):
                     continue
-                if not adding and not chan.password:
+                if not adding and not password:
                     continue
+                password = arg if adding else b""
             elif c == b"l":
                 if adding:
-                    if not arg.isdigit() or int(arg) <= 0:
+                    if not arg.isdigit() or int(arg) <= 0 or int(arg) == limit:
                         continue
                     arg = b"%d" % int(arg)
-                elif not chan.limit:
+                    limit = int(arg)
+                elif not limit:
                     continue
-            elif (c in chan.modes) == adding:
-                continue
+                else:
+                    limit = 0
+            else:
+                if (c in flags) == adding:
+                    continue
+                flags = flags + c if adding else flags.replace(c, b"")
             if needs_arg:
                 if len(arg) + 1 > room:
                     continue  # a change whose argument would not fit in the line is ignored

@@ -350,7 +350,7 @@ class State:
     def _away(self, ev: Record) -> bool:
         e = EAway._make(ev)
         user = self.users.get(e.uid)
-        if user is None:
+        if user is None or user.away == e.message:
             return False
         user.away = e.message
         return True
@@ -368,7 +368,7 @@ class State:
     def _invite(self, ev: Record) -> bool:
         e = EInvite._make(ev)
         chan = self.channels.get(e.channel)
-        if chan is None:
+        if chan is None or e.target in chan.invites:
             return False
         chan.invites.add(e.target)
         return True
