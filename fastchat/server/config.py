@@ -21,7 +21,7 @@ import sys
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -145,9 +145,23 @@ def _read_motd(path: str) -> tuple[bytes, ...]:
         return tuple(f.read().splitlines())
 
 
+class OperBlock(NamedTuple):
+    """An operator account, from a ``[[oper]]`` table of the config file.
+
+    ``password`` is a hash as ``fastchat mkpasswd`` prints it (:mod:`.passwords`); ``hosts``
+    are the ``user@host`` masks an OPER must come from; ``privileges`` name what the operator
+    may do (``kill``, ``wallops``, ``rehash``, ...: the ``privilege`` of command rows)."""
+
+    name: bytes
+    password: str
+    hosts: tuple[bytes, ...] = (b"*@*",)
+    privileges: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
-    """Everything ``fastchat serve`` can be told. One field per setting, in table order."""
+    """Everything ``fastchat serve`` can be told. One field per setting, in table order;
+    lists of tables (``opers``) come only from the config file."""
 
     # listeners and processes
     host: str = setting("0.0.0.0", "address to listen on", reloadable=False, metavar="ADDRESS")
@@ -309,6 +323,8 @@ class Config:
         reloadable=False,
         hidden=True,
     )
+    # tables of the config file (no flag): see fastchat.example.toml
+    opers: tuple[OperBlock, ...] = ()
 
 
 def _rows() -> tuple[Setting, ...]:
@@ -316,6 +332,8 @@ def _rows() -> tuple[Setting, ...]:
     hints = typing.get_type_hints(Config)
     rows = []
     for f in dataclasses.fields(Config):
+        if _SETTING not in f.metadata:
+            continue  # a list of tables, set only from the config file
         row, given_type = f.metadata[_SETTING]
         kind = given_type or hints[f.name]
         if kind not in _PLAIN_TYPES:
