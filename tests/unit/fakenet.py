@@ -111,7 +111,7 @@ class FakeNet:
                 if core.outbox:
                     batch, core.outbox = core.outbox, []
                     for request in batch:
-                        self.sequencer.handle(i, request, int(self.now))
+                        self.sequencer.handle(i, request, int(self.now * 1000))
                     moved = True
             for i, queue in enumerate(self.queues):
                 if queue:
