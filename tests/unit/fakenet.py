@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from fastchat.server.caps import CAPABILITIES, Registry
 from fastchat.server.config import Config
 from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import B_SNAPSHOT, Record
@@ -55,13 +56,15 @@ class FakeClient:
 
 
 class FakeNet:
-    def __init__(self, workers: int = 1, **config: Any) -> None:
+    def __init__(self, workers: int = 1, *, caps: Registry = CAPABILITIES, **config: Any) -> None:
+        """``caps``: the capability registry every core offers (a test may declare its own);
+        the rest are :class:`Config` settings."""
         config.setdefault("flood_control", False)
         self.config = Config(workers=workers, **config)
         self.now = 1_000_000.0
         self.standalone = workers == 1
         self.cores = [
-            WorkerCore(self.config, i, i + 1, standalone=self.standalone, log=_LOG)
+            WorkerCore(self.config, i, i + 1, standalone=self.standalone, log=_LOG, caps=caps)
             for i in range(workers)
         ]
         for core in self.cores:
