@@ -384,11 +384,6 @@ def test_cap_ls_302_splits_a_long_list(net: FakeNet) -> None:
     assert tokens == many.ls_tokens(302)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CAP LIST is one line cut at 512 bytes by fit_line: with many capabilities enabled "
-    "the last name is cut in half and the rest dropped (IRCv3 allows a multiline LIST with *)",
-)
 def test_cap_list_does_not_cut_a_capability_in_half(net: FakeNet) -> None:
     """IRCv3 "Multiline replies to CAP LS and CAP LIST": a LIST too long for one line goes
     over several (``*`` before all but the last); every enabled capability is named whole."""

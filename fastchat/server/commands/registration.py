@@ -44,9 +44,11 @@ def cap(ctx: Context, client: Client, msg: Message) -> None:
         version = msg.param(1)
         if version.isdigit() and int(version) > client.cap_version:
             client.cap_version = int(version)
-        ctx.send_lines(client, _ls_lines(ctx, client))
+        ctx.send_lines(
+            client, _cap_lines(ctx, client, b"LS", ctx.caps.ls_tokens(client.cap_version))
+        )
     elif sub == b"LIST":
-        ctx.send(client, lines.cap(server, name, b"LIST", b" ".join(ctx.caps.names(client.caps))))
+        ctx.send_lines(client, _cap_lines(ctx, client, b"LIST", ctx.caps.names(client.caps)))
     elif sub == b"REQ":
         feed(client, Input.CAP_START)
         wanted = msg.param(1)
@@ -63,22 +65,22 @@ def cap(ctx: Context, client: Client, msg: Message) -> None:
         ctx.reply(client, N.ERR_INVALIDCAPCMD, sub, b"Invalid CAP command")
 
 
-def _ls_lines(ctx: Context, client: Client) -> list[bytes]:
-    """CAP LS, in as many lines as needed: from version 302, every line but the last says
-    ``*`` before its list (IRCv3 "multiline replies to CAP LS")."""
+def _cap_lines(ctx: Context, client: Client, sub: bytes, tokens: list[bytes]) -> list[bytes]:
+    """CAP LS or LIST, in as many lines as needed: from version 302, every line but the last
+    says ``*`` before its list (IRCv3 "Multiline replies to CAP LS and CAP LIST"); a client
+    that did not ask for 302 gets one line with what fits."""
     server, name = ctx.config.server_name, client.name
-    tokens = ctx.caps.ls_tokens(client.cap_version)
-    room = MAX_LINE - len(lines.cap(server, name, b"LS", b"*", b""))
+    room = MAX_LINE - len(lines.cap(server, name, sub, b"*", b""))
     out: list[bytes] = []
     batch: list[bytes] = []
     used = -1
     for token in tokens:
         if batch and used + 1 + len(token) > room and client.cap_version >= 302:
-            out.append(lines.cap(server, name, b"LS", b"*", b" ".join(batch)))
+            out.append(lines.cap(server, name, sub, b"*", b" ".join(batch)))
             batch, used = [], -1
         batch.append(token)
         used += 1 + len(token)
-    out.append(lines.cap(server, name, b"LS", b" ".join(batch)))
+    out.append(lines.cap(server, name, sub, b" ".join(batch)))
     return out
 
 
