@@ -6,7 +6,9 @@ Numeric replies are :mod:`.replies`; tagged variants of a line are :mod:`.varian
 Must never: decide anything, or know who receives a line.
 
 Every function returns one whole line with its CR LF, at most 512 bytes (RFC 1459 §2.3): a
-line made longer by a client's text is cut at a UTF-8 boundary (:func:`fit_line`).
+line that carries a client's free text (a message, a reason, a topic, a token) is cut at a
+UTF-8 boundary (:func:`fit_line`); the others are made only of names the server bounds
+(nicks, channels, masks, mode arguments), which keep them under the limit.
 """
 
 from __future__ import annotations
