@@ -145,6 +145,13 @@ def _read_motd(path: str) -> tuple[bytes, ...]:
         return tuple(f.read().splitlines())
 
 
+#: What an operator may be allowed to do (an ``[[oper]]`` table's ``privileges``; a command
+#: row's ``privilege``): KILL; WALLOPS; REHASH; KLINE/UNKLINE; channel rules overridden where
+#: Modern IRC lets operators (``override``); invisible users and secret channels seen in
+#: WHO, WHOIS, NAMES and LIST (``see``).
+PRIVILEGES = frozenset({"kill", "wallops", "rehash", "kline", "override", "see"})
+
+
 class OperBlock(NamedTuple):
     """An operator account, from a ``[[oper]]`` table of the config file.
 
