@@ -35,6 +35,7 @@ SAMPLES: dict[str, Any] = {
     "bytes": b"#Chan[x]\xff",
     "bool": True,
     "tuple[bytes, ...]": (b"alice", b"*!*@host"),
+    "tuple[str, ...]": ("kill", "see"),  # operator privileges, named as in the config
     "tuple[int, ...]": (1, 1 << 33),
     "tuple[tuple[int, int], ...]": ((0, 5), (2, 7)),
     "dict[int, int]": {0: 3, 1: 4},
@@ -106,7 +107,7 @@ def test_first_field_is_kind(code: int, schema: type[Any]) -> None:
 @pytest.mark.parametrize(("code", "schema"), SCHEMA_PARAMS)
 def test_every_field_type_has_a_sample(code: int, schema: type[Any]) -> None:
     """Keeps this module's samples complete: a record must hold only what marshal takes
-    (ints, bytes, bools, tuples, dicts, None), and each field type here is one of those."""
+    (ints, bytes, str, bools, tuples, dicts, None), and each field type here is one of those."""
     unknown = set(_annotations(schema).values()) - set(SAMPLES)
     assert not unknown
 

@@ -8,7 +8,8 @@ do), and checks every record it is handed: a plain tuple, as long as its kind's 
 SCHEMAS, marshal-able, and stamped with the decision's millisecond time as its last field.
 
 Spec areas: RFC 2812 §3.1 (registration, NICK), §3.2 (JOIN, PART, MODE, TOPIC, INVITE, KICK),
-§3.3 (PRIVMSG, NOTICE), §5 (numeric replies), and Modern IRC "Channel modes".
+§3.3 (PRIVMSG, NOTICE), §5 (numeric replies), and Modern IRC "Channel modes" and "Operators"
+(OPER, KILL, WALLOPS, overrides).
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ from fastchat.server.network.records import (
     D_CHAN,
     D_DONE,
     D_KILL,
+    D_OVERRIDE,
     D_REPLY,
     D_USER,
+    D_WALLOPS,
     E_INTRO,
+    E_INVITE,
     E_JOIN,
     E_MODE,
+    E_TOPIC,
     OP,
     SCHEMAS,
     STATE_EVENTS,
@@ -42,7 +47,9 @@ from fastchat.server.network.records import (
     EInvite,
     EJoin,
     EKick,
+    EKill,
     ENick,
+    EOper,
     EPart,
     EQuit,
     ETopic,
@@ -53,8 +60,10 @@ from fastchat.server.network.records import (
     RInvite,
     RJoin,
     RKick,
+    RKill,
     RMode,
     RNick,
+    ROper,
     RPart,
     RQuit,
     RRegister,
@@ -62,6 +71,7 @@ from fastchat.server.network.records import (
     RTopic,
     RUmode,
     RUserMsg,
+    RWallops,
     make,
 )
 from fastchat.server.network.sequencer import (
@@ -111,7 +121,7 @@ class RecordingRouter:
 
     def to_worker(self, worker: int, record: Record) -> None:
         self._check(record)
-        assert record[0] in (D_USER, D_REPLY, D_DONE, D_KILL)
+        assert record[0] in (D_USER, D_REPLY, D_DONE, D_KILL, D_WALLOPS, D_OVERRIDE)
         if record[0] == D_REPLY:
             assert all(type(p) is bytes for p in record[3]), record
         self.log.append(("worker", worker, record))
@@ -1007,6 +1017,164 @@ def test_rpl_away_is_decided_by_the_sequencer(notice: bool) -> None:
     assert out[0][2][0] == D_USER
     expected = [] if notice else [(ALICE, N.RPL_AWAY, (b"carol", b"gone fishing"))]
     assert replies(out) == expected
+
+
+# -- operators (Modern IRC "Operators": OPER, KILL, WALLOPS, overrides) -----------------------------
+
+ALL = ("kill", "override", "see", "wallops")
+
+
+def opered(uid: int, privileges: tuple[str, ...] = ALL, net: Net | None = None) -> Net:
+    """``network()`` (or ``net``) with ``uid`` an operator of the block "admin"."""
+    net = net if net is not None else network()
+    net.handle(make(ROper, uid, b"admin", privileges))
+    return net
+
+
+def overrides(out: list[Entry]) -> list[tuple[int, int, bytes]]:
+    """(worker, uid, action) of every D_OVERRIDE."""
+    return [(w, r[1], r[2]) for kind, w, r in out if kind == "worker" and r[0] == D_OVERRIDE]
+
+
+def test_oper_becomes_network_state() -> None:
+    """The worker checked the password; the sequencer makes +o and the privileges an event
+    every worker applies (its ``answer`` asks the operator's worker for 381 and MODE +o)."""
+    net = network()
+    out = net.handle(make(ROper, CAROL, b"admin", ("kill", "see")))
+    assert out == [
+        ("event", None, make(EOper, CAROL, b"admin", ("kill", "see"), True, NOW)),
+        ("worker", 2, (D_DONE, CAROL, NOW)),
+    ]
+    assert net.state.users[CAROL].modes == b"o" and net.state.opers == 1
+
+
+def test_umode_request_cannot_add_o() -> None:
+    """RFC 2812 §3.1.5: only OPER gives +o. An R_UMODE that would add it (no worker sends one)
+    is refused whole; one that keeps or drops an existing +o is applied."""
+    net = network()
+    out = net.handle(make(RUmode, BOB, b"io", b"+io"))
+    assert events(out) == [] and dones(out) == [(1, BOB)]
+    opered(BOB, net=net)
+    assert events(net.handle(make(RUmode, BOB, b"io", b"+i"))) == [
+        make(EUmode, BOB, b"io", b"+i", NOW)
+    ]
+    net.handle(make(RUmode, BOB, b"i", b"-o"))
+    assert net.state.users[BOB].privileges == frozenset() and net.state.opers == 0
+
+
+def test_kill_is_an_event_for_every_worker() -> None:
+    """Modern IRC KILL, decided here whatever worker the victim is on: an E_KILL naming killer,
+    victim (by uid) and comment; the victim leaves the state."""
+    net = opered(ALICE)
+    out = net.handle(make(RKill, ALICE, b"BOB", b"flooding"))
+    assert out == [
+        ("event", None, make(EKill, ALICE, BOB, b"flooding", NOW)),
+        ("worker", 0, (D_DONE, ALICE, NOW)),
+    ]
+    assert BOB not in net.state.users and BOB not in net.chan().members
+
+
+def test_kill_of_nobody_gets_401() -> None:
+    net = opered(ALICE)
+    out = net.handle(make(RKill, ALICE, b"nobody", b"x"))
+    assert events(out) == []
+    assert replies(out) == [(ALICE, N.ERR_NOSUCHNICK, (b"nobody", b"No such nick/channel"))]
+
+
+@pytest.mark.parametrize("privileges", [None, ("wallops",)], ids=["user", "no-kill"])
+def test_kill_needs_the_privilege_in_the_state(privileges: tuple[str, ...] | None) -> None:
+    """The sequencer checks the authoritative privileges too (a -o decided after the worker
+    looked): 481 ERR_NOPRIVILEGES, nobody killed."""
+    net = network() if privileges is None else opered(ALICE, privileges)
+    out = net.handle(make(RKill, ALICE, b"bob", b"x"))
+    assert events(out) == [] and numerics(out) == [N.ERR_NOPRIVILEGES]
+
+
+def test_wallops_goes_to_each_worker_holding_a_plus_w_user() -> None:
+    """RFC 2812 §4.7 WALLOPS: one D_WALLOPS per worker that holds a user with +w (bob on 1,
+    carol and dave on 2), none to a worker without one (alice's, 0)."""
+    net = opered(ALICE)
+    net.register(DAVE)
+    for uid in (BOB, CAROL, DAVE):
+        net.handle(make(RUmode, uid, b"w", b"+w"))
+    wallops_line = b":alice!~alice@host WALLOPS :hi\r\n"
+    out = net.handle(make(RWallops, ALICE, wallops_line))
+    assert [(w, r) for kind, w, r in out if r[0] == D_WALLOPS] == [
+        (1, (D_WALLOPS, ALICE, wallops_line, NOW)),
+        (2, (D_WALLOPS, ALICE, wallops_line, NOW)),
+    ]
+
+
+def test_wallops_needs_the_privilege_in_the_state() -> None:
+    net = opered(ALICE, ("kill",))
+    net.handle(make(RUmode, BOB, b"w", b"+w"))
+    out = net.handle(make(RWallops, ALICE, b":alice!~alice@host WALLOPS :hi\r\n"))
+    assert numerics(out) == [N.ERR_NOPRIVILEGES]
+    assert not [r for _, _, r in out if r[0] == D_WALLOPS]
+
+
+@pytest.mark.parametrize(
+    ("modes", "args", "rule"),
+    [(b"+i", (), b"+i"), (b"+k", (b"key",), b"+k"), (b"+l", (b"2",), b"+l"),
+     (b"+b", (b"*!*@*",), b"+b")],
+)  # fmt: skip
+def test_override_joins_despite_the_rules(
+    modes: bytes, args: tuple[bytes, ...], rule: bytes
+) -> None:
+    """An operator with ``override`` joins despite +i, +k, +l and +b, and its worker is told
+    to log it (D_OVERRIDE); without the privilege the usual refusal stands."""
+    net = network()
+    net.mode(ALICE, b"#chan", modes, *args)
+    opered(CAROL, ("kill",), net)
+    assert events(net.handle(make(RJoin, CAROL, b"#chan", b""))) == []
+    opered(CAROL, ALL, net)
+    out = net.handle(make(RJoin, CAROL, b"#chan", b""))
+    assert events(out) == [make(EJoin, CAROL, b"#Chan", 0, NOW // 1000, NOW)]
+    assert overrides(out) == [(2, CAROL, b"JOIN #Chan despite " + rule)]
+
+
+def test_override_does_not_pass_the_users_own_channel_limit() -> None:
+    """CHANLIMIT is the user's limit, not a channel's rule: no override."""
+    net = opered(CAROL, net=network(max_channels=1))
+    net.join(CAROL, b"#mine")
+    out = net.handle(make(RJoin, CAROL, b"#chan", b""))
+    assert numerics(out) == [N.ERR_TOOMANYCHANNELS] and overrides(out) == []
+
+
+def test_override_acts_as_a_channel_operator() -> None:
+    """With ``override``, a member who is not a channel operator sets the topic of a +t
+    channel, kicks, invites to a +i channel and changes modes; each is logged by its worker.
+    A channel operator's own acts need no override."""
+    net = opered(BOB)
+    out = net.handle(make(RTopic, BOB, b"#chan", b"mine"))
+    assert [e[0] for e in events(out)] == [E_TOPIC]
+    assert overrides(out) == [(1, BOB, b"TOPIC #Chan (not a channel operator)")]
+    out = net.mode(BOB, b"#chan", b"+im-t")
+    assert mode_event(out) == (b"+im-t", ())
+    assert overrides(out) == [(1, BOB, b"MODE #Chan +im-t (not a channel operator)")]
+    out = net.handle(make(RInvite, BOB, b"carol", b"#chan"))
+    assert [e[0] for e in events(out)] == [E_INVITE]
+    assert overrides(out) == [(1, BOB, b"INVITE carol #Chan (not a channel operator)")]
+    out = net.handle(make(RKick, BOB, b"#chan", b"alice", b"out"))
+    assert events(out) == [make(EKick, BOB, b"#chan", ALICE, b"out", NOW)]
+    assert overrides(out) == [(1, BOB, b"KICK #Chan alice (not a channel operator)")]
+    out = net.mode(BOB, b"#chan", b"+o", b"bob")
+    assert overrides(out) == [(1, BOB, b"MODE #Chan +o Bob (not a channel operator)")]
+    out = net.mode(BOB, b"#chan", b"-m")
+    assert mode_event(out) == (b"-m", ()) and overrides(out) == []
+
+
+def test_override_of_modes_that_change_nothing_is_not_logged() -> None:
+    """An override that changed nothing (``+n`` on a +n channel) is no act to log."""
+    net = opered(BOB)
+    out = net.mode(BOB, b"#chan", b"+n")
+    assert mode_event(out) is None and overrides(out) == [] and numerics(out) == []
+
+
+def test_mode_without_override_is_still_482() -> None:
+    net = opered(BOB, ("kill",))
+    out = net.mode(BOB, b"#chan", b"+m")
+    assert mode_event(out) is None and numerics(out) == [N.ERR_CHANOPRIVSNEEDED]
 
 
 # -- handle_batch is handle, faster ----------------------------------------------------------------

@@ -26,8 +26,10 @@ from fastchat.server.network.records import (
     EInvite,
     EJoin,
     EKick,
+    EKill,
     EMode,
     ENick,
+    EOper,
     EPart,
     EQuit,
     ETopic,
@@ -95,6 +97,14 @@ def umode(uid: int, modes: bytes, changes: bytes = b"") -> Record:
     return make(EUmode, uid, modes, changes, T0)
 
 
+def oper(uid: int, name: bytes = b"admin", privileges: tuple[str, ...] = ("kill",)) -> Record:
+    return make(EOper, uid, name, privileges, True, T0)
+
+
+def kill(uid: int, target: int, comment: bytes = b"spam") -> Record:
+    return make(EKill, uid, target, comment, T0)
+
+
 def build(*events: Record) -> State:
     state = State()
     for event in events:
@@ -127,6 +137,8 @@ def describe(state: State) -> dict[str, Any]:
                 u.signon,
                 u.away,
                 u.modes,
+                u.oper,
+                sorted(u.privileges),
                 sorted(c.key for c in u.channels),
             )
             for uid, u in state.users.items()
@@ -151,6 +163,7 @@ def describe(state: State) -> dict[str, Any]:
             for key, c in state.channels.items()
         },
         "invisible": state.invisible,
+        "opers": state.opers,
         "max_users": state.max_users,
     }
 
@@ -553,6 +566,54 @@ def test_user_modes_and_the_invisible_count() -> None:
     assert state.invisible == 0
 
 
+def test_oper_gives_plus_o_and_privileges_and_counts() -> None:
+    """Modern IRC "Oper User Mode": E_OPER gives +o (kept among the sorted user modes), the
+    block's name and privileges; LUSERS 252 counts operators as events apply."""
+    state = network()
+    assert state.apply(umode(ALICE, b"iw", b"+iw"))
+    assert state.apply(oper(ALICE, b"admin", ("kill", "see")))
+    alice = state.users[ALICE]
+    assert (alice.modes, alice.oper, alice.privileges) == (b"iow", b"admin", {"kill", "see"})
+    assert state.opers == 1
+    assert state.apply(oper(ALICE, b"helper", ("wallops",)))  # opered again, another block
+    assert (alice.oper, alice.privileges, state.opers) == (b"helper", {"wallops"}, 1)
+    assert state.apply(oper(BOB))
+    assert state.opers == 2
+
+
+def test_minus_o_drops_the_privileges() -> None:
+    """RFC 2812 §3.1.5: a user may deop itself; an E_UMODE without "o" takes the privileges
+    too. One that keeps "o" (+i on an operator) keeps them."""
+    state = build(intro(ALICE, b"alice"), oper(ALICE))
+    assert state.apply(umode(ALICE, b"io", b"+i"))
+    assert state.users[ALICE].privileges == {"kill"}
+    assert state.apply(umode(ALICE, b"i", b"-o"))
+    alice = state.users[ALICE]
+    assert (alice.modes, alice.oper, alice.privileges, state.opers) == (b"i", b"", set(), 0)
+
+
+def test_an_operator_that_leaves_is_uncounted() -> None:
+    """A quit or a kill of an operator takes it off LUSERS' count."""
+    state = build(intro(ALICE, b"alice"), intro(BOB, b"bob"), oper(ALICE), oper(BOB))
+    assert state.apply(quit_(ALICE))
+    assert state.opers == 1
+    assert state.apply(kill(BOB, BOB))
+    assert state.opers == 0
+
+
+def test_kill_removes_the_target_like_a_quit() -> None:
+    """Modern IRC KILL: the victim leaves the network as if it quit: every channel, its nick,
+    the invisible count; the killer stays."""
+    state = network()
+    assert state.apply(umode(BOB, b"i", b"+i"))
+    killed = network()
+    assert killed.apply(umode(BOB, b"i", b"+i"))
+    assert state.apply(quit_(BOB))
+    assert killed.apply(kill(ALICE, BOB))
+    assert describe(killed) == describe(state)
+    assert ALICE in killed.users and killed.invisible == 0
+
+
 def test_invite_is_recorded_until_the_join() -> None:
     """RFC 2812 §3.2.7 INVITE: an invitation lets its target into a +i channel; it is used up
     when the target joins."""
@@ -579,6 +640,8 @@ _REPEATED = [
     pytest.param(umode(BOB, b"i", b"+i"), id="umode"),
     pytest.param(away(BOB, b"lunch"), id="away"),
     pytest.param(invite(CAROL, b"#chan"), id="invite"),
+    pytest.param(oper(BOB), id="oper"),
+    pytest.param(kill(ALICE, BOB), id="kill"),
 ]
 
 
@@ -627,6 +690,7 @@ def rich_network() -> State:
         away(CAROL, b"away for now"),
         umode(DAVE, b"iw", b"+iw"),
         umode(5, b"i", b"+i"),
+        oper(5, b"admin", ("kill", "see")),
     ):
         assert state.apply(event), event
     return state
@@ -634,14 +698,15 @@ def rich_network() -> State:
 
 def test_snapshot_is_plain_marshal_data() -> None:
     """A snapshot crosses the bus inside a B_SNAPSHOT/B_HELLO frame: it must be built of
-    plain tuples, bytes and ints that marshal writes and reads back unchanged."""
+    plain tuples, bytes and ints (and the operators' privileges, named by strings) that
+    marshal writes and reads back unchanged."""
     snap = rich_network().snapshot()
     assert marshal.loads(marshal.dumps(snap)) == snap
 
     def plain(value: object) -> bool:
         if isinstance(value, tuple):
             return type(value) is tuple and all(plain(v) for v in value)
-        return type(value) in (bytes, int)
+        return type(value) in (bytes, int, str)
 
     assert plain(snap)
 
@@ -650,7 +715,7 @@ def test_snapshot_round_trip_gives_an_equal_state() -> None:
     """A worker that starts loads the hub's snapshot: after ``load_snapshot`` (through
     marshal, as over the bus) it holds the same users, nicks, channels, members with their
     flags, modes, key, limit, bans, invites, topics, away messages, user modes, invisible
-    count, member counts per worker and peak user count."""
+    count, operators with their privileges, member counts per worker and peak user count."""
     original = rich_network()
     copy = State()
     copy.load_snapshot(marshal.loads(marshal.dumps(original.snapshot())))
@@ -679,7 +744,9 @@ def test_load_snapshot_keeps_the_larger_peak() -> None:
     state = State()
     state.load_snapshot(((), (), 42))
     assert state.max_users == 42
-    users = tuple((uid, b"u%d" % uid, b"u", b"h", b"r", 0, 0, b"", b"") for uid in range(1, 4))
+    users = tuple(
+        (uid, b"u%d" % uid, b"u", b"h", b"r", 0, 0, b"", b"", b"", ()) for uid in range(1, 4)
+    )
     state.load_snapshot((users, (), 1))
     assert state.max_users == 3
 

@@ -43,6 +43,9 @@ R_CHANMSG = 11
 R_USERMSG = 12
 R_SYNC = 13
 R_UMODE = 14
+R_OPER = 15
+R_KILL = 16
+R_WALLOPS = 17
 
 # -- events: sequencer -> every worker (state changes, in the one global order) -----------------
 E_INTRO = 21
@@ -56,6 +59,8 @@ E_KICK = 28
 E_AWAY = 29
 E_INVITE = 30
 E_UMODE = 31
+E_OPER = 32
+E_KILL = 33
 
 # -- deliveries and answers: sequencer -> the workers that need them ----------------------------
 D_CHAN = 41
@@ -63,6 +68,8 @@ D_USER = 42
 D_REPLY = 43
 D_DONE = 44
 D_KILL = 45
+D_WALLOPS = 46
+D_OVERRIDE = 47
 
 # -- bus control: worker <-> hub ----------------------------------------------------------------
 B_HELLO = 61
@@ -184,6 +191,28 @@ class RUmode(NamedTuple):
     changes: bytes  # what this request changed, as the user's MODE echo shows it (b"+i-w")
 
 
+class ROper(NamedTuple):
+    """Make ``uid`` an operator: its worker has checked the OPER password and host."""
+
+    kind: int
+    uid: int
+    name: bytes  # the [[oper]] block's name
+    privileges: tuple[str, ...]  # sorted
+
+
+class RKill(NamedTuple):
+    kind: int
+    uid: int  # the operator
+    target: bytes  # a nick
+    comment: bytes
+
+
+class RWallops(NamedTuple):
+    kind: int
+    uid: int
+    line: bytes  # formatted once by the sender's worker
+
+
 # -- events -------------------------------------------------------------------------------------
 class EIntro(NamedTuple):
     """A user registered (its signon is ``time // 1000``)."""
@@ -282,6 +311,29 @@ class EUmode(NamedTuple):
     time: int
 
 
+class EOper(NamedTuple):
+    """``uid`` is an operator (user mode +o) with ``privileges``, on every worker: WHO,
+    WHOIS and LUSERS show it, and the sequencer lets it override channel rules. Dropped by
+    an E_UMODE without "o" (``MODE nick -o``) or by leaving."""
+
+    kind: int
+    uid: int
+    name: bytes
+    privileges: tuple[str, ...]
+    answer: bool  # the OPER's answer (381, the MODE echo); False: restored after a hub restart
+    time: int
+
+
+class EKill(NamedTuple):
+    """An operator removed a user from the network (like E_QUIT, with who and why)."""
+
+    kind: int
+    uid: int  # the operator
+    target: int  # uid
+    comment: bytes
+    time: int
+
+
 # -- deliveries -----------------------------------------------------------------------------------
 class DChan(NamedTuple):
     """A message for a channel's members, to every worker holding one. Hot: built by hand in
@@ -324,6 +376,25 @@ class DKill(NamedTuple):
     kind: int
     uid: int
     reason: bytes
+    time: int
+
+
+class DWallops(NamedTuple):
+    """A WALLOPS, to every worker that holds a user with +w (each shows it to its own)."""
+
+    kind: int
+    sender: int
+    line: bytes
+    time: int
+
+
+class DOverride(NamedTuple):
+    """The sequencer let operator ``uid`` past a channel rule by its ``override``
+    privilege; its worker logs ``action`` (e.g. b"JOIN #ops despite +i")."""
+
+    kind: int
+    uid: int
+    action: bytes
     time: int
 
 
@@ -387,6 +458,9 @@ SCHEMAS: dict[int, type[Any]] = {
     R_USERMSG: RUserMsg,
     R_SYNC: RSync,
     R_UMODE: RUmode,
+    R_OPER: ROper,
+    R_KILL: RKill,
+    R_WALLOPS: RWallops,
     E_INTRO: EIntro,
     E_NICK: ENick,
     E_JOIN: EJoin,
@@ -398,11 +472,15 @@ SCHEMAS: dict[int, type[Any]] = {
     E_AWAY: EAway,
     E_INVITE: EInvite,
     E_UMODE: EUmode,
+    E_OPER: EOper,
+    E_KILL: EKill,
     D_CHAN: DChan,
     D_USER: DUser,
     D_REPLY: DReply,
     D_DONE: DDone,
     D_KILL: DKill,
+    D_WALLOPS: DWallops,
+    D_OVERRIDE: DOverride,
     B_HELLO: BHello,
     B_SNAPSHOT: BSnapshot,
     B_SEEN: BSeen,
@@ -418,7 +496,21 @@ def make(schema: type[Any], *args: Any, **fields: Any) -> Record:
 
 #: Events that change state: every worker and the hub apply them.
 STATE_EVENTS = frozenset(
-    {E_INTRO, E_NICK, E_JOIN, E_PART, E_QUIT, E_TOPIC, E_MODE, E_KICK, E_AWAY, E_INVITE, E_UMODE}
+    {
+        E_INTRO,
+        E_NICK,
+        E_JOIN,
+        E_PART,
+        E_QUIT,
+        E_TOPIC,
+        E_MODE,
+        E_KICK,
+        E_AWAY,
+        E_INVITE,
+        E_UMODE,
+        E_OPER,
+        E_KILL,
+    }
 )
 
 # member flags in a channel (RFC 2812 §4.2.x / Modern IRC PREFIX)

@@ -31,8 +31,10 @@ from fastchat.server.network.records import (
     R_INVITE,
     R_JOIN,
     R_KICK,
+    R_KILL,
     R_MODE,
     R_NICK,
+    R_OPER,
     R_PART,
     R_QUIT,
     R_REGISTER,
@@ -40,16 +42,21 @@ from fastchat.server.network.records import (
     R_TOPIC,
     R_UMODE,
     R_USERMSG,
+    R_WALLOPS,
     VOICE,
+    DOverride,
     DReply,
     DUser,
+    DWallops,
     EAway,
     EIntro,
     EInvite,
     EJoin,
     EKick,
+    EKill,
     EMode,
     ENick,
+    EOper,
     EPart,
     EQuit,
     ETopic,
@@ -57,9 +64,12 @@ from fastchat.server.network.records import (
     RAway,
     Record,
     RJoin,
+    RKill,
+    ROper,
     RPart,
     RQuit,
     RUmode,
+    RWallops,
     make,
 )
 from fastchat.server.network.state import Channel, State, User
@@ -71,6 +81,12 @@ PARAM_ON_SET = b"l"  # type C: argument on set only
 FLAG_MODES = b"imnst"  # type D
 MEMBER_MODES = b"ov"
 MAX_MODE_CHANGES = 6  # ISUPPORT MODES
+#: Join refusals an IRC operator's ``override`` privilege passes (not CHANLIMIT: that is the
+#: user's own limit, not a channel's rule).
+_OVERRIDABLE_JOIN = frozenset(
+    {N.ERR_INVITEONLYCHAN, N.ERR_BADCHANNELKEY, N.ERR_CHANNELISFULL, N.ERR_BANNEDFROMCHAN}
+)
+_NOT_OPERATOR = b"Permission Denied- You're not an IRC operator"
 
 
 class Router(Protocol):
@@ -136,6 +152,9 @@ class Sequencer:
             R_USERMSG: self._usermsg,
             R_SYNC: self._sync,
             R_UMODE: self._umode,
+            R_OPER: self._oper,
+            R_KILL: self._kill_user,
+            R_WALLOPS: self._wallops,
         }
 
     def handle(self, origin: int, request: Record, now: int) -> None:
@@ -172,12 +191,26 @@ class Sequencer:
         """A read barrier: nothing to decide. Its D_DONE (sent by :meth:`handle`) reaches the
         worker after every record decided before it, which is the whole point."""
 
-    def _is_op(self, origin: int, uid: int, chan: Channel) -> bool:
-        """Is ``uid`` a channel operator of ``chan``? If not, answer 482 ERR_CHANOPRIVSNEEDED."""
+    def _is_op(self, origin: int, uid: int, chan: Channel, action: bytes) -> bool:
+        """May ``uid`` act as a channel operator of ``chan`` (``action``: what for, as the
+        log will say it)? A channel operator may; so may an IRC operator with the
+        ``override`` privilege (then its worker logs it). Otherwise answer 482
+        ERR_CHANOPRIVSNEEDED."""
         if chan.members.get(uid, 0) & OP:
+            return True
+        if self._override(origin, uid, action + b" (not a channel operator)"):
             return True
         self._reply(origin, uid, N.ERR_CHANOPRIVSNEEDED, chan.name, b"You're not channel operator")
         return False
+
+    def _override(self, origin: int, uid: int, action: bytes) -> bool:
+        """Does ``uid`` hold the ``override`` privilege? If so, it is about to use it: tell
+        its worker, which logs who did what (every operator action is logged)."""
+        user = self.state.users.get(uid)
+        if user is None or "override" not in user.privileges:
+            return False
+        self.router.to_worker(origin, make(DOverride, uid, action, self._now))
+        return True
 
     def _reply(self, origin: int, uid: int, numeric: bytes, *params: bytes) -> None:
         self.router.to_worker(origin, make(DReply, uid, numeric, params, self._now))
@@ -220,10 +253,52 @@ class Sequencer:
 
     def _umode(self, origin: int, r: Record, now: int) -> None:
         """RFC 2812 §3.1.5 user modes: the worker has checked them (a user changes only its own);
-        they become network state, so every replica knows who is invisible."""
+        they become network state, so every replica knows who is invisible, and who stopped
+        being an operator (-o)."""
         m = RUmode._make(r)
-        if m.uid in self.state.users:
-            self.router.event(make(EUmode, m.uid, m.modes, m.changes, now))
+        user = self.state.users.get(m.uid)
+        if user is None or (b"o" in m.modes and b"o" not in user.modes):
+            return  # +o comes only from OPER (R_OPER); a worker never asks this
+        self.router.event(make(EUmode, m.uid, m.modes, m.changes, now))
+
+    # -- operators (Modern IRC "Operators", OPER, KILL, WALLOPS) ---------------------------------
+    def _oper(self, origin: int, r: Record, now: int) -> None:
+        """OPER succeeded: the worker checked the password (off its loop) and the host; +o
+        and the privileges become network state."""
+        o = ROper._make(r)
+        if o.uid in self.state.users:
+            self.router.event(make(EOper, o.uid, o.name, o.privileges, True, now))
+
+    def _kill_user(self, origin: int, r: Record, now: int) -> None:
+        """Modern IRC KILL: decided here, so a victim on any worker goes the same way: every
+        worker removes it, its channels see it quit, its own worker disconnects it."""
+        k = RKill._make(r)
+        killer = self.state.users.get(k.uid)
+        if killer is None:
+            return
+        if "kill" not in killer.privileges:  # the worker asked its replica; this is the truth
+            self._reply(origin, k.uid, N.ERR_NOPRIVILEGES, _NOT_OPERATOR)
+            return
+        target = self.state.nicks.get(fold(k.target))
+        if target is None:
+            self._reply(origin, k.uid, N.ERR_NOSUCHNICK, k.target, b"No such nick/channel")
+            return
+        self.router.event(make(EKill, k.uid, target.uid, k.comment, now))
+
+    def _wallops(self, origin: int, r: Record, now: int) -> None:
+        """RFC 2812 §4.7 / Modern IRC WALLOPS: to every user with +w, on whichever worker. One
+        delivery per worker holding such a user; each worker picks its own. A scan of the
+        users: WALLOPS is rare and privileged, so no index of +w users is kept for it."""
+        w = RWallops._make(r)
+        sender = self.state.users.get(w.uid)
+        if sender is None:
+            return
+        if "wallops" not in sender.privileges:
+            self._reply(origin, w.uid, N.ERR_NOPRIVILEGES, _NOT_OPERATOR)
+            return
+        workers = {u.worker for u in self.state.users.values() if b"w" in u.modes}
+        for worker in sorted(workers):
+            self.router.to_worker(worker, make(DWallops, w.uid, w.line, now))
 
     # -- channels (RFC 2812 §3.2) ------------------------------------------------------------
     def _member(self, origin: int, uid: int, name: bytes) -> tuple[User, Channel] | None:
@@ -257,23 +332,29 @@ class Sequencer:
         if uid in chan.members:
             return
         error = self._join_refusal(user, chan, key)
-        if error is not None:
+        if error is not None and not (
+            error[0] in _OVERRIDABLE_JOIN
+            and self._override(origin, uid, b"JOIN %s despite %s" % (chan.name, error[2]))
+        ):
             self._reply(origin, uid, error[0], chan.name, error[1])
             return
         self.router.event(make(EJoin, uid, chan.name, 0, chan.created, now))
 
-    def _join_refusal(self, user: User, chan: Channel, key: bytes) -> tuple[bytes, bytes] | None:
+    def _join_refusal(
+        self, user: User, chan: Channel, key: bytes
+    ) -> tuple[bytes, bytes, bytes] | None:
+        """Why ``user`` may not join ``chan``: the numeric, its text and the rule."""
         if len(user.channels) >= self.config.max_channels:
-            return N.ERR_TOOMANYCHANNELS, b"You have joined too many channels"
+            return N.ERR_TOOMANYCHANNELS, b"You have joined too many channels", b"CHANLIMIT"
         invited = user.uid in chan.invites
         if b"i" in chan.modes and not invited:
-            return N.ERR_INVITEONLYCHAN, b"Cannot join channel (+i)"
+            return N.ERR_INVITEONLYCHAN, b"Cannot join channel (+i)", b"+i"
         if chan.password and key != chan.password:
-            return N.ERR_BADCHANNELKEY, b"Cannot join channel (+k)"
+            return N.ERR_BADCHANNELKEY, b"Cannot join channel (+k)", b"+k"
         if chan.limit and len(chan.members) >= chan.limit and not invited:
-            return N.ERR_CHANNELISFULL, b"Cannot join channel (+l)"
+            return N.ERR_CHANNELISFULL, b"Cannot join channel (+l)", b"+l"
         if not invited and any(mask_matches(m, user) for m in chan.bans):
-            return N.ERR_BANNEDFROMCHAN, b"Cannot join channel (+b)"
+            return N.ERR_BANNEDFROMCHAN, b"Cannot join channel (+b)", b"+b"
         return None
 
     def _part(self, origin: int, r: Record, now: int) -> None:
@@ -288,7 +369,7 @@ class Sequencer:
         if found is None:
             return
         user, chan = found
-        if b"t" in chan.modes and not self._is_op(origin, uid, chan):
+        if b"t" in chan.modes and not self._is_op(origin, uid, chan, b"TOPIC " + chan.name):
             return
         topic = topic[: self.config.topiclen]
         self.router.event(make(ETopic, uid, chan.key, topic, user.mask, now // 1000, now))
@@ -299,7 +380,7 @@ class Sequencer:
         if found is None:
             return
         _user, chan = found
-        if not self._is_op(origin, uid, chan):
+        if not self._is_op(origin, uid, chan, b"KICK %s %s" % (chan.name, target_nick)):
             return
         target = self.state.nicks.get(fold(target_nick))
         if target is None or target.uid not in chan.members:
@@ -325,7 +406,9 @@ class Sequencer:
         if found is None:
             return
         _user, chan = found
-        if b"i" in chan.modes and not self._is_op(origin, uid, chan):
+        if b"i" in chan.modes and not self._is_op(
+            origin, uid, chan, b"INVITE %s %s" % (target.nick, chan.name)
+        ):
             return
         if target.uid in chan.members:
             self._reply(
@@ -342,6 +425,7 @@ class Sequencer:
             return
         user, chan = found
         is_op = bool(chan.members[uid] & OP)
+        overriding = False
         changes = bytearray()
         applied_args: list[bytes] = []
         # The MODE line every member gets must fit in 512 bytes: room for the arguments once
@@ -383,8 +467,10 @@ class Sequencer:
                 else:
                     arg = pending.pop(0)
             if not is_op:
-                self._is_op(origin, uid, chan)  # answers 482
-                return
+                if "override" not in user.privileges:
+                    self._is_op(origin, uid, chan, b"")  # answers 482
+                    return
+                is_op = overriding = True  # an IRC operator's override (logged below)
             if count >= MAX_MODE_CHANGES:
                 break
             if c in MEMBER_MODES:
@@ -446,6 +532,9 @@ class Sequencer:
                 applied_args.append(arg)
             count += 1
         if changes:
+            if overriding:
+                action = b" ".join((b"MODE", chan.name, bytes(changes), *applied_args))
+                self._override(origin, uid, action + b" (not a channel operator)")
             self.router.event(make(EMode, uid, chan.key, bytes(changes), tuple(applied_args), now))
 
     # -- messages (RFC 2812 §3.3): the hot path; no state changes, so no barrier -------------------

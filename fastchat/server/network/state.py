@@ -18,8 +18,10 @@ from fastchat.server.network.records import (
     E_INVITE,
     E_JOIN,
     E_KICK,
+    E_KILL,
     E_MODE,
     E_NICK,
+    E_OPER,
     E_PART,
     E_QUIT,
     E_TOPIC,
@@ -31,8 +33,10 @@ from fastchat.server.network.records import (
     EInvite,
     EJoin,
     EKick,
+    EKill,
     EMode,
     ENick,
+    EOper,
     EPart,
     ETopic,
     EUmode,
@@ -42,6 +46,7 @@ from fastchat.server.network.records import (
 
 #: Channel modes every new channel starts with (Modern IRC: most servers default to +nt).
 DEFAULT_CHANNEL_MODES = b"nt"
+NO_PRIVILEGES: frozenset[str] = frozenset()
 
 
 class SnapshotUser(NamedTuple):
@@ -56,6 +61,8 @@ class SnapshotUser(NamedTuple):
     signon: int
     away: bytes
     modes: bytes
+    oper: bytes
+    privileges: tuple[str, ...]
 
 
 class SnapshotChannel(NamedTuple):
@@ -84,6 +91,8 @@ class User:
         "key",
         "modes",
         "nick",
+        "oper",
+        "privileges",
         "realname",
         "signon",
         "uid",
@@ -110,6 +119,10 @@ class User:
         self.signon = signon
         self.away = b""
         self.modes = b""  # user modes, sorted letters; "i" (invisible) matters to others
+        # Operator (user mode +o): the [[oper]] block's name and what it may do (the
+        # sequencer's overrides, WHO/WHOIS "see"; its worker copies them to the client).
+        self.oper = b""
+        self.privileges: frozenset[str] = NO_PRIVILEGES
         self.channels: list[Channel] = []  # a list: a user is in few channels, and it is small
 
     def rename(self, nick: bytes) -> None:
@@ -186,7 +199,16 @@ def prefix_of(flags: int) -> bytes:
 class State:
     """Every user and channel of the network, as far as the events applied so far say."""
 
-    __slots__ = ("_apply_table", "channels", "invisible", "local", "max_users", "nicks", "users")
+    __slots__ = (
+        "_apply_table",
+        "channels",
+        "invisible",
+        "local",
+        "max_users",
+        "nicks",
+        "opers",
+        "users",
+    )
 
     def __init__(self) -> None:
         self.users: dict[int, User] = {}
@@ -195,6 +217,7 @@ class State:
         # uid -> this worker's client, for the users it holds; empty in the sequencer.
         self.local: dict[int, Any] = {}
         self.invisible = 0  # users with user mode +i (for LUSERS, kept as events apply)
+        self.opers = 0  # users with user mode +o (LUSERS 252)
         self.max_users = 0  # the most users at once (LUSERS 265/266), carried by snapshots
         self._apply_table = {
             E_INTRO: self._intro,
@@ -208,6 +231,8 @@ class State:
             E_AWAY: self._away,
             E_INVITE: self._invite,
             E_UMODE: self._umode,
+            E_OPER: self._oper,
+            E_KILL: self._kill,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -299,7 +324,12 @@ class State:
         return True
 
     def _quit(self, ev: Record) -> bool:
-        uid = ev[1]  # EQuit.uid
+        return self._remove_user(ev[1])  # EQuit.uid
+
+    def _kill(self, ev: Record) -> bool:
+        return self._remove_user(EKill._make(ev).target)
+
+    def _remove_user(self, uid: int) -> bool:
         user = self.users.pop(uid, None)
         if user is None:
             return False
@@ -309,6 +339,8 @@ class State:
             del self.nicks[user.key]
         if b"i" in user.modes:
             self.invisible -= 1
+        if b"o" in user.modes:
+            self.opers -= 1
         self.local.pop(uid, None)
         return True
 
@@ -362,7 +394,24 @@ class State:
         if user is None or user.modes == modes:
             return False
         self.invisible += (b"i" in modes) - (b"i" in user.modes)
+        self.opers += (b"o" in modes) - (b"o" in user.modes)
         user.modes = modes
+        if b"o" not in modes:
+            user.oper, user.privileges = b"", NO_PRIVILEGES  # -o drops the privileges too
+        return True
+
+    def _oper(self, ev: Record) -> bool:
+        e = EOper._make(ev)
+        user = self.users.get(e.uid)
+        privileges = frozenset(e.privileges)
+        if user is None or (
+            b"o" in user.modes and user.oper == e.name and user.privileges == privileges
+        ):
+            return False
+        if b"o" not in user.modes:
+            user.modes = bytes(sorted(user.modes + b"o"))
+            self.opers += 1
+        user.oper, user.privileges = e.name, privileges
         return True
 
     def _invite(self, ev: Record) -> bool:
@@ -377,7 +426,19 @@ class State:
     def snapshot(self) -> Record:
         """Everything, as marshal-able tuples (users, then channels with their members)."""
         users = tuple(
-            (u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon, u.away, u.modes)
+            (
+                u.uid,
+                u.nick,
+                u.username,
+                u.host,
+                u.realname,
+                u.worker,
+                u.signon,
+                u.away,
+                u.modes,
+                u.oper,
+                tuple(sorted(u.privileges)),
+            )
             for u in self.users.values()
         )
         channels = tuple(
@@ -405,6 +466,7 @@ class State:
         self.nicks.clear()
         self.channels.clear()
         self.invisible = 0
+        self.opers = 0
         for u in map(SnapshotUser._make, users):
             self._intro(
                 make(
@@ -413,6 +475,8 @@ class State:
             )
             self.users[u.uid].away = u.away
             self._umode(make(EUmode, u.uid, u.modes, b"", 0))
+            if u.oper:
+                self._oper(make(EOper, u.uid, u.oper, u.privileges, False, 0))
         for c in map(SnapshotChannel._make, channels):
             for uid, flags in c.members:
                 self._join(make(EJoin, uid, c.name, flags, c.created, 0))

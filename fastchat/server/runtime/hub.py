@@ -35,6 +35,7 @@ from fastchat.server.network.records import (
     EIntro,
     EJoin,
     EMode,
+    EOper,
     EQuit,
     ETopic,
     EUmode,
@@ -266,6 +267,8 @@ class Hub:
                 self.event(make(EAway, u.uid, u.away, now))
             if u.modes:
                 self.event(make(EUmode, u.uid, u.modes, b"", now))
+            if u.oper:
+                self.event(make(EOper, u.uid, u.oper, u.privileges, False, now))
         for c in map(SnapshotChannel._make, channels):
             fresh = fold(c.name) not in state.channels
             for uid, flags in c.members:
