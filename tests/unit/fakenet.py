@@ -4,6 +4,10 @@ With ``workers=1`` the single core runs the sequencer itself (as ``--workers 1``
 more, a :class:`FakeNet` plays the hub: it routes each core's outbox through a
 :class:`Sequencer` and queues the results per worker, and ``pump`` delivers until quiet. Tests
 can also hold records back (``pump(worker_order=...)``) to force interleavings.
+
+It also plays the worker shell's password pool: ``pump`` runs each core's password checks
+synchronously (``passwords.verify``) and hands the answers back, unless ``hold_checks`` is set;
+then they wait in ``core.checks`` until :meth:`FakeNet.finish_checks`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from fastchat.server import passwords
 from fastchat.server.caps import CAPABILITIES, Registry
 from fastchat.server.config import Config
 from fastchat.server.engine.core import WorkerCore
@@ -73,6 +78,7 @@ class FakeNet:
         self.sequencer = Sequencer(self.state, self.config, self)
         self.queues: list[list[Record]] = [[] for _ in range(workers)]
         self.clients: list[FakeClient] = []
+        self.hold_checks = False
         if not self.standalone:
             for i in range(workers):
                 self.queues[i].append((B_SNAPSHOT, self.state.snapshot(), {}))
@@ -101,11 +107,11 @@ class FakeNet:
     def pump(self, order: Iterable[int] | None = None) -> None:
         """Move requests to the sequencer and records to workers until nothing moves.
         ``order`` picks the order in which workers' outboxes reach the sequencer."""
-        if self.standalone:
-            return
         moved = True
         while moved:
-            moved = False
+            moved = not self.hold_checks and self.finish_checks()
+            if self.standalone:
+                continue
             for i in order if order is not None else range(len(self.cores)):
                 core = self.cores[i]
                 if core.outbox:
@@ -124,6 +130,19 @@ class FakeNet:
                             records.append(record)
                     self.cores[i].apply_batch(records, self.now)
                     moved = True
+
+    def finish_checks(self) -> bool:
+        """Run every password check the cores asked for, as the shell's pool would, and give
+        each core its answers. True if there were any."""
+        ran = False
+        for core in self.cores:
+            while core.checks:
+                check = core.checks.pop(0)
+                core.password_checked(
+                    check.ticket, passwords.verify(check.password, check.stored), self.now
+                )
+                ran = True
+        return ran
 
     def collect(self) -> None:
         """What a loop turn's flush would send: move each client's output to ``received``."""

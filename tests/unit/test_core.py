@@ -8,7 +8,9 @@ import re
 
 import pytest
 
+from fastchat.server.engine.core import PasswordCheck
 from fastchat.server.network.state import State
+from fastchat.server.passwords import hash_password
 from tests.unit.fakenet import FakeNet
 
 
@@ -495,3 +497,39 @@ def test_record_kinds_are_distinct() -> None:
     kinds = {k: v for k, v in vars(events).items() if k[:2] in ("R_", "E_", "D_", "B_")}
     numbers = [v for v in kinds.values() if isinstance(v, int)]
     assert len(numbers) == len(set(numbers)), kinds
+
+
+def test_password_check_is_an_effect_under_the_barrier() -> None:
+    """STYLE.md "Blocking work is an effect": ``check_password`` only queues a
+    :class:`PasswordCheck` for the shell; the client's next lines wait until the answer has
+    been handed back and its continuation has run."""
+    net = FakeNet(workers=1)
+    net.hold_checks = True
+    a = net.connect(0, "a")
+    a.lines()
+    core = net.cores[0]
+    stored = hash_password(b"pw", n=16)
+    results: list[bool] = []
+    core.check_password(a.client, b"pw", stored, results.append)
+    a.send("PING :after")
+    assert a.lines() == [] and results == []
+    assert core.checks == [PasswordCheck(1, a.client.uid, b"pw", stored)]
+    net.hold_checks = False
+    net.pump()
+    assert results == [True]
+    assert a.lines() == [":fastchat.local PONG fastchat.local :after"]
+
+
+def test_a_failing_password_continuation_closes_only_its_client() -> None:
+    """A bug in what follows a password check disconnects that client, as a handler's would."""
+    net = FakeNet(workers=1)
+    a, b = net.connect(0, "a"), net.connect(0, "b")
+    b.lines()
+
+    def crash(matched: bool) -> None:
+        raise ZeroDivisionError("our bug")
+
+    net.cores[0].check_password(a.client, b"pw", hash_password(b"pw", n=16), crash)
+    net.pump()
+    assert a.lines()[-1].endswith("[Internal server error]")
+    assert a.client.closed and not b.client.closed

@@ -1,8 +1,9 @@
 """What a command handler may see and do: the narrow interface between commands and engine.
 
 Owns: :class:`Context`, the protocol the worker's engine implements for its handlers: reply,
-send, submit a request to the sequencer, relay a message, disconnect, the time, the network
-state replica, the configuration and the capability registry. Nothing else of the engine is
+send, submit a request to the sequencer, relay a message, disconnect, check a password off
+the loop, log an operator's action, the time, the network state replica, the configuration
+and the capability registry. Nothing else of the engine is
 reachable from a handler (mypy checks it), so the engine imports the commands and never the
 reverse.
 Must never: hold an implementation.
@@ -10,7 +11,7 @@ Must never: hold an implementation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from fastchat.server.caps import Registry
@@ -59,3 +60,15 @@ class Context(Protocol):
         self, client: Client, reason: bytes, flush: bool = True, quit_message: bytes | None = None
     ) -> None:
         """Close ``client`` with ERROR; its channels see it quit with ``quit_message``."""
+
+    def check_password(
+        self, client: Client, password: bytes, stored: str, then: Callable[[bool], None]
+    ) -> None:
+        """Check ``password`` against the hash ``stored`` (:mod:`fastchat.server.passwords`)
+        off the loop, since scrypt costs tens of milliseconds by design, and call
+        ``then(matched)`` back on the loop. ``client``'s next lines wait until it has run (its
+        ordering barrier), so they still see what it does."""
+
+    def audit(self, client: Client, action: str, *, failed: bool = False) -> None:
+        """Log an operator's action (or a failed attempt at one), naming who did it and from
+        where."""

@@ -17,7 +17,9 @@ Effects are collected, not performed:
 - ``client.pending`` gets the bytes a client is owed; ``dirty`` lists clients with new output,
   so the shell sends each one once per loop turn (coalescing is what makes fan-out cheap);
 - ``outbox`` gets requests for the sequencer when it runs in the hub (multi-worker);
-- ``closing`` lists clients to disconnect once their last bytes are out.
+- ``closing`` lists clients to disconnect once their last bytes are out;
+- ``checks`` lists password checks (:class:`PasswordCheck`) for the shell to run off the loop
+  (scrypt is slow by design); it hands each answer back with :meth:`password_checked`.
 
 Ordering: a client's commands are processed strictly in order. A command that needs the
 sequencer (JOIN, NICK, ...) raises the client's barrier until the sequencer's ``D_DONE`` comes
@@ -29,7 +31,7 @@ do not raise the barrier: they stream.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from fastchat.irc import numerics as N
 from fastchat.irc.message import MAX_INPUT_LINE
@@ -44,8 +46,10 @@ from fastchat.server.engine.resync import Resync
 from fastchat.server.network.records import (
     D_DONE,
     D_KILL,
+    D_OVERRIDE,
     D_REPLY,
     DKill,
+    DOverride,
     DReply,
     Record,
     RQuit,
@@ -62,7 +66,20 @@ class Log(Protocol):
 
     def debug(self, msg: str, *args: Any) -> None: ...
 
+    def info(self, msg: str, *args: Any) -> None: ...
+
+    def warning(self, msg: str, *args: Any) -> None: ...
+
     def exception(self, msg: str, *args: Any) -> None: ...
+
+
+class PasswordCheck(NamedTuple):
+    """A password to check against a stored hash, off the loop (an effect for the shell)."""
+
+    ticket: int  # hand it back to :meth:`WorkerCore.password_checked`
+    uid: int  # the client that waits for it
+    password: bytes
+    stored: str
 
 
 class LocalRouter:
@@ -106,6 +123,10 @@ class WorkerCore:
         self.closing: list[Client] = []
         self.held_changed: list[Client] = []  # input held or released (see _recvq_full)
         self.outbox: list[Record] = []
+        self.checks: list[PasswordCheck] = []  # for the shell to run off the loop
+        # ticket -> the client waiting for that check, and what to do with the answer
+        self._checking: dict[int, tuple[Client, Callable[[bool], None]]] = {}
+        self._next_ticket = 0
         self.throttled: set[Client] = set()  # input held back by flood control
         # Local clients that negotiated a capability adding tags: while there are none, the
         # fan-out sends everyone the one plain line without looking at capabilities.
@@ -126,6 +147,7 @@ class WorkerCore:
             D_REPLY: self._d_reply,
             D_DONE: self._d_done,
             D_KILL: self._d_kill,
+            D_OVERRIDE: self._d_override,
         }
 
     def set_start_time(self, now: float) -> None:
@@ -210,6 +232,60 @@ class WorkerCore:
         self._last_words(client, error)
         if user is not None:
             self.submit(request, barrier=False)
+
+    def check_password(
+        self, client: Client, password: bytes, stored: str, then: Callable[[bool], None]
+    ) -> None:
+        """Context: queue a password check for the shell (see :class:`PasswordCheck`) under
+        ``client``'s barrier; :meth:`password_checked` calls ``then`` with the answer."""
+        self._next_ticket += 1
+        ticket = self._next_ticket
+        client.waiting += 1
+        self._checking[ticket] = (client, then)
+        self.checks.append(PasswordCheck(ticket, client.uid, password, stored))
+
+    def password_checked(self, ticket: int, matched: bool, now: float) -> None:
+        """The shell's answer to a :class:`PasswordCheck`: carry on with the command that asked
+        (unless its client has gone meanwhile), then lift the client's barrier."""
+        self._now = now
+        found = self._checking.pop(ticket, None)
+        if found is None:
+            return
+        client, then = found
+        if not client.closed and not client.quitting:
+            try:
+                then(matched)
+            except N.IRCError as err:
+                self.reply(client, err.numeric, *err.params)
+            except Exception:
+                self.log.exception(
+                    "connection %#x: password check's continuation failed; disconnecting it",
+                    client.uid,
+                )
+                self.disconnect(client, b"Internal server error")
+            self.relay.flush()
+        # Lifted only now: what ``then`` submitted (under the barrier too) keeps the client's
+        # next lines waiting, and none runs in the middle of ``then``.
+        client.waiting -= 1
+        self._barrier_down(client)
+
+    def audit(self, client: Client, action: str, *, failed: bool = False) -> None:
+        """Context: log an operator's action, with who did it (nick!user@host, address and
+        connection id). A failed attempt is a warning."""
+        who = client.user.mask if client.user is not None else client.name
+        (self.log.warning if failed else self.log.info)(
+            "operator %s: %s (from %s, connection %#x)",
+            who.decode(errors="replace"),
+            action,
+            client.ip.decode(errors="replace"),
+            client.uid,
+        )
+
+    def _d_override(self, rec: Record) -> None:
+        d = DOverride._make(rec)
+        client = self.clients.get(d.uid)
+        if client is not None:
+            self.audit(client, "override: " + d.action.decode(errors="replace"))
 
     def _last_words(self, client: Client, error: bytes) -> None:
         """Queue ``error`` as the client's last line and hand it to the shell to close."""
@@ -440,6 +516,7 @@ class WorkerCore:
             else:
                 client.user = user
                 client.source = b":" + user.mask + b" "
+                client.privileges = user.privileges
 
     def _d_reply(self, rec: Record) -> None:
         d = DReply._make(rec)
@@ -456,6 +533,11 @@ class WorkerCore:
         client.waiting -= 1
         if client.phase is Phase.PENDING and client.user is None:
             feed(client, Input.REFUSED)  # (nick in use): the client may try again
+        self._barrier_down(client)
+
+    def _barrier_down(self, client: Client) -> None:
+        """One of ``client``'s waits is over: when none is left, send the ERROR its decided
+        quit owes it, or process the lines that waited."""
         if not client.waiting:
             if client.quitting:
                 if not client.closed:

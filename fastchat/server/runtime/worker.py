@@ -2,7 +2,7 @@
 
 Owns: sockets and their readiness, the clock, and carrying out the core's effects: one ``send``
 per dirty connection per loop turn, ``EVENT_WRITE`` watched only while bytes are left over, one
-bus frame per loop turn.
+bus frame per loop turn, and password checks run on a small thread pool, off the loop.
 Must never: decide anything about IRC; every line goes to :class:`~fastchat.server.engine.core.WorkerCore`.
 
 Errors come in three tiers, as in asyncio's selector transport: ``BlockingIOError`` and
@@ -12,6 +12,7 @@ Errors come in three tiers, as in asyncio's selector transport: ``BlockingIOErro
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import errno
 import logging
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from fastchat.server import passwords
 from fastchat.server.config import Config
 from fastchat.server.connection import Client
 from fastchat.server.engine.core import WorkerCore
@@ -40,6 +42,9 @@ LINGER = 2.0  # seconds a closed connection may take to accept its last bytes
 BUS_HIGH_WATER = 4 << 20  # stop reading clients while this much is unconfirmed (see
 BUS_LOW_WATER = 1 << 20  # _check_backpressure)
 REPORT_EVERY = 0.05  # seconds between B_RECEIVED reports (what we received, for "stable")
+# Password checks (scrypt, ~70 ms of CPU each, with the GIL released) run on this many threads:
+# OPER is rare, and a flood of attempts then waits its turn instead of taking every core.
+PASSWORD_THREADS = 2
 
 
 class Worker:
@@ -80,6 +85,10 @@ class Worker:
         self.report_at = 0.0
         self.retained = Retained(self.core.resync.first_seq)
         self._wake_r, self._wake_w = socket.socketpair()
+        # Password checks under way (future -> the core's ticket); the pool starts with the
+        # first check, so a worker that never sees an OPER runs no thread.
+        self.checker: concurrent.futures.ThreadPoolExecutor | None = None
+        self.checking: dict[concurrent.futures.Future[bool], int] = {}
 
     # -- setup ---------------------------------------------------------------------------------
     def _register(self, fileobj: Any, events: int, handler: Callable[[int], None]) -> None:
@@ -162,6 +171,8 @@ class Worker:
                         self._flush_client(data)
                 else:
                     data(mask)
+            if self.checking:
+                self._finish_checks()
             if core.throttled:
                 core.release_throttled(now)
             if now >= next_tick:
@@ -178,6 +189,8 @@ class Worker:
     def _flush_all(self) -> None:
         """Carry out the effects of this loop turn: bus frame, client sends, closes."""
         core = self.core
+        if core.checks:
+            self._start_checks()
         hub = self.hub
         if hub is not None:
             queued = False
@@ -223,6 +236,40 @@ class Worker:
             core.closing = []
             for client in closing:
                 self._close(client)
+
+    # -- password checks: blocking work, off the loop ------------------------------------------
+    def _start_checks(self) -> None:
+        """Hand the core's password checks to the pool. Each one, once done, wakes the loop
+        (the wakeup socketpair), which takes the answer back to the core itself: the core is
+        never touched from another thread."""
+        checks = self.core.checks
+        self.core.checks = []
+        if self.checker is None:
+            self.checker = concurrent.futures.ThreadPoolExecutor(
+                PASSWORD_THREADS, thread_name_prefix=f"fastchat-passwords{self.slot}"
+            )
+        for check in checks:
+            future = self.checker.submit(passwords.verify, check.password, check.stored)
+            self.checking[future] = check.ticket
+            future.add_done_callback(self._wake)
+
+    def _wake(self, future: concurrent.futures.Future[bool]) -> None:
+        """On a pool thread: wake the loop's ``select`` (a full socketpair is awake already)."""
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _finish_checks(self) -> None:
+        """Give the core the answers of the checks that are done."""
+        for future in [f for f in self.checking if f.done()]:
+            ticket = self.checking.pop(future)
+            try:
+                matched = future.result()
+            except Exception:
+                log.exception(
+                    "worker %d: a password check failed; counted as a mismatch", self.slot
+                )
+                matched = False
+            self.core.password_checked(ticket, matched, self.now)
 
     # -- clients -------------------------------------------------------------------------------
     def _accept(self, mask: int) -> None:
@@ -542,6 +589,8 @@ class Worker:
         """Tell every client, flush for up to ``shutdown_grace`` seconds, then close."""
         with contextlib.suppress(KeyError, ValueError):
             self.sel.unregister(self.listener)
+        if self.checker is not None:
+            self.checker.shutdown(wait=False, cancel_futures=True)
         self.core.shutdown(b"Server shutting down")
         closing = self.core.closing
         self.core.closing = []
