@@ -34,6 +34,8 @@ class Client:
         "last_active",
         "linebuf",
         "nick",
+        "oper_failures",
+        "oper_retry_at",
         "outbuf",
         "password",
         "pending",
@@ -68,7 +70,12 @@ class Client:
         self.phase = Phase.NEW
         self.caps = 0  # negotiated IRCv3 capabilities, a bit set (fastchat.server.caps)
         self.cap_version = 0  # the version of CAP LS the client asked for (302), or 0
-        self.privileges = _NO_PRIVILEGES  # operator privileges (none until OPER exists)
+        # Operator privileges, what the dispatcher checks command rows against: a copy of
+        # the user's (network state: E_OPER gives them, -o takes them), set by its worker.
+        self.privileges = _NO_PRIVILEGES
+        # OPER failures in a row, and when the next OPER may be checked (commands/operators)
+        self.oper_failures = 0
+        self.oper_retry_at = 0.0
         self.linebuf = LineBuffer(max_line)
         # received lines not yet processed (barrier/flood); a list, not a deque: it is only
         # appended to and taken whole, and an idle client's empty list costs 56 bytes, not 760

@@ -56,6 +56,11 @@ EXACT: list[tuple[str, Callable[..., bytes], tuple[object, ...], bytes]] = [
      b":irc.example MODE #c +ov-k bob eve :key\r\n"),
     # RFC 2812 §3.1.5
     ("umode", lines.user_mode, (b"ada", b"+i"), b":ada MODE ada :+i\r\n"),
+    # Modern IRC KILL (what the victim receives), RFC 2812 §4.7 WALLOPS
+    ("kill", lines.kill, (MASK, b"bob", b"flooding"),
+     b":ada!~ada@10.0.0.1 KILL bob :flooding\r\n"),
+    ("wallops", lines.wallops, (MASK, b"maintenance at 10:00"),
+     b":ada!~ada@10.0.0.1 WALLOPS :maintenance at 10:00\r\n"),
     # RFC 2812 §3.2.7
     ("invite", lines.invite, (MASK, b"bob", b"#c"), b":ada!~ada@10.0.0.1 INVITE bob :#c\r\n"),
     # RFC 2812 §3.7.2 / §3.7.3, Modern IRC PONG
@@ -114,6 +119,8 @@ CUT: dict[str, Callable[[bytes], bytes]] = {
     "kick": lambda t: lines.kick(MASK, b"#chan", b"bob", t),
     "quit_": lambda t: lines.quit_(MASK, t),
     "topic": lambda t: lines.topic(MASK, b"#chan", t),
+    "kill": lambda t: lines.kill(MASK, b"bob", t),
+    "wallops": lambda t: lines.wallops(MASK, t),
     "pong": lambda t: lines.pong(SRV, t),
     "cap": lambda t: lines.cap(SRV, b"ada", b"NAK", t),
 }

@@ -2,7 +2,7 @@
 
 Owns: reading modes from the replica (RPL_UMODEIS, RPL_CHANNELMODEIS, the ban list) and
 turning changes into requests: user modes are network state (others' WHO, NAMES and LUSERS
-depend on +i), so both kinds go through the sequencer, which validates channel changes.
+depend on +i and +o), so both kinds go through the sequencer, which validates channel changes.
 Must never: change the state directly.
 """
 
@@ -56,9 +56,12 @@ def mode(ctx: Context, client: Client, msg: Message) -> None:
 
 
 def _user_mode(ctx: Context, client: Client, modestring: bytes) -> None:
-    """RFC 2812 §3.1.5: ``+i``/``-i``, ``+w``/``-w`` on oneself. The change goes through the
-    sequencer, since others' replies depend on it (WHO, NAMES and LUSERS hide or count
-    invisible users); the echo comes with the event. Unknown letters get 501 at once."""
+    """RFC 2812 §3.1.5: ``+i``/``-i``, ``+w``/``-w``, ``-o`` on oneself. The change goes
+    through the sequencer, since others' replies depend on it (WHO, NAMES and LUSERS hide or
+    count invisible users and operators; -o drops the privileges on every worker); the echo
+    comes with the event. ``+o`` is ignored ("If a user attempts to make themselves an
+    operator using the "+o" flag, the attempt should be ignored": only OPER gives it).
+    Unknown letters get 501 at once."""
     adding = True
     modes = set(user_of(client).modes)
     changed = bytearray()
@@ -72,7 +75,7 @@ def _user_mode(ctx: Context, client: Client, modestring: bytes) -> None:
         if c not in replies.USER_MODES:
             unknown = True
             continue
-        if (letter in modes) == adding:
+        if (letter in modes) == adding or (c == b"o" and adding):
             continue
         want = b"+" if adding else b"-"
         if want != sign:

@@ -2,10 +2,10 @@
 
 Owns: applying each sequenced event to this worker's copy of the network state, and
 delivering what local clients must see of it: a channel's messages (the hot path), private
-messages, and the lines every state change shows (JOIN, PART, QUIT, NICK, TOPIC, MODE, KICK,
-INVITE, AWAY replies, and the welcome burst on registration). Each line is rendered once
-(:mod:`fastchat.server.render`) and the same bytes go to every recipient with the same
-capabilities.
+messages, WALLOPS, and the lines every state change shows (JOIN, PART, QUIT, NICK, TOPIC,
+MODE, KICK, INVITE, KILL, AWAY replies, OPER's answer, and the welcome burst on
+registration). Each line is rendered once (:mod:`fastchat.server.render`) and the same bytes
+go to every recipient with the same capabilities.
 Must never: decide anything (the sequencer did) or touch a socket.
 """
 
@@ -22,24 +22,30 @@ from fastchat.server.connection import Client
 from fastchat.server.network.records import (
     D_CHAN,
     D_USER,
+    D_WALLOPS,
     E_AWAY,
     E_INTRO,
     E_INVITE,
     E_JOIN,
     E_KICK,
+    E_KILL,
     E_MODE,
     E_NICK,
+    E_OPER,
     E_PART,
     E_QUIT,
     E_TOPIC,
     E_UMODE,
     DUser,
+    DWallops,
     EAway,
     EInvite,
     EJoin,
     EKick,
+    EKill,
     EMode,
     ENick,
+    EOper,
     EPart,
     EQuit,
     ETopic,
@@ -76,6 +82,9 @@ class Replica:
             E_AWAY: self._e_away,
             E_INVITE: self._e_invite,
             E_UMODE: self._e_umode,
+            E_OPER: self._e_oper,
+            E_KILL: self._e_kill,
+            D_WALLOPS: self._d_wallops,
         }
 
     # -- delivering ---------------------------------------------------------------------------
@@ -253,10 +262,83 @@ class Replica:
 
     def _e_umode(self, ev: Record) -> None:
         e = EUmode._make(ev)
+        user = self.state.users.get(e.uid)
+        was_oper = user is not None and b"o" in user.modes
         self.state.apply(ev)
         me = self.state.local.get(e.uid)
-        if me is not None and e.changes:
+        if me is None:
+            return
+        if e.changes:
             self._fanout((me,), lines.user_mode(me.name, e.changes), Meta(e.time, e.uid))
+        if was_oper and user is not None and b"o" not in user.modes:
+            me.privileges = user.privileges  # none: -o drops them
+            self.core.audit(me, "MODE -o: no longer an operator")
+
+    def _e_oper(self, ev: Record) -> None:
+        """Modern IRC OPER succeeded: the operator's own worker gives its client the
+        privileges, and answers 381 RPL_YOUREOPER and the MODE +o echo."""
+        e = EOper._make(ev)
+        user = self.state.users.get(e.uid)
+        if user is None:
+            return
+        was_oper = b"o" in user.modes
+        self.state.apply(ev)
+        me = self.state.local.get(e.uid)
+        if me is None:
+            return
+        me.privileges = user.privileges
+        if not e.answer:
+            return
+        core = self.core
+        core.reply(me, N.RPL_YOUREOPER, b"You are now an IRC operator")
+        if not was_oper:
+            self._fanout((me,), lines.user_mode(me.name, b"+o"), Meta(e.time, e.uid))
+        name = e.name.decode(errors="replace")
+        privileges = ", ".join(e.privileges) or "none"
+        core.audit(me, f"OPER {name}: now an operator (privileges: {privileges})")
+
+    def _e_kill(self, ev: Record) -> None:
+        """Modern IRC KILL: the victim's channels see it quit with ``Killed (<killer>
+        (<comment>))``; its own worker sends it the KILL, then the ERROR, and closes it. The
+        killer's worker logs who killed whom."""
+        e = EKill._make(ev)
+        state = self.state
+        killer = state.users.get(e.uid)
+        victim = state.users.get(e.target)
+        if killer is None or victim is None:
+            return
+        # Modern IRC: the QUIT's reason "typically has the form Killed (<killer> (<reason>))";
+        # the victim's ERROR says the same
+        reason = b"Killed (%s (%s))" % (killer.nick, e.comment)
+        recipients = self._members_of_channels(victim.uid)
+        recipients.pop(victim.uid, None)
+        victim_mask = victim.mask
+        core = self.core
+        me = core.clients.get(victim.uid)
+        if me is not None and not me.closed and not me.quitting:
+            self._fanout(
+                (me,), lines.kill(killer.mask, victim.nick, e.comment), Meta(e.time, e.uid)
+            )
+        oper = state.local.get(killer.uid)
+        if oper is not None:
+            victim_text = victim_mask.decode(errors="replace")
+            core.audit(oper, f"KILL {victim_text} ({e.comment.decode(errors='replace')})")
+        state.apply(ev)
+        line = lines.quit_(victim_mask, reason)
+        self._fanout(recipients.values(), line, Meta(e.time, e.target))
+        if me is not None and not me.closed and not me.quitting:
+            core.disconnect(me, reason)
+
+    def _d_wallops(self, rec: Record) -> None:
+        """RFC 2812 §4.7 WALLOPS: to this worker's users with user mode +w."""
+        d = DWallops._make(rec)
+        users = self.state.users
+        readers = [
+            client
+            for uid, client in self.state.local.items()
+            if (user := users.get(uid)) is not None and b"w" in user.modes
+        ]
+        self._fanout(readers, d.line, Meta(d.time, d.sender))
 
     def _e_invite(self, ev: Record) -> None:
         e = EInvite._make(ev)

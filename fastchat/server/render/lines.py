@@ -1,7 +1,7 @@
 """Every client-visible line that is not a numeric reply: what users see each other do.
 
 Owns: the exact bytes of relayed messages, JOIN, PART, KICK, QUIT, NICK, TOPIC, MODE, INVITE,
-PING/PONG, CAP and ERROR lines (RFC 2812 §3, Modern IRC), each formatted in one function.
+KILL, WALLOPS, PING/PONG, CAP and ERROR lines (RFC 2812 §3, Modern IRC), each formatted in one function.
 Numeric replies are :mod:`.replies`; tagged variants of a line are :mod:`.variants`.
 Must never: decide anything, or know who receives a line.
 
@@ -55,6 +55,16 @@ def kick(mask: bytes, channel: bytes, target: bytes, reason: bytes) -> bytes:
 def quit_(mask: bytes, reason: bytes) -> bytes:
     """RFC 2812 §3.1.7: ``:nick!user@host QUIT :reason``."""
     return fit_line(b":%s QUIT :%s\r\n" % (mask, reason))
+
+
+def kill(mask: bytes, target: bytes, comment: bytes) -> bytes:
+    """Modern IRC KILL, what its victim receives: ``:oper!user@host KILL victim :comment``."""
+    return fit_line(b":%s KILL %s :%s\r\n" % (mask, target, comment))
+
+
+def wallops(mask: bytes, text: bytes) -> bytes:
+    """RFC 2812 §4.7 / Modern IRC WALLOPS: ``:oper!user@host WALLOPS :text``."""
+    return fit_line(b":%s WALLOPS :%s\r\n" % (mask, text))
 
 
 def topic(source: bytes, channel: bytes, text: bytes) -> bytes:

@@ -23,7 +23,7 @@ from fastchat.server.network.sequencer import (
 from fastchat.server.network.state import Channel, State, User, prefix_of
 
 VERSION = b"fastchat-" + __version__.encode()
-USER_MODES = b"iw"
+USER_MODES = b"iow"
 
 
 def numeric(server: bytes, nick: bytes, code: bytes, *params: bytes) -> bytes:
@@ -172,7 +172,7 @@ def lusers(config: Config, nick: bytes, state: State, local: int) -> Iterator[by
         b"There are %d users and %d invisible on 1 servers"
         % (total - state.invisible, state.invisible),
     )
-    yield numeric(s, nick, N.RPL_LUSEROP, b"0", b"operator(s) online")
+    yield numeric(s, nick, N.RPL_LUSEROP, b"%d" % state.opers, b"operator(s) online")
     yield numeric(s, nick, N.RPL_LUSERCHANNELS, b"%d" % len(state.channels), b"channels formed")
     yield numeric(s, nick, N.RPL_LUSERME, b"I have %d clients and 0 servers" % total)
     yield numeric(
@@ -250,8 +250,11 @@ def topic(config: Config, nick: bytes, chan: Channel) -> Iterator[bytes]:
 
 
 def who_line(config: Config, nick: bytes, user: User, chan: Channel | None) -> bytes:
-    """One RFC 2812 §3.6.1 RPL_WHOREPLY: ``<channel> <user> <host> <server> <nick> <H|G>[@|+] :0 <realname>``."""
+    """One RFC 2812 §3.6.1 RPL_WHOREPLY: ``<channel> <user> <host> <server> <nick>
+    <H|G>[*][@|+] :0 <realname>`` (Modern IRC: ``*`` for an IRC operator)."""
     flags = b"G" if user.away else b"H"
+    if b"o" in user.modes:
+        flags += b"*"
     channel = b"*"
     if chan is not None:
         channel = chan.name
@@ -271,9 +274,15 @@ def who_line(config: Config, nick: bytes, user: User, chan: Channel | None) -> b
 
 
 def whois(
-    config: Config, nick: bytes, user: User, asker_channels: Iterable[bytes]
+    config: Config,
+    nick: bytes,
+    user: User,
+    asker_channels: Iterable[bytes],
+    see_secret: bool = False,
 ) -> Iterator[bytes]:
-    """RFC 2812 §3.6.2 WHOIS: 311, 319, 312, 301, 318 (secret channels hidden from outsiders)."""
+    """RFC 2812 §3.6.2 WHOIS: 311, 319, 312, 313 (Modern IRC RPL_WHOISOPERATOR), 301, 318.
+    Secret channels are hidden from outsiders, unless ``see_secret`` (an IRC operator with the
+    ``see`` privilege)."""
     s = config.server_name
     yield numeric(
         s, nick, N.RPL_WHOISUSER, user.nick, user.username, user.host, b"*", user.realname
@@ -282,11 +291,13 @@ def whois(
     chans = [
         prefix_of(c.members.get(user.uid, 0)) + c.name
         for c in user.channels
-        if b"s" not in c.modes or c.key in shared
+        if b"s" not in c.modes or c.key in shared or see_secret
     ]
     if chans:
         yield from word_lines(s, nick, N.RPL_WHOISCHANNELS, chans, user.nick)
     yield numeric(s, nick, N.RPL_WHOISSERVER, user.nick, s, b"fastchat")
+    if b"o" in user.modes:
+        yield numeric(s, nick, N.RPL_WHOISOPERATOR, user.nick, b"is an IRC operator")
     if user.away:
         yield numeric(s, nick, N.RPL_AWAY, user.nick, user.away)
     yield numeric(s, nick, N.RPL_ENDOFWHOIS, user.nick, b"End of /WHOIS list.")

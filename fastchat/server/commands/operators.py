@@ -1,0 +1,139 @@
+"""Operators: OPER, KILL and WALLOPS (RFC 2812 §3.1.4, §3.7.1, §4.7; Modern IRC "Operators").
+
+Owns: becoming an operator from the config's ``[[oper]]`` blocks (name, scrypt password hash,
+``user@host`` masks, privileges), slowing down failed attempts, and turning KILL and WALLOPS
+into requests for the sequencer, which decides them for the whole network. What being an
+operator changes elsewhere shows where it is used: the dispatcher checks a command row's
+``privilege`` against ``client.privileges``; the sequencer lets ``override`` past channel
+rules; WHO, WHOIS, NAMES and LIST show more to ``see``; WHO, WHOIS and LUSERS show +o.
+Must never: check a password on the loop (``ctx.check_password`` is an effect: the shell runs
+scrypt on a thread and hands the answer back), or change the state directly (+o and the
+privileges are network state: the sequencer's E_OPER gives them, ``MODE nick -o`` takes them).
+
+Every operator action is logged with who did it (``ctx.audit``): OPER, failed or not, here;
+KILL, -o and overrides where the sequencer's decision comes back (engine/replica.py, core.py).
+"""
+
+from __future__ import annotations
+
+from fastchat.irc import numerics as N
+from fastchat.irc.message import Message
+from fastchat.server.commands.context import Context
+from fastchat.server.commands.table import Command
+from fastchat.server.config import OperBlock
+from fastchat.server.connection import Client, user_of
+from fastchat.server.network.records import RKill, ROper, RWallops, make
+from fastchat.server.network.sequencer import mask_matches
+from fastchat.server.render import lines
+
+#: After the n-th failed OPER in a row, a connection's OPERs are answered 464 without a check
+#: for 2**(n-1) seconds, at most this long: a typo costs a second, a guesser gets one try a
+#: minute, and its attempts cost the worker no scrypt meanwhile.
+RETRY_CAP = 60.0
+
+
+def oper(ctx: Context, client: Client, msg: Message) -> None:
+    """Modern IRC OPER <name> <password>: 381 RPL_YOUREOPER and the MODE +o echo (both sent
+    when the sequencer has decided it, see ``Replica._e_oper``); 464 ERR_PASSWDMISMATCH for a
+    wrong password or an unknown name (the same answer, after the same work: an unknown name
+    is checked against a configured hash, so the time taken does not tell which names
+    exist); 491 ERR_NOOPERHOST for the right password from a ``user@host`` none of the
+    block's masks match (checked after the password, so only who knows it learns that)."""
+    name, password = msg.params[0], msg.params[1]
+    if ctx.now < client.oper_retry_at:
+        _refuse(
+            ctx,
+            client,
+            f"OPER {_text(name)!r} refused unchecked: {client.oper_failures} failure(s) in a row,"
+            f" retry allowed in {client.oper_retry_at - ctx.now:.1f} s",
+        )
+        return
+    opers = ctx.config.opers
+    block = next((b for b in opers if b.name == name), None)
+    if not opers:
+        _failed(ctx, client, name, "no operator is configured")
+        return
+    stored = block.password if block is not None else opers[0].password
+    ctx.check_password(
+        client, password, stored, lambda matched: _checked(ctx, client, name, block, matched)
+    )
+
+
+def _checked(
+    ctx: Context, client: Client, name: bytes, block: OperBlock | None, matched: bool
+) -> None:
+    """The password check is back (on the loop): finish the OPER."""
+    if block is None:
+        _failed(ctx, client, name, "no such operator name")
+    elif not matched:
+        _failed(ctx, client, name, "wrong password")
+    elif not any(mask_matches(b"*!" + mask, user_of(client)) for mask in block.hosts):
+        _failed(
+            ctx, client, name, "host not allowed", N.ERR_NOOPERHOST, b"No O-lines for your host"
+        )
+    else:
+        client.oper_failures = 0
+        ctx.submit(make(ROper, client.uid, block.name, tuple(sorted(block.privileges))))
+
+
+def _failed(
+    ctx: Context,
+    client: Client,
+    name: bytes,
+    why: str,
+    numeric: bytes = N.ERR_PASSWDMISMATCH,
+    text: bytes = b"Password incorrect",
+) -> None:
+    client.oper_failures += 1
+    wait = min(2.0 ** (client.oper_failures - 1), RETRY_CAP)
+    client.oper_retry_at = ctx.now + wait
+    _refuse(
+        ctx,
+        client,
+        f"OPER {_text(name)!r} failed: {why} ({client.oper_failures} in a row; next check in"
+        f" {wait:.0f} s at the earliest)",
+        numeric,
+        text,
+    )
+
+
+def _refuse(
+    ctx: Context,
+    client: Client,
+    log: str,
+    numeric: bytes = N.ERR_PASSWDMISMATCH,
+    text: bytes = b"Password incorrect",
+) -> None:
+    ctx.audit(client, log, failed=True)
+    ctx.reply(client, numeric, text)
+
+
+def kill(ctx: Context, client: Client, msg: Message) -> None:
+    """Modern IRC KILL <nickname> <comment> (privilege ``kill``; the comment may be left out,
+    as Ergo allows). The sequencer decides it, wherever the victim is: 401 ERR_NOSUCHNICK for
+    nobody; else the victim's channels see ``QUIT :Killed (<oper> (<comment>))`` and the victim
+    gets the KILL, then ERROR (``Replica._e_kill``)."""
+    comment = msg.param(1) or b"No reason given"
+    ctx.submit(make(RKill, client.uid, msg.params[0], comment))
+
+
+def wallops(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §4.7 / Modern IRC WALLOPS <text> (privilege ``wallops``): every user with
+    user mode +w, on every worker, receives ``:oper!user@host WALLOPS :text``; the sender too
+    only if it has +w. The line is formatted once, here."""
+    text = msg.params[0]
+    if not text:  # Modern IRC: "The <text> SHOULD be non-empty"
+        raise N.IRCError(N.ERR_NEEDMOREPARAMS, msg.command, b"Not enough parameters")
+    ctx.audit(client, "WALLOPS " + _text(text))
+    ctx.submit(make(RWallops, client.uid, lines.wallops(user_of(client).mask, text)))
+
+
+def _text(data: bytes) -> str:
+    return data.decode(errors="replace")
+
+
+COMMANDS = (
+    Command(b"OPER", oper, 2),
+    Command(b"KILL", kill, 1, privilege="kill"),
+    Command(b"WALLOPS", wallops, 1, privilege="wallops"),
+)
