@@ -561,6 +561,30 @@ def test_no_override_without_the_privilege(net: FakeNet) -> None:
     assert find(helper.lines(), r" 482 helper #c ")
 
 
+# -- see -------------------------------------------------------------------------------------------
+
+
+def test_see_shows_invisible_users_and_secret_channels(net: FakeNet) -> None:
+    """With ``see`` an operator finds invisible users (WHO by mask, WHO and NAMES of a
+    channel it is not on) and secret channels (LIST, NAMES, WHOIS), which a user does not."""
+    hidden = user(net, "hidden", other(net))
+    hidden.send("MODE hidden +i", "JOIN #secret", "MODE #secret +s")
+    ada, bob = user(net, "ada"), user(net, "bob")
+    oper_up(ada)
+    for asker, sees in ((bob, False), (ada, True)):
+        n = asker.client.nick.decode()
+        asker.send("WHO hid*")
+        assert bool(find(asker.lines(), rf" 352 {n} \* ~hidden ")) is sees
+        asker.send("WHO #secret")
+        assert bool(find(asker.lines(), rf" 352 {n} #secret ~hidden ")) is sees
+        asker.send("NAMES #secret")
+        assert bool(find(asker.lines(), rf" 353 {n} @ #secret :@hidden$")) is sees
+        asker.send("LIST")
+        assert bool(find(asker.lines(), rf" 322 {n} #secret 1 ")) is sees
+        asker.send("WHOIS hidden")
+        assert bool(find(asker.lines(), rf" 319 {n} hidden :@#secret$")) is sees
+
+
 # -- across a hub restart ----------------------------------------------------------------------
 
 

@@ -61,8 +61,10 @@ def names(ctx: Context, client: Client, msg: Message) -> None:
     """RFC 2812 §3.2.5 NAMES [<channel>{,<channel>}]; with no argument, every visible channel.
     The 353s of each visible channel named, then one 366 for the whole parameter (as Solanum
     and InspIRCd answer ``NAMES #a,#b``, and irctest checks); a channel that does not exist,
-    or is secret and we are not on it, adds no line (Modern IRC)."""
+    or is secret and we are not on it, adds no line (Modern IRC). An IRC operator with the
+    ``see`` privilege sees secret channels and invisible users as a member would."""
     cfg = ctx.config
+    see = "see" in client.privileges
     if not msg.params:
         chans, end = list(ctx.state.channels.values()), b"*"
     else:
@@ -70,15 +72,18 @@ def names(ctx: Context, client: Client, msg: Message) -> None:
         chans = [c for name in wanted if (c := ctx.state.channel(name)) is not None]
         end = b",".join(wanted) or b"*"
     for chan in chans:
-        if visible(chan, client.uid):
-            outside = client.uid not in chan.members  # then invisible users are not listed
+        if see or visible(chan, client.uid):
+            # from outside, invisible users are not listed
+            outside = not see and client.uid not in chan.members
             ctx.send_lines(client, replies.name_replies(cfg, client.name, ctx.state, chan, outside))
     ctx.send(client, replies.end_of_names(cfg, client.name, end))
 
 
 def list_(ctx: Context, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.2.6 LIST [<channel>{,<channel>}]: 321, 322 per channel, 323."""
+    """RFC 2812 §3.2.6 LIST [<channel>{,<channel>}]: 321, 322 per channel, 323. Secret
+    channels are listed to their members, and to an IRC operator with ``see``."""
     s, n = ctx.config.server_name, client.name
+    see = "see" in client.privileges
     if msg.params and msg.params[0]:
         wanted = [ctx.state.channel(name) for name in msg.params[0].split(b",")]
         chans = [c for c in wanted if c is not None]
@@ -86,7 +91,7 @@ def list_(ctx: Context, client: Client, msg: Message) -> None:
         chans = list(ctx.state.channels.values())
     out = [replies.numeric(s, n, N.RPL_LISTSTART, b"Channel", b"Users  Name")]
     for chan in chans:
-        if visible(chan, client.uid):
+        if see or visible(chan, client.uid):
             out.append(
                 replies.numeric(s, n, N.RPL_LIST, chan.name, b"%d" % len(chan.members), chan.topic)
             )

@@ -22,15 +22,17 @@ from fastchat.server.render import replies
 def who(ctx: Context, client: Client, msg: Message) -> None:
     """RFC 2812 §3.6.1 WHO [<mask>]: a channel's members, a nick, or nicks matching a mask.
     Invisible users (+i) are left out for those who share no channel with them, except when
-    asked for by their exact nick (Modern IRC; as Solanum and InspIRCd do)."""
+    asked for by their exact nick (Modern IRC; as Solanum and InspIRCd do). An IRC operator
+    with the ``see`` privilege sees invisible users and secret channels too."""
     cfg = ctx.config
     me = user_of(client)
+    see = "see" in client.privileges
     mask = msg.param(0, b"*") or b"*"
     out: list[bytes] = []
     if is_channel(mask):
         chan = ctx.state.channel(mask)
-        if chan is not None and visible(chan, client.uid):
-            member = client.uid in chan.members
+        if chan is not None and (see or visible(chan, client.uid)):
+            member = see or client.uid in chan.members
             for uid in chan.members:
                 u = ctx.state.users.get(uid)
                 if u is not None and (member or b"i" not in u.modes):
@@ -42,7 +44,7 @@ def who(ctx: Context, client: Client, msg: Message) -> None:
         elif mask not in (b"0", b"*"):
             pattern = mask if b"!" in mask else mask + b"!*@*"
             for u in ctx.state.users.values():
-                if mask_matches(pattern, u) and seen_by(me, u):
+                if mask_matches(pattern, u) and (see or seen_by(me, u)):
                     out.append(replies.who_line(cfg, client.name, u, None))
         else:
             # "WHO 0"/"WHO *": users who share a channel with the asker (RFC 2812 §3.6.1)
@@ -60,9 +62,11 @@ def who(ctx: Context, client: Client, msg: Message) -> None:
 
 
 def whois(ctx: Context, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.6.2 WHOIS [<server>] <nickmask>."""
+    """RFC 2812 §3.6.2 WHOIS [<server>] <nickmask>. Secret channels are listed to those on
+    them, and to an IRC operator with the ``see`` privilege."""
     target = msg.params[-1]
     cfg = ctx.config
+    see = "see" in client.privileges
     for nick_ in target.split(b",")[:1]:
         u = ctx.state.user_by_nick(nick_)
         if u is None:
@@ -70,7 +74,8 @@ def whois(ctx: Context, client: Client, msg: Message) -> None:
             ctx.reply(client, N.RPL_ENDOFWHOIS, nick_, b"End of /WHOIS list.")
             continue
         ctx.send_lines(
-            client, replies.whois(cfg, client.name, u, [c.key for c in user_of(client).channels])
+            client,
+            replies.whois(cfg, client.name, u, [c.key for c in user_of(client).channels], see),
         )
 
 
