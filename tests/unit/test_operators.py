@@ -17,16 +17,20 @@ ERR_NOOPERHOST (491), ERR_NOPRIVILEGES (481); RFC 2812 §3.1.4, §3.1.5, §3.6.1
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import re
 import socket
+import threading
 
 import pytest
 
+from fastchat.server import passwords
 from fastchat.server.config import Config, OperBlock
 from fastchat.server.network.records import B_SNAPSHOT, D_WALLOPS, E_OPER, EOper, Record, make
 from fastchat.server.passwords import hash_password
 from fastchat.server.runtime.hub import Hub
+from fastchat.server.runtime.worker import Worker
 from tests.unit.fakenet import FakeClient, FakeNet
 
 ALL = frozenset({"kill", "wallops", "override", "see"})
@@ -619,3 +623,50 @@ def test_a_new_hub_rebuilds_operators_from_the_replicas() -> None:
     assert [r for r in hub.out[0] if r[0] == E_OPER] == [
         make(EOper, ada.uid, b"admin", tuple(sorted(ALL)), False, hub.out[0][-1][-1])
     ]
+
+
+# -- the worker shell runs the check off its loop ------------------------------------------------
+
+
+def test_worker_runs_the_check_on_its_pool_and_hands_the_answer_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """STYLE.md "Blocking work is an effect": the worker's shell hands the core's password
+    check to its thread pool (not the loop's thread), a finished check wakes the loop through
+    the wakeup socketpair, and the loop gives the answer to the core, which finishes the OPER."""
+    threads: list[str] = []
+    verify = passwords.verify
+
+    def recording(password: bytes, stored: str) -> bool:
+        threads.append(threading.current_thread().name)
+        return verify(password, stored)
+
+    monkeypatch.setattr(passwords, "verify", recording)
+    config = Config(workers=1, opers=OPERS, autojoin=(), flood_control=False)
+    with socket.socket() as listener:
+        worker = Worker(config, 0, 1, listener, None, None, None)
+        try:
+            core = worker.core
+            client = core.connect(b"10.0.0.1", worker.now)
+            core.data_received(client, b"NICK ada\r\nUSER ada 0 * :Ada\r\n", worker.now)
+            client.pending.clear()
+            core.data_received(client, b"OPER admin secret\r\nPING :after\r\n", worker.now)
+            worker._flush_all()  # the effects of the turn: the check goes to the pool
+            assert core.checks == [] and len(worker.checking) == 1
+            concurrent.futures.wait(list(worker.checking), timeout=10)
+            assert worker._wake_r.recv(16)  # the loop was woken
+            worker._finish_checks()
+            assert worker.checking == {}
+            assert b"".join(client.pending).split(b"\r\n")[:3] == [
+                b":fastchat.local 381 ada :You are now an IRC operator",
+                b":ada MODE ada :+o",
+                b":fastchat.local PONG fastchat.local :after",
+            ]
+            assert threads and threads[0].startswith("fastchat-passwords0")
+            assert threads[0] != threading.current_thread().name
+        finally:
+            if worker.checker is not None:
+                worker.checker.shutdown()
+            worker._wake_r.close()
+            worker._wake_w.close()
+            worker.sel.close()
