@@ -670,3 +670,18 @@ def test_worker_runs_the_check_on_its_pool_and_hands_the_answer_back(
             worker._wake_r.close()
             worker._wake_w.close()
             worker.sel.close()
+
+
+def test_a_long_kill_comment_keeps_the_lines_within_512_bytes(net: FakeNet) -> None:
+    """RFC 1459 §2.3: no line over 512 bytes. The victim's quit reason is held to QUITLEN
+    like a QUIT's, so its channels' QUIT and its own ERROR fit."""
+    ada, bob = user(net, "ada"), user(net, "bob", other(net))
+    for c in (ada, bob):
+        c.send("JOIN #c")
+    oper_up(ada)
+    ada.lines()
+    ada.send("KILL bob :" + "x" * 480)
+    got = ada.raw_lines() + bob.raw_lines()
+    assert all(len(line) + 2 <= 512 for line in got)
+    (quit_line,) = [line for line in got if b" QUIT " in line]
+    assert len(quit_line.split(b" :", 1)[1]) == 255

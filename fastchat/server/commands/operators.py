@@ -17,8 +17,9 @@ KILL, -o and overrides where the sequencer's decision comes back (engine/replica
 from __future__ import annotations
 
 from fastchat.irc import numerics as N
-from fastchat.irc.message import Message
+from fastchat.irc.message import Message, truncate_utf8
 from fastchat.server.commands.context import Context
+from fastchat.server.commands.registration import QUITLEN
 from fastchat.server.commands.table import Command
 from fastchat.server.config import OperBlock
 from fastchat.server.connection import Client, user_of
@@ -114,7 +115,10 @@ def kill(ctx: Context, client: Client, msg: Message) -> None:
     nobody; else the victim's channels see ``QUIT :Killed (<oper> (<comment>))`` and the victim
     gets the KILL, then ERROR (``Replica._e_kill``)."""
     comment = msg.param(1) or b"No reason given"
-    ctx.submit(make(RKill, client.uid, msg.params[0], comment))
+    # The victim's QUIT reason, "Killed (<oper> (<comment>))", is held to QUITLEN like any
+    # other, so its QUIT and ERROR lines stay within 512 bytes
+    room = QUITLEN - len(b"Killed ( ())") - len(user_of(client).nick)
+    ctx.submit(make(RKill, client.uid, msg.params[0], truncate_utf8(comment, max(room, 0))))
 
 
 def wallops(ctx: Context, client: Client, msg: Message) -> None:
