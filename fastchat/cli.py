@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+COMMANDS = ("serve", "client")
+
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The parser; ``only`` ("serve" or "client") leaves the other command out, so that
+    """The parser; ``only`` (one of :data:`COMMANDS`) leaves the others out, so that
     ``fastchat serve`` does not import the client (a tenth of a second per start, which the
     conformance suite pays once per test)."""
     parser = argparse.ArgumentParser(prog="fastchat", description=__doc__.splitlines()[0])
@@ -20,6 +22,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         from fastchat.server import config as server_config
 
         serve = sub.add_parser("serve", help="run the IRC server")
+        serve.add_argument(
+            "--config",
+            metavar="FILE",
+            help="read the settings from this TOML file (see fastchat.example.toml); "
+            "the flags given here override it",
+        )
         server_config.add_arguments(serve)
     if only in (None, "client"):
         import fastchat.client.app as client_app
@@ -31,16 +39,28 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    only = argv[0] if argv and argv[0] in ("serve", "client") else None
+    only = argv[0] if argv and argv[0] in COMMANDS else None
     args = build_parser(only).parse_args(argv)
     if args.command == "serve":
-        from fastchat.server import config as server_config
-        from fastchat.server.runtime.supervisor import serve
-
-        return serve(server_config.from_args(args))
+        return _serve(args)
     import fastchat.client.app as client_app
 
     return client_app.run(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """``fastchat serve``: a config that cannot be used is one line on stderr and exit
+    status 2, before anything starts (a malformed config never starts a server)."""
+    from fastchat.server import config as server_config
+    from fastchat.server import configfile
+    from fastchat.server.runtime.supervisor import serve
+
+    try:
+        config = configfile.load(args.config, server_config.given_args(args))
+    except server_config.ConfigError as e:
+        print(f"fastchat serve: {e}", file=sys.stderr)
+        return 2
+    return serve(config)
 
 
 if __name__ == "__main__":

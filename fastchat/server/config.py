@@ -423,10 +423,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def given_args(args: argparse.Namespace) -> dict[str, object]:
+    """The settings the command line names, by file key, as raw values (the flags not given
+    are left out): what overrides a config file."""
+    given = {s.key: getattr(args, s.key) for s in SETTINGS}
+    return {key: raw for key, raw in given.items() if raw is not None}
+
+
 def from_args(args: argparse.Namespace) -> Config:
     """The Config the command line asks for: the defaults, changed by the flags given."""
-    given = {s.key: getattr(args, s.key) for s in SETTINGS}
-    return from_mapping({key: raw for key, raw in given.items() if raw is not None})
+    return from_mapping(given_args(args))
 
 
 def markdown_table() -> str:
