@@ -1,6 +1,7 @@
-"""The ``fastchat`` command line: ``fastchat serve`` and ``fastchat client``.
+"""The ``fastchat`` command line: ``fastchat serve``, ``client`` and ``mkpasswd``.
 
-Owns: argument parsing and handing over to the server supervisor or the client app.
+Owns: argument parsing and handing over to the server supervisor or the client app; the
+prompts of ``mkpasswd`` (the hash itself is :mod:`fastchat.server.passwords`).
 Must never: hold server or client logic.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-COMMANDS = ("serve", "client")
+COMMANDS = ("serve", "client", "mkpasswd")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -34,6 +35,18 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
         client = sub.add_parser("client", help="run the chat client")
         client_app.add_arguments(client)
+    if only in (None, "mkpasswd"):
+        mkpasswd = sub.add_parser(
+            "mkpasswd",
+            help="print the hash of a password, for an [[oper]] of the config file",
+            description="Prompt for a password twice and print its scrypt hash, to paste as "
+            "the password of an [[oper]] table of the config file.",
+        )
+        mkpasswd.add_argument(
+            "--stdin",
+            action="store_true",
+            help="read the password from the first line of standard input, without prompting",
+        )
     return parser
 
 
@@ -43,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(only).parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "mkpasswd":
+        return _mkpasswd(args.stdin)
     import fastchat.client.app as client_app
 
     return client_app.run(args)
@@ -61,6 +76,32 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"fastchat serve: {e}", file=sys.stderr)
         return 2
     return serve(config)
+
+
+def _mkpasswd(from_stdin: bool) -> int:
+    """``fastchat mkpasswd``: the password, asked twice (or read from stdin), hashed."""
+    from fastchat.server import passwords
+
+    if from_stdin:
+        password = sys.stdin.buffer.readline().rstrip(b"\r\n")
+    else:
+        import getpass
+
+        try:
+            first = getpass.getpass("Password: ")
+            again = getpass.getpass("Again: ")
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            return 1
+        if first != again:
+            print("fastchat mkpasswd: the passwords differ", file=sys.stderr)
+            return 1
+        password = first.encode()
+    if not password:
+        print("fastchat mkpasswd: empty password", file=sys.stderr)
+        return 1
+    print(passwords.hash_password(password))
+    return 0
 
 
 if __name__ == "__main__":
