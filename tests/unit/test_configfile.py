@@ -4,6 +4,7 @@ tables; file names relative to the file's folder; the example file."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import re
 from pathlib import Path
@@ -371,7 +372,7 @@ def test_a_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
     assert str(error_of(str(path))) == f"{path}:2: not UTF-8 text"
 
 
-# -- the example file --------------------------------------
+# -- the example file and the conformance controller's file --------------------------------------
 
 
 def test_the_example_file_loads_as_it_is() -> None:
@@ -400,3 +401,34 @@ def test_the_example_file_uncommented_loads_and_shows_the_defaults(tmp_path: Pat
     assert oper.name == b"admin"
     assert oper.privileges == config.PRIVILEGES
     assert passwords.verify(config.EXAMPLE_OPER_PASSWORD, oper.password)
+
+
+def _controller_constants() -> dict[str, object]:
+    """The module-level constants of conformance/fastchat_controller.py (its venv is irctest's,
+    which cannot import fastchat, nor this one irctest: read them from its source)."""
+    tree = ast.parse((ROOT / "conformance/fastchat_controller.py").read_text(encoding="utf-8"))
+    return {
+        target.id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name) and target.id.isupper()
+        if isinstance(node.value, ast.Constant | ast.Tuple)
+    }
+
+
+def test_the_conformance_controllers_config_file_loads_with_every_privilege(
+    tmp_path: Path,
+) -> None:
+    constants = _controller_constants()
+    assert frozenset(constants["OPER_PRIVILEGES"]) == config.PRIVILEGES  # type: ignore[arg-type]
+    template = constants["CONFIG_TEMPLATE"]
+    assert isinstance(template, str)
+    text = template.format(
+        name=constants["OPER_NAME"],
+        password_hash=HASH,
+        privileges=", ".join(f'"{p}"' for p in sorted(config.PRIVILEGES)),
+    )
+    (oper,) = configfile.read(write(tmp_path, text)).opers
+    assert oper == OperBlock(b"operuser", HASH, (b"*@*",), config.PRIVILEGES)
+    assert constants["OPER_PASSWORD"] == "operpassword"
