@@ -33,6 +33,7 @@ from fastchat.server.config import Config, ConfigError, OperBlock
 
 _ROWS = {row.key: row for row in config.SETTINGS}
 _OPER_KEYS = ("name", "password", "hosts", "privileges")
+_OPER_REQUIRED = ("name", "password")
 
 
 class ConfigFileError(ConfigError):
@@ -183,7 +184,7 @@ class _Oper:
         )
 
     def block(self, table: Mapping[str, object]) -> OperBlock:
-        for key in _OPER_KEYS[:2]:
+        for key in _OPER_REQUIRED:
             if key not in table:
                 raise ConfigFileError(
                     self.path, self.header, f"{self.label}: missing key {key!r}", key=key
