@@ -75,7 +75,10 @@ def _serve(args: argparse.Namespace) -> int:
     except server_config.ConfigError as e:
         print(f"fastchat serve: {e}", file=sys.stderr)
         return 2
-    return serve(config)
+    source = None
+    if args.config is not None:
+        source = configfile.Source(args.config, server_config.given_args(args))
+    return serve(config, source)
 
 
 def _mkpasswd(from_stdin: bool) -> int:

@@ -386,6 +386,21 @@ def from_mapping(values: Mapping[str, object], base: Config | None = None) -> Co
     return dataclasses.replace(Config() if base is None else base, **changes)
 
 
+def reloaded(old: Config, new: Config) -> tuple[Config, list[str]]:
+    """What a reload makes of the running ``old`` config, given the file's ``new`` one: every
+    reloadable setting (and the opers) from ``new``; the others stay as they are, and their
+    keys come back in the list when the file changed them (they need a restart)."""
+    changes: dict[str, Any] = {"opers": new.opers}
+    restart: list[str] = []
+    for row in SETTINGS:
+        value = getattr(new, row.name)
+        if row.reloadable:
+            changes[row.name] = value
+        elif value != getattr(old, row.name):
+            restart.append(row.key)
+    return dataclasses.replace(old, **changes), restart
+
+
 def _shown(row: Setting) -> str:
     """The default as a user would write it: ``fastchat.local``, ``#lobby``, ``true``."""
     if row.shown_default:

@@ -61,6 +61,18 @@ class ConfigFile:
     config: Config = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where the running server's config comes from: a file, and the flags given over it.
+    :meth:`load` reads the file anew (a reload: SIGHUP, or REHASH from an operator)."""
+
+    path: str
+    overrides: Mapping[str, object]
+
+    def load(self) -> Config:
+        return load(self.path, self.overrides)
+
+
 def load(path: str | os.PathLike[str] | None, overrides: Mapping[str, object]) -> Config:
     """The Config of ``fastchat serve``: the defaults, changed by the file at ``path`` (if
     any), changed by ``overrides`` (the flags given on the command line, by key, as
