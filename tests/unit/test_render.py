@@ -58,6 +58,9 @@ EXACT: list[tuple[str, Callable[..., bytes], tuple[object, ...], bytes]] = [
     ("umode", lines.user_mode, (b"ada", b"+i"), b":ada MODE ada :+i\r\n"),
     # RFC 2812 §3.2.7
     ("invite", lines.invite, (MASK, b"bob", b"#c"), b":ada!~ada@10.0.0.1 INVITE bob :#c\r\n"),
+    # RFC 2812 §3.3.2, a notice from the server
+    ("notice", lines.notice, (SRV, b"ada", b"REHASH failed"),
+     b":irc.example NOTICE ada :REHASH failed\r\n"),
     # RFC 2812 §3.7.2 / §3.7.3, Modern IRC PONG
     ("ping", lines.ping, (SRV,), b"PING :irc.example\r\n"),
     ("pong", lines.pong, (SRV, b"tok en"), b":irc.example PONG irc.example :tok en\r\n"),
@@ -115,6 +118,7 @@ CUT: dict[str, Callable[[bytes], bytes]] = {
     "quit_": lambda t: lines.quit_(MASK, t),
     "topic": lambda t: lines.topic(MASK, b"#chan", t),
     "pong": lambda t: lines.pong(SRV, t),
+    "notice": lambda t: lines.notice(SRV, b"ada", t),
     "cap": lambda t: lines.cap(SRV, b"ada", b"NAK", t),
 }
 
