@@ -112,8 +112,9 @@ format: install  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format fastchat tests loadtest bench conformance
 	$(BIN)/ruff check --fix fastchat tests loadtest bench conformance
 
-settings-doc: install ## rewrite the settings table in README.md from fastchat/server/config.py
-	$(BIN)/python -m fastchat.server.config --update-readme README.md
+settings-doc: install ## rewrite the settings table in README.md and fastchat.example.toml from fastchat/server/config.py
+	$(BIN)/python -m fastchat.server.config --update-readme README.md \
+	  --update-example fastchat.example.toml
 
 loadtest: install ## locust, headless: USERS in ROOMS at RATE msg/s each for DURATION s (own server unless HOST/PORT)
 	$(BIN)/python -m loadtest.run --users $(USERS) --rooms $(ROOMS) --rate $(RATE) \

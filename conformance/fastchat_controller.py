@@ -6,10 +6,12 @@ irctest (https://github.com/progval/irctest) imports this module by name
 a port it picked, connects its clients, and ``kill``s the server at the end.
 
 What it owns: the command line of the server under test (flags chosen so irctest's usual
-expectations hold: no autojoin, no flood control, 32-character nicks) and waiting for the
-server to be ready. What it must never do: change how the server behaves beyond its public
-flags, or claim a feature fastchat lacks (TLS, WebSocket, services, SASL, STS): those tests
-are skipped with ``NotImplementedByController`` and counted as skips, not passes.
+expectations hold: no autojoin, no flood control, 32-character nicks), its config file (in a
+temporary folder of its own, with the operator irctest logs in as: ``operuser`` with
+``operpassword``, holding every privilege), and waiting for the server to be ready. What it
+must never do: change how the server behaves beyond its public flags and config file, or
+claim a feature fastchat lacks (TLS, WebSocket, services, SASL, STS): those tests are skipped
+with ``NotImplementedByController`` and counted as skips, not passes.
 
 Environment:
   ``FASTCHAT_BIN``      the ``fastchat`` executable (``make conformance`` sets the project's
@@ -22,12 +24,15 @@ Environment:
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import queue
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import IO
 
 from irctest.basecontrollers import BaseServerController, ProcessStopped
@@ -42,6 +47,20 @@ READY_TIMEOUT = 30.0
 # sets MaxNickLength = 32 for the same reason); every other limit keeps its default.
 NICKLEN = 32
 
+# The operator account irctest's tests log in with (BaseServerTestCase: OPER operuser
+# operpassword), with every privilege fastchat has (config.PRIVILEGES; this venv cannot
+# import fastchat, tests/unit/test_configfile.py checks that the two lists agree).
+OPER_NAME = "operuser"
+OPER_PASSWORD = "operpassword"
+OPER_PRIVILEGES = ("kill", "kline", "override", "rehash", "see", "wallops")
+CONFIG_TEMPLATE = """\
+# Written by conformance/fastchat_controller.py for one irctest server.
+[[oper]]
+name = "{name}"
+password = "{password_hash}"
+privileges = [{privileges}]
+"""
+
 
 def fastchat_bin() -> str:
     """The ``fastchat`` executable under test: ``$FASTCHAT_BIN``, else the one on ``PATH``."""
@@ -52,6 +71,29 @@ def fastchat_bin() -> str:
     if found is None:
         raise RuntimeError("fastchat not found: set FASTCHAT_BIN or put fastchat on PATH")
     return found
+
+
+@functools.cache
+def oper_password_hash() -> str:
+    """The hash of :data:`OPER_PASSWORD`, made once per process by ``fastchat mkpasswd``
+    (scrypt costs tens of milliseconds, and this venv cannot import fastchat)."""
+    out = subprocess.run(
+        [fastchat_bin(), "mkpasswd", "--stdin"],
+        input=OPER_PASSWORD.encode() + b"\n",
+        capture_output=True,
+        check=True,
+    )
+    return out.stdout.decode().strip()
+
+
+def config_text() -> str:
+    """The config file of every server under test: one operator, nothing else (the settings
+    stay flags, as the README documents them)."""
+    return CONFIG_TEMPLATE.format(
+        name=OPER_NAME,
+        password_hash=oper_password_hash(),
+        privileges=", ".join(f'"{p}"' for p in OPER_PRIVILEGES),
+    )
 
 
 def worker_count() -> int:
@@ -71,6 +113,7 @@ class FastchatController(BaseServerController):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self._stdout_lines: queue.Queue[bytes] = queue.Queue()
+        self._config_dir: Path | None = None
 
     def run(
         self,
@@ -96,6 +139,9 @@ class FastchatController(BaseServerController):
         self.hostname = hostname
         self.port = port
         self.port_open = False
+        self._config_dir = Path(tempfile.mkdtemp(prefix="fastchat-irctest-"))
+        config_file = self._config_dir / "fastchat.toml"
+        config_file.write_text(config_text(), encoding="utf-8")
 
         command = [
             fastchat_bin(),
@@ -113,6 +159,8 @@ class FastchatController(BaseServerController):
             "--no-flood-control",
             "--nicklen",
             str(NICKLEN),
+            "--config",
+            str(config_file),
         ]
         if password is not None:
             command += ["--password", password]
@@ -144,8 +192,12 @@ class FastchatController(BaseServerController):
         ).start()
 
     def kill(self) -> None:
-        """Stop the server (the whole process group) and free the ports irctest gave it."""
+        """Stop the server (the whole process group), free the ports irctest gave it and
+        remove its config folder. Safe to call twice."""
         super().kill()
+        if self._config_dir is not None:
+            shutil.rmtree(self._config_dir, ignore_errors=True)
+            self._config_dir = None
         if self in _unfinished:
             _unfinished.remove(self)
 

@@ -4,24 +4,31 @@ Each field of :class:`Config` is declared with :func:`setting`, which records, n
 type and default, its help, whether a config reload may change it, and how its raw value (a
 flag's argument, a config file's value) becomes the Config value. From those rows come the
 ``argparse`` flags (:func:`add_arguments`), :func:`from_args`, the config-file keys
-(:attr:`Setting.key`, :func:`from_mapping`) and the table of settings in README.md
-(:func:`markdown_table`; ``python -m fastchat.server.config --markdown``).
+(:attr:`Setting.key`, :func:`from_mapping`; the file itself is read by :mod:`.configfile`),
+the table of settings in README.md (:func:`markdown_table`; ``python -m
+fastchat.server.config --markdown``) and fastchat.example.toml (:func:`example_file`;
+``--example``). ``make settings-doc`` rewrites both documents.
 
 Owns: the :class:`Config` value, its command-line form and its file keys.
 Must never: open sockets, read the clock, or read files other than the MOTD file the config
-names (and, run as ``python -m fastchat.server.config --update-readme FILE``, that FILE).
+names (and, run as ``python -m fastchat.server.config --update-readme FILE`` or
+``--update-example FILE``, that FILE).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
+import textwrap
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
+
+from fastchat.server import passwords
 
 T = TypeVar("T")
 
@@ -55,7 +62,10 @@ class Setting:
     metavar: str = ""
     shown_default: str = ""  # how the default reads in help, where printing it would mislead
     inverted: bool = False  # a bool whose flag, --no-KEY, turns it off
-    hidden: bool = False  # left out of --help and of the README
+    hidden: bool = False  # left out of --help, the README and the example config file
+    path: bool = False  # a file name: in a config file, relative to the file's folder
+    example: object = None  # the raw value fastchat.example.toml shows, where the default
+    # cannot be written there (it depends on the machine, or is built in)
 
     @property
     def flag(self) -> str:
@@ -103,6 +113,8 @@ def setting(
     shown_default: str = "",
     inverted: bool = False,
     hidden: bool = False,
+    path: bool = False,
+    example: object = None,
 ) -> T:
     """A :class:`Config` field with its :class:`Setting` row (without the name, which the
     field gives). ``key`` defaults to the field's name, ``type`` to the field's type.
@@ -121,6 +133,8 @@ def setting(
         shown_default=shown_default,
         inverted=inverted,
         hidden=hidden,
+        path=path,
+        example=example,
     )
     field: Any = dataclasses.field(default=default, metadata={_SETTING: (row, type)})
     return typing.cast(T, field)
@@ -181,6 +195,7 @@ class Config:
         reloadable=False,
         convert=_at_least_one,
         shown_default="CPU count",
+        example=4,
     )
     # names
     server_name: bytes = setting(
@@ -226,6 +241,8 @@ class Config:
         convert=_read_motd,
         metavar="FILE",
         shown_default="built-in line",
+        path=True,
+        example="motd.txt",
     )
     # limits, announced in ISUPPORT where IRC has a token
     nicklen: int = setting(
@@ -369,6 +386,21 @@ def from_mapping(values: Mapping[str, object], base: Config | None = None) -> Co
     return dataclasses.replace(Config() if base is None else base, **changes)
 
 
+def reloaded(old: Config, new: Config) -> tuple[Config, list[str]]:
+    """What a reload makes of the running ``old`` config, given the file's ``new`` one: every
+    reloadable setting (and the opers) from ``new``; the others stay as they are, and their
+    keys come back in the list when the file changed them (they need a restart)."""
+    changes: dict[str, Any] = {"opers": new.opers}
+    restart: list[str] = []
+    for row in SETTINGS:
+        value = getattr(new, row.name)
+        if row.reloadable:
+            changes[row.name] = value
+        elif value != getattr(old, row.name):
+            restart.append(row.key)
+    return dataclasses.replace(old, **changes), restart
+
+
 def _shown(row: Setting) -> str:
     """The default as a user would write it: ``fastchat.local``, ``#lobby``, ``true``."""
     if row.shown_default:
@@ -406,10 +438,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def given_args(args: argparse.Namespace) -> dict[str, object]:
+    """The settings the command line names, by file key, as raw values (the flags not given
+    are left out): what overrides a config file."""
+    given = {s.key: getattr(args, s.key) for s in SETTINGS}
+    return {key: raw for key, raw in given.items() if raw is not None}
+
+
 def from_args(args: argparse.Namespace) -> Config:
     """The Config the command line asks for: the defaults, changed by the flags given."""
-    given = {s.key: getattr(args, s.key) for s in SETTINGS}
-    return from_mapping({key: raw for key, raw in given.items() if raw is not None})
+    return from_mapping(given_args(args))
 
 
 def markdown_table() -> str:
@@ -450,28 +488,135 @@ def with_settings_table(readme: str) -> str:
     return f"{head}{README_BEGIN}\n{markdown_table()}{README_END}{tail}"
 
 
+#: The operator block of fastchat.example.toml: the hash of this password, with this salt so
+#: that the file is the same every time it is generated (a real hash has a random salt).
+EXAMPLE_OPER_PASSWORD = b"example-password"
+_EXAMPLE_OPER_SALT = b"fastchat-example"
+
+_EXAMPLE_HEAD = """\
+# fastchat.example.toml: every setting of `fastchat serve`, commented out, with its default.
+#
+#     fastchat serve --config fastchat.toml
+#
+# Each key is a flag of `fastchat serve` without `--`, with `_` for `-`; `--no-flood-control`
+# is `flood_control = false`. Flags given on the command line override this file. A file name
+# that is not absolute is relative to this file's folder. An unknown key or a value of the
+# wrong type is an error that names this file, the line and the key: the server does not start.
+#
+# Generated from fastchat/server/config.py by `make settings-doc`: edit a copy, not this file.
+"""
+
+_EXAMPLE_OPERS = """\
+# Operators: one [[oper]] table each, for `OPER <name> <password>`.
+#   name        the name given to OPER
+#   password    a hash, as `fastchat mkpasswd` prints it, never the password itself. This one
+#               is the hash of "{password}": make your own.
+#   hosts       optional: the user@host masks an OPER must come from (default ["*@*"])
+#   privileges  what the operator may do, any of: {privileges}
+"""
+
+
+def _toml(value: object) -> str:
+    """``value`` written in TOML (a JSON string is a TOML basic string)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def _raw_default(row: Setting) -> object:
+    """The default as a config file writes it: the raw value whose conversion is the default
+    (``autojoin = "#lobby"``, ``password = ""`` for none), or the row's example."""
+    if row.example is not None:
+        return row.example
+    value = row.default
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, tuple):
+        return ",".join(v.decode() for v in value)
+    return value
+
+
+def _comment(text: str) -> list[str]:
+    return textwrap.wrap(text, width=98, initial_indent="# ", subsequent_indent="# ")
+
+
+def example_file() -> str:
+    """fastchat.example.toml: every setting but the hidden ones, commented out, each with its
+    help and its default; then one commented-out ``[[oper]]``."""
+    out = [_EXAMPLE_HEAD]
+    for row in SETTINGS:
+        if row.hidden:
+            continue
+        text = row.help.replace("`", "")
+        if row.example is not None:
+            text += f" (default: {_shown(row)})"
+        out += [*_comment(text), f"# {row.key} = {_toml(_raw_default(row))}", ""]
+    oper_hash = passwords.hash_password(EXAMPLE_OPER_PASSWORD, salt=_EXAMPLE_OPER_SALT)
+    out.append(
+        _EXAMPLE_OPERS.format(
+            password=EXAMPLE_OPER_PASSWORD.decode(), privileges=", ".join(sorted(PRIVILEGES))
+        )
+    )
+    out += [
+        "# [[oper]]",
+        '# name = "admin"',
+        f"# password = {_toml(oper_hash)}",
+        f"# hosts = {_toml(['*@127.0.0.1', '*@::1'])}",
+        f"# privileges = {_toml(sorted(PRIVILEGES))}",
+    ]
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m fastchat.server.config``: the settings as documentation."""
     parser = argparse.ArgumentParser(
         prog="python -m fastchat.server.config",
-        description="Print or update the table of the settings of fastchat serve.",
+        description="Print or update the documents made from the settings of fastchat serve: "
+        "README.md's table and fastchat.example.toml.",
     )
-    what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--markdown", action="store_true", help="print the Markdown table")
-    what.add_argument(
+    parser.add_argument("--markdown", action="store_true", help="print the Markdown table")
+    parser.add_argument("--example", action="store_true", help="print the example config file")
+    parser.add_argument(
         "--update-readme", metavar="FILE", help="rewrite the table between FILE's markers"
     )
+    parser.add_argument(
+        "--update-example", metavar="FILE", help="write the example config file to FILE"
+    )
     args = parser.parse_args(argv)
+    if not (args.markdown or args.example or args.update_readme or args.update_example):
+        parser.error(
+            "nothing to do: give --markdown, --example, --update-readme or --update-example"
+        )
     if args.markdown:
         sys.stdout.write(markdown_table())
-        return 0
-    with open(args.update_readme, encoding="utf-8") as f:
-        text = f.read()
-    updated = with_settings_table(text)
-    if updated != text:
-        with open(args.update_readme, "w", encoding="utf-8") as f:
-            f.write(updated)
+    if args.example:
+        sys.stdout.write(example_file())
+    if args.update_readme:
+        with open(args.update_readme, encoding="utf-8") as f:
+            text = f.read()
+        _write_if_changed(args.update_readme, text, with_settings_table(text))
+    if args.update_example:
+        try:
+            with open(args.update_example, encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            text = ""
+        _write_if_changed(args.update_example, text, example_file())
     return 0
+
+
+def _write_if_changed(path: str, old: str, new: str) -> None:
+    if new != old:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(new)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fastchat.server import config
+from fastchat.server import config, passwords
 from fastchat.server.config import SETTINGS, Config, ConfigError, from_args, from_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,3 +210,27 @@ def test_config_module_stays_pure() -> None:
             imported.add(node.module.split(".")[0])
     forbidden = {"time", "socket", "selectors", "ssl", "sqlite3", "logging", "datetime"}
     assert not imported & forbidden
+
+
+def test_the_example_config_file_is_current() -> None:
+    example = (ROOT / "fastchat.example.toml").read_text(encoding="utf-8")
+    assert example == config.example_file(), "run `make settings-doc`"
+
+
+def test_the_example_shows_every_visible_setting_once_commented_out() -> None:
+    example = config.example_file()
+    settings, oper = example.split("\n# [[oper]]\n")
+    for row in SETTINGS:
+        assert (settings.count(f"\n# {row.key} = ") == 1) is not row.hidden
+    assert oper.startswith('# name = "admin"\n')
+    assert "\n[" not in example and all(
+        line.startswith("#") for line in example.splitlines() if line
+    )
+
+
+def test_the_example_oper_password_is_the_documented_one() -> None:
+    oper = config.example_file().split("\n# [[oper]]\n")[1]
+    line = next(x for x in oper.splitlines() if x.startswith("# password = "))
+    stored = line.split('"')[1]
+    assert passwords.verify(config.EXAMPLE_OPER_PASSWORD, stored)
+    assert config.EXAMPLE_OPER_PASSWORD.decode() in config.example_file()

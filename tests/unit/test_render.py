@@ -63,6 +63,9 @@ EXACT: list[tuple[str, Callable[..., bytes], tuple[object, ...], bytes]] = [
      b":ada!~ada@10.0.0.1 WALLOPS :maintenance at 10:00\r\n"),
     # RFC 2812 §3.2.7
     ("invite", lines.invite, (MASK, b"bob", b"#c"), b":ada!~ada@10.0.0.1 INVITE bob :#c\r\n"),
+    # RFC 2812 §3.3.2, a notice from the server
+    ("notice", lines.notice, (SRV, b"ada", b"REHASH failed"),
+     b":irc.example NOTICE ada :REHASH failed\r\n"),
     # RFC 2812 §3.7.2 / §3.7.3, Modern IRC PONG
     ("ping", lines.ping, (SRV,), b"PING :irc.example\r\n"),
     ("pong", lines.pong, (SRV, b"tok en"), b":irc.example PONG irc.example :tok en\r\n"),
@@ -122,6 +125,7 @@ CUT: dict[str, Callable[[bytes], bytes]] = {
     "kill": lambda t: lines.kill(MASK, b"bob", t),
     "wallops": lambda t: lines.wallops(MASK, t),
     "pong": lambda t: lines.pong(SRV, t),
+    "notice": lambda t: lines.notice(SRV, b"ada", t),
     "cap": lambda t: lines.cap(SRV, b"ada", b"NAK", t),
 }
 

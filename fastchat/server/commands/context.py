@@ -53,6 +53,9 @@ class Context(Protocol):
     def relay_message(self, client: Client, target: bytes, line: bytes, notice: bool) -> None:
         """Send one formatted PRIVMSG/NOTICE ``line`` from ``client`` towards ``target``."""
 
+    def request_rehash(self, client: Client) -> None:
+        """Reload the config file (I/O, done by the shell), answering ``client``."""
+
     def set_caps(self, client: Client, caps: int) -> None:
         """Record ``client``'s negotiated capability set."""
 

@@ -131,6 +131,7 @@ class WorkerCore:
         # Local clients that negotiated a capability adding tags: while there are none, the
         # fan-out sends everyone the one plain line without looking at capabilities.
         self.tagged = 0
+        self.rehash_requests: list[int] = []  # REHASH from these users: the shell reads the file
         self.created = b"at start-up"
         self._next_uid = incarnation << 32
         self._now = 0.0
@@ -434,6 +435,39 @@ class WorkerCore:
     def relay_message(self, client: Client, target: bytes, line: bytes, notice: bool) -> None:
         """Context: send a formatted PRIVMSG/NOTICE ``line`` towards ``target`` (the relay)."""
         self.relay.message(client, target, line, notice)
+
+    def request_rehash(self, client: Client) -> None:
+        """Context: an operator asked for REHASH; the shell reads the config file (I/O) and
+        answers through :meth:`rehash_done`."""
+        self.rehash_requests.append(client.uid)
+
+    def rehash_done(self, uid: int, path: str, error: str | None, restart: list[str]) -> None:
+        """The shell's answer to a REHASH: 382 RPL_REHASHING, or a notice of why the file was
+        refused (the old config stays); and which settings change only at a restart."""
+        client = self.clients.get(uid)
+        if client is None:
+            return
+        server = self.config.server_name
+        if error is not None:
+            self.send(
+                client,
+                lines.notice(
+                    server,
+                    client.name,
+                    b"REHASH failed, the old config stays: " + error.encode(errors="replace"),
+                ),
+            )
+            return
+        self.reply(client, N.RPL_REHASHING, path.encode(errors="replace"), b"Rehashing")
+        if restart:
+            text = b"These settings change only at a restart: " + ", ".join(restart).encode()
+            self.send(client, lines.notice(server, client.name, text))
+
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded config (the shell read the file): every later decision uses it."""
+        self.config = config
+        if self.sequencer is not None:
+            self.sequencer.config = config
 
     def set_caps(self, client: Client, caps: int) -> None:
         """Context: ``client`` negotiated ``caps`` (keeps ``tagged`` counting the clients

@@ -88,6 +88,11 @@ def invite(mask: bytes, target: bytes, channel: bytes) -> bytes:
     return b":%s INVITE %s :%s\r\n" % (mask, target, channel)
 
 
+def notice(server: bytes, nick_: bytes, text: bytes) -> bytes:
+    """A NOTICE from the server to one client (RFC 2812 §3.3.2), e.g. why a REHASH failed."""
+    return fit_line(b":%s NOTICE %s :%s\r\n" % (server, nick_, text))
+
+
 def ping(server: bytes) -> bytes:
     """RFC 2812 §3.7.2: the server checks an idle client is alive."""
     return b"PING :%s\r\n" % server

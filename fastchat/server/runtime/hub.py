@@ -23,7 +23,8 @@ import socket
 import time
 
 from fastchat.irc.casemap import fold
-from fastchat.server.config import Config
+from fastchat.server.config import Config, ConfigError, reloaded
+from fastchat.server.configfile import Source
 from fastchat.server.network.records import (
     B_HELLO,
     B_RECEIVED,
@@ -65,8 +66,16 @@ SEEN_EVERY = 0.05
 class Hub:
     """Router for the sequencer: applies events to the authoritative state and batches records."""
 
-    def __init__(self, config: Config, listener: socket.socket, lifeline_fd: int | None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        listener: socket.socket,
+        lifeline_fd: int | None,
+        reload: Source | None = None,
+    ) -> None:
         self.config = config
+        self.reload = reload
+        self.reload_wanted = False
         self.listener = listener
         self.lifeline_fd = lifeline_fd
         self.state = State()
@@ -127,6 +136,7 @@ class Hub:
         self.sel.register(wake_r, selectors.EVENT_READ, "wakeup")
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGUSR1, self._on_drain)
+        signal.signal(signal.SIGHUP, self._on_reload)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when we stop
         self.listener.setblocking(False)
         self.sel.register(self.listener, selectors.EVENT_READ, None)
@@ -163,11 +173,29 @@ class Hub:
                         self._read(data)
                     if mask & selectors.EVENT_WRITE and data in self.links:
                         self._flush(data)
+            if self.reload_wanted:
+                self.reload_wanted = False
+                self._reload()
             self._flush_all()
         return 0
 
     def _on_stop(self, signum: int, frame: object) -> None:
         self.stopping = True
+
+    def _on_reload(self, signum: int, frame: object) -> None:
+        self.reload_wanted = True
+
+    def _reload(self) -> None:
+        """SIGHUP from the supervisor, which has checked the file: the sequencer takes the
+        limits that may change live (topic, kick and channel limits, autojoin...)."""
+        if self.reload is None:
+            return
+        try:
+            self.config, _ = reloaded(self.config, self.reload.load())
+        except ConfigError as exc:
+            log.error("hub: reload failed, the old config stays: %s", exc)
+            return
+        self.sequencer.config = self.config
 
     def _on_drain(self, signum: int, frame: object) -> None:
         self.draining = True

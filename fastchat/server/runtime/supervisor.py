@@ -3,7 +3,10 @@
 Owns: process lifetimes. It reaps children on SIGCHLD and restarts the dead (a worker within a
 second), turns SIGTERM/SIGINT into a graceful stop with a deadline (SIGTERM to workers, then the
 hub, SIGKILL for anything left after 5 s), and holds the listening sockets so that connections
-waiting in a dead worker's accept queue are served by its replacement.
+waiting in a dead worker's accept queue are served by its replacement. SIGHUP reloads the
+config file: the supervisor checks it (a file that fails keeps the old config, and the log says
+why), keeps the result for the children it will start, and passes SIGHUP on to every child,
+which reads the file again and takes what may change live (see ``config.reloaded``).
 Must never: speak IRC or touch client connections.
 
 Children learn of the supervisor's death through the *lifeline*: a pipe whose write end only the
@@ -25,7 +28,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastchat.server.config import Config
+from fastchat.server.config import Config, ConfigError, reloaded
+from fastchat.server.configfile import Source
 
 log = logging.getLogger("fastchat.supervisor")
 
@@ -101,8 +105,10 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, reload: Source | None = None) -> None:
         self.config = config
+        self.reload = reload
+        self.reload_wanted = False
         self.listeners = open_listeners(config)
         self.port = self.listeners[0].getsockname()[1]
         self.multi = config.workers > 1
@@ -129,6 +135,8 @@ class Supervisor:
                 signal.set_wakeup_fd(-1)
                 for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
+                # until the child installs its own, a reload must not kill it
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
                 # until the hub installs its handler, "the server is stopping" changes nothing
                 signal.signal(signal.SIGUSR1, signal.SIG_IGN)
                 os.close(self.lifeline_w)
@@ -158,7 +166,9 @@ class Supervisor:
         if child.role == "hub":
             assert self.hub_sock is not None
             hub_sock = self.hub_sock
-            self._fork(child, lambda: Hub(self.config, hub_sock, self.lifeline_r).run())
+            self._fork(
+                child, lambda: Hub(self.config, hub_sock, self.lifeline_r, self.reload).run()
+            )
             return
         listener = self.listeners[child.slot % len(self.listeners)]
         incarnation = self.incarnation + 1
@@ -177,6 +187,7 @@ class Supervisor:
                 self.hub_address,
                 self.lifeline_r,
                 self.ready_w,
+                self.reload,
             ).run()
 
         self._fork(child, target)
@@ -189,6 +200,7 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_stop)
         signal.signal(signal.SIGCHLD, lambda s, f: None)  # wakes the selector via the wakeup fd
+        signal.signal(signal.SIGHUP, self._on_reload)
         self.sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         self.sel.register(self.ready_r, selectors.EVENT_READ, "ready")
         if self.multi:
@@ -208,6 +220,9 @@ class Supervisor:
                     for word in os.read(self.ready_r, 4096).split():
                         ready.add(int(word))
             self._reap()
+            if self.reload_wanted:
+                self.reload_wanted = False
+                self._reload()
             now = time.monotonic()
             for child in list(self.slots.values()):
                 if (
@@ -227,6 +242,28 @@ class Supervisor:
                 )
         self._stop_all()
         return 0
+
+    def _on_reload(self, signum: int, frame: object) -> None:
+        self.reload_wanted = True
+
+    def _reload(self) -> None:
+        """SIGHUP: check the config file; if it can be used, keep it for future children and
+        have every child take it (each reads the file again: nobody is disconnected)."""
+        if self.reload is None:
+            log.warning("received SIGHUP, but the server runs without --config: nothing to reload")
+            return
+        try:
+            new = self.reload.load()
+        except ConfigError as exc:
+            log.error("reload failed, the old config stays: %s", exc)
+            return
+        self.config, restart = reloaded(self.config, new)
+        log.info("config reloaded")
+        if restart:
+            log.warning("reload: these settings change only at a restart: %s", ", ".join(restart))
+        for child in list(self.children.values()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGHUP)
 
     def _on_stop(self, signum: int, frame: object) -> None:
         if not self.stopping:
@@ -315,15 +352,16 @@ class Supervisor:
             self._reap()
 
 
-def serve(config: Config) -> int:
-    """``fastchat serve``: run until SIGTERM or SIGINT."""
+def serve(config: Config, reload: Source | None = None) -> int:
+    """``fastchat serve``: run until SIGTERM or SIGINT; ``reload`` reads the config file
+    again (SIGHUP, or REHASH from an operator)."""
     logging.basicConfig(
         level=config.log_level,
         stream=sys.stderr,
         format="%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s",
     )
     try:
-        supervisor = Supervisor(config)
+        supervisor = Supervisor(config, reload)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", config.host, config.port, exc.strerror or exc)
         return 2

@@ -25,7 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 from fastchat.server import passwords
-from fastchat.server.config import Config
+from fastchat.server.config import Config, ConfigError, reloaded
+from fastchat.server.configfile import Source
 from fastchat.server.connection import Client
 from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import B_SNAPSHOT, Record
@@ -59,8 +60,11 @@ class Worker:
         hub_address: str | None,
         lifeline_fd: int | None,
         ready_fd: int | None,
+        reload: Source | None = None,
     ) -> None:
         self.config = config
+        self.reload = reload
+        self.reload_wanted = False
         self.slot = slot
         self.listener = listener
         self.hub_address = hub_address
@@ -100,10 +104,47 @@ class Worker:
         signal.set_wakeup_fd(self._wake_w.fileno())
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_reload_signal)
         self._register(self._wake_r, EVENT_READ, self._drain_wakeup)
 
     def _on_stop_signal(self, signum: int, frame: object) -> None:
         self.stopping = True
+
+    def _on_reload_signal(self, signum: int, frame: object) -> None:
+        self.reload_wanted = True
+
+    # -- reloading the config --------------------------------------------------------------------
+    def _reload(self) -> None:
+        """SIGHUP from the supervisor, which has checked the file: take what may change live
+        (limits, MOTD, opers, flood control...). Nobody is disconnected."""
+        if self.reload is None:
+            return
+        try:
+            config, _ = reloaded(self.core.config, self.reload.load())
+        except ConfigError as exc:
+            log.error("worker %d: reload failed, the old config stays: %s", self.slot, exc)
+            return
+        self.config = config
+        self.core.reconfigure(config)
+
+    def _rehash(self) -> None:
+        """REHASH from operators (the core asked): check the file here, so that the operator
+        hears what is wrong with it; if it is good, have the supervisor reload every process
+        (the SIGHUP comes back to us too)."""
+        core = self.core
+        for uid in core.rehash_requests:
+            if self.reload is None:
+                core.rehash_done(uid, "", "the server was started without --config", [])
+                continue
+            try:
+                new = self.reload.load()
+            except ConfigError as exc:
+                log.error("REHASH failed, the old config stays: %s", exc)
+                core.rehash_done(uid, self.reload.path, str(exc), [])
+                continue
+            core.rehash_done(uid, self.reload.path, None, reloaded(core.config, new)[1])
+            os.kill(os.getppid(), signal.SIGHUP)
+        core.rehash_requests.clear()
 
     def _drain_wakeup(self, mask: int) -> None:
         try:
@@ -173,6 +214,11 @@ class Worker:
                     data(mask)
             if self.checking:
                 self._finish_checks()
+            if self.reload_wanted:
+                self.reload_wanted = False
+                self._reload()
+            if core.rehash_requests:
+                self._rehash()
             if core.throttled:
                 core.release_throttled(now)
             if now >= next_tick:

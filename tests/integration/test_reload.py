@@ -1,0 +1,118 @@
+"""Reloading the config file without a restart (issue 10): SIGHUP to the supervisor, with one
+and with four workers. Every process takes the new limits and MOTD, nobody is disconnected,
+settings that cannot change live are reported, and a file that fails keeps the old config."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fastchat.server.runtime import process
+from tests.ircclient import IRCClient
+
+CONFIG = """\
+motd_file = "motd.txt"
+nicklen = {nicklen}
+network = "{network}"
+autojoin = ""
+"""
+DEADLINE = 10.0
+
+
+def write(folder: Path, motd: str, nicklen: int, network: str) -> None:
+    (folder / "motd.txt").write_text(motd + "\n", encoding="utf-8")
+    (folder / "fastchat.toml").write_text(
+        CONFIG.format(nicklen=nicklen, network=network), encoding="utf-8"
+    )
+
+
+@pytest.fixture(params=[1, 4], ids=["1worker", "4workers"])
+def setup(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[process.ServerProcess, Path, list[IRCClient]]]:
+    """A server started from a file, and a client on each of its workers."""
+    workers = request.param
+    write(tmp_path, "before", 12, "OldNet")
+    clients: list[IRCClient] = []
+    with process.running(["--config", str(tmp_path / "fastchat.toml")], workers=workers) as srv:
+        try:
+            pids = set(srv.worker_pids())
+            met: set[int | None] = set()
+            while not pids <= met and len(clients) < 16 * workers:
+                client = IRCClient(srv.host, srv.port)
+                client.register(f"r{len(clients)}")
+                worker = srv.worker_of(client.sock.getsockname()[1])
+                if worker in met:
+                    client.close()
+                    continue
+                met.add(worker)
+                clients.append(client)
+            assert pids <= met
+            yield srv, tmp_path, clients
+        finally:
+            for client in clients:
+                client.close()
+
+
+def motd(client: IRCClient) -> list[str]:
+    client.send("MOTD")
+    return [line.split(" :- ", 1)[1] for line in client.expect_until(" 376 ") if " 372 " in line]
+
+
+def wait_for_motd(client: IRCClient, text: str) -> None:
+    """Ask for the MOTD until the worker serves ``text`` (the reload reached it) or time out."""
+    deadline = time.monotonic() + DEADLINE
+    while motd(client) != [text]:
+        assert time.monotonic() < deadline, f"the MOTD never became {text!r}"
+
+
+def wait_for_log(srv: process.ServerProcess, text: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while text not in srv.log_text():
+        assert time.monotonic() < deadline, f"the log never said {text!r}"
+        time.sleep(0.01)  # the log is the only thing to watch: no reply to wait for
+
+
+def test_sighup_reloads_every_worker_and_disconnects_nobody(
+    setup: tuple[process.ServerProcess, Path, list[IRCClient]],
+) -> None:
+    srv, folder, clients = setup
+    assert all(motd(c) == ["before"] for c in clients)
+    for i, client in enumerate(clients):
+        client.send(f"NICK seventeen_chars{i}")  # longer than NICKLEN 12
+        client.expect(r" 432 ")
+    write(folder, "after", 20, "NewNet")
+    os.kill(srv.pid, signal.SIGHUP)
+    for i, client in enumerate(clients):
+        wait_for_motd(client, "after")
+        client.send(f"NICK seventeen_chars{i}")  # fits NICKLEN 20
+        client.expect(rf":r\d+!\S+ NICK :seventeen_chars{i}")
+        client.send("NICK " + "x" * 21)
+        client.expect(r" 432 ")
+        client.send("VERSION")  # NETWORK cannot change live: clients already know it
+        assert "NETWORK=OldNet" in " ".join(client.expect_until(" 005 .* :are supported"))
+    wait_for_log(srv, "change only at a restart: network")
+
+
+def test_a_bad_file_on_sighup_keeps_the_old_config(
+    setup: tuple[process.ServerProcess, Path, list[IRCClient]],
+) -> None:
+    srv, folder, clients = setup
+    (folder / "fastchat.toml").write_text("nicklen = 'long'\n", encoding="utf-8")
+    os.kill(srv.pid, signal.SIGHUP)
+    wait_for_log(srv, "reload failed, the old config stays")
+    assert "fastchat.toml:1: setting 'nicklen'" in srv.log_text()
+    for client in clients:
+        assert motd(client) == ["before"]
+        client.send("PING :alive")
+        client.expect(" PONG .* :alive")
+    # the supervisor goes on reloading: a good file afterwards is taken
+    write(folder, "after", 12, "OldNet")
+    os.kill(srv.pid, signal.SIGHUP)
+    for client in clients:
+        wait_for_motd(client, "after")
