@@ -16,6 +16,7 @@ def rehash(ctx: Context, client: Client, msg: Message) -> None:
     """Modern IRC REHASH: reload the config file; 382 RPL_REHASHING when it is good, a notice
     saying why when it is not (the old config stays). Every process takes the new limits,
     MOTD and opers; nobody is disconnected."""
+    ctx.audit(client, "REHASH")
     ctx.request_rehash(client)
 
 
