@@ -260,6 +260,13 @@ class Config:
     awaylen: int = setting(
         200, "max away message length, `AWAYLEN`; longer ones are cut", reloadable=True
     )
+    whowas_size: int = setting(
+        1000,
+        "`WHOWAS` entries the server keeps, for every nick in all; a nick change or a quit "
+        "adds one, and the oldest goes first; 0 keeps none",
+        reloadable=True,
+        metavar="ENTRIES",
+    )
     max_channels: int = setting(
         50, "channels per user, `CHANLIMIT=#&:N`; one more join gets `405`", reloadable=True
     )

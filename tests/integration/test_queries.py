@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def test_who_channel_and_nick(connect) -> None:
     """RFC 2812 §3.6.1 WHO: 352 per member, then 315."""
@@ -103,3 +105,47 @@ def test_lusers_max_is_the_peak(connect) -> None:
     a.send("LUSERS")
     a.expect(rf" 265 peaka {current - 1} {peak} :")
     a.expect(rf" 266 peaka {current - 1} {peak} :")
+
+
+def _elsewhere(server, connect, asker, nick: str):
+    """A client registered as ``nick`` on another worker than ``asker`` (at four workers the
+    kernel spreads connections: a few tries find one; tries that land on the asker's worker
+    leave before they register, so they leave no WHOWAS entry)."""
+    mine = server.worker_of(asker.sock.getsockname()[1])
+    for _ in range(40):
+        client = connect(nick, register=False)
+        client.sync()  # accepted: the worker holding it is known
+        if server.workers == 1 or server.worker_of(client.sock.getsockname()[1]) != mine:
+            client.register(nick)
+            return client
+        client.close()
+    raise AssertionError("no connection landed on another worker")
+
+
+def test_whowas_sees_a_nick_change_and_a_quit_on_another_worker(server, connect) -> None:
+    """RFC 2812 §3.6.3 WHOWAS, from a client on another worker than the one whose user gave
+    up the nicks: 314 and 312 per entry, newest first; 406 for a nick never used; 369 at the
+    end of each."""
+    asker = connect("wwask")
+    asker.sync()  # past the autojoin's NAMES
+    gone = _elsewhere(server, connect, asker, "wwold")
+    gone.send("NICK wwnew")
+    gone.expect(r"^:wwold!\S+ NICK :?wwnew$")
+    gone.send("QUIT :bye")
+    gone.wait_closed()
+    asker.send("WHOWAS wwold")
+    asker.send("WHOWAS WWNEW 5")
+    asker.send("WHOWAS wwnever")
+    got = asker.replies()
+    assert got[:3] == [
+        ":fastchat.local 314 wwask wwold ~wwold 127.0.0.1 * :Real wwold",
+        got[1],
+        ":fastchat.local 369 wwask wwold :End of WHOWAS",
+    ]
+    assert re.fullmatch(r":fastchat.local 312 wwask wwold fastchat.local :\w+ .+", got[1])
+    assert got[3] == ":fastchat.local 314 wwask wwnew ~wwold 127.0.0.1 * :Real wwold"
+    assert got[5:] == [
+        ":fastchat.local 369 wwask WWNEW :End of WHOWAS",
+        ":fastchat.local 406 wwask wwnever :There was no such nickname",
+        ":fastchat.local 369 wwask wwnever :End of WHOWAS",
+    ]

@@ -75,6 +75,7 @@ class FakeNet:
         for core in self.cores:
             core.set_start_time(self.now)
         self.state = State()
+        self.state.whowas_size = self.config.whowas_size
         self.sequencer = Sequencer(self.state, self.config, self)
         self.queues: list[list[Record]] = [[] for _ in range(workers)]
         self.clients: list[FakeClient] = []

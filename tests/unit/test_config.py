@@ -31,6 +31,7 @@ OLD_DEFAULTS = {
     "topiclen": 390,
     "kicklen": 255,
     "awaylen": 200,
+    "whowas_size": 1000,
     "max_channels": 50,
     "max_targets": 4,
     "max_clients": 0,

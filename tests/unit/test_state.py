@@ -42,6 +42,7 @@ from fastchat.server.network.state import (
     Channel,
     State,
     User,
+    WhowasEntry,
     apply_mode_changes,
     prefix_of,
 )
@@ -69,12 +70,12 @@ def kick(uid: int, channel: bytes, target: int, reason: bytes = b"out") -> Recor
     return make(EKick, uid, fold(channel), target, reason, T0)
 
 
-def quit_(uid: int, reason: bytes = b"gone") -> Record:
-    return make(EQuit, uid, reason, T0)
+def quit_(uid: int, reason: bytes = b"gone", time: int = T0) -> Record:
+    return make(EQuit, uid, reason, time)
 
 
-def nick(uid: int, new: bytes) -> Record:
-    return make(ENick, uid, new, T0)
+def nick(uid: int, new: bytes, time: int = T0) -> Record:
+    return make(ENick, uid, new, time)
 
 
 def topic(channel: bytes, text: bytes, setter: bytes = b"alice!~alice@h", when: int = 5) -> Record:
@@ -165,6 +166,7 @@ def describe(state: State) -> dict[str, Any]:
         "invisible": state.invisible,
         "opers": state.opers,
         "max_users": state.max_users,
+        "whowas": {key: list(entries) for key, entries in state.whowas.items()},
     }
 
 
@@ -624,6 +626,82 @@ def test_invite_is_recorded_until_the_join() -> None:
     assert chan(state).invites == set()
 
 
+# -- WHOWAS history (RFC 2812 §3.6.3) --------------------------------------------------------------
+
+
+def was(nick: bytes, uid: int, time: int = T0) -> WhowasEntry:
+    """The entry ``intro(uid, ...)``'s user leaves when it gives up ``nick`` at ``time``."""
+    return WhowasEntry(nick, b"~" + nick.lower(), b"10.0.0.%d" % uid, b"Real", time)
+
+
+def test_a_nick_change_and_a_quit_are_remembered() -> None:
+    """RFC 2812 §3.6.3: WHOWAS answers "about a nickname which no longer exists. This may
+    either be due to a nickname change or the user leaving IRC": E_NICK keeps the old nick
+    (with the user's username, host and realname, and the event's time), E_QUIT the last."""
+    state = network()
+    state.apply(nick(BOB, b"robert", T0 + 1))
+    state.apply(quit_(BOB, time=T0 + 2))
+    old = WhowasEntry(b"Bob", b"~bob", b"10.0.0.2", b"Real", T0 + 1)
+    assert state.whowas_of(b"BOB") == [old]  # looked up under rfc1459 folding
+    assert state.whowas_of(b"robert") == [old._replace(nick=b"robert", time=T0 + 2)]
+    assert state.whowas_of(b"alice") == []
+
+
+def test_a_kill_is_remembered_too() -> None:
+    """A user an operator KILLs leaves the network as one that quits: its nick is history."""
+    state = network()
+    assert state.apply(kill(ALICE, BOB))
+    assert [e.nick for e in state.whowas_of(b"bob")] == [b"Bob"]
+
+
+def test_newest_entry_first() -> None:
+    """RFC 2812 §3.6.3: "The history is searched backward, returning the most recent entry
+    first"."""
+    state = build(intro(ALICE, b"x"), quit_(ALICE, time=T0 + 1))
+    state.apply(intro(BOB, b"X"))
+    state.apply(nick(BOB, b"y", T0 + 2))
+    assert [e.time for e in state.whowas_of(b"x")] == [T0 + 2, T0 + 1]
+    assert [e.nick for e in state.whowas_of(b"x")] == [b"X", b"x"]
+
+
+def test_a_change_of_case_only_is_not_history() -> None:
+    """The nick still exists after ``Bob`` becomes ``BOB`` (rfc1459 folding): WHOWAS is for
+    nicks that no longer do."""
+    state = network()
+    assert state.apply(nick(BOB, b"BOB"))
+    assert state.whowas == {}
+
+
+def test_the_history_is_bounded_oldest_first() -> None:
+    """``whowas_size`` entries in all, whatever the nicks: the oldest goes first, and a nick
+    whose last entry went is no longer indexed."""
+    state = State()
+    state.whowas_size = 3
+    for i in range(5):
+        state.apply(intro(10 + i, b"n%d" % (i % 2)))
+        state.apply(quit_(10 + i, time=T0 + i))
+    assert [e.time for e in state.whowas_of(b"n0")] == [T0 + 4, T0 + 2]
+    assert [e.time for e in state.whowas_of(b"n1")] == [T0 + 3]
+    state.set_whowas_size(1)  # a reload that lowers it trims at once
+    assert state.whowas == {b"n0": [was(b"n0", 14, T0 + 4)]}
+    state.set_whowas_size(0)
+    assert state.whowas == {}
+    state.apply(intro(20, b"n9"))
+    state.apply(quit_(20))
+    assert state.whowas_of(b"n9") == []
+
+
+def test_merge_whowas_is_a_union_in_time_order() -> None:
+    """After a hub restart the hub merges each replica's history: what it lacks is added, in
+    time order (entries of one millisecond keep their order), nothing twice."""
+    state = State()
+    a, b, c = was(b"a", 1, T0), was(b"b", 2, T0 + 5), was(b"c", 3, T0 + 5)
+    state.merge_whowas((tuple(a), tuple(c)))
+    state.merge_whowas((tuple(a), tuple(b), tuple(c)))
+    assert state.snapshot()[3] == (tuple(a), tuple(c), tuple(b))
+    assert state.whowas_of(b"b") == [b]
+
+
 # -- idempotence: replay after a hub restart -------------------------------------------------------
 
 _REPEATED = [
@@ -678,7 +756,9 @@ def rich_network() -> State:
         intro(DAVE, b"Dave[x]", 2),
         intro(5, b"eve", 2),
         intro(6, b"gone", 2),
-        quit_(6),  # max_users stays 5
+        quit_(6),  # max_users stays 5; WHOWAS keeps "gone"
+        nick(5, b"eve2"),  # WHOWAS keeps "eve"
+        nick(5, b"eve"),  # ... and "eve2"
         join(CAROL, b"#chan", VOICE),
         join(DAVE, b"#chan"),
         join(DAVE, b"&Other", OP),
@@ -715,7 +795,8 @@ def test_snapshot_round_trip_gives_an_equal_state() -> None:
     """A worker that starts loads the hub's snapshot: after ``load_snapshot`` (through
     marshal, as over the bus) it holds the same users, nicks, channels, members with their
     flags, modes, key, limit, bans, invites, topics, away messages, user modes, invisible
-    count, operators with their privileges, member counts per worker and peak user count."""
+    count, operators with their privileges, member counts per worker, peak user count and
+    WHOWAS history."""
     original = rich_network()
     copy = State()
     copy.load_snapshot(marshal.loads(marshal.dumps(original.snapshot())))
@@ -738,16 +819,26 @@ def test_load_snapshot_replaces_everything_but_local() -> None:
     assert chan(replica, b"&other").local == {BOB: client}
 
 
+def test_load_snapshot_trims_the_history_to_its_own_bound() -> None:
+    """A worker whose ``whowas_size`` is lower than the snapshot's history keeps the newest
+    entries only."""
+    original = rich_network()
+    copy = State()
+    copy.whowas_size = 1
+    copy.load_snapshot(original.snapshot())
+    assert [e.nick for es in copy.whowas.values() for e in es] == [b"eve2"]
+
+
 def test_load_snapshot_keeps_the_larger_peak() -> None:
     """RPL_GLOBALUSERS' maximum: the peak carried by the snapshot is kept, and is never below
     the users the snapshot holds."""
     state = State()
-    state.load_snapshot(((), (), 42))
+    state.load_snapshot(((), (), 42, ()))
     assert state.max_users == 42
     users = tuple(
         (uid, b"u%d" % uid, b"u", b"h", b"r", 0, 0, b"", b"", b"", ()) for uid in range(1, 4)
     )
-    state.load_snapshot((users, (), 1))
+    state.load_snapshot((users, (), 1, ()))
     assert state.max_users == 3
 
 

@@ -1,4 +1,4 @@
-"""User queries and presence: WHO, WHOIS, ISON, USERHOST, AWAY (RFC 2812 §3.6, §4).
+"""User queries and presence: WHO, WHOIS, WHOWAS, ISON, USERHOST, AWAY (RFC 2812 §3.6, §4).
 
 Owns: answering who is who from the local replica, which holds the whole network (the read
 barrier makes the answer current at several workers), and AWAY, a change the sequencer
@@ -79,6 +79,26 @@ def whois(ctx: Context, client: Client, msg: Message) -> None:
         )
 
 
+def whowas(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.6.3 WHOWAS <nickname> [<count>]: who used a nick before, newest first.
+
+    Modern IRC: "up to ``<count>`` replies will be returned (or all of them if no ``<count>``
+    parameter is given)", and a count that is not positive asks for all; no nick gets 431.
+    The history is network state, fed by every nick change and quit on every worker."""
+    asked = msg.param(0).split(b",", 1)[0]
+    if not asked:
+        ctx.reply(client, N.ERR_NONICKNAMEGIVEN, b"No nickname given")
+        return
+    try:
+        limit = int(msg.param(1) or b"0")
+    except ValueError:
+        limit = 0  # not a number: a full search, as for any count that is not positive
+    entries = ctx.state.whowas_of(asked)
+    if limit > 0:
+        entries = entries[:limit]
+    ctx.send_lines(client, replies.whowas(ctx.config, client.name, asked, entries))
+
+
 def ison(ctx: Context, client: Client, msg: Message) -> None:
     """RFC 2812 §4.9 ISON <nickname>{ <nickname>}."""
     found = []
@@ -109,6 +129,7 @@ def away(ctx: Context, client: Client, msg: Message) -> None:
 COMMANDS = (
     Command(b"WHO", who, reads=True),
     Command(b"WHOIS", whois, 1, reads=True),
+    Command(b"WHOWAS", whowas, reads=True),
     Command(b"ISON", ison, 1, reads=True),
     Command(b"USERHOST", userhost, 1, reads=True),
     Command(b"AWAY", away),

@@ -118,6 +118,7 @@ class WorkerCore:
         self.log = log
         self.caps = caps
         self.state = State()
+        self.state.whowas_size = config.whowas_size
         self.clients: dict[int, Client] = {}  # uid -> local connection (registered or not)
         self.dirty: list[Client] = []
         self.closing: list[Client] = []
@@ -492,9 +493,11 @@ class WorkerCore:
             self.resume(client)
 
     def tick(self, now: float) -> None:
-        """Once a second or so: registration timeout, idle PING, ping timeout."""
+        """Once a second or so: registration timeout, idle PING, ping timeout; the WHOWAS
+        bound follows the configuration (a reload may change it)."""
         self._now = now
         cfg = self.config
+        self.state.set_whowas_size(cfg.whowas_size)
         for client in list(self.clients.values()):
             if client.closed:
                 continue

@@ -9,6 +9,8 @@ Must never: format lines, touch sockets, or read the clock (times arrive inside 
 
 from __future__ import annotations
 
+from collections import deque
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from fastchat.irc.casemap import fold
@@ -47,6 +49,20 @@ from fastchat.server.network.records import (
 #: Channel modes every new channel starts with (Modern IRC: most servers default to +nt).
 DEFAULT_CHANNEL_MODES = b"nt"
 NO_PRIVILEGES: frozenset[str] = frozenset()
+#: WHOWAS entries kept when nobody says otherwise (the ``whowas_size`` setting's default).
+WHOWAS_SIZE = 1000
+
+
+class WhowasEntry(NamedTuple):
+    """A nick that was given up, for WHOWAS (RFC 2812 §3.6.3): who held it, and when (in
+    milliseconds, the time of the E_NICK or E_QUIT that gave it up). Also the row of
+    :attr:`Snapshot.whowas`, as a plain tuple."""
+
+    nick: bytes
+    username: bytes
+    host: bytes
+    realname: bytes
+    time: int
 
 
 class SnapshotUser(NamedTuple):
@@ -79,6 +95,17 @@ class SnapshotChannel(NamedTuple):
     bans: tuple[bytes, ...]
     invites: tuple[int, ...]
     members: tuple[tuple[int, int], ...]
+
+
+class Snapshot(NamedTuple):
+    """:meth:`State.snapshot`: the whole network as plain tuples (it crosses the bus in
+    B_SNAPSHOT and B_HELLO, and ``marshal`` refuses tuple subclasses such as this one: this
+    schema only names the parts, ``Snapshot._make(snap)``)."""
+
+    users: tuple[tuple[Any, ...], ...]  # SnapshotUser rows
+    channels: tuple[tuple[Any, ...], ...]  # SnapshotChannel rows
+    max_users: int
+    whowas: tuple[tuple[Any, ...], ...]  # WhowasEntry rows, oldest first
 
 
 class User:
@@ -201,6 +228,7 @@ class State:
 
     __slots__ = (
         "_apply_table",
+        "_whowas_log",
         "channels",
         "invisible",
         "local",
@@ -208,6 +236,8 @@ class State:
         "nicks",
         "opers",
         "users",
+        "whowas",
+        "whowas_size",
     )
 
     def __init__(self) -> None:
@@ -219,6 +249,13 @@ class State:
         self.invisible = 0  # users with user mode +i (for LUSERS, kept as events apply)
         self.opers = 0  # users with user mode +o (LUSERS 252)
         self.max_users = 0  # the most users at once (LUSERS 265/266), carried by snapshots
+        # WHOWAS history: every nick given up (a nick change, a quit), newest last, by folded
+        # nick; ``_whowas_log`` holds the same entries in the order they were added, so the
+        # oldest goes first once there are more than ``whowas_size`` (its owner sets it from
+        # the configuration). Fed by E_NICK and E_QUIT, so every replica holds the same.
+        self.whowas: dict[bytes, list[WhowasEntry]] = {}
+        self._whowas_log: deque[WhowasEntry] = deque()
+        self.whowas_size = WHOWAS_SIZE
         self._apply_table = {
             E_INTRO: self._intro,
             E_NICK: self._nick,
@@ -241,6 +278,10 @@ class State:
 
     def channel(self, name: bytes) -> Channel | None:
         return self.channels.get(fold(name))
+
+    def whowas_of(self, nick: bytes) -> list[WhowasEntry]:
+        """Who held ``nick`` before (RFC 2812 §3.6.3: "the most recent entry first")."""
+        return self.whowas.get(fold(nick), [])[::-1]
 
     # -- the one way state changes ------------------------------------------------------------
     def apply(self, event: Record) -> bool:
@@ -267,6 +308,8 @@ class State:
             return False
         if self.nicks.get(user.key) is user:
             del self.nicks[user.key]
+        if fold(new) != user.key:  # only its case changed: the nick is still in use
+            self._remember(user, e.time)
         user.rename(new)
         self.nicks[user.key] = user
         return True
@@ -324,15 +367,18 @@ class State:
         return True
 
     def _quit(self, ev: Record) -> bool:
-        return self._remove_user(ev[1])  # EQuit.uid
+        return self._remove_user(ev[1], ev[3])  # EQuit.uid, EQuit.time
 
     def _kill(self, ev: Record) -> bool:
-        return self._remove_user(EKill._make(ev).target)
+        e = EKill._make(ev)
+        return self._remove_user(e.target, e.time)
 
-    def _remove_user(self, uid: int) -> bool:
+    def _remove_user(self, uid: int, time: int) -> bool:
+        """``uid`` leaves the network (a quit or a kill) at ``time``: WHOWAS remembers it."""
         user = self.users.pop(uid, None)
         if user is None:
             return False
+        self._remember(user, time)
         for chan in list(user.channels):
             self._remove_member(chan, user)
         if self.nicks.get(user.key) is user:
@@ -422,9 +468,53 @@ class State:
         chan.invites.add(e.target)
         return True
 
+    # -- WHOWAS history -------------------------------------------------------------------------
+    def _remember(self, user: User, time: int) -> None:
+        """Keep ``user``'s nick, which it is giving up at ``time``, for WHOWAS."""
+        self._add_whowas(WhowasEntry(user.nick, user.username, user.host, user.realname, time))
+        self.trim_whowas()
+
+    def _add_whowas(self, entry: WhowasEntry) -> None:
+        self.whowas.setdefault(fold(entry.nick), []).append(entry)
+        self._whowas_log.append(entry)
+
+    def set_whowas_size(self, size: int) -> None:
+        """Keep at most ``size`` WHOWAS entries from now on (the setting, after a reload)."""
+        if size != self.whowas_size:
+            self.whowas_size = size
+            self.trim_whowas()
+
+    def trim_whowas(self) -> None:
+        """Forget the oldest entries beyond ``whowas_size`` (every replica trims the same
+        entries: they all hold the same history, and the same configuration)."""
+        log = self._whowas_log
+        while len(log) > self.whowas_size:
+            key = fold(log.popleft().nick)
+            entries = self.whowas[key]
+            del entries[0]  # a nick's entries are in the log's order: its oldest is first
+            if not entries:
+                del self.whowas[key]
+
+    def _load_whowas(self, entries: list[WhowasEntry]) -> None:
+        self.whowas.clear()
+        self._whowas_log.clear()
+        for entry in entries:
+            self._add_whowas(entry)
+        self.trim_whowas()
+
+    def merge_whowas(self, rows: tuple[tuple[Any, ...], ...]) -> None:
+        """Add the entries of another replica's history that this one lacks, in time order
+        (the hub after a restart: replicas hold the same history, each as far as it got)."""
+        have = set(self._whowas_log)
+        new = [e for e in map(WhowasEntry._make, rows) if e not in have]
+        if new:
+            # sorted() is stable: entries of the same millisecond keep their order
+            self._load_whowas(sorted([*self._whowas_log, *new], key=attrgetter("time")))
+
     # -- whole-state transfer (a worker that starts or restarts) --------------------------------
     def snapshot(self) -> Record:
-        """Everything, as marshal-able tuples (users, then channels with their members)."""
+        """Everything, as marshal-able tuples laid out as a :class:`Snapshot`: users, channels
+        with their members, the peak user count, the WHOWAS history."""
         users = tuple(
             (
                 u.uid,
@@ -457,11 +547,12 @@ class State:
             )
             for c in self.channels.values()
         )
-        return (users, channels, self.max_users)
+        whowas = tuple(tuple(e) for e in self._whowas_log)
+        return tuple(Snapshot(users, channels, self.max_users, whowas))
 
     def load_snapshot(self, snap: Record) -> None:
         """Replace everything with ``snap`` (keeps ``local``, which only its worker knows)."""
-        users, channels, max_users = snap
+        users, channels, max_users, whowas = Snapshot._make(snap)
         self.users.clear()
         self.nicks.clear()
         self.channels.clear()
@@ -488,6 +579,7 @@ class State:
             chan.bans = list(c.bans)
             chan.invites = set(c.invites)
         self.max_users = max(max_users, len(self.users))
+        self._load_whowas(list(map(WhowasEntry._make, whowas)))
 
     def users_on_worker(self, worker: int) -> list[int]:
         return [uid for uid, u in self.users.items() if u.worker == worker]

@@ -1,4 +1,5 @@
-"""Formatting the server's replies: numerics, the welcome burst, NAMES, WHO, WHOIS, LUSERS.
+"""Formatting the server's replies: numerics, the welcome burst, NAMES, WHO, WHOIS, WHOWAS,
+LUSERS.
 
 Owns: the exact bytes of every reply the server composes (RFC 2812 §5, Modern IRC numerics).
 Must never: decide anything about state; it only renders what it is given.
@@ -20,7 +21,8 @@ from fastchat.server.network.sequencer import (
     PARAM_ALWAYS,
     PARAM_ON_SET,
 )
-from fastchat.server.network.state import Channel, State, User, prefix_of
+from fastchat.server.network.state import Channel, State, User, WhowasEntry, prefix_of
+from fastchat.server.render import dates
 
 VERSION = b"fastchat-" + __version__.encode()
 USER_MODES = b"iow"
@@ -203,6 +205,23 @@ def motd(config: Config, nick: bytes) -> Iterator[bytes]:
     for text in config.motd:
         yield numeric(s, nick, N.RPL_MOTD, b"- " + text)
     yield numeric(s, nick, N.RPL_ENDOFMOTD, b"End of /MOTD command.")
+
+
+def whowas(
+    config: Config, nick: bytes, asked: bytes, entries: Iterable[WhowasEntry]
+) -> Iterator[bytes]:
+    """RFC 2812 §3.6.3 / Modern IRC WHOWAS: per entry, newest first, 314 and 312 (whose
+    info is when the nick was given up, as InspIRCd and Solanum show it); 406 when there
+    is none; 369 at the end, with the nick as asked."""
+    s = config.server_name
+    found = False
+    for e in entries:
+        found = True
+        yield numeric(s, nick, N.RPL_WHOWASUSER, e.nick, e.username, e.host, b"*", e.realname)
+        yield numeric(s, nick, N.RPL_WHOISSERVER, e.nick, s, dates.server_time(e.time / 1000))
+    if not found:
+        yield numeric(s, nick, N.ERR_WASNOSUCHNICK, asked, b"There was no such nickname")
+    yield numeric(s, nick, N.RPL_ENDOFWHOWAS, asked, b"End of WHOWAS")
 
 
 def channel_symbol(chan: Channel) -> bytes:

@@ -44,7 +44,13 @@ from fastchat.server.network.records import (
     make,
 )
 from fastchat.server.network.sequencer import Sequencer
-from fastchat.server.network.state import Channel, SnapshotChannel, SnapshotUser, State
+from fastchat.server.network.state import (
+    Channel,
+    Snapshot,
+    SnapshotChannel,
+    SnapshotUser,
+    State,
+)
 from fastchat.server.runtime.bus import Link
 
 log = logging.getLogger("fastchat.hub")
@@ -79,6 +85,7 @@ class Hub:
         self.listener = listener
         self.lifeline_fd = lifeline_fd
         self.state = State()
+        self.state.whowas_size = config.whowas_size
         self.sequencer = Sequencer(self.state, config, self)
         self.sel = selectors.DefaultSelector()
         self.links: dict[int, Link] = {}  # worker slot -> link
@@ -154,6 +161,7 @@ class Hub:
             waiting = any(self.unsent_order.values()) or any(
                 sent is not self.stable for sent in self.sent_stable.values()
             )
+            self.state.set_whowas_size(self.config.whowas_size)  # a reload may change it
             for key, mask in self.sel.select(SEEN_EVERY if waiting else 1.0):
                 data = key.data
                 if data is None:
@@ -275,11 +283,17 @@ class Hub:
     def _merge(self, slot: int, replica: Record, local: set[int]) -> None:
         """Rebuild the network after a hub restart from a worker's replica, through ordinary
         events. Events are idempotent: what every worker already knows changes nothing and
-        shows nothing; what some worker missed reaches it as a normal JOIN, TOPIC or QUIT."""
-        users, channels, max_users = replica
+        shows nothing; what some worker missed reaches it as a normal JOIN, TOPIC or QUIT.
+
+        The WHOWAS history is not made of events that can be replayed: the hub takes the
+        union of the replicas' histories (each holds the same one, as far as it got), before
+        the quits below add their own entries. Workers keep theirs; the hub's copy serves
+        the snapshots of workers that start later."""
+        users, channels, max_users, whowas = Snapshot._make(replica)
         now = int(time.time() * 1000)
-        self.state.max_users = max(self.state.max_users, max_users)
         state = self.state
+        state.max_users = max(state.max_users, max_users)
+        state.merge_whowas(whowas)
         for u in map(SnapshotUser._make, users):
             if u.uid in state.users:
                 continue

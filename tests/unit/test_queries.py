@@ -1,0 +1,133 @@
+"""User and server queries through the sans-I/O core: WHOWAS (RFC 2812 §3.6.3, Modern IRC),
+transcript style, at one worker (the sequencer in-process) and at two (an in-memory hub),
+so both paths are held to the same replies."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.fakenet import FakeClient, FakeNet
+
+S = ":fastchat.local"
+#: How RPL_WHOISSERVER in a WHOWAS entry shows FakeNet's clock (1,000,000 s after 1970).
+LEFT = "Monday January 12 1970 -- 13:46:40 +00:00"
+
+
+@pytest.fixture(params=[1, 2], ids=["1worker", "2workers"])
+def net(request: pytest.FixtureRequest) -> FakeNet:
+    return FakeNet(workers=request.param, autojoin=())
+
+
+def other(net: FakeNet) -> int:
+    """Another worker than 0 when there are two (a query sees what another worker did)."""
+    return len(net.cores) - 1
+
+
+def user(net: FakeNet, nick: str, worker: int = 0) -> FakeClient:
+    c = net.connect(worker, nick)
+    c.lines()
+    return c
+
+
+# -- WHOWAS ------------------------------------------------------------------------------------
+
+
+def whowas_entry(asker: str, nick: str, worker: int) -> list[str]:
+    """The 314 and 312 of one entry, for a FakeNet user registered as ``nick`` on
+    ``worker`` (FakeClient.register: ``USER <nick> 0 * :Real <nick>``)."""
+    return [
+        f"{S} 314 {asker} {nick} ~{nick} 10.0.0.{worker + 1} * :Real {nick}",
+        f"{S} 312 {asker} {nick} fastchat.local :{LEFT}",
+    ]
+
+
+def test_whowas_after_a_quit_on_another_worker(net: FakeNet) -> None:
+    """RFC 2812 §3.6.3: a nick that left the network is in the history of every worker (the
+    history is network state, fed by E_QUIT): 314, 312, then 369."""
+    asker = user(net, "asker")
+    gone = user(net, "gone", other(net))
+    gone.send("QUIT :bye")
+    asker.send("WHOWAS gone")
+    assert asker.lines() == [
+        *whowas_entry("asker", "gone", other(net)),
+        f"{S} 369 asker gone :End of WHOWAS",
+    ]
+
+
+def test_whowas_after_a_nick_change_newest_first(net: FakeNet) -> None:
+    """Modern IRC: "This may either be due to a nickname change or the user leaving IRC",
+    and "the most recent entry first"; the nick is looked up under rfc1459 folding, and 369
+    repeats it as asked."""
+    asker = user(net, "asker")
+    first = user(net, "old", other(net))
+    first.send("NICK new")
+    second = user(net, "old", 0)
+    second.send("QUIT")
+    asker.send("WHOWAS OLD")
+    assert asker.lines() == [
+        *whowas_entry("asker", "old", 0),
+        *whowas_entry("asker", "old", other(net)),
+        f"{S} 369 asker OLD :End of WHOWAS",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("count", "entries"),
+    [("1", 1), ("2", 2), ("3", 2), ("0", 2), ("-1", 2), ("many", 2), ("", 2)],
+)
+def test_whowas_count(net: FakeNet, count: str, entries: int) -> None:
+    """Modern IRC: "up to <count> replies will be returned (or all of them if no <count>
+    parameter is given)"; "If given, <count> SHOULD be a positive number. Otherwise, a full
+    search is done"."""
+    asker = user(net, "asker")
+    for worker in (0, other(net)):
+        user(net, "twice", worker).send("QUIT")
+    asker.send(f"WHOWAS twice {count}".rstrip())
+    got = asker.lines()
+    assert len([line for line in got if " 314 " in line]) == entries
+    assert got[-1] == f"{S} 369 asker twice :End of WHOWAS"
+
+
+def test_whowas_no_such_nick(net: FakeNet) -> None:
+    """Modern IRC: "Servers MUST reply with either ERR_WASNOSUCHNICK or a non-empty list of
+    WHOWAS entries, both followed with RPL_ENDOFWHOWAS"; a nick still in use is not history."""
+    asker = user(net, "asker")
+    user(net, "here", other(net))
+    asker.send("WHOWAS nobody", "WHOWAS here")
+    assert asker.lines() == [
+        f"{S} 406 asker nobody :There was no such nickname",
+        f"{S} 369 asker nobody :End of WHOWAS",
+        f"{S} 406 asker here :There was no such nickname",
+        f"{S} 369 asker here :End of WHOWAS",
+    ]
+
+
+def test_whowas_without_a_nick(net: FakeNet) -> None:
+    """Modern IRC: "If the <nick> argument is missing, they SHOULD send a single reply,
+    using either ERR_NONICKNAMEGIVEN or ERR_NEEDMOREPARAMS"."""
+    asker = user(net, "asker")
+    asker.send("WHOWAS", "WHOWAS :")
+    assert asker.lines() == [f"{S} 431 asker :No nickname given"] * 2
+
+
+def test_whowas_history_is_bounded() -> None:
+    """``--whowas-size``: the oldest entries go first, on every worker alike."""
+    net = FakeNet(workers=2, autojoin=(), whowas_size=2)
+    asker = user(net, "asker")
+    for i in range(3):
+        user(net, f"n{i}", i % 2).send("QUIT")
+    asker.send("WHOWAS n0", "WHOWAS n2")
+    got = asker.lines()
+    assert f"{S} 406 asker n0 :There was no such nickname" in got
+    assert whowas_entry("asker", "n2", 0)[0] in got
+    for core in net.cores:
+        assert [e.nick for es in core.state.whowas.values() for e in es] == [b"n1", b"n2"]
+
+
+def test_a_worker_that_starts_later_gets_the_history() -> None:
+    """The history travels in the snapshot a new worker loads (B_SNAPSHOT)."""
+    net = FakeNet(workers=2, autojoin=())
+    user(net, "gone", 1).send("QUIT")
+    fresh = FakeNet(workers=2, autojoin=())
+    fresh.cores[0].load_snapshot(net.state.snapshot())
+    assert fresh.cores[0].state.whowas == net.cores[1].state.whowas != {}
