@@ -6,10 +6,10 @@ irctest (https://github.com/progval/irctest) imports this module by name
 a port it picked, connects its clients, and ``kill``s the server at the end.
 
 What it owns: the command line of the server under test (flags chosen so irctest's usual
-expectations hold: no autojoin, no flood control, 32-character nicks), its config file (in a
-temporary folder of its own, with the operator irctest logs in as: ``operuser`` with
-``operpassword``, holding every privilege), and waiting for the server to be ready. What it
-must never do: change how the server behaves beyond its public flags and config file, or
+expectations hold: no autojoin, no flood control, 32-character nicks, the server description
+every controller gives), its config file (in a temporary folder of its own, with the operator
+irctest logs in as: ``operuser`` with ``operpassword``, holding every privilege), and waiting
+for the server to be ready. What it must never do: change how the server behaves beyond its public flags and config file, or
 claim a feature fastchat lacks (TLS, WebSocket, services, SASL, STS): those tests are skipped
 with ``NotImplementedByController`` and counted as skips, not passes.
 
@@ -46,6 +46,8 @@ READY_TIMEOUT = 30.0
 # Limits raised above fastchat's defaults where irctest expects more (ngIRCd's controller
 # sets MaxNickLength = 32 for the same reason); every other limit keeps its default.
 NICKLEN = 32
+# The description every irctest controller gives its server (LINKS expects it in RPL_LINKS).
+SERVER_INFO = "test server"
 
 # The operator account irctest's tests log in with (BaseServerTestCase: OPER operuser
 # operpassword), with every privilege fastchat has (config.PRIVILEGES; this venv cannot
@@ -159,6 +161,8 @@ class FastchatController(BaseServerController):
             "--no-flood-control",
             "--nicklen",
             str(NICKLEN),
+            "--server-info",
+            SERVER_INFO,
             "--config",
             str(config_file),
         ]

@@ -267,6 +267,41 @@ class Config:
         reloadable=True,
         metavar="ENTRIES",
     )
+    server_info: bytes = setting(
+        b"fastchat IRC server",
+        "the server's description, in `LINKS` and `INFO`",
+        reloadable=True,
+        type=str,
+        convert=str.encode,
+        metavar="TEXT",
+    )
+    admin_location: bytes = setting(
+        b"",
+        "where the server is (city, country), `ADMIN`'s `257`",
+        shown_default="none",
+        reloadable=True,
+        type=str,
+        convert=str.encode,
+        metavar="TEXT",
+    )
+    admin_name: bytes = setting(
+        b"",
+        "who runs the server (a person, an institution), `ADMIN`'s `258`",
+        shown_default="none",
+        reloadable=True,
+        type=str,
+        convert=str.encode,
+        metavar="TEXT",
+    )
+    admin_email: bytes = setting(
+        b"",
+        "how to reach the server's administrators, `ADMIN`'s `259`",
+        shown_default="none",
+        reloadable=True,
+        type=str,
+        convert=str.encode,
+        metavar="ADDRESS",
+    )
     max_channels: int = setting(
         50, "channels per user, `CHANLIMIT=#&:N`; one more join gets `405`", reloadable=True
     )

@@ -149,3 +149,26 @@ def test_whowas_sees_a_nick_change_and_a_quit_on_another_worker(server, connect)
         ":fastchat.local 406 wwask wwnever :There was no such nickname",
         ":fastchat.local 369 wwask wwnever :End of WHOWAS",
     ]
+
+
+def test_info_admin_links(connect) -> None:
+    """RFC 2812 §3.4.10 INFO (371..., 374), §3.4.9 ADMIN (256-259), §3.4.5 LINKS (this one
+    server, then 365), whichever worker answers."""
+    a = connect("srvq")
+    a.sync()
+    a.send("INFO")
+    a.send("ADMIN")
+    a.send("LINKS")
+    got = a.replies()
+    assert [line.split()[1] for line in got] == ["371"] * 4 + ["374"] + [
+        "256",
+        "257",
+        "258",
+        "259",
+        "364",
+        "365",
+    ]
+    assert (
+        got[-2] == ":fastchat.local 364 srvq fastchat.local fastchat.local :0 fastchat IRC server"
+    )
+    assert got[-1] == ":fastchat.local 365 srvq * :End of /LINKS list."

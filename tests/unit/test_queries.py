@@ -1,5 +1,5 @@
 """User and server queries through the sans-I/O core: WHOWAS (RFC 2812 §3.6.3, Modern IRC),
-transcript style, at one worker (the sequencer in-process) and at two (an in-memory hub),
+INFO, ADMIN and LINKS (RFC 2812 §3.4), transcript style, at one worker (the sequencer in-process) and at two (an in-memory hub),
 so both paths are held to the same replies."""
 
 from __future__ import annotations
@@ -131,3 +131,99 @@ def test_a_worker_that_starts_later_gets_the_history() -> None:
     fresh = FakeNet(workers=2, autojoin=())
     fresh.cores[0].load_snapshot(net.state.snapshot())
     assert fresh.cores[0].state.whowas == net.cores[1].state.whowas != {}
+
+
+# -- INFO, ADMIN, LINKS --------------------------------------------------------------------------
+
+
+def test_info(net: FakeNet) -> None:
+    """Modern IRC INFO: "the server will respond with zero or more RPL_INFO replies,
+    followed by one RPL_ENDOFINFO numeric"."""
+    asker = user(net, "asker")
+    asker.send("INFO")
+    got = asker.lines()
+    assert got[0].startswith(f"{S} 371 asker :fastchat-")
+    assert f"{S} 371 asker :fastchat.local: fastchat IRC server" in got
+    assert got[-2] == f"{S} 371 asker :On-line since 1970-01-12 13:46:40 UTC"
+    assert got[-1] == f"{S} 374 asker :End of /INFO list."
+    assert all(" 371 asker :" in line for line in got[:-1])
+
+
+def test_admin_from_the_settings() -> None:
+    """RFC 2812 §3.4.9 ADMIN: 256 with the server's name, 257 where it is, 258 who runs it,
+    259 the e-mail address, each from its setting."""
+    net = FakeNet(
+        autojoin=(),
+        admin_location=b"Lyon, France",
+        admin_name=b"The fastchat team",
+        admin_email=b"ops@example.org",
+    )
+    asker = user(net, "asker")
+    asker.send("ADMIN")
+    assert asker.lines() == [
+        f"{S} 256 asker fastchat.local :Administrative info",
+        f"{S} 257 asker :Lyon, France",
+        f"{S} 258 asker :The fastchat team",
+        f"{S} 259 asker :ops@example.org",
+    ]
+
+
+def test_admin_not_configured(net: FakeNet) -> None:
+    """Without settings the four replies still come, saying so."""
+    asker = user(net, "asker")
+    asker.send("ADMIN")
+    assert asker.lines()[1:] == [
+        f"{S} 257 asker :Location not configured",
+        f"{S} 258 asker :Administrator not configured",
+        f"{S} 259 asker :E-mail not configured",
+    ]
+
+
+@pytest.mark.parametrize("target", ["fastchat.local", "FASTCHAT.*", "*", "peer"])
+def test_a_target_on_this_server(net: FakeNet, target: str) -> None:
+    """Modern IRC ADMIN: "If <target> is a server, the information for that server is
+    requested. If <target> is a client, the information for the server that client is
+    connected to is requested", and "Wildcards are allowed": every client is on this one."""
+    asker = user(net, "asker")
+    user(net, "peer", other(net))
+    asker.send(f"ADMIN {target}", f"INFO {target}")
+    got = asker.lines()
+    assert got[0] == f"{S} 256 asker fastchat.local :Administrative info"
+    assert got[-1] == f"{S} 374 asker :End of /INFO list."
+
+
+@pytest.mark.parametrize("command", ["ADMIN", "INFO"])
+def test_another_server_is_no_such_server(net: FakeNet, command: str) -> None:
+    """Modern IRC: "If <target> is given and a matching server cannot be found, the server
+    will respond with the ERR_NOSUCHSERVER numeric and the command will fail"."""
+    asker = user(net, "asker")
+    asker.send(f"{command} irc.example.org")
+    assert asker.lines() == [f"{S} 402 asker irc.example.org :No such server"]
+
+
+@pytest.mark.parametrize(
+    ("line", "mask", "listed"),
+    [
+        ("LINKS", "*", True),
+        ("LINKS *.local", "*.local", True),
+        ("LINKS fastchat.local *.LOCAL", "*.LOCAL", True),
+        ("LINKS *.org", "*.org", False),
+    ],
+)
+def test_links_lists_this_server(net: FakeNet, line: str, mask: str, listed: bool) -> None:
+    """RFC 2812 §3.4.5 LINKS: one server however many workers serve it, at hop count 0 with
+    its description (364), when it matches the mask; then 365 with the mask."""
+    asker = user(net, "asker")
+    asker.send(line)
+    expected = [f"{S} 364 asker fastchat.local fastchat.local :0 fastchat IRC server"]
+    assert asker.lines() == [
+        *(expected if listed else []),
+        f"{S} 365 asker {mask} :End of /LINKS list.",
+    ]
+
+
+def test_links_through_another_server_is_no_such_server(net: FakeNet) -> None:
+    """RFC 2812 §3.4.5: "LINKS <remote server> <server mask>" asks another server."""
+    asker = user(net, "asker")
+    asker.send("LINKS irc.example.org *")
+    assert asker.lines() == [f"{S} 402 asker irc.example.org :No such server"]

@@ -1,10 +1,12 @@
-"""Server queries and liveness: PING, PONG, MOTD, LUSERS, VERSION, TIME, USERS
-(RFC 2812 §3.4, §3.7).
+"""Server queries and liveness: PING, PONG, MOTD, LUSERS, VERSION, TIME, INFO, ADMIN,
+LINKS, USERS (RFC 2812 §3.4, §3.7).
 
 Owns: what these commands answer. Must never: touch a socket or read the clock.
 """
 
 from __future__ import annotations
+
+import fnmatch
 
 from fastchat.irc import numerics as N
 from fastchat.irc.message import Message
@@ -51,6 +53,53 @@ def time_(ctx: Context, client: Client, msg: Message) -> None:
     ctx.reply(client, N.RPL_TIME, ctx.config.server_name, dates.server_time(ctx.now))
 
 
+def is_this_server(ctx: Context, target: bytes) -> bool:
+    """Does a query's optional ``<target>`` name this server (Modern IRC: a server name,
+    "Wildcards are allowed", or a client, meaning the server it is on: every client is on
+    this one)? Nothing given means this server too."""
+    if not target or matches_this_server(ctx, target):
+        return True
+    return ctx.state.user_by_nick(target) is not None
+
+
+def matches_this_server(ctx: Context, mask: bytes) -> bool:
+    """Does the server mask ``mask`` (``*`` and ``?``, any case) match this server's name?"""
+    name = ctx.config.server_name.lower().decode("latin-1")
+    return fnmatch.fnmatchcase(name, mask.lower().decode("latin-1"))
+
+
+def _no_such_server(ctx: Context, client: Client, target: bytes) -> None:
+    ctx.reply(client, N.ERR_NOSUCHSERVER, target, b"No such server")
+
+
+def info(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.4.10 INFO [<target>]: what this server is (371 lines, then 374)."""
+    if not is_this_server(ctx, msg.param(0)):
+        _no_such_server(ctx, client, msg.param(0))
+        return
+    ctx.send_lines(client, replies.info(ctx.config, client.name, ctx.created))
+
+
+def admin(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.4.9 ADMIN [<target>]: who runs this server (256-259, from the settings
+    admin_location, admin_name and admin_email)."""
+    if not is_this_server(ctx, msg.param(0)):
+        _no_such_server(ctx, client, msg.param(0))
+        return
+    ctx.send_lines(client, replies.admin(ctx.config, client.name))
+
+
+def links(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.4.5 LINKS [[<remote server>] <server mask>]: the servers of the network,
+    which is this one (however many workers serve it): 364 when it matches the mask, 365."""
+    if len(msg.params) > 1 and not is_this_server(ctx, msg.params[0]):
+        _no_such_server(ctx, client, msg.params[0])
+        return
+    mask = msg.params[-1] if msg.params and msg.params[-1] else b"*"
+    listed = matches_this_server(ctx, mask)
+    ctx.send_lines(client, replies.links(ctx.config, client.name, mask, listed))
+
+
 def users(ctx: Context, client: Client, msg: Message) -> None:
     """RFC 2812 §4.5: USERS is disabled on most servers (446)."""
     ctx.reply(client, b"446", b"USERS has been disabled")
@@ -63,5 +112,8 @@ COMMANDS = (
     Command(b"MOTD", motd),
     Command(b"VERSION", version),
     Command(b"TIME", time_),
+    Command(b"INFO", info),
+    Command(b"ADMIN", admin),
+    Command(b"LINKS", links),
     Command(b"USERS", users),
 )

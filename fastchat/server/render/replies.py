@@ -207,6 +207,41 @@ def motd(config: Config, nick: bytes) -> Iterator[bytes]:
     yield numeric(s, nick, N.RPL_ENDOFMOTD, b"End of /MOTD command.")
 
 
+def info(config: Config, nick: bytes, created: bytes) -> Iterator[bytes]:
+    """RFC 2812 §3.4.10 / Modern IRC INFO: "zero or more RPL_INFO replies, followed by one
+    RPL_ENDOFINFO": the software, the server and how it is built, since when it runs."""
+    s = config.server_name
+    text = (
+        b"%s, an IRC server in Python" % VERSION,
+        b"%s: %s" % (s, config.server_info),
+        b"One server, %d worker process%s: one sequencer decides everything in one order"
+        % (config.workers, b"" if config.workers == 1 else b"es"),
+        b"On-line since " + created,
+    )
+    for line in text:
+        yield numeric(s, nick, N.RPL_INFO, line)
+    yield numeric(s, nick, N.RPL_ENDOFINFO, b"End of /INFO list.")
+
+
+def admin(config: Config, nick: bytes) -> Iterator[bytes]:
+    """RFC 2812 §3.4.9 / Modern IRC ADMIN: RPL_ADMINME, RPL_ADMINLOC1 (where the server
+    is), RPL_ADMINLOC2 (who runs it) and RPL_ADMINEMAIL, from the configuration."""
+    s = config.server_name
+    yield numeric(s, nick, N.RPL_ADMINME, s, b"Administrative info")
+    yield numeric(s, nick, N.RPL_ADMINLOC1, config.admin_location or b"Location not configured")
+    yield numeric(s, nick, N.RPL_ADMINLOC2, config.admin_name or b"Administrator not configured")
+    yield numeric(s, nick, N.RPL_ADMINEMAIL, config.admin_email or b"E-mail not configured")
+
+
+def links(config: Config, nick: bytes, mask: bytes, listed: bool) -> Iterator[bytes]:
+    """RFC 2812 §3.4.5 / Modern IRC LINKS: this server, alone (hop count 0), when ``listed``
+    (the mask matches its name), then RPL_ENDOFLINKS with the mask."""
+    s = config.server_name
+    if listed:
+        yield numeric(s, nick, N.RPL_LINKS, s, s, b"0 " + config.server_info)
+    yield numeric(s, nick, N.RPL_ENDOFLINKS, mask, b"End of /LINKS list.")
+
+
 def whowas(
     config: Config, nick: bytes, asked: bytes, entries: Iterable[WhowasEntry]
 ) -> Iterator[bytes]:
