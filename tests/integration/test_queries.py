@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 
 def test_who_channel_and_nick(connect) -> None:
@@ -172,3 +173,55 @@ def test_info_admin_links(connect) -> None:
         got[-2] == ":fastchat.local 364 srvq fastchat.local fastchat.local :0 fastchat IRC server"
     )
     assert got[-1] == ":fastchat.local 365 srvq * :End of /LINKS list."
+
+
+def _until(client, line: str, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+    """Send ``line`` until a reply matches ``pattern`` (what another worker reports reaches
+    the network within about a second: poll by round trips, as ``wait_nicks_free`` does)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client.send(line)
+        for reply in client.replies():
+            if m := re.search(pattern, reply):
+                return m
+    raise AssertionError(f"{client.nick}: no reply to {line!r} matched {pattern!r}")
+
+
+def test_stats_uptime_and_one_start_time_for_every_worker(server, connect) -> None:
+    """STATS u (242) counts from the server's start, which every worker knows alike: two
+    clients on two workers read the same RPL_CREATED."""
+    a = connect("upa")
+    b = _elsewhere(server, connect, a, "upb")
+    created = [next(line for line in c.log if " 003 " in line).split(":", 2)[2] for c in (a, b)]
+    assert created[0] == created[1]
+    a.send("STATS u")
+    got = a.replies()
+    assert re.fullmatch(r":fastchat.local 242 upa :Server Up 0 days \d+:\d\d:\d\d", got[-2])
+    assert got[-1] == ":fastchat.local 219 upa u :End of /STATS report"
+
+
+def test_stats_commands_count_every_worker(server, connect) -> None:
+    """STATS m (212) is complete for the whole server: commands run on another worker are
+    counted once its next report (about a second) is applied."""
+    a = connect("cnta")
+    a.sync()
+    m = _until(a, "STATS m", r" (?:212 cnta USERS (\d+)|219 cnta m )")
+    before = int(m.group(1) or 0)
+    b = _elsewhere(server, connect, a, "cntb")
+    for _ in range(3):
+        b.send("USERS")
+    b.sync()
+    _until(a, "STATS m", rf" 212 cnta USERS {before + 3}$")
+
+
+def test_stats_links(server, connect) -> None:
+    """STATS l (211): at four workers, this worker's bus link to the hub; at one worker the
+    sequencer is in-process and there is no link. 219 either way."""
+    a = connect("lnk")
+    a.sync()
+    if server.workers == 1:
+        a.send("STATS l")
+        assert a.replies() == [":fastchat.local 219 lnk l :End of /STATS report"]
+        return
+    m = _until(a, "STATS l", r" 211 lnk fastchat\.local\[worker\d->hub\] (\d+ ){5}\d+$")
+    assert m

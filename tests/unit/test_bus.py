@@ -289,6 +289,22 @@ def test_link_sends_queued_frames_in_order(links: tuple[Link, Link]) -> None:
     assert left.flush() is True  # nothing queued: nothing to do
 
 
+def test_link_counts_its_traffic(links: tuple[Link, Link]) -> None:
+    """STATS l: a link counts the records it queued and received and the bytes the socket
+    took and gave, per frame and per read; a retained frame queued again (after a hub
+    restart) is bytes, not records, again."""
+    left, right = links
+    frames = [left.queue(batch) for batch in BATCHES[:3]]
+    left.queue_frame(frames[0])
+    left.flush()
+    _receive_all(right, 4)
+    records = sum(map(len, BATCHES[:3]))
+    size = sum(map(len, frames)) + len(frames[0])
+    assert (left.sent_records, left.sent_bytes) == (records, size)
+    assert (right.received_records, right.received_bytes) == (records + len(BATCHES[0]), size)
+    assert (left.received_records, right.sent_records) == (0, 0)
+
+
 def test_link_is_non_blocking(links: tuple[Link, Link]) -> None:
     """bus.py: a Link must never block: with nothing to read, ``receive`` gives no batch."""
     _, right = links

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from fastchat.server.commands.context import LinkInfo
 from tests.unit.fakenet import FakeClient, FakeNet
 
 S = ":fastchat.local"
@@ -227,3 +228,88 @@ def test_links_through_another_server_is_no_such_server(net: FakeNet) -> None:
     asker = user(net, "asker")
     asker.send("LINKS irc.example.org *")
     assert asker.lines() == [f"{S} 402 asker irc.example.org :No such server"]
+
+
+# -- STATS ---------------------------------------------------------------------------------------
+
+
+def tick(net: FakeNet) -> None:
+    """Every worker's once-a-second tick (it reports the command counts)."""
+    for core in net.cores:
+        core.tick(net.now)
+    net.pump()
+
+
+def test_stats_uptime(net: FakeNet) -> None:
+    """Modern IRC STATS u: "how long the server has been up" (242), from the start time every
+    worker was given; then 219."""
+    asker = user(net, "asker")
+    net.now += 86400 + 3600 + 60 + 1
+    asker.send("STATS u")
+    assert asker.lines() == [
+        f"{S} 242 asker :Server Up 1 days 1:01:01",
+        f"{S} 219 asker u :End of /STATS report",
+    ]
+
+
+def test_stats_commands_count_the_whole_server(net: FakeNet) -> None:
+    """Modern IRC STATS m: "a list of commands supported by the server and the usage count
+    for each if the usage count is non zero", for the whole server: another worker's counts
+    arrive with its next report (every tick), the asker's own worker's are current."""
+    asker = user(net, "asker")
+    talker = user(net, "talker", other(net))
+    talker.send("PRIVMSG asker :1", "PRIVMSG asker :2", "NOTICE asker :3")  # the fast path
+    talker.send("privmsg asker :4", "TIME")  # the parser's path
+    tick(net)
+    asker.lines()
+    asker.send("STATS m")
+    assert asker.lines() == [
+        f"{S} 212 asker NICK 2",
+        f"{S} 212 asker NOTICE 1",
+        f"{S} 212 asker PRIVMSG 3",
+        f"{S} 212 asker STATS 1",
+        f"{S} 212 asker TIME 1",
+        f"{S} 212 asker USER 2",
+        f"{S} 219 asker m :End of /STATS report",
+    ]
+
+
+def test_stats_commands_between_reports() -> None:
+    """Until its next report, another worker's latest commands are not counted yet (STATS m
+    is at most about a second behind for other workers); the asker's worker is exact."""
+    net = FakeNet(workers=2, autojoin=())
+    asker = user(net, "asker")
+    tick(net)
+    user(net, "late", 1).send("TIME")
+    asker.send("TIME", "STATS m")
+    got = [line for line in asker.lines() if " 212 " in line]
+    assert f"{S} 212 asker TIME 1" in got
+    tick(net)
+    asker.send("STATS m")
+    assert f"{S} 212 asker TIME 2" in asker.lines()
+
+
+def test_stats_links(net: FakeNet) -> None:
+    """RFC 2812 RPL_STATSLINKINFO for this worker's links (the shell refreshes them every
+    second; at one worker there is none: the sequencer is in-process)."""
+    asker = user(net, "asker")
+    asker.send("STATS l")
+    assert asker.lines() == [f"{S} 219 asker l :End of /STATS report"]
+    net.cores[0].links = (LinkInfo(b"srv[worker0->hub]", 5, 10, 4096, 20, 3000, net.now - 42),)
+    asker.send("STATS ?")
+    assert asker.lines() == [
+        f"{S} 211 asker srv[worker0->hub] 5 10 4 20 2 42",
+        f"{S} 219 asker ? :End of /STATS report",
+    ]
+
+
+def test_stats_other_letters_and_errors(net: FakeNet) -> None:
+    """Modern IRC: an unknown query gets only RPL_ENDOFSTATS; no query is 461; a target that
+    is not this server is 402."""
+    asker = user(net, "asker")
+    asker.send("STATS x", "STATS", "STATS u irc.example.org")
+    assert asker.lines() == [
+        f"{S} 219 asker x :End of /STATS report",
+        f"{S} 461 asker STATS :Not enough parameters",
+        f"{S} 402 asker irc.example.org :No such server",
+    ]

@@ -39,6 +39,7 @@ SAMPLES: dict[str, Any] = {
     "tuple[int, ...]": (1, 1 << 33),
     "tuple[tuple[int, int], ...]": ((0, 5), (2, 7)),
     "dict[int, int]": {0: 3, 1: 4},
+    "dict[bytes, int]": {b"PRIVMSG": 3, b"JOIN": 1 << 40},
     "dict[int, int] | None": {2: 9},
     "Any": ((b"nested", 1), ()),
 }

@@ -43,6 +43,7 @@ from fastchat.server.network.records import (
     VOICE,
     DUser,
     EAway,
+    ECounts,
     EIntro,
     EInvite,
     EJoin,
@@ -56,6 +57,7 @@ from fastchat.server.network.records import (
     EUmode,
     RAway,
     RChanMsg,
+    RCounts,
     Record,
     RInvite,
     RJoin,
@@ -359,6 +361,17 @@ def test_a_message_gets_d_done_only_when_doubted(request_: Record, done: bool) -
     assert dones(out) == ([(WORKER[request_[1]], request_[1])] if done else [])
     if done:
         assert out[-1][2][0] == D_DONE
+
+
+def test_command_counts_become_network_state_without_d_done() -> None:
+    """STATS m: a worker's report of its command counts becomes an E_COUNTS for every worker
+    (its totals, so replicas can sum the whole server); it is no client's request, so no
+    D_DONE answers it."""
+    net = network()
+    counts = {b"PRIVMSG": 7, b"JOIN": 2}
+    out = net.handle(make(RCounts, 5, counts), origin=2)
+    assert out == [("event", None, make(ECounts, 5, counts, NOW))]
+    assert net.state.command_counts == {5: counts}
 
 
 def test_sync_decides_nothing() -> None:

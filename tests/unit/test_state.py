@@ -22,6 +22,7 @@ from fastchat.server.network.records import (
     OP,
     VOICE,
     EAway,
+    ECounts,
     EIntro,
     EInvite,
     EJoin,
@@ -106,6 +107,10 @@ def kill(uid: int, target: int, comment: bytes = b"spam") -> Record:
     return make(EKill, uid, target, comment, T0)
 
 
+def counts(incarnation: int, **by_name: int) -> Record:
+    return make(ECounts, incarnation, {k.encode(): v for k, v in by_name.items()}, T0)
+
+
 def build(*events: Record) -> State:
     state = State()
     for event in events:
@@ -167,6 +172,7 @@ def describe(state: State) -> dict[str, Any]:
         "opers": state.opers,
         "max_users": state.max_users,
         "whowas": {key: list(entries) for key, entries in state.whowas.items()},
+        "command_counts": state.command_counts,
     }
 
 
@@ -702,6 +708,27 @@ def test_merge_whowas_is_a_union_in_time_order() -> None:
     assert state.whowas_of(b"b") == [b]
 
 
+# -- command counts (STATS m) ----------------------------------------------------------------------
+
+
+def test_command_counts_are_each_workers_totals() -> None:
+    """E_COUNTS carries one worker's totals: the larger count wins, command by command, so a
+    report applied again or an older one after a newer one (a replay after a hub restart)
+    changes nothing; the whole server's counts are the sum over workers, one worker's
+    live counts standing in for its last report when given."""
+    state = build(counts(1, PRIVMSG=5, JOIN=1), counts(2, PRIVMSG=2))
+    assert state.apply(counts(1, PRIVMSG=4, JOIN=1)) is False
+    assert state.apply(counts(1, PRIVMSG=6)) is True
+    assert state.apply(counts(3)) is False
+    assert state.command_counts == {1: {b"PRIVMSG": 6, b"JOIN": 1}, 2: {b"PRIVMSG": 2}}
+    assert state.total_counts() == {b"PRIVMSG": 8, b"JOIN": 1}
+    assert state.total_counts((2, {b"PRIVMSG": 3, b"WHO": 1})) == {
+        b"PRIVMSG": 9,
+        b"JOIN": 1,
+        b"WHO": 1,
+    }
+
+
 # -- idempotence: replay after a hub restart -------------------------------------------------------
 
 _REPEATED = [
@@ -720,6 +747,7 @@ _REPEATED = [
     pytest.param(invite(CAROL, b"#chan"), id="invite"),
     pytest.param(oper(BOB), id="oper"),
     pytest.param(kill(ALICE, BOB), id="kill"),
+    pytest.param(counts(7, PRIVMSG=3), id="counts"),
 ]
 
 
@@ -771,6 +799,8 @@ def rich_network() -> State:
         umode(DAVE, b"iw", b"+iw"),
         umode(5, b"i", b"+i"),
         oper(5, b"admin", ("kill", "see")),
+        counts(1, PRIVMSG=10, JOIN=3),
+        counts(2, WHO=1),
     ):
         assert state.apply(event), event
     return state
@@ -795,8 +825,8 @@ def test_snapshot_round_trip_gives_an_equal_state() -> None:
     """A worker that starts loads the hub's snapshot: after ``load_snapshot`` (through
     marshal, as over the bus) it holds the same users, nicks, channels, members with their
     flags, modes, key, limit, bans, invites, topics, away messages, user modes, invisible
-    count, operators with their privileges, member counts per worker, peak user count and
-    WHOWAS history."""
+    count, operators with their privileges, member counts per worker, peak user count, WHOWAS
+    history and command counts."""
     original = rich_network()
     copy = State()
     copy.load_snapshot(marshal.loads(marshal.dumps(original.snapshot())))
@@ -833,12 +863,12 @@ def test_load_snapshot_keeps_the_larger_peak() -> None:
     """RPL_GLOBALUSERS' maximum: the peak carried by the snapshot is kept, and is never below
     the users the snapshot holds."""
     state = State()
-    state.load_snapshot(((), (), 42, ()))
+    state.load_snapshot(((), (), 42, (), ()))
     assert state.max_users == 42
     users = tuple(
         (uid, b"u%d" % uid, b"u", b"h", b"r", 0, 0, b"", b"", b"", ()) for uid in range(1, 4)
     )
-    state.load_snapshot((users, (), 1, ()))
+    state.load_snapshot((users, (), 1, (), ()))
     assert state.max_users == 3
 
 

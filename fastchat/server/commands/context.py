@@ -2,8 +2,9 @@
 
 Owns: :class:`Context`, the protocol the worker's engine implements for its handlers: reply,
 send, submit a request to the sequencer, relay a message, disconnect, check a password off
-the loop, log an operator's action, the time, the network state replica, the configuration
-and the capability registry. Nothing else of the engine is
+the loop, log an operator's action, the time, the network state replica, the configuration,
+the capability registry, and what the server queries read of the engine (start time,
+command counts, links: :class:`LinkInfo`). Nothing else of the engine is
 reachable from a handler (mypy checks it), so the engine imports the commands and never the
 reverse.
 Must never: hold an implementation.
@@ -12,13 +13,26 @@ Must never: hold an implementation.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from fastchat.server.caps import Registry
 from fastchat.server.config import Config
 from fastchat.server.connection import Client
 from fastchat.server.network.records import Record
 from fastchat.server.network.state import State
+
+
+class LinkInfo(NamedTuple):
+    """One of this worker's links to the rest of the server (STATS l): at several workers,
+    its bus link to the hub, whose messages are records."""
+
+    name: bytes
+    sendq: int  # bytes queued that the peer has not taken yet
+    sent_messages: int
+    sent_bytes: int
+    received_messages: int
+    received_bytes: int
+    opened: float  # Unix time
 
 
 class Context(Protocol):
@@ -28,6 +42,8 @@ class Context(Protocol):
     state: State  # this worker's replica of the whole network
     caps: Registry  # the capabilities this server offers
     created: bytes  # when the server started, as RPL_CREATED shows it
+    started: float  # when the server started, Unix time (STATS u)
+    links: tuple[LinkInfo, ...]  # this worker's links, as of the last second (STATS l)
 
     @property
     def now(self) -> float:
@@ -36,6 +52,10 @@ class Context(Protocol):
     @property
     def local_count(self) -> int:
         """Connections on this worker (LUSERS' local count)."""
+
+    def command_counts(self) -> dict[bytes, int]:
+        """How often each command ran on the whole server (STATS m): every worker's counts,
+        this worker's as of now, the others' as of their last report (a second or so)."""
 
     def send(self, client: Client, data: bytes) -> None:
         """Queue ``data`` (whole lines) for ``client``."""

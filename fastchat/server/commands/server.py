@@ -1,4 +1,4 @@
-"""Server queries and liveness: PING, PONG, MOTD, LUSERS, VERSION, TIME, INFO, ADMIN,
+"""Server queries and liveness: PING, PONG, MOTD, LUSERS, VERSION, TIME, STATS, INFO, ADMIN,
 LINKS, USERS (RFC 2812 §3.4, §3.7).
 
 Owns: what these commands answer. Must never: touch a socket or read the clock.
@@ -7,6 +7,7 @@ Owns: what these commands answer. Must never: touch a socket or read the clock.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable, Iterable
 
 from fastchat.irc import numerics as N
 from fastchat.irc.message import Message
@@ -72,6 +73,60 @@ def _no_such_server(ctx: Context, client: Client, target: bytes) -> None:
     ctx.reply(client, N.ERR_NOSUCHSERVER, target, b"No such server")
 
 
+def _uptime(ctx: Context, client: Client) -> Iterable[bytes]:
+    return (replies.stats_uptime(ctx.config, client.name, int(ctx.now - ctx.started)),)
+
+
+def _commands(ctx: Context, client: Client) -> Iterable[bytes]:
+    return replies.stats_commands(ctx.config, client.name, ctx.command_counts())
+
+
+def _links(ctx: Context, client: Client) -> Iterable[bytes]:
+    return [
+        replies.stats_link(
+            ctx.config,
+            client.name,
+            link.name,
+            link.sendq,
+            (link.sent_messages, link.sent_bytes),
+            (link.received_messages, link.received_bytes),
+            int(ctx.now - link.opened),
+        )
+        for link in ctx.links
+    ]
+
+
+#: What each STATS letter answers (Modern IRC STATS: "u - returns a string showing how long
+#: the server has been up", "m - returns a list of commands supported by the server and the
+#: usage count for each if the usage count is non zero", "l - returns a list of the server's
+#: connections"). Operators may be shown more letters later.
+_STATS: dict[bytes, Callable[[Context, Client], Iterable[bytes]]] = {
+    b"u": _uptime,
+    b"m": _commands,
+    b"l": _links,
+    b"?": _links,
+}
+
+
+def stats(ctx: Context, client: Client, msg: Message) -> None:
+    """RFC 2812 §3.4.4 STATS <query> [<target>]: ``u`` the uptime (242), ``m`` how often
+    each command ran on the whole server (212), ``l`` and ``?`` this worker's link to the hub
+    (211); any letter, known or not, ends with 219.
+
+    Declared ``reads``: the command counts are network state, every worker's totals as it
+    reports them about once a second (E_COUNTS), so at several workers the answer holds
+    every report decided before the query, and this worker's own counts as of now."""
+    query, target = msg.params[0], msg.param(1)
+    if not is_this_server(ctx, target):
+        _no_such_server(ctx, client, target)
+        return
+    letter = query[:1] or b"*"
+    answer = _STATS.get(letter)
+    out = list(answer(ctx, client)) if answer is not None else []
+    out.append(replies.end_of_stats(ctx.config, client.name, letter))
+    ctx.send_lines(client, out)
+
+
 def info(ctx: Context, client: Client, msg: Message) -> None:
     """RFC 2812 §3.4.10 INFO [<target>]: what this server is (371 lines, then 374)."""
     if not is_this_server(ctx, msg.param(0)):
@@ -112,6 +167,7 @@ COMMANDS = (
     Command(b"MOTD", motd),
     Command(b"VERSION", version),
     Command(b"TIME", time_),
+    Command(b"STATS", stats, 1, reads=True),
     Command(b"INFO", info),
     Command(b"ADMIN", admin),
     Command(b"LINKS", links),

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple, Protocol
 from fastchat.irc import numerics as N
 from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.caps import CAPABILITIES, Registry
+from fastchat.server.commands.context import LinkInfo
 from fastchat.server.commands.registration import feed
 from fastchat.server.config import Config
 from fastchat.server.connection import Client
@@ -51,6 +52,7 @@ from fastchat.server.network.records import (
     DKill,
     DOverride,
     DReply,
+    RCounts,
     Record,
     RQuit,
     make,
@@ -115,6 +117,7 @@ class WorkerCore:
     ) -> None:
         self.config = config
         self.slot = slot
+        self.incarnation = incarnation
         self.log = log
         self.caps = caps
         self.state = State()
@@ -134,6 +137,10 @@ class WorkerCore:
         self.tagged = 0
         self.rehash_requests: list[int] = []  # REHASH from these users: the shell reads the file
         self.created = b"at start-up"
+        self.started = 0.0  # when the server started (Unix time; see set_start_time)
+        # This worker's links (STATS l): the shell refreshes them about once a second.
+        self.links: tuple[LinkInfo, ...] = ()
+        self._reported_counts: dict[bytes, int] = {}  # the last R_COUNTS (see tick)
         self._next_uid = incarnation << 32
         self._now = 0.0
         self.sequencer: Sequencer | None = (
@@ -152,8 +159,11 @@ class WorkerCore:
             D_OVERRIDE: self._d_override,
         }
 
-    def set_start_time(self, now: float) -> None:
-        self.created = dates.created(now)
+    def set_start_time(self, started: float) -> None:
+        """When the server started (the supervisor's clock, the same for every worker): what
+        RPL_CREATED and INFO show, and where STATS u counts the uptime from."""
+        self.started = started
+        self.created = dates.created(started)
 
     @property
     def local_count(self) -> int:
@@ -306,6 +316,28 @@ class WorkerCore:
         if client.caps & self.caps.tag_mask:
             self.tagged -= 1
             client.caps = 0
+
+    # -- command counts (STATS m) -----------------------------------------------------------------
+    def local_counts(self) -> dict[bytes, int]:
+        """How often each command ran on this worker since it started."""
+        counts = dict(self.dispatcher.counts)
+        relay = self.relay
+        for name, fast in ((b"PRIVMSG", relay.privmsgs), (b"NOTICE", relay.notices)):
+            if fast:
+                counts[name] = counts.get(name, 0) + fast
+        return counts
+
+    def command_counts(self) -> dict[bytes, int]:
+        """Context: how often each command ran on the whole server: every other worker's last
+        report (network state, about a second old at most), and this worker's counts now."""
+        return self.state.total_counts((self.incarnation, self.local_counts()))
+
+    def _report_counts(self) -> None:
+        """Tell the network this worker's command counts, when they changed (every tick)."""
+        counts = self.local_counts()
+        if counts != self._reported_counts:
+            self._reported_counts = counts
+            self.submit(make(RCounts, self.incarnation, counts), barrier=False)
 
     # -- connections -------------------------------------------------------------------------------
     def admission(self, ip: bytes) -> bytes | None:
@@ -494,10 +526,12 @@ class WorkerCore:
 
     def tick(self, now: float) -> None:
         """Once a second or so: registration timeout, idle PING, ping timeout; the WHOWAS
-        bound follows the configuration (a reload may change it)."""
+        bound follows the configuration (a reload may change it); the command counts go to
+        the network (STATS m)."""
         self._now = now
         cfg = self.config
         self.state.set_whowas_size(cfg.whowas_size)
+        self._report_counts()
         for client in list(self.clients.values()):
             if client.closed:
                 continue

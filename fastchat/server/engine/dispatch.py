@@ -3,7 +3,7 @@
 Owns: parsing a client's line, the fast path hand-off for plain messages, the cross-cutting
 checks (registered? capability? privilege? enough parameters?) done once here for every
 command so no handler re-checks them (Ergo's ``Command.Run``), the read barrier for commands
-that answer from the replica, and turning errors into numerics.
+that answer from the replica, turning errors into numerics, and counting the commands run.
 Must never: hold what a command means (that is its family module in
 :mod:`fastchat.server.commands`) or touch a socket.
 """
@@ -28,11 +28,14 @@ _MESSAGE_COMMANDS = (b"PRIVMSG ", b"NOTICE ")
 class Dispatcher:
     """Runs a core's client lines through the command table."""
 
-    __slots__ = ("commands", "core")
+    __slots__ = ("commands", "core", "counts")
 
     def __init__(self, core: WorkerCore, commands: dict[bytes, Command] = COMMANDS) -> None:
         self.core = core
         self.commands = commands
+        # How often each command's handler ran here (STATS m; the relay counts the PRIVMSG
+        # and NOTICE of its fast path)
+        self.counts: dict[bytes, int] = {}
 
     def handle_line(self, client: Client, line: bytes, index: int) -> bool:
         """One line (the ``index``-th the client sent): parse, check, dispatch, turn remote
@@ -94,6 +97,8 @@ class Dispatcher:
             client.synced_upto = client.received
             core.submit((R_SYNC, client.uid))
             return False
+        counts = self.counts
+        counts[command.name] = counts.get(command.name, 0) + 1
         try:
             command.handler(core, client, msg)
         except N.IRCError as err:

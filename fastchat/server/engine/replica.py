@@ -24,6 +24,7 @@ from fastchat.server.network.records import (
     D_USER,
     D_WALLOPS,
     E_AWAY,
+    E_COUNTS,
     E_INTRO,
     E_INVITE,
     E_JOIN,
@@ -85,6 +86,7 @@ class Replica:
             E_OPER: self._e_oper,
             E_KILL: self._e_kill,
             D_WALLOPS: self._d_wallops,
+            E_COUNTS: self._e_counts,
         }
 
     # -- delivering ---------------------------------------------------------------------------
@@ -339,6 +341,10 @@ class Replica:
             if (user := users.get(uid)) is not None and b"w" in user.modes
         ]
         self._fanout(readers, d.line, Meta(d.time, d.sender))
+
+    def _e_counts(self, ev: Record) -> None:
+        """A worker's command counts: network state that nobody is shown (STATS m reads it)."""
+        self.state.apply(ev)
 
     def _e_invite(self, ev: Record) -> None:
         e = EInvite._make(ev)

@@ -46,6 +46,7 @@ R_UMODE = 14
 R_OPER = 15
 R_KILL = 16
 R_WALLOPS = 17
+R_COUNTS = 19
 
 # -- events: sequencer -> every worker (state changes, in the one global order) -----------------
 E_INTRO = 21
@@ -61,6 +62,7 @@ E_INVITE = 30
 E_UMODE = 31
 E_OPER = 32
 E_KILL = 33
+E_COUNTS = 39
 
 # -- deliveries and answers: sequencer -> the workers that need them ----------------------------
 D_CHAN = 41
@@ -213,6 +215,16 @@ class RWallops(NamedTuple):
     line: bytes  # formatted once by the sender's worker
 
 
+class RCounts(NamedTuple):
+    """How often each command ran on one worker (STATS m), reported about once a second while
+    it changes: the totals since that worker (``incarnation``) started, by command name. The
+    sequencer turns it into E_COUNTS and answers nothing (no D_DONE: nobody waits for it)."""
+
+    kind: int
+    incarnation: int
+    counts: dict[bytes, int]
+
+
 # -- events -------------------------------------------------------------------------------------
 class EIntro(NamedTuple):
     """A user registered (its signon is ``time // 1000``)."""
@@ -331,6 +343,16 @@ class EKill(NamedTuple):
     uid: int  # the operator
     target: int  # uid
     comment: bytes
+    time: int
+
+
+class ECounts(NamedTuple):
+    """One worker's command counts: its totals, so every replica can sum the whole server's
+    (applying a report again, or an older one after a newer one, changes nothing)."""
+
+    kind: int
+    incarnation: int
+    counts: dict[bytes, int]
     time: int
 
 
@@ -461,6 +483,7 @@ SCHEMAS: dict[int, type[Any]] = {
     R_OPER: ROper,
     R_KILL: RKill,
     R_WALLOPS: RWallops,
+    R_COUNTS: RCounts,
     E_INTRO: EIntro,
     E_NICK: ENick,
     E_JOIN: EJoin,
@@ -474,6 +497,7 @@ SCHEMAS: dict[int, type[Any]] = {
     E_UMODE: EUmode,
     E_OPER: EOper,
     E_KILL: EKill,
+    E_COUNTS: ECounts,
     D_CHAN: DChan,
     D_USER: DUser,
     D_REPLY: DReply,
@@ -510,6 +534,7 @@ STATE_EVENTS = frozenset(
         E_UMODE,
         E_OPER,
         E_KILL,
+        E_COUNTS,
     }
 )
 

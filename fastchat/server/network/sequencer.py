@@ -28,6 +28,7 @@ from fastchat.server.network.records import (
     OP,
     R_AWAY,
     R_CHANMSG,
+    R_COUNTS,
     R_INVITE,
     R_JOIN,
     R_KICK,
@@ -49,6 +50,7 @@ from fastchat.server.network.records import (
     DUser,
     DWallops,
     EAway,
+    ECounts,
     EIntro,
     EInvite,
     EJoin,
@@ -62,6 +64,7 @@ from fastchat.server.network.records import (
     ETopic,
     EUmode,
     RAway,
+    RCounts,
     Record,
     RJoin,
     RKill,
@@ -155,17 +158,22 @@ class Sequencer:
             R_OPER: self._oper,
             R_KILL: self._kill_user,
             R_WALLOPS: self._wallops,
+            R_COUNTS: self._counts,
         }
 
     def handle(self, origin: int, request: Record, now: int) -> None:
         """Decide one request from worker ``origin`` at ``now`` (Unix time in milliseconds,
         stamped on everything the decision produces). Every request except a message is
         answered with ``D_DONE`` to its origin, after whatever it caused; so is a message the
-        worker doubted (its last field), which it sent under the client's barrier."""
+        worker doubted (its last field), which it sent under the client's barrier. A report
+        of command counts is no client's request: nobody waits for it."""
         kind = request[0]
         self._now = now
         self._table[kind](origin, request, now)
-        if (kind != R_CHANMSG and kind != R_USERMSG) or request[5]:
+        # A message waits for nothing, unless its worker doubted it; nobody waits for a
+        # report of command counts; everything else is some client's barrier.
+        messages = (R_CHANMSG, R_USERMSG)
+        if request[5] if kind in messages else kind != R_COUNTS:
             self.router.to_worker(origin, (D_DONE, request[1], now))  # DDone, by hand: hot
 
     def handle_batch(self, origin: int, requests: list[Record], now: int) -> None:
@@ -299,6 +307,12 @@ class Sequencer:
         workers = {u.worker for u in self.state.users.values() if b"w" in u.modes}
         for worker in sorted(workers):
             self.router.to_worker(worker, make(DWallops, w.uid, w.line, now))
+
+    def _counts(self, origin: int, r: Record, now: int) -> None:
+        """STATS m (Modern IRC): a worker's command counts become network state, so any
+        worker can answer for the whole server."""
+        c = RCounts._make(r)
+        self.router.event(make(ECounts, c.incarnation, c.counts, now))
 
     # -- channels (RFC 2812 §3.2) ------------------------------------------------------------
     def _member(self, origin: int, uid: int, name: bytes) -> tuple[User, Channel] | None:

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from fastchat.irc.casemap import fold
 from fastchat.server.network.records import (
     E_AWAY,
+    E_COUNTS,
     E_INTRO,
     E_INVITE,
     E_JOIN,
@@ -31,6 +32,7 @@ from fastchat.server.network.records import (
     OP,
     VOICE,
     EAway,
+    ECounts,
     EIntro,
     EInvite,
     EJoin,
@@ -106,6 +108,7 @@ class Snapshot(NamedTuple):
     channels: tuple[tuple[Any, ...], ...]  # SnapshotChannel rows
     max_users: int
     whowas: tuple[tuple[Any, ...], ...]  # WhowasEntry rows, oldest first
+    command_counts: tuple[tuple[int, tuple[tuple[bytes, int], ...]], ...]  # see State
 
 
 class User:
@@ -230,6 +233,7 @@ class State:
         "_apply_table",
         "_whowas_log",
         "channels",
+        "command_counts",
         "invisible",
         "local",
         "max_users",
@@ -256,6 +260,10 @@ class State:
         self.whowas: dict[bytes, list[WhowasEntry]] = {}
         self._whowas_log: deque[WhowasEntry] = deque()
         self.whowas_size = WHOWAS_SIZE
+        # STATS m: how often each command ran, by worker incarnation (each worker's totals
+        # since it started, as it last reported them, about once a second: E_COUNTS). The
+        # counts of a worker that died stay: they were used on this server all the same.
+        self.command_counts: dict[int, dict[bytes, int]] = {}
         self._apply_table = {
             E_INTRO: self._intro,
             E_NICK: self._nick,
@@ -270,6 +278,7 @@ class State:
             E_UMODE: self._umode,
             E_OPER: self._oper,
             E_KILL: self._kill,
+            E_COUNTS: self._counts,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -460,6 +469,34 @@ class State:
         user.oper, user.privileges = e.name, privileges
         return True
 
+    def _counts(self, ev: Record) -> bool:
+        """A worker's totals. Each count only grows, so the larger of two reports wins, per
+        command: a report applied twice, or after a newer one (a replay after a hub restart),
+        changes nothing, and replicas that merge agree."""
+        e = ECounts._make(ev)
+        if not e.counts:
+            return False
+        have = self.command_counts.setdefault(e.incarnation, {})
+        changed = False
+        for name, count in e.counts.items():
+            if count > have.get(name, 0):
+                have[name] = count
+                changed = True
+        return changed
+
+    def total_counts(self, live: tuple[int, dict[bytes, int]] | None = None) -> dict[bytes, int]:
+        """How often each command ran on the whole server, from every worker's last report;
+        ``live``: one worker's (incarnation, counts) as it knows them now, in place of its
+        report."""
+        total: dict[bytes, int] = {}
+        parts = list(self.command_counts.items())
+        if live is not None:
+            parts = [p for p in parts if p[0] != live[0]] + [live]
+        for _incarnation, counts in parts:
+            for name, count in counts.items():
+                total[name] = total.get(name, 0) + count
+        return total
+
     def _invite(self, ev: Record) -> bool:
         e = EInvite._make(ev)
         chan = self.channels.get(e.channel)
@@ -514,7 +551,7 @@ class State:
     # -- whole-state transfer (a worker that starts or restarts) --------------------------------
     def snapshot(self) -> Record:
         """Everything, as marshal-able tuples laid out as a :class:`Snapshot`: users, channels
-        with their members, the peak user count, the WHOWAS history."""
+        with their members, the peak user count, the WHOWAS history, the command counts."""
         users = tuple(
             (
                 u.uid,
@@ -548,11 +585,15 @@ class State:
             for c in self.channels.values()
         )
         whowas = tuple(tuple(e) for e in self._whowas_log)
-        return tuple(Snapshot(users, channels, self.max_users, whowas))
+        counts = tuple(
+            (incarnation, tuple(sorted(c.items())))
+            for incarnation, c in self.command_counts.items()
+        )
+        return tuple(Snapshot(users, channels, self.max_users, whowas, counts))
 
     def load_snapshot(self, snap: Record) -> None:
         """Replace everything with ``snap`` (keeps ``local``, which only its worker knows)."""
-        users, channels, max_users, whowas = Snapshot._make(snap)
+        users, channels, max_users, whowas, counts = Snapshot._make(snap)
         self.users.clear()
         self.nicks.clear()
         self.channels.clear()
@@ -580,6 +621,7 @@ class State:
             chan.invites = set(c.invites)
         self.max_users = max(max_users, len(self.users))
         self._load_whowas(list(map(WhowasEntry._make, whowas)))
+        self.command_counts = {incarnation: dict(c) for incarnation, c in counts}
 
     def users_on_worker(self, worker: int) -> list[int]:
         return [uid for uid, u in self.users.items() if u.worker == worker]

@@ -223,6 +223,55 @@ def info(config: Config, nick: bytes, created: bytes) -> Iterator[bytes]:
     yield numeric(s, nick, N.RPL_ENDOFINFO, b"End of /INFO list.")
 
 
+def stats_uptime(config: Config, nick: bytes, seconds: int) -> bytes:
+    """Modern IRC RPL_STATSUPTIME: ``Server Up <days> days <hours>:<minutes>:<seconds>``."""
+    days, rest = divmod(max(seconds, 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = b"Server Up %d days %d:%02d:%02d" % (days, hours, minutes, secs)
+    return numeric(config.server_name, nick, N.RPL_STATSUPTIME, text)
+
+
+def stats_commands(config: Config, nick: bytes, counts: dict[bytes, int]) -> Iterator[bytes]:
+    """Modern IRC RPL_STATSCOMMANDS, ``<command> <count>``, for each command used, by name."""
+    for name in sorted(counts):
+        if counts[name]:
+            yield numeric_tokens(
+                config.server_name, nick, N.RPL_STATSCOMMANDS, name, b"%d" % counts[name]
+            )
+
+
+def stats_link(
+    config: Config,
+    nick: bytes,
+    name: bytes,
+    sendq: int,
+    sent: tuple[int, int],
+    received: tuple[int, int],
+    seconds_open: int,
+) -> bytes:
+    """RFC 2812 RPL_STATSLINKINFO: ``<linkname> <sendq> <sent messages> <sent Kbytes>
+    <received messages> <received Kbytes> <time open>``; ``sent`` and ``received`` are
+    (messages, bytes)."""
+    return numeric_tokens(
+        config.server_name,
+        nick,
+        N.RPL_STATSLINKINFO,
+        name,
+        b"%d" % sendq,
+        b"%d" % sent[0],
+        b"%d" % (sent[1] // 1024),
+        b"%d" % received[0],
+        b"%d" % (received[1] // 1024),
+        b"%d" % max(seconds_open, 0),
+    )
+
+
+def end_of_stats(config: Config, nick: bytes, letter: bytes) -> bytes:
+    """Modern IRC RPL_ENDOFSTATS, which ends every STATS answer, a letter we know or not."""
+    return numeric(config.server_name, nick, N.RPL_ENDOFSTATS, letter, b"End of /STATS report")
+
+
 def admin(config: Config, nick: bytes) -> Iterator[bytes]:
     """RFC 2812 §3.4.9 / Modern IRC ADMIN: RPL_ADMINME, RPL_ADMINLOC1 (where the server
     is), RPL_ADMINLOC2 (who runs it) and RPL_ADMINEMAIL, from the configuration."""

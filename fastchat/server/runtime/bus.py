@@ -17,6 +17,7 @@ from __future__ import annotations
 import marshal
 import socket
 import struct
+import time
 from collections import deque
 
 from fastchat.server.network.records import Record
@@ -59,7 +60,17 @@ class FrameReader:
 class Link:
     """One end of a worker–hub connection: queue frames, send what the socket takes."""
 
-    __slots__ = ("_out", "backlog", "reader", "sock")
+    __slots__ = (
+        "_out",
+        "backlog",
+        "opened",
+        "reader",
+        "received_bytes",
+        "received_records",
+        "sent_bytes",
+        "sent_records",
+        "sock",
+    )
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -67,11 +78,18 @@ class Link:
         self.reader = FrameReader()
         self._out: list[bytes] = []
         self.backlog = 0  # bytes queued that the peer has not taken yet
+        # Traffic, for STATS l: counted per frame and per read, never per record.
+        self.opened = time.time()
+        self.sent_records = 0  # queued in frames (a frame queued again is not counted again)
+        self.sent_bytes = 0  # taken by the socket
+        self.received_records = 0
+        self.received_bytes = 0
 
     def queue(self, records: list[Record]) -> bytes:
         """Queue one frame of ``records``; returns it (see :class:`Retained`)."""
         frame = encode(records)
         self.queue_frame(frame)
+        self.sent_records += len(records)
         return frame
 
     def queue_frame(self, frame: bytes) -> None:
@@ -87,6 +105,7 @@ class Link:
             sent = self.sock.send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
+        self.sent_bytes += sent
         if sent == len(data):
             self._out.clear()
             self.backlog = 0
@@ -103,7 +122,10 @@ class Link:
             return []
         if not data:
             return None
-        return self.reader.feed(data)
+        self.received_bytes += len(data)
+        batches = self.reader.feed(data)
+        self.received_records += sum(map(len, batches))
+        return batches
 
     def close(self) -> None:
         self.sock.close()

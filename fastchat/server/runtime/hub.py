@@ -33,6 +33,7 @@ from fastchat.server.network.records import (
     BSnapshot,
     DKill,
     EAway,
+    ECounts,
     EIntro,
     EJoin,
     EMode,
@@ -288,12 +289,15 @@ class Hub:
         The WHOWAS history is not made of events that can be replayed: the hub takes the
         union of the replicas' histories (each holds the same one, as far as it got), before
         the quits below add their own entries. Workers keep theirs; the hub's copy serves
-        the snapshots of workers that start later."""
-        users, channels, max_users, whowas = Snapshot._make(replica)
+        the snapshots of workers that start later. Command counts merge as they apply (the
+        larger count wins), here in the hub's state only: each worker keeps its own."""
+        users, channels, max_users, whowas, counts = Snapshot._make(replica)
         now = int(time.time() * 1000)
         state = self.state
         state.max_users = max(state.max_users, max_users)
         state.merge_whowas(whowas)
+        for incarnation, items in counts:
+            state.apply(make(ECounts, incarnation, dict(items), now))
         for u in map(SnapshotUser._make, users):
             if u.uid in state.users:
                 continue

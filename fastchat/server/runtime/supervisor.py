@@ -121,6 +121,7 @@ class Supervisor:
         self.children: dict[int, Child] = {}  # pid -> child
         self.slots: dict[tuple[str, int], Child] = {}
         self.incarnation = 0
+        self.started = time.time()  # the server's start: every worker shows this one
         self.stopping = False
         self.sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -188,6 +189,7 @@ class Supervisor:
                 self.lifeline_r,
                 self.ready_w,
                 self.reload,
+                self.started,
             ).run()
 
         self._fork(child, target)

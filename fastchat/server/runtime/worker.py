@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastchat.server import passwords
+from fastchat.server.commands.context import LinkInfo
 from fastchat.server.config import Config, ConfigError, reloaded
 from fastchat.server.configfile import Source
 from fastchat.server.connection import Client
@@ -61,10 +62,14 @@ class Worker:
         lifeline_fd: int | None,
         ready_fd: int | None,
         reload: Source | None = None,
+        started: float | None = None,
     ) -> None:
+        """``started``: when the server started (the supervisor's clock), which RPL_CREATED
+        and STATS u show the same at every worker; by default, when this worker runs."""
         self.config = config
         self.reload = reload
         self.reload_wanted = False
+        self.started = started
         self.slot = slot
         self.listener = listener
         self.hub_address = hub_address
@@ -182,7 +187,7 @@ class Worker:
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> int:
         self._install_signals()
-        self.core.set_start_time(time.time())
+        self.core.set_start_time(self.started if self.started is not None else time.time())
         if self.hub_address is not None:
             self._connect_hub()
         self.listener.setblocking(False)
@@ -223,6 +228,7 @@ class Worker:
                 core.release_throttled(now)
             if now >= next_tick:
                 next_tick = now + 1.0
+                core.links = self._links()
                 core.tick(now)
                 if self.lingering:
                     self._expire_lingering()
@@ -537,6 +543,24 @@ class Worker:
             self.sel.register(sock, events, client)
 
     # -- the hub link -----------------------------------------------------------------------------
+    def _links(self) -> tuple[LinkInfo, ...]:
+        """This worker's links for STATS l, refreshed every tick: the bus link to the hub."""
+        hub = self.hub
+        if hub is None:
+            return ()
+        name = b"%s[worker%d->hub]" % (self.config.server_name, self.slot)
+        return (
+            LinkInfo(
+                name,
+                hub.backlog,
+                hub.sent_records,
+                hub.sent_bytes,
+                hub.received_records,
+                hub.received_bytes,
+                hub.opened,
+            ),
+        )
+
     def _flush_hub(self) -> None:
         hub = self.hub
         assert hub is not None
