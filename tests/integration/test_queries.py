@@ -225,3 +225,20 @@ def test_stats_links(server, connect) -> None:
         return
     m = _until(a, "STATS l", r" 211 lnk fastchat\.local\[worker\d->hub\] (\d+ ){5}\d+$")
     assert m
+
+
+def test_help(connect) -> None:
+    """Modern IRC HELP: 704, 705..., 706 with the subject; 524 for an unknown one."""
+    a = connect("helper")
+    a.sync()
+    a.send("HELP whowas")
+    a.send("HELP nosuchthing")
+    assert a.replies() == [
+        ":fastchat.local 704 helper WHOWAS :** WHOWAS **",
+        ":fastchat.local 705 helper WHOWAS :",
+        ":fastchat.local 705 helper WHOWAS :RFC 2812 §3.6.3 WHOWAS <nickname> [<count>]: "
+        "who used a nick before,",
+        ":fastchat.local 705 helper WHOWAS :newest first.",
+        ":fastchat.local 706 helper WHOWAS :End of /HELP",
+        ":fastchat.local 524 helper nosuchthing :No help available on this topic",
+    ]

@@ -1,12 +1,18 @@
 """User and server queries through the sans-I/O core: WHOWAS (RFC 2812 §3.6.3, Modern IRC),
-INFO, ADMIN and LINKS (RFC 2812 §3.4), transcript style, at one worker (the sequencer in-process) and at two (an in-memory hub),
+INFO, ADMIN, LINKS and STATS (RFC 2812 §3.4), HELP (Modern IRC), transcript style, at one worker (the sequencer in-process) and at two (an in-memory hub),
 so both paths are held to the same replies."""
 
 from __future__ import annotations
 
 import pytest
 
-from fastchat.server.commands.context import LinkInfo
+from fastchat.irc.message import Message
+from fastchat.server.caps import Capability, Registry
+from fastchat.server.commands import COMMANDS, Command
+from fastchat.server.commands.context import Context, LinkInfo
+from fastchat.server.commands.help import summary
+from fastchat.server.connection import Client
+from fastchat.server.engine.dispatch import Dispatcher
 from tests.unit.fakenet import FakeClient, FakeNet
 
 S = ":fastchat.local"
@@ -313,3 +319,108 @@ def test_stats_other_letters_and_errors(net: FakeNet) -> None:
         f"{S} 461 asker STATS :Not enough parameters",
         f"{S} 402 asker irc.example.org :No such server",
     ]
+
+
+# -- HELP ------------------------------------------------------------------------------------------
+
+
+def _help_lines(lines: list[str], subject: str) -> list[str]:
+    """The texts of a HELP answer, checking its shape on the way: Modern IRC "a single
+    RPL_HELPSTART message, then arbitrarily many RPL_HELPTXT messages, then a single
+    RPL_ENDOFHELP", each with the subject, and "the first RPL_HELPTXT message SHOULD be
+    empty"."""
+    codes = [line.split(" ", 3)[1] for line in lines]
+    assert codes == ["704", *["705"] * (len(lines) - 2), "706"]
+    prefixes = [line.split(" :", 1)[0].split(" ", 2)[2] for line in lines]
+    assert set(prefixes) == {f"ada {subject}"}
+    texts = [line.split(" :", 1)[1] if " :" in line else "" for line in lines]
+    assert texts[1] == ""
+    return texts
+
+
+def test_help_lists_the_commands(net: FakeNet) -> None:
+    """Modern IRC HELP with no subject: the commands of the table a client can use (a test
+    hook is none unless enabled), wrapped, each line in 512 bytes."""
+    asker = user(net, "ada")
+    asker.send("HELP")
+    got = asker.lines()
+    texts = _help_lines(got, "*")
+    assert texts[0] == "** fastchat.local help **"
+    words = " ".join(texts).split()
+    for name in ("PRIVMSG", "WHOWAS", "STATS", "HELP", "HELPOP", "ADMIN"):
+        assert name in words
+    assert "FAULT" not in words
+    assert all(len(line) <= 100 for line in got)
+
+
+def test_help_on_a_command(net: FakeNet) -> None:
+    """Modern IRC: "The <subject> MUST be the one requested by the client, but may be
+    casefolded"; the text is the first sentence of the handler's docstring, which cites its
+    RFC section and gives its syntax, and what its row asks."""
+    asker = user(net, "ada")
+    asker.send("HELP privmsg", "HELPOP Ping")
+    got = asker.lines()
+    assert _help_lines(got[:4], "PRIVMSG") == [
+        "** PRIVMSG **",
+        "",
+        "RFC 2812 §3.3.1 PRIVMSG <msgtarget>{,<msgtarget>} <text>.",
+        "End of /HELP",
+    ]
+    assert _help_lines(got[4:], "PING")[-2:] == [
+        "Works before registration too.",
+        "End of /HELP",
+    ]
+
+
+def test_help_on_nothing_we_know(net: FakeNet) -> None:
+    """Modern IRC ERR_HELPNOTFOUND: "<client> <subject> :No help available on this topic",
+    the subject as given "unless it would be an invalid parameter, in which case it MUST be
+    *"; a test hook is no topic unless enabled."""
+    asker = user(net, "ada")
+    asker.send("HELP nothing", "HELP :two words", "HELP FAULT")
+    assert asker.lines() == [
+        f"{S} 524 ada nothing :No help available on this topic",
+        f"{S} 524 ada * :No help available on this topic",
+        f"{S} 524 ada FAULT :No help available on this topic",
+    ]
+
+
+def test_help_before_registration() -> None:
+    """HELP works before registration (a client may ask how to register)."""
+    net = FakeNet(autojoin=())
+    c = net.connect(0)
+    c.send("HELP NICK")
+    assert c.lines()[0] == f"{S} 704 * NICK :** NICK **"
+
+
+def test_help_shows_a_capabilitys_command_once_negotiated() -> None:
+    """A command that needs a capability does not exist for a client without it (421), so
+    HELP neither lists nor explains it until the capability is negotiated."""
+
+    def capped(ctx: Context, client: Client, msg: Message) -> None:
+        """IRCv3 example: a command of the example/x capability."""
+
+    net = FakeNet(autojoin=(), caps=Registry([Capability(b"example/x")]))
+    row = Command(b"CAPPED", capped, capability=b"example/x")
+    for core in net.cores:
+        core.dispatcher = Dispatcher(core, {**COMMANDS, b"CAPPED": row})
+    asker = user(net, "ada")
+    asker.send("HELP CAPPED")
+    assert asker.lines() == [f"{S} 524 ada CAPPED :No help available on this topic"]
+    asker.send("CAP REQ example/x", "HELP", "HELP capped")
+    got = asker.lines()
+    assert "CAPPED" in " ".join(got[:8])
+    assert got[-3:] == [
+        f"{S} 705 ada CAPPED :IRCv3 example: a command of the example/x capability.",
+        f"{S} 705 ada CAPPED :Needs the example/x capability.",
+        f"{S} 706 ada CAPPED :End of /HELP",
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS), ids=lambda n: n.decode())
+def test_every_command_has_a_one_sentence_summary(name: bytes) -> None:
+    """HELP's text for each row: its docstring's first sentence, whole (a section number
+    like §3.4.1 or STATS's ``?`` does not end it), however long: HELP wraps it."""
+    text = summary(COMMANDS[name])
+    assert text[-1] in '.!?"' and len(text) > 10, text
+    assert "``" not in text

@@ -3,8 +3,8 @@
 Owns: :class:`Context`, the protocol the worker's engine implements for its handlers: reply,
 send, submit a request to the sequencer, relay a message, disconnect, check a password off
 the loop, log an operator's action, the time, the network state replica, the configuration,
-the capability registry, and what the server queries read of the engine (start time,
-command counts, links: :class:`LinkInfo`). Nothing else of the engine is
+the capability registry, and what the server queries read of the engine (the command
+table, start time, command counts, links: :class:`LinkInfo`). Nothing else of the engine is
 reachable from a handler (mypy checks it), so the engine imports the commands and never the
 reverse.
 Must never: hold an implementation.
@@ -12,10 +12,11 @@ Must never: hold an implementation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple, Protocol
 
 from fastchat.server.caps import Registry
+from fastchat.server.commands.table import Command
 from fastchat.server.config import Config
 from fastchat.server.connection import Client
 from fastchat.server.network.records import Record
@@ -48,6 +49,10 @@ class Context(Protocol):
     @property
     def now(self) -> float:
         """The current time (the shell passes it in; handlers never read a clock)."""
+
+    @property
+    def commands(self) -> Mapping[bytes, Command]:
+        """The command table this worker dispatches through (HELP lists it)."""
 
     @property
     def local_count(self) -> int:

@@ -30,12 +30,13 @@ do not raise the barrier: they stream.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from fastchat.irc import numerics as N
 from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.caps import CAPABILITIES, Registry
+from fastchat.server.commands import Command
 from fastchat.server.commands.context import LinkInfo
 from fastchat.server.commands.registration import feed
 from fastchat.server.config import Config
@@ -164,6 +165,11 @@ class WorkerCore:
         RPL_CREATED and INFO show, and where STATS u counts the uptime from."""
         self.started = started
         self.created = dates.created(started)
+
+    @property
+    def commands(self) -> Mapping[bytes, Command]:
+        """Context: the command table (HELP lists it)."""
+        return self.dispatcher.commands
 
     @property
     def local_count(self) -> int:

@@ -223,6 +223,18 @@ def info(config: Config, nick: bytes, created: bytes) -> Iterator[bytes]:
     yield numeric(s, nick, N.RPL_ENDOFINFO, b"End of /INFO list.")
 
 
+def help_text(
+    config: Config, nick: bytes, subject: bytes, title: str, text: Iterable[str]
+) -> Iterator[bytes]:
+    """Modern IRC HELP: RPL_HELPSTART with the ``title``, RPL_HELPTXT per line of ``text``,
+    then RPL_ENDOFHELP, each with the ``subject``."""
+    s = config.server_name
+    yield numeric(s, nick, N.RPL_HELPSTART, subject, title.encode())
+    for line in text:
+        yield numeric(s, nick, N.RPL_HELPTXT, subject, line.encode())
+    yield numeric(s, nick, N.RPL_ENDOFHELP, subject, b"End of /HELP")
+
+
 def stats_uptime(config: Config, nick: bytes, seconds: int) -> bytes:
     """Modern IRC RPL_STATSUPTIME: ``Server Up <days> days <hours>:<minutes>:<seconds>``."""
     days, rest = divmod(max(seconds, 0), 86400)
