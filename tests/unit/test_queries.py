@@ -1,5 +1,6 @@
 """User and server queries through the sans-I/O core: WHOWAS (RFC 2812 §3.6.3, Modern IRC),
-INFO, ADMIN, LINKS and STATS (RFC 2812 §3.4), HELP (Modern IRC), transcript style, at one worker (the sequencer in-process) and at two (an in-memory hub),
+INFO, ADMIN, LINKS and STATS (RFC 2812 §3.4), HELP (Modern IRC), USERHOST and ISON (RFC 2812
+§4), transcript style, at one worker (the sequencer in-process) and at two (an in-memory hub),
 so both paths are held to the same replies."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastchat.server.commands.context import Context, LinkInfo
 from fastchat.server.commands.help import summary
 from fastchat.server.connection import Client
 from fastchat.server.engine.dispatch import Dispatcher
+from fastchat.server.network.records import EUmode, make
 from tests.unit.fakenet import FakeClient, FakeNet
 
 S = ":fastchat.local"
@@ -424,3 +426,38 @@ def test_every_command_has_a_one_sentence_summary(name: bytes) -> None:
     text = summary(COMMANDS[name])
     assert text[-1] in '.!?"' and len(text) > 10, text
     assert "``" not in text
+
+
+# -- USERHOST and ISON -----------------------------------------------------------------------------
+
+
+def test_userhost(net: FakeNet) -> None:
+    """Modern IRC RPL_USERHOST: ``nickname [ isop ] "=" isaway hostname``: ``*`` for an
+    operator (user mode +o, network state, so from any worker), ``-`` away and ``+`` not;
+    up to five nicks, each its own parameter; nicks nobody holds are left out."""
+    asker = user(net, "asker")
+    op = user(net, "op", other(net))
+    away = user(net, "away", other(net))
+    away.send("AWAY :lunch")
+    oper = make(EUmode, op.client.uid, b"o", b"+o", int(net.now * 1000))  # OPER's effect
+    if net.standalone:
+        net.cores[0].apply(oper)
+    else:
+        net.event(oper)
+        net.pump()
+    asker.send("USERHOST op away nobody asker")
+    host = f"10.0.0.{other(net) + 1}"
+    assert asker.lines() == [
+        f"{S} 302 asker :op*=+~op@{host} away=-~away@{host} asker=+~asker@10.0.0.1"
+    ]
+    asker.send("USERHOST a b c d e asker")
+    assert asker.lines() == [f"{S} 302 asker :"]  # the sixth nick is not looked at
+
+
+def test_ison(net: FakeNet) -> None:
+    """RFC 2812 §4.9 ISON: the nicks given (in one or several parameters) that are on the
+    network, as they are spelt there."""
+    asker = user(net, "asker")
+    user(net, "Here", other(net))
+    asker.send("ISON here nobody", "ISON :HERE asker x")
+    assert asker.lines() == [f"{S} 303 asker :Here", f"{S} 303 asker :Here asker"]

@@ -111,12 +111,18 @@ def ison(ctx: Context, client: Client, msg: Message) -> None:
 
 
 def userhost(ctx: Context, client: Client, msg: Message) -> None:
-    """RFC 2812 §4.8 USERHOST <nickname>{ <nickname>} (up to 5)."""
+    """RFC 2812 §4.8 USERHOST <nickname>{ <nickname>} (up to 5).
+
+    Modern IRC RPL_USERHOST: ``nickname [ isop ] "=" isaway hostname``, where ``*`` "is
+    included if the user ... has registered as an operator" (user mode +o, network state)
+    and ``-`` means away, ``+`` not."""
     out = []
     for word in msg.params[:5]:
         u = ctx.state.user_by_nick(word)
         if u is not None:
-            out.append(b"%s=%s%s@%s" % (u.nick, b"-" if u.away else b"+", u.username, u.host))
+            isop = b"*" if b"o" in u.modes else b""
+            isaway = b"-" if u.away else b"+"
+            out.append(b"%s%s=%s%s@%s" % (u.nick, isop, isaway, u.username, u.host))
     s = ctx.config.server_name
     ctx.send(client, next(replies.word_lines(s, client.name, N.RPL_USERHOST, out)))
 
