@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 from fastchat.server.runtime import process
 from tests.hardening.harness import client_on_worker, wait_for
@@ -61,3 +62,44 @@ def test_hub_sigkill_keeps_every_client() -> None:
         assert not [line for line in seen if " JOIN " in line or " QUIT " in line], seen
         assert not ada.closed and not bob.closed
         assert set(server.worker_pids()) == {first, second}, "workers were not restarted"
+
+
+def test_whowas_and_command_counts_survive_a_hub_restart() -> None:
+    """The WHOWAS history and the STATS m counts are network state that no event can replay:
+    a new hub merges them from the workers' replicas, and a worker that starts after it gets
+    them in its snapshot (the counts also come back with each worker's next report, which
+    carries its totals)."""
+    with process.running(["--no-flood-control"], workers=2) as server:
+        first, second = server.worker_pids()
+        ada = client_on_worker(server, first, "ada")
+        gone = client_on_worker(server, first, "gone")
+        gone.send("QUIT :bye")
+        gone.wait_closed()
+        for _ in range(3):
+            ada.send("USERS")
+        ada.sync()
+        bob = client_on_worker(server, second, "bob")
+        deadline = time.monotonic() + 10
+        while not [line for line in bob.sync() if " 212 bob USERS 3" in line]:
+            assert time.monotonic() < deadline, "worker 0 never reported its counts"
+            bob.send("STATS m")  # the first worker reports within about a second
+
+        old_hub = server.hub_pid()
+        assert old_hub is not None
+        os.kill(old_hub, signal.SIGKILL)
+        wait_for(lambda: server.hub_pid() not in (None, old_hub), 5.0, "a new hub")
+        bob.sync()  # through the new hub: every worker has said hello, the merge is done
+        os.kill(second, signal.SIGKILL)
+        wait_for(
+            lambda: len(server.worker_pids()) == 2 and second not in server.worker_pids(),
+            5.0,
+            "a new second worker",
+        )
+        fresh = next(pid for pid in server.worker_pids() if pid != first)
+        with client_on_worker(server, fresh, "asker") as asker:
+            asker.sync()
+            asker.send("WHOWAS gone")
+            asker.expect(r" 314 asker gone ~gone \S+ \* :Real gone$")
+            asker.send("STATS m")
+            asker.expect(r" 212 asker USERS 3$")
+        ada.close()
