@@ -43,9 +43,12 @@ def setup(
         try:
             pids = set(srv.worker_pids())
             met: set[int | None] = set()
-            while not pids <= met and len(clients) < 16 * workers:
+            tries = 0
+            while not pids <= met and tries < 16 * workers:
                 client = IRCClient(srv.host, srv.port)
-                client.register(f"r{len(clients)}")
+                # a nick of its own: the nick of a try closed just before may not be free yet
+                client.register(f"r{tries}")
+                tries += 1
                 worker = srv.worker_of(client.sock.getsockname()[1])
                 if worker in met:
                     client.close()
