@@ -20,14 +20,16 @@ motd_file = "motd.txt"
 nicklen = {nicklen}
 network = "{network}"
 autojoin = ""
+whowas_size = {whowas_size}
 """
 DEADLINE = 10.0
 
 
-def write(folder: Path, motd: str, nicklen: int, network: str) -> None:
+def write(folder: Path, motd: str, nicklen: int, network: str, whowas_size: int = 1000) -> None:
     (folder / "motd.txt").write_text(motd + "\n", encoding="utf-8")
     (folder / "fastchat.toml").write_text(
-        CONFIG.format(nicklen=nicklen, network=network), encoding="utf-8"
+        CONFIG.format(nicklen=nicklen, network=network, whowas_size=whowas_size),
+        encoding="utf-8",
     )
 
 
@@ -119,3 +121,29 @@ def test_a_bad_file_on_sighup_keeps_the_old_config(
     os.kill(srv.pid, signal.SIGHUP)
     for client in clients:
         wait_for_motd(client, "after")
+
+
+def test_sighup_lowers_the_whowas_bound_everywhere(
+    setup: tuple[process.ServerProcess, Path, list[IRCClient]],
+) -> None:
+    """``whowas_size`` is reloadable: every worker (and the hub) keeps only the newest entries
+    at once, so every worker answers WHOWAS alike."""
+    srv, folder, clients = setup
+    for i in range(3):
+        with IRCClient(srv.host, srv.port, f"was{i}") as gone:
+            gone.send("QUIT")
+            gone.wait_closed()
+    for client in clients:
+        client.send("WHOWAS was0")
+        client.expect(r" 314 \S+ was0 ")
+    write(folder, "before", 12, "OldNet", whowas_size=1)
+    os.kill(srv.pid, signal.SIGHUP)
+    for client in clients:
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            client.send("WHOWAS was1")
+            if client.expect(r" (314|406) \S+ was1 ").group(1) == "406":
+                break
+            assert time.monotonic() < deadline, "the WHOWAS bound never went down"
+        client.send("WHOWAS was2")
+        client.expect(r" 314 \S+ was2 ")

@@ -5,6 +5,8 @@ so both paths are held to the same replies."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from fastchat.irc.message import Message
@@ -131,6 +133,18 @@ def test_whowas_history_is_bounded() -> None:
     assert whowas_entry("asker", "n2", 0)[0] in got
     for core in net.cores:
         assert [e.nick for es in core.state.whowas.values() for e in es] == [b"n1", b"n2"]
+
+
+def test_a_reload_lowers_the_bound_at_once(net: FakeNet) -> None:
+    """``whowas_size`` is reloadable: ``reconfigure`` trims every worker's history to the
+    new bound, the oldest entries first (the hub does the same in its reload)."""
+    for i in range(3):
+        user(net, f"n{i}", i % len(net.cores)).send("QUIT")
+    new = dataclasses.replace(net.config, whowas_size=1)
+    for core in net.cores:
+        core.reconfigure(new)
+    for core in net.cores:
+        assert [e.nick for es in core.state.whowas.values() for e in es] == [b"n2"]
 
 
 def test_a_worker_that_starts_later_gets_the_history() -> None:

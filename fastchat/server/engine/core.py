@@ -503,8 +503,10 @@ class WorkerCore:
             self.send(client, lines.notice(server, client.name, text))
 
     def reconfigure(self, config: Config) -> None:
-        """A reloaded config (the shell read the file): every later decision uses it."""
+        """A reloaded config (the shell read the file): every later decision uses it, and the
+        WHOWAS history keeps at most its new ``whowas_size`` entries."""
         self.config = config
+        self.state.set_whowas_size(config.whowas_size)
         if self.sequencer is not None:
             self.sequencer.config = config
 
@@ -531,12 +533,10 @@ class WorkerCore:
             self.resume(client)
 
     def tick(self, now: float) -> None:
-        """Once a second or so: registration timeout, idle PING, ping timeout; the WHOWAS
-        bound follows the configuration (a reload may change it); the command counts go to
-        the network (STATS m)."""
+        """Once a second or so: registration timeout, idle PING, ping timeout; the command
+        counts go to the network (STATS m)."""
         self._now = now
         cfg = self.config
-        self.state.set_whowas_size(cfg.whowas_size)
         self._report_counts()
         for client in list(self.clients.values()):
             if client.closed:

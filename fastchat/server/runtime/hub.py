@@ -162,7 +162,6 @@ class Hub:
             waiting = any(self.unsent_order.values()) or any(
                 sent is not self.stable for sent in self.sent_stable.values()
             )
-            self.state.set_whowas_size(self.config.whowas_size)  # a reload may change it
             for key, mask in self.sel.select(SEEN_EVERY if waiting else 1.0):
                 data = key.data
                 if data is None:
@@ -196,7 +195,8 @@ class Hub:
 
     def _reload(self) -> None:
         """SIGHUP from the supervisor, which has checked the file: the sequencer takes the
-        limits that may change live (topic, kick and channel limits, autojoin...)."""
+        limits that may change live (topic, kick and channel limits, autojoin...), and the
+        state its WHOWAS bound."""
         if self.reload is None:
             return
         try:
@@ -205,6 +205,7 @@ class Hub:
             log.error("hub: reload failed, the old config stays: %s", exc)
             return
         self.sequencer.config = self.config
+        self.state.set_whowas_size(self.config.whowas_size)
 
     def _on_drain(self, signum: int, frame: object) -> None:
         self.draining = True
