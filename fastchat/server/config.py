@@ -262,8 +262,8 @@ class Config:
     )
     whowas_size: int = setting(
         1000,
-        "`WHOWAS` entries the server keeps, for every nick in all; a nick change or a quit "
-        "adds one, and the oldest goes first; 0 keeps none",
+        "`WHOWAS` entries the server keeps, for every nick in all; a nick change, a quit or a "
+        "kill adds one, and the oldest goes first; 0 keeps none",
         reloadable=True,
         metavar="ENTRIES",
     )

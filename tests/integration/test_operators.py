@@ -222,3 +222,27 @@ def test_wallops_reaches_plus_w_users_on_every_worker(
     assert o.sync()[-1] == ":wall MODE wall :+o"  # the sender has no +w: no echo
     reader.expect(r"^:wall!~wall@127\.0\.0\.1 WALLOPS :maintenance at 10:00$")
     assert deaf.sync() == []
+
+
+def test_userhost_marks_an_operator_and_whowas_remembers_a_kill(
+    server: process.ServerProcess, connect: Connect
+) -> None:
+    """Modern IRC RPL_USERHOST: ``*`` after the nick of an operator, seen from another worker;
+    and a user an operator KILLs leaves its nick to WHOWAS, as one that quits."""
+    o = connect("uho")
+    watcher = elsewhere(server, connect, "uhw", o)
+    victim = elsewhere(server, connect, "uhv", o)
+    oper_up(o)
+    w = watcher.nick
+    watcher.send(f"USERHOST uho {w}")
+    assert watcher.replies()[-1] == (
+        f":fastchat.local 302 {w} :uho*=+~uho@127.0.0.1 {w}=+~{w}@127.0.0.1"
+    )
+    o.send(f"KILL {victim.nick} :enough")
+    victim.wait_closed()
+    watcher.send(f"WHOWAS {victim.nick}")
+    got = watcher.replies()
+    assert got[0] == (
+        f":fastchat.local 314 {w} {victim.nick} ~{victim.nick} 127.0.0.1 * :Real {victim.nick}"
+    )
+    assert got[-1] == f":fastchat.local 369 {w} {victim.nick} :End of WHOWAS"
