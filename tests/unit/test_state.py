@@ -28,6 +28,7 @@ from fastchat.server.network.records import (
     EJoin,
     EKick,
     EKill,
+    EKline,
     EMode,
     ENick,
     EOper,
@@ -35,12 +36,14 @@ from fastchat.server.network.records import (
     EQuit,
     ETopic,
     EUmode,
+    EUnkline,
     Record,
     make,
 )
 from fastchat.server.network.state import (
     DEFAULT_CHANNEL_MODES,
     Channel,
+    KLine,
     State,
     User,
     WhowasEntry,
@@ -111,6 +114,22 @@ def counts(incarnation: int, **by_name: int) -> Record:
     return make(ECounts, incarnation, {k.encode(): v for k, v in by_name.items()}, T0)
 
 
+def kline(
+    mask: bytes,
+    victims: tuple[int, ...] = (),
+    *,
+    expires: int = 0,
+    time: int = T0,
+    uid: int = ALICE,
+    reason: bytes = b"spam",
+) -> Record:
+    return make(EKline, uid, mask, b"alice", reason, time, expires, victims, time)
+
+
+def unkline(mask: bytes, time: int = T0) -> Record:
+    return make(EUnkline, ALICE, mask, time)
+
+
 def build(*events: Record) -> State:
     state = State()
     for event in events:
@@ -173,6 +192,7 @@ def describe(state: State) -> dict[str, Any]:
         "max_users": state.max_users,
         "whowas": {key: list(entries) for key, entries in state.whowas.items()},
         "command_counts": state.command_counts,
+        "klines": state.klines,
     }
 
 
@@ -632,6 +652,74 @@ def test_invite_is_recorded_until_the_join() -> None:
     assert chan(state).invites == set()
 
 
+# -- K-lines (server bans) -------------------------------------------------------------------------
+
+
+def test_a_kline_is_kept_by_its_folded_mask() -> None:
+    """E_KLINE makes a ban network state, with its setter, reason, set time and expiry (ms),
+    under its mask folded (``~Bob@HOST`` and ``~bob@host`` are one K-line); each change
+    moves ``klines_changed``, which tells the file's keeper to rewrite it."""
+    state = State()
+    assert state.apply(kline(b"~Bob@10.0.0.*", expires=T0 + 60_000))
+    assert state.klines == {
+        fold(b"~bob@10.0.0.*"): KLine(b"~Bob@10.0.0.*", b"alice", b"spam", T0, T0 + 60_000)
+    }
+    assert state.klines_changed == 1
+    assert state.apply(kline(b"~BOB@10.0.0.*", reason=b"again"))  # replaced: now permanent
+    assert list(state.klines.values()) == [KLine(b"~BOB@10.0.0.*", b"alice", b"again", T0, 0)]
+    assert state.klines_changed == 2
+    assert state.apply(unkline(b"~bob@10.0.0.*"))
+    assert state.klines == {} and state.klines_changed == 3
+    assert state.apply(unkline(b"~bob@10.0.0.*")) is False
+    assert state.klines_changed == 3
+
+
+def test_a_kline_removes_its_victims_like_quits() -> None:
+    """The users a K-line matched leave the network in the same event, as if each quit: their
+    channels, nicks and counts, and a WHOWAS entry each; the others stay."""
+    state, quit_twice = network(), network()
+    assert state.apply(umode(BOB, b"i", b"+i"))
+    assert quit_twice.apply(umode(BOB, b"i", b"+i"))
+    assert state.apply(kline(b"~*@10.0.0.2", (BOB, CAROL)))
+    assert quit_twice.apply(quit_(BOB)) and quit_twice.apply(quit_(CAROL))
+    expected = describe(quit_twice)
+    assert describe(state) == {**expected, "klines": state.klines}
+    assert list(state.users) == [ALICE] and state.invisible == 0
+    assert [e.nick for e in state.whowas_of(b"bob")] == [b"Bob"]
+
+
+def test_expired_klines_are_ignored_and_forgotten_as_kline_events_apply() -> None:
+    """An expired K-line is ignored everywhere (``active``, ``active_klines``) and forgotten
+    when a later K-line event applies, at that event's time: every replica forgets the same
+    ones at the same point of the order. One already expired when decided is never kept."""
+    state = build(
+        kline(b"*@10.0.0.1", expires=T0 + 1000),
+        kline(b"*@10.0.0.2", time=T0 + 5),
+        kline(b"*@10.0.0.3", expires=T0 + 5000, time=T0 + 10),
+    )
+    assert [k.mask for k in state.active_klines(T0 + 999)] == [
+        b"*@10.0.0.1",
+        b"*@10.0.0.2",
+        b"*@10.0.0.3",
+    ]
+    assert [k.mask for k in state.active_klines(T0 + 1000)] == [b"*@10.0.0.2", b"*@10.0.0.3"]
+    assert len(state.klines) == 3  # ignored, not yet forgotten
+    assert state.apply(unkline(b"*@nowhere", time=T0 + 1000))  # it forgot one: a change
+    assert sorted(state.klines) == [b"*@10.0.0.2", b"*@10.0.0.3"]
+    assert state.apply(kline(b"*@10.0.0.4", expires=T0 + 6000, time=T0 + 6000)) is True
+    assert sorted(state.klines) == [b"*@10.0.0.2"]  # the new one was expired already
+
+
+def test_klines_survive_a_snapshot() -> None:
+    """A worker that starts learns the K-lines from the hub's snapshot (STATS k answers from
+    its replica)."""
+    original = build(kline(b"*@10.0.0.9", expires=T0 + 9000), kline(b"~x@*", time=T0 + 1))
+    copy = State()
+    copy.load_snapshot(marshal.loads(marshal.dumps(original.snapshot())))
+    assert copy.klines == original.klines
+    assert copy.klines_changed == 1
+
+
 # -- WHOWAS history (RFC 2812 §3.6.3) --------------------------------------------------------------
 
 
@@ -748,6 +836,7 @@ _REPEATED = [
     pytest.param(oper(BOB), id="oper"),
     pytest.param(kill(ALICE, BOB), id="kill"),
     pytest.param(counts(7, PRIVMSG=3), id="counts"),
+    pytest.param(kline(b"~bob@*", (BOB,), expires=T0 + 1), id="kline"),
 ]
 
 
@@ -801,6 +890,8 @@ def rich_network() -> State:
         oper(5, b"admin", ("kill", "see")),
         counts(1, PRIVMSG=10, JOIN=3),
         counts(2, WHO=1),
+        kline(b"~spam@192.0.2.*", expires=T0 + 3_600_000),
+        kline(b"*@198.51.100.7", uid=0),
     ):
         assert state.apply(event), event
     return state
@@ -863,12 +954,12 @@ def test_load_snapshot_keeps_the_larger_peak() -> None:
     """RPL_GLOBALUSERS' maximum: the peak carried by the snapshot is kept, and is never below
     the users the snapshot holds."""
     state = State()
-    state.load_snapshot(((), (), 42, (), ()))
+    state.load_snapshot(((), (), 42, (), (), ()))
     assert state.max_users == 42
     users = tuple(
         (uid, b"u%d" % uid, b"u", b"h", b"r", 0, 0, b"", b"", b"", ()) for uid in range(1, 4)
     )
-    state.load_snapshot((users, (), 1, (), ()))
+    state.load_snapshot((users, (), 1, (), (), ()))
     assert state.max_users == 3
 
 

@@ -46,7 +46,9 @@ R_UMODE = 14
 R_OPER = 15
 R_KILL = 16
 R_WALLOPS = 17
+R_KLINE = 18
 R_COUNTS = 19
+R_UNKLINE = 20
 
 # -- events: sequencer -> every worker (state changes, in the one global order) -----------------
 E_INTRO = 21
@@ -62,6 +64,8 @@ E_INVITE = 30
 E_UMODE = 31
 E_OPER = 32
 E_KILL = 33
+E_KLINE = 34
+E_UNKLINE = 35
 E_COUNTS = 39
 
 # -- deliveries and answers: sequencer -> the workers that need them ----------------------------
@@ -72,6 +76,7 @@ D_DONE = 44
 D_KILL = 45
 D_WALLOPS = 46
 D_OVERRIDE = 47
+D_NOTICE = 48
 
 # -- bus control: worker <-> hub ----------------------------------------------------------------
 B_HELLO = 61
@@ -215,6 +220,23 @@ class RWallops(NamedTuple):
     line: bytes  # formatted once by the sender's worker
 
 
+class RKline(NamedTuple):
+    """Ban ``mask`` (``user@host``, checked by the worker) from the server for ``duration``
+    seconds (0: for good); the sequencer stamps it and removes whoever it matches."""
+
+    kind: int
+    uid: int  # the operator
+    mask: bytes
+    duration: int  # seconds; 0: permanent
+    reason: bytes
+
+
+class RUnkline(NamedTuple):
+    kind: int
+    uid: int  # the operator
+    mask: bytes
+
+
 class RCounts(NamedTuple):
     """How often each command ran on one worker (STATS m), reported about once a second while
     it changes: the totals since that worker (``incarnation``) started, by command name. The
@@ -346,6 +368,33 @@ class EKill(NamedTuple):
     time: int
 
 
+class EKline(NamedTuple):
+    """A K-line: nobody whose ``user@host`` ``mask`` matches may be on the server until
+    ``expires`` (Unix ms; 0: never), and the users it matched when it was decided
+    (``victims``) leave the network at once, each as by a QUIT. ``uid`` 0: restored (from the
+    K-line file, or merged after a hub restart), which nobody is shown. Applying it also
+    forgets the K-lines expired by ``time``."""
+
+    kind: int
+    uid: int  # the operator who set it; 0: restored
+    mask: bytes
+    setter: bytes  # the operator's nick, as STATS k shows it
+    reason: bytes
+    set_at: int  # Unix ms
+    expires: int  # Unix ms; 0: permanent
+    victims: tuple[int, ...]  # uids
+    time: int
+
+
+class EUnkline(NamedTuple):
+    """The K-line on ``mask`` is lifted (and those expired by ``time`` are forgotten)."""
+
+    kind: int
+    uid: int  # the operator
+    mask: bytes
+    time: int
+
+
 class ECounts(NamedTuple):
     """One worker's command counts: its totals, so every replica can sum the whole server's
     (applying a report again, or an older one after a newer one, changes nothing)."""
@@ -393,7 +442,8 @@ class DDone(NamedTuple):
 
 
 class DKill(NamedTuple):
-    """Disconnect a local client (a nick collision on resync)."""
+    """Disconnect a local client (a nick collision on resync; a connection a K-line refuses
+    at registration)."""
 
     kind: int
     uid: int
@@ -417,6 +467,16 @@ class DOverride(NamedTuple):
     kind: int
     uid: int
     action: bytes
+    time: int
+
+
+class DNotice(NamedTuple):
+    """A server NOTICE answering operator ``uid``'s request where no numeric fits (an
+    UNKLINE of a mask with no K-line); its worker shows it and logs it."""
+
+    kind: int
+    uid: int
+    text: bytes
     time: int
 
 
@@ -483,7 +543,9 @@ SCHEMAS: dict[int, type[Any]] = {
     R_OPER: ROper,
     R_KILL: RKill,
     R_WALLOPS: RWallops,
+    R_KLINE: RKline,
     R_COUNTS: RCounts,
+    R_UNKLINE: RUnkline,
     E_INTRO: EIntro,
     E_NICK: ENick,
     E_JOIN: EJoin,
@@ -497,6 +559,8 @@ SCHEMAS: dict[int, type[Any]] = {
     E_UMODE: EUmode,
     E_OPER: EOper,
     E_KILL: EKill,
+    E_KLINE: EKline,
+    E_UNKLINE: EUnkline,
     E_COUNTS: ECounts,
     D_CHAN: DChan,
     D_USER: DUser,
@@ -505,6 +569,7 @@ SCHEMAS: dict[int, type[Any]] = {
     D_KILL: DKill,
     D_WALLOPS: DWallops,
     D_OVERRIDE: DOverride,
+    D_NOTICE: DNotice,
     B_HELLO: BHello,
     B_SNAPSHOT: BSnapshot,
     B_SEEN: BSeen,
@@ -534,6 +599,8 @@ STATE_EVENTS = frozenset(
         E_UMODE,
         E_OPER,
         E_KILL,
+        E_KLINE,
+        E_UNKLINE,
         E_COUNTS,
     }
 )

@@ -1,7 +1,7 @@
 """Users and channels: the network's state, and the one function that changes it.
 
-Owns: :class:`User`, :class:`Channel` and :class:`State`, and :meth:`State.apply`, which applies
-a sequenced event. The sequencer's copy is authoritative; every worker holds a replica that it
+Owns: :class:`User`, :class:`Channel`, :class:`KLine` and :class:`State`, and
+:meth:`State.apply`, which applies a sequenced event. The sequencer's copy is authoritative; every worker holds a replica that it
 updates with the same events in the same order, so each worker can answer NAMES, WHO, WHOIS,
 LIST and LUSERS for the whole network without asking anyone.
 Must never: format lines, touch sockets, or read the clock (times arrive inside events).
@@ -22,6 +22,7 @@ from fastchat.server.network.records import (
     E_JOIN,
     E_KICK,
     E_KILL,
+    E_KLINE,
     E_MODE,
     E_NICK,
     E_OPER,
@@ -29,6 +30,7 @@ from fastchat.server.network.records import (
     E_QUIT,
     E_TOPIC,
     E_UMODE,
+    E_UNKLINE,
     OP,
     VOICE,
     EAway,
@@ -38,12 +40,14 @@ from fastchat.server.network.records import (
     EJoin,
     EKick,
     EKill,
+    EKline,
     EMode,
     ENick,
     EOper,
     EPart,
     ETopic,
     EUmode,
+    EUnkline,
     Record,
     make,
 )
@@ -65,6 +69,22 @@ class WhowasEntry(NamedTuple):
     host: bytes
     realname: bytes
     time: int
+
+
+class KLine(NamedTuple):
+    """A server ban (a K-line, Modern IRC's "K-line" in STATS k): nobody whose ``user@host``
+    matches ``mask`` may be on the server until ``expires``. Also the row of
+    :attr:`Snapshot.klines` and, written out, of the K-line file."""
+
+    mask: bytes  # user@host, with * and ?, as the operator wrote it
+    setter: bytes  # the operator's nick
+    reason: bytes
+    set_at: int  # Unix ms, the sequencer's decision
+    expires: int  # Unix ms; 0: never
+
+    def active(self, now: int) -> bool:
+        """Is it in force at ``now`` (Unix ms)? An expired K-line is ignored everywhere."""
+        return not self.expires or now < self.expires
 
 
 class SnapshotUser(NamedTuple):
@@ -109,6 +129,7 @@ class Snapshot(NamedTuple):
     max_users: int
     whowas: tuple[tuple[Any, ...], ...]  # WhowasEntry rows, oldest first
     command_counts: tuple[tuple[int, tuple[tuple[bytes, int], ...]], ...]  # see State
+    klines: tuple[tuple[Any, ...], ...]  # KLine rows
 
 
 class User:
@@ -235,6 +256,8 @@ class State:
         "channels",
         "command_counts",
         "invisible",
+        "klines",
+        "klines_changed",
         "local",
         "max_users",
         "nicks",
@@ -264,6 +287,11 @@ class State:
         # since it started, as it last reported them, about once a second: E_COUNTS). The
         # counts of a worker that died stay: they were used on this server all the same.
         self.command_counts: dict[int, dict[bytes, int]] = {}
+        # Server bans (E_KLINE, E_UNKLINE), by folded mask; only the sequencer enforces them.
+        # ``klines_changed`` counts their changes: the process that keeps the K-line file
+        # rewrites it when the count moves.
+        self.klines: dict[bytes, KLine] = {}
+        self.klines_changed = 0
         self._apply_table = {
             E_INTRO: self._intro,
             E_NICK: self._nick,
@@ -278,6 +306,8 @@ class State:
             E_UMODE: self._umode,
             E_OPER: self._oper,
             E_KILL: self._kill,
+            E_KLINE: self._kline,
+            E_UNKLINE: self._unkline,
             E_COUNTS: self._counts,
         }
 
@@ -287,6 +317,10 @@ class State:
 
     def channel(self, name: bytes) -> Channel | None:
         return self.channels.get(fold(name))
+
+    def active_klines(self, now: int) -> list[KLine]:
+        """The K-lines in force at ``now`` (Unix ms), oldest first (STATS k, the file)."""
+        return sorted((k for k in self.klines.values() if k.active(now)), key=attrgetter("set_at"))
 
     def whowas_of(self, nick: bytes) -> list[WhowasEntry]:
         """Who held ``nick`` before (RFC 2812 §3.6.3: "the most recent entry first")."""
@@ -398,6 +432,39 @@ class State:
             self.opers -= 1
         self.local.pop(uid, None)
         return True
+
+    def _kline(self, ev: Record) -> bool:
+        """A K-line is set (or set again: the new one replaces it), and the users it matched
+        leave the network, each with a WHOWAS entry, as a quit would."""
+        e = EKline._make(ev)
+        changed = self._expire_klines(e.time)
+        line = KLine(e.mask, e.setter, e.reason, e.set_at, e.expires)
+        key = fold(e.mask)
+        if line.active(e.time) and self.klines.get(key) != line:
+            self.klines[key] = line
+            self.klines_changed += 1
+            changed = True
+        for uid in e.victims:
+            changed = self._remove_user(uid, e.time) or changed
+        return changed
+
+    def _unkline(self, ev: Record) -> bool:
+        e = EUnkline._make(ev)
+        changed = self._expire_klines(e.time)
+        if self.klines.pop(fold(e.mask), None) is not None:
+            self.klines_changed += 1
+            changed = True
+        return changed
+
+    def _expire_klines(self, now: int) -> bool:
+        """Forget the K-lines expired by ``now`` (Unix ms). Done as K-line events apply, at
+        their time: every replica forgets the same ones at the same point of the order."""
+        expired = [key for key, k in self.klines.items() if not k.active(now)]
+        for key in expired:
+            del self.klines[key]
+        if expired:
+            self.klines_changed += 1
+        return bool(expired)
 
     def _topic(self, ev: Record) -> bool:
         e = ETopic._make(ev)
@@ -551,7 +618,8 @@ class State:
     # -- whole-state transfer (a worker that starts or restarts) --------------------------------
     def snapshot(self) -> Record:
         """Everything, as marshal-able tuples laid out as a :class:`Snapshot`: users, channels
-        with their members, the peak user count, the WHOWAS history, the command counts."""
+        with their members, the peak user count, the WHOWAS history, the command counts, the
+        K-lines."""
         users = tuple(
             (
                 u.uid,
@@ -589,11 +657,12 @@ class State:
             (incarnation, tuple(sorted(c.items())))
             for incarnation, c in self.command_counts.items()
         )
-        return tuple(Snapshot(users, channels, self.max_users, whowas, counts))
+        klines = tuple(tuple(k) for k in self.klines.values())
+        return tuple(Snapshot(users, channels, self.max_users, whowas, counts, klines))
 
     def load_snapshot(self, snap: Record) -> None:
         """Replace everything with ``snap`` (keeps ``local``, which only its worker knows)."""
-        users, channels, max_users, whowas, counts = Snapshot._make(snap)
+        users, channels, max_users, whowas, counts, klines = Snapshot._make(snap)
         self.users.clear()
         self.nicks.clear()
         self.channels.clear()
@@ -622,6 +691,10 @@ class State:
         self.max_users = max(max_users, len(self.users))
         self._load_whowas(list(map(WhowasEntry._make, whowas)))
         self.command_counts = {incarnation: dict(c) for incarnation, c in counts}
+        loaded = {fold(k.mask): k for k in map(KLine._make, klines)}
+        if loaded != self.klines:
+            self.klines = loaded
+            self.klines_changed += 1
 
     def users_on_worker(self, worker: int) -> list[int]:
         return [uid for uid, u in self.users.items() if u.worker == worker]

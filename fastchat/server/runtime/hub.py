@@ -36,6 +36,7 @@ from fastchat.server.network.records import (
     ECounts,
     EIntro,
     EJoin,
+    EKline,
     EMode,
     EOper,
     EQuit,
@@ -47,6 +48,7 @@ from fastchat.server.network.records import (
 from fastchat.server.network.sequencer import Sequencer
 from fastchat.server.network.state import (
     Channel,
+    KLine,
     Snapshot,
     SnapshotChannel,
     SnapshotUser,
@@ -291,14 +293,22 @@ class Hub:
         union of the replicas' histories (each holds the same one, as far as it got), before
         the quits below add their own entries. Workers keep theirs; the hub's copy serves
         the snapshots of workers that start later. Command counts merge as they apply (the
-        larger count wins), here in the hub's state only: each worker keeps its own."""
-        users, channels, max_users, whowas, counts = Snapshot._make(replica)
+        larger count wins), here in the hub's state only: each worker keeps its own.
+
+        K-lines: a replica's that the hub lacks (or holds in an older form) is restored as an
+        ordinary E_KLINE that removes nobody and tells nobody (the replay of the requests
+        resent decides again any KLINE or UNKLINE some worker missed)."""
+        users, channels, max_users, whowas, counts, klines = Snapshot._make(replica)
         now = int(time.time() * 1000)
         state = self.state
         state.max_users = max(state.max_users, max_users)
         state.merge_whowas(whowas)
         for incarnation, items in counts:
             state.apply(make(ECounts, incarnation, dict(items), now))
+        for k in map(KLine._make, klines):
+            have = state.klines.get(fold(k.mask))
+            if k.active(now) and (have is None or have.set_at < k.set_at):
+                self.event(make(EKline, 0, *k, (), now))
         for u in map(SnapshotUser._make, users):
             if u.uid in state.users:
                 continue
