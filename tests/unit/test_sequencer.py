@@ -28,6 +28,7 @@ from fastchat.server.network.records import (
     D_CHAN,
     D_DONE,
     D_KILL,
+    D_NOTICE,
     D_OVERRIDE,
     D_REPLY,
     D_USER,
@@ -41,6 +42,8 @@ from fastchat.server.network.records import (
     SCHEMAS,
     STATE_EVENTS,
     VOICE,
+    DKill,
+    DReply,
     DUser,
     EAway,
     ECounts,
@@ -49,12 +52,14 @@ from fastchat.server.network.records import (
     EJoin,
     EKick,
     EKill,
+    EKline,
     ENick,
     EOper,
     EPart,
     EQuit,
     ETopic,
     EUmode,
+    EUnkline,
     RAway,
     RChanMsg,
     RCounts,
@@ -63,6 +68,7 @@ from fastchat.server.network.records import (
     RJoin,
     RKick,
     RKill,
+    RKline,
     RMode,
     RNick,
     ROper,
@@ -72,6 +78,7 @@ from fastchat.server.network.records import (
     RSync,
     RTopic,
     RUmode,
+    RUnkline,
     RUserMsg,
     RWallops,
     make,
@@ -79,6 +86,8 @@ from fastchat.server.network.records import (
 from fastchat.server.network.sequencer import (
     MAX_MODE_CHANGES,
     Sequencer,
+    kline_mask_problem,
+    kline_matches,
     mask_matches,
     may_speak,
     message_refusal,
@@ -123,7 +132,7 @@ class RecordingRouter:
 
     def to_worker(self, worker: int, record: Record) -> None:
         self._check(record)
-        assert record[0] in (D_USER, D_REPLY, D_DONE, D_KILL, D_WALLOPS, D_OVERRIDE)
+        assert record[0] in (D_USER, D_REPLY, D_DONE, D_KILL, D_WALLOPS, D_OVERRIDE, D_NOTICE)
         if record[0] == D_REPLY:
             assert all(type(p) is bytes for p in record[3]), record
         self.log.append(("worker", worker, record))
@@ -317,6 +326,8 @@ _NON_MESSAGE_REQUESTS = [
     pytest.param(make(RInvite, ALICE, b"nobody", b"#chan"), id="invite-401"),
     pytest.param(make(RSync, BOB), id="sync"),
     pytest.param(make(RUmode, BOB, b"i", b"+i"), id="umode"),
+    pytest.param(make(RKline, ALICE, b"~bob@*", 0, b"r"), id="kline-481"),
+    pytest.param(make(RUnkline, ALICE, b"~bob@*"), id="unkline-481"),
 ]
 
 
@@ -1188,6 +1199,134 @@ def test_mode_without_override_is_still_482() -> None:
     net = opered(BOB, ("kill",))
     out = net.mode(BOB, b"#chan", b"+m")
     assert mode_event(out) is None and numerics(out) == [N.ERR_CHANOPRIVSNEEDED]
+
+
+# -- server bans (K-lines) -------------------------------------------------------------------------
+
+
+def test_kline_is_one_event_stamped_now_with_its_victims() -> None:
+    """KLINE, decided here whatever worker the victims are on: one E_KLINE with the mask as
+    written, the setter's nick, the reason, the decision's time and the expiry counted from
+    it (ms), and every user the mask matches (``*!`` + mask against nick!user@host, any
+    case), who leaves the state in the same event."""
+    net = opered(ALICE, ("kline",))
+    out = net.handle(make(RKline, ALICE, b"~BOB@HOST", 5400, b"flooding"))
+    assert out == [
+        (
+            "event",
+            None,
+            make(EKline, ALICE, b"~BOB@HOST", b"alice", b"flooding", NOW, NOW + 5_400_000,
+                 (BOB,), NOW),
+        ),
+        ("worker", 0, (D_DONE, ALICE, NOW)),
+    ]  # fmt: skip
+    assert BOB not in net.state.users and BOB not in net.chan().members
+    assert [k.mask for k in net.state.active_klines(NOW)] == [b"~BOB@HOST"]
+
+
+def test_a_permanent_kline_and_one_that_matches_nobody() -> None:
+    """Duration 0 is for good (expiry 0); a K-line that matches nobody is kept all the same."""
+    net = opered(ALICE, ("kline",))
+    out = net.handle(make(RKline, ALICE, b"*@192.0.2.*", 0, b"r"))
+    assert events(out) == [make(EKline, ALICE, b"*@192.0.2.*", b"alice", b"r", NOW, 0, (), NOW)]
+    assert len(net.state.users) == 3
+
+
+@pytest.mark.parametrize("privileges", [None, ("kill",)], ids=["user", "no-kline"])
+def test_kline_and_unkline_need_the_privilege_in_the_state(
+    privileges: tuple[str, ...] | None,
+) -> None:
+    """The sequencer checks the authoritative privileges (the worker asked its replica, which
+    may not have applied a -o yet): 481 ERR_NOPRIVILEGES, nothing banned or lifted."""
+    net = opered(CAROL, ("kline",))
+    net.handle(make(RKline, CAROL, b"~nobody@*", 0, b"r"))
+    if privileges is not None:
+        opered(ALICE, privileges, net)
+    out = net.handle(make(RKline, ALICE, b"~bob@*", 0, b"r"))
+    assert events(out) == [] and numerics(out) == [N.ERR_NOPRIVILEGES]
+    out = net.handle(make(RUnkline, ALICE, b"~nobody@*"))
+    assert events(out) == [] and numerics(out) == [N.ERR_NOPRIVILEGES]
+    assert BOB in net.state.users and len(net.state.klines) == 1
+
+
+def test_unkline_lifts_any_case_or_says_there_is_none() -> None:
+    """UNKLINE: an E_UNKLINE naming the K-line's mask as it was set (looked up in any case);
+    a mask with no K-line in force (never set, or expired) gets a NOTICE (D_NOTICE) for the
+    operator's worker, and no event."""
+    net = opered(ALICE, ("kline",))
+    net.handle(make(RKline, ALICE, b"*@192.0.2.1", 0, b"r"))
+    net.handle(make(RKline, ALICE, b"*@192.0.2.2", 60, b"r"))
+    out = net.handle(make(RUnkline, ALICE, b"*@192.0.2.1"))
+    assert events(out) == [make(EUnkline, ALICE, b"*@192.0.2.1", NOW)]
+    for mask, now in ((b"*@192.0.2.1", NOW), (b"*@192.0.2.2", NOW + 60_000)):
+        out = net.handle(make(RUnkline, ALICE, mask), now=now)
+        assert events(out) == []
+        assert [(w, r) for kind, w, r in out if r[0] == D_NOTICE] == [
+            (0, (D_NOTICE, ALICE, b"*** UNKLINE: no K-line on " + mask, now))
+        ]
+
+
+def test_registration_matching_a_kline_gets_465_and_is_closed() -> None:
+    """Modern IRC ERR_YOUREBANNEDCREEP (465), "You are banned from this server": a
+    registration a K-line in force matches (by its username and host, whatever the nick) is
+    refused with it, then closed (D_KILL with ``K-Lined: <reason>``); nobody sees it, no
+    autojoin; its D_DONE still comes last."""
+    net = opered(ALICE, ("kline",), network(autojoin=(b"#lobby",)))
+    net.handle(make(RKline, ALICE, b"~dave@h*", 0, b"spam"))
+    out = net.handle(make(RRegister, DAVE, b"newnick", b"~Dave", b"host", b"r"))
+    assert out == [
+        ("worker", 2, make(
+            DReply, DAVE, N.ERR_YOUREBANNEDCREEP, (b"You are banned from this server (spam)",),
+            NOW)),
+        ("worker", 2, make(DKill, DAVE, b"K-Lined: spam", NOW)),
+        ("worker", 2, (D_DONE, DAVE, NOW)),
+    ]  # fmt: skip
+    assert DAVE not in net.state.users and DAVE not in net.chan(b"#lobby").members
+
+
+def test_an_expired_kline_refuses_nobody() -> None:
+    """A timed K-line bans until its expiry (ms after the decision that set it), not after."""
+    net = opered(ALICE, ("kline",))
+    net.handle(make(RKline, ALICE, b"~dave@*", 60, b"spam"))
+    register = make(RRegister, DAVE, b"dave", b"~dave", b"host", b"r")
+    assert numerics(net.handle(register, now=NOW + 59_999)) == [N.ERR_YOUREBANNEDCREEP]
+    assert [e[0] for e in events(net.handle(register, now=NOW + 60_000))] == [E_INTRO]
+
+
+@pytest.mark.parametrize(
+    ("mask", "problem"),
+    [
+        (b"~bob@10.0.0.*", None),
+        (b"*@192.0.2.1", None),
+        (b"bob*@*", None),
+        (b"*@::1", None),
+        (b"*@*", b"would match everyone"),
+        (b"**@?*", b"would match everyone"),
+        (b"~*@*.*", b"would match everyone"),
+        (b"*@*:*", b"would match everyone"),
+        (b"bob!*@*", b"names a nick: a K-line is user@host only"),
+        (b"bob", b"is not a user@host mask"),
+        (b"@host", b"is not a user@host mask"),
+        (b"bob@", b"is not a user@host mask"),
+        (b"a@b@c", b"is not a user@host mask"),
+        (b"b[o]b@*", b"may hold only letters, digits, the wildcards * and ?, and - _ . ~ : @"),
+        (b"b\xc3\xa9@*", b"may hold only letters, digits, the wildcards * and ?, and - _ . ~ : @"),
+        (b"x" * 99 + b"@h", b"is longer than 100 bytes"),
+    ],
+)
+def test_kline_mask_problem(mask: bytes, problem: bytes | None) -> None:
+    """A K-line mask is ``user@host`` with wildcards and names somebody: a mask every user
+    would match (its user part only wildcards and ``~``, its host only wildcards, dots and
+    colons) is refused, as is anything a username and host cannot look like."""
+    assert kline_mask_problem(mask) == problem
+
+
+def test_kline_matches_user_at_host_whatever_the_nick() -> None:
+    user = User(1, b"Nick", b"~Bob", b"10.0.0.2", b"r", 0, 0)
+    assert kline_matches(b"~bob@10.0.0.?", user)
+    assert kline_matches(b"*@10.0.*", user)
+    assert not kline_matches(b"bob@*", user)  # without ident, every username has its ~
+    assert not kline_matches(b"*@10.0.0.20", user)
 
 
 # -- handle_batch is handle, faster ----------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""Operators: OPER, KILL and WALLOPS (RFC 2812 §3.1.4, §3.7.1, §4.7; Modern IRC "Operators").
+"""Operators: OPER, KILL, WALLOPS, KLINE and UNKLINE (RFC 2812 §3.1.4, §3.7.1, §4.7; Modern
+IRC "Operators"; KLINE as InspIRCd and Solanum have it).
 
 Owns: becoming an operator from the config's ``[[oper]]`` blocks (name, scrypt password hash,
-``user@host`` masks, privileges), slowing down failed attempts, and turning KILL and WALLOPS
-into requests for the sequencer, which decides them for the whole network. What being an
+``user@host`` masks, privileges), slowing down failed attempts, and turning KILL, WALLOPS,
+KLINE and UNKLINE into requests for the sequencer, which decides them for the whole network
+(and enforces K-lines: at registration, and on whoever a new one matches). What being an
 operator changes elsewhere shows where it is used: the dispatcher checks a command row's
 ``privilege`` against ``client.privileges``; the sequencer lets ``override`` past channel
 rules; WHO, WHOIS, NAMES and LIST show more to ``see``; WHO, WHOIS and LUSERS show +o.
@@ -10,11 +12,14 @@ Must never: check a password on the loop (``ctx.check_password`` is an effect: t
 scrypt on a thread and hands the answer back), or change the state directly (+o and the
 privileges are network state: the sequencer's E_OPER gives them, ``MODE nick -o`` takes them).
 
-Every operator action is logged with who did it (``ctx.audit``): OPER, failed or not, here;
-KILL, -o and overrides where the sequencer's decision comes back (engine/replica.py, core.py).
+Every operator action is logged with who did it (``ctx.audit``): OPER, failed or not, and a
+KLINE refused for its syntax, here; KILL, KLINE, UNKLINE, -o and overrides where the
+sequencer's decision comes back (engine/replica.py, core.py).
 """
 
 from __future__ import annotations
+
+import re
 
 from fastchat.irc import numerics as N
 from fastchat.irc.message import Message, truncate_utf8
@@ -23,8 +28,8 @@ from fastchat.server.commands.registration import QUITLEN
 from fastchat.server.commands.table import Command
 from fastchat.server.config import OperBlock
 from fastchat.server.connection import Client, user_of
-from fastchat.server.network.records import RKill, ROper, RWallops, make
-from fastchat.server.network.sequencer import mask_matches
+from fastchat.server.network.records import RKill, RKline, ROper, RUnkline, RWallops, make
+from fastchat.server.network.sequencer import kline_mask_problem, kline_matches, mask_matches
 from fastchat.server.render import lines
 
 #: After the n-th failed OPER in a row, a connection's OPERs are answered 464 without a check
@@ -132,6 +137,86 @@ def wallops(ctx: Context, client: Client, msg: Message) -> None:
     ctx.submit(make(RWallops, client.uid, lines.wallops(user_of(client).mask, text)))
 
 
+#: The longest K-line reason kept: a K-lined user's channels see it quit with
+#: ``K-Lined: <reason>``, held to QUITLEN like any quit reason.
+KLINE_REASON_LEN = QUITLEN - len(b"K-Lined: ")
+#: The longest K-line duration: ten years (``0`` is the way to say for ever).
+MAX_KLINE_SECONDS = 3650 * 86400
+_DURATION = re.compile(rb"(?:\d+[wdhms])+")
+_UNIT_SECONDS = {b"w": 604800, b"d": 86400, b"h": 3600, b"m": 60, b"s": 1}
+
+
+def parse_duration(text: bytes) -> int | None:
+    """KLINE's <duration> in seconds: ``0`` (permanent), a number of seconds, or counts of
+    weeks, days, hours, minutes and seconds (InspIRCd's form, any case); None for anything
+    else, or beyond ten years.
+
+    >>> parse_duration(b"0"), parse_duration(b"90"), parse_duration(b"1h30m"), parse_duration(b"2D")
+    (0, 90, 5400, 172800)
+    >>> parse_duration(b"soon"), parse_duration(b"-5"), parse_duration(b"1h30")
+    (None, None, None)
+    """
+    text = text.lower()
+    if text.isdigit():
+        seconds = int(text)
+    elif _DURATION.fullmatch(text):
+        seconds = sum(
+            int(count) * _UNIT_SECONDS[unit] for count, unit in re.findall(rb"(\d+)(\D)", text)
+        )
+    else:
+        return None
+    return seconds if seconds <= MAX_KLINE_SECONDS else None
+
+
+def kline(ctx: Context, client: Client, msg: Message) -> None:
+    """KLINE <user@host> [<duration> [:<reason>]] (privilege ``kline``; InspIRCd's syntax,
+    with what Modern IRC's STATS k and ERR_YOUREBANNEDCREEP report): ban from the server
+    every connection whose user@host the mask matches.
+
+    The mask takes ``*`` and ``?``; ``<duration>`` is ``0`` (the default: for good), seconds,
+    or ``30m``, ``2h``, ``1d``, ``1h30m`` and the like; ``<reason>`` defaults to "No reason
+    given". The sequencer decides it: whoever it matches, on any worker, gets 465 and ERROR
+    and is disconnected, and their channels see ``QUIT :K-Lined: <reason>``; a later
+    registration it matches gets 465 and ERROR. The operator gets a NOTICE saying what was
+    done; a mask that is malformed, or would match everyone or the operator, a NOTICE saying
+    why not."""
+    mask = msg.params[0]
+    problem = kline_mask_problem(mask)
+    if problem is None and kline_matches(mask, user_of(client)):
+        problem = b"would match you"
+    if problem is not None:
+        _kline_refused(ctx, client, b"K-line mask %s %s" % (mask, problem))
+        return
+    written = msg.param(1) or b"0"
+    seconds = parse_duration(written)
+    if seconds is None:
+        _kline_refused(
+            ctx,
+            client,
+            b"%s is no duration (0 for permanent, seconds, or e.g. 30m, 2h, 1d, 1h30m; ten"
+            b" years at most)" % written,
+        )
+        return
+    # kept as UTF-8 (the K-line file is text), at most what a QUIT reason may hold
+    reason = msg.param(2).decode(errors="replace").encode() or b"No reason given"
+    reason = truncate_utf8(reason, KLINE_REASON_LEN)
+    ctx.submit(make(RKline, client.uid, mask, seconds, reason))
+
+
+def _kline_refused(ctx: Context, client: Client, why: bytes) -> None:
+    ctx.audit(client, "KLINE refused: " + _text(why), failed=True)
+    text = b"*** KLINE refused: %s. Usage: KLINE <user@host> [<duration> [:<reason>]]" % why
+    ctx.send(client, lines.notice(ctx.config.server_name, client.name, text))
+
+
+def unkline(ctx: Context, client: Client, msg: Message) -> None:
+    """UNKLINE <user@host> (privilege ``kline``; as Solanum and ircd-hybrid have it, for
+    what Modern IRC's STATS k lists): lift the K-line on that mask, written in any case.
+
+    The sequencer answers with a NOTICE: the K-line removed, or none found."""
+    ctx.submit(make(RUnkline, client.uid, msg.params[0]))
+
+
 def _text(data: bytes) -> str:
     return data.decode(errors="replace")
 
@@ -140,4 +225,6 @@ COMMANDS = (
     Command(b"OPER", oper, 2),
     Command(b"KILL", kill, 1, privilege="kill"),
     Command(b"WALLOPS", wallops, 1, privilege="wallops"),
+    Command(b"KLINE", kline, 1, privilege="kline"),
+    Command(b"UNKLINE", unkline, 1, privilege="kline"),
 )

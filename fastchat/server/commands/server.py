@@ -96,22 +96,33 @@ def _links(ctx: Context, client: Client) -> Iterable[bytes]:
     ]
 
 
+def _klines(ctx: Context, client: Client) -> Iterable[bytes]:
+    now = int(ctx.now * 1000)
+    return [replies.stats_kline(ctx.config, client.name, k) for k in ctx.state.active_klines(now)]
+
+
 #: What each STATS letter answers (Modern IRC STATS: "u - returns a string showing how long
 #: the server has been up", "m - returns a list of commands supported by the server and the
 #: usage count for each if the usage count is non zero", "l - returns a list of the server's
-#: connections"). Operators may be shown more letters later.
+#: connections", "k - returns a list of banned username/hostname combinations").
 _STATS: dict[bytes, Callable[[Context, Client], Iterable[bytes]]] = {
     b"u": _uptime,
     b"m": _commands,
     b"l": _links,
     b"?": _links,
+    b"k": _klines,
 }
+#: Letters only IRC operators may ask (user mode +o, whatever their privileges): the server's
+#: bans say who is kept out, and why.
+_OPERATOR_STATS = frozenset({b"k"})
 
 
 def stats(ctx: Context, client: Client, msg: Message) -> None:
     """RFC 2812 §3.4.4 STATS <query> [<target>]: ``u`` the uptime (242), ``m`` how often
     each command ran on the whole server (212), ``l`` and ``?`` this worker's link to the hub
-    (211); any letter, known or not, ends with 219.
+    (211), ``k`` the K-lines in force (216, operators only); any letter, known or not, ends
+    with 219. A letter for operators asked by anyone else gets 481 ERR_NOPRIVILEGES alone,
+    as InspIRCd answers (Modern IRC lists ERR_NOPRIVILEGES among STATS' replies).
 
     Declared ``reads``: the command counts are network state, every worker's totals as it
     reports them about once a second (E_COUNTS), so at several workers the answer holds
@@ -121,6 +132,9 @@ def stats(ctx: Context, client: Client, msg: Message) -> None:
         _no_such_server(ctx, client, target)
         return
     letter = query[:1] or b"*"
+    if letter in _OPERATOR_STATS and not (client.user is not None and b"o" in client.user.modes):
+        ctx.reply(client, N.ERR_NOPRIVILEGES, b"Permission Denied- You're not an IRC operator")
+        return
     answer = _STATS.get(letter)
     out = list(answer(ctx, client)) if answer is not None else []
     out.append(replies.end_of_stats(ctx.config, client.name, letter))

@@ -48,9 +48,11 @@ from fastchat.server.engine.resync import Resync
 from fastchat.server.network.records import (
     D_DONE,
     D_KILL,
+    D_NOTICE,
     D_OVERRIDE,
     D_REPLY,
     DKill,
+    DNotice,
     DOverride,
     DReply,
     RCounts,
@@ -158,6 +160,7 @@ class WorkerCore:
             D_DONE: self._d_done,
             D_KILL: self._d_kill,
             D_OVERRIDE: self._d_override,
+            D_NOTICE: self._d_notice,
         }
 
     def set_start_time(self, started: float) -> None:
@@ -304,6 +307,14 @@ class WorkerCore:
         client = self.clients.get(d.uid)
         if client is not None:
             self.audit(client, "override: " + d.action.decode(errors="replace"))
+
+    def _d_notice(self, rec: Record) -> None:
+        """The sequencer's answer to an operator's request, as a NOTICE (logged too)."""
+        d = DNotice._make(rec)
+        client = self.clients.get(d.uid)
+        if client is not None:
+            self.send(client, lines.notice(self.config.server_name, client.name, d.text))
+            self.audit(client, d.text.removeprefix(b"*** ").decode(errors="replace"))
 
     def _last_words(self, client: Client, error: bytes) -> None:
         """Queue ``error`` as the client's last line and hand it to the shell to close."""

@@ -3,7 +3,7 @@
 Owns: applying each sequenced event to this worker's copy of the network state, and
 delivering what local clients must see of it: a channel's messages (the hot path), private
 messages, WALLOPS, and the lines every state change shows (JOIN, PART, QUIT, NICK, TOPIC,
-MODE, KICK, INVITE, KILL, AWAY replies, OPER's answer, and the welcome burst on
+MODE, KICK, INVITE, KILL, K-lines, AWAY replies, OPER's answer, and the welcome burst on
 registration). Each line is rendered once (:mod:`fastchat.server.render`) and the same bytes
 go to every recipient with the same capabilities.
 Must never: decide anything (the sequencer did) or touch a socket.
@@ -30,6 +30,7 @@ from fastchat.server.network.records import (
     E_JOIN,
     E_KICK,
     E_KILL,
+    E_KLINE,
     E_MODE,
     E_NICK,
     E_OPER,
@@ -37,6 +38,7 @@ from fastchat.server.network.records import (
     E_QUIT,
     E_TOPIC,
     E_UMODE,
+    E_UNKLINE,
     DUser,
     DWallops,
     EAway,
@@ -44,6 +46,7 @@ from fastchat.server.network.records import (
     EJoin,
     EKick,
     EKill,
+    EKline,
     EMode,
     ENick,
     EOper,
@@ -51,10 +54,11 @@ from fastchat.server.network.records import (
     EQuit,
     ETopic,
     EUmode,
+    EUnkline,
     Record,
 )
 from fastchat.server.registration import Input
-from fastchat.server.render import lines, replies
+from fastchat.server.render import dates, lines, replies
 from fastchat.server.render.variants import Variants
 
 if TYPE_CHECKING:
@@ -85,6 +89,8 @@ class Replica:
             E_UMODE: self._e_umode,
             E_OPER: self._e_oper,
             E_KILL: self._e_kill,
+            E_KLINE: self._e_kline,
+            E_UNKLINE: self._e_unkline,
             D_WALLOPS: self._d_wallops,
             E_COUNTS: self._e_counts,
         }
@@ -330,6 +336,72 @@ class Replica:
         self._fanout(recipients.values(), line, Meta(e.time, e.target))
         if me is not None and not me.closed and not me.quitting:
             core.disconnect(me, reason)
+
+    def _e_kline(self, ev: Record) -> None:
+        """A K-line: every user it matched leaves at once, as KILL's victim does, wherever it
+        is: its channels see ``QUIT :K-Lined: <reason>``; its own worker sends it 465
+        ERR_YOUREBANNEDCREEP and the ERROR, and closes it. The operator's worker tells it
+        what was done (a NOTICE) and logs it. A restored K-line (``uid`` 0) shows nothing."""
+        e = EKline._make(ev)
+        state = self.state
+        core = self.core
+        reason = b"K-Lined: " + e.reason
+        gone = set(e.victims)
+        victims = [user for uid in e.victims if (user := state.users.get(uid)) is not None]
+        quits = [
+            (
+                [c for uid, c in self._members_of_channels(v.uid).items() if uid not in gone],
+                lines.quit_(v.mask, reason),
+                v.uid,
+            )
+            for v in victims
+        ]
+        mine = [
+            client
+            for v in victims
+            if (client := core.clients.get(v.uid)) is not None
+            and not client.closed
+            and not client.quitting
+        ]
+        oper = state.local.get(e.uid) if e.uid else None
+        replaced = fold(e.mask) in state.klines
+        state.apply(ev)
+        for recipients, line, uid in quits:
+            self._fanout(recipients, line, Meta(e.time, uid))
+        banned = b"You are banned from this server (%s)" % e.reason
+        for client in mine:
+            core.reply(client, N.ERR_YOUREBANNEDCREEP, banned)
+            core.disconnect(client, reason)
+        if oper is None:
+            return
+        if e.expires:
+            length = b"for %s" % dates.duration((e.expires - e.set_at) // 1000)
+        else:
+            length = b"permanent"
+        removed = b", ".join(v.nick for v in victims) or b"nobody"
+        text = b"%s K-line on %s (%s): %s; removed: %s" % (
+            b"Replaced" if replaced else b"Added",
+            e.mask,
+            length,
+            e.reason,
+            removed,
+        )
+        self.core.send(oper, lines.notice(core.config.server_name, oper.name, b"*** " + text))
+        core.audit(oper, "KLINE: " + text.decode(errors="replace"))
+
+    def _e_unkline(self, ev: Record) -> None:
+        """A K-line lifted: the operator's worker tells it (a NOTICE) and logs it."""
+        e = EUnkline._make(ev)
+        state = self.state
+        line = state.klines.get(fold(e.mask))
+        state.apply(ev)
+        oper = state.local.get(e.uid)
+        if oper is None or line is None:
+            return
+        core = self.core
+        text = b"Removed K-line on %s (set by %s: %s)" % (line.mask, line.setter, line.reason)
+        core.send(oper, lines.notice(core.config.server_name, oper.name, b"*** " + text))
+        core.audit(oper, "UNKLINE: " + text.decode(errors="replace"))
 
     def _d_wallops(self, rec: Record) -> None:
         """RFC 2812 §4.7 WALLOPS: to this worker's users with user mode +w."""

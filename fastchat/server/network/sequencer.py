@@ -33,6 +33,7 @@ from fastchat.server.network.records import (
     R_JOIN,
     R_KICK,
     R_KILL,
+    R_KLINE,
     R_MODE,
     R_NICK,
     R_OPER,
@@ -42,9 +43,12 @@ from fastchat.server.network.records import (
     R_SYNC,
     R_TOPIC,
     R_UMODE,
+    R_UNKLINE,
     R_USERMSG,
     R_WALLOPS,
     VOICE,
+    DKill,
+    DNotice,
     DOverride,
     DReply,
     DUser,
@@ -56,6 +60,7 @@ from fastchat.server.network.records import (
     EJoin,
     EKick,
     EKill,
+    EKline,
     EMode,
     ENick,
     EOper,
@@ -63,19 +68,22 @@ from fastchat.server.network.records import (
     EQuit,
     ETopic,
     EUmode,
+    EUnkline,
     RAway,
     RCounts,
     Record,
     RJoin,
     RKill,
+    RKline,
     ROper,
     RPart,
     RQuit,
     RUmode,
+    RUnkline,
     RWallops,
     make,
 )
-from fastchat.server.network.state import Channel, State, User
+from fastchat.server.network.state import Channel, KLine, State, User
 
 #: Channel modes we implement (announced in ISUPPORT CHANMODES=b,k,l,imnst).
 LIST_MODES = b"b"
@@ -90,6 +98,19 @@ _OVERRIDABLE_JOIN = frozenset(
     {N.ERR_INVITEONLYCHAN, N.ERR_BADCHANNELKEY, N.ERR_CHANNELISFULL, N.ERR_BANNEDFROMCHAN}
 )
 _NOT_OPERATOR = b"Permission Denied- You're not an IRC operator"
+
+
+#: The longest K-line mask: a username (at most 18 bytes, with its ``~``) and a host (an
+#: IPv6 address is at most 45), with room for wildcards.
+KLINE_MASK_MAX = 100
+#: What a K-line mask may hold: what usernames (letters, digits, ``-_.``, and the ``~`` of
+#: no ident) and hosts (IPv4 and IPv6 addresses) are made of, and the wildcards.
+_MASK_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~:*?@")
+#: What a K-line's user part may be made of and still name nobody in particular: every
+#: username has at least one byte, and every one here starts with ``~`` (no ident lookup).
+_ANY_USER = frozenset(b"*?~")
+#: The same for the host part: every host is an IPv4 or IPv6 address.
+_ANY_HOST = frozenset(b"*?.:")
 
 
 class Router(Protocol):
@@ -130,6 +151,34 @@ def normalise_mask(mask: bytes) -> bytes:
     return mask
 
 
+def kline_mask_problem(mask: bytes) -> bytes | None:
+    """Why ``mask`` cannot be a K-line's, or None. A K-line mask is ``user@host`` (``*`` and
+    ``?`` as wildcards; no nick: K-lines ban connections, not names) that names somebody: one
+    that would match everyone (``*@*``, ``~*@*.*``...) is refused, since it would lock
+    everybody out, the operators too.
+
+    >>> kline_mask_problem(b"*@*") is None, kline_mask_problem(b"~bob@10.0.0.*") is None
+    (False, True)
+    """
+    if len(mask) > KLINE_MASK_MAX:
+        return b"is longer than %d bytes" % KLINE_MASK_MAX
+    if b"!" in mask:
+        return b"names a nick: a K-line is user@host only"
+    if not _MASK_BYTES.issuperset(mask):
+        return b"may hold only letters, digits, the wildcards * and ?, and - _ . ~ : @"
+    user, at, host = mask.partition(b"@")
+    if not at or not user or not host or b"@" in host:
+        return b"is not a user@host mask"
+    if _ANY_USER.issuperset(user) and _ANY_HOST.issuperset(host):
+        return b"would match everyone"
+    return None
+
+
+def kline_matches(mask: bytes, user: User) -> bool:
+    """Does the K-line mask ``user@host`` match ``user`` (whatever its nick)?"""
+    return mask_matches(b"*!" + mask, user)
+
+
 class Sequencer:
     """Decides requests against the authoritative :class:`State` and routes the outcome."""
 
@@ -158,6 +207,8 @@ class Sequencer:
             R_OPER: self._oper,
             R_KILL: self._kill_user,
             R_WALLOPS: self._wallops,
+            R_KLINE: self._kline,
+            R_UNKLINE: self._unkline,
             R_COUNTS: self._counts,
         }
 
@@ -223,11 +274,31 @@ class Sequencer:
     def _reply(self, origin: int, uid: int, numeric: bytes, *params: bytes) -> None:
         self.router.to_worker(origin, make(DReply, uid, numeric, params, self._now))
 
+    def _operator(self, origin: int, uid: int, privilege: str) -> User | None:
+        """The user ``uid`` if it holds ``privilege``. Its worker asked its replica, but the
+        privileges here are the truth (a MODE -o may have been decided since): else answer
+        481 ERR_NOPRIVILEGES, and None."""
+        user = self.state.users.get(uid)
+        if user is None:
+            return None
+        if privilege not in user.privileges:
+            self._reply(origin, uid, N.ERR_NOPRIVILEGES, _NOT_OPERATOR)
+            return None
+        return user
+
     # -- registration and nicks (RFC 2812 §3.1) -----------------------------------------------
     def _register(self, origin: int, r: Record, now: int) -> None:
         _, uid, nick, username, host, realname = r  # RRegister
         if uid in self.state.users:
             return  # resent after a hub restart, and already merged from a replica
+        ban = self._kline_on(User(uid, nick, username, host, realname, origin, 0), now)
+        if ban is not None:
+            # Modern IRC ERR_YOUREBANNEDCREEP: "the client ... is banned from the server";
+            # then the connection is closed, as for any other refused connection
+            banned = b"You are banned from this server (%s)" % ban.reason
+            self._reply(origin, uid, N.ERR_YOUREBANNEDCREEP, banned)
+            self.router.to_worker(origin, make(DKill, uid, b"K-Lined: " + ban.reason, now))
+            return
         if fold(nick) in self.state.nicks:
             self._reply(origin, uid, N.ERR_NICKNAMEINUSE, nick, b"Nickname is already in use")
             return
@@ -281,11 +352,7 @@ class Sequencer:
         """Modern IRC KILL: decided here, so a victim on any worker goes the same way: every
         worker removes it, its channels see it quit, its own worker disconnects it."""
         k = RKill._make(r)
-        killer = self.state.users.get(k.uid)
-        if killer is None:
-            return
-        if "kill" not in killer.privileges:  # the worker asked its replica; this is the truth
-            self._reply(origin, k.uid, N.ERR_NOPRIVILEGES, _NOT_OPERATOR)
+        if self._operator(origin, k.uid, "kill") is None:
             return
         target = self.state.nicks.get(fold(k.target))
         if target is None:
@@ -298,15 +365,48 @@ class Sequencer:
         delivery per worker holding such a user; each worker picks its own. A scan of the
         users: WALLOPS is rare and privileged, so no index of +w users is kept for it."""
         w = RWallops._make(r)
-        sender = self.state.users.get(w.uid)
-        if sender is None:
-            return
-        if "wallops" not in sender.privileges:
-            self._reply(origin, w.uid, N.ERR_NOPRIVILEGES, _NOT_OPERATOR)
+        if self._operator(origin, w.uid, "wallops") is None:
             return
         workers = {u.worker for u in self.state.users.values() if b"w" in u.modes}
         for worker in sorted(workers):
             self.router.to_worker(worker, make(DWallops, w.uid, w.line, now))
+
+    # -- server bans (K-lines) ------------------------------------------------------------------
+    def _kline_on(self, user: User, now: int) -> KLine | None:
+        """The K-line in force at ``now`` that bans ``user``, if any. A scan: K-lines are few,
+        and only registrations and KLINE itself ask."""
+        for line in self.state.klines.values():
+            if line.active(now) and kline_matches(line.mask, user):
+                return line
+        return None
+
+    def _kline(self, origin: int, r: Record, now: int) -> None:
+        """KLINE (privilege ``kline``): the K-line becomes network state, stamped with this
+        decision's time (its expiry counts from it), and every user it matches, on whichever
+        worker, leaves the network in the same event: their channels see them quit, their
+        workers disconnect them. Anyone who registers after this decision is refused."""
+        k = RKline._make(r)
+        oper = self._operator(origin, k.uid, "kline")
+        if oper is None:
+            return
+        expires = now + k.duration * 1000 if k.duration else 0
+        victims = tuple(u.uid for u in self.state.users.values() if kline_matches(k.mask, u))
+        self.router.event(
+            make(EKline, k.uid, k.mask, oper.nick, k.reason, now, expires, victims, now)
+        )
+
+    def _unkline(self, origin: int, r: Record, now: int) -> None:
+        """UNKLINE (privilege ``kline``): lift the K-line on a mask (any case), or say there
+        is none in force."""
+        u = RUnkline._make(r)
+        if self._operator(origin, u.uid, "kline") is None:
+            return
+        line = self.state.klines.get(fold(u.mask))
+        if line is None or not line.active(now):
+            text = b"*** UNKLINE: no K-line on %s" % u.mask
+            self.router.to_worker(origin, make(DNotice, u.uid, text, now))
+            return
+        self.router.event(make(EUnkline, u.uid, line.mask, now))
 
     def _counts(self, origin: int, r: Record, now: int) -> None:
         """STATS m (Modern IRC): a worker's command counts become network state, so any

@@ -1,6 +1,8 @@
-"""Calendar dates for replies (RPL_CREATED, RPL_TIME, server-time), without a clock.
+"""Calendar dates and durations for replies (RPL_CREATED, RPL_TIME, server-time, K-lines),
+without a clock.
 
-Owns: turning a Unix time into UTC calendar fields and the formats replies show.
+Owns: turning a Unix time into UTC calendar fields and the formats replies show, and a number
+of seconds into the compact form operators write (``1h30m``).
 Must never: read the clock (the time is an argument) or import ``time``/``datetime`` (they
 would pull a clock into the pure core; the algorithm is Howard Hinnant's ``civil_from_days``).
 """
@@ -83,3 +85,20 @@ def iso8601(unix_ms: int) -> bytes:
     """IRCv3 server-time's form: ``2026-11-26T01:40:29.123Z``."""
     c = civil(unix_ms)
     return b"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (*c[:6], c.millisecond)
+
+
+_UNITS = ((b"w", 604800), (b"d", 86400), (b"h", 3600), (b"m", 60), (b"s", 1))
+
+
+def duration(seconds: int) -> bytes:
+    """``seconds`` as KLINE's <duration> writes it, largest unit first.
+
+    >>> duration(5400), duration(90061), duration(0)
+    (b'1h30m', b'1d1h1m1s', b'0s')
+    """
+    out = b""
+    for unit, size in _UNITS:
+        count, seconds = divmod(seconds, size)
+        if count:
+            out += b"%d%s" % (count, unit)
+    return out or b"0s"

@@ -21,7 +21,7 @@ from fastchat.server.network.sequencer import (
     PARAM_ALWAYS,
     PARAM_ON_SET,
 )
-from fastchat.server.network.state import Channel, State, User, WhowasEntry, prefix_of
+from fastchat.server.network.state import Channel, KLine, State, User, WhowasEntry, prefix_of
 from fastchat.server.render import dates
 
 VERSION = b"fastchat-" + __version__.encode()
@@ -276,6 +276,23 @@ def stats_link(
         b"%d" % received[0],
         b"%d" % (received[1] // 1024),
         b"%d" % max(seconds_open, 0),
+    )
+
+
+def stats_kline(config: Config, nick: bytes, line: KLine) -> bytes:
+    """RPL_STATSKLINE as InspIRCd sends it: ``<mask> <set time> <duration> <setter>
+    :<reason>``, the times in seconds (duration 0: permanent)."""
+    length = (line.expires - line.set_at) // 1000 if line.expires else 0
+    set_at = b"%d" % (line.set_at // 1000)
+    return numeric(
+        config.server_name,
+        nick,
+        N.RPL_STATSKLINE,
+        line.mask,
+        set_at,
+        b"%d" % length,
+        line.setter,
+        line.reason,
     )
 
 
