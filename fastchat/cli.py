@@ -64,14 +64,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """``fastchat serve``: a config that cannot be used is one line on stderr and exit
-    status 2, before anything starts (a malformed config never starts a server)."""
+    """``fastchat serve``: a config, or a K-line file, that cannot be used is one line on
+    stderr and exit status 2, before anything starts (a malformed file never starts a
+    server)."""
     from fastchat.server import config as server_config
     from fastchat.server import configfile
+    from fastchat.server.runtime import klinefile
     from fastchat.server.runtime.supervisor import serve
 
     try:
         config = configfile.load(args.config, server_config.given_args(args))
+        klinefile.check(config.kline_file)
     except server_config.ConfigError as e:
         print(f"fastchat serve: {e}", file=sys.stderr)
         return 2

@@ -152,6 +152,14 @@ def _maybe_password(text: str) -> bytes | None:
     return text.encode() if text else None
 
 
+def _maybe_path(text: str) -> str | None:
+    return text or None
+
+
+#: The K-line file's name when the config file does not say: in the config file's folder.
+DEFAULT_KLINE_FILE = "klines.toml"
+
+
 def _read_motd(path: str) -> tuple[bytes, ...]:
     if not path:
         return _BUILTIN_MOTD
@@ -243,6 +251,18 @@ class Config:
         shown_default="built-in line",
         path=True,
         example="motd.txt",
+    )
+    kline_file: str | None = setting(
+        None,
+        "file that keeps the K-lines (`KLINE`) across restarts, rewritten after each change; "
+        "'' for none: K-lines then last until the server stops",
+        reloadable=False,
+        type=str,
+        convert=_maybe_path,
+        metavar="FILE",
+        shown_default=f"{DEFAULT_KLINE_FILE} next to the config file; none without --config",
+        path=True,
+        example=DEFAULT_KLINE_FILE,
     )
     # limits, announced in ISUPPORT where IRC has a token
     nicklen: int = setting(

@@ -4,8 +4,9 @@ Every setting's file key (:attr:`config.Setting.key`) sits at the top level of t
 (``motd_file = "motd.txt"``, ``workers = 4``, ``flood_control = false``); tables only for lists
 of records: ``[[oper]]`` (``name``, ``password``: a hash from ``fastchat mkpasswd``, optional
 ``hosts``, ``privileges``). The settings are ``config.py``'s rows, checked by them; this module
-adds the file: the TOML syntax, the line each error is on, the ``[[oper]]`` tables, and file
-names relative to the file's folder. Precedence: the defaults, then the file, then the flags
+adds the file: the TOML syntax, the line each error is on, the ``[[oper]]`` tables, file
+names relative to the file's folder, and the K-line file's place by default (``klines.toml``
+next to this file). Precedence: the defaults, then the file, then the flags
 given on the command line (:func:`load`).
 
 Every error is a :class:`ConfigFileError` naming the file, the line and the key:
@@ -100,11 +101,11 @@ def read(path: str | os.PathLike[str]) -> ConfigFile:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise _syntax_error(name, text, e) from e
-    return _check(name, document, _Lines.scan(text))
+        raise syntax_error(name, text, e) from e
+    return _check(name, document, KeyLines.scan(text))
 
 
-def _syntax_error(name: str, text: str, error: tomllib.TOMLDecodeError) -> ConfigFileError:
+def syntax_error(name: str, text: str, error: tomllib.TOMLDecodeError) -> ConfigFileError:
     """tomllib says where in its message: "... (at line 3, column 7)" or "(at end of
     document)"; we say it as a compiler does, with the key written on that line, if any."""
     message = str(error)
@@ -124,9 +125,10 @@ def _syntax_error(name: str, text: str, error: tomllib.TOMLDecodeError) -> Confi
     return ConfigFileError(name, line, f"invalid TOML: {message}", key=key, column=column)
 
 
-def _check(name: str, document: Mapping[str, object], lines: _Lines) -> ConfigFile:
+def _check(name: str, document: Mapping[str, object], lines: KeyLines) -> ConfigFile:
     """Each key of the parsed file checked by its setting's row, in the file's order (so the
-    first error reported is the first in the file), and the ``[[oper]]`` tables."""
+    first error reported is the first in the file), and the ``[[oper]]`` tables. A file that
+    names no K-line file keeps its K-lines in ``klines.toml`` in its own folder."""
     folder = os.path.dirname(os.path.abspath(name))
     settings: dict[str, object] = {}
     cfg = Config()
@@ -134,7 +136,7 @@ def _check(name: str, document: Mapping[str, object], lines: _Lines) -> ConfigFi
     for key, raw in document.items():
         line = lines.top.get(key)
         if key == "oper":
-            opers = _opers(name, raw, line, lines.opers)
+            opers = _opers(name, raw, line, lines.tables.get("oper", []))
             continue
         row = _ROWS.get(key)
         if row is None:
@@ -148,6 +150,8 @@ def _check(name: str, document: Mapping[str, object], lines: _Lines) -> ConfigFi
         except ConfigError as e:
             raise ConfigFileError(name, line, str(e), key=key) from e
         settings[key] = raw
+    if "kline_file" not in document:
+        cfg = dataclasses.replace(cfg, kline_file=os.path.join(folder, config.DEFAULT_KLINE_FILE))
     return ConfigFile(name, settings, opers, dataclasses.replace(cfg, opers=opers))
 
 
@@ -259,15 +263,16 @@ def _unquote(key: str) -> str:
 
 
 @dataclass
-class _Lines:
-    """The line each top-level key (or table) is first written on; for each ``[[oper]]``,
-    the line of its header and of each of its keys."""
+class KeyLines:
+    """The line each top-level key (or table) is first written on; for each table of an
+    array of tables (``[[oper]]``; ``[[kline]]`` in the K-line file), by name, the line of
+    its header and of each of its keys."""
 
     top: dict[str, int] = field(default_factory=dict)
-    opers: list[tuple[int, dict[str, int]]] = field(default_factory=list)
+    tables: dict[str, list[tuple[int, dict[str, int]]]] = field(default_factory=dict)
 
     @classmethod
-    def scan(cls, text: str) -> _Lines:
+    def scan(cls, text: str) -> KeyLines:
         found = cls()
         keys: dict[str, int] | None = found.top  # where the keys of this section go
         open_quotes = ""  # inside a multi-line string: its delimiter
@@ -281,9 +286,10 @@ class _Lines:
                 key = _unquote(header["key"])
                 found.top.setdefault(key, number)
                 keys = None  # a table of ours has no sub-tables: no keys to find there
-                if header["array"] and not header["dotted"] and key == "oper":
-                    found.opers.append((number, {}))
-                    keys = found.opers[-1][1]
+                if header["array"] and not header["dotted"]:
+                    tables = found.tables.setdefault(key, [])
+                    tables.append((number, {}))
+                    keys = tables[-1][1]
                 continue
             if depth == 0 and keys is not None and (m := _KEY.match(line)):
                 keys.setdefault(_unquote(m["key"]), number)

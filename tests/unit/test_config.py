@@ -26,6 +26,7 @@ OLD_DEFAULTS = {
     "autojoin": (b"#lobby",),
     "password": None,
     "motd": (b"Welcome to fastchat.",),
+    "kline_file": None,  # without --config: K-lines last until the server stops
     "nicklen": 30,
     "channellen": 50,
     "topiclen": 390,

@@ -50,6 +50,7 @@ def test_top_level_keys_are_the_settings(tmp_path: Path) -> None:
         flood_control=False,
         autojoin=(b"#a", b"#b"),
         flood_rate=2.0,
+        kline_file=str(tmp_path / "klines.toml"),
     )
     assert got.settings == {
         "server_name": "irc.example.org",
@@ -62,7 +63,27 @@ def test_top_level_keys_are_the_settings(tmp_path: Path) -> None:
 
 
 def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
-    assert configfile.read(write(tmp_path, "# nothing\n")).config == Config()
+    """The defaults, and the K-lines kept in ``klines.toml`` next to the file."""
+    assert configfile.read(write(tmp_path, "# nothing\n")).config == dataclasses.replace(
+        Config(), kline_file=str(tmp_path / "klines.toml")
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "where"),
+    [('"bans.toml"', "{folder}/bans.toml"), ('"/var/lib/bans.toml"', "/var/lib/bans.toml"),
+     ('""', None)],
+)  # fmt: skip
+def test_kline_file_is_relative_to_the_file_or_none(
+    tmp_path: Path, written: str, where: str | None
+) -> None:
+    """``kline_file``, like every file name in the file, is relative to the file's folder;
+    ``""`` keeps no file (K-lines last until the server stops); a flag overrides it."""
+    path = write(tmp_path, f"kline_file = {written}\n")
+    expected = where.format(folder=tmp_path) if where is not None else None
+    assert configfile.read(path).config.kline_file == expected
+    assert configfile.load(path, {"kline_file": ""}).kline_file is None
+    assert configfile.load(path, {"kline_file": "x.toml"}).kline_file == "x.toml"
 
 
 def test_oper_tables_become_oper_blocks(tmp_path: Path) -> None:
@@ -378,7 +399,7 @@ def test_a_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
 def test_the_example_file_loads_as_it_is() -> None:
     got = configfile.read(ROOT / "fastchat.example.toml")
     assert got.settings == {}
-    assert got.config == Config()
+    assert got.config == dataclasses.replace(Config(), kline_file=str(ROOT / "klines.toml"))
 
 
 def test_the_example_file_uncommented_loads_and_shows_the_defaults(tmp_path: Path) -> None:
@@ -395,6 +416,7 @@ def test_the_example_file_uncommented_loads_and_shows_the_defaults(tmp_path: Pat
         Config(),
         workers=4,
         motd=(b"example motd",),
+        kline_file=str(tmp_path / "klines.toml"),
         opers=got.opers,
     )
     (oper,) = got.opers

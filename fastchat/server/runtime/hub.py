@@ -55,6 +55,7 @@ from fastchat.server.network.state import (
     State,
 )
 from fastchat.server.runtime.bus import Link
+from fastchat.server.runtime.klinefile import KLineFile
 
 log = logging.getLogger("fastchat.hub")
 
@@ -90,6 +91,7 @@ class Hub:
         self.state = State()
         self.state.whowas_size = config.whowas_size
         self.sequencer = Sequencer(self.state, config, self)
+        self.klines = KLineFile(config.kline_file)
         self.sel = selectors.DefaultSelector()
         self.links: dict[int, Link] = {}  # worker slot -> link
         self.out: dict[int, list[Record]] = {}
@@ -137,6 +139,15 @@ class Hub:
 
     # -- I/O ------------------------------------------------------------------------------------
     def run(self) -> int:
+        # The K-lines in force before anything is decided (the workers learn them from the
+        # snapshot each gets when it says hello)
+        self.klines.load(self.state, int(time.time() * 1000))
+        try:
+            return self._serve()
+        finally:
+            self.klines.close()
+
+    def _serve(self) -> int:
         # Signals wake the loop at once (a handler alone would let select() sleep on: PEP 475
         # restarts it), so a stop takes milliseconds, not up to a second.
         wake_r, wake_w = socket.socketpair()
@@ -187,6 +198,7 @@ class Hub:
                 self.reload_wanted = False
                 self._reload()
             self._flush_all()
+            self.klines.maybe_save(self.state, int(time.time() * 1000))
         return 0
 
     def _on_stop(self, signum: int, frame: object) -> None:

@@ -33,6 +33,7 @@ from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import B_SNAPSHOT, Record
 from fastchat.server.render import lines
 from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
+from fastchat.server.runtime.klinefile import KLineFile
 
 log = logging.getLogger("fastchat.worker")
 
@@ -82,6 +83,9 @@ class Worker:
             standalone=hub_address is None,
             log=logging.getLogger("fastchat.core"),
         )
+        # The K-line file, kept by the process that runs the sequencer: this one at one
+        # worker; the hub at several
+        self.klines = KLineFile(config.kline_file if hub_address is None else None)
         self.sel = selectors.DefaultSelector()
         self.blocked: set[Client] = set()  # clients with EVENT_WRITE registered
         self.lingering: dict[Client, float] = {}  # closed, last bytes still going out
@@ -190,6 +194,8 @@ class Worker:
         self.core.set_start_time(self.started if self.started is not None else time.time())
         if self.hub_address is not None:
             self._connect_hub()
+        else:
+            self.klines.load(self.core.state, int(time.time() * 1000))
         self.listener.setblocking(False)
         self._register(self.listener, EVENT_READ, self._accept)
         if self.lifeline_fd is not None:
@@ -235,6 +241,7 @@ class Worker:
                 if self.accept_paused_until and now >= self.accept_paused_until:
                     self._resume_accepting()
             self._flush_all()
+            self.klines.maybe_save(core.state, int(now * 1000))
         self._shutdown()
         return 0
 
@@ -679,4 +686,5 @@ class Worker:
             self._close(client)
         for client in list(self.lingering):
             self._finish_close(client)
+        self.klines.close()
         log.info("worker %d stopped", self.slot)
