@@ -386,7 +386,7 @@ class Replica:
             e.reason,
             removed,
         )
-        self.core.send(oper, lines.notice(core.config.server_name, oper.name, b"*** " + text))
+        core.send(oper, lines.notice(core.config.server_name, oper.name, b"*** " + text))
         core.audit(oper, "KLINE: " + text.decode(errors="replace"))
 
     def _e_unkline(self, ev: Record) -> None:

@@ -3,7 +3,8 @@
 Owns: the rules that need the whole network to decide (is this nick free? may this user join,
 speak, set the topic, change modes?) and the routing of what it decides.
 Must never: touch sockets or the clock (``now`` is an argument), or format client lines other
-than the numeric replies it hands back for the requester's worker to send.
+than the numeric replies (and the text of an operator's notice) it hands back for the
+requester's worker to send.
 
 With one worker it runs inside that worker, called directly; with several it runs in the hub
 process and every worker's requests reach it over the bus. Either way it is this same code, so
@@ -291,7 +292,7 @@ class Sequencer:
         _, uid, nick, username, host, realname = r  # RRegister
         if uid in self.state.users:
             return  # resent after a hub restart, and already merged from a replica
-        ban = self._kline_on(User(uid, nick, username, host, realname, origin, 0), now)
+        ban = self._kline_on(uid, nick, username, host, now)
         if ban is not None:
             # Modern IRC ERR_YOUREBANNEDCREEP: "the client ... is banned from the server";
             # then the connection is closed, as for any other refused connection
@@ -372,9 +373,15 @@ class Sequencer:
             self.router.to_worker(worker, make(DWallops, w.uid, w.line, now))
 
     # -- server bans (K-lines) ------------------------------------------------------------------
-    def _kline_on(self, user: User, now: int) -> KLine | None:
-        """The K-line in force at ``now`` that bans ``user``, if any. A scan: K-lines are few,
-        and only registrations and KLINE itself ask."""
+    def _kline_on(
+        self, uid: int, nick: bytes, username: bytes, host: bytes, now: int
+    ) -> KLine | None:
+        """The K-line in force at ``now`` that bans the connection registering as
+        ``nick!username@host``, if any. A scan: K-lines are few, and only registrations ask
+        (nothing at all is done while there is no K-line)."""
+        if not self.state.klines:
+            return None
+        user = User(uid, nick, username, host, b"", 0, 0)
         for line in self.state.klines.values():
             if line.active(now) and kline_matches(line.mask, user):
                 return line
