@@ -202,9 +202,11 @@ def test_quit_during_the_check_waits_for_it_then_closes(net: FakeNet) -> None:
 
 def test_failures_are_rate_limited_per_connection(net: FakeNet) -> None:
     """After the n-th failure in a row, OPER is answered 464 without a check for 2**(n-1)
-    seconds (at most RETRY_CAP): even the right password is refused then. Another connection
-    is not held back."""
-    ada, bob = user(net, "ada"), user(net, "bob", other(net))
+    seconds (at most RETRY_CAP): even the right password is refused then. A connection from
+    another address is not held back."""
+    ada = user(net, "ada")
+    bob = net.connect(other(net), "bob", ip=b"10.0.0.9")  # another address
+    bob.lines()
     for failures, wait in [(1, 1.0), (2, 2.0), (3, 4.0)]:
         ada.send("OPER admin wrong")
         assert ada.lines() == [f"{SRV} 464 ada :Password incorrect"]
@@ -218,6 +220,28 @@ def test_failures_are_rate_limited_per_connection(net: FakeNet) -> None:
         net.now += wait
     assert find(oper_up(ada), r" 381 ada ")
     assert ada.client.oper_failures == 0
+
+
+def test_failures_are_rate_limited_per_address_too(net: FakeNet) -> None:
+    """A guesser who reconnects for each try is slowed as much: the wait follows the
+    address, and a connection from another address is not held back."""
+    ada = net.connect(0, "ada", ip=b"192.0.2.7")
+    ada.send("OPER admin wrong")
+    assert ada.lines()[-1] == f"{SRV} 464 ada :Password incorrect"
+    ada.send("QUIT")
+    again = net.connect(0, "ada2", ip=b"192.0.2.7")
+    again.lines()
+    net.hold_checks = True
+    again.send("OPER admin secret")  # too soon, from the same address: refused, unchecked
+    assert again.lines() == [f"{SRV} 464 ada2 :Password incorrect"]
+    assert net.cores[0].checks == []
+    net.hold_checks = False
+    elsewhere = net.connect(0, "eve", ip=b"198.51.100.1")
+    elsewhere.lines()
+    assert find(oper_up(elsewhere), r" 381 eve ")
+    net.now += 1.0
+    assert find(oper_up(again), r" 381 ada2 ")
+    assert b"192.0.2.7" not in net.cores[0].oper_backoff  # a success forgets the failures
 
 
 def test_the_wait_is_capped() -> None:

@@ -136,6 +136,7 @@ class WorkerCore:
         # Local clients that negotiated a capability adding tags: while there are none, the
         # fan-out sends everyone the one plain line without looking at capabilities.
         self.tagged = 0
+        self.oper_backoff: dict[bytes, tuple[int, float]] = {}  # see commands/operators.py
         self.rehash_requests: list[int] = []  # REHASH from these users: the shell reads the file
         self.created = b"at start-up"
         self.started = 0.0  # when the server started (Unix time; see set_start_time)
