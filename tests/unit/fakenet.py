@@ -7,7 +7,7 @@ can also hold records back (``pump(worker_order=...)``) to force interleavings.
 
 It also plays the worker shell's password pool: ``pump`` runs each core's password checks
 synchronously (``passwords.verify``) and hands the answers back, unless ``hold_checks`` is set;
-then they wait in ``core.checks`` until :meth:`FakeNet.finish_checks`.
+then they wait in ``core.offload.checks`` until :meth:`FakeNet.finish_checks`.
 """
 
 from __future__ import annotations
@@ -142,9 +142,9 @@ class FakeNet:
         each core its answers. True if there were any."""
         ran = False
         for core in self.cores:
-            while core.checks:
-                check = core.checks.pop(0)
-                core.password_checked(
+            while core.offload.checks:
+                check = core.offload.checks.pop(0)
+                core.offload.password_checked(
                     check.ticket, passwords.verify(check.password, check.stored), self.now
                 )
                 ran = True

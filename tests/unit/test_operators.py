@@ -102,7 +102,7 @@ def test_unknown_name_is_checked_against_a_configured_hash(net: FakeNet) -> None
     net.hold_checks = True
     ada = user(net, "ada")
     ada.send("OPER nobody secret")
-    (check,) = net.cores[0].checks
+    (check,) = net.cores[0].offload.checks
     assert check.stored == OPERS[0].password and check.password == b"secret"
     net.hold_checks = False
     net.pump()
@@ -128,7 +128,7 @@ def test_oper_needs_both_parameters(net: FakeNet) -> None:
     ada = user(net, "ada")
     ada.send("OPER admin")
     assert ada.lines() == [f"{SRV} 461 ada OPER :Not enough parameters"]
-    assert net.cores[0].checks == []
+    assert net.cores[0].offload.checks == []
 
 
 def test_no_operators_configured() -> None:
@@ -137,7 +137,7 @@ def test_no_operators_configured() -> None:
     ada = user(net, "ada")
     net.hold_checks = True
     ada.send("OPER admin secret")
-    assert net.cores[0].checks == []
+    assert net.cores[0].offload.checks == []
     assert ada.lines() == [f"{SRV} 464 ada :Password incorrect"]
 
 
@@ -161,7 +161,7 @@ def test_lines_after_oper_wait_for_the_check(net: FakeNet) -> None:
     net.hold_checks = True
     ada.send("OPER admin secret\r\nKILL bob :bye\r\nPING :after")
     assert ada.lines() == []
-    assert len(net.cores[0].checks) == 1
+    assert len(net.cores[0].offload.checks) == 1
     assert not bob.client.closed
     net.hold_checks = False
     net.pump()
@@ -214,7 +214,7 @@ def test_failures_are_rate_limited_per_connection(net: FakeNet) -> None:
         net.hold_checks = True
         ada.send("OPER admin secret")  # too soon: refused, unchecked
         assert ada.lines() == [f"{SRV} 464 ada :Password incorrect"]
-        assert net.cores[0].checks == []
+        assert net.cores[0].offload.checks == []
         net.hold_checks = False
         assert find(oper_up(bob, "helper", "help"), r" 381 ")
         net.now += wait
@@ -234,7 +234,7 @@ def test_failures_are_rate_limited_per_address_too(net: FakeNet) -> None:
     net.hold_checks = True
     again.send("OPER admin secret")  # too soon, from the same address: refused, unchecked
     assert again.lines() == [f"{SRV} 464 ada2 :Password incorrect"]
-    assert net.cores[0].checks == []
+    assert net.cores[0].offload.checks == []
     net.hold_checks = False
     elsewhere = net.connect(0, "eve", ip=b"198.51.100.1")
     elsewhere.lines()
@@ -676,7 +676,7 @@ def test_worker_runs_the_check_on_its_pool_and_hands_the_answer_back(
             client.pending.clear()
             core.data_received(client, b"OPER admin secret\r\nPING :after\r\n", worker.now)
             worker._flush_all()  # the effects of the turn: the check goes to the pool
-            assert core.checks == [] and len(worker.checking) == 1
+            assert core.offload.checks == [] and len(worker.checking) == 1
             concurrent.futures.wait(list(worker.checking), timeout=10)
             assert worker._wake_r.recv(16)  # the loop was woken
             worker._finish_checks()
