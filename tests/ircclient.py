@@ -27,8 +27,13 @@ class IRCClient:
         register: bool = True,
         user: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        source: str | None = None,
     ) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        # ``source``: connect from this local address (any of 127.0.0.0/8 works on loopback),
+        # for tests that need clients from different addresses
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout, source_address=(source, 0) if source else None
+        )
         self.timeout = timeout
         self.buf = b""
         self.lines: deque[str] = deque()  # received, not yet consumed by expect()

@@ -67,8 +67,8 @@ def server(request: pytest.FixtureRequest, config_file: Path) -> Iterator[proces
 def connect(server: process.ServerProcess) -> Iterator[Connect]:
     clients: list[IRCClient] = []
 
-    def make(nick: str) -> IRCClient:
-        client = IRCClient(server.host, server.port, nick)
+    def make(nick: str, source: str | None = None) -> IRCClient:
+        client = IRCClient(server.host, server.port, nick, source=source)
         clients.append(client)
         return client
 
@@ -107,8 +107,9 @@ def oper_up(client: IRCClient) -> None:
 def test_oper_answers(connect: Connect) -> None:
     """Modern IRC OPER: 464 for a wrong password and for an unknown name, 491 for the right
     password from a host the block does not allow (here 127.0.0.1), 461 without a password,
-    and 381 with one MODE +o on success."""
-    a = connect("opa")
+    and 381 with one MODE +o on success. The failures come from another address: the wait
+    they cause follows the address (127.0.0.1 is the operators')."""
+    a = connect("opa", source="127.0.0.2")
     a.send("OPER admin wrong")
     a.send("OPER nobody secret")
     a.send("OPER admin")
@@ -133,8 +134,9 @@ def test_oper_answers(connect: Connect) -> None:
 def test_a_failure_slows_the_next_attempt(connect: Connect) -> None:
     """A failed OPER makes the connection's next one, sent at once, get 464 unchecked, even
     with the right password (the wait after a first failure is a second); another connection
-    is not held back."""
-    a, b = connect("slowa"), connect("slowb")
+    is not held back (nor is another address: the wait follows the connection's address too,
+    see the unit tests)."""
+    a, b = connect("slowa", source="127.0.0.3"), connect("slowb")
     a.send("OPER admin wrong")
     a.expect(r" 464 slowa ")
     a.send("OPER admin secret")

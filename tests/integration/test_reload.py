@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fastchat.server import passwords
 from fastchat.server.runtime import process
 from tests.ircclient import IRCClient
 
@@ -21,14 +22,21 @@ nicklen = {nicklen}
 network = "{network}"
 autojoin = ""
 whowas_size = {whowas_size}
+
+[[oper]]
+name = "admin"
+password = "{hash}"
+privileges = ["rehash"]
 """
+#: a cheap hash (scrypt N=16) of "secret": the tests need an operator, not a strong hash
+HASH = passwords.hash_password(b"secret", n=16)
 DEADLINE = 10.0
 
 
 def write(folder: Path, motd: str, nicklen: int, network: str, whowas_size: int = 1000) -> None:
     (folder / "motd.txt").write_text(motd + "\n", encoding="utf-8")
     (folder / "fastchat.toml").write_text(
-        CONFIG.format(nicklen=nicklen, network=network, whowas_size=whowas_size),
+        CONFIG.format(nicklen=nicklen, network=network, whowas_size=whowas_size, hash=HASH),
         encoding="utf-8",
     )
 
@@ -147,3 +155,26 @@ def test_sighup_lowers_the_whowas_bound_everywhere(
             assert time.monotonic() < deadline, "the WHOWAS bound never went down"
         client.send("WHOWAS was2")
         client.expect(r" 314 \S+ was2 ")
+
+
+def test_rehash_from_an_operator_reloads_every_worker_or_says_why_not(
+    setup: tuple[process.ServerProcess, Path, list[IRCClient]],
+) -> None:
+    """Modern IRC REHASH: an operator with the rehash privilege gets 382 RPL_REHASHING and
+    every worker takes the file; a file that cannot be used gets a notice naming its line,
+    and the old config stays; without the privilege, 481."""
+    _, folder, clients = setup
+    oper, other = clients[0], clients[-1]
+    other.send("REHASH")
+    other.expect(r" 481 ")
+    oper.send("OPER admin secret")
+    oper.expect(r" 381 ")
+    (folder / "fastchat.toml").write_text("nicklen = 'long'\n", encoding="utf-8")
+    oper.send("REHASH")
+    oper.expect(r"NOTICE \S+ :REHASH failed, the old config stays: .*fastchat.toml:1: setting")
+    write(folder, "after", 12, "NewNet")
+    oper.send("REHASH")
+    oper.expect(rf" 382 \S+ {folder / 'fastchat.toml'} :Rehashing")
+    oper.expect(r"NOTICE \S+ :These settings change only at a restart: network")
+    for client in clients:
+        wait_for_motd(client, "after")

@@ -7,7 +7,7 @@ can also hold records back (``pump(worker_order=...)``) to force interleavings.
 
 It also plays the worker shell's password pool: ``pump`` runs each core's password checks
 synchronously (``passwords.verify``) and hands the answers back, unless ``hold_checks`` is set;
-then they wait in ``core.checks`` until :meth:`FakeNet.finish_checks`.
+then they wait in ``core.offload.checks`` until :meth:`FakeNet.finish_checks`.
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ _LOG = logging.getLogger("fastchat.core")
 
 
 class FakeClient:
-    def __init__(self, net: FakeNet, worker: int, core: WorkerCore) -> None:
+    def __init__(
+        self, net: FakeNet, worker: int, core: WorkerCore, ip: bytes | None = None
+    ) -> None:
         self.net = net
         self.worker = worker
         self.core = core
-        self.client = core.connect(b"10.0.0.%d" % (worker + 1), net.now)
+        self.client = core.connect(ip or b"10.0.0.%d" % (worker + 1), net.now)
         self.received: list[bytes] = []
 
     def send(self, *lines: str | bytes, pump: bool = True) -> None:
@@ -98,8 +100,11 @@ class FakeNet:
         self.queues[worker].append(record)
 
     # -- driving ---------------------------------------------------------------------------------
-    def connect(self, worker: int = 0, nick: str | None = None) -> FakeClient:
-        c = FakeClient(self, worker, self.cores[worker])
+    def connect(
+        self, worker: int = 0, nick: str | None = None, ip: bytes | None = None
+    ) -> FakeClient:
+        """A new connection on ``worker`` (from 10.0.0.<worker + 1> unless ``ip`` says)."""
+        c = FakeClient(self, worker, self.cores[worker], ip)
         self.clients.append(c)
         if nick:
             c.register(nick)
@@ -137,9 +142,9 @@ class FakeNet:
         each core its answers. True if there were any."""
         ran = False
         for core in self.cores:
-            while core.checks:
-                check = core.checks.pop(0)
-                core.password_checked(
+            while core.offload.checks:
+                check = core.offload.checks.pop(0)
+                core.offload.password_checked(
                     check.ticket, passwords.verify(check.password, check.stored), self.now
                 )
                 ran = True

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from fastchat.server.engine.core import PasswordCheck
+from fastchat.server.engine.offload import PasswordCheck
 from fastchat.server.network.state import State
 from fastchat.server.passwords import hash_password
 from tests.unit.fakenet import FakeNet
@@ -513,7 +513,7 @@ def test_password_check_is_an_effect_under_the_barrier() -> None:
     core.check_password(a.client, b"pw", stored, results.append)
     a.send("PING :after")
     assert a.lines() == [] and results == []
-    assert core.checks == [PasswordCheck(1, a.client.uid, b"pw", stored)]
+    assert core.offload.checks == [PasswordCheck(1, a.client.uid, b"pw", stored)]
     net.hold_checks = False
     net.pump()
     assert results == [True]

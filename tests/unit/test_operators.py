@@ -102,7 +102,7 @@ def test_unknown_name_is_checked_against_a_configured_hash(net: FakeNet) -> None
     net.hold_checks = True
     ada = user(net, "ada")
     ada.send("OPER nobody secret")
-    (check,) = net.cores[0].checks
+    (check,) = net.cores[0].offload.checks
     assert check.stored == OPERS[0].password and check.password == b"secret"
     net.hold_checks = False
     net.pump()
@@ -128,7 +128,7 @@ def test_oper_needs_both_parameters(net: FakeNet) -> None:
     ada = user(net, "ada")
     ada.send("OPER admin")
     assert ada.lines() == [f"{SRV} 461 ada OPER :Not enough parameters"]
-    assert net.cores[0].checks == []
+    assert net.cores[0].offload.checks == []
 
 
 def test_no_operators_configured() -> None:
@@ -137,7 +137,7 @@ def test_no_operators_configured() -> None:
     ada = user(net, "ada")
     net.hold_checks = True
     ada.send("OPER admin secret")
-    assert net.cores[0].checks == []
+    assert net.cores[0].offload.checks == []
     assert ada.lines() == [f"{SRV} 464 ada :Password incorrect"]
 
 
@@ -161,7 +161,7 @@ def test_lines_after_oper_wait_for_the_check(net: FakeNet) -> None:
     net.hold_checks = True
     ada.send("OPER admin secret\r\nKILL bob :bye\r\nPING :after")
     assert ada.lines() == []
-    assert len(net.cores[0].checks) == 1
+    assert len(net.cores[0].offload.checks) == 1
     assert not bob.client.closed
     net.hold_checks = False
     net.pump()
@@ -202,9 +202,11 @@ def test_quit_during_the_check_waits_for_it_then_closes(net: FakeNet) -> None:
 
 def test_failures_are_rate_limited_per_connection(net: FakeNet) -> None:
     """After the n-th failure in a row, OPER is answered 464 without a check for 2**(n-1)
-    seconds (at most RETRY_CAP): even the right password is refused then. Another connection
-    is not held back."""
-    ada, bob = user(net, "ada"), user(net, "bob", other(net))
+    seconds (at most RETRY_CAP): even the right password is refused then. A connection from
+    another address is not held back."""
+    ada = user(net, "ada")
+    bob = net.connect(other(net), "bob", ip=b"10.0.0.9")  # another address
+    bob.lines()
     for failures, wait in [(1, 1.0), (2, 2.0), (3, 4.0)]:
         ada.send("OPER admin wrong")
         assert ada.lines() == [f"{SRV} 464 ada :Password incorrect"]
@@ -212,12 +214,34 @@ def test_failures_are_rate_limited_per_connection(net: FakeNet) -> None:
         net.hold_checks = True
         ada.send("OPER admin secret")  # too soon: refused, unchecked
         assert ada.lines() == [f"{SRV} 464 ada :Password incorrect"]
-        assert net.cores[0].checks == []
+        assert net.cores[0].offload.checks == []
         net.hold_checks = False
         assert find(oper_up(bob, "helper", "help"), r" 381 ")
         net.now += wait
     assert find(oper_up(ada), r" 381 ada ")
     assert ada.client.oper_failures == 0
+
+
+def test_failures_are_rate_limited_per_address_too(net: FakeNet) -> None:
+    """A guesser who reconnects for each try is slowed as much: the wait follows the
+    address, and a connection from another address is not held back."""
+    ada = net.connect(0, "ada", ip=b"192.0.2.7")
+    ada.send("OPER admin wrong")
+    assert ada.lines()[-1] == f"{SRV} 464 ada :Password incorrect"
+    ada.send("QUIT")
+    again = net.connect(0, "ada2", ip=b"192.0.2.7")
+    again.lines()
+    net.hold_checks = True
+    again.send("OPER admin secret")  # too soon, from the same address: refused, unchecked
+    assert again.lines() == [f"{SRV} 464 ada2 :Password incorrect"]
+    assert net.cores[0].offload.checks == []
+    net.hold_checks = False
+    elsewhere = net.connect(0, "eve", ip=b"198.51.100.1")
+    elsewhere.lines()
+    assert find(oper_up(elsewhere), r" 381 eve ")
+    net.now += 1.0
+    assert find(oper_up(again), r" 381 ada2 ")
+    assert b"192.0.2.7" not in net.cores[0].oper_backoff  # a success forgets the failures
 
 
 def test_the_wait_is_capped() -> None:
@@ -652,7 +676,7 @@ def test_worker_runs_the_check_on_its_pool_and_hands_the_answer_back(
             client.pending.clear()
             core.data_received(client, b"OPER admin secret\r\nPING :after\r\n", worker.now)
             worker._flush_all()  # the effects of the turn: the check goes to the pool
-            assert core.checks == [] and len(worker.checking) == 1
+            assert core.offload.checks == [] and len(worker.checking) == 1
             concurrent.futures.wait(list(worker.checking), timeout=10)
             assert worker._wake_r.recv(16)  # the loop was woken
             worker._finish_checks()

@@ -25,7 +25,7 @@ def test_rehash_needs_the_rehash_privilege(net: FakeNet) -> None:
     assert alice.lines() == [
         ":fastchat.local 481 alice :Permission Denied- You're not an IRC operator"
     ]
-    assert not alice.core.rehash_requests
+    assert not alice.core.offload.rehash_requests
 
 
 def test_rehash_asks_the_shell_and_reports_success_and_restarts(net: FakeNet) -> None:
@@ -36,9 +36,11 @@ def test_rehash_asks_the_shell_and_reports_success_and_restarts(net: FakeNet) ->
     alice.client.privileges = frozenset({"rehash"})
     alice.lines()
     alice.send("REHASH")
-    assert alice.core.rehash_requests == [alice.client.uid]
-    alice.core.rehash_requests.clear()
-    alice.core.rehash_done(alice.client.uid, "/etc/fastchat.toml", None, ["workers", "port"])
+    assert alice.core.offload.rehash_requests == [alice.client.uid]
+    alice.core.offload.rehash_requests.clear()
+    alice.core.offload.rehash_done(
+        alice.client.uid, "/etc/fastchat.toml", None, ["workers", "port"]
+    )
     assert alice.lines() == [
         ":fastchat.local 382 alice /etc/fastchat.toml :Rehashing",
         ":fastchat.local NOTICE alice :These settings change only at a restart: workers, port",
@@ -49,7 +51,7 @@ def test_a_failed_rehash_says_why(net: FakeNet) -> None:
     """A file that cannot be used keeps the old config, and the operator hears why."""
     alice = net.connect(0, "alice")
     alice.lines()
-    alice.core.rehash_done(alice.client.uid, "f.toml", "f.toml:3: unknown setting 'x'", [])
+    alice.core.offload.rehash_done(alice.client.uid, "f.toml", "f.toml:3: unknown setting 'x'", [])
     assert alice.lines() == [
         ":fastchat.local NOTICE alice :REHASH failed, the old config stays: "
         "f.toml:3: unknown setting 'x'"

@@ -46,6 +46,9 @@ class Context(Protocol):
     started: float  # when the server started, Unix time (STATS u)
     links: tuple[LinkInfo, ...]  # this worker's links, as of the last second (STATS l)
 
+    #: failed OPERs by address: (failures in a row, no check before this time)
+    oper_backoff: dict[bytes, tuple[int, float]]
+
     @property
     def now(self) -> float:
         """The current time (the shell passes it in; handlers never read a clock)."""

@@ -34,8 +34,12 @@ from fastchat.server.render import lines
 
 #: After the n-th failed OPER in a row, a connection's OPERs are answered 464 without a check
 #: for 2**(n-1) seconds, at most this long: a typo costs a second, a guesser gets one try a
-#: minute, and its attempts cost the worker no scrypt meanwhile.
+#: minute, and its attempts cost the worker no scrypt meanwhile. Counted per connection and
+#: per address (on each worker), so reconnecting does not reset it.
 RETRY_CAP = 60.0
+#: The per-address table of failures (``Context.oper_backoff``) forgets expired entries when it
+#: holds this many addresses.
+BACKOFF_ADDRESSES = 4096
 
 
 def oper(ctx: Context, client: Client, msg: Message) -> None:
@@ -46,12 +50,13 @@ def oper(ctx: Context, client: Client, msg: Message) -> None:
     exist); 491 ERR_NOOPERHOST for the right password from a ``user@host`` none of the
     block's masks match (checked after the password, so only who knows it learns that)."""
     name, password = msg.params[0], msg.params[1]
-    if ctx.now < client.oper_retry_at:
+    failures, retry_at = _backoff(ctx, client)
+    if ctx.now < retry_at:
         _refuse(
             ctx,
             client,
-            f"OPER {_text(name)!r} refused unchecked: {client.oper_failures} failure(s) in a row,"
-            f" retry allowed in {client.oper_retry_at - ctx.now:.1f} s",
+            f"OPER {_text(name)!r} refused unchecked: {failures} failure(s) in a row from this"
+            f" connection or address, retry allowed in {retry_at - ctx.now:.1f} s",
         )
         return
     opers = ctx.config.opers
@@ -74,11 +79,17 @@ def _checked(
     elif not matched:
         _failed(ctx, client, name, "wrong password")
     elif not any(mask_matches(b"*!" + mask, user_of(client)) for mask in block.hosts):
-        _failed(
-            ctx, client, name, "host not allowed", N.ERR_NOOPERHOST, b"No O-lines for your host"
+        # the password was right: nothing was guessed, so nothing to slow down (but logged)
+        _refuse(
+            ctx,
+            client,
+            f"OPER {_text(name)!r} failed: host not allowed",
+            N.ERR_NOOPERHOST,
+            b"No O-lines for your host",
         )
     else:
         client.oper_failures = 0
+        ctx.oper_backoff.pop(client.ip, None)
         ctx.submit(make(ROper, client.uid, block.name, tuple(sorted(block.privileges))))
 
 
@@ -90,9 +101,14 @@ def _failed(
     numeric: bytes = N.ERR_PASSWDMISMATCH,
     text: bytes = b"Password incorrect",
 ) -> None:
-    client.oper_failures += 1
-    wait = min(2.0 ** (client.oper_failures - 1), RETRY_CAP)
-    client.oper_retry_at = ctx.now + wait
+    failures = _backoff(ctx, client)[0] + 1
+    wait = min(2.0 ** (failures - 1), RETRY_CAP)
+    client.oper_failures, client.oper_retry_at = failures, ctx.now + wait
+    table = ctx.oper_backoff
+    if len(table) >= BACKOFF_ADDRESSES:  # keep the table bounded: forget what has expired
+        for ip in [ip for ip, (_, until) in table.items() if until <= ctx.now]:
+            del table[ip]
+    table[client.ip] = (failures, client.oper_retry_at)
     _refuse(
         ctx,
         client,
@@ -101,6 +117,13 @@ def _failed(
         numeric,
         text,
     )
+
+
+def _backoff(ctx: Context, client: Client) -> tuple[int, float]:
+    """Failures in a row and when the next check is allowed: the stricter of this
+    connection's and its address's (a guesser who reconnects for each try is slowed too)."""
+    failures, until = ctx.oper_backoff.get(client.ip, (0, 0.0))
+    return max(failures, client.oper_failures), max(until, client.oper_retry_at)
 
 
 def _refuse(

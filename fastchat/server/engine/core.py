@@ -8,7 +8,8 @@ shutdown. It delegates the rest to one part per job:
 - :class:`~.relay.Relay`: the PRIVMSG/NOTICE hot path and runs;
 - :class:`~.replica.Replica`: applying the sequencer's events and deliveries, and rendering
   what local clients see of them;
-- :class:`~.resync.Resync`: exactly-once bookkeeping across hub restarts.
+- :class:`~.resync.Resync`: exactly-once bookkeeping across hub restarts;
+- :class:`~.offload.Offload`: blocking work as effects (OPER's password check, REHASH).
 Must never: touch a socket, a selector, the clock or another process; import ``logging``
 (the shell hands it a logger). The I/O shell (:mod:`fastchat.server.runtime.worker`) feeds
 it bytes, records and the time, and carries out its effects.
@@ -18,8 +19,8 @@ Effects are collected, not performed:
   so the shell sends each one once per loop turn (coalescing is what makes fan-out cheap);
 - ``outbox`` gets requests for the sequencer when it runs in the hub (multi-worker);
 - ``closing`` lists clients to disconnect once their last bytes are out;
-- ``checks`` lists password checks (:class:`PasswordCheck`) for the shell to run off the loop
-  (scrypt is slow by design); it hands each answer back with :meth:`password_checked`.
+- ``offload`` (:class:`~.offload.Offload`) queues blocking work for the shell to do off the
+  loop (password checks, reading the config file) and carries on when the answers come back.
 
 Ordering: a client's commands are processed strictly in order. A command that needs the
 sequencer (JOIN, NICK, ...) raises the client's barrier until the sequencer's ``D_DONE`` comes
@@ -31,7 +32,7 @@ do not raise the barrier: they stream.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from fastchat.irc import numerics as N
 from fastchat.irc.message import MAX_INPUT_LINE
@@ -42,6 +43,7 @@ from fastchat.server.commands.registration import feed
 from fastchat.server.config import Config
 from fastchat.server.connection import Client
 from fastchat.server.engine.dispatch import Dispatcher
+from fastchat.server.engine.offload import Offload
 from fastchat.server.engine.relay import Relay
 from fastchat.server.engine.replica import Replica
 from fastchat.server.engine.resync import Resync
@@ -76,15 +78,6 @@ class Log(Protocol):
     def warning(self, msg: str, *args: Any) -> None: ...
 
     def exception(self, msg: str, *args: Any) -> None: ...
-
-
-class PasswordCheck(NamedTuple):
-    """A password to check against a stored hash, off the loop (an effect for the shell)."""
-
-    ticket: int  # hand it back to :meth:`WorkerCore.password_checked`
-    uid: int  # the client that waits for it
-    password: bytes
-    stored: str
 
 
 class LocalRouter:
@@ -130,15 +123,12 @@ class WorkerCore:
         self.closing: list[Client] = []
         self.held_changed: list[Client] = []  # input held or released (see _recvq_full)
         self.outbox: list[Record] = []
-        self.checks: list[PasswordCheck] = []  # for the shell to run off the loop
         # ticket -> the client waiting for that check, and what to do with the answer
-        self._checking: dict[int, tuple[Client, Callable[[bool], None]]] = {}
-        self._next_ticket = 0
         self.throttled: set[Client] = set()  # input held back by flood control
         # Local clients that negotiated a capability adding tags: while there are none, the
         # fan-out sends everyone the one plain line without looking at capabilities.
         self.tagged = 0
-        self.rehash_requests: list[int] = []  # REHASH from these users: the shell reads the file
+        self.oper_backoff: dict[bytes, tuple[int, float]] = {}  # see commands/operators.py
         self.created = b"at start-up"
         self.started = 0.0  # when the server started (Unix time; see set_start_time)
         # This worker's links (STATS l): the shell refreshes them about once a second.
@@ -153,6 +143,7 @@ class WorkerCore:
         self.relay = Relay(self)
         self.dispatcher = Dispatcher(self)
         self.resync = Resync(self, incarnation)
+        self.offload = Offload(self)
         self._events: dict[int, Callable[[Record], None]] = {
             **self.replica.table,
             **self.resync.table,
@@ -257,38 +248,8 @@ class WorkerCore:
     def check_password(
         self, client: Client, password: bytes, stored: str, then: Callable[[bool], None]
     ) -> None:
-        """Context: queue a password check for the shell (see :class:`PasswordCheck`) under
-        ``client``'s barrier; :meth:`password_checked` calls ``then`` with the answer."""
-        self._next_ticket += 1
-        ticket = self._next_ticket
-        client.waiting += 1
-        self._checking[ticket] = (client, then)
-        self.checks.append(PasswordCheck(ticket, client.uid, password, stored))
-
-    def password_checked(self, ticket: int, matched: bool, now: float) -> None:
-        """The shell's answer to a :class:`PasswordCheck`: carry on with the command that asked
-        (unless its client has gone meanwhile), then lift the client's barrier."""
-        self._now = now
-        found = self._checking.pop(ticket, None)
-        if found is None:
-            return
-        client, then = found
-        if not client.closed and not client.quitting:
-            try:
-                then(matched)
-            except N.IRCError as err:
-                self.reply(client, err.numeric, *err.params)
-            except Exception:
-                self.log.exception(
-                    "connection %#x: password check's continuation failed; disconnecting it",
-                    client.uid,
-                )
-                self.disconnect(client, b"Internal server error")
-            self.relay.flush()
-        # Lifted only now: what ``then`` submitted (under the barrier too) keeps the client's
-        # next lines waiting, and none runs in the middle of ``then``.
-        client.waiting -= 1
-        self._barrier_down(client)
+        """Context: check a password off the loop (see :class:`~.offload.Offload`)."""
+        self.offload.check_password(client, password, stored, then)
 
     def audit(self, client: Client, action: str, *, failed: bool = False) -> None:
         """Context: log an operator's action, with who did it (nick!user@host, address and
@@ -487,31 +448,8 @@ class WorkerCore:
         self.relay.message(client, target, line, notice)
 
     def request_rehash(self, client: Client) -> None:
-        """Context: an operator asked for REHASH; the shell reads the config file (I/O) and
-        answers through :meth:`rehash_done`."""
-        self.rehash_requests.append(client.uid)
-
-    def rehash_done(self, uid: int, path: str, error: str | None, restart: list[str]) -> None:
-        """The shell's answer to a REHASH: 382 RPL_REHASHING, or a notice of why the file was
-        refused (the old config stays); and which settings change only at a restart."""
-        client = self.clients.get(uid)
-        if client is None:
-            return
-        server = self.config.server_name
-        if error is not None:
-            self.send(
-                client,
-                lines.notice(
-                    server,
-                    client.name,
-                    b"REHASH failed, the old config stays: " + error.encode(errors="replace"),
-                ),
-            )
-            return
-        self.reply(client, N.RPL_REHASHING, path.encode(errors="replace"), b"Rehashing")
-        if restart:
-            text = b"These settings change only at a restart: " + ", ".join(restart).encode()
-            self.send(client, lines.notice(server, client.name, text))
+        """Context: reload the config file for ``client`` (see :class:`~.offload.Offload`)."""
+        self.offload.rehash_requests.append(client.uid)
 
     def reconfigure(self, config: Config) -> None:
         """A reloaded config (the shell read the file): every later decision uses it, and the

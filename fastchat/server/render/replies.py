@@ -427,7 +427,7 @@ def whois(
     ]
     if chans:
         yield from word_lines(s, nick, N.RPL_WHOISCHANNELS, chans, user.nick)
-    yield numeric(s, nick, N.RPL_WHOISSERVER, user.nick, s, b"fastchat")
+    yield numeric(s, nick, N.RPL_WHOISSERVER, user.nick, s, config.server_info)
     if b"o" in user.modes:
         yield numeric(s, nick, N.RPL_WHOISOPERATOR, user.nick, b"is an IRC operator")
     if user.away:

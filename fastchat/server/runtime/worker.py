@@ -141,19 +141,19 @@ class Worker:
         hears what is wrong with it; if it is good, have the supervisor reload every process
         (the SIGHUP comes back to us too)."""
         core = self.core
-        for uid in core.rehash_requests:
+        for uid in core.offload.rehash_requests:
             if self.reload is None:
-                core.rehash_done(uid, "", "the server was started without --config", [])
+                core.offload.rehash_done(uid, "", "the server was started without --config", [])
                 continue
             try:
                 new = self.reload.load()
             except ConfigError as exc:
                 log.error("REHASH failed, the old config stays: %s", exc)
-                core.rehash_done(uid, self.reload.path, str(exc), [])
+                core.offload.rehash_done(uid, self.reload.path, str(exc), [])
                 continue
-            core.rehash_done(uid, self.reload.path, None, reloaded(core.config, new)[1])
+            core.offload.rehash_done(uid, self.reload.path, None, reloaded(core.config, new)[1])
             os.kill(os.getppid(), signal.SIGHUP)
-        core.rehash_requests.clear()
+        core.offload.rehash_requests.clear()
 
     def _drain_wakeup(self, mask: int) -> None:
         try:
@@ -228,7 +228,7 @@ class Worker:
             if self.reload_wanted:
                 self.reload_wanted = False
                 self._reload()
-            if core.rehash_requests:
+            if core.offload.rehash_requests:
                 self._rehash()
             if core.throttled:
                 core.release_throttled(now)
@@ -248,7 +248,7 @@ class Worker:
     def _flush_all(self) -> None:
         """Carry out the effects of this loop turn: bus frame, client sends, closes."""
         core = self.core
-        if core.checks:
+        if core.offload.checks:
             self._start_checks()
         hub = self.hub
         if hub is not None:
@@ -301,8 +301,8 @@ class Worker:
         """Hand the core's password checks to the pool. Each one, once done, wakes the loop
         (the wakeup socketpair), which takes the answer back to the core itself: the core is
         never touched from another thread."""
-        checks = self.core.checks
-        self.core.checks = []
+        checks = self.core.offload.checks
+        self.core.offload.checks = []
         if self.checker is None:
             self.checker = concurrent.futures.ThreadPoolExecutor(
                 PASSWORD_THREADS, thread_name_prefix=f"fastchat-passwords{self.slot}"
@@ -328,7 +328,7 @@ class Worker:
                     "worker %d: a password check failed; counted as a mismatch", self.slot
                 )
                 matched = False
-            self.core.password_checked(ticket, matched, self.now)
+            self.core.offload.password_checked(ticket, matched, self.now)
 
     # -- clients -------------------------------------------------------------------------------
     def _accept(self, mask: int) -> None:

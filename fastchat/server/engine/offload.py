@@ -1,0 +1,101 @@
+"""Blocking work as effects: what a command needs that must not run on the worker's loop.
+
+Owns: the requests the engine hands its I/O shell for work that blocks or burns CPU (a scrypt
+password check for OPER: ~70 ms by design; reading the config file for REHASH), and carrying
+on with the command when the shell brings the answer back, on the loop, in order: the client's
+barrier holds its next lines meanwhile.
+Must never: do the work itself (the shell runs checks on a thread pool and reads files), or
+touch a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
+
+from fastchat.irc import numerics as N
+from fastchat.server.connection import Client
+from fastchat.server.render import lines
+
+if TYPE_CHECKING:
+    from fastchat.server.engine.core import WorkerCore
+
+
+class PasswordCheck(NamedTuple):
+    """A password to check against a stored hash, off the loop (an effect for the shell)."""
+
+    ticket: int  # hand it back to :meth:`WorkerCore.password_checked`
+    uid: int  # the client that waits for it
+    password: bytes
+    stored: str
+
+
+class Offload:
+    """A core's queue of blocking work for its shell, and the answers coming back."""
+
+    __slots__ = ("_checking", "_next_ticket", "checks", "core", "rehash_requests")
+
+    def __init__(self, core: WorkerCore) -> None:
+        self.core = core
+        self.checks: list[PasswordCheck] = []  # for the shell to run off the loop
+        self._checking: dict[int, tuple[Client, Callable[[bool], None]]] = {}
+        self._next_ticket = 0
+        self.rehash_requests: list[int] = []  # REHASH from these users: the shell reads the file
+
+    def check_password(
+        self, client: Client, password: bytes, stored: str, then: Callable[[bool], None]
+    ) -> None:
+        """Queue a password check for the shell (see :class:`PasswordCheck`) under
+        ``client``'s barrier; :meth:`password_checked` calls ``then`` with the answer."""
+        self._next_ticket += 1
+        ticket = self._next_ticket
+        client.waiting += 1
+        self._checking[ticket] = (client, then)
+        self.checks.append(PasswordCheck(ticket, client.uid, password, stored))
+
+    def password_checked(self, ticket: int, matched: bool, now: float) -> None:
+        """The shell's answer to a :class:`PasswordCheck`: carry on with the command that asked
+        (unless its client has gone meanwhile), then lift the client's barrier."""
+        self.core._now = now
+        found = self._checking.pop(ticket, None)
+        if found is None:
+            return
+        client, then = found
+        if not client.closed and not client.quitting:
+            try:
+                then(matched)
+            except N.IRCError as err:
+                self.core.reply(client, err.numeric, *err.params)
+            except Exception:
+                self.core.log.exception(
+                    "connection %#x: password check's continuation failed; disconnecting it",
+                    client.uid,
+                )
+                self.core.disconnect(client, b"Internal server error")
+            self.core.relay.flush()
+        # Lifted only now: what ``then`` submitted (under the barrier too) keeps the client's
+        # next lines waiting, and none runs in the middle of ``then``.
+        client.waiting -= 1
+        self.core._barrier_down(client)
+
+    def rehash_done(self, uid: int, path: str, error: str | None, restart: list[str]) -> None:
+        """The shell's answer to a REHASH: 382 RPL_REHASHING, or a notice of why the file was
+        refused (the old config stays); and which settings change only at a restart."""
+        client = self.core.clients.get(uid)
+        if client is None:
+            return
+        server = self.core.config.server_name
+        if error is not None:
+            self.core.send(
+                client,
+                lines.notice(
+                    server,
+                    client.name,
+                    b"REHASH failed, the old config stays: " + error.encode(errors="replace"),
+                ),
+            )
+            return
+        self.core.reply(client, N.RPL_REHASHING, path.encode(errors="replace"), b"Rehashing")
+        if restart:
+            text = b"These settings change only at a restart: " + ", ".join(restart).encode()
+            self.core.send(client, lines.notice(server, client.name, text))
