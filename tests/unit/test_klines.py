@@ -318,6 +318,20 @@ def test_kline_defaults_and_the_reason_is_held_to_fit(net: FakeNet) -> None:
         assert core.state.klines[fold(b"~nobody@*")].expires == 0
 
 
+def test_a_reason_without_a_duration_is_a_permanent_kline(net: FakeNet) -> None:
+    """``KLINE <mask> :<reason>``, as operators usually type it: a second parameter that does
+    not start with a digit is the reason, and the K-line is for good."""
+    ada = operator(net)
+    ada.send("KLINE ~nobody@* :spamming the lobby")
+    assert ada.lines() == [
+        f"{SRV} NOTICE ada :*** Added K-line on ~nobody@* (permanent): spamming the lobby;"
+        " removed: nobody"
+    ]
+    for core in net.cores:
+        kline = core.state.klines[fold(b"~nobody@*")]
+        assert (kline.expires, kline.reason) == (0, b"spamming the lobby")
+
+
 @pytest.mark.parametrize(
     ("written", "seconds"),
     [("0", 0), ("90", 90), ("30m", 1800), ("2h", 7200), ("1d", 86400), ("1h30m", 5400),

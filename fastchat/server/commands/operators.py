@@ -198,7 +198,8 @@ def kline(ctx: Context, client: Client, msg: Message) -> None:
 
     The mask takes ``*`` and ``?``; ``<duration>`` is ``0`` (the default: for good), seconds,
     or ``30m``, ``2h``, ``1d``, ``1h30m`` and the like; ``<reason>`` defaults to "No reason
-    given". The sequencer decides it: whoever it matches, on any worker, gets 465 and ERROR
+    given". ``KLINE <user@host> :<reason>`` (a second parameter that does not start with a digit,
+    and no third) is a K-line for good with that reason, as most operators type it. The sequencer decides it: whoever it matches, on any worker, gets 465 and ERROR
     and is disconnected, and their channels see ``QUIT :K-Lined: <reason>``; a later
     registration it matches gets 465 and ERROR. The operator gets a NOTICE saying what was
     done; a mask that is malformed, or would match everyone or the operator, a NOTICE saying
@@ -212,6 +213,9 @@ def kline(ctx: Context, client: Client, msg: Message) -> None:
         return
     written = msg.param(1) or b"0"
     seconds = parse_duration(written)
+    reason_at = 2
+    if seconds is None and len(msg.params) == 2 and not written[:1].isdigit():
+        seconds, reason_at = 0, 1  # "KLINE mask :reason": for good, with that reason
     if seconds is None:
         _kline_refused(
             ctx,
@@ -221,7 +225,7 @@ def kline(ctx: Context, client: Client, msg: Message) -> None:
         )
         return
     # kept as UTF-8 (the K-line file is text), at most what a QUIT reason may hold
-    reason = msg.param(2).decode(errors="replace").encode() or b"No reason given"
+    reason = msg.param(reason_at).decode(errors="replace").encode() or b"No reason given"
     reason = truncate_utf8(reason, KLINE_REASON_LEN)
     ctx.submit(make(RKline, client.uid, mask, seconds, reason))
 
