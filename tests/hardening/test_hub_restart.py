@@ -90,12 +90,14 @@ def test_whowas_and_command_counts_survive_a_hub_restart() -> None:
         wait_for(lambda: server.hub_pid() not in (None, old_hub), 5.0, "a new hub")
         bob.sync()  # through the new hub: every worker has said hello, the merge is done
         os.kill(second, signal.SIGKILL)
-        wait_for(
-            lambda: len(server.worker_pids()) == 2 and second not in server.worker_pids(),
-            5.0,
-            "a new second worker",
-        )
-        fresh = next(pid for pid in server.worker_pids() if pid != first)
+        seen: list[int] = []
+
+        def replaced() -> bool:  # one look at the process table, kept for what follows
+            seen[:] = server.worker_pids()
+            return len(seen) == 2 and first in seen and second not in seen
+
+        wait_for(replaced, 5.0, "a new second worker")
+        fresh = next(pid for pid in seen if pid != first)
         with client_on_worker(server, fresh, "asker") as asker:
             asker.sync()
             asker.send("WHOWAS gone")

@@ -85,7 +85,11 @@ class ServerProcess:
 
 
 def _name(p: psutil.Process) -> str:
+    """The process's name; "" once it has exited (a zombie not reaped yet keeps its name,
+    and counting it would let a test see a killed worker as alive)."""
     try:
+        if p.status() == psutil.STATUS_ZOMBIE:
+            return ""
         return p.name()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return ""
