@@ -128,6 +128,7 @@ class WorkerCore:
         # Local clients that negotiated a capability adding tags: while there are none, the
         # fan-out sends everyone the one plain line without looking at capabilities.
         self.tagged = 0
+        self.echo_bit = caps.bit(b"echo-message")  # 0 when not offered: never echoes
         self.oper_backoff: dict[bytes, tuple[int, float]] = {}  # see commands/operators.py
         self.created = b"at start-up"
         self.started = 0.0  # when the server started (Unix time; see set_start_time)

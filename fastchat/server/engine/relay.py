@@ -107,12 +107,13 @@ class Relay:
             core.submit((R_CHANMSG, client.uid, key, line, notice, True))  # RChanMsg
             return
         self.flush()
+        echo = bool(client.caps & core.echo_bit)
         if state.nicks.get(key) is None:
-            core.submit(make(RUserMsg, client.uid, key, line, notice, True))
+            core.submit(make(RUserMsg, client.uid, key, line, notice, True, echo))
             return
         # Whether the target is away is the sequencer's to say (RPL_AWAY): a replica may not
         # have applied an AWAY that was already acknowledged.
-        core.submit(make(RUserMsg, client.uid, key, line, notice, False), barrier=False)
+        core.submit(make(RUserMsg, client.uid, key, line, notice, False, echo), barrier=False)
 
     def flush(self) -> None:
         """Relay the run of approved messages from one client to one channel as one record.

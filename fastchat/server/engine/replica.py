@@ -97,7 +97,8 @@ class Replica:
 
     # -- delivering ---------------------------------------------------------------------------
     def d_chan(self, rec: Record) -> None:
-        """DChan: a message (or a run of them) for a channel's local members but its sender.
+        """DChan: a message (or a run of them) for a channel's local members but its sender
+        (unless it negotiated echo-message).
 
         The hot path: one formatted line, the same bytes appended to every local member's
         queue. No per-delivery accounting: the shell bounds a queue (--sendq) only once the
@@ -108,14 +109,15 @@ class Replica:
             return
         sender = rec[2]
         core = self.core
+        echo = core.echo_bit  # IRCv3 echo-message: the sender too, in the channel's order
         if core.tagged:
-            members = [c for uid, c in chan.local.items() if uid != sender]
+            members = [c for uid, c in chan.local.items() if uid != sender or c.caps & echo]
             self._fanout(members, rec[3], Meta(rec[4], sender))
             return
         line = rec[3]
         dirty = core.dirty
         for uid, client in chan.local.items():
-            if uid != sender:
+            if uid != sender or client.caps & echo:  # (the second test: for the sender only)
                 pending = client.pending
                 if not pending:
                     dirty.append(client)

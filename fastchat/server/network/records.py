@@ -181,6 +181,7 @@ class RUserMsg(NamedTuple):
     line: bytes
     notice: bool
     doubted: bool
+    echo: bool = False  # the sender negotiated echo-message: it gets the message too
 
 
 class RSync(NamedTuple):

@@ -80,6 +80,7 @@ from fastchat.server.network.records import (
     RPart,
     RQuit,
     RUmode,
+    RUserMsg,
     RUnkline,
     RWallops,
     make,
@@ -674,8 +675,9 @@ class Sequencer:
                 self._reply(origin, uid, *refusal)
 
     def _usermsg(self, origin: int, r: Record, now: int) -> None:
-        _, uid, key, line, is_notice, _doubted = r  # RUserMsg
-        target = self.state.nicks.get(key)
+        m = RUserMsg._make(r)
+        uid, line, is_notice = m.uid, m.line, m.notice
+        target = self.state.nicks.get(m.target)
         if target is None:
             if not is_notice:
                 self._reply(
@@ -683,6 +685,9 @@ class Sequencer:
                 )
             return
         self.router.to_worker(target.worker, make(DUser, target.uid, line, now))
+        if m.echo and target.uid != uid:
+            # IRCv3 echo-message: the sender's copy, decided here with the same time, in order
+            self.router.to_worker(origin, make(DUser, uid, line, now))
         if target.away and not is_notice:
             # decided here, not from the worker's replica, which may miss a recent AWAY
             self._reply(origin, uid, N.RPL_AWAY, target.nick, target.away)

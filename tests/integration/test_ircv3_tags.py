@@ -1,6 +1,7 @@
-"""IRCv3 server-time on a real server, at one worker and at four: two clients on two workers
-get the same message with the same ``time`` tag (decided once, by the sequencer), a client
-that did not ask gets no tag. Raw sockets; synchronised by PING/PONG."""
+"""IRCv3 server-time and echo-message on a real server, at one worker and at four: clients
+on different workers get the same message with the same ``time`` tag (decided once, by the
+sequencer), the sender's echo included; a client that did not ask gets no tag and no echo.
+Raw sockets; synchronised by PING/PONG."""
 
 from __future__ import annotations
 
@@ -22,13 +23,13 @@ def server(request: pytest.FixtureRequest) -> Iterator[process.ServerProcess]:
         yield srv
 
 
-def timed(server: process.ServerProcess, nick: str) -> IRCClient:
+def timed(server: process.ServerProcess, nick: str, caps: str = "server-time") -> IRCClient:
     client = IRCClient(server.host, server.port, register=False)
     client.nick = nick
     client.send("CAP LS 302")
     client.expect(r"CAP \* LS :.*server-time")
-    client.send("CAP REQ :server-time")
-    client.expect(r"CAP \* ACK :server-time")
+    client.send("CAP REQ :" + caps)
+    client.expect(r"CAP \* ACK :" + caps)
     client.send(f"NICK {nick}")
     client.send(f"USER {nick} 0 * :{nick}")
     client.send("CAP END")  # registration waited for it
@@ -60,4 +61,24 @@ def test_the_same_time_for_every_recipient(server: process.ServerProcess) -> Non
         assert line.startswith(":st0!")  # no tag for a client that did not ask
     finally:
         for c in [*clients, plain]:
+            c.close()
+
+
+def test_echo_message_is_the_channels_copy(server: process.ServerProcess) -> None:
+    """The sender's echo is byte for byte what the others got, time tag and all, wherever
+    they are; a private message's echo too."""
+    sender = timed(server, "echoer", "server-time echo-message")
+    others = [timed(server, f"ec{i}") for i in range(5)]
+    try:
+        for c in [sender, *others]:
+            c.sync()
+        sender.send("PRIVMSG #lobby :hear me")
+        echo = sender.expect(r"PRIVMSG #lobby :hear me").string
+        assert all(c.expect(r"PRIVMSG #lobby :hear me").string == echo for c in others)
+        sender.send("PRIVMSG ec0 :just you")
+        echo = sender.expect(r"PRIVMSG ec0 :just you").string
+        assert others[0].expect(r"PRIVMSG ec0 :just you").string == echo
+        assert echo.startswith("@time=")
+    finally:
+        for c in [sender, *others]:
             c.close()
