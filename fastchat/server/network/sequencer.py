@@ -80,8 +80,8 @@ from fastchat.server.network.records import (
     RPart,
     RQuit,
     RUmode,
-    RUserMsg,
     RUnkline,
+    RUserMsg,
     RWallops,
     make,
 )
