@@ -98,14 +98,17 @@ def test_user_with_empty_realname_or_username(connect) -> None:
 
 def test_cap_negotiation_holds_registration(connect) -> None:
     """IRCv3 capability negotiation: "the server MUST NOT complete registration until the
-    client sends CAP END". We offer no capabilities and NAK any request."""
+    client sends CAP END", whether a request is refused (NAK: all or nothing) or
+    acknowledged."""
     c = connect()
     c.send("CAP LS 302")
-    c.expect(r"CAP \* LS :$")
+    c.expect(r"CAP \* LS :cap-notify multi-prefix userhost-in-names$")
     c.send("NICK capper")
     c.send("USER capper 0 * :x")
+    c.send("CAP REQ :multi-prefix example/unknown")
+    c.expect(r"CAP \S+ NAK :multi-prefix example/unknown$")
     c.send("CAP REQ :multi-prefix")
-    c.expect(r"CAP \S+ NAK :multi-prefix")
+    c.expect(r"CAP \S+ ACK :multi-prefix$")
     assert not any(" 001 " in line for line in c.sync())
     c.send("CAP END")
     c.expect(r" 001 capper ")
