@@ -129,8 +129,8 @@ def test_tags_in_order_once_and_none_left_out() -> None:
 
 
 def test_discover_returns_a_registry() -> None:
-    """``discover()`` builds a :class:`Registry` from this package's capability modules (the
-    package may offer none yet); the server's ``CAPABILITIES`` is such a registry."""
+    """``discover()`` builds a :class:`Registry` from this package's capability modules; the
+    server's ``CAPABILITIES`` is such a registry."""
     found = discover()
     assert isinstance(found, Registry)
     assert [c.name for c in found] == [c.name for c in CAPABILITIES]

@@ -34,13 +34,16 @@ class Capability:
     ``value``: what ``CAP LS 302`` shows after ``=`` (None: nothing). ``tags``: the message
     tags a client that negotiated it receives, each as (tag name, function of the message's
     :class:`Meta` giving its value, or None to leave it out). ``requires``: capabilities that
-    must be enabled with it (a REQ without them is refused, NAK).
+    must be enabled with it (a REQ without them is refused, NAK). ``implicit_302``: enabled,
+    without a REQ, for every client that asks ``CAP LS 302`` or later, which may then not
+    disable it (what the spec says of ``cap-notify``).
     """
 
     name: bytes
     value: bytes | None = None
     tags: tuple[tuple[bytes, TagValue], ...] = ()
     requires: tuple[bytes, ...] = ()
+    implicit_302: bool = False
     doc: str = field(default="", compare=False)
 
 
@@ -54,6 +57,8 @@ class Registry:
         #: the bits of capabilities that add tags: a client with none of them gets the
         #: shared plain line (the fan-out tests ``client.caps & tag_mask`` once)
         self.tag_mask = 0
+        #: the bits a client gets by asking ``CAP LS 302`` (and may then not disable)
+        self.implicit_302 = 0
         for cap in sorted(capabilities, key=lambda c: c.name):
             self.add(cap)
 
@@ -67,6 +72,8 @@ class Registry:
         self._by_bit.append(cap)
         if cap.tags:
             self.tag_mask |= bit
+        if cap.implicit_302:
+            self.implicit_302 |= bit
         return bit
 
     def __iter__(self) -> Iterator[Capability]:
@@ -93,16 +100,18 @@ class Registry:
             for cap in self._by_bit
         ]
 
-    def request(self, mask: int, tokens: list[bytes]) -> int | None:
+    def request(self, mask: int, tokens: list[bytes], locked: int = 0) -> int | None:
         """The capability set after a ``CAP REQ`` of ``tokens`` (``-name`` disables), or None
-        if the request must be refused as a whole (an unknown name, or a requirement left
-        out): IRCv3 says a REQ is all or nothing."""
+        if the request must be refused as a whole (an unknown name, a requirement left out,
+        or a bit of ``locked`` disabled): IRCv3 says a REQ is all or nothing."""
         for token in tokens:
             disable = token.startswith(b"-")
             bit = self._bits.get(token[1:] if disable else token)
             if not bit:
                 return None
             mask = mask & ~bit if disable else mask | bit
+        if locked & ~mask:
+            return None
         for name in self.names(mask):
             if any(not self._bits.get(r, 0) & mask for r in self._by_name[name].requires):
                 return None

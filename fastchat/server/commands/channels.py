@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import is_valid_channel
 from fastchat.irc.message import Message
+from fastchat.server.caps import multi_prefix, userhost_in_names
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client, user_of
@@ -62,9 +63,12 @@ def names(ctx: Context, client: Client, msg: Message) -> None:
     The 353s of each visible channel named, then one 366 for the whole parameter (as Solanum
     and InspIRCd answer ``NAMES #a,#b``, and irctest checks); a channel that does not exist,
     or is secret and we are not on it, adds no line (Modern IRC). An IRC operator with the
-    ``see`` privilege sees secret channels and invisible users as a member would."""
+    ``see`` privilege sees secret channels and invisible users as a member would. The forms
+    of IRCv3 multi-prefix and userhost-in-names for a client that negotiated them."""
     cfg = ctx.config
     see = "see" in client.privileges
+    every_prefix = bool(ctx.caps.bit(multi_prefix.NAME) & client.caps)
+    userhost = bool(ctx.caps.bit(userhost_in_names.NAME) & client.caps)
     if not msg.params:
         chans, end = list(ctx.state.channels.values()), b"*"
     else:
@@ -75,7 +79,18 @@ def names(ctx: Context, client: Client, msg: Message) -> None:
         if see or visible(chan, client.uid):
             # from outside, invisible users are not listed
             outside = not see and client.uid not in chan.members
-            ctx.send_lines(client, replies.name_replies(cfg, client.name, ctx.state, chan, outside))
+            ctx.send_lines(
+                client,
+                replies.name_replies(
+                    cfg,
+                    client.name,
+                    ctx.state,
+                    chan,
+                    outside,
+                    multi_prefix=every_prefix,
+                    userhost=userhost,
+                ),
+            )
     ctx.send(client, replies.end_of_names(cfg, client.name, end))
 
 

@@ -36,7 +36,8 @@ def feed(client: Client, event: Input) -> bool:
 def cap(ctx: Context, client: Client, msg: Message) -> None:
     """IRCv3 capability negotiation (https://ircv3.net/specs/extensions/capability-negotiation):
     LS [302], LIST, REQ (all or nothing: ACK or NAK), END. LS and REQ before registration
-    suspend it until END."""
+    suspend it until END. ``CAP LS 302`` also enables the capabilities the registry marks
+    ``implicit_302`` (cap-notify)."""
     sub = msg.params[0].upper()
     server, name = ctx.config.server_name, client.name
     if sub == b"LS":
@@ -44,6 +45,9 @@ def cap(ctx: Context, client: Client, msg: Message) -> None:
         version = msg.param(1)
         if version.isdigit() and int(version) > client.cap_version:
             client.cap_version = int(version)
+        if client.cap_version >= 302 and ctx.caps.implicit_302 & ~client.caps:
+            # IRCv3 cap-notify: "MUST be implicitly enabled" by CAP LS 302
+            ctx.set_caps(client, client.caps | ctx.caps.implicit_302)
         ctx.send_lines(
             client, _cap_lines(ctx, client, b"LS", ctx.caps.ls_tokens(client.cap_version))
         )
@@ -52,7 +56,9 @@ def cap(ctx: Context, client: Client, msg: Message) -> None:
     elif sub == b"REQ":
         feed(client, Input.CAP_START)
         wanted = msg.param(1)
-        after = ctx.caps.request(client.caps, wanted.split()) if wanted.strip() else None
+        # what CAP LS 302 enabled implicitly may not be disabled (IRCv3 cap-notify)
+        locked = ctx.caps.implicit_302 if client.cap_version >= 302 else 0
+        after = ctx.caps.request(client.caps, wanted.split(), locked) if wanted.strip() else None
         if after is None:
             ctx.send(client, lines.cap(server, name, b"NAK", wanted))
         else:

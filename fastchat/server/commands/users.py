@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import is_channel
 from fastchat.irc.message import Message
+from fastchat.server.caps import multi_prefix
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client, user_of
@@ -23,7 +24,8 @@ def who(ctx: Context, client: Client, msg: Message) -> None:
     """RFC 2812 §3.6.1 WHO [<mask>]: a channel's members, a nick, or nicks matching a mask.
     Invisible users (+i) are left out for those who share no channel with them, except when
     asked for by their exact nick (Modern IRC; as Solanum and InspIRCd do). An IRC operator
-    with the ``see`` privilege sees invisible users and secret channels too."""
+    with the ``see`` privilege sees invisible users and secret channels too. A channel's
+    members show every prefix to a client that negotiated IRCv3 multi-prefix."""
     cfg = ctx.config
     me = user_of(client)
     see = "see" in client.privileges
@@ -33,10 +35,11 @@ def who(ctx: Context, client: Client, msg: Message) -> None:
         chan = ctx.state.channel(mask)
         if chan is not None and (see or visible(chan, client.uid)):
             member = see or client.uid in chan.members
+            every_prefix = bool(ctx.caps.bit(multi_prefix.NAME) & client.caps)
             for uid in chan.members:
                 u = ctx.state.users.get(uid)
                 if u is not None and (member or b"i" not in u.modes):
-                    out.append(replies.who_line(cfg, client.name, u, chan))
+                    out.append(replies.who_line(cfg, client.name, u, chan, every_prefix))
     else:
         exact = ctx.state.user_by_nick(mask)
         if exact is not None:
@@ -63,10 +66,12 @@ def who(ctx: Context, client: Client, msg: Message) -> None:
 
 def whois(ctx: Context, client: Client, msg: Message) -> None:
     """RFC 2812 §3.6.2 WHOIS [<server>] <nickmask>. Secret channels are listed to those on
-    them, and to an IRC operator with the ``see`` privilege."""
+    them, and to an IRC operator with the ``see`` privilege. Every prefix on each channel
+    for a client that negotiated IRCv3 multi-prefix."""
     target = msg.params[-1]
     cfg = ctx.config
     see = "see" in client.privileges
+    every_prefix = bool(ctx.caps.bit(multi_prefix.NAME) & client.caps)
     for nick_ in target.split(b",")[:1]:
         u = ctx.state.user_by_nick(nick_)
         if u is None:
@@ -75,7 +80,14 @@ def whois(ctx: Context, client: Client, msg: Message) -> None:
             continue
         ctx.send_lines(
             client,
-            replies.whois(cfg, client.name, u, [c.key for c in user_of(client).channels], see),
+            replies.whois(
+                cfg,
+                client.name,
+                u,
+                [c.key for c in user_of(client).channels],
+                see,
+                every_prefix,
+            ),
         )
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold
-from fastchat.server.caps import Meta
+from fastchat.server.caps import Meta, multi_prefix, userhost_in_names
 from fastchat.server.commands.registration import feed
 from fastchat.server.connection import Client
 from fastchat.server.network.records import (
@@ -201,7 +201,18 @@ class Replica:
             cfg = core.config
             if chan.topic:
                 core.send_lines(me, replies.topic(cfg, me.name, chan))
-            core.send_lines(me, replies.names(cfg, me.name, self.state, chan))
+            caps = core.caps
+            core.send_lines(
+                me,
+                replies.names(
+                    cfg,
+                    me.name,
+                    self.state,
+                    chan,
+                    multi_prefix=bool(caps.bit(multi_prefix.NAME) & me.caps),
+                    userhost=bool(caps.bit(userhost_in_names.NAME) & me.caps),
+                ),
+            )
 
     def _e_part(self, ev: Record) -> None:
         e = EPart._make(ev)

@@ -247,6 +247,11 @@ def prefix_of(flags: int) -> bytes:
     return b""
 
 
+def prefixes_of(flags: int) -> bytes:
+    """Every membership prefix, highest first (``@+``): what IRCv3 ``multi-prefix`` shows."""
+    return (b"@" if flags & OP else b"") + (b"+" if flags & VOICE else b"")
+
+
 class State:
     """Every user and channel of the network, as far as the events applied so far say."""
 

@@ -21,7 +21,15 @@ from fastchat.server.network.sequencer import (
     PARAM_ALWAYS,
     PARAM_ON_SET,
 )
-from fastchat.server.network.state import Channel, KLine, State, User, WhowasEntry, prefix_of
+from fastchat.server.network.state import (
+    Channel,
+    KLine,
+    State,
+    User,
+    WhowasEntry,
+    prefix_of,
+    prefixes_of,
+)
 from fastchat.server.render import dates
 
 VERSION = b"fastchat-" + __version__.encode()
@@ -341,21 +349,41 @@ def channel_symbol(chan: Channel) -> bytes:
     return b"@" if b"s" in chan.modes else b"="
 
 
-def names(config: Config, nick: bytes, state: State, chan: Channel) -> Iterator[bytes]:
-    """RFC 2812 §3.2.5 NAMES of one channel, for a member (on JOIN): 353 lines, then 366."""
-    yield from name_replies(config, nick, state, chan)
+def names(
+    config: Config,
+    nick: bytes,
+    state: State,
+    chan: Channel,
+    *,
+    multi_prefix: bool = False,
+    userhost: bool = False,
+) -> Iterator[bytes]:
+    """RFC 2812 §3.2.5 NAMES of one channel, for a member (on JOIN): 353 lines, then 366.
+    ``multi_prefix`` and ``userhost``: as :func:`name_replies`."""
+    yield from name_replies(config, nick, state, chan, multi_prefix=multi_prefix, userhost=userhost)
     yield end_of_names(config, nick, chan.name)
 
 
 def name_replies(
-    config: Config, nick: bytes, state: State, chan: Channel, hide_invisible: bool = False
+    config: Config,
+    nick: bytes,
+    state: State,
+    chan: Channel,
+    hide_invisible: bool = False,
+    *,
+    multi_prefix: bool = False,
+    userhost: bool = False,
 ) -> Iterator[bytes]:
     """The 353 lines of a channel (each under 512 bytes), without the 366: the NAMES command
     ends a list of channels with one. ``hide_invisible`` for an asker who is not on the
-    channel: then users with +i are not listed (Modern IRC)."""
+    channel: then users with +i are not listed (Modern IRC). For an asker that negotiated
+    them: ``multi_prefix``, every prefix of a member, highest first (IRCv3 multi-prefix:
+    "all possible prefixes ... in order of rank"); ``userhost``, each member as
+    ``nick!user@host`` (IRCv3 userhost-in-names)."""
     users = state.users
+    prefix = prefixes_of if multi_prefix else prefix_of
     entries = [
-        prefix_of(flags) + user.nick
+        prefix(flags) + (user.mask if userhost else user.nick)
         for uid, flags in chan.members.items()
         if (user := users.get(uid)) is not None and not (hide_invisible and b"i" in user.modes)
     ]
@@ -381,16 +409,19 @@ def topic(config: Config, nick: bytes, chan: Channel) -> Iterator[bytes]:
     )
 
 
-def who_line(config: Config, nick: bytes, user: User, chan: Channel | None) -> bytes:
+def who_line(
+    config: Config, nick: bytes, user: User, chan: Channel | None, multi_prefix: bool = False
+) -> bytes:
     """One RFC 2812 §3.6.1 RPL_WHOREPLY: ``<channel> <user> <host> <server> <nick>
-    <H|G>[*][@|+] :0 <realname>`` (Modern IRC: ``*`` for an IRC operator)."""
+    <H|G>[*][@|+] :0 <realname>`` (Modern IRC: ``*`` for an IRC operator); with
+    ``multi_prefix``, every prefix the member has, highest first (IRCv3 multi-prefix)."""
     flags = b"G" if user.away else b"H"
     if b"o" in user.modes:
         flags += b"*"
     channel = b"*"
     if chan is not None:
         channel = chan.name
-        flags += prefix_of(chan.members.get(user.uid, 0))
+        flags += (prefixes_of if multi_prefix else prefix_of)(chan.members.get(user.uid, 0))
     return numeric(
         config.server_name,
         nick,
@@ -411,17 +442,20 @@ def whois(
     user: User,
     asker_channels: Iterable[bytes],
     see_secret: bool = False,
+    multi_prefix: bool = False,
 ) -> Iterator[bytes]:
     """RFC 2812 §3.6.2 WHOIS: 311, 319, 312, 313 (Modern IRC RPL_WHOISOPERATOR), 301, 318.
     Secret channels are hidden from outsiders, unless ``see_secret`` (an IRC operator with the
-    ``see`` privilege)."""
+    ``see`` privilege). With ``multi_prefix``, 319 shows every prefix the user has on each
+    channel, highest first (IRCv3 multi-prefix)."""
     s = config.server_name
     yield numeric(
         s, nick, N.RPL_WHOISUSER, user.nick, user.username, user.host, b"*", user.realname
     )
     shared = set(asker_channels)
+    prefix = prefixes_of if multi_prefix else prefix_of
     chans = [
-        prefix_of(c.members.get(user.uid, 0)) + c.name
+        prefix(c.members.get(user.uid, 0)) + c.name
         for c in user.channels
         if b"s" not in c.modes or c.key in shared or see_secret
     ]

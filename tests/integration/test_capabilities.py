@@ -1,0 +1,93 @@
+"""IRCv3 capabilities against the real server at one and four workers, over raw sockets:
+``CAP LS 302`` lists what is offered (cap-notify, enabled by it), and ``multi-prefix`` and
+``userhost-in-names`` change NAMES (the command's and the JOIN burst's), WHO and WHOIS for
+the client that negotiated them only. Clients land on whichever worker the kernel picks, so at
+four workers the channel's members are usually spread over several.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from tests.ircclient import IRCClient
+
+Connect = Callable[..., IRCClient]
+
+
+def negotiated(connect: Connect, nick: str, caps: str) -> IRCClient:
+    """A client that asks ``CAP LS 302``, requests ``caps`` (ACK expected) and registers."""
+    c = connect(nick, register=False)
+    c.send("CAP LS 302")
+    c.expect(r"^:\S+ CAP \* LS :cap-notify multi-prefix userhost-in-names$")
+    c.send(f"CAP REQ :{caps}")
+    c.expect(rf"^:\S+ CAP \* ACK :{re.escape(caps)}$")
+    c.send("CAP END")
+    c.register(nick)
+    c.sync()  # past the autojoin's burst
+    return c
+
+
+def assert_lines(got: list[str], expected: list[str]) -> None:
+    """``got`` begins with lines matching ``expected`` (regular expressions), one by one."""
+    assert len(got) >= len(expected), got
+    wrong = [(x, line) for x, line in zip(expected, got, strict=False) if not re.fullmatch(x, line)]
+    assert not wrong, wrong
+
+
+def test_cap_ls_and_list(connect: Connect) -> None:
+    """CAP LS 302 offers the three capabilities; it enabled cap-notify, which CAP LIST shows
+    next to what was requested."""
+    c = negotiated(connect, "capls", "multi-prefix")
+    c.send("CAP LIST")
+    assert [line.split(" ", 1)[1] for line in c.replies()] == [
+        "CAP capls LIST :cap-notify multi-prefix"
+    ]
+
+
+def test_multi_prefix_and_userhost_in_names(connect: Connect) -> None:
+    """NAMES (also on JOIN), WHO and WHOIS: every prefix, highest first, and nick!user@host
+    for the client that negotiated them; the highest prefix and nicks for another."""
+    plain = connect("cnplain")
+    plain.send("JOIN #capnames")
+    plain.expect(r" 366 cnplain #capnames ")
+    plain.send("MODE #capnames +v cnplain")
+    plain.expect(r"^:cnplain!\S+ MODE #capnames \+v :?cnplain$")
+    both = negotiated(connect, "cnboth", "multi-prefix userhost-in-names")
+    both.sync()
+    both.send("JOIN #capnames")
+    both.expect(r"^:cnboth!\S+ JOIN #capnames$")
+    both.expect(r"^:\S+ 353 cnboth = #capnames :@\+cnplain!~cnplain@\S+ cnboth!~cnboth@\S+$")
+    both.expect(r" 366 cnboth #capnames ")
+    plain.expect(r"^:cnboth!\S+ JOIN #capnames$")
+
+    both.send("NAMES #capnames")
+    both.send("WHO #capnames")
+    both.send("WHOIS cnplain")
+    got = [line.split(" ", 1)[1] for line in both.replies()]
+    expected = [
+        r"353 cnboth = #capnames :@\+cnplain!~cnplain@\S+ cnboth!~cnboth@\S+",
+        r"366 cnboth #capnames :End of /NAMES list\.",
+        r"352 cnboth #capnames ~cnplain \S+ \S+ cnplain H@\+ :0 Real cnplain",
+        r"352 cnboth #capnames ~cnboth \S+ \S+ cnboth H :0 Real cnboth",
+        r"315 cnboth #capnames :End of WHO list",
+        r"311 cnboth cnplain ~cnplain \S+ \* :Real cnplain",
+        # whoever joined #lobby first on this server is its operator: maybe cnplain
+        r"319 cnboth cnplain :@?#lobby @\+#capnames",
+    ]
+    assert_lines(got, expected)
+
+    plain.send("NAMES #capnames")
+    plain.send("WHO #capnames")
+    plain.send("WHOIS cnplain")
+    got = [line.split(" ", 1)[1] for line in plain.replies()]
+    expected = [
+        r"353 cnplain = #capnames :@cnplain cnboth",
+        r"366 cnplain #capnames :End of /NAMES list\.",
+        r"352 cnplain #capnames ~cnplain \S+ \S+ cnplain H@ :0 Real cnplain",
+        r"352 cnplain #capnames ~cnboth \S+ \S+ cnboth H :0 Real cnboth",
+        r"315 cnplain #capnames :End of WHO list",
+        r"311 cnplain cnplain ~cnplain \S+ \* :Real cnplain",
+        r"319 cnplain cnplain :@?#lobby @#capnames",
+    ]
+    assert_lines(got, expected)
