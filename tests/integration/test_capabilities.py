@@ -19,7 +19,9 @@ def negotiated(connect: Connect, nick: str, caps: str) -> IRCClient:
     """A client that asks ``CAP LS 302``, requests ``caps`` (ACK expected) and registers."""
     c = connect(nick, register=False)
     c.send("CAP LS 302")
-    c.expect(r"^:\S+ CAP \* LS :cap-notify multi-prefix userhost-in-names$")
+    c.expect(
+        r"^:\S+ CAP \* LS :cap-notify echo-message multi-prefix server-time userhost-in-names$"
+    )
     c.send(f"CAP REQ :{caps}")
     c.expect(rf"^:\S+ CAP \* ACK :{re.escape(caps)}$")
     c.send("CAP END")

@@ -21,15 +21,19 @@ def net(request: pytest.FixtureRequest) -> FakeNet:
 
 
 def test_cap_ls_302_lists_every_capability(net: FakeNet) -> None:
-    """CAP LS lists the three capabilities offered, with or without 302 (none has a
-    value)."""
+    """CAP LS lists every capability offered, with or without 302 (none has a value)."""
     for version in ("302", ""):
         c = net.connect(len(net.cores) - 1)
         c.send(f"CAP LS {version}".strip())
-        assert c.lines() == [":fastchat.local CAP * LS :cap-notify multi-prefix userhost-in-names"]
+        assert c.lines() == [
+            ":fastchat.local CAP * LS :"
+            "cap-notify echo-message multi-prefix server-time userhost-in-names"
+        ]
     assert [c.name for c in CAPABILITIES] == [
         b"cap-notify",
+        b"echo-message",
         b"multi-prefix",
+        b"server-time",
         b"userhost-in-names",
     ]
 
