@@ -125,10 +125,13 @@ class WorkerCore:
         self.outbox: list[Record] = []
         # ticket -> the client waiting for that check, and what to do with the answer
         self.throttled: set[Client] = set()  # input held back by flood control
-        # Local clients that negotiated a capability adding tags: while there are none, the
-        # fan-out sends everyone the one plain line without looking at capabilities.
+        # Local clients that negotiated a capability changing what the fan-out sends them (tags,
+        # or echo-message): while there are none, the fan-out sends everyone but the sender
+        # the one plain line without looking at capabilities.
         self.tagged = 0
         self.echo_bit = caps.bit(b"echo-message")  # 0 when not offered: never echoes
+        # What makes a client's fan-out special (``tagged`` counts such local clients)
+        self.special_mask = caps.tag_mask | self.echo_bit
         self.oper_backoff: dict[bytes, tuple[int, float]] = {}  # see commands/operators.py
         self.created = b"at start-up"
         self.started = 0.0  # when the server started (Unix time; see set_start_time)
@@ -292,9 +295,9 @@ class WorkerCore:
         """The shell has closed the connection: drop it."""
         self.clients.pop(client.uid, None)
         self.throttled.discard(client)
-        if client.caps & self.caps.tag_mask:
+        if client.caps & self.special_mask:
             self.tagged -= 1
-            client.caps = 0
+        client.caps = 0
 
     # -- command counts (STATS m) -----------------------------------------------------------------
     def local_counts(self) -> dict[bytes, int]:
@@ -463,7 +466,7 @@ class WorkerCore:
     def set_caps(self, client: Client, caps: int) -> None:
         """Context: ``client`` negotiated ``caps`` (keeps ``tagged`` counting the clients
         whose lines need tags)."""
-        mask = self.caps.tag_mask
+        mask = self.special_mask
         self.tagged += bool(caps & mask) - bool(client.caps & mask)
         client.caps = caps
 

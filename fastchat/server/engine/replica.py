@@ -103,21 +103,23 @@ class Replica:
         The hot path: one formatted line, the same bytes appended to every local member's
         queue. No per-delivery accounting: the shell bounds a queue (--sendq) only once the
         kernel stops taking its bytes. Only while some local client negotiated a capability
-        that adds tags does the loop look at each member's capabilities (``core.tagged``)."""
+        that changes what it is sent (tags, or echo-message: its own messages back) does the
+        fan-out look at each member's capabilities (``core.tagged``); until then it costs
+        nothing."""
         chan = self.state.channels.get(rec[1])
         if chan is None:
             return
         sender = rec[2]
         core = self.core
-        echo = core.echo_bit  # IRCv3 echo-message: the sender too, in the channel's order
         if core.tagged:
+            echo = core.echo_bit  # IRCv3 echo-message: the sender too, in the channel's order
             members = [c for uid, c in chan.local.items() if uid != sender or c.caps & echo]
             self._fanout(members, rec[3], Meta(rec[4], sender))
             return
         line = rec[3]
         dirty = core.dirty
         for uid, client in chan.local.items():
-            if uid != sender or client.caps & echo:  # (the second test: for the sender only)
+            if uid != sender:
                 pending = client.pending
                 if not pending:
                     dirty.append(client)
