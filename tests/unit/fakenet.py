@@ -110,6 +110,28 @@ class FakeNet:
             c.register(nick)
         return c
 
+    @property
+    def last(self) -> int:
+        """The last worker: another one than 0 when there are several."""
+        return len(self.cores) - 1
+
+    def user(self, nick: str, worker: int = 0) -> FakeClient:
+        """A registered client on ``worker``, with what it was sent so far read."""
+        c = self.connect(worker, nick)
+        c.lines()
+        return c
+
+    def negotiated(self, worker: int, nick: str, *caps: str) -> FakeClient:
+        """A client that asks ``CAP LS 302``, requests ``caps`` (if any), registers and ends
+        the negotiation, with what it was sent so far read."""
+        c = self.connect(worker)
+        c.send("CAP LS 302")
+        if caps:
+            c.send("CAP REQ :" + " ".join(caps))
+        c.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}", "CAP END")
+        assert any(" 001 " in line for line in c.lines())
+        return c
+
     def pump(self, order: Iterable[int] | None = None) -> None:
         """Move requests to the sequencer and records to workers until nothing moves.
         ``order`` picks the order in which workers' outboxes reach the sequencer."""

@@ -14,7 +14,7 @@ import re
 import pytest
 
 from fastchat.server.caps import CAPABILITIES, Capability, Meta, Registry, discover
-from tests.unit.fakenet import FakeClient, FakeNet
+from tests.unit.fakenet import FakeNet
 
 cap = Capability
 
@@ -153,33 +153,16 @@ def net(request: pytest.FixtureRequest) -> FakeNet:
     return FakeNet(workers=request.param, caps=TEST_CAPS)
 
 
-def last(net: FakeNet) -> int:
-    """The last worker (another than 0 when there are two)."""
-    return len(net.cores) - 1
-
-
-def connect(net: FakeNet, worker: int, nick: str, *caps: str) -> FakeClient:
-    """A client that negotiates ``caps`` before registering (CAP REQ ... CAP END)."""
-    c = net.connect(worker)
-    if caps:
-        c.send("CAP LS 302", "CAP REQ :" + " ".join(caps))
-    c.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}")
-    if caps:
-        c.send("CAP END")
-    assert any(" 001 " in line for line in c.lines())
-    return c
-
-
 def test_cap_ls_302_lists_the_registry(net: FakeNet) -> None:
     """IRCv3 "CAP LS": every capability offered, with ``=value`` for version 302."""
-    c = net.connect(last(net))
+    c = net.connect(net.last)
     c.send("CAP LS 302")
     assert c.lines() == [":fastchat.local CAP * LS :example/plain=v1 example/tagged"]
 
 
 def test_cap_ls_without_version_lists_names(net: FakeNet) -> None:
     """Before 302, no values."""
-    c = net.connect(last(net))
+    c = net.connect(net.last)
     c.send("CAP LS")
     assert c.lines() == [":fastchat.local CAP * LS :example/plain example/tagged"]
 
@@ -187,7 +170,7 @@ def test_cap_ls_without_version_lists_names(net: FakeNet) -> None:
 def test_cap_req_ack_nak_and_list(net: FakeNet) -> None:
     """IRCv3 "CAP REQ": ACK the whole request, or NAK it and enable nothing; "CAP LIST": the
     enabled set."""
-    c = net.connect(last(net))
+    c = net.connect(net.last)
     c.send("CAP LS 302")
     c.lines()
     c.send("CAP REQ :nope")
@@ -213,7 +196,7 @@ def test_cap_req_ack_nak_and_list(net: FakeNet) -> None:
 
 def test_cap_req_after_registration(net: FakeNet) -> None:
     """IRCv3 allows CAP REQ after registration; replies are addressed to the nick."""
-    c = connect(net, last(net), "late")
+    c = net.negotiated(net.last, "late")
     c.send("CAP REQ :example/tagged")
     assert c.lines() == [":fastchat.local CAP late ACK :example/tagged"]
     assert c.core.tagged == 1
@@ -226,9 +209,9 @@ def _expect_tagged(net: FakeNet, line: str) -> str:
 def test_channel_message_tagged_for_the_tagged_only(net: FakeNet) -> None:
     """IRCv3 message-tags: a client that negotiated a capability adding a tag receives the
     line with ``@tag=value``; a client that did not receives it plain."""
-    tagged = connect(net, last(net), "t", "example/tagged")
-    plain = connect(net, last(net), "p")
-    sender = connect(net, 0, "s")
+    tagged = net.negotiated(net.last, "t", "example/tagged")
+    plain = net.negotiated(net.last, "p")
+    sender = net.negotiated(0, "s")
     for c in (tagged, plain, sender):
         c.lines()
     net.now += 12.5
@@ -242,8 +225,8 @@ def test_channel_message_tagged_for_the_tagged_only(net: FakeNet) -> None:
 def test_a_run_of_messages_is_tagged_line_by_line(net: FakeNet) -> None:
     """Several messages in one write travel as one run; the tagged client gets each line
     with its tags."""
-    tagged = connect(net, last(net), "t", "example/tagged")
-    sender = connect(net, 0, "s")
+    tagged = net.negotiated(net.last, "t", "example/tagged")
+    sender = net.negotiated(0, "s")
     tagged.lines()
     sender.send("PRIVMSG #lobby :1", "PRIVMSG #lobby :2", "PRIVMSG #lobby :3")
     assert tagged.lines() == [
@@ -253,8 +236,8 @@ def test_a_run_of_messages_is_tagged_line_by_line(net: FakeNet) -> None:
 
 def test_private_message_is_tagged(net: FakeNet) -> None:
     """A message to the tagged client's nick carries the tag too."""
-    tagged = connect(net, last(net), "t", "example/tagged")
-    sender = connect(net, 0, "s")
+    tagged = net.negotiated(net.last, "t", "example/tagged")
+    sender = net.negotiated(0, "s")
     tagged.lines()
     sender.send("PRIVMSG t :psst")
     assert tagged.lines() == [_expect_tagged(net, ":s!~s@10.0.0.1 PRIVMSG t :psst")]
@@ -264,11 +247,11 @@ def test_one_bytes_object_per_variant(net: FakeNet) -> None:
     """STYLE "format once per variant, never per recipient": on a worker, every untagged
     recipient queues the *same* ``bytes`` object (so do clients whose capabilities add no
     tag), and every tagged recipient shares one tagged object."""
-    w = last(net)
-    tagged = [connect(net, w, f"t{i}", "example/tagged") for i in range(3)]
-    plain = [connect(net, w, f"p{i}") for i in range(3)]
-    plain.append(connect(net, w, "pc", "example/plain"))  # a capability, but no tags
-    sender = connect(net, 0, "s")
+    w = net.last
+    tagged = [net.negotiated(w, f"t{i}", "example/tagged") for i in range(3)]
+    plain = [net.negotiated(w, f"p{i}") for i in range(3)]
+    plain.append(net.negotiated(w, "pc", "example/plain"))  # a capability, but no tags
+    sender = net.negotiated(0, "s")
     everyone = [*tagged, *plain, sender]
     for c in everyone:
         c.lines()
@@ -286,13 +269,13 @@ def test_one_bytes_object_per_variant(net: FakeNet) -> None:
 def test_join_part_nick_quit_topic_carry_the_tag(net: FakeNet) -> None:
     """Every line the fan-out sends (JOIN, PART, NICK, TOPIC, KICK, QUIT: RFC 2812 §3.1-3.2)
     has the tagged client's variant, the tagged client's own JOIN echo included."""
-    tagged = connect(net, last(net), "t", "example/tagged")
-    plain = connect(net, last(net), "p")
-    actor = connect(net, 0, "x")
+    tagged = net.negotiated(net.last, "t", "example/tagged")
+    plain = net.negotiated(net.last, "p")
+    actor = net.negotiated(0, "x")
     for c in (tagged, plain, actor):
         c.lines()
     tagged.send("JOIN #room")
-    assert tagged.lines()[0] == _expect_tagged(net, f":t!~t@10.0.0.{last(net) + 1} JOIN #room")
+    assert tagged.lines()[0] == _expect_tagged(net, f":t!~t@10.0.0.{net.last + 1} JOIN #room")
     plain.send("JOIN #room")
     for c in (tagged, plain, actor):
         c.lines()
@@ -315,12 +298,12 @@ def test_join_part_nick_quit_topic_carry_the_tag(net: FakeNet) -> None:
     net.now += 1
     tagged.send("TOPIC #room :set", "KICK #room p :out")
     assert plain.lines() == [
-        f":t!~t@10.0.0.{last(net) + 1} TOPIC #room :set",
-        f":t!~t@10.0.0.{last(net) + 1} KICK #room p :out",
+        f":t!~t@10.0.0.{net.last + 1} TOPIC #room :set",
+        f":t!~t@10.0.0.{net.last + 1} KICK #room p :out",
     ]
     assert tagged.lines() == [
-        _expect_tagged(net, f":t!~t@10.0.0.{last(net) + 1} TOPIC #room :set"),
-        _expect_tagged(net, f":t!~t@10.0.0.{last(net) + 1} KICK #room p :out"),
+        _expect_tagged(net, f":t!~t@10.0.0.{net.last + 1} TOPIC #room :set"),
+        _expect_tagged(net, f":t!~t@10.0.0.{net.last + 1} KICK #room p :out"),
     ]
 
 
@@ -336,10 +319,10 @@ def test_tagged_count_drops_when_the_tagged_client_goes(net: FakeNet, how: str) 
     """``core.tagged`` counts the local clients that need tagged lines; when the last one
     goes (QUIT, or its connection drops), it is 0 again and the fan-out is back on its plain
     path: the untagged still get the line."""
-    w = last(net)
-    tagged = connect(net, w, "t", "example/tagged")
-    plain = connect(net, w, "p")
-    sender = connect(net, 0, "s")
+    w = net.last
+    tagged = net.negotiated(w, "t", "example/tagged")
+    plain = net.negotiated(w, "p")
+    sender = net.negotiated(0, "s")
     core = net.cores[w]
     assert core.tagged == 1
     if how == "quit":
@@ -358,8 +341,8 @@ def test_tagged_count_drops_when_the_tagged_client_goes(net: FakeNet, how: str) 
 def test_tagged_count_for_an_unregistered_client(net: FakeNet) -> None:
     """A client that negotiated the tag capability and leaves before registering is
     forgotten too."""
-    core = net.cores[last(net)]
-    c = net.connect(last(net))
+    core = net.cores[net.last]
+    c = net.connect(net.last)
     c.send("CAP LS 302", "CAP REQ :example/tagged")
     assert core.tagged == 1
     c.send("QUIT")
@@ -373,7 +356,7 @@ def test_cap_ls_302_splits_a_long_list(net: FakeNet) -> None:
     bytes and no capability is cut."""
     many = Registry(Capability(b"example.org/capability-%02d" % i, value=b"v") for i in range(40))
     net = FakeNet(workers=len(net.cores), caps=many)
-    c = net.connect(last(net))
+    c = net.connect(net.last)
     c.send("CAP LS 302")
     got = c.raw_lines()
     assert len(got) > 1
@@ -389,7 +372,7 @@ def test_cap_list_does_not_cut_a_capability_in_half(net: FakeNet) -> None:
     over several (``*`` before all but the last); every enabled capability is named whole."""
     many = Registry(Capability(b"example.org/capability-%02d" % i) for i in range(40))
     net = FakeNet(workers=len(net.cores), caps=many)
-    c = net.connect(last(net))
+    c = net.connect(net.last)
     c.send("CAP LS 302")
     names = [cap.name.decode() for cap in many]
     for i in range(0, len(names), 10):

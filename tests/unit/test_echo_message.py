@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.fakenet import FakeClient, FakeNet
+from tests.unit.fakenet import FakeNet
 
 
 @pytest.fixture(params=[1, 2], ids=["1worker", "2workers"])
@@ -14,23 +14,12 @@ def net(request: pytest.FixtureRequest) -> FakeNet:
     return FakeNet(workers=request.param)
 
 
-def connect(net: FakeNet, worker: int, nick: str, *caps: str) -> FakeClient:
-    c = net.connect(worker)
-    if caps:
-        c.send("CAP LS 302", "CAP REQ :" + " ".join(caps))
-    c.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}")
-    if caps:
-        c.send("CAP END")
-    assert any(" 001 " in line for line in c.lines())
-    return c
-
-
 def test_a_channel_message_comes_back_to_its_sender_in_order(net: FakeNet) -> None:
     """The spec: "the server MUST send the message back to the client". The echo is the
     channel's copy: between what came before and after it, as everyone else sees it."""
     last = len(net.cores) - 1
-    ann = connect(net, 0, "ann", "echo-message")
-    bob = connect(net, last, "bob")
+    ann = net.negotiated(0, "ann", "echo-message")
+    bob = net.negotiated(last, "bob")
     for c in (ann, bob):
         c.send("JOIN #e")
     ann.lines()
@@ -51,7 +40,7 @@ def test_a_channel_message_comes_back_to_its_sender_in_order(net: FakeNet) -> No
 
 
 def test_without_the_capability_no_echo(net: FakeNet) -> None:
-    bob = connect(net, 0, "bob")
+    bob = net.negotiated(0, "bob")
     bob.send("JOIN #e")
     bob.lines()
     bob.send("PRIVMSG #e :alone")
@@ -62,8 +51,8 @@ def test_a_private_message_comes_back_with_the_same_time(net: FakeNet) -> None:
     """The sequencer sends the sender its copy with the target's: the same bytes, and with
     server-time the same ``time`` tag; a message to oneself arrives once."""
     last = len(net.cores) - 1
-    ann = connect(net, 0, "ann", "echo-message", "server-time")
-    bob = connect(net, last, "bob", "server-time")
+    ann = net.negotiated(0, "ann", "echo-message", "server-time")
+    bob = net.negotiated(last, "bob", "server-time")
     ann.lines()  # bob's arrival in #lobby
     net.now += 2.0
     ann.send("PRIVMSG bob :psst")

@@ -44,21 +44,10 @@ def net(request: pytest.FixtureRequest) -> FakeNet:
     return FakeNet(workers=request.param, opers=OPERS, autojoin=())
 
 
-def other(net: FakeNet) -> int:
-    """Another worker than 0 when there are two."""
-    return len(net.cores) - 1
-
-
-def user(net: FakeNet, nick: str, worker: int = 0) -> FakeClient:
-    c = net.connect(worker, nick)
-    c.lines()
-    return c
-
-
 def operator(
     net: FakeNet, nick: str = "ada", block: str = "admin", password: str = "secret"
 ) -> FakeClient:
-    c = user(net, nick)
+    c = net.user(nick)
     c.send(f"OPER {block} {password}")
     assert any(" 381 " in line for line in c.lines())
     return c
@@ -86,8 +75,8 @@ def test_kline_removes_matching_users_on_every_worker(
     ``QUIT :K-Lined: <reason>``; its nick is free and in WHOWAS. The operator gets a NOTICE
     saying what was done, and its worker logs it with who did it."""
     ada = operator(net)
-    bob = user(net, "bob", other(net))
-    carol, dave = user(net, "carol"), user(net, "dave", other(net))
+    bob = net.user("bob", net.last)
+    carol, dave = net.user("carol"), net.user("dave", net.last)
     for c in (bob, carol, dave):
         c.send("JOIN #c")
     for c in (bob, carol, dave):
@@ -97,7 +86,7 @@ def test_kline_removes_matching_users_on_every_worker(
     assert ada.lines() == [
         f"{SRV} NOTICE ada :*** Added K-line on ~bob@* (for 1h30m): spamming; removed: bob"
     ]
-    bob_host = host(other(net))
+    bob_host = host(net.last)
     assert bob.lines() == [
         f"{SRV} 465 bob :You are banned from this server (spamming)",
         f"ERROR :Closing link: (~bob@{bob_host}) [K-Lined: spamming]",
@@ -123,8 +112,8 @@ def test_kline_removes_every_user_it_matches_and_nobody_else(net: FakeNet) -> No
     """One K-line may match several users: each leaves, in one decision; a member of their
     channel sees each quit once; users it does not match stay, on every worker."""
     ada = operator(net)
-    carol = user(net, "carol")
-    eve, eli = user(net, "eve", other(net)), user(net, "eli", other(net))
+    carol = net.user("carol")
+    eve, eli = net.user("eve", net.last), net.user("eli", net.last)
     for c in (carol, eve, eli):
         c.send("JOIN #c")
     for c in (carol, eve, eli):
@@ -133,7 +122,7 @@ def test_kline_removes_every_user_it_matches_and_nobody_else(net: FakeNet) -> No
     assert ada.lines() == [
         f"{SRV} NOTICE ada :*** Added K-line on ~e*@* (for 10m): go away; removed: eve, eli"
     ]
-    h = host(other(net))
+    h = host(net.last)
     assert carol.lines() == [
         f":eve!~eve@{h} QUIT :K-Lined: go away",
         f":eli!~eli@{h} QUIT :K-Lined: go away",
@@ -165,7 +154,7 @@ def test_a_registration_it_matches_gets_465_and_error(net: FakeNet) -> None:
         assert c.client.closed and c.client.user is None
     for core in net.cores:
         assert core.state.user_by_nick(b"m0") is None
-    fine = arrive(net, "mal", "mal", other(net))
+    fine = arrive(net, "mal", "mal", net.last)
     assert " 001 mal " in fine.lines()[0]
 
 
@@ -183,7 +172,7 @@ def test_unkline_lets_them_in_again(net: FakeNet, caplog: pytest.LogCaptureFixtu
         assert ada.lines() == [f"{SRV} NOTICE ada :*** UNKLINE: no K-line on ~mal@*"]
     for core in net.cores:
         assert core.state.klines == {}
-    c = arrive(net, "mal", "mal", other(net))
+    c = arrive(net, "mal", "mal", net.last)
     assert " 001 mal " in c.lines()[0]
     assert "operator ada!~ada@10.0.0.1: UNKLINE: Removed K-line on ~mal@* (set by ada: bye)" in (
         caplog.text
@@ -198,9 +187,9 @@ def test_an_expired_kline_is_ignored(net: FakeNet) -> None:
     ada.send("KLINE ~mal@* 60 :one minute")
     ada.lines()
     net.now += 59
-    assert " 465 " in arrive(net, "mal", "mal", other(net)).lines()[0]
+    assert " 465 " in arrive(net, "mal", "mal", net.last).lines()[0]
     net.now += 1
-    assert " 001 " in arrive(net, "mal", "mal", other(net)).lines()[0]
+    assert " 001 " in arrive(net, "mal", "mal", net.last).lines()[0]
     ada.send("STATS k")
     assert ada.lines() == [f"{SRV} 219 ada k :End of /STATS report"]
     ada.send("UNKLINE ~mal@*")
@@ -229,8 +218,8 @@ def test_kline_again_replaces_it(net: FakeNet) -> None:
 
 def test_kline_and_unkline_need_the_kline_privilege(net: FakeNet) -> None:
     """ERR_NOPRIVILEGES for a user, and for an operator whose block lacks ``kline``."""
-    bob = user(net, "bob", other(net))
-    ada = user(net, "ada")
+    bob = net.user("bob", net.last)
+    ada = net.user("ada")
     for attempt in ("KLINE ~bob@*", "UNKLINE ~bob@*"):
         ada.send(attempt)
         assert ada.lines() == [f"{SRV} 481 ada :Permission Denied- You're not an IRC operator"]
@@ -247,8 +236,8 @@ def test_the_sequencer_checks_the_privilege_again(net: FakeNet) -> None:
     its own state (a MODE -o may have been decided in between). A worker copy that says
     ``kline`` while the network does not gets 481 from the sequencer, and nothing is
     banned."""
-    bob = user(net, "bob", other(net))
-    ada = user(net, "ada")
+    bob = net.user("bob", net.last)
+    ada = net.user("ada")
     ada.client.privileges = frozenset({"kline"})  # a stale copy
     ada.send("KLINE ~bob@* 0 :x")
     assert ada.lines() == [f"{SRV} 481 ada :Permission Denied- You're not an IRC operator"]
@@ -282,7 +271,7 @@ def test_a_kline_that_cannot_be_is_refused_with_a_notice(
     a duration that is none: a NOTICE saying why and how to write it; nothing is decided,
     and the attempt is logged as a warning."""
     ada = operator(net)
-    bob = user(net, "bob", other(net))
+    bob = net.user("bob", net.last)
     with caplog.at_level(logging.INFO, logger="fastchat.core"):
         ada.send(command)
     assert ada.lines() == [f"{SRV} NOTICE ada :*** KLINE refused: {why}. {USAGE}"]
@@ -298,8 +287,8 @@ def test_kline_defaults_and_the_reason_is_held_to_fit(net: FakeNet) -> None:
     """No duration: permanent; no reason: "No reason given". A long reason is cut so that
     the victims' QUIT and ERROR lines stay within 512 bytes (RFC 1459 §2.3)."""
     ada = operator(net)
-    bob = user(net, "bob", other(net))
-    carol = user(net, "carol")
+    bob = net.user("bob", net.last)
+    carol = net.user("carol")
     for c in (bob, carol):
         c.send("JOIN #c")
     carol.lines()
@@ -365,7 +354,7 @@ def test_stats_k_lists_the_klines_in_force_to_operators(net: FakeNet) -> None:
     ada.send("KLINE *@192.0.2.* 0 :a bad network")
     ada.lines()
     set_at = int(net.now) - 2
-    watcher = user(net, "watcher", other(net))
+    watcher = net.user("watcher", net.last)
     watcher.send("STATS k")
     assert watcher.lines() == [f"{SRV} 481 watcher :Permission Denied- You're not an IRC operator"]
     watcher.send("OPER helper help")

@@ -17,17 +17,6 @@ def net(request: pytest.FixtureRequest) -> FakeNet:
     return FakeNet(workers=request.param, autojoin=())
 
 
-def connect(net: FakeNet, worker: int, nick: str, *caps: str) -> FakeClient:
-    """A client that asks ``CAP LS 302``, requests ``caps`` and registers."""
-    c = net.connect(worker)
-    c.send("CAP LS 302")
-    if caps:
-        c.send("CAP REQ :" + " ".join(caps))
-    c.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}", "CAP END")
-    assert any(" 001 " in line for line in c.lines())
-    return c
-
-
 @pytest.mark.parametrize(
     ("flags", "highest", "every"),
     [(0, b"", b""), (VOICE, b"+", b"+"), (OP, b"@", b"@"), (OP | VOICE, b"@", b"@+")],
@@ -41,8 +30,8 @@ def test_prefixes_in_rank_order(flags: int, highest: bytes, every: bytes) -> Non
 def _op_and_voice(net: FakeNet) -> tuple[FakeClient, FakeClient]:
     """``multi`` (multi-prefix, on the last worker) opped and voiced in #c; ``plain`` (no
     capability, on worker 0) a member too. Their output so far is read."""
-    multi = connect(net, len(net.cores) - 1, "multi", "multi-prefix")
-    plain = connect(net, 0, "plain")
+    multi = net.negotiated(len(net.cores) - 1, "multi", "multi-prefix")
+    plain = net.negotiated(0, "plain")
     multi.send("JOIN #c", "MODE #c +v multi")
     plain.send("JOIN #c")
     multi.lines()
@@ -68,8 +57,8 @@ def test_names_shows_every_prefix(net: FakeNet) -> None:
 
 def test_join_burst_shows_every_prefix(net: FakeNet) -> None:
     """The NAMES sent on JOIN follows the joining client's capabilities too."""
-    multi = connect(net, len(net.cores) - 1, "multi", "multi-prefix")
-    plain = connect(net, 0, "plain")
+    multi = net.negotiated(len(net.cores) - 1, "multi", "multi-prefix")
+    plain = net.negotiated(0, "plain")
     plain.send("JOIN #c", "MODE #c +v plain")
     plain.lines()
     multi.send("JOIN #c")
@@ -78,7 +67,7 @@ def test_join_burst_shows_every_prefix(net: FakeNet) -> None:
         ":fastchat.local 353 multi = #c :@+plain multi",
         ":fastchat.local 366 multi #c :End of /NAMES list.",
     ]
-    other = connect(net, len(net.cores) - 1, "other")
+    other = net.negotiated(len(net.cores) - 1, "other")
     other.send("JOIN #c")
     assert other.lines()[1] == ":fastchat.local 353 other = #c :@plain multi other"
 

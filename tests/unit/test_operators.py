@@ -48,17 +48,6 @@ def net(request: pytest.FixtureRequest) -> FakeNet:
     return FakeNet(workers=request.param, opers=OPERS, autojoin=())
 
 
-def other(net: FakeNet) -> int:
-    """Another worker than 0 when there are two."""
-    return len(net.cores) - 1
-
-
-def user(net: FakeNet, nick: str, worker: int = 0) -> FakeClient:
-    c = net.connect(worker, nick)
-    c.lines()
-    return c
-
-
 def oper_up(c: FakeClient, name: str = "admin", password: str = "secret") -> list[str]:
     c.send(f"OPER {name} {password}")
     return c.lines()
@@ -74,7 +63,7 @@ def find(lines: list[str], pattern: str) -> list[str]:
 def test_oper_success_gives_381_and_one_mode_line(net: FakeNet) -> None:
     """Modern IRC OPER: "the RPL_YOUREOPER message is sent to the user. The user will also
     receive a MODE message indicating their new user modes"; the privileges are the block's."""
-    ada = user(net, "ada")
+    ada = net.user("ada")
     assert oper_up(ada) == [
         f"{SRV} 381 ada :You are now an IRC operator",
         ":ada MODE ada :+o",
@@ -88,7 +77,7 @@ def test_wrong_password_and_unknown_name_get_the_same_464(net: FakeNet) -> None:
     """Modern IRC: "If the client does not send the correct password for the given name, the
     server replies with an ERR_PASSWDMISMATCH message"; an unknown name gets the same answer,
     so the reply does not tell which names exist."""
-    ada, bob = user(net, "ada"), user(net, "bob", other(net))
+    ada, bob = net.user("ada"), net.user("bob", net.last)
     ada.send("OPER admin wrong")
     bob.send("OPER nobody secret")
     assert ada.lines() == [f"{SRV} 464 ada :Password incorrect"]
@@ -100,7 +89,7 @@ def test_unknown_name_is_checked_against_a_configured_hash(net: FakeNet) -> None
     """An unknown name costs a password check too (against a configured hash, its answer
     ignored), so the time taken does not tell which names exist either."""
     net.hold_checks = True
-    ada = user(net, "ada")
+    ada = net.user("ada")
     ada.send("OPER nobody secret")
     (check,) = net.cores[0].offload.checks
     assert check.stored == OPERS[0].password and check.password == b"secret"
@@ -113,19 +102,19 @@ def test_right_password_from_a_host_not_allowed_gets_491(net: FakeNet) -> None:
     """Modern IRC: "If the client is not connecting from a valid host for the given name, the
     server replies with an ERR_NOOPERHOST message". The masks are user@host: ``remote`` allows
     192.0.2.*; ``named`` allows only the username ~boss."""
-    ada = user(net, "ada")
+    ada = net.user("ada")
     assert oper_up(ada, "remote", "far") == [f"{SRV} 491 ada :No O-lines for your host"]
-    boss, bob = user(net, "boss", other(net)), user(net, "bob")
+    boss, bob = net.user("boss", net.last), net.user("bob")
     assert oper_up(bob, "named", "pw") == [f"{SRV} 491 bob :No O-lines for your host"]
     assert find(oper_up(boss, "named", "pw"), r" 381 boss ")
-    helper = user(net, "helper", other(net))
+    helper = net.user("helper", net.last)
     assert find(oper_up(helper, "helper", "help"), r" 381 helper ")
     assert helper.client.privileges == frozenset({"wallops"})
 
 
 def test_oper_needs_both_parameters(net: FakeNet) -> None:
     """Modern IRC: "Both parameters are required": 461 ERR_NEEDMOREPARAMS, no check run."""
-    ada = user(net, "ada")
+    ada = net.user("ada")
     ada.send("OPER admin")
     assert ada.lines() == [f"{SRV} 461 ada OPER :Not enough parameters"]
     assert net.cores[0].offload.checks == []
@@ -134,7 +123,7 @@ def test_oper_needs_both_parameters(net: FakeNet) -> None:
 def test_no_operators_configured() -> None:
     """With no ``[[oper]]`` block, every OPER is a 464, and nothing is hashed."""
     net = FakeNet(workers=1)
-    ada = user(net, "ada")
+    ada = net.user("ada")
     net.hold_checks = True
     ada.send("OPER admin secret")
     assert net.cores[0].offload.checks == []
@@ -144,7 +133,7 @@ def test_no_operators_configured() -> None:
 def test_reoper_answers_381_without_a_second_mode_line(net: FakeNet) -> None:
     """Opering again (another block) answers 381 and takes the new block's privileges; the
     user was +o already, so there is no MODE change to show."""
-    ada = user(net, "ada")
+    ada = net.user("ada")
     oper_up(ada)
     assert oper_up(ada, "helper", "help") == [f"{SRV} 381 ada :You are now an IRC operator"]
     assert ada.client.privileges == frozenset({"wallops"})
@@ -157,7 +146,7 @@ def test_reoper_answers_381_without_a_second_mode_line(net: FakeNet) -> None:
 def test_lines_after_oper_wait_for_the_check(net: FakeNet) -> None:
     """The password check runs off the loop; meanwhile the client's next lines wait (its
     ordering barrier), so a KILL right after OPER in one write already has the privilege."""
-    ada, bob = user(net, "ada"), user(net, "bob", other(net))
+    ada, bob = net.user("ada"), net.user("bob", net.last)
     net.hold_checks = True
     ada.send("OPER admin secret\r\nKILL bob :bye\r\nPING :after")
     assert ada.lines() == []
@@ -173,7 +162,7 @@ def test_lines_after_oper_wait_for_the_check(net: FakeNet) -> None:
 
 def test_a_client_gone_during_the_check_is_left_alone(net: FakeNet) -> None:
     """The answer of a check whose client has gone meanwhile changes nothing."""
-    ada, bob = user(net, "ada"), user(net, "bob", other(net))
+    ada, bob = net.user("ada"), net.user("bob", net.last)
     net.hold_checks = True
     ada.send("OPER admin secret")
     ada.core.connection_lost(ada.client, b"Remote host closed the connection", net.now)
@@ -186,7 +175,7 @@ def test_a_client_gone_during_the_check_is_left_alone(net: FakeNet) -> None:
 def test_quit_during_the_check_waits_for_it_then_closes(net: FakeNet) -> None:
     """A QUIT queued behind an OPER under way is processed once the check is done; the OPER
     still completes first, in order."""
-    ada = user(net, "ada")
+    ada = net.user("ada")
     net.hold_checks = True
     ada.send("OPER admin secret\r\nQUIT :bye")
     net.hold_checks = False
@@ -204,8 +193,8 @@ def test_failures_are_rate_limited_per_connection(net: FakeNet) -> None:
     """After the n-th failure in a row, OPER is answered 464 without a check for 2**(n-1)
     seconds (at most RETRY_CAP): even the right password is refused then. A connection from
     another address is not held back."""
-    ada = user(net, "ada")
-    bob = net.connect(other(net), "bob", ip=b"10.0.0.9")  # another address
+    ada = net.user("ada")
+    bob = net.connect(net.last, "bob", ip=b"10.0.0.9")  # another address
     bob.lines()
     for failures, wait in [(1, 1.0), (2, 2.0), (3, 4.0)]:
         ada.send("OPER admin wrong")
@@ -247,7 +236,7 @@ def test_failures_are_rate_limited_per_address_too(net: FakeNet) -> None:
 def test_the_wait_is_capped() -> None:
     """The wait doubles up to a minute, not beyond."""
     net = FakeNet(workers=1, opers=OPERS)
-    ada = user(net, "ada")
+    ada = net.user("ada")
     for _ in range(10):
         ada.send("OPER admin wrong")
         net.now = ada.client.oper_retry_at
@@ -258,7 +247,7 @@ def test_the_wait_is_capped() -> None:
 def test_failures_and_successes_are_logged(net: FakeNet, caplog: pytest.LogCaptureFixture) -> None:
     """Every failed OPER is logged (a warning) with who, from where and which name; so are an
     OPER refused while slowed down, and a success with the privileges gained."""
-    ada = user(net, "ada")
+    ada = net.user("ada")
     with caplog.at_level(logging.INFO, logger="fastchat.core"):
         ada.send("OPER admin wrong")
         ada.send("OPER admin secret")
@@ -287,7 +276,7 @@ def test_operator_shows_in_whois_who_and_lusers_on_every_worker(net: FakeNet) ->
     """Modern IRC: 313 RPL_WHOISOPERATOR "indicates that the client with the nickname <nick> is
     an operator"; WHO flags carry "a literal asterisk character ... to indicate that the user
     is a server operator"; 252 RPL_LUSEROP counts them. Asked from the other worker."""
-    ada, bob = user(net, "ada"), user(net, "bob", other(net))
+    ada, bob = net.user("ada"), net.user("bob", net.last)
     bob.send("LUSERS")
     assert find(bob.lines(), rf"^{SRV} 252 bob 0 :operator\(s\) online$")
     oper_up(ada)
@@ -312,7 +301,7 @@ def test_mode_minus_o_drops_the_privileges_everywhere(
 ) -> None:
     """Modern IRC: "There is no restriction, however, on anyone 'deopping' themselves";
     ``MODE nick -o`` takes +o and the privileges on every worker, and is logged."""
-    ada, bob = user(net, "ada"), user(net, "bob", other(net))
+    ada, bob = net.user("ada"), net.user("bob", net.last)
     oper_up(ada)
     with caplog.at_level(logging.INFO, logger="fastchat.core"):
         ada.send("MODE ada -o")
@@ -332,7 +321,7 @@ def test_mode_minus_o_drops_the_privileges_everywhere(
 def test_mode_plus_o_is_ignored(net: FakeNet) -> None:
     """RFC 2812 §3.1.5: "If a user attempts to make themselves an operator using the "+o" flag,
     the attempt should be ignored"; other letters of the same MODE still apply."""
-    ada = user(net, "ada")
+    ada = net.user("ada")
     ada.send("MODE ada +o")
     assert ada.lines() == []
     ada.send("MODE ada +oi")
@@ -344,7 +333,7 @@ def test_mode_plus_o_is_ignored(net: FakeNet) -> None:
 
 def test_other_modes_keep_the_operator(net: FakeNet) -> None:
     """+i and +w on an operator leave +o and the privileges as they were."""
-    ada = user(net, "ada")
+    ada = net.user("ada")
     oper_up(ada)
     ada.send("MODE ada +iw")
     assert ada.lines() == [":ada MODE ada :+iw"]
@@ -354,7 +343,7 @@ def test_other_modes_keep_the_operator(net: FakeNet) -> None:
 
 
 def test_a_quit_operator_is_no_longer_counted(net: FakeNet) -> None:
-    ada, bob = user(net, "ada"), user(net, "bob", other(net))
+    ada, bob = net.user("ada"), net.user("bob", net.last)
     oper_up(ada)
     ada.send("QUIT")
     bob.send("LUSERS")
@@ -377,7 +366,7 @@ def test_kill_across_workers(net: FakeNet, caplog: pytest.LogCaptureFixture) -> 
     "Killed (<killer> (<reason>))"; "The user being killed then receives the ERROR message";
     its connection is closed. The victim on the other worker than the operator; the kill is
     logged at the operator's worker."""
-    ada, bob, carol = user(net, "ada"), user(net, "bob", other(net)), user(net, "carol")
+    ada, bob, carol = net.user("ada"), net.user("bob", net.last), net.user("carol")
     for c in (ada, bob, carol):
         c.send("JOIN #c")
     oper_up(ada)
@@ -385,7 +374,7 @@ def test_kill_across_workers(net: FakeNet, caplog: pytest.LogCaptureFixture) -> 
         c.lines()
     with caplog.at_level(logging.INFO, logger="fastchat.core"):
         ada.send("KILL bob :flooding")
-    host = f"10.0.0.{other(net) + 1}"
+    host = f"10.0.0.{net.last + 1}"
     quit_line = f":bob!~bob@{host} QUIT :Killed (ada (flooding))"
     assert ada.lines() == [quit_line]
     assert carol.lines() == [quit_line]
@@ -404,7 +393,7 @@ def test_kill_across_workers(net: FakeNet, caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_kill_unknown_nick_is_401(net: FakeNet) -> None:
-    ada = user(net, "ada")
+    ada = net.user("ada")
     oper_up(ada)
     ada.send("KILL nobody :x")
     assert ada.lines() == [f"{SRV} 401 ada nobody :No such nick/channel"]
@@ -412,7 +401,7 @@ def test_kill_unknown_nick_is_401(net: FakeNet) -> None:
 
 def test_kill_needs_the_kill_privilege(net: FakeNet) -> None:
     """ERR_NOPRIVILEGES for a user, and for an operator whose block lacks ``kill``."""
-    ada, bob = user(net, "ada"), user(net, "bob", other(net))
+    ada, bob = net.user("ada"), net.user("bob", net.last)
     ada.send("KILL bob :x")
     assert ada.lines() == [f"{SRV} 481 ada :Permission Denied- You're not an IRC operator"]
     oper_up(ada, "helper", "help")
@@ -423,7 +412,7 @@ def test_kill_needs_the_kill_privilege(net: FakeNet) -> None:
 
 def test_kill_without_a_comment_and_of_oneself(net: FakeNet) -> None:
     """One argument is enough (as Ergo accepts); an operator may kill itself."""
-    ada, bob = user(net, "ada"), user(net, "bob", other(net))
+    ada, bob = net.user("ada"), net.user("bob", net.last)
     oper_up(ada)
     ada.send("KILL bob")
     assert bob.lines()[-1].endswith("[Killed (ada (No reason given))]")
@@ -444,9 +433,9 @@ def test_wallops_reaches_plus_w_users_on_every_worker(net: FakeNet) -> None:
     """RFC 2812 §4.7: "send a message to all currently connected users who have set the 'w'
     user mode for themselves": users with +w on either worker get it, others do not, and the
     sender only with +w."""
-    ada = user(net, "ada")
-    w0, w1 = user(net, "w0"), user(net, "w1", other(net))
-    n0, n1 = user(net, "n0"), user(net, "n1", other(net))
+    ada = net.user("ada")
+    w0, w1 = net.user("w0"), net.user("w1", net.last)
+    n0, n1 = net.user("n0"), net.user("n1", net.last)
     for c in (w0, w1):
         c.send(f"MODE {c.client.nick.decode()} +w")
         c.lines()
@@ -466,8 +455,8 @@ def test_wallops_only_goes_to_workers_with_a_plus_w_user(
 ) -> None:
     """The sequencer sends one delivery per worker that holds a +w user, and none elsewhere."""
     net = FakeNet(workers=3, opers=OPERS, autojoin=())
-    ada, w1 = user(net, "ada"), user(net, "w1", 1)
-    user(net, "n2", 2)
+    ada, w1 = net.user("ada"), net.user("w1", 1)
+    net.user("n2", 2)
     w1.send("MODE w1 +w")
     w1.lines()
     oper_up(ada)
@@ -490,7 +479,7 @@ def test_wallops_needs_the_privilege_and_text(
 ) -> None:
     """Modern IRC WALLOPS: ERR_NOPRIVILEGES for a user; "The <text> SHOULD be non-empty":
     461 for an empty one; a WALLOPS sent is logged with its sender."""
-    ada = user(net, "ada")
+    ada = net.user("ada")
     ada.send("WALLOPS :hi")
     assert ada.lines() == [f"{SRV} 481 ada :Permission Denied- You're not an IRC operator"]
     oper_up(ada, "helper", "help")
@@ -506,7 +495,7 @@ def test_wallops_needs_the_privilege_and_text(
 
 def channel(net: FakeNet, modes: str) -> tuple[FakeClient, FakeClient]:
     """A channel #c owned by ``owner`` (the other worker) with ``modes``, and an operator."""
-    owner, ada = user(net, "owner", other(net)), user(net, "ada")
+    owner, ada = net.user("owner", net.last), net.user("ada")
     owner.send("JOIN #c", f"MODE #c {modes}")
     owner.lines()
     oper_up(ada)
@@ -524,7 +513,7 @@ def test_override_joins_despite_channel_rules(
     """With ``override`` an operator joins a channel that would refuse it (+i, +k, +l, +b),
     and the override is logged; without it, the usual refusal."""
     owner, ada = channel(net, modes)
-    bob = user(net, "bob")
+    bob = net.user("bob")
     oper_up(bob, "helper", "help")
     bob.send("JOIN #c")
     assert find(bob.lines(), rf" {refused} bob #c ")
@@ -545,7 +534,7 @@ def test_override_mode_topic_kick_invite_without_channel_op(
     owner, ada = channel(net, "+it")
     owner.send("INVITE ada #c")
     ada.send("JOIN #c")
-    bob = user(net, "bob")
+    bob = net.user("bob")
     owner.send("INVITE bob #c")
     bob.send("JOIN #c")
     for c in (owner, ada, bob):
@@ -579,9 +568,9 @@ def test_override_mode_topic_kick_invite_without_channel_op(
 
 def test_no_override_without_the_privilege(net: FakeNet) -> None:
     """An operator whose block lacks ``override`` is held to the channel's rules."""
-    owner = user(net, "owner", other(net))
+    owner = net.user("owner", net.last)
     owner.send("JOIN #c")
-    helper = user(net, "helper")
+    helper = net.user("helper")
     oper_up(helper, "helper", "help")
     helper.send("JOIN #c")
     helper.lines()
@@ -595,9 +584,9 @@ def test_no_override_without_the_privilege(net: FakeNet) -> None:
 def test_see_shows_invisible_users_and_secret_channels(net: FakeNet) -> None:
     """With ``see`` an operator finds invisible users (WHO by mask, WHO and NAMES of a
     channel it is not on) and secret channels (LIST, NAMES, WHOIS), which a user does not."""
-    hidden = user(net, "hidden", other(net))
+    hidden = net.user("hidden", net.last)
     hidden.send("MODE hidden +i", "JOIN #secret", "MODE #secret +s")
-    ada, bob = user(net, "ada"), user(net, "bob")
+    ada, bob = net.user("ada"), net.user("bob")
     oper_up(ada)
     for asker, sees in ((bob, False), (ada, True)):
         n = asker.client.nick.decode()
@@ -620,7 +609,7 @@ def test_operator_survives_a_snapshot_on_its_worker() -> None:
     """A worker that loads a snapshot (a new hub's) keeps its operators' privileges: they are
     network state, carried by the snapshot."""
     net = FakeNet(workers=2, opers=OPERS, autojoin=())
-    ada = user(net, "ada")
+    ada = net.user("ada")
     oper_up(ada)
     core = net.cores[0]
     ada.client.privileges = frozenset()
@@ -633,8 +622,8 @@ def test_a_new_hub_rebuilds_operators_from_the_replicas() -> None:
     """After a hub crash, the new hub merges the workers' replicas through ordinary events:
     an operator comes back with +o, its block and privileges (an E_OPER that asks no 381)."""
     net = FakeNet(workers=1, opers=OPERS, autojoin=())
-    oper_up(user(net, "ada"))
-    user(net, "bob").send("MODE bob +i")
+    oper_up(net.user("ada"))
+    net.user("bob").send("MODE bob +i")
     replica = net.cores[0].state.snapshot()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
         hub = Hub(Config(workers=1), listener, None)
@@ -699,7 +688,7 @@ def test_worker_runs_the_check_on_its_pool_and_hands_the_answer_back(
 def test_a_long_kill_comment_keeps_the_lines_within_512_bytes(net: FakeNet) -> None:
     """RFC 1459 §2.3: no line over 512 bytes. The victim's quit reason is held to QUITLEN
     like a QUIT's, so its channels' QUIT and its own ERROR fit."""
-    ada, bob = user(net, "ada"), user(net, "bob", other(net))
+    ada, bob = net.user("ada"), net.user("bob", net.last)
     for c in (ada, bob):
         c.send("JOIN #c")
     oper_up(ada)

@@ -17,7 +17,7 @@ from fastchat.server.commands.help import summary
 from fastchat.server.connection import Client
 from fastchat.server.engine.dispatch import Dispatcher
 from fastchat.server.network.records import EUmode, make
-from tests.unit.fakenet import FakeClient, FakeNet
+from tests.unit.fakenet import FakeNet
 
 S = ":fastchat.local"
 #: How RPL_WHOISSERVER in a WHOWAS entry shows FakeNet's clock (1,000,000 s after 1970).
@@ -27,17 +27,6 @@ LEFT = "Monday January 12 1970 -- 13:46:40 +00:00"
 @pytest.fixture(params=[1, 2], ids=["1worker", "2workers"])
 def net(request: pytest.FixtureRequest) -> FakeNet:
     return FakeNet(workers=request.param, autojoin=())
-
-
-def other(net: FakeNet) -> int:
-    """Another worker than 0 when there are two (a query sees what another worker did)."""
-    return len(net.cores) - 1
-
-
-def user(net: FakeNet, nick: str, worker: int = 0) -> FakeClient:
-    c = net.connect(worker, nick)
-    c.lines()
-    return c
 
 
 # -- WHOWAS ------------------------------------------------------------------------------------
@@ -55,12 +44,12 @@ def whowas_entry(asker: str, nick: str, worker: int) -> list[str]:
 def test_whowas_after_a_quit_on_another_worker(net: FakeNet) -> None:
     """RFC 2812 §3.6.3: a nick that left the network is in the history of every worker (the
     history is network state, fed by E_QUIT): 314, 312, then 369."""
-    asker = user(net, "asker")
-    gone = user(net, "gone", other(net))
+    asker = net.user("asker")
+    gone = net.user("gone", net.last)
     gone.send("QUIT :bye")
     asker.send("WHOWAS gone")
     assert asker.lines() == [
-        *whowas_entry("asker", "gone", other(net)),
+        *whowas_entry("asker", "gone", net.last),
         f"{S} 369 asker gone :End of WHOWAS",
     ]
 
@@ -69,15 +58,15 @@ def test_whowas_after_a_nick_change_newest_first(net: FakeNet) -> None:
     """Modern IRC: "This may either be due to a nickname change or the user leaving IRC",
     and "the most recent entry first"; the nick is looked up under rfc1459 folding, and 369
     repeats it as asked."""
-    asker = user(net, "asker")
-    first = user(net, "old", other(net))
+    asker = net.user("asker")
+    first = net.user("old", net.last)
     first.send("NICK new")
-    second = user(net, "old", 0)
+    second = net.user("old", 0)
     second.send("QUIT")
     asker.send("WHOWAS OLD")
     assert asker.lines() == [
         *whowas_entry("asker", "old", 0),
-        *whowas_entry("asker", "old", other(net)),
+        *whowas_entry("asker", "old", net.last),
         f"{S} 369 asker OLD :End of WHOWAS",
     ]
 
@@ -90,9 +79,9 @@ def test_whowas_count(net: FakeNet, count: str, entries: int) -> None:
     """Modern IRC: "up to <count> replies will be returned (or all of them if no <count>
     parameter is given)"; "If given, <count> SHOULD be a positive number. Otherwise, a full
     search is done"."""
-    asker = user(net, "asker")
-    for worker in (0, other(net)):
-        user(net, "twice", worker).send("QUIT")
+    asker = net.user("asker")
+    for worker in (0, net.last):
+        net.user("twice", worker).send("QUIT")
     asker.send(f"WHOWAS twice {count}".rstrip())
     got = asker.lines()
     assert len([line for line in got if " 314 " in line]) == entries
@@ -102,8 +91,8 @@ def test_whowas_count(net: FakeNet, count: str, entries: int) -> None:
 def test_whowas_no_such_nick(net: FakeNet) -> None:
     """Modern IRC: "Servers MUST reply with either ERR_WASNOSUCHNICK or a non-empty list of
     WHOWAS entries, both followed with RPL_ENDOFWHOWAS"; a nick still in use is not history."""
-    asker = user(net, "asker")
-    user(net, "here", other(net))
+    asker = net.user("asker")
+    net.user("here", net.last)
     asker.send("WHOWAS nobody", "WHOWAS here")
     assert asker.lines() == [
         f"{S} 406 asker nobody :There was no such nickname",
@@ -116,7 +105,7 @@ def test_whowas_no_such_nick(net: FakeNet) -> None:
 def test_whowas_without_a_nick(net: FakeNet) -> None:
     """Modern IRC: "If the <nick> argument is missing, they SHOULD send a single reply,
     using either ERR_NONICKNAMEGIVEN or ERR_NEEDMOREPARAMS"."""
-    asker = user(net, "asker")
+    asker = net.user("asker")
     asker.send("WHOWAS", "WHOWAS :")
     assert asker.lines() == [f"{S} 431 asker :No nickname given"] * 2
 
@@ -124,9 +113,9 @@ def test_whowas_without_a_nick(net: FakeNet) -> None:
 def test_whowas_history_is_bounded() -> None:
     """``--whowas-size``: the oldest entries go first, on every worker alike."""
     net = FakeNet(workers=2, autojoin=(), whowas_size=2)
-    asker = user(net, "asker")
+    asker = net.user("asker")
     for i in range(3):
-        user(net, f"n{i}", i % 2).send("QUIT")
+        net.user(f"n{i}", i % 2).send("QUIT")
     asker.send("WHOWAS n0", "WHOWAS n2")
     got = asker.lines()
     assert f"{S} 406 asker n0 :There was no such nickname" in got
@@ -139,7 +128,7 @@ def test_a_reload_lowers_the_bound_at_once(net: FakeNet) -> None:
     """``whowas_size`` is reloadable: ``reconfigure`` trims every worker's history to the
     new bound, the oldest entries first (the hub does the same in its reload)."""
     for i in range(3):
-        user(net, f"n{i}", i % len(net.cores)).send("QUIT")
+        net.user(f"n{i}", i % len(net.cores)).send("QUIT")
     new = dataclasses.replace(net.config, whowas_size=1)
     for core in net.cores:
         core.reconfigure(new)
@@ -150,7 +139,7 @@ def test_a_reload_lowers_the_bound_at_once(net: FakeNet) -> None:
 def test_a_worker_that_starts_later_gets_the_history() -> None:
     """The history travels in the snapshot a new worker loads (B_SNAPSHOT)."""
     net = FakeNet(workers=2, autojoin=())
-    user(net, "gone", 1).send("QUIT")
+    net.user("gone", 1).send("QUIT")
     fresh = FakeNet(workers=2, autojoin=())
     fresh.cores[0].load_snapshot(net.state.snapshot())
     assert fresh.cores[0].state.whowas == net.cores[1].state.whowas != {}
@@ -162,7 +151,7 @@ def test_a_worker_that_starts_later_gets_the_history() -> None:
 def test_info(net: FakeNet) -> None:
     """Modern IRC INFO: "the server will respond with zero or more RPL_INFO replies,
     followed by one RPL_ENDOFINFO numeric"."""
-    asker = user(net, "asker")
+    asker = net.user("asker")
     asker.send("INFO")
     got = asker.lines()
     assert got[0].startswith(f"{S} 371 asker :fastchat-")
@@ -181,7 +170,7 @@ def test_admin_from_the_settings() -> None:
         admin_name=b"The fastchat team",
         admin_email=b"ops@example.org",
     )
-    asker = user(net, "asker")
+    asker = net.user("asker")
     asker.send("ADMIN")
     assert asker.lines() == [
         f"{S} 256 asker fastchat.local :Administrative info",
@@ -193,7 +182,7 @@ def test_admin_from_the_settings() -> None:
 
 def test_admin_not_configured(net: FakeNet) -> None:
     """Without settings the four replies still come, saying so."""
-    asker = user(net, "asker")
+    asker = net.user("asker")
     asker.send("ADMIN")
     assert asker.lines()[1:] == [
         f"{S} 257 asker :Location not configured",
@@ -207,8 +196,8 @@ def test_a_target_on_this_server(net: FakeNet, target: str) -> None:
     """Modern IRC ADMIN: "If <target> is a server, the information for that server is
     requested. If <target> is a client, the information for the server that client is
     connected to is requested", and "Wildcards are allowed": every client is on this one."""
-    asker = user(net, "asker")
-    user(net, "peer", other(net))
+    asker = net.user("asker")
+    net.user("peer", net.last)
     asker.send(f"ADMIN {target}", f"INFO {target}")
     got = asker.lines()
     assert got[0] == f"{S} 256 asker fastchat.local :Administrative info"
@@ -219,7 +208,7 @@ def test_a_target_on_this_server(net: FakeNet, target: str) -> None:
 def test_another_server_is_no_such_server(net: FakeNet, command: str) -> None:
     """Modern IRC: "If <target> is given and a matching server cannot be found, the server
     will respond with the ERR_NOSUCHSERVER numeric and the command will fail"."""
-    asker = user(net, "asker")
+    asker = net.user("asker")
     asker.send(f"{command} irc.example.org")
     assert asker.lines() == [f"{S} 402 asker irc.example.org :No such server"]
 
@@ -236,7 +225,7 @@ def test_another_server_is_no_such_server(net: FakeNet, command: str) -> None:
 def test_links_lists_this_server(net: FakeNet, line: str, mask: str, listed: bool) -> None:
     """RFC 2812 §3.4.5 LINKS: one server however many workers serve it, at hop count 0 with
     its description (364), when it matches the mask; then 365 with the mask."""
-    asker = user(net, "asker")
+    asker = net.user("asker")
     asker.send(line)
     expected = [f"{S} 364 asker fastchat.local fastchat.local :0 fastchat IRC server"]
     assert asker.lines() == [
@@ -247,7 +236,7 @@ def test_links_lists_this_server(net: FakeNet, line: str, mask: str, listed: boo
 
 def test_links_through_another_server_is_no_such_server(net: FakeNet) -> None:
     """RFC 2812 §3.4.5: "LINKS <remote server> <server mask>" asks another server."""
-    asker = user(net, "asker")
+    asker = net.user("asker")
     asker.send("LINKS irc.example.org *")
     assert asker.lines() == [f"{S} 402 asker irc.example.org :No such server"]
 
@@ -265,7 +254,7 @@ def tick(net: FakeNet) -> None:
 def test_stats_uptime(net: FakeNet) -> None:
     """Modern IRC STATS u: "how long the server has been up" (242), from the start time every
     worker was given; then 219."""
-    asker = user(net, "asker")
+    asker = net.user("asker")
     net.now += 86400 + 3600 + 60 + 1
     asker.send("STATS u")
     assert asker.lines() == [
@@ -278,8 +267,8 @@ def test_stats_commands_count_the_whole_server(net: FakeNet) -> None:
     """Modern IRC STATS m: "a list of commands supported by the server and the usage count
     for each if the usage count is non zero", for the whole server: another worker's counts
     arrive with its next report (every tick), the asker's own worker's are current."""
-    asker = user(net, "asker")
-    talker = user(net, "talker", other(net))
+    asker = net.user("asker")
+    talker = net.user("talker", net.last)
     talker.send("PRIVMSG asker :1", "PRIVMSG asker :2", "NOTICE asker :3")  # the fast path
     talker.send("privmsg asker :4", "TIME")  # the parser's path
     tick(net)
@@ -300,9 +289,9 @@ def test_stats_commands_between_reports() -> None:
     """Until its next report, another worker's latest commands are not counted yet (STATS m
     is at most about a second behind for other workers); the asker's worker is exact."""
     net = FakeNet(workers=2, autojoin=())
-    asker = user(net, "asker")
+    asker = net.user("asker")
     tick(net)
-    user(net, "late", 1).send("TIME")
+    net.user("late", 1).send("TIME")
     asker.send("TIME", "STATS m")
     got = [line for line in asker.lines() if " 212 " in line]
     assert f"{S} 212 asker TIME 1" in got
@@ -314,7 +303,7 @@ def test_stats_commands_between_reports() -> None:
 def test_stats_links(net: FakeNet) -> None:
     """RFC 2812 RPL_STATSLINKINFO for this worker's links (the shell refreshes them every
     second; at one worker there is none: the sequencer is in-process)."""
-    asker = user(net, "asker")
+    asker = net.user("asker")
     asker.send("STATS l")
     assert asker.lines() == [f"{S} 219 asker l :End of /STATS report"]
     net.cores[0].links = (LinkInfo(b"srv[worker0->hub]", 5, 10, 4096, 20, 3000, net.now - 42),)
@@ -328,7 +317,7 @@ def test_stats_links(net: FakeNet) -> None:
 def test_stats_other_letters_and_errors(net: FakeNet) -> None:
     """Modern IRC: an unknown query gets only RPL_ENDOFSTATS; no query is 461; a target that
     is not this server is 402."""
-    asker = user(net, "asker")
+    asker = net.user("asker")
     asker.send("STATS x", "STATS", "STATS u irc.example.org")
     assert asker.lines() == [
         f"{S} 219 asker x :End of /STATS report",
@@ -357,7 +346,7 @@ def _help_lines(lines: list[str], subject: str) -> list[str]:
 def test_help_lists_the_commands(net: FakeNet) -> None:
     """Modern IRC HELP with no subject: the commands of the table a client can use (a test
     hook is none unless enabled), wrapped, each line in 512 bytes."""
-    asker = user(net, "ada")
+    asker = net.user("ada")
     asker.send("HELP")
     got = asker.lines()
     texts = _help_lines(got, "*")
@@ -373,7 +362,7 @@ def test_help_on_a_command(net: FakeNet) -> None:
     """Modern IRC: "The <subject> MUST be the one requested by the client, but may be
     casefolded"; the text is the first sentence of the handler's docstring, which cites its
     RFC section and gives its syntax, and what its row asks."""
-    asker = user(net, "ada")
+    asker = net.user("ada")
     asker.send("HELP privmsg", "HELPOP Ping")
     got = asker.lines()
     assert _help_lines(got[:4], "PRIVMSG") == [
@@ -392,7 +381,7 @@ def test_help_on_nothing_we_know(net: FakeNet) -> None:
     """Modern IRC ERR_HELPNOTFOUND: "<client> <subject> :No help available on this topic",
     the subject as given "unless it would be an invalid parameter, in which case it MUST be
     *"; a test hook is no topic unless enabled."""
-    asker = user(net, "ada")
+    asker = net.user("ada")
     asker.send("HELP nothing", "HELP :two words", "HELP FAULT")
     assert asker.lines() == [
         f"{S} 524 ada nothing :No help available on this topic",
@@ -420,7 +409,7 @@ def test_help_shows_a_capabilitys_command_once_negotiated() -> None:
     row = Command(b"CAPPED", capped, capability=b"example/x")
     for core in net.cores:
         core.dispatcher = Dispatcher(core, {**COMMANDS, b"CAPPED": row})
-    asker = user(net, "ada")
+    asker = net.user("ada")
     asker.send("HELP CAPPED")
     assert asker.lines() == [f"{S} 524 ada CAPPED :No help available on this topic"]
     asker.send("CAP REQ example/x", "HELP", "HELP capped")
@@ -449,9 +438,9 @@ def test_userhost(net: FakeNet) -> None:
     """Modern IRC RPL_USERHOST: ``nickname [ isop ] "=" isaway hostname``: ``*`` for an
     operator (user mode +o, network state, so from any worker), ``-`` away and ``+`` not;
     up to five nicks, each its own parameter; nicks nobody holds are left out."""
-    asker = user(net, "asker")
-    op = user(net, "op", other(net))
-    away = user(net, "away", other(net))
+    asker = net.user("asker")
+    op = net.user("op", net.last)
+    away = net.user("away", net.last)
     away.send("AWAY :lunch")
     oper = make(EUmode, op.client.uid, b"o", b"+o", int(net.now * 1000))  # OPER's effect
     if net.standalone:
@@ -460,7 +449,7 @@ def test_userhost(net: FakeNet) -> None:
         net.event(oper)
         net.pump()
     asker.send("USERHOST op away nobody asker")
-    host = f"10.0.0.{other(net) + 1}"
+    host = f"10.0.0.{net.last + 1}"
     assert asker.lines() == [
         f"{S} 302 asker :op*=+~op@{host} away=-~away@{host} asker=+~asker@10.0.0.1"
     ]
@@ -471,7 +460,7 @@ def test_userhost(net: FakeNet) -> None:
 def test_ison(net: FakeNet) -> None:
     """RFC 2812 §4.9 ISON: the nicks given (in one or several parameters) that are on the
     network, as they are spelt there."""
-    asker = user(net, "asker")
-    user(net, "Here", other(net))
+    asker = net.user("asker")
+    net.user("Here", net.last)
     asker.send("ISON here nobody", "ISON :HERE asker x")
     assert asker.lines() == [f"{S} 303 asker :Here", f"{S} 303 asker :Here asker"]

@@ -130,11 +130,6 @@ def net(request: pytest.FixtureRequest) -> FakeNet:
     return FakeNet(workers=request.param)
 
 
-def other(net: FakeNet) -> int:
-    """The last worker: another one than 0 when there are two."""
-    return len(net.cores) - 1
-
-
 def phase_of(c: FakeClient) -> Phase:
     """The client's phase (read through a function, so each check reads it afresh)."""
     return c.client.phase
@@ -162,7 +157,7 @@ def test_cap_holds_registration_until_cap_end(net: FakeNet, script: list[str]) -
     """IRCv3 capability negotiation: "If the client sends a CAP LS or CAP REQ before
     registration, the server MUST NOT complete registration until the client sends a CAP
     END". No 001, and no registration request reaches the sequencer, before it."""
-    c = net.connect(other(net))
+    c = net.connect(net.last)
     for line in script:
         c.send(line)
     got = c.lines()
@@ -171,7 +166,7 @@ def test_cap_holds_registration_until_cap_end(net: FakeNet, script: list[str]) -
     assert not known_anywhere(net, b"a")
     c.send("CAP END")
     got = c.lines()
-    host = f"10.0.0.{other(net) + 1}"
+    host = f"10.0.0.{net.last + 1}"
     assert got[0] == f":fastchat.local 001 a :Welcome to the fastchat IRC network a!~a@{host}"
     assert phase_of(c) is Ph.REGISTERED
     assert all(core.state.user_by_nick(b"a") is not None for core in net.cores)
@@ -179,7 +174,7 @@ def test_cap_holds_registration_until_cap_end(net: FakeNet, script: list[str]) -
 
 def test_registration_without_cap_is_immediate(net: FakeNet) -> None:
     """RFC 2812 §3.1: a client that never speaks CAP registers on NICK and USER alone."""
-    c = net.connect(other(net))
+    c = net.connect(net.last)
     c.send("NICK a", "USER a 0 * :A")
     assert numerics(c.lines())[0] == "001"
     assert phase_of(c) is Ph.REGISTERED
@@ -188,7 +183,7 @@ def test_registration_without_cap_is_immediate(net: FakeNet) -> None:
 def test_cap_end_without_ls_is_harmless(net: FakeNet) -> None:
     """CAP END with no negotiation open gets no reply and changes nothing, before and after
     registration."""
-    c = net.connect(other(net))
+    c = net.connect(net.last)
     assert phase_of(c) is Ph.NEW
     c.send("CAP END")
     assert c.lines() == []
@@ -204,7 +199,7 @@ def test_pass_during_negotiation_counts(net: FakeNet) -> None:
     """RFC 2812 §3.1.1: PASS before registration completes is taken, even while CAP
     negotiation holds it; the password is checked when registration goes ahead."""
     net = FakeNet(workers=len(net.cores), password=b"sesame")
-    c = net.connect(other(net))
+    c = net.connect(net.last)
     c.send("CAP LS 302", "PASS sesame", "NICK a", "USER a 0 * :A")
     assert "001" not in numerics(c.lines())
     c.send("CAP END")
@@ -213,7 +208,7 @@ def test_pass_during_negotiation_counts(net: FakeNet) -> None:
 
 def test_pass_after_registration_is_462(net: FakeNet) -> None:
     """RFC 2812 §3.1.1 / Modern IRC PASS: after registration, ERR_ALREADYREGISTERED (462)."""
-    c = net.connect(other(net), "a")
+    c = net.connect(net.last, "a")
     c.lines()
     c.send("PASS whatever")
     assert c.lines() == [":fastchat.local 462 a :You may not reregister"]
@@ -224,7 +219,7 @@ def test_second_user_after_registration_is_462(net: FakeNet) -> None:
     """RFC 2812 §3.1.3 / Modern IRC USER: "If a client tries to send the USER command after
     they have already completed registration ... ERR_ALREADYREGISTERED (462)"; nothing
     about the user changes."""
-    c = net.connect(other(net), "a")
+    c = net.connect(net.last, "a")
     c.lines()
     c.send("USER b 0 * :B")
     assert c.lines() == [":fastchat.local 462 a :You may not reregister"]
@@ -234,12 +229,12 @@ def test_second_user_after_registration_is_462(net: FakeNet) -> None:
 
 def test_second_user_before_registration_is_462(net: FakeNet) -> None:
     """A second USER before NICK is refused the same way; the first one stands."""
-    c = net.connect(other(net))
+    c = net.connect(net.last)
     c.send("USER first 0 * :First", "USER second 0 * :Second")
     assert c.lines() == [":fastchat.local 462 * :You may not reregister"]
     c.send("NICK a")
     got = c.lines()
-    assert got[0].endswith(f" a!~first@10.0.0.{other(net) + 1}")
+    assert got[0].endswith(f" a!~first@10.0.0.{net.last + 1}")
 
 
 def test_nick_refused_by_the_sequencer_lets_the_client_try_again(net: FakeNet) -> None:
@@ -247,7 +242,7 @@ def test_nick_refused_by_the_sequencer_lets_the_client_try_again(net: FakeNet) -
     another connection (on another worker, with two) holds it: the sequencer refuses with
     ERR_NICKNAMEINUSE (433, RFC 2812 §3.1.2), addressed to ``*``, the phase goes back to NEW
     (PENDING ──REFUSED──▶ NEW), and a NICK with another name registers."""
-    late = net.connect(other(net))
+    late = net.connect(net.last)
     late.send("NICK same")
     assert late.lines() == []
     early = net.connect(0)
@@ -258,7 +253,7 @@ def test_nick_refused_by_the_sequencer_lets_the_client_try_again(net: FakeNet) -
     late.send("NICK another")
     got = late.lines()
     assert got[0].startswith(":fastchat.local 001 another :Welcome")
-    assert got[0].endswith(f" another!~late@10.0.0.{other(net) + 1}")
+    assert got[0].endswith(f" another!~late@10.0.0.{net.last + 1}")
     assert phase_of(late) is Ph.REGISTERED
 
 

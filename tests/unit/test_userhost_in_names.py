@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.fakenet import FakeClient, FakeNet
+from tests.unit.fakenet import FakeNet
 
 
 @pytest.fixture(params=[1, 2], ids=["1worker", "2workers"])
@@ -16,22 +16,11 @@ def net(request: pytest.FixtureRequest) -> FakeNet:
     return FakeNet(workers=request.param, autojoin=())
 
 
-def connect(net: FakeNet, worker: int, nick: str, *caps: str) -> FakeClient:
-    """A client that asks ``CAP LS 302``, requests ``caps`` and registers."""
-    c = net.connect(worker)
-    c.send("CAP LS 302")
-    if caps:
-        c.send("CAP REQ :" + " ".join(caps))
-    c.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}", "CAP END")
-    assert any(" 001 " in line for line in c.lines())
-    return c
-
-
 def test_names_shows_userhost(net: FakeNet) -> None:
     """ "the server MUST send the full nickmask (nick!user@host) of each user in the
     RPL_NAMREPLY" to a client that negotiated it; others get nicks."""
-    uhn = connect(net, len(net.cores) - 1, "uhn", "userhost-in-names")
-    plain = connect(net, 0, "plain")
+    uhn = net.negotiated(len(net.cores) - 1, "uhn", "userhost-in-names")
+    plain = net.negotiated(0, "plain")
     plain.send("JOIN #c")
     uhn.send("JOIN #c")
     plain.lines()
@@ -51,10 +40,10 @@ def test_names_shows_userhost(net: FakeNet) -> None:
 
 def test_join_burst_shows_userhost(net: FakeNet) -> None:
     """The NAMES sent on JOIN (RFC 2812 §3.2.1) follows the joining client's capabilities."""
-    plain = connect(net, 0, "plain")
+    plain = net.negotiated(0, "plain")
     plain.send("JOIN #c")
     plain.lines()
-    uhn = connect(net, len(net.cores) - 1, "uhn", "userhost-in-names")
+    uhn = net.negotiated(len(net.cores) - 1, "uhn", "userhost-in-names")
     uhn.send("JOIN #c")
     host = f"10.0.0.{len(net.cores)}"
     assert uhn.lines() == [
@@ -62,14 +51,14 @@ def test_join_burst_shows_userhost(net: FakeNet) -> None:
         f":fastchat.local 353 uhn = #c :@plain!~plain@10.0.0.1 uhn!~uhn@{host}",
         ":fastchat.local 366 uhn #c :End of /NAMES list.",
     ]
-    other = connect(net, len(net.cores) - 1, "other")
+    other = net.negotiated(len(net.cores) - 1, "other")
     other.send("JOIN #c")
     assert other.lines()[1] == ":fastchat.local 353 other = #c :@plain uhn other"
 
 
 def test_with_multi_prefix(net: FakeNet) -> None:
     """Both at once: every prefix, then the full mask (``@+nick!user@host``)."""
-    both = connect(net, len(net.cores) - 1, "both", "multi-prefix", "userhost-in-names")
+    both = net.negotiated(len(net.cores) - 1, "both", "multi-prefix", "userhost-in-names")
     both.send("JOIN #c", "MODE #c +v both")
     both.lines()
     both.send("NAMES #c")
@@ -80,11 +69,11 @@ def test_with_multi_prefix(net: FakeNet) -> None:
 def test_names_lines_stay_within_512_bytes(net: FakeNet) -> None:
     """Masks are long: the 353s are split so that each line fits in 512 bytes (RFC 1459
     §2.3), and every member is listed once."""
-    uhn = connect(net, 0, "uhn", "userhost-in-names", "multi-prefix")
+    uhn = net.negotiated(0, "uhn", "userhost-in-names", "multi-prefix")
     uhn.send("JOIN #c")
     members = [f"m{i:02d}" + "x" * 20 for i in range(40)]
     for i, nick in enumerate(members):
-        c = connect(net, i % len(net.cores), nick)
+        c = net.negotiated(i % len(net.cores), nick)
         c.send("JOIN #c")
     uhn.lines()
     uhn.send("NAMES #c")
