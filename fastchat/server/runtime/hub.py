@@ -198,7 +198,7 @@ class Hub:
                 self.reload_wanted = False
                 self._reload()
             self._flush_all()
-            self.klines.maybe_save(self.state, int(time.time() * 1000))
+            self.klines.maybe_save(self.state)
         return 0
 
     def _on_stop(self, signum: int, frame: object) -> None:

@@ -247,12 +247,15 @@ class KLineFile:
         self._saved = state.klines_changed
         log.info("%d K-line(s) in force from %s", len(state.active_klines(now)), self.path)
 
-    def maybe_save(self, state: State, now: int) -> None:
+    def maybe_save(self, state: State, now: int | None = None) -> None:
         """On the loop, after each turn: if the K-lines changed since the last save, hand
         the new text to the writer thread (which writes only the latest, however many
-        changes came meanwhile)."""
+        changes came meanwhile). ``now`` (ms) is read from the clock only then, unless given:
+        a turn that changed nothing costs one comparison."""
         if self.path is None or state.klines_changed == self._saved:
             return
+        if now is None:
+            now = int(time.time() * 1000)
         self._saved = state.klines_changed
         text = render(state.active_klines(now))
         with self._cond:
