@@ -73,6 +73,10 @@ class LoadSpec:
     # (64 KiB MSS: every write is a "small" segment) Nagle waits for our delayed ACK, up to
     # 40 ms. Quick ACKs take that loopback artefact out of everyone's figures.
     quickack: bool = True
+    # IRCv3 capabilities every client requests before registering ('' for none): the
+    # "tagged" scenarios measure what tags and echoes cost (with echo-message, a sender's own
+    # copy is a delivery too, and counted as one)
+    caps: str = ""
 
     @property
     def clients(self) -> int:
@@ -250,7 +254,8 @@ def _aggregate(
         latencies.extend(f["latencies"])
         window = max(window, f["window_seconds"])
     result.sent_total = sum(sent.values())
-    result.expected_total = sum(n * (members.get(room, 0) - 1) for room, n in sent.items())
+    echo = "echo-message" in spec.caps.split()  # the sender's copy is a delivery too
+    result.expected_total = sum(n * (members.get(room, 0) - (not echo)) for room, n in sent.items())
     result.lost = result.expected_total - result.received_total
     result.window_seconds = round(window, 4)
     if window > 0:
@@ -373,7 +378,10 @@ class _Shard:
                 return
             c.state = "registering"
             self.ep.modify(c.fd, _EPOLLIN)
-            self._say(c, b"NICK %s\r\nUSER %s 0 * :fastchat bench\r\n" % (c.nick, c.nick))
+            hello = b"NICK %s\r\nUSER %s 0 * :fastchat bench\r\n" % (c.nick, c.nick)
+            if self.spec.caps:
+                hello = b"CAP REQ :%s\r\n%sCAP END\r\n" % (self.spec.caps.encode(), hello)
+            self._say(c, hello)
         if ev & (_EPOLLIN | _EPOLLERRS):
             self._setup_read(c)
 

@@ -111,7 +111,7 @@ def markdown(results: dict[str, Any]) -> str:
             if "p99_ms" in c and c["scenario"] == "latency"
             else ""
         )
-        thr = c["scenario"] in ("fanout", "rooms", "latency")
+        thr = c["scenario"].removesuffix("-tagged") in ("fanout", "rooms", "latency")
         out.append(
             f"| {name} | {c['server']} | {c['workers']} | {_num(c.get('deliveries_per_s')) if thr else ''} "
             f"| {_num(c.get('server_cpu_us_per_delivery')) if thr else ''} "
@@ -191,6 +191,23 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
                 f"{scenario}: --workers 4 ≥ --workers 1 deliveries/s at ≤ 1.3× CPU/delivery",
                 f"{rate:.2f}× deliveries/s, {cpu:.2f}× CPU/delivery",
                 rate >= 1.0 and cpu <= 1.3,
+            )
+        )
+    for scenario in ("fanout", "rooms"):
+        # IRCv3 (issue 11): every client with tags and echo-message, ≤ 1.5× the plain cost
+        plain, tagged = (
+            _find(main, scenario, "fastchat"),
+            _find(main, scenario + "-tagged", "fastchat"),
+        )
+        key = "server_cpu_us_per_delivery"
+        if plain is None or tagged is None or key not in plain or key not in tagged:
+            continue
+        ratio = tagged[key] / plain[key]
+        checks.append(
+            (
+                f"{scenario}-tagged: server CPU per delivery ≤ 1.5× plain {scenario}",
+                f"{_num(tagged[key])} vs {_num(plain[key])} µs ({ratio:.2f}×)",
+                ratio <= 1.5,
             )
         )
     for c in main + sweep:

@@ -37,6 +37,8 @@ class Scenario:
     reports: str  # what the scenario is judged by: "throughput", "latency" or "memory"
 
 
+#: What a client of the "-tagged" scenarios negotiates (msgid comes with message-tags)
+TAGGED = "server-time message-tags echo-message"
 # Windows: enough messages in flight that every server is busy (rooms: all of them saturate one
 # core at 64 per room), few enough that no send queue comes near a limit. InspIRCd's fan-out
 # falls off a cliff at 1,024 in flight, so fanout stays at 512.
@@ -48,6 +50,18 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "rooms", LoadSpec("closed", rooms=40, members=10, talkers=2, window=64), "throughput"
+        ),
+        # IRCv3: every client negotiated the tags a modern client asks for, and echo-message
+        # (fastchat only: what tags and echoes cost against the plain scenarios above)
+        Scenario(
+            "fanout-tagged",
+            LoadSpec("closed", rooms=1, members=50, talkers=2, window=512, caps=TAGGED),
+            "throughput",
+        ),
+        Scenario(
+            "rooms-tagged",
+            LoadSpec("closed", rooms=40, members=10, talkers=2, window=64, caps=TAGGED),
+            "throughput",
         ),
         Scenario("latency", LoadSpec("open", rooms=100, members=10, rate=1000.0), "latency"),
         Scenario("idle", LoadSpec("idle", rooms=500, members=10), "memory"),
@@ -172,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--profile",
         action="store_true",
-        help="after measuring, run fanout and rooms once more under py-spy",
+        help="after measuring, run each throughput scenario once more under py-spy",
     )
     ap.add_argument(
         "--no-quickack",
@@ -215,7 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in wanted:
         if name == "workers":
             continue
-        plan += [(server, SCENARIOS[name], args.workers, None) for server in servers]
+        scenario = SCENARIOS[name]
+        plan += [
+            (server, scenario, args.workers, None)
+            for server in servers
+            if server == "fastchat" or not scenario.load.caps  # peers: the plain ones
+        ]
     if "workers" in wanted and not args.no_fastchat:
         names, counts = WORKER_SWEEP
         plan += [("fastchat", SCENARIOS[n], w, "workers") for n in names for w in counts]
@@ -231,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             print("  " + report.one_line(row), flush=True)
 
     if args.profile and not args.no_fastchat:
-        for name in ("fanout", "rooms"):
+        for name in [n for n in wanted if n in SCENARIOS and SCENARIOS[n].reports == "throughput"]:
             dest = args.out / f"profile-{name}-w{args.workers}.txt"
             row = measure(
                 "fastchat", SCENARIOS[name], args.workers, tuned(SCENARIOS[name].load), dest

@@ -45,6 +45,8 @@ ROWS = [
     _run("fanout", "fastchat", deliveries_per_s=4e6, server_cpu_us_per_delivery=0.3),
     _run("fanout", "inspircd", deliveries_per_s=2.5e6, server_cpu_us_per_delivery=0.2),
     _run("rooms", "fastchat", deliveries_per_s=1e6, server_cpu_us_per_delivery=0.7),
+    _run("fanout-tagged", "fastchat", deliveries_per_s=2e6, server_cpu_us_per_delivery=0.52),
+    _run("rooms-tagged", "fastchat", deliveries_per_s=6e5, server_cpu_us_per_delivery=1.4),
     _run(
         "latency", "fastchat", latency={"samples": 9, "p50_ms": 0.2, "p99_ms": 0.5, "max_ms": 3.0}
     ),
@@ -90,6 +92,9 @@ def test_targets() -> None:
     workers = checks["fanout: --workers 4 ≥ --workers 1 deliveries/s at ≤ 1.3× CPU/delivery"]
     assert workers == ("1.10× deliveries/s, 1.50× CPU/delivery", False)
     assert checks["no loss: rooms on fastchat w1"] == ("⚠ 3 lost, 0 disconnects", False)
+    tagged = checks["fanout-tagged: server CPU per delivery ≤ 1.5× plain fanout"]
+    assert tagged == ("0.52 vs 0.4 µs (1.30×)", True)
+    assert checks["rooms-tagged: server CPU per delivery ≤ 1.5× plain rooms"][1] is False
 
 
 def test_markdown_and_page(tmp_path: Path) -> None:
@@ -97,6 +102,7 @@ def test_markdown_and_page(tmp_path: Path) -> None:
     table = report.markdown(results)
     assert "| fanout | server_cpu_us_per_delivery | 0.4 | 0.2 | 2.00× |" in table
     assert "unavailable: ngircd is not installed" in table
+    assert "| fanout-tagged | fastchat | 1 | 2,000,000 | 0.52 |" in table
     page = report.benchmarks_md(results, table)
     assert table in page and "make bench PEERS=ngircd,inspircd" in page
     for row in ROWS:

@@ -420,7 +420,7 @@ def test_variants_plain_is_the_very_same_object() -> None:
     plain = b":a PRIVMSG #c :hi\r\n"
     asked: list[int] = []
 
-    def tags_for(key: int, line: int) -> list[tuple[bytes, bytes]]:
+    def tags_for(key: int) -> list[tuple[bytes, bytes]]:
         asked.append(key)
         return [(b"t", b"1")]
 
@@ -436,7 +436,7 @@ def test_variants_tags_for_called_once_per_key() -> None:
     plain = b":a PRIVMSG #c :1\r\n:a PRIVMSG #c :2\r\n"
     asked: list[int] = []
 
-    def tags_for(key: int, line: int) -> list[tuple[bytes, bytes]]:
+    def tags_for(key: int) -> list[tuple[bytes, bytes]]:
         asked.append(key)
         return [(b"k", b"%d" % key)]
 
@@ -456,19 +456,36 @@ def test_variants_tags_for_called_once_per_key() -> None:
 def test_variants_with_no_tags_for_a_key_is_plain_bytes() -> None:
     """A capability set whose tags all came out empty gets the plain bytes (no ``@``)."""
     plain = b":a QUIT :bye\r\n"
-    assert Variants(plain, lambda key, line: []).get(4) == plain
+    assert Variants(plain, lambda key: []).get(4) == plain
 
 
 def test_numbered_variants_tag_each_line_of_a_run() -> None:
-    """A run of messages (one record, several lines) gives each line its own tags when they
-    differ by line (each message its own msgid): ``tags_for`` is asked per line, per key."""
+    """A run of messages (one record, several lines) gives each line its own value of the
+    numbered tag (each message its own msgid), the other tags shared; each line's value is
+    computed once, whatever the number of variants; a variant without that tag is the plain
+    prefix on every line."""
     plain = b":a PRIVMSG #c :1\r\n:a PRIVMSG #c :2\r\n:a PRIVMSG #c :3\r\n"
-    variants = Variants(plain, lambda key, i: [(b"msgid", b"m%d" % i)], numbered=True)
+    asked: list[int] = []
+
+    def number(i: int) -> bytes:
+        asked.append(i)
+        return b"m%d" % i
+
+    def tags_for(key: int) -> list[tuple[bytes, bytes]]:
+        tags = [(b"time", b"t 1")]
+        return [*tags, (b"msgid", b"m0"), (b"z", b"")] if key & 1 else tags
+
+    variants = Variants(plain, tags_for, b"msgid", number)
     assert variants.get(1) == (
-        b"@msgid=m0 :a PRIVMSG #c :1\r\n@msgid=m1 :a PRIVMSG #c :2\r\n"
-        b"@msgid=m2 :a PRIVMSG #c :3\r\n"
+        b"@time=t\\s1;msgid=m0;z :a PRIVMSG #c :1\r\n@time=t\\s1;msgid=m1;z :a PRIVMSG #c :2\r\n"
+        b"@time=t\\s1;msgid=m2;z :a PRIVMSG #c :3\r\n"
     )
+    assert variants.get(3) == variants.get(1)
+    assert asked == [0, 1, 2]
+    assert variants.get(2) == with_tags(plain, b"@time=t\\s1 ")
     assert variants.get(0) is plain
+    one = b":a PRIVMSG #c :1\r\n"
+    assert Variants(one, tags_for, b"msgid", number).get(1) == b"@time=t\\s1;msgid=m0;z " + one
 
 
 def test_render_is_pure() -> None:

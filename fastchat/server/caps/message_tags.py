@@ -30,7 +30,12 @@ def msgid(time: int, sender: int, seq: int) -> bytes:
     >>> msgid(1_764_120_000_123, (1 << 32) + 5, 0)
     b'19abdbef67b-100000005-0'
     """
-    return b"%x-%x-%x" % (time, sender, seq)
+    return b"%s%x" % (msgid_prefix(time, sender), seq)
+
+
+def msgid_prefix(time: int, sender: int) -> bytes:
+    """What the msgids of one run of a sender's messages (one time) share."""
+    return b"%x-%x-" % (time, sender)
 
 
 def _msgid(meta: Meta) -> bytes | None:

@@ -69,6 +69,7 @@ class Registry:
         self.tag_mask = 0
         #: the bits a client gets by asking ``CAP LS 302`` (and may then not disable)
         self.implicit_302 = 0
+        self._tagging: dict[int, list[Capability]] = {}  # tag-adding bits -> capabilities
         for cap in sorted(capabilities, key=lambda c: c.name):
             self.add(cap)
 
@@ -80,6 +81,7 @@ class Registry:
         self._by_name[cap.name] = cap
         self._bits[cap.name] = bit
         self._by_bit.append(cap)
+        self._tagging.clear()
         if cap.tags or cap.tag_list is not None:
             self.tag_mask |= bit
         if cap.implicit_302:
@@ -130,9 +132,12 @@ class Registry:
     def tags(self, mask: int, meta: Meta) -> list[tuple[bytes, bytes]]:
         """The message tags for a client with capabilities ``mask``, for a line whose
         decision is ``meta`` (in registry order, each tag once)."""
+        mask &= self.tag_mask
+        caps = self._tagging.get(mask)
+        if caps is None:
+            caps = self._tagging[mask] = [self._by_name[n] for n in self.names(mask)]
         out: dict[bytes, bytes] = {}
-        for name in self.names(mask & self.tag_mask):
-            cap = self._by_name[name]
+        for cap in caps:
             for tag, value in cap.tags:
                 if tag not in out:
                     v = value(meta)

@@ -134,7 +134,11 @@ class Replica:
         """A channel message whose recipients' capabilities or membership matter: the sender
         too if it negotiated echo-message (in the channel's one order), a TAGMSG only to
         clients that negotiated message-tags, a STATUSMSG only to members with one of its
-        member flags (and its sender's echo)."""
+        member flags (and its sender's echo).
+
+        Hot while any local client has tags: one pass over the members, and the variant
+        looked up only when a member's capabilities differ from the previous member's (in
+        a room, most members asked for the same)."""
         d = DChan._make(rec)
         core = self.core
         sender, flags = d.sender, d.flags
@@ -142,24 +146,58 @@ class Replica:
         tags_only = self._message_tags if flags & TAGMSG else 0
         status = flags & (OP | VOICE)
         members = chan.members
-        out = []
+        get = self._variants(d.line, self._message_meta(d.time, sender, d.first, d.tags)).get
+        mask = core.caps.tag_mask
+        dirty = core.dirty
+        key = 0
+        data = d.line
         for uid, client in chan.local.items():
+            caps = client.caps
             if uid == sender:
-                if not client.caps & echo:
+                if not caps & echo:
                     continue
             elif status and not members.get(uid, 0) & status:
                 continue
-            if flags & TAGMSG and not client.caps & tags_only:
+            if tags_only and not caps & tags_only:
                 continue
-            out.append(client)
-        if out:
-            self._fanout(out, d.line, self._message_meta(d.time, sender, d.first, d.tags))
+            if caps & mask != key:
+                key = caps & mask
+                data = get(key)
+            if client.label is not None:  # rare: a labeled command is open
+                self._deliver(client, data, sender)
+                continue
+            pending = client.pending
+            if not pending:
+                dirty.append(client)
+            pending.append(data)
 
     def _message_meta(self, time: int, sender: int, first: int, tags: bytes) -> Meta:
         """What the tags of a relayed PRIVMSG/NOTICE/TAGMSG are made of (see Meta)."""
         user = self.state.users.get(sender)
         bot = user is not None and b"B" in user.modes  # IRCv3 bot-mode: user mode +B
         return Meta(time, sender, first, tags, bot)
+
+    def _variants(self, line: bytes, meta: Meta) -> Variants:
+        """The forms of ``line`` for each capability set, tagged from ``meta``."""
+        registry = self.core.caps
+        if meta.seq < 0:
+            return Variants(line, lambda key: registry.tags(key, meta))
+        # a message: each line of a run is a message with its own msgid
+        head = message_tags.msgid_prefix(meta.time, meta.sender)
+        seq = meta.seq
+
+        def number(i: int) -> bytes:
+            return b"%s%x" % (head, seq + i)
+
+        return Variants(line, lambda key: registry.tags(key, meta), b"msgid", number)
+
+    def _deliver(self, client: Client, data: bytes, caused_by: int) -> None:
+        """One line to a client whose labeled command may be open: a line it did not cause
+        is not part of that command's reply (engine/labels.py)."""
+        if client.label is not None and client.uid != caused_by:
+            self.core.labels.other(client, data)
+        else:
+            self.core.send(client, data)
 
     def _fanout(
         self, clients: Iterable[Client], line: bytes, meta: Meta, caused_by: int = -1
@@ -174,25 +212,11 @@ class Replica:
             for client in clients:
                 send(client, line)
             return
-        registry = core.caps
-        mask = registry.tag_mask
-        if meta.seq >= 0:
-
-            def tags_for(key: int, i: int) -> list[tuple[bytes, bytes]]:
-                return registry.tags(key, meta._replace(seq=meta.seq + i) if i else meta)
-
-        else:
-
-            def tags_for(key: int, i: int) -> list[tuple[bytes, bytes]]:
-                return registry.tags(key, meta)
-
-        variants = Variants(line, tags_for, numbered=meta.seq >= 0)
+        mask = core.caps.tag_mask
+        get = self._variants(line, meta).get
         cause = meta.sender if caused_by == -1 else caused_by
         for client in clients:
-            if client.label is not None and client.uid != cause:
-                core.labels.other(client, variants.get(client.caps & mask))
-            else:
-                send(client, variants.get(client.caps & mask))
+            self._deliver(client, get(client.caps & mask), cause)
 
     def _d_user(self, rec: Record) -> None:
         d = DUser._make(rec)

@@ -12,9 +12,11 @@ first time a recipient with that set is met (Ergo's ``MessageCache``, InspIRCd's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 _ESCAPES = {ord(";"): b"\\:", ord(" "): b"\\s", ord("\\"): b"\\\\", ord("\r"): b"\\r", 10: b"\\n"}
+_NEEDS_ESCAPE = re.compile(rb"[; \\\r\n]")
 
 
 def escape_tag_value(value: bytes) -> bytes:
@@ -23,7 +25,7 @@ def escape_tag_value(value: bytes) -> bytes:
     >>> escape_tag_value(b"a b;c")
     b'a\\sb\\:c'
     """
-    if not any(c in _ESCAPES for c in value):
+    if _NEEDS_ESCAPE.search(value) is None:  # nearly always: one C scan
         return value
     return b"".join(_ESCAPES.get(c, bytes((c,))) for c in value)
 
@@ -51,22 +53,27 @@ def with_tags(blob: bytes, prefix: bytes) -> bytes:
 class Variants:
     """The forms of one line (or run of lines) for its recipients.
 
-    ``tags_for(key, i)`` gives the tags of line ``i`` for a recipient whose tag-adding
-    capabilities are the bit set ``key``; it is called once per distinct key (and, when
-    ``numbered``, once per line of a run: each message of a run has its own msgid).
+    ``tags_for(key)`` gives the tags for a recipient whose tag-adding capabilities are the
+    bit set ``key``; it is called once per distinct key. A run of messages (several lines in
+    one ``plain``) shares every tag but one, ``numbered`` (its msgid): its value for line
+    ``i`` is ``number(i)``, computed once per line whatever the number of variants, and the
+    rest of the prefix once per variant.
     """
 
-    __slots__ = ("_cache", "_numbered", "_tags_for", "plain")
+    __slots__ = ("_cache", "_number", "_numbered", "_numbers", "_tags_for", "plain")
 
     def __init__(
         self,
         plain: bytes,
-        tags_for: Callable[[int, int], list[tuple[bytes, bytes]]],
-        numbered: bool = False,
+        tags_for: Callable[[int], list[tuple[bytes, bytes]]],
+        numbered: bytes = b"",
+        number: Callable[[int], bytes] | None = None,
     ) -> None:
         self.plain = plain
         self._tags_for = tags_for
         self._numbered = numbered
+        self._number = number
+        self._numbers: list[bytes] | None = None
         self._cache: dict[int, bytes] = {}
 
     def get(self, key: int) -> bytes:
@@ -75,17 +82,31 @@ class Variants:
             return self.plain
         out = self._cache.get(key)
         if out is None:
-            plain = self.plain
-            if self._numbered and plain.count(b"\n") > 1:
-                tags_for = self._tags_for
-                out = b"".join(
-                    tag_prefix(tags_for(key, i)) + line
-                    for i, line in enumerate(plain.splitlines(keepends=True))
-                )
-            else:
-                out = with_tags(plain, tag_prefix(self._tags_for(key, 0)))
-            self._cache[key] = out
+            out = self._cache[key] = self._build(key)
         return out
+
+    def _build(self, key: int) -> bytes:
+        plain = self.plain
+        tags = self._tags_for(key)
+        numbered = self._numbered
+        if not numbered or plain.count(b"\n") < 2 or self._number is None:
+            return with_tags(plain, tag_prefix(tags))
+        names = [name for name, _ in tags]
+        if numbered not in names:
+            return with_tags(plain, tag_prefix(tags))
+        # the prefix once, around a hole where each line's own value goes
+        at = names.index(numbered)
+        head, _, tail = tag_prefix([*tags[:at], (numbered, b"\0"), *tags[at + 1 :]]).partition(
+            b"\0"
+        )
+        lines = plain.splitlines(keepends=True)
+        numbers = self._numbers
+        if numbers is None:
+            number = self._number
+            numbers = self._numbers = [number(i) for i in range(len(lines))]
+        return b"".join(
+            head + value + tail + line for value, line in zip(numbers, lines, strict=True)
+        )
 
 
 def add_tag(line: bytes, tag: bytes) -> bytes:
