@@ -16,6 +16,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from fastchat.irc.message import parse, parse_tags
 from fastchat.server import passwords
 from fastchat.server.caps import CAPABILITIES, Registry
 from fastchat.server.config import Config
@@ -182,3 +183,9 @@ class FakeNet:
             for chunk in c.client.pending:
                 c.received.extend(chunk.split(b"\r\n")[:-1])
             c.client.pending.clear()
+
+
+def tags_of(line: bytes) -> dict[bytes, bytes]:
+    """The IRCv3 tags of a received line (unescaped), empty when it has none."""
+    msg = parse(line)
+    return parse_tags(msg.tags) if msg.tags else {}

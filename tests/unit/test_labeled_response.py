@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from fastchat.irc.message import parse, parse_tags
-from tests.unit.fakenet import FakeNet
+from tests.unit.fakenet import FakeNet, tags_of
 
 CAPS = ("batch", "labeled-response")
 
@@ -18,13 +17,8 @@ def net(request: pytest.FixtureRequest) -> FakeNet:
     return FakeNet(workers=request.param)
 
 
-def _tags(line: bytes) -> dict[bytes, bytes]:
-    msg = parse(line)
-    return parse_tags(msg.tags) if msg.tags else {}
-
-
 def _labeled(lines: list[bytes]) -> list[bytes]:
-    return [line for line in lines if _tags(line).get(b"label")]
+    return [line for line in lines if tags_of(line).get(b"label")]
 
 
 def test_one_line_reply_carries_the_label(net: FakeNet) -> None:
@@ -61,7 +55,7 @@ def test_a_join_is_a_labeled_batch(net: FakeNet) -> None:
     ref = start.split(b" ")[3][1:]
     assert start.endswith(b" labeled-response")
     assert end == b":fastchat.local BATCH -" + ref
-    assert [_tags(line)[b"batch"] for line in inner] == [ref] * len(inner)
+    assert [tags_of(line)[b"batch"] for line in inner] == [ref] * len(inner)
     assert inner[0].endswith(b"JOIN #new") and b" 366 " in inner[-1]
 
 
@@ -86,11 +80,11 @@ def test_a_labeled_message_s_echo_is_its_reply(net: FakeNet) -> None:
     bob.lines()
     ann.send("PRIVMSG #l :streamed first", "@label=m PRIVMSG #l :labeled")
     out = ann.raw_lines()
-    assert out[0].endswith(b"PRIVMSG #l :streamed first") and not _tags(out[0])
+    assert out[0].endswith(b"PRIVMSG #l :streamed first") and not tags_of(out[0])
     assert out[1] == b"@label=m :ann!~ann@10.0.0.1 PRIVMSG #l :labeled"
-    assert [_tags(line) for line in bob.raw_lines()] == [{}, {}]
+    assert [tags_of(line) for line in bob.raw_lines()] == [{}, {}]
     ann.send("@label=s PRIVMSG ann :me")  # to oneself: delivered, then the (labeled) echo
-    assert [_tags(line).get(b"label") for line in ann.raw_lines()] == [None, b"s"]
+    assert [tags_of(line).get(b"label") for line in ann.raw_lines()] == [None, b"s"]
 
 
 def test_others_traffic_is_not_the_reply(net: FakeNet) -> None:

@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from fastchat.irc.message import parse, parse_tags
 from fastchat.server.caps.message_tags import client_tags
-from tests.unit.fakenet import FakeClient, FakeNet
+from tests.unit.fakenet import FakeClient, FakeNet, tags_of
 
 
 @pytest.fixture(params=[1, 2], ids=["1worker", "2workers"])
 def net(request: pytest.FixtureRequest) -> FakeNet:
     return FakeNet(workers=request.param)
-
-
-def _tags(line: bytes) -> dict[bytes, bytes]:
-    msg = parse(line)
-    return parse_tags(msg.tags) if msg.tags else {}
 
 
 def _room(net: FakeNet) -> tuple[FakeClient, FakeClient, FakeClient]:
@@ -45,7 +39,7 @@ def test_client_tags_and_msgid_reach_only_those_who_asked(net: FakeNet) -> None:
     (echo,) = ann.raw_lines()
     (got,) = bob.raw_lines()
     assert echo == got  # the echo is the same bytes as the recipient's copy
-    tags = _tags(got)
+    tags = tags_of(got)
     assert tags[b"+draft/reply"] == b"abc" and tags[b"+x"] == b"a b"
     assert b"fizz" not in tags and tags[b"msgid"]
     assert cy.raw_lines() == [b":ann!~ann@10.0.0.1 PRIVMSG #t :hi"]
@@ -56,14 +50,14 @@ def test_each_message_has_its_own_msgid_even_in_a_run(net: FakeNet) -> None:
     every recipient."""
     ann, bob, cy = _room(net)
     ann.send("PRIVMSG #t :1", "PRIVMSG #t :2", "NOTICE #t :3")
-    ids = [_tags(line)[b"msgid"] for line in bob.raw_lines()]
+    ids = [tags_of(line)[b"msgid"] for line in bob.raw_lines()]
     assert len(ids) == len(set(ids)) == 3
-    assert [_tags(line)[b"msgid"] for line in ann.raw_lines()] == ids
+    assert [tags_of(line)[b"msgid"] for line in ann.raw_lines()] == ids
     assert len(cy.raw_lines()) == 3
     ann.send("PRIVMSG bob :direct")
     (pm,) = bob.raw_lines()
     (pm_echo,) = ann.raw_lines()
-    assert _tags(pm)[b"msgid"] == _tags(pm_echo)[b"msgid"] not in ids
+    assert tags_of(pm)[b"msgid"] == tags_of(pm_echo)[b"msgid"] not in ids
 
 
 def test_tagmsg_reaches_only_message_tags_clients(net: FakeNet) -> None:
@@ -73,12 +67,12 @@ def test_tagmsg_reaches_only_message_tags_clients(net: FakeNet) -> None:
     ann.send("@+typing=active TAGMSG #t")
     (got,) = bob.raw_lines()
     assert got.endswith(b" :ann!~ann@10.0.0.1 TAGMSG #t")
-    assert _tags(got)[b"+typing"] == b"active"
+    assert tags_of(got)[b"+typing"] == b"active"
     assert ann.raw_lines() == [got]
     assert cy.raw_lines() == []
     ann.send("TAGMSG #t", "@+typing=paused TAGMSG bob")
     (direct,) = bob.raw_lines()
-    assert direct.endswith(b" TAGMSG bob") and _tags(direct)[b"+typing"] == b"paused"
+    assert direct.endswith(b" TAGMSG bob") and tags_of(direct)[b"+typing"] == b"paused"
     cy.send("@+typing=active TAGMSG #t")  # cy did not negotiate message-tags: 421
     assert [" 421 " in line for line in cy.lines()] == [True]
     assert bob.raw_lines() == []
@@ -90,7 +84,7 @@ def test_client_tag_deny_drops_those_tags(net: FakeNet) -> None:
     net = FakeNet(workers=len(net.cores), client_tag_deny=(b"typing",))
     ann, bob, _ = _room(net)
     ann.send("@+typing=active;+react=ok PRIVMSG #t :x")
-    tags = _tags(bob.raw_lines()[0])
+    tags = tags_of(bob.raw_lines()[0])
     assert b"+typing" not in tags and tags[b"+react"] == b"ok"
     c = net.connect(0)
     assert any("CLIENTTAGDENY=typing" in line for line in c.register("dee"))
