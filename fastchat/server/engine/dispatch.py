@@ -98,11 +98,11 @@ class Dispatcher:
             core.submit((R_SYNC, client.uid))
             return False
         labels.open(client, label)
-        labels.current = client
+        outer, labels.current = labels.current, client
         try:
             done = self._dispatch(client, msg, index)
         finally:
-            labels.current = None
+            labels.current = outer
         if not done:
             client.label = None  # behind a read barrier: labeled again when it runs
         elif not client.waiting:
