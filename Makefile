@@ -64,17 +64,21 @@ test: install test-peers ## run the whole test suite
 	$(BIN)/python -m pytest -q
 
 # The client's end-to-end tests also run against ngIRCd (the client must work with any
-# server). Installed from Debian when we can (root, apt); its service is kept from starting
-# (policy-rc.d), and the tests start their own instance on a free port.
-test-peers:      ## apt-get install ngircd for the client's interop tests, if missing (root, best effort)
-	@if command -v ngircd >/dev/null || [ -x /usr/sbin/ngircd ]; then :; \
+# server), and an interoperability test runs a real headless WeeChat against fastchat.
+# Installed from Debian when we can (root, apt); ngircd's service is kept from starting
+# (policy-rc.d), and the tests start their own instances on free ports.
+PEER_PACKAGES := ngircd weechat-headless
+test-peers:      ## apt-get install ngircd and weechat-headless for the interop tests, if missing (root, best effort)
+	@missing=; for p in $(PEER_PACKAGES); do \
+	  command -v $$p >/dev/null || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  made=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
 	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made=1; fi; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ngircd >/dev/null; } \
-	    || echo "WARNING: could not install ngircd: the client's ngIRCd tests will be skipped"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+	    || echo "WARNING: could not install$$missing: the tests that need them will be skipped"; \
 	  if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
-	else echo "NOTE: ngircd is not installed (apt-get install ngircd): the client's ngIRCd tests will be skipped"; fi
+	else echo "NOTE: not installed:$$missing (apt-get install$$missing): the tests that need them will be skipped"; fi
 
 test-fast: install ## unit tests only (no sockets, seconds)
 	$(BIN)/python -m pytest -q tests/unit

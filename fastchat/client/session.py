@@ -1,9 +1,13 @@
 """The client's sans-I/O session: server lines become display events, typed input becomes IRC lines.
 
 Owns: everything a chat client knows about IRC: registration (RFC 2812 §3.1, with another nick
-on ERR_NICKNAMEINUSE), PING/PONG (§3.7.2/§3.7.3), the windows (the server window, joined
-channels, private queries) with their scrollback, topics and member lists, the typed commands
-(/join, /msg, ...), and re-joining channels after a reconnect.
+on ERR_NICKNAMEINUSE, after IRCv3 capability negotiation: :mod:`fastchat.client.capabilities`),
+PING/PONG (§3.7.2/§3.7.3), the windows (the server window, joined channels, private queries)
+with their scrollback, topics, member lists and members' prefixes, the typed commands (/join,
+/msg, ...), re-joining channels after a reconnect, and what the negotiated capabilities change:
+``server-time`` stamps (every line's tags are parsed, unknown ones ignored), no local echo under
+``echo-message`` (the server's echo is shown instead), every prefix under ``multi-prefix``, and
+``AWAY`` lines under ``away-notify``.
 Must never: import curses, socket, selectors, os or time. The caller passes the time in (a wall
 clock float, used for time stamps and keepalive) and carries out the returned :class:`Effects`:
 lines to send, events to show, whether to quit or drop the link.
@@ -20,10 +24,11 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from fastchat.client.capabilities import CapNegotiation, CapResult, maybe_server_time
 from fastchat.client.text import decode, sanitize, split_utf8
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold, is_channel
-from fastchat.irc.message import MAX_LINE, Message, ProtocolError, line, parse
+from fastchat.irc.message import MAX_LINE, Message, ProtocolError, line, parse, parse_tags
 
 #: Scrollback kept per window.
 SCROLLBACK = 2000
@@ -59,6 +64,7 @@ class Kind(enum.Enum):
     NICK = "nick"
     TOPIC = "topic"
     INFO = "info"
+    AWAY = "away"
     ERROR = "error"
 
 
@@ -88,6 +94,8 @@ def describe(event: Event) -> str:
     '<ada> hi'
     >>> describe(Event(0.0, "#a", Kind.JOIN, "bob has joined #a"))
     '--> bob has joined #a'
+    >>> describe(Event(0.0, "#a", Kind.AWAY, "alice is away: lunch"))
+    '* alice is away: lunch'
     """
     if event.kind is Kind.MESSAGE:
         return f"<{event.nick}> {event.text}"
@@ -95,7 +103,13 @@ def describe(event: Event) -> str:
         return f"* {event.nick} {event.text}"
     if event.kind is Kind.NOTICE:
         return f"-{event.nick}- {event.text}"
-    marker = {Kind.JOIN: "-->", Kind.PART: "<--", Kind.QUIT: "<--", Kind.ERROR: "!!!"}
+    marker = {
+        Kind.JOIN: "-->",
+        Kind.PART: "<--",
+        Kind.QUIT: "<--",
+        Kind.ERROR: "!!!",
+        Kind.AWAY: "*",
+    }
     return f"{marker.get(event.kind, '---')} {event.text}"
 
 
@@ -110,6 +124,9 @@ class Window:
     topic: str = ""
     #: folded nick -> nick as shown, for channels (tracks JOIN/PART/QUIT/NICK/KICK, RPL_NAMREPLY)
     members: dict[bytes, str] = field(default_factory=dict)
+    #: folded nick -> its channel prefixes, highest first ("@+" with multi-prefix, which lets
+    #: a MODE -o leave the "+" known); members without any are absent
+    prefixes: dict[bytes, str] = field(default_factory=dict)
     unread: int = 0
     highlight: bool = False
     #: rows scrolled back from the bottom; view state, kept here so each window remembers it
@@ -133,6 +150,12 @@ class Effects:
     quit: bool = False
     #: the server stopped answering: drop the link (the caller reconnects)
     disconnect: bool = False
+
+
+#: ISUPPORT PREFIX and CHANMODES until the server's 005 says otherwise (RFC 2812 ones and the
+#: common extensions, so that a prefix is never mistaken for part of a nick).
+_DEFAULT_PREFIX = (b"qaohv", "~&@%+")
+_DEFAULT_CHANMODES = (b"beI", b"k", b"l")
 
 
 def _nick_of(source: bytes | None) -> bytes:
@@ -188,6 +211,11 @@ class Session:
         self._autojoin_done = False
         self._focus_on_join: set[bytes] = {fold(c) for c in self._autojoin}
         self._names: dict[bytes, dict[bytes, str]] = {}  # RPL_NAMREPLY being collected
+        self.caps = CapNegotiation()
+        #: ISUPPORT PREFIX: the channel modes that give a prefix, and their prefixes, highest
+        #: first; CHANMODES types A, B and C (the modes that take a parameter, C only when set)
+        self._prefix_modes, self._prefix_chars = _DEFAULT_PREFIX
+        self._list_modes, self._param_modes, self._set_param_modes = _DEFAULT_CHANMODES
         self._last_heard = 0.0
         self._ping_sent: float | None = None
 
@@ -308,7 +336,12 @@ class Session:
         self._autojoin_done = False
         self.nick = self.wanted_nick
         self._last_heard, self._ping_sent = now, None
+        self._prefix_modes, self._prefix_chars = _DEFAULT_PREFIX
+        self._list_modes, self._param_modes, self._set_param_modes = _DEFAULT_CHANMODES
         self._info(fx, "Connected; registering...", now)
+        # IRCv3 capability negotiation: CAP LS 302 first, so that a server with CAP holds
+        # registration until CAP END; one without it answers 421 or just registers us.
+        fx.send += self.caps.start(now)
         if self.password is not None:
             fx.send.append(line(self.password, command=b"PASS"))
         fx.send.append(line(self.nick, command=b"NICK"))
@@ -333,6 +366,7 @@ class Session:
         for w in self.windows:
             w.joined = False
             w.members.clear()
+            w.prefixes.clear()
         text = f"Connection lost: {reason}" if reason else "Connection lost"
         if retry_in is not None:
             text += f"; reconnecting in {retry_in:.1f}s"
@@ -349,10 +383,12 @@ class Session:
             self.state_detail = f"retrying in {max(retry_in, 0.0):.0f}s"
 
     def tick(self, now: float) -> Effects:
-        """Keepalive: PING an idle server, and drop a link that stopped answering."""
+        """Keepalive: PING an idle server, and drop a link that stopped answering; end a CAP
+        negotiation the server never answered."""
         fx = Effects()
         if self.state not in (ConnState.REGISTERING, ConnState.CONNECTED):
             return fx
+        self._cap_effects(self.caps.tick(now), now, fx)
         if self._ping_sent is not None:
             if now - self._ping_sent > KEEPALIVE_TIMEOUT:
                 self._ping_sent = None
@@ -375,15 +411,57 @@ class Session:
                 fx, f"Unparsable line from server ({exc}): {decode(raw)}", now, self.windows[0]
             )
             return fx
+        at = now
+        if msg.tags is not None:
+            # IRCv3 message-tags: every tag is parsed, and those we do not know are ignored.
+            # server-time: the server's stamp, when it sent one, dates what this line shows.
+            stamp = parse_tags(msg.tags).get(b"time")
+            if stamp is not None:
+                at = maybe_server_time(stamp) or now
         handler = _HANDLERS.get(msg.command)
         if handler is not None:
-            handler(self, msg, now, fx)
+            handler(self, msg, at, fx)
         elif msg.command.isdigit():
-            self._on_numeric(msg, now, fx)
+            self._on_numeric(msg, at, fx)
         else:
             params = " ".join(decode(p) for p in msg.params)
-            self._info(fx, f"{decode(msg.command)} {params}", now)
+            self._info(fx, f"{decode(msg.command)} {params}", at)
         return fx
+
+    def _cap_effects(self, result: CapResult, now: float, fx: Effects) -> None:
+        fx.send += result.send
+        for note in result.notes:
+            self._info(fx, note, now)
+
+    def _on_cap(self, msg: Message, now: float, fx: Effects) -> None:
+        """IRCv3 CAP (LS, ACK, NAK, NEW, DEL, LIST): see :mod:`fastchat.client.capabilities`."""
+        self._cap_effects(self.caps.receive(msg), now, fx)
+
+    def _on_unknown_command(self, msg: Message, now: float, fx: Effects) -> None:
+        """ERR_UNKNOWNCOMMAND (421), ERR_NOTREGISTERED (451): about CAP, the server has no
+        capability negotiation (and registers us on NICK and USER); otherwise an error."""
+        if msg.param(1).upper() == b"CAP" and self.caps.negotiating:
+            self._cap_effects(self.caps.unsupported(), now, fx)
+        else:
+            self._on_numeric(msg, now, fx)
+
+    def _on_tagmsg(self, msg: Message, now: float, fx: Effects) -> None:
+        """IRCv3 TAGMSG (message-tags): only tags, such as typing notices; nothing to show."""
+
+    def _on_isupport(self, msg: Message, now: float, fx: Effects) -> None:
+        """RPL_ISUPPORT (005): PREFIX and CHANMODES say which prefixes and mode parameters
+        to expect (Modern IRC, "Feature Advertisement"); the line is shown like any other."""
+        for token in msg.params[1:-1]:
+            key, _, value = token.partition(b"=")
+            if key == b"PREFIX" and value.startswith(b"("):
+                modes, _, chars = value[1:].partition(b")")
+                if len(modes) == len(chars):
+                    self._prefix_modes, self._prefix_chars = modes, decode(chars)
+            elif key == b"CHANMODES":
+                types = value.split(b",")
+                if len(types) >= 3:
+                    self._list_modes, self._param_modes, self._set_param_modes = types[:3]
+        self._on_numeric(msg, now, fx)
 
     def _is_me(self, nick: bytes) -> bool:
         return fold(nick) == fold(self.nick)
@@ -398,6 +476,7 @@ class Session:
     def _on_welcome(self, msg: Message, now: float, fx: Effects) -> None:
         """RFC 2812 §5.1 RPL_WELCOME: registered; the first parameter is our nick."""
         self.registered = True
+        self.caps.welcomed()
         self.state, self.state_detail = ConnState.CONNECTED, ""
         self.nick = msg.param(0, self.nick)
         self._info(fx, decode(msg.param(1)), now)
@@ -445,16 +524,32 @@ class Session:
         sender, target, body = _nick_of(msg.source), msg.params[0], msg.params[1]
         notice = msg.command == b"NOTICE"
         kind = Kind.NOTICE if notice else Kind.MESSAGE
+        # Our own line, back from the server (IRCv3 echo-message): shown where we said it,
+        # in place of the local echo that _say left out.
+        own = bool(sender) and self._is_me(sender) and b"!" in (msg.source or b"")
         if body.startswith(_CTCP):
             ctcp, _, arg = body.strip(_CTCP).partition(b" ")
             ctcp = ctcp.upper()
             if ctcp == b"ACTION" and not notice:
                 kind, body = Kind.ACTION, arg
+            elif own:
+                return  # the echo of a CTCP request or reply we sent: nothing to show
             elif notice:
                 body = b"CTCP reply " + ctcp + b" " + arg
             else:
                 self._on_ctcp_request(sender, ctcp, arg, now, fx)
                 return
+        text = decode(body)
+        if own:
+            window = self.find(target)
+            if window is None and not is_channel(target):
+                window = self._open(target, WindowKind.QUERY)
+            if window is None:  # a channel we are not in (/msg #other text)
+                info = f"-> {decode(target)}: {text}"
+                self._event(fx, self.window, Kind.INFO, info, now, own=True)
+            else:
+                self._event(fx, window, kind, text, now, nick=decode(sender), own=True)
+            return
         if is_channel(target):
             window = self.find(target) or self.window
         elif not sender or (b"." in sender and b"!" not in (msg.source or b"")):
@@ -463,7 +558,6 @@ class Session:
             window = self.find(sender) or self.window
         else:
             window = self._open(sender, WindowKind.QUERY)
-        text = decode(body)
         hl = bool(self.nick) and fold(self.nick) in fold(body) and is_channel(target)
         self._event(fx, window, kind, text, now, nick=decode(sender or b"*"), highlight=hl)
 
@@ -499,6 +593,7 @@ class Session:
                     continue
                 w = maybe
             w.members[fold(sender)] = decode(sender)
+            w.prefixes.pop(fold(sender), None)
             self._event(fx, w, Kind.JOIN, f"{decode(sender)} has joined {w.title}", now)
 
     def _on_part(self, msg: Message, now: float, fx: Effects) -> None:
@@ -515,6 +610,7 @@ class Session:
                 self._info(fx, f"You have left {w.title}{reason}", now)
             else:
                 w.members.pop(fold(sender), None)
+                w.prefixes.pop(fold(sender), None)
                 text = f"{decode(sender)} has left {w.title}{reason}"
                 self._event(fx, w, Kind.PART, text, now)
 
@@ -525,6 +621,7 @@ class Session:
         if w is None:
             return
         w.members.pop(fold(victim), None)
+        w.prefixes.pop(fold(victim), None)
         if self._is_me(victim):
             w.joined = False
         who = "You have" if self._is_me(victim) else f"{decode(victim)} has"
@@ -542,6 +639,7 @@ class Session:
         for w in self.windows:
             if fold(sender) in w.members or (w.kind is WindowKind.QUERY and w.key == fold(sender)):
                 w.members.pop(fold(sender), None)
+                w.prefixes.pop(fold(sender), None)
                 self._event(fx, w, Kind.QUIT, text, now)
 
     def _on_nick(self, msg: Message, now: float, fx: Effects) -> None:
@@ -561,6 +659,8 @@ class Session:
                 if fold(old) in w.members:
                     del w.members[fold(old)]
                     w.members[fold(new)] = decode(new)
+                    if fold(old) in w.prefixes:
+                        w.prefixes[fold(new)] = w.prefixes.pop(fold(old))
                 if query:
                     w.name = new
                 self._event(fx, w, Kind.NICK, text, now)
@@ -587,26 +687,54 @@ class Session:
         else:
             self._event(fx, w, Kind.TOPIC, f"No topic is set for {decode(chan)}", now)
 
+    def _split_prefixes(self, entry: str) -> tuple[str, str]:
+        """``"@+bob"`` -> ``("@+", "bob")``: every leading prefix of ISUPPORT PREFIX (IRCv3
+        multi-prefix sends them all, highest first; without it there is at most one), and
+        ``nick!user@host`` cut to the nick (userhost-in-names)."""
+        nick = entry.lstrip(self._prefix_chars)
+        return entry[: len(entry) - len(nick)], nick.partition("!")[0]
+
+    def _ranked(self, prefixes: str) -> str:
+        """``prefixes`` without duplicates, highest first (the order of ISUPPORT PREFIX)."""
+        return "".join(c for c in self._prefix_chars if c in prefixes)
+
+    def nicklist(self, window: Window) -> list[str]:
+        """The channel's members as a nick list shows them: by their highest prefix (ops,
+        then voiced, ...), then by name, each with that highest prefix."""
+        order = self._prefix_chars
+
+        def shown(key: bytes) -> tuple[int, str, str]:
+            nick, prefixes = window.members[key], window.prefixes.get(key, "")
+            rank = order.index(prefixes[0]) if prefixes else len(order)
+            return rank, nick.lower(), prefixes[:1] + nick
+
+        return [entry for _, _, entry in sorted(shown(key) for key in window.members)]
+
     def _on_namreply(self, msg: Message, now: float, fx: Effects) -> None:
         """RPL_NAMREPLY (353): ``nick = #chan :@op +voice plain``; collected until 366."""
         chan = fold(msg.param(2))
         names = self._names.setdefault(chan, {})
         for entry in msg.param(3).split():
-            nick = entry.lstrip(b"@+%&~")
+            prefixes, nick = self._split_prefixes(decode(entry))
             if nick:
-                names[fold(nick)] = decode(entry)
-        self._names[chan] = names
+                names[fold(nick.encode())] = prefixes + nick
 
     def _on_endofnames(self, msg: Message, now: float, fx: Effects) -> None:
         """RPL_ENDOFNAMES (366): show the list; it replaces a joined channel's member list."""
         chan = msg.param(1)
-        names = self._names.pop(fold(chan), {})
+        collected = self._names.pop(fold(chan), {})
+        listed = Window(chan, WindowKind.CHANNEL)
+        for key, entry in collected.items():
+            prefixes, nick = self._split_prefixes(entry)
+            listed.members[key] = nick
+            if prefixes:
+                listed.prefixes[key] = self._ranked(prefixes)
         w = self.find(chan)
         if w is not None and w.joined:
-            w.members = {k: v.lstrip("@+%&~") for k, v in names.items()}
-        shown = " ".join(sorted(names.values(), key=lambda n: n.lstrip("@+%&~").lower()))
+            w.members, w.prefixes = listed.members, listed.prefixes
+        shown = " ".join(self.nicklist(listed))
         target = w if w is not None else self.window
-        self._info(fx, f"Users on {decode(chan)} ({len(names)}): {shown}", now, target)
+        self._info(fx, f"Users on {decode(chan)} ({len(collected)}): {shown}", now, target)
 
     def _on_away_numeric(self, msg: Message, now: float, fx: Effects) -> None:
         """RPL_UNAWAY (305) / RPL_NOWAWAY (306), RFC 2812 §4.1 AWAY."""
@@ -624,12 +752,58 @@ class Session:
         self._error(fx, f"Server: {decode(msg.param(0))}", now, self.windows[0])
 
     def _on_mode(self, msg: Message, now: float, fx: Effects) -> None:
-        """RFC 2812 §3.1.5/§3.2.3 MODE: shown where it applies."""
+        """RFC 2812 §3.1.5/§3.2.3 MODE: shown where it applies; prefix modes (+o, +v...)
+        change the members' prefixes."""
         target = msg.param(0)
         w = self.find(target) if is_channel(target) else self.windows[0]
+        if w is not None and w.kind is WindowKind.CHANNEL:
+            self._apply_prefix_modes(w, msg.param(1), msg.params[2:])
         modes = " ".join(decode(p) for p in msg.params[1:])
         text = f"{decode(_nick_of(msg.source))} sets mode {modes} on {decode(target)}"
         self._info(fx, text, now, w or self.windows[0])
+
+    def _apply_prefix_modes(self, w: Window, modes: bytes, args: tuple[bytes, ...]) -> None:
+        """Walk a channel mode string with its parameters (ISUPPORT CHANMODES: types A and B
+        always take one, C only when set; PREFIX modes always) and apply the prefix ones."""
+        adding = True
+        args_left = list(args)
+        for mode in modes:
+            letter = bytes((mode,))
+            if letter in b"+-":
+                adding = letter == b"+"
+                continue
+            takes_arg = (
+                letter in self._prefix_modes
+                or letter in self._list_modes
+                or letter in self._param_modes
+                or (adding and letter in self._set_param_modes)
+            )
+            if not takes_arg or not args_left:
+                continue
+            arg = args_left.pop(0)
+            index = self._prefix_modes.find(letter)
+            if index < 0:
+                continue
+            key, char = fold(arg), self._prefix_chars[index]
+            have = w.prefixes.get(key, "").replace(char, "")
+            have = self._ranked(have + char) if adding else have
+            if have:
+                w.prefixes[key] = have
+            else:
+                w.prefixes.pop(key, None)
+
+    def _on_away(self, msg: Message, now: float, fx: Effects) -> None:
+        """IRCv3 away-notify: ``:nick!u@h AWAY [:reason]``, someone we share a channel with
+        went away (or came back, without a reason); shown where they are."""
+        sender = _nick_of(msg.source)
+        if not sender or self._is_me(sender):
+            return
+        reason = msg.param(0)
+        who = decode(sender)
+        text = f"{who} is away: {decode(reason)}" if reason else f"{who} is back"
+        for w in self.windows:
+            if fold(sender) in w.members or (w.kind is WindowKind.QUERY and w.key == fold(sender)):
+                self._event(fx, w, Kind.AWAY, text, now)
 
     def _on_invite(self, msg: Message, now: float, fx: Effects) -> None:
         """RFC 2812 §3.2.7 INVITE."""
@@ -679,7 +853,9 @@ class Session:
     def _say(
         self, target: bytes, body: bytes, now: float, fx: Effects, action: bool = False
     ) -> None:
-        """Send a PRIVMSG (cut to fit one line each) and echo it locally: servers do not."""
+        """Send a PRIVMSG (cut to fit one line each) and echo it locally, unless the server
+        echoes it (IRCv3 echo-message: then its copy, in the channel's order and with the
+        server's time, is what is shown)."""
         if not self._online(fx, now):
             return
         overhead = len(b"PRIVMSG  :\r\n") + len(target) + _RELAY_SOURCE_ROOM
@@ -691,6 +867,8 @@ class Session:
         for piece in split_utf8(body, MAX_LINE - overhead):
             wire = b"\x01ACTION " + piece + b"\x01" if action else piece
             fx.send.append(line(target, wire, command=b"PRIVMSG"))
+            if self.caps.has(b"echo-message"):
+                continue
             kind = Kind.ACTION if action else Kind.MESSAGE
             if window is not None:
                 self._event(fx, window, kind, decode(piece), now, nick=decode(self.nick), own=True)
@@ -865,6 +1043,12 @@ _HANDLERS: dict[bytes, _Handler] = {
     b"MODE": Session._on_mode,
     b"INVITE": Session._on_invite,
     b"ERROR": Session._on_error,
+    b"CAP": Session._on_cap,
+    b"AWAY": Session._on_away,
+    b"TAGMSG": Session._on_tagmsg,
+    N.RPL_ISUPPORT: Session._on_isupport,
+    N.ERR_UNKNOWNCOMMAND: Session._on_unknown_command,
+    N.ERR_NOTREGISTERED: Session._on_unknown_command,
     N.RPL_WELCOME: Session._on_welcome,
     N.RPL_ENDOFMOTD: Session._on_end_of_motd,
     N.ERR_NOMOTD: Session._on_end_of_motd,

@@ -102,6 +102,7 @@ class CursesView:
                 Kind.INFO: curses.A_DIM,
                 Kind.ACTION: curses.color_pair(4),
                 Kind.NOTICE: curses.color_pair(2),
+                Kind.AWAY: curses.color_pair(5),
             }
         else:
             self._attr = {Kind.ERROR: curses.A_BOLD, Kind.INFO: curses.A_DIM}

@@ -165,6 +165,15 @@ def test_plain_mode_in_a_pipe(irc_server: Server, raw_peer: RawClient) -> None:
             assert time.monotonic() < deadline, seen.decode(errors="replace")
             if select.select([proc.stdout], [], [], 0.05)[0]:
                 seen += os.read(proc.stdout.fileno(), 65536)
+        # Our own line is shown once: the server's echo where it offers echo-message
+        # (fastchat), the local echo where it does not (ngIRCd); it came before the reply.
+        assert seen.count("<piper> piped hello ✓".encode()) == 1, seen.decode(errors="replace")
+        (enabled,) = [x for x in seen.split(b"\n") if b"Capabilities enabled: " in x]
+        caps = set(enabled.partition(b"Capabilities enabled: ")[2].split())
+        if irc_server.name == "fastchat":
+            assert caps >= {b"server-time", b"echo-message", b"multi-prefix"}
+        else:  # ngIRCd offers multi-prefix only
+            assert caps == {b"multi-prefix"}
         proc.stdin.close()
         raw_peer.expect(lambda m: m.command == b"QUIT" and (m.source or b"").startswith(b"piper!"))
         assert proc.wait(5) == 0

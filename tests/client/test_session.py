@@ -69,11 +69,13 @@ def ada() -> Session:
 
 def test_registration_sends_pass_nick_user() -> None:
     """RFC 2812 §3.1: "The recommended order for a client to register is as follows: 1. Pass
-    message 2. Nick message 3. User message"."""
+    message 2. Nick message 3. User message"; IRCv3 capability negotiation: "Clients SHOULD
+    send CAP LS ... before NICK/USER" (with 302, for cap-notify and multi-line replies)."""
     s = Session("ada", "irc.test", password="sekrit")
     assert s.connecting(NOW, "x").events[0].kind is Kind.INFO
     assert s.state is ConnState.CONNECTING
     assert sent(s.connected(NOW)) == [
+        b"CAP LS 302",
         b"PASS sekrit",
         b"NICK ada",
         b"USER fastchat 0 * :fastchat client",
@@ -83,7 +85,7 @@ def test_registration_sends_pass_nick_user() -> None:
 
 def test_no_pass_without_password() -> None:
     s = Session("ada", "irc.test")
-    assert [parse(x).command for x in sent(s.connected(NOW))] == [b"NICK", b"USER"]
+    assert [parse(x).command for x in sent(s.connected(NOW))] == [b"CAP", b"NICK", b"USER"]
 
 
 def test_nick_in_use_during_registration_appends_underscore() -> None:
@@ -320,7 +322,7 @@ def test_topic_replies(ada: Session) -> None:
 
 def test_names_reply_lists_users(ada: Session) -> None:
     fx = feed(ada, SRV + b"353 ada = #lobby :ada @bob", SRV + b"366 ada #lobby :End")
-    assert texts(fx) == ["--- Users on #lobby (2): ada @bob"]
+    assert texts(fx) == ["--- Users on #lobby (2): @bob ada"]  # ops first, as nick lists do
     assert set(ada.window.members) == {b"ada", b"bob"}
 
 
@@ -367,7 +369,11 @@ def test_lost_and_reconnect_rejoins_channels(ada: Session) -> None:
     assert "retrying in 2s" in ada.status()
     assert all(not w.joined for w in ada.windows)
     ada.connecting(NOW, "x")
-    assert sent(ada.connected(NOW)) == [b"NICK ada", b"USER fastchat 0 * :fastchat client"]
+    assert sent(ada.connected(NOW)) == [
+        b"CAP LS 302",
+        b"NICK ada",
+        b"USER fastchat 0 * :fastchat client",
+    ]
     assert sent(welcome(ada)) == [b"JOIN #lobby,#dev"]
     feed(ada, b":ada!u@h JOIN #lobby", b":ada!u@h JOIN #dev")
     assert ada.window.name == b"#dev"  # focus kept, scrollback kept

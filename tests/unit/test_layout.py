@@ -19,7 +19,7 @@ import fastchat
 ROOT = Path(fastchat.__file__).parent
 
 #: The sans-I/O core: the protocol, the network state and its sequencer, rendering,
-#: capabilities, commands, registration and the worker's engine.
+#: capabilities, commands, registration and the worker's engine; the client's session layer.
 PURE = [
     "fastchat.irc.message",
     "fastchat.irc.linebuffer",
@@ -38,6 +38,8 @@ PURE = [
     "fastchat.server.caps",
     "fastchat.server.commands",
     "fastchat.server.engine.core",
+    "fastchat.client.capabilities",
+    "fastchat.client.session",
 ]
 FORBIDDEN = ("socket", "selectors", "ssl", "sqlite3", "time")
 
