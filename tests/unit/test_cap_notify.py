@@ -26,14 +26,23 @@ def test_cap_ls_302_lists_every_capability(net: FakeNet) -> None:
         c = net.connect(len(net.cores) - 1)
         c.send(f"CAP LS {version}".strip())
         assert c.lines() == [
-            ":fastchat.local CAP * LS :"
-            "cap-notify echo-message multi-prefix server-time userhost-in-names"
+            ":fastchat.local CAP * LS :account-notify account-tag away-notify cap-notify chghost"
+            " echo-message extended-join invite-notify multi-prefix server-time setname"
+            " standard-replies userhost-in-names"
         ]
     assert [c.name for c in CAPABILITIES] == [
+        b"account-notify",
+        b"account-tag",
+        b"away-notify",
         b"cap-notify",
+        b"chghost",
         b"echo-message",
+        b"extended-join",
+        b"invite-notify",
         b"multi-prefix",
         b"server-time",
+        b"setname",
+        b"standard-replies",
         b"userhost-in-names",
     ]
 
