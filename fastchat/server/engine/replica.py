@@ -211,9 +211,11 @@ class Replica:
         """``user``'s JOIN of ``chan`` for ``clients``: IRCv3 extended-join's form (account and
         realname) for those that negotiated it, the plain one for the others, each rendered
         once."""
-        extended = self._with_cap(clients, self.bits.extended_join)
-        if len(extended) < len(clients):
-            plain = [c for c in clients if not c.caps & self.bits.extended_join]
+        bit = self.bits.extended_join
+        extended = [c for c in clients if c.caps & bit]
+        # the common case, nobody here asked for it: one pass, and all get the plain line
+        plain = [c for c in clients if not c.caps & bit] if extended else clients
+        if plain:
             self._fanout(plain, lines.join(user.mask, chan.name), meta)
         if extended:
             line = lines.join_extended(user.mask, chan.name, user.account, user.realname)
