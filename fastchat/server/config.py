@@ -170,8 +170,8 @@ def _read_motd(path: str) -> tuple[bytes, ...]:
 #: What an operator may be allowed to do (an ``[[oper]]`` table's ``privileges``; a command
 #: row's ``privilege``): KILL; WALLOPS; REHASH; KLINE/UNKLINE; channel rules overridden where
 #: Modern IRC lets operators (``override``); invisible users and secret channels seen in
-#: WHO, WHOIS, NAMES and LIST (``see``).
-PRIVILEGES = frozenset({"kill", "wallops", "rehash", "kline", "override", "see"})
+#: WHO, WHOIS, NAMES and LIST (``see``); CHGHOST (``chghost``).
+PRIVILEGES = frozenset({"kill", "wallops", "rehash", "kline", "override", "see", "chghost"})
 
 
 class OperBlock(NamedTuple):

@@ -216,8 +216,8 @@ def test_an_empty_motd_file_is_the_built_in_line(tmp_path: Path) -> None:
         pytest.param(
             f"[[oper]]\nname = 'a'\npassword = '{HASH}'\nhosts = [\n  '*@a',  # [\n"
             "  '*@b',\n]\nprivileges = ['god']\n",
-            "8: oper 'a', key 'privileges': unknown privilege 'god' (known: kill, kline, "
-            "override, rehash, see, wallops)",
+            "8: oper 'a', key 'privileges': unknown privilege 'god' (known: chghost, kill, "
+            "kline, override, rehash, see, wallops)",
             "privileges",
             id="after-a-multi-line-array",
         ),
@@ -279,8 +279,8 @@ def test_an_empty_motd_file_is_the_built_in_line(tmp_path: Path) -> None:
         ),
         pytest.param(
             f"[[oper]]\nname = 'admin'\npassword = '{HASH}'\nprivileges = ['kill', 'god']\n",
-            "4: oper 'admin', key 'privileges': unknown privilege 'god' (known: kill, kline, "
-            "override, rehash, see, wallops)",
+            "4: oper 'admin', key 'privileges': unknown privilege 'god' (known: chghost, kill, "
+            "kline, override, rehash, see, wallops)",
             "privileges",
             id="oper-unknown-privilege",
         ),

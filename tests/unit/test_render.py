@@ -74,6 +74,30 @@ EXACT: list[tuple[str, Callable[..., bytes], tuple[object, ...], bytes]] = [
     ("cap-ls-more", lines.cap, (SRV, b"ada", b"LS", b"*", b"a"),
      b":irc.example CAP ada LS * :a\r\n"),
     ("cap-list-empty", lines.cap, (SRV, b"ada", b"LIST", b""), b":irc.example CAP ada LIST :\r\n"),
+    # IRCv3 extended-join: the account (``*`` for none) and the realname
+    ("join-extended", lines.join_extended, (MASK, b"#c", None, b"Ada L"),
+     b":ada!~ada@10.0.0.1 JOIN #c * :Ada L\r\n"),
+    ("join-extended-account", lines.join_extended, (MASK, b"#c", b"ada", b"Ada"),
+     b":ada!~ada@10.0.0.1 JOIN #c ada :Ada\r\n"),
+    # IRCv3 away-notify: with a message (gone), without (back)
+    ("away", lines.away, (MASK, b"at lunch"), b":ada!~ada@10.0.0.1 AWAY :at lunch\r\n"),
+    ("away-back", lines.away, (MASK, b""), b":ada!~ada@10.0.0.1 AWAY\r\n"),
+    # IRCv3 account-notify
+    ("account", lines.account, (MASK, b"ada"), b":ada!~ada@10.0.0.1 ACCOUNT ada\r\n"),
+    ("account-out", lines.account, (MASK, None), b":ada!~ada@10.0.0.1 ACCOUNT *\r\n"),
+    # IRCv3 setname, chghost
+    ("setname", lines.setname, (MASK, b"Ada L"), b":ada!~ada@10.0.0.1 SETNAME :Ada L\r\n"),
+    ("chghost", lines.chghost, (MASK, b"ada", b"users/ada"),
+     b":ada!~ada@10.0.0.1 CHGHOST ada users/ada\r\n"),
+    # IRCv3 standard replies, with and without context
+    ("fail", lines.standard_reply,
+     (SRV, b"FAIL", b"SETNAME", b"INVALID_REALNAME", b"Realname is not valid"),
+     b":irc.example FAIL SETNAME INVALID_REALNAME :Realname is not valid\r\n"),
+    ("fail-context", lines.standard_reply,
+     (SRV, b"FAIL", b"CHGHOST", b"INVALID_HOST", b"Host is bad", (b"a b",)),
+     b":irc.example FAIL CHGHOST INVALID_HOST a b :Host is bad\r\n"),
+    ("note", lines.standard_reply, (SRV, b"NOTE", b"*", b"OPER_MESSAGE", b"hi all"),
+     b":irc.example NOTE * OPER_MESSAGE :hi all\r\n"),
     # RFC 2812 §3.7.4
     ("closing-link", lines.closing_link, (b"~ada", b"10.0.0.1", b"Quit: bye"),
      b"ERROR :Closing link: (~ada@10.0.0.1) [Quit: bye]\r\n"),

@@ -1,9 +1,10 @@
-"""Operators: OPER, KILL, WALLOPS, KLINE and UNKLINE (RFC 2812 §3.1.4, §3.7.1, §4.7; Modern
-IRC "Operators"; KLINE as InspIRCd and Solanum have it).
+"""Operators: OPER, KILL, WALLOPS, KLINE, UNKLINE and CHGHOST (RFC 2812 §3.1.4, §3.7.1, §4.7;
+Modern IRC "Operators"; KLINE as InspIRCd and Solanum have it; CHGHOST as InspIRCd and
+UnrealIRCd have it, with IRCv3 chghost).
 
 Owns: becoming an operator from the config's ``[[oper]]`` blocks (name, scrypt password hash,
 ``user@host`` masks, privileges), slowing down failed attempts, and turning KILL, WALLOPS,
-KLINE and UNKLINE into requests for the sequencer, which decides them for the whole network
+KLINE, UNKLINE and CHGHOST into requests for the sequencer, which decides them for the whole network
 (and enforces K-lines: at registration, and on whoever a new one matches). What being an
 operator changes elsewhere shows where it is used: the dispatcher checks a command row's
 ``privilege`` against ``client.privileges``; the sequencer lets ``override`` past channel
@@ -28,7 +29,15 @@ from fastchat.server.commands.registration import QUITLEN
 from fastchat.server.commands.table import Command
 from fastchat.server.config import OperBlock
 from fastchat.server.connection import Client, user_of
-from fastchat.server.network.records import RKill, RKline, ROper, RUnkline, RWallops, make
+from fastchat.server.network.records import (
+    RChghost,
+    RKill,
+    RKline,
+    ROper,
+    RUnkline,
+    RWallops,
+    make,
+)
 from fastchat.server.network.sequencer import kline_mask_problem, kline_matches, mask_matches
 from fastchat.server.render import lines
 
@@ -244,6 +253,81 @@ def unkline(ctx: Context, client: Client, msg: Message) -> None:
     ctx.submit(make(RUnkline, client.uid, msg.params[0]))
 
 
+#: The longest host CHGHOST gives (InspIRCd's default ``maxhost``).
+HOSTLEN = 64
+#: The longest username, as ISUPPORT USERLEN announces it (USER keeps ``~`` and 17 more).
+USERLEN = 18
+#: What a host may be made of: a name's letters, digits, ``-`` and ``.``, an address's ``:``,
+#: and ``/`` and ``_``, which cloaks and virtual hosts use (``users/ada``).
+_HOST_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:/")
+#: What a username may be made of: what USER keeps, and the ``~`` of no ident first.
+_USER_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
+
+
+def host_problem(host: bytes) -> bytes | None:
+    """Why ``host`` cannot be a user's host, or None. It must fit in a mask that others parse
+    (``nick!user@host``, and CHGHOST's last parameter): no ``!``, ``@`` or space, and no
+    ``:`` first (it would read as a trailing parameter).
+
+    >>> host_problem(b"users/ada"), host_problem(b"::1"), host_problem(b"a b")
+    (None, b'may not start with :', b'may hold only letters, digits and - . _ : /')
+    """
+    if not host or len(host) > HOSTLEN:
+        return b"must be 1 to %d bytes long" % HOSTLEN
+    if not _HOST_BYTES.issuperset(host):
+        return b"may hold only letters, digits and - . _ : /"
+    if host.startswith(b":"):
+        return b"may not start with :"
+    return None
+
+
+def username_problem(username: bytes) -> bytes | None:
+    """Why ``username`` cannot be a user's username, or None: what USER would have kept
+    (letters, digits, ``-``, ``_``, ``.``), perhaps after a ``~``, at most USERLEN bytes.
+
+    >>> username_problem(b"~ada"), username_problem(b"ada@x") is None
+    (None, False)
+    """
+    name = username[1:] if username.startswith(b"~") else username
+    if not name or len(username) > USERLEN:
+        return b"must be 1 to %d bytes long" % USERLEN
+    if not _USER_BYTES.issuperset(name):
+        return b"may hold only letters, digits and - . _ (after a ~)"
+    return None
+
+
+def chghost(ctx: Context, client: Client, msg: Message) -> None:
+    """CHGHOST <nick> [<username>] <host> (privilege ``chghost``; InspIRCd's and UnrealIRCd's
+    ``CHGHOST <nick> <host>``, with the username as well if given): a user's new
+    ``user@host``, decided by the sequencer wherever the user is.
+
+    Its channels see it change (IRCv3 chghost: ``:nick!old@old CHGHOST user host`` to those
+    that negotiated it, the user included; a QUIT and JOIN to the others, see
+    ``Replica._e_chghost``), and the operator gets a NOTICE. A host or username that could not
+    be one gets ``FAIL CHGHOST INVALID_HOST`` or ``INVALID_USERNAME``; nobody by that nick,
+    401 ERR_NOSUCHNICK."""
+    nick = msg.params[0]
+    if len(msg.params) >= 3:
+        username, host = msg.params[1], msg.params[2]
+    else:
+        username, host = b"", msg.params[1]
+    problem = host_problem(host)
+    if problem is not None:
+        _chghost_refused(ctx, client, b"INVALID_HOST", host, b"Host %s" % problem)
+        return
+    problem = username_problem(username) if username else None
+    if problem is not None:
+        _chghost_refused(ctx, client, b"INVALID_USERNAME", username, b"Username %s" % problem)
+        return
+    ctx.submit(make(RChghost, client.uid, nick, username, host))
+
+
+def _chghost_refused(ctx: Context, client: Client, code: bytes, value: bytes, why: bytes) -> None:
+    ctx.audit(client, f"CHGHOST refused: {_text(why)}: {_text(value)}", failed=True)
+    fail = lines.standard_reply(ctx.config.server_name, b"FAIL", b"CHGHOST", code, why, (value,))
+    ctx.send(client, fail)
+
+
 def _text(data: bytes) -> str:
     return data.decode(errors="replace")
 
@@ -254,4 +338,5 @@ COMMANDS = (
     Command(b"WALLOPS", wallops, 1, privilege="wallops"),
     Command(b"KLINE", kline, 1, privilege="kline"),
     Command(b"UNKLINE", unkline, 1, privilege="kline"),
+    Command(b"CHGHOST", chghost, 2, privilege="chghost"),
 )

@@ -16,6 +16,7 @@ from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client
 from fastchat.server.network.records import RNick, RRegister, make
+from fastchat.server.network.state import REALNAMELEN
 from fastchat.server.registration import Input, Outcome, Phase, advance
 from fastchat.server.render import lines
 
@@ -133,7 +134,7 @@ def user(ctx: Context, client: Client, msg: Message) -> None:
     if not username or not msg.params[3]:
         raise N.IRCError(N.ERR_NEEDMOREPARAMS, b"USER", b"Not enough parameters")
     client.username = b"~" + username[:17]
-    client.realname = msg.params[3][:100]
+    client.realname = msg.params[3][:REALNAMELEN]
     try_register(ctx, client)
 
 

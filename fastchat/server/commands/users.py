@@ -1,8 +1,9 @@
-"""User queries and presence: WHO, WHOIS, WHOWAS, ISON, USERHOST, AWAY (RFC 2812 §3.6, §4).
+"""User queries and presence: WHO, WHOIS, WHOWAS, ISON, USERHOST, AWAY (RFC 2812 §3.6, §4),
+SETNAME (IRCv3 setname).
 
 Owns: answering who is who from the local replica, which holds the whole network (the read
-barrier makes the answer current at several workers), and AWAY, a change the sequencer
-decides. Must never: change the state directly.
+barrier makes the answer current at several workers), and AWAY and SETNAME, changes the
+sequencer decides. Must never: change the state directly.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from fastchat.server.caps import multi_prefix
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client, user_of
-from fastchat.server.network.records import RAway, make
+from fastchat.server.network.records import RAway, RSetname, make
 from fastchat.server.network.sequencer import mask_matches
-from fastchat.server.network.state import seen_by, visible
-from fastchat.server.render import replies
+from fastchat.server.network.state import REALNAMELEN, seen_by, visible
+from fastchat.server.render import lines, replies
 
 
 def who(ctx: Context, client: Client, msg: Message) -> None:
@@ -144,6 +145,29 @@ def away(ctx: Context, client: Client, msg: Message) -> None:
     ctx.submit(make(RAway, client.uid, msg.param(0)[: ctx.config.awaylen]))
 
 
+def setname(ctx: Context, client: Client, msg: Message) -> None:
+    """IRCv3 setname SETNAME :<realname>: a new realname, which the sequencer makes network
+    state (WHOIS and WHO show it on every worker). The user and its channel peers that
+    negotiated setname get ``SETNAME :<realname>`` (``Replica._e_setname``); an empty realname,
+    or one longer than ISUPPORT NAMELEN, gets ``FAIL SETNAME INVALID_REALNAME``.
+
+    The spec: "Servers MUST check the realname for validity (taking length limits into
+    consideration)". Several parameters are one realname, joined by spaces (what a client
+    that sends ``/setname Jane Doe`` as a raw line means; Ergo does the same)."""
+    realname = b" ".join(msg.params)
+    if not realname:
+        why = b"Realname is not valid: it is empty"
+    elif len(realname) > REALNAMELEN:
+        why = b"Realname is not valid: longer than %d bytes (NAMELEN)" % REALNAMELEN
+    else:
+        ctx.submit(make(RSetname, client.uid, realname))
+        return
+    fail = lines.standard_reply(
+        ctx.config.server_name, b"FAIL", b"SETNAME", b"INVALID_REALNAME", why
+    )
+    ctx.send(client, fail)
+
+
 COMMANDS = (
     Command(b"WHO", who, reads=True),
     Command(b"WHOIS", whois, 1, reads=True),
@@ -151,4 +175,5 @@ COMMANDS = (
     Command(b"ISON", ison, 1, reads=True),
     Command(b"USERHOST", userhost, 1, reads=True),
     Command(b"AWAY", away),
+    Command(b"SETNAME", setname, 1),
 )

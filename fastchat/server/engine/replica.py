@@ -4,19 +4,33 @@ Owns: applying each sequenced event to this worker's copy of the network state, 
 delivering what local clients must see of it: a channel's messages (the hot path), private
 messages, WALLOPS, and the lines every state change shows (JOIN, PART, QUIT, NICK, TOPIC,
 MODE, KICK, INVITE, KILL, K-lines, AWAY replies, OPER's answer, and the welcome burst on
-registration). Each line is rendered once (:mod:`fastchat.server.render`) and the same bytes
-go to every recipient with the same capabilities.
+registration), and the IRCv3 notifications of those changes (extended-join, away-notify,
+invite-notify, setname, chghost, account-notify). Each line is rendered once
+(:mod:`fastchat.server.render`) and the same bytes go to every recipient with the same
+capabilities.
 Must never: decide anything (the sequencer did) or touch a socket.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Iterable
+from typing import TYPE_CHECKING, NamedTuple
 
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold
-from fastchat.server.caps import Meta, message_tags, multi_prefix, userhost_in_names
+from fastchat.server.caps import (
+    Meta,
+    Registry,
+    account_notify,
+    away_notify,
+    chghost,
+    extended_join,
+    invite_notify,
+    message_tags,
+    multi_prefix,
+    setname,
+    userhost_in_names,
+)
 from fastchat.server.commands.registration import feed
 from fastchat.server.connection import Client
 from fastchat.server.network.records import (
@@ -24,6 +38,7 @@ from fastchat.server.network.records import (
     D_USER,
     D_WALLOPS,
     E_AWAY,
+    E_CHGHOST,
     E_COUNTS,
     E_INTRO,
     E_INVITE,
@@ -36,6 +51,7 @@ from fastchat.server.network.records import (
     E_OPER,
     E_PART,
     E_QUIT,
+    E_SETNAME,
     E_TOPIC,
     E_UMODE,
     E_UNKLINE,
@@ -47,6 +63,7 @@ from fastchat.server.network.records import (
     DUser,
     DWallops,
     EAway,
+    EChghost,
     EInvite,
     EJoin,
     EKick,
@@ -57,12 +74,13 @@ from fastchat.server.network.records import (
     EOper,
     EPart,
     EQuit,
+    ESetname,
     ETopic,
     EUmode,
     EUnkline,
     Record,
 )
-from fastchat.server.network.state import Channel
+from fastchat.server.network.state import Channel, User
 from fastchat.server.registration import Input
 from fastchat.server.render import dates, lines, replies
 from fastchat.server.render.variants import Variants
@@ -71,15 +89,39 @@ if TYPE_CHECKING:
     from fastchat.server.engine.core import WorkerCore
 
 
+class NotifyBits(NamedTuple):
+    """The bits of the IRCv3 capabilities that change which state-change lines a client is
+    sent (0 for one the registry does not offer: nobody has it)."""
+
+    extended_join: int
+    away_notify: int
+    account_notify: int
+    invite_notify: int
+    setname: int
+    chghost: int
+
+    @classmethod
+    def of(cls, caps: Registry) -> NotifyBits:
+        return cls(
+            caps.bit(extended_join.NAME),
+            caps.bit(away_notify.NAME),
+            caps.bit(account_notify.NAME),
+            caps.bit(invite_notify.NAME),
+            caps.bit(setname.NAME),
+            caps.bit(chghost.NAME),
+        )
+
+
 class Replica:
     """Applies a core's sequenced records and renders them for its local clients."""
 
-    __slots__ = ("_message_tags", "core", "state", "table")
+    __slots__ = ("_message_tags", "bits", "core", "state", "table")
 
     def __init__(self, core: WorkerCore) -> None:
         self.core = core
         self.state = core.state
         self._message_tags = core.caps.bit(message_tags.NAME)
+        self.bits = NotifyBits.of(core.caps)
         self.table: dict[int, Callable[[Record], None]] = {
             D_CHAN: self.d_chan,
             D_USER: self._d_user,
@@ -100,6 +142,8 @@ class Replica:
             E_UNKLINE: self._e_unkline,
             D_WALLOPS: self._d_wallops,
             E_COUNTS: self._e_counts,
+            E_SETNAME: self._e_setname,
+            E_CHGHOST: self._e_chghost,
         }
 
     # -- delivering ---------------------------------------------------------------------------
@@ -240,6 +284,49 @@ class Replica:
                 seen.update(chan.local)
         return seen
 
+    def _with_cap(self, clients: Iterable[Client], bit: int) -> list[Client]:
+        """Those of ``clients`` that negotiated the capability ``bit``."""
+        return [c for c in clients if c.caps & bit]
+
+    def _show_join(
+        self, user: User, chan: Channel, clients: Collection[Client], meta: Meta
+    ) -> None:
+        """``user``'s JOIN of ``chan`` for ``clients``: IRCv3 extended-join's form (account and
+        realname) for those that negotiated it, the plain one for the others, each rendered
+        once."""
+        bit = self.bits.extended_join
+        extended = [c for c in clients if c.caps & bit]
+        # the common case, nobody here asked for it: one pass, and all get the plain line
+        plain = [c for c in clients if not c.caps & bit] if extended else clients
+        if plain:
+            self._fanout(plain, lines.join(user.mask, chan.name), meta)
+        if extended:
+            line = lines.join_extended(user.mask, chan.name, user.account, user.realname)
+            self._fanout(extended, line, meta)
+
+    def _show_away_on_join(self, user: User, clients: Iterable[Client], meta: Meta) -> None:
+        """IRCv3 away-notify: "clients will be sent an AWAY message ... when a user joins and
+        has an away message set", right after its JOIN (not to the user itself)."""
+        if user.away:
+            told = [c for c in clients if c.caps & self.bits.away_notify and c.uid != user.uid]
+            if told:
+                self._fanout(told, lines.away(user.mask, user.away), meta)
+
+    def notify_account(self, user: User, time: int) -> None:
+        """IRCv3 account-notify: ``user`` logged in to ``user.account`` (None: logged out).
+        ``:nick!user@host ACCOUNT <account>`` (or ``*``) goes to the local clients that share
+        a channel with it, itself included, that negotiated account-notify.
+
+        Nothing calls it yet: fastchat has no accounts. Accounts (issue 12) call it where
+        they apply the event that sets ``User.account``, with that event's time."""
+        recipients = self._members_of_channels(user.uid)
+        me = self.state.local.get(user.uid)
+        if me is not None:
+            recipients[user.uid] = me
+        told = self._with_cap(recipients.values(), self.bits.account_notify)
+        if told:
+            self._fanout(told, lines.account(user.mask, user.account), Meta(time, user.uid))
+
     # -- events ---------------------------------------------------------------------------------
     def _e_intro(self, ev: Record) -> None:
         if not self.state.apply(ev):
@@ -281,7 +368,10 @@ class Replica:
         e = EJoin._make(ev)
         user = self.state.users[e.uid]
         chan = self.state.channels[fold(e.channel)]
-        self._fanout(chan.local.values(), lines.join(user.mask, chan.name), Meta(e.time, e.uid))
+        members = list(chan.local.values())
+        meta = Meta(e.time, e.uid)
+        self._show_join(user, chan, members, meta)
+        self._show_away_on_join(user, members, meta)
         me = chan.local.get(user.uid)
         if me is not None:
             core = self.core
@@ -359,14 +449,97 @@ class Replica:
         self._fanout(chan.local.values(), line, Meta(e.time, e.uid))
 
     def _e_away(self, ev: Record) -> None:
+        """RFC 2812 §4.1 AWAY: 306 or 305 to the user; and IRCv3 away-notify: when its away
+        state changed, ``:nick!user@host AWAY [:message]`` to the local clients that share a
+        channel with it and negotiated away-notify (not to itself: it has its numeric)."""
         e = EAway._make(ev)
-        self.state.apply(ev)
+        changed = self.state.apply(ev)
         me = self.state.local.get(e.uid)
         if me is not None:
             if e.message:
                 self.core.reply(me, N.RPL_NOWAWAY, b"You have been marked as being away")
             else:
                 self.core.reply(me, N.RPL_UNAWAY, b"You are no longer marked as being away")
+        user = self.state.users.get(e.uid)
+        if changed and user is not None:
+            peers = self._members_of_channels(user.uid)
+            peers.pop(user.uid, None)
+            told = self._with_cap(peers.values(), self.bits.away_notify)
+            if told:
+                self._fanout(told, lines.away(user.mask, e.message), Meta(e.time, e.uid))
+
+    def _e_setname(self, ev: Record) -> None:
+        """IRCv3 setname: the new realname is network state; ``:nick!user@host SETNAME
+        :realname`` goes to the user and the local clients that share a channel with it, those
+        that negotiated setname only ("MUST NOT be sent to clients which do not have the
+        setname capability negotiated")."""
+        e = ESetname._make(ev)
+        user = self.state.users.get(e.uid)
+        if user is None:
+            return
+        self.state.apply(ev)
+        recipients = self._members_of_channels(user.uid)
+        me = self.state.local.get(user.uid)
+        if me is not None:
+            recipients[user.uid] = me
+        told = self._with_cap(recipients.values(), self.bits.setname)
+        if told:
+            self._fanout(told, lines.setname(user.mask, e.realname), Meta(e.time, e.uid))
+
+    def _e_chghost(self, ev: Record) -> None:
+        """A user's new ``user@host`` (an operator's CHGHOST). IRCv3 chghost: ``:nick!old@old
+        CHGHOST user host`` to the local clients that share a channel with it and negotiated
+        chghost, and to the user itself if it did; the others that share a channel get the
+        spec's fallback, "the simulated events SHOULD include appropriate QUIT, JOIN and MODE
+        commands": its QUIT, then for each channel they share its JOIN (extended-join's form
+        for those that asked), the server's MODE giving back its prefixes, and its AWAY for
+        those with away-notify. Its own worker updates the client's cached prefix; the
+        operator's tells it (a NOTICE) and logs it."""
+        e = EChghost._make(ev)
+        state = self.state
+        user = state.users.get(e.target)
+        if user is None:
+            return
+        old_mask = user.mask
+        if not state.apply(ev):
+            return
+        core = self.core
+        meta = Meta(e.time, e.target)
+        bit = self.bits.chghost
+        peers = self._members_of_channels(user.uid)
+        peers.pop(user.uid, None)
+        told = self._with_cap(peers.values(), bit)
+        me = state.local.get(user.uid)
+        if me is not None:
+            me.source = b":" + user.mask + b" "
+            if me.caps & bit:
+                told.append(me)
+        if told:
+            self._fanout(told, lines.chghost(old_mask, user.username, user.host), meta)
+        fallback = {uid for uid, c in peers.items() if not c.caps & bit}
+        if fallback:
+            self._fanout(
+                [peers[uid] for uid in fallback], lines.quit_(old_mask, b"Changing hostname"), meta
+            )
+            for chan in user.channels:
+                members = [c for uid, c in chan.local.items() if uid in fallback]
+                if not members:
+                    continue
+                self._show_join(user, chan, members, meta)
+                flags = chan.members.get(user.uid, 0)
+                letters = (b"o" if flags & OP else b"") + (b"v" if flags & VOICE else b"")
+                if letters:
+                    nicks = (user.nick,) * len(letters)
+                    line = lines.channel_mode(
+                        core.config.server_name, chan.name, b"+" + letters, nicks
+                    )
+                    self._fanout(members, line, meta)
+                self._show_away_on_join(user, members, meta)
+        oper = state.local.get(e.uid)
+        if oper is not None:
+            text = b"*** CHGHOST: %s is now %s" % (old_mask, user.mask)
+            core.send(oper, lines.notice(core.config.server_name, oper.name, text))
+            core.audit(oper, "CHGHOST: " + text[4:].decode(errors="replace"))
 
     def _e_umode(self, ev: Record) -> None:
         e = EUmode._make(ev)
@@ -535,7 +708,18 @@ class Replica:
                     core.config.server_name, me.name, N.RPL_INVITING, target.nick, chan.name
                 ),
             )
+        # The invited user, and (IRCv3 invite-notify) the channel's local operators that
+        # negotiated it, but the inviter and the invited: the same line, rendered once
+        told = [
+            c
+            for uid, c in chan.local.items()
+            if c.caps & self.bits.invite_notify
+            and chan.members.get(uid, 0) & OP
+            and uid not in (inviter.uid, target.uid)
+        ]
         them = self.state.local.get(target.uid)
         if them is not None:
+            told.append(them)
+        if told:
             line = lines.invite(inviter.mask, target.nick, chan.name)
-            self._fanout((them,), line, Meta(e.time, e.uid))
+            self._fanout(told, line, Meta(e.time, e.uid))

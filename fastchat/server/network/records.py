@@ -637,3 +637,57 @@ OP = 2
 # a message's flags (RChanMsg.flags, DChan.flags) besides the member flags of a STATUSMSG
 TAGMSG = 1 << 8
 ECHO = 1 << 9  # DUser: the sender's own copy (echo-message), not the delivery
+
+
+# -- IRCv3 state-change notifications: SETNAME, CHGHOST -------------------------------------------
+# Declared apart, at the end, and registered in the tables above from here: each new kind is
+# one block (its code, its schema, its place in SCHEMAS and STATE_EVENTS).
+R_SETNAME = 81
+E_SETNAME = 82
+R_CHGHOST = 83
+E_CHGHOST = 84
+
+
+class RSetname(NamedTuple):
+    """IRCv3 setname: ``uid`` changes its realname (its worker checked it is valid)."""
+
+    kind: int
+    uid: int
+    realname: bytes
+
+
+class ESetname(NamedTuple):
+    """``uid``'s realname is now ``realname``, on every worker (WHOIS, WHO, WHOWAS)."""
+
+    kind: int
+    uid: int
+    realname: bytes
+    time: int
+
+
+class RChghost(NamedTuple):
+    """Operator ``uid`` gives the user ``target`` (a nick) a new username and host (its
+    worker checked both are valid); the sequencer checks the ``chghost`` privilege."""
+
+    kind: int
+    uid: int  # the operator
+    target: bytes  # a nick
+    username: bytes  # empty: the host only (the username stays what it is then)
+    host: bytes
+
+
+class EChghost(NamedTuple):
+    """User ``target``'s ``user@host`` is now ``username@host``, on every worker (IRCv3
+    chghost: its channels are told)."""
+
+    kind: int
+    uid: int  # the operator
+    target: int  # uid
+    username: bytes
+    host: bytes
+    time: int
+
+
+SCHEMAS.update({R_SETNAME: RSetname, E_SETNAME: ESetname, R_CHGHOST: RChghost, E_CHGHOST: EChghost})
+_CODES.update({RSetname: R_SETNAME, ESetname: E_SETNAME, RChghost: R_CHGHOST, EChghost: E_CHGHOST})
+STATE_EVENTS = STATE_EVENTS | {E_SETNAME, E_CHGHOST}

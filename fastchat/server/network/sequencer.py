@@ -30,6 +30,7 @@ from fastchat.server.network.records import (
     OP,
     R_AWAY,
     R_CHANMSG,
+    R_CHGHOST,
     R_COUNTS,
     R_INVITE,
     R_JOIN,
@@ -42,6 +43,7 @@ from fastchat.server.network.records import (
     R_PART,
     R_QUIT,
     R_REGISTER,
+    R_SETNAME,
     R_SYNC,
     R_TOPIC,
     R_UMODE,
@@ -57,6 +59,7 @@ from fastchat.server.network.records import (
     DUser,
     DWallops,
     EAway,
+    EChghost,
     ECounts,
     EIntro,
     EInvite,
@@ -69,10 +72,12 @@ from fastchat.server.network.records import (
     EOper,
     EPart,
     EQuit,
+    ESetname,
     ETopic,
     EUmode,
     EUnkline,
     RAway,
+    RChghost,
     RCounts,
     Record,
     RJoin,
@@ -81,6 +86,7 @@ from fastchat.server.network.records import (
     ROper,
     RPart,
     RQuit,
+    RSetname,
     RUmode,
     RUnkline,
     RUserMsg,
@@ -214,6 +220,8 @@ class Sequencer:
             R_KLINE: self._kline,
             R_UNKLINE: self._unkline,
             R_COUNTS: self._counts,
+            R_SETNAME: self._setname,
+            R_CHGHOST: self._chghost,
         }
 
     def handle(self, origin: int, request: Record, now: int) -> None:
@@ -335,6 +343,13 @@ class Sequencer:
         if a.uid in self.state.users:
             self.router.event(make(EAway, a.uid, a.message, now))
 
+    def _setname(self, origin: int, r: Record, now: int) -> None:
+        """IRCv3 setname: the worker checked the realname; it becomes network state, and
+        the user's channels are told (those that negotiated setname)."""
+        s = RSetname._make(r)
+        if s.uid in self.state.users:
+            self.router.event(make(ESetname, s.uid, s.realname, now))
+
     def _umode(self, origin: int, r: Record, now: int) -> None:
         """RFC 2812 §3.1.5 user modes: the worker has checked them (a user changes only its own);
         they become network state, so every replica knows who is invisible, and who stopped
@@ -364,6 +379,24 @@ class Sequencer:
             self._reply(origin, k.uid, N.ERR_NOSUCHNICK, k.target, b"No such nick/channel")
             return
         self.router.event(make(EKill, k.uid, target.uid, k.comment, now))
+
+    def _chghost(self, origin: int, r: Record, now: int) -> None:
+        """CHGHOST (privilege ``chghost``): a user's new ``user@host``, wherever it is; the
+        worker checked both parts. Nobody by that nick: 401 ERR_NOSUCHNICK; nothing to change:
+        a NOTICE saying so."""
+        c = RChghost._make(r)
+        if self._operator(origin, c.uid, "chghost") is None:
+            return
+        target = self.state.nicks.get(fold(c.target))
+        if target is None:
+            self._reply(origin, c.uid, N.ERR_NOSUCHNICK, c.target, b"No such nick/channel")
+            return
+        username = c.username or target.username
+        if (target.username, target.host) == (username, c.host):
+            text = b"*** CHGHOST: %s is already %s" % (target.nick, target.mask)
+            self.router.to_worker(origin, make(DNotice, c.uid, text, now))
+            return
+        self.router.event(make(EChghost, c.uid, target.uid, username, c.host, now))
 
     def _wallops(self, origin: int, r: Record, now: int) -> None:
         """RFC 2812 §4.7 / Modern IRC WALLOPS: to every user with +w, on whichever worker. One

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from fastchat.irc.casemap import fold
 from fastchat.server.network.records import (
     E_AWAY,
+    E_CHGHOST,
     E_COUNTS,
     E_INTRO,
     E_INVITE,
@@ -28,12 +29,14 @@ from fastchat.server.network.records import (
     E_OPER,
     E_PART,
     E_QUIT,
+    E_SETNAME,
     E_TOPIC,
     E_UMODE,
     E_UNKLINE,
     OP,
     VOICE,
     EAway,
+    EChghost,
     ECounts,
     EIntro,
     EInvite,
@@ -45,6 +48,7 @@ from fastchat.server.network.records import (
     ENick,
     EOper,
     EPart,
+    ESetname,
     ETopic,
     EUmode,
     EUnkline,
@@ -57,6 +61,8 @@ DEFAULT_CHANNEL_MODES = b"nt"
 NO_PRIVILEGES: frozenset[str] = frozenset()
 #: WHOWAS entries kept when nobody says otherwise (the ``whowas_size`` setting's default).
 WHOWAS_SIZE = 1000
+#: The longest realname (USER's, SETNAME's), announced as ISUPPORT ``NAMELEN`` (IRCv3 setname).
+REALNAMELEN = 100
 
 
 class WhowasEntry(NamedTuple):
@@ -136,6 +142,7 @@ class User:
     """A registered user somewhere on the network."""
 
     __slots__ = (
+        "account",
         "away",
         "channels",
         "host",
@@ -169,6 +176,10 @@ class User:
         self.worker = worker
         self.signon = signon
         self.away = b""
+        # The services account the user is logged in to, None for none (what IRCv3
+        # extended-join shows as ``*``). Nothing sets it yet: accounts (issue 12) will, and
+        # then tell the channels (``Replica.notify_account``, IRCv3 account-notify).
+        self.account: bytes | None = None
         self.modes = b""  # user modes, sorted letters; "i" (invisible) matters to others
         # Operator (user mode +o): the [[oper]] block's name and what it may do (the
         # sequencer's overrides, WHO/WHOIS "see"; its worker copies them to the client).
@@ -314,6 +325,8 @@ class State:
             E_KLINE: self._kline,
             E_UNKLINE: self._unkline,
             E_COUNTS: self._counts,
+            E_SETNAME: self._setname,
+            E_CHGHOST: self._chghost,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -512,6 +525,25 @@ class State:
         if user is None or user.away == e.message:
             return False
         user.away = e.message
+        return True
+
+    def _setname(self, ev: Record) -> bool:
+        """IRCv3 setname: a new realname, which WHOIS, WHO and WHOWAS show from now on."""
+        e = ESetname._make(ev)
+        user = self.users.get(e.uid)
+        if user is None or user.realname == e.realname:
+            return False
+        user.realname = e.realname
+        return True
+
+    def _chghost(self, ev: Record) -> bool:
+        """A new ``user@host`` (IRCv3 chghost): the user's mask, and what bans and K-lines
+        match from now on."""
+        e = EChghost._make(ev)
+        user = self.users.get(e.target)
+        if user is None or (user.username, user.host) == (e.username, e.host):
+            return False
+        user.username, user.host = e.username, e.host
         return True
 
     def _umode(self, ev: Record) -> bool:

@@ -1,7 +1,9 @@
 """Every client-visible line that is not a numeric reply: what users see each other do.
 
 Owns: the exact bytes of relayed messages, JOIN, PART, KICK, QUIT, NICK, TOPIC, MODE, INVITE,
-KILL, WALLOPS, PING/PONG, CAP and ERROR lines (RFC 2812 §3, Modern IRC), each formatted in one function.
+KILL, WALLOPS, PING/PONG, CAP and ERROR lines (RFC 2812 §3, Modern IRC), the IRCv3
+notifications (extended JOIN, AWAY, ACCOUNT, SETNAME, CHGHOST) and standard replies
+(FAIL/WARN/NOTE), each formatted in one function.
 Numeric replies are :mod:`.replies`; tagged variants of a line are :mod:`.variants`.
 Must never: decide anything, or know who receives a line.
 
@@ -38,6 +40,12 @@ def nick(mask: bytes, new: bytes) -> bytes:
 def join(mask: bytes, channel: bytes) -> bytes:
     """RFC 2812 §3.2.1: ``:nick!user@host JOIN #channel``."""
     return b":%s JOIN %s\r\n" % (mask, channel)
+
+
+def join_extended(mask: bytes, channel: bytes, account: bytes | None, realname: bytes) -> bytes:
+    """IRCv3 extended-join: ``:nick!user@host JOIN #channel <account> :<realname>``, with
+    ``*`` for a user logged in to no account."""
+    return fit_line(b":%s JOIN %s %s :%s\r\n" % (mask, channel, account or b"*", realname))
 
 
 def part(mask: bytes, channel: bytes, reason: bytes) -> bytes:
@@ -86,6 +94,49 @@ def user_mode(nick_: bytes, changes: bytes) -> bytes:
 def invite(mask: bytes, target: bytes, channel: bytes) -> bytes:
     """RFC 2812 §3.2.7: what the invited user receives."""
     return b":%s INVITE %s :%s\r\n" % (mask, target, channel)
+
+
+def away(mask: bytes, message: bytes) -> bytes:
+    """IRCv3 away-notify: ``:nick!user@host AWAY :message`` (gone), ``... AWAY`` (back)."""
+    if message:
+        return fit_line(b":%s AWAY :%s\r\n" % (mask, message))
+    return b":%s AWAY\r\n" % mask
+
+
+def account(mask: bytes, name: bytes | None) -> bytes:
+    """IRCv3 account-notify: ``:nick!user@host ACCOUNT <account>`` (logged in), ``...
+    ACCOUNT *`` (logged out)."""
+    return b":%s ACCOUNT %s\r\n" % (mask, name or b"*")
+
+
+def setname(mask: bytes, realname: bytes) -> bytes:
+    """IRCv3 setname: ``:nick!user@host SETNAME :realname``."""
+    return fit_line(b":%s SETNAME :%s\r\n" % (mask, realname))
+
+
+def chghost(old_mask: bytes, username: bytes, host: bytes) -> bytes:
+    """IRCv3 chghost: ``:nick!old_user@old_host CHGHOST new_user new_host``."""
+    return b":%s CHGHOST %s %s\r\n" % (old_mask, username, host)
+
+
+def standard_reply(
+    server: bytes,
+    kind: bytes,
+    command: bytes,
+    code: bytes,
+    description: bytes,
+    context: tuple[bytes, ...] = (),
+) -> bytes:
+    """IRCv3 standard replies: ``:server FAIL <command> <code> [<context>...] :<description>``.
+
+    ``kind`` is ``FAIL``, ``WARN`` or ``NOTE``; ``command`` is ``*`` for what no command
+    caused; ``code`` is one of the IRCv3 reply code registry's.
+
+    >>> standard_reply(b"srv", b"FAIL", b"SETNAME", b"INVALID_REALNAME", b"Realname is not valid")
+    b':srv FAIL SETNAME INVALID_REALNAME :Realname is not valid\\r\\n'
+    """
+    middle = b"".join(b" " + c for c in context)
+    return fit_line(b":%s %s %s %s%s :%s\r\n" % (server, kind, command, code, middle, description))
 
 
 def notice(server: bytes, nick_: bytes, text: bytes) -> bytes:

@@ -22,6 +22,7 @@ from fastchat.server.network.sequencer import (
     PARAM_ON_SET,
 )
 from fastchat.server.network.state import (
+    REALNAMELEN,
     Channel,
     KLine,
     State,
@@ -131,6 +132,7 @@ def isupport_tokens(config: Config) -> list[bytes]:
         b"KICKLEN=%d" % config.kicklen,
         b"MAXTARGETS=%d" % config.max_targets,
         b"MODES=%d" % MAX_MODE_CHANGES,
+        b"NAMELEN=%d" % REALNAMELEN,  # IRCv3 setname: "servers MUST provide a NAMELEN token"
         b"NETWORK=" + config.network,
         b"NICKLEN=%d" % config.nicklen,
         b"PREFIX=(ov)@+",
