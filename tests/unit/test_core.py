@@ -533,3 +533,26 @@ def test_a_failing_password_continuation_closes_only_its_client() -> None:
     net.pump()
     assert a.lines()[-1].endswith("[Internal server error]")
     assert a.client.closed and not b.client.closed
+
+
+def test_a_quit_held_behind_a_barrier_counts_though_the_peer_hung_up(net: FakeNet) -> None:
+    """A client that sends NICK and QUIT and closes at once: at several workers the QUIT
+    waits behind the NICK's barrier when the end of the stream arrives; it still counts (its
+    channels see its reason, not "Remote host closed the connection")."""
+    watcher = net.negotiated(0, "watcher")
+    quitter = net.negotiated(net.last, "quitter")
+    watcher.lines()
+    quitter.send("NICK renamed", "QUIT :bye now", pump=False)
+    core = quitter.core
+    core.connection_lost(quitter.client, b"Remote host closed the connection", net.now)
+    if len(net.cores) > 1:
+        assert quitter.client.held and not quitter.client.closed  # the QUIT still waits
+    net.pump()
+    if not quitter.client.closed:  # the shell reads again: the end of the stream, again
+        core.connection_lost(quitter.client, b"Remote host closed the connection", net.now)
+        net.pump()
+    host = f"10.0.0.{net.last + 1}"
+    assert watcher.lines()[-2:] == [
+        f":quitter!~quitter@{host} NICK :renamed",
+        f":renamed!~quitter@{host} QUIT :Quit: bye now",
+    ]

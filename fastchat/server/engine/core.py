@@ -355,8 +355,18 @@ class WorkerCore:
         return client
 
     def connection_lost(self, client: Client, reason: bytes, now: float) -> None:
-        """The peer went away (EOF or socket error) without QUIT."""
+        """The peer went away (EOF or socket error) without QUIT, or without a QUIT we have
+        processed: lines it sent before hanging up may still wait behind its barrier or flood
+        control (a client that sends ``NICK`` then ``QUIT`` and closes at once). They count,
+        as if it had waited: its input is held (the shell stops reading), they run when the
+        wait is over, and then the shell reads again, meets the end of the stream again, and
+        this closes it (or holds it again, while lines are left)."""
         self._now = now
+        if client.inq and not client.closed and not client.quitting:
+            if not client.held:
+                client.held = True
+                self.held_changed.append(client)
+            return
         if client.quitting and not client.closed:
             client.pending.clear()
             self._last_words(client, b"")  # gone before its quit was decided: just close
