@@ -20,7 +20,7 @@ def negotiated(connect: Connect, nick: str, caps: str) -> IRCClient:
     c = connect(nick, register=False)
     c.send("CAP LS 302")
     c.expect(
-        r"^:\S+ CAP \* LS :cap-notify echo-message multi-prefix server-time userhost-in-names$"
+        r"^:\S+ CAP \* LS :cap-notify echo-message extended-monitor multi-prefix server-time userhost-in-names$"
     )
     c.send(f"CAP REQ :{caps}")
     c.expect(rf"^:\S+ CAP \* ACK :{re.escape(caps)}$")

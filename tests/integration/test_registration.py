@@ -102,7 +102,9 @@ def test_cap_negotiation_holds_registration(connect) -> None:
     acknowledged."""
     c = connect()
     c.send("CAP LS 302")
-    c.expect(r"CAP \* LS :cap-notify echo-message multi-prefix server-time userhost-in-names$")
+    c.expect(
+        r"CAP \* LS :cap-notify echo-message extended-monitor multi-prefix server-time userhost-in-names$"
+    )
     c.send("NICK capper")
     c.send("USER capper 0 * :x")
     c.send("CAP REQ :multi-prefix example/unknown")

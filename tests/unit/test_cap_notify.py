@@ -27,11 +27,12 @@ def test_cap_ls_302_lists_every_capability(net: FakeNet) -> None:
         c.send(f"CAP LS {version}".strip())
         assert c.lines() == [
             ":fastchat.local CAP * LS :"
-            "cap-notify echo-message multi-prefix server-time userhost-in-names"
+            "cap-notify echo-message extended-monitor multi-prefix server-time userhost-in-names"
         ]
     assert [c.name for c in CAPABILITIES] == [
         b"cap-notify",
         b"echo-message",
+        b"extended-monitor",
         b"multi-prefix",
         b"server-time",
         b"userhost-in-names",

@@ -39,6 +39,7 @@ from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.caps import CAPABILITIES, Registry
 from fastchat.server.commands import Command
 from fastchat.server.commands.context import LinkInfo
+from fastchat.server.commands.monitor import Monitors
 from fastchat.server.commands.registration import feed
 from fastchat.server.config import Config
 from fastchat.server.connection import Client
@@ -137,6 +138,7 @@ class WorkerCore:
         self.started = 0.0  # when the server started (Unix time; see set_start_time)
         # This worker's links (STATS l): the shell refreshes them about once a second.
         self.links: tuple[LinkInfo, ...] = ()
+        self.monitors = Monitors()  # IRCv3 MONITOR: which local clients watch which nick
         self._reported_counts: dict[bytes, int] = {}  # the last R_COUNTS (see tick)
         self._next_uid = incarnation << 32
         self._now = 0.0

@@ -3,8 +3,8 @@
 Owns: applying each sequenced event to this worker's copy of the network state, and
 delivering what local clients must see of it: a channel's messages (the hot path), private
 messages, WALLOPS, and the lines every state change shows (JOIN, PART, QUIT, NICK, TOPIC,
-MODE, KICK, INVITE, KILL, K-lines, AWAY replies, OPER's answer, and the welcome burst on
-registration). Each line is rendered once (:mod:`fastchat.server.render`) and the same bytes
+MODE, KICK, INVITE, KILL, K-lines, AWAY replies, OPER's answer, the welcome burst on
+registration, and MONITOR's online/offline notices, which :mod:`fastchat.server.commands.monitor` renders). Each line is rendered once (:mod:`fastchat.server.render`) and the same bytes
 go to every recipient with the same capabilities.
 Must never: decide anything (the sequencer did) or touch a socket.
 """
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold
 from fastchat.server.caps import Meta, multi_prefix, userhost_in_names
+from fastchat.server.commands import monitor
 from fastchat.server.commands.registration import feed
 from fastchat.server.connection import Client
 from fastchat.server.network.records import (
@@ -161,6 +162,7 @@ class Replica:
             return
         core = self.core
         uid = ev[1]  # EIntro.uid
+        monitor.signed_on(core, self.state.users[uid])
         client = core.clients.get(uid)
         if client is None or client.closed:
             return
@@ -180,12 +182,14 @@ class Replica:
         if user is None:
             return
         line = lines.nick(user.mask, e.nick)
+        old_nick = user.nick
         recipients = self._members_of_channels(user.uid)
         me = self.state.local.get(user.uid)
         if me is not None:
             recipients[user.uid] = me
         self.state.apply(ev)
         self._fanout(recipients.values(), line, Meta(e.time, e.uid))
+        monitor.renamed(self.core, user, old_nick)
         if me is not None:
             me.nick = user.nick
             me.source = b":" + user.mask + b" "
@@ -248,6 +252,7 @@ class Replica:
         self.state.apply(ev)
         self._fanout(recipients.values(), line, Meta(e.time, e.uid))
         core = self.core
+        monitor.signed_off(core, (user,))
         me = core.clients.get(user.uid)
         if me is not None and not me.closed and not me.quitting:
             # the sequencer removed a user we still hold (e.g. a resync collision)
@@ -349,6 +354,7 @@ class Replica:
         state.apply(ev)
         line = lines.quit_(victim_mask, reason)
         self._fanout(recipients.values(), line, Meta(e.time, e.target))
+        monitor.signed_off(core, (victim,))
         if me is not None and not me.closed and not me.quitting:
             core.disconnect(me, reason)
 
@@ -383,6 +389,7 @@ class Replica:
         state.apply(ev)
         for recipients, line, uid in quits:
             self._fanout(recipients, line, Meta(e.time, uid))
+        monitor.signed_off(core, victims)
         banned = b"You are banned from this server (%s)" % e.reason
         for client in mine:
             core.reply(client, N.ERR_YOUREBANNEDCREEP, banned)
