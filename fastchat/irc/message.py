@@ -57,9 +57,14 @@ class Message:
 
 
 def _is_command(token: bytes) -> bool:
+    """A command is letters (RFC 2812 §2.3.1) or three digits; a word of ASCII letters,
+    digits, ``_`` and ``-`` is one too, which the server may not know (``421``, as Ergo
+    answers ``NONEXISTENT_COMMAND``), rather than a malformed line (``400``)."""
     if token.isalpha() and token.isascii():
         return True
-    return len(token) == 3 and token.isdigit()
+    if len(token) == 3 and token.isdigit():
+        return True
+    return token.isascii() and token.replace(b"_", b"").replace(b"-", b"").isalnum()
 
 
 def parse(line: bytes) -> Message:

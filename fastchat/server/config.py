@@ -280,6 +280,16 @@ class Config:
     awaylen: int = setting(
         200, "max away message length, `AWAYLEN`; longer ones are cut", reloadable=True
     )
+    client_tag_deny: tuple[bytes, ...] = setting(
+        (),
+        "comma-separated client-only message tags (without `+`) the server does not relay, "
+        "`CLIENTTAGDENY`; `*` for all; '' relays every one",
+        reloadable=True,
+        type=str,
+        convert=_channel_list,
+        metavar="LIST",
+        shown_default="none",
+    )
     whowas_size: int = setting(
         1000,
         "`WHOWAS` entries the server keeps, for every nick in all; a nick change, a quit or a "

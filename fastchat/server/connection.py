@@ -17,6 +17,19 @@ from fastchat.server.registration import Phase
 _NO_PRIVILEGES: frozenset[str] = frozenset()
 
 
+class Labeled:
+    """The reply owed to a command that came with an IRCv3 ``label`` tag, while it is being
+    produced (see :mod:`fastchat.server.engine.labels`): the label (escaped, as it goes
+    out), the reply's lines so far, and the reference of its batch once one is open."""
+
+    __slots__ = ("batch", "label", "lines")
+
+    def __init__(self, label: bytes) -> None:
+        self.label = label
+        self.lines: list[bytes] = []
+        self.batch = b""
+
+
 class Client:
     """A local connection. Slots keep an idle client small (see the idle benchmark)."""
 
@@ -31,8 +44,10 @@ class Client:
         "inq",
         "inq_bytes",
         "ip",
+        "label",
         "last_active",
         "linebuf",
+        "msgs",
         "nick",
         "oper_failures",
         "oper_retry_at",
@@ -46,6 +61,7 @@ class Client:
         "realname",
         "received",
         "source",
+        "streamed",
         "synced_upto",
         "transport",
         "uid",
@@ -69,6 +85,11 @@ class Client:
         # Where registration stands (see fastchat.server.registration, its one state machine)
         self.phase = Phase.NEW
         self.caps = 0  # negotiated IRCv3 capabilities, a bit set (fastchat.server.caps)
+        # PRIVMSG/NOTICE/TAGMSG sent so far: each one's number is part of its msgid
+        self.msgs = 0
+        # messages relayed without a barrier since the last one (see engine/labels.py)
+        self.streamed = False
+        self.label: Labeled | None = None  # the labeled command being answered, if any
         self.cap_version = 0  # the version of CAP LS the client asked for (302), or 0
         # Operator privileges, what the dispatcher checks command rows against: a copy of
         # the user's (network state: E_OPER gives them, -o takes them), set by its worker.

@@ -51,7 +51,9 @@ def test_replay_after_a_partial_delivery_sends_each_message_once() -> None:
     hub = Hub(Config(workers=3), listener, None)
     pairs = [socket.socketpair() for _ in range(3)]
     try:
-        requests = [[(R_CHANMSG, UIDS[0], b"#x", _line(n), False, False)] for n in (1, 2, 3)]
+        requests = [
+            [(R_CHANMSG, UIDS[0], b"#x", _line(n), False, False, 0, b"", 0)] for n in (1, 2, 3)
+        ]
         sync = [(R_SYNC, UIDS[0])]  # a request under the barrier, sent after the messages
         hellos = {
             0: _hello(0, {0: BASE[0] + 1}, ((0, BASE[0] + 1),)),
@@ -104,8 +106,8 @@ def test_replay_keeps_the_old_hubs_order_across_senders() -> None:
             2: _hello(2, {}, ()),
         }
         resent = {
-            0: (R_CHANMSG, UIDS[0], b"#x", from_0, False, False),
-            2: (R_CHANMSG, UIDS[2], b"#x", from_2, False, False),
+            0: (R_CHANMSG, UIDS[0], b"#x", from_0, False, False, 0, b"", 0),
+            2: (R_CHANMSG, UIDS[2], b"#x", from_2, False, False, 0, b"", 0),
         }
         for w in (0, 2, 1):
             worker_end, hub_end = pairs[w]

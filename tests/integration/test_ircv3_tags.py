@@ -82,3 +82,60 @@ def test_echo_message_is_the_channels_copy(server: process.ServerProcess) -> Non
     finally:
         for c in [sender, *others]:
             c.close()
+
+
+def test_msgid_and_client_tags_are_the_same_everywhere(server: process.ServerProcess) -> None:
+    """message-tags: the same msgid and client-only tags for every recipient on every worker
+    and in the sender's echo; a TAGMSG reaches only those who negotiated message-tags; a
+    client without it gets the plain line."""
+    caps = "message-tags echo-message"
+    sender = timed(server, "mt0", caps)
+    others = [timed(server, f"mt{i}", "message-tags") for i in range(1, 6)]
+    plain = IRCClient(server.host, server.port, "mtplain")
+    try:
+        for c in [sender, *others, plain]:
+            c.sync()
+        sender.send("@+draft/react=👍;+x=a\\sb PRIVMSG #lobby :tagged")
+        echo = sender.expect(r"PRIVMSG #lobby :tagged").string
+        assert all(c.expect(r"PRIVMSG #lobby :tagged").string == echo for c in others)
+        tags = parse_tags(parse(echo.encode()).tags)
+        assert tags[b"+draft/react"] == "👍".encode() and tags[b"+x"] == b"a b"
+        assert tags[b"msgid"]
+        assert plain.expect(r"PRIVMSG #lobby :tagged").string.startswith(":mt0!")
+        sender.send("@+typing=active TAGMSG #lobby")
+        echo = sender.expect(r"TAGMSG #lobby").string
+        assert all(c.expect(r"TAGMSG #lobby").string == echo for c in others)
+        # the channel's one order: had plain been sent the TAGMSG, it would come before this
+        others[0].send("PRIVMSG #lobby :done")
+        line = others[1].expect(r"PRIVMSG #lobby :done").string
+        assert parse_tags(parse(line.encode()).tags)[b"msgid"] != tags[b"msgid"]
+        assert not any("TAGMSG" in x for x in plain.expect_until(r"PRIVMSG #lobby :done"))
+    finally:
+        for c in [sender, *others, plain]:
+            c.close()
+
+
+def test_labeled_replies_on_any_worker(server: process.ServerProcess) -> None:
+    """labeled-response: a query about a user on another worker, a JOIN and a message each
+    come back as one labeled message (a line, a batch, the echo), or ACK."""
+    caps = "batch labeled-response echo-message"
+    asker = timed(server, "lr0", caps)
+    others = [timed(server, f"lr{i}") for i in range(1, 5)]
+    try:
+        for c in [asker, *others]:
+            c.sync()
+        asker.send("@label=a1 WHOIS lr4")
+        start = asker.expect(r"BATCH \+").string
+        assert start.startswith("@label=a1 ")
+        ref = start.split()[3][1:]
+        asker.expect(rf"@batch={ref} .* 318 ")
+        asker.expect(rf"BATCH -{ref}")
+        asker.send("@label=a2 PRIVMSG #lobby :labeled")
+        assert asker.expect(r"PRIVMSG #lobby :labeled").string.startswith("@label=a2 ")
+        line = others[3].expect(r"PRIVMSG #lobby :labeled").string
+        assert "label=" not in line
+        asker.send("@label=a3 PONG x")
+        asker.expect(r"^@label=a3 :\S+ ACK$")
+    finally:
+        for c in [asker, *others]:
+            c.close()

@@ -37,11 +37,11 @@ from fastchat.server.runtime.bus import HEADER_SIZE, FrameReader, Link, Retained
 BATCHES: list[list[Record]] = [
     [],
     [(D_DONE, 7, 1_700_000_000_000)],
-    [(R_CHANMSG, 1 << 32, b"#chan", b":a!b@c PRIVMSG #chan :hi\r\n", False, True)],
+    [(R_CHANMSG, 1 << 32, b"#chan", b":a!b@c PRIVMSG #chan :hi\r\n", False, True, 0, b"", 0)],
     [(E_JOIN, 3, b"#Chan[x]", 2, 1_700_000_000, 1_700_000_000_123)] * 3,
     [(B_SEEN, ((0, 5), (1, 9)), {0: 5, 1: 9}), (B_SEEN, (), None)],
-    [(D_CHAN, b"#big", 1, b"x" * 70_000, 1)],
-    [(D_CHAN, b"#bin", 1, bytes(range(256)), 1)],
+    [(D_CHAN, b"#big", 1, b"x" * 70_000, 0, b"", 0, 1)],
+    [(D_CHAN, b"#bin", 1, bytes(range(256)), 0, b"", 0, 1)],
 ]
 
 
@@ -148,7 +148,7 @@ def test_a_frame_announcing_more_than_has_arrived_waits() -> None:
     bytes than have arrived, however many, makes it wait, not fail."""
     reader = FrameReader()
     assert reader.feed(struct.pack("!I", 0xFFFFFFFF) + b"\x00" * 1000) == []
-    big = [(D_CHAN, b"#c", 1, b"y" * (1 << 20), 1)]
+    big = [(D_CHAN, b"#c", 1, b"y" * (1 << 20), 0, b"", 0, 1)]
     frame = encode(big)
     reader = FrameReader()
     for i in range(0, len(frame) - 1, 65536):
@@ -316,7 +316,9 @@ def test_link_keeps_what_the_socket_did_not_take(links: tuple[Link, Link]) -> No
     has not taken; flushing again as the peer reads finishes it, and every byte arrives
     once, in order."""
     left, right = links
-    big = [(D_CHAN, b"#c", 1, bytes(range(256)) * 16384, 1)]  # 4 MiB: more than any buffer
+    big = [
+        (D_CHAN, b"#c", 1, bytes(range(256)) * 16384, 0, b"", 0, 1)
+    ]  # 4 MiB: more than any buffer
     frame = left.queue(big)
     assert left.flush() is False
     assert 0 < left.backlog < len(frame)

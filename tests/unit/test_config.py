@@ -32,6 +32,7 @@ OLD_DEFAULTS = {
     "topiclen": 390,
     "kicklen": 255,
     "awaylen": 200,
+    "client_tag_deny": (),
     "whowas_size": 1000,
     "server_info": b"fastchat IRC server",
     "admin_location": b"",

@@ -49,7 +49,9 @@ def test_without_the_capability_no_echo(net: FakeNet) -> None:
 
 def test_a_private_message_comes_back_with_the_same_time(net: FakeNet) -> None:
     """The sequencer sends the sender its copy with the target's: the same bytes, and with
-    server-time the same ``time`` tag; a message to oneself arrives once."""
+    server-time the same ``time`` tag; a message to oneself arrives twice, as delivered and as
+    echoed (what the labeled-response spec describes: "echo-message will result in duplicate
+    messages being sent by the server, as both sent and received messages")."""
     last = len(net.cores) - 1
     ann = net.negotiated(0, "ann", "echo-message", "server-time")
     bob = net.negotiated(last, "bob", "server-time")
@@ -63,6 +65,6 @@ def test_a_private_message_comes_back_with_the_same_time(net: FakeNet) -> None:
     ann.send("PRIVMSG ann :note to self")
     assert [line.split(b" ", 1)[1] for line in ann.raw_lines()] == [
         b":ann!~ann@10.0.0.1 PRIVMSG ann :note to self"
-    ]
+    ] * 2
     ann.send("PRIVMSG nobody :hello?")
     assert [line.split(b" ", 2)[1] for line in ann.raw_lines()] == [b"401"]

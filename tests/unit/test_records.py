@@ -166,12 +166,13 @@ def test_make_with_a_missing_field_raises() -> None:
 def test_hand_built_hot_records_match_their_schemas() -> None:
     """The hot builders write D_CHAN, D_DONE and R_CHANMSG by hand (records.py says so); the
     layouts they use must be the schemas' layouts."""
-    d_chan = (records.D_CHAN, b"#chan", 7, b":a!b@c PRIVMSG #chan :hi\r\n", 1_700_000_000_123)
+    line = b":a!b@c PRIVMSG #chan :hi\r\n"
+    d_chan = (records.D_CHAN, b"#chan", 7, line, 3, b"", 0, 1_700_000_000_123)
     assert records.DChan._make(d_chan) == make(
-        records.DChan, b"#chan", 7, b":a!b@c PRIVMSG #chan :hi\r\n", 1_700_000_000_123
+        records.DChan, b"#chan", 7, line, 3, b"", 0, 1_700_000_000_123
     )
     assert records.DDone._make((records.D_DONE, 7, 5)).time == 5
-    r_chanmsg = (records.R_CHANMSG, 7, b"#chan", b"line", False, True)
+    r_chanmsg = (records.R_CHANMSG, 7, b"#chan", b"line", False, True, 3, b"", 0)
     assert records.RChanMsg._make(r_chanmsg).doubted is True
 
 

@@ -78,6 +78,13 @@ EXACT: list[tuple[str, Callable[..., bytes], tuple[object, ...], bytes]] = [
     ("closing-link", lines.closing_link, (b"~ada", b"10.0.0.1", b"Quit: bye"),
      b"ERROR :Closing link: (~ada@10.0.0.1) [Quit: bye]\r\n"),
     ("error", lines.error, (b"Server shutting down",), b"ERROR :Server shutting down\r\n"),
+    # IRCv3 message-tags TAGMSG (its tags are added per recipient)
+    ("tagmsg", lines.tagmsg, (MASK, b"#c"), b":ada!~ada@10.0.0.1 TAGMSG #c\r\n"),
+    # IRCv3 standard-replies: context parameters, then the description, trailing
+    ("fail", lines.fail, (SRV, b"PRIVMSG", b"INVALID_LABEL", b"too long"),
+     b":irc.example FAIL PRIVMSG INVALID_LABEL :too long\r\n"),
+    ("fail-context", lines.fail, (SRV, b"SETNAME", b"INVALID_REALNAME", b"x", b"no good"),
+     b":irc.example FAIL SETNAME INVALID_REALNAME x :no good\r\n"),
 ]  # fmt: skip
 
 
@@ -413,7 +420,7 @@ def test_variants_plain_is_the_very_same_object() -> None:
     plain = b":a PRIVMSG #c :hi\r\n"
     asked: list[int] = []
 
-    def tags_for(key: int) -> list[tuple[bytes, bytes]]:
+    def tags_for(key: int, line: int) -> list[tuple[bytes, bytes]]:
         asked.append(key)
         return [(b"t", b"1")]
 
@@ -429,7 +436,7 @@ def test_variants_tags_for_called_once_per_key() -> None:
     plain = b":a PRIVMSG #c :1\r\n:a PRIVMSG #c :2\r\n"
     asked: list[int] = []
 
-    def tags_for(key: int) -> list[tuple[bytes, bytes]]:
+    def tags_for(key: int, line: int) -> list[tuple[bytes, bytes]]:
         asked.append(key)
         return [(b"k", b"%d" % key)]
 
@@ -449,7 +456,19 @@ def test_variants_tags_for_called_once_per_key() -> None:
 def test_variants_with_no_tags_for_a_key_is_plain_bytes() -> None:
     """A capability set whose tags all came out empty gets the plain bytes (no ``@``)."""
     plain = b":a QUIT :bye\r\n"
-    assert Variants(plain, lambda key: []).get(4) == plain
+    assert Variants(plain, lambda key, line: []).get(4) == plain
+
+
+def test_numbered_variants_tag_each_line_of_a_run() -> None:
+    """A run of messages (one record, several lines) gives each line its own tags when they
+    differ by line (each message its own msgid): ``tags_for`` is asked per line, per key."""
+    plain = b":a PRIVMSG #c :1\r\n:a PRIVMSG #c :2\r\n:a PRIVMSG #c :3\r\n"
+    variants = Variants(plain, lambda key, i: [(b"msgid", b"m%d" % i)], numbered=True)
+    assert variants.get(1) == (
+        b"@msgid=m0 :a PRIVMSG #c :1\r\n@msgid=m1 :a PRIVMSG #c :2\r\n"
+        b"@msgid=m2 :a PRIVMSG #c :3\r\n"
+    )
+    assert variants.get(0) is plain
 
 
 def test_render_is_pure() -> None:

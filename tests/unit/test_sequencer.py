@@ -219,12 +219,14 @@ def line(uid: int, command: bytes, target: bytes, text: bytes = b"hi") -> bytes:
 
 def chanmsg(uid: int, target: bytes, notice: bool = False, doubted: bool = False) -> Record:
     command = b"NOTICE" if notice else b"PRIVMSG"
-    return make(RChanMsg, uid, fold(target), line(uid, command, target), notice, doubted)
+    return make(RChanMsg, uid, fold(target), line(uid, command, target), notice, doubted, 0, b"", 0)
 
 
 def usermsg(uid: int, target: bytes, notice: bool = False, doubted: bool = False) -> Record:
     command = b"NOTICE" if notice else b"PRIVMSG"
-    return make(RUserMsg, uid, fold(target), line(uid, command, target), notice, doubted)
+    return make(
+        RUserMsg, uid, fold(target), line(uid, command, target), notice, doubted, False, 0, b"", 0
+    )
 
 
 # -- registration (RFC 2812 §3.1) ------------------------------------------------------------------
@@ -954,7 +956,7 @@ def test_approved_channel_message_is_delivered_to_the_channel() -> None:
     net = network()
     request = chanmsg(ALICE, b"#Chan")
     assert net.handle(request) == [
-        ("channel", b"#chan", (D_CHAN, b"#chan", ALICE, request[3], NOW)),
+        ("channel", b"#chan", (D_CHAN, b"#chan", ALICE, request[3], 0, b"", 0, NOW)),
     ]
 
 
@@ -1016,7 +1018,8 @@ def test_user_message_goes_to_the_target_s_worker() -> None:
     the worker holding it."""
     net = network()
     request = usermsg(ALICE, b"CAROL")
-    assert net.handle(request) == [("worker", 2, make(DUser, CAROL, request[3], NOW))]
+    delivery = make(DUser, CAROL, ALICE, request[3], 0, b"", 0, NOW)
+    assert net.handle(request) == [("worker", 2, delivery)]
 
 
 @pytest.mark.parametrize("notice", [False, True], ids=["privmsg", "notice"])
@@ -1354,9 +1357,11 @@ def _random_request(rng: random.Random, uid: int, state: State) -> Record:
     doubted = rng.random() < 0.3
     kind = rng.choices(list(_WEIGHTS), weights=list(_WEIGHTS.values()))[0]
     if kind == "chanmsg":
-        return make(RChanMsg, uid, fold(chan), b":x PRIVMSG %s :hi" % chan, notice, doubted)
+        line = b":x PRIVMSG %s :hi" % chan
+        return make(RChanMsg, uid, fold(chan), line, notice, doubted, 0, b"", 0)
     if kind == "usermsg":
-        return make(RUserMsg, uid, fold(nick), b":x PRIVMSG %s :hi" % nick, notice, doubted)
+        line = b":x PRIVMSG %s :hi" % nick
+        return make(RUserMsg, uid, fold(nick), line, notice, doubted, False, 0, b"", 0)
     if kind == "register":
         return make(RRegister, uid, nick, b"~u", b"host", b"Real")
     if kind == "join":

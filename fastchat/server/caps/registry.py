@@ -18,13 +18,21 @@ from typing import NamedTuple
 
 class Meta(NamedTuple):
     """What a message tag may be computed from: the sequencer's decision that produced the
-    line (its time, in ms) and who sent it (a uid; 0: the server)."""
+    line (its time, in ms), who sent it (a uid; 0: the server), and for a PRIVMSG, NOTICE or
+    TAGMSG what its sender's worker decided: the sender's message number ``seq`` (the msgid
+    is made of time, sender and seq; -1: the line is not a message, it gets no msgid), the
+    client-only tags the sender attached (wire form) and whether the sender is a bot
+    (user mode +B)."""
 
     time: int
     sender: int
+    seq: int = -1
+    client_tags: bytes = b""
+    bot: bool = False
 
 
 TagValue = Callable[[Meta], bytes | None]
+TagList = Callable[[Meta], list[tuple[bytes, bytes]]]
 
 
 @dataclass(frozen=True)
@@ -33,8 +41,9 @@ class Capability:
 
     ``value``: what ``CAP LS 302`` shows after ``=`` (None: nothing). ``tags``: the message
     tags a client that negotiated it receives, each as (tag name, function of the message's
-    :class:`Meta` giving its value, or None to leave it out). ``requires``: capabilities that
-    must be enabled with it (a REQ without them is refused, NAK). ``implicit_302``: enabled,
+    :class:`Meta` giving its value, or None to leave it out). ``tag_list``: tags whose names
+    come with the message (client-only tags), a function of the :class:`Meta` giving (name,
+    value) pairs. ``requires``: capabilities that must be enabled with it (a REQ without them is refused, NAK). ``implicit_302``: enabled,
     without a REQ, for every client that asks ``CAP LS 302`` or later, which may then not
     disable it (what the spec says of ``cap-notify``).
     """
@@ -42,6 +51,7 @@ class Capability:
     name: bytes
     value: bytes | None = None
     tags: tuple[tuple[bytes, TagValue], ...] = ()
+    tag_list: TagList | None = None
     requires: tuple[bytes, ...] = ()
     implicit_302: bool = False
     doc: str = field(default="", compare=False)
@@ -70,7 +80,7 @@ class Registry:
         self._by_name[cap.name] = cap
         self._bits[cap.name] = bit
         self._by_bit.append(cap)
-        if cap.tags:
+        if cap.tags or cap.tag_list is not None:
             self.tag_mask |= bit
         if cap.implicit_302:
             self.implicit_302 |= bit
@@ -122,9 +132,13 @@ class Registry:
         decision is ``meta`` (in registry order, each tag once)."""
         out: dict[bytes, bytes] = {}
         for name in self.names(mask & self.tag_mask):
-            for tag, value in self._by_name[name].tags:
+            cap = self._by_name[name]
+            for tag, value in cap.tags:
                 if tag not in out:
                     v = value(meta)
                     if v is not None:
                         out[tag] = v
+            if cap.tag_list is not None:
+                for tag, v in cap.tag_list(meta):
+                    out.setdefault(tag, v)
         return list(out.items())

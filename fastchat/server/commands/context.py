@@ -82,8 +82,18 @@ class Context(Protocol):
         """Hand a request to the sequencer; with ``barrier``, the client's next lines wait
         for its decision (so every command sees the effects of the ones before it)."""
 
-    def relay_message(self, client: Client, target: bytes, line: bytes, notice: bool) -> None:
-        """Send one formatted PRIVMSG/NOTICE ``line`` from ``client`` towards ``target``."""
+    def relay_message(
+        self,
+        client: Client,
+        target: bytes,
+        line: bytes,
+        notice: bool,
+        tags: bytes = b"",
+        flags: int = 0,
+    ) -> None:
+        """Send one formatted PRIVMSG/NOTICE/TAGMSG ``line`` from ``client`` towards
+        ``target``, with the client-only ``tags`` to relay (wire form) and ``flags``
+        (``records.TAGMSG``)."""
 
     def request_rehash(self, client: Client) -> None:
         """Reload the config file (I/O, done by the shell), answering ``client``."""

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 from fastchat.irc import numerics as N
 from fastchat.irc.message import MAX_INPUT_LINE
-from fastchat.server.caps import CAPABILITIES, Registry
+from fastchat.server.caps import CAPABILITIES, Registry, labeled_response
 from fastchat.server.commands import Command
 from fastchat.server.commands.context import LinkInfo
 from fastchat.server.commands.monitor import Monitors
@@ -44,6 +44,7 @@ from fastchat.server.commands.registration import feed
 from fastchat.server.config import Config
 from fastchat.server.connection import Client
 from fastchat.server.engine.dispatch import Dispatcher
+from fastchat.server.engine.labels import Labels
 from fastchat.server.engine.offload import Offload
 from fastchat.server.engine.relay import Relay
 from fastchat.server.engine.replica import Replica
@@ -131,8 +132,9 @@ class WorkerCore:
         # the one plain line without looking at capabilities.
         self.tagged = 0
         self.echo_bit = caps.bit(b"echo-message")  # 0 when not offered: never echoes
-        # What makes a client's fan-out special (``tagged`` counts such local clients)
-        self.special_mask = caps.tag_mask | self.echo_bit
+        # What makes a client's fan-out special (``tagged`` counts such local clients): tags,
+        # echoes, and labeled responses (a reply must be told from other traffic)
+        self.special_mask = caps.tag_mask | self.echo_bit | caps.bit(labeled_response.NAME)
         self.oper_backoff: dict[bytes, tuple[int, float]] = {}  # see commands/operators.py
         self.created = b"at start-up"
         self.started = 0.0  # when the server started (Unix time; see set_start_time)
@@ -146,6 +148,7 @@ class WorkerCore:
             Sequencer(self.state, config, LocalRouter(self)) if standalone else None
         )
         self.replica = Replica(self)
+        self.labels = Labels(self)
         self.relay = Relay(self)
         self.dispatcher = Dispatcher(self)
         self.resync = Resync(self, incarnation)
@@ -177,8 +180,13 @@ class WorkerCore:
 
     # -- effects ---------------------------------------------------------------------------------
     def send(self, client: Client, data: bytes) -> None:
-        """Queue ``data`` (whole lines) for ``client``; the shell sends it this loop turn."""
+        """Queue ``data`` (whole lines) for ``client``; the shell sends it this loop turn.
+        While the client's labeled command is open, ``data`` is part of its reply (see
+        :mod:`.labels`)."""
         if client.closed:
+            return
+        if client.label is not None:
+            self.labels.capture(client, data)
             return
         pending = client.pending
         if not pending:
@@ -449,9 +457,18 @@ class WorkerCore:
         """One line through the dispatcher (see :meth:`Dispatcher.handle_line`)."""
         return self.dispatcher.handle_line(client, line, index)
 
-    def relay_message(self, client: Client, target: bytes, line: bytes, notice: bool) -> None:
-        """Context: send a formatted PRIVMSG/NOTICE ``line`` towards ``target`` (the relay)."""
-        self.relay.message(client, target, line, notice)
+    def relay_message(
+        self,
+        client: Client,
+        target: bytes,
+        line: bytes,
+        notice: bool,
+        tags: bytes = b"",
+        flags: int = 0,
+    ) -> None:
+        """Context: send a formatted PRIVMSG/NOTICE/TAGMSG ``line`` towards ``target`` (the
+        relay)."""
+        self.relay.message(client, target, line, notice, tags, flags)
 
     def request_rehash(self, client: Client) -> None:
         """Context: reload the config file for ``client`` (see :class:`~.offload.Offload`)."""
@@ -509,7 +526,7 @@ class WorkerCore:
                     )
             elif now - client.last_active > cfg.ping_interval:
                 client.ping_sent = now
-                self.send(client, lines.ping(cfg.server_name))
+                self.labels.other(client, lines.ping(cfg.server_name))
 
     def shutdown(self, reason: bytes) -> None:
         """Tell every client the server is going away (the shell flushes, then closes)."""
@@ -571,6 +588,8 @@ class WorkerCore:
         """One of ``client``'s waits is over: when none is left, send the ERROR its decided
         quit owes it, or process the lines that waited."""
         if not client.waiting:
+            if client.label is not None:
+                self.labels.close_if_done(client)
             if client.quitting:
                 if not client.closed:
                     self._last_words(client, client.quitting)

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 
 from fastchat.irc import numerics as N
 from fastchat.irc.linebuffer import OVERLONG
-from fastchat.irc.message import BlankLine, ProtocolError, input_too_long, parse
+from fastchat.irc.message import BlankLine, Message, ProtocolError, input_too_long, parse
 from fastchat.server.commands import COMMANDS, Command
 from fastchat.server.connection import Client
+from fastchat.server.engine.labels import MAX_LABEL
 from fastchat.server.network.records import R_SYNC
+from fastchat.server.render import lines
 
 if TYPE_CHECKING:
     from fastchat.server.engine.core import WorkerCore
@@ -72,8 +74,44 @@ class Dispatcher:
         except BlankLine:
             return True  # Modern IRC: empty lines are ignored, without a reply
         except ProtocolError as exc:
-            core.reply(client, N.ERR_UNKNOWNERROR, b"*", b"Malformed message: " + str(exc).encode())
+            malformed = b"Malformed message: " + str(exc).encode()
+            raw_tags = line[1:].partition(b" ")[0] if line[:1] == b"@" else None
+            label = core.labels.label_of(client, raw_tags)
+            if label is not None and len(label) <= MAX_LABEL:
+                core.labels.open(client, label)
+            core.reply(client, N.ERR_UNKNOWNERROR, b"*", malformed)
+            core.labels.close(client)
             return True
+        labels = core.labels
+        label = labels.label_of(client, msg.tags) if msg.tags is not None else None
+        if label is None:
+            return self._dispatch(client, msg, index)
+        if len(label) > MAX_LABEL:
+            too_long = b"A label is at most %d bytes" % MAX_LABEL
+            server = core.config.server_name
+            core.send(client, lines.fail(server, msg.command, b"INVALID_LABEL", too_long))
+            return True
+        if client.streamed and core.sequencer is None:
+            # echoes of its earlier messages may still be on their way: not part of this reply
+            client.streamed = False
+            client.synced_upto = client.received
+            core.submit((R_SYNC, client.uid))
+            return False
+        labels.open(client, label)
+        labels.current = client
+        try:
+            done = self._dispatch(client, msg, index)
+        finally:
+            labels.current = None
+        if not done:
+            client.label = None  # behind a read barrier: labeled again when it runs
+        elif not client.waiting:
+            labels.close(client)
+        return done
+
+    def _dispatch(self, client: Client, msg: Message, index: int) -> bool:
+        """The checks every row declares, then the command's handler (see handle_line)."""
+        core = self.core
         command = self.commands.get(msg.command)
         registered = client.user is not None
         if command is None or (

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from fastchat.irc.casemap import fold
 from fastchat.irc.message import MAX_LINE
 from fastchat.server.connection import Client
-from fastchat.server.network.records import D_CHAN, R_CHANMSG, RUserMsg, make
+from fastchat.server.network.records import D_CHAN, OP, R_CHANMSG, VOICE, RUserMsg, make
 from fastchat.server.network.sequencer import may_speak
 from fastchat.server.render import lines
 
@@ -22,6 +22,17 @@ if TYPE_CHECKING:
     from fastchat.server.engine.core import WorkerCore
 
 _CHANNEL_PREFIXES = b"#&"
+#: Modern IRC STATUSMSG: the member prefixes a channel target may carry (ISUPPORT STATUSMSG)
+_STATUS_PREFIXES = b"@+"
+
+
+def _status(target: bytes) -> int:
+    """The member flags a STATUSMSG target (``@#chan``, ``+#chan``) is for: a recipient must
+    hold one of them (``+`` means voiced or better); 0 when ``target`` is not one."""
+    name = target.lstrip(_STATUS_PREFIXES)
+    if name == target or not name or name[0] not in _CHANNEL_PREFIXES:
+        return 0
+    return OP | VOICE if b"+" in target[: len(target) - len(name)] else OP
 
 
 class _Run:
@@ -80,21 +91,41 @@ class Relay:
         )
         return True
 
-    def message(self, client: Client, target: bytes, line: bytes, notice: bool) -> None:
-        """Send one formatted PRIVMSG/NOTICE ``line`` towards ``target``.
+    def message(
+        self,
+        client: Client,
+        target: bytes,
+        line: bytes,
+        notice: bool,
+        tags: bytes = b"",
+        flags: int = 0,
+    ) -> None:
+        """Send one formatted PRIVMSG/NOTICE/TAGMSG ``line`` towards ``target``, with the
+        client-only ``tags`` to relay and ``flags`` (records.TAGMSG; a STATUSMSG's member
+        flags are found here, from ``target``).
 
         If the replica says the message may go, it streams to the sequencer with no barrier
         (the common case, and the fast one). If the replica says no, the replica may only be
         behind (a user who registered a moment ago on another worker), so the sequencer
         decides, under the client's barrier: its answer comes before the reply to anything
-        the client sent next, exactly as on a single server.
+        the client sent next, exactly as on a single server. A labeled message goes under
+        the barrier too: its reply (the echo, or an error) is complete at its D_DONE.
         """
         key = fold(target)
         core = self.core
         state = core.state
-        if target[0] in _CHANNEL_PREFIXES:
-            chan = state.channels.get(key)
-            if chan is not None and may_speak(state, chan, client.uid):
+        if target[0] not in _CHANNEL_PREFIXES:
+            status = _status(target)
+            if status:
+                # Modern IRC STATUSMSG: PRIVMSG @#chan reaches the channel's operators
+                key = key.lstrip(_STATUS_PREFIXES)
+                flags |= status
+            else:
+                self._to_user(client, key, line, notice, tags, flags)
+                return
+        chan = state.channels.get(key)
+        if chan is not None and may_speak(state, chan, client.uid):
+            if not (tags or flags or client.label):
                 run = self._run
                 if run is not None and run.client is client and run.key == key:
                     run.lines.append(line)
@@ -104,16 +135,41 @@ class Relay:
                     self._run = _Run(client, key, [line], notice)
                 return
             self.flush()
-            core.submit((R_CHANMSG, client.uid, key, line, notice, True))  # RChanMsg
-            return
+            first = client.msgs
+            client.msgs += 1
+            if client.label is None:
+                if core.sequencer is not None:  # one worker: as flush does (DChan, by hand)
+                    now = int(core.now * 1000)
+                    core.replica.d_chan((D_CHAN, key, client.uid, line, first, tags, flags, now))
+                else:
+                    client.streamed = True
+                    core.outbox.append(
+                        (R_CHANMSG, client.uid, key, line, notice, False, first, tags, flags)
+                    )
+                return
+        else:
+            self.flush()
+            first = client.msgs
+            client.msgs += 1
+        # RChanMsg, decided under the barrier
+        core.submit((R_CHANMSG, client.uid, key, line, notice, True, first, tags, flags))
+
+    def _to_user(
+        self, client: Client, key: bytes, line: bytes, notice: bool, tags: bytes, flags: int
+    ) -> None:
         self.flush()
+        core = self.core
         echo = bool(client.caps & core.echo_bit)
-        if state.nicks.get(key) is None:
-            core.submit(make(RUserMsg, client.uid, key, line, notice, True, echo))
-            return
+        first = client.msgs
+        client.msgs += 1
         # Whether the target is away is the sequencer's to say (RPL_AWAY): a replica may not
-        # have applied an AWAY that was already acknowledged.
-        core.submit(make(RUserMsg, client.uid, key, line, notice, False, echo), barrier=False)
+        # have applied an AWAY that was already acknowledged. A target the replica does not
+        # know (or a labeled message) waits for the sequencer's answer under the barrier.
+        doubted = client.label is not None or core.state.nicks.get(key) is None
+        request = make(RUserMsg, client.uid, key, line, notice, doubted, echo, first, tags, flags)
+        if not doubted:
+            client.streamed = True
+        core.submit(request, barrier=doubted)
 
     def flush(self) -> None:
         """Relay the run of approved messages from one client to one channel as one record.
@@ -128,12 +184,20 @@ class Relay:
         if run is None:
             return
         self._run = None
-        blob = run.lines[0] if len(run.lines) == 1 else b"".join(run.lines)
-        uid = run.client.uid
+        lines_ = run.lines
+        blob = lines_[0] if len(lines_) == 1 else b"".join(lines_)
+        client = run.client
+        first = client.msgs  # the msgid of line i is made of first + i (caps/message_tags.py)
+        client.msgs = first + len(lines_)
         core = self.core
         if core.sequencer is not None:
             # One worker: this replica *is* the sequencer's state, so the approval above is
             # its decision; deliver without re-deciding (the hot path). DChan, by hand.
-            core.replica.d_chan((D_CHAN, run.key, uid, blob, int(core.now * 1000)))
+            now = int(core.now * 1000)
+            core.replica.d_chan((D_CHAN, run.key, client.uid, blob, first, b"", 0, now))
         else:
-            core.outbox.append((R_CHANMSG, uid, run.key, blob, run.notice, False))  # RChanMsg
+            client.streamed = True
+            # RChanMsg, by hand
+            core.outbox.append(
+                (R_CHANMSG, client.uid, run.key, blob, run.notice, False, first, b"", 0)
+            )

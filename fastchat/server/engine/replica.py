@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold
-from fastchat.server.caps import Meta, multi_prefix, userhost_in_names
+from fastchat.server.caps import Meta, message_tags, multi_prefix, userhost_in_names
 from fastchat.server.commands import monitor
 from fastchat.server.commands.registration import feed
 from fastchat.server.connection import Client
@@ -40,6 +40,11 @@ from fastchat.server.network.records import (
     E_TOPIC,
     E_UMODE,
     E_UNKLINE,
+    ECHO,
+    OP,
+    TAGMSG,
+    VOICE,
+    DChan,
     DUser,
     DWallops,
     EAway,
@@ -58,6 +63,7 @@ from fastchat.server.network.records import (
     EUnkline,
     Record,
 )
+from fastchat.server.network.state import Channel
 from fastchat.server.registration import Input
 from fastchat.server.render import dates, lines, replies
 from fastchat.server.render.variants import Variants
@@ -69,11 +75,12 @@ if TYPE_CHECKING:
 class Replica:
     """Applies a core's sequenced records and renders them for its local clients."""
 
-    __slots__ = ("core", "state", "table")
+    __slots__ = ("_message_tags", "core", "state", "table")
 
     def __init__(self, core: WorkerCore) -> None:
         self.core = core
         self.state = core.state
+        self._message_tags = core.caps.bit(message_tags.NAME)
         self.table: dict[int, Callable[[Record], None]] = {
             D_CHAN: self.d_chan,
             D_USER: self._d_user,
@@ -110,13 +117,11 @@ class Replica:
         chan = self.state.channels.get(rec[1])
         if chan is None:
             return
-        sender = rec[2]
         core = self.core
-        if core.tagged:
-            echo = core.echo_bit  # IRCv3 echo-message: the sender too, in the channel's order
-            members = [c for uid, c in chan.local.items() if uid != sender or c.caps & echo]
-            self._fanout(members, rec[3], Meta(rec[4], sender))
+        if core.tagged or rec[6]:  # DChan.flags: a TAGMSG or a STATUSMSG
+            self._d_chan_for_some(chan, rec)
             return
+        sender = rec[2]
         line = rec[3]
         dirty = core.dirty
         for uid, client in chan.local.items():
@@ -126,9 +131,44 @@ class Replica:
                     dirty.append(client)
                 pending.append(line)
 
-    def _fanout(self, clients: Iterable[Client], line: bytes, meta: Meta) -> None:
+    def _d_chan_for_some(self, chan: Channel, rec: Record) -> None:
+        """A channel message whose recipients' capabilities or membership matter: the sender
+        too if it negotiated echo-message (in the channel's one order), a TAGMSG only to
+        clients that negotiated message-tags, a STATUSMSG only to members with one of its
+        member flags (and its sender's echo)."""
+        d = DChan._make(rec)
+        core = self.core
+        sender, flags = d.sender, d.flags
+        echo = core.echo_bit
+        tags_only = self._message_tags if flags & TAGMSG else 0
+        status = flags & (OP | VOICE)
+        members = chan.members
+        out = []
+        for uid, client in chan.local.items():
+            if uid == sender:
+                if not client.caps & echo:
+                    continue
+            elif status and not members.get(uid, 0) & status:
+                continue
+            if flags & TAGMSG and not client.caps & tags_only:
+                continue
+            out.append(client)
+        if out:
+            self._fanout(out, d.line, self._message_meta(d.time, sender, d.first, d.tags))
+
+    def _message_meta(self, time: int, sender: int, first: int, tags: bytes) -> Meta:
+        """What the tags of a relayed PRIVMSG/NOTICE/TAGMSG are made of (see Meta)."""
+        user = self.state.users.get(sender)
+        bot = user is not None and b"B" in user.modes  # IRCv3 bot-mode: user mode +B
+        return Meta(time, sender, first, tags, bot)
+
+    def _fanout(
+        self, clients: Iterable[Client], line: bytes, meta: Meta, caused_by: int = -1
+    ) -> None:
         """Send ``line`` to ``clients``, each in the variant its capabilities ask for: one
-        ``bytes`` per distinct variant, the plain one shared by everyone without tags."""
+        ``bytes`` per distinct variant, the plain one shared by everyone without tags. For a
+        client whose labeled command is open, a line it did not cause (``caused_by``, by
+        default the line's sender) is not part of the reply (engine/labels.py)."""
         core = self.core
         send = core.send
         if not core.tagged:
@@ -137,15 +177,36 @@ class Replica:
             return
         registry = core.caps
         mask = registry.tag_mask
-        variants = Variants(line, lambda key: registry.tags(key, meta))
+        if meta.seq >= 0:
+
+            def tags_for(key: int, i: int) -> list[tuple[bytes, bytes]]:
+                return registry.tags(key, meta._replace(seq=meta.seq + i) if i else meta)
+
+        else:
+
+            def tags_for(key: int, i: int) -> list[tuple[bytes, bytes]]:
+                return registry.tags(key, meta)
+
+        variants = Variants(line, tags_for, numbered=meta.seq >= 0)
+        cause = meta.sender if caused_by == -1 else caused_by
         for client in clients:
-            send(client, variants.get(client.caps & mask))
+            if client.label is not None and client.uid != cause:
+                core.labels.other(client, variants.get(client.caps & mask))
+            else:
+                send(client, variants.get(client.caps & mask))
 
     def _d_user(self, rec: Record) -> None:
         d = DUser._make(rec)
         client = self.state.local.get(d.target)
-        if client is not None:
-            self._fanout((client,), d.line, Meta(d.time, 0))
+        if client is None:
+            return
+        if d.flags & TAGMSG and not client.caps & self._message_tags:
+            return
+        meta = self._message_meta(d.time, d.sender, d.first, d.tags)
+        # A message to oneself arrives twice with echo-message: as delivered, which is not
+        # the reply to a labeled PRIVMSG, and as the echo, which is (labeled-response).
+        caused_by = d.sender if d.sender != d.target or d.flags & ECHO else 0
+        self._fanout((client,), d.line, meta, caused_by)
 
     def _members_of_channels(self, uid: int) -> dict[int, Client]:
         """Local clients that share a channel with ``uid`` (each once)."""

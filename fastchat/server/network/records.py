@@ -162,9 +162,11 @@ class RInvite(NamedTuple):
 
 
 class RChanMsg(NamedTuple):
-    """A PRIVMSG/NOTICE (or a run of them, joined) to a channel. Hot: built by hand in
-    ``engine/relay.py``. ``doubted``: the worker's replica refused it; the sequencer decides
-    and answers with D_DONE (the worker waits under the client's barrier)."""
+    """A PRIVMSG/NOTICE/TAGMSG (or a run of PRIVMSG/NOTICE, joined) to a channel. Hot: built
+    by hand in ``engine/relay.py``. ``doubted``: the worker's replica refused it (or the
+    client waits for its answer: a labeled message); the sequencer decides and answers with
+    D_DONE (the worker waits under the client's barrier). ``first``, ``tags`` and ``flags``
+    travel on to the D_CHAN unchanged (see :class:`DChan`)."""
 
     kind: int
     uid: int
@@ -172,6 +174,9 @@ class RChanMsg(NamedTuple):
     line: bytes  # formatted once by the sender's worker
     notice: bool
     doubted: bool
+    first: int  # the sender's message number of the first line (msgid)
+    tags: bytes  # the client-only tags to relay, in wire form (b"": none)
+    flags: int  # TAGMSG, and the member flags a STATUSMSG is for (VOICE, OP)
 
 
 class RUserMsg(NamedTuple):
@@ -181,7 +186,10 @@ class RUserMsg(NamedTuple):
     line: bytes
     notice: bool
     doubted: bool
-    echo: bool = False  # the sender negotiated echo-message: it gets the message too
+    echo: bool  # the sender negotiated echo-message: it gets the message too
+    first: int
+    tags: bytes
+    flags: int  # TAGMSG or 0
 
 
 class RSync(NamedTuple):
@@ -408,20 +416,37 @@ class ECounts(NamedTuple):
 
 # -- deliveries -----------------------------------------------------------------------------------
 class DChan(NamedTuple):
-    """A message for a channel's members, to every worker holding one. Hot: built by hand in
-    the sequencer's ``handle_batch`` and the worker's relay."""
+    """A message (or a run of them) for a channel's members, to every worker holding one.
+    Hot: built by hand in the sequencer's ``handle_batch`` and the worker's relay.
+
+    Its tags are decided here, once, for every recipient on every worker: ``time`` (the
+    sequencer's), the msgid of line *i* from (``time``, ``sender``, ``first`` + *i*) (see
+    :mod:`fastchat.server.caps.message_tags`), and the sender's client-only ``tags``.
+    ``flags``: ``TAGMSG`` (only clients that negotiated message-tags receive it), and for a
+    STATUSMSG (``PRIVMSG @#chan``) the member flags (``OP``, ``VOICE``) of which a recipient
+    must hold one; 0 for the common message to every member."""
 
     kind: int
     channel: bytes  # folded
     sender: int
     line: bytes
+    first: int
+    tags: bytes
+    flags: int
     time: int
 
 
 class DUser(NamedTuple):
+    """A private message (or its echo to the sender: ``target == sender``); fields as in
+    :class:`DChan`."""
+
     kind: int
     target: int
+    sender: int
     line: bytes
+    first: int
+    tags: bytes
+    flags: int
     time: int
 
 
@@ -609,3 +634,6 @@ STATE_EVENTS = frozenset(
 # member flags in a channel (RFC 2812 §4.2.x / Modern IRC PREFIX)
 VOICE = 1
 OP = 2
+# a message's flags (RChanMsg.flags, DChan.flags) besides the member flags of a STATUSMSG
+TAGMSG = 1 << 8
+ECHO = 1 << 9  # DUser: the sender's own copy (echo-message), not the delivery

@@ -26,6 +26,7 @@ from fastchat.server.config import Config
 from fastchat.server.network.records import (
     D_CHAN,
     D_DONE,
+    ECHO,
     OP,
     R_AWAY,
     R_CHANMSG,
@@ -47,6 +48,7 @@ from fastchat.server.network.records import (
     R_UNKLINE,
     R_USERMSG,
     R_WALLOPS,
+    TAGMSG,
     VOICE,
     DKill,
     DNotice,
@@ -244,7 +246,8 @@ class Sequencer:
             if r[0] == R_CHANMSG and not r[5]:
                 chan = channels.get(r[2])
                 if chan is not None and may_speak(state, chan, r[1]):
-                    to_channel(chan, (D_CHAN, r[2], r[1], r[3], now))  # DChan, by hand: hot
+                    # DChan, by hand: hot
+                    to_channel(chan, (D_CHAN, r[2], r[1], r[3], r[6], r[7], r[8], now))
                     continue
             handle(origin, r, now)
 
@@ -661,16 +664,17 @@ class Sequencer:
 
     # -- messages (RFC 2812 §3.3): the hot path; no state changes, so no barrier -------------------
     def _chanmsg(self, origin: int, r: Record, now: int) -> None:
-        _, uid, key, line, is_notice, _doubted = r  # RChanMsg
+        _, uid, key, line, is_notice, _doubted, first, tags, flags = r  # RChanMsg
         chan = self.state.channels.get(key)
         if chan is not None and may_speak(self.state, chan, uid):
-            self.router.to_channel(chan, (D_CHAN, key, uid, line, now))  # DChan, by hand
+            # DChan, by hand
+            self.router.to_channel(chan, (D_CHAN, key, uid, line, first, tags, flags, now))
             return
         # Either the worker doubted it too (it waits for this answer under its barrier), or a
         # change decided just before (a PART, a +m) won the race. Rare: only now find the
         # target's spelling for the reply.
-        if not is_notice:
-            refusal = message_refusal(self.state, uid, key, line.split(b" ", 3)[2], True)
+        if not is_notice and not flags & TAGMSG:
+            refusal = message_refusal(self.state, uid, key, line.split(b" ", 3)[2].rstrip(), True)
             if refusal is not None:
                 self._reply(origin, uid, *refusal)
 
@@ -680,15 +684,19 @@ class Sequencer:
         target = self.state.nicks.get(m.target)
         if target is None:
             if not is_notice:
-                self._reply(
-                    origin, uid, N.ERR_NOSUCHNICK, line.split(b" ", 3)[2], b"No such nick/channel"
-                )
+                nick = line.split(b" ", 3)[2].rstrip()
+                self._reply(origin, uid, N.ERR_NOSUCHNICK, nick, b"No such nick/channel")
             return
-        self.router.to_worker(target.worker, make(DUser, target.uid, line, now))
-        if m.echo and target.uid != uid:
-            # IRCv3 echo-message: the sender's copy, decided here with the same time, in order
-            self.router.to_worker(origin, make(DUser, uid, line, now))
-        if target.away and not is_notice:
+        first, tags, flags = m.first, m.tags, m.flags
+        self.router.to_worker(
+            target.worker, make(DUser, target.uid, uid, line, first, tags, flags, now)
+        )
+        if m.echo:
+            # IRCv3 echo-message: the sender's copy, decided here with the same time and
+            # msgid, in order (to oneself too: then the delivery and the echo both arrive)
+            echo = make(DUser, uid, uid, line, first, tags, flags | ECHO, now)
+            self.router.to_worker(origin, echo)
+        if target.away and not is_notice and not flags & TAGMSG:
             # decided here, not from the worker's replica, which may miss a recent AWAY
             self._reply(origin, uid, N.RPL_AWAY, target.nick, target.away)
 

@@ -123,6 +123,8 @@ def word_lines(
 def isupport_tokens(config: Config) -> list[bytes]:
     """RPL_ISUPPORT tokens (Modern IRC "Feature Advertisement")."""
     chanmodes = b",".join((LIST_MODES, PARAM_ALWAYS, PARAM_ON_SET, FLAG_MODES))
+    # IRCv3 message-tags: CLIENTTAGDENY lists the client-only tags not relayed (absent: none)
+    deny = [b"CLIENTTAGDENY=" + b",".join(config.client_tag_deny)] if config.client_tag_deny else []
     return [
         b"AWAYLEN=%d" % config.awaylen,
         b"CASEMAPPING=" + CASEMAPPING,
@@ -130,6 +132,7 @@ def isupport_tokens(config: Config) -> list[bytes]:
         b"CHANMODES=" + chanmodes,
         b"CHANNELLEN=%d" % config.channellen,
         b"CHANTYPES=" + CHANTYPES,
+        *deny,
         b"KICKLEN=%d" % config.kicklen,
         b"MAXTARGETS=%d" % config.max_targets,
         b"MODES=%d" % MAX_MODE_CHANGES,
@@ -137,8 +140,9 @@ def isupport_tokens(config: Config) -> list[bytes]:
         b"NETWORK=" + config.network,
         b"NICKLEN=%d" % config.nicklen,
         b"PREFIX=(ov)@+",
-        b"TARGMAX=PRIVMSG:%d,NOTICE:%d,JOIN:,PART:,NAMES:,WHOIS:1,KICK:1"
-        % (config.max_targets, config.max_targets),
+        b"STATUSMSG=@+",
+        b"TARGMAX=PRIVMSG:%d,NOTICE:%d,TAGMSG:%d,JOIN:,PART:,NAMES:,WHOIS:1,KICK:1"
+        % (config.max_targets, config.max_targets, config.max_targets),
         b"TOPICLEN=%d" % config.topiclen,
         b"USERLEN=18",
     ]

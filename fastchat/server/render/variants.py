@@ -51,15 +51,22 @@ def with_tags(blob: bytes, prefix: bytes) -> bytes:
 class Variants:
     """The forms of one line (or run of lines) for its recipients.
 
-    ``tags_for(key)`` gives the tags for a recipient whose tag-adding capabilities are the
-    bit set ``key``; it is called once per distinct key.
+    ``tags_for(key, i)`` gives the tags of line ``i`` for a recipient whose tag-adding
+    capabilities are the bit set ``key``; it is called once per distinct key (and, when
+    ``numbered``, once per line of a run: each message of a run has its own msgid).
     """
 
-    __slots__ = ("_cache", "_tags_for", "plain")
+    __slots__ = ("_cache", "_numbered", "_tags_for", "plain")
 
-    def __init__(self, plain: bytes, tags_for: Callable[[int], list[tuple[bytes, bytes]]]) -> None:
+    def __init__(
+        self,
+        plain: bytes,
+        tags_for: Callable[[int, int], list[tuple[bytes, bytes]]],
+        numbered: bool = False,
+    ) -> None:
         self.plain = plain
         self._tags_for = tags_for
+        self._numbered = numbered
         self._cache: dict[int, bytes] = {}
 
     def get(self, key: int) -> bytes:
@@ -68,5 +75,27 @@ class Variants:
             return self.plain
         out = self._cache.get(key)
         if out is None:
-            out = self._cache[key] = with_tags(self.plain, tag_prefix(self._tags_for(key)))
+            plain = self.plain
+            if self._numbered and plain.count(b"\n") > 1:
+                tags_for = self._tags_for
+                out = b"".join(
+                    tag_prefix(tags_for(key, i)) + line
+                    for i, line in enumerate(plain.splitlines(keepends=True))
+                )
+            else:
+                out = with_tags(plain, tag_prefix(self._tags_for(key, 0)))
+            self._cache[key] = out
         return out
+
+
+def add_tag(line: bytes, tag: bytes) -> bytes:
+    """``line`` (one whole line) with ``tag`` (``name=escaped value``) first among its tags.
+
+    >>> add_tag(b":s PONG s :x\\r\\n", b"label=1")
+    b'@label=1 :s PONG s :x\\r\\n'
+    >>> add_tag(b"@time=t :s PONG s :x\\r\\n", b"label=1")
+    b'@label=1;time=t :s PONG s :x\\r\\n'
+    """
+    if line[:1] == b"@":
+        return b"@" + tag + b";" + line[1:]
+    return b"@" + tag + b" " + line
