@@ -318,3 +318,35 @@ def test_extended_watchers(net: FakeNet) -> None:
     assert extended_watchers(core, bob, bit) == [both.client]
     both.send("MONITOR - bob")
     assert extended_watchers(core, bob, bit) == []
+
+
+# -- labeled-response --------------------------------------------------------------------------
+
+
+def test_labeled_monitor_replies_and_notices_beside_them() -> None:
+    """IRCv3 labeled-response: the answer to a labeled ``MONITOR +`` carries the label, a
+    ``MONITOR -`` that answers nothing gets an ACK; a notification that arrives while the
+    watcher's labeled command is open (here a JOIN waiting for the sequencer, while the
+    watched nick's sign-on elsewhere, decided first, reaches the watcher's worker) is no part
+    of that reply: it goes out unlabeled, before the labeled batch."""
+    net = FakeNet(workers=2, autojoin=())
+    ann = net.negotiated(0, "ann", "batch", "labeled-response")
+    ann.send("@label=a MONITOR + bob", "@label=b MONITOR - nobody")
+    assert ann.lines() == [
+        "@label=a :fastchat.local 731 ann :bob",
+        "@label=b :fastchat.local ACK",
+    ]
+    bob = net.connect(1)
+    bob.send("NICK bob", "USER bob 0 * :Bob", pump=False)
+    core = net.cores[1]
+    while core.outbox or net.queues[1]:  # bob signs on; worker 0 has not applied it yet
+        batch, core.outbox = core.outbox, []
+        for request in batch:
+            net.sequencer.handle(1, request, int(net.now * 1000))
+        records, net.queues[1] = net.queues[1], []
+        core.apply_batch(records, net.now)
+    ann.send("@label=c JOIN #x")
+    got = ann.lines()
+    assert got[0] == f"{S} 730 * :bob!~bob@10.0.0.2"
+    assert got[1].startswith("@label=c :fastchat.local BATCH +")
+    assert all(" 730 " not in line for line in got[1:])

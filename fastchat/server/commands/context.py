@@ -72,6 +72,10 @@ class Context(Protocol):
     def send(self, client: Client, data: bytes) -> None:
         """Queue ``data`` (whole lines) for ``client``."""
 
+    def notify(self, client: Client, data: bytes) -> None:
+        """Queue ``data`` for ``client``: a line it did not ask for (a MONITOR notice), so
+        never part of the reply to its open labeled command (labeled-response)."""
+
     def send_lines(self, client: Client, lines: Iterable[bytes]) -> None:
         """Queue several lines for ``client`` as one write."""
 

@@ -219,9 +219,10 @@ def extended_watchers(ctx: Context, user: User, bit: int) -> list[Client]:
 
 def _notify(ctx: Context, key: bytes, code: bytes, target: bytes) -> None:
     """One line for every local watcher of ``key``: addressed to ``*``, which the spec allows
-    so that every watcher gets the same bytes. A watcher no longer in ``state.local`` is
-    leaving (its QUIT is under way, which would forget its list anyway) or gone without a
-    quit of its own reaching us (lost in a hub restart): it is sent nothing, and forgotten."""
+    so that every watcher gets the same bytes; never part of the reply to a labeled command
+    the watcher has open. A watcher no longer in ``state.local`` is leaving (its QUIT is under
+    way, which would forget its list anyway) or gone without a quit of its own reaching us
+    (lost in a hub restart): it is sent nothing, and forgotten."""
     watching = ctx.monitors.watchers.get(key)
     if not watching:
         return
@@ -231,7 +232,7 @@ def _notify(ctx: Context, key: bytes, code: bytes, target: bytes) -> None:
     for uid in watching:
         client = local.get(uid)
         if client is not None:
-            ctx.send(client, line)
+            ctx.notify(client, line)
         else:
             gone.append(uid)
     for uid in gone:

@@ -193,6 +193,11 @@ class WorkerCore:
             self.dirty.append(client)
         pending.append(data)
 
+    def notify(self, client: Client, data: bytes) -> None:
+        """Context: queue ``data`` for ``client``, a line it did not ask for: while its
+        labeled command is open, it goes out beside the reply, not in it (see :mod:`.labels`)."""
+        self.labels.other(client, data)
+
     def send_lines(self, client: Client, out: Iterable[bytes]) -> None:
         self.send(client, b"".join(out))
 
