@@ -340,6 +340,12 @@ class Config:
         "targets per `PRIVMSG`/`NOTICE`, `MAXTARGETS`/`TARGMAX`; more get `407`",
         reloadable=True,
     )
+    max_monitor: int = setting(
+        100,
+        "nicks on one client's `MONITOR` list, `MONITOR=N`, 0 for no limit (a bare `MONITOR`); "
+        "more get `734`",
+        reloadable=True,
+    )
     max_clients: int = setting(
         0,
         "connections for the whole server, 0 for no limit; over it, `ERROR :... [Server is full]`",

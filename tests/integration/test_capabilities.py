@@ -14,6 +14,8 @@ from fastchat.server.caps import CAPABILITIES
 from tests.ircclient import IRCClient
 
 Connect = Callable[..., IRCClient]
+#: What CAP LS lists: every capability offered, in name order
+OFFERED = " ".join(cap.name.decode() for cap in CAPABILITIES)
 
 
 #: What CAP LS 302 lists: every capability the registry declares, with its value

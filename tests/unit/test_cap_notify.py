@@ -44,6 +44,7 @@ def test_cap_ls_302_lists_every_capability(net: FakeNet) -> None:
         b"chghost",
         b"echo-message",
         b"extended-join",
+        b"extended-monitor",
         b"invite-notify",
         b"labeled-response",
         b"message-tags",

@@ -40,6 +40,7 @@ OLD_DEFAULTS = {
     "admin_email": b"",
     "max_channels": 50,
     "max_targets": 4,
+    "max_monitor": 100,
     "max_clients": 0,
     "max_clients_per_ip": 0,
     "sendq": 1 << 20,

@@ -3,17 +3,17 @@
 Owns: :class:`Context`, the protocol the worker's engine implements for its handlers: reply,
 send, submit a request to the sequencer, relay a message, disconnect, check a password off
 the loop, log an operator's action, the time, the network state replica, the configuration,
-the capability registry, and what the server queries read of the engine (the command
-table, start time, command counts, links: :class:`LinkInfo`). Nothing else of the engine is
-reachable from a handler (mypy checks it), so the engine imports the commands and never the
-reverse.
+the capability registry, this worker's MONITOR lists, and what the server queries read of
+the engine (the command table, start time, command counts, links: :class:`LinkInfo`).
+Nothing else of the engine is reachable from a handler (mypy checks it), so the engine
+imports the commands and never the reverse.
 Must never: hold an implementation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from fastchat.server.caps import Registry
 from fastchat.server.commands.table import Command
@@ -21,6 +21,9 @@ from fastchat.server.config import Config
 from fastchat.server.connection import Client
 from fastchat.server.network.records import Record
 from fastchat.server.network.state import State
+
+if TYPE_CHECKING:
+    from fastchat.server.commands.monitor import Monitors
 
 
 class LinkInfo(NamedTuple):
@@ -45,6 +48,7 @@ class Context(Protocol):
     created: bytes  # when the server started, as RPL_CREATED shows it
     started: float  # when the server started, Unix time (STATS u)
     links: tuple[LinkInfo, ...]  # this worker's links, as of the last second (STATS l)
+    monitors: Monitors  # this worker's clients' MONITOR lists (commands/monitor.py)
 
     #: failed OPERs by address: (failures in a row, no check before this time)
     oper_backoff: dict[bytes, tuple[int, float]]
@@ -67,6 +71,10 @@ class Context(Protocol):
 
     def send(self, client: Client, data: bytes) -> None:
         """Queue ``data`` (whole lines) for ``client``."""
+
+    def notify(self, client: Client, data: bytes) -> None:
+        """Queue ``data`` for ``client``: a line it did not ask for (a MONITOR notice), so
+        never part of the reply to its open labeled command (labeled-response)."""
 
     def send_lines(self, client: Client, lines: Iterable[bytes]) -> None:
         """Queue several lines for ``client`` as one write."""

@@ -39,6 +39,7 @@ from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.caps import CAPABILITIES, Registry, labeled_response
 from fastchat.server.commands import Command
 from fastchat.server.commands.context import LinkInfo
+from fastchat.server.commands.monitor import Monitors
 from fastchat.server.commands.registration import feed
 from fastchat.server.config import Config
 from fastchat.server.connection import Client
@@ -139,6 +140,7 @@ class WorkerCore:
         self.started = 0.0  # when the server started (Unix time; see set_start_time)
         # This worker's links (STATS l): the shell refreshes them about once a second.
         self.links: tuple[LinkInfo, ...] = ()
+        self.monitors = Monitors()  # IRCv3 MONITOR: which local clients watch which nick
         self._reported_counts: dict[bytes, int] = {}  # the last R_COUNTS (see tick)
         self._next_uid = incarnation << 32
         self._now = 0.0
@@ -190,6 +192,11 @@ class WorkerCore:
         if not pending:
             self.dirty.append(client)
         pending.append(data)
+
+    def notify(self, client: Client, data: bytes) -> None:
+        """Context: queue ``data`` for ``client``, a line it did not ask for: while its
+        labeled command is open, it goes out beside the reply, not in it (see :mod:`.labels`)."""
+        self.labels.other(client, data)
 
     def send_lines(self, client: Client, out: Iterable[bytes]) -> None:
         self.send(client, b"".join(out))

@@ -4,8 +4,9 @@ Owns: applying each sequenced event to this worker's copy of the network state, 
 delivering what local clients must see of it: a channel's messages (the hot path), private
 messages, WALLOPS, and the lines every state change shows (JOIN, PART, QUIT, NICK, TOPIC,
 MODE, KICK, INVITE, KILL, K-lines, AWAY replies, OPER's answer, and the welcome burst on
-registration), and the IRCv3 notifications of those changes (extended-join, away-notify,
-invite-notify, setname, chghost, account-notify). Each line is rendered once
+registration), the IRCv3 notifications of those changes (extended-join, away-notify,
+invite-notify, setname, chghost, account-notify), and MONITOR's online/offline notices, which
+:mod:`fastchat.server.commands.monitor` renders. Each line is rendered once
 (:mod:`fastchat.server.render`) and the same bytes go to every recipient with the same
 capabilities.
 Must never: decide anything (the sequencer did) or touch a socket.
@@ -31,6 +32,7 @@ from fastchat.server.caps import (
     setname,
     userhost_in_names,
 )
+from fastchat.server.commands import monitor
 from fastchat.server.commands.registration import feed
 from fastchat.server.connection import Client
 from fastchat.server.network.records import (
@@ -323,9 +325,16 @@ class Replica:
         me = self.state.local.get(user.uid)
         if me is not None:
             recipients[user.uid] = me
+        self._add_watchers(recipients, user, self.bits.account_notify)
         told = self._with_cap(recipients.values(), self.bits.account_notify)
         if told:
             self._fanout(told, lines.account(user.mask, user.account), Meta(time, user.uid))
+
+    def _add_watchers(self, recipients: dict[int, Client], user: User, bit: int) -> None:
+        """IRCv3 extended-monitor: the local clients that MONITOR ``user``'s nick and
+        negotiated both extended-monitor and ``bit`` get its notification too (each once)."""
+        for client in monitor.extended_watchers(self.core, user, bit):
+            recipients.setdefault(client.uid, client)
 
     # -- events ---------------------------------------------------------------------------------
     def _e_intro(self, ev: Record) -> None:
@@ -333,6 +342,7 @@ class Replica:
             return
         core = self.core
         uid = ev[1]  # EIntro.uid
+        monitor.signed_on(core, self.state.users[uid])
         client = core.clients.get(uid)
         if client is None or client.closed:
             return
@@ -352,12 +362,14 @@ class Replica:
         if user is None:
             return
         line = lines.nick(user.mask, e.nick)
+        old_nick = user.nick
         recipients = self._members_of_channels(user.uid)
         me = self.state.local.get(user.uid)
         if me is not None:
             recipients[user.uid] = me
         self.state.apply(ev)
         self._fanout(recipients.values(), line, Meta(e.time, e.uid))
+        monitor.renamed(self.core, user, old_nick)
         if me is not None:
             me.nick = user.nick
             me.source = b":" + user.mask + b" "
@@ -423,6 +435,7 @@ class Replica:
         self.state.apply(ev)
         self._fanout(recipients.values(), line, Meta(e.time, e.uid))
         core = self.core
+        monitor.signed_off(core, (user,))
         me = core.clients.get(user.uid)
         if me is not None and not me.closed and not me.quitting:
             # the sequencer removed a user we still hold (e.g. a resync collision)
@@ -463,6 +476,7 @@ class Replica:
         user = self.state.users.get(e.uid)
         if changed and user is not None:
             peers = self._members_of_channels(user.uid)
+            self._add_watchers(peers, user, self.bits.away_notify)
             peers.pop(user.uid, None)
             told = self._with_cap(peers.values(), self.bits.away_notify)
             if told:
@@ -482,6 +496,7 @@ class Replica:
         me = self.state.local.get(user.uid)
         if me is not None:
             recipients[user.uid] = me
+        self._add_watchers(recipients, user, self.bits.setname)
         told = self._with_cap(recipients.values(), self.bits.setname)
         if told:
             self._fanout(told, lines.setname(user.mask, e.realname), Meta(e.time, e.uid))
@@ -508,7 +523,9 @@ class Replica:
         bit = self.bits.chghost
         peers = self._members_of_channels(user.uid)
         peers.pop(user.uid, None)
-        told = self._with_cap(peers.values(), bit)
+        watchers = {c.uid: c for c in monitor.extended_watchers(core, user, bit)}
+        told = self._with_cap({**watchers, **peers}.values(), bit)
+        told = [c for c in told if c.uid != user.uid]
         me = state.local.get(user.uid)
         if me is not None:
             me.source = b":" + user.mask + b" "
@@ -607,6 +624,7 @@ class Replica:
         state.apply(ev)
         line = lines.quit_(victim_mask, reason)
         self._fanout(recipients.values(), line, Meta(e.time, e.target))
+        monitor.signed_off(core, (victim,))
         if me is not None and not me.closed and not me.quitting:
             core.disconnect(me, reason)
 
@@ -641,6 +659,7 @@ class Replica:
         state.apply(ev)
         for recipients, line, uid in quits:
             self._fanout(recipients, line, Meta(e.time, uid))
+        monitor.signed_off(core, victims)
         banned = b"You are banned from this server (%s)" % e.reason
         for client in mine:
             core.reply(client, N.ERR_YOUREBANNEDCREEP, banned)

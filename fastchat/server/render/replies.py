@@ -93,12 +93,17 @@ def fit_params(params: tuple[bytes, ...], excess: int) -> tuple[bytes, ...]:
 
 
 def word_lines(
-    server: bytes, nick: bytes, code: bytes, words: Iterable[bytes], *middle: bytes
+    server: bytes,
+    nick: bytes,
+    code: bytes,
+    words: Iterable[bytes],
+    *middle: bytes,
+    sep: bytes = b" ",
 ) -> Iterator[bytes]:
-    """Numerics whose last parameter is a list of ``words`` (nicks, channels), as many words
-    per line as fit in 512 bytes; at least one line, even for no words. A reply that must be
-    one line (RPL_ISON, RPL_USERHOST) takes the first: what does not fit is left out, as
-    established servers do.
+    """Numerics whose last parameter is a list of ``words`` (nicks, channels) joined by
+    ``sep`` (a comma for MONITOR's), as many words per line as fit in 512 bytes; at least one
+    line, even for no words. A reply that must be one line (RPL_ISON, RPL_USERHOST) takes the
+    first: what does not fit is left out, as established servers do.
 
     >>> [len(x) for x in word_lines(b"srv", b"me", b"303", [b"n%03d" % i for i in range(200)])]
     [509, 509, 24]
@@ -109,11 +114,11 @@ def word_lines(
     used = -1
     for word in words:
         if batch and used + 1 + len(word) > room:
-            yield numeric(server, nick, code, *middle, b" ".join(batch))
+            yield numeric(server, nick, code, *middle, sep.join(batch))
             batch, used = [], -1
         batch.append(word)
         used += 1 + len(word)
-    yield numeric(server, nick, code, *middle, b" ".join(batch))
+    yield numeric(server, nick, code, *middle, sep.join(batch))
 
 
 def isupport_tokens(config: Config) -> list[bytes]:
@@ -132,6 +137,7 @@ def isupport_tokens(config: Config) -> list[bytes]:
         b"KICKLEN=%d" % config.kicklen,
         b"MAXTARGETS=%d" % config.max_targets,
         b"MODES=%d" % MAX_MODE_CHANGES,
+        b"MONITOR=%d" % config.max_monitor if config.max_monitor else b"MONITOR",
         b"NAMELEN=%d" % REALNAMELEN,  # IRCv3 setname: "servers MUST provide a NAMELEN token"
         b"NETWORK=" + config.network,
         b"NICKLEN=%d" % config.nicklen,
