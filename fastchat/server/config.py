@@ -290,6 +290,13 @@ class Config:
         metavar="LIST",
         shown_default="none",
     )
+    utf8_only: bool = setting(
+        True,
+        "accept only UTF-8 from clients, `UTF8ONLY`: any other line is refused with "
+        "`FAIL <command> INVALID_UTF8`, so nobody is sent text in an encoding they cannot read",
+        reloadable=False,
+        inverted=True,
+    )
     whowas_size: int = setting(
         1000,
         "`WHOWAS` entries the server keeps, for every nick in all; a nick change, a quit or a "

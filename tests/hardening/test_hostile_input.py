@@ -20,7 +20,8 @@ from fastchat.server.runtime import process
 from tests.hardening.harness import client_on_worker
 from tests.ircclient import IRCClient, wait_nicks_free
 
-NUMERIC = re.compile(r"^:fastchat\.local \d{3} ")
+#: What answers a line the server cannot run: a numeric, or FAIL (a line that is not UTF-8)
+REFUSAL = re.compile(r"^:fastchat\.local (\d{3}|FAIL) ")
 UNAWAY = ":fastchat.local 305 %s :You are no longer marked as being away"
 
 
@@ -102,12 +103,13 @@ def arena(server: process.ServerProcess, calm: tuple[IRCClient, int, list[str]])
 
 def test_random_bytes(arena: Arena) -> None:
     """Seeded random bytes (cut into lines wherever they hold CR or LF) are each answered with
-    a numeric (unknown command, malformed, too long), never relayed or crashing anything."""
+    a numeric (unknown command, malformed, too long) or FAIL (not UTF-8), never relayed or
+    crashing anything."""
     noisy = arena.hostile("noisy")
     noisy.send_raw(random.Random(5).randbytes(3000) + b"\r\n")
     replies = noisy.sync()
     assert replies, "random lines got no answer at all"
-    assert all(NUMERIC.match(line) for line in replies), replies
+    assert all(REFUSAL.match(line) for line in replies), replies
     arena.assert_unharmed()
 
 
@@ -141,17 +143,20 @@ def test_lone_cr_ends_a_line(arena: Arena) -> None:
 
 
 def test_invalid_utf8(arena: Arena) -> None:
-    """Invalid UTF-8 is relayed as the bytes it is (the server works in bytes), and a nick made
-    of it is refused with 432 ERR_ERRONEUSNICKNAME."""
+    """A line that is not UTF-8 is refused whole with ``FAIL <command> INVALID_UTF8`` (IRCv3
+    UTF8ONLY, on by default), a message and a nick alike; nothing of it is relayed."""
     bad = arena.hostile("badutf")
     bad.send(b"PRIVMSG badutf :\xff\xfe\xc3(")
+    bad.send(b"NICK \xff\xfe")
     bad.send("AWAY")
+    refused = (
+        "INVALID_UTF8 :Message rejected, your IRC software MUST use UTF-8 encoding on this network"
+    )
     assert bad.sync() == [
-        ":badutf!~badutf@127.0.0.1 PRIVMSG badutf :\ufffd\ufffd\ufffd(",
+        f":fastchat.local FAIL PRIVMSG {refused}",
+        f":fastchat.local FAIL NICK {refused}",
         UNAWAY % "badutf",
     ]
-    bad.send(b"NICK \xff\xfe")
-    assert bad.sync() == [":fastchat.local 432 badutf \ufffd\ufffd :Erroneous nickname"]
     arena.assert_unharmed()
 
 

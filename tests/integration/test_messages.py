@@ -160,8 +160,8 @@ def test_no_line_over_512_bytes(connect) -> None:
     b.sync()
     for head in ("PRIVMSG #lobby :", "PRIVMSG longreader :", "NOTICE #lobby,longreader :"):
         a.send(head + "z" * (510 - len(head)))
-    euro = "PRIVMSG longreader :" + "€" * 200
-    a.send(euro.encode()[:510])
+    euro = "PRIVMSG longreader :"
+    a.send(euro + "€" * ((510 - len(euro)) // 3))  # whole characters: UTF-8 is all it takes
     a.send("PRIVMSG " + ",".join(f"t{i:03d}" for i in range(95)) + " :x")
     a.send("PRIVMSG " + "n" * 490 + " :x")
     a.send("PING " + "p" * 500)

@@ -84,13 +84,14 @@ def test_user_needs_params_and_reregister(connect) -> None:
 
 def test_user_with_empty_realname_or_username(connect) -> None:
     """Modern IRC, USER: "If the client sends a USER command [...] with an empty <realname> or
-    <username>, ERR_NEEDMOREPARAMS (461)"; the connection may then try again."""
+    <username>, ERR_NEEDMOREPARAMS (461)"; a username with no character the server keeps is
+    ERR_INVALIDUSERNAME (468), as Ergo answers it; the connection may then try again."""
     c = connect()
     c.send("NICK emptyreal")
     c.send("USER a 0 * :")
     c.expect(r" 461 emptyreal USER :Not enough parameters$")
     c.send("USER !!! 0 * :Real Name")
-    c.expect(r" 461 emptyreal USER :Not enough parameters$")
+    c.expect(r" 468 emptyreal :Your username is not valid$")
     c.send("USER a 0 * :Real Name")
     c.expect(r" 001 emptyreal ")
     c.nick = "emptyreal"

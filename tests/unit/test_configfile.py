@@ -407,7 +407,7 @@ def test_the_example_file_uncommented_loads_and_shows_the_defaults(tmp_path: Pat
     is the default (except where the row shows an example instead), and its [[oper]] is a
     valid oper whose password is the documented one."""
     example = (ROOT / "fastchat.example.toml").read_text(encoding="utf-8")
-    uncommented = re.sub(r"(?m)^# (\[\[oper\]\]$|[a-z_]+ = )", r"\1", example)
+    uncommented = re.sub(r"(?m)^# (\[\[oper\]\]$|[a-z0-9_]+ = )", r"\1", example)
     (tmp_path / "motd.txt").write_bytes(b"example motd\n")
     got = configfile.read(write(tmp_path, uncommented))
     shown = {row.key for row in config.SETTINGS if not row.hidden}

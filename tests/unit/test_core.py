@@ -409,7 +409,7 @@ def test_mode_for_a_missing_nick_is_401_and_for_an_outsider_441(net: FakeNet) ->
 # --- registration ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("line", ["USER a 0 * :", "USER !!! 0 * :Real", "USER a 0 *"])
+@pytest.mark.parametrize("line", ["USER a 0 * :", "USER !!! 0 * :", "USER a 0 *"])
 def test_user_needs_a_username_and_a_realname(net: FakeNet, line: str) -> None:
     """Modern IRC, USER: an empty <username> or <realname> is 461 ERR_NEEDMOREPARAMS, and
     registration waits for a good USER."""
@@ -418,6 +418,20 @@ def test_user_needs_a_username_and_a_realname(net: FakeNet, line: str) -> None:
     assert c.lines() == [":fastchat.local 461 u USER :Not enough parameters"]
     c.send("USER u 0 * :Real u")
     assert find(c.lines(), " 001 u ")
+
+
+@pytest.mark.parametrize("username", ["!!!", "\u00e8\u00e9", "\U0001f60a" * 10])
+def test_a_username_with_no_character_kept_is_invalid(net: FakeNet, username: str) -> None:
+    """A username keeps only ASCII letters, digits and ``-_.`` (a lone byte of a UTF-8
+    character would make the user's mask invalid UTF-8); one left empty is 468
+    ERR_INVALIDUSERNAME (as Ergo answers), and registration waits for a good USER."""
+    c = net.connect(0)
+    c.send("NICK u", f"USER {username} 0 * :Real")
+    assert c.lines() == [":fastchat.local 468 u :Your username is not valid"]
+    c.send("USER r\u00e9al 0 * :Real u")
+    assert find(c.lines(), " 001 u ")
+    user = net.cores[0].state.user_by_nick(b"u")
+    assert user is not None and user.username == b"~ral"
 
 
 # --- invisible users (user mode +i) --------------------------------------------------------------

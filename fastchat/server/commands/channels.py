@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import is_valid_channel
-from fastchat.irc.message import Message
+from fastchat.irc.message import Message, truncate_utf8
 from fastchat.server.caps import multi_prefix, userhost_in_names
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
@@ -38,7 +38,7 @@ def join(ctx: Context, client: Client, msg: Message) -> None:
 
 def part(ctx: Context, client: Client, msg: Message) -> None:
     """RFC 2812 §3.2.2 PART <channel>{,<channel>} [<reason>]."""
-    reason = msg.param(1)[: ctx.config.kicklen]
+    reason = truncate_utf8(msg.param(1), ctx.config.kicklen)
     for name in msg.params[0].split(b","):
         if name:
             ctx.submit(make(RPart, client.uid, name, reason))

@@ -124,17 +124,21 @@ def nick(ctx: Context, client: Client, msg: Message) -> None:
 
 def user(ctx: Context, client: Client, msg: Message) -> None:
     """RFC 2812 §3.1.3 USER <user> <mode> <unused> <realname>. Modern IRC: an empty username
-    or realname is ERR_NEEDMOREPARAMS (so is a username with no character we keep)."""
+    or realname is ERR_NEEDMOREPARAMS. A username keeps its ASCII letters, digits, ``-``,
+    ``_`` and ``.`` (a byte of a multibyte character alone would not be UTF-8); one with
+    none of them is ERR_INVALIDUSERNAME, as Ergo answers it."""
     if client.username:  # a second USER before registration completes
         raise N.IRCError(N.ERR_ALREADYREGISTERED, b"You may not reregister")
     if not feed(client, Input.USER):
         return
     raw = msg.params[0]
-    username = bytes(c for c in raw if chr(c).isalnum() or c in b"-_.")[:18]
-    if not username or not msg.params[3]:
+    if not raw or not msg.params[3]:
         raise N.IRCError(N.ERR_NEEDMOREPARAMS, b"USER", b"Not enough parameters")
+    username = bytes(c for c in raw if c < 128 and (chr(c).isalnum() or c in b"-_."))[:18]
+    if not username:
+        raise N.IRCError(N.ERR_INVALIDUSERNAME, b"Your username is not valid")
     client.username = b"~" + username[:17]
-    client.realname = msg.params[3][:REALNAMELEN]
+    client.realname = truncate_utf8(msg.params[3], REALNAMELEN)
     try_register(ctx, client)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import is_channel
-from fastchat.irc.message import Message
+from fastchat.irc.message import Message, truncate_utf8
 from fastchat.server.caps import multi_prefix
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
@@ -142,7 +142,7 @@ def userhost(ctx: Context, client: Client, msg: Message) -> None:
 
 def away(ctx: Context, client: Client, msg: Message) -> None:
     """RFC 2812 §4.1 AWAY [<text>]: 306 when marked away, 305 when back (sent on the event)."""
-    ctx.submit(make(RAway, client.uid, msg.param(0)[: ctx.config.awaylen]))
+    ctx.submit(make(RAway, client.uid, truncate_utf8(msg.param(0), ctx.config.awaylen)))
 
 
 def setname(ctx: Context, client: Client, msg: Message) -> None:

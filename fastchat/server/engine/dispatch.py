@@ -1,6 +1,7 @@
 """The one dispatcher: a line in, the checks every command row declares, then its handler.
 
-Owns: parsing a client's line, the fast path hand-off for plain messages, the cross-cutting
+Owns: parsing a client's line, refusing one that is not UTF-8 (``UTF8ONLY``), the fast path
+hand-off for plain messages, the cross-cutting
 checks (registered? capability? privilege? enough parameters?) done once here for every
 command so no handler re-checks them (Ergo's ``Command.Run``), the read barrier for commands
 that answer from the replica, turning errors into numerics, and counting the commands run.
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from fastchat.server.engine.core import WorkerCore
 
 _MESSAGE_COMMANDS = (b"PRIVMSG ", b"NOTICE ")
+_INVALID_UTF8 = b"Message rejected, your IRC software MUST use UTF-8 encoding on this network"
 
 
 class Dispatcher:
@@ -59,6 +61,12 @@ class Dispatcher:
         """
         core = self.core
         relay = core.relay
+        # UTF8ONLY: one C-speed scan when the line is ASCII, as nearly every line is; a
+        # decode only for the rest (the setting is read only then too)
+        if not line.isascii() and core.config.utf8_only and not _is_utf8(line):
+            relay.flush()
+            self._refuse_non_utf8(client, line)
+            return True
         if (
             client.user is not None
             and line.startswith(_MESSAGE_COMMANDS)
@@ -109,6 +117,29 @@ class Dispatcher:
             labels.close(client)
         return done
 
+    def _refuse_non_utf8(self, client: Client, line: bytes) -> None:
+        """IRCv3 UTF8ONLY: ``FAIL <command> INVALID_UTF8 :...`` for a line that is not UTF-8
+        ("If the server is unable to parse the sent command then it MAY send a FAIL command
+        with no command name (i.e. ``*``)"), labeled if the line carried a label. Nothing of
+        the line runs, as Ergo does: a message in another encoding would reach clients that
+        cannot read it."""
+        core = self.core
+        try:
+            msg = parse(line)
+        except ProtocolError:
+            command = b"*"
+            tags = line[1:].partition(b" ")[0] if line[:1] == b"@" else None
+        else:
+            command, tags = msg.command, msg.tags
+        label = core.labels.label_of(client, tags)
+        if label is not None and len(label) <= MAX_LABEL and _is_utf8(label):
+            core.labels.open(client, label)
+        server = core.config.server_name
+        core.send(
+            client, lines.standard_reply(server, b"FAIL", command, b"INVALID_UTF8", _INVALID_UTF8)
+        )
+        core.labels.close(client)
+
     def _dispatch(self, client: Client, msg: Message, index: int) -> bool:
         """The checks every row declares, then the command's handler (see handle_line)."""
         core = self.core
@@ -147,3 +178,11 @@ class Dispatcher:
             )
             core.disconnect(client, b"Internal server error")
         return True
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold
-from fastchat.irc.message import MAX_LINE
+from fastchat.irc.message import MAX_LINE, truncate_utf8
 from fastchat.server.config import Config
 from fastchat.server.network.records import (
     D_CHAN,
@@ -529,7 +529,7 @@ class Sequencer:
         user, chan = found
         if b"t" in chan.modes and not self._is_op(origin, uid, chan, b"TOPIC " + chan.name):
             return
-        topic = topic[: self.config.topiclen]
+        topic = truncate_utf8(topic, self.config.topiclen)
         self.router.event(make(ETopic, uid, chan.key, topic, user.mask, now // 1000, now))
 
     def _kick(self, origin: int, r: Record, now: int) -> None:
@@ -551,7 +551,7 @@ class Sequencer:
                 b"They aren't on that channel",
             )
             return
-        reason = reason[: self.config.kicklen]
+        reason = truncate_utf8(reason, self.config.kicklen)
         self.router.event(make(EKick, uid, chan.key, target.uid, reason, now))
 
     def _invite(self, origin: int, r: Record, now: int) -> None:

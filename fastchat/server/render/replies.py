@@ -147,6 +147,7 @@ def isupport_tokens(config: Config) -> list[bytes]:
         % (config.max_targets, config.max_targets, config.max_targets),
         b"TOPICLEN=%d" % config.topiclen,
         b"USERLEN=18",
+        *((b"UTF8ONLY",) if config.utf8_only else ()),
     ]
 
 
