@@ -17,21 +17,28 @@ from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client, user_of
 from fastchat.server.network.records import RAway, RSetname, make
 from fastchat.server.network.sequencer import mask_matches
-from fastchat.server.network.state import REALNAMELEN, seen_by, visible
+from fastchat.server.network.state import REALNAMELEN, Channel, User, seen_by, visible
 from fastchat.server.render import lines, replies
 
 
 def who(ctx: Context, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.6.1 WHO [<mask>]: a channel's members, a nick, or nicks matching a mask.
-    Invisible users (+i) are left out for those who share no channel with them, except when
-    asked for by their exact nick (Modern IRC; as Solanum and InspIRCd do). An IRC operator
-    with the ``see`` privilege sees invisible users and secret channels too. A channel's
-    members show every prefix to a client that negotiated IRCv3 multi-prefix."""
+    """RFC 2812 §3.6.1 WHO [<mask> [o]]: a channel's members, a nick, or nicks matching a mask;
+    with ``o``, only IRC operators. Invisible users (+i) are left out for those who share no
+    channel with them, except when asked for by their exact nick (Modern IRC; as Solanum and
+    InspIRCd do). An IRC operator with the ``see`` privilege sees invisible users and secret
+    channels too. A channel's members show every prefix to a client that negotiated IRCv3
+    multi-prefix.
+
+    IRCv3 WHOX: a second parameter ``[o]%<fields>[,<token>]`` asks for RPL_WHOSPCRPL with
+    those fields instead of RPL_WHOREPLY (:func:`whox_query`); the same users are listed."""
     cfg = ctx.config
     me = user_of(client)
     see = "see" in client.privileges
     mask = msg.param(0, b"*") or b"*"
-    out: list[bytes] = []
+    flags, percent, fields = msg.param(1).partition(b"%")
+    opers_only = b"o" in flags
+    found: list[tuple[User, Channel | None]] = []
+    every_prefix = False
     if is_channel(mask):
         chan = ctx.state.channel(mask)
         if chan is not None and (see or visible(chan, client.uid)):
@@ -40,16 +47,16 @@ def who(ctx: Context, client: Client, msg: Message) -> None:
             for uid in chan.members:
                 u = ctx.state.users.get(uid)
                 if u is not None and (member or b"i" not in u.modes):
-                    out.append(replies.who_line(cfg, client.name, u, chan, every_prefix))
+                    found.append((u, chan))
     else:
         exact = ctx.state.user_by_nick(mask)
         if exact is not None:
-            out.append(replies.who_line(cfg, client.name, exact, None))
+            found.append((exact, None))
         elif mask not in (b"0", b"*"):
             pattern = mask if b"!" in mask else mask + b"!*@*"
             for u in ctx.state.users.values():
                 if mask_matches(pattern, u) and (see or seen_by(me, u)):
-                    out.append(replies.who_line(cfg, client.name, u, None))
+                    found.append((u, None))
         else:
             # "WHO 0"/"WHO *": users who share a channel with the asker (RFC 2812 §3.6.1)
             seen: set[int] = set()
@@ -58,11 +65,39 @@ def who(ctx: Context, client: Client, msg: Message) -> None:
             for uid in seen:
                 u = ctx.state.users.get(uid)
                 if u is not None:
-                    out.append(replies.who_line(cfg, client.name, u, None))
-    out.append(
-        replies.numeric(cfg.server_name, client.name, N.RPL_ENDOFWHO, mask, b"End of WHO list")
-    )
+                    found.append((u, None))
+    if opers_only:
+        found = [(u, c) for u, c in found if b"o" in u.modes]
+    nick = client.name
+    if percent:
+        query = whox_query(fields)
+        out = [
+            replies.whox_line(cfg, nick, u, c, query, every_prefix, see or u is me)
+            for u, c in found
+        ]
+    else:
+        out = [replies.who_line(cfg, nick, u, c, every_prefix) for u, c in found]
+    out.append(replies.numeric(cfg.server_name, nick, N.RPL_ENDOFWHO, mask, b"End of WHO list"))
     ctx.send_lines(client, out)
+
+
+def whox_query(spec: bytes) -> replies.WhoxQuery:
+    """IRCv3 WHOX: what follows the ``%``, ``<fields>[,<token>]``. Letters that are no
+    standard field are ignored ("Servers MUST ignore any non-standard field they don't
+    support"), and the fields come back in the reply's order whatever order they were asked
+    in. "The token MUST contain only digit characters and MUST contain at most 3
+    characters": any other token (or none) is returned as ``0``, as Solanum does.
+
+    >>> whox_query(b"rnt,42")
+    WhoxQuery(fields=b'tnr', token=b'42')
+    >>> whox_query(b"tn,1234").token, whox_query(b"tn,x").token, whox_query(b"tn").token
+    (b'0', b'0', b'0')
+    """
+    letters, _, token = spec.partition(b",")
+    fields = bytes(c for c in replies.WHOX_FIELDS if c in letters)
+    if not (token.isdigit() and token.isascii() and len(token) <= 3):
+        token = b"0"
+    return replies.WhoxQuery(fields, token)
 
 
 def whois(ctx: Context, client: Client, msg: Message) -> None:

@@ -107,6 +107,7 @@ class SnapshotUser(NamedTuple):
     modes: bytes
     oper: bytes
     privileges: tuple[str, ...]
+    ip: bytes
 
 
 class SnapshotChannel(NamedTuple):
@@ -146,6 +147,7 @@ class User:
         "away",
         "channels",
         "host",
+        "ip",
         "key",
         "modes",
         "nick",
@@ -171,6 +173,9 @@ class User:
         self.uid = uid
         self.username = username
         self.host = host
+        # The address the user connected from: its host until a CHGHOST changes that (no
+        # DNS lookups here). WHOX ``%i`` shows it to the user and to operators who ``see``.
+        self.ip = host
         self.rename(nick)
         self.realname = realname
         self.worker = worker
@@ -670,6 +675,7 @@ class State:
                 u.modes,
                 u.oper,
                 tuple(sorted(u.privileges)),
+                u.ip,
             )
             for u in self.users.values()
         )
@@ -712,6 +718,7 @@ class State:
                 )
             )
             self.users[u.uid].away = u.away
+            self.users[u.uid].ip = u.ip
             self._umode(make(EUmode, u.uid, u.modes, b"", 0))
             if u.oper:
                 self._oper(make(EOper, u.uid, u.oper, u.privileges, False, 0))

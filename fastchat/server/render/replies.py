@@ -8,12 +8,14 @@ Must never: decide anything about state; it only renders what it is given.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from fastchat import __version__
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import CASEMAPPING, CHANTYPES
 from fastchat.irc.message import MAX_LINE, Message, fit_line, format_message, truncate_utf8
 from fastchat.server.config import Config
+from fastchat.server.network.records import OP
 from fastchat.server.network.sequencer import (
     FLAG_MODES,
     LIST_MODES,
@@ -35,6 +37,11 @@ from fastchat.server.render import dates
 
 VERSION = b"fastchat-" + __version__.encode()
 USER_MODES = b"iow"
+#: The standard WHOX fields, in the order RPL_WHOSPCRPL gives them (IRCv3 WHOX: token,
+#: channel, user, IP, host, server, nick, flags, hop count, idle, account, op level, realname).
+WHOX_FIELDS = b"tcuihsnfdlaor"
+#: WHOX ``i`` for an asker who may not see the address (IRCv3 WHOX, as Ergo and Solanum).
+HIDDEN_IP = b"255.255.255.255"
 
 
 def numeric(server: bytes, nick: bytes, code: bytes, *params: bytes) -> bytes:
@@ -148,6 +155,7 @@ def isupport_tokens(config: Config) -> list[bytes]:
         b"TOPICLEN=%d" % config.topiclen,
         b"USERLEN=18",
         *((b"UTF8ONLY",) if config.utf8_only else ()),
+        b"WHOX",
     ]
 
 
@@ -422,31 +430,92 @@ def topic(config: Config, nick: bytes, chan: Channel) -> Iterator[bytes]:
     )
 
 
+class WhoxQuery(NamedTuple):
+    """What a WHOX request asks for (IRCv3 WHOX ``%<fields>[,<token>]``)."""
+
+    fields: bytes  # the standard fields asked for, each once, in WHOX_FIELDS order
+    token: bytes  # 1 to 3 digits, what ``t`` returns ("0" when the client gave none)
+
+
+def who_flags(user: User, chan: Channel | None, multi_prefix: bool) -> bytes:
+    """A WHO reply's flags: ``H`` here or ``G`` gone (away), ``*`` for an IRC operator
+    (Modern IRC), the member's prefix on ``chan`` (every prefix, highest first, with
+    ``multi_prefix``: IRCv3 multi-prefix)."""
+    flags = b"G" if user.away else b"H"
+    modes = user.modes
+    if b"o" in modes:
+        flags += b"*"
+    if chan is not None:
+        flags += (prefixes_of if multi_prefix else prefix_of)(chan.members.get(user.uid, 0))
+    return flags
+
+
 def who_line(
     config: Config, nick: bytes, user: User, chan: Channel | None, multi_prefix: bool = False
 ) -> bytes:
     """One RFC 2812 §3.6.1 RPL_WHOREPLY: ``<channel> <user> <host> <server> <nick>
-    <H|G>[*][@|+] :0 <realname>`` (Modern IRC: ``*`` for an IRC operator); with
-    ``multi_prefix``, every prefix the member has, highest first (IRCv3 multi-prefix)."""
-    flags = b"G" if user.away else b"H"
-    if b"o" in user.modes:
-        flags += b"*"
-    channel = b"*"
-    if chan is not None:
-        channel = chan.name
-        flags += (prefixes_of if multi_prefix else prefix_of)(chan.members.get(user.uid, 0))
+    <flags> :0 <realname>``, the flags as :func:`who_flags` gives them."""
     return numeric(
         config.server_name,
         nick,
         N.RPL_WHOREPLY,
-        channel,
+        b"*" if chan is None else chan.name,
         user.username,
         user.host,
         config.server_name,
         user.nick,
-        flags,
+        who_flags(user, chan, multi_prefix),
         b"0 " + user.realname,
     )
+
+
+def whox_line(
+    config: Config,
+    nick: bytes,
+    user: User,
+    chan: Channel | None,
+    query: WhoxQuery,
+    multi_prefix: bool = False,
+    show_ip: bool = False,
+) -> bytes:
+    """One IRCv3 WHOX RPL_WHOSPCRPL: exactly the fields ``query`` asks for, in the spec's
+    order. ``i`` is the user's address only if ``show_ip`` (the asker is the user, or an
+    IRC operator with the ``see`` privilege; "255.255.255.255 ... when the server refuses
+    to disclose the IP address"); ``a`` is ``0`` when the user is logged in to no account;
+    ``o`` is the channel op level as Solanum gives it (``999`` for a channel operator, else
+    ``n/a``); ``d`` (hop count) is 0 on a network of one server.
+
+    ``l`` (idle seconds) is 0: when a user last spoke is known only to the worker that
+    holds it, not network state, and an answer must not depend on which worker the asker
+    is on (servers give 0 for users on other servers too)."""
+    params: list[bytes] = []
+    for field in query.fields.decode("ascii"):
+        if field == "t":
+            params.append(query.token)
+        elif field == "c":
+            params.append(b"*" if chan is None else chan.name)
+        elif field == "u":
+            params.append(user.username)
+        elif field == "i":
+            params.append(user.ip if show_ip else HIDDEN_IP)
+        elif field == "h":
+            params.append(user.host)
+        elif field == "s":
+            params.append(config.server_name)
+        elif field == "n":
+            params.append(user.nick)
+        elif field == "f":
+            params.append(who_flags(user, chan, multi_prefix))
+        elif field in "dl":
+            params.append(b"0")
+        elif field == "a":
+            params.append(user.account or b"0")
+        elif field == "o":
+            chanop = chan is not None and chan.members.get(user.uid, 0) & OP
+            params.append(b"999" if chanop else b"n/a")
+        elif field == "r":  # the last field: trailing, as a realname may hold spaces
+            return numeric(config.server_name, nick, N.RPL_WHOSPCRPL, *params, user.realname)
+    return numeric_tokens(config.server_name, nick, N.RPL_WHOSPCRPL, *params)
 
 
 def whois(
