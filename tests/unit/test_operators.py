@@ -351,10 +351,11 @@ def test_a_quit_operator_is_no_longer_counted(net: FakeNet) -> None:
 
 
 def test_myinfo_lists_the_o_user_mode() -> None:
-    """RFC 2812 §5.1 RPL_MYINFO names the user modes there are: +o is one now."""
+    """RFC 2812 §5.1 RPL_MYINFO names the user modes there are: +o is one now (and +B, IRCv3
+    bot-mode)."""
     net = FakeNet(workers=1)
     got = net.connect(0).register("ada")
-    assert find(got, rf"^{SRV} 004 ada fastchat\.local \S+ iow ")
+    assert find(got, rf"^{SRV} 004 ada fastchat\.local \S+ Biow ")
 
 
 # -- KILL ----------------------------------------------------------------------------------------

@@ -59,6 +59,9 @@ from fastchat.server.network.records import (
 #: Channel modes every new channel starts with (Modern IRC: most servers default to +nt).
 DEFAULT_CHANNEL_MODES = b"nt"
 NO_PRIVILEGES: frozenset[str] = frozenset()
+#: The user mode that marks a bot (IRCv3 bot-mode, ISUPPORT ``BOT=B``): ``BOT_MODE in
+#: user.modes``. Its user sets it like any user mode (MODE nick +B, through the sequencer).
+BOT_MODE = b"B"
 #: WHOWAS entries kept when nobody says otherwise (the ``whowas_size`` setting's default).
 WHOWAS_SIZE = 1000
 #: The longest realname (USER's, SETNAME's), announced as ISUPPORT ``NAMELEN`` (IRCv3 setname).

@@ -24,6 +24,7 @@ from fastchat.server.network.sequencer import (
     PARAM_ON_SET,
 )
 from fastchat.server.network.state import (
+    BOT_MODE,
     REALNAMELEN,
     Channel,
     KLine,
@@ -36,7 +37,7 @@ from fastchat.server.network.state import (
 from fastchat.server.render import dates
 
 VERSION = b"fastchat-" + __version__.encode()
-USER_MODES = b"iow"
+USER_MODES = BOT_MODE + b"iow"
 #: The standard WHOX fields, in the order RPL_WHOSPCRPL gives them (IRCv3 WHOX: token,
 #: channel, user, IP, host, server, nick, flags, hop count, idle, account, op level, realname).
 WHOX_FIELDS = b"tcuihsnfdlaor"
@@ -135,6 +136,7 @@ def isupport_tokens(config: Config) -> list[bytes]:
     deny = [b"CLIENTTAGDENY=" + b",".join(config.client_tag_deny)] if config.client_tag_deny else []
     return [
         b"AWAYLEN=%d" % config.awaylen,
+        b"BOT=" + BOT_MODE,
         b"CASEMAPPING=" + CASEMAPPING,
         b"CHANLIMIT=%s:%d" % (CHANTYPES, config.max_channels),
         b"CHANMODES=" + chanmodes,
@@ -440,13 +442,15 @@ class WhoxQuery(NamedTuple):
 def who_flags(user: User, chan: Channel | None, multi_prefix: bool) -> bytes:
     """A WHO reply's flags: ``H`` here or ``G`` gone (away), ``*`` for an IRC operator
     (Modern IRC), the member's prefix on ``chan`` (every prefix, highest first, with
-    ``multi_prefix``: IRCv3 multi-prefix)."""
+    ``multi_prefix``: IRCv3 multi-prefix), ``B`` for a bot (IRCv3 bot-mode)."""
     flags = b"G" if user.away else b"H"
     modes = user.modes
     if b"o" in modes:
         flags += b"*"
     if chan is not None:
         flags += (prefixes_of if multi_prefix else prefix_of)(chan.members.get(user.uid, 0))
+    if BOT_MODE in modes:
+        flags += BOT_MODE
     return flags
 
 
@@ -526,7 +530,8 @@ def whois(
     see_secret: bool = False,
     multi_prefix: bool = False,
 ) -> Iterator[bytes]:
-    """RFC 2812 §3.6.2 WHOIS: 311, 319, 312, 313 (Modern IRC RPL_WHOISOPERATOR), 301, 318.
+    """RFC 2812 §3.6.2 WHOIS: 311, 319, 312, 313 (Modern IRC RPL_WHOISOPERATOR), 335 (IRCv3
+    bot-mode RPL_WHOISBOT), 301, 318.
     Secret channels are hidden from outsiders, unless ``see_secret`` (an IRC operator with the
     ``see`` privilege). With ``multi_prefix``, 319 shows every prefix the user has on each
     channel, highest first (IRCv3 multi-prefix)."""
@@ -546,6 +551,8 @@ def whois(
     yield numeric(s, nick, N.RPL_WHOISSERVER, user.nick, s, config.server_info)
     if b"o" in user.modes:
         yield numeric(s, nick, N.RPL_WHOISOPERATOR, user.nick, b"is an IRC operator")
+    if BOT_MODE in user.modes:
+        yield numeric(s, nick, N.RPL_WHOISBOT, user.nick, b"is a bot")
     if user.away:
         yield numeric(s, nick, N.RPL_AWAY, user.nick, user.away)
     yield numeric(s, nick, N.RPL_ENDOFWHOIS, user.nick, b"End of /WHOIS list.")
