@@ -104,11 +104,6 @@ EXACT: list[tuple[str, Callable[..., bytes], tuple[object, ...], bytes]] = [
     ("error", lines.error, (b"Server shutting down",), b"ERROR :Server shutting down\r\n"),
     # IRCv3 message-tags TAGMSG (its tags are added per recipient)
     ("tagmsg", lines.tagmsg, (MASK, b"#c"), b":ada!~ada@10.0.0.1 TAGMSG #c\r\n"),
-    # IRCv3 standard-replies: context parameters, then the description, trailing
-    ("fail", lines.fail, (SRV, b"PRIVMSG", b"INVALID_LABEL", b"too long"),
-     b":irc.example FAIL PRIVMSG INVALID_LABEL :too long\r\n"),
-    ("fail-context", lines.fail, (SRV, b"SETNAME", b"INVALID_REALNAME", b"x", b"no good"),
-     b":irc.example FAIL SETNAME INVALID_REALNAME x :no good\r\n"),
 ]  # fmt: skip
 
 

@@ -348,7 +348,7 @@ class WorkerCore:
         if cfg.max_clients and len(self.state.users) + len(unregistered) >= cfg.max_clients:
             return b"Server is full"
         if cfg.max_clients_per_ip:
-            same = sum(1 for u in self.state.users.values() if u.host == ip)
+            same = sum(1 for u in self.state.users.values() if u.ip == ip)
             same += sum(1 for c in unregistered if c.ip == ip)
             if same >= cfg.max_clients_per_ip:
                 return b"Too many connections from your IP"

@@ -97,7 +97,10 @@ class Dispatcher:
         if len(label) > MAX_LABEL:
             too_long = b"A label is at most %d bytes" % MAX_LABEL
             server = core.config.server_name
-            core.send(client, lines.fail(server, msg.command, b"INVALID_LABEL", too_long))
+            core.send(
+                client,
+                lines.standard_reply(server, b"FAIL", msg.command, b"INVALID_LABEL", too_long),
+            )
             return True
         if client.streamed and core.sequencer is None:
             # echoes of its earlier messages may still be on their way: not part of this reply

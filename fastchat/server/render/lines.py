@@ -175,11 +175,3 @@ def error(reason: bytes) -> bytes:
 def tagmsg(mask: bytes, target: bytes) -> bytes:
     """IRCv3 message-tags ``TAGMSG``: a message made only of its tags (added per recipient)."""
     return b":%s TAGMSG %s\r\n" % (mask, target)
-
-
-def fail(server: bytes, command: bytes, code: bytes, *params: bytes) -> bytes:
-    """IRCv3 standard-replies ``FAIL <command> <code> [<context>...] :<description>``: the
-    last of ``params`` is the description."""
-    *context, description = params
-    words = (b":" + server, b"FAIL", command, code, *context, b":" + description)
-    return fit_line(b" ".join(words) + b"\r\n")
