@@ -21,10 +21,10 @@ import time
 from collections import deque
 
 from fastchat.server.network.records import Record
+from fastchat.server.runtime.receive import Receiver
 
 _HEADER = struct.Struct("!I")
 HEADER_SIZE = _HEADER.size
-READ_SIZE = 1 << 18
 
 
 def encode(records: list[Record]) -> bytes:
@@ -67,6 +67,7 @@ class Link:
         "reader",
         "received_bytes",
         "received_records",
+        "receiver",
         "sent_bytes",
         "sent_records",
         "sock",
@@ -76,6 +77,7 @@ class Link:
         sock.setblocking(False)
         self.sock = sock
         self.reader = FrameReader()
+        self.receiver = Receiver()
         self._out: list[bytes] = []
         self.backlog = 0  # bytes queued that the peer has not taken yet
         # Traffic, for STATS l: counted per frame and per read, never per record.
@@ -117,7 +119,7 @@ class Link:
     def receive(self) -> list[list[Record]] | None:
         """Read what is there. None on EOF; raises OSError on a broken link."""
         try:
-            data = self.sock.recv(READ_SIZE)
+            data = self.receiver.recv(self.sock)
         except (BlockingIOError, InterruptedError):
             return []
         if not data:

@@ -34,10 +34,10 @@ from fastchat.server.network.records import B_SNAPSHOT, Record
 from fastchat.server.render import lines
 from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
 from fastchat.server.runtime.klinefile import KLineFile
+from fastchat.server.runtime.receive import Receiver
 
 log = logging.getLogger("fastchat.worker")
 
-READ_SIZE = 1 << 18  # big reads: many lines per recv (PERFORMANCE-NOTES.md)
 ACCEPTS_PER_TURN = 64
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
@@ -87,6 +87,7 @@ class Worker:
         # worker; the hub at several
         self.klines = KLineFile(config.kline_file if hub_address is None else None)
         self.sel = selectors.DefaultSelector()
+        self.receiver = Receiver()  # every read of this loop: one reused buffer
         self.blocked: set[Client] = set()  # clients with EVENT_WRITE registered
         self.lingering: dict[Client, float] = {}  # closed, last bytes still going out
         self.paused: set[Client] = set()  # clients whose reading is paused (bus backpressure)
@@ -172,7 +173,7 @@ class Worker:
         after: list[Record] = []
         loaded = False
         while not loaded:
-            data = sock.recv(READ_SIZE)
+            data = self.receiver.recv(sock)
             if not data:
                 raise ConnectionError("hub closed the bus during start-up")
             for batch in reader.feed(data):
@@ -371,7 +372,7 @@ class Worker:
         if sock is None:
             return
         try:
-            data = sock.recv(READ_SIZE)
+            data = self.receiver.recv(sock)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -501,7 +502,7 @@ class Worker:
             # Drain unread input so close() sends FIN, not RST: the peer then reads our ERROR.
             sock.shutdown(socket.SHUT_WR)
             for _ in range(4):
-                if not sock.recv(READ_SIZE):
+                if not self.receiver.recv(sock):
                     break
         except OSError:
             pass
