@@ -86,10 +86,30 @@ class Relay:
         else:
             command = b"PRIVMSG"
             self.privmsgs += 1
-        self.message(
-            client, target, lines.message_fast(client.source, command, target, text), notice
-        )
+        out = lines.message_fast(client.source, command, target, text)
+        if target[0] in _CHANNEL_PREFIXES:
+            # What message() does for a line with no tags from a client with no labeled
+            # command open (a line with tags never comes here, and the lines after a labeled
+            # one wait while it is open), without its tests
+            key = fold(target)
+            state = self.core.state
+            chan = state.channels.get(key)
+            if chan is not None and may_speak(state, chan, client.uid):
+                self._join_run(client, key, out, notice)
+                return True
+        self.message(client, target, out, notice)
         return True
+
+    def _join_run(self, client: Client, key: bytes, line: bytes, notice: bool) -> None:
+        """An approved plain message to channel ``key``: the next line of the client's run
+        to that channel, or the first of a new one (see flush)."""
+        run = self._run
+        if run is not None and run.client is client and run.key == key:
+            run.lines.append(line)
+            run.notice = run.notice and notice
+        else:
+            self.flush()
+            self._run = _Run(client, key, [line], notice)
 
     def message(
         self,
@@ -126,13 +146,7 @@ class Relay:
         chan = state.channels.get(key)
         if chan is not None and may_speak(state, chan, client.uid):
             if not (tags or flags or client.label):
-                run = self._run
-                if run is not None and run.client is client and run.key == key:
-                    run.lines.append(line)
-                    run.notice = run.notice and notice
-                else:
-                    self.flush()
-                    self._run = _Run(client, key, [line], notice)
+                self._join_run(client, key, line, notice)
                 return
             self.flush()
             first = client.msgs
