@@ -480,31 +480,28 @@ def test_variants_with_no_tags_for_a_key_is_plain_bytes() -> None:
 
 def test_numbered_variants_tag_each_line_of_a_run() -> None:
     """A run of messages (one record, several lines) gives each line its own value of the
-    numbered tag (each message its own msgid), the other tags shared; each line's value is
-    computed once, whatever the number of variants; a variant without that tag is the plain
-    prefix on every line."""
+    numbered tag (each message its own msgid: a stem and the line's number in hex), the other
+    tags shared; a variant without that tag is the plain prefix on every line; a ``%`` in a
+    tag is only a ``%``."""
     plain = b":a PRIVMSG #c :1\r\n:a PRIVMSG #c :2\r\n:a PRIVMSG #c :3\r\n"
-    asked: list[int] = []
-
-    def number(i: int) -> bytes:
-        asked.append(i)
-        return b"m%d" % i
 
     def tags_for(key: int) -> list[tuple[bytes, bytes]]:
-        tags = [(b"time", b"t 1")]
-        return [*tags, (b"msgid", b"m0"), (b"z", b"")] if key & 1 else tags
+        tags = [(b"time", b"t 1%s")]
+        return [*tags, (b"msgid", b"m-e"), (b"z", b"")] if key & 1 else tags
 
-    variants = Variants(plain, tags_for, b"msgid", number)
+    variants = Variants(plain, tags_for, b"msgid", b"m-", 14)
     assert variants.get(1) == (
-        b"@time=t\\s1;msgid=m0;z :a PRIVMSG #c :1\r\n@time=t\\s1;msgid=m1;z :a PRIVMSG #c :2\r\n"
-        b"@time=t\\s1;msgid=m2;z :a PRIVMSG #c :3\r\n"
+        b"@time=t\\s1%s;msgid=m-e;z :a PRIVMSG #c :1\r\n"
+        b"@time=t\\s1%s;msgid=m-f;z :a PRIVMSG #c :2\r\n"
+        b"@time=t\\s1%s;msgid=m-10;z :a PRIVMSG #c :3\r\n"
     )
     assert variants.get(3) == variants.get(1)
-    assert asked == [0, 1, 2]
-    assert variants.get(2) == with_tags(plain, b"@time=t\\s1 ")
+    assert variants.get(2) == with_tags(plain, b"@time=t\\s1%s ")
     assert variants.get(0) is plain
     one = b":a PRIVMSG #c :1\r\n"
-    assert Variants(one, tags_for, b"msgid", number).get(1) == b"@time=t\\s1;msgid=m0;z " + one
+    assert (
+        Variants(one, tags_for, b"msgid", b"m-", 14).get(1) == b"@time=t\\s1%s;msgid=m-e;z " + one
+    )
 
 
 def test_render_is_pure() -> None:

@@ -228,14 +228,9 @@ class Replica:
         registry = self.core.caps
         if meta.seq < 0:
             return Variants(line, lambda key: registry.tags(key, meta))
-        # a message: each line of a run is a message with its own msgid
-        head = message_tags.msgid_prefix(meta.time, meta.sender)
-        seq = meta.seq
-
-        def number(i: int) -> bytes:
-            return b"%s%x" % (head, seq + i)
-
-        return Variants(line, lambda key: registry.tags(key, meta), b"msgid", number)
+        # a message: each line of a run is a message with its own msgid (caps/message_tags.py)
+        stem = message_tags.msgid_prefix(meta.time, meta.sender)
+        return Variants(line, lambda key: registry.tags(key, meta), b"msgid", stem, meta.seq)
 
     def _deliver(self, client: Client, data: bytes, caused_by: int) -> None:
         """One line to a client whose labeled command may be open: a line it did not cause

@@ -55,25 +55,26 @@ class Variants:
 
     ``tags_for(key)`` gives the tags for a recipient whose tag-adding capabilities are the
     bit set ``key``; it is called once per distinct key. A run of messages (several lines in
-    one ``plain``) shares every tag but one, ``numbered`` (its msgid): its value for line
-    ``i`` is ``number(i)``, computed once per line whatever the number of variants, and the
-    rest of the prefix once per variant.
+    one ``plain``) shares every tag but one, ``numbered`` (its msgid), whose value for line
+    ``i`` is ``stem`` followed by ``first + i`` in hex (what ``tags_for`` gives is line 0's):
+    each variant's prefix is built once, around that number, and each line formatted once.
     """
 
-    __slots__ = ("_cache", "_number", "_numbered", "_numbers", "_tags_for", "plain")
+    __slots__ = ("_cache", "_first", "_numbered", "_stem", "_tags_for", "plain")
 
     def __init__(
         self,
         plain: bytes,
         tags_for: Callable[[int], list[tuple[bytes, bytes]]],
         numbered: bytes = b"",
-        number: Callable[[int], bytes] | None = None,
+        stem: bytes = b"",
+        first: int = 0,
     ) -> None:
         self.plain = plain
         self._tags_for = tags_for
         self._numbered = numbered
-        self._number = number
-        self._numbers: list[bytes] | None = None
+        self._stem = stem
+        self._first = first
         self._cache: dict[int, bytes] = {}
 
     def get(self, key: int) -> bytes:
@@ -89,23 +90,20 @@ class Variants:
         plain = self.plain
         tags = self._tags_for(key)
         numbered = self._numbered
-        if not numbered or plain.count(b"\n") < 2 or self._number is None:
+        if not numbered or plain.count(b"\n") < 2:
             return with_tags(plain, tag_prefix(tags))
         names = [name for name, _ in tags]
         if numbered not in names:
             return with_tags(plain, tag_prefix(tags))
-        # the prefix once, around a hole where each line's own value goes
+        # One format for every line: the prefix with a hole for the line's number, the line
         at = names.index(numbered)
         head, _, tail = tag_prefix([*tags[:at], (numbered, b"\0"), *tags[at + 1 :]]).partition(
             b"\0"
         )
-        lines = plain.splitlines(keepends=True)
-        numbers = self._numbers
-        if numbers is None:
-            number = self._number
-            numbers = self._numbers = [number(i) for i in range(len(lines))]
+        form = (head + self._stem).replace(b"%", b"%%") + b"%x" + tail.replace(b"%", b"%%") + b"%s"
+        first = self._first
         return b"".join(
-            head + value + tail + line for value, line in zip(numbers, lines, strict=True)
+            [form % (first + i, line) for i, line in enumerate(plain.splitlines(keepends=True))]
         )
 
 
