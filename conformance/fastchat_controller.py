@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from irctest.basecontrollers import BaseServerController, ProcessStopped
 from irctest.runner import NotImplementedByController
@@ -109,8 +109,35 @@ class FastchatController(BaseServerController):
 
     software_name = "fastchat"
     # irctest's base class declares a plain set, so no ClassVar here; nothing mutates it
-    supported_sasl_mechanisms: set[str] = set()  # noqa: RUF012
+    supported_sasl_mechanisms: set[str] = {"PLAIN"}  # noqa: RUF012  (caps/sasl.py)
     supports_sts = False
+
+    def wait_for_services(self) -> None:
+        """Nothing to wait for: fastchat's accounts start with it (as Ergo's do)."""
+
+    def registerUser(
+        self,
+        case: Any,
+        username: str,
+        password: str | None = None,
+    ) -> None:
+        """Create the account ``username`` as a user would: IRCv3 draft/account-registration
+        ``REGISTER`` on a connection of its own (fastchat's accounts are built in)."""
+        assert password
+        client = case.addClient(show_io=False)
+        case.sendLine(client, "CAP LS 302")
+        case.sendLine(client, "NICK " + username)
+        case.sendLine(client, "USER r e g :user")
+        case.sendLine(client, "CAP END")
+        while case.getRegistrationMessage(client).command != "001":
+            pass
+        case.getMessages(client)
+        case.sendLine(client, f"REGISTER * * {password}")
+        while (msg := case.getMessage(client)).command != "REGISTER":
+            pass
+        assert msg.params[:2] == ["SUCCESS", username], msg
+        case.sendLine(client, "QUIT")
+        case.assertDisconnected(client)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -135,8 +162,7 @@ class FastchatController(BaseServerController):
             raise NotImplementedByController("TLS")
         if websocket_hostname is not None or websocket_port is not None:
             raise NotImplementedByController("Websocket")
-        if run_services:
-            raise NotImplementedByController("services")
+        # run_services: fastchat's accounts are built in (REGISTER, SASL): nothing to start
         assert self.proc is None
         self.hostname = hostname
         self.port = port
@@ -161,6 +187,8 @@ class FastchatController(BaseServerController):
             "--no-flood-control",
             "--nicklen",
             str(NICKLEN),
+            "--password-min-length",
+            "1",  # irctest's accounts use passwords as short as "bar"
             "--server-info",
             SERVER_INFO,
             "--config",

@@ -132,3 +132,16 @@ class IRCError(Exception):
         super().__init__(numeric, *params)
         self.numeric = numeric
         self.params = params
+
+
+# IRCv3 SASL (https://ircv3.net/specs/extensions/sasl-3.1) and accounts
+RPL_WHOISACCOUNT = b"330"  # <client> <nick> <account> :is logged in as
+RPL_LOGGEDIN = b"900"  # <client> <nick>!<user>@<host> <account> :You are now logged in as <user>
+RPL_LOGGEDOUT = b"901"
+ERR_NICKLOCKED = b"902"
+RPL_SASLSUCCESS = b"903"
+ERR_SASLFAIL = b"904"
+ERR_SASLTOOLONG = b"905"
+ERR_SASLABORTED = b"906"
+ERR_SASLALREADY = b"907"
+RPL_SASLMECHS = b"908"

@@ -280,6 +280,12 @@ class Config:
     awaylen: int = setting(
         200, "max away message length, `AWAYLEN`; longer ones are cut", reloadable=True
     )
+    password_min_length: int = setting(
+        6,
+        "the shortest account password `REGISTER` accepts (shorter: `FAIL REGISTER WEAK_PASSWORD`)",
+        reloadable=True,
+        metavar="BYTES",
+    )
     client_tag_deny: tuple[bytes, ...] = setting(
         (),
         "comma-separated client-only message tags (without `+`) the server does not relay, "

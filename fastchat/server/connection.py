@@ -34,6 +34,7 @@ class Client:
     """A local connection. Slots keep an idle client small (see the idle benchmark)."""
 
     __slots__ = (
+        "account",
         "cap_version",
         "caps",
         "closed",
@@ -60,6 +61,7 @@ class Client:
         "quitting",
         "realname",
         "received",
+        "sasl",
         "source",
         "streamed",
         "synced_upto",
@@ -90,6 +92,10 @@ class Client:
         # messages relayed without a barrier since the last one (see engine/labels.py)
         self.streamed = False
         self.label: Labeled | None = None  # the labeled command being answered, if any
+        # IRCv3 SASL: the base64 received so far of an exchange under way (None: none), and
+        # the account it proved before registration (registration logs the user in to it)
+        self.sasl: bytes | None = None
+        self.account = b""
         self.cap_version = 0  # the version of CAP LS the client asked for (302), or 0
         # Operator privileges, what the dispatcher checks command rows against: a copy of
         # the user's (network state: E_OPER gives them, -o takes them), set by its worker.

@@ -18,10 +18,10 @@ def net(request: pytest.FixtureRequest) -> FakeNet:
     return FakeNet(workers=request.param, autojoin=())
 
 
-def test_account_tag_adds_no_tag_while_nobody_has_an_account() -> None:
-    """ "If the user is not identified to any services account, the tag MUST NOT be sent":
-    so the capability adds no tag (and does not make the fan-out look at its clients)."""
-    assert not CAPABILITIES.bit(b"account-tag") & CAPABILITIES.tag_mask
+def test_account_tag_is_a_tag_adding_capability() -> None:
+    """account-tag adds the ``account`` tag (tests/unit/test_accounts.py: only for a sender
+    logged in to one: "If the user is not identified ... the tag MUST NOT be sent")."""
+    assert CAPABILITIES.bit(b"account-tag") & CAPABILITIES.tag_mask
 
 
 def test_nothing_is_sent_while_nobody_logs_in(net: FakeNet) -> None:

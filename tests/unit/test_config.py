@@ -33,6 +33,7 @@ OLD_DEFAULTS = {
     "kicklen": 255,
     "awaylen": 200,
     "client_tag_deny": (),
+    "password_min_length": 6,
     "utf8_only": True,
     "whowas_size": 1000,
     "server_info": b"fastchat IRC server",

@@ -1,19 +1,21 @@
 """IRCv3 ``account-tag`` (https://ircv3.net/specs/extensions/account-tag): an ``account`` tag
 on every line a logged-in user causes.
 
-Owns: the capability's declaration. The spec: "If the user is not identified to any services
-account, the tag MUST NOT be sent", and in fastchat nobody is yet (accounts are issue 12), so
-the declaration has no tag, and a client that negotiates only this still gets the shared
-plain lines (no tag-adding capability: the fan-out does not look at it). Issue 12 adds the
-tag here, ``tags=((b"account", <the sender's account, or None>),)``, once a line's
-:class:`~fastchat.server.caps.registry.Meta` carries its sender's account (decided by the
-sequencer with the line, like its time).
+Owns: the capability's declaration and its tag. The account is the sender's as the network
+state has it when the line is rendered (each worker applies the same E_LOGIN at the same
+place of the one order, so every recipient sees the same); "if the user is not identified to
+any services account, the tag MUST NOT be sent".
 """
 
 from __future__ import annotations
 
-from fastchat.server.caps.registry import Capability
+from fastchat.server.caps.registry import Capability, Meta
 
 NAME = b"account-tag"
 
-CAPABILITY = Capability(NAME, doc="the sender's account in a tag (nobody has one yet)")
+
+def _account(meta: Meta) -> bytes | None:
+    return meta.account
+
+
+CAPABILITY = Capability(NAME, tags=((b"account", _account),), doc=__doc__ or "")

@@ -29,6 +29,7 @@ class Meta(NamedTuple):
     seq: int = -1
     client_tags: bytes = b""
     bot: bool = False
+    account: bytes | None = None  # the sender's services account (IRCv3 account-tag)
 
 
 TagValue = Callable[[Meta], bytes | None]

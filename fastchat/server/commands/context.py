@@ -118,6 +118,10 @@ class Context(Protocol):
         ``then(matched)`` back on the loop. ``client``'s next lines wait until it has run (its
         ordering barrier), so they still see what it does."""
 
+    def hash_password(self, client: Client, password: bytes, then: Callable[[str], None]) -> None:
+        """Hash a new ``password`` for storing, off the loop (scrypt), and call
+        ``then(stored)`` back on the loop, under ``client``'s barrier like check_password."""
+
     def audit(self, client: Client, action: str, *, failed: bool = False) -> None:
         """Log an operator's action (or a failed attempt at one), naming who did it and from
         where."""

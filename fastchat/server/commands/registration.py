@@ -154,7 +154,15 @@ def try_register(ctx: Context, client: Client) -> None:
         return
     feed(client, Input.READY)
     ctx.submit(
-        make(RRegister, client.uid, client.nick, client.username, client.host, client.realname)
+        make(
+            RRegister,
+            client.uid,
+            client.nick,
+            client.username,
+            client.host,
+            client.realname,
+            client.account,  # what SASL proved, if anything (IRCv3 sasl)
+        )
     )
 
 

@@ -55,10 +55,12 @@ from fastchat.server.network.records import (
     D_NOTICE,
     D_OVERRIDE,
     D_REPLY,
+    D_STANDARD,
     DKill,
     DNotice,
     DOverride,
     DReply,
+    DStandard,
     RCounts,
     Record,
     RQuit,
@@ -161,6 +163,7 @@ class WorkerCore:
             D_KILL: self._d_kill,
             D_OVERRIDE: self._d_override,
             D_NOTICE: self._d_notice,
+            D_STANDARD: self._d_standard,
         }
 
     def set_start_time(self, started: float) -> None:
@@ -270,6 +273,10 @@ class WorkerCore:
         """Context: check a password off the loop (see :class:`~.offload.Offload`)."""
         self.offload.check_password(client, password, stored, then)
 
+    def hash_password(self, client: Client, password: bytes, then: Callable[[str], None]) -> None:
+        """Context: hash a new password off the loop (see :class:`~.offload.Offload`)."""
+        self.offload.hash_password(client, password, then)
+
     def audit(self, client: Client, action: str, *, failed: bool = False) -> None:
         """Context: log an operator's action, with who did it (nick!user@host, address and
         connection id). A failed attempt is a warning."""
@@ -287,6 +294,17 @@ class WorkerCore:
         client = self.clients.get(d.uid)
         if client is not None:
             self.audit(client, "override: " + d.action.decode(errors="replace"))
+
+    def _d_standard(self, rec: Record) -> None:
+        """An IRCv3 standard reply (FAIL/WARN/NOTE) the sequencer decided for a client."""
+        d = DStandard._make(rec)
+        client = self.clients.get(d.uid)
+        if client is not None:
+            server = self.config.server_name
+            line = lines.standard_reply(
+                server, d.reply, d.command, d.code, d.description, tuple(d.context)
+            )
+            self.send(client, line)
 
     def _d_notice(self, rec: Record) -> None:
         """The sequencer's answer to an operator's request, as a NOTICE (logged too)."""

@@ -11,9 +11,10 @@ touch a socket.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fastchat.irc import numerics as N
+from fastchat.server import passwords
 from fastchat.server.connection import Client
 from fastchat.server.render import lines
 
@@ -22,12 +23,19 @@ if TYPE_CHECKING:
 
 
 class PasswordCheck(NamedTuple):
-    """A password to check against a stored hash, off the loop (an effect for the shell)."""
+    """A password to check against a stored hash, or (``stored`` empty) to hash for storing,
+    off the loop (an effect for the shell, which calls :meth:`run` on its pool)."""
 
     ticket: int  # hand it back to :meth:`WorkerCore.password_checked`
     uid: int  # the client that waits for it
     password: bytes
     stored: str
+
+    def run(self) -> bool | str:
+        """The blocking part: does the password match (bool), or its hash (str)."""
+        if self.stored:
+            return passwords.verify(self.password, self.stored)
+        return passwords.hash_password(self.password)
 
 
 class Offload:
@@ -38,12 +46,12 @@ class Offload:
     def __init__(self, core: WorkerCore) -> None:
         self.core = core
         self.checks: list[PasswordCheck] = []  # for the shell to run off the loop
-        self._checking: dict[int, tuple[Client, Callable[[bool], None]]] = {}
+        self._checking: dict[int, tuple[Client, Callable[[Any], None]]] = {}
         self._next_ticket = 0
         self.rehash_requests: list[int] = []  # REHASH from these users: the shell reads the file
 
     def check_password(
-        self, client: Client, password: bytes, stored: str, then: Callable[[bool], None]
+        self, client: Client, password: bytes, stored: str, then: Callable[[Any], None]
     ) -> None:
         """Queue a password check for the shell (see :class:`PasswordCheck`) under
         ``client``'s barrier; :meth:`password_checked` calls ``then`` with the answer."""
@@ -53,7 +61,12 @@ class Offload:
         self._checking[ticket] = (client, then)
         self.checks.append(PasswordCheck(ticket, client.uid, password, stored))
 
-    def password_checked(self, ticket: int, matched: bool, now: float) -> None:
+    def hash_password(self, client: Client, password: bytes, then: Callable[[str], None]) -> None:
+        """Queue the hashing of a new password (REGISTER) for the shell, under ``client``'s
+        barrier, as :meth:`check_password` does; ``then`` gets the stored form."""
+        self.check_password(client, password, "", then)
+
+    def password_checked(self, ticket: int, matched: bool | str, now: float) -> None:
         """The shell's answer to a :class:`PasswordCheck`: carry on with the command that asked
         (unless its client has gone meanwhile), then lift the client's barrier."""
         self.core._now = now

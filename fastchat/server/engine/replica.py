@@ -32,13 +32,14 @@ from fastchat.server.caps import (
     setname,
     userhost_in_names,
 )
-from fastchat.server.commands import monitor
+from fastchat.server.commands import accounts, monitor
 from fastchat.server.commands.registration import feed
 from fastchat.server.connection import Client
 from fastchat.server.network.records import (
     D_CHAN,
     D_USER,
     D_WALLOPS,
+    E_ACCOUNT,
     E_AWAY,
     E_CHGHOST,
     E_COUNTS,
@@ -48,6 +49,7 @@ from fastchat.server.network.records import (
     E_KICK,
     E_KILL,
     E_KLINE,
+    E_LOGIN,
     E_MODE,
     E_NICK,
     E_OPER,
@@ -71,6 +73,7 @@ from fastchat.server.network.records import (
     EKick,
     EKill,
     EKline,
+    ELogin,
     EMode,
     ENick,
     EOper,
@@ -145,6 +148,8 @@ class Replica:
             D_WALLOPS: self._d_wallops,
             E_COUNTS: self._e_counts,
             E_SETNAME: self._e_setname,
+            E_ACCOUNT: self._e_account,
+            E_LOGIN: self._e_login,
             E_CHGHOST: self._e_chghost,
         }
 
@@ -224,8 +229,14 @@ class Replica:
         return Meta(time, sender, first, tags, bot)
 
     def _variants(self, line: bytes, meta: Meta) -> Variants:
-        """The forms of ``line`` for each capability set, tagged from ``meta``."""
+        """The forms of ``line`` for each capability set, tagged from ``meta`` (and its
+        sender's account, IRCv3 account-tag, from the state as this line's place in the
+        order has it)."""
         registry = self.core.caps
+        if meta.sender and meta.account is None:
+            sender = self.state.users.get(meta.sender)
+            if sender is not None and sender.account is not None:
+                meta = meta._replace(account=sender.account)
         if meta.seq < 0:
             return Variants(line, lambda key: registry.tags(key, meta))
         # a message: each line of a run is a message with its own msgid (caps/message_tags.py)
@@ -314,8 +325,7 @@ class Replica:
         ``:nick!user@host ACCOUNT <account>`` (or ``*``) goes to the local clients that share
         a channel with it, itself included, that negotiated account-notify.
 
-        Nothing calls it yet: fastchat has no accounts. Accounts (issue 12) call it where
-        they apply the event that sets ``User.account``, with that event's time."""
+        Called where E_LOGIN is applied, with its time."""
         recipients = self._members_of_channels(user.uid)
         me = self.state.local.get(user.uid)
         if me is not None:
@@ -476,6 +486,29 @@ class Replica:
             told = self._with_cap(peers.values(), self.bits.away_notify)
             if told:
                 self._fanout(told, lines.away(user.mask, e.message), Meta(e.time, e.uid))
+
+    def _e_account(self, ev: Record) -> None:
+        """A new account: network state (logging in to it checks it); nobody is told."""
+        self.state.apply(ev)
+
+    def _e_login(self, ev: Record) -> None:
+        """A user logged in to an account (issue 12): its own worker answers it (REGISTER
+        SUCCESS and 900 for a REGISTER, 900 and 903 for SASL after registration; nothing
+        for SASL during registration, answered then), and IRCv3 account-notify tells the
+        local clients that share a channel with it."""
+        if not self.state.apply(ev):
+            return
+        e = ELogin._make(ev)
+        user = self.state.users[e.uid]
+        me = self.state.local.get(e.uid)
+        core = self.core
+        if me is not None and e.account:
+            if e.how == b"register":
+                accounts.registered(core, me, e.account)
+            elif e.how == b"sasl-late":
+                accounts.logged_in(core, me, e.account)
+                core.reply(me, N.RPL_SASLSUCCESS, b"SASL authentication successful")
+        self.notify_account(user, e.time)
 
     def _e_setname(self, ev: Record) -> None:
         """IRCv3 setname: the new realname is network state; ``:nick!user@host SETNAME

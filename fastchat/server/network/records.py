@@ -87,7 +87,9 @@ B_RECEIVED = 64
 
 # -- requests ---------------------------------------------------------------------------------
 class RRegister(NamedTuple):
-    """Register a connection that gave NICK and USER (the sequencer stamps its signon)."""
+    """Register a connection that gave NICK and USER (the sequencer stamps its signon).
+    ``account``: the account its SASL authentication proved (b"": none); the sequencer logs
+    it in (E_LOGIN) in the same step, if the account still exists."""
 
     kind: int
     uid: int
@@ -95,6 +97,7 @@ class RRegister(NamedTuple):
     username: bytes
     host: bytes
     realname: bytes
+    account: bytes = b""
 
 
 class RNick(NamedTuple):
@@ -691,3 +694,89 @@ class EChghost(NamedTuple):
 SCHEMAS.update({R_SETNAME: RSetname, E_SETNAME: ESetname, R_CHGHOST: RChghost, E_CHGHOST: EChghost})
 _CODES.update({RSetname: R_SETNAME, ESetname: E_SETNAME, RChghost: R_CHGHOST, EChghost: E_CHGHOST})
 STATE_EVENTS = STATE_EVENTS | {E_SETNAME, E_CHGHOST}
+
+
+# -- Accounts (issue 12): register, log in ------------------------------------------------------
+R_ACCOUNT = 85
+E_ACCOUNT = 86
+R_LOGIN = 87
+E_LOGIN = 88
+D_STANDARD = 89
+
+
+class RAccount(NamedTuple):
+    """``uid`` registers the account ``name`` (draft/account-registration ``REGISTER``): its
+    worker checked the name and hashed the password (off its loop)."""
+
+    kind: int
+    uid: int
+    name: bytes
+    password_hash: bytes  # passwords.hash_password's form
+    email: bytes
+
+
+class EAccount(NamedTuple):
+    """The account ``name`` exists, on every worker (and, once stored, across restarts)."""
+
+    kind: int
+    name: bytes
+    password_hash: bytes
+    email: bytes
+    time: int  # when it was registered
+
+
+class RLogin(NamedTuple):
+    """``uid`` proved it owns ``account`` (its worker checked the password): log it in."""
+
+    kind: int
+    uid: int
+    account: bytes
+    how: bytes  # b"sasl", b"register" (see ELogin)
+
+
+class ELogin(NamedTuple):
+    """``uid`` is logged in to ``account`` (b"": logged out), on every worker: WHOIS 330,
+    WHOX ``%a``, the ``account`` tag, account-notify, extended-join. ``how`` tells its own
+    worker what to answer: ``register`` (REGISTER SUCCESS and 900), ``sasl`` (900 was sent
+    during registration: nothing), ``login`` (900)."""
+
+    kind: int
+    uid: int
+    account: bytes
+    how: bytes
+    time: int
+
+
+class DStandard(NamedTuple):
+    """An IRCv3 standard reply (``FAIL``, ``WARN``, ``NOTE``) the sequencer decided for
+    ``uid``: ``FAIL <command> <code> [<context>...] :<description>``."""
+
+    kind: int
+    uid: int
+    reply: bytes  # FAIL, WARN, NOTE
+    command: bytes
+    code: bytes
+    context: tuple[bytes, ...]
+    description: bytes
+    time: int
+
+
+SCHEMAS.update(
+    {
+        R_ACCOUNT: RAccount,
+        E_ACCOUNT: EAccount,
+        R_LOGIN: RLogin,
+        E_LOGIN: ELogin,
+        D_STANDARD: DStandard,
+    }
+)
+_CODES.update(
+    {
+        RAccount: R_ACCOUNT,
+        EAccount: E_ACCOUNT,
+        RLogin: R_LOGIN,
+        ELogin: E_LOGIN,
+        DStandard: D_STANDARD,
+    }
+)
+STATE_EVENTS = STATE_EVENTS | {E_ACCOUNT, E_LOGIN}

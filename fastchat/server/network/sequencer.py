@@ -28,6 +28,7 @@ from fastchat.server.network.records import (
     D_DONE,
     ECHO,
     OP,
+    R_ACCOUNT,
     R_AWAY,
     R_CHANMSG,
     R_CHGHOST,
@@ -37,6 +38,7 @@ from fastchat.server.network.records import (
     R_KICK,
     R_KILL,
     R_KLINE,
+    R_LOGIN,
     R_MODE,
     R_NICK,
     R_OPER,
@@ -56,8 +58,10 @@ from fastchat.server.network.records import (
     DNotice,
     DOverride,
     DReply,
+    DStandard,
     DUser,
     DWallops,
+    EAccount,
     EAway,
     EChghost,
     ECounts,
@@ -67,6 +71,7 @@ from fastchat.server.network.records import (
     EKick,
     EKill,
     EKline,
+    ELogin,
     EMode,
     ENick,
     EOper,
@@ -76,6 +81,7 @@ from fastchat.server.network.records import (
     ETopic,
     EUmode,
     EUnkline,
+    RAccount,
     RAway,
     RChghost,
     RCounts,
@@ -83,6 +89,7 @@ from fastchat.server.network.records import (
     RJoin,
     RKill,
     RKline,
+    RLogin,
     ROper,
     RPart,
     RQuit,
@@ -222,6 +229,8 @@ class Sequencer:
             R_COUNTS: self._counts,
             R_SETNAME: self._setname,
             R_CHGHOST: self._chghost,
+            R_ACCOUNT: self._account,
+            R_LOGIN: self._login,
         }
 
     def handle(self, origin: int, request: Record, now: int) -> None:
@@ -301,7 +310,7 @@ class Sequencer:
 
     # -- registration and nicks (RFC 2812 §3.1) -----------------------------------------------
     def _register(self, origin: int, r: Record, now: int) -> None:
-        _, uid, nick, username, host, realname = r  # RRegister
+        _, uid, nick, username, host, realname, account = r  # RRegister
         if uid in self.state.users:
             return  # resent after a hub restart, and already merged from a replica
         ban = self._kline_on(uid, nick, username, host, now)
@@ -316,10 +325,71 @@ class Sequencer:
             self._reply(origin, uid, N.ERR_NICKNAMEINUSE, nick, b"Nickname is already in use")
             return
         self.router.event(make(EIntro, uid, nick, username, host, realname, origin, now))
+        known = self.state.accounts.get(fold(account)) if account else None
+        if known is not None:
+            # what its SASL authentication proved, in the same step: no one sees it
+            # registered and not yet logged in (its JOINs show the account)
+            self.router.event(make(ELogin, uid, known.name, b"sasl", now))
         # Autojoin is part of registration, decided in the same step: nobody, on any worker,
         # can observe the user registered but not yet in #lobby.
         for channel in self.config.autojoin:
             self._join(origin, make(RJoin, uid, channel, b""), now)
+
+    # -- accounts (issue 12) ---------------------------------------------------------------------
+    def _account(self, origin: int, r: Record, now: int) -> None:
+        """draft/account-registration REGISTER: the account is created and its registrant
+        logged in to it, unless someone registered that name first (``FAIL REGISTER
+        ACCOUNT_EXISTS``) or the registrant logged in meanwhile (``ALREADY_AUTHENTICATED``)."""
+        m = RAccount._make(r)
+        user = self.state.users.get(m.uid)
+        if user is None:
+            return
+        if user.account is not None:
+            self._standard(
+                origin,
+                m.uid,
+                b"REGISTER",
+                b"ALREADY_AUTHENTICATED",
+                (user.account,),
+                b"You are already logged in",
+            )
+            return
+        if fold(m.name) in self.state.accounts:
+            self._standard(
+                origin, m.uid, b"REGISTER", b"ACCOUNT_EXISTS", (m.name,), b"Account already exists"
+            )
+            return
+        self.router.event(make(EAccount, m.name, m.password_hash, m.email, now))
+        self.router.event(make(ELogin, m.uid, m.name, b"register", now))
+
+    def _login(self, origin: int, r: Record, now: int) -> None:
+        """A user proved it owns an account (its worker checked the password): log it in,
+        unless the account is gone (904) or it is logged in already (907)."""
+        m = RLogin._make(r)
+        user = self.state.users.get(m.uid)
+        if user is None:
+            return
+        account = self.state.accounts.get(fold(m.account))
+        if account is None:
+            self._reply(origin, m.uid, N.ERR_SASLFAIL, b"SASL authentication failed")
+            return
+        if user.account is not None:
+            self._reply(origin, m.uid, N.ERR_SASLALREADY, b"You have already authenticated")
+            return
+        self.router.event(make(ELogin, m.uid, account.name, m.how, now))
+
+    def _standard(
+        self,
+        origin: int,
+        uid: int,
+        command: bytes,
+        code: bytes,
+        context: tuple[bytes, ...],
+        description: bytes,
+    ) -> None:
+        """An IRCv3 ``FAIL`` for ``uid``, decided here."""
+        fail = make(DStandard, uid, b"FAIL", command, code, context, description, self._now)
+        self.router.to_worker(origin, fail)
 
     def _nick(self, origin: int, r: Record, now: int) -> None:
         _, uid, new = r  # RNick

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from fastchat.irc.casemap import fold
 from fastchat.server.network.records import (
+    E_ACCOUNT,
     E_AWAY,
     E_CHGHOST,
     E_COUNTS,
@@ -24,6 +25,7 @@ from fastchat.server.network.records import (
     E_KICK,
     E_KILL,
     E_KLINE,
+    E_LOGIN,
     E_MODE,
     E_NICK,
     E_OPER,
@@ -35,6 +37,7 @@ from fastchat.server.network.records import (
     E_UNKLINE,
     OP,
     VOICE,
+    EAccount,
     EAway,
     EChghost,
     ECounts,
@@ -44,6 +47,7 @@ from fastchat.server.network.records import (
     EKick,
     EKill,
     EKline,
+    ELogin,
     EMode,
     ENick,
     EOper,
@@ -96,6 +100,16 @@ class KLine(NamedTuple):
         return not self.expires or now < self.expires
 
 
+class Account(NamedTuple):
+    """A services account (issue 12): what logging in to it checks. ``name`` keeps the case
+    it was registered with; the network knows it by the folded name."""
+
+    name: bytes
+    password_hash: bytes
+    email: bytes
+    created: int  # Unix ms
+
+
 class SnapshotUser(NamedTuple):
     """One user row of :meth:`State.snapshot` (rows cross the bus as plain tuples)."""
 
@@ -111,6 +125,7 @@ class SnapshotUser(NamedTuple):
     oper: bytes
     privileges: tuple[str, ...]
     ip: bytes
+    account: bytes  # b"": logged in to none
 
 
 class SnapshotChannel(NamedTuple):
@@ -140,6 +155,7 @@ class Snapshot(NamedTuple):
     whowas: tuple[tuple[Any, ...], ...]  # WhowasEntry rows, oldest first
     command_counts: tuple[tuple[int, tuple[tuple[bytes, int], ...]], ...]  # see State
     klines: tuple[tuple[Any, ...], ...]  # KLine rows
+    accounts: tuple[tuple[Any, ...], ...]  # Account rows
 
 
 class User:
@@ -277,6 +293,7 @@ class State:
     __slots__ = (
         "_apply_table",
         "_whowas_log",
+        "accounts",
         "channels",
         "command_counts",
         "invisible",
@@ -316,6 +333,9 @@ class State:
         # rewrites it when the count moves.
         self.klines: dict[bytes, KLine] = {}
         self.klines_changed = 0
+        # Services accounts by folded name (E_ACCOUNT); who is logged in to one is
+        # ``User.account`` (E_LOGIN)
+        self.accounts: dict[bytes, Account] = {}
         self._apply_table = {
             E_INTRO: self._intro,
             E_NICK: self._nick,
@@ -335,6 +355,8 @@ class State:
             E_COUNTS: self._counts,
             E_SETNAME: self._setname,
             E_CHGHOST: self._chghost,
+            E_ACCOUNT: self._account,
+            E_LOGIN: self._login,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -535,6 +557,25 @@ class State:
         user.away = e.message
         return True
 
+    def _account(self, ev: Record) -> bool:
+        """A new account (draft/account-registration, ``fastchat accounts create``)."""
+        e = EAccount._make(ev)
+        key = fold(e.name)
+        if key in self.accounts:
+            return False
+        self.accounts[key] = Account(e.name, e.password_hash, e.email, e.time)
+        return True
+
+    def _login(self, ev: Record) -> bool:
+        """A user logged in to an account (or out: b"")."""
+        e = ELogin._make(ev)
+        user = self.users.get(e.uid)
+        account = e.account or None
+        if user is None or user.account == account:
+            return False
+        user.account = account
+        return True
+
     def _setname(self, ev: Record) -> bool:
         """IRCv3 setname: a new realname, which WHOIS, WHO and WHOWAS show from now on."""
         e = ESetname._make(ev)
@@ -679,6 +720,7 @@ class State:
                 u.oper,
                 tuple(sorted(u.privileges)),
                 u.ip,
+                u.account or b"",
             )
             for u in self.users.values()
         )
@@ -704,11 +746,13 @@ class State:
             for incarnation, c in self.command_counts.items()
         )
         klines = tuple(tuple(k) for k in self.klines.values())
-        return tuple(Snapshot(users, channels, self.max_users, whowas, counts, klines))
+        accounts = tuple(tuple(a) for a in self.accounts.values())
+        return tuple(Snapshot(users, channels, self.max_users, whowas, counts, klines, accounts))
 
     def load_snapshot(self, snap: Record) -> None:
         """Replace everything with ``snap`` (keeps ``local``, which only its worker knows)."""
-        users, channels, max_users, whowas, counts, klines = Snapshot._make(snap)
+        users, channels, max_users, whowas, counts, klines, accounts = Snapshot._make(snap)
+        self.accounts = {fold(a.name): a for a in map(Account._make, accounts)}
         self.users.clear()
         self.nicks.clear()
         self.channels.clear()
@@ -722,6 +766,7 @@ class State:
             )
             self.users[u.uid].away = u.away
             self.users[u.uid].ip = u.ip
+            self.users[u.uid].account = u.account or None
             self._umode(make(EUmode, u.uid, u.modes, b"", 0))
             if u.oper:
                 self._oper(make(EOper, u.uid, u.oper, u.privileges, False, 0))

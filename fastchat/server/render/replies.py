@@ -553,6 +553,8 @@ def whois(
         yield numeric(s, nick, N.RPL_WHOISOPERATOR, user.nick, b"is an IRC operator")
     if BOT_MODE in user.modes:
         yield numeric(s, nick, N.RPL_WHOISBOT, user.nick, b"is a bot")
+    if user.account is not None:
+        yield numeric(s, nick, N.RPL_WHOISACCOUNT, user.nick, user.account, b"is logged in as")
     if user.away:
         yield numeric(s, nick, N.RPL_AWAY, user.nick, user.away)
     yield numeric(s, nick, N.RPL_ENDOFWHOIS, user.nick, b"End of /WHOIS list.")

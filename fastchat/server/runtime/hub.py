@@ -32,11 +32,13 @@ from fastchat.server.network.records import (
     BSeen,
     BSnapshot,
     DKill,
+    EAccount,
     EAway,
     ECounts,
     EIntro,
     EJoin,
     EKline,
+    ELogin,
     EMode,
     EOper,
     EQuit,
@@ -47,6 +49,7 @@ from fastchat.server.network.records import (
 )
 from fastchat.server.network.sequencer import Sequencer
 from fastchat.server.network.state import (
+    Account,
     Channel,
     KLine,
     Snapshot,
@@ -310,7 +313,7 @@ class Hub:
         K-lines: a replica's that the hub lacks (or holds in an older form) is restored as an
         ordinary E_KLINE that removes nobody and tells nobody (the replay of the requests
         resent decides again any KLINE or UNKLINE some worker missed)."""
-        users, channels, max_users, whowas, counts, klines = Snapshot._make(replica)
+        users, channels, max_users, whowas, counts, klines, accounts = Snapshot._make(replica)
         now = int(time.time() * 1000)
         state = self.state
         state.max_users = max(state.max_users, max_users)
@@ -321,6 +324,9 @@ class Hub:
             have = state.klines.get(fold(k.mask))
             if k.active(now) and (have is None or have.set_at < k.set_at):
                 self.event(make(EKline, 0, *k, (), now))
+        for a in map(Account._make, accounts):
+            if fold(a.name) not in state.accounts:
+                self.event(make(EAccount, a.name, a.password_hash, a.email, a.created))
         for u in map(SnapshotUser._make, users):
             if u.uid in state.users:
                 continue
@@ -338,6 +344,8 @@ class Hub:
                 self.event(make(EUmode, u.uid, u.modes, b"", now))
             if u.oper:
                 self.event(make(EOper, u.uid, u.oper, u.privileges, False, now))
+            if u.account:
+                self.event(make(ELogin, u.uid, u.account, b"sasl", now))
         for c in map(SnapshotChannel._make, channels):
             fresh = fold(c.name) not in state.channels
             for uid, flags in c.members:

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fastchat.server import passwords
 from fastchat.server.commands.context import LinkInfo
 from fastchat.server.config import Config, ConfigError, reloaded
 from fastchat.server.configfile import Source
@@ -102,7 +101,7 @@ class Worker:
         # Password checks under way (future -> the core's ticket); the pool starts with the
         # first check, so a worker that never sees an OPER runs no thread.
         self.checker: concurrent.futures.ThreadPoolExecutor | None = None
-        self.checking: dict[concurrent.futures.Future[bool], int] = {}
+        self.checking: dict[concurrent.futures.Future[bool | str], int] = {}
 
     # -- setup ---------------------------------------------------------------------------------
     def _register(self, fileobj: Any, events: int, handler: Callable[[int], None]) -> None:
@@ -309,11 +308,11 @@ class Worker:
                 PASSWORD_THREADS, thread_name_prefix=f"fastchat-passwords{self.slot}"
             )
         for check in checks:
-            future = self.checker.submit(passwords.verify, check.password, check.stored)
+            future = self.checker.submit(check.run)
             self.checking[future] = check.ticket
             future.add_done_callback(self._wake)
 
-    def _wake(self, future: concurrent.futures.Future[bool]) -> None:
+    def _wake(self, future: concurrent.futures.Future[bool | str]) -> None:
         """On a pool thread: wake the loop's ``select`` (a full socketpair is awake already)."""
         with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
@@ -328,7 +327,7 @@ class Worker:
                 log.exception(
                     "worker %d: a password check failed; counted as a mismatch", self.slot
                 )
-                matched = False
+                matched = False  # (a failed hashing: the command's continuation refuses it)
             self.core.offload.password_checked(ticket, matched, self.now)
 
     # -- clients -------------------------------------------------------------------------------
