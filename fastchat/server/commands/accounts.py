@@ -73,9 +73,13 @@ def authenticate(ctx: Context, client: Client, msg: Message) -> None:
         client.sasl = b""
         ctx.send(client, b"AUTHENTICATE +\r\n")
         return
-    if len(arg) > CHUNK or len(client.sasl) + len(arg) > MAX_SASL:
+    if len(arg) > CHUNK:  # a chunk longer than the spec allows
         client.sasl = None
         ctx.reply(client, N.ERR_SASLTOOLONG, b"SASL message too long")
+        return
+    if len(client.sasl) + len(arg) > MAX_SASL:  # chunks without end: no mechanism needs it
+        client.sasl = None
+        ctx.reply(client, N.ERR_SASLFAIL, b"SASL authentication failed")
         return
     if arg != b"+":
         client.sasl += arg

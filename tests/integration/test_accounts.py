@@ -1,0 +1,74 @@
+"""Accounts (issue 12) on a real server, at one worker and at four: REGISTER creates an
+account on one worker and SASL PLAIN logs in to it from another; WHOIS from anywhere shows
+330; an account-tag client sees the account on the user's messages. Raw sockets; synchronised
+by PING/PONG."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+import pytest
+
+from fastchat.server.runtime import process
+from tests.ircclient import IRCClient
+
+
+@pytest.fixture(scope="module", params=[1, 4], ids=["1worker", "4workers"])
+def server(request: pytest.FixtureRequest) -> Iterator[process.ServerProcess]:
+    with process.running(["--no-flood-control"], workers=request.param) as srv:
+        yield srv
+
+
+def caps(server: process.ServerProcess, nick: str, wanted: str) -> IRCClient:
+    c = IRCClient(server.host, server.port, register=False)
+    c.nick = nick
+    c.send("CAP LS 302")
+    c.expect(r"CAP \* LS :")
+    c.send("CAP REQ :" + wanted)
+    c.expect(r"CAP \* ACK :" + wanted)
+    return c
+
+
+def test_register_then_sasl_from_another_connection(server: process.ServerProcess) -> None:
+    reg = caps(server, "regger", "draft/account-registration")
+    reg.send("NICK regger")
+    reg.send("USER regger 0 * :r")
+    reg.send("CAP END")
+    reg.expect(r" 376 | 422 ")
+    reg.send("REGISTER accnt * correct-horse")
+    reg.expect(r"^:\S+ REGISTER SUCCESS accnt :Account created$")
+    reg.expect(r" 900 regger regger!\S+ accnt :You are now logged in as accnt$")
+    clients = [reg]
+    try:
+        for i in range(4):  # spread over the workers: some log in on another one
+            c = caps(server, f"sasl{i}", "sasl account-tag")
+            clients.append(c)
+            c.send(f"NICK sasl{i}")
+            c.send(f"USER s 0 * :s{i}")
+            c.send("AUTHENTICATE PLAIN")
+            c.expect(r"^AUTHENTICATE \+$")
+            token = base64.b64encode(b"\0accnt\0" + (b"correct-horse" if i else b"wrong")).decode()
+            c.send("AUTHENTICATE " + token)
+            if i == 0:
+                c.expect(rf" 904 sasl{i} :SASL authentication failed$")
+                c.send("CAP END")
+                c.expect(r" 376 | 422 ")
+                continue
+            c.expect(rf" 900 sasl{i} sasl{i}!\S+ accnt :You are now logged in as accnt$")
+            c.expect(rf" 903 sasl{i} :SASL authentication successful$")
+            c.send("CAP END")
+            c.expect(r" 376 | 422 ")
+        reg.send("WHOIS sasl3")
+        reg.expect(r" 330 regger sasl3 accnt :is logged in as$")
+        reg.send("WHOIS sasl0")
+        assert not any(" 330 " in x for x in reg.expect_until(r" 318 regger sasl0 "))
+        for c in clients:
+            c.send("JOIN #acc")
+            c.sync()
+        clients[2].send("PRIVMSG #acc :tagged")
+        line = clients[3].expect(r"PRIVMSG #acc :tagged$").string
+        assert "account=accnt" in line.split(" ", 1)[0]
+    finally:
+        for c in clients:
+            c.close()
