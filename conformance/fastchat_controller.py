@@ -196,6 +196,11 @@ class FastchatController(BaseServerController):
         ]
         if password is not None:
             command += ["--password", password]
+        # what a test asks of the server's account registration (draft/account-registration)
+        if self.test_config.account_registration_before_connect:
+            command.append("--register-before-connect")
+        if self.test_config.account_registration_requires_email:
+            command.append("--register-requires-email")
         if self.debug_mode:
             command += ["--log-level", "DEBUG"]
 

@@ -280,6 +280,18 @@ class Config:
     awaylen: int = setting(
         200, "max away message length, `AWAYLEN`; longer ones are cut", reloadable=True
     )
+    register_before_connect: bool = setting(
+        False,
+        "let a connection `REGISTER` an account before it has registered itself (IRCv3 "
+        "draft/account-registration `before-connect`); it is logged in to it on registering",
+        reloadable=True,
+    )
+    register_requires_email: bool = setting(
+        False,
+        "`REGISTER` needs an email address (`email-required`; no mail is sent: it is kept "
+        "with the account)",
+        reloadable=True,
+    )
     password_min_length: int = setting(
         6,
         "the shortest account password `REGISTER` accepts (shorter: `FAIL REGISTER WEAK_PASSWORD`)",

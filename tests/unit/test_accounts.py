@@ -147,3 +147,30 @@ def test_what_a_login_shows_to_others(net: FakeNet) -> None:
     assert tags_of(line)[b"account"] == b"ann"
     ann.send("PART #c", "JOIN #c")
     assert watcher.lines()[-1] == "@account=ann :ann!~ann@10.0.0.1 JOIN #c ann :ann"
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["1worker", "2workers"])
+def test_register_before_connecting(workers: int) -> None:
+    """With ``register_before_connect`` (CAP value ``before-connect``), a connection may
+    REGISTER before it registers itself, and is logged in to the account when it does; a
+    nick someone else is using cannot be registered from under them (no land grabs); with
+    ``register_requires_email`` an address is needed."""
+    net = FakeNet(workers=workers, autojoin=(), register_before_connect=True)
+    holder = net.negotiated(net.last, "root")
+    c = net.connect(0)
+    c.send("CAP LS 302", "CAP REQ :draft/account-registration", "NICK root")
+    assert "draft/account-registration=custom-account-name,before-connect" in c.lines()[0]
+    c.send("REGISTER root * longenough", "NICK early", "REGISTER * * longenough")
+    assert c.lines() == [
+        f"{SRV} FAIL REGISTER ACCOUNT_EXISTS root :Account already exists",
+        f"{SRV} REGISTER SUCCESS early :Account created",
+        f"{SRV} 900 early early!*@10.0.0.1 early :You are now logged in as early",
+    ]
+    c.send("USER e 0 * :e", "CAP END")
+    for core in net.cores:
+        assert core.state.users[c.client.uid].account == b"early"
+    del holder
+    strict = FakeNet(workers=workers, autojoin=(), register_requires_email=True)
+    d = strict.negotiated(0, "dee", "draft/account-registration")
+    d.send("REGISTER * * longenough")
+    assert d.lines() == [f"{SRV} FAIL REGISTER INVALID_EMAIL dee :An email address is required"]

@@ -34,6 +34,8 @@ OLD_DEFAULTS = {
     "awaylen": 200,
     "client_tag_deny": (),
     "password_min_length": 6,
+    "register_before_connect": False,
+    "register_requires_email": False,
     "utf8_only": True,
     "whowas_size": 1000,
     "server_info": b"fastchat IRC server",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Meta(NamedTuple):
@@ -40,7 +40,8 @@ TagList = Callable[[Meta], list[tuple[bytes, bytes]]]
 class Capability:
     """An IRCv3 capability (https://ircv3.net/specs/extensions/capability-negotiation).
 
-    ``value``: what ``CAP LS 302`` shows after ``=`` (None: nothing). ``tags``: the message
+    ``value``: what ``CAP LS 302`` shows after ``=`` (None: nothing); ``value_of``, if set,
+    computes it from the server's configuration instead. ``tags``: the message
     tags a client that negotiated it receives, each as (tag name, function of the message's
     :class:`Meta` giving its value, or None to leave it out). ``tag_list``: tags whose names
     come with the message (client-only tags), a function of the :class:`Meta` giving (name,
@@ -53,6 +54,7 @@ class Capability:
     value: bytes | None = None
     tags: tuple[tuple[bytes, TagValue], ...] = ()
     tag_list: TagList | None = None
+    value_of: Callable[[Any], bytes | None] | None = None
     requires: tuple[bytes, ...] = ()
     implicit_302: bool = False
     doc: str = field(default="", compare=False)
@@ -106,12 +108,16 @@ class Registry:
         """The names of the capabilities in ``mask``, in registry order."""
         return [cap.name for i, cap in enumerate(self._by_bit) if mask >> i & 1]
 
-    def ls_tokens(self, version: int) -> list[bytes]:
-        """What ``CAP LS`` lists: names, with ``=value`` from CAP version 302 on."""
-        return [
-            cap.name + b"=" + cap.value if version >= 302 and cap.value else cap.name
-            for cap in self._by_bit
-        ]
+    def ls_tokens(self, version: int, config: Any = None) -> list[bytes]:
+        """What ``CAP LS`` lists: names, with ``=value`` from CAP version 302 on (a value that
+        depends on the configuration, ``value_of``, read from ``config``)."""
+        out = []
+        for cap in self._by_bit:
+            value = cap.value
+            if cap.value_of is not None and config is not None:
+                value = cap.value_of(config)
+            out.append(cap.name + b"=" + value if version >= 302 and value else cap.name)
+        return out
 
     def request(self, mask: int, tokens: list[bytes], locked: int = 0) -> int | None:
         """The capability set after a ``CAP REQ`` of ``tokens`` (``-name`` disables), or None

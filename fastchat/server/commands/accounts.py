@@ -121,26 +121,29 @@ def register(ctx: Context, client: Client, msg: Message) -> None:
     """IRCv3 draft/account-registration ``REGISTER <account> <email> <password>``; ``*``
     for the current nick, ``*`` for no email."""
     user = client.user
-    if user is None:
-        _fail(
-            ctx,
-            client,
-            b"COMPLETE_CONNECTION_REQUIRED",
-            b"*",
-            why=b"Finish connecting before registering an account",
-        )
+    cfg = ctx.config
+    if user is None and not cfg.register_before_connect:
+        why = b"Finish connecting before registering an account"
+        _fail(ctx, client, b"COMPLETE_CONNECTION_REQUIRED", b"*", why=why)
         return
     name, email, password = msg.params[0], msg.params[1], msg.params[2]
     if name == b"*":
-        name = user.nick
-    if user.account is not None or client.account:
+        name = client.nick
+        if not name:
+            _fail(ctx, client, b"NEED_NICK", b"*", why=b"Send NICK first, or name the account")
+            return
+    if (user is not None and user.account is not None) or client.account:
         _fail(ctx, client, b"ALREADY_AUTHENTICATED", name, why=b"You are already logged in")
         return
     if not is_valid_nick(name, ctx.config.nicklen):
         _fail(ctx, client, b"BAD_ACCOUNT_NAME", name, why=b"Account names follow the nick rules")
         return
-    if fold(name) in ctx.state.accounts:
+    holder = ctx.state.nicks.get(fold(name))
+    if fold(name) in ctx.state.accounts or (holder is not None and holder is not user):
         _fail(ctx, client, b"ACCOUNT_EXISTS", name, why=b"Account already exists")
+        return
+    if email == b"*" and cfg.register_requires_email:
+        _fail(ctx, client, b"INVALID_EMAIL", name, why=b"An email address is required")
         return
     if email != b"*" and (b"@" not in email.strip(b"@") or len(email) > 254):
         _fail(ctx, client, b"INVALID_EMAIL", name, why=b"That is not an email address")

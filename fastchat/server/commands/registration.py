@@ -50,7 +50,8 @@ def cap(ctx: Context, client: Client, msg: Message) -> None:
             # IRCv3 cap-notify: "MUST be implicitly enabled" by CAP LS 302
             ctx.set_caps(client, client.caps | ctx.caps.implicit_302)
         ctx.send_lines(
-            client, _cap_lines(ctx, client, b"LS", ctx.caps.ls_tokens(client.cap_version))
+            client,
+            _cap_lines(ctx, client, b"LS", ctx.caps.ls_tokens(client.cap_version, ctx.config)),
         )
     elif sub == b"LIST":
         ctx.send_lines(client, _cap_lines(ctx, client, b"LIST", ctx.caps.names(client.caps)))

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from fastchat.irc import numerics as N
 from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.caps import CAPABILITIES, Registry, labeled_response
-from fastchat.server.commands import Command
+from fastchat.server.commands import Command, accounts
 from fastchat.server.commands.context import LinkInfo
 from fastchat.server.commands.monitor import Monitors
 from fastchat.server.commands.registration import feed
@@ -54,11 +54,13 @@ from fastchat.server.network.records import (
     D_KILL,
     D_NOTICE,
     D_OVERRIDE,
+    D_REGISTERED,
     D_REPLY,
     D_STANDARD,
     DKill,
     DNotice,
     DOverride,
+    DRegistered,
     DReply,
     DStandard,
     RCounts,
@@ -164,6 +166,7 @@ class WorkerCore:
             D_OVERRIDE: self._d_override,
             D_NOTICE: self._d_notice,
             D_STANDARD: self._d_standard,
+            D_REGISTERED: self._d_registered,
         }
 
     def set_start_time(self, started: float) -> None:
@@ -305,6 +308,15 @@ class WorkerCore:
                 server, d.reply, d.command, d.code, d.description, tuple(d.context)
             )
             self.send(client, line)
+
+    def _d_registered(self, rec: Record) -> None:
+        """An account its unregistered client created (REGISTER before connecting): it is
+        logged in to it on registering."""
+        d = DRegistered._make(rec)
+        client = self.clients.get(d.uid)
+        if client is not None and client.user is None:
+            client.account = d.name
+            accounts.registered(self, client, d.name)
 
     def _d_notice(self, rec: Record) -> None:
         """The sequencer's answer to an operator's request, as a NOTICE (logged too)."""

@@ -702,6 +702,7 @@ E_ACCOUNT = 86
 R_LOGIN = 87
 E_LOGIN = 88
 D_STANDARD = 89
+D_REGISTERED = 90
 
 
 class RAccount(NamedTuple):
@@ -780,3 +781,17 @@ _CODES.update(
     }
 )
 STATE_EVENTS = STATE_EVENTS | {E_ACCOUNT, E_LOGIN}
+
+
+class DRegistered(NamedTuple):
+    """A connection not registered yet created the account ``name`` (REGISTER before
+    connecting): it is logged in to it when it registers (``RRegister.account``)."""
+
+    kind: int
+    uid: int
+    name: bytes
+    time: int
+
+
+SCHEMAS[D_REGISTERED] = DRegistered
+_CODES[DRegistered] = D_REGISTERED

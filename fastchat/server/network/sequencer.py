@@ -57,6 +57,7 @@ from fastchat.server.network.records import (
     DKill,
     DNotice,
     DOverride,
+    DRegistered,
     DReply,
     DStandard,
     DUser,
@@ -342,9 +343,7 @@ class Sequencer:
         ACCOUNT_EXISTS``) or the registrant logged in meanwhile (``ALREADY_AUTHENTICATED``)."""
         m = RAccount._make(r)
         user = self.state.users.get(m.uid)
-        if user is None:
-            return
-        if user.account is not None:
+        if user is not None and user.account is not None:
             self._standard(
                 origin,
                 m.uid,
@@ -354,13 +353,17 @@ class Sequencer:
                 b"You are already logged in",
             )
             return
-        if fold(m.name) in self.state.accounts:
-            self._standard(
-                origin, m.uid, b"REGISTER", b"ACCOUNT_EXISTS", (m.name,), b"Account already exists"
-            )
+        holder = self.state.nicks.get(fold(m.name))
+        if fold(m.name) in self.state.accounts or (holder is not None and holder is not user):
+            # (a nick someone else is using is theirs to register: no land grabs)
+            exists = b"Account already exists"
+            self._standard(origin, m.uid, b"REGISTER", b"ACCOUNT_EXISTS", (m.name,), exists)
             return
         self.router.event(make(EAccount, m.name, m.password_hash, m.email, now))
-        self.router.event(make(ELogin, m.uid, m.name, b"register", now))
+        if user is None:  # before registering itself: it logs in when it registers
+            self.router.to_worker(origin, make(DRegistered, m.uid, m.name, now))
+        else:
+            self.router.event(make(ELogin, m.uid, m.name, b"register", now))
 
     def _login(self, origin: int, r: Record, now: int) -> None:
         """A user proved it owns an account (its worker checked the password): log it in,
