@@ -102,7 +102,7 @@ def test_a_file_from_a_newer_version_is_refused(path: str) -> None:
 
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     (tmp_path / "fastchat.db").write_bytes(b"not a database, really not" * 100)
-    with pytest.raises(db.StoreError, match="fastchat.db: .*file is not a database"):
+    with pytest.raises(db.StoreError, match=r"fastchat\.db: .*file is not a database"):
         db.prepare(str(tmp_path))
 
 
@@ -129,7 +129,9 @@ def writers() -> Iterator[list[Writer]]:
         writer.close(1.0)
 
 
-def test_queued_operations_are_written_in_few_transactions(path: str, writers: list[Writer]) -> None:
+def test_queued_operations_are_written_in_few_transactions(
+    path: str, writers: list[Writer]
+) -> None:
     writer = Writer(path, max_batch=1000)
     writers.append(writer)
     for n in range(10_000):

@@ -16,7 +16,7 @@ a ``str``, a msgid; every history answer is oldest first, at most ``limit`` rows
   reference, or None for no bound);
 - ``("before", target, ref, limit)``: the newest messages before ``ref``;
 - ``("after", target, ref, limit)``: the oldest messages after ``ref``;
-- ``("around", target, ref, limit)``: ``limit // 2`` messages before ``ref``, and the rest
+- ``("around", target, ref, limit)``: up to ``limit // 2`` messages before ``ref``, and the rest
   from ``ref`` on (a msgid's own message included);
 - ``("between", target, ref1, ref2, limit)``: messages strictly between, counted from
   ``ref1``: the oldest ones if ``ref1`` is the earlier, else the newest;
