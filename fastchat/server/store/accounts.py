@@ -2,8 +2,7 @@
 password, delete, while the server may or may not run.
 
 Each change is one short transaction on its own connection (SQLite's locking keeps it apart
-from a running server's writer). A running server reads the accounts when it starts, so a
-change made here reaches it at its next start.
+from a running server's writer); a running server may only see a change at its next start.
 
 Owns: the account names this command line accepts (the rules of a nick, as NICK checks them:
 :func:`casemap.is_valid_nick`) and what it does to the ``accounts`` table.
