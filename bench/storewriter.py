@@ -1,11 +1,11 @@
 """How many history inserts per second the store's writer sustains, and what submitting costs
 the loop.
 
-``python -m bench.storewriter --messages 200000 --rounds 3`` writes that many PRIVMSG-sized
-history operations (a 120-byte text, a msgid, a sender mask, over 20 channels) through a
-:class:`fastchat.server.store.writer.Writer` on a fresh file in a temporary directory: the
-calling thread submits them as fast as it can (as a busy loop would), the writer's thread
-commits them in batches. Prints, per round, the inserts per second from the first submit to
+``python -m bench.storewriter --messages 200000 --rounds 3 [--max-batch N]`` writes that many
+PRIVMSG-sized history operations (a 120-byte text, a msgid, a sender mask, over 20 channels)
+through a :class:`fastchat.server.store.writer.Writer` on a fresh file in a temporary
+directory: the calling thread submits them as fast as it can (as a busy loop would), the
+writer's thread commits them in batches. Prints, per round, the inserts per second from the first submit to
 ``close()`` returning (everything committed), the commits it took, and the submitting
 thread's microseconds per operation.
 """
@@ -29,10 +29,10 @@ def operations(count: int) -> list[Op]:
     ]  # fmt: skip
 
 
-def round_(count: int) -> tuple[float, int, float]:
+def round_(count: int, max_batch: int) -> tuple[float, int, float]:
     ops = operations(count)
     with tempfile.TemporaryDirectory() as data_dir:
-        writer = Writer(db.prepare(data_dir))
+        writer = Writer(db.prepare(data_dir), max_batch=max_batch)
         writer.start()
         started = time.perf_counter()
         for op in ops:
@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-batch", type=int, default=Writer(":memory:").max_batch)
     args = parser.parse_args(argv)
     for n in range(args.rounds):
-        rate, commits, submit_us = round_(args.messages)
+        rate, commits, submit_us = round_(args.messages, args.max_batch)
         print(
             f"round {n + 1}: {rate:,.0f} inserts/s, {commits} commits "
             f"({args.messages / commits:,.0f} per commit), submit {submit_us:.2f} µs/op"

@@ -215,10 +215,12 @@ def test_a_malformed_operation_is_refused_at_once(path: str) -> None:
 def test_an_operation_breaking_a_constraint_is_skipped_alone(path: str) -> None:
     writer = Writer(path)
     bad = ("account_put", "x", None, "h", "", 1, False)  # accounts.name is NOT NULL
-    writer.submit_many([message(1), bad, message(2)])
+    wrong_type = ("prune", "yesterday", None)
+    unbindable = ("message", "#a", "m9", 9, "a!b@c", "", "PRIVMSG", "", [b"text"])
+    writer.submit_many([message(1), bad, wrong_type, unbindable, message(2)])
     assert writer.close()
     assert msgids(path) == ["m1", "m2"]
-    assert writer.status().failed == 1
+    assert writer.status().failed == 3
     assert writer.status().healthy
 
 

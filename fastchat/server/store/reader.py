@@ -178,7 +178,8 @@ def targets(
     found: list[tuple[str, int]] = []
     for name in names:
         row = conn.execute(
-            "SELECT MAX(time_ms) FROM history WHERE target_folded = ? AND time_ms > ? AND time_ms < ?",
+            "SELECT MAX(time_ms) FROM history "
+            "WHERE target_folded = ? AND time_ms > ? AND time_ms < ?",
             (name, low, high),
         ).fetchone()
         if row[0] is not None:

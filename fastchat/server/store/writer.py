@@ -6,8 +6,10 @@ already taken: the writer reads no clock and draws no random number, so what it 
 what every worker was told. :meth:`Writer.submit` appends to a queue and returns: the loop
 never waits on SQLite. The thread takes everything queued (up to ``max_batch`` operations)
 into ONE transaction, commits, and takes what came meanwhile: one commit per batch, so the
-commits keep pace with any load (a busy writer commits every few milliseconds, an idle one
-sleeps on its condition variable).
+commits keep pace with any load: at ordinary rates each commit carries the few operations
+that came while the last one ran (a millisecond or so); a saturated writer commits every
+``max_batch`` (1,000) operations, about every 15 ms (BENCHMARKS.md); an idle one sleeps on its
+condition variable.
 
 Errors: a write that fails with :class:`sqlite3.OperationalError` (the file is locked by
 another process, the disk is full, an I/O error) crashes nothing and loses no order: the
@@ -15,9 +17,10 @@ transaction is rolled back, the writer turns unhealthy (:meth:`Writer.status`: `
 ``last_error``), logs it once, and tries the same batch again (with whatever was queued
 behind it) after a backoff that doubles up to :data:`MAX_BACKOFF`. While unhealthy, if more
 than ``max_queued`` operations wait, the oldest *history* operations are dropped and counted
-(``dropped``); account operations are never dropped. Any other database error (a constraint
-an operation breaks) is that operation's: the batch is then written one operation per
-transaction, and only the operations that fail are skipped, logged and counted (``failed``).
+(``dropped``); account operations are never dropped. Any other error (a constraint an
+operation breaks, a value of the wrong type) is that operation's: the batch is then written
+one operation per transaction, and only the operations that fail are skipped, logged and
+counted (``failed``). After :meth:`Writer.close`, nothing submitted is written.
 
 Telling the loop: the loop polls :meth:`Writer.status` (a snapshot under a lock), and may
 give ``on_change``, which the writer thread calls whenever ``healthy`` flips: it runs on the
@@ -113,7 +116,7 @@ class Writer:
         self,
         path: str,
         *,
-        max_batch: int = 5000,
+        max_batch: int = 1000,
         max_queued: int = 200_000,
         on_change: Callable[[WriterStatus], None] | None = None,
     ) -> None:
@@ -229,7 +232,7 @@ class Writer:
             self._transaction(conn, batch)
         except sqlite3.OperationalError:
             raise
-        except sqlite3.DatabaseError:
+        except Exception:  # an operation's own fault (a constraint, a value of the wrong type)
             self._one_by_one(conn, batch)
             return
         with self._cond:
@@ -244,8 +247,8 @@ class Writer:
                 self._transaction(conn, [op])
             except sqlite3.OperationalError:
                 raise  # retried from this operation on
-            except sqlite3.DatabaseError as e:
-                log.error("store: skipped write operation %s: %s", op[0], e)
+            except Exception as e:
+                log.error("store: skipped write operation %s: %s: %s", op[0], type(e).__name__, e)
                 with self._cond:
                     self._failed += 1
                     batch.pop(0)
