@@ -283,6 +283,37 @@ def test_a_long_outage_drops_the_oldest_history_never_accounts(path: str) -> Non
     assert [a.name for a in reader.load_accounts(path)] == ["Alice"]
 
 
+def test_a_full_disk_is_retried_with_backoff_not_per_submit(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error that comes at once (a full disk) is not retried at every submit: the writer
+    waits, doubling the wait; once the disk has room, everything is written in order."""
+    full = threading.Event()
+    full.set()
+    transaction = Writer._transaction
+
+    def maybe_full(self: Writer, conn: sqlite3.Connection, batch: list[Op]) -> None:
+        if full.is_set():
+            raise sqlite3.OperationalError("database or disk is full")
+        transaction(self, conn, batch)
+
+    monkeypatch.setattr(Writer, "_transaction", maybe_full)
+    writer = Writer(path)
+    writer.start()
+    writer.submit(message(0))
+    wait_until(lambda: not writer.status().healthy)
+    for n in range(1, 31):  # 0.3 s of submits, one each 10 ms
+        writer.submit(message(n))
+        time.sleep(0.01)
+    status = writer.status()
+    assert status.last_error == "OperationalError: database or disk is full"
+    assert status.retries <= 5  # 0.05 + 0.1 + 0.2 s of backoff, not 30 retries
+    full.clear()
+    assert writer.close()
+    assert writer.status().healthy
+    assert msgids(path) == [f"m{n}" for n in range(31)]
+
+
 def test_close_gives_up_at_its_deadline_when_the_file_stays_locked(path: str) -> None:
     lock = connect(path)
     lock.execute("BEGIN EXCLUSIVE")

@@ -103,7 +103,8 @@ class WriterStatus(NamedTuple):
     committed: int  # operations committed, in all
     commits: int  # transactions committed, in all
     dropped: int  # history operations dropped while unhealthy
-    failed: int  # operations skipped for a constraint they broke
+    failed: int  # operations skipped for an error of their own (a constraint they broke)
+    retries: int  # failed attempts at a batch (a locked file, a full disk), in all
 
 
 class Writer:
@@ -136,6 +137,7 @@ class Writer:
         self._commits = 0
         self._dropped = 0
         self._failed = 0
+        self._retries = 0
 
     # -- the loop's side -----------------------------------------------------------------------
     def start(self) -> None:
@@ -212,18 +214,32 @@ class Writer:
                     self._write(conn, self._batch)
                 except sqlite3.OperationalError as e:
                     self._failing(e)
-                    with self._cond:
-                        wait = backoff
-                        if self._closing:
-                            wait = min(wait, max(0.0, self._deadline - time.monotonic()))
-                        self._cond.wait(wait)
+                    self._back_off(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF)
                     continue
                 backoff = FIRST_BACKOFF
                 self._recovered()
+        except Exception as e:  # our bug: say so where operators look, rather than die mute
+            log.exception("store: the writer stopped")
+            with self._cond:
+                self._healthy = False
+                self._last_error = f"the writer stopped: {type(e).__name__}: {e}"
+                status = self._status_locked()
+            self._tell(status)
         finally:
             if conn is not None:
                 conn.close()
+
+    def _back_off(self, seconds: float) -> None:
+        """Wait before trying again: ``seconds``, or until close()'s deadline if sooner; the
+        submits meanwhile do not cut it short (a full disk must not be retried per message)."""
+        until = time.monotonic() + seconds
+        with self._cond:
+            while True:
+                left = (min(until, self._deadline) if self._closing else until) - time.monotonic()
+                if left <= 0:
+                    return
+                self._cond.wait(left)
 
     def _write(self, conn: sqlite3.Connection, batch: list[Op]) -> None:
         """Commit ``batch`` in one transaction and empty it; if an operation breaks a
@@ -317,6 +333,7 @@ class Writer:
         with self._cond:
             flipped = self._healthy
             self._healthy = False
+            self._retries += 1
             self._last_error = text
             excess = len(self._queue) + len(self._batch) - self.max_queued
             if excess > 0:
@@ -369,6 +386,7 @@ class Writer:
             self._commits,
             self._dropped,
             self._failed,
+            self._retries,
         )
 
     def _tell(self, status: WriterStatus) -> None:
