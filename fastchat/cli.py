@@ -1,7 +1,8 @@
-"""The ``fastchat`` command line: ``fastchat serve``, ``client`` and ``mkpasswd``.
+"""The ``fastchat`` command line: ``fastchat serve``, ``client``, ``mkpasswd`` and ``accounts``.
 
 Owns: argument parsing and handing over to the server supervisor or the client app; the
-prompts of ``mkpasswd`` (the hash itself is :mod:`fastchat.server.passwords`).
+prompts and output of ``mkpasswd`` and ``accounts`` (the hash itself is
+:mod:`fastchat.server.passwords`, the accounts' storage :mod:`fastchat.server.store.accounts`).
 Must never: hold server or client logic.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-COMMANDS = ("serve", "client", "mkpasswd")
+COMMANDS = ("serve", "client", "mkpasswd", "accounts")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -47,7 +48,43 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             action="store_true",
             help="read the password from the first line of standard input, without prompting",
         )
+    if only in (None, "accounts"):
+        _add_accounts(sub)
     return parser
+
+
+def _add_accounts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    accounts = sub.add_parser(
+        "accounts",
+        help="create, list, change or delete accounts in the server's store",
+        description="Work on the accounts of the store file (DIR/fastchat.db) directly; a "
+        "running server may only see a change at its next start.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    where = common.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data-dir", metavar="DIR", help="the store's directory (default ./fastchat-data)"
+    )
+    where.add_argument(
+        "--config", metavar="FILE", help="take the data_dir and nicklen of this config file"
+    )
+    actions = accounts.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("create", "create an account; its name follows the rules of a nick"),
+        ("passwd", "change an account's password"),
+    ):
+        parser = actions.add_parser(action, parents=[common], help=text, description=text)
+        parser.add_argument("name", metavar="NAME")
+        parser.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of standard input, without prompting",
+        )
+        if action == "create":
+            parser.add_argument("--email", default="", help="the account's email address")
+    parser = actions.add_parser("delete", parents=[common], help="delete an account")
+    parser.add_argument("name", metavar="NAME")
+    actions.add_parser("list", parents=[common], help="list the accounts")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "mkpasswd":
         return _mkpasswd(args.stdin)
+    if args.command == "accounts":
+        return _accounts(args)
     import fastchat.client.app as client_app
 
     return client_app.run(args)
@@ -84,10 +123,9 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(config, source)
 
 
-def _mkpasswd(from_stdin: bool) -> int:
-    """``fastchat mkpasswd``: the password, asked twice (or read from stdin), hashed."""
-    from fastchat.server import passwords
-
+def _read_password(from_stdin: bool, prog: str) -> bytes | None:
+    """A password, asked twice (or read from stdin's first line); None, after saying why on
+    stderr, if there is none."""
     if from_stdin:
         password = sys.stdin.buffer.readline().rstrip(b"\r\n")
     else:
@@ -98,16 +136,83 @@ def _mkpasswd(from_stdin: bool) -> int:
             again = getpass.getpass("Again: ")
         except (EOFError, KeyboardInterrupt):
             print(file=sys.stderr)
-            return 1
+            return None
         if first != again:
-            print("fastchat mkpasswd: the passwords differ", file=sys.stderr)
-            return 1
+            print(f"{prog}: the passwords differ", file=sys.stderr)
+            return None
         password = first.encode()
     if not password:
-        print("fastchat mkpasswd: empty password", file=sys.stderr)
+        print(f"{prog}: empty password", file=sys.stderr)
+        return None
+    return password
+
+
+def _mkpasswd(from_stdin: bool) -> int:
+    """``fastchat mkpasswd``: the password, asked twice (or read from stdin), hashed."""
+    from fastchat.server import passwords
+
+    password = _read_password(from_stdin, "fastchat mkpasswd")
+    if password is None:
         return 1
     print(passwords.hash_password(password))
     return 0
+
+
+def _accounts(args: argparse.Namespace) -> int:
+    """``fastchat accounts create|list|passwd|delete``: 0 done, 1 refused (a name taken,
+    unknown or invalid; no password), 2 a store or config file that cannot be used."""
+    import sqlite3
+    import time
+
+    from fastchat.server import config as server_config
+    from fastchat.server import configfile, passwords
+    from fastchat.server.store import accounts, db
+
+    prog = f"fastchat accounts {args.action}"
+    try:
+        config = configfile.load(args.config, {})
+        data_dir = args.data_dir or config.data_dir
+        path = db.prepare(data_dir)
+    except (server_config.ConfigError, db.StoreError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "list":
+            for row in accounts.list_all(path):
+                when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(row.created_ms / 1000))
+                verified = "verified" if row.verified else "unverified"
+                print(f"{row.name}\t{when}\t{row.email or '-'}\t{verified}")
+            return 0
+        if args.action == "delete":
+            accounts.delete(path, args.name, config.nicklen)
+            print(f"deleted the account {args.name!r}")
+            return 0
+        # check the name before asking for a password that would be thrown away
+        known = accounts.exists(path, args.name, config.nicklen)
+        if known != (args.action == "passwd"):
+            raise accounts.AccountError(
+                f"the account {args.name!r} already exists"
+                if known
+                else f"there is no account {args.name!r}"
+            )
+        password = _read_password(args.password_stdin, prog)
+        if password is None:
+            return 1
+        stored = passwords.hash_password(password)
+        if args.action == "create":
+            now_ms = int(time.time() * 1000)
+            accounts.create(path, args.name, stored, args.email, now_ms, config.nicklen)
+            print(f"created the account {args.name!r}")
+        else:
+            accounts.set_password(path, args.name, stored, config.nicklen)
+            print(f"changed the password of {args.name!r}")
+        return 0
+    except accounts.AccountError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as e:
+        print(f"{prog}: {path}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

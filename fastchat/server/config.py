@@ -264,6 +264,15 @@ class Config:
         path=True,
         example=DEFAULT_KLINE_FILE,
     )
+    data_dir: str = setting(
+        "./fastchat-data",
+        "directory of the server's store, `fastchat.db` (accounts, message history; SQLite), "
+        "created if missing",
+        reloadable=False,
+        metavar="DIR",
+        path=True,
+        example="fastchat-data",
+    )
     # limits, announced in ISUPPORT where IRC has a token
     nicklen: int = setting(
         30, "max nick length, `NICKLEN`; longer nicks get `432`", reloadable=True

@@ -27,6 +27,7 @@ OLD_DEFAULTS = {
     "password": None,
     "motd": (b"Welcome to fastchat.",),
     "kline_file": None,  # without --config: K-lines last until the server stops
+    "data_dir": "./fastchat-data",
     "nicklen": 30,
     "channellen": 50,
     "topiclen": 390,

@@ -417,6 +417,7 @@ def test_the_example_file_uncommented_loads_and_shows_the_defaults(tmp_path: Pat
         workers=4,
         motd=(b"example motd",),
         kline_file=str(tmp_path / "klines.toml"),
+        data_dir=str(tmp_path / "fastchat-data"),
         opers=got.opers,
     )
     (oper,) = got.opers

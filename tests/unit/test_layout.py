@@ -143,8 +143,9 @@ def _layer(module: str) -> str:
 
 def test_packages_form_layers() -> None:
     """Counting type-only imports too, the packages form layers (irc ← network ← render,
-    caps ← commands ← engine ← runtime): the engine imports the commands, never the
-    reverse, and nothing below imports what is above."""
+    caps ← commands ← engine ← runtime; store beside runtime): the engine imports the
+    commands, never the reverse, nothing below imports what is above, and the pure core
+    never imports the store."""
     graph: dict[str, set[str]] = {}
     for name, deps in _graph(runtime_only=False).items():
         graph.setdefault(_layer(name), set()).update(
@@ -153,3 +154,9 @@ def test_packages_form_layers() -> None:
     assert _cycle(graph) is None
     assert "fastchat.server.engine" not in graph["fastchat.server.commands"]
     assert "fastchat.server.runtime" not in graph["fastchat.server.engine"]
+    # the store does I/O and runs threads: it sits with the runtime, above the pure core
+    for pure in ("network", "render", "caps", "commands", "engine"):
+        assert "fastchat.server.store" not in graph[f"fastchat.server.{pure}"]
+    assert (
+        not {"fastchat.server.engine", "fastchat.server.runtime"} & graph["fastchat.server.store"]
+    )

@@ -1,0 +1,108 @@
+"""The store's tables, their ordered migrations, and the rows queries give back.
+
+Owns: the SQL that makes each schema version (:data:`MIGRATIONS`; version N is the first N
+scripts, recorded in ``PRAGMA user_version``), the shape of an account row and a history row,
+and the key a private conversation is stored under (:func:`dm_target`).
+Must never: open a file or run a statement (that is :mod:`.db`), or change a script once
+released: a new version is a new script at the end, so every file, whatever its version, can
+be brought to the current one.
+
+History and the CHATHISTORY selectors (IRCv3 ``chathistory``): a target's messages are ordered
+by ``(time_ms, id)``: the sequencer's stamp, then the order the writer got them in (which is
+the sequencer's order). Every selector is a range of that order within one target, so the one
+index ``history_target_time (target_folded, time_ms, id)`` answers them all by a seek and a
+walk: LATEST (the end, backwards), BEFORE/AFTER/AROUND/BETWEEN (a bound, either way; a msgid
+bound is first turned into its ``(time_ms, id)`` through the UNIQUE index on ``msgid``), and
+TARGETS (for each target asked about, the last message in a time window: one seek per target).
+A private conversation has one target, :func:`dm_target` of its two parties, and the writer
+records each party's peers in ``dm_peers``, so TARGETS can find a user's conversations without
+scanning the history.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+#: The scripts, oldest first: script ``i`` takes a file from version ``i`` to ``i + 1``. Each
+#: is a tuple of statements (run in one transaction with the version's update, which
+#: ``executescript`` would not allow).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (  # 1: accounts and history
+        """CREATE TABLE accounts (
+            name_folded TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            email TEXT NOT NULL DEFAULT '',
+            created_ms INTEGER NOT NULL,
+            verified INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE history (
+            id INTEGER PRIMARY KEY,
+            target_folded TEXT NOT NULL,
+            msgid TEXT UNIQUE,
+            time_ms INTEGER NOT NULL,
+            sender TEXT NOT NULL,
+            account TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL,
+            tags TEXT NOT NULL DEFAULT '',
+            text BLOB NOT NULL
+        )""",
+        "CREATE INDEX history_target_time ON history (target_folded, time_ms, id)",
+        """CREATE TABLE dm_peers (
+            owner_folded TEXT NOT NULL,
+            peer_folded TEXT NOT NULL,
+            PRIMARY KEY (owner_folded, peer_folded)
+        ) WITHOUT ROWID""",
+    ),
+)
+
+#: The version this code reads and writes.
+VERSION = len(MIGRATIONS)
+
+_DM_SEPARATOR = "\n"  # in no nick, channel or account name
+
+
+def dm_target(a_folded: str, b_folded: str) -> str:
+    """The target a private conversation between two (folded) names is stored under: the
+    same whichever of them speaks.
+
+    >>> dm_target("bob", "alice") == dm_target("alice", "bob")
+    True
+    """
+    low, high = sorted((a_folded, b_folded))
+    return f"{low}{_DM_SEPARATOR}{high}"
+
+
+def maybe_dm_parties(target: str) -> tuple[str, str] | None:
+    """The two parties of a :func:`dm_target`, or None for a channel's target."""
+    low, sep, high = target.partition(_DM_SEPARATOR)
+    return (low, high) if sep else None
+
+
+class AccountRow(NamedTuple):
+    """One row of ``accounts``."""
+
+    name_folded: str
+    name: str
+    password_hash: str  # passwords.hash_password's form
+    email: str
+    created_ms: int
+    verified: bool
+
+
+class HistoryRow(NamedTuple):
+    """One message of ``history``, as the selectors give it back."""
+
+    target_folded: str
+    msgid: str
+    time_ms: int
+    sender: str  # nick!user@host
+    account: str  # '' when the sender was logged in to none
+    kind: str  # PRIVMSG, NOTICE or TAGMSG
+    tags: str  # the client-only tags, as on the wire ('' for none)
+    text: bytes
+
+
+#: The columns of :class:`HistoryRow`, in order, for SELECTs.
+HISTORY_COLUMNS = "target_folded, msgid, time_ms, sender, account, kind, tags, text"
+ACCOUNT_COLUMNS = "name_folded, name, password_hash, email, created_ms, verified"

@@ -1,0 +1,341 @@
+"""The store's file and writer: schema versions and migrations, WAL, and the writing thread's
+batching, ordering, flushing, and behaviour while the file is locked."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from fastchat.server.store import db, reader, schema
+from fastchat.server.store.writer import Op, Writer, WriterStatus
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> str:
+    return db.prepare(str(tmp_path / "data"))
+
+
+def connect(path: str) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def message(n: int, target: str = "#a", time_ms: int | None = None) -> Op:
+    return (
+        "message",
+        target,
+        f"m{n}",
+        n if time_ms is None else time_ms,
+        "alice!a@host",
+        "",
+        "PRIVMSG",
+        "",
+        b"hello %d" % n,
+    )
+
+
+def msgids(path: str) -> list[str]:
+    return [r[0] for r in connect(path).execute("SELECT msgid FROM history ORDER BY id")]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``condition`` (another thread changes what it reads) until true, or fail."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+# -- the file ---------------------------------------------------------------------------------
+def test_prepare_makes_the_directory_and_a_current_wal_file(tmp_path: Path) -> None:
+    data_dir = tmp_path / "a" / "b"
+    path = db.prepare(str(data_dir))
+    assert path == str(data_dir / "fastchat.db")
+    conn = connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.version(conn) == schema.VERSION == 1
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"accounts", "history", "dm_peers"} <= tables
+    assert db.connect(path).execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_prepare_again_changes_nothing(path: str) -> None:
+    connect(path).execute("INSERT INTO accounts VALUES ('a', 'A', 'h', '', 1, 0)")
+    assert db.prepare(str(Path(path).parent)) == path
+    assert reader.load_accounts(path)[0].name == "A"
+
+
+def test_an_older_file_gets_the_missing_migrations(tmp_path: Path) -> None:
+    data_dir = str(tmp_path)
+    path = db.prepare(data_dir, schema.MIGRATIONS[:1])
+    connect(path).execute("INSERT INTO accounts VALUES ('a', 'A', 'h', '', 1, 0)")
+    newer = (
+        *schema.MIGRATIONS,
+        ("ALTER TABLE accounts ADD COLUMN note TEXT NOT NULL DEFAULT ''", "CREATE TABLE t (x)"),
+        ("CREATE INDEX t_x ON t (x)",),
+    )
+    conn = db.connect(path)
+    assert db.migrate(conn, path, newer) == 1
+    assert db.version(conn) == 3
+    assert conn.execute("SELECT name, note FROM accounts").fetchall() == [("A", "")]
+
+
+def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    path = db.prepare(str(tmp_path))
+    broken = (*schema.MIGRATIONS, ("CREATE TABLE half (x)", "NOT SQL AT ALL"))
+    with pytest.raises(db.StoreError, match="syntax error"):
+        db.prepare(str(tmp_path), broken)
+    conn = connect(path)
+    assert db.version(conn) == schema.VERSION
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'half'").fetchone() is None
+
+
+def test_a_file_from_a_newer_version_is_refused(path: str) -> None:
+    connect(path).execute(f"PRAGMA user_version = {schema.VERSION + 1}")
+    with pytest.raises(db.StoreError, match="schema version 2 is newer than this fastchat knows"):
+        db.prepare(str(Path(path).parent))
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "fastchat.db").write_bytes(b"not a database, really not" * 100)
+    with pytest.raises(db.StoreError, match=r"fastchat\.db: .*file is not a database"):
+        db.prepare(str(tmp_path))
+
+
+def test_a_data_directory_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(db.StoreError, match="cannot create the data directory"):
+        db.prepare(str(tmp_path / "file" / "data"))
+
+
+def test_dm_target_is_the_same_either_way() -> None:
+    key = schema.dm_target("bob", "alice")
+    assert key == schema.dm_target("alice", "bob")
+    assert schema.maybe_dm_parties(key) == ("alice", "bob")
+    assert schema.maybe_dm_parties("#lobby") is None
+
+
+# -- the writer -------------------------------------------------------------------------------
+@pytest.fixture
+def writers() -> Iterator[list[Writer]]:
+    """Writers a test made; each is closed at the end."""
+    made: list[Writer] = []
+    yield made
+    for writer in made:
+        writer.close(1.0)
+
+
+def test_queued_operations_are_written_in_few_transactions(
+    path: str, writers: list[Writer]
+) -> None:
+    writer = Writer(path, max_batch=1000)
+    writers.append(writer)
+    for n in range(10_000):
+        writer.submit(message(n))
+    writer.start()
+    assert writer.close()
+    status = writer.status()
+    assert (status.committed, status.commits, status.queued) == (10_000, 10, 0)
+    assert msgids(path) == [f"m{n}" for n in range(10_000)]
+
+
+def test_a_running_writer_batches_what_comes_while_it_commits(
+    path: str, writers: list[Writer]
+) -> None:
+    writer = Writer(path)
+    writers.append(writer)
+    writer.start()
+    for n in range(20_000):
+        writer.submit(message(n))
+    assert writer.close()
+    status = writer.status()
+    assert status.committed == 20_000
+    assert status.commits < 2_000  # batches, not one commit per operation
+    assert msgids(path) == [f"m{n}" for n in range(20_000)]
+
+
+def test_operations_apply_in_order(path: str, writers: list[Writer]) -> None:
+    writer = Writer(path)
+    writers.append(writer)
+    writer.start()
+    writer.submit_many(
+        [
+            ("account_put", "alice", "Alice", "h1", "a@x", 5, False),
+            ("account_put", "bob", "Bob", "h2", "", 6, False),
+            ("account_password", "alice", "h3"),
+            ("account_verified", "alice", True),
+            ("account_drop", "bob"),
+            ("account_put", "bob", "BOB", "h4", "", 7, True),
+            message(1),
+        ]
+    )
+    assert writer.close()
+    assert reader.load_accounts(path) == [
+        schema.AccountRow("alice", "Alice", "h3", "a@x", 5, True),
+        schema.AccountRow("bob", "BOB", "h4", "", 7, True),
+    ]
+
+
+def test_close_writes_everything_queued_and_is_safe_twice(path: str) -> None:
+    writer = Writer(path)
+    writer.start()
+    writer.submit_many(message(n) for n in range(500))
+    assert writer.close()
+    assert writer.close()
+    assert len(msgids(path)) == 500
+
+
+def test_close_without_start_still_writes(path: str) -> None:
+    writer = Writer(path)
+    writer.submit(message(1))
+    assert writer.close()
+    assert msgids(path) == ["m1"]
+
+
+def test_a_replayed_msgid_is_written_once(path: str) -> None:
+    writer = Writer(path)
+    writer.submit_many([message(1), message(2), message(1)])
+    assert writer.close()
+    assert msgids(path) == ["m1", "m2"]
+
+
+def test_a_malformed_operation_is_refused_at_once(path: str) -> None:
+    writer = Writer(path)
+    with pytest.raises(ValueError, match="malformed write operation"):
+        writer.submit(("message", "#a"))
+    with pytest.raises(ValueError, match="malformed"):
+        writer.submit(("launch_missiles",))
+    assert writer.close()
+
+
+def test_an_operation_breaking_a_constraint_is_skipped_alone(path: str) -> None:
+    writer = Writer(path)
+    bad = ("account_put", "x", None, "h", "", 1, False)  # accounts.name is NOT NULL
+    wrong_type = ("prune", "yesterday", None)
+    unbindable = ("message", "#a", "m9", 9, "a!b@c", "", "PRIVMSG", "", [b"text"])
+    writer.submit_many([message(1), bad, wrong_type, unbindable, message(2)])
+    assert writer.close()
+    assert msgids(path) == ["m1", "m2"]
+    assert writer.status().failed == 3
+    assert writer.status().healthy
+
+
+def test_prune_by_age_and_by_count(path: str) -> None:
+    writer = Writer(path)
+    writer.submit_many(message(n, "#a") for n in range(10))
+    writer.submit_many(message(n, "#b") for n in range(10, 13))
+    writer.submit(("prune", 2, 0))  # older than 2 ms
+    writer.submit(("prune", 0, 5))  # the newest 5 of each target
+    assert writer.close()
+    assert msgids(path) == ["m5", "m6", "m7", "m8", "m9", "m10", "m11", "m12"]
+
+
+def test_private_messages_record_both_parties_peers(path: str) -> None:
+    writer = Writer(path)
+    key = schema.dm_target("bob", "alice")
+    writer.submit_many([message(1, key), message(2, key), message(3, "#a")])
+    assert writer.close()
+    peers = connect(path).execute("SELECT * FROM dm_peers ORDER BY 1").fetchall()
+    assert peers == [("alice", "bob"), ("bob", "alice")]
+
+
+def test_a_locked_file_makes_the_writer_unhealthy_until_it_is_free(path: str) -> None:
+    """Another process holds the write lock: nothing crashes, the status says so, and once
+    the lock goes, everything is written, in order."""
+    changes: list[WriterStatus] = []
+    lock = connect(path)
+    lock.execute("BEGIN EXCLUSIVE")
+    writer = Writer(path, on_change=changes.append)
+    writer.start()
+    writer.submit(("account_put", "alice", "Alice", "h", "", 1, False))
+    writer.submit_many(message(n) for n in range(100))
+    wait_until(lambda: not writer.status().healthy)
+    status = writer.status()
+    assert "database is locked" in status.last_error
+    assert status.queued == 101 and status.committed == 0
+    writer.submit_many(message(n) for n in range(100, 200))
+    lock.execute("ROLLBACK")
+    assert writer.close()
+    assert writer.status().healthy
+    assert [c.healthy for c in changes] == [False, True]
+    assert msgids(path) == [f"m{n}" for n in range(200)]
+    assert [a.name for a in reader.load_accounts(path)] == ["Alice"]
+
+
+def test_a_long_outage_drops_the_oldest_history_never_accounts(path: str) -> None:
+    lock = connect(path)
+    lock.execute("BEGIN EXCLUSIVE")
+    writer = Writer(path, max_queued=50)
+    writer.start()
+    writer.submit_many(message(n) for n in range(40))
+    writer.submit(("account_put", "alice", "Alice", "h", "", 1, False))
+    writer.submit_many(message(n) for n in range(40, 80))
+    wait_until(lambda: writer.status().dropped > 0)
+    lock.execute("ROLLBACK")
+    assert writer.close()
+    status = writer.status()
+    assert status.dropped == 31  # 81 queued, bound 50
+    assert msgids(path) == [f"m{n}" for n in range(31, 80)]
+    assert [a.name for a in reader.load_accounts(path)] == ["Alice"]
+
+
+def test_a_full_disk_is_retried_with_backoff_not_per_submit(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error that comes at once (a full disk) is not retried at every submit: the writer
+    waits, doubling the wait; once the disk has room, everything is written in order."""
+    full = threading.Event()
+    full.set()
+    transaction = Writer._transaction
+
+    def maybe_full(self: Writer, conn: sqlite3.Connection, batch: list[Op]) -> None:
+        if full.is_set():
+            raise sqlite3.OperationalError("database or disk is full")
+        transaction(self, conn, batch)
+
+    monkeypatch.setattr(Writer, "_transaction", maybe_full)
+    writer = Writer(path)
+    writer.start()
+    writer.submit(message(0))
+    wait_until(lambda: not writer.status().healthy)
+    for n in range(1, 31):  # 0.3 s of submits, one each 10 ms
+        writer.submit(message(n))
+        time.sleep(0.01)
+    status = writer.status()
+    assert status.last_error == "OperationalError: database or disk is full"
+    assert status.retries <= 5  # 0.05 + 0.1 + 0.2 s of backoff, not 30 retries
+    full.clear()
+    assert writer.close()
+    assert writer.status().healthy
+    assert msgids(path) == [f"m{n}" for n in range(31)]
+
+
+def test_close_gives_up_at_its_deadline_when_the_file_stays_locked(path: str) -> None:
+    lock = connect(path)
+    lock.execute("BEGIN EXCLUSIVE")
+    writer = Writer(path)
+    writer.start()
+    writer.submit(message(1))
+    started = time.monotonic()
+    assert not writer.close(0.5)
+    assert time.monotonic() - started < 3
+    lock.execute("ROLLBACK")
+
+
+def test_submit_never_waits_for_the_database(path: str) -> None:
+    """While the file is locked, submitting stays as fast as appending to a list."""
+    lock = connect(path)
+    lock.execute("BEGIN EXCLUSIVE")
+    writer = Writer(path)
+    writer.start()
+    started = time.monotonic()
+    for n in range(10_000):
+        writer.submit(message(n))
+    assert time.monotonic() - started < 1.0
+    lock.execute("ROLLBACK")
+    assert writer.close()
+    assert threading.active_count() >= 1

@@ -1,0 +1,168 @@
+"""The store's queries: every CHATHISTORY selector (LATEST, BEFORE, AFTER, AROUND, BETWEEN,
+TARGETS) gives the right messages, oldest first, within its limit; and the Reader answers
+them off the caller's thread, by ticket, waking a selector."""
+
+from __future__ import annotations
+
+import selectors
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fastchat.server.store import db, reader, schema
+from fastchat.server.store.writer import Writer
+
+#: #a's messages m0..m9 and their times (ties at 100 and 300: the writer's order decides)
+TIMES = [100, 100, 200, 300, 300, 300, 400, 500, 600, 700]
+DM = schema.dm_target("alice", "bob")
+
+
+@pytest.fixture(scope="module")
+def path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = db.prepare(str(tmp_path_factory.mktemp("store")))
+    writer = Writer(path)
+    for n, t in enumerate(TIMES):
+        writer.submit(("message", "#a", f"m{n}", t, "alice!a@h", "", "PRIVMSG", "", b"%d" % n))
+    for n, t in enumerate([150, 350, 650]):
+        writer.submit(("message", "#b", f"b{n}", t, "bob!b@h", "bob", "NOTICE", "+x=1", b"b"))
+    for n, t in enumerate([50, 450]):
+        writer.submit(("message", DM, f"d{n}", t, "bob!b@h", "", "PRIVMSG", "", b"hi"))
+    writer.submit(
+        ("message", schema.dm_target("carol", "dave"), "x0", 500, "c", "", "TAGMSG", "", b"")
+    )
+    writer.submit(("account_put", "alice", "Alice", "hash", "a@x", 5, True))
+    assert writer.close()
+    return path
+
+
+@pytest.fixture
+def conn(path: str) -> Iterator[sqlite3.Connection]:
+    conn = db.connect(path, readonly=True)
+    yield conn
+    conn.close()
+
+
+def ids(rows: list[Any]) -> list[str]:
+    return [row.msgid for row in rows]
+
+
+def m(*ns: int) -> list[str]:
+    return [f"m{n}" for n in ns]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (("latest", "#a", None, 3), m(7, 8, 9)),
+        (("latest", "#a", None, 100), m(*range(10))),
+        (("latest", "#a", 300, 100), m(6, 7, 8, 9)),  # after 300 ms
+        (("latest", "#a", "m4", 2), m(8, 9)),
+        (("latest", "#a", "m9", 5), []),
+        (("before", "#a", "m5", 3), m(2, 3, 4)),
+        (("before", "#a", 300, 10), m(0, 1, 2)),  # strictly before the millisecond
+        (("before", "#a", 100, 10), []),
+        (("before", "#a", "m1", 10), m(0)),  # the writer's order breaks a tie of times
+        (("after", "#a", "m1", 2), m(2, 3)),
+        (("after", "#a", 300, 10), m(6, 7, 8, 9)),
+        (("after", "#a", "m3", 2), m(4, 5)),
+        (("after", "#a", 700, 10), []),
+        (("around", "#a", "m5", 4), m(3, 4, 5, 6)),  # the msgid's own message included
+        (("around", "#a", "m5", 3), m(4, 5, 6)),
+        (("around", "#a", 300, 4), m(1, 2, 3, 4)),
+        (("around", "#a", "m0", 4), m(0, 1, 2, 3)),  # nothing before: more after
+        (("around", "#a", "m9", 4), m(7, 8, 9)),
+        (("between", "#a", "m1", "m6", 10), m(2, 3, 4, 5)),
+        (("between", "#a", "m1", "m6", 2), m(2, 3)),  # counted from the first reference
+        (("between", "#a", "m6", "m1", 2), m(4, 5)),  # ... which may be the later one
+        (("between", "#a", "m6", "m1", 10), m(2, 3, 4, 5)),  # oldest first, either way
+        (("between", "#a", 100, 400, 10), m(2, 3, 4, 5)),
+        (("between", "#a", 400, 100, 1), m(5)),
+        (("between", "#a", 300, 300, 10), []),
+        (("latest", "#a", "nope", 10), []),  # an unknown msgid: no rows
+        (("before", "#a", "b1", 10), []),  # another target's msgid is unknown here
+        (("after", "#nobody", 0, 10), []),
+        (("latest", DM, None, 10), ["d0", "d1"]),
+    ],
+)
+def test_history_selectors(
+    conn: sqlite3.Connection, query: tuple[Any, ...], expected: list[str]
+) -> None:
+    assert ids(reader.run(conn, query)) == expected
+
+
+def test_history_rows_carry_every_column(conn: sqlite3.Connection) -> None:
+    (row,) = reader.run(conn, ("latest", "#b", None, 1))
+    assert row == schema.HistoryRow("#b", "b2", 650, "bob!b@h", "bob", "NOTICE", "+x=1", b"b")
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (("targets", 0, 1000, 10, ["#a", "#b"], "alice"), [(DM, 450), ("#b", 650), ("#a", 700)]),
+        (("targets", 0, 1000, 10, ["#a", "#b"], None), [("#b", 650), ("#a", 700)]),
+        (("targets", 0, 1000, 10, [], "bob"), [(DM, 450)]),
+        (("targets", 0, 1000, 2, ["#a", "#b"], "alice"), [(DM, 450), ("#b", 650)]),
+        (("targets", 1000, 0, 2, ["#a", "#b"], "alice"), [("#b", 650), ("#a", 700)]),
+        # a target's latest message within the window, not overall
+        (("targets", 0, 600, 10, ["#a", "#b"], "alice"), [("#b", 350), (DM, 450), ("#a", 500)]),
+        (("targets", 700, 2000, 10, ["#a", "#b", "#nobody"], "alice"), []),
+        (("targets", 0, 1000, 10, [], "zed"), []),
+    ],
+)
+def test_targets(conn: sqlite3.Connection, query: tuple[Any, ...], expected: list[Any]) -> None:
+    assert reader.run(conn, query) == expected
+
+
+def test_account_queries(conn: sqlite3.Connection, path: str) -> None:
+    alice = schema.AccountRow("alice", "Alice", "hash", "a@x", 5, True)
+    assert reader.run(conn, ("accounts",)) == [alice]
+    assert reader.run(conn, ("account", "alice")) == [alice]
+    assert reader.run(conn, ("account", "bob")) == []
+    assert reader.load_accounts(path) == [alice]
+
+
+def test_an_unknown_query_is_our_error(conn: sqlite3.Connection) -> None:
+    with pytest.raises(ValueError, match="unknown query"):
+        reader.run(conn, ("drop tables",))
+
+
+def test_the_reader_answers_by_ticket_and_wakes_a_selector(path: str) -> None:
+    store_reader = reader.Reader(path, threads=2)
+    sel = selectors.DefaultSelector()
+    sel.register(store_reader.wakeup, selectors.EVENT_READ)
+    try:
+        store_reader.ask(("latest", "#a", None, 2), 1)
+        store_reader.ask(("account", "alice"), 2)
+        store_reader.ask(("before", "#a", "m3", 1), 3)
+        store_reader.ask(("nonsense",), 4)
+        store_reader.ask(("latest", "#a", None, "x"), 5)  # a bad argument: an error, no crash
+        answers: dict[int, reader.Answer] = {}
+        while len(answers) < 5:
+            assert sel.select(timeout=10), "no wake-up"
+            answers.update((a.ticket, a) for a in store_reader.answers())
+        assert ids(answers[1].rows) == m(8, 9) and answers[1].error == ""
+        assert [a.name for a in answers[2].rows] == ["Alice"]
+        assert ids(answers[3].rows) == m(2)
+        assert answers[4].rows == [] and "unknown query" in answers[4].error
+        assert answers[5].rows == [] and answers[5].error
+        assert store_reader.answers() == []
+    finally:
+        sel.close()
+        store_reader.close()
+        store_reader.close()
+
+
+def test_readers_do_not_wait_for_a_writer_holding_the_lock(path: str, tmp_path: Path) -> None:
+    """WAL: a query is answered while another connection holds the write lock."""
+    lock = sqlite3.connect(path, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        conn = db.connect(path, readonly=True)
+        assert ids(reader.run(conn, ("latest", "#a", None, 1))) == m(9)
+        conn.close()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
