@@ -193,6 +193,9 @@ class FastchatController(BaseServerController):
             SERVER_INFO,
             "--config",
             str(config_file),
+            # accounts (and history) of this test only, gone with its folder
+            "--data-dir",
+            str(self._config_dir / "data"),
         ]
         if password is not None:
             command += ["--password", password]

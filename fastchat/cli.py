@@ -110,11 +110,14 @@ def _serve(args: argparse.Namespace) -> int:
     from fastchat.server import configfile
     from fastchat.server.runtime import klinefile
     from fastchat.server.runtime.supervisor import serve
+    from fastchat.server.store import db
 
     try:
         config = configfile.load(args.config, server_config.given_args(args))
         klinefile.check(config.kline_file)
-    except server_config.ConfigError as e:
+        # the store: its folder made, its schema brought up to date, before anything forks
+        db.prepare(config.data_dir)
+    except (server_config.ConfigError, db.StoreError) as e:
         print(f"fastchat serve: {e}", file=sys.stderr)
         return 2
     source = None

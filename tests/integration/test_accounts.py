@@ -6,7 +6,11 @@ by PING/PONG."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import sqlite3
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +76,60 @@ def test_register_then_sasl_from_another_connection(server: process.ServerProces
     finally:
         for c in clients:
             c.close()
+
+
+def _register(srv: process.ServerProcess, nick: str, password: str) -> None:
+    c = caps(srv, nick, "draft/account-registration")
+    try:
+        c.send(f"NICK {nick}")
+        c.send(f"USER {nick} 0 * :r")
+        c.send("CAP END")
+        c.expect(r" 376 | 422 ")
+        c.send(f"REGISTER * * {password}")
+        c.expect(rf"REGISTER SUCCESS {nick} ")
+    finally:
+        c.close()
+
+
+def _logs_in(srv: process.ServerProcess, nick: str, account: str, password: str) -> bool:
+    c = caps(srv, nick, "sasl")
+    try:
+        c.send(f"NICK {nick}")
+        c.send("USER u 0 * :u")
+        c.send("AUTHENTICATE PLAIN")
+        c.expect(r"^AUTHENTICATE \+$")
+        c.send("AUTHENTICATE " + base64.b64encode(f"\0{account}\0{password}".encode()).decode())
+        return " 903 " in c.expect(r" 90[34] ").string
+    finally:
+        c.close()
+
+
+def _stored(data_dir: str, account: str) -> bool:
+    """Is ``account`` in the store file yet (read as another process would)?"""
+    with contextlib.closing(
+        sqlite3.connect(f"file:{data_dir}/fastchat.db?mode=ro", uri=True)
+    ) as db:
+        rows = db.execute("SELECT 1 FROM accounts WHERE name_folded = ?", (account,)).fetchall()
+    return bool(rows)
+
+
+@pytest.mark.parametrize("workers", [1, 4], ids=["1worker", "4workers"])
+def test_accounts_survive_a_stop_and_a_kill(workers: int, tmp_path: Path) -> None:
+    """Issue 12: accounts survive restarts. A graceful stop (SIGTERM) loses nothing; after a
+    SIGKILL of every process, what the store had committed is there."""
+    data = ["--no-flood-control", "--data-dir", str(tmp_path)]
+    with process.running(data, workers=workers) as srv:
+        _register(srv, "keeper", "first-pass")
+    with process.running(data, workers=workers) as srv:
+        assert _logs_in(srv, "k1", "keeper", "first-pass")
+        assert not _logs_in(srv, "k2", "keeper", "wrong-pass")
+        _register(srv, "killed", "second-pass")
+        deadline = time.monotonic() + 10
+        while not _stored(str(tmp_path), "killed"):  # the writer commits within milliseconds
+            assert time.monotonic() < deadline, "the account never reached the store"
+            time.sleep(0.02)
+        for p in srv.tree():
+            p.kill()
+    with process.running(data, workers=workers) as srv:
+        assert _logs_in(srv, "k3", "killed", "second-pass")
+        assert _logs_in(srv, "k4", "keeper", "first-pass")

@@ -79,8 +79,9 @@ def test_the_files_settings_reach_every_worker(server: process.ServerProcess) ->
 
 def serve(config: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "fastchat.cli", "serve", "--port", "0"]
+    data = ["--data-dir", str(config.parent / "data")]
     return subprocess.run(
-        [*command, "--config", str(config), *flags],
+        [*command, "--config", str(config), *data, *flags],
         capture_output=True,
         text=True,
         timeout=30,

@@ -209,6 +209,7 @@ def test_a_bad_kline_file_starts_nothing_and_says_where(tmp_path: Path) -> None:
     klines = tmp_path / "klines.toml"
     klines.write_text('[[kline]]\nmask = "*@*"\n', encoding="utf-8")
     command = [sys.executable, "-m", "fastchat.cli", "serve", "--port", "0"]
+    command += ["--data-dir", str(tmp_path / "data")]
     done = subprocess.run(
         [*command, "--config", str(config)], capture_output=True, text=True, timeout=30, check=False
     )

@@ -86,6 +86,10 @@ class Log(Protocol):
     def exception(self, msg: str, *args: Any) -> None: ...
 
 
+def _nowhere(record: Record) -> None:
+    """Where a core's events go when no store keeps them."""
+
+
 class LocalRouter:
     """Routes the sequencer's decisions straight back into this core (``--workers 1``)."""
 
@@ -96,6 +100,7 @@ class LocalRouter:
 
     def event(self, event: Record) -> None:
         self.core.apply(event)
+        self.core.stored(event)
 
     def to_channel(self, chan: Channel, record: Record) -> None:
         self.core.replica.d_chan(record)
@@ -140,6 +145,9 @@ class WorkerCore:
         # echoes, and labeled responses (a reply must be told from other traffic)
         self.special_mask = caps.tag_mask | self.echo_bit | caps.bit(labeled_response.NAME)
         self.oper_backoff: dict[bytes, tuple[int, float]] = {}  # see commands/operators.py
+        # At one worker this core runs the sequencer: its events go here too, for the shell
+        # to keep what the store keeps (runtime/storage.py); by default nowhere
+        self.stored: Callable[[Record], None] = _nowhere
         self.created = b"at start-up"
         self.started = 0.0  # when the server started (Unix time; see set_start_time)
         # This worker's links (STATS l): the shell refreshes them about once a second.

@@ -59,6 +59,7 @@ from fastchat.server.network.state import (
 )
 from fastchat.server.runtime.bus import Link
 from fastchat.server.runtime.klinefile import KLineFile
+from fastchat.server.runtime.storage import Storage
 
 log = logging.getLogger("fastchat.hub")
 
@@ -95,6 +96,7 @@ class Hub:
         self.state.whowas_size = config.whowas_size
         self.sequencer = Sequencer(self.state, config, self)
         self.klines = KLineFile(config.kline_file)
+        self.storage = Storage(config.data_dir)
         self.sel = selectors.DefaultSelector()
         self.links: dict[int, Link] = {}  # worker slot -> link
         self.out: dict[int, list[Record]] = {}
@@ -125,6 +127,7 @@ class Hub:
     # -- Router ---------------------------------------------------------------------------------
     def event(self, event: Record) -> None:
         self.state.apply(event)
+        self.storage.record(event)
         for records in self.out.values():
             records.append(event)
 
@@ -145,10 +148,12 @@ class Hub:
         # The K-lines in force before anything is decided (the workers learn them from the
         # snapshot each gets when it says hello)
         self.klines.load(self.state, int(time.time() * 1000))
+        self.storage.load(self.state)
         try:
             return self._serve()
         finally:
             self.klines.close()
+            self.storage.close()
 
     def _serve(self) -> int:
         # Signals wake the loop at once (a handler alone would let select() sleep on: PEP 475

@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +36,9 @@ class ServerProcess:
     workers: int
     proc: subprocess.Popen[bytes]
     output: list[bytes] = field(default_factory=list)
+    # the data directory made for this server (a test's server keeps no accounts or history
+    # beyond its life, and never shares them): removed when it stops
+    own_data_dir: str | None = None
 
     @property
     def pid(self) -> int:
@@ -81,6 +86,8 @@ class ServerProcess:
                 p.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(5)
+        if self.own_data_dir is not None:
+            shutil.rmtree(self.own_data_dir, ignore_errors=True)
         return self.proc.returncode
 
 
@@ -98,7 +105,12 @@ def _name(p: psutil.Process) -> str:
 def start(
     args: Sequence[str] = (), workers: int = 1, host: str = "127.0.0.1", timeout: float = 30.0
 ) -> ServerProcess:
-    """Start ``fastchat serve --port 0`` with ``args`` and wait until it is ready."""
+    """Start ``fastchat serve --port 0`` with ``args`` and wait until it is ready; without
+    ``--data-dir`` in ``args``, in a fresh temporary data directory of its own."""
+    own_data_dir = None
+    if "--data-dir" not in args:
+        own_data_dir = tempfile.mkdtemp(prefix="fastchat-data-")
+        args = [*args, "--data-dir", own_data_dir]
     cmd = [
         sys.executable,
         "-m",
@@ -131,11 +143,11 @@ def start(
 
     threading.Thread(target=pump, daemon=True).start()
     if not ready.wait(timeout) or not found:
-        server = ServerProcess(host, 0, workers, proc, output)
+        server = ServerProcess(host, 0, workers, proc, output, own_data_dir)
         server.stop()
         raise RuntimeError("fastchat did not become ready:\n" + server.log_text())
     m = found[0]
-    return ServerProcess(m[1].decode(), int(m[2]), int(m[3]), proc, output)
+    return ServerProcess(m[1].decode(), int(m[2]), int(m[3]), proc, output, own_data_dir)
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from fastchat.server.render import lines
 from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
 from fastchat.server.runtime.klinefile import KLineFile
 from fastchat.server.runtime.receive import Receiver
+from fastchat.server.runtime.storage import Storage
 
 log = logging.getLogger("fastchat.worker")
 
@@ -85,6 +86,8 @@ class Worker:
         # The K-line file, kept by the process that runs the sequencer: this one at one
         # worker; the hub at several
         self.klines = KLineFile(config.kline_file if hub_address is None else None)
+        # and the store (accounts), likewise
+        self.storage = Storage(config.data_dir if hub_address is None else None)
         self.sel = selectors.DefaultSelector()
         self.receiver = Receiver()  # every read of this loop: one reused buffer
         self.blocked: set[Client] = set()  # clients with EVENT_WRITE registered
@@ -196,6 +199,8 @@ class Worker:
             self._connect_hub()
         else:
             self.klines.load(self.core.state, int(time.time() * 1000))
+            self.storage.load(self.core.state)
+            self.core.stored = self.storage.record  # the sequencer's events worth keeping
         self.listener.setblocking(False)
         self._register(self.listener, EVENT_READ, self._accept)
         if self.lifeline_fd is not None:
@@ -687,4 +692,5 @@ class Worker:
         for client in list(self.lingering):
             self._finish_close(client)
         self.klines.close()
+        self.storage.close()
         log.info("worker %d stopped", self.slot)
