@@ -273,6 +273,17 @@ class Config:
         path=True,
         example="fastchat-data",
     )
+    history: bool = setting(
+        True,
+        "keep channel messages (PRIVMSG, NOTICE) in the store, for IRCv3 `CHATHISTORY` "
+        "(draft/chathistory)",
+        reloadable=False,
+    )
+    chathistory_max: int = setting(
+        100,
+        "the most messages one `CHATHISTORY` request gives back, `CHATHISTORY` in ISUPPORT",
+        reloadable=True,
+    )
     # limits, announced in ISUPPORT where IRC has a token
     nicklen: int = setting(
         30, "max nick length, `NICKLEN`; longer nicks get `432`", reloadable=True

@@ -13,7 +13,7 @@ Must never: hold an implementation.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from fastchat.server.caps import Registry
 from fastchat.server.commands.table import Command
@@ -117,6 +117,12 @@ class Context(Protocol):
         off the loop, since scrypt costs tens of milliseconds by design, and call
         ``then(matched)`` back on the loop. ``client``'s next lines wait until it has run (its
         ordering barrier), so they still see what it does."""
+
+    def ask_history(
+        self, client: Client, query: tuple[Any, ...], then: Callable[[tuple[list[Any], str]], None]
+    ) -> None:
+        """Run a query of the store (``store/reader.py``'s form) off the loop and call
+        ``then((rows, error))`` back on the loop, under ``client``'s barrier."""
 
     def hash_password(self, client: Client, password: bytes, then: Callable[[str], None]) -> None:
         """Hash a new ``password`` for storing, off the loop (scrypt), and call

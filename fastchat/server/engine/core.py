@@ -104,6 +104,7 @@ class LocalRouter:
 
     def to_channel(self, chan: Channel, record: Record) -> None:
         self.core.replica.d_chan(record)
+        self.core.stored(record)
 
     def to_worker(self, worker: int, record: Record) -> None:
         self.core.apply(record)
@@ -145,8 +146,9 @@ class WorkerCore:
         # echoes, and labeled responses (a reply must be told from other traffic)
         self.special_mask = caps.tag_mask | self.echo_bit | caps.bit(labeled_response.NAME)
         self.oper_backoff: dict[bytes, tuple[int, float]] = {}  # see commands/operators.py
-        # At one worker this core runs the sequencer: its events go here too, for the shell
-        # to keep what the store keeps (runtime/storage.py); by default nowhere
+        # At one worker this core runs the sequencer: its events and channel messages
+        # (D_CHAN) go here too, for the shell to keep what the store keeps
+        # (runtime/storage.py: accounts, history); by default nowhere
         self.stored: Callable[[Record], None] = _nowhere
         self.created = b"at start-up"
         self.started = 0.0  # when the server started (Unix time; see set_start_time)
@@ -283,6 +285,12 @@ class WorkerCore:
     ) -> None:
         """Context: check a password off the loop (see :class:`~.offload.Offload`)."""
         self.offload.check_password(client, password, stored, then)
+
+    def ask_history(
+        self, client: Client, query: tuple[Any, ...], then: Callable[[tuple[list[Any], str]], None]
+    ) -> None:
+        """Context: a store query off the loop (engine/offload.py)."""
+        self.offload.ask_history(client, query, then)
 
     def hash_password(self, client: Client, password: bytes, then: Callable[[str], None]) -> None:
         """Context: hash a new password off the loop (see :class:`~.offload.Offload`)."""

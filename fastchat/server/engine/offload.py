@@ -3,7 +3,8 @@
 Owns: the requests the engine hands its I/O shell for work that blocks or burns CPU (a scrypt
 password check for OPER: ~70 ms by design; reading the config file for REHASH), and carrying
 on with the command when the shell brings the answer back, on the loop, in order: the client's
-barrier holds its next lines meanwhile.
+barrier holds its next lines meanwhile; and history queries (CHATHISTORY), which the shell
+hands to its store reader (``store/reader.py``), off the loop too.
 Must never: do the work itself (the shell runs checks on a thread pool and reads files), or
 touch a socket.
 """
@@ -38,10 +39,19 @@ class PasswordCheck(NamedTuple):
         return passwords.hash_password(self.password)
 
 
+class HistoryQuery(NamedTuple):
+    """A query of the store (``store/reader.py``'s form) for the shell's reader; its answer
+    comes back to :meth:`Offload.history_answered` under ``ticket``."""
+
+    ticket: int
+    uid: int
+    query: tuple[Any, ...]
+
+
 class Offload:
     """A core's queue of blocking work for its shell, and the answers coming back."""
 
-    __slots__ = ("_checking", "_next_ticket", "checks", "core", "rehash_requests")
+    __slots__ = ("_checking", "_next_ticket", "checks", "core", "queries", "rehash_requests")
 
     def __init__(self, core: WorkerCore) -> None:
         self.core = core
@@ -49,6 +59,25 @@ class Offload:
         self._checking: dict[int, tuple[Client, Callable[[Any], None]]] = {}
         self._next_ticket = 0
         self.rehash_requests: list[int] = []  # REHASH from these users: the shell reads the file
+        self.queries: list[HistoryQuery] = []  # for the shell's store reader
+
+    def ask_history(
+        self,
+        client: Client,
+        query: tuple[Any, ...],
+        then: Callable[[tuple[list[Any], str]], None],
+    ) -> None:
+        """Queue a store query for the shell under ``client``'s barrier, as
+        :meth:`check_password` does; :meth:`history_answered` calls ``then((rows, error))``."""
+        self._next_ticket += 1
+        ticket = self._next_ticket
+        client.waiting += 1
+        self._checking[ticket] = (client, then)
+        self.queries.append(HistoryQuery(ticket, client.uid, query))
+
+    def history_answered(self, ticket: int, rows: list[Any], error: str, now: float) -> None:
+        """The shell's answer to a :class:`HistoryQuery` (``error``: why it has no rows)."""
+        self.password_checked(ticket, (rows, error), now)  # the same continuation, barrier
 
     def check_password(
         self, client: Client, password: bytes, stored: str, then: Callable[[Any], None]
@@ -66,7 +95,7 @@ class Offload:
         barrier, as :meth:`check_password` does; ``then`` gets the stored form."""
         self.check_password(client, password, "", then)
 
-    def password_checked(self, ticket: int, matched: bool | str, now: float) -> None:
+    def password_checked(self, ticket: int, matched: Any, now: float) -> None:
         """The shell's answer to a :class:`PasswordCheck`: carry on with the command that asked
         (unless its client has gone meanwhile), then lift the client's barrier."""
         self.core._now = now

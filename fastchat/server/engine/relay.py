@@ -154,7 +154,9 @@ class Relay:
             if client.label is None:
                 if core.sequencer is not None:  # one worker: as flush does (DChan, by hand)
                     now = int(core.now * 1000)
-                    core.replica.d_chan((D_CHAN, key, client.uid, line, first, tags, flags, now))
+                    record = (D_CHAN, key, client.uid, line, first, tags, flags, now)
+                    core.replica.d_chan(record)
+                    core.stored(record)  # the history (runtime/storage.py)
                 else:
                     client.streamed = True
                     core.outbox.append(
@@ -208,7 +210,9 @@ class Relay:
             # One worker: this replica *is* the sequencer's state, so the approval above is
             # its decision; deliver without re-deciding (the hot path). DChan, by hand.
             now = int(core.now * 1000)
-            core.replica.d_chan((D_CHAN, run.key, client.uid, blob, first, b"", 0, now))
+            record = (D_CHAN, run.key, client.uid, blob, first, b"", 0, now)
+            core.replica.d_chan(record)
+            core.stored(record)  # the history (runtime/storage.py): O(1), off to its thread
         else:
             client.streamed = True
             # RChanMsg, by hand

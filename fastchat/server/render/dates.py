@@ -9,6 +9,7 @@ would pull a clock into the pure core; the algorithm is Howard Hinnant's ``civil
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 _MONTHS = [
@@ -85,6 +86,35 @@ def iso8601(unix_ms: int) -> bytes:
     """IRCv3 server-time's form: ``2026-11-26T01:40:29.123Z``."""
     c = civil(unix_ms)
     return b"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (*c[:6], c.millisecond)
+
+
+_ISO = re.compile(rb"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z")
+
+
+def maybe_parse_iso8601(text: bytes) -> int | None:
+    """The Unix milliseconds of a server-time stamp (``2026-11-26T01:40:29.123Z``), or None
+    if ``text`` is not one (Howard Hinnant's ``days_from_civil``).
+
+    >>> maybe_parse_iso8601(iso8601(1_764_120_000_123))
+    1764120000123
+    >>> maybe_parse_iso8601(b"yesterday") is None
+    True
+    """
+    m = _ISO.fullmatch(text)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+        return None
+    fraction = m.group(7) or b"0"
+    ms = int((fraction + b"00")[:3])
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    return ((days * 86400 + hour * 3600 + minute * 60 + second) * 1000) + ms
 
 
 _UNITS = ((b"w", 604800), (b"d", 86400), (b"h", 3600), (b"m", 60), (b"s", 1))

@@ -142,11 +142,13 @@ def isupport_tokens(config: Config) -> list[bytes]:
         b"CHANMODES=" + chanmodes,
         b"CHANNELLEN=%d" % config.channellen,
         b"CHANTYPES=" + CHANTYPES,
+        b"CHATHISTORY=%d" % config.chathistory_max,  # IRCv3 chathistory: the most per request
         *deny,
         b"KICKLEN=%d" % config.kicklen,
         b"MAXTARGETS=%d" % config.max_targets,
         b"MODES=%d" % MAX_MODE_CHANGES,
         b"MONITOR=%d" % config.max_monitor if config.max_monitor else b"MONITOR",
+        b"MSGREFTYPES=msgid,timestamp",  # IRCv3 chathistory: the references it takes
         b"NAMELEN=%d" % REALNAMELEN,  # IRCv3 setname: "servers MUST provide a NAMELEN token"
         b"NETWORK=" + config.network,
         b"NICKLEN=%d" % config.nicklen,

@@ -96,7 +96,8 @@ class Hub:
         self.state.whowas_size = config.whowas_size
         self.sequencer = Sequencer(self.state, config, self)
         self.klines = KLineFile(config.kline_file)
-        self.storage = Storage(config.data_dir)
+        self.storage = Storage(config.data_dir, config.history)
+        self.keep = self.storage.channel  # channel messages into the history (hot)
         self.sel = selectors.DefaultSelector()
         self.links: dict[int, Link] = {}  # worker slot -> link
         self.out: dict[int, list[Record]] = {}
@@ -132,6 +133,7 @@ class Hub:
             records.append(event)
 
     def to_channel(self, chan: Channel, record: Record) -> None:
+        self.keep(record)  # only ever a D_CHAN: the store keeps it as decided (O(1))
         out = self.out
         for slot in chan.workers:
             records = out.get(slot)

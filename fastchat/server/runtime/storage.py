@@ -1,4 +1,4 @@
-"""The store as the sequencer's process uses it: accounts (and, next, history) kept across
+"""The store as the sequencer's process uses it: accounts and channel history kept across
 restarts.
 
 Owns: opening the store file in ``data_dir`` (the supervisor prepared it: made the folder,
@@ -8,6 +8,12 @@ keeping into the store's write operations, handed to its writing thread.
 Must never: decide anything (every write is a consequence of an event the sequencer already
 decided: no clock, no random choice here), or write on the loop's thread (the
 :class:`~fastchat.server.store.writer.Writer` thread does, in batches).
+
+History: every channel message the sequencer delivers (a D_CHAN record: a run of one
+sender's PRIVMSG/NOTICE lines, or one) is handed to the writer as it is, with the sender's
+account: :meth:`Storage.channel` does O(1) work on the loop, and the writer's thread splits
+the run into rows (sender mask, command, text, msgid). TAGMSG and STATUSMSG (``PRIVMSG
+@#chan``, seen by some members only) are not kept; neither are private messages (yet).
 
 Only the process that runs the sequencer keeps the store, as with the K-line file: the hub
 at several workers, the one worker at ``--workers 1``. Workers learn the accounts from the
@@ -19,8 +25,8 @@ from __future__ import annotations
 import logging
 
 from fastchat.irc.casemap import fold
-from fastchat.server.network.records import E_ACCOUNT, EAccount, Record, make
-from fastchat.server.network.state import State
+from fastchat.server.network.records import D_CHAN, E_ACCOUNT, EAccount, Record, make
+from fastchat.server.network.state import State, User
 from fastchat.server.store import db, reader
 from fastchat.server.store.writer import Writer
 
@@ -33,9 +39,16 @@ STORED = frozenset({E_ACCOUNT})
 class Storage:
     """The store of one sequencer process (``data_dir`` None: nothing is kept)."""
 
-    def __init__(self, data_dir: str | None) -> None:
+    def __init__(self, data_dir: str | None, history: bool = True) -> None:
         self.path = db.path_in(data_dir) if data_dir else None
         self.writer: Writer | None = None
+        self.history = history
+        self._users: dict[int, User] = {}  # the sequencer's state's (set by load)
+        self._submit = self._nowhere  # the writer's submit, once it runs and history is kept
+
+    @staticmethod
+    def _nowhere(op: tuple[object, ...]) -> None:
+        pass
 
     def load(self, state: State) -> None:
         """Before anything is decided: every stored account, into ``state``; then start the
@@ -52,9 +65,28 @@ class Storage:
         log.info("store %s: %d accounts", self.path, len(rows))
         self.writer = Writer(self.path)
         self.writer.start()
+        self._users = state.users
+        if self.history:
+            self._submit = self.writer.submit
+
+    def channel(self, record: Record) -> None:
+        """A D_CHAN the sequencer decided (hot: once per run of messages; see the module's
+        docstring). TAGMSG and STATUSMSG (``flags``) are not kept."""
+        if record[6]:
+            return
+        user = self._users.get(record[2])
+        account = user.account if user is not None and user.account else b""
+        # (DChan: kind, channel, sender, line, first, tags, flags, time)
+        self._submit(
+            ("message_run", record[1], record[7], record[2], record[4], account, record[5],
+             record[3])
+        )  # fmt: skip
 
     def record(self, event: Record) -> None:
         """An event the sequencer decided: what of it the store keeps goes to the writer."""
+        if event[0] == D_CHAN:
+            self.channel(event)
+            return
         if self.writer is None or event[0] not in STORED:
             return
         e = EAccount._make(event)

@@ -35,6 +35,8 @@ from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
 from fastchat.server.runtime.klinefile import KLineFile
 from fastchat.server.runtime.receive import Receiver
 from fastchat.server.runtime.storage import Storage
+from fastchat.server.store import db
+from fastchat.server.store.reader import Reader
 
 log = logging.getLogger("fastchat.worker")
 
@@ -87,7 +89,7 @@ class Worker:
         # worker; the hub at several
         self.klines = KLineFile(config.kline_file if hub_address is None else None)
         # and the store (accounts), likewise
-        self.storage = Storage(config.data_dir if hub_address is None else None)
+        self.storage = Storage(config.data_dir if hub_address is None else None, config.history)
         self.sel = selectors.DefaultSelector()
         self.receiver = Receiver()  # every read of this loop: one reused buffer
         self.blocked: set[Client] = set()  # clients with EVENT_WRITE registered
@@ -105,6 +107,8 @@ class Worker:
         # first check, so a worker that never sees an OPER runs no thread.
         self.checker: concurrent.futures.ThreadPoolExecutor | None = None
         self.checking: dict[concurrent.futures.Future[bool | str], int] = {}
+        # The store's reader (CHATHISTORY), opened in run(): its threads start after the fork
+        self.reader: Reader | None = None
 
     # -- setup ---------------------------------------------------------------------------------
     def _register(self, fileobj: Any, events: int, handler: Callable[[int], None]) -> None:
@@ -201,6 +205,9 @@ class Worker:
             self.klines.load(self.core.state, int(time.time() * 1000))
             self.storage.load(self.core.state)
             self.core.stored = self.storage.record  # the sequencer's events worth keeping
+        if self.config.history and self.config.data_dir:
+            self.reader = Reader(db.path_in(self.config.data_dir))
+            self._register(self.reader.wakeup, EVENT_READ, self._history_answers)
         self.listener.setblocking(False)
         self._register(self.listener, EVENT_READ, self._accept)
         if self.lifeline_fd is not None:
@@ -255,6 +262,8 @@ class Worker:
         core = self.core
         if core.offload.checks:
             self._start_checks()
+        if core.offload.queries:
+            self._ask_history()
         hub = self.hub
         if hub is not None:
             queued = False
@@ -300,6 +309,23 @@ class Worker:
             core.closing = []
             for client in closing:
                 self._close(client)
+
+    # -- history queries: SQLite, off the loop ---------------------------------------------------
+    def _ask_history(self) -> None:
+        """Hand the core's store queries to the reader (without one: no history is kept,
+        every answer is empty, at once)."""
+        queries = self.core.offload.queries
+        self.core.offload.queries = []
+        for q in queries:
+            if self.reader is None:
+                self.core.offload.history_answered(q.ticket, [], "", self.now)
+            else:
+                self.reader.ask(q.query, q.ticket)
+
+    def _history_answers(self, mask: int) -> None:
+        assert self.reader is not None
+        for answer in self.reader.answers():
+            self.core.offload.history_answered(answer.ticket, answer.rows, answer.error, self.now)
 
     # -- password checks: blocking work, off the loop ------------------------------------------
     def _start_checks(self) -> None:
@@ -693,4 +719,6 @@ class Worker:
             self._finish_close(client)
         self.klines.close()
         self.storage.close()
+        if self.reader is not None:
+            self.reader.close()
         log.info("worker %d stopped", self.slot)

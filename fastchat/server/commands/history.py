@@ -1,0 +1,188 @@
+"""IRCv3 ``draft/chathistory`` (https://ircv3.net/specs/extensions/chathistory): the
+``CHATHISTORY`` command.
+
+Owns: reading a request (subcommand, target, references, limit), deciding who may read what
+(a channel's history: its members only; private conversations are not kept), and rendering
+the store's answer: a ``chathistory`` batch of the original lines, each with its original
+``time`` and ``msgid`` for the clients that negotiated server-time and message-tags.
+Must never: run the query itself: it is an effect (``ctx.ask_history``), answered off the
+loop by the worker's store reader, under the client's barrier (its next lines wait).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastchat.irc.casemap import fold
+from fastchat.irc.message import Message
+from fastchat.server.caps import account_tag, batch, message_tags, server_time
+from fastchat.server.caps import chathistory as cap
+from fastchat.server.commands.context import Context
+from fastchat.server.commands.table import Command
+from fastchat.server.connection import Client
+from fastchat.server.render import dates, lines
+from fastchat.server.render.variants import escape_tag_value
+from fastchat.server.store.schema import HistoryRow
+
+_CHANNEL_PREFIXES = b"#&"
+_BATCH_REF = b"history"
+#: subcommand -> how many references it takes before the limit
+_SUBCOMMANDS = {b"LATEST": 1, b"BEFORE": 1, b"AFTER": 1, b"AROUND": 1, b"BETWEEN": 2}
+
+
+def _fail(ctx: Context, client: Client, code: bytes, why: bytes, *context: bytes) -> None:
+    server = ctx.config.server_name
+    ctx.send(client, lines.standard_reply(server, b"FAIL", b"CHATHISTORY", code, why, context))
+
+
+def maybe_reference(param: bytes) -> int | str | None:
+    """A reference as the spec writes it: ``timestamp=<server-time>`` (Unix ms) or
+    ``msgid=<id>`` (str); None for anything else.
+
+    >>> maybe_reference(b"timestamp=1970-01-01T00:00:01.000Z"), maybe_reference(b"msgid=a-b-0")
+    (1000, 'a-b-0')
+    """
+    kind, sep, value = param.partition(b"=")
+    if not sep or not value:
+        return None
+    if kind == b"timestamp":
+        return dates.maybe_parse_iso8601(value)
+    if kind == b"msgid":
+        return value.decode("utf-8", "replace")
+    return None
+
+
+def chathistory(ctx: Context, client: Client, msg: Message) -> None:
+    """``CHATHISTORY <subcommand> <target> <reference> [<reference>] <limit>`` and
+    ``CHATHISTORY TARGETS <timestamp> <timestamp> <limit>``."""
+    params = msg.params
+    sub = params[0].upper()
+    if sub == b"TARGETS":
+        _targets(ctx, client, params)
+        return
+    refs = _SUBCOMMANDS.get(sub)
+    if refs is None:
+        _fail(ctx, client, b"INVALID_PARAMS", b"Unknown subcommand", params[0])
+        return
+    if len(params) < refs + 3:
+        _fail(ctx, client, b"INVALID_PARAMS", b"Not enough parameters", sub)
+        return
+    target = params[1]
+    limit = _limit(ctx, params[refs + 2])
+    if limit is None:
+        _fail(ctx, client, b"INVALID_PARAMS", b"Invalid limit", sub)
+        return
+    references: list[int | str | None] = []
+    for param in params[2 : 2 + refs]:
+        ref = None if sub == b"LATEST" and param == b"*" else maybe_reference(param)
+        if ref is None and not (sub == b"LATEST" and param == b"*"):
+            _fail(ctx, client, b"INVALID_PARAMS", b"Invalid message reference", sub, param)
+            return
+        references.append(ref)
+    key = fold(target)
+    if target[:1] in _CHANNEL_PREFIXES:
+        chan = ctx.state.channels.get(key)
+        if chan is None or client.uid not in chan.members:
+            _fail(ctx, client, b"INVALID_TARGET", b"Messages could not be retrieved", sub, target)
+            return
+        target = chan.name
+    elif ctx.state.nicks.get(key) is None:
+        _fail(ctx, client, b"INVALID_TARGET", b"Messages could not be retrieved", sub, target)
+        return
+    else:
+        _send_batch(ctx, client, target, [])  # private conversations are not kept
+        return
+    query: tuple[Any, ...] = (sub.decode().lower(), key.decode("utf-8", "replace"), *references)
+    query += (limit,)
+
+    def answered(answer: tuple[list[Any], str]) -> None:
+        rows, error = answer
+        if error:
+            _fail(ctx, client, b"MESSAGE_ERROR", b"Messages could not be retrieved", sub, target)
+            return
+        _send_batch(ctx, client, target, rows)
+
+    ctx.ask_history(client, query, answered)
+
+
+def _limit(ctx: Context, param: bytes) -> int | None:
+    if not param.isdigit() or int(param) <= 0:
+        return None
+    most = ctx.config.chathistory_max
+    return min(int(param), most) if most > 0 else int(param)
+
+
+def _targets(ctx: Context, client: Client, params: tuple[bytes, ...] | list[bytes]) -> None:
+    if len(params) < 4:
+        _fail(ctx, client, b"INVALID_PARAMS", b"Not enough parameters", b"TARGETS")
+        return
+    first, second = maybe_reference(params[1]), maybe_reference(params[2])
+    limit = _limit(ctx, params[3])
+    if not isinstance(first, int) or not isinstance(second, int) or limit is None:
+        _fail(ctx, client, b"INVALID_PARAMS", b"Invalid parameters", b"TARGETS")
+        return
+    channels = {
+        chan.key.decode("utf-8", "replace"): chan.name
+        for chan in ctx.state.channels.values()
+        if client.uid in chan.members
+    }
+
+    def answered(answer: tuple[list[Any], str]) -> None:
+        rows, error = answer
+        if error:
+            _fail(ctx, client, b"MESSAGE_ERROR", b"Targets could not be retrieved", b"TARGETS")
+            return
+        server = ctx.config.server_name
+        out = [
+            b":%s CHATHISTORY TARGETS %s %s\r\n"
+            % (server, channels.get(name, name.encode()), dates.iso8601(ms))
+            for name, ms in rows
+        ]
+        _wrap(ctx, client, cap.TARGETS_BATCH_TYPE, b"", out)
+
+    ctx.ask_history(client, ("targets", first, second, limit, list(channels), None), answered)
+
+
+def render_row(ctx: Context, client: Client, target: bytes, row: HistoryRow) -> bytes:
+    """One stored message as ``client`` sees it replayed (its tags as its capabilities ask:
+    the original time and msgid)."""
+    caps = ctx.caps
+    tags: list[bytes] = []
+    if client.caps & caps.bit(server_time.CAPABILITY.name):
+        tags.append(b"time=" + dates.iso8601(row.time_ms))
+    if client.caps & caps.bit(message_tags.NAME):
+        tags.append(b"msgid=" + escape_tag_value(row.msgid.encode()))
+        if row.tags:
+            tags.append(row.tags.encode())
+    if row.account and client.caps & caps.bit(account_tag.NAME):
+        tags.append(b"account=" + escape_tag_value(row.account.encode()))
+    head = b"@" + b";".join(tags) + b" " if tags else b""
+    return head + b":%s %s %s :%s\r\n" % (row.sender.encode(), row.kind.encode(), target, row.text)
+
+
+def _send_batch(ctx: Context, client: Client, target: bytes, rows: list[Any]) -> None:
+    out = [render_row(ctx, client, target, row) for row in rows]
+    _wrap(ctx, client, cap.BATCH_TYPE, b" " + target, out)
+
+
+def _wrap(ctx: Context, client: Client, kind: bytes, params: bytes, out: list[bytes]) -> None:
+    """``out`` in a batch of ``kind`` if ``client`` negotiated batch; else as it is."""
+    if not client.caps & ctx.caps.bit(batch.NAME):
+        if out:
+            ctx.send(client, b"".join(out))
+        return
+    # Opened and closed in one write, so one reference serves every reply; not hexadecimal,
+    # so never a labeled-response batch's (engine/labels.py)
+    ref = _BATCH_REF
+    server = ctx.config.server_name
+    tag = b"batch=" + ref
+    body = [b"@" + tag + (b";" + line[1:] if line[:1] == b"@" else b" " + line) for line in out]
+    ctx.send(
+        client,
+        b":%s BATCH +%s %s%s\r\n" % (server, ref, kind, params)
+        + b"".join(body)
+        + b":%s BATCH -%s\r\n" % (server, ref),
+    )
+
+
+COMMANDS = (Command(b"CHATHISTORY", chathistory, 2, capability=cap.NAME, reads=True),)

@@ -1,0 +1,105 @@
+"""Message history (issue 12) on a real server, at one worker and at four: channel messages
+are kept as the sequencer delivered them, and CHATHISTORY LATEST/BEFORE/AFTER gives them
+back with the msgids and times the members saw; the history survives a restart with the
+same data directory. Raw sockets; synchronised by PING/PONG."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from fastchat.server.runtime import process
+from tests.ircclient import IRCClient
+
+CAPS = "draft/chathistory batch server-time message-tags"
+
+
+def joined(server: process.ServerProcess, nick: str, chan: str) -> IRCClient:
+    c = IRCClient(server.host, server.port, register=False)
+    c.nick = nick
+    c.send("CAP REQ :" + CAPS)
+    c.expect(r"CAP \* ACK")
+    c.send(f"NICK {nick}")
+    c.send(f"USER {nick} 0 * :{nick}")
+    c.send("CAP END")
+    c.expect(r" 376 | 422 ")
+    c.send(f"JOIN {chan}")
+    c.expect(rf"JOIN {chan}")
+    c.sync()
+    return c
+
+
+def history(c: IRCClient, request: str) -> list[tuple[str, str, str]]:
+    """(msgid, time, text) of each message of the batch answering ``request``."""
+    c.send("CHATHISTORY " + request)
+    c.expect(r"BATCH \+(\S+) chathistory ")
+    found = []
+    for line in c.expect_until(r"BATCH -"):
+        m = re.match(r"@(\S+) :\S+ PRIVMSG \S+ :(.*)$", line)
+        if m:
+            tags = dict(t.split("=", 1) for t in m[1].split(";"))
+            found.append((tags["msgid"], tags["time"], m[2]))
+    return found
+
+
+def seen(c: IRCClient, count: int) -> list[tuple[str, str, str]]:
+    out = []
+    for _ in range(count):
+        m = c.expect(r"^@(\S+) :\S+ PRIVMSG #h :(.*)$")
+        tags = dict(t.split("=", 1) for t in m[1].split(";"))
+        out.append((tags["msgid"], tags["time"], m[2]))
+    return out
+
+
+@pytest.fixture(params=[1, 4], ids=["1worker", "4workers"])
+def workers(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
+@pytest.fixture
+def data_dir() -> Iterator[str]:
+    path = tempfile.mkdtemp(prefix="fastchat-history-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_history_latest_before_after_and_restart(workers: int, data_dir: str) -> None:
+    args = ["--no-flood-control", "--data-dir", data_dir]
+    with process.running(args, workers=workers) as server:
+        speaker = joined(server, "speaker", "#h")
+        listener = joined(server, "listener", "#h")
+        try:
+            for i in range(5):
+                speaker.send(f"PRIVMSG #h :line {i}")
+            speaker.send("PRIVMSG #h :a run: line 5")  # pipelined: one run of six
+            got = seen(listener, 6)
+            assert [t for _, _, t in got][-1] == "a run: line 5"
+            listener.sync()
+            # the writer commits in its own time: ask until all six are there
+            for _ in range(50):
+                latest = history(listener, "LATEST #h * 10")
+                if len(latest) == 6:
+                    break
+            assert latest == got
+            assert history(listener, f"BEFORE #h msgid={got[3][0]} 2") == got[1:3]
+            assert history(listener, f"AFTER #h msgid={got[3][0]} 10") == got[4:]
+            assert history(listener, "LATEST #h * 2") == got[4:]
+            outsider = joined(server, "outsider", "#other")
+            outsider.send("CHATHISTORY LATEST #h * 10")
+            outsider.expect(r"FAIL CHATHISTORY INVALID_TARGET LATEST #h ")
+            outsider.send("CHATHISTORY LATEST #h * nope")
+            outsider.expect(r"FAIL CHATHISTORY INVALID_PARAMS LATEST ")
+            outsider.close()
+        finally:
+            speaker.close()
+            listener.close()
+    with process.running(args, workers=workers) as server:
+        again = joined(server, "again", "#h")
+        try:
+            assert history(again, "LATEST #h * 10") == got
+        finally:
+            again.close()
