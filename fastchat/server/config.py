@@ -278,6 +278,7 @@ class Config:
         "keep channel messages (PRIVMSG, NOTICE) in the store, for IRCv3 `CHATHISTORY` "
         "(draft/chathistory)",
         reloadable=False,
+        inverted=True,
     )
     chathistory_max: int = setting(
         100,

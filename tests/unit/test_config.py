@@ -28,6 +28,8 @@ OLD_DEFAULTS = {
     "motd": (b"Welcome to fastchat.",),
     "kline_file": None,  # without --config: K-lines last until the server stops
     "data_dir": "./fastchat-data",
+    "history": True,
+    "chathistory_max": 100,
     "nicklen": 30,
     "channellen": 50,
     "topiclen": 390,

@@ -22,7 +22,6 @@ from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client
 from fastchat.server.render import dates, lines
 from fastchat.server.render.variants import escape_tag_value
-from fastchat.server.store.schema import HistoryRow
 
 _CHANNEL_PREFIXES = b"#&"
 _BATCH_REF = b"history"
@@ -53,7 +52,8 @@ def maybe_reference(param: bytes) -> int | str | None:
 
 
 def chathistory(ctx: Context, client: Client, msg: Message) -> None:
-    """``CHATHISTORY <subcommand> <target> <reference> [<reference>] <limit>`` and
+    """IRCv3 chathistory (https://ircv3.net/specs/extensions/chathistory):
+    ``CHATHISTORY <subcommand> <target> <reference> [<reference>] <limit>`` and
     ``CHATHISTORY TARGETS <timestamp> <timestamp> <limit>``."""
     params = msg.params
     sub = params[0].upper()
@@ -143,9 +143,10 @@ def _targets(ctx: Context, client: Client, params: tuple[bytes, ...] | list[byte
     ctx.ask_history(client, ("targets", first, second, limit, list(channels), None), answered)
 
 
-def render_row(ctx: Context, client: Client, target: bytes, row: HistoryRow) -> bytes:
-    """One stored message as ``client`` sees it replayed (its tags as its capabilities ask:
-    the original time and msgid)."""
+def render_row(ctx: Context, client: Client, target: bytes, row: Any) -> bytes:
+    """One stored message (a ``store.schema.HistoryRow``: the pure core does not import the
+    store) as ``client`` sees it replayed (its tags as its capabilities ask: the original
+    time and msgid)."""
     caps = ctx.caps
     tags: list[bytes] = []
     if client.caps & caps.bit(server_time.CAPABILITY.name):

@@ -1,0 +1,129 @@
+"""Message history (issue 12) in the pure core: CHATHISTORY as an effect (the query the
+shell's store reader runs) under the client's barrier, the rendering of the store's rows,
+its refusals; what the one worker hands the store for each delivered run; and the writer's
+splitting of a run into rows. No SQLite thread runs here: answers are fed by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from fastchat.server.caps.message_tags import msgid
+from fastchat.server.network.records import D_CHAN, Record
+from fastchat.server.store.schema import HistoryRow
+from fastchat.server.store.writer import expand_run
+from tests.unit.fakenet import FakeClient, FakeNet, tags_of
+
+CAPS = ("draft/chathistory", "batch", "server-time", "message-tags")
+
+
+@pytest.fixture(params=[1, 2], ids=["1worker", "2workers"])
+def net(request: pytest.FixtureRequest) -> FakeNet:
+    return FakeNet(workers=request.param, autojoin=(), chathistory_max=50)
+
+
+def members(net: FakeNet) -> tuple[FakeClient, FakeClient]:
+    alice = net.negotiated(0, "alice", *CAPS)
+    bob = net.user("bob", net.last)
+    for c in (alice, bob):
+        c.send("JOIN #Hist")
+        c.lines()
+    alice.lines()
+    return alice, bob
+
+
+ROW = HistoryRow(
+    "#hist", "abc-1-0", 1_764_120_000_123, "bob!~bob@10.0.0.2", "", "PRIVMSG", "", b"hi"
+)
+
+
+def test_latest_is_an_effect_answered_in_a_batch(net: FakeNet) -> None:
+    alice, _ = members(net)
+    alice.send("CHATHISTORY LATEST #hist * 500", "PING after")
+    core = net.cores[0]
+    [query] = core.offload.queries
+    assert query.query == ("latest", "#hist", None, 50)  # capped at CHATHISTORY=50
+    assert alice.lines() == []  # the PING waits behind the query (the barrier)
+    core.offload.queries.clear()
+    core.offload.history_answered(query.ticket, [ROW], "", net.now)
+    out = alice.raw_lines()
+    assert out[0].endswith(b" BATCH +history chathistory #Hist")
+    assert tags_of(out[1]) == {
+        b"batch": b"history",
+        b"time": b"2025-11-26T01:20:00.123Z",
+        b"msgid": b"abc-1-0",
+    }
+    assert out[1].endswith(b" :bob!~bob@10.0.0.2 PRIVMSG #Hist :hi")
+    assert out[2].endswith(b" BATCH -history")
+    assert b"PONG" in out[3]
+
+
+def test_references_become_queries(net: FakeNet) -> None:
+    alice, _ = members(net)
+    alice.send(
+        "CHATHISTORY BEFORE #hist msgid=abc-1-0 5",
+        "CHATHISTORY BETWEEN #hist timestamp=1970-01-01T00:00:01.000Z msgid=x 5",
+    )
+    core = net.cores[0]
+    [query] = core.offload.queries  # the second waits behind the first
+    assert query.query == ("before", "#hist", "abc-1-0", 5)
+    core.offload.queries.clear()
+    core.offload.history_answered(query.ticket, [], "", net.now)
+    [query] = core.offload.queries
+    assert query.query == ("between", "#hist", 1000, "x", 5)
+
+
+@pytest.mark.parametrize(
+    ("request_", "reply"),
+    [
+        ("LATEST #nowhere * 10", "FAIL CHATHISTORY INVALID_TARGET LATEST #nowhere :"),
+        ("LATEST #hist * 0", "FAIL CHATHISTORY INVALID_PARAMS LATEST :"),
+        ("LATEST #hist * many", "FAIL CHATHISTORY INVALID_PARAMS LATEST :"),
+        ("BEFORE #hist yesterday 10", "FAIL CHATHISTORY INVALID_PARAMS BEFORE yesterday :"),
+        ("SIDEWAYS #hist * 10", "FAIL CHATHISTORY INVALID_PARAMS SIDEWAYS :"),
+        ("AFTER #hist", "FAIL CHATHISTORY INVALID_PARAMS AFTER :"),
+    ],
+)
+def test_refusals(net: FakeNet, request_: str, reply: str) -> None:
+    members(net)
+    carol = net.negotiated(0, "carol", *CAPS)
+    carol.send("CHATHISTORY " + request_)
+    assert reply in carol.lines()[0]
+    assert not net.cores[0].offload.queries
+
+
+def test_only_members_read_a_channel(net: FakeNet) -> None:
+    members(net)
+    carol = net.negotiated(0, "carol", *CAPS)
+    carol.send("CHATHISTORY LATEST #hist * 10")
+    assert "FAIL CHATHISTORY INVALID_TARGET LATEST #hist :" in carol.lines()[0]
+
+
+def test_a_store_error_is_a_message_error(net: FakeNet) -> None:
+    alice, _ = members(net)
+    alice.send("CHATHISTORY LATEST #hist * 10")
+    core = net.cores[0]
+    query = core.offload.queries.pop()
+    core.offload.history_answered(query.ticket, [], "OperationalError: disk I/O error", net.now)
+    assert "FAIL CHATHISTORY MESSAGE_ERROR LATEST #Hist :" in alice.lines()[0]
+
+
+def test_one_worker_hands_every_delivered_run_to_the_store() -> None:
+    net = FakeNet(workers=1, autojoin=())
+    kept: list[Record] = []
+    net.cores[0].stored = kept.append
+    alice, bob = net.user("alice"), net.user("bob")
+    for c in (alice, bob):
+        c.send("JOIN #h")
+    alice.send("PRIVMSG #h :one", "PRIVMSG #h :two")
+    runs = [r for r in kept if r[0] == D_CHAN]
+    assert len(runs) == 1  # one run of two lines
+    assert runs[0][3].count(b"\r\n") == 2
+
+
+def test_the_writer_splits_a_run_into_rows() -> None:
+    blob = b":bob!~b@h PRIVMSG #h :one\r\n:bob!~b@h NOTICE #h :two words\r\n"
+    rows = expand_run(("message_run", b"#h", 1000, 7, 4, b"acct", b"+x=1", blob))
+    assert rows == [
+        ("message", "#h", msgid(1000, 7, 4).decode(), 1000, "bob!~b@h", "acct", "PRIVMSG", "+x=1", b"one"),
+        ("message", "#h", msgid(1000, 7, 5).decode(), 1000, "bob!~b@h", "acct", "NOTICE", "+x=1", b"two words"),
+    ]  # fmt: skip
