@@ -8,7 +8,9 @@ from __future__ import annotations
 import pytest
 
 from fastchat.server.caps.message_tags import msgid
+from fastchat.server.commands import history
 from fastchat.server.network.records import D_CHAN, Record
+from fastchat.server.store import schema
 from fastchat.server.store.schema import HistoryRow
 from fastchat.server.store.writer import expand_run
 from tests.unit.fakenet import FakeClient, FakeNet, tags_of
@@ -127,3 +129,23 @@ def test_the_writer_splits_a_run_into_rows() -> None:
         ("message", "#h", msgid(1000, 7, 4).decode(), 1000, "bob!~b@h", "acct", "PRIVMSG", "+x=1", b"one"),
         ("message", "#h", msgid(1000, 7, 5).decode(), 1000, "bob!~b@h", "acct", "NOTICE", "+x=1", b"two words"),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("a", "b"), [("ann", "*bob"), ("*bob", "ann"), ("ann", "ann")])
+def test_the_command_keys_conversations_as_the_store_does(a: str, b: str) -> None:
+    assert history.dm_target(a, b) == schema.dm_target(a, b)
+
+
+def test_a_conversation_is_keyed_by_account_else_by_nick() -> None:
+    assert history.dm_party(b"ann", b"annie") == "ann"
+    assert history.dm_party(None, b"annie") == "*annie"  # never an account's name
+
+
+def test_a_private_query_of_a_user_logged_in_to_no_account_is_empty() -> None:
+    net = FakeNet(workers=1, autojoin=())
+    alice = net.negotiated(0, "alice", *CAPS)
+    net.user("bob")
+    alice.send("CHATHISTORY LATEST bob * 10")
+    out = alice.lines()
+    assert out[0].endswith("BATCH +history chathistory bob") and out[1].endswith("BATCH -history")
+    assert not net.cores[0].offload.queries

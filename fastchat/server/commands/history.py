@@ -29,6 +29,25 @@ _BATCH_REF = b"history"
 _SUBCOMMANDS = {b"LATEST": 1, b"BEFORE": 1, b"AFTER": 1, b"AROUND": 1, b"BETWEEN": 2}
 
 
+def dm_party(account: bytes | None, nick: bytes) -> str:
+    """Who a party of a private conversation is, as the store keys it: its (folded) account
+    if it is logged in to one, else ``*`` and its folded ``nick`` (``*`` is in no nick or
+    account name, so a nick never reads a logged-in user's conversations, even once an
+    account of that name exists).
+
+    >>> dm_party(b"ann", b"annie"), dm_party(None, b"annie")
+    ('ann', '*annie')
+    """
+    return account.decode("utf-8", "replace") if account else "*" + nick.decode("utf-8", "replace")
+
+
+def dm_target(a: str, b: str) -> str:
+    """The target a conversation of two parties is stored under: ``store.schema.dm_target``
+    (the pure core does not import the store; a test checks the two agree)."""
+    low, high = sorted((a, b))
+    return f"{low}\n{high}"
+
+
 def _fail(ctx: Context, client: Client, code: bytes, why: bytes, *context: bytes) -> None:
     server = ctx.config.server_name
     ctx.send(client, lines.standard_reply(server, b"FAIL", b"CHATHISTORY", code, why, context))
@@ -86,13 +105,24 @@ def chathistory(ctx: Context, client: Client, msg: Message) -> None:
             _fail(ctx, client, b"INVALID_TARGET", b"Messages could not be retrieved", sub, target)
             return
         target = chan.name
-    elif ctx.state.nicks.get(key) is None:
-        _fail(ctx, client, b"INVALID_TARGET", b"Messages could not be retrieved", sub, target)
-        return
+        stored_key = key.decode("utf-8", "replace")
+        dm = None
     else:
-        _send_batch(ctx, client, target, [])  # private conversations are not kept
-        return
-    query: tuple[Any, ...] = (sub.decode().lower(), key.decode("utf-8", "replace"), *references)
+        me = ctx.state.users.get(client.uid)
+        other = ctx.state.nicks.get(key)
+        if other is not None:
+            party = dm_party(fold(other.account) if other.account else None, key)
+        elif key in ctx.state.accounts:
+            party = dm_party(key, key)
+        else:
+            _fail(ctx, client, b"INVALID_TARGET", b"Messages could not be retrieved", sub, target)
+            return
+        if me is None or not me.account:
+            _send_batch(ctx, client, target, [])  # only a logged-in user's are kept
+            return
+        stored_key = dm_target(dm_party(fold(me.account), b""), party)
+        dm = (fold(me.account), other.nick if other is not None else target)
+    query: tuple[Any, ...] = (sub.decode().lower(), stored_key, *references)
     query += (limit,)
 
     def answered(answer: tuple[list[Any], str]) -> None:
@@ -100,7 +130,7 @@ def chathistory(ctx: Context, client: Client, msg: Message) -> None:
         if error:
             _fail(ctx, client, b"MESSAGE_ERROR", b"Messages could not be retrieved", sub, target)
             return
-        _send_batch(ctx, client, target, rows)
+        _send_batch(ctx, client, target, rows, dm)
 
     ctx.ask_history(client, query, answered)
 
@@ -126,6 +156,22 @@ def _targets(ctx: Context, client: Client, params: tuple[bytes, ...] | list[byte
         for chan in ctx.state.channels.values()
         if client.uid in chan.members
     }
+    me = ctx.state.users.get(client.uid)
+    owner = dm_party(fold(me.account), b"") if me is not None and me.account else None
+
+    def name_of(target: str) -> bytes:
+        """A channel's name, or the other party of a conversation: its nick (``*nick``),
+        or the name of its account."""
+        if target in channels:
+            return channels[target]
+        low, sep, high = target.partition("\n")
+        if not sep:
+            return target.encode()
+        other = high if low == owner else low
+        if other.startswith("*"):
+            return other[1:].encode()
+        account = ctx.state.accounts.get(other.encode())
+        return account.name if account is not None else other.encode()
 
     def answered(answer: tuple[list[Any], str]) -> None:
         rows, error = answer
@@ -134,13 +180,13 @@ def _targets(ctx: Context, client: Client, params: tuple[bytes, ...] | list[byte
             return
         server = ctx.config.server_name
         out = [
-            b":%s CHATHISTORY TARGETS %s %s\r\n"
-            % (server, channels.get(name, name.encode()), dates.iso8601(ms))
+            b":%s CHATHISTORY TARGETS %s %s\r\n" % (server, name_of(name), dates.iso8601(ms))
             for name, ms in rows
         ]
         _wrap(ctx, client, cap.TARGETS_BATCH_TYPE, b"", out)
 
-    ctx.ask_history(client, ("targets", first, second, limit, list(channels), None), answered)
+    query = ("targets", first, second, limit, list(channels), owner)
+    ctx.ask_history(client, query, answered)
 
 
 def render_row(ctx: Context, client: Client, target: bytes, row: Any) -> bytes:
@@ -161,8 +207,26 @@ def render_row(ctx: Context, client: Client, target: bytes, row: Any) -> bytes:
     return head + b":%s %s %s :%s\r\n" % (row.sender.encode(), row.kind.encode(), target, row.text)
 
 
-def _send_batch(ctx: Context, client: Client, target: bytes, rows: list[Any]) -> None:
-    out = [render_row(ctx, client, target, row) for row in rows]
+def _send_batch(
+    ctx: Context,
+    client: Client,
+    target: bytes,
+    rows: list[Any],
+    dm: tuple[bytes, bytes] | None = None,
+) -> None:
+    """The batch of ``rows``; ``dm``: (the asker's folded account, the other party's nick)
+    for a private conversation, whose lines are addressed to whichever party did not send
+    them, as they were."""
+    if dm is None:
+        out = [render_row(ctx, client, target, row) for row in rows]
+    else:
+        mine, other = dm
+        out = [
+            render_row(
+                ctx, client, other if fold(row.account.encode()) == mine else client.name, row
+            )
+            for row in rows
+        ]
     _wrap(ctx, client, cap.BATCH_TYPE, b" " + target, out)
 
 

@@ -108,6 +108,7 @@ class LocalRouter:
 
     def to_worker(self, worker: int, record: Record) -> None:
         self.core.apply(record)
+        self.core.stored(record)  # a private message: into the history (runtime/storage.py)
 
 
 class WorkerCore:

@@ -28,6 +28,7 @@ from fastchat.server.configfile import Source
 from fastchat.server.network.records import (
     B_HELLO,
     B_RECEIVED,
+    D_USER,
     BHello,
     BSeen,
     BSnapshot,
@@ -141,6 +142,8 @@ class Hub:
                 records.append(record)
 
     def to_worker(self, worker: int, record: Record) -> None:
+        if record[0] == D_USER:
+            self.storage.private(record)  # into the history, if a party is logged in
         records = self.out.get(worker)
         if records is not None:
             records.append(record)

@@ -13,7 +13,9 @@ History: every channel message the sequencer delivers (a D_CHAN record: a run of
 sender's PRIVMSG/NOTICE lines, or one) is handed to the writer as it is, with the sender's
 account: :meth:`Storage.channel` does O(1) work on the loop, and the writer's thread splits
 the run into rows (sender mask, command, text, msgid). TAGMSG and STATUSMSG (``PRIVMSG
-@#chan``, seen by some members only) are not kept; neither are private messages (yet).
+@#chan``, seen by some members only) are not kept. A private message (D_USER, not its echo)
+is kept when one of its parties is logged in, under :func:`schema.dm_target` of the two
+parties (``commands/history.py``'s ``dm_party``: an account, or a nick of no account).
 
 Only the process that runs the sequencer keeps the store, as with the K-line file: the hub
 at several workers, the one worker at ``--workers 1``. Workers learn the accounts from the
@@ -25,9 +27,17 @@ from __future__ import annotations
 import logging
 
 from fastchat.irc.casemap import fold
-from fastchat.server.network.records import D_CHAN, E_ACCOUNT, EAccount, Record, make
+from fastchat.server.commands.history import dm_party
+from fastchat.server.network.records import (
+    D_CHAN,
+    D_USER,
+    E_ACCOUNT,
+    EAccount,
+    Record,
+    make,
+)
 from fastchat.server.network.state import State, User
-from fastchat.server.store import db, reader
+from fastchat.server.store import db, reader, schema
 from fastchat.server.store.writer import Writer
 
 log = logging.getLogger("fastchat.store")
@@ -82,10 +92,31 @@ class Storage:
              record[3])
         )  # fmt: skip
 
+    def private(self, record: Record) -> None:
+        """A D_USER the sequencer decided: kept if a party is logged in (not the echo)."""
+        if record[6]:  # TAGMSG, or the echo (ECHO): the delivery is kept, once
+            return
+        users = self._users
+        target, sender = users.get(record[1]), users.get(record[2])
+        if target is None or sender is None or not (target.account or sender.account):
+            return
+        key = schema.dm_target(
+            dm_party(fold(target.account) if target.account else None, fold(target.nick)),
+            dm_party(fold(sender.account) if sender.account else None, fold(sender.nick)),
+        )
+        account = sender.account or b""
+        # (DUser: kind, target, sender, line, first, tags, flags, time)
+        self._submit(
+            ("message_run", key, record[7], record[2], record[4], account, record[5], record[3])
+        )
+
     def record(self, event: Record) -> None:
         """An event the sequencer decided: what of it the store keeps goes to the writer."""
         if event[0] == D_CHAN:
             self.channel(event)
+            return
+        if event[0] == D_USER:
+            self.private(event)
             return
         if self.writer is None or event[0] not in STORED:
             return

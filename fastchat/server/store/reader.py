@@ -23,7 +23,7 @@ a ``str``, a msgid; every history answer is oldest first, at most ``limit`` rows
 - ``("targets", from_ms, to_ms, limit, for_targets, dm_owner)``: ``(target_folded,
   latest_ms)`` of each target among ``for_targets`` (channels the asker may read) and the
   private conversations of ``dm_owner`` (a folded name, or None) whose latest message lies
-  strictly between the two times, in the order of those times, counted from ``from_ms``;
+  strictly between the two times (a target with a later message is left out), in the order of those times, counted from ``from_ms``;
 - ``("accounts",)``: every :class:`schema.AccountRow`; ``("account", name_folded)``: a list
   of none or one.
 
@@ -177,12 +177,12 @@ def targets(
     low, high = min(from_ms, to_ms), max(from_ms, to_ms)
     found: list[tuple[str, int]] = []
     for name in names:
+        # the target's latest message, which must itself lie in the window (a target whose
+        # latest is later is not listed: the spec's "updated" targets)
         row = conn.execute(
-            "SELECT MAX(time_ms) FROM history "
-            "WHERE target_folded = ? AND time_ms > ? AND time_ms < ?",
-            (name, low, high),
+            "SELECT MAX(time_ms) FROM history WHERE target_folded = ?", (name,)
         ).fetchone()
-        if row[0] is not None:
+        if row[0] is not None and low < row[0] < high:
             found.append((name, row[0]))
     found.sort(key=lambda t: (t[1], t[0]))
     if from_ms <= to_ms:

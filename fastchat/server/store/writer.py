@@ -66,7 +66,7 @@ OPS: dict[str, int] = {
     # stored is ignored (a replay writes nothing twice)
     "message": 9,
     # (name, target_folded, time_ms, sender_uid, first, account, tags, lines): a run of
-    # channel messages as the sequencer delivered it (a D_CHAN record's fields, bytes as on
+    # channel messages (or a private one: target_folded is then a schema.dm_target, a str) as the sequencer delivered it (a D_CHAN record's fields, bytes as on
     # the wire): the writer thread splits it into "message" rows (line i has the msgid of
     # (time_ms, sender_uid, first + i)), so the loop that submits does O(1) per run
     "message_run": 8,
@@ -104,7 +104,7 @@ def expand_run(op: Op) -> list[Op]:
     """The "message" operations of a "message_run" (see :data:`OPS`): each line of it is
     ``:nick!user@host PRIVMSG|NOTICE <target> :<text>\\r\\n``, formatted by the sender's worker."""
     _, target, time_ms, sender, first, account, tags, blob = op
-    target_s = target.decode("utf-8", "replace")
+    target_s = target if isinstance(target, str) else target.decode("utf-8", "replace")
     account_s = account.decode("utf-8", "replace")
     tags_s = tags.decode("utf-8", "replace")
     prefix = message_tags.msgid_prefix(time_ms, sender).decode()
