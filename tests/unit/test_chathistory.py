@@ -149,3 +149,20 @@ def test_a_private_query_of_a_user_logged_in_to_no_account_is_empty() -> None:
     out = alice.lines()
     assert out[0].endswith("BATCH +history chathistory bob") and out[1].endswith("BATCH -history")
     assert not net.cores[0].offload.queries
+
+
+def test_a_labeled_request_nests_its_batch_in_the_labeled_response(net: FakeNet) -> None:
+    alice = net.negotiated(0, "alice", *CAPS, "labeled-response")
+    alice.send("JOIN #hist")
+    alice.lines()
+    alice.send("@label=q1 CHATHISTORY LATEST #hist * 10")
+    core = net.cores[0]
+    query = core.offload.queries.pop()
+    core.offload.history_answered(query.ticket, [ROW], "", net.now)
+    out = alice.raw_lines()
+    assert out[0].startswith(b"@label=q1 ") and out[0].endswith(b" labeled-response")
+    outer = out[0].split(b" BATCH +")[1].split(b" ")[0]
+    assert tags_of(out[1]) == {b"batch": outer} and b"BATCH +history chathistory" in out[1]
+    assert tags_of(out[2])[b"batch"] == b"history" and b" PRIVMSG #hist :hi" in out[2]
+    assert tags_of(out[3]) == {b"batch": outer} and out[3].endswith(b"BATCH -history")
+    assert out[4].endswith(b"BATCH -" + outer)

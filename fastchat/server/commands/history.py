@@ -241,13 +241,20 @@ def _wrap(ctx: Context, client: Client, kind: bytes, params: bytes, out: list[by
     ref = _BATCH_REF
     server = ctx.config.server_name
     tag = b"batch=" + ref
-    body = [b"@" + tag + (b";" + line[1:] if line[:1] == b"@" else b" " + line) for line in out]
-    ctx.send(
-        client,
-        b":%s BATCH +%s %s%s\r\n" % (server, ref, kind, params)
-        + b"".join(body)
-        + b":%s BATCH -%s\r\n" % (server, ref),
+    body = b"".join(
+        b"@" + tag + (b";" + line[1:] if line[:1] == b"@" else b" " + line) for line in out
     )
+    opening = b":%s BATCH +%s %s%s\r\n" % (server, ref, kind, params)
+    closing = b":%s BATCH -%s\r\n" % (server, ref)
+    if client.label is not None and body:
+        # A labeled request: the batch nests in the labeled-response one. Its opening and
+        # closing lines are the reply (tagged with the label's batch); the lines inside
+        # belong to this batch alone, so they go beside the reply, between the two
+        ctx.send(client, opening)
+        ctx.notify(client, body)
+        ctx.send(client, closing)
+        return
+    ctx.send(client, opening + body + closing)
 
 
 COMMANDS = (Command(b"CHATHISTORY", chathistory, 2, capability=cap.NAME, reads=True),)
