@@ -280,6 +280,19 @@ class Config:
         reloadable=False,
         inverted=True,
     )
+    history_days: int = setting(
+        0,
+        "delete messages older than this many days from the history (checked hourly); 0 keeps them",
+        reloadable=False,
+        metavar="DAYS",
+    )
+    history_limit: int = setting(
+        0,
+        "keep at most this many messages per channel or conversation (checked hourly); "
+        "0 for no limit",
+        reloadable=False,
+        metavar="MESSAGES",
+    )
     chathistory_max: int = setting(
         100,
         "the most messages one `CHATHISTORY` request gives back, `CHATHISTORY` in ISUPPORT",

@@ -9,7 +9,8 @@ import pytest
 
 from fastchat.server.caps.message_tags import msgid
 from fastchat.server.commands import history
-from fastchat.server.network.records import D_CHAN, Record
+from fastchat.server.network.records import D_CHAN, OP, TAGMSG, Record
+from fastchat.server.runtime.storage import Storage
 from fastchat.server.store import schema
 from fastchat.server.store.schema import HistoryRow
 from fastchat.server.store.writer import expand_run
@@ -166,3 +167,32 @@ def test_a_labeled_request_nests_its_batch_in_the_labeled_response(net: FakeNet)
     assert tags_of(out[2])[b"batch"] == b"history" and b" PRIVMSG #hist :hi" in out[2]
     assert tags_of(out[3]) == {b"batch": outer} and out[3].endswith(b"BATCH -history")
     assert out[4].endswith(b"BATCH -" + outer)
+
+
+def test_retention_prunes_at_most_hourly() -> None:
+    storage = Storage(None, True, days=2, limit=500)
+    ops: list[tuple[object, ...]] = []
+    storage._submit = ops.append
+    day = 86_400_000
+    storage.maybe_prune(10 * day)
+    storage.maybe_prune(10 * day + 1000)  # within the hour: nothing
+    storage.maybe_prune(10 * day + 3_600_000)
+    assert ops == [("prune", 8 * day, 500), ("prune", 8 * day + 3_600_000, 500)]
+
+
+def test_no_retention_prunes_nothing() -> None:
+    storage = Storage(None)
+    ops: list[tuple[object, ...]] = []
+    storage._submit = ops.append
+    storage.maybe_prune(10**12)
+    assert ops == []
+
+
+def test_only_plain_channel_messages_are_kept() -> None:
+    storage = Storage(None)
+    ops: list[tuple[object, ...]] = []
+    storage._submit = ops.append
+    storage.channel((D_CHAN, b"#h", 5, b":a!b@c PRIVMSG #h :x\r\n", 0, b"", 0, 1000))
+    storage.channel((D_CHAN, b"#h", 5, b":a!b@c TAGMSG #h\r\n", 1, b"", TAGMSG, 1000))
+    storage.channel((D_CHAN, b"#h", 5, b":a!b@c PRIVMSG @#h :x\r\n", 2, b"", OP, 1000))
+    assert ops == [("message_run", b"#h", 1000, 5, 0, b"", b"", b":a!b@c PRIVMSG #h :x\r\n")]

@@ -29,6 +29,8 @@ OLD_DEFAULTS = {
     "kline_file": None,  # without --config: K-lines last until the server stops
     "data_dir": "./fastchat-data",
     "history": True,
+    "history_days": 0,
+    "history_limit": 0,
     "chathistory_max": 100,
     "nicklen": 30,
     "channellen": 50,

@@ -97,7 +97,9 @@ class Hub:
         self.state.whowas_size = config.whowas_size
         self.sequencer = Sequencer(self.state, config, self)
         self.klines = KLineFile(config.kline_file)
-        self.storage = Storage(config.data_dir, config.history)
+        self.storage = Storage(
+            config.data_dir, config.history, config.history_days, config.history_limit
+        )
         self.keep = self.storage.channel  # channel messages into the history (hot)
         self.sel = selectors.DefaultSelector()
         self.links: dict[int, Link] = {}  # worker slot -> link
@@ -212,6 +214,7 @@ class Hub:
                 self._reload()
             self._flush_all()
             self.klines.maybe_save(self.state)
+            self.storage.maybe_prune(int(time.time() * 1000))
         return 0
 
     def _on_stop(self, signum: int, frame: object) -> None:

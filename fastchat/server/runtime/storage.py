@@ -42,6 +42,8 @@ from fastchat.server.store.writer import Writer
 
 log = logging.getLogger("fastchat.store")
 
+PRUNE_EVERY_MS = 3_600_000
+
 #: The events whose consequences are stored
 STORED = frozenset({E_ACCOUNT})
 
@@ -49,12 +51,27 @@ STORED = frozenset({E_ACCOUNT})
 class Storage:
     """The store of one sequencer process (``data_dir`` None: nothing is kept)."""
 
-    def __init__(self, data_dir: str | None, history: bool = True) -> None:
+    def __init__(
+        self, data_dir: str | None, history: bool = True, days: int = 0, limit: int = 0
+    ) -> None:
         self.path = db.path_in(data_dir) if data_dir else None
         self.writer: Writer | None = None
         self.history = history
         self._users: dict[int, User] = {}  # the sequencer's state's (set by load)
         self._submit = self._nowhere  # the writer's submit, once it runs and history is kept
+        self.days = days  # retention: history_days, history_limit (0: none)
+        self.limit = limit
+        self._prune_at = 0  # Unix ms: the next pruning (maybe_prune)
+
+    def maybe_prune(self, now_ms: int) -> None:
+        """At most hourly, and at the first call: delete the history beyond its retention
+        (``history_days``, ``history_limit``), on the writer's thread. ``now_ms`` is the
+        shell's clock: what pruning keeps is no decision any worker renders."""
+        if now_ms < self._prune_at or not (self.days or self.limit):
+            return
+        self._prune_at = now_ms + PRUNE_EVERY_MS
+        before = now_ms - self.days * 86_400_000 if self.days else 0
+        self._submit(("prune", before, self.limit))
 
     @staticmethod
     def _nowhere(op: tuple[object, ...]) -> None:

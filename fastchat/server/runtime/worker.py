@@ -89,7 +89,12 @@ class Worker:
         # worker; the hub at several
         self.klines = KLineFile(config.kline_file if hub_address is None else None)
         # and the store (accounts), likewise
-        self.storage = Storage(config.data_dir if hub_address is None else None, config.history)
+        self.storage = Storage(
+            config.data_dir if hub_address is None else None,
+            config.history,
+            config.history_days,
+            config.history_limit,
+        )
         self.sel = selectors.DefaultSelector()
         self.receiver = Receiver()  # every read of this loop: one reused buffer
         self.blocked: set[Client] = set()  # clients with EVENT_WRITE registered
@@ -254,6 +259,7 @@ class Worker:
                     self._resume_accepting()
             self._flush_all()
             self.klines.maybe_save(core.state, int(now * 1000))
+            self.storage.maybe_prune(int(now * 1000))
         self._shutdown()
         return 0
 
