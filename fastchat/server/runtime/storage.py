@@ -1,5 +1,5 @@
 """The store as the sequencer's process uses it: accounts (and, next, history) kept across
-restarts.
+restarts; a dropped account (NickServ DROP) is deleted.
 
 Owns: opening the store file in ``data_dir`` (the supervisor prepared it: made the folder,
 migrated the schema), loading what the network starts from (every account, as E_ACCOUNT
@@ -19,7 +19,14 @@ from __future__ import annotations
 import logging
 
 from fastchat.irc.casemap import fold
-from fastchat.server.network.records import E_ACCOUNT, EAccount, Record, make
+from fastchat.server.network.records import (
+    E_ACCOUNT,
+    E_ACCOUNTDROP,
+    EAccount,
+    EAccountDrop,
+    Record,
+    make,
+)
 from fastchat.server.network.state import State
 from fastchat.server.store import db, reader
 from fastchat.server.store.writer import Writer
@@ -27,7 +34,7 @@ from fastchat.server.store.writer import Writer
 log = logging.getLogger("fastchat.store")
 
 #: The events whose consequences are stored
-STORED = frozenset({E_ACCOUNT})
+STORED = frozenset({E_ACCOUNT, E_ACCOUNTDROP})
 
 
 class Storage:
@@ -56,6 +63,9 @@ class Storage:
     def record(self, event: Record) -> None:
         """An event the sequencer decided: what of it the store keeps goes to the writer."""
         if self.writer is None or event[0] not in STORED:
+            return
+        if event[0] == E_ACCOUNTDROP:  # NickServ DROP
+            self.writer.submit(("account_drop", fold(EAccountDrop._make(event).name).decode()))
             return
         e = EAccount._make(event)
         self.writer.submit(
