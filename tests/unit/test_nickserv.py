@@ -153,6 +153,15 @@ def test_help_and_unknown(net: FakeNet) -> None:
     assert notices(bob) == ["Unknown command FROB. Send HELP for a list of commands"]
 
 
+def test_echo_message_clients_see_their_line(net: FakeNet) -> None:
+    bob = net.negotiated(0, "bob", "echo-message")
+    bob.send("PRIVMSG NickServ :INFO nobody")
+    assert bob.lines() == [
+        ":bob!~bob@10.0.0.1 PRIVMSG NickServ :INFO nobody",
+        f"{NS} bob :Account nobody is not registered",
+    ]
+
+
 def test_the_nick_is_reserved_and_shows_in_whois(net: FakeNet) -> None:
     bob = net.user("bob")
     bob.send("NICK nickserv")

@@ -175,6 +175,8 @@ class Relay:
         self.flush()
         core = self.core
         if key == nickserv.FOLDED:  # the service, not a user (the one comparison it costs)
+            if client.caps & core.echo_bit and not flags:  # echo-message: its line back
+                core.send(client, line)
             if not (notice or flags):  # it answers no NOTICE, no TAGMSG
                 nickserv.message(core, client, line.split(b" :", 1)[1].rstrip(b"\r\n"))
             return
