@@ -144,6 +144,12 @@ def _at_least_one(n: int) -> int:
     return max(1, n)
 
 
+def _nick_protection(text: str) -> str:
+    if text not in ("off", "warn", "rename"):
+        raise ValueError("expected off, warn or rename")
+    return text
+
+
 def _channel_list(text: str) -> tuple[bytes, ...]:
     return tuple(c.encode() for c in text.split(",") if c)
 
@@ -331,6 +337,21 @@ class Config:
         "the shortest account password `REGISTER` accepts (shorter: `FAIL REGISTER WEAK_PASSWORD`)",
         reloadable=True,
         metavar="BYTES",
+    )
+    nick_protection: str = setting(
+        "warn",
+        "what happens to a user who takes a registered account's nick without being logged "
+        "in to it: `off`, `warn` (a NOTICE from NickServ asks it to IDENTIFY) or `rename` "
+        "(warned, then renamed to `Guest` and five digits after the grace period)",
+        reloadable=True,
+        convert=_nick_protection,
+        metavar="MODE",
+    )
+    nick_protection_grace: int = setting(
+        30,
+        "seconds a user warned by nick protection has to IDENTIFY before `rename` renames it",
+        reloadable=True,
+        metavar="SECONDS",
     )
     client_tag_deny: tuple[bytes, ...] = setting(
         (),

@@ -38,6 +38,8 @@ OLD_DEFAULTS = {
     "kicklen": 255,
     "awaylen": 200,
     "client_tag_deny": (),
+    "nick_protection": "warn",
+    "nick_protection_grace": 30,
     "password_min_length": 6,
     "register_before_connect": False,
     "register_requires_email": False,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold, is_valid_nick
@@ -24,13 +25,15 @@ from fastchat.server.connection import Client
 from fastchat.server.network.records import RAccount, RLogin, make
 from fastchat.server.render import lines
 
+#: The built-in service's nick, folded (commands/nickserv.py): no account may take it
+SERVICE_FOLDED = b"nickserv"
 #: The spec: the client "MUST split" its response into chunks of 400 bytes (base64)
 CHUNK = 400
 #: The most base64 an exchange may send in all (PLAIN needs far less); over it: 905
 MAX_SASL = 4 * CHUNK
 #: Checked when the account does not exist, so that an unknown account takes as long as a
 #: wrong password (a timing leak would tell which accounts exist)
-_DUMMY_HASH = "scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA$" + "A" * 43
+DUMMY_HASH = "scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA$" + "A" * 43
 
 
 def _fail(ctx: Context, client: Client, code: bytes, *context: bytes, why: bytes) -> None:
@@ -112,7 +115,7 @@ def _plain(ctx: Context, client: Client, data: bytes) -> None:
         else:
             ctx.submit(make(RLogin, client.uid, account.name, b"sasl-late"))
 
-    stored = account.password_hash.decode() if account is not None else _DUMMY_HASH
+    stored = account.password_hash.decode() if account is not None else DUMMY_HASH
     ctx.check_password(client, password, stored, checked)
 
 
@@ -132,31 +135,57 @@ def register(ctx: Context, client: Client, msg: Message) -> None:
         if not name:
             _fail(ctx, client, b"NEED_NICK", b"*", why=b"Send NICK first, or name the account")
             return
+
+    def fail(code: bytes, context: bytes, why: bytes) -> None:
+        _fail(ctx, client, code, context, why=why)
+
+    create(ctx, client, name, email, password, b"register", fail)
+
+
+def create(
+    ctx: Context,
+    client: Client,
+    name: bytes,
+    email: bytes,
+    password: bytes,
+    how: bytes,
+    fail: Callable[[bytes, bytes, bytes], None],
+) -> None:
+    """Check a new account ``name`` (``email`` ``*`` for none) and, if it may be, hash the
+    password off the loop and ask the sequencer to create it (``how``: who answers, see
+    RAccount). A refusal goes to ``fail(code, context, description)``, the codes being
+    draft/account-registration's: REGISTER answers FAIL with them, NickServ a notice."""
+    user = client.user
+    cfg = ctx.config
     if (user is not None and user.account is not None) or client.account:
-        _fail(ctx, client, b"ALREADY_AUTHENTICATED", name, why=b"You are already logged in")
+        fail(b"ALREADY_AUTHENTICATED", name, b"You are already logged in")
         return
     if not is_valid_nick(name, ctx.config.nicklen):
-        _fail(ctx, client, b"BAD_ACCOUNT_NAME", name, why=b"Account names follow the nick rules")
+        fail(b"BAD_ACCOUNT_NAME", name, b"Account names follow the nick rules")
         return
     holder = ctx.state.nicks.get(fold(name))
-    if fold(name) in ctx.state.accounts or (holder is not None and holder is not user):
-        _fail(ctx, client, b"ACCOUNT_EXISTS", name, why=b"Account already exists")
+    key = fold(name)
+    if (
+        key in ctx.state.accounts
+        or key == SERVICE_FOLDED
+        or (holder is not None and holder is not user)
+    ):
+        fail(b"ACCOUNT_EXISTS", name, b"Account already exists")
         return
     if email == b"*" and cfg.register_requires_email:
-        _fail(ctx, client, b"INVALID_EMAIL", name, why=b"An email address is required")
+        fail(b"INVALID_EMAIL", name, b"An email address is required")
         return
     if email != b"*" and (b"@" not in email.strip(b"@") or len(email) > 254):
-        _fail(ctx, client, b"INVALID_EMAIL", name, why=b"That is not an email address")
+        fail(b"INVALID_EMAIL", name, b"That is not an email address")
         return
     shortest = ctx.config.password_min_length
     if len(password) < shortest:
-        needs = b"A password needs at least %d bytes" % shortest
-        _fail(ctx, client, b"WEAK_PASSWORD", name, why=needs)
+        fail(b"WEAK_PASSWORD", name, b"A password needs at least %d bytes" % shortest)
         return
     address = b"" if email == b"*" else email
 
     def hashed(stored: str) -> None:
-        ctx.submit(make(RAccount, client.uid, name, stored.encode(), address))
+        ctx.submit(make(RAccount, client.uid, name, stored.encode(), address, how))
 
     ctx.hash_password(client, password, hashed)
 

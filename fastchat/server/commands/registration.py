@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold, is_valid_nick
 from fastchat.irc.message import MAX_LINE, Message, truncate_utf8
+from fastchat.server.commands.accounts import SERVICE_FOLDED
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client
@@ -107,6 +108,8 @@ def nick(ctx: Context, client: Client, msg: Message) -> None:
     if not is_valid_nick(new, ctx.config.nicklen):
         raise N.IRCError(N.ERR_ERRONEUSNICKNAME, new, b"Erroneous nickname")
     holder = ctx.state.nicks.get(fold(new))
+    if fold(new) == SERVICE_FOLDED:  # NickServ's (commands/nickserv.py): reserved
+        raise N.IRCError(N.ERR_NICKNAMEINUSE, new, b"Nickname is reserved for services")
     user = client.user
     if user is None:
         if not feed(client, Input.NICK):

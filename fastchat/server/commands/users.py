@@ -9,9 +9,10 @@ sequencer decides. Must never: change the state directly.
 from __future__ import annotations
 
 from fastchat.irc import numerics as N
-from fastchat.irc.casemap import is_channel
+from fastchat.irc.casemap import fold, is_channel
 from fastchat.irc.message import Message, truncate_utf8
 from fastchat.server.caps import multi_prefix
+from fastchat.server.commands import nickserv
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client, user_of
@@ -110,6 +111,9 @@ def whois(ctx: Context, client: Client, msg: Message) -> None:
     every_prefix = bool(ctx.caps.bit(multi_prefix.NAME) & client.caps)
     for nick_ in target.split(b",")[:1]:
         u = ctx.state.user_by_nick(nick_)
+        if u is None and fold(nick_) == nickserv.FOLDED:
+            nickserv.whois(ctx, client)
+            continue
         if u is None:
             ctx.reply(client, N.ERR_NOSUCHNICK, nick_, b"No such nick/channel")
             ctx.reply(client, N.RPL_ENDOFWHOIS, nick_, b"End of /WHOIS list.")

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from fastchat.irc import numerics as N
 from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.caps import CAPABILITIES, Registry, labeled_response
-from fastchat.server.commands import Command, accounts
+from fastchat.server.commands import Command, accounts, nickserv
 from fastchat.server.commands.context import LinkInfo
 from fastchat.server.commands.monitor import Monitors
 from fastchat.server.commands.registration import feed
@@ -56,12 +56,14 @@ from fastchat.server.network.records import (
     D_OVERRIDE,
     D_REGISTERED,
     D_REPLY,
+    D_SERVICE,
     D_STANDARD,
     DKill,
     DNotice,
     DOverride,
     DRegistered,
     DReply,
+    DService,
     DStandard,
     RCounts,
     Record,
@@ -156,6 +158,8 @@ class WorkerCore:
         # This worker's links (STATS l): the shell refreshes them about once a second.
         self.links: tuple[LinkInfo, ...] = ()
         self.monitors = Monitors()  # IRCv3 MONITOR: which local clients watch which nick
+        # nick protection (commands/nickserv.py): when each warned local client is renamed
+        self.nick_deadlines: nickserv.Deadlines = {}
         self._reported_counts: dict[bytes, int] = {}  # the last R_COUNTS (see tick)
         self._next_uid = incarnation << 32
         self._now = 0.0
@@ -178,6 +182,7 @@ class WorkerCore:
             D_NOTICE: self._d_notice,
             D_STANDARD: self._d_standard,
             D_REGISTERED: self._d_registered,
+            D_SERVICE: self._d_service,
         }
 
     def set_start_time(self, started: float) -> None:
@@ -342,6 +347,13 @@ class WorkerCore:
         if client is not None:
             self.send(client, lines.notice(self.config.server_name, client.name, d.text))
             self.audit(client, d.text.removeprefix(b"*** ").decode(errors="replace"))
+
+    def _d_service(self, rec: Record) -> None:
+        """A NickServ notice the sequencer decided (commands/nickserv.py)."""
+        d = DService._make(rec)
+        client = self.clients.get(d.uid)
+        if client is not None:
+            nickserv.notice(self, client, d.text)
 
     def _last_words(self, client: Client, error: bytes) -> None:
         """Queue ``error`` as the client's last line and hand it to the shell to close."""
@@ -572,6 +584,8 @@ class WorkerCore:
         self._now = now
         cfg = self.config
         self._report_counts()
+        if self.nick_deadlines:  # nick protection's renames (nick_protection = rename)
+            nickserv.enforce(self, self.nick_deadlines, self.clients)
         for client in list(self.clients.values()):
             if client.closed:
                 continue

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from fastchat.irc.casemap import fold
 from fastchat.irc.message import MAX_LINE
+from fastchat.server.commands import nickserv
 from fastchat.server.connection import Client
 from fastchat.server.network.records import D_CHAN, OP, R_CHANMSG, VOICE, RUserMsg, make
 from fastchat.server.network.sequencer import may_speak
@@ -175,6 +176,12 @@ class Relay:
     ) -> None:
         self.flush()
         core = self.core
+        if key == nickserv.FOLDED:  # the service, not a user (the one comparison it costs)
+            if client.caps & core.echo_bit and not flags:  # echo-message: its line back
+                core.send(client, line)
+            if not (notice or flags):  # it answers no NOTICE, no TAGMSG
+                nickserv.message(core, client, line.split(b" :", 1)[1].rstrip(b"\r\n"))
+            return
         echo = bool(client.caps & core.echo_bit)
         first = client.msgs
         client.msgs += 1

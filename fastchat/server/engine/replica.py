@@ -32,7 +32,7 @@ from fastchat.server.caps import (
     setname,
     userhost_in_names,
 )
-from fastchat.server.commands import accounts, monitor
+from fastchat.server.commands import accounts, monitor, nickserv
 from fastchat.server.commands.registration import feed
 from fastchat.server.connection import Client
 from fastchat.server.network.records import (
@@ -40,6 +40,7 @@ from fastchat.server.network.records import (
     D_USER,
     D_WALLOPS,
     E_ACCOUNT,
+    E_ACCOUNTDROP,
     E_AWAY,
     E_CHGHOST,
     E_COUNTS,
@@ -150,6 +151,7 @@ class Replica:
             E_SETNAME: self._e_setname,
             E_ACCOUNT: self._e_account,
             E_LOGIN: self._e_login,
+            E_ACCOUNTDROP: self._e_account,
             E_CHGHOST: self._e_chghost,
         }
 
@@ -360,6 +362,7 @@ class Replica:
         core.send_lines(client, replies.welcome(cfg, user, core.created))
         core.send_lines(client, replies.lusers(cfg, user.nick, self.state, core.local_count))
         core.send_lines(client, replies.motd(cfg, user.nick))
+        nickserv.took_nick(core, client, user, core.nick_deadlines)
 
     def _e_nick(self, ev: Record) -> None:
         e = ENick._make(ev)
@@ -378,6 +381,7 @@ class Replica:
         if me is not None:
             me.nick = user.nick
             me.source = b":" + user.mask + b" "
+            nickserv.took_nick(self.core, me, user, self.core.nick_deadlines)
 
     def _e_join(self, ev: Record) -> None:
         if not self.state.apply(ev):
@@ -488,7 +492,8 @@ class Replica:
                 self._fanout(told, lines.away(user.mask, e.message), Meta(e.time, e.uid))
 
     def _e_account(self, ev: Record) -> None:
-        """A new account: network state (logging in to it checks it); nobody is told."""
+        """A new account, or a dropped one (NickServ DROP; its users were logged out first):
+        network state (logging in to it checks it); nobody is told."""
         self.state.apply(ev)
 
     def _e_login(self, ev: Record) -> None:
@@ -508,6 +513,11 @@ class Replica:
             elif e.how == b"sasl-late":
                 accounts.logged_in(core, me, e.account)
                 core.reply(me, N.RPL_SASLSUCCESS, b"SASL authentication successful")
+            elif e.how in (b"nickserv", b"nickserv-register"):
+                if e.how == b"nickserv-register":
+                    nickserv.notice(core, me, b"Account %s registered" % e.account)
+                accounts.logged_in(core, me, e.account)
+                nickserv.notice(core, me, b"You are now logged in as " + e.account)
         self.notify_account(user, e.time)
 
     def _e_setname(self, ev: Record) -> None:

@@ -714,6 +714,7 @@ class RAccount(NamedTuple):
     name: bytes
     password_hash: bytes  # passwords.hash_password's form
     email: bytes
+    how: bytes  # b"register" (the REGISTER command: FAIL replies), b"nickserv" (notices)
 
 
 class EAccount(NamedTuple):
@@ -732,14 +733,15 @@ class RLogin(NamedTuple):
     kind: int
     uid: int
     account: bytes
-    how: bytes  # b"sasl", b"register" (see ELogin)
+    how: bytes  # b"sasl-late", b"nickserv" (see ELogin)
 
 
 class ELogin(NamedTuple):
     """``uid`` is logged in to ``account`` (b"": logged out), on every worker: WHOIS 330,
     WHOX ``%a``, the ``account`` tag, account-notify, extended-join. ``how`` tells its own
     worker what to answer: ``register`` (REGISTER SUCCESS and 900), ``sasl`` (900 was sent
-    during registration: nothing), ``login`` (900)."""
+    during registration: nothing), ``sasl-late`` (900 and 903), ``nickserv`` and
+    ``nickserv-register`` (900 and a NickServ notice), ``drop`` (logged out: nothing)."""
 
     kind: int
     uid: int
@@ -795,3 +797,77 @@ class DRegistered(NamedTuple):
 
 SCHEMAS[D_REGISTERED] = DRegistered
 _CODES[DRegistered] = D_REGISTERED
+
+
+# -- NickServ (issue 12): the service for clients that know no REGISTER nor SASL ----------------
+R_ACCOUNTDROP = 91
+E_ACCOUNTDROP = 92
+R_GHOST = 93
+R_PROTECT = 94
+D_SERVICE = 95
+
+
+class RAccountDrop(NamedTuple):
+    """``uid`` drops its own ``account`` (NickServ DROP; its worker checked the password)."""
+
+    kind: int
+    uid: int
+    account: bytes
+
+
+class EAccountDrop(NamedTuple):
+    """The account ``name`` is gone, on every worker (and from the store). Whoever was logged
+    in to it was logged out first (E_LOGIN with b"")."""
+
+    kind: int
+    name: bytes
+    time: int
+
+
+class RGhost(NamedTuple):
+    """NickServ GHOST: ``uid`` asks that whoever uses ``nick`` be disconnected (allowed when
+    the nick is ``uid``'s account's name, or its holder is logged in to ``uid``'s account)."""
+
+    kind: int
+    uid: int
+    nick: bytes
+
+
+class RProtect(NamedTuple):
+    """Nick protection (``nick_protection = rename``): ``uid`` took the registered ``nick``
+    and the grace period passed; rename it to a guest nick unless it has logged in to the
+    account (or changed nick) meanwhile."""
+
+    kind: int
+    uid: int
+    nick: bytes
+
+
+class DService(NamedTuple):
+    """A NOTICE from NickServ to ``uid``, decided by the sequencer (a refusal, a DROP)."""
+
+    kind: int
+    uid: int
+    text: bytes
+    time: int
+
+
+SCHEMAS.update(
+    {
+        R_ACCOUNTDROP: RAccountDrop,
+        E_ACCOUNTDROP: EAccountDrop,
+        R_GHOST: RGhost,
+        R_PROTECT: RProtect,
+        D_SERVICE: DService,
+    }
+)
+_CODES.update(
+    {
+        RAccountDrop: R_ACCOUNTDROP,
+        EAccountDrop: E_ACCOUNTDROP,
+        RGhost: R_GHOST,
+        RProtect: R_PROTECT,
+        DService: D_SERVICE,
+    }
+)
+STATE_EVENTS = STATE_EVENTS | {E_ACCOUNTDROP}

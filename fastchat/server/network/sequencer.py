@@ -29,10 +29,12 @@ from fastchat.server.network.records import (
     ECHO,
     OP,
     R_ACCOUNT,
+    R_ACCOUNTDROP,
     R_AWAY,
     R_CHANMSG,
     R_CHGHOST,
     R_COUNTS,
+    R_GHOST,
     R_INVITE,
     R_JOIN,
     R_KICK,
@@ -43,6 +45,7 @@ from fastchat.server.network.records import (
     R_NICK,
     R_OPER,
     R_PART,
+    R_PROTECT,
     R_QUIT,
     R_REGISTER,
     R_SETNAME,
@@ -59,10 +62,12 @@ from fastchat.server.network.records import (
     DOverride,
     DRegistered,
     DReply,
+    DService,
     DStandard,
     DUser,
     DWallops,
     EAccount,
+    EAccountDrop,
     EAway,
     EChghost,
     ECounts,
@@ -83,16 +88,19 @@ from fastchat.server.network.records import (
     EUmode,
     EUnkline,
     RAccount,
+    RAccountDrop,
     RAway,
     RChghost,
     RCounts,
     Record,
+    RGhost,
     RJoin,
     RKill,
     RKline,
     RLogin,
     ROper,
     RPart,
+    RProtect,
     RQuit,
     RSetname,
     RUmode,
@@ -232,6 +240,9 @@ class Sequencer:
             R_CHGHOST: self._chghost,
             R_ACCOUNT: self._account,
             R_LOGIN: self._login,
+            R_ACCOUNTDROP: self._account_drop,
+            R_GHOST: self._ghost,
+            R_PROTECT: self._protect,
         }
 
     def handle(self, origin: int, request: Record, now: int) -> None:
@@ -343,6 +354,19 @@ class Sequencer:
         ACCOUNT_EXISTS``) or the registrant logged in meanwhile (``ALREADY_AUTHENTICATED``)."""
         m = RAccount._make(r)
         user = self.state.users.get(m.uid)
+        if m.how == b"nickserv":
+            if user is None or user.account is not None:
+                self._service(origin, m.uid, b"You are already logged in")
+                return
+            if (
+                fold(m.name) in self.state.accounts
+                or self.state.nicks.get(fold(m.name)) is not user
+            ):
+                self._service(origin, m.uid, b"Account %s already exists" % m.name)
+                return
+            self.router.event(make(EAccount, m.name, m.password_hash, m.email, now))
+            self.router.event(make(ELogin, m.uid, m.name, b"nickserv-register", now))
+            return
         if user is not None and user.account is not None:
             self._standard(
                 origin,
@@ -374,12 +398,85 @@ class Sequencer:
             return
         account = self.state.accounts.get(fold(m.account))
         if account is None:
-            self._reply(origin, m.uid, N.ERR_SASLFAIL, b"SASL authentication failed")
+            if m.how == b"nickserv":
+                self._service(origin, m.uid, b"Account %s does not exist" % m.account)
+            else:
+                self._reply(origin, m.uid, N.ERR_SASLFAIL, b"SASL authentication failed")
             return
         if user.account is not None:
-            self._reply(origin, m.uid, N.ERR_SASLALREADY, b"You have already authenticated")
+            if m.how == b"nickserv":
+                self._service(origin, m.uid, b"You are already logged in as " + user.account)
+            else:
+                self._reply(origin, m.uid, N.ERR_SASLALREADY, b"You have already authenticated")
             return
         self.router.event(make(ELogin, m.uid, account.name, m.how, now))
+
+    # -- NickServ (commands/nickserv.py) ---------------------------------------------------------
+    def _service(self, origin: int, uid: int, text: bytes) -> None:
+        """A NickServ NOTICE for ``uid``, decided here."""
+        self.router.to_worker(origin, make(DService, uid, text, self._now))
+
+    def _account_drop(self, origin: int, r: Record, now: int) -> None:
+        """NickServ DROP: the account goes, unless it is not the user's own (any more).
+        Whoever is logged in to it is logged out first (account-notify ``ACCOUNT *``), in the
+        same step: nobody is ever logged in to an account that does not exist."""
+        m = RAccountDrop._make(r)
+        user = self.state.users.get(m.uid)
+        key = fold(m.account)
+        account = self.state.accounts.get(key)
+        if user is None:
+            return
+        if account is None or user.account is None or fold(user.account) != key:
+            self._service(origin, m.uid, b"You can only drop the account you are logged in to")
+            return
+        for holder in [u for u in self.state.users.values() if u.account is not None]:
+            if fold(holder.account or b"") == key:
+                self.router.event(make(ELogin, holder.uid, b"", b"drop", now))
+        self.router.event(make(EAccountDrop, account.name, now))
+        self._service(origin, m.uid, b"Account %s has been dropped" % account.name)
+
+    def _ghost(self, origin: int, r: Record, now: int) -> None:
+        """NickServ GHOST: disconnect whoever uses ``nick``, if the nick is the asker's
+        account's name or its holder is logged in to the asker's account (as Ergo allows)."""
+        m = RGhost._make(r)
+        user = self.state.users.get(m.uid)
+        if user is None:
+            return
+        target = self.state.nicks.get(fold(m.nick))
+        if target is None:
+            self._service(origin, m.uid, b"No one is using the nick " + m.nick)
+            return
+        if target is user:
+            self._service(origin, m.uid, b"You cannot GHOST yourself")
+            return
+        mine = fold(user.account) if user.account is not None else None
+        theirs = fold(target.account) if target.account is not None else None
+        if mine is None or (fold(target.nick) != mine and theirs != mine):
+            self._service(origin, m.uid, b"The nick %s is not yours" % target.nick)
+            return
+        self.router.event(
+            make(EKill, m.uid, target.uid, b"GHOST command used by " + user.nick, now)
+        )
+        self._service(origin, m.uid, b"%s has been ghosted" % target.nick)
+
+    def _protect(self, origin: int, r: Record, now: int) -> None:
+        """Nick protection's rename (``nick_protection = rename``), decided here so that it
+        is the same at every worker count: ``uid`` still uses the registered ``nick`` and is
+        not logged in to it, so it becomes ``Guest`` and five digits of its uid (the next
+        free number when that nick is taken)."""
+        m = RProtect._make(r)
+        user = self.state.users.get(m.uid)
+        key = fold(m.nick)
+        if user is None or fold(user.nick) != key or key not in self.state.accounts:
+            return
+        if user.account is not None and fold(user.account) == key:
+            return
+        number = m.uid % 100000
+        guest = b"Guest%05d" % number
+        while fold(guest) in self.state.nicks:
+            number = (number + 1) % 100000
+            guest = b"Guest%05d" % number
+        self.router.event(make(ENick, m.uid, guest, now))
 
     def _standard(
         self,

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from fastchat.irc.casemap import fold
 from fastchat.server.network.records import (
     E_ACCOUNT,
+    E_ACCOUNTDROP,
     E_AWAY,
     E_CHGHOST,
     E_COUNTS,
@@ -38,6 +39,7 @@ from fastchat.server.network.records import (
     OP,
     VOICE,
     EAccount,
+    EAccountDrop,
     EAway,
     EChghost,
     ECounts,
@@ -357,6 +359,7 @@ class State:
             E_CHGHOST: self._chghost,
             E_ACCOUNT: self._account,
             E_LOGIN: self._login,
+            E_ACCOUNTDROP: self._account_drop,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -565,6 +568,10 @@ class State:
             return False
         self.accounts[key] = Account(e.name, e.password_hash, e.email, e.time)
         return True
+
+    def _account_drop(self, ev: Record) -> bool:
+        """An account dropped (NickServ DROP): its users were logged out first."""
+        return self.accounts.pop(fold(EAccountDrop._make(ev).name), None) is not None
 
     def _login(self, ev: Record) -> bool:
         """A user logged in to an account (or out: b"")."""

@@ -1,5 +1,5 @@
 """The store as the sequencer's process uses it: accounts and channel history kept across
-restarts.
+restarts; a dropped account (NickServ DROP) is deleted.
 
 Owns: opening the store file in ``data_dir`` (the supervisor prepared it: made the folder,
 migrated the schema), loading what the network starts from (every account, as E_ACCOUNT
@@ -32,7 +32,9 @@ from fastchat.server.network.records import (
     D_CHAN,
     D_USER,
     E_ACCOUNT,
+    E_ACCOUNTDROP,
     EAccount,
+    EAccountDrop,
     Record,
     make,
 )
@@ -45,7 +47,7 @@ log = logging.getLogger("fastchat.store")
 PRUNE_EVERY_MS = 3_600_000
 
 #: The events whose consequences are stored
-STORED = frozenset({E_ACCOUNT})
+STORED = frozenset({E_ACCOUNT, E_ACCOUNTDROP})
 
 
 class Storage:
@@ -136,6 +138,9 @@ class Storage:
             self.private(event)
             return
         if self.writer is None or event[0] not in STORED:
+            return
+        if event[0] == E_ACCOUNTDROP:  # NickServ DROP
+            self.writer.submit(("account_drop", fold(EAccountDrop._make(event).name).decode()))
             return
         e = EAccount._make(event)
         self.writer.submit(
