@@ -78,12 +78,8 @@ def test_history_latest_before_after_and_restart(workers: int, data_dir: str) ->
             speaker.send("PRIVMSG #h :a run: line 5")  # pipelined: one run of six
             got = seen(listener, 6)
             assert [t for _, _, t in got][-1] == "a run: line 5"
-            listener.sync()
-            # the writer commits in its own time: ask until all six are there
-            for _ in range(50):
-                latest = history(listener, "LATEST #h * 10")
-                if len(latest) == 6:
-                    break
+            # no waiting: the history barrier holds the query until the store has them
+            latest = history(listener, "LATEST #h * 10")
             assert latest == got
             assert history(listener, f"BEFORE #h msgid={got[3][0]} 2") == got[1:3]
             assert history(listener, f"AFTER #h msgid={got[3][0]} 10") == got[4:]
@@ -103,3 +99,38 @@ def test_history_latest_before_after_and_restart(workers: int, data_dir: str) ->
             assert history(again, "LATEST #h * 10") == got
         finally:
             again.close()
+
+
+def test_history_reads_its_own_writes(workers: int, data_dir: str) -> None:
+    """A CHATHISTORY sent right after messages (by their sender, pipelined, or by a member
+    that saw them) holds every one of them: the query waits for the store to write what
+    was decided before it, though the writer commits in its own time."""
+    args = ["--no-flood-control", "--data-dir", data_dir]
+    with process.running(args, workers=workers) as server:
+        speaker = joined(server, "speaker", "#rw")
+        listener = joined(server, "listener", "#rw")
+        try:
+            for round_ in range(20):
+                burst = [f"PRIVMSG #rw :r{round_} m{i}" for i in range(25)]
+                speaker.send_raw(
+                    ("\r\n".join([*burst, "CHATHISTORY LATEST #rw * 5"]) + "\r\n").encode()
+                )
+                speaker.expect(r"BATCH \+(\S+) chathistory ")
+                texts = [
+                    line.rsplit(" :", 1)[1]
+                    for line in speaker.expect_until(r"BATCH -")
+                    if " PRIVMSG " in line
+                ]
+                assert texts == [f"r{round_} m{i}" for i in range(20, 25)]
+                last = seen_text(listener, f"r{round_} m24")
+                assert last
+                latest = history(listener, "LATEST #rw * 1")
+                assert [t for _, _, t in latest] == [f"r{round_} m24"]
+        finally:
+            speaker.close()
+            listener.close()
+
+
+def seen_text(c: IRCClient, text: str) -> bool:
+    c.expect(rf"PRIVMSG #rw :{re.escape(text)}$")
+    return True

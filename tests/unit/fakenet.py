@@ -99,6 +99,9 @@ class FakeNet:
     def to_worker(self, worker: int, record: Record) -> None:
         self.queues[worker].append(record)
 
+    def after_stored(self, worker: int, record: Record) -> None:
+        self.queues[worker].append(record)  # no store here: nothing to wait for
+
     # -- driving ---------------------------------------------------------------------------------
     def connect(
         self, worker: int = 0, nick: str | None = None, ip: bytes | None = None
@@ -167,6 +170,9 @@ class FakeNet:
             while core.offload.checks:
                 check = core.offload.checks.pop(0)
                 core.offload.password_checked(check.ticket, check.run(), self.now)
+                ran = True
+            while core.offload.stored_waits:  # one worker: its shell's history barrier
+                core.apply(core.offload.stored_waits.pop(0))
                 ran = True
         return ran
 

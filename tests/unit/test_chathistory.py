@@ -71,8 +71,38 @@ def test_references_become_queries(net: FakeNet) -> None:
     assert query.query == ("before", "#hist", "abc-1-0", 5)
     core.offload.queries.clear()
     core.offload.history_answered(query.ticket, [], "", net.now)
+    net.pump()  # the second's history barrier
     [query] = core.offload.queries
     assert query.query == ("between", "#hist", 1000, "x", 5)
+
+
+def test_the_query_waits_for_the_store_to_catch_up(
+    net: FakeNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The history barrier: CHATHISTORY is asked of the store only once the sequencer's
+    D_STORED says the store has everything decided before it (held by the hub, or at one
+    worker by the worker's shell); the client's next lines wait meanwhile."""
+    alice, bob = members(net)
+    held: list[tuple[int, Record]] = []
+    if len(net.cores) > 1:  # the hub's side: hold what it would send once stored
+        monkeypatch.setattr(net, "after_stored", lambda w, rec: held.append((w, rec)))
+    else:
+        net.hold_checks = True  # the shell's side: its store has not caught up
+    bob.send("PRIVMSG #hist :just now")
+    alice.send("CHATHISTORY LATEST #hist * 5", "PING after")
+    core = net.cores[0]
+    assert not core.offload.queries
+    assert [line for line in alice.lines() if "PONG" in line] == []
+    if held:
+        [(worker, record)] = held
+        net.queues[worker].append(record)
+    else:
+        [record] = core.offload.stored_waits
+        core.offload.stored_waits.clear()
+        core.apply(record)
+    net.pump()
+    [query] = core.offload.queries
+    assert query.query == ("latest", "#hist", None, 5)
 
 
 @pytest.mark.parametrize(

@@ -118,6 +118,11 @@ class Context(Protocol):
         ``then(matched)`` back on the loop. ``client``'s next lines wait until it has run (its
         ordering barrier), so they still see what it does."""
 
+    def after_stored(self, client: Client, then: Callable[[], None]) -> None:
+        """Call ``then()`` back on the loop, under ``client``'s barrier, once the store has
+        written every message decided before now (the history barrier: a query of the
+        history that ``then`` makes sees them all); a read barrier too."""
+
     def ask_history(
         self, client: Client, query: tuple[Any, ...], then: Callable[[tuple[list[Any], str]], None]
     ) -> None:

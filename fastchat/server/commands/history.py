@@ -6,7 +6,8 @@ Owns: reading a request (subcommand, target, references, limit), deciding who ma
 the store's answer: a ``chathistory`` batch of the original lines, each with its original
 ``time`` and ``msgid`` for the clients that negotiated server-time and message-tags.
 Must never: run the query itself: it is an effect (``ctx.ask_history``), answered off the
-loop by the worker's store reader, under the client's barrier (its next lines wait).
+loop by the worker's store reader, under the client's barrier (its next lines wait), after
+the history barrier (``ctx.after_stored``).
 """
 
 from __future__ import annotations
@@ -73,7 +74,16 @@ def maybe_reference(param: bytes) -> int | str | None:
 def chathistory(ctx: Context, client: Client, msg: Message) -> None:
     """IRCv3 chathistory (https://ircv3.net/specs/extensions/chathistory):
     ``CHATHISTORY <subcommand> <target> <reference> [<reference>] <limit>`` and
-    ``CHATHISTORY TARGETS <timestamp> <timestamp> <limit>``."""
+    ``CHATHISTORY TARGETS <timestamp> <timestamp> <limit>``.
+
+    Read after write: it runs behind the history barrier (``ctx.after_stored``), so the
+    store has every message the network decided before the request, though its writer
+    commits a few milliseconds after the members got them; the barrier is a read barrier
+    too (who is in the channel, who is logged in)."""
+    ctx.after_stored(client, lambda: _chathistory(ctx, client, msg))
+
+
+def _chathistory(ctx: Context, client: Client, msg: Message) -> None:
     params = msg.params
     sub = params[0].upper()
     if sub == b"TARGETS":
@@ -257,4 +267,4 @@ def _wrap(ctx: Context, client: Client, kind: bytes, params: bytes, out: list[by
     ctx.send(client, opening + body + closing)
 
 
-COMMANDS = (Command(b"CHATHISTORY", chathistory, 2, capability=cap.NAME, reads=True),)
+COMMANDS = (Command(b"CHATHISTORY", chathistory, 2, capability=cap.NAME),)

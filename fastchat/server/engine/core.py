@@ -58,6 +58,7 @@ from fastchat.server.network.records import (
     D_REPLY,
     D_SERVICE,
     D_STANDARD,
+    D_STORED,
     DKill,
     DNotice,
     DOverride,
@@ -111,6 +112,10 @@ class LocalRouter:
     def to_worker(self, worker: int, record: Record) -> None:
         self.core.apply(record)
         self.core.stored(record)  # a private message: into the history (runtime/storage.py)
+
+    def after_stored(self, worker: int, record: Record) -> None:
+        # the shell holds it until its store has written everything (runtime/worker.py)
+        self.core.offload.stored_waits.append(record)
 
 
 class WorkerCore:
@@ -177,6 +182,7 @@ class WorkerCore:
             **self.resync.table,
             D_REPLY: self._d_reply,
             D_DONE: self._d_done,
+            D_STORED: self._d_stored,
             D_KILL: self._d_kill,
             D_OVERRIDE: self._d_override,
             D_NOTICE: self._d_notice,
@@ -291,6 +297,11 @@ class WorkerCore:
     ) -> None:
         """Context: check a password off the loop (see :class:`~.offload.Offload`)."""
         self.offload.check_password(client, password, stored, then)
+
+    def after_stored(self, client: Client, then: Callable[[], None]) -> None:
+        """Context: run ``then`` once the store has every message decided so far (the
+        history barrier, engine/offload.py)."""
+        self.offload.after_stored(client, then)
 
     def ask_history(
         self, client: Client, query: tuple[Any, ...], then: Callable[[tuple[list[Any], str]], None]
@@ -650,6 +661,11 @@ class WorkerCore:
             if client.user is None and d.numeric == N.ERR_NICKNAMEINUSE:
                 client.nick = b""  # the nick it asked for is not its: address it as "*"
             self.reply(client, d.numeric, *d.params)
+
+    def _d_stored(self, rec: Record) -> None:
+        """The store has written what the sequencer decided before an R_HISTSYNC: carry on
+        with what waited for it (:meth:`~.offload.Offload.after_stored`)."""
+        self.offload.password_checked(rec[2], None, self._now)
 
     def _d_done(self, rec: Record) -> None:
         client = self.clients.get(rec[1])

@@ -3,8 +3,9 @@
 Owns: the requests the engine hands its I/O shell for work that blocks or burns CPU (a scrypt
 password check for OPER: ~70 ms by design; reading the config file for REHASH), and carrying
 on with the command when the shell brings the answer back, on the loop, in order: the client's
-barrier holds its next lines meanwhile; and history queries (CHATHISTORY), which the shell
-hands to its store reader (``store/reader.py``), off the loop too.
+barrier holds its next lines meanwhile; history queries (CHATHISTORY), which the shell
+hands to its store reader (``store/reader.py``), off the loop too; and the history barrier
+(:meth:`Offload.after_stored`), which waits for the store's writer.
 Must never: do the work itself (the shell runs checks on a thread pool and reads files), or
 touch a socket.
 """
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from fastchat.irc import numerics as N
 from fastchat.server import passwords
 from fastchat.server.connection import Client
+from fastchat.server.network.records import R_HISTSYNC, Record
 from fastchat.server.render import lines
 
 if TYPE_CHECKING:
@@ -51,7 +53,15 @@ class HistoryQuery(NamedTuple):
 class Offload:
     """A core's queue of blocking work for its shell, and the answers coming back."""
 
-    __slots__ = ("_checking", "_next_ticket", "checks", "core", "queries", "rehash_requests")
+    __slots__ = (
+        "_checking",
+        "_next_ticket",
+        "checks",
+        "core",
+        "queries",
+        "rehash_requests",
+        "stored_waits",
+    )
 
     def __init__(self, core: WorkerCore) -> None:
         self.core = core
@@ -60,6 +70,22 @@ class Offload:
         self._next_ticket = 0
         self.rehash_requests: list[int] = []  # REHASH from these users: the shell reads the file
         self.queries: list[HistoryQuery] = []  # for the shell's store reader
+        # D_STORED answers the shell holds until its store has written everything decided
+        # before them (at one worker, where the sequencer runs in this process)
+        self.stored_waits: list[Record] = []
+
+    def after_stored(self, client: Client, then: Callable[[], None]) -> None:
+        """The history barrier: run ``then`` (under ``client``'s barrier, as the other
+        effects) once the store has written every message the sequencer decided before
+        now, so a query of the history that ``then`` asks sees them all (CHATHISTORY right
+        after a message, a JOIN's replay). An R_HISTSYNC through the sequencer: its D_STORED
+        comes back when the store's writer has caught up (``runtime/storage.py``); it is a
+        read barrier too (it follows every event decided before it)."""
+        self._next_ticket += 1
+        ticket = self._next_ticket
+        client.waiting += 1
+        self._checking[ticket] = (client, lambda _: then())
+        self.core.submit((R_HISTSYNC, client.uid, ticket), barrier=False)
 
     def ask_history(
         self,

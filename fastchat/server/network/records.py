@@ -871,3 +871,31 @@ _CODES.update(
     }
 )
 STATE_EVENTS = STATE_EVENTS | {E_ACCOUNTDROP}
+
+
+# -- history (issue 12) ----------------------------------------------------------------------
+R_HISTSYNC = 96
+D_STORED = 97
+
+
+class RHistSync(NamedTuple):
+    """The history barrier (a query of the store comes next: CHATHISTORY, a JOIN's replay):
+    decides nothing, like R_SYNC; its D_STORED comes back once the store has written
+    everything the sequencer decided before it (held until then: ``runtime/storage.py``)."""
+
+    kind: int
+    uid: int
+    ticket: int  # the worker's continuation (engine/offload.py)
+
+
+class DStored(NamedTuple):
+    """The answer to an R_HISTSYNC: run the continuation ``ticket`` of ``uid``'s worker."""
+
+    kind: int
+    uid: int
+    ticket: int
+    time: int
+
+
+SCHEMAS.update({R_HISTSYNC: RHistSync, D_STORED: DStored})
+_CODES.update({RHistSync: R_HISTSYNC, DStored: D_STORED})

@@ -35,6 +35,7 @@ from fastchat.server.network.records import (
     R_CHGHOST,
     R_COUNTS,
     R_GHOST,
+    R_HISTSYNC,
     R_INVITE,
     R_JOIN,
     R_KICK,
@@ -64,6 +65,7 @@ from fastchat.server.network.records import (
     DReply,
     DService,
     DStandard,
+    DStored,
     DUser,
     DWallops,
     EAccount,
@@ -151,6 +153,14 @@ class Router(Protocol):
     def to_worker(self, worker: int, record: Record) -> None:
         """A delivery or answer for one worker."""
 
+    def after_stored(self, worker: int, record: Record) -> None:
+        """An answer for one worker, sent once the store has written everything decided
+        so far (the D_STORED of an R_HISTSYNC: the history barrier)."""
+
+
+#: The requests answered without D_DONE (see :meth:`Sequencer.handle`)
+_NO_DONE = frozenset({R_COUNTS, R_HISTSYNC})
+
 
 @lru_cache(maxsize=1024)
 def _mask_regex(mask: bytes) -> re.Pattern[str]:
@@ -229,6 +239,7 @@ class Sequencer:
             R_CHANMSG: self._chanmsg,
             R_USERMSG: self._usermsg,
             R_SYNC: self._sync,
+            R_HISTSYNC: self._histsync,
             R_UMODE: self._umode,
             R_OPER: self._oper,
             R_KILL: self._kill_user,
@@ -250,14 +261,15 @@ class Sequencer:
         stamped on everything the decision produces). Every request except a message is
         answered with ``D_DONE`` to its origin, after whatever it caused; so is a message the
         worker doubted (its last field), which it sent under the client's barrier. A report
-        of command counts is no client's request: nobody waits for it."""
+        of command counts is no client's request: nobody waits for it; the history barrier's
+        answer is its own (D_STORED)."""
         kind = request[0]
         self._now = now
         self._table[kind](origin, request, now)
         # A message waits for nothing, unless its worker doubted it; nobody waits for a
         # report of command counts; everything else is some client's barrier.
         messages = (R_CHANMSG, R_USERMSG)
-        if request[5] if kind in messages else kind != R_COUNTS:
+        if request[5] if kind in messages else kind not in _NO_DONE:
             self.router.to_worker(origin, (D_DONE, request[1], now))  # DDone, by hand: hot
 
     def handle_batch(self, origin: int, requests: list[Record], now: int) -> None:
@@ -283,6 +295,11 @@ class Sequencer:
     def _sync(self, origin: int, r: Record, now: int) -> None:
         """A read barrier: nothing to decide. Its D_DONE (sent by :meth:`handle`) reaches the
         worker after every record decided before it, which is the whole point."""
+
+    def _histsync(self, origin: int, r: Record, now: int) -> None:
+        """The history barrier: nothing to decide; its D_STORED reaches the worker once the
+        store has written everything decided before it (the router holds it until then)."""
+        self.router.after_stored(origin, make(DStored, r[1], r[2], now))
 
     def _is_op(self, origin: int, uid: int, chan: Channel, action: bytes) -> bool:
         """May ``uid`` act as a channel operator of ``chan`` (``action``: what for, as the

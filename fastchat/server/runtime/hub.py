@@ -143,6 +143,9 @@ class Hub:
             if records is not None:
                 records.append(record)
 
+    def after_stored(self, worker: int, record: Record) -> None:
+        self.storage.when_stored(lambda: self.to_worker(worker, record))
+
     def to_worker(self, worker: int, record: Record) -> None:
         if record[0] == D_USER:
             self.storage.private(record)  # into the history, if a party is logged in
@@ -178,6 +181,8 @@ class Hub:
         self.sel.register(self.listener, selectors.EVENT_READ, None)
         if self.lifeline_fd is not None:
             self.sel.register(self.lifeline_fd, selectors.EVENT_READ, "lifeline")
+        if self.storage.wakeup is not None:  # the store's writer caught up (history barrier)
+            self.sel.register(self.storage.wakeup, selectors.EVENT_READ, "store")
         pending: dict[socket.socket, Link] = {}  # connected, HELLO not yet read
         sweep_at = time.monotonic() + SWEEP_AFTER
         while not self.stopping:
@@ -198,6 +203,8 @@ class Hub:
                     with contextlib.suppress(BlockingIOError, InterruptedError):
                         while wake_r.recv(512):
                             pass
+                elif data == "store":
+                    self.storage.on_wakeup()
                 elif data == "lifeline":
                     if not os.read(key.fd, 64):
                         log.error("hub: supervisor is gone; stopping")

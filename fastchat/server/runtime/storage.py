@@ -17,6 +17,15 @@ the run into rows (sender mask, command, text, msgid). TAGMSG and STATUSMSG (``P
 is kept when one of its parties is logged in, under :func:`schema.dm_target` of the two
 parties (``commands/history.py``'s ``dm_party``: an account, or a nick of no account).
 
+The history barrier: a query of the history (CHATHISTORY) must see every message decided
+before it, though the writer commits a few milliseconds later. :meth:`Storage.when_stored`
+holds a continuation until every operation submitted so far is settled (written, or given
+up on), and runs it then; at once when nothing waits to be written, when no history is kept,
+or while the writer is failing (the history is unavailable: waiting would only stall the
+client). The writer's thread wakes the loop through :attr:`Storage.wakeup` (a socket the
+loop watches); :meth:`Storage.on_wakeup` runs what waited. The hub holds the ``D_DONE`` of an
+``R_HISTSYNC`` this way; at one worker, the worker holds the query itself.
+
 Only the process that runs the sequencer keeps the store, as with the K-line file: the hub
 at several workers, the one worker at ``--workers 1``. Workers learn the accounts from the
 hub's snapshot.
@@ -24,7 +33,10 @@ hub's snapshot.
 
 from __future__ import annotations
 
+import collections
 import logging
+import socket
+from collections.abc import Callable
 
 from fastchat.irc.casemap import fold
 from fastchat.server.commands.history import dm_party
@@ -64,6 +76,10 @@ class Storage:
         self.days = days  # retention: history_days, history_limit (0: none)
         self.limit = limit
         self._prune_at = 0  # Unix ms: the next pruning (maybe_prune)
+        # the history barrier: (operations submitted then, what runs once they are settled)
+        self._held: collections.deque[tuple[int, Callable[[], None]]] = collections.deque()
+        self.wakeup: socket.socket | None = None  # the loop watches it (once load() ran)
+        self._wake_w: socket.socket | None = None  # the writer's thread writes a byte to it
 
     def maybe_prune(self, now_ms: int) -> None:
         """At most hourly, and at the first call: delete the history beyond its retention
@@ -92,11 +108,56 @@ class Storage:
             )  # fmt: skip
             state.apply(created)
         log.info("store %s: %d accounts", self.path, len(rows))
-        self.writer = Writer(self.path)
+        self.wakeup, self._wake_w = socket.socketpair()
+        self.wakeup.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.writer = Writer(
+            self.path, on_change=lambda status: self._wake(), on_settled=self._wake
+        )
         self.writer.start()
         self._users = state.users
         if self.history:
             self._submit = self.writer.submit
+
+    # -- the history barrier ---------------------------------------------------------------------
+    def when_stored(self, then: Callable[[], None]) -> None:
+        """Run ``then`` once everything submitted to the writer so far is settled: at once
+        if it is (or nothing is kept, or the writer is failing), else from :meth:`on_wakeup`."""
+        writer = self.writer
+        if writer is None or not writer.status().healthy:
+            then()
+            return
+        need = writer.submitted
+        if self._held:
+            self._held.append((need, then))  # after the earlier ones: their order is kept
+            return
+        if writer.wake_when_settled(need):
+            then()
+            return
+        self._held.append((need, then))
+
+    def on_wakeup(self, mask: int = 0) -> None:
+        """The loop's handler of :attr:`wakeup`: the writer settled what someone waited for,
+        or its health changed. Runs every continuation whose writes are settled (all of
+        them while the writer fails), and asks to be woken for the next."""
+        assert self.wakeup is not None and self.writer is not None
+        try:
+            while self.wakeup.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        held, writer = self._held, self.writer
+        failing = not writer.status().healthy
+        while held and (failing or writer.wake_when_settled(held[0][0])):
+            held.popleft()[1]()
+
+    def _wake(self) -> None:
+        """The writer's thread: wake the loop (a byte on the socket it watches)."""
+        try:
+            assert self._wake_w is not None
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # a byte is waiting already (or the loop is gone)
 
     def channel(self, record: Record) -> None:
         """A D_CHAN the sequencer decided (hot: once per run of messages; see the module's
@@ -161,3 +222,7 @@ class Storage:
             if not self.writer.close():
                 log.error("store %s: some writes could not be made before stopping", self.path)
             self.writer = None
+        for sock in (self.wakeup, self._wake_w):
+            if sock is not None:
+                sock.close()
+        self.wakeup = self._wake_w = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import errno
+import functools
 import logging
 import os
 import selectors
@@ -210,6 +211,8 @@ class Worker:
             self.klines.load(self.core.state, int(time.time() * 1000))
             self.storage.load(self.core.state)
             self.core.stored = self.storage.record  # the sequencer's events worth keeping
+            if self.storage.wakeup is not None:  # its writer caught up (history barrier)
+                self._register(self.storage.wakeup, EVENT_READ, self.storage.on_wakeup)
         if self.config.history and self.config.data_dir:
             self.reader = Reader(db.path_in(self.config.data_dir))
             self._register(self.reader.wakeup, EVENT_READ, self._history_answers)
@@ -268,6 +271,8 @@ class Worker:
         core = self.core
         if core.offload.checks:
             self._start_checks()
+        if core.offload.stored_waits:
+            self._hold_stored()
         if core.offload.queries:
             self._ask_history()
         hub = self.hub
@@ -327,6 +332,19 @@ class Worker:
                 self.core.offload.history_answered(q.ticket, [], "", self.now)
             else:
                 self.reader.ask(q.query, q.ticket)
+
+    def _hold_stored(self) -> None:
+        """At one worker, the history barrier (engine/offload.py's ``after_stored``): each
+        D_STORED the sequencer decided goes to the core once this process's store has
+        written everything decided before it."""
+        waits = self.core.offload.stored_waits
+        self.core.offload.stored_waits = []
+        for record in waits:
+            self.storage.when_stored(functools.partial(self._stored, record))
+
+    def _stored(self, record: Record) -> None:
+        self.core._now = self.now
+        self.core.apply(record)
 
     def _history_answers(self, mask: int) -> None:
         assert self.reader is not None

@@ -27,6 +27,12 @@ give ``on_change``, which the writer thread calls whenever ``healthy`` flips: it
 writer's thread, so it must only do something thread-safe, such as writing a byte to the
 loop's wake-up socket (as ``runtime/worker.py``'s ``_wake`` does for password checks).
 
+Waiting for the writes (the history barrier): every operation submitted is eventually
+*settled*: committed, skipped for its own error, or dropped. :attr:`Writer.submitted` counts
+the operations submitted so far; :meth:`Writer.wake_when_settled` asks for ``on_settled`` (on
+the writer's thread, like ``on_change``) once that many are settled, so the loop can hold a
+query until everything decided before it is in the file (``runtime/storage.py``).
+
 Owns: the writing connection and every statement that changes the file while the server runs.
 Must never: decide anything, read the clock for what it writes, or block the thread that
 submits (``submit`` takes a lock only long enough to append).
@@ -147,11 +153,16 @@ class Writer:
         max_batch: int = 1000,
         max_queued: int = 200_000,
         on_change: Callable[[WriterStatus], None] | None = None,
+        on_settled: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
         self.max_batch = max_batch
         self.max_queued = max_queued
         self.on_change = on_change
+        self.on_settled = on_settled
+        self.submitted = 0  # operations submitted, in all (the submitting thread's count)
+        self._settled = 0  # operations committed, skipped or dropped, in all
+        self._wake_at = 0  # call on_settled once _settled reaches this (0: nobody waits)
         self._cond = threading.Condition()
         self._queue: collections.deque[Op] = collections.deque()
         self._batch: list[Op] = []  # taken from the queue, not committed yet (writer thread)
@@ -181,6 +192,7 @@ class Writer:
             raise ValueError(f"store: malformed write operation {op[:1]!r} of {len(op)} items")
         with self._cond:
             self._queue.append(op)
+            self.submitted += 1
             self._cond.notify()
 
     def submit_many(self, ops: Iterable[Op]) -> None:
@@ -191,7 +203,18 @@ class Writer:
                 raise ValueError(f"store: malformed write operation {op[:1]!r} of {len(op)} items")
         with self._cond:
             self._queue.extend(ops)
+            self.submitted += len(ops)
             self._cond.notify()
+
+    def wake_when_settled(self, count: int) -> bool:
+        """True if ``count`` operations are settled already; else False, and ``on_settled``
+        will be called (on the writer's thread) once they are. One request at a time: a
+        later call replaces an earlier one (the loop asks for the oldest it waits for)."""
+        with self._cond:
+            if self._settled >= count:
+                return True
+            self._wake_at = count
+            return False
 
     def status(self) -> WriterStatus:
         """A snapshot, for the loop to poll (thread-safe)."""
@@ -281,7 +304,9 @@ class Writer:
         with self._cond:
             self._committed += len(batch)
             self._commits += 1
+            wake = self._settle(len(batch))
             batch.clear()
+        self._woken(wake)
 
     def _one_by_one(self, conn: sqlite3.Connection, batch: list[Op]) -> None:
         while batch:
@@ -294,12 +319,16 @@ class Writer:
                 log.error("store: skipped write operation %s: %s: %s", op[0], type(e).__name__, e)
                 with self._cond:
                     self._failed += 1
+                    wake = self._settle(1)
                     batch.pop(0)
+                self._woken(wake)
                 continue
             with self._cond:
                 self._committed += 1
                 self._commits += 1
+                wake = self._settle(1)
                 batch.pop(0)
+            self._woken(wake)
 
     def _transaction(self, conn: sqlite3.Connection, batch: list[Op]) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -366,13 +395,16 @@ class Writer:
             self._retries += 1
             self._last_error = text
             excess = len(self._queue) + len(self._batch) - self.max_queued
+            wake = False
             if excess > 0:
                 dropped = self._drop_history(excess)
                 self._dropped += dropped
+                wake = self._settle(dropped)
                 log.error(
                     "store: backlog over %d: dropped %d history writes", self.max_queued, dropped
                 )
             status = self._status_locked() if flipped else None
+        self._woken(wake)
         if status is not None:
             log.error("store: writing %s failed, retrying: %s", self.path, text)
             self._tell(status)
@@ -406,6 +438,22 @@ class Writer:
             status = self._status_locked()
         log.warning("store: writing %s works again", self.path)
         self._tell(status)
+
+    def _settle(self, count: int) -> bool:
+        """``count`` more operations are settled (under the lock): True if someone waits
+        for no more than that (see :meth:`wake_when_settled`)."""
+        self._settled += count
+        if self._wake_at and self._settled >= self._wake_at:
+            self._wake_at = 0
+            return True
+        return False
+
+    def _woken(self, wake: bool) -> None:
+        if wake and self.on_settled is not None:
+            try:
+                self.on_settled()
+            except Exception:
+                log.exception("store: the writer's on_settled callback failed")
 
     def _status_locked(self) -> WriterStatus:
         return WriterStatus(
