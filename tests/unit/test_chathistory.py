@@ -1,19 +1,18 @@
 """Message history (issue 12) in the pure core: CHATHISTORY as an effect (the query the
 shell's store reader runs) under the client's barrier, the rendering of the store's rows,
 its refusals; what the one worker hands the store for each delivered run; and the writer's
-splitting of a run into rows. No SQLite thread runs here: answers are fed by hand."""
+row for a run. No SQLite thread runs here: answers are fed by hand."""
 
 from __future__ import annotations
 
 import pytest
 
-from fastchat.server.caps.message_tags import msgid
 from fastchat.server.commands import history
 from fastchat.server.network.records import D_CHAN, OP, TAGMSG, Record
 from fastchat.server.runtime.storage import Storage
 from fastchat.server.store import schema
 from fastchat.server.store.schema import HistoryRow
-from fastchat.server.store.writer import expand_run
+from fastchat.server.store.writer import run_row
 from tests.unit.fakenet import FakeClient, FakeNet, tags_of
 
 CAPS = ("draft/chathistory", "batch", "server-time", "message-tags")
@@ -153,13 +152,10 @@ def test_one_worker_hands_every_delivered_run_to_the_store() -> None:
     assert runs[0][3].count(b"\r\n") == 2
 
 
-def test_the_writer_splits_a_run_into_rows() -> None:
+def test_the_writer_keeps_a_run_as_one_row() -> None:
     blob = b":bob!~b@h PRIVMSG #h :one\r\n:bob!~b@h NOTICE #h :two words\r\n"
-    rows = expand_run(("message_run", b"#h", 1000, 7, 4, b"acct", b"+x=1", blob))
-    assert rows == [
-        ("message", "#h", msgid(1000, 7, 4).decode(), 1000, "bob!~b@h", "acct", "PRIVMSG", "+x=1", b"one"),
-        ("message", "#h", msgid(1000, 7, 5).decode(), 1000, "bob!~b@h", "acct", "NOTICE", "+x=1", b"two words"),
-    ]  # fmt: skip
+    row = run_row(("message_run", b"#h", 1000, 7, 4, b"acct", b"+x=1", blob))
+    assert row == ("#h", 1000, 7, 4, 2, "acct", "+x=1", blob)
 
 
 @pytest.mark.parametrize(("a", "b"), [("ann", "*bob"), ("*bob", "ann"), ("ann", "ann")])

@@ -17,7 +17,7 @@ from fastchat.server.store.writer import Writer
 
 
 def message(n: int) -> tuple[object, ...]:
-    return ("message", "#a", f"m{n}", 1_000 + n, "n!u@h", "", "PRIVMSG", "", b"hi")
+    return ("message_run", "#a", 1_000 + n, 1, n, b"", b"", b":n!u@h PRIVMSG #a :hi\r\n")
 
 
 def test_the_writer_calls_on_settled_once_the_count_is_reached(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_a_query_waits_for_the_writes_before_it_and_no_longer(tmp_path: Path) ->
     while len(ran) < 3:
         wake(storage)
     assert ran == ["nothing pending", "first", "second"]  # in the order they were held
-    rows = sqlite3.connect(db.path_in(str(tmp_path))).execute("SELECT COUNT(*) FROM history")
+    rows = sqlite3.connect(db.path_in(str(tmp_path))).execute("SELECT COUNT(*) FROM runs")
     assert rows.fetchone()[0] == 11
     storage.close()
 

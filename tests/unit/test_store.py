@@ -25,21 +25,17 @@ def connect(path: str) -> sqlite3.Connection:
 
 
 def message(n: int, target: str = "#a", time_ms: int | None = None) -> Op:
-    return (
-        "message",
-        target,
-        f"m{n}",
-        n if time_ms is None else time_ms,
-        "alice!a@host",
-        "",
-        "PRIVMSG",
-        "",
-        b"hello %d" % n,
-    )
+    """A run of one message, ``m<n>`` (sender 1's n-th)."""
+    return ("message_run", target, n if time_ms is None else time_ms, 1, n, b"", b"",
+            b":alice!a@host PRIVMSG %s :m%d\r\n" % (target.encode(), n))  # fmt: skip
 
 
-def msgids(path: str) -> list[str]:
-    return [r[0] for r in connect(path).execute("SELECT msgid FROM history ORDER BY id")]
+def texts(path: str) -> list[str]:
+    """Every stored message's text, in the order of the runs."""
+    out = []
+    for (lines,) in connect(path).execute("SELECT lines FROM runs ORDER BY id"):
+        out += [line.rsplit(b" :", 1)[1].decode() for line in lines.split(b"\r\n")[:-1]]
+    return out
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -57,9 +53,9 @@ def test_prepare_makes_the_directory_and_a_current_wal_file(tmp_path: Path) -> N
     assert path == str(data_dir / "fastchat.db")
     conn = connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.version(conn) == schema.VERSION == 1
+    assert db.version(conn) == schema.VERSION == len(schema.MIGRATIONS)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"accounts", "history", "dm_peers"} <= tables
+    assert {"accounts", "runs", "dm_peers"} <= tables
     assert db.connect(path).execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
 
 
@@ -80,7 +76,7 @@ def test_an_older_file_gets_the_missing_migrations(tmp_path: Path) -> None:
     )
     conn = db.connect(path)
     assert db.migrate(conn, path, newer) == 1
-    assert db.version(conn) == 3
+    assert db.version(conn) == len(newer)
     assert conn.execute("SELECT name, note FROM accounts").fetchall() == [("A", "")]
 
 
@@ -96,7 +92,8 @@ def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path: Path) -> None:
 
 def test_a_file_from_a_newer_version_is_refused(path: str) -> None:
     connect(path).execute(f"PRAGMA user_version = {schema.VERSION + 1}")
-    with pytest.raises(db.StoreError, match="schema version 2 is newer than this fastchat knows"):
+    newer = f"schema version {schema.VERSION + 1} is newer than this fastchat knows"
+    with pytest.raises(db.StoreError, match=newer):
         db.prepare(str(Path(path).parent))
 
 
@@ -140,7 +137,7 @@ def test_queued_operations_are_written_in_few_transactions(
     assert writer.close()
     status = writer.status()
     assert (status.committed, status.commits, status.queued) == (10_000, 10, 0)
-    assert msgids(path) == [f"m{n}" for n in range(10_000)]
+    assert texts(path) == [f"m{n}" for n in range(10_000)]
 
 
 def test_a_running_writer_batches_what_comes_while_it_commits(
@@ -155,7 +152,7 @@ def test_a_running_writer_batches_what_comes_while_it_commits(
     status = writer.status()
     assert status.committed == 20_000
     assert status.commits < 2_000  # batches, not one commit per operation
-    assert msgids(path) == [f"m{n}" for n in range(20_000)]
+    assert texts(path) == [f"m{n}" for n in range(20_000)]
 
 
 def test_operations_apply_in_order(path: str, writers: list[Writer]) -> None:
@@ -186,27 +183,27 @@ def test_close_writes_everything_queued_and_is_safe_twice(path: str) -> None:
     writer.submit_many(message(n) for n in range(500))
     assert writer.close()
     assert writer.close()
-    assert len(msgids(path)) == 500
+    assert len(texts(path)) == 500
 
 
 def test_close_without_start_still_writes(path: str) -> None:
     writer = Writer(path)
     writer.submit(message(1))
     assert writer.close()
-    assert msgids(path) == ["m1"]
+    assert texts(path) == ["m1"]
 
 
-def test_a_replayed_msgid_is_written_once(path: str) -> None:
+def test_a_replayed_run_is_written_once(path: str) -> None:
     writer = Writer(path)
     writer.submit_many([message(1), message(2), message(1)])
     assert writer.close()
-    assert msgids(path) == ["m1", "m2"]
+    assert texts(path) == ["m1", "m2"]
 
 
 def test_a_malformed_operation_is_refused_at_once(path: str) -> None:
     writer = Writer(path)
     with pytest.raises(ValueError, match="malformed write operation"):
-        writer.submit(("message", "#a"))
+        writer.submit(("message_run", "#a"))
     with pytest.raises(ValueError, match="malformed"):
         writer.submit(("launch_missiles",))
     assert writer.close()
@@ -216,10 +213,10 @@ def test_an_operation_breaking_a_constraint_is_skipped_alone(path: str) -> None:
     writer = Writer(path)
     bad = ("account_put", "x", None, "h", "", 1, False)  # accounts.name is NOT NULL
     wrong_type = ("prune", "yesterday", None)
-    unbindable = ("message", "#a", "m9", 9, "a!b@c", "", "PRIVMSG", "", [b"text"])
+    unbindable = ("message_run", "#a", 9, 1, 9, b"", b"", [b"text"])
     writer.submit_many([message(1), bad, wrong_type, unbindable, message(2)])
     assert writer.close()
-    assert msgids(path) == ["m1", "m2"]
+    assert texts(path) == ["m1", "m2"]
     assert writer.status().failed == 3
     assert writer.status().healthy
 
@@ -231,7 +228,19 @@ def test_prune_by_age_and_by_count(path: str) -> None:
     writer.submit(("prune", 2, 0))  # older than 2 ms
     writer.submit(("prune", 0, 5))  # the newest 5 of each target
     assert writer.close()
-    assert msgids(path) == ["m5", "m6", "m7", "m8", "m9", "m10", "m11", "m12"]
+    assert texts(path) == ["m5", "m6", "m7", "m8", "m9", "m10", "m11", "m12"]
+
+
+def test_prune_by_count_keeps_whole_runs(path: str) -> None:
+    """A run goes whole, once the newer messages are enough: the newest 3 of #a here are in
+    runs of 2 and 2, so 4 stay."""
+    writer = Writer(path)
+    for first in (0, 2, 4):
+        lines = b"".join(b":a!b@c PRIVMSG #a :m%d\r\n" % n for n in (first, first + 1))
+        writer.submit(("message_run", "#a", 10 + first, 1, first, b"", b"", lines))
+    writer.submit(("prune", 0, 3))
+    assert writer.close()
+    assert texts(path) == ["m2", "m3", "m4", "m5"]
 
 
 def test_private_messages_record_both_parties_peers(path: str) -> None:
@@ -262,7 +271,7 @@ def test_a_locked_file_makes_the_writer_unhealthy_until_it_is_free(path: str) ->
     assert writer.close()
     assert writer.status().healthy
     assert [c.healthy for c in changes] == [False, True]
-    assert msgids(path) == [f"m{n}" for n in range(200)]
+    assert texts(path) == [f"m{n}" for n in range(200)]
     assert [a.name for a in reader.load_accounts(path)] == ["Alice"]
 
 
@@ -279,7 +288,7 @@ def test_a_long_outage_drops_the_oldest_history_never_accounts(path: str) -> Non
     assert writer.close()
     status = writer.status()
     assert status.dropped == 31  # 81 queued, bound 50
-    assert msgids(path) == [f"m{n}" for n in range(31, 80)]
+    assert texts(path) == [f"m{n}" for n in range(31, 80)]
     assert [a.name for a in reader.load_accounts(path)] == ["Alice"]
 
 
@@ -311,7 +320,7 @@ def test_a_full_disk_is_retried_with_backoff_not_per_submit(
     full.clear()
     assert writer.close()
     assert writer.status().healthy
-    assert msgids(path) == [f"m{n}" for n in range(31)]
+    assert texts(path) == [f"m{n}" for n in range(31)]
 
 
 def test_close_gives_up_at_its_deadline_when_the_file_stays_locked(path: str) -> None:

@@ -12,27 +12,51 @@ from typing import Any
 
 import pytest
 
+from fastchat.server.caps import message_tags
 from fastchat.server.store import db, reader, schema
 from fastchat.server.store.writer import Writer
 
-#: #a's messages m0..m9 and their times (ties at 100 and 300: the writer's order decides)
+#: #a's messages m0..m9 and their times (ties at 100 and 300: the writer's order decides),
+#: stored as runs the way the sequencer delivers them: m0-m1 one run, m3-m5 another
 TIMES = [100, 100, 200, 300, 300, 300, 400, 500, 600, 700]
+RUNS_A = [(0, 2), (2, 1), (3, 3), (6, 1), (7, 1), (8, 1), (9, 1)]  # (first, count)
+ALICE, BOB = 1, 2  # sender uids
 DM = schema.dm_target("alice", "bob")
+#: each message's name in these tests -> its msgid (``<time>-<sender uid>-<seq>``, hex)
+MSGIDS: dict[str, str] = {}
+
+
+def lines(kind: bytes, target: bytes, texts: list[bytes], source: bytes) -> bytes:
+    return b"".join(b":%s %s %s :%s\r\n" % (source, kind, target, t) for t in texts)
+
+
+def run_of(name: str, target: str, time_ms: int, uid: int, first: int, texts: list[bytes],
+           *, kind: bytes = b"PRIVMSG", account: bytes = b"", tags: bytes = b"",
+           source: bytes = b"alice!a@h") -> tuple[Any, ...]:  # fmt: skip
+    for i in range(len(texts)):
+        MSGIDS[f"{name}{first + i}"] = message_tags.msgid(time_ms, uid, first + i).decode()
+    blob = lines(kind, target.encode() if target.startswith("#") else b"bob", texts, source)
+    return ("message_run", target, time_ms, uid, first, account, tags, blob)
 
 
 @pytest.fixture(scope="module")
 def path(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = db.prepare(str(tmp_path_factory.mktemp("store")))
     writer = Writer(path)
-    for n, t in enumerate(TIMES):
-        writer.submit(("message", "#a", f"m{n}", t, "alice!a@h", "", "PRIVMSG", "", b"%d" % n))
+    for first, count in RUNS_A:
+        texts = [b"%d" % n for n in range(first, first + count)]
+        writer.submit(run_of("m", "#a", TIMES[first], ALICE, first, texts))
     for n, t in enumerate([150, 350, 650]):
-        writer.submit(("message", "#b", f"b{n}", t, "bob!b@h", "bob", "NOTICE", "+x=1", b"b"))
+        writer.submit(
+            run_of("b", "#b", t, BOB, n, [b"b"], kind=b"NOTICE", account=b"bob", tags=b"+x=1",
+                   source=b"bob!b@h")
+        )  # fmt: skip
     for n, t in enumerate([50, 450]):
-        writer.submit(("message", DM, f"d{n}", t, "bob!b@h", "", "PRIVMSG", "", b"hi"))
+        writer.submit(run_of("d", DM, t, BOB, n, [b"hi"], source=b"bob!b@h"))
     writer.submit(
-        ("message", schema.dm_target("carol", "dave"), "x0", 500, "c", "", "TAGMSG", "", b"")
-    )
+        ("message_run", schema.dm_target("carol", "dave"), 500, 3, 0, b"", b"",
+         b":c TAGMSG dave :\r\n")
+    )  # fmt: skip
     writer.submit(("account_put", "alice", "Alice", "hash", "a@x", 5, True))
     assert writer.close()
     return path
@@ -46,11 +70,18 @@ def conn(path: str) -> Iterator[sqlite3.Connection]:
 
 
 def ids(rows: list[Any]) -> list[str]:
-    return [row.msgid for row in rows]
+    """The test names of the messages (m3, b1...) in ``rows``."""
+    names = {msgid: name for name, msgid in MSGIDS.items()}
+    return [names[row.msgid] for row in rows]
 
 
 def m(*ns: int) -> list[str]:
     return [f"m{n}" for n in ns]
+
+
+def real(query: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``query`` with the test names of its references turned into msgids."""
+    return tuple(MSGIDS.get(x, x) if isinstance(x, str) else x for x in query)
 
 
 @pytest.mark.parametrize(
@@ -90,12 +121,32 @@ def m(*ns: int) -> list[str]:
 def test_history_selectors(
     conn: sqlite3.Connection, query: tuple[Any, ...], expected: list[str]
 ) -> None:
-    assert ids(reader.run(conn, query)) == expected
+    assert ids(reader.run(conn, real(query))) == expected
 
 
 def test_history_rows_carry_every_column(conn: sqlite3.Connection) -> None:
     (row,) = reader.run(conn, ("latest", "#b", None, 1))
-    assert row == schema.HistoryRow("#b", "b2", 650, "bob!b@h", "bob", "NOTICE", "+x=1", b"b")
+    assert row == schema.HistoryRow(
+        "#b", MSGIDS["b2"], 650, "bob!b@h", "bob", "NOTICE", "+x=1", b"b"
+    )
+    rows = reader.run(conn, ("latest", "#a", None, 5))  # runs split into their lines
+    assert [(r.sender, r.kind, r.text, r.time_ms) for r in rows[:3]] == [
+        ("alice!a@h", "PRIVMSG", b"5", 300),  # the end of the run m3-m5
+        ("alice!a@h", "PRIVMSG", b"6", 400),
+        ("alice!a@h", "PRIVMSG", b"7", 500),
+    ]
+
+
+@pytest.mark.parametrize(
+    "msgid",
+    ["64-1-a", "64-1-2", "64-9-0", "12c-1-6", "m1", "64-1-0-0", "64-01-0x"],
+)
+def test_a_msgid_that_is_not_in_the_target_finds_nothing(
+    conn: sqlite3.Connection, msgid: str
+) -> None:
+    """Beyond a run's end (64-1-2: m0-m1 are 64-1-0 and 64-1-1), another sender, another
+    time, not ours at all."""
+    assert reader.run(conn, ("after", "#a", msgid, 10)) == []
 
 
 @pytest.mark.parametrize(
@@ -137,7 +188,7 @@ def test_the_reader_answers_by_ticket_and_wakes_a_selector(path: str) -> None:
     try:
         store_reader.ask(("latest", "#a", None, 2), 1)
         store_reader.ask(("account", "alice"), 2)
-        store_reader.ask(("before", "#a", "m3", 1), 3)
+        store_reader.ask(("before", "#a", MSGIDS["m3"], 1), 3)
         store_reader.ask(("nonsense",), 4)
         store_reader.ask(("latest", "#a", None, "x"), 5)  # a bad argument: an error, no crash
         answers: dict[int, reader.Answer] = {}

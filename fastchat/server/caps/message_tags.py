@@ -15,6 +15,7 @@ in ``commands/messages.py``) reaches only clients that negotiated this capabilit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from fastchat.irc.message import parse_tags
@@ -36,6 +37,22 @@ def msgid(time: int, sender: int, seq: int) -> bytes:
 def msgid_prefix(time: int, sender: int) -> bytes:
     """What the msgids of one run of a sender's messages (one time) share."""
     return b"%x-%x-" % (time, sender)
+
+
+def maybe_parse_msgid(value: str) -> tuple[int, int, int] | None:
+    """The ``(time, sender, seq)`` of one of our msgids; None for anything else (another
+    server's, a client's mistake).
+
+    >>> maybe_parse_msgid("19abdbef67b-100000005-0"), maybe_parse_msgid("x")
+    ((1764120000123, 4294967301, 0), None)
+    """
+    m = _MSGID.fullmatch(value)
+    if m is None:
+        return None
+    return int(m[1], 16), int(m[2], 16), int(m[3], 16)
+
+
+_MSGID = re.compile(r"([0-9a-f]{1,15})-([0-9a-f]{1,15})-([0-9a-f]{1,15})")  # < 2**60 each
 
 
 def _msgid(meta: Meta) -> bytes | None:

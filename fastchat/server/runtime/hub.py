@@ -222,6 +222,7 @@ class Hub:
             self._flush_all()
             self.klines.maybe_save(self.state)
             self.storage.maybe_prune(int(time.time() * 1000))
+            self.storage.flush()  # this turn's history and accounts, to the store's writer
         return 0
 
     def _on_stop(self, signum: int, frame: object) -> None:

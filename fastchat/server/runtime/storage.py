@@ -11,8 +11,8 @@ decided: no clock, no random choice here), or write on the loop's thread (the
 
 History: every channel message the sequencer delivers (a D_CHAN record: a run of one
 sender's PRIVMSG/NOTICE lines, or one) is handed to the writer as it is, with the sender's
-account: :meth:`Storage.channel` does O(1) work on the loop, and the writer's thread splits
-the run into rows (sender mask, command, text, msgid). TAGMSG and STATUSMSG (``PRIVMSG
+account: :meth:`Storage.channel` does O(1) work on the loop, and the writer's thread writes
+the run as one row (``store/schema.py``). TAGMSG and STATUSMSG (``PRIVMSG
 @#chan``, seen by some members only) are not kept. A private message (D_USER, not its echo)
 is kept when one of its parties is logged in, under :func:`schema.dm_target` of the two
 parties (``commands/history.py``'s ``dm_party``: an account, or a nick of no account).
@@ -52,7 +52,7 @@ from fastchat.server.network.records import (
 )
 from fastchat.server.network.state import State, User
 from fastchat.server.store import db, reader, schema
-from fastchat.server.store.writer import Writer
+from fastchat.server.store.writer import Op, Writer
 
 log = logging.getLogger("fastchat.store")
 
@@ -72,7 +72,11 @@ class Storage:
         self.writer: Writer | None = None
         self.history = history
         self._users: dict[int, User] = {}  # the sequencer's state's (set by load)
-        self._submit = self._nowhere  # the writer's submit, once it runs and history is kept
+        # The operations decided this loop turn, handed to the writer together by flush():
+        # one lock and one wake-up of its thread per turn, not per message
+        self._ops: list[Op] = []
+        # _ops.append, once the writer runs and history is kept
+        self._submit: Callable[[Op], None] = self._nowhere
         self.days = days  # retention: history_days, history_limit (0: none)
         self.limit = limit
         self._prune_at = 0  # Unix ms: the next pruning (maybe_prune)
@@ -92,7 +96,7 @@ class Storage:
         self._submit(("prune", before, self.limit))
 
     @staticmethod
-    def _nowhere(op: tuple[object, ...]) -> None:
+    def _nowhere(op: Op) -> None:
         pass
 
     def load(self, state: State) -> None:
@@ -117,7 +121,14 @@ class Storage:
         self.writer.start()
         self._users = state.users
         if self.history:
-            self._submit = self.writer.submit
+            self._submit = self._ops.append
+
+    def flush(self) -> None:
+        """Hand the writer what this loop turn decided (the loops call it once a turn)."""
+        if self._ops:
+            assert self.writer is not None
+            self.writer.submit_many(self._ops)
+            self._ops.clear()
 
     # -- the history barrier ---------------------------------------------------------------------
     def when_stored(self, then: Callable[[], None]) -> None:
@@ -127,6 +138,7 @@ class Storage:
         if writer is None or not writer.status().healthy:
             then()
             return
+        self.flush()
         need = writer.submitted
         if self._held:
             self._held.append((need, then))  # after the earlier ones: their order is kept
@@ -201,10 +213,10 @@ class Storage:
         if self.writer is None or event[0] not in STORED:
             return
         if event[0] == E_ACCOUNTDROP:  # NickServ DROP
-            self.writer.submit(("account_drop", fold(EAccountDrop._make(event).name).decode()))
+            self._ops.append(("account_drop", fold(EAccountDrop._make(event).name).decode()))
             return
         e = EAccount._make(event)
-        self.writer.submit(
+        self._ops.append(
             (
                 "account_put",
                 fold(e.name).decode(),
@@ -219,6 +231,7 @@ class Storage:
     def close(self) -> None:
         """Write everything submitted (a graceful stop loses nothing), then stop the thread."""
         if self.writer is not None:
+            self.flush()
             if not self.writer.close():
                 log.error("store %s: some writes could not be made before stopping", self.path)
             self.writer = None

@@ -263,6 +263,7 @@ class Worker:
             self._flush_all()
             self.klines.maybe_save(core.state, int(now * 1000))
             self.storage.maybe_prune(int(now * 1000))
+            self.storage.flush()  # this turn's history and accounts, to the store's writer
         self._shutdown()
         return 0
 

@@ -44,6 +44,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from fastchat.server.caps import message_tags
 from fastchat.server.store import db, schema
 from fastchat.server.store.schema import AccountRow, HistoryRow
 
@@ -51,10 +52,14 @@ log = logging.getLogger("fastchat.store")
 
 Query = tuple[Any, ...]
 Ref = int | str
-_Key = tuple[int, int]  # a position in a target's order: (time_ms, id)
+# A message's place in its target's order: (time_ms, run id, index in the run). A bound made
+# from a time is a place no message has: (t, 0, -1) lies before every message of that
+# millisecond (run ids start at 1), (t, _MAX_ID, 0) after them all.
+_Key = tuple[int, int, int]
 _MAX_ID = (1 << 63) - 1
+_END: _Key = (_MAX_ID, _MAX_ID, 0)
 
-_SELECT = f"SELECT {schema.HISTORY_COLUMNS} FROM history WHERE target_folded = ? "
+_RUNS = f"SELECT {schema.RUN_COLUMNS} FROM runs WHERE target_folded = ? "
 
 
 class Answer(NamedTuple):
@@ -67,23 +72,47 @@ class Answer(NamedTuple):
 
 
 # -- the queries, on any connection ----------------------------------------------------------
-def _history(rows: Iterable[tuple[Any, ...]]) -> list[HistoryRow]:
-    return [HistoryRow(*row) for row in rows]
+def _messages(run: tuple[Any, ...]) -> list[tuple[_Key, HistoryRow]]:
+    """The messages of a stored run (a ``runs`` row, :data:`schema.RUN_COLUMNS`), oldest
+    first, each with its place."""
+    run_id, target, time_ms, sender_uid, first, account, tags, blob = run
+    prefix = message_tags.msgid_prefix(time_ms, sender_uid).decode()
+    lines = blob.split(b"\r\n")
+    if lines[-1] == b"":
+        lines.pop()
+    out = []
+    for i, line in enumerate(lines):
+        source, kind, _target, text = line.split(b" ", 3)
+        message = HistoryRow(
+            target, f"{prefix}{first + i:x}", time_ms, source[1:].decode("utf-8", "replace"),
+            account, kind.decode(), tags, text[1:],
+        )  # fmt: skip
+        out.append(((time_ms, run_id, i), message))
+    return out
 
 
 def _msgid_key(conn: sqlite3.Connection, target: str, msgid: str) -> _Key | None:
+    """The place of the message ``msgid`` in ``target``; None if the target has none such."""
+    parsed = message_tags.maybe_parse_msgid(msgid)
+    if parsed is None:
+        return None
+    time_ms, sender_uid, seq = parsed
     row = conn.execute(
-        "SELECT time_ms, id FROM history WHERE msgid = ? AND target_folded = ?", (msgid, target)
+        "SELECT id, first, count FROM runs WHERE target_folded = ? AND time_ms = ? "
+        "AND sender_uid = ? AND first <= ? ORDER BY first DESC LIMIT 1",
+        (target, time_ms, sender_uid, seq),
     ).fetchone()
-    return None if row is None else (row[0], row[1])
+    if row is None or seq >= row[1] + row[2]:
+        return None
+    return time_ms, row[0], seq - row[1]
 
 
 def _bounds(conn: sqlite3.Connection, target: str, ref: Ref) -> tuple[_Key, _Key] | None:
-    """The positions just before and just after ``ref``: for a time, before every message of
-    that millisecond and after them all; for a msgid, its message's own position (so that
+    """The places just before and just after ``ref``: for a time, before every message of
+    that millisecond and after them all; for a msgid, its message's own place (so that
     strict comparisons leave it out). None for a msgid the target does not have."""
     if isinstance(ref, int):
-        return (ref, 0), (ref, _MAX_ID)
+        return (ref, 0, -1), (ref, _MAX_ID, 0)
     key = _msgid_key(conn, target, ref)
     return None if key is None else (key, key)
 
@@ -91,14 +120,23 @@ def _bounds(conn: sqlite3.Connection, target: str, ref: Ref) -> tuple[_Key, _Key
 def _newest_below(
     conn: sqlite3.Connection, target: str, high: _Key, low: _Key | None, n: int
 ) -> list[HistoryRow]:
-    """The newest ``n`` messages strictly between ``low`` and ``high``, oldest first."""
-    sql = _SELECT + "AND (time_ms, id) < (?, ?) "
-    args: list[Any] = [target, *high]
+    """The newest ``n`` messages strictly between ``low`` and ``high``, oldest first: the
+    runs that may hold some, newest first, split until ``n`` are found."""
+    if n <= 0:
+        return []
+    sql = _RUNS + "AND (time_ms, id) <= (?, ?) "
+    args: list[Any] = [target, high[0], high[1]]
     if low is not None:
-        sql += "AND (time_ms, id) > (?, ?) "
-        args += low
-    rows = conn.execute(sql + "ORDER BY time_ms DESC, id DESC LIMIT ?", (*args, n)).fetchall()
-    return _history(reversed(rows))
+        sql += "AND (time_ms, id) >= (?, ?) "
+        args += low[:2]
+    found: list[HistoryRow] = []
+    for run in conn.execute(sql + "ORDER BY time_ms DESC, id DESC", args):
+        for key, message in reversed(_messages(run)):
+            if key < high and (low is None or key > low):
+                found.append(message)
+                if len(found) == n:
+                    return found[::-1]
+    return found[::-1]
 
 
 def _oldest_above(
@@ -110,13 +148,21 @@ def _oldest_above(
     inclusive: bool = False,
 ) -> list[HistoryRow]:
     """The oldest ``n`` messages after ``low`` (``inclusive``: from it) and below ``high``."""
-    sql = _SELECT + ("AND (time_ms, id) >= (?, ?) " if inclusive else "AND (time_ms, id) > (?, ?) ")
-    args: list[Any] = [target, *low]
+    if n <= 0:
+        return []
+    sql = _RUNS + "AND (time_ms, id) >= (?, ?) "
+    args: list[Any] = [target, low[0], low[1]]
     if high is not None:
-        sql += "AND (time_ms, id) < (?, ?) "
-        args += high
-    rows = conn.execute(sql + "ORDER BY time_ms, id LIMIT ?", (*args, n)).fetchall()
-    return _history(rows)
+        sql += "AND (time_ms, id) <= (?, ?) "
+        args += high[:2]
+    found: list[HistoryRow] = []
+    for run in conn.execute(sql + "ORDER BY time_ms, id", args):
+        for key, message in _messages(run):
+            if (key >= low if inclusive else key > low) and (high is None or key < high):
+                found.append(message)
+                if len(found) == n:
+                    return found
+    return found
 
 
 def latest(
@@ -128,7 +174,7 @@ def latest(
         if bounds is None:
             return []
         low = bounds[1]
-    return _newest_below(conn, target, (_MAX_ID, _MAX_ID), low, limit)
+    return _newest_below(conn, target, _END, low, limit)
 
 
 def before(conn: sqlite3.Connection, target: str, ref: Ref, limit: int) -> list[HistoryRow]:
@@ -180,7 +226,7 @@ def targets(
         # the target's latest message, which must itself lie in the window (a target whose
         # latest is later is not listed: the spec's "updated" targets)
         row = conn.execute(
-            "SELECT MAX(time_ms) FROM history WHERE target_folded = ?", (name,)
+            "SELECT MAX(time_ms) FROM runs WHERE target_folded = ?", (name,)
         ).fetchone()
         if row[0] is not None and low < row[0] < high:
             found.append((name, row[0]))

@@ -7,16 +7,24 @@ Must never: open a file or run a statement (that is :mod:`.db`), or change a scr
 released: a new version is a new script at the end, so every file, whatever its version, can
 be brought to the current one.
 
-History and the CHATHISTORY selectors (IRCv3 ``chathistory``): a target's messages are ordered
-by ``(time_ms, id)``: the sequencer's stamp, then the order the writer got them in (which is
-the sequencer's order). Every selector is a range of that order within one target, so the one
-index ``history_target_time (target_folded, time_ms, id)`` answers them all by a seek and a
-walk: LATEST (the end, backwards), BEFORE/AFTER/AROUND/BETWEEN (a bound, either way; a msgid
-bound is first turned into its ``(time_ms, id)`` through the UNIQUE index on ``msgid``), and
-TARGETS (for each target asked about, the last message in a time window: one seek per target).
-A private conversation has one target, :func:`dm_target` of its two parties, and the writer
-records each party's peers in ``dm_peers``, so TARGETS can find a user's conversations without
-scanning the history.
+History and the CHATHISTORY selectors (IRCv3 ``chathistory``): the history is kept as the
+sequencer delivered it, one row of ``runs`` per *run* (one sender's consecutive lines to one
+target, decided at one time: a D_CHAN or D_USER record), its lines as the members got them
+(``:nick!user@host PRIVMSG|NOTICE <target> :<text>\r\n`` each) and what their msgids share:
+line ``i`` of a run has the msgid ``<time_ms>-<sender_uid>-<first + i>`` (hexadecimal; see
+``caps/message_tags.py``). A busy channel's runs hold tens of lines each (BENCHMARKS.md), so
+the writer inserts a row per run, not per message: that is what lets it keep pace with the
+relay. A target's messages are ordered by ``(time_ms, id, i)``: the sequencer's stamp, then
+the order the writer got the runs in (the sequencer's order), then the line's place in its
+run. Every selector is a range of that order within one target, so the one index
+``runs_target_time (target_folded, time_ms, id)`` answers them all by a seek and a walk
+(``store/reader.py`` splits the runs it meets and trims their ends): LATEST (the end,
+backwards), BEFORE/AFTER/AROUND/BETWEEN (a bound, either way; a msgid bound is first turned
+into its run through the UNIQUE index ``runs_msgid``, which also keeps a replayed run from
+being written twice), and TARGETS (for each target asked about, its latest run: one seek per
+target). A private conversation has one target, :func:`dm_target` of its two parties, and the
+writer records each party's peers in ``dm_peers``, so TARGETS can find a user's
+conversations without scanning the history.
 """
 
 from __future__ import annotations
@@ -53,6 +61,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             peer_folded TEXT NOT NULL,
             PRIMARY KEY (owner_folded, peer_folded)
         ) WITHOUT ROWID""",
+    ),
+    (  # 2: the history as runs (see the module's docstring). Version 1's history table was
+        # never written by a released fastchat (history came with version 2): it goes empty.
+        "DROP TABLE history",
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            target_folded TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            sender_uid INTEGER NOT NULL,
+            first INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            account TEXT NOT NULL DEFAULT '',
+            tags TEXT NOT NULL DEFAULT '',
+            lines BLOB NOT NULL
+        )""",
+        "CREATE INDEX runs_target_time ON runs (target_folded, time_ms, id)",
+        "CREATE UNIQUE INDEX runs_msgid ON runs (target_folded, time_ms, sender_uid, first)",
     ),
 )
 
@@ -91,7 +116,7 @@ class AccountRow(NamedTuple):
 
 
 class HistoryRow(NamedTuple):
-    """One message of ``history``, as the selectors give it back."""
+    """One message of the history, as the selectors give it back (a line of a run)."""
 
     target_folded: str
     msgid: str
@@ -103,6 +128,6 @@ class HistoryRow(NamedTuple):
     text: bytes
 
 
-#: The columns of :class:`HistoryRow`, in order, for SELECTs.
-HISTORY_COLUMNS = "target_folded, msgid, time_ms, sender, account, kind, tags, text"
+#: The columns of a run the selectors read, in the order ``store/reader.py`` takes them.
+RUN_COLUMNS = "id, target_folded, time_ms, sender_uid, first, account, tags, lines"
 ACCOUNT_COLUMNS = "name_folded, name, password_hash, email, created_ms, verified"

@@ -48,7 +48,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from fastchat.server.caps import message_tags
 from fastchat.server.store import db, schema
 
 log = logging.getLogger("fastchat.store")
@@ -67,22 +66,19 @@ OPS: dict[str, int] = {
     "account_verified": 3,
     # (name, name_folded): the account goes (its history stays, under its sender's name)
     "account_drop": 2,
-    # (name, target_folded, msgid, time_ms, sender, account, kind, tags, text): a message;
-    # target_folded is a channel's folded name or schema.dm_target(a, b); a msgid already
-    # stored is ignored (a replay writes nothing twice)
-    "message": 9,
     # (name, target_folded, time_ms, sender_uid, first, account, tags, lines): a run of
-    # channel messages (or a private one: target_folded is then a schema.dm_target, a str) as the sequencer delivered it (a D_CHAN record's fields, bytes as on
-    # the wire): the writer thread splits it into "message" rows (line i has the msgid of
-    # (time_ms, sender_uid, first + i)), so the loop that submits does O(1) per run
+    # messages as the sequencer delivered it (a D_CHAN or D_USER record's fields, bytes as
+    # on the wire; target_folded is a channel's folded name or a schema.dm_target), written
+    # as one row of ``runs`` (store/schema.py): the writer does O(1) per run, whatever its
+    # length; a run already stored is ignored (a replay writes nothing twice)
     "message_run": 8,
-    # (name, before_ms, keep_per_target): delete the messages older than before_ms, and
-    # beyond the newest keep_per_target of each target (0: no count limit)
+    # (name, before_ms, keep_per_target): delete the runs older than before_ms, and those
+    # wholly beyond the newest keep_per_target messages of each target (0: no count limit)
     "prune": 3,
 }
 
 #: The operations that may be dropped when the backlog is too long while unhealthy.
-_DROPPABLE = frozenset({"message", "message_run"})
+_DROPPABLE = frozenset({"message_run"})
 
 _SQL = {
     "account_put": f"INSERT OR REPLACE INTO accounts ({schema.ACCOUNT_COLUMNS}) "
@@ -90,41 +86,33 @@ _SQL = {
     "account_password": "UPDATE accounts SET password_hash = ? WHERE name_folded = ?",
     "account_verified": "UPDATE accounts SET verified = ? WHERE name_folded = ?",
     "account_drop": "DELETE FROM accounts WHERE name_folded = ?",
-    "message": "INSERT OR IGNORE INTO history "
-    "(target_folded, msgid, time_ms, sender, account, kind, tags, text) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 }
+_RUN = (
+    "INSERT OR IGNORE INTO runs "
+    "(target_folded, time_ms, sender_uid, first, count, account, tags, lines) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _DM_PEER = "INSERT OR IGNORE INTO dm_peers (owner_folded, peer_folded) VALUES (?, ?)"
-_PRUNE_OLD = "DELETE FROM history WHERE time_ms < ?"
+_PRUNE_OLD = "DELETE FROM runs WHERE time_ms < ?"
+# a run goes when the messages newer than all of its own are keep_per_target or more
 _PRUNE_COUNT = (
-    "DELETE FROM history WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER "
-    "(PARTITION BY target_folded ORDER BY time_ms DESC, id DESC) AS n FROM history) "
-    "WHERE n > ?)"
+    "DELETE FROM runs WHERE id IN (SELECT id FROM (SELECT id, SUM(count) OVER "
+    "(PARTITION BY target_folded ORDER BY time_ms DESC, id DESC) - count AS newer FROM runs) "
+    "WHERE newer >= ?)"
 )
 
 FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 2.0
 
 
-def expand_run(op: Op) -> list[Op]:
-    """The "message" operations of a "message_run" (see :data:`OPS`): each line of it is
-    ``:nick!user@host PRIVMSG|NOTICE <target> :<text>\\r\\n``, formatted by the sender's worker."""
-    _, target, time_ms, sender, first, account, tags, blob = op
-    target_s = target if isinstance(target, str) else target.decode("utf-8", "replace")
-    account_s = account.decode("utf-8", "replace")
-    tags_s = tags.decode("utf-8", "replace")
-    prefix = message_tags.msgid_prefix(time_ms, sender).decode()
-    out: list[Op] = []
-    for i, line in enumerate(blob.split(b"\r\n")[:-1] if blob.endswith(b"\r\n") else [blob]):
-        source, kind, _target, text = line.split(b" ", 3)
-        out.append(
-            (
-                "message", target_s, f"{prefix}{first + i:x}", time_ms,
-                source[1:].decode("utf-8", "replace"), account_s, kind.decode(), tags_s,
-                text[1:],
-            )
-        )  # fmt: skip
-    return out
+def run_row(op: Op) -> tuple[Any, ...]:
+    """The ``runs`` row of a "message_run" operation (see :data:`OPS`)."""
+    _, target, time_ms, sender, first, account, tags, lines = op
+    return (
+        target if isinstance(target, str) else target.decode("utf-8", "replace"),
+        time_ms, sender, first, lines.count(b"\r\n") or 1,
+        account.decode("utf-8", "replace"), tags.decode("utf-8", "replace"), lines,
+    )  # fmt: skip
 
 
 class WriterStatus(NamedTuple):
@@ -333,22 +321,19 @@ class Writer:
     def _transaction(self, conn: sqlite3.Connection, batch: list[Op]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            # a run of messages goes to executemany: one statement step per row, no Python
-            # round trip per row beyond the tuple slice (the hot path: one per PRIVMSG)
-            run: list[Op] = []
+            # consecutive runs of messages go to one executemany (the hot path: nearly
+            # every operation is one)
+            runs: list[tuple[Any, ...]] = []
             for op in batch:
-                if op[0] == "message":
-                    run.append(op)
-                    continue
                 if op[0] == "message_run":
-                    run.extend(expand_run(op))
+                    runs.append(run_row(op))
                     continue
-                if run:
-                    self._messages(conn, run)
-                    run = []
+                if runs:
+                    self._runs(conn, runs)
+                    runs = []
                 self._other(conn, op)
-            if run:
-                self._messages(conn, run)
+            if runs:
+                self._runs(conn, runs)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -359,11 +344,11 @@ class Writer:
             raise
 
     @staticmethod
-    def _messages(conn: sqlite3.Connection, run: list[Op]) -> None:
-        conn.executemany(_SQL["message"], [op[1:] for op in run])
+    def _runs(conn: sqlite3.Connection, runs: list[tuple[Any, ...]]) -> None:
+        conn.executemany(_RUN, runs)
         peers = []
-        for op in run:
-            parties = schema.maybe_dm_parties(op[1])
+        for run in runs:
+            parties = schema.maybe_dm_parties(run[0])
             if parties is not None:
                 peers.append(parties)
                 peers.append((parties[1], parties[0]))
