@@ -348,3 +348,20 @@ def test_submit_never_waits_for_the_database(path: str) -> None:
     lock.execute("ROLLBACK")
     assert writer.close()
     assert threading.active_count() >= 1
+
+
+def test_a_run_decided_again_is_written_only_if_the_old_hub_did_not(path: str) -> None:
+    """After a hub is killed, the new one decides again what not every worker had received,
+    at its own time: "message_rerun" writes such a run only if no run of that sender, first
+    message and target is in the file already (the old hub's writer got to it)."""
+    writer = Writer(path)
+    writer.submit_many([message(1, time_ms=1000), message(2, time_ms=1000)])
+    again = [
+        ("message_rerun", *message(2, time_ms=1500)[1:]),  # written by the old hub: skipped
+        ("message_rerun", *message(3, time_ms=1500)[1:]),  # not: written now
+        ("message_rerun", *message(3, "#b", time_ms=1500)[1:]),  # another target: written
+    ]
+    writer.submit_many(again)
+    assert writer.close()
+    rows = connect(path).execute("SELECT target_folded, first, time_ms FROM runs ORDER BY id")
+    assert rows.fetchall() == [("#a", 1, 1000), ("#a", 2, 1000), ("#a", 3, 1500), ("#b", 3, 1500)]

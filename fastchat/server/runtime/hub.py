@@ -469,12 +469,13 @@ class Hub:
                 self.turn_order.append((origin, base + i))
 
         replayed = sum(len(r) for r in requests.values())
-        if longest is not None:
-            for origin, upto in longest[2]:
-                if origin in requests:
-                    replay(origin, upto)
-        for origin in requests:
-            replay(origin, 1 << 62)
+        with self.storage.replaying():  # the old hub may have written some to the history
+            if longest is not None:
+                for origin, upto in longest[2]:
+                    if origin in requests:
+                        replay(origin, upto)
+            for origin in requests:
+                replay(origin, 1 << 62)
         log.warning("hub: %d requests resent by the workers decided again", replayed)
 
     def _worker_gone(self, slot: int, why: str) -> None:

@@ -34,9 +34,10 @@ hub's snapshot.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from fastchat.irc.casemap import fold
 from fastchat.server.commands.history import dm_party
@@ -80,6 +81,7 @@ class Storage:
         self.days = days  # retention: history_days, history_limit (0: none)
         self.limit = limit
         self._prune_at = 0  # Unix ms: the next pruning (maybe_prune)
+        self._run_op = "message_run"  # "message_rerun" while a new hub replays (replaying)
         # the history barrier: (operations submitted then, what runs once they are settled)
         self._held: collections.deque[tuple[int, Callable[[], None]]] = collections.deque()
         self.wakeup: socket.socket | None = None  # the loop watches it (once load() ran)
@@ -122,6 +124,17 @@ class Storage:
         self._users = state.users
         if self.history:
             self._submit = self._ops.append
+
+    @contextlib.contextmanager
+    def replaying(self) -> Iterator[None]:
+        """While a new hub decides again what the workers resent (``runtime/hub.py``'s
+        ``_replay``): the old hub may have written some of those runs already, so the writer
+        writes each one only if it has not (``store/writer.py``'s "message_rerun")."""
+        self._run_op = "message_rerun"
+        try:
+            yield
+        finally:
+            self._run_op = "message_run"
 
     def flush(self) -> None:
         """Hand the writer what this loop turn decided (the loops call it once a turn)."""
@@ -180,7 +193,7 @@ class Storage:
         account = user.account if user is not None and user.account else b""
         # (DChan: kind, channel, sender, line, first, tags, flags, time)
         self._submit(
-            ("message_run", record[1], record[7], record[2], record[4], account, record[5],
+            (self._run_op, record[1], record[7], record[2], record[4], account, record[5],
              record[3])
         )  # fmt: skip
 
@@ -199,7 +212,7 @@ class Storage:
         account = sender.account or b""
         # (DUser: kind, target, sender, line, first, tags, flags, time)
         self._submit(
-            ("message_run", key, record[7], record[2], record[4], account, record[5], record[3])
+            (self._run_op, key, record[7], record[2], record[4], account, record[5], record[3])
         )
 
     def record(self, event: Record) -> None:
@@ -234,6 +247,14 @@ class Storage:
             self.flush()
             if not self.writer.close():
                 log.error("store %s: some writes could not be made before stopping", self.path)
+            status, delays = self.writer.status(), sorted(self.writer.delays())
+            if delays:
+                log.info(
+                    "store %s: %d operations written in %d commits; from submit to commit "
+                    "p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+                    self.path, status.committed, status.commits, delays[len(delays) // 2],
+                    delays[len(delays) * 99 // 100], delays[-1],
+                )  # fmt: skip
             self.writer = None
         for sock in (self.wakeup, self._wake_w):
             if sock is not None:

@@ -20,9 +20,10 @@ run. Every selector is a range of that order within one target, so the one index
 ``runs_target_time (target_folded, time_ms, id)`` answers them all by a seek and a walk
 (``store/reader.py`` splits the runs it meets and trims their ends): LATEST (the end,
 backwards), BEFORE/AFTER/AROUND/BETWEEN (a bound, either way; a msgid bound is first turned
-into its run through the UNIQUE index ``runs_msgid``, which also keeps a replayed run from
-being written twice), and TARGETS (for each target asked about, its latest run: one seek per
-target). A private conversation has one target, :func:`dm_target` of its two parties, and the
+into its run: the runs of its target and millisecond, a seek), and TARGETS (for each target
+asked about, its latest run: one seek per target). The UNIQUE index ``runs_msgid (sender_uid,
+first, target_folded, time_ms)`` keeps a run from being written twice, and finds whether a run
+a new hub decides again (after the old one was killed) was written already. A private conversation has one target, :func:`dm_target` of its two parties, and the
 writer records each party's peers in ``dm_peers``, so TARGETS can find a user's
 conversations without scanning the history.
 """
@@ -77,7 +78,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             lines BLOB NOT NULL
         )""",
         "CREATE INDEX runs_target_time ON runs (target_folded, time_ms, id)",
-        "CREATE UNIQUE INDEX runs_msgid ON runs (target_folded, time_ms, sender_uid, first)",
+        "CREATE UNIQUE INDEX runs_msgid ON runs (sender_uid, first, target_folded, time_ms)",
     ),
 )
 

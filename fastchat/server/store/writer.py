@@ -72,13 +72,22 @@ OPS: dict[str, int] = {
     # as one row of ``runs`` (store/schema.py): the writer does O(1) per run, whatever its
     # length; a run already stored is ignored (a replay writes nothing twice)
     "message_run": 8,
+    # the same, for a run a new hub decided again (the old one was killed: the workers
+    # resent what not every worker had received): written unless the old hub's writer
+    # wrote it (the same sender_uid, first and target, in the last RERUN_WINDOW_MS), so the
+    # history has it once, under the msgid most members saw
+    "message_rerun": 8,
     # (name, before_ms, keep_per_target): delete the runs older than before_ms, and those
     # wholly beyond the newest keep_per_target messages of each target (0: no count limit)
     "prune": 3,
 }
 
 #: The operations that may be dropped when the backlog is too long while unhealthy.
-_DROPPABLE = frozenset({"message_run"})
+_DROPPABLE = frozenset({"message_run", "message_rerun"})
+
+#: How far back a run decided again is looked for (it was decided by the hub before, which
+#: lived until moments before: a worker resends only what not every worker had received).
+RERUN_WINDOW_MS = 600_000
 
 _SQL = {
     "account_put": f"INSERT OR REPLACE INTO accounts ({schema.ACCOUNT_COLUMNS}) "
@@ -92,6 +101,12 @@ _RUN = (
     "(target_folded, time_ms, sender_uid, first, count, account, tags, lines) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_WRITTEN = (
+    "SELECT 1 FROM runs WHERE sender_uid = ? AND first = ? AND target_folded = ? "
+    "AND time_ms >= ? LIMIT 1"
+)
+_MORE_ROWS = ", (?, ?, ?, ?, ?, ?, ?, ?)"
+_ROWS_PER_INSERT = 100  # 800 parameters: far below SQLite's limit, few distinct statements
 _DM_PEER = "INSERT OR IGNORE INTO dm_peers (owner_folded, peer_folded) VALUES (?, ?)"
 _PRUNE_OLD = "DELETE FROM runs WHERE time_ms < ?"
 # a run goes when the messages newer than all of its own are keep_per_target or more
@@ -151,6 +166,10 @@ class Writer:
         self.submitted = 0  # operations submitted, in all (the submitting thread's count)
         self._settled = 0  # operations committed, skipped or dropped, in all
         self._wake_at = 0  # call on_settled once _settled reaches this (0: nobody waits)
+        # (monotonic time, submitted count) of each submit not settled yet, and how long the
+        # last batches took from their oldest submit to their commit (ms; see delays())
+        self._stamps: collections.deque[tuple[float, int]] = collections.deque()
+        self._delays: collections.deque[float] = collections.deque(maxlen=100_000)
         self._cond = threading.Condition()
         self._queue: collections.deque[Op] = collections.deque()
         self._batch: list[Op] = []  # taken from the queue, not committed yet (writer thread)
@@ -181,6 +200,7 @@ class Writer:
         with self._cond:
             self._queue.append(op)
             self.submitted += 1
+            self._stamps.append((time.monotonic(), self.submitted))
             self._cond.notify()
 
     def submit_many(self, ops: Iterable[Op]) -> None:
@@ -192,7 +212,15 @@ class Writer:
         with self._cond:
             self._queue.extend(ops)
             self.submitted += len(ops)
+            self._stamps.append((time.monotonic(), self.submitted))
             self._cond.notify()
+
+    def delays(self) -> list[float]:
+        """How long each of the last batches (up to 100,000) waited, from the submit of its
+        oldest operation to its commit, in milliseconds: what a SIGKILL could lose at most
+        (see README, "Durability")."""
+        with self._cond:
+            return list(self._delays)
 
     def wake_when_settled(self, count: int) -> bool:
         """True if ``count`` operations are settled already; else False, and ``on_settled``
@@ -331,6 +359,12 @@ class Writer:
                 if runs:
                     self._runs(conn, runs)
                     runs = []
+                if op[0] == "message_rerun":
+                    row = run_row(op)
+                    since = row[1] - RERUN_WINDOW_MS
+                    if conn.execute(_WRITTEN, (row[2], row[3], row[0], since)).fetchone() is None:
+                        self._runs(conn, [row])
+                    continue
                 self._other(conn, op)
             if runs:
                 self._runs(conn, runs)
@@ -345,7 +379,13 @@ class Writer:
 
     @staticmethod
     def _runs(conn: sqlite3.Connection, runs: list[tuple[Any, ...]]) -> None:
-        conn.executemany(_RUN, runs)
+        # One statement of up to _ROWS_PER_INSERT rows, not executemany's one step per row:
+        # each step releases the GIL and must win it back from the busy loop thread, which
+        # holds it up to the switch interval (5 ms): stepping per row made a saturated
+        # writer's commits wait 100+ ms (BENCHMARKS.md, "History")
+        for i in range(0, len(runs), _ROWS_PER_INSERT):
+            chunk = runs[i : i + _ROWS_PER_INSERT]
+            conn.execute(_RUN + _MORE_ROWS * (len(chunk) - 1), [v for row in chunk for v in row])
         peers = []
         for run in runs:
             parties = schema.maybe_dm_parties(run[0])
@@ -428,6 +468,12 @@ class Writer:
         """``count`` more operations are settled (under the lock): True if someone waits
         for no more than that (see :meth:`wake_when_settled`)."""
         self._settled += count
+        stamps = self._stamps
+        if stamps and stamps[0][1] <= self._settled:
+            oldest = stamps[0][0]
+            while stamps and stamps[0][1] <= self._settled:
+                stamps.popleft()
+            self._delays.append((time.monotonic() - oldest) * 1000)
         if self._wake_at and self._settled >= self._wake_at:
             self._wake_at = 0
             return True
