@@ -115,13 +115,20 @@ def test_supervisor_stop_signal_says_goodbye_and_flushes(signum: signal.Signals)
 
 def test_supervisor_sigkill_children_exit() -> None:
     """The supervisor killed with SIGKILL: the hub and the workers notice (their lifeline
-    reads EOF) and exit within a few seconds, closing their clients' connections."""
+    reads EOF) and exit within a few seconds, closing their clients' connections; the hub's
+    store writing process follows the hub (its socket closes)."""
     with process.running(workers=2) as server:
         clients = [IRCClient(server.host, server.port, f"orphan{i}") for i in range(4)]
+        # (a name is at most 15 characters: "fastchat-worker0" reads "fastchat-worker")
+        everyone = ["fastchat-hub", "fastchat-store", "fastchat-worker", "fastchat-worker"]
+
+        def names() -> list[str]:
+            return sorted(_name_of(p) for p in server.tree()[1:])
+
+        wait_for(lambda: names() == everyone, 5.0, f"the processes {everyone}")
         children = [p.pid for p in server.tree()[1:]]
-        assert len(children) == 3  # the hub and two workers
         os.kill(server.pid, signal.SIGKILL)
-        wait_for(lambda: not pids_alive(children), 3.0, "the hub and workers to exit")
+        wait_for(lambda: not pids_alive(children), 3.0, "the hub, workers and store to exit")
         for c in clients:
             c.wait_closed(timeout=3)
 
@@ -171,7 +178,7 @@ def test_no_orphans_after_normal_stop() -> None:
     """The tree a test sees is the whole server: after stop() nothing of it is left."""
     with process.running(workers=2) as server:
         tree = [p.pid for p in server.tree()]
-        assert len(tree) == 4
+        assert len(tree) == 5  # the supervisor, the hub, its store writing process, 2 workers
     assert not pids_alive(tree)
     assert all(not psutil.pid_exists(pid) or pid not in pids_alive([pid]) for pid in tree)
 
@@ -195,3 +202,10 @@ def test_graceful_stop_logs_no_warning(workers: int) -> None:
     assert not re.findall(r".*(?:WARNING|ERROR|CRITICAL):.*", log), log
     if workers > 1:  # how each link ended (closed, broke, unreachable) is news, at INFO
         assert re.search(r"INFO: hub: worker \d \w+; \d+ users quit", log), log
+
+
+def _name_of(p: psutil.Process) -> str:
+    try:
+        return p.name()
+    except psutil.NoSuchProcess:
+        return ""

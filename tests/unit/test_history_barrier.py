@@ -5,7 +5,9 @@ client for nothing: the history is unavailable)."""
 
 from __future__ import annotations
 
-import select
+import os
+import selectors
+import signal
 import sqlite3
 import threading
 from pathlib import Path
@@ -32,18 +34,25 @@ def test_the_writer_calls_on_settled_once_the_count_is_reached(tmp_path: Path) -
     assert writer.close()
 
 
+SELECTORS: dict[int, selectors.BaseSelector] = {}
+
+
 def storage_of(tmp_path: Path) -> Storage:
     db.prepare(str(tmp_path))
     storage = Storage(str(tmp_path))
     storage.load(State())
+    sel = selectors.DefaultSelector()
+    storage.watch(sel, None)  # as a loop does
+    SELECTORS[id(storage)] = sel
     return storage
 
 
 def wake(storage: Storage) -> None:
-    assert storage.wakeup is not None
-    readable, _, _ = select.select([storage.wakeup], [], [], 10)
-    assert readable, "the writer never woke the loop"
-    storage.on_wakeup()
+    """One turn of a loop that watches only the store's writing process."""
+    events = SELECTORS[id(storage)].select(10)
+    assert events, "the writing process never woke the loop"
+    for _key, mask in events:
+        storage.on_wakeup(mask)
 
 
 def test_a_query_waits_for_the_writes_before_it_and_no_longer(tmp_path: Path) -> None:
@@ -68,9 +77,9 @@ def test_a_query_waits_for_the_writes_before_it_and_no_longer(tmp_path: Path) ->
     while len(ran) < 3:
         wake(storage)
     assert ran == ["nothing pending", "first", "second"]  # in the order they were held
+    storage.close()
     rows = sqlite3.connect(db.path_in(str(tmp_path))).execute("SELECT COUNT(*) FROM runs")
     assert rows.fetchone()[0] == 11
-    storage.close()
 
 
 def test_a_failing_writer_releases_what_waits(tmp_path: Path) -> None:
@@ -98,4 +107,34 @@ def test_no_store_runs_everything_at_once() -> None:
     storage.load(State())
     ran: list[int] = []
     storage.when_stored(lambda: ran.append(1))
-    assert ran == [1] and storage.wakeup is None
+    assert ran == [1] and storage.writer is None
+
+
+def test_a_writing_process_that_dies_is_replaced(tmp_path: Path) -> None:
+    """The loop sees the socket close: what waited is released (the writer is unhealthy
+    until the new process reports), another process starts, and writes go on."""
+    storage = storage_of(tmp_path)
+    writer = storage.writer
+    assert writer is not None
+    lock = sqlite3.connect(db.path_in(str(tmp_path)), isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")  # nothing gets written: the operation stays in flight
+    writer.submit(message(0))
+    ran: list[str] = []
+    storage.when_stored(lambda: ran.append("held"))
+    first = writer.pid
+    os.kill(first, signal.SIGKILL)
+    while not ran:
+        wake(storage)
+    lock.execute("ROLLBACK")
+    assert writer.pid not in (0, first)
+    assert writer.status().dropped == 1 and not writer.status().healthy
+    while not writer.status().healthy:  # until the new process reports
+        wake(storage)
+    writer.submit(message(1))
+    storage.when_stored(lambda: ran.append("after"))
+    while len(ran) < 2:
+        wake(storage)
+    assert writer.status().healthy
+    storage.close()
+    rows = sqlite3.connect(db.path_in(str(tmp_path))).execute("SELECT first FROM runs")
+    assert rows.fetchall() == [(1,)]

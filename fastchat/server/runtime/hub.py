@@ -181,8 +181,7 @@ class Hub:
         self.sel.register(self.listener, selectors.EVENT_READ, None)
         if self.lifeline_fd is not None:
             self.sel.register(self.lifeline_fd, selectors.EVENT_READ, "lifeline")
-        if self.storage.wakeup is not None:  # the store's writer caught up (history barrier)
-            self.sel.register(self.storage.wakeup, selectors.EVENT_READ, "store")
+        self.storage.watch(self.sel, "store")  # the store's writing process
         pending: dict[socket.socket, Link] = {}  # connected, HELLO not yet read
         sweep_at = time.monotonic() + SWEEP_AFTER
         while not self.stopping:
@@ -204,7 +203,7 @@ class Hub:
                         while wake_r.recv(512):
                             pass
                 elif data == "store":
-                    self.storage.on_wakeup()
+                    self.storage.on_wakeup(mask)
                 elif data == "lifeline":
                     if not os.read(key.fd, 64):
                         log.error("hub: supervisor is gone; stopping")

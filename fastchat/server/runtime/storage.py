@@ -4,14 +4,15 @@ restarts; a dropped account (NickServ DROP) is deleted.
 Owns: opening the store file in ``data_dir`` (the supervisor prepared it: made the folder,
 migrated the schema), loading what the network starts from (every account, as E_ACCOUNT
 events applied before anything is decided), and turning the sequencer's decisions worth
-keeping into the store's write operations, handed to its writing thread.
+keeping into the store's write operations, handed once per loop turn to its writing
+process (``runtime/writerproc.py``: a process of its own, so SQLite never waits for the
+loop's GIL nor the loop for SQLite).
 Must never: decide anything (every write is a consequence of an event the sequencer already
-decided: no clock, no random choice here), or write on the loop's thread (the
-:class:`~fastchat.server.store.writer.Writer` thread does, in batches).
+decided: no clock, no random choice here), or write on the loop's thread.
 
 History: every channel message the sequencer delivers (a D_CHAN record: a run of one
 sender's PRIVMSG/NOTICE lines, or one) is handed to the writer as it is, with the sender's
-account: :meth:`Storage.channel` does O(1) work on the loop, and the writer's thread writes
+account: :meth:`Storage.channel` does O(1) work on the loop, and the writing process writes
 the run as one row (``store/schema.py``). TAGMSG and STATUSMSG (``PRIVMSG
 @#chan``, seen by some members only) are not kept. A private message (D_USER, not its echo)
 is kept when one of its parties is logged in, under :func:`schema.dm_target` of the two
@@ -22,9 +23,9 @@ before it, though the writer commits a few milliseconds later. :meth:`Storage.wh
 holds a continuation until every operation submitted so far is settled (written, or given
 up on), and runs it then; at once when nothing waits to be written, when no history is kept,
 or while the writer is failing (the history is unavailable: waiting would only stall the
-client). The writer's thread wakes the loop through :attr:`Storage.wakeup` (a socket the
-loop watches); :meth:`Storage.on_wakeup` runs what waited. The hub holds the ``D_DONE`` of an
-``R_HISTSYNC`` this way; at one worker, the worker holds the query itself.
+client). The writing process reports on the socket the loop watches (:meth:`Storage.watch`)
+once the count asked for is settled; :meth:`Storage.on_wakeup` runs what waited. The hub
+holds the ``D_STORED`` of an ``R_HISTSYNC`` this way; at one worker, the worker does.
 
 Only the process that runs the sequencer keeps the store, as with the K-line file: the hub
 at several workers, the one worker at ``--workers 1``. Workers learn the accounts from the
@@ -36,8 +37,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import socket
+import selectors
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from fastchat.irc.casemap import fold
 from fastchat.server.commands.history import dm_party
@@ -52,8 +54,9 @@ from fastchat.server.network.records import (
     make,
 )
 from fastchat.server.network.state import State, User
+from fastchat.server.runtime.writerproc import WriterProcess
 from fastchat.server.store import db, reader, schema
-from fastchat.server.store.writer import Op, Writer
+from fastchat.server.store.writer import Op
 
 log = logging.getLogger("fastchat.store")
 
@@ -70,7 +73,7 @@ class Storage:
         self, data_dir: str | None, history: bool = True, days: int = 0, limit: int = 0
     ) -> None:
         self.path = db.path_in(data_dir) if data_dir else None
-        self.writer: Writer | None = None
+        self.writer: WriterProcess | None = None
         self.history = history
         self._users: dict[int, User] = {}  # the sequencer's state's (set by load)
         # The operations decided this loop turn, handed to the writer together by flush():
@@ -84,8 +87,10 @@ class Storage:
         self._run_op = "message_run"  # "message_rerun" while a new hub replays (replaying)
         # the history barrier: (operations submitted then, what runs once they are settled)
         self._held: collections.deque[tuple[int, Callable[[], None]]] = collections.deque()
-        self.wakeup: socket.socket | None = None  # the loop watches it (once load() ran)
-        self._wake_w: socket.socket | None = None  # the writer's thread writes a byte to it
+        # the loop's selector, what it dispatches on, and the events it watches (see watch)
+        self._sel: selectors.BaseSelector | None = None
+        self._data: Any = None
+        self._events = 0
 
     def maybe_prune(self, now_ms: int) -> None:
         """At most hourly, and at the first call: delete the history beyond its retention
@@ -103,7 +108,7 @@ class Storage:
 
     def load(self, state: State) -> None:
         """Before anything is decided: every stored account, into ``state``; then start the
-        writing thread (after the fork: threads do not survive one)."""
+        writing process (forked from this one before it starts any thread)."""
         if self.path is None:
             return
         rows = reader.load_accounts(self.path)
@@ -114,12 +119,7 @@ class Storage:
             )  # fmt: skip
             state.apply(created)
         log.info("store %s: %d accounts", self.path, len(rows))
-        self.wakeup, self._wake_w = socket.socketpair()
-        self.wakeup.setblocking(False)
-        self._wake_w.setblocking(False)
-        self.writer = Writer(
-            self.path, on_change=lambda status: self._wake(), on_settled=self._wake
-        )
+        self.writer = WriterProcess(self.path)
         self.writer.start()
         self._users = state.users
         if self.history:
@@ -142,6 +142,27 @@ class Storage:
             assert self.writer is not None
             self.writer.submit_many(self._ops)
             self._ops.clear()
+            self._interest()
+
+    # -- the loop's watch on the writing process -----------------------------------------------
+    def watch(self, sel: selectors.BaseSelector, data: Any) -> None:
+        """Have the loop's selector watch the writing process's socket (readable: it
+        reports; writable: it takes the frames that wait), calling :meth:`on_wakeup`
+        through ``data`` (whatever the loop's dispatch expects). Nothing without a store."""
+        if self.writer is None or self.writer.sock is None:
+            return
+        self._sel, self._data = sel, data
+        sel.register(self.writer.sock, selectors.EVENT_READ, data)
+        self._events = selectors.EVENT_READ
+
+    def _interest(self) -> None:
+        writer, sel = self.writer, self._sel
+        if writer is None or sel is None or writer.sock is None:
+            return
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if writer.wants_write else 0)
+        if events != self._events:
+            sel.modify(writer.sock, events, self._data)
+            self._events = events
 
     # -- the history barrier ---------------------------------------------------------------------
     def when_stored(self, then: Callable[[], None]) -> None:
@@ -162,27 +183,28 @@ class Storage:
         self._held.append((need, then))
 
     def on_wakeup(self, mask: int = 0) -> None:
-        """The loop's handler of :attr:`wakeup`: the writer settled what someone waited for,
-        or its health changed. Runs every continuation whose writes are settled (all of
+        """The loop's handler of the writing process's socket (see :meth:`watch`): it takes
+        the frames that wait, or reports that it settled what someone waited for, or that its
+        health changed, or it died (another is started). Runs every continuation whose writes are settled (all of
         them while the writer fails), and asks to be woken for the next."""
-        assert self.wakeup is not None and self.writer is not None
-        try:
-            while self.wakeup.recv(4096):
-                pass
-        except BlockingIOError:
-            pass
-        held, writer = self._held, self.writer
+        writer = self.writer
+        assert writer is not None and writer.sock is not None
+        if mask & selectors.EVENT_WRITE:
+            writer.on_writable()
+        if mask & selectors.EVENT_READ or not mask:
+            writer.on_readable()
+        if writer.died:
+            if self._sel is not None:
+                self._sel.unregister(writer.sock)
+            writer.restart()
+            if self._sel is not None:
+                self._sel.register(writer.sock, selectors.EVENT_READ, self._data)
+                self._events = selectors.EVENT_READ
+        held = self._held
         failing = not writer.status().healthy
         while held and (failing or writer.wake_when_settled(held[0][0])):
             held.popleft()[1]()
-
-    def _wake(self) -> None:
-        """The writer's thread: wake the loop (a byte on the socket it watches)."""
-        try:
-            assert self._wake_w is not None
-            self._wake_w.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # a byte is waiting already (or the loop is gone)
+        self._interest()
 
     def channel(self, record: Record) -> None:
         """A D_CHAN the sequencer decided (hot: once per run of messages; see the module's
@@ -242,21 +264,13 @@ class Storage:
         )
 
     def close(self) -> None:
-        """Write everything submitted (a graceful stop loses nothing), then stop the thread."""
+        """Write everything submitted (a graceful stop loses nothing), then stop the writing
+        process."""
         if self.writer is not None:
             self.flush()
+            if self._sel is not None and self.writer.sock is not None:
+                self._sel.unregister(self.writer.sock)
+                self._sel = None
             if not self.writer.close():
                 log.error("store %s: some writes could not be made before stopping", self.path)
-            status, delays = self.writer.status(), sorted(self.writer.delays())
-            if delays:
-                log.info(
-                    "store %s: %d operations written in %d commits; from submit to commit "
-                    "p50 %.1f ms, p99 %.1f ms, max %.1f ms",
-                    self.path, status.committed, status.commits, delays[len(delays) // 2],
-                    delays[len(delays) * 99 // 100], delays[-1],
-                )  # fmt: skip
             self.writer = None
-        for sock in (self.wakeup, self._wake_w):
-            if sock is not None:
-                sock.close()
-        self.wakeup = self._wake_w = None

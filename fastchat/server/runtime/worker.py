@@ -211,8 +211,7 @@ class Worker:
             self.klines.load(self.core.state, int(time.time() * 1000))
             self.storage.load(self.core.state)
             self.core.stored = self.storage.record  # the sequencer's events worth keeping
-            if self.storage.wakeup is not None:  # its writer caught up (history barrier)
-                self._register(self.storage.wakeup, EVENT_READ, self.storage.on_wakeup)
+            self.storage.watch(self.sel, self.storage.on_wakeup)  # its writing process
         if self.config.history and self.config.data_dir:
             self.reader = Reader(db.path_in(self.config.data_dir))
             self._register(self.reader.wakeup, EVENT_READ, self._history_answers)

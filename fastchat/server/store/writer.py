@@ -116,6 +116,9 @@ _PRUNE_COUNT = (
     "WHERE newer >= ?)"
 )
 
+#: Seconds between checkpoints of the WAL into the database file (see Writer._checkpoints)
+CHECKPOINT_EVERY = 1.0
+
 FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 2.0
 
@@ -141,6 +144,7 @@ class WriterStatus(NamedTuple):
     dropped: int  # history operations dropped while unhealthy
     failed: int  # operations skipped for an error of their own (a constraint they broke)
     retries: int  # failed attempts at a batch (a locked file, a full disk), in all
+    settled: int = 0  # operations committed, skipped or dropped, in all
 
 
 class Writer:
@@ -166,6 +170,7 @@ class Writer:
         self.submitted = 0  # operations submitted, in all (the submitting thread's count)
         self._settled = 0  # operations committed, skipped or dropped, in all
         self._wake_at = 0  # call on_settled once _settled reaches this (0: nobody waits)
+        self._stopping = threading.Event()  # the checkpointing thread's signal to stop
         # (monotonic time, submitted count) of each submit not settled yet, and how long the
         # last batches took from their oldest submit to their commit (ms; see delays())
         self._stamps: collections.deque[tuple[float, int]] = collections.deque()
@@ -186,11 +191,14 @@ class Writer:
 
     # -- the loop's side -----------------------------------------------------------------------
     def start(self) -> None:
-        """Start the writing thread (once)."""
+        """Start the writing thread (once), and the checkpointing one."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="fastchat-store-writer")
             self._thread.daemon = True  # a writer stuck on a dead disk never holds up exit
             self._thread.start()
+            checkpointer = threading.Thread(target=self._checkpoints, name="fastchat-store-wal")
+            checkpointer.daemon = True
+            checkpointer.start()
 
     def submit(self, op: Op) -> None:
         """Queue one write operation (see :data:`OPS`); never blocks on the database.
@@ -249,6 +257,7 @@ class Writer:
         self.start()  # operations submitted before start are written too
         assert self._thread is not None
         self._thread.join(max(0.0, self._deadline - time.monotonic()) + 1.0)
+        self._stopping.set()
         with self._cond:
             return not self._thread.is_alive() and not self._queue and not self._batch
 
@@ -277,6 +286,7 @@ class Writer:
                 try:
                     if conn is None:
                         conn = db.connect(self.path)
+                        conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoints
                     self._write(conn, self._batch)
                 except sqlite3.OperationalError as e:
                     self._failing(e)
@@ -292,6 +302,26 @@ class Writer:
                 self._last_error = f"the writer stopped: {type(e).__name__}: {e}"
                 status = self._status_locked()
             self._tell(status)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _checkpoints(self) -> None:
+        """Copy the WAL into the database file every CHECKPOINT_EVERY seconds, on a
+        connection of its own: the writer's connection never checkpoints (its commits would
+        wait for the copy and its fsync: 27 ms at p99 on this machine, against 1.4 without;
+        BENCHMARKS.md), and PASSIVE lets commits go on meanwhile. Stops with the writer."""
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                if self._stopping.wait(CHECKPOINT_EVERY):
+                    return
+                try:
+                    if conn is None:
+                        conn = db.connect(self.path)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as e:  # the writer reports what is wrong with the file
+                    log.debug("store: checkpoint: %s", e)
         finally:
             if conn is not None:
                 conn.close()
@@ -379,10 +409,7 @@ class Writer:
 
     @staticmethod
     def _runs(conn: sqlite3.Connection, runs: list[tuple[Any, ...]]) -> None:
-        # One statement of up to _ROWS_PER_INSERT rows, not executemany's one step per row:
-        # each step releases the GIL and must win it back from the busy loop thread, which
-        # holds it up to the switch interval (5 ms): stepping per row made a saturated
-        # writer's commits wait 100+ ms (BENCHMARKS.md, "History")
+        # One statement of up to _ROWS_PER_INSERT rows: one step, not one per row
         for i in range(0, len(runs), _ROWS_PER_INSERT):
             chunk = runs[i : i + _ROWS_PER_INSERT]
             conn.execute(_RUN + _MORE_ROWS * (len(chunk) - 1), [v for row in chunk for v in row])
@@ -496,6 +523,7 @@ class Writer:
             self._dropped,
             self._failed,
             self._retries,
+            self._settled,
         )
 
     def _tell(self, status: WriterStatus) -> None:
