@@ -15,6 +15,7 @@ that counts the history writes dropped meanwhile, and the flip told before a hel
 from __future__ import annotations
 
 import select
+import socket
 import sqlite3
 import time
 from collections.abc import Callable
@@ -22,9 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from fastchat.server.config import OperBlock
+from fastchat.server.config import Config, OperBlock
+from fastchat.server.network.records import B_SNAPSHOT, E_STORE, BHello, EStore, make
 from fastchat.server.network.state import State, StoreStatus
 from fastchat.server.passwords import hash_password
+from fastchat.server.runtime.bus import Link, encode
+from fastchat.server.runtime.hub import Hub
 from fastchat.server.runtime.storage import Storage, StoreReport
 from fastchat.server.store import db
 from tests.unit.fakenet import FakeClient, FakeNet
@@ -106,6 +110,24 @@ def test_an_operator_with_a_labeled_command_open_gets_the_notice_beside_its_repl
     net.hold_checks = False
     net.pump()
     assert all("NOTICE" not in line for line in ada.lines())
+
+
+def test_a_worker_that_says_hello_gets_the_last_report_after_its_snapshot() -> None:
+    """The report is not in the snapshot: the hub sends a worker that (re)connects its last
+    one right after it, without the notice (whoever was told was told already)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        hub = Hub(Config(workers=2), listener, None)
+        hub.sequencer.store_status(False, b"database is locked", 5, 1, 0, FAILED, 1_000)
+        worker_end, hub_end = socket.socketpair()
+        try:
+            worker_end.sendall(encode([make(BHello, 0, None, (), 0, {}, ())]))
+            link = Link(hub_end)
+            hub._from_pending(link, {hub_end: link})
+            assert [r[0] for r in hub.out[0]][:2] == [B_SNAPSHOT, E_STORE]
+            assert hub.out[0][1] == make(EStore, False, b"database is locked", 5, 1, 0, b"", 1_000)
+        finally:
+            worker_end.close()
+            hub_end.close()
 
 
 # -- CHATHISTORY while unavailable -----------------------------------------------------------------
