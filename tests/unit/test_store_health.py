@@ -14,6 +14,7 @@ that counts the history writes dropped meanwhile, and the flip told before a hel
 
 from __future__ import annotations
 
+import doctest
 import select
 import socket
 import sqlite3
@@ -27,6 +28,7 @@ from fastchat.server.config import Config, OperBlock
 from fastchat.server.network.records import B_SNAPSHOT, E_STORE, BHello, EStore, make
 from fastchat.server.network.state import State, StoreStatus
 from fastchat.server.passwords import hash_password
+from fastchat.server.runtime import storage as storage_module
 from fastchat.server.runtime.bus import Link, encode
 from fastchat.server.runtime.hub import Hub
 from fastchat.server.runtime.storage import Storage, StoreReport
@@ -349,3 +351,9 @@ def test_counts_are_reported_at_most_once_a_second(tmp_path: Path) -> None:
     storage.maybe_report(2_000)
     assert told.reports[-1] == StoreReport(True, b"", 0, 1, 0, b"")
     storage.close()
+
+
+def test_doctests() -> None:
+    """The notices' wording, as runtime/storage.py's docstrings show it."""
+    result = doctest.testmod(storage_module, verbose=False, report=True)
+    assert result.attempted and not result.failed
