@@ -102,6 +102,26 @@ class FakeNet:
     def after_stored(self, worker: int, record: Record) -> None:
         self.queues[worker].append(record)  # no store here: nothing to wait for
 
+    # -- the store's health (the process that owns the writer: runtime/storage.py) ------------
+    def store_report(
+        self,
+        healthy: bool,
+        error: bytes = b"",
+        queued: int = 0,
+        committed: int = 0,
+        dropped: int = 0,
+        notice: bytes = b"",
+    ) -> None:
+        """What the sequencer's process does when its store's writer flips health or its
+        counts move: the sequencer (this hub's, or the one worker's) makes it an E_STORE."""
+        core = self.cores[0]
+        sequencer = core.sequencer if self.standalone else self.sequencer
+        assert sequencer is not None
+        sequencer.store_status(
+            healthy, error, queued, committed, dropped, notice, int(self.now * 1000)
+        )
+        self.pump()
+
     # -- driving ---------------------------------------------------------------------------------
     def connect(
         self, worker: int = 0, nick: str | None = None, ip: bytes | None = None

@@ -8,6 +8,16 @@ the store's answer: a ``chathistory`` batch of the original lines, each with its
 Must never: run the query itself: it is an effect (``ctx.ask_history``), answered off the
 loop by the worker's store reader, under the client's barrier (its next lines wait), after
 the history barrier (``ctx.after_stored``).
+
+While the store's writer fails (a locked file, a full disk: ``State.history_available``,
+which the sequencer's process reports on every flip, E_STORE), every request is refused with
+``FAIL CHATHISTORY MESSAGE_ERROR <subcommand> <target> :History is temporarily unavailable``
+rather than answered with what the file holds plus a ``WARN``: the file then lacks the newest
+messages (queued, or dropped past the backlog's bound), and a client that fills its window
+with ``LATEST``, or catches up with ``AFTER <its last msgid>``, would take a history with a
+hole at its end for the whole of it; a ``WARN`` beside a well-formed batch is easy to miss (it
+is optional to show), while ``MESSAGE_ERROR`` is what the spec gives for "could not be
+retrieved", and what Ergo answers when its history store errs. The client asks again later.
 """
 
 from __future__ import annotations
@@ -54,6 +64,15 @@ def _fail(ctx: Context, client: Client, code: bytes, why: bytes, *context: bytes
     ctx.send(client, lines.standard_reply(server, b"FAIL", b"CHATHISTORY", code, why, context))
 
 
+def _unavailable(ctx: Context, client: Client, *context: bytes) -> bool:
+    """While the store's writer fails: FAIL MESSAGE_ERROR, and True (see the module's
+    docstring for why not the rows stored so far)."""
+    if ctx.state.history_available:
+        return False
+    _fail(ctx, client, b"MESSAGE_ERROR", b"History is temporarily unavailable", *context)
+    return True
+
+
 def maybe_reference(param: bytes) -> int | str | None:
     """A reference as the spec writes it: ``timestamp=<server-time>`` (Unix ms) or
     ``msgid=<id>`` (str); None for anything else.
@@ -79,7 +98,8 @@ def chathistory(ctx: Context, client: Client, msg: Message) -> None:
     Read after write: it runs behind the history barrier (``ctx.after_stored``), so the
     store has every message the network decided before the request, though its writer
     commits a few milliseconds after the members got them; the barrier is a read barrier
-    too (who is in the channel, who is logged in)."""
+    too (who is in the channel, who is logged in, whether the store's writer works: while
+    it fails, ``FAIL CHATHISTORY MESSAGE_ERROR``, see the module's docstring)."""
     ctx.after_stored(client, lambda: _chathistory(ctx, client, msg))
 
 
@@ -132,6 +152,8 @@ def _chathistory(ctx: Context, client: Client, msg: Message) -> None:
             return
         stored_key = dm_target(dm_party(fold(me.account), b""), party)
         dm = (fold(me.account), other.nick if other is not None else target)
+    if _unavailable(ctx, client, sub, target):
+        return
     query: tuple[Any, ...] = (sub.decode().lower(), stored_key, *references)
     query += (limit,)
 
@@ -195,6 +217,8 @@ def _targets(ctx: Context, client: Client, params: tuple[bytes, ...] | list[byte
         ]
         _wrap(ctx, client, cap.TARGETS_BATCH_TYPE, b"", out)
 
+    if _unavailable(ctx, client, b"TARGETS"):
+        return
     query = ("targets", first, second, limit, list(channels), owner)
     ctx.ask_history(client, query, answered)
 

@@ -101,6 +101,10 @@ def _klines(ctx: Context, client: Client) -> Iterable[bytes]:
     return [replies.stats_kline(ctx.config, client.name, k) for k in ctx.state.active_klines(now)]
 
 
+def _store(ctx: Context, client: Client) -> Iterable[bytes]:
+    return replies.stats_store(ctx.config, client.name, ctx.state.store)
+
+
 #: What each STATS letter answers (Modern IRC STATS: "u - returns a string showing how long
 #: the server has been up", "m - returns a list of commands supported by the server and the
 #: usage count for each if the usage count is non zero", "l - returns a list of the server's
@@ -111,17 +115,20 @@ _STATS: dict[bytes, Callable[[Context, Client], Iterable[bytes]]] = {
     b"l": _links,
     b"?": _links,
     b"k": _klines,
+    b"S": _store,
 }
 #: Letters only IRC operators may ask (user mode +o, whatever their privileges): the server's
-#: bans say who is kept out, and why.
-_OPERATOR_STATS = frozenset({b"k"})
+#: bans say who is kept out, and why; the store's state is the operators' business.
+_OPERATOR_STATS = frozenset({b"k", b"S"})
 
 
 def stats(ctx: Context, client: Client, msg: Message) -> None:
     """RFC 2812 §3.4.4 STATS <query> [<target>]: ``u`` the uptime (242), ``m`` how often
     each command ran on the whole server (212), ``l`` and ``?`` this worker's link to the hub
-    (211), ``k`` the K-lines in force (216, operators only); any letter, known or not, ends
-    with 219. A letter for operators asked by anyone else gets 481 ERR_NOPRIVILEGES alone,
+    (211), ``k`` the K-lines in force (216, operators only), ``S`` the store (249:
+    healthy or failing, its last error, the writes queued, committed and dropped, as the
+    sequencer's process last reported them, within a second; operators only); any letter,
+    known or not, ends with 219. A letter for operators asked by anyone else gets 481 ERR_NOPRIVILEGES alone,
     as InspIRCd answers (Modern IRC lists ERR_NOPRIVILEGES among STATS' replies).
 
     Declared ``reads``: the command counts are network state, every worker's totals as it

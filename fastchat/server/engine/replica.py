@@ -57,6 +57,7 @@ from fastchat.server.network.records import (
     E_PART,
     E_QUIT,
     E_SETNAME,
+    E_STORE,
     E_TOPIC,
     E_UMODE,
     E_UNKLINE,
@@ -81,6 +82,7 @@ from fastchat.server.network.records import (
     EPart,
     EQuit,
     ESetname,
+    EStore,
     ETopic,
     EUmode,
     EUnkline,
@@ -153,6 +155,7 @@ class Replica:
             E_LOGIN: self._e_login,
             E_ACCOUNTDROP: self._e_account,
             E_CHGHOST: self._e_chghost,
+            E_STORE: self._e_store,
         }
 
     # -- delivering ---------------------------------------------------------------------------
@@ -747,6 +750,29 @@ class Replica:
     def _e_counts(self, ev: Record) -> None:
         """A worker's command counts: network state that nobody is shown (STATS m reads it)."""
         self.state.apply(ev)
+
+    def _e_store(self, ev: Record) -> None:
+        """The store's health (E_STORE): network state (CHATHISTORY, STATS S). When it
+        flipped, the report carries a notice for every IRC operator on the network: each
+        worker gives it to its own (user mode +o), as a server NOTICE. One per flip: the
+        writer's retries in between report nothing."""
+        self.state.apply(ev)
+        e = EStore._make(ev)
+        if not e.notice:
+            return
+        users = self.state.users
+        opers = [
+            client
+            for uid, client in self.state.local.items()
+            if (user := users.get(uid)) is not None and b"o" in user.modes
+        ]
+        if not opers:
+            return
+        core = self.core
+        server = core.config.server_name
+        text = b"*** " + e.notice
+        for client in opers:  # a line it did not ask for: never part of a labeled reply
+            core.notify(client, lines.notice(server, client.name, text))
 
     def _e_invite(self, ev: Record) -> None:
         e = EInvite._make(ev)

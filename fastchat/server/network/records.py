@@ -899,3 +899,29 @@ class DStored(NamedTuple):
 
 SCHEMAS.update({R_HISTSYNC: RHistSync, D_STORED: DStored})
 _CODES.update({RHistSync: R_HISTSYNC, DStored: D_STORED})
+
+
+# -- the store's health (issue 12: "a full disk or a locked database file") ---------------------
+E_STORE = 120
+
+
+class EStore(NamedTuple):
+    """The store's writer, as the process that owns it (the sequencer's: the hub, or the one
+    worker) last saw it: network state (every worker's ``State.store``), so CHATHISTORY
+    answers FAIL while writing fails and STATS S shows it. Reported at start, on every flip
+    of ``healthy``, and at most once a second while the counts move. ``notice``: what the
+    flip tells every operator (a server notice); b"" when nothing flipped."""
+
+    kind: int
+    healthy: bool
+    error: bytes  # the last failure's reason (b"": none yet), e.g. b"database is locked"
+    queued: int  # write operations not committed yet
+    committed: int  # write operations committed, in all
+    dropped: int  # history writes dropped while writing failed, in all
+    notice: bytes
+    time: int
+
+
+SCHEMAS[E_STORE] = EStore
+_CODES[EStore] = E_STORE
+STATE_EVENTS = STATE_EVENTS | {E_STORE}

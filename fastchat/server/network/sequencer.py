@@ -86,6 +86,7 @@ from fastchat.server.network.records import (
     EPart,
     EQuit,
     ESetname,
+    EStore,
     ETopic,
     EUmode,
     EUnkline,
@@ -638,6 +639,23 @@ class Sequencer:
             self.router.to_worker(origin, make(DNotice, u.uid, text, now))
             return
         self.router.event(make(EUnkline, u.uid, line.mask, now))
+
+    # -- the store's health (runtime/storage.py) ------------------------------------------------
+    def store_status(
+        self,
+        healthy: bool,
+        error: bytes,
+        queued: int,
+        committed: int,
+        dropped: int,
+        notice: bytes,
+        now: int,
+    ) -> None:
+        """The store's writer, in this sequencer's process, turned unhealthy or healthy again
+        (``notice``: what every operator is told of it), or its counts moved: network state
+        (E_STORE), so every worker answers CHATHISTORY by it and shows it in STATS S. No
+        worker asked: the process that owns the writer calls this (runtime/storage.py)."""
+        self.router.event(make(EStore, healthy, error, queued, committed, dropped, notice, now))
 
     def _counts(self, origin: int, r: Record, now: int) -> None:
         """STATS m (Modern IRC): a worker's command counts become network state, so any

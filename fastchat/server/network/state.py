@@ -33,6 +33,7 @@ from fastchat.server.network.records import (
     E_PART,
     E_QUIT,
     E_SETNAME,
+    E_STORE,
     E_TOPIC,
     E_UMODE,
     E_UNKLINE,
@@ -55,6 +56,7 @@ from fastchat.server.network.records import (
     EOper,
     EPart,
     ESetname,
+    EStore,
     ETopic,
     EUmode,
     EUnkline,
@@ -110,6 +112,18 @@ class Account(NamedTuple):
     password_hash: bytes
     email: bytes
     created: int  # Unix ms
+
+
+class StoreStatus(NamedTuple):
+    """The store's writer as its process last reported it (E_STORE): what STATS S shows, and
+    whether the history can be read (:attr:`State.history_available`)."""
+
+    healthy: bool
+    error: bytes  # the last failure's reason (b"": none yet)
+    queued: int  # write operations not committed yet
+    committed: int  # write operations committed, in all
+    dropped: int  # history writes dropped while writing failed, in all
+    time: int  # Unix ms of the report
 
 
 class SnapshotUser(NamedTuple):
@@ -305,6 +319,7 @@ class State:
         "max_users",
         "nicks",
         "opers",
+        "store",
         "users",
         "whowas",
         "whowas_size",
@@ -338,6 +353,10 @@ class State:
         # Services accounts by folded name (E_ACCOUNT); who is logged in to one is
         # ``User.account`` (E_LOGIN)
         self.accounts: dict[bytes, Account] = {}
+        # The store's writer as the sequencer's process last reported it (E_STORE); None:
+        # no report (no store, or none received yet). Not in snapshots: the hub sends a
+        # worker its last report right after the snapshot (runtime/hub.py)
+        self.store: StoreStatus | None = None
         self._apply_table = {
             E_INTRO: self._intro,
             E_NICK: self._nick,
@@ -360,6 +379,7 @@ class State:
             E_ACCOUNT: self._account,
             E_LOGIN: self._login,
             E_ACCOUNTDROP: self._account_drop,
+            E_STORE: self._store,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -376,6 +396,13 @@ class State:
     def whowas_of(self, nick: bytes) -> list[WhowasEntry]:
         """Who held ``nick`` before (RFC 2812 §3.6.3: "the most recent entry first")."""
         return self.whowas.get(fold(nick), [])[::-1]
+
+    @property
+    def history_available(self) -> bool:
+        """Can the history be read as the network decided it? Not while the store's writer
+        fails (a locked file, a full disk): the file then lacks the newest messages."""
+        store = self.store
+        return store is None or store.healthy
 
     # -- the one way state changes ------------------------------------------------------------
     def apply(self, event: Record) -> bool:
@@ -656,6 +683,16 @@ class State:
             for name, count in counts.items():
                 total[name] = total.get(name, 0) + count
         return total
+
+    def _store(self, ev: Record) -> bool:
+        """The store's health and counts: the last report wins (reports come from one
+        process, in order)."""
+        e = EStore._make(ev)
+        status = StoreStatus(e.healthy, e.error, e.queued, e.committed, e.dropped, e.time)
+        if status == self.store:
+            return False
+        self.store = status
+        return True
 
     def _invite(self, ev: Record) -> bool:
         e = EInvite._make(ev)

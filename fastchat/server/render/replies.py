@@ -29,6 +29,7 @@ from fastchat.server.network.state import (
     Channel,
     KLine,
     State,
+    StoreStatus,
     User,
     WhowasEntry,
     prefix_of,
@@ -560,3 +561,22 @@ def whois(
     if user.away:
         yield numeric(s, nick, N.RPL_AWAY, user.nick, user.away)
     yield numeric(s, nick, N.RPL_ENDOFWHOIS, user.nick, b"End of /WHOIS list.")
+
+
+def stats_store(config: Config, nick: bytes, store: StoreStatus | None) -> list[bytes]:
+    """STATS S, the store's writer, as RPL_STATSDEBUG lines (``S :<text>``, as ircd-hybrid
+    answers its free-form letters): whether writing works, how many write operations are
+    queued, committed and dropped, and the last failure's reason."""
+    s = config.server_name
+    if store is None:
+        return [numeric(s, nick, N.RPL_STATSDEBUG, b"S", b"store: none (nothing is kept)")]
+    counts = b"%d writes queued, %d committed, %d dropped" % (
+        store.queued,
+        store.committed,
+        store.dropped,
+    )
+    state = b"healthy" if store.healthy else b"failing"
+    return [
+        numeric(s, nick, N.RPL_STATSDEBUG, b"S", b"store: %s; %s" % (state, counts)),
+        numeric(s, nick, N.RPL_STATSDEBUG, b"S", b"store: last error: " + (store.error or b"none")),
+    ]

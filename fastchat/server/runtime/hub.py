@@ -43,6 +43,7 @@ from fastchat.server.network.records import (
     EMode,
     EOper,
     EQuit,
+    EStore,
     ETopic,
     EUmode,
     Record,
@@ -60,7 +61,7 @@ from fastchat.server.network.state import (
 )
 from fastchat.server.runtime.bus import Link
 from fastchat.server.runtime.klinefile import KLineFile
-from fastchat.server.runtime.storage import Storage
+from fastchat.server.runtime.storage import Storage, StoreReport
 
 log = logging.getLogger("fastchat.hub")
 
@@ -100,6 +101,7 @@ class Hub:
         self.storage = Storage(
             config.data_dir, config.history, config.history_days, config.history_limit
         )
+        self.storage.announce = self._store_report  # its health, to every worker (E_STORE)
         self.keep = self.storage.channel  # channel messages into the history (hot)
         self.sel = selectors.DefaultSelector()
         self.links: dict[int, Link] = {}  # worker slot -> link
@@ -152,6 +154,11 @@ class Hub:
         records = self.out.get(worker)
         if records is not None:
             records.append(record)
+
+    def _store_report(self, report: StoreReport) -> None:
+        """The store's writer flipped health, or its counts moved: the sequencer makes it
+        network state (E_STORE), and every worker tells its operators of a flip."""
+        self.sequencer.store_status(*report, int(time.time() * 1000))
 
     # -- I/O ------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -218,6 +225,7 @@ class Hub:
             if self.reload_wanted:
                 self.reload_wanted = False
                 self._reload()
+            self.storage.maybe_report(int(time.time() * 1000))  # STATS S, within a second
             self._flush_all()
             self.klines.maybe_save(self.state)
             self.storage.maybe_prune(int(time.time() * 1000))
@@ -315,6 +323,9 @@ class Hub:
                 self.hellos[slot] = (first_seq, dict(self.processed), ())
         self._stable_dirty = True
         self.out[slot].append(make(BSnapshot, self.state.snapshot(), dict(self.processed)))
+        store = self.state.store
+        if store is not None:  # the store's last report (not in snapshots), told afresh
+            self.out[slot].append(make(EStore, *store[:5], b"", store.time))
         self._batches(slot, batches[1:])
         if self.gathering and len(self.links) >= self.config.workers:
             self._replay()

@@ -27,6 +27,15 @@ client). The writing process reports on the socket the loop watches (:meth:`Stor
 once the count asked for is settled; :meth:`Storage.on_wakeup` runs what waited. The hub
 holds the ``D_STORED`` of an ``R_HISTSYNC`` this way; at one worker, the worker does.
 
+Health (a full disk, a locked file, an I/O error): the writer crashes nothing, keeps what
+it was given and retries (``store/writer.py``). This side tells the network: at start, at
+every flip of the writer's health (its process reports on the socket the loop watches), and at
+most once a second while its counts move, it hands :attr:`Storage.announce` a
+:class:`StoreReport`; the loop turns it into an E_STORE through the sequencer
+(``Sequencer.store_status``), so every worker knows whether the history can be read
+(CHATHISTORY answers FAIL meanwhile) and what STATS S shows. A flip's report carries the
+server notice every operator gets: one per flip, whatever the number of retries between.
+
 Only the process that runs the sequencer keeps the store, as with the K-line file: the hub
 at several workers, the one worker at ``--workers 1``. Workers learn the accounts from the
 hub's snapshot.
@@ -39,7 +48,7 @@ import contextlib
 import logging
 import selectors
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastchat.irc.casemap import fold
 from fastchat.server.commands.history import dm_party
@@ -56,14 +65,67 @@ from fastchat.server.network.records import (
 from fastchat.server.network.state import State, User
 from fastchat.server.runtime.writerproc import WriterProcess
 from fastchat.server.store import db, reader, schema
-from fastchat.server.store.writer import Op
+from fastchat.server.store.writer import Op, WriterStatus
 
 log = logging.getLogger("fastchat.store")
 
 PRUNE_EVERY_MS = 3_600_000
+MAX_QUEUED = 200_000
+#: How often, at most, the writer's counts are reported when they moved (STATS S); a flip of
+#: its health is reported at once.
+REPORT_EVERY_MS = 1_000
 
 #: The events whose consequences are stored
 STORED = frozenset({E_ACCOUNT, E_ACCOUNTDROP})
+
+
+class StoreReport(NamedTuple):
+    """What the network is told of the store's writer (the fields of an E_STORE but its
+    time, which the sequencer stamps)."""
+
+    healthy: bool
+    error: bytes  # the last failure's reason (b"": none yet)
+    queued: int
+    committed: int
+    dropped: int
+    notice: bytes  # for every operator, on a flip; b"" otherwise
+
+
+def _reported(status: WriterStatus) -> tuple[object, ...]:
+    """What of the writer's status a report carries (not its commits, failures, retries)."""
+    return status.healthy, status.last_error, status.queued, status.committed, status.dropped
+
+
+def _no_one(report: StoreReport) -> None:
+    """Where reports go until the loop says (a store nobody is told about)."""
+
+
+def reason(status: WriterStatus) -> str:
+    """The last failure's reason as an operator reads it: SQLite's words, without the
+    exception's name (``OperationalError: database is locked`` -> ``database is locked``)."""
+    return status.last_error.removeprefix("OperationalError: ")
+
+
+def health_notice(status: WriterStatus, dropped_meanwhile: int) -> str:
+    """The server notice of a flip of the writer's health (``dropped_meanwhile``: the history
+    writes dropped since it began failing).
+
+    >>> failing = WriterStatus(False, "OperationalError: database is locked", 3, 9, 9, 0, 0, 1)
+    >>> health_notice(failing, 0)
+    'store: writing history failed: database is locked; retrying; 3 writes queued'
+    >>> health_notice(failing._replace(healthy=True, queued=0), 2)
+    'store: writing works again; 2 history writes were dropped while it failed'
+    """
+    if status.healthy:
+        return (
+            f"store: writing works again; {dropped_meanwhile} history writes were dropped "
+            "while it failed"
+        )
+    # the writer's thread died of our bug (it says so in last_error): nothing retries
+    retrying = "" if status.last_error.startswith("the writer stopped") else "retrying; "
+    return (
+        f"store: writing history failed: {reason(status)}; {retrying}{status.queued} writes queued"
+    )
 
 
 class Storage:
@@ -85,12 +147,20 @@ class Storage:
         self.limit = limit
         self._prune_at = 0  # Unix ms: the next pruning (maybe_prune)
         self._run_op = "message_run"  # "message_rerun" while a new hub replays (replaying)
+        # the writer's bound on operations waiting while it fails (store/writer.py)
+        self.max_queued = MAX_QUEUED
         # the history barrier: (operations submitted then, what runs once they are settled)
         self._held: collections.deque[tuple[int, Callable[[], None]]] = collections.deque()
         # the loop's selector, what it dispatches on, and the events it watches (see watch)
         self._sel: selectors.BaseSelector | None = None
         self._data: Any = None
         self._events = 0
+        # health: the loop's way to tell the network (set before load()), what it was last
+        # told, the writer's ``dropped`` when it began failing, and the next report of counts
+        self.announce: Callable[[StoreReport], None] = _no_one
+        self._told: WriterStatus | None = None
+        self._dropped_at_failure = 0
+        self._report_at = 0
 
     def maybe_prune(self, now_ms: int) -> None:
         """At most hourly, and at the first call: delete the history beyond its retention
@@ -119,11 +189,12 @@ class Storage:
             )  # fmt: skip
             state.apply(created)
         log.info("store %s: %d accounts", self.path, len(rows))
-        self.writer = WriterProcess(self.path)
+        self.writer = WriterProcess(self.path, self.max_queued)
         self.writer.start()
         self._users = state.users
         if self.history:
             self._submit = self._ops.append
+        self._tell(self.writer.status())  # healthy, nothing written yet: STATS S has it
 
     @contextlib.contextmanager
     def replaying(self) -> Iterator[None]:
@@ -164,12 +235,68 @@ class Storage:
             sel.modify(writer.sock, events, self._data)
             self._events = events
 
+    # -- health ----------------------------------------------------------------------------------
+    def check_health(self) -> None:
+        """Tell the network (:attr:`announce`) if the writer's health flipped since it was
+        last told: at once, one report per flip (a flip and back between two looks is no
+        news: the writer logged both)."""
+        writer = self.writer
+        if writer is None:
+            return
+        status = writer.status()
+        if self._told is None or status.healthy != self._told.healthy:
+            self._tell(status)
+
+    @property
+    def failing(self) -> bool:
+        """Was the network last told that writing fails?"""
+        return self._told is not None and not self._told.healthy
+
+    def maybe_report(self, now_ms: int) -> None:
+        """At most once a second (``now_ms``: the shell's clock): tell the network the
+        writer's state if any of it moved since it was last told (STATS S); a flip found
+        here is told as in :meth:`check_health`."""
+        writer = self.writer
+        if writer is None or now_ms < self._report_at:
+            return
+        self._report_at = now_ms + REPORT_EVERY_MS
+        status = writer.status()
+        if self._told is None or _reported(status) != _reported(self._told):
+            self._tell(status)
+
+    def _tell(self, status: WriterStatus) -> None:
+        told = self._told
+        was_healthy = told.healthy if told is not None else True
+        self._told = status
+        notice = ""
+        if status.healthy != was_healthy:
+            if not status.healthy:  # the writer drops nothing while healthy: count from here
+                self._dropped_at_failure = told.dropped if told is not None else 0
+            notice = health_notice(status, status.dropped - self._dropped_at_failure)
+            (log.warning if status.healthy else log.error)("%s (operators told)", notice)
+        self.announce(
+            StoreReport(
+                status.healthy,
+                reason(status).encode(errors="replace"),
+                status.queued,
+                status.committed,
+                status.dropped,
+                notice.encode(),
+            )
+        )
+
     # -- the history barrier ---------------------------------------------------------------------
     def when_stored(self, then: Callable[[], None]) -> None:
         """Run ``then`` once everything submitted to the writer so far is settled: at once
-        if it is (or nothing is kept, or the writer is failing), else from :meth:`on_wakeup`."""
+        if it is (or nothing is kept, or the writer is failing), else from :meth:`on_wakeup`.
+        A flip of the writer's health not told yet is told first, so that the query ``then``
+        makes sees it (CHATHISTORY's FAIL while writing fails)."""
         writer = self.writer
-        if writer is None or not writer.status().healthy:
+        if writer is None:
+            then()
+            return
+        self.check_health()
+        if self.failing:
             then()
             return
         self.flush()
@@ -185,8 +312,9 @@ class Storage:
     def on_wakeup(self, mask: int = 0) -> None:
         """The loop's handler of the writing process's socket (see :meth:`watch`): it takes
         the frames that wait, or reports that it settled what someone waited for, or that its
-        health changed, or it died (another is started). Runs every continuation whose writes are settled (all of
-        them while the writer fails), and asks to be woken for the next."""
+        health changed, or it died (another is started). Tells the network of a flip, runs
+        every continuation whose writes are settled (all of them while the writer fails), and
+        asks to be woken for the next."""
         writer = self.writer
         assert writer is not None and writer.sock is not None
         if mask & selectors.EVENT_WRITE:
@@ -200,8 +328,8 @@ class Storage:
             if self._sel is not None:
                 self._sel.register(writer.sock, selectors.EVENT_READ, self._data)
                 self._events = selectors.EVENT_READ
-        held = self._held
-        failing = not writer.status().healthy
+        self.check_health()
+        held, failing = self._held, self.failing
         while held and (failing or writer.wake_when_settled(held[0][0])):
             held.popleft()[1]()
         self._interest()

@@ -35,7 +35,7 @@ from fastchat.server.render import lines
 from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
 from fastchat.server.runtime.klinefile import KLineFile
 from fastchat.server.runtime.receive import Receiver
-from fastchat.server.runtime.storage import Storage
+from fastchat.server.runtime.storage import Storage, StoreReport
 from fastchat.server.store import db
 from fastchat.server.store.reader import Reader
 
@@ -209,6 +209,7 @@ class Worker:
             self._connect_hub()
         else:
             self.klines.load(self.core.state, int(time.time() * 1000))
+            self.storage.announce = self._store_report  # its health, to the core (E_STORE)
             self.storage.load(self.core.state)
             self.core.stored = self.storage.record  # the sequencer's events worth keeping
             self.storage.watch(self.sel, self.storage.on_wakeup)  # its writing process
@@ -253,6 +254,7 @@ class Worker:
                 core.release_throttled(now)
             if now >= next_tick:
                 next_tick = now + 1.0
+                self.storage.maybe_report(int(now * 1000))  # STATS S (one worker: its store)
                 core.links = self._links()
                 core.tick(now)
                 if self.lingering:
@@ -341,6 +343,15 @@ class Worker:
         self.core.offload.stored_waits = []
         for record in waits:
             self.storage.when_stored(functools.partial(self._stored, record))
+
+    def _store_report(self, report: StoreReport) -> None:
+        """At one worker, this process's store flipped health or its counts moved: the
+        core's sequencer makes it network state (E_STORE), and the core tells its operators
+        of a flip."""
+        sequencer = self.core.sequencer
+        assert sequencer is not None
+        self.core._now = self.now
+        sequencer.store_status(*report, int(self.now * 1000))
 
     def _stored(self, record: Record) -> None:
         self.core._now = self.now

@@ -42,6 +42,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import fastchat
@@ -50,6 +51,8 @@ from fastchat.server.store.writer import Op, Writer, WriterStatus
 log = logging.getLogger("fastchat.store")
 
 _LENGTH = struct.Struct(">I")
+#: Seconds between the child's reports of counts that moved while nobody asked (STATS S)
+REPORT_EVERY = 1.0
 #: The socket buffers: enough for the frames of a busy loop turn
 _BUFFER = 4 << 20
 
@@ -76,8 +79,9 @@ def _frames(buffer: bytearray) -> list[Any]:
 class WriterProcess:
     """The loop's side of the store's writing process (see the module's docstring)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, max_queued: int = 200_000) -> None:
         self.path = path
+        self.max_queued = max_queued  # the child's Writer's (see store/writer.py)
         self.submitted = 0  # operations submitted, in all (this side's count)
         self.sock: socket.socket | None = None
         self.pid = 0
@@ -105,8 +109,9 @@ class WriterProcess:
             p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p
         )
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+        args = [str(theirs.fileno()), self.path, level, str(self.max_queued)]
         proc = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(theirs.fileno()), self.path, level],
+            [sys.executable, "-m", __name__, *args],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             env=env,
@@ -124,8 +129,9 @@ class WriterProcess:
         """Frames wait for the socket: the loop should watch it for writing."""
         return bool(self._out)
 
-    def submit_many(self, ops: list[Op]) -> None:
+    def submit_many(self, ops: Iterable[Op]) -> None:
         """Hand ``ops`` to the child (a frame, sent now or when the socket takes it)."""
+        ops = list(ops)
         self.submitted += len(ops)
         self._send(("ops", ops))
 
@@ -255,7 +261,7 @@ class WriterProcess:
             proc.wait()
 
 
-def _child(sock: socket.socket, path: str) -> int:
+def _child(sock: socket.socket, path: str, max_queued: int) -> int:
     """The writing process: feed a Writer from ``sock`` until it closes, then write the
     rest and report."""
     from fastchat.server.runtime.supervisor import set_process_name
@@ -266,17 +272,26 @@ def _child(sock: socket.socket, path: str) -> int:
     sock.setblocking(True)
     sending = threading.Lock()
 
+    last: list[Any] = [None, 0.0]  # the last status reported, and when
+
     def report(status: WriterStatus) -> None:
         with sending, contextlib.suppress(OSError):
             sock.sendall(_frame(("status", tuple(status))))
+            last[:] = [status, time.monotonic()]
 
-    writer = Writer(path, on_change=report)
+    writer = Writer(path, max_queued=max_queued, on_change=report)
     writer.on_settled = lambda: report(writer.status())
     writer.start()
     report(writer.status())  # healthy, to begin with (after a predecessor died, say so)
     buffer = bytearray()
     while True:
-        select.select([sock], [], [])
+        if not select.select([sock], [], [], REPORT_EVERY)[0]:
+            # nothing came: if the counts moved since the last report, report them (the
+            # loop's STATS S; a retrying writer's attempts), at most every REPORT_EVERY
+            status = writer.status()
+            if status != last[0] and time.monotonic() - last[1] >= REPORT_EVERY:
+                report(status)
+            continue
         try:
             data = sock.recv(1 << 20)
         except OSError:
@@ -307,15 +322,16 @@ def _child(sock: socket.socket, path: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m fastchat.server.runtime.writerproc FD PATH LEVEL`` (the loop starts it)."""
-    fd, path, level = int(argv[0]), argv[1], argv[2]
+    """``python -m fastchat.server.runtime.writerproc FD PATH LEVEL MAX_QUEUED`` (the loop
+    starts it)."""
+    fd, path, level, max_queued = int(argv[0]), argv[1], argv[2], int(argv[3])
     logging.basicConfig(
         level=level,
         stream=sys.stderr,
         format="%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s",
     )
     try:
-        return _child(socket.socket(fileno=fd), path)
+        return _child(socket.socket(fileno=fd), path, max_queued)
     except BaseException:
         log.exception("store: the writing process failed")
         return 1
