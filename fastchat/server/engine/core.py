@@ -207,6 +207,10 @@ class WorkerCore:
         if client.label is not None:
             self.labels.capture(client, data)
             return
+        self.queue(client, data)
+
+    def queue(self, client: Client, data: bytes) -> None:
+        """Append ``data`` to ``client``'s output as it is (no labeled reply takes it)."""
         pending = client.pending
         if not pending:
             self.dirty.append(client)
@@ -348,9 +352,7 @@ class WorkerCore:
 
     def _last_words(self, client: Client, error: bytes) -> None:
         """Queue ``error`` as the client's last line and hand it to the shell to close."""
-        if not client.pending:
-            self.dirty.append(client)
-        client.pending.append(error)
+        self.queue(client, error)
         client.closed = True
         self.closing.append(client)
         self.throttled.discard(client)
