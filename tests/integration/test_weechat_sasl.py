@@ -2,7 +2,7 @@
 and at four.
 
 The account is made before the server starts, as an administrator would, with ``fastchat
-accounts create`` on the server's data directory. WeeChat (``tests/weechatclient.py``) is then
+accounts create`` on the server's data directory (``tests/accountserver.py``). WeeChat (``tests/weechatclient.py``) is then
 configured with the commands the README gives a user: the password in WeeChat's secured data,
 ``sasl_mechanism``, ``sasl_username``, ``sasl_password`` referring to it, ``sasl_fail
 continue``, then ``/connect``. They are typed through the fifo, not given to
@@ -20,24 +20,26 @@ server fixture stops the server whatever happens.
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from fastchat.server.runtime import process
+from tests.accountserver import (
+    ACCOUNT,
+    NICK_PROTECTION,
+    PASSWORD,
+    observer,
+    running_with_account,
+    tags,
+)
 from tests.ircclient import IRCClient, wait_nicks_free
 from tests.weechatclient import WeeChat, requires_weechat, server_commands, started
 
 pytestmark = requires_weechat
 
-ACCOUNT = "weeuser"
-PASSWORD = "correct horse battery"  # a space in it, as passphrases have
 SERVER = "irc.server.fastchat"
-#: NickServ's notice to a user who takes a registered nick without being logged in to it
-NICK_PROTECTION = "This nick is registered: if it is yours, send /msg NickServ IDENTIFY"
 Connect = Callable[..., IRCClient]
 
 
@@ -45,17 +47,8 @@ Connect = Callable[..., IRCClient]
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[process.ServerProcess]:
-    """A server whose store holds ``ACCOUNT``, made with the CLI before the server starts."""
-    data = tmp_path_factory.mktemp("data")
-    create = ["accounts", "create", "--data-dir", str(data), "--password-stdin", ACCOUNT]
-    # its output is left to pytest's capture, shown if this fails
-    subprocess.run(
-        [sys.executable, "-m", "fastchat.cli", *create],
-        input=f"{PASSWORD}\n".encode(),
-        check=True,
-        timeout=60,
-    )
-    with process.running(["--no-flood-control", "--data-dir", str(data)], request.param) as srv:
+    """A server whose store holds ``ACCOUNT``, at one worker and at four."""
+    with running_with_account(tmp_path_factory.mktemp("data"), request.param) as srv:
         yield srv
 
 
@@ -93,17 +86,6 @@ def weechat_for(
         wait_nicks_free(server.host, server.port, nicks)
 
 
-def observer(connect: Connect) -> IRCClient:
-    """A raw client in #lobby that sees accounts on JOINs (extended-join) and messages
-    (account-tag); its own JOIN is back, so every later JOIN to #lobby reaches it."""
-    obs = connect(register=False)
-    obs.request_caps("extended-join account-tag")
-    obs.send("CAP END")
-    obs.register("observer")
-    obs.expect(r"^(@\S+ )?:observer!\S+ JOIN #lobby \* :")
-    return obs
-
-
 def messages(weechat: WeeChat) -> list[str]:
     """What WeeChat showed in the server buffer."""
     return [message for _, message in weechat.log(SERVER)]
@@ -121,11 +103,6 @@ def whois_self(weechat: WeeChat) -> list[str]:
     head = f"[{ACCOUNT}] "
     weechat.wait_log(SERVER, lambda p, m: m.startswith(head) and "End of" in m, "WHOIS's end")
     return [m for m in messages(weechat) if m.startswith(head)]
-
-
-def tags(line: str) -> list[str]:
-    """The tags of a raw line (``@a=b;c``): ``["a=b", "c"]``."""
-    return line[1:].split(" ", 1)[0].split(";") if line.startswith("@") else []
 
 
 def test_weechat_logs_in_with_sasl(connect: Connect, weechat_for: Callable[..., WeeChat]) -> None:
