@@ -46,13 +46,12 @@ class Irssi:
         self.home = home
         self.log_path = home / "irssi.log"
         home.mkdir(parents=True, exist_ok=True)
-        (home / "startup").write_text(
-            # several lines typed at once are not a paste to confirm; no anti-flood queue
-            # (2.2 s between commands after the first few)
-            "/set paste_detect_time 0\n"
-            "/set cmd_queue_speed 0\n"
-            f"/log open {self.log_path} ALL\n"
-        )
+        startup = [
+            "/set paste_detect_time 0",  # several lines typed at once are no paste to confirm
+            "/set cmd_queue_speed 0",  # no anti-flood queue (2.2 s between commands)
+            f"/log open {self.log_path} ALL",
+        ]
+        (home / "startup").write_text("".join(f"{command}\n" for command in startup))
         self._pty, terminal = pty.openpty()
         fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
         try:
