@@ -1,5 +1,6 @@
 """The store as the sequencer's process uses it: accounts (and, next, history) kept across
-restarts; a dropped account (NickServ DROP) is deleted.
+restarts, those awaiting email verification with their code; a dropped account (NickServ
+DROP, an expired registration) is deleted.
 
 Owns: opening the store file in ``data_dir`` (the supervisor prepared it: made the folder,
 migrated the schema), loading what the network starts from (every account, as E_ACCOUNT
@@ -22,8 +23,10 @@ from fastchat.irc.casemap import fold
 from fastchat.server.network.records import (
     E_ACCOUNT,
     E_ACCOUNTDROP,
+    E_ACCOUNTVERIFY,
     EAccount,
     EAccountDrop,
+    EAccountVerify,
     Record,
     make,
 )
@@ -34,7 +37,7 @@ from fastchat.server.store.writer import Writer
 log = logging.getLogger("fastchat.store")
 
 #: The events whose consequences are stored
-STORED = frozenset({E_ACCOUNT, E_ACCOUNTDROP})
+STORED = frozenset({E_ACCOUNT, E_ACCOUNTDROP, E_ACCOUNTVERIFY})
 
 
 class Storage:
@@ -51,12 +54,20 @@ class Storage:
             return
         rows = reader.load_accounts(self.path)
         for row in rows:
+            # not verified: a registration awaiting its VERIFY, with the code that was mailed
+            # (the sequencer forgets it if it expired meanwhile: it decides, not the loader)
+            code = b"" if row.verified else row.verify_code.encode()
             created = make(
                 EAccount, row.name.encode(), row.password_hash.encode(), row.email.encode(),
-                row.created_ms,
+                code, row.created_ms,
             )  # fmt: skip
             state.apply(created)
-        log.info("store %s: %d accounts", self.path, len(rows))
+        log.info(
+            "store %s: %d accounts, %d awaiting verification",
+            self.path,
+            len(state.accounts),
+            len(state.pending),
+        )
         self.writer = Writer(self.path)
         self.writer.start()
 
@@ -67,7 +78,24 @@ class Storage:
         if event[0] == E_ACCOUNTDROP:  # NickServ DROP
             self.writer.submit(("account_drop", fold(EAccountDrop._make(event).name).decode()))
             return
+        if event[0] == E_ACCOUNTVERIFY:
+            verified = fold(EAccountVerify._make(event).name).decode()
+            self.writer.submit(("account_verified", verified, True))
+            return
         e = EAccount._make(event)
+        if e.code:  # awaiting verification: kept with its code, so a restart keeps it
+            self.writer.submit(
+                (
+                    "account_pending",
+                    fold(e.name).decode(),
+                    e.name.decode(),
+                    e.password_hash.decode(),
+                    e.email.decode(errors="replace"),
+                    e.time,
+                    e.code.decode(),
+                )
+            )
+            return
         self.writer.submit(
             (
                 "account_put",
@@ -76,7 +104,7 @@ class Storage:
                 e.password_hash.decode(),
                 e.email.decode(errors="replace"),
                 e.time,
-                False,
+                True,
             )
         )
 

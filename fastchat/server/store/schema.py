@@ -54,6 +54,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (owner_folded, peer_folded)
         ) WITHOUT ROWID""",
     ),
+    (  # 2: registrations awaiting email verification (draft/account-registration VERIFY):
+        # ``verified`` 0 and the code mailed; every account made before could be used at once
+        "ALTER TABLE accounts ADD COLUMN verify_code TEXT NOT NULL DEFAULT ''",
+        "UPDATE accounts SET verified = 1",
+    ),
 )
 
 #: The version this code reads and writes.
@@ -80,7 +85,8 @@ def maybe_dm_parties(target: str) -> tuple[str, str] | None:
 
 
 class AccountRow(NamedTuple):
-    """One row of ``accounts``."""
+    """One row of ``accounts``. ``verified`` False: a registration awaiting its ``VERIFY``
+    with ``verify_code`` (``register_verify``), which nobody may log in to yet."""
 
     name_folded: str
     name: str
@@ -88,6 +94,7 @@ class AccountRow(NamedTuple):
     email: str
     created_ms: int
     verified: bool
+    verify_code: str = ""
 
 
 class HistoryRow(NamedTuple):
@@ -106,3 +113,6 @@ class HistoryRow(NamedTuple):
 #: The columns of :class:`HistoryRow`, in order, for SELECTs.
 HISTORY_COLUMNS = "target_folded, msgid, time_ms, sender, account, kind, tags, text"
 ACCOUNT_COLUMNS = "name_folded, name, password_hash, email, created_ms, verified"
+#: The columns of :class:`AccountRow`, in order, for SELECTs (``ACCOUNT_COLUMNS``, which
+#: ``account_put`` writes, and the code of a registration awaiting verification).
+ACCOUNT_ROW_COLUMNS = ACCOUNT_COLUMNS + ", verify_code"
