@@ -68,7 +68,7 @@ test: install test-peers ## run the whole test suite
 # server), and an interoperability test runs a real headless WeeChat against fastchat.
 # Installed from Debian when we can (root, apt); ngircd's service is kept from starting
 # (policy-rc.d), and the tests start their own instances on free ports.
-PEER_PACKAGES := ngircd weechat-headless
+PEER_PACKAGES := ngircd weechat-headless irssi
 test-peers:      ## apt-get install ngircd and weechat-headless for the interop tests, if missing (root, best effort)
 	@missing=; for p in $(PEER_PACKAGES); do \
 	  command -v $$p >/dev/null || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; done; \
