@@ -65,11 +65,11 @@ test: install test-peers ## run the whole test suite
 	$(BIN)/python -m pytest -q
 
 # The client's end-to-end tests also run against ngIRCd (the client must work with any
-# server), and an interoperability test runs a real headless WeeChat against fastchat.
+# server), and interoperability tests run a real headless WeeChat and irssi against fastchat.
 # Installed from Debian when we can (root, apt); ngircd's service is kept from starting
 # (policy-rc.d), and the tests start their own instances on free ports.
-PEER_PACKAGES := ngircd weechat-headless
-test-peers:      ## apt-get install ngircd and weechat-headless for the interop tests, if missing (root, best effort)
+PEER_PACKAGES := ngircd weechat-headless irssi
+test-peers:      ## apt-get install ngircd, weechat-headless and irssi for the interop tests, if missing (root, best effort)
 	@missing=; for p in $(PEER_PACKAGES); do \
 	  command -v $$p >/dev/null || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then :; \

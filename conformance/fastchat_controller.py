@@ -203,7 +203,9 @@ class FastchatController(BaseServerController):
         if self.test_config.account_registration_before_connect:
             command.append("--register-before-connect")
         if self.test_config.account_registration_requires_email:
-            command.append("--register-requires-email")
+            # and verified, as Ergo's controller configures it for these tests (their
+            # classes are RegisterEmailVerified*): no SMTP server, so a code would be logged
+            command += ["--register-requires-email", "--register-verify"]
         if self.debug_mode:
             command += ["--log-level", "DEBUG"]
 

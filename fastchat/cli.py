@@ -183,6 +183,7 @@ def _accounts(args: argparse.Namespace) -> int:
         if args.action == "list":
             for row in accounts.list_all(path):
                 when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(row.created_ms / 1000))
+                # unverified: a registration awaiting its VERIFY (register_verify)
                 verified = "verified" if row.verified else "unverified"
                 print(f"{row.name}\t{when}\t{row.email or '-'}\t{verified}")
             return 0

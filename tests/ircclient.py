@@ -57,6 +57,16 @@ class IRCClient:
         self.send(f"USER {user or nick} 0 * :Real {nick}")
         return self.expect_until(r" 376 | 422 ", timeout=self.timeout)
 
+    def request_caps(self, caps: str) -> str:
+        """IRCv3 negotiation before registering: ``CAP LS 302``, then ``CAP REQ`` of ``caps``
+        (a space-separated list), which must be acknowledged; returns the (last) LS line.
+        The client sends ``CAP END`` itself, when it is ready to register."""
+        self.send("CAP LS 302")
+        offered = self.expect(r"CAP \* LS :").string
+        self.send("CAP REQ :" + caps)
+        self.expect(r"CAP \* ACK :" + re.escape(caps) + "$")
+        return offered
+
     # -- receiving -------------------------------------------------------------------------------
     def _fill(self, deadline: float) -> bool:
         """Read once; False on EOF or timeout."""

@@ -162,6 +162,29 @@ def _maybe_path(text: str) -> str | None:
     return text or None
 
 
+def _maybe_smtp_server(text: str) -> tuple[str, int] | None:
+    """``host:port``, ``host`` (port 25), ``[v6]:port``; '' for none."""
+    if not text:
+        return None
+    host, port = text, "25"
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"expected HOST:PORT, got {text!r}")
+        port = rest[1:] or port
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _maybe_address(text: str) -> str:
+    if text and ("@" not in text.strip("@") or any(c.isspace() for c in text)):
+        raise ValueError(f"expected an email address, got {text!r}")
+    return text
+
+
 #: The K-line file's name when the config file does not say: in the config file's folder.
 DEFAULT_KLINE_FILE = "klines.toml"
 
@@ -328,9 +351,37 @@ class Config:
     )
     register_requires_email: bool = setting(
         False,
-        "`REGISTER` needs an email address (`email-required`; no mail is sent: it is kept "
-        "with the account)",
+        "`REGISTER` needs an email address (`email-required`; it is kept with the account, "
+        "and mailed nothing unless `register_verify`)",
         reloadable=True,
+    )
+    register_verify: bool = setting(
+        False,
+        "email verification: `REGISTER` needs an address (`email-required`) and answers "
+        "`VERIFICATION_REQUIRED`; the account is unusable, its name taken, until `VERIFY "
+        "<account> <code>` with the code mailed there (through `smtp_server`; without one the "
+        "code is logged at WARNING for the operator to pass on); unverified, it is dropped "
+        "after 24 hours",
+        reloadable=True,
+    )
+    smtp_server: tuple[str, int] | None = setting(
+        None,
+        "`HOST:PORT` (`HOST` alone: port 25) of the SMTP server that sends the verification "
+        "mails of `register_verify`: plain SMTP, no TLS and no login, as a relay on the same "
+        "host or network accepts; '' for none",
+        reloadable=True,
+        type=str,
+        convert=_maybe_smtp_server,
+        metavar="HOST:PORT",
+        shown_default="none",
+    )
+    mail_from: str = setting(
+        "",
+        "the `From` address of the verification mails; '' for `fastchat@` and the server's name",
+        reloadable=True,
+        convert=_maybe_address,
+        metavar="ADDRESS",
+        shown_default="`fastchat@` and the server's name",
     )
     password_min_length: int = setting(
         6,

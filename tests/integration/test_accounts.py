@@ -27,10 +27,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[process.ServerProcess]:
 def caps(server: process.ServerProcess, nick: str, wanted: str) -> IRCClient:
     c = IRCClient(server.host, server.port, register=False)
     c.nick = nick
-    c.send("CAP LS 302")
-    c.expect(r"CAP \* LS :")
-    c.send("CAP REQ :" + wanted)
-    c.expect(r"CAP \* ACK :" + wanted)
+    c.request_caps(wanted)
     return c
 
 

@@ -26,10 +26,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[process.ServerProcess]:
 def timed(server: process.ServerProcess, nick: str, caps: str = "server-time") -> IRCClient:
     client = IRCClient(server.host, server.port, register=False)
     client.nick = nick
-    client.send("CAP LS 302")
-    client.expect(r"CAP \* LS :.*server-time")
-    client.send("CAP REQ :" + caps)
-    client.expect(r"CAP \* ACK :" + caps)
+    assert "server-time" in client.request_caps(caps)
     client.send(f"NICK {nick}")
     client.send(f"USER {nick} 0 * :{nick}")
     client.send("CAP END")  # registration waited for it

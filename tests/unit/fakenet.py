@@ -7,7 +7,9 @@ can also hold records back (``pump(worker_order=...)``) to force interleavings.
 
 It also plays the worker shell's password pool: ``pump`` runs each core's password checks
 synchronously (``passwords.verify``) and hands the answers back, unless ``hold_checks`` is set;
-then they wait in ``core.offload.checks`` until :meth:`FakeNet.finish_checks`.
+then they wait in ``core.offload.checks`` until :meth:`FakeNet.finish_checks`. And its mail
+pool: the verification mails go to ``mailbox`` (nothing is sent), each with the outcome
+``mail_outcome`` (sent, by default), held likewise.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any
 
 from fastchat.irc.message import parse, parse_tags
 from fastchat.server.caps import CAPABILITIES, Registry
+from fastchat.server.commands.context import MailOutcome
 from fastchat.server.config import Config
 from fastchat.server.engine.core import WorkerCore
+from fastchat.server.engine.offload import VerificationMail
 from fastchat.server.network.records import B_SNAPSHOT, Record
 from fastchat.server.network.sequencer import Sequencer
 from fastchat.server.network.state import Channel, State
@@ -82,6 +86,8 @@ class FakeNet:
         self.queues: list[list[Record]] = [[] for _ in range(workers)]
         self.clients: list[FakeClient] = []
         self.hold_checks = False
+        self.mailbox: list[VerificationMail] = []  # every verification mail "sent"
+        self.mail_outcome = MailOutcome.SENT
         if not self.standalone:
             for i in range(workers):
                 self.queues[i].append((B_SNAPSHOT, self.state.snapshot(), {}))
@@ -184,7 +190,8 @@ class FakeNet:
 
     def finish_checks(self) -> bool:
         """Run every password check the cores asked for, as the shell's pool would, and give
-        each core its answers. True if there were any."""
+        each core its answers; "send" every verification mail (to ``mailbox``). True if
+        there were any."""
         ran = False
         for core in self.cores:
             while core.offload.checks:
@@ -193,6 +200,11 @@ class FakeNet:
                 ran = True
             while core.offload.stored_waits:  # one worker: its shell's history barrier
                 core.apply(core.offload.stored_waits.pop(0))
+            while core.offload.mails:
+                mail = core.offload.mails.pop(0)
+                self.mailbox.append(mail)
+                error = "" if self.mail_outcome is MailOutcome.SENT else "the test says so"
+                core.offload.mail_done(mail.ticket, self.mail_outcome, error, self.now)
                 ran = True
         return ran
 

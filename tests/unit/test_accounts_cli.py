@@ -49,7 +49,7 @@ def test_create_list_passwd_delete(
 
     assert accounts("list", "--data-dir", data_dir) == 0
     (line,) = capsys.readouterr().out.splitlines()
-    assert line.startswith("Alice[m]\t") and line.endswith("\ta@x\tunverified")
+    assert line.startswith("Alice[m]\t") and line.endswith("\ta@x\tverified")
 
     typed += ["pw two", "pw two"]
     assert accounts("passwd", "ALICE{M}", "--data-dir", data_dir) == 0

@@ -60,7 +60,9 @@ def test_prepare_makes_the_directory_and_a_current_wal_file(tmp_path: Path) -> N
 
 
 def test_prepare_again_changes_nothing(path: str) -> None:
-    connect(path).execute("INSERT INTO accounts VALUES ('a', 'A', 'h', '', 1, 0)")
+    connect(path).execute(
+        f"INSERT INTO accounts ({schema.ACCOUNT_COLUMNS}) VALUES ('a', 'A', 'h', '', 1, 0)"
+    )
     assert db.prepare(str(Path(path).parent)) == path
     assert reader.load_accounts(path)[0].name == "A"
 

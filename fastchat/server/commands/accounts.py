@@ -1,12 +1,15 @@
 """Accounts (issue 12): IRCv3 SASL ``AUTHENTICATE`` (PLAIN) and draft/account-registration
-``REGISTER``.
+``REGISTER`` and ``VERIFY``.
 
 Owns: the SASL exchange (mechanism, base64 chunks of at most 400 bytes, ``*`` to abort, the
 PLAIN message), checking a password against the account's hash and hashing a new one (both
-off the loop: scrypt), and the numerics and standard replies of both commands.
-Must never: decide that an account exists or who is logged in (the sequencer does: REGISTER
-and a login after registration are requests; a login during registration rides on the
-registration, ``RRegister.account``), or store anything itself.
+off the loop: scrypt), email verification's worker side (``register_verify``: mailing the
+code the sequencer drew, off the loop, and freeing the name if the mail cannot be sent), and
+the numerics and standard replies of these commands.
+Must never: decide that an account exists, that a code is right, or who is logged in (the
+sequencer does: REGISTER, VERIFY and a login after registration are requests; a login during
+registration rides on the registration, ``RRegister.account``), draw a code, send a code to a
+client, or store anything itself.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold, is_valid_nick
 from fastchat.irc.message import Message
 from fastchat.server.caps import sasl
-from fastchat.server.commands.context import Context
+from fastchat.server.commands.context import Context, MailOutcome
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client
-from fastchat.server.network.records import RAccount, RLogin, make
+from fastchat.server.network.records import RAccount, RLogin, RPendingDrop, RVerify, make
 from fastchat.server.render import lines
 
 #: The built-in service's nick, folded (commands/nickserv.py): no account may take it
@@ -36,9 +39,25 @@ MAX_SASL = 4 * CHUNK
 DUMMY_HASH = "scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA$" + "A" * 43
 
 
-def _fail(ctx: Context, client: Client, code: bytes, *context: bytes, why: bytes) -> None:
+def _fail(
+    ctx: Context,
+    client: Client,
+    code: bytes,
+    *context: bytes,
+    why: bytes,
+    command: bytes = b"REGISTER",
+) -> None:
     server = ctx.config.server_name
-    ctx.send(client, lines.standard_reply(server, b"FAIL", b"REGISTER", code, why, context))
+    ctx.send(client, lines.standard_reply(server, b"FAIL", command, code, why, context))
+
+
+def _response(
+    ctx: Context, client: Client, command: bytes, status: bytes, account: bytes, text: bytes
+) -> None:
+    """draft/account-registration's own replies: ``<command> <status> <account> :<text>``
+    (``REGISTER SUCCESS``, ``REGISTER VERIFICATION_REQUIRED``, ``VERIFY SUCCESS``)."""
+    server = ctx.config.server_name
+    ctx.send(client, b":%s %s %s %s :%s\r\n" % (server, command, status, account, text))
 
 
 def _mask(client: Client) -> bytes:
@@ -166,16 +185,16 @@ def create(
     holder = ctx.state.nicks.get(fold(name))
     key = fold(name)
     if (
-        key in ctx.state.accounts
+        ctx.state.account_taken(key, int(ctx.now * 1000))
         or key == SERVICE_FOLDED
         or (holder is not None and holder is not user)
     ):
         fail(b"ACCOUNT_EXISTS", name, b"Account already exists")
         return
-    if email == b"*" and cfg.register_requires_email:
+    if email == b"*" and (cfg.register_requires_email or cfg.register_verify):
         fail(b"INVALID_EMAIL", name, b"An email address is required")
         return
-    if email != b"*" and (b"@" not in email.strip(b"@") or len(email) > 254):
+    if email != b"*" and not is_email(email):
         fail(b"INVALID_EMAIL", name, b"That is not an email address")
         return
     shortest = ctx.config.password_min_length
@@ -190,15 +209,129 @@ def create(
     ctx.hash_password(client, password, hashed)
 
 
+#: What no address we mail may hold: what would make it two addresses, or a display name
+#: and an address, in a header (RFC 5322's specials but "." and "@"; spaces, controls).
+_NOT_IN_EMAIL = frozenset(b' ,;:<>()[]\\"') | frozenset(range(32)) | {127}
+
+
+def is_email(email: bytes) -> bool:
+    """Is ``email`` one plain address, ``local@domain`` (at most 254 bytes: RFC 5321's
+    path limit), that a mail can be sent to as it is?
+
+    >>> is_email(b"ann@example.org"), is_email(b"a@b,c@d"), is_email(b"@x"), is_email(b"a@")
+    (True, False, False, False)
+    """
+    local, _, domain = email.partition(b"@")
+    return (
+        email.count(b"@") == 1
+        and bool(local and domain)
+        and len(email) <= 254
+        and not _NOT_IN_EMAIL.intersection(email)
+    )
+
+
 def registered(ctx: Context, client: Client, account: bytes) -> None:
     """What a REGISTER that created ``account`` answers (the sequencer logged it in)."""
-    server = ctx.config.server_name
-    ctx.send(client, b":%s REGISTER SUCCESS %s :Account created\r\n" % (server, account))
+    _response(ctx, client, b"REGISTER", b"SUCCESS", account, b"Account created")
     logged_in(ctx, client, account)
+
+
+# -- email verification (register_verify) ---------------------------------------------------------
+def verify(ctx: Context, client: Client, msg: Message) -> None:
+    """IRCv3 draft/account-registration ``VERIFY <account> <code>``: completes a registration
+    that ``REGISTER VERIFICATION_REQUIRED`` answered, with the code mailed for it; the
+    sender is then logged in to the account, as by ``REGISTER SUCCESS``."""
+    if client.user is None and not ctx.config.register_before_connect:
+        why = b"Finish connecting before verifying an account"
+        _fail(ctx, client, b"COMPLETE_CONNECTION_REQUIRED", b"*", why=why, command=b"VERIFY")
+        return
+
+    def fail(code: bytes, context: bytes, why: bytes) -> None:
+        _fail(ctx, client, code, context, why=why, command=b"VERIFY")
+
+    verify_code(ctx, client, msg.params[0], msg.params[1], b"verify", fail)
+
+
+def verify_code(
+    ctx: Context,
+    client: Client,
+    account: bytes,
+    code: bytes,
+    how: bytes,
+    fail: Callable[[bytes, bytes, bytes], None],
+) -> None:
+    """Ask the sequencer whether ``code`` verifies ``account`` (``how``: who answers, see
+    RVerify); it decides, and answers INVALID_CODE itself. A refusal here goes to
+    ``fail(code, context, description)``, as for :func:`create`."""
+    user = client.user
+    if (user is not None and user.account is not None) or client.account:
+        fail(b"ALREADY_AUTHENTICATED", account, b"You are already logged in")
+        return
+    ctx.submit(make(RVerify, client.uid, account, code, how))
+
+
+def verified(ctx: Context, client: Client, account: bytes) -> None:
+    """What a VERIFY that verified ``account`` answers (the sequencer logged it in)."""
+    _response(ctx, client, b"VERIFY", b"SUCCESS", account, b"Account verified")
+    logged_in(ctx, client, account)
+
+
+def mail_code(
+    ctx: Context,
+    client: Client | None,
+    uid: int,
+    account: bytes,
+    email: bytes,
+    code: bytes,
+    answer: Callable[[MailOutcome], None],
+) -> None:
+    """The sequencer made ``account`` await verification with ``code`` (D_PENDING): mail
+    the code to ``email`` off the loop (or log it, with no SMTP server), then, if the
+    registrant ``uid`` is still here (``client``), ``answer(outcome)``. A mail that could
+    not be sent drops the registration (R_PENDINGDROP), so its name is free again at once
+    rather than for a day: the registrant may try again."""
+
+    def mailed(outcome: MailOutcome) -> None:
+        if outcome in (MailOutcome.REFUSED, MailOutcome.FAILED):
+            ctx.submit(make(RPendingDrop, uid, account, code))
+        if client is not None:
+            answer(outcome)
+
+    ctx.send_verification(client, account, email, code, mailed)
+
+
+def awaiting_verification(
+    ctx: Context, client: Client | None, uid: int, account: bytes, email: bytes, code: bytes
+) -> None:
+    """REGISTER's answer when verification is required: ``REGISTER VERIFICATION_REQUIRED
+    <account> :...`` once the code is mailed; ``FAIL REGISTER INVALID_EMAIL`` if the SMTP
+    server refused the address, ``TEMPORARILY_UNAVAILABLE`` if it could not be used."""
+
+    def answer(outcome: MailOutcome) -> None:
+        assert client is not None
+        if outcome is MailOutcome.REFUSED:
+            why = b"Mail to that address was refused"
+            _fail(ctx, client, b"INVALID_EMAIL", account, why=why)
+        elif outcome is MailOutcome.FAILED:
+            why = b"The verification mail could not be sent; try again later"
+            _fail(ctx, client, b"TEMPORARILY_UNAVAILABLE", account, why=why)
+        else:
+            text = pending_text(outcome, email)
+            _response(ctx, client, b"REGISTER", b"VERIFICATION_REQUIRED", account, text)
+
+    mail_code(ctx, client, uid, account, email, code, answer)
+
+
+def pending_text(outcome: MailOutcome, email: bytes) -> bytes:
+    """What a registrant is told of its code: where it went."""
+    if outcome is MailOutcome.SENT:
+        return b"Account created, pending verification: a code was sent to " + email
+    return b"Account created, pending verification: ask the server's operators for its code"
 
 
 COMMANDS = (
     Command(b"AUTHENTICATE", authenticate, 1, needs_registration=False, capability=sasl.NAME),
-    # needs_registration=False: before registration it answers FAIL, as the spec asks
+    # needs_registration=False: before registration they answer FAIL, as the spec asks
     Command(b"REGISTER", register, 3, needs_registration=False),
+    Command(b"VERIFY", verify, 2, needs_registration=False),
 )

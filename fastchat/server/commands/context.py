@@ -2,7 +2,8 @@
 
 Owns: :class:`Context`, the protocol the worker's engine implements for its handlers: reply,
 send, submit a request to the sequencer, relay a message, disconnect, check a password off
-the loop, log an operator's action, the time, the network state replica, the configuration,
+the loop, mail a verification code off the loop (:class:`MailOutcome`), log an operator's
+action, the time, the network state replica, the configuration,
 the capability registry, this worker's MONITOR lists, and what the server queries read of
 the engine (the command table, start time, command counts, links: :class:`LinkInfo`).
 Nothing else of the engine is reachable from a handler (mypy checks it), so the engine
@@ -12,6 +13,7 @@ Must never: hold an implementation.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -37,6 +39,15 @@ class LinkInfo(NamedTuple):
     received_messages: int
     received_bytes: int
     opened: float  # Unix time
+
+
+class MailOutcome(enum.Enum):
+    """What became of a verification code (:meth:`Context.send_verification`)."""
+
+    SENT = "sent"  # the SMTP server took the mail
+    LOGGED = "logged"  # no SMTP server: the code is in the log, for the operator to pass on
+    REFUSED = "refused"  # the SMTP server refused the address
+    FAILED = "failed"  # the SMTP server could not be reached, or failed otherwise
 
 
 class Context(Protocol):
@@ -132,6 +143,19 @@ class Context(Protocol):
     def hash_password(self, client: Client, password: bytes, then: Callable[[str], None]) -> None:
         """Hash a new ``password`` for storing, off the loop (scrypt), and call
         ``then(stored)`` back on the loop, under ``client``'s barrier like check_password."""
+
+    def send_verification(
+        self,
+        client: Client | None,
+        account: bytes,
+        email: bytes,
+        code: bytes,
+        then: Callable[[MailOutcome], None],
+    ) -> None:
+        """Mail the verification ``code`` of ``account`` to ``email`` off the loop (SMTP
+        blocks), or, with no SMTP server configured, log it for the operator; then call
+        ``then(outcome)`` back on the loop, even if ``client`` (the registrant, None if it
+        has gone) is gone meanwhile. ``client``'s next lines wait until it has run."""
 
     def audit(self, client: Client, action: str, *, failed: bool = False) -> None:
         """Log an operator's action (or a failed attempt at one), naming who did it and from

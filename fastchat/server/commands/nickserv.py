@@ -4,13 +4,14 @@ registration's ``REGISTER`` nor SASL: ``PRIVMSG NickServ :<command> ...`` (or th
 user who takes a registered account's nick without being logged in to it is asked to
 IDENTIFY, and with ``nick_protection = rename`` renamed after the grace period.
 
-Owns: parsing NickServ's commands (``REGISTER``, ``IDENTIFY``, ``INFO``, ``DROP``, ``GHOST``,
-``HELP``), their local refusals, its notices, and the worker's side of nick protection (the
-warning, and asking for the rename when the grace period is over).
+Owns: parsing NickServ's commands (``REGISTER``, ``VERIFY``, ``IDENTIFY``, ``INFO``, ``DROP``,
+``GHOST``, ``HELP``), their local refusals, its notices, and the worker's side of nick
+protection (the warning, and asking for the rename when the grace period is over).
 Must never: decide that an account exists, who is logged in, who is disconnected or renamed
-(the sequencer does: R_ACCOUNT, R_LOGIN, R_ACCOUNTDROP, R_GHOST, R_PROTECT), or check a
-password on the loop (``ctx.check_password`` runs it elsewhere). REGISTER's rules are
-commands/accounts.py's (``accounts.create``), not repeated here.
+(the sequencer does: R_ACCOUNT, R_VERIFY, R_LOGIN, R_ACCOUNTDROP, R_GHOST, R_PROTECT), or
+check a password on the loop (``ctx.check_password`` runs it elsewhere). REGISTER's and
+VERIFY's rules are commands/accounts.py's (``accounts.create``, ``accounts.verify_code``,
+``accounts.mail_code``), not repeated here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold
 from fastchat.irc.message import Message
 from fastchat.server.commands import accounts
-from fastchat.server.commands.context import Context
+from fastchat.server.commands.context import Context, MailOutcome
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client
 from fastchat.server.network.records import RAccountDrop, RGhost, RLogin, RProtect, make
@@ -41,6 +42,7 @@ Deadlines = dict[int, tuple[float, bytes]]
 _HELP = (
     b"NickServ lets you register your nick as an account and log in to it:",
     b"REGISTER <password> [email]   register your current nick as an account",
+    b"VERIFY <account> <code>       complete a registration with the code mailed for it",
     b"IDENTIFY [account] <password> log in to an account (your nick's if none is named)",
     b"INFO [account]                when an account was registered, who is logged in to it",
     b"DROP <password>               delete the account you are logged in to",
@@ -93,6 +95,41 @@ def _register(ctx: Context, client: Client, args: list[bytes]) -> None:
         notice(ctx, client, why)
 
     accounts.create(ctx, client, client.nick, email, args[0], b"nickserv", fail)
+
+
+def _verify(ctx: Context, client: Client, args: list[bytes]) -> None:
+    """``VERIFY <account> <code>``: complete a registration awaiting verification, by the
+    rules and path of draft/account-registration's VERIFY."""
+    if len(args) < 2:
+        notice(ctx, client, b"Syntax: VERIFY <account> <code>")
+        return
+
+    def fail(code: bytes, context: bytes, why: bytes) -> None:
+        notice(ctx, client, why)
+
+    accounts.verify_code(ctx, client, args[0], args[1], b"nickserv", fail)
+
+
+def awaiting_verification(
+    ctx: Context, client: Client | None, uid: int, account: bytes, email: bytes, code: bytes
+) -> None:
+    """NickServ REGISTER's answer when verification is required (``register_verify``):
+    notices saying where the code went and how to use it, once it is mailed; or why the
+    registration failed."""
+
+    def answer(outcome: MailOutcome) -> None:
+        assert client is not None
+        if outcome is MailOutcome.REFUSED:
+            notice(
+                ctx, client, b"Mail to %s was refused: account %s not registered" % (email, account)
+            )
+        elif outcome is MailOutcome.FAILED:
+            notice(ctx, client, b"The verification mail could not be sent; try again later")
+        else:
+            notice(ctx, client, accounts.pending_text(outcome, email))
+            notice(ctx, client, b"Then send /msg NickServ VERIFY %s <code>" % account)
+
+    accounts.mail_code(ctx, client, uid, account, email, code, answer)
 
 
 def _identify(ctx: Context, client: Client, args: list[bytes]) -> None:
@@ -188,6 +225,7 @@ def _help(ctx: Context, client: Client, args: list[bytes]) -> None:
 
 _COMMANDS: dict[bytes, Callable[[Context, Client, list[bytes]], None]] = {
     b"REGISTER": _register,
+    b"VERIFY": _verify,
     b"IDENTIFY": _identify,
     b"LOGIN": _identify,
     b"INFO": _info,

@@ -9,7 +9,8 @@ shutdown. It delegates the rest to one part per job:
 - :class:`~.replica.Replica`: applying the sequencer's events and deliveries, and rendering
   what local clients see of them;
 - :class:`~.resync.Resync`: exactly-once bookkeeping across hub restarts;
-- :class:`~.offload.Offload`: blocking work as effects (OPER's password check, REHASH).
+- :class:`~.offload.Offload`: blocking work as effects (password checks, REHASH, mailing a
+  verification code).
 Must never: touch a socket, a selector, the clock or another process; import ``logging``
 (the shell hands it a logger). The I/O shell (:mod:`fastchat.server.runtime.worker`) feeds
 it bytes, records and the time, and carries out its effects.
@@ -38,7 +39,7 @@ from fastchat.irc import numerics as N
 from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.caps import CAPABILITIES, Registry, labeled_response
 from fastchat.server.commands import Command, accounts, nickserv
-from fastchat.server.commands.context import LinkInfo
+from fastchat.server.commands.context import LinkInfo, MailOutcome
 from fastchat.server.commands.monitor import Monitors
 from fastchat.server.commands.registration import feed
 from fastchat.server.config import Config
@@ -54,6 +55,7 @@ from fastchat.server.network.records import (
     D_KILL,
     D_NOTICE,
     D_OVERRIDE,
+    D_PENDING,
     D_REGISTERED,
     D_REPLY,
     D_SERVICE,
@@ -62,6 +64,7 @@ from fastchat.server.network.records import (
     DKill,
     DNotice,
     DOverride,
+    DPending,
     DRegistered,
     DReply,
     DService,
@@ -85,6 +88,8 @@ class Log(Protocol):
     def info(self, msg: str, *args: Any) -> None: ...
 
     def warning(self, msg: str, *args: Any) -> None: ...
+
+    def error(self, msg: str, *args: Any) -> None: ...
 
     def exception(self, msg: str, *args: Any) -> None: ...
 
@@ -188,6 +193,7 @@ class WorkerCore:
             D_NOTICE: self._d_notice,
             D_STANDARD: self._d_standard,
             D_REGISTERED: self._d_registered,
+            D_PENDING: self._d_pending,
             D_SERVICE: self._d_service,
         }
 
@@ -216,6 +222,10 @@ class WorkerCore:
         if client.label is not None:
             self.labels.capture(client, data)
             return
+        self.queue(client, data)
+
+    def queue(self, client: Client, data: bytes) -> None:
+        """Append ``data`` to ``client``'s output as it is (no labeled reply takes it)."""
         pending = client.pending
         if not pending:
             self.dirty.append(client)
@@ -313,6 +323,17 @@ class WorkerCore:
         """Context: hash a new password off the loop (see :class:`~.offload.Offload`)."""
         self.offload.hash_password(client, password, then)
 
+    def send_verification(
+        self,
+        client: Client | None,
+        account: bytes,
+        email: bytes,
+        code: bytes,
+        then: Callable[[MailOutcome], None],
+    ) -> None:
+        """Context: mail a verification code off the loop (see :class:`~.offload.Offload`)."""
+        self.offload.send_verification(client, account, email, code, then)
+
     def audit(self, client: Client, action: str, *, failed: bool = False) -> None:
         """Context: log an operator's action, with who did it (nick!user@host, address and
         connection id). A failed attempt is a warning."""
@@ -343,13 +364,28 @@ class WorkerCore:
             self.send(client, line)
 
     def _d_registered(self, rec: Record) -> None:
-        """An account its unregistered client created (REGISTER before connecting): it is
-        logged in to it on registering."""
+        """An account its unregistered client created or verified (REGISTER or VERIFY
+        before connecting): it is logged in to it on registering."""
         d = DRegistered._make(rec)
         client = self.clients.get(d.uid)
         if client is not None and client.user is None:
             client.account = d.name
-            accounts.registered(self, client, d.name)
+            if d.how == b"verify":
+                accounts.verified(self, client, d.name)
+            else:
+                accounts.registered(self, client, d.name)
+
+    def _d_pending(self, rec: Record) -> None:
+        """An account its client registered awaits verification: mail the code (or log it),
+        then answer (commands/accounts.py), even if the client has gone since."""
+        d = DPending._make(rec)
+        client = self.clients.get(d.uid)
+        if client is not None and (client.closed or client.quitting):
+            client = None
+        if d.how == b"nickserv":
+            nickserv.awaiting_verification(self, client, d.uid, d.name, d.email, d.code)
+        else:
+            accounts.awaiting_verification(self, client, d.uid, d.name, d.email, d.code)
 
     def _d_notice(self, rec: Record) -> None:
         """The sequencer's answer to an operator's request, as a NOTICE (logged too)."""
@@ -368,9 +404,7 @@ class WorkerCore:
 
     def _last_words(self, client: Client, error: bytes) -> None:
         """Queue ``error`` as the client's last line and hand it to the shell to close."""
-        if not client.pending:
-            self.dirty.append(client)
-        client.pending.append(error)
+        self.queue(client, error)
         client.closed = True
         self.closing.append(client)
         self.throttled.discard(client)

@@ -45,10 +45,10 @@ class Labels:
 
     def __init__(self, core: WorkerCore) -> None:
         self.core = core
-        # labeled-response needs batch too ("MUST be negotiated to use labeled responses")
-        self.mask = core.caps.bit(labeled_response.NAME) | core.caps.bit(batch.NAME)
-        if not core.caps.bit(labeled_response.NAME) or not core.caps.bit(batch.NAME):
-            self.mask = 0
+        # labeled-response needs batch too ("MUST be negotiated to use labeled responses");
+        # 0 (labels never honoured) unless both are offered
+        bits = core.caps.bit(labeled_response.NAME), core.caps.bit(batch.NAME)
+        self.mask = bits[0] | bits[1] if all(bits) else 0
         self.current: Client | None = None  # whose handler is running (see close_if_done)
         self._batches = 0
 
@@ -122,10 +122,7 @@ class Labels:
         """Past the capture: straight into the client's output."""
         if client.closed or not data:
             return
-        pending = client.pending
-        if not pending:
-            self.core.dirty.append(client)
-        pending.append(data)
+        self.core.queue(client, data)
 
 
 def _lines(data: bytes) -> list[bytes]:

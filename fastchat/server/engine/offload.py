@@ -1,13 +1,14 @@
 """Blocking work as effects: what a command needs that must not run on the worker's loop.
 
 Owns: the requests the engine hands its I/O shell for work that blocks or burns CPU (a scrypt
-password check for OPER: ~70 ms by design; reading the config file for REHASH), and carrying
-on with the command when the shell brings the answer back, on the loop, in order: the client's
-barrier holds its next lines meanwhile; history queries (CHATHISTORY), which the shell
-hands to its store reader (``store/reader.py``), off the loop too; and the history barrier
-(:meth:`Offload.after_stored`), which waits for the store's writer.
-Must never: do the work itself (the shell runs checks on a thread pool and reads files), or
-touch a socket.
+password check for OPER: ~70 ms by design; reading the config file for REHASH; mailing a
+verification code, which waits on an SMTP server), and carrying on with the command when the
+shell brings the answer back, on the loop, in order: the client's barrier holds its next lines
+meanwhile; history queries (CHATHISTORY), which the shell hands to its store reader
+(``store/reader.py``), off the loop too; and the history barrier (:meth:`Offload.after_stored`),
+which waits for the store's writer.
+Must never: do the work itself (the shell runs checks and mails on thread pools and reads
+files), or touch a socket.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fastchat.irc import numerics as N
 from fastchat.server import passwords
+from fastchat.server.commands.context import MailOutcome
 from fastchat.server.connection import Client
 from fastchat.server.network.records import R_HISTSYNC, Record
 from fastchat.server.render import lines
@@ -50,14 +52,28 @@ class HistoryQuery(NamedTuple):
     query: tuple[Any, ...]
 
 
+class VerificationMail(NamedTuple):
+    """A verification code to mail (draft/account-registration ``VERIFY``): an effect for
+    the shell, which composes the mail and sends it to its SMTP server on its mail pool, then
+    hands :meth:`Offload.mail_done` the outcome."""
+
+    ticket: int
+    uid: int  # the registrant (it may have gone)
+    to: bytes  # the address
+    account: bytes
+    code: bytes
+
+
 class Offload:
     """A core's queue of blocking work for its shell, and the answers coming back."""
 
     __slots__ = (
         "_checking",
+        "_mailing",
         "_next_ticket",
         "checks",
         "core",
+        "mails",
         "queries",
         "rehash_requests",
         "stored_waits",
@@ -67,6 +83,8 @@ class Offload:
         self.core = core
         self.checks: list[PasswordCheck] = []  # for the shell to run off the loop
         self._checking: dict[int, tuple[Client, Callable[[Any], None]]] = {}
+        self.mails: list[VerificationMail] = []  # for the shell to send off the loop
+        self._mailing: dict[int, tuple[Client | None, Callable[[MailOutcome], None], bytes]] = {}
         self._next_ticket = 0
         self.rehash_requests: list[int] = []  # REHASH from these users: the shell reads the file
         self.queries: list[HistoryQuery] = []  # for the shell's store reader
@@ -130,19 +148,83 @@ class Offload:
             return
         client, then = found
         if not client.closed and not client.quitting:
-            try:
-                then(matched)
-            except N.IRCError as err:
+            self._carry_on(client, "password check", then, matched)
+        self._barrier_down(client)
+
+    def send_verification(
+        self,
+        client: Client | None,
+        account: bytes,
+        email: bytes,
+        code: bytes,
+        then: Callable[[MailOutcome], None],
+    ) -> None:
+        """Queue the mail of a verification code for the shell, under ``client``'s barrier
+        if it is still here; :meth:`mail_done` calls ``then`` with the outcome. With no
+        ``smtp_server``, the code goes to the log instead (at WARNING: an operator reads it
+        there and passes it on, which suits a small server), and ``then`` runs at once.
+        Never is the code sent to a client: the mail is the proof of the address."""
+        if self.core.config.smtp_server is None:
+            self.core.log.warning(
+                "account %s (registered by connection %#x) awaits verification: no "
+                "smtp_server to mail %s its code, which is %s",
+                account.decode(errors="replace"),
+                client.uid if client is not None else 0,
+                email.decode(errors="replace"),
+                code.decode(),
+            )
+            then(MailOutcome.LOGGED)
+            return
+        self._next_ticket += 1
+        ticket = self._next_ticket
+        if client is not None:
+            client.waiting += 1
+        self._mailing[ticket] = (client, then, account)
+        uid = client.uid if client is not None else 0
+        self.mails.append(VerificationMail(ticket, uid, email, account, code))
+
+    def mail_done(self, ticket: int, outcome: MailOutcome, error: str, now: float) -> None:
+        """The shell's answer to a :class:`VerificationMail` (``error``: why it failed, for
+        the log): carry on with the registration, then lift the client's barrier. The
+        continuation runs even when the registrant has gone: a mail that failed still
+        frees the name."""
+        self.core._now = now
+        found = self._mailing.pop(ticket, None)
+        if found is None:
+            return
+        client, then, account = found
+        if outcome is MailOutcome.REFUSED or outcome is MailOutcome.FAILED:
+            self.core.log.error(
+                "account %s: its verification mail was not sent: %s",
+                account.decode(errors="replace"),
+                error,
+            )
+        self._carry_on(client, "verification mail", then, outcome)
+        if client is not None:
+            self._barrier_down(client)
+
+    def _carry_on(
+        self, client: Client | None, what: str, then: Callable[[Any], None], answer: Any
+    ) -> None:
+        """Run a command's continuation with the shell's answer: a remote error becomes its
+        numeric, an unexpected one closes the client's connection (and is logged)."""
+        try:
+            then(answer)
+        except N.IRCError as err:
+            if client is not None:
                 self.core.reply(client, err.numeric, *err.params)
-            except Exception:
-                self.core.log.exception(
-                    "connection %#x: password check's continuation failed; disconnecting it",
-                    client.uid,
-                )
+        except Exception:
+            uid = client.uid if client is not None else 0
+            self.core.log.exception(
+                "connection %#x: %s's continuation failed; disconnecting it", uid, what
+            )
+            if client is not None:
                 self.core.disconnect(client, b"Internal server error")
-            self.core.relay.flush()
-        # Lifted only now: what ``then`` submitted (under the barrier too) keeps the client's
-        # next lines waiting, and none runs in the middle of ``then``.
+        self.core.relay.flush()
+
+    def _barrier_down(self, client: Client) -> None:
+        # Lifted only now: what the continuation submitted (under the barrier too) keeps the
+        # client's next lines waiting, and none runs in the middle of it.
         client.waiting -= 1
         self.core._barrier_down(client)
 

@@ -41,6 +41,7 @@ from fastchat.server.network.records import (
     D_WALLOPS,
     E_ACCOUNT,
     E_ACCOUNTDROP,
+    E_ACCOUNTVERIFY,
     E_AWAY,
     E_CHGHOST,
     E_COUNTS,
@@ -154,6 +155,7 @@ class Replica:
             E_ACCOUNT: self._e_account,
             E_LOGIN: self._e_login,
             E_ACCOUNTDROP: self._e_account,
+            E_ACCOUNTVERIFY: self._e_account,
             E_CHGHOST: self._e_chghost,
             E_STORE: self._e_store,
         }
@@ -495,15 +497,16 @@ class Replica:
                 self._fanout(told, lines.away(user.mask, e.message), Meta(e.time, e.uid))
 
     def _e_account(self, ev: Record) -> None:
-        """A new account, or a dropped one (NickServ DROP; its users were logged out first):
-        network state (logging in to it checks it); nobody is told."""
+        """A new account (or one awaiting verification), a verified one, or a dropped one
+        (NickServ DROP, its users logged out first; an expired registration): network state
+        (logging in to it checks it); nobody is told."""
         self.state.apply(ev)
 
     def _e_login(self, ev: Record) -> None:
         """A user logged in to an account (issue 12): its own worker answers it (REGISTER
-        SUCCESS and 900 for a REGISTER, 900 and 903 for SASL after registration; nothing
-        for SASL during registration, answered then), and IRCv3 account-notify tells the
-        local clients that share a channel with it."""
+        SUCCESS and 900 for a REGISTER, VERIFY SUCCESS and 900 for a VERIFY, 900 and 903 for
+        SASL after registration; nothing for SASL during registration, answered then), and
+        IRCv3 account-notify tells the local clients that share a channel with it."""
         if not self.state.apply(ev):
             return
         e = ELogin._make(ev)
@@ -513,12 +516,16 @@ class Replica:
         if me is not None and e.account:
             if e.how == b"register":
                 accounts.registered(core, me, e.account)
+            elif e.how == b"verify":
+                accounts.verified(core, me, e.account)
             elif e.how == b"sasl-late":
                 accounts.logged_in(core, me, e.account)
                 core.reply(me, N.RPL_SASLSUCCESS, b"SASL authentication successful")
-            elif e.how in (b"nickserv", b"nickserv-register"):
+            elif e.how in (b"nickserv", b"nickserv-register", b"nickserv-verify"):
                 if e.how == b"nickserv-register":
                     nickserv.notice(core, me, b"Account %s registered" % e.account)
+                elif e.how == b"nickserv-verify":
+                    nickserv.notice(core, me, b"Account %s verified" % e.account)
                 accounts.logged_in(core, me, e.account)
                 nickserv.notice(core, me, b"You are now logged in as " + e.account)
         self.notify_account(user, e.time)

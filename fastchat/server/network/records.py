@@ -718,12 +718,17 @@ class RAccount(NamedTuple):
 
 
 class EAccount(NamedTuple):
-    """The account ``name`` exists, on every worker (and, once stored, across restarts)."""
+    """The account ``name`` exists, on every worker (and, once stored, across restarts).
+    ``code`` not empty: it awaits email verification (``register_verify``): nobody may log
+    in to it, nor register its name, until a ``VERIFY`` with this code (E_ACCOUNTVERIFY) or
+    until it expires (E_ACCOUNTDROP). The sequencer drew the code: it travels here, so that
+    every replica and the store keep the same one."""
 
     kind: int
     name: bytes
     password_hash: bytes
     email: bytes
+    code: bytes  # b"": a usable account
     time: int  # when it was registered
 
 
@@ -739,9 +744,10 @@ class RLogin(NamedTuple):
 class ELogin(NamedTuple):
     """``uid`` is logged in to ``account`` (b"": logged out), on every worker: WHOIS 330,
     WHOX ``%a``, the ``account`` tag, account-notify, extended-join. ``how`` tells its own
-    worker what to answer: ``register`` (REGISTER SUCCESS and 900), ``sasl`` (900 was sent
-    during registration: nothing), ``sasl-late`` (900 and 903), ``nickserv`` and
-    ``nickserv-register`` (900 and a NickServ notice), ``drop`` (logged out: nothing)."""
+    worker what to answer: ``register`` (REGISTER SUCCESS and 900), ``verify`` (VERIFY
+    SUCCESS and 900), ``sasl`` (900 was sent during registration: nothing), ``sasl-late`` (900
+    and 903), ``nickserv``, ``nickserv-register`` and ``nickserv-verify`` (900 and a NickServ
+    notice), ``drop`` (logged out: nothing)."""
 
     kind: int
     uid: int
@@ -787,11 +793,13 @@ STATE_EVENTS = STATE_EVENTS | {E_ACCOUNT, E_LOGIN}
 
 class DRegistered(NamedTuple):
     """A connection not registered yet created the account ``name`` (REGISTER before
-    connecting): it is logged in to it when it registers (``RRegister.account``)."""
+    connecting), or verified it (VERIFY before connecting): it is logged in to it when it
+    registers (``RRegister.account``)."""
 
     kind: int
     uid: int
     name: bytes
+    how: bytes  # b"register" (REGISTER SUCCESS), b"verify" (VERIFY SUCCESS)
     time: int
 
 
@@ -817,7 +825,8 @@ class RAccountDrop(NamedTuple):
 
 class EAccountDrop(NamedTuple):
     """The account ``name`` is gone, on every worker (and from the store). Whoever was logged
-    in to it was logged out first (E_LOGIN with b"")."""
+    in to it was logged out first (E_LOGIN with b""). Also how a registration awaiting
+    verification goes, when it expires or its mail could not be sent."""
 
     kind: int
     name: bytes
@@ -873,9 +882,80 @@ _CODES.update(
 STATE_EVENTS = STATE_EVENTS | {E_ACCOUNTDROP}
 
 
+# -- Email verification (draft/account-registration VERIFY, ``register_verify``) ---------------
+R_VERIFY = 96
+E_ACCOUNTVERIFY = 97
+D_PENDING = 98
+R_PENDINGDROP = 99
+
+
+class RVerify(NamedTuple):
+    """``uid`` sends the ``code`` mailed for the account awaiting verification ``account``:
+    if it is that account's code, the account is verified and ``uid`` logged in to it."""
+
+    kind: int
+    uid: int
+    account: bytes
+    code: bytes
+    how: bytes  # b"verify" (the VERIFY command: FAIL replies), b"nickserv" (notices)
+
+
+class EAccountVerify(NamedTuple):
+    """The account ``name``, which awaited verification, is verified: usable from now on,
+    on every worker (and in the store)."""
+
+    kind: int
+    name: bytes
+    time: int
+
+
+class DPending(NamedTuple):
+    """The account ``name`` that ``uid`` registered awaits verification (its E_ACCOUNT went
+    first): its worker mails ``code`` to ``email`` (off the loop; without an SMTP server it
+    logs it for the operator) and answers ``REGISTER VERIFICATION_REQUIRED``, or NickServ
+    notices (``how``, as in RAccount)."""
+
+    kind: int
+    uid: int
+    name: bytes
+    email: bytes
+    code: bytes
+    how: bytes
+    time: int
+
+
+class RPendingDrop(NamedTuple):
+    """The verification mail of the account ``name`` could not be sent: forget that
+    registration (if it is still the one awaiting ``code``), so the name is free again."""
+
+    kind: int
+    uid: int
+    name: bytes
+    code: bytes
+
+
+SCHEMAS.update(
+    {
+        R_VERIFY: RVerify,
+        E_ACCOUNTVERIFY: EAccountVerify,
+        D_PENDING: DPending,
+        R_PENDINGDROP: RPendingDrop,
+    }
+)
+_CODES.update(
+    {
+        RVerify: R_VERIFY,
+        EAccountVerify: E_ACCOUNTVERIFY,
+        DPending: D_PENDING,
+        RPendingDrop: R_PENDINGDROP,
+    }
+)
+STATE_EVENTS = STATE_EVENTS | {E_ACCOUNTVERIFY}
+
+
 # -- history (issue 12) ----------------------------------------------------------------------
-R_HISTSYNC = 96
-D_STORED = 97
+R_HISTSYNC = 100
+D_STORED = 101
 
 
 class RHistSync(NamedTuple):

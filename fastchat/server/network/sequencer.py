@@ -15,7 +15,9 @@ per channel, unique nicks, and each sender's messages in the order sent.
 from __future__ import annotations
 
 import fnmatch
+import hmac
 import re
+import secrets
 from functools import lru_cache
 from typing import Protocol
 
@@ -46,6 +48,7 @@ from fastchat.server.network.records import (
     R_NICK,
     R_OPER,
     R_PART,
+    R_PENDINGDROP,
     R_PROTECT,
     R_QUIT,
     R_REGISTER,
@@ -55,12 +58,14 @@ from fastchat.server.network.records import (
     R_UMODE,
     R_UNKLINE,
     R_USERMSG,
+    R_VERIFY,
     R_WALLOPS,
     TAGMSG,
     VOICE,
     DKill,
     DNotice,
     DOverride,
+    DPending,
     DRegistered,
     DReply,
     DService,
@@ -70,6 +75,7 @@ from fastchat.server.network.records import (
     DWallops,
     EAccount,
     EAccountDrop,
+    EAccountVerify,
     EAway,
     EChghost,
     ECounts,
@@ -103,12 +109,14 @@ from fastchat.server.network.records import (
     RLogin,
     ROper,
     RPart,
+    RPendingDrop,
     RProtect,
     RQuit,
     RSetname,
     RUmode,
     RUnkline,
     RUserMsg,
+    RVerify,
     RWallops,
     make,
 )
@@ -255,6 +263,8 @@ class Sequencer:
             R_ACCOUNTDROP: self._account_drop,
             R_GHOST: self._ghost,
             R_PROTECT: self._protect,
+            R_VERIFY: self._verify,
+            R_PENDINGDROP: self._pending_drop,
         }
 
     def handle(self, origin: int, request: Record, now: int) -> None:
@@ -367,45 +377,119 @@ class Sequencer:
 
     # -- accounts (issue 12) ---------------------------------------------------------------------
     def _account(self, origin: int, r: Record, now: int) -> None:
-        """draft/account-registration REGISTER: the account is created and its registrant
-        logged in to it, unless someone registered that name first (``FAIL REGISTER
-        ACCOUNT_EXISTS``) or the registrant logged in meanwhile (``ALREADY_AUTHENTICATED``)."""
+        """draft/account-registration REGISTER (or NickServ's): the account is created and
+        its registrant logged in to it, unless someone registered that name first (``FAIL
+        REGISTER ACCOUNT_EXISTS``; a registration awaiting verification holds its name too)
+        or the registrant logged in meanwhile (``ALREADY_AUTHENTICATED``).
+
+        With ``register_verify`` the account awaits verification instead: the code is drawn
+        here, once, and carried in the E_ACCOUNT (every replica and the store keep the same
+        one; nothing downstream draws a random number), and the registrant's worker is told
+        to mail it (D_PENDING), which answers ``REGISTER VERIFICATION_REQUIRED``."""
         m = RAccount._make(r)
+        self._expire_pending(now)
         user = self.state.users.get(m.uid)
+        key = fold(m.name)
+        holder = self.state.nicks.get(key)
+        verify = self.config.register_verify
         if m.how == b"nickserv":
             if user is None or user.account is not None:
                 self._service(origin, m.uid, b"You are already logged in")
                 return
-            if (
-                fold(m.name) in self.state.accounts
-                or self.state.nicks.get(fold(m.name)) is not user
-            ):
+            if self.state.account_taken(key, now) or holder is not user:
                 self._service(origin, m.uid, b"Account %s already exists" % m.name)
                 return
-            self.router.event(make(EAccount, m.name, m.password_hash, m.email, now))
-            self.router.event(make(ELogin, m.uid, m.name, b"nickserv-register", now))
+            if verify and not m.email:
+                self._service(origin, m.uid, b"An email address is required")
+                return
+            if not verify:
+                self.router.event(make(EAccount, m.name, m.password_hash, m.email, b"", now))
+                self.router.event(make(ELogin, m.uid, m.name, b"nickserv-register", now))
+                return
+        else:
+            if user is not None and user.account is not None:
+                self._standard(
+                    origin,
+                    m.uid,
+                    b"REGISTER",
+                    b"ALREADY_AUTHENTICATED",
+                    (user.account,),
+                    b"You are already logged in",
+                )
+                return
+            if self.state.account_taken(key, now) or (holder is not None and holder is not user):
+                # (a nick someone else is using is theirs to register: no land grabs)
+                exists = b"Account already exists"
+                self._standard(origin, m.uid, b"REGISTER", b"ACCOUNT_EXISTS", (m.name,), exists)
+                return
+            if verify and not m.email:
+                # (the worker asks for one too: this one only misses it across a reload)
+                needed = b"An email address is required"
+                self._standard(origin, m.uid, b"REGISTER", b"INVALID_EMAIL", (m.name,), needed)
+                return
+        if verify:
+            code = secrets.token_hex(16).encode()  # 128 bits: VERIFY logs its sender in
+            self.router.event(make(EAccount, m.name, m.password_hash, m.email, code, now))
+            self.router.to_worker(origin, make(DPending, m.uid, m.name, m.email, code, m.how, now))
             return
-        if user is not None and user.account is not None:
-            self._standard(
-                origin,
-                m.uid,
-                b"REGISTER",
-                b"ALREADY_AUTHENTICATED",
-                (user.account,),
-                b"You are already logged in",
-            )
-            return
-        holder = self.state.nicks.get(fold(m.name))
-        if fold(m.name) in self.state.accounts or (holder is not None and holder is not user):
-            # (a nick someone else is using is theirs to register: no land grabs)
-            exists = b"Account already exists"
-            self._standard(origin, m.uid, b"REGISTER", b"ACCOUNT_EXISTS", (m.name,), exists)
-            return
-        self.router.event(make(EAccount, m.name, m.password_hash, m.email, now))
+        self.router.event(make(EAccount, m.name, m.password_hash, m.email, b"", now))
         if user is None:  # before registering itself: it logs in when it registers
-            self.router.to_worker(origin, make(DRegistered, m.uid, m.name, now))
+            self.router.to_worker(origin, make(DRegistered, m.uid, m.name, b"register", now))
         else:
             self.router.event(make(ELogin, m.uid, m.name, b"register", now))
+
+    def _verify(self, origin: int, r: Record, now: int) -> None:
+        """draft/account-registration ``VERIFY <account> <code>`` (or NickServ's): the right
+        code turns the registration awaiting verification into an account, and logs its
+        sender in to it (whoever sends it: the code is the proof, as in Ergo). A wrong code,
+        an expired registration or none at all: ``FAIL VERIFY INVALID_CODE``."""
+        m = RVerify._make(r)
+        self._expire_pending(now)
+        user = self.state.users.get(m.uid)
+        nickserv = m.how == b"nickserv"
+        if user is not None and user.account is not None:
+            if nickserv:
+                self._service(origin, m.uid, b"You are already logged in as " + user.account)
+            else:
+                self._standard(
+                    origin,
+                    m.uid,
+                    b"VERIFY",
+                    b"ALREADY_AUTHENTICATED",
+                    (m.account,),
+                    b"You are already logged in",
+                )
+            return
+        pending = self.state.pending.get(fold(m.account))
+        # compare_digest: how long a comparison takes tells nothing about the code
+        if pending is None or not hmac.compare_digest(pending.code, m.code):
+            if nickserv:
+                self._service(origin, m.uid, b"Invalid or expired verification code")
+            else:
+                why = b"Invalid or expired verification code"
+                self._standard(origin, m.uid, b"VERIFY", b"INVALID_CODE", (m.account,), why)
+            return
+        self.router.event(make(EAccountVerify, pending.name, now))
+        if user is None:  # before registering itself: it logs in when it registers
+            self.router.to_worker(origin, make(DRegistered, m.uid, pending.name, b"verify", now))
+        else:
+            how = b"nickserv-verify" if nickserv else b"verify"
+            self.router.event(make(ELogin, m.uid, pending.name, how, now))
+
+    def _pending_drop(self, origin: int, r: Record, now: int) -> None:
+        """A verification mail could not be sent: the registration is forgotten (if it is
+        still the one that code was drawn for), and its name free again."""
+        m = RPendingDrop._make(r)
+        pending = self.state.pending.get(fold(m.name))
+        if pending is not None and hmac.compare_digest(pending.code, m.code):
+            self.router.event(make(EAccountDrop, pending.name, now))
+
+    def _expire_pending(self, now: int) -> None:
+        """Forget the registrations that awaited their VERIFY too long (``VERIFY_TIMEOUT_MS``),
+        store included. Checked whenever a registration or a verification is decided: few
+        wait at once, and until then an expired one already holds its name no more."""
+        for pending in [p for p in self.state.pending.values() if p.expired(now)]:
+            self.router.event(make(EAccountDrop, pending.name, now))
 
     def _login(self, origin: int, r: Record, now: int) -> None:
         """A user proved it owns an account (its worker checked the password): log it in,

@@ -17,6 +17,7 @@ from fastchat.irc.casemap import fold
 from fastchat.server.network.records import (
     E_ACCOUNT,
     E_ACCOUNTDROP,
+    E_ACCOUNTVERIFY,
     E_AWAY,
     E_CHGHOST,
     E_COUNTS,
@@ -41,6 +42,7 @@ from fastchat.server.network.records import (
     VOICE,
     EAccount,
     EAccountDrop,
+    EAccountVerify,
     EAway,
     EChghost,
     ECounts,
@@ -104,14 +106,25 @@ class KLine(NamedTuple):
         return not self.expires or now < self.expires
 
 
+#: How long a registration awaits its VERIFY (``register_verify``) before it is forgotten and
+#: its name free again: a day, in ms (Ergo's default is similar: 32 hours).
+VERIFY_TIMEOUT_MS = 24 * 3600 * 1000
+
+
 class Account(NamedTuple):
     """A services account (issue 12): what logging in to it checks. ``name`` keeps the case
-    it was registered with; the network knows it by the folded name."""
+    it was registered with; the network knows it by the folded name. ``code`` not empty: a
+    registration awaiting email verification (:attr:`State.pending`), not an account yet."""
 
     name: bytes
     password_hash: bytes
     email: bytes
     created: int  # Unix ms
+    code: bytes = b""
+
+    def expired(self, now: int) -> bool:
+        """Has this registration awaited its VERIFY too long by ``now`` (Unix ms)?"""
+        return now >= self.created + VERIFY_TIMEOUT_MS
 
 
 class StoreStatus(NamedTuple):
@@ -171,7 +184,7 @@ class Snapshot(NamedTuple):
     whowas: tuple[tuple[Any, ...], ...]  # WhowasEntry rows, oldest first
     command_counts: tuple[tuple[int, tuple[tuple[bytes, int], ...]], ...]  # see State
     klines: tuple[tuple[Any, ...], ...]  # KLine rows
-    accounts: tuple[tuple[Any, ...], ...]  # Account rows
+    accounts: tuple[tuple[Any, ...], ...]  # Account rows (those awaiting VERIFY too)
 
 
 class User:
@@ -319,6 +332,7 @@ class State:
         "max_users",
         "nicks",
         "opers",
+        "pending",
         "store",
         "users",
         "whowas",
@@ -357,6 +371,10 @@ class State:
         # no report (no store, or none received yet). Not in snapshots: the hub sends a
         # worker its last report right after the snapshot (runtime/hub.py)
         self.store: StoreStatus | None = None
+        # Registrations awaiting email verification (``register_verify``), by folded name:
+        # nobody may log in to one; its name is taken until it is verified (E_ACCOUNTVERIFY
+        # moves it to ``accounts``) or dropped (expired: ``Account.expired``)
+        self.pending: dict[bytes, Account] = {}
         self._apply_table = {
             E_INTRO: self._intro,
             E_NICK: self._nick,
@@ -380,6 +398,7 @@ class State:
             E_LOGIN: self._login,
             E_ACCOUNTDROP: self._account_drop,
             E_STORE: self._store,
+            E_ACCOUNTVERIFY: self._account_verify,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -392,6 +411,14 @@ class State:
     def active_klines(self, now: int) -> list[KLine]:
         """The K-lines in force at ``now`` (Unix ms), oldest first (STATS k, the file)."""
         return sorted((k for k in self.klines.values() if k.active(now)), key=attrgetter("set_at"))
+
+    def account_taken(self, key: bytes, now: int) -> bool:
+        """Is the folded name ``key`` an account's, or a registration's that awaits its VERIFY
+        and has not expired by ``now`` (Unix ms)? Either way no one else may register it."""
+        if key in self.accounts:
+            return True
+        pending = self.pending.get(key)
+        return pending is not None and not pending.expired(now)
 
     def whowas_of(self, nick: bytes) -> list[WhowasEntry]:
         """Who held ``nick`` before (RFC 2812 §3.6.3: "the most recent entry first")."""
@@ -588,17 +615,31 @@ class State:
         return True
 
     def _account(self, ev: Record) -> bool:
-        """A new account (draft/account-registration, ``fastchat accounts create``)."""
+        """A new account (draft/account-registration, ``fastchat accounts create``), or a
+        registration awaiting verification (``code``)."""
         e = EAccount._make(ev)
         key = fold(e.name)
-        if key in self.accounts:
+        if key in self.accounts or key in self.pending:
             return False
-        self.accounts[key] = Account(e.name, e.password_hash, e.email, e.time)
+        account = Account(e.name, e.password_hash, e.email, e.time, e.code)
+        (self.pending if e.code else self.accounts)[key] = account
+        return True
+
+    def _account_verify(self, ev: Record) -> bool:
+        """A registration awaiting verification was verified: it is an account now."""
+        key = fold(EAccountVerify._make(ev).name)
+        pending = self.pending.pop(key, None)
+        if pending is None:
+            return False
+        self.accounts[key] = pending._replace(code=b"")
         return True
 
     def _account_drop(self, ev: Record) -> bool:
-        """An account dropped (NickServ DROP): its users were logged out first."""
-        return self.accounts.pop(fold(EAccountDrop._make(ev).name), None) is not None
+        """An account dropped (NickServ DROP): its users were logged out first. Or a
+        registration awaiting verification forgotten (expired, or its mail not sent)."""
+        key = fold(EAccountDrop._make(ev).name)
+        dropped = self.accounts.pop(key, None) or self.pending.pop(key, None)
+        return dropped is not None
 
     def _login(self, ev: Record) -> bool:
         """A user logged in to an account (or out: b"")."""
@@ -790,13 +831,15 @@ class State:
             for incarnation, c in self.command_counts.items()
         )
         klines = tuple(tuple(k) for k in self.klines.values())
-        accounts = tuple(tuple(a) for a in self.accounts.values())
+        accounts = tuple(tuple(a) for a in [*self.accounts.values(), *self.pending.values()])
         return tuple(Snapshot(users, channels, self.max_users, whowas, counts, klines, accounts))
 
     def load_snapshot(self, snap: Record) -> None:
         """Replace everything with ``snap`` (keeps ``local``, which only its worker knows)."""
         users, channels, max_users, whowas, counts, klines, accounts = Snapshot._make(snap)
-        self.accounts = {fold(a.name): a for a in map(Account._make, accounts)}
+        rows = list(map(Account._make, accounts))
+        self.accounts = {fold(a.name): a for a in rows if not a.code}
+        self.pending = {fold(a.name): a for a in rows if a.code}
         self.users.clear()
         self.nicks.clear()
         self.channels.clear()

@@ -34,6 +34,7 @@ from fastchat.server.network.records import (
     BSnapshot,
     DKill,
     EAccount,
+    EAccountVerify,
     EAway,
     ECounts,
     EIntro,
@@ -356,8 +357,11 @@ class Hub:
             if k.active(now) and (have is None or have.set_at < k.set_at):
                 self.event(make(EKline, 0, *k, (), now))
         for a in map(Account._make, accounts):
-            if fold(a.name) not in state.accounts:
-                self.event(make(EAccount, a.name, a.password_hash, a.email, a.created))
+            key = fold(a.name)
+            if key in state.pending and not a.code:  # verified while the store lagged
+                self.event(make(EAccountVerify, a.name, now))
+            elif key not in state.accounts and key not in state.pending:
+                self.event(make(EAccount, a.name, a.password_hash, a.email, a.code, a.created))
         for u in map(SnapshotUser._make, users):
             if u.uid in state.users:
                 continue

@@ -1,5 +1,6 @@
 """The store as the sequencer's process uses it: accounts and channel history kept across
-restarts; a dropped account (NickServ DROP) is deleted.
+restarts, the accounts awaiting email verification with their code; a dropped account
+(NickServ DROP, an expired registration) is deleted.
 
 Owns: opening the store file in ``data_dir`` (the supervisor prepared it: made the folder,
 migrated the schema), loading what the network starts from (every account, as E_ACCOUNT
@@ -57,8 +58,10 @@ from fastchat.server.network.records import (
     D_USER,
     E_ACCOUNT,
     E_ACCOUNTDROP,
+    E_ACCOUNTVERIFY,
     EAccount,
     EAccountDrop,
+    EAccountVerify,
     Record,
     make,
 )
@@ -76,7 +79,7 @@ MAX_QUEUED = 200_000
 REPORT_EVERY_MS = 1_000
 
 #: The events whose consequences are stored
-STORED = frozenset({E_ACCOUNT, E_ACCOUNTDROP})
+STORED = frozenset({E_ACCOUNT, E_ACCOUNTDROP, E_ACCOUNTVERIFY})
 
 
 class StoreReport(NamedTuple):
@@ -183,12 +186,20 @@ class Storage:
             return
         rows = reader.load_accounts(self.path)
         for row in rows:
+            # not verified: a registration awaiting its VERIFY, with the code that was mailed
+            # (the sequencer forgets it if it expired meanwhile: it decides, not the loader)
+            code = b"" if row.verified else row.verify_code.encode()
             created = make(
                 EAccount, row.name.encode(), row.password_hash.encode(), row.email.encode(),
-                row.created_ms,
+                code, row.created_ms,
             )  # fmt: skip
             state.apply(created)
-        log.info("store %s: %d accounts", self.path, len(rows))
+        log.info(
+            "store %s: %d accounts, %d awaiting verification",
+            self.path,
+            len(state.accounts),
+            len(state.pending),
+        )
         self.writer = WriterProcess(self.path, self.max_queued)
         self.writer.start()
         self._users = state.users
@@ -378,7 +389,24 @@ class Storage:
         if event[0] == E_ACCOUNTDROP:  # NickServ DROP
             self._ops.append(("account_drop", fold(EAccountDrop._make(event).name).decode()))
             return
+        if event[0] == E_ACCOUNTVERIFY:
+            verified = fold(EAccountVerify._make(event).name).decode()
+            self._ops.append(("account_verified", verified, True))
+            return
         e = EAccount._make(event)
+        if e.code:  # awaiting verification: kept with its code, so a restart keeps it
+            self._ops.append(
+                (
+                    "account_pending",
+                    fold(e.name).decode(),
+                    e.name.decode(),
+                    e.password_hash.decode(),
+                    e.email.decode(errors="replace"),
+                    e.time,
+                    e.code.decode(),
+                )
+            )
+            return
         self._ops.append(
             (
                 "account_put",
@@ -387,7 +415,7 @@ class Storage:
                 e.password_hash.decode(),
                 e.email.decode(errors="replace"),
                 e.time,
-                False,
+                True,
             )
         )
 

@@ -16,8 +16,6 @@ supervisor holds. When it dies, the pipe reads EOF in every child, and they stop
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import os
 import selectors
@@ -30,6 +28,7 @@ from dataclasses import dataclass
 
 from fastchat.server.config import Config, ConfigError, reloaded
 from fastchat.server.configfile import Source
+from fastchat.server.runtime.proctitle import set_process_name
 
 log = logging.getLogger("fastchat.supervisor")
 
@@ -37,18 +36,6 @@ STOP_DEADLINE = 5.0
 RESTART_BACKOFF_MAX = 10.0
 #: A child that dies within this many seconds of starting counts towards a crash loop.
 CRASH_LOOP_WINDOW = 1.0
-
-
-def set_process_name(name: str) -> None:
-    """Name this process (``ps -o comm``, psutil ``name()``) so operators can tell roles apart."""
-    if sys.platform != "linux":
-        return
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    pr_set_name = 15
-    libc.prctl(pr_set_name, name.encode()[:15], 0, 0, 0)
 
 
 def open_listeners(config: Config) -> list[socket.socket]:

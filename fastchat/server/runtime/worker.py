@@ -2,7 +2,8 @@
 
 Owns: sockets and their readiness, the clock, and carrying out the core's effects: one ``send``
 per dirty connection per loop turn, ``EVENT_WRITE`` watched only while bytes are left over, one
-bus frame per loop turn, and password checks run on a small thread pool, off the loop.
+bus frame per loop turn, and password checks and verification mails run on small thread
+pools, off the loop.
 Must never: decide anything about IRC; every line goes to :class:`~fastchat.server.engine.core.WorkerCore`.
 
 Errors come in three tiers, as in asyncio's selector transport: ``BlockingIOError`` and
@@ -25,13 +26,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fastchat.server.commands.context import LinkInfo
+from fastchat.server.commands.context import LinkInfo, MailOutcome
 from fastchat.server.config import Config, ConfigError, reloaded
 from fastchat.server.configfile import Source
 from fastchat.server.connection import Client
 from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import B_SNAPSHOT, Record
 from fastchat.server.render import lines
+from fastchat.server.runtime import mailer
 from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
 from fastchat.server.runtime.klinefile import KLineFile
 from fastchat.server.runtime.receive import Receiver
@@ -51,6 +53,9 @@ REPORT_EVERY = 0.05  # seconds between B_RECEIVED reports (what we received, for
 # Password checks (scrypt, ~70 ms of CPU each, with the GIL released) run on this many threads:
 # OPER is rare, and a flood of attempts then waits its turn instead of taking every core.
 PASSWORD_THREADS = 2
+# Verification mails (register_verify) wait on an SMTP server, up to mailer.TIMEOUT each: on
+# a pool of their own, so that a slow mail server never holds up a login's password check.
+MAIL_THREADS = 2
 
 
 class Worker:
@@ -115,6 +120,9 @@ class Worker:
         self.checking: dict[concurrent.futures.Future[bool | str], int] = {}
         # The store's reader (CHATHISTORY), opened in run(): its threads start after the fork
         self.reader: Reader | None = None
+        # Verification mails under way (future -> the core's ticket), likewise
+        self.mail_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.mailing: dict[concurrent.futures.Future[tuple[MailOutcome, str]], int] = {}
 
     # -- setup ---------------------------------------------------------------------------------
     def _register(self, fileobj: Any, events: int, handler: Callable[[int], None]) -> None:
@@ -245,6 +253,8 @@ class Worker:
                     data(mask)
             if self.checking:
                 self._finish_checks()
+            if self.mailing:
+                self._finish_mails()
             if self.reload_wanted:
                 self.reload_wanted = False
                 self._reload()
@@ -277,6 +287,8 @@ class Worker:
             self._hold_stored()
         if core.offload.queries:
             self._ask_history()
+        if core.offload.mails:
+            self._start_mails()
         hub = self.hub
         if hub is not None:
             queued = False
@@ -378,7 +390,7 @@ class Worker:
             self.checking[future] = check.ticket
             future.add_done_callback(self._wake)
 
-    def _wake(self, future: concurrent.futures.Future[bool | str]) -> None:
+    def _wake(self, future: concurrent.futures.Future[Any]) -> None:
         """On a pool thread: wake the loop's ``select`` (a full socketpair is awake already)."""
         with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
@@ -395,6 +407,32 @@ class Worker:
                 )
                 matched = False  # (a failed hashing: the command's continuation refuses it)
             self.core.offload.password_checked(ticket, matched, self.now)
+
+    # -- verification mails: blocking work, off the loop -----------------------------------------
+    def _start_mails(self) -> None:
+        """Hand the core's verification mails to the mail pool; as for password checks,
+        each wakes the loop when done, and the loop gives the core the outcome."""
+        mails = self.core.offload.mails
+        self.core.offload.mails = []
+        if self.mail_pool is None:
+            self.mail_pool = concurrent.futures.ThreadPoolExecutor(
+                MAIL_THREADS, thread_name_prefix=f"fastchat-mail{self.slot}"
+            )
+        for mail in mails:
+            future = self.mail_pool.submit(mailer.send, self.config, mail)
+            self.mailing[future] = mail.ticket
+            future.add_done_callback(self._wake)
+
+    def _finish_mails(self) -> None:
+        """Give the core the outcomes of the mails that are done."""
+        for future in [f for f in self.mailing if f.done()]:
+            ticket = self.mailing.pop(future)
+            try:
+                outcome, error = future.result()
+            except Exception as e:  # our bug: the registration fails, and says so
+                log.exception("worker %d: sending a verification mail failed", self.slot)
+                outcome, error = MailOutcome.FAILED, f"{type(e).__name__}: {e}"
+            self.core.offload.mail_done(ticket, outcome, error, self.now)
 
     # -- clients -------------------------------------------------------------------------------
     def _accept(self, mask: int) -> None:
@@ -734,6 +772,8 @@ class Worker:
             self.sel.unregister(self.listener)
         if self.checker is not None:
             self.checker.shutdown(wait=False, cancel_futures=True)
+        if self.mail_pool is not None:
+            self.mail_pool.shutdown(wait=False, cancel_futures=True)
         self.core.shutdown(b"Server shutting down")
         closing = self.core.closing
         self.core.closing = []

@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import fastchat
+from fastchat.server.runtime.proctitle import set_process_name
 from fastchat.server.store.writer import Op, Writer, WriterStatus
 
 log = logging.getLogger("fastchat.store")
@@ -264,8 +265,6 @@ class WriterProcess:
 def _child(sock: socket.socket, path: str, max_queued: int) -> int:
     """The writing process: feed a Writer from ``sock`` until it closes, then write the
     rest and report."""
-    from fastchat.server.runtime.supervisor import set_process_name
-
     set_process_name("fastchat-store")
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(sig, signal.SIG_IGN)  # it stops when the loop's side closes

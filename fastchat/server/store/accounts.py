@@ -16,7 +16,7 @@ import sqlite3
 
 from fastchat.irc import casemap
 from fastchat.server.store import db, reader
-from fastchat.server.store.schema import AccountRow
+from fastchat.server.store.schema import ACCOUNT_COLUMNS, AccountRow
 
 #: How long a command waits for a running server's writer to let go of the file.
 LOCK_WAIT = 10.0
@@ -48,16 +48,18 @@ def _connect(path: str) -> sqlite3.Connection:
 def create(
     path: str, name: str, password_hash: str, email: str, created_ms: int, max_len: int
 ) -> AccountRow:
-    """Add the account ``name``; raises :class:`AccountError` if the name is invalid or
-    taken (in any case: names are compared folded)."""
+    """Add the account ``name``, usable at once (an operator made it: verified); raises
+    :class:`AccountError` if the name is invalid or taken (in any case: names are compared
+    folded; a registration awaiting verification holds its name too)."""
     folded = check_name(name, max_len)
-    row = AccountRow(folded, name, password_hash, email, created_ms, False)
+    row = AccountRow(folded, name, password_hash, email, created_ms, True)
     conn = _connect(path)
     try:
         with conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(
-                "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?)", (*row[:5], int(row.verified))
+                f"INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (*row[:5], int(row.verified)),
             )
     except sqlite3.IntegrityError as e:
         raise AccountError(f"the account {name!r} already exists") from e

@@ -237,17 +237,18 @@ def targets(
 
 
 def _account(row: tuple[Any, ...]) -> AccountRow:
-    return AccountRow(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+    return AccountRow(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6])
 
 
 def accounts(conn: sqlite3.Connection) -> list[AccountRow]:
-    rows = conn.execute(f"SELECT {schema.ACCOUNT_COLUMNS} FROM accounts ORDER BY name_folded")
+    rows = conn.execute(f"SELECT {schema.ACCOUNT_ROW_COLUMNS} FROM accounts ORDER BY name_folded")
     return [_account(row) for row in rows]
 
 
 def account(conn: sqlite3.Connection, name_folded: str) -> list[AccountRow]:
     rows = conn.execute(
-        f"SELECT {schema.ACCOUNT_COLUMNS} FROM accounts WHERE name_folded = ?", (name_folded,)
+        f"SELECT {schema.ACCOUNT_ROW_COLUMNS} FROM accounts WHERE name_folded = ?",
+        (name_folded,),
     )
     return [_account(row) for row in rows]
 

@@ -63,8 +63,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (owner_folded, peer_folded)
         ) WITHOUT ROWID""",
     ),
-    (  # 2: the history as runs (see the module's docstring). Version 1's history table was
-        # never written by a released fastchat (history came with version 2): it goes empty.
+    (  # 2: registrations awaiting email verification (draft/account-registration VERIFY):
+        # ``verified`` 0 and the code mailed; every account made before could be used at once
+        "ALTER TABLE accounts ADD COLUMN verify_code TEXT NOT NULL DEFAULT ''",
+        "UPDATE accounts SET verified = 1",
+    ),
+    (  # 3: the history as runs (see the module's docstring). Version 1's history table was
+        # never written by a released fastchat (history came with version 3): it goes empty.
         "DROP TABLE history",
         """CREATE TABLE runs (
             id INTEGER PRIMARY KEY,
@@ -106,7 +111,8 @@ def maybe_dm_parties(target: str) -> tuple[str, str] | None:
 
 
 class AccountRow(NamedTuple):
-    """One row of ``accounts``."""
+    """One row of ``accounts``. ``verified`` False: a registration awaiting its ``VERIFY``
+    with ``verify_code`` (``register_verify``), which nobody may log in to yet."""
 
     name_folded: str
     name: str
@@ -114,6 +120,7 @@ class AccountRow(NamedTuple):
     email: str
     created_ms: int
     verified: bool
+    verify_code: str = ""
 
 
 class HistoryRow(NamedTuple):
@@ -132,3 +139,6 @@ class HistoryRow(NamedTuple):
 #: The columns of a run the selectors read, in the order ``store/reader.py`` takes them.
 RUN_COLUMNS = "id, target_folded, time_ms, sender_uid, first, account, tags, lines"
 ACCOUNT_COLUMNS = "name_folded, name, password_hash, email, created_ms, verified"
+#: The columns of :class:`AccountRow`, in order, for SELECTs (``ACCOUNT_COLUMNS``, which
+#: ``account_put`` writes, and the code of a registration awaiting verification).
+ACCOUNT_ROW_COLUMNS = ACCOUNT_COLUMNS + ", verify_code"

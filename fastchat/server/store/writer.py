@@ -62,8 +62,12 @@ OPS: dict[str, int] = {
     "account_put": 7,
     # (name, name_folded, password_hash)
     "account_password": 3,
-    # (name, name_folded, verified)
+    # (name, name_folded, verified): a registration awaiting verification verified (its code
+    # is forgotten)
     "account_verified": 3,
+    # (name, name_folded, name, password_hash, email, created_ms, verify_code): a registration
+    # awaiting verification (draft/account-registration VERIFY): verified 0, and its code
+    "account_pending": 7,
     # (name, name_folded): the account goes (its history stays, under its sender's name)
     "account_drop": 2,
     # (name, target_folded, time_ms, sender_uid, first, account, tags, lines): a run of
@@ -93,7 +97,9 @@ _SQL = {
     "account_put": f"INSERT OR REPLACE INTO accounts ({schema.ACCOUNT_COLUMNS}) "
     "VALUES (?, ?, ?, ?, ?, ?)",
     "account_password": "UPDATE accounts SET password_hash = ? WHERE name_folded = ?",
-    "account_verified": "UPDATE accounts SET verified = ? WHERE name_folded = ?",
+    "account_verified": "UPDATE accounts SET verified = ?, verify_code = '' WHERE name_folded = ?",
+    "account_pending": f"INSERT OR REPLACE INTO accounts ({schema.ACCOUNT_COLUMNS}, verify_code) "
+    "VALUES (?, ?, ?, ?, ?, 0, ?)",
     "account_drop": "DELETE FROM accounts WHERE name_folded = ?",
 }
 _RUN = (
@@ -427,6 +433,8 @@ class Writer:
         name = op[0]
         if name == "account_put":
             conn.execute(_SQL[name], (*op[1:6], int(bool(op[6]))))
+        elif name == "account_pending":
+            conn.execute(_SQL[name], op[1:])
         elif name in ("account_password", "account_verified"):
             value = op[2] if name == "account_password" else int(bool(op[2]))
             conn.execute(_SQL[name], (value, op[1]))
