@@ -229,3 +229,11 @@ def test_history_scenarios() -> None:
     refused = pytest.raises(peers.Unavailable, match="takes no fastchat flags")
     with refused, peers.launch("ngircd", 1, ("--no-history",)):
         pass
+
+
+def test_findings_are_the_pages_end() -> None:
+    """`make bench` rebuilds BENCHMARKS.md from the latest run and bench/FINDINGS.md: a finding
+    written into the page alone would be lost by the next run."""
+    root = Path(__file__).resolve().parents[2]
+    page = (root / "BENCHMARKS.md").read_text()
+    assert page.endswith((root / "bench" / "FINDINGS.md").read_text())
