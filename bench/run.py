@@ -1,8 +1,9 @@
 """``make bench``: peak throughput, latency and memory of fastchat and its peers, side by side.
 
 Owns: the scenario table, the order of runs (each scenario on every server back to back, so
-the noisy shared machine affects them alike; every other round in reverse), measuring server CPU and RSS with psutil over
-the server's process tree during the steady window only, and writing the results.
+the noisy shared machine affects them alike; every other round in reverse), measuring server
+CPU and RSS with psutil over the server's process tree during the steady window only, and
+writing the results.
 Must never: reach beyond 127.0.0.1, run without a time bound, or leave a server running.
 
 Usage: ``python -m bench.run [--peers ngircd,inspircd] [--scenarios fanout,rooms,...]``.
