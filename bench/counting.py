@@ -1,7 +1,8 @@
 """Pure delivery counting and latency maths for the load generator.
 
 Owns: recognising benchmark messages in the raw byte stream a client receives (count them,
-read their embedded send timestamps) and the percentile arithmetic on latency samples.
+read their embedded send timestamps), the end of a ``chathistory`` batch in it (and how many
+lines the batch held), and the percentile arithmetic on latency samples.
 Must never: touch sockets, clocks or processes; the caller passes the receive time in.
 
 A benchmark message's text starts with :data:`MARKER`. Most carry no timestamp
@@ -78,6 +79,61 @@ def _timestamps(buf: bytes, start: int, end: int, now_ns: int, out: list[int]) -
         if k > j and digits.isdigit():  # else not ours after all: no sample
             out.append(now_ns - int(digits))
         i = find(TS_MARKER, j, end)
+
+
+class BatchCounter:
+    """Finds the ``chathistory`` batches (IRCv3 ``batch``, ``draft/chathistory``) in one
+    connection's received stream, chunk by chunk, and how many lines each held.
+
+    A batch opens with ``BATCH +<ref> chathistory <target>``, its lines carry the tag
+    ``batch=<ref>``, and ``BATCH -<ref>`` ends it. As with :class:`DeliveryCounter`, only
+    complete lines are examined (the rest waits for the next chunk). The probe that uses it
+    sits in a busy room, so a chunk with no batch open and no ``BATCH +`` or ``PING`` in it
+    is skipped with two ``find`` calls, not split into lines.
+    """
+
+    __slots__ = ("_open", "_tail", "pings")
+
+    def __init__(self) -> None:
+        self._tail = b""
+        self._open: dict[bytes, int] = {}  # reference -> lines so far
+        #: the parameter of each ``PING`` seen, for the caller to answer (and clear)
+        self.pings: list[bytes] = []
+
+    def feed(self, data: bytes) -> list[int]:
+        """Account for ``data``; the line count of each ``chathistory`` batch it ended."""
+        buf = self._tail + data if self._tail else data
+        last = buf.rfind(b"\n")
+        if last < 0:
+            self._tail = buf
+            return []
+        self._tail = buf[last + 1 :]
+        if not self._open and buf.find(b"BATCH +", 0, last) < 0 and buf.find(b"PING", 0, last) < 0:
+            return []
+        ended: list[int] = []
+        for line in buf[:last].split(b"\n"):
+            self._line(line.rstrip(b"\r"), ended)
+        return ended
+
+    def _line(self, line: bytes, ended: list[int]) -> None:
+        tags = b""
+        if line[:1] == b"@":
+            tags, _, line = line.partition(b" ")
+        if line[:1] == b":":
+            line = line.partition(b" ")[2]
+        words = line.split(b" ", 3)
+        if words[0] == b"PING":
+            self.pings.append(words[1] if len(words) > 1 else b"")
+        elif words[0] == b"BATCH" and len(words) > 1:
+            sign, ref = words[1][:1], words[1][1:]
+            if sign == b"+" and len(words) > 2 and words[2] == b"chathistory":
+                self._open[ref] = 0
+            elif sign == b"-" and ref in self._open:
+                ended.append(self._open.pop(ref))
+        elif tags and self._open:
+            for tag in tags[1:].split(b";"):
+                if tag[:6] == b"batch=" and tag[6:] in self._open:
+                    self._open[tag[6:]] += 1
 
 
 def percentile(sorted_values: Sequence[int], q: float) -> int:

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,11 +81,15 @@ def rss_bytes(procs: list[psutil.Process]) -> int:
 
 
 @contextlib.contextmanager
-def launch(name: str, workers: int = 1) -> Iterator[Server]:
-    """``with launch("inspircd") as server:`` one freshly started server, gone afterwards."""
+def launch(name: str, workers: int = 1, fastchat_args: Sequence[str] = ()) -> Iterator[Server]:
+    """``with launch("inspircd") as server:`` one freshly started server, gone afterwards.
+    ``fastchat_args``: flags fastchat gets after :data:`FASTCHAT_BENCH_ARGS` (``--no-history``,
+    say); a peer cannot take them."""
     if name == "fastchat":
-        with _fastchat(workers) as server:
+        with _fastchat(workers, fastchat_args) as server:
             yield server
+    elif fastchat_args:
+        raise Unavailable(f"{name} takes no fastchat flags ({' '.join(fastchat_args)})")
     elif name in PEER_NAMES:
         with _peer(name) as server:
             yield server
@@ -94,11 +98,13 @@ def launch(name: str, workers: int = 1) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def _fastchat(workers: int) -> Iterator[Server]:
+def _fastchat(workers: int, extra: Sequence[str]) -> Iterator[Server]:
     from fastchat.server.runtime import process  # late: the peers work without a fastchat server
 
     try:
-        server = process.start(FASTCHAT_BENCH_ARGS, workers=workers)
+        # in a fresh temporary --data-dir of its own (the store, and the history unless
+        # ``extra`` says --no-history), removed when it stops
+        server = process.start([*FASTCHAT_BENCH_ARGS, *extra], workers=workers)
     except (RuntimeError, OSError) as e:
         raise Unavailable(f"fastchat did not start: {str(e)[-400:]}") from e
     try:

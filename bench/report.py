@@ -19,6 +19,18 @@ FASTCHAT_LIMITS = (
     ("latency: p99", "latency", "p99_ms", 5.0, "ms"),
     ("idle: RSS per connection", "idle", "rss_per_connection_bytes", 2048, "B"),
 )
+#: History (issue 12): rooms with history on keeps this share of the deliveries/s with it off
+HISTORY_RATE_FLOOR = 0.8
+#: ... the latency scenario's p99 with history on, at most (ms)
+HISTORY_LATENCY_P99_MS = 2.0
+#: ... and CHATHISTORY LATEST of 100 lines, while rooms runs: p99 under this (ms)
+CHATHISTORY_P99_MS = 5.0
+
+
+def _base(scenario: str) -> str:
+    """The scenario a variant is measured like: ``rooms-tagged``, ``rooms-nohistory`` and
+    ``history`` (rooms with a CHATHISTORY probe) are rooms; ``latency-nohistory`` is latency."""
+    return "rooms" if scenario == "history" else scenario.split("-")[0]
 
 
 def _num(v: Any, digits: int = 3) -> str:
@@ -31,7 +43,7 @@ def _num(v: Any, digits: int = 3) -> str:
 
 def one_line(row: Cell) -> str:
     """The console line printed as each run finishes."""
-    head = f"{row['scenario']:<8} {row['server']:<9} w{row['workers']}"
+    head = f"{row['scenario']:<17} {row['server']:<9} w{row['workers']}"
     if "error" in row:
         return f"{head}  {row['error']}"
     lat = row.get("latency", {})
@@ -49,6 +61,8 @@ def one_line(row: Cell) -> str:
         )
     if lat.get("samples"):
         parts.append(f"p50/p99/max {lat['p50_ms']:.2f}/{lat['p99_ms']:.2f}/{lat['max_ms']:.2f} ms")
+    if "chathistory" in row:
+        parts.append(f"CHATHISTORY {_chathistory(row['chathistory'])}")
     if "rss_per_connection_bytes" in row:
         parts.append(f"RSS {row['rss_per_connection_bytes']:,} B/connection")
     parts.append(
@@ -108,10 +122,10 @@ def markdown(results: dict[str, Any]) -> str:
             continue
         lat = (
             f"{c['p50_ms']:.2f} / {c['p99_ms']:.2f} / {c['max_ms']:.2f}"
-            if "p99_ms" in c and c["scenario"] == "latency"
+            if "p99_ms" in c and _base(c["scenario"]) == "latency"
             else ""
         )
-        thr = c["scenario"].removesuffix("-tagged") in ("fanout", "rooms", "latency")
+        thr = _base(c["scenario"]) in ("fanout", "rooms", "latency")
         out.append(
             f"| {name} | {c['server']} | {c['workers']} | {_num(c.get('deliveries_per_s')) if thr else ''} "
             f"| {_num(c.get('server_cpu_us_per_delivery')) if thr else ''} "
@@ -152,6 +166,7 @@ def markdown(results: dict[str, Any]) -> str:
                 else:
                     row += f" {_num(pc[key])} | {fc[key] / pc[key]:.2f}× |"
             out.append(row)
+    out += _history_tables(main)
     checks = targets(results)
     if checks:
         out += ["", "### Targets (fastchat)", "", "| target | measured | met |", "|---|---|---|"]
@@ -159,6 +174,133 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {label} | {figure} | {'yes' if ok else '**no**'} |" for label, figure, ok in checks
         ]
     return "\n".join(out) + "\n"
+
+
+def _chathistory(h: Cell) -> str:
+    """One probe's (or its median's) figures, in a line."""
+    if "p99_ms" not in h:
+        return f"no answer ({h.get('error', 'no samples')})"
+    lines = (
+        f"{h['lines_min']}–{h['lines_max']}" if h["lines_min"] != h["lines_max"] else h["lines_min"]
+    )
+    return (
+        f"p50/p99/max {h['p50_ms']:.2f}/{h['p99_ms']:.2f}/{h['max_ms']:.2f} ms, "
+        f"{h['samples']} answers of {lines} lines"
+        + (f", {h['timeouts']} timed out" if h.get("timeouts") else "")
+        + (f", {h['error']}" if h.get("error") else "")
+    )
+
+
+def _history_tables(main: list[Cell]) -> list[str]:
+    """History (issue 12): fastchat with history on (its default) beside ``--no-history``,
+    and the CHATHISTORY probe; nothing if this run has neither."""
+    out: list[str] = []
+    pairs = (
+        ("rooms", "deliveries_per_s"),
+        ("rooms", "server_cpu_us_per_delivery"),
+        ("latency", "p50_ms"),
+        ("latency", "p99_ms"),
+        ("latency", "max_ms"),
+    )
+    rows = []
+    for scenario, key in pairs:
+        on, off = (
+            _find(main, scenario, "fastchat"),
+            _find(main, f"{scenario}-nohistory", "fastchat"),
+        )
+        if on is None or off is None or key not in on or key not in off:
+            continue
+        ratio = f"{on[key] / off[key]:.2f}×" if off[key] else "–"
+        rows.append(f"| {scenario} | {key} | {_num(on[key])} | {_num(off[key])} | {ratio} |")
+    if rows:
+        out += [
+            "",
+            "### History on (the default) and off (`--no-history`), fastchat, same run",
+            "",
+            "| scenario | figure | history on | history off | on/off |",
+            "|---|---|---:|---:|---:|",
+            *rows,
+        ]
+    probe = _find(main, "history", "fastchat")
+    if probe is not None and "chathistory" in probe:
+        h = probe["chathistory"]
+        lines = f"{h['lines_min']}–{h['lines_max']} (of {h['limit']})" if "lines_min" in h else "–"
+        timing = (
+            f"{h['p50_ms']:.2f} / {h['p99_ms']:.2f} / {h['max_ms']:.2f}" if "p99_ms" in h else "–"
+        )
+        trouble = ", ".join(
+            part
+            for part in (
+                f"{h['timeouts']} timed out" if h.get("timeouts") else "",
+                h.get("error", ""),
+            )
+            if part
+        )
+        out += [
+            "",
+            "### CHATHISTORY while rooms runs (fastchat)",
+            "",
+            "| request | workers | answers | p50 / p99 / max ms | lines per answer "
+            "| rooms deliveries/s meanwhile | trouble |",
+            "|---|---|---:|---:|---:|---:|---|",
+            f"| `CHATHISTORY LATEST {h.get('room', '#r0')} * {h['limit']}` | {probe['workers']} | {h['samples']} "
+            f"| {timing} | {lines} | {_num(probe.get('deliveries_per_s'))} | {trouble or 'none'} |",
+        ]
+    return out
+
+
+def _history_targets(main: list[Cell]) -> list[tuple[str, str, bool]]:
+    """The targets of issue 12, for the figures this run has."""
+    checks: list[tuple[str, str, bool]] = []
+    on, off = _find(main, "rooms", "fastchat"), _find(main, "rooms-nohistory", "fastchat")
+    key = "deliveries_per_s"
+    if on is not None and off is not None and on.get(key) and off.get(key):
+        ratio = on[key] / off[key]
+        checks.append(
+            (
+                f"rooms: history on ≥ {HISTORY_RATE_FLOOR}× history off deliveries/s",
+                f"{_num(on[key])} vs {_num(off[key])} ({ratio:.2f}×)",
+                ratio >= HISTORY_RATE_FLOOR,
+            )
+        )
+    lat, lat_off = _find(main, "latency", "fastchat"), _find(main, "latency-nohistory", "fastchat")
+    if lat is not None and "p99_ms" in lat:
+        versus = (
+            f" (history off: {lat_off['p99_ms']:.3g} ms)" if lat_off and "p99_ms" in lat_off else ""
+        )
+        checks.append(
+            (
+                f"latency: p99 with history on ≤ {HISTORY_LATENCY_P99_MS} ms",
+                f"{lat['p99_ms']:.3g} ms{versus}",
+                lat["p99_ms"] <= HISTORY_LATENCY_P99_MS,
+            )
+        )
+    probe = _find(main, "history", "fastchat")
+    if probe is not None and "chathistory" in probe:
+        h = probe["chathistory"]
+        answered = "p99_ms" in h and not h.get("error")
+        limit = h.get("limit")
+        checks.append(
+            (
+                f"history: CHATHISTORY LATEST {limit} p99 < {CHATHISTORY_P99_MS} ms while rooms runs",
+                f"{h['p99_ms']:.3g} ms (p50 {h['p50_ms']:.3g}, max {h['max_ms']:.3g}; "
+                f"{h['samples']} answers)"
+                if "p99_ms" in h
+                else h.get("error", "no answer"),
+                answered and h["p99_ms"] < CHATHISTORY_P99_MS,
+            )
+        )
+        checks.append(
+            (
+                f"history: every CHATHISTORY answer held {limit} lines",
+                f"{h['lines_min']}–{h['lines_max']} lines, {h['samples']} answers, "
+                f"{h.get('timeouts', 0)} timed out"
+                if "lines_min" in h
+                else h.get("error", "no answer"),
+                answered and "lines_min" in h and not h.get("short") and not h.get("timeouts"),
+            )
+        )
+    return checks
 
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
@@ -210,6 +352,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
                 ratio <= 1.5,
             )
         )
+    checks += _history_targets(main)
     for c in main + sweep:
         if "error" not in c and (c["lost"] or c["disconnects"] or c["connected"] < c["clients"]):
             checks.append(
@@ -321,8 +464,11 @@ make bench BENCH_ARGS="--scenarios fanout,latency --duration 10 --rounds 3"
 ```
 
 Run it from a clean checkout (or `git worktree add`) so that the commit above is exactly what
-was measured; `+dirty` after it means fastchat had uncommitted changes. `BENCH_ARGS="--profile"`
-adds a py-spy run of fanout and rooms and writes `bench/results/profile-*.txt`.
+was measured; `+dirty` after it means fastchat had uncommitted changes. To compare two builds
+with one virtualenv, run `python -m bench.run` from outside both (`cd /tmp &&
+PYTHONPATH=/path/to/worktree /path/to/.venv/bin/python -m bench.run ...`): `python -m` puts the
+current folder first on `sys.path`, ahead of `PYTHONPATH`. `BENCH_ARGS="--profile"`
+adds a py-spy run of each throughput scenario asked for and writes `bench/results/profile-*.txt`.
 
 ## Load test
 
@@ -337,12 +483,22 @@ latency from timestamps inside the messages; its CSV and HTML reports go to
 |---|---|---|
 | fanout | one room of 50 members, 2 talkers, closed loop ({fan_w} messages in flight) | deliveries/s, server CPU µs per delivery |
 | rooms | 40 rooms of 10 members, 2 talkers each, closed loop ({rooms_w} in flight per room) | deliveries/s, server CPU µs per delivery |
-| latency | 1,000 clients in 100 rooms, every client sends 1 message/s (1,000/s in total), open loop, senders staggered evenly | latency p50/p99/max |
+| rooms-nohistory | as rooms, fastchat `--no-history`; fastchat only | the same, and history on / off (at least 0.8× the deliveries/s) |
+| history | as rooms, and one more member of `#r0` (with `draft/chathistory batch server-time message-tags`) sends `CHATHISTORY LATEST #r0 * 100` one at a time, at most every 20 ms, through the measured window; fastchat only | the answers' time from the send to `BATCH -`, p50/p99/max (p99 under 5 ms), and the lines each held (100) |
+| fanout-tagged, rooms-tagged | as fanout and rooms, every client having negotiated `server-time`, `message-tags` (msgid) and `echo-message`; fastchat only | the same, and the ratio to the plain scenario (at most 1.5×) |
+| latency | 1,000 clients in 100 rooms, every client sends 1 message/s (1,000/s in total), open loop, senders staggered evenly | latency p50/p99/max (p99 at most 2 ms with history on) |
+| latency-nohistory | as latency, fastchat `--no-history`; fastchat only | the same, beside history on |
 | idle | 5,000 connected clients in 500 rooms | server RSS growth per connection |
 | workers | fanout and rooms at fastchat `--workers 1, 2, 4` | the same per worker count |
 
-- A delivery is one message arriving at one room member (the sender gets no echo): a message to a
-  room of 50 makes 49 deliveries. Every run checks deliveries expected against received: "loss".
+- fastchat runs as configured by default unless a scenario says otherwise: history on (every
+  channel message written to a SQLite store in a temporary `--data-dir` by the sequencer's
+  process), no flood control, no per-IP limit. Each `-nohistory` scenario runs right after its
+  own, and every other round runs the whole list backwards, so each of a pair goes first as
+  often as the other.
+- A delivery is one message arriving at one room member (the sender gets no echo, except in
+  the tagged scenarios, where its echo counts as a delivery): a message to a room of 50 makes
+  49 deliveries (50 tagged). Every run checks deliveries expected against received: "loss".
 - Server CPU is user + system time summed over the server's whole process tree with psutil,
   over the measured window only (connecting and registering are excluded). Generator CPU is
   the load generator's own processes over the same window, shown so the reader can see how much

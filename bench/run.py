@@ -1,8 +1,9 @@
 """``make bench``: peak throughput, latency and memory of fastchat and its peers, side by side.
 
 Owns: the scenario table, the order of runs (each scenario on every server back to back, so
-the noisy shared machine affects them alike), measuring server CPU and RSS with psutil over
-the server's process tree during the steady window only, and writing the results.
+the noisy shared machine affects them alike; every other round in reverse), measuring server
+CPU and RSS with psutil over the server's process tree during the steady window only, and
+writing the results.
 Must never: reach beyond 127.0.0.1, run without a time bound, or leave a server running.
 
 Usage: ``python -m bench.run [--peers ngircd,inspircd] [--scenarios fanout,rooms,...]``.
@@ -25,6 +26,7 @@ from typing import Any
 import psutil
 
 from bench import peers, profiler, report
+from bench.historyprobe import Prober, ProbeSpec
 from bench.loadgen import LoadResult, LoadSpec, raise_fd_limit, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,22 +37,38 @@ class Scenario:
     name: str
     load: LoadSpec
     reports: str  # what the scenario is judged by: "throughput", "latency" or "memory"
+    # flags fastchat gets besides peers.FASTCHAT_BENCH_ARGS (fastchat only, as is a load with
+    # capabilities): without any, fastchat runs as configured by default, history on
+    server_args: tuple[str, ...] = ()
+    # a CHATHISTORY probe through the measured window (bench/historyprobe.py)
+    history_probe: ProbeSpec | None = None
+
+    @property
+    def fastchat_only(self) -> bool:
+        return bool(self.load.caps or self.server_args or self.history_probe)
 
 
 #: What a client of the "-tagged" scenarios negotiates (msgid comes with message-tags)
 TAGGED = "server-time message-tags echo-message"
+#: The "-nohistory" scenarios: fastchat keeps no history (issue 12), against the default
+NO_HISTORY = ("--no-history",)
 # Windows: enough messages in flight that every server is busy (rooms: all of them saturate one
 # core at 64 per room), few enough that no send queue comes near a limit. InspIRCd's fan-out
 # falls off a cliff at 1,024 in flight, so fanout stays at 512.
+ROOMS = LoadSpec("closed", rooms=40, members=10, talkers=2, window=64)
+LATENCY = LoadSpec("open", rooms=100, members=10, rate=1000.0)
+# Each "-nohistory" scenario comes right after its own, so a round runs them back to back
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
         Scenario(
             "fanout", LoadSpec("closed", rooms=1, members=50, talkers=2, window=512), "throughput"
         ),
-        Scenario(
-            "rooms", LoadSpec("closed", rooms=40, members=10, talkers=2, window=64), "throughput"
-        ),
+        Scenario("rooms", ROOMS, "throughput"),
+        Scenario("rooms-nohistory", ROOMS, "throughput", NO_HISTORY),
+        # rooms, and meanwhile one more member of the first room asks for its latest 100
+        # lines every 20 ms: how long a CHATHISTORY answer takes under load
+        Scenario("history", ROOMS, "throughput", history_probe=ProbeSpec()),
         # IRCv3: every client negotiated the tags a modern client asks for, and echo-message
         # (fastchat only: what tags and echoes cost against the plain scenarios above)
         Scenario(
@@ -58,12 +76,9 @@ SCENARIOS: dict[str, Scenario] = {
             LoadSpec("closed", rooms=1, members=50, talkers=2, window=512, caps=TAGGED),
             "throughput",
         ),
-        Scenario(
-            "rooms-tagged",
-            LoadSpec("closed", rooms=40, members=10, talkers=2, window=64, caps=TAGGED),
-            "throughput",
-        ),
-        Scenario("latency", LoadSpec("open", rooms=100, members=10, rate=1000.0), "latency"),
+        Scenario("rooms-tagged", replace(ROOMS, caps=TAGGED), "throughput"),
+        Scenario("latency", LATENCY, "latency"),
+        Scenario("latency-nohistory", LATENCY, "latency", NO_HISTORY),
         Scenario("idle", LoadSpec("idle", rooms=500, members=10), "memory"),
     )
 }
@@ -80,7 +95,7 @@ def measure(
     run: the profiler takes CPU, so its figures are not reported)."""
     row: dict[str, Any] = {"scenario": scenario.name, "server": server, "workers": workers}
     try:
-        with peers.launch(server, workers) as srv:
+        with peers.launch(server, workers, scenario.server_args) as srv:
             row["version"] = srv.version
             row["workers"] = srv.workers  # the peers are single-process whatever was asked
 
@@ -93,9 +108,20 @@ def measure(
                 }
 
             spy = profiler.Recorder(srv.tree, profile_to) if profile_to else None
-            result = run_load(srv.host, srv.port, load, probe, spy.start if spy else None)
+            spec = scenario.history_probe
+            history = Prober(srv.host, srv.port, spec) if spec else None
+
+            def on_window(seconds: float) -> None:
+                if spy is not None:
+                    spy.start(seconds)
+                if history is not None:
+                    history.start(seconds)
+
+            result = run_load(srv.host, srv.port, load, probe, on_window)
             if spy is not None:
                 row["profile"] = spy.finish()
+            if history is not None:
+                row["chathistory"] = history.finish()
     except peers.Unavailable as e:
         row["error"] = f"unavailable: {e}"
         return row
@@ -233,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         plan += [
             (server, scenario, args.workers, None)
             for server in servers
-            if server == "fastchat" or not scenario.load.caps  # peers: the plain ones
+            if server == "fastchat" or not scenario.fastchat_only  # peers: the plain ones
         ]
     if "workers" in wanted and not args.no_fastchat:
         names, counts = WORKER_SWEEP
@@ -242,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
     for rnd in range(args.rounds):
-        for server, scenario, workers, sweep in plan:
+        # every other round backwards (A B, B A, ...): a scenario and the one beside it (a
+        # server and the next, history on and off) take turns going first, so a drift of the
+        # shared machine within a round does not always favour the same one
+        for server, scenario, workers, sweep in plan if rnd % 2 == 0 else plan[::-1]:
             row = measure(server, scenario, workers, tuned(scenario.load))
             row["round"] = rnd
             row["sweep"] = sweep
@@ -267,7 +296,14 @@ def main(argv: list[str] | None = None) -> int:
             "fastchat_workers": args.workers,
             "quickack": not args.no_quickack,
             "command": "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv),
-            "scenarios": {n: asdict(SCENARIOS[n].load) for n in SCENARIOS},
+            "scenarios": {
+                n: {
+                    **asdict(s.load),
+                    "server_args": list(s.server_args),
+                    "history_probe": asdict(s.history_probe) if s.history_probe else None,
+                }
+                for n, s in SCENARIOS.items()
+            },
             "elapsed_s": round(time.monotonic() - started, 1),
         },
         "runs": rows,
@@ -326,12 +362,39 @@ def summarize(rows: list[dict[str, Any]], fastchat_workers: int) -> list[dict[st
             vals = [r["latency"][key] for r in good if key in r.get("latency", {})]
             if vals:
                 cell[key] = round(statistics.median(vals), 3)
+        history = [r["chathistory"] for r in good if "chathistory" in r]
+        if history:
+            cell["chathistory"] = _history_cell(history)
         cell["lost"] = sum(r["lost"] for r in good)
         cell["disconnects"] = sum(r["disconnects"] for r in good)
         cell["connected"] = min(r["connected"] for r in good)
         cell["clients"] = good[0]["clients"]
         cell["version"] = good[0].get("version", "")
         out.append(cell)
+    return out
+
+
+def _history_cell(probes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The CHATHISTORY probe over rounds: median percentiles, every answer's line counts and
+    timeouts, and any round's error."""
+    out: dict[str, Any] = {
+        "samples": sum(p.get("samples", 0) for p in probes),
+        "timeouts": sum(p.get("timeouts", 0) for p in probes),
+        "short": sum(p.get("short", 0) for p in probes),
+        "room": probes[0].get("room"),
+        "limit": probes[0].get("limit"),
+    }
+    for key in ("p50_ms", "p99_ms", "max_ms"):
+        vals = [p[key] for p in probes if key in p]
+        if vals:
+            out[key] = round(statistics.median(vals), 3)
+    for key, pick in (("lines_min", min), ("lines_max", max)):
+        vals = [p[key] for p in probes if key in p]
+        if vals:
+            out[key] = pick(vals)
+    errors = [p["error"] for p in probes if "error" in p]
+    if errors:
+        out["error"] = errors[-1]
     return out
 
 

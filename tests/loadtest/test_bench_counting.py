@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from bench.counting import DeliveryCounter, percentile, plain_text, summarize_ns, timed_text
+from bench.counting import (
+    BatchCounter,
+    DeliveryCounter,
+    percentile,
+    plain_text,
+    summarize_ns,
+    timed_text,
+)
 from bench.loadgen import LoadSpec, plan
 
 
@@ -92,3 +99,63 @@ def test_open_loop_plan_everyone_talks() -> None:
     shards = plan(LoadSpec("open", rooms=3, members=4, rate=10.0, processes=3))
     assert [len(s) for s in shards] == [4, 4, 4]
     assert {p.role for s in shards for p in s} == {"talker"}
+
+
+def _tagged(text: bytes) -> bytes:
+    return b"@time=2026-01-01T00:00:00.000Z;msgid=a-1 " + _line(text)
+
+
+def _history_batch(ref: bytes, lines: int) -> bytes:
+    """A chathistory batch as fastchat sends it: opening, tagged lines, closing."""
+    body = b"".join(
+        b"@batch=%s;time=2026-01-01T00:00:00.000Z;msgid=m-%d :u1!~u1@h PRIVMSG #r0 :=b. x\r\n"
+        % (ref, i)
+        for i in range(lines)
+    )
+    return b":srv BATCH +%s chathistory #r0\r\n" % ref + body + b":srv BATCH -%s\r\n" % ref
+
+
+# the room's live traffic around two answers, a PING, and a batch of another type
+HISTORY_STREAM = b"".join(
+    [
+        _tagged(plain_text(10)),
+        _history_batch(b"history", 3),
+        _tagged(plain_text(10)),
+        b"PING :srv.bench\r\n",
+        b":srv BATCH +x1 netsplit a b\r\n@batch=x1 :u2 QUIT :split\r\n:srv BATCH -x1\r\n",
+        _tagged(b"hello BATCH +fake chathistory #r0"),  # in the text: not a batch
+        _history_batch(b"h2", 4),
+        _tagged(plain_text(10)),
+    ]
+)
+
+
+def test_history_batches_whole_stream() -> None:
+    c = BatchCounter()
+    assert c.feed(HISTORY_STREAM) == [3, 4]
+    assert c.pings == [b":srv.bench"]
+    assert c.feed(_history_batch(b"history", 100)) == [100]
+
+
+def test_history_batches_split_at_every_byte() -> None:
+    for cut in range(1, len(HISTORY_STREAM)):
+        c = BatchCounter()
+        ended = c.feed(HISTORY_STREAM[:cut]) + c.feed(HISTORY_STREAM[cut:])
+        assert ended == [3, 4], cut
+        assert c.pings == [b":srv.bench"], cut
+
+
+def test_history_batches_byte_by_byte() -> None:
+    c = BatchCounter()
+    ended: list[int] = []
+    for i in range(len(HISTORY_STREAM)):
+        ended += c.feed(HISTORY_STREAM[i : i + 1])
+    assert ended == [3, 4]
+
+
+def test_history_batch_empty_and_unfinished() -> None:
+    c = BatchCounter()
+    assert c.feed(_history_batch(b"e", 0)) == [0]  # an empty answer is an answer
+    whole = _history_batch(b"u", 5)
+    assert c.feed(whole[:-2]) == []  # the closing line has no newline yet
+    assert c.feed(b"\r\n") == [5]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bench import report
 from bench.run import summarize
 
@@ -107,3 +109,131 @@ def test_markdown_and_page(tmp_path: Path) -> None:
     assert table in page and "make bench PEERS=ngircd,inspircd" in page
     for row in ROWS:
         assert report.one_line(row)
+
+
+def _probe(p50: float, p99: float, lines: tuple[int, int] = (100, 100), **more: Any) -> Any:
+    figures = {"samples": 150, "p50_ms": p50, "p95_ms": p99, "p99_ms": p99, "max_ms": p99 * 2,
+               "room": "#r0", "limit": 100, "timeouts": 0, "lines_min": lines[0],
+               "lines_max": lines[1], "short": int(lines[0] < 100)}  # fmt: skip
+    figures.update(more)
+    return figures
+
+
+# issue 12: history on (the default) against --no-history, and the CHATHISTORY probe
+HISTORY_ROWS = [
+    _run("rooms", "fastchat", deliveries_per_s=9e5, server_cpu_us_per_delivery=1.0),
+    _run("rooms-nohistory", "fastchat", deliveries_per_s=1e6, server_cpu_us_per_delivery=0.9),
+    _run("latency", "fastchat", latency={"samples": 9, "p50_ms": 0.3, "p99_ms": 2.5, "max_ms": 9}),
+    _run(
+        "latency-nohistory",
+        "fastchat",
+        latency={"samples": 9, "p50_ms": 0.2, "p99_ms": 0.5, "max_ms": 3.0},
+    ),
+    *[
+        _run("history", "fastchat", deliveries_per_s=rate, chathistory=probe)
+        for rate, probe in (
+            (8e5, _probe(2.0, 4.0)),
+            (8.5e5, _probe(3.0, 6.0, lines=(40, 100))),
+            (7e5, _probe(2.5, 4.5)),
+        )
+    ],
+]
+
+
+def test_history_medians_over_rounds() -> None:
+    cell = next(c for c in summarize(HISTORY_ROWS, 1) if c["scenario"] == "history")
+    h = cell["chathistory"]
+    assert (h["p50_ms"], h["p99_ms"], h["max_ms"]) == (2.5, 4.5, 9.0)
+    assert (h["samples"], h["lines_min"], h["lines_max"], h["short"]) == (450, 40, 100, 1)
+    assert cell["deliveries_per_s"] == 8e5
+
+
+def test_history_targets() -> None:
+    checks = {label: (figure, ok) for label, figure, ok in report.targets(_results(HISTORY_ROWS))}
+    assert checks["rooms: history on ≥ 0.8× history off deliveries/s"] == (
+        "900,000 vs 1,000,000 (0.90×)",
+        True,
+    )
+    assert checks["latency: p99 with history on ≤ 2.0 ms"] == (
+        "2.5 ms (history off: 0.5 ms)",
+        False,
+    )
+    assert checks["latency: p99 ≤ 5.0 ms"][1] is True  # the older target, same figure
+    assert checks["history: CHATHISTORY LATEST 100 p99 < 5.0 ms while rooms runs"] == (
+        "4.5 ms (p50 2.5, max 9; 450 answers)",
+        True,
+    )
+    lines = checks["history: every CHATHISTORY answer held 100 lines"]
+    assert lines == ("40–100 lines, 450 answers, 0 timed out", False)
+
+
+def test_history_targets_fail_and_errors() -> None:
+    slow = [
+        _run("rooms", "fastchat", deliveries_per_s=7e5),
+        _run("rooms-nohistory", "fastchat", deliveries_per_s=1e6),
+        _run("history", "fastchat", deliveries_per_s=7e5, chathistory=_probe(4.0, 5.0)),
+    ]
+    checks = {label: (figure, ok) for label, figure, ok in report.targets(_results(slow))}
+    assert checks["rooms: history on ≥ 0.8× history off deliveries/s"][1] is False
+    # under 5 ms, strictly
+    assert checks["history: CHATHISTORY LATEST 100 p99 < 5.0 ms while rooms runs"][1] is False
+    assert checks["history: every CHATHISTORY answer held 100 lines"][1] is True
+    broken = [
+        _run(
+            "history",
+            "fastchat",
+            deliveries_per_s=7e5,
+            chathistory={"samples": 0, "limit": 100, "timeouts": 0, "error": "RuntimeError: x"},
+        )
+    ]
+    checks = {label: (figure, ok) for label, figure, ok in report.targets(_results(broken))}
+    assert checks["history: CHATHISTORY LATEST 100 p99 < 5.0 ms while rooms runs"] == (
+        "RuntimeError: x",
+        False,
+    )
+    assert checks["history: every CHATHISTORY answer held 100 lines"][1] is False
+    assert "no answer (RuntimeError: x)" in report.one_line(broken[0])
+
+
+def test_history_tables() -> None:
+    table = report.markdown(_results(HISTORY_ROWS))
+    assert "| rooms | deliveries_per_s | 900,000 | 1,000,000 | 0.90× |" in table
+    assert "| latency | p99_ms | 2.5 | 0.5 | 5.00× |" in table
+    assert (
+        "| `CHATHISTORY LATEST #r0 * 100` | 1 | 450 | 2.50 / 4.50 / 9.00 | 40–100 (of 100) "
+        "| 800,000 | none |"
+    ) in table
+    # the variants are throughput (or latency) rows of the main table like their own
+    assert "| rooms-nohistory | fastchat | 1 | 1,000,000 | 0.9 |" in table
+    assert "| latency-nohistory | fastchat | 1 |" in table and "0.20 / 0.50 / 3.00" in table
+    assert "CHATHISTORY p50/p99/max 2.00/4.00/8.00 ms, 150 answers of 100 lines" in (
+        report.one_line(HISTORY_ROWS[4])
+    )
+
+
+def test_history_scenarios() -> None:
+    from bench import peers
+    from bench.run import ALL, SCENARIOS
+
+    for name in ("rooms-nohistory", "latency-nohistory", "history"):
+        assert name in ALL  # make bench runs them by default
+        assert SCENARIOS[name].fastchat_only
+    # each pair back to back, history on (fastchat's default) first
+    order = list(SCENARIOS)
+    assert order.index("rooms-nohistory") == order.index("rooms") + 1
+    assert order.index("latency-nohistory") == order.index("latency") + 1
+    assert SCENARIOS["rooms-nohistory"].server_args == ("--no-history",)
+    assert SCENARIOS["rooms"].server_args == () and not SCENARIOS["rooms"].fastchat_only
+    assert SCENARIOS["history"].load == SCENARIOS["rooms"].load
+    assert SCENARIOS["latency-nohistory"].load == SCENARIOS["latency"].load
+    refused = pytest.raises(peers.Unavailable, match="takes no fastchat flags")
+    with refused, peers.launch("ngircd", 1, ("--no-history",)):
+        pass
+
+
+def test_findings_are_the_pages_end() -> None:
+    """`make bench` rebuilds BENCHMARKS.md from the latest run and bench/FINDINGS.md: a finding
+    written into the page alone would be lost by the next run."""
+    root = Path(__file__).resolve().parents[2]
+    page = (root / "BENCHMARKS.md").read_text()
+    assert page.endswith((root / "bench" / "FINDINGS.md").read_text())
