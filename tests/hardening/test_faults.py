@@ -116,11 +116,14 @@ def test_supervisor_stop_signal_says_goodbye_and_flushes(signum: signal.Signals)
 def test_supervisor_sigkill_children_exit() -> None:
     """The supervisor killed with SIGKILL: the hub and the workers notice (their lifeline
     reads EOF) and exit within a few seconds, closing their clients' connections; the hub's
-    store writing process follows the hub (its socket closes)."""
+    store writing process and the workers' reading processes follow (their sockets close)."""
     with process.running(workers=2) as server:
         clients = [IRCClient(server.host, server.port, f"orphan{i}") for i in range(4)]
         # (a name is at most 15 characters: "fastchat-worker0" reads "fastchat-worker")
-        everyone = ["fastchat-hub", "fastchat-store", "fastchat-worker", "fastchat-worker"]
+        everyone = [
+            "fastchat-hub", "fastchat-read", "fastchat-read", "fastchat-store",
+            "fastchat-worker", "fastchat-worker",
+        ]  # fmt: skip
 
         def names() -> list[str]:
             return sorted(_name_of(p) for p in server.tree()[1:])
@@ -178,7 +181,8 @@ def test_no_orphans_after_normal_stop() -> None:
     """The tree a test sees is the whole server: after stop() nothing of it is left."""
     with process.running(workers=2) as server:
         tree = [p.pid for p in server.tree()]
-        assert len(tree) == 5  # the supervisor, the hub, its store writing process, 2 workers
+        # the supervisor, the hub and its store writing process, 2 workers and their readers
+        assert len(tree) == 7
     assert not pids_alive(tree)
     assert all(not psutil.pid_exists(pid) or pid not in pids_alive([pid]) for pid in tree)
 

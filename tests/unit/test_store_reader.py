@@ -4,8 +4,12 @@ them off the caller's thread, by ticket, waking a selector."""
 
 from __future__ import annotations
 
+import os
+import select
 import selectors
+import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +17,7 @@ from typing import Any
 import pytest
 
 from fastchat.server.caps import message_tags
+from fastchat.server.runtime.readerproc import ReaderProcess
 from fastchat.server.store import db, reader, schema
 from fastchat.server.store.writer import Writer
 
@@ -218,3 +223,38 @@ def test_readers_do_not_wait_for_a_writer_holding_the_lock(path: str, tmp_path: 
     finally:
         lock.execute("ROLLBACK")
         lock.close()
+
+
+def _answers_until(proc: ReaderProcess, tickets: int) -> dict[int, reader.Answer]:
+    got: dict[int, reader.Answer] = {}
+    deadline = time.monotonic() + 10
+    while len(got) < tickets and not proc.died:
+        assert time.monotonic() < deadline, "no answer"
+        assert proc.sock is not None
+        select.select([proc.sock], [], [], 1)
+        got.update((a.ticket, a) for a in proc.answers())
+    return got
+
+
+def test_the_reading_process_answers_by_ticket_and_survives_its_death(path: str) -> None:
+    """The worker's reading process (runtime/readerproc.py): answers by ticket; killed, it
+    answers what it had not with an error (the clients' barriers lift), and another starts."""
+    proc = ReaderProcess(path)
+    try:
+        proc.ask(("latest", "#a", None, 2), 1)
+        proc.ask(("account", "alice"), 2)
+        got = _answers_until(proc, 2)
+        assert ids(got[1].rows) == m(8, 9) and [a.name for a in got[2].rows] == ["Alice"]
+        proc.ask(("latest", "#a", None, 1), 3)
+        os.kill(proc.link.pid, signal.SIGKILL)
+        got = {}
+        while not proc.died:
+            got.update(_answers_until(proc, 2))
+        got.update((a.ticket, a) for a in proc.answers())
+        assert list(got) == [3]  # answered, or an error: never lost
+        assert got[3].error in ("", "the store's reading process died")
+        proc.restart()
+        proc.ask(("latest", "#a", None, 1), 4)
+        assert ids(_answers_until(proc, 1)[4].rows) == m(9)
+    finally:
+        proc.close()

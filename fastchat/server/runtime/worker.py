@@ -36,10 +36,10 @@ from fastchat.server.render import lines
 from fastchat.server.runtime import mailer
 from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
 from fastchat.server.runtime.klinefile import KLineFile
+from fastchat.server.runtime.readerproc import ReaderProcess
 from fastchat.server.runtime.receive import Receiver
 from fastchat.server.runtime.storage import Storage, StoreReport
 from fastchat.server.store import db
-from fastchat.server.store.reader import Reader
 
 log = logging.getLogger("fastchat.worker")
 
@@ -118,8 +118,8 @@ class Worker:
         # first check, so a worker that never sees an OPER runs no thread.
         self.checker: concurrent.futures.ThreadPoolExecutor | None = None
         self.checking: dict[concurrent.futures.Future[bool | str], int] = {}
-        # The store's reader (CHATHISTORY), opened in run(): its threads start after the fork
-        self.reader: Reader | None = None
+        # The store's reading process (CHATHISTORY), started in run()
+        self.reader: ReaderProcess | None = None
         # Verification mails under way (future -> the core's ticket), likewise
         self.mail_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.mailing: dict[concurrent.futures.Future[tuple[MailOutcome, str]], int] = {}
@@ -222,8 +222,9 @@ class Worker:
             self.core.stored = self.storage.record  # the sequencer's events worth keeping
             self.storage.watch(self.sel, self.storage.on_wakeup)  # its writing process
         if self.config.history and self.config.data_dir:
-            self.reader = Reader(db.path_in(self.config.data_dir))
-            self._register(self.reader.wakeup, EVENT_READ, self._history_answers)
+            self.reader = ReaderProcess(db.path_in(self.config.data_dir))
+            assert self.reader.sock is not None
+            self._register(self.reader.sock, EVENT_READ, self._history_answers)
         self.listener.setblocking(False)
         self._register(self.listener, EVENT_READ, self._accept)
         if self.lifeline_fd is not None:
@@ -346,6 +347,9 @@ class Worker:
                 self.core.offload.history_answered(q.ticket, [], "", self.now)
             else:
                 self.reader.ask(q.query, q.ticket)
+        reader = self.reader
+        if reader is not None and reader.wants_write and reader.sock is not None:  # (rare)
+            self.sel.modify(reader.sock, EVENT_READ | EVENT_WRITE, self._history_answers)
 
     def _hold_stored(self) -> None:
         """At one worker, the history barrier (engine/offload.py's ``after_stored``): each
@@ -370,9 +374,21 @@ class Worker:
         self.core.apply(record)
 
     def _history_answers(self, mask: int) -> None:
-        assert self.reader is not None
-        for answer in self.reader.answers():
+        """The reading process's socket: answers came, it takes the queries that waited,
+        or it died (its unanswered queries get an error; another starts)."""
+        reader = self.reader
+        assert reader is not None and reader.sock is not None
+        if mask & EVENT_WRITE:
+            reader.on_writable()
+            if not reader.wants_write:
+                self.sel.modify(reader.sock, EVENT_READ, self._history_answers)
+        for answer in reader.answers():
             self.core.offload.history_answered(answer.ticket, answer.rows, answer.error, self.now)
+        if reader.died:
+            self.sel.unregister(reader.sock)
+            reader.restart()
+            assert reader.sock is not None
+            self._register(reader.sock, EVENT_READ, self._history_answers)
 
     # -- password checks: blocking work, off the loop ------------------------------------------
     def _start_checks(self) -> None:

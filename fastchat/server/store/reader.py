@@ -301,9 +301,11 @@ class Reader:
         for thread in self._threads:
             thread.start()
         self._closed = False
+        self.pending = 0  # queries asked and not yet taken back by answers()
 
     def ask(self, query: Query, ticket: int) -> None:
         """Queue ``query``; its :class:`Answer` comes back under ``ticket``. Never blocks."""
+        self.pending += 1
         self._jobs.put((query, ticket))
 
     def answers(self) -> list[Answer]:
@@ -317,6 +319,7 @@ class Reader:
             try:
                 ready.append(self._answers.get_nowait())
             except queue.Empty:
+                self.pending -= len(ready)
                 return ready
 
     def close(self, timeout: float = 5.0) -> None:
