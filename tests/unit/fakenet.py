@@ -23,6 +23,7 @@ from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import B_SNAPSHOT, Record
 from fastchat.server.network.sequencer import Sequencer
 from fastchat.server.network.state import Channel, State
+from fastchat.server.runtime.storage import Storage
 
 _LOG = logging.getLogger("fastchat.core")
 
@@ -79,6 +80,13 @@ class FakeNet:
         self.state = State()
         self.state.whowas_size = self.config.whowas_size
         self.sequencer = Sequencer(self.state, self.config, self)
+        self.storage = Storage(None)  # no file: it notes the last kept run of each channel
+        self.sequencer.kept = self.storage.kept
+        if self.standalone:
+            core = self.cores[0]
+            core.stored = self.storage.record
+            assert core.sequencer is not None
+            core.sequencer.kept = self.storage.kept
         self.queues: list[list[Record]] = [[] for _ in range(workers)]
         self.clients: list[FakeClient] = []
         self.hold_checks = False
@@ -93,6 +101,7 @@ class FakeNet:
             queue.append(event)
 
     def to_channel(self, chan: Channel, record: Record) -> None:
+        self.storage.channel(record)
         for worker in chan.workers:
             self.queues[worker].append(record)
 

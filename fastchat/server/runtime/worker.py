@@ -211,6 +211,8 @@ class Worker:
             self.klines.load(self.core.state, int(time.time() * 1000))
             self.storage.load(self.core.state)
             self.core.stored = self.storage.record  # the sequencer's events worth keeping
+            if self.core.sequencer is not None:  # where a joiner's replay ends (EJoin.kept)
+                self.core.sequencer.kept = self.storage.kept
             if self.storage.wakeup is not None:  # its writer caught up (history barrier)
                 self._register(self.storage.wakeup, EVENT_READ, self.storage.on_wakeup)
         if self.config.history and self.config.data_dir:
