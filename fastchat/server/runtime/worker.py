@@ -301,7 +301,7 @@ class Worker:
             for client in dirty:
                 if client not in blocked:
                     self._flush_client(client)
-                elif client.outbuf is not None and client.pending:
+                elif client.outbuf is not None and client.pending and not client.corked:
                     # the socket is still full: queue behind, and enforce --sendq now
                     client.outbuf += b"".join(client.pending)
                     client.pending.clear()
@@ -445,11 +445,13 @@ class Worker:
 
     def _flush_client(self, client: Client) -> None:
         """Send everything ``client`` is owed in one ``send``; keep what the kernel refuses in
-        ``outbuf``, watch writability only then, and bound it by --sendq."""
+        ``outbuf``, watch writability only then, and bound it by --sendq. While a place is
+        kept in its output (``client.corked``: a JOIN's replay on its way from the store),
+        only what the kernel refused before goes; the rest waits for the core to fill it."""
         sock = client.transport
         if sock is None:
             return
-        pending = client.pending
+        pending = client.pending if not client.corked else []
         outbuf = client.outbuf
         data: bytes | bytearray
         if outbuf is not None:
