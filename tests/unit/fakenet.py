@@ -8,6 +8,13 @@ can also hold records back (``pump(worker_order=...)``) to force interleavings.
 It also plays the worker shell's password pool: ``pump`` runs each core's password checks
 synchronously (``passwords.verify``) and hands the answers back, unless ``hold_checks`` is set;
 then they wait in ``core.offload.checks`` until :meth:`FakeNet.finish_checks`.
+
+And the store, as far as the sequencer sees it: a :class:`Storage` with no file notes each
+channel's last kept run (``Sequencer.kept``, where a JOIN's replay ends). Store queries are
+not answered: they wait in ``core.offload.queries`` for a test to answer by hand. So the
+replay on JOIN is off unless a test turns it on (``history_replay``), and :meth:`collect`
+sends a client nothing while a place is kept in its output (``client.corked``), as the
+shell does.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ class FakeNet:
         """``caps``: the capability registry every core offers (a test may declare its own);
         the rest are :class:`Config` settings."""
         config.setdefault("flood_control", False)
+        config.setdefault("history_replay", 0)
         self.config = Config(workers=workers, **config)
         self.now = 1_000_000.0
         self.standalone = workers == 1
