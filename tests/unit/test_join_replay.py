@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from fastchat.server.caps.message_tags import msgid
-from fastchat.server.network.records import D_CHAN, OP, TAGMSG, last_of_run
+from fastchat.server.network.records import B_SNAPSHOT, D_CHAN, OP, TAGMSG, Record, last_of_run
 from fastchat.server.runtime.storage import Storage
 from fastchat.server.store import db, reader
 from fastchat.server.store.schema import HistoryRow
@@ -335,6 +335,28 @@ def test_two_channels_in_one_join_each_after_its_own_names(workers: int) -> None
     assert joins[0] < said[0] < joins[1] < said[1]
     assert out[said[0]].endswith("PRIVMSG #a :#a then")
     assert out[said[1]].endswith("PRIVMSG #b :#b then") and "PONG" in out[-1]
+
+
+def test_a_hub_restart_loses_no_replay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old hub may die holding the D_STORED of a JOIN's history barrier (it waits for the
+    store, outside the frames a restart replays): the new hub's snapshot makes the worker
+    ask again, and the replay comes, once."""
+    net = network(2)
+    talk(net, 2)
+    carol = net.user("carol", 1)
+    held: list[tuple[int, Record]] = []
+    monkeypatch.setattr(net, "after_stored", lambda w, rec: held.append((w, rec)))
+    carol.send("JOIN #h", "PING after")
+    assert held and not net.cores[1].offload.queries
+    monkeypatch.undo()
+    net.queues[1].append((B_SNAPSHOT, net.state.snapshot(), {}))  # a new hub
+    net.pump()
+    [query] = net.cores[1].offload.queries
+    answer(net, 1, [row(0, "line 1")._replace(msgid=query.query[2])])
+    net.queues[1].append(held[0][1])  # the old hub's D_STORED, late after all: runs nothing
+    out = carol.lines()
+    assert texts(out) == ["line 1"] and "PONG" in out[-1]
+    assert not net.cores[1].offload.queries
 
 
 def test_a_client_that_quits_while_corked_gets_its_last_lines(workers: int) -> None:

@@ -695,6 +695,7 @@ class WorkerCore:
                 client.user = user
                 client.source = b":" + user.mask + b" "
                 client.privileges = user.privileges
+        self.offload.hub_restarted()  # (nothing waits at the first snapshot)
 
     def _d_reply(self, rec: Record) -> None:
         d = DReply._make(rec)
