@@ -671,19 +671,14 @@ class Sequencer:
         user = self.state.users.get(uid)
         if user is None:
             return
-        folded = fold(name)
-        chan = self.state.channels.get(folded)
-        # where the joiner's replay of the history ends (EJoin.kept): a channel created anew
-        # has the history of its name
-        last = self.kept.get(folded)
-        kept = last_of_run(last) if last is not None else ()
+        chan = self.state.channels.get(fold(name))
         if chan is None:
             if len(user.channels) >= self.config.max_channels:
                 self._reply(
                     origin, uid, N.ERR_TOOMANYCHANNELS, name, b"You have joined too many channels"
                 )
                 return
-            self.router.event(make(EJoin, uid, name, OP, now // 1000, kept, now))
+            self.router.event(make(EJoin, uid, name, OP, now // 1000, self._kept(name), now))
             return
         if uid in chan.members:
             return
@@ -694,7 +689,14 @@ class Sequencer:
         ):
             self._reply(origin, uid, error[0], chan.name, error[1])
             return
-        self.router.event(make(EJoin, uid, chan.name, 0, chan.created, kept, now))
+        self.router.event(make(EJoin, uid, chan.name, 0, chan.created, self._kept(name), now))
+
+    def _kept(self, name: bytes) -> tuple[int, ...]:
+        """Where a joiner's replay of the history ends (EJoin.kept): the last message the
+        store keeps in the channel ``name``, or (); a channel created anew has the history of
+        its name."""
+        last = self.kept.get(fold(name))
+        return last_of_run(last) if last is not None else ()
 
     def _join_refusal(
         self, user: User, chan: Channel, key: bytes
