@@ -171,6 +171,11 @@ class FastchatController(BaseServerController):
         config_file = self._config_dir / "fastchat.toml"
         config_file.write_text(config_text(), encoding="utf-8")
 
+        # The replay of a channel's last lines on JOIN (--history-replay) keeps its default:
+        # no test in passing.txt expects it absent, at 1 worker or 4 (checked when it came).
+        # Should one, ``--history-replay 0`` is what Ergo's own controller amounts to: its
+        # config (irctest/controllers/ergo.py, BASE_CONFIG["history"]) leaves out
+        # ``autoreplay-on-join``, which is then Go's zero value, 0 (its default.yaml's too).
         command = [
             fastchat_bin(),
             "serve",

@@ -144,6 +144,10 @@ def _at_least_one(n: int) -> int:
     return max(1, n)
 
 
+def _at_least_zero(n: int) -> int:
+    return max(0, n)
+
+
 def _nick_protection(text: str) -> str:
     if text not in ("off", "warn", "rename"):
         raise ValueError("expected off, warn or rename")
@@ -321,6 +325,22 @@ class Config:
         "0 for no limit",
         reloadable=False,
         metavar="MESSAGES",
+    )
+    history_replay: int = setting(
+        10,
+        "replay a channel's last lines to a client that joins it (after its JOIN, topic and "
+        "NAMES; in a `chathistory` batch, else after a NOTICE saying so), unless it negotiated "
+        "draft/chathistory; 0 for none",
+        reloadable=True,
+        convert=_at_least_zero,
+        metavar="LINES",
+    )
+    history_replay_minutes: int = setting(
+        0,
+        "replay on JOIN only lines younger than this many minutes; 0 for no limit",
+        reloadable=True,
+        convert=_at_least_zero,
+        metavar="MINUTES",
     )
     chathistory_max: int = setting(
         100,

@@ -30,6 +30,18 @@ class Labeled:
         self.batch = b""
 
 
+class OutputSlot:
+    """A place kept in a client's output for lines that come later (a JOIN's replay of the
+    history, answered off the loop): ``at`` is its index in ``Client.pending``. While any is
+    open the shell sends the client nothing (see :attr:`Client.corked`), so everything queued
+    after it waits behind it, in order; the core fills it (``WorkerCore.fill_output``)."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+
 class Client:
     """A local connection. Slots keep an idle client small (see the idle benchmark)."""
 
@@ -62,6 +74,7 @@ class Client:
         "realname",
         "received",
         "sasl",
+        "slots",
         "source",
         "streamed",
         "synced_upto",
@@ -120,6 +133,9 @@ class Client:
         self.quitting = b""
         self.flood_clock = 0.0
         self.pending: list[bytes] = []  # output owed, joined into one send per loop turn
+        # Places kept in ``pending`` for lines still to come (OutputSlot), oldest first; None
+        # (not an empty list: an idle client stays small) while there are none
+        self.slots: list[OutputSlot] | None = None
         # What the kernel would not take yet; exists only while the socket is full, and is
         # what --sendq bounds.
         self.outbuf: bytearray | None = None
@@ -128,6 +144,12 @@ class Client:
         self.ping_sent = 0.0
         self.closed = False
         self.transport: Any = None
+
+    @property
+    def corked(self) -> bool:
+        """Must the shell leave ``pending`` alone? While a slot is open in it, unless the
+        client is closing (its last lines go out, and nobody fills the slot any more)."""
+        return self.slots is not None and not self.closed and not self.quitting
 
     @property
     def registered(self) -> bool:

@@ -10,6 +10,13 @@ synchronously (``passwords.verify``) and hands the answers back, unless ``hold_c
 then they wait in ``core.offload.checks`` until :meth:`FakeNet.finish_checks`. And its mail
 pool: the verification mails go to ``mailbox`` (nothing is sent), each with the outcome
 ``mail_outcome`` (sent, by default), held likewise.
+
+And the store, as far as the sequencer sees it: a :class:`Storage` with no file notes each
+channel's last kept run (``Sequencer.kept``, where a JOIN's replay ends). Store queries are
+not answered: they wait in ``core.offload.queries`` for a test to answer by hand. So the
+replay on JOIN is off unless a test turns it on (``history_replay``), and :meth:`collect`
+sends a client nothing while a place is kept in its output (``client.corked``), as the
+shell does.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from fastchat.server.engine.offload import VerificationMail
 from fastchat.server.network.records import B_SNAPSHOT, Record
 from fastchat.server.network.sequencer import Sequencer
 from fastchat.server.network.state import Channel, State
+from fastchat.server.runtime.storage import Storage
 
 _LOG = logging.getLogger("fastchat.core")
 
@@ -71,6 +79,7 @@ class FakeNet:
         """``caps``: the capability registry every core offers (a test may declare its own);
         the rest are :class:`Config` settings."""
         config.setdefault("flood_control", False)
+        config.setdefault("history_replay", 0)
         self.config = Config(workers=workers, **config)
         self.now = 1_000_000.0
         self.standalone = workers == 1
@@ -83,6 +92,13 @@ class FakeNet:
         self.state = State()
         self.state.whowas_size = self.config.whowas_size
         self.sequencer = Sequencer(self.state, self.config, self)
+        self.storage = Storage(None)  # no file: it notes the last kept run of each channel
+        self.sequencer.kept = self.storage.kept
+        if self.standalone:
+            core = self.cores[0]
+            core.stored = self.storage.record
+            assert core.sequencer is not None
+            core.sequencer.kept = self.storage.kept
         self.queues: list[list[Record]] = [[] for _ in range(workers)]
         self.clients: list[FakeClient] = []
         self.hold_checks = False
@@ -99,6 +115,7 @@ class FakeNet:
             queue.append(event)
 
     def to_channel(self, chan: Channel, record: Record) -> None:
+        self.storage.channel(record)
         for worker in chan.workers:
             self.queues[worker].append(record)
 
@@ -215,6 +232,8 @@ class FakeNet:
             core.dirty.clear()
             core.closing.clear()
         for c in self.clients:
+            if c.client.corked:
+                continue  # a place is kept in its output: the shell sends nothing yet
             for chunk in c.client.pending:
                 c.received.extend(chunk.split(b"\r\n")[:-1])
             c.client.pending.clear()

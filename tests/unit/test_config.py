@@ -31,6 +31,8 @@ OLD_DEFAULTS = {
     "history": True,
     "history_days": 0,
     "history_limit": 0,
+    "history_replay": 10,
+    "history_replay_minutes": 0,
     "chathistory_max": 100,
     "nicklen": 30,
     "channellen": 50,

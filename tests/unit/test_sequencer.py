@@ -253,14 +253,14 @@ def test_autojoin_is_decided_in_the_same_step() -> None:
     out = net.handle(make(RRegister, ALICE, b"alice", b"~a", b"h", b"r"))
     assert [e[2] for e in out] == [
         make(EIntro, ALICE, b"alice", b"~a", b"h", b"r", 0, NOW),
-        make(EJoin, ALICE, b"#lobby", OP, NOW // 1000, NOW),
-        make(EJoin, ALICE, b"#Help", OP, NOW // 1000, NOW),
+        make(EJoin, ALICE, b"#lobby", OP, NOW // 1000, (), NOW),
+        make(EJoin, ALICE, b"#Help", OP, NOW // 1000, (), NOW),
         (D_DONE, ALICE, NOW),
     ]
     out = net.handle(make(RRegister, BOB, b"bob", b"~b", b"h", b"r"), now=NOW + 5000)
     assert events(out)[1:] == [
-        make(EJoin, BOB, b"#lobby", 0, NOW // 1000, NOW + 5000),
-        make(EJoin, BOB, b"#Help", 0, NOW // 1000, NOW + 5000),
+        make(EJoin, BOB, b"#lobby", 0, NOW // 1000, (), NOW + 5000),
+        make(EJoin, BOB, b"#Help", 0, NOW // 1000, (), NOW + 5000),
     ]
 
 
@@ -449,7 +449,7 @@ def test_join_creates_the_channel_with_its_creator_as_operator() -> None:
     net = Net()
     net.register(ALICE)
     out = net.handle(make(RJoin, ALICE, b"#New[1]", b""), now=NOW + 1999)
-    assert events(out) == [make(EJoin, ALICE, b"#New[1]", OP, (NOW + 1999) // 1000, NOW + 1999)]
+    assert events(out) == [make(EJoin, ALICE, b"#New[1]", OP, (NOW + 1999) // 1000, (), NOW + 1999)]
     assert net.chan(b"#new{1}").created == (NOW + 1999) // 1000
 
 
@@ -457,7 +457,7 @@ def test_join_an_existing_channel() -> None:
     """A later joiner has no flags and the channel keeps its name and creation time."""
     net = network()
     out = net.handle(make(RJoin, CAROL, b"#CHAN", b""), now=NOW + 60_000)
-    assert events(out) == [make(EJoin, CAROL, b"#Chan", 0, NOW // 1000, NOW + 60_000)]
+    assert events(out) == [make(EJoin, CAROL, b"#Chan", 0, NOW // 1000, (), NOW + 60_000)]
 
 
 def test_join_a_channel_already_joined_decides_nothing() -> None:
@@ -1156,7 +1156,7 @@ def test_override_joins_despite_the_rules(
     assert events(net.handle(make(RJoin, CAROL, b"#chan", b""))) == []
     opered(CAROL, ALL, net)
     out = net.handle(make(RJoin, CAROL, b"#chan", b""))
-    assert events(out) == [make(EJoin, CAROL, b"#Chan", 0, NOW // 1000, NOW)]
+    assert events(out) == [make(EJoin, CAROL, b"#Chan", 0, NOW // 1000, (), NOW)]
     assert overrides(out) == [(2, CAROL, b"JOIN #Chan despite " + rule)]
 
 

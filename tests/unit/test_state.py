@@ -63,7 +63,7 @@ def intro(uid: int, nick: bytes, worker: int = 0, time: int = T0) -> Record:
 
 
 def join(uid: int, channel: bytes, flags: int = 0, created: int = T0 // 1000) -> Record:
-    return make(EJoin, uid, channel, flags, created, T0)
+    return make(EJoin, uid, channel, flags, created, (), T0)
 
 
 def part(uid: int, channel: bytes, reason: bytes = b"bye") -> Record:
@@ -309,7 +309,7 @@ def test_join_an_existing_channel_keeps_its_name_and_creation_time() -> None:
     """A later JOIN adds a member with its flags; the channel's name and creation time are the
     creator's, whatever spelling the joiner used."""
     state = network()
-    state.apply(make(EJoin, CAROL, b"#CHAN", VOICE, 999, T0))
+    state.apply(make(EJoin, CAROL, b"#CHAN", VOICE, 999, (), T0))
     c = chan(state)
     assert (c.name, c.created) == (b"#Chan", T0 // 1000)
     assert c.members == {ALICE: OP, BOB: 0, CAROL: VOICE}

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from fastchat.server.caps import Registry
 from fastchat.server.commands.table import Command
 from fastchat.server.config import Config
-from fastchat.server.connection import Client
+from fastchat.server.connection import Client, OutputSlot
 from fastchat.server.network.records import Record
 from fastchat.server.network.state import State
 
@@ -89,6 +89,14 @@ class Context(Protocol):
 
     def send_lines(self, client: Client, lines: Iterable[bytes]) -> None:
         """Queue several lines for ``client`` as one write."""
+
+    def reserve_output(self, client: Client) -> OutputSlot:
+        """Keep a place in ``client``'s output, here, for lines that come later (an answer
+        from off the loop); what it is sent meanwhile waits behind it, in order."""
+
+    def fill_output(self, client: Client, slot: OutputSlot, write: Callable[[], None]) -> None:
+        """Put what ``write()`` sends ``client`` in ``slot``'s place; the client's output
+        flows again once no slot is left."""
 
     def reply(self, client: Client, code: bytes, *params: bytes) -> None:
         """Queue a numeric reply for ``client``."""

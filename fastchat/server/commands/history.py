@@ -1,10 +1,11 @@
 """IRCv3 ``draft/chathistory`` (https://ircv3.net/specs/extensions/chathistory): the
-``CHATHISTORY`` command.
+``CHATHISTORY`` command; and the replay of a channel's last lines to a client that joins it.
 
 Owns: reading a request (subcommand, target, references, limit), deciding who may read what
 (a channel's history: its members only; private conversations are not kept), and rendering
 the store's answer: a ``chathistory`` batch of the original lines, each with its original
-``time`` and ``msgid`` for the clients that negotiated server-time and message-tags.
+``time`` and ``msgid`` for the clients that negotiated server-time and message-tags. The
+replay on JOIN (:func:`replay_on_join`): which lines, and how a client sees them.
 Must never: run the query itself: it is an effect (``ctx.ask_history``), answered off the
 loop by the worker's store reader, under the client's barrier (its next lines wait), after
 the history barrier (``ctx.after_stored``).
@@ -31,6 +32,7 @@ from fastchat.server.caps import chathistory as cap
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client
+from fastchat.server.network.state import Channel
 from fastchat.server.render import dates, lines
 from fastchat.server.render.variants import escape_tag_value
 
@@ -289,6 +291,68 @@ def _wrap(ctx: Context, client: Client, kind: bytes, params: bytes, out: list[by
         ctx.send(client, closing)
         return
     ctx.send(client, opening + body + closing)
+
+
+def replay_on_join(
+    ctx: Context, client: Client, chan: Channel, kept: tuple[int, ...], time: int
+) -> None:
+    """The channel's last ``history_replay`` lines for ``client``, which has just joined it
+    (its E_JOIN, decided at ``time`` after the message ``kept``: ``EJoin.kept``), after its
+    JOIN line, topic and NAMES; as InspIRCd's m_chanhistory and Ergo's
+    ``autoreplay-on-join`` do. Not for a client that negotiated draft/chathistory: it asks
+    for what it wants (Ergo skips those too), nor when no history is kept.
+
+    Exactly the messages decided before the join, each once, before any decided after it:
+    the query ends at ``kept`` (the last message the store keeps that the sequencer decided
+    before the join; with none kept since its process started, every kept message predates
+    ``time``), after the history barrier (so the store has them); and the client's output
+    is corked meanwhile at the place the replay goes (``ctx.reserve_output``), so the lines
+    it is sent after its JOIN (the channel's live messages among them) wait behind the
+    replay, as its own next lines wait behind its barrier."""
+    cfg = ctx.config
+    most = cfg.history_replay
+    if most <= 0 or not cfg.history or not cfg.data_dir or client.caps & ctx.caps.bit(cap.NAME):
+        return
+    target = chan.key.decode("utf-8", "replace")
+    if kept:
+        last: str | None = message_tags.msgid(*kept).decode()
+        # AROUND a msgid gives the limit // 2 messages before it, then it and those after:
+        # the ``most`` up to it, inclusive (BEFORE would leave it out), and some after,
+        # dropped below; the store's selectors have no inclusive bound of their own.
+        query: tuple[Any, ...] = ("around", target, last, 2 * most - 1)
+    else:
+        last = None
+        query = ("before", target, time, most)
+    oldest = time - cfg.history_replay_minutes * 60_000 if cfg.history_replay_minutes else 0
+    slot = ctx.reserve_output(client)
+
+    def answered(answer: tuple[list[Any], str]) -> None:
+        rows = answer[0]  # on an error, none (the reader has logged it): no replay
+        if last is not None:
+            end = next((i for i, row in enumerate(rows) if row.msgid == last), -1)
+            rows = rows[: end + 1][-most:]  # none if the store has lost it (pruned)
+        rows = [row for row in rows if row.time_ms >= oldest]
+        ctx.fill_output(client, slot, lambda: _send_replay(ctx, client, chan.name, rows))
+
+    ctx.after_stored(client, lambda: ctx.ask_history(client, query, answered))
+
+
+def _send_replay(ctx: Context, client: Client, name: bytes, rows: list[Any]) -> None:
+    """A JOIN's replay: in a ``chathistory`` batch for a client that negotiated batch (the
+    batch says what the lines are); before them, for one that did not, InspIRCd's notice
+    from the server to the channel (its ``prefixmsg``): these lines are old. Nothing when
+    there is no history."""
+    if not rows:
+        return
+    cfg = ctx.config
+    if not client.caps & ctx.caps.bit(batch.NAME):
+        text = b"Replaying up to %d lines of pre-join history" % cfg.history_replay
+        minutes = cfg.history_replay_minutes
+        if minutes:
+            text += b" from the last %d minute%s" % (minutes, b"s" if minutes > 1 else b"")
+        ctx.send(client, lines.notice(cfg.server_name, name, text))
+    out = [render_row(ctx, client, name, row) for row in rows]
+    _wrap(ctx, client, cap.BATCH_TYPE, b" " + name, out)
 
 
 COMMANDS = (Command(b"CHATHISTORY", chathistory, 2, capability=cap.NAME),)

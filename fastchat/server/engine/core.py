@@ -43,7 +43,7 @@ from fastchat.server.commands.context import LinkInfo, MailOutcome
 from fastchat.server.commands.monitor import Monitors
 from fastchat.server.commands.registration import feed
 from fastchat.server.config import Config
-from fastchat.server.connection import Client
+from fastchat.server.connection import Client, OutputSlot
 from fastchat.server.engine.dispatch import Dispatcher
 from fastchat.server.engine.labels import Labels
 from fastchat.server.engine.offload import Offload
@@ -238,6 +238,48 @@ class WorkerCore:
 
     def send_lines(self, client: Client, out: Iterable[bytes]) -> None:
         self.send(client, b"".join(out))
+
+    def reserve_output(self, client: Client) -> OutputSlot:
+        """Context: keep a place in ``client``'s output, after what it was sent so far, for
+        lines that come later (:meth:`fill_output`); whatever it is sent meanwhile waits
+        behind that place (the shell sends a corked client nothing). While its labeled
+        command is open, the reply's batch opens first, so the reply so far comes before."""
+        if client.label is not None:
+            self.labels.spill(client)
+        slot = OutputSlot(len(client.pending))
+        if client.slots is None:
+            client.slots = [slot]
+        else:
+            client.slots.append(slot)
+        return slot
+
+    def fill_output(self, client: Client, slot: OutputSlot, write: Callable[[], None]) -> None:
+        """Context: what ``write()`` sends ``client`` (by the usual means: send, notify) goes
+        in ``slot``'s place, before everything queued since it was reserved; once no slot is
+        left, the client's output flows again.
+
+        ``write`` renders into an empty queue of its own, swapped in for the call, so that
+        the lines are rendered where they always are (labels and batches included) and
+        then spliced in at once: the slots reserved after this one move down by as much."""
+        slots = client.slots
+        if slots is None or slot not in slots:
+            return
+        queued = client.pending
+        client.pending = []
+        try:
+            write()
+        finally:
+            written = client.pending
+            client.pending = queued
+        queued[slot.at : slot.at] = written
+        index = slots.index(slot)
+        del slots[index]
+        for later in slots[index:]:
+            later.at += len(written)
+        if not slots:
+            client.slots = None
+            if queued:
+                self.dirty.append(client)
 
     def reply(self, client: Client, code: bytes, *params: bytes) -> None:
         self.send(client, replies.numeric(self.config.server_name, client.name, code, *params))
@@ -687,6 +729,7 @@ class WorkerCore:
                 client.user = user
                 client.source = b":" + user.mask + b" "
                 client.privileges = user.privileges
+        self.offload.hub_restarted()  # (nothing waits at the first snapshot)
 
     def _d_reply(self, rec: Record) -> None:
         d = DReply._make(rec)

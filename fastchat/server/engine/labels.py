@@ -83,6 +83,14 @@ class Labels:
             self._open_batch(client, labeled)
         self._queue(client, data)
 
+    def spill(self, client: Client) -> None:
+        """Open the reply's batch now, with what it holds so far, so that the rest of the
+        reply goes straight into the client's output, in order (a place kept there for
+        lines to come, ``WorkerCore.reserve_output``, must have the reply so far before it)."""
+        labeled = client.label
+        if labeled is not None and not labeled.batch:
+            self._open_batch(client, labeled)
+
     def close_if_done(self, client: Client) -> None:
         """The client's barrier is down: its labeled command, if one is open, is complete
         (unless its handler is still running: it sends more, then the dispatcher closes)."""

@@ -69,6 +69,7 @@ class Offload:
 
     __slots__ = (
         "_checking",
+        "_histsyncs",
         "_mailing",
         "_next_ticket",
         "checks",
@@ -91,6 +92,9 @@ class Offload:
         # D_STORED answers the shell holds until its store has written everything decided
         # before them (at one worker, where the sequencer runs in this process)
         self.stored_waits: list[Record] = []
+        # the history barriers still waiting for their D_STORED: ticket -> uid (see
+        # hub_restarted)
+        self._histsyncs: dict[int, int] = {}
 
     def after_stored(self, client: Client, then: Callable[[], None]) -> None:
         """The history barrier: run ``then`` (under ``client``'s barrier, as the other
@@ -103,7 +107,17 @@ class Offload:
         ticket = self._next_ticket
         client.waiting += 1
         self._checking[ticket] = (client, lambda _: then())
+        self._histsyncs[ticket] = client.uid
         self.core.submit((R_HISTSYNC, client.uid, ticket), barrier=False)
+
+    def hub_restarted(self) -> None:
+        """A new hub sent its snapshot: ask it again for every history barrier still waiting.
+        The old hub held their D_STORED until its store had written (``Storage.when_stored``),
+        outside the frames a restart replays, so it may have died holding them: without this
+        their clients (a JOIN's replay waits on one) would wait for ever. A barrier whose
+        D_STORED comes twice runs once (the second finds its ticket gone)."""
+        for ticket, uid in self._histsyncs.items():
+            self.core.submit((R_HISTSYNC, uid, ticket), barrier=False)
 
     def ask_history(
         self,
@@ -144,6 +158,7 @@ class Offload:
         (unless its client has gone meanwhile), then lift the client's barrier."""
         self.core._now = now
         found = self._checking.pop(ticket, None)
+        self._histsyncs.pop(ticket, None)
         if found is None:
             return
         client, then = found

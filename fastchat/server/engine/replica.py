@@ -32,7 +32,7 @@ from fastchat.server.caps import (
     setname,
     userhost_in_names,
 )
-from fastchat.server.commands import accounts, monitor, nickserv
+from fastchat.server.commands import accounts, history, monitor, nickserv
 from fastchat.server.commands.registration import feed
 from fastchat.server.connection import Client
 from fastchat.server.network.records import (
@@ -416,6 +416,7 @@ class Replica:
                     userhost=bool(caps.bit(userhost_in_names.NAME) & me.caps),
                 ),
             )
+            history.replay_on_join(core, me, chan, e.kept, e.time)  # the last lines, maybe
 
     def _e_part(self, ev: Record) -> None:
         e = EPart._make(ev)

@@ -286,6 +286,11 @@ class EJoin(NamedTuple):
     channel: bytes  # the channel's name as created
     flags: int  # member flags (OP, VOICE)
     created: int  # the channel's creation time, in seconds
+    # The channel's last message the store keeps that was decided before this join, as its
+    # msgid's parts (time, sender, seq: :func:`last_of_run`); () when its process has kept
+    # none since it started (every kept message then predates ``time``), or keeps none.
+    # Where the joiner's replay of the history ends (commands/history.py), exactly.
+    kept: tuple[int, ...]
     time: int
 
 
@@ -437,6 +442,20 @@ class DChan(NamedTuple):
     tags: bytes
     flags: int
     time: int
+
+
+def last_of_run(record: Record) -> tuple[int, int, int]:
+    """The msgid's parts (time, sender, seq) of the last message of a :class:`DChan` run:
+    its line holds one message, or several each ending in CR LF (as the store's writer
+    splits it, ``store/writer.py``'s ``expand_run``).
+
+    >>> run = b":n PRIVMSG #a :x\\r\\n:n PRIVMSG #a :y\\r\\n"
+    >>> last_of_run((D_CHAN, b"#a", 7, run, 4, b"", 0, 1000))
+    (1000, 7, 5)
+    """
+    line = record[3]
+    count = line.count(b"\r\n") if line.endswith(b"\r\n") else 1
+    return record[7], record[2], record[4] + count - 1
 
 
 class DUser(NamedTuple):

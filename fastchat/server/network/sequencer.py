@@ -18,6 +18,7 @@ import fnmatch
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Protocol
 
@@ -118,6 +119,7 @@ from fastchat.server.network.records import (
     RUserMsg,
     RVerify,
     RWallops,
+    last_of_run,
     make,
 )
 from fastchat.server.network.state import Channel, KLine, State, User
@@ -227,13 +229,17 @@ def kline_matches(mask: bytes, user: User) -> bool:
 class Sequencer:
     """Decides requests against the authoritative :class:`State` and routes the outcome."""
 
-    __slots__ = ("_now", "_table", "config", "router", "state")
+    __slots__ = ("_now", "_table", "config", "kept", "router", "state")
 
     def __init__(self, state: State, config: Config, router: Router) -> None:
         self.state = state
         self.config = config
         self.router = router
         self._now = 0  # the decision being made: its time, in ms (see handle)
+        # Each channel's last message the store keeps (its D_CHAN, by folded name), as this
+        # process's store has been handed them, in this order: the shell that keeps a store
+        # shares its dict (runtime/storage.py). A JOIN tells its joiner where that is.
+        self.kept: Mapping[bytes, Record] = {}
         self._table = {
             R_REGISTER: self._register,
             R_NICK: self._nick,
@@ -774,7 +780,7 @@ class Sequencer:
                     origin, uid, N.ERR_TOOMANYCHANNELS, name, b"You have joined too many channels"
                 )
                 return
-            self.router.event(make(EJoin, uid, name, OP, now // 1000, now))
+            self.router.event(make(EJoin, uid, name, OP, now // 1000, self._kept(name), now))
             return
         if uid in chan.members:
             return
@@ -785,7 +791,14 @@ class Sequencer:
         ):
             self._reply(origin, uid, error[0], chan.name, error[1])
             return
-        self.router.event(make(EJoin, uid, chan.name, 0, chan.created, now))
+        self.router.event(make(EJoin, uid, chan.name, 0, chan.created, self._kept(name), now))
+
+    def _kept(self, name: bytes) -> tuple[int, ...]:
+        """Where a joiner's replay of the history ends (EJoin.kept): the last message the
+        store keeps in the channel ``name``, or (); a channel created anew has the history of
+        its name."""
+        last = self.kept.get(fold(name))
+        return last_of_run(last) if last is not None else ()
 
     def _join_refusal(
         self, user: User, chan: Channel, key: bytes

@@ -859,7 +859,7 @@ class State:
                 self._oper(make(EOper, u.uid, u.oper, u.privileges, False, 0))
         for c in map(SnapshotChannel._make, channels):
             for uid, flags in c.members:
-                self._join(make(EJoin, uid, c.name, flags, c.created, 0))
+                self._join(make(EJoin, uid, c.name, flags, c.created, (), 0))
             chan = self.channels.get(fold(c.name))
             if chan is None:
                 continue

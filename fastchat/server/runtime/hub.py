@@ -104,6 +104,7 @@ class Hub:
         )
         self.storage.announce = self._store_report  # its health, to every worker (E_STORE)
         self.keep = self.storage.channel  # channel messages into the history (hot)
+        self.sequencer.kept = self.storage.kept  # where a joiner's replay ends (EJoin.kept)
         self.sel = selectors.DefaultSelector()
         self.links: dict[int, Link] = {}  # worker slot -> link
         self.out: dict[int, list[Record]] = {}
@@ -385,7 +386,7 @@ class Hub:
             fresh = fold(c.name) not in state.channels
             for uid, flags in c.members:
                 if uid in state.users:
-                    self.event(make(EJoin, uid, c.name, flags, c.created, now))
+                    self.event(make(EJoin, uid, c.name, flags, c.created, (), now))
             chan = state.channels.get(fold(c.name))
             if chan is None or not fresh:
                 continue

@@ -14,7 +14,9 @@ decided: no clock, no random choice here), or write on the loop's thread.
 History: every channel message the sequencer delivers (a D_CHAN record: a run of one
 sender's PRIVMSG/NOTICE lines, or one) is handed to the writer as it is, with the sender's
 account: :meth:`Storage.channel` does O(1) work on the loop, and the writing process writes
-the run as one row (``store/schema.py``). TAGMSG and STATUSMSG (``PRIVMSG
+the run as one row (``store/schema.py``). It also notes each channel's last kept run
+(:attr:`Storage.kept`), which the sequencer reads when it decides a JOIN: the joiner's
+replay of the history ends there. TAGMSG and STATUSMSG (``PRIVMSG
 @#chan``, seen by some members only) are not kept. A private message (D_USER, not its echo)
 is kept when one of its parties is logged in, under :func:`schema.dm_target` of the two
 parties (``commands/history.py``'s ``dm_party``: an account, or a nick of no account).
@@ -164,6 +166,10 @@ class Storage:
         self._told: WriterStatus | None = None
         self._dropped_at_failure = 0
         self._report_at = 0
+        # Each channel's last message kept (its D_CHAN, by folded name), in the order they
+        # were handed over, which is the sequencer's: its JOINs read it (Sequencer.kept: the
+        # end of the joiner's replay, exactly). O(1) per run; the msgid is made only then.
+        self.kept: dict[bytes, Record] = {}
 
     def maybe_prune(self, now_ms: int) -> None:
         """At most hourly, and at the first call: delete the history beyond its retention
@@ -348,8 +354,9 @@ class Storage:
     def channel(self, record: Record) -> None:
         """A D_CHAN the sequencer decided (hot: once per run of messages; see the module's
         docstring). TAGMSG and STATUSMSG (``flags``) are not kept."""
-        if record[6]:
+        if record[6] or not self.history:
             return
+        self.kept[record[1]] = record
         user = self._users.get(record[2])
         account = user.account if user is not None and user.account else b""
         # (DChan: kind, channel, sender, line, first, tags, flags, time)

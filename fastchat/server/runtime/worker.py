@@ -220,6 +220,8 @@ class Worker:
             self.storage.announce = self._store_report  # its health, to the core (E_STORE)
             self.storage.load(self.core.state)
             self.core.stored = self.storage.record  # the sequencer's events worth keeping
+            if self.core.sequencer is not None:  # where a joiner's replay ends (EJoin.kept)
+                self.core.sequencer.kept = self.storage.kept
             self.storage.watch(self.sel, self.storage.on_wakeup)  # its writing process
         if self.config.history and self.config.data_dir:
             self.reader = ReaderProcess(db.path_in(self.config.data_dir))
@@ -314,7 +316,7 @@ class Worker:
             for client in dirty:
                 if client not in blocked:
                     self._flush_client(client)
-                elif client.outbuf is not None and client.pending:
+                elif client.outbuf is not None and client.pending and not client.corked:
                     # the socket is still full: queue behind, and enforce --sendq now
                     client.outbuf += b"".join(client.pending)
                     client.pending.clear()
@@ -508,11 +510,13 @@ class Worker:
 
     def _flush_client(self, client: Client) -> None:
         """Send everything ``client`` is owed in one ``send``; keep what the kernel refuses in
-        ``outbuf``, watch writability only then, and bound it by --sendq."""
+        ``outbuf``, watch writability only then, and bound it by --sendq. While a place is
+        kept in its output (``client.corked``: a JOIN's replay on its way from the store),
+        only what the kernel refused before goes; the rest waits for the core to fill it."""
         sock = client.transport
         if sock is None:
             return
-        pending = client.pending
+        pending = client.pending if not client.corked else []
         outbuf = client.outbuf
         data: bytes | bytearray
         if outbuf is not None:
