@@ -92,13 +92,15 @@ class BatchCounter:
     is skipped with two ``find`` calls, not split into lines.
     """
 
-    __slots__ = ("_open", "_tail", "pings")
+    __slots__ = ("_open", "_tail", "pings", "pongs")
 
     def __init__(self) -> None:
         self._tail = b""
         self._open: dict[bytes, int] = {}  # reference -> lines so far
         #: the parameter of each ``PING`` seen, for the caller to answer (and clear)
         self.pings: list[bytes] = []
+        #: how many ``PONG`` were seen (the answers to the caller's own PINGs)
+        self.pongs = 0
 
     def feed(self, data: bytes) -> list[int]:
         """Account for ``data``; the line count of each ``chathistory`` batch it ended."""
@@ -108,7 +110,12 @@ class BatchCounter:
             self._tail = buf
             return []
         self._tail = buf[last + 1 :]
-        if not self._open and buf.find(b"BATCH +", 0, last) < 0 and buf.find(b"PING", 0, last) < 0:
+        if (
+            not self._open
+            and buf.find(b"BATCH +", 0, last) < 0
+            and buf.find(b"PING", 0, last) < 0
+            and buf.find(b"PONG", 0, last) < 0
+        ):
             return []
         ended: list[int] = []
         for line in buf[:last].split(b"\n"):
@@ -124,6 +131,8 @@ class BatchCounter:
         words = line.split(b" ", 3)
         if words[0] == b"PING":
             self.pings.append(words[1] if len(words) > 1 else b"")
+        elif words[0] == b"PONG":
+            self.pongs += 1
         elif words[0] == b"BATCH" and len(words) > 1:
             sign, ref = words[1][:1], words[1][1:]
             if sign == b"+" and len(words) > 2 and words[2] == b"chathistory":

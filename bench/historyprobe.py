@@ -3,7 +3,9 @@
 Owns: one client that negotiates ``draft/chathistory batch server-time message-tags``, joins
 one of the loaded rooms and, through the measured window, sends ``CHATHISTORY LATEST <room> *
 <limit>`` one request at a time, at most every ``every`` seconds, timing each from its send to
-the end of its batch (``BATCH -<ref>``) and counting the lines the batch held.
+the end of its batch (``BATCH -<ref>``) and counting the lines the batch held; after each
+answer, a ``PING`` timed to its ``PONG``: what any request waits under the same load, for
+reference.
 Must never: connect anywhere but the address it is given, have more than one request in
 flight, or run past its window, its request count or its timeout.
 
@@ -50,6 +52,9 @@ class Prober:
         self.addr = (host, port)
         self.spec = spec
         self.samples: list[int] = []  # ns from send to the batch's end
+        # ns from a PING's send to its PONG, one after each answer: the server's own turn
+        # time under the same load, for reference (what any request waits at the least)
+        self.pings: list[int] = []
         self.lines: list[int] = []  # lines in each answer
         self.timeouts = 0
         self.error = ""
@@ -75,6 +80,8 @@ class Prober:
                 lines_max=max(self.lines),
                 short=sum(n < self.spec.limit for n in self.lines),
             )
+        if self.pings:
+            out["ping"] = summarize_ns(self.pings)
         if self.error:
             out["error"] = self.error
         return out
@@ -152,11 +159,20 @@ class Prober:
             self.samples.append(arrived - sent)
             self.lines.append(lines)
             next_send = sent + every
+            pinged = ns()
+            pongs = counter.pongs
+            sock.sendall(b"PING :hprobe\r\n")
+            ponged = self._pump(sock, counter, pinged + timeout, pongs)
+            if ponged is None:
+                self.timeouts += 1
+                return
+            self.pings.append(ponged[0] - pinged)
 
     def _pump(
-        self, sock: socket.socket, counter: BatchCounter, until_ns: int
+        self, sock: socket.socket, counter: BatchCounter, until_ns: int, pongs: int = -1
     ) -> tuple[int, int] | None:
-        """Read until ``until_ns``; or, if a batch ends first, (when it arrived, its lines)."""
+        """Read until ``until_ns``; or, if a batch ends first, (when it arrived, its lines);
+        with ``pongs`` (the count before a PING was sent), until the PONG instead."""
         while (left := until_ns - time.monotonic_ns()) > 0:
             readable, _, _ = select.select([sock], [], [], left / 1e9)
             if not readable:
@@ -172,6 +188,9 @@ class Prober:
             for token in counter.pings:
                 sock.sendall(b"PONG " + token + b"\r\n")
             counter.pings.clear()
-            if ended:
+            if pongs >= 0:
+                if counter.pongs > pongs:
+                    return arrived, 0
+            elif ended:
                 return arrived, ended[-1]
         return None

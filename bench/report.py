@@ -236,15 +236,25 @@ def _history_tables(main: list[Cell]) -> list[str]:
             )
             if part
         )
+        ping = h.get("ping", {})
+        ping_timing = (
+            f"{ping['p50_ms']:.2f} / {ping['p99_ms']:.2f} / {ping['max_ms']:.2f}"
+            if "p99_ms" in ping
+            else "–"
+        )
         out += [
             "",
             "### CHATHISTORY while rooms runs (fastchat)",
             "",
+            "A `PING` follows each answer on the same connection: its round trip is what any "
+            "request waits under the same load.",
+            "",
             "| request | workers | answers | p50 / p99 / max ms | lines per answer "
-            "| rooms deliveries/s meanwhile | trouble |",
-            "|---|---|---:|---:|---:|---:|---|",
-            f"| `CHATHISTORY LATEST {h.get('room', '#r0')} * {h['limit']}` | {probe['workers']} | {h['samples']} "
-            f"| {timing} | {lines} | {_num(probe.get('deliveries_per_s'))} | {trouble or 'none'} |",
+            "| PING meanwhile: p50 / p99 / max ms | rooms deliveries/s meanwhile | trouble |",
+            "|---|---|---:|---:|---:|---:|---:|---|",
+            f"| `CHATHISTORY LATEST {h.get('room', '#r0')} * {h['limit']}` | {probe['workers']} "
+            f"| {h['samples']} | {timing} | {lines} | {ping_timing} "
+            f"| {_num(probe.get('deliveries_per_s'))} | {trouble or 'none'} |",
         ]
     return out
 

@@ -392,6 +392,13 @@ def _history_cell(probes: list[dict[str, Any]]) -> dict[str, Any]:
         vals = [p[key] for p in probes if key in p]
         if vals:
             out[key] = pick(vals)
+    pings = [p["ping"] for p in probes if "ping" in p]
+    if pings:  # the PING after each answer, likewise
+        out["ping"] = {
+            key: round(statistics.median(p[key] for p in pings), 3)
+            for key in ("p50_ms", "p99_ms", "max_ms")
+            if all(key in p for p in pings)
+        }
     errors = [p["error"] for p in probes if "error" in p]
     if errors:
         out["error"] = errors[-1]

@@ -159,3 +159,13 @@ def test_history_batch_empty_and_unfinished() -> None:
     whole = _history_batch(b"u", 5)
     assert c.feed(whole[:-2]) == []  # the closing line has no newline yet
     assert c.feed(b"\r\n") == [5]
+
+
+def test_pongs_are_counted_whole_and_split() -> None:
+    """The probe's own PING after each answer: its PONG, wherever the stream is cut."""
+    stream = _tagged(plain_text(3)) + b":srv PONG srv :hprobe\r\n" + _tagged(b"PONG in text")
+    for cut in range(1, len(stream)):
+        c = BatchCounter()
+        c.feed(stream[:cut])
+        c.feed(stream[cut:])
+        assert c.pongs == 1, cut

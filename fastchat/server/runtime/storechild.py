@@ -111,9 +111,20 @@ class ChildLink:
         return bool(self._out)
 
     def send(self, message: Any) -> None:
-        """Queue a frame and send what the socket takes now."""
-        self._out += frame(message)
-        self.on_writable()
+        """Send a frame, or what the socket takes of it now; the rest waits in order."""
+        data = frame(message)
+        if self._out or self.sock is None:
+            self._out += data
+            self.on_writable()
+            return
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            return  # the child is gone: receive() sees the end of the stream
+        if sent < len(data):
+            self._out += memoryview(data)[sent:]
 
     def on_writable(self) -> None:
         if self.sock is None or not self._out:

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from fastchat.server.store import schema
 
 FILE_NAME = "fastchat.db"
+#: The page size of a new store file (see prepare)
+PAGE_SIZE = 16384
 #: How long a statement waits for another connection's lock before "database is locked".
 BUSY_TIMEOUT = 0.2
 
@@ -95,6 +97,11 @@ def prepare(data_dir: str, migrations: Sequence[Sequence[str]] = schema.MIGRATIO
     except sqlite3.Error as e:
         raise StoreError(f"{path}: cannot open: {e}") from e
     try:
+        # A new file's pages are 16 KiB, not 4: a run of a busy channel's messages (4-5 KiB)
+        # fits in one, and the writer and its checkpoints handle a quarter of the pages
+        # (BENCHMARKS.md, "History"). A file that exists keeps its size (only VACUUM changes
+        # it). Before WAL, which freezes it.
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE:d}")
         # WAL persists in the file; it cannot change inside a transaction, so it comes first
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
