@@ -203,7 +203,8 @@ class Hub:
             waiting = any(self.unsent_order.values()) or any(
                 sent is not self.stable for sent in self.sent_stable.values()
             )
-            for key, mask in self.sel.select(SEEN_EVERY if waiting else 1.0):
+            timeout = self.storage.flush_in(SEEN_EVERY if waiting else 1.0)
+            for key, mask in self.sel.select(timeout):
                 data = key.data
                 if data is None:
                     self._accept(pending)
@@ -231,7 +232,7 @@ class Hub:
             self._flush_all()
             self.klines.maybe_save(self.state)
             self.storage.maybe_prune(int(time.time() * 1000))
-            self.storage.flush()  # this turn's history and accounts, to the store's writer
+            self.storage.flush()  # history and accounts, to the store's writer (when due)
         return 0
 
     def _on_stop(self, signum: int, frame: object) -> None:

@@ -50,6 +50,7 @@ import collections
 import contextlib
 import logging
 import selectors
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -76,6 +77,10 @@ log = logging.getLogger("fastchat.store")
 
 PRUNE_EVERY_MS = 3_600_000
 MAX_QUEUED = 200_000
+#: Storage.flush hands the writer what waits once this many operations do...
+FLUSH_OPS = 256
+#: ... or once the oldest has waited this long (seconds): what a SIGKILL can lose, at most
+FLUSH_AFTER = 0.005
 #: How often, at most, the writer's counts are reported when they moved (STATS S); a flip of
 #: its health is reported at once.
 REPORT_EVERY_MS = 1_000
@@ -146,6 +151,7 @@ class Storage:
         # The operations decided this loop turn, handed to the writer together by flush():
         # one lock and one wake-up of its thread per turn, not per message
         self._ops: list[Op] = []
+        self._pending_since: float | None = None  # when flush() first saw _ops waiting
         # _ops.append, once the writer runs and history is kept
         self._submit: Callable[[Op], None] = self._nowhere
         self.days = days  # retention: history_days, history_limit (0: none)
@@ -224,13 +230,31 @@ class Storage:
         finally:
             self._run_op = "message_run"
 
-    def flush(self) -> None:
-        """Hand the writer what this loop turn decided (the loops call it once a turn)."""
-        if self._ops:
+    def flush(self, force: bool = False) -> None:
+        """Hand the writer what the loop decided (the loops call it once a turn): once
+        :data:`FLUSH_OPS` operations wait, or the oldest has waited :data:`FLUSH_AFTER`
+        seconds, or ``force`` (the history barrier, a stop). At a low rate every message was
+        a frame, a wake-up of the writing process and a transaction of its own, about 300 µs
+        of CPU each, which on a small machine delayed the relay itself (BENCHMARKS.md,
+        "History"); a few milliseconds' wait makes them one."""
+        if not self._ops:
+            return
+        now = time.monotonic()
+        if self._pending_since is None:
+            self._pending_since = now
+        if force or len(self._ops) >= FLUSH_OPS or now - self._pending_since >= FLUSH_AFTER:
             assert self.writer is not None
             self.writer.submit_many(self._ops)
             self._ops.clear()
+            self._pending_since = None
             self._interest()
+
+    def flush_in(self, longest: float) -> float:
+        """How long the loop may sleep before :meth:`flush` is due: ``longest`` when nothing
+        waits to be handed over."""
+        if self._pending_since is None:
+            return longest
+        return max(0.0, min(longest, self._pending_since + FLUSH_AFTER - time.monotonic()))
 
     # -- the loop's watch on the writing process -----------------------------------------------
     def watch(self, sel: selectors.BaseSelector, data: Any) -> None:
@@ -316,7 +340,7 @@ class Storage:
         if self.failing:
             then()
             return
-        self.flush()
+        self.flush(force=True)
         need = writer.submitted
         if self._held:
             self._held.append((need, then))  # after the earlier ones: their order is kept
@@ -430,7 +454,7 @@ class Storage:
         """Write everything submitted (a graceful stop loses nothing), then stop the writing
         process."""
         if self.writer is not None:
-            self.flush()
+            self.flush(force=True)
             if self._sel is not None and self.writer.sock is not None:
                 self._sel.unregister(self.writer.sock)
                 self._sel = None

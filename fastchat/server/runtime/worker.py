@@ -243,6 +243,7 @@ class Worker:
             timeout = 0.02 if core.throttled else max(0.0, next_tick - self.now)
             if core.resync.seen_changed:
                 timeout = min(timeout, max(0.0, self.report_at - self.now))
+            timeout = self.storage.flush_in(timeout)  # history waiting to be handed over
             ready = select(timeout)
             self.now = now = time.time()
             for key, mask in ready:
@@ -277,7 +278,7 @@ class Worker:
             self._flush_all()
             self.klines.maybe_save(core.state, int(now * 1000))
             self.storage.maybe_prune(int(now * 1000))
-            self.storage.flush()  # this turn's history and accounts, to the store's writer
+            self.storage.flush()  # history and accounts, to the store's writer (when due)
         self._shutdown()
         return 0
 
