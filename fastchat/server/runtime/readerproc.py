@@ -21,11 +21,11 @@ import select
 import socket
 import sys
 
-from fastchat.server.runtime.storechild import ChildLink, child_main, frame, frames
+from fastchat.server.runtime.storechild import ChildHandle, ChildLink, child_main, frame, frames
 from fastchat.server.store.reader import Answer, Query, Reader
 
 
-class ReaderProcess:
+class ReaderProcess(ChildHandle):
     """A worker's side of its store reading process (see the module's docstring)."""
 
     def __init__(self, path: str, threads: int = 2) -> None:
@@ -34,25 +34,10 @@ class ReaderProcess:
         self._lost: list[Answer] = []  # answers for what a dead child had not answered
         self.link.start()
 
-    @property
-    def sock(self) -> socket.socket | None:
-        return self.link.sock
-
-    @property
-    def died(self) -> bool:
-        return self.link.died
-
-    @property
-    def wants_write(self) -> bool:
-        return self.link.wants_write
-
     def ask(self, query: Query, ticket: int) -> None:
         """Queue ``query``; its :class:`Answer` comes back under ``ticket``. Never blocks."""
         self._asked.add(ticket)
         self.link.send(("ask", ticket, query))
-
-    def on_writable(self) -> None:
-        self.link.on_writable()
 
     def answers(self) -> list[Answer]:
         """Every answer that came (after the worker saw the socket readable); if the child

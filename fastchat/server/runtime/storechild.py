@@ -204,6 +204,32 @@ class ChildLink:
             proc.wait()
 
 
+class ChildHandle:
+    """What a child's handle (the writer's, a reader's) shows the loop, from its link."""
+
+    link: ChildLink
+
+    @property
+    def sock(self) -> socket.socket | None:
+        """The socket the loop watches (None between a death and :meth:`ChildLink.restart`)."""
+        return self.link.sock
+
+    @property
+    def pid(self) -> int:
+        return self.link.pid
+
+    @property
+    def died(self) -> bool:
+        return self.link.died
+
+    @property
+    def wants_write(self) -> bool:
+        return self.link.wants_write
+
+    def on_writable(self) -> None:
+        self.link.on_writable()
+
+
 def child_main(argv: list[str], name: str, run: Callable[[socket.socket, list[str]], int]) -> int:
     """A child's entry point: ``argv`` is ``FD LEVEL *args``; ``run(sock, args)`` is its
     work, its return value the exit status."""

@@ -30,14 +30,21 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from fastchat.server.runtime.storechild import ChildLink, child_main, frame, frames, log
+from fastchat.server.runtime.storechild import (
+    ChildHandle,
+    ChildLink,
+    child_main,
+    frame,
+    frames,
+    log,
+)
 from fastchat.server.store.writer import Op, Writer, WriterStatus
 
 #: Seconds between the child's reports of counts that moved while nobody asked (STATS S)
 REPORT_EVERY = 1.0
 
 
-class WriterProcess:
+class WriterProcess(ChildHandle):
     """The loop's side of the store's writing process (see the module's docstring)."""
 
     def __init__(self, path: str, max_queued: int = 200_000) -> None:
@@ -47,22 +54,6 @@ class WriterProcess:
         self._base = 0  # operations submitted before the current child started
         self._status = WriterStatus(True, "", 0, 0, 0, 0, 0, 0, 0)
         self._lost = 0  # operations in flight when a child died (counted as dropped)
-
-    @property
-    def sock(self) -> socket.socket | None:
-        return self.link.sock
-
-    @property
-    def pid(self) -> int:
-        return self.link.pid
-
-    @property
-    def died(self) -> bool:
-        return self.link.died
-
-    @property
-    def wants_write(self) -> bool:
-        return self.link.wants_write
 
     def start(self) -> None:
         self.link.start()
@@ -89,9 +80,6 @@ class WriterProcess:
         """The child's last report (``settled`` counts from the first child on)."""
         st = self._status
         return st._replace(settled=self._base + st.settled, dropped=st.dropped + self._lost)
-
-    def on_writable(self) -> None:
-        self.link.on_writable()
 
     def on_readable(self) -> bool:
         """Read the child's reports; True if something changed (a status, or the child
