@@ -10,6 +10,7 @@ import itertools
 import os
 import re
 import socket
+import ssl
 import time
 from collections import deque
 
@@ -28,12 +29,15 @@ class IRCClient:
         user: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         source: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         # ``source``: connect from this local address (any of 127.0.0.0/8 works on loopback),
         # for tests that need clients from different addresses
-        self.sock = socket.create_connection(
+        # ``tls``: speak TLS with this context (the server's name is fastchat.local)
+        sock = socket.create_connection(
             (host, port), timeout=timeout, source_address=(source, 0) if source else None
         )
+        self.sock = tls.wrap_socket(sock, server_hostname="fastchat.local") if tls else sock
         self.timeout = timeout
         self.buf = b""
         self.lines: deque[str] = deque()  # received, not yet consumed by expect()
