@@ -10,12 +10,13 @@ import socket
 import ssl
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from fastchat.server.runtime import process
-from fastchat.server.runtime.tls import SELF_SIGNED_CERT
+from fastchat.server.runtime.tls import SELF_SIGNED_CERT, write_self_signed
 from tests.ircclient import IRCClient, wait_nicks_free
 
 HANDSHAKE_TIMEOUT = 1.0  # --tls-handshake-timeout here (the worker checks once a second)
@@ -192,3 +193,71 @@ def test_the_self_signed_certificate_is_made_once_and_reused() -> None:
                 client.sync()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_tls_before_1_2_is_refused(server) -> None:
+    """TLS 1.2 at least: a client that offers TLS 1.1 at most fails its handshake."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with warnings.catch_warnings():  # (deprecated: which is the point)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.maximum_version = ssl.TLSVersion.TLSv1_1
+    except (ValueError, ssl.SSLError):
+        pytest.skip("this OpenSSL cannot even offer TLS 1.1")
+    with (
+        socket.create_connection((server.host, server.tls_port), timeout=5) as sock,
+        pytest.raises((ssl.SSLError, OSError)),
+    ):
+        context.wrap_socket(sock, server_hostname="x")
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_slow_tls_reader_gets_everything_in_order(workers: int) -> None:
+    """Output a TLS client does not read at once waits in its output buffer (the kernel's
+    buffer full: SSLWantWriteError) and reaches it whole and in order once it reads."""
+    args = ["--tls-port", "-1", "--no-flood-control", "--sendq", str(64 << 20)]
+    with (
+        process.running(args, workers=workers) as srv,
+        IRCClient(srv.host, srv.port, "flooder") as flooder,
+        IRCClient(srv.host, srv.tls_port, "slow", tls=trusting(srv), rcvbuf=4096) as slow,
+    ):
+        slow.send("JOIN #flood")
+        slow.expect(r" 366 slow #flood ")
+        flooder.send("JOIN #flood")
+        flooder.expect(r" 366 flooder #flood ")
+        slow.expect(r":flooder!\S+ JOIN #flood$")
+        count, text = 15000, "z" * 400  # 6.5 MB: more than the kernel buffers (4 MB at most)
+        flooder.send_raw(
+            b"".join(b"PRIVMSG #flood :%d %s\r\n" % (i, text.encode()) for i in range(count))
+        )
+        flooder.sync()
+        for i in range(count):
+            slow.expect(rf":flooder!\S+ PRIVMSG #flood :{i} {text}$")
+        slow.sync()
+
+
+def test_given_certificate_files_are_used_and_none_is_made() -> None:
+    """--tls-cert and --tls-key: the server presents that certificate (a client that trusts
+    only it connects) and makes none in its data directory."""
+    own = tempfile.mkdtemp(prefix="fastchat-tls-own-")
+    cert, key = os.path.join(own, "cert.pem"), os.path.join(own, "key.pem")
+    write_self_signed(cert, key, "fastchat.local")
+    try:
+        args = ["--tls-port", "-1", "--tls-cert", cert, "--tls-key", key]
+        with process.running(args, workers=1) as srv:
+            assert srv.own_data_dir is not None
+            assert not os.path.exists(os.path.join(srv.own_data_dir, SELF_SIGNED_CERT))
+            context = ssl.create_default_context(cafile=cert)
+            with IRCClient(srv.host, srv.tls_port, "owncert", tls=context) as client:
+                client.sync()
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
+
+
+def test_a_missing_certificate_stops_the_start() -> None:
+    """A --tls-cert that cannot be read: the server says so and does not start."""
+    with pytest.raises(RuntimeError, match=r"cannot start: .*No such file"):
+        process.start(["--tls-port", "-1", "--tls-cert", "/nonexistent/cert.pem"], workers=1)
