@@ -102,6 +102,18 @@ def test_tls_client_registers_joins_and_talks_with_a_plain_client(connect) -> No
     secure.expect(r":plain!\S+ PRIVMSG secure :x{400}$")
 
 
+def test_tls_client_quits_reads_its_error_and_others_see_the_quit(connect) -> None:
+    """RFC 2812 §3.1.7 over TLS: the ERROR that acknowledges QUIT reaches the TLS client
+    before the connection closes; channel members see the QUIT."""
+    secure = connect("leaver", tls=True)
+    plain = connect("stayer")
+    secure.sync()
+    secure.send("QUIT :bye over TLS")
+    secure.expect(r"^ERROR :")
+    plain.expect(r":leaver!\S+ QUIT :Quit: bye over TLS$")
+    assert secure.next_line(timeout=5) is None and secure.closed
+
+
 def test_tls_client_gets_a_burst_larger_than_a_record(connect) -> None:
     """Many lines at once both ways (more than one TLS record, more than one read)."""
     secure = connect("bulk", tls=True)
