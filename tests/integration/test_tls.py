@@ -273,3 +273,15 @@ def test_a_missing_certificate_stops_the_start() -> None:
     """A --tls-cert that cannot be read: the server says so and does not start."""
     with pytest.raises(RuntimeError, match=r"cannot start: .*No such file"):
         process.start(["--tls-port", "-1", "--tls-cert", "/nonexistent/cert.pem"], workers=1)
+
+
+def test_tls_connections_spread_over_the_workers(connect, server) -> None:
+    """Each worker has its own TLS socket (SO_REUSEPORT), as for the plain port: with several
+    workers, TLS clients land on more than one of them, and talk across them."""
+    clients = [connect(f"spread{i}", tls=True) for i in range(12)]
+    holders = {server.worker_of(c.sock.getsockname()[1]) for c in clients}
+    assert None not in holders
+    assert len(holders) > 1 if server.workers > 1 else len(holders) == 1, holders
+    clients[0].send("PRIVMSG #lobby :to everyone")
+    for c in clients[1:]:
+        c.expect(r":spread0!\S+ PRIVMSG #lobby :to everyone$")
