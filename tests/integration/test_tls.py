@@ -285,3 +285,27 @@ def test_tls_connections_spread_over_the_workers(connect, server) -> None:
     clients[0].send("PRIVMSG #lobby :to everyone")
     for c in clients[1:]:
         c.expect(r":spread0!\S+ PRIVMSG #lobby :to everyone$")
+
+
+def test_stalled_handshakes_count_towards_the_limit_per_address() -> None:
+    """--max-clients-per-ip holds for connections still shaking hands: beyond it, another
+    TLS connection from that address is closed at once; once they are gone, one gets in."""
+    args = ["--tls-port", "-1", "--max-clients-per-ip", "2", "--tls-handshake-timeout", "30"]
+    with process.running(args, workers=1) as srv:
+        context = trusting(srv)
+        stalled = [socket.create_connection((srv.host, srv.tls_port), timeout=5) for _ in "ab"]
+        try:
+            with IRCClient(srv.host, srv.port, "plainprobe") as probe:  # (the worker has them)
+                probe.sync()
+            with (
+                socket.create_connection((srv.host, srv.tls_port), timeout=5) as sock,
+                pytest.raises((ssl.SSLError, OSError)),
+            ):
+                context.wrap_socket(sock, server_hostname="fastchat.local")
+        finally:
+            for sock in stalled:
+                sock.close()
+        with IRCClient(srv.host, srv.port, "plainprobe2") as probe:  # (it has seen them go)
+            probe.sync()
+        with IRCClient(srv.host, srv.tls_port, "welcome", tls=context) as client:
+            client.sync()

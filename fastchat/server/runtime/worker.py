@@ -529,7 +529,7 @@ class Worker:
                     log.warning("accept failed: %s", exc)
                 return
             ip = (addr[0] if isinstance(addr, tuple) else "local").encode()
-            if self.core.admission(ip) is not None:
+            if self.core.admission(ip) is not None or self._too_many_handshakes(ip):
                 sock.close()  # (no words: it does not speak TLS with us yet)
                 continue
             sock.setblocking(False)
@@ -562,11 +562,26 @@ class Worker:
             self._drop_handshake(sock)
             return
         ip, _ = self.handshaking.pop(sock)
+        refusal = self.core.admission(ip)  # again: others may have come while it shook hands
+        if refusal is not None:
+            with contextlib.suppress(OSError):  # now it can read why
+                sock.send(lines.closing_link(b"*", ip, refusal))
+            self._drop_handshake(sock)
+            return
         client = self.core.connect(ip, self.now)
         client.transport = sock
         self.sel.modify(sock, EVENT_READ, client)
         # Lines sent right behind the handshake may already wait inside the SSL object
         self._read(client)
+
+    def _too_many_handshakes(self, ip: bytes) -> bool:
+        """--max-clients-per-ip for connections the core does not know yet: this worker's
+        handshakes from ``ip`` (the core counts the rest when the handshake is done), so that
+        stalled handshakes cannot hold descriptors without bound until they time out."""
+        limit = self.config.max_clients_per_ip
+        if not limit or len(self.handshaking) < limit:
+            return False
+        return sum(1 for other, _ in self.handshaking.values() if other == ip) >= limit
 
     def _drop_handshake(self, sock: ssl.SSLSocket) -> None:
         self.handshaking.pop(sock, None)
