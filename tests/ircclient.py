@@ -10,6 +10,7 @@ import itertools
 import os
 import re
 import socket
+import ssl
 import time
 from collections import deque
 
@@ -28,12 +29,24 @@ class IRCClient:
         user: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         source: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        rcvbuf: int = 0,
     ) -> None:
         # ``source``: connect from this local address (any of 127.0.0.0/8 works on loopback),
         # for tests that need clients from different addresses
-        self.sock = socket.create_connection(
-            (host, port), timeout=timeout, source_address=(source, 0) if source else None
-        )
+        # ``tls``: speak TLS with this context (the server's name is fastchat.local);
+        # ``rcvbuf``: a small receive buffer, set before connecting (a slow reader's socket
+        # fills up quickly)
+        if rcvbuf:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.settimeout(timeout)
+            sock.connect((host, port))
+        else:
+            sock = socket.create_connection(
+                (host, port), timeout=timeout, source_address=(source, 0) if source else None
+            )
+        self.sock = tls.wrap_socket(sock, server_hostname="fastchat.local") if tls else sock
         self.timeout = timeout
         self.buf = b""
         self.lines: deque[str] = deque()  # received, not yet consumed by expect()

@@ -238,6 +238,39 @@ class Config:
         shown_default="CPU count",
         example=4,
     )
+    tls_port: int = setting(
+        0,
+        "TCP port of the TLS listener (TLS 1.2 or later); 0 for none, -1 picks a free one "
+        "(a line before the ready line tells which)",
+        reloadable=False,
+    )
+    tls_cert: str | None = setting(
+        None,
+        "PEM file of the TLS certificate (chain); '' or none: a self-signed certificate for "
+        "the server name, made once in the data directory",
+        reloadable=False,
+        type=str,
+        convert=_maybe_path,
+        metavar="FILE",
+        path=True,
+        example="",
+    )
+    tls_key: str | None = setting(
+        None,
+        "PEM file of the TLS certificate's private key; none: the key is in --tls-cert",
+        reloadable=False,
+        type=str,
+        convert=_maybe_path,
+        metavar="FILE",
+        path=True,
+        example="",
+    )
+    tls_handshake_timeout: float = setting(
+        10.0,
+        "seconds a TLS handshake may take before the connection is closed",
+        reloadable=False,
+        metavar="SECONDS",
+    )
     # names
     server_name: bytes = setting(
         b"fastchat.local",

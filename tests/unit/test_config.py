@@ -21,6 +21,10 @@ OLD_DEFAULTS = {
     "host": "0.0.0.0",
     "port": 6667,
     "workers": os.cpu_count() or 1,
+    "tls_port": 0,  # TLS is off unless asked for
+    "tls_cert": None,
+    "tls_key": None,
+    "tls_handshake_timeout": 10.0,
     "server_name": b"fastchat.local",
     "network": b"fastchat",
     "autojoin": (b"#lobby",),

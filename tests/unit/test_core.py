@@ -570,3 +570,27 @@ def test_a_quit_held_behind_a_barrier_counts_though_the_peer_hung_up(net: FakeNe
         f":quitter!~quitter@{host} NICK :renamed",
         f":renamed!~quitter@{host} QUIT :Quit: bye now",
     ]
+
+
+@pytest.mark.parametrize("split", [None, 1, 2, 40])
+def test_a_tls_client_hello_on_the_plain_port_is_refused(net: FakeNet, split: int | None) -> None:
+    """A connection whose first bytes are a TLS handshake record (a TLS client on the plain
+    port) gets ERROR and is closed at once, whatever the read that brings them; the same bytes
+    after IRC lines are only bytes."""
+    hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(40)) + b"\n"
+    c = net.connect(0)
+    if split is None:
+        c.core.data_received(c.client, hello, net.now)
+    else:
+        c.core.data_received(c.client, hello[:split], net.now)
+        c.core.data_received(c.client, hello[split:], net.now)
+    net.pump()
+    if split == 1:  # the first read held a single byte: not recognisable yet
+        assert not c.client.closed
+        return
+    assert c.lines() == ["ERROR :Closing link: (*@10.0.0.1) [This port does not speak TLS]"]
+    assert c.client.closed
+    d = net.user("plainly", w(net, 1))
+    d.core.data_received(d.client, hello, net.now)
+    net.pump()
+    assert not d.client.closed

@@ -79,6 +79,9 @@ from fastchat.server.network.state import Channel, State
 from fastchat.server.registration import Input, Phase
 from fastchat.server.render import dates, lines, replies
 
+#: How a TLS ClientHello begins: a handshake record (22), protocol version 3.x
+TLS_HANDSHAKE = b"\x16\x03"
+
 
 class Log(Protocol):
     """The part of a :class:`logging.Logger` the core uses (the shell passes one in)."""
@@ -533,6 +536,11 @@ class WorkerCore:
             return  # its QUIT is with the sequencer: nothing after it counts
         client.last_active = now
         client.ping_sent = 0.0
+        if not client.received and data[:2] == TLS_HANDSHAKE and not client.linebuf.pending:
+            # A TLS client on a plain port: its ClientHello is no IRC. Say why and close, at
+            # once (a registered client has received lines: it never gets this far)
+            self.disconnect(client, b"This port does not speak TLS")
+            return
         lines = client.linebuf.feed(data)
         client.received += len(lines)
         if not lines:

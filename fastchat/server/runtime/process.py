@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 import psutil
 
 READY_RE = re.compile(rb"fastchat ready on (\S+):(\d+) \((\d+) workers, pid (\d+)\)")
+#: With --tls-port, printed just before the ready line
+TLS_RE = re.compile(rb"fastchat TLS on (\S+):(\d+)")
 
 
 @dataclass
@@ -39,6 +41,7 @@ class ServerProcess:
     # the data directory made for this server (a test's server keeps no accounts or history
     # beyond its life, and never shares them): removed when it stops
     own_data_dir: str | None = None
+    tls_port: int = 0  # the TLS listener's port (0: none)
 
     @property
     def pid(self) -> int:
@@ -130,12 +133,15 @@ def start(
     output: list[bytes] = []
     ready = threading.Event()
     found: list[re.Match[bytes]] = []
+    tls_found: list[re.Match[bytes]] = []
 
     def pump() -> None:
         # Keep draining the server's output so it can never block on a full pipe.
         assert proc.stdout is not None
         for raw in proc.stdout:
             output.append(raw)
+            if not tls_found and not found and (t := TLS_RE.search(raw)):
+                tls_found.append(t)
             if not found and (m := READY_RE.search(raw)):
                 found.append(m)
                 ready.set()
@@ -147,7 +153,8 @@ def start(
         server.stop()
         raise RuntimeError("fastchat did not become ready:\n" + server.log_text())
     m = found[0]
-    return ServerProcess(m[1].decode(), int(m[2]), int(m[3]), proc, output, own_data_dir)
+    tls_port = int(tls_found[0][2]) if tls_found else 0
+    return ServerProcess(m[1].decode(), int(m[2]), int(m[3]), proc, output, own_data_dir, tls_port)
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ import os
 import selectors
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 
 from fastchat.server.config import Config, ConfigError, reloaded
 from fastchat.server.configfile import Source
+from fastchat.server.runtime import tls
 from fastchat.server.runtime.proctitle import set_process_name
 
 log = logging.getLogger("fastchat.supervisor")
@@ -38,18 +40,19 @@ RESTART_BACKOFF_MAX = 10.0
 CRASH_LOOP_WINDOW = 1.0
 
 
-def open_listeners(config: Config) -> list[socket.socket]:
+def open_listeners(config: Config, port: int | None = None) -> list[socket.socket]:
     """One SO_REUSEPORT socket per worker where the platform has it, else one shared socket.
 
     SO_REUSEPORT lets the kernel spread connections evenly over the workers' own accept queues
     (PERFORMANCE-NOTES.md: 519/512/453/516 against 602/724/286/388 for a shared socket). A probe
     bind without SO_REUSEPORT first makes sure no other server already holds the port (two
-    SO_REUSEPORT servers on one port would silently split its connections).
+    SO_REUSEPORT servers on one port would silently split its connections). ``port``: the
+    TLS port, say; by default the plain one.
     """
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     probe = socket.socket(family, socket.SOCK_STREAM)
     probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    probe.bind((config.host, config.port))
+    probe.bind((config.host, config.port if port is None else port))
     port = probe.getsockname()[1]
     reuseport = hasattr(socket, "SO_REUSEPORT") and config.workers > 1
     if not reuseport:
@@ -98,6 +101,15 @@ class Supervisor:
         self.reload_wanted = False
         self.listeners = open_listeners(config)
         self.port = self.listeners[0].getsockname()[1]
+        # TLS: its own listeners, one per worker like the plain ones, and one context that
+        # every worker inherits (the certificate is read, or made, once, here)
+        self.tls_listeners: list[socket.socket] = []
+        self.tls_context: ssl.SSLContext | None = None
+        self.tls_port = 0
+        if config.tls_port:
+            self.tls_context = tls.server_context(*tls.certificate_files(config))
+            self.tls_listeners = open_listeners(config, max(0, config.tls_port))
+            self.tls_port = self.tls_listeners[0].getsockname()[1]
         self.multi = config.workers > 1
         self.hub_sock: socket.socket | None = None
         self.hub_address: str | None = None
@@ -159,11 +171,14 @@ class Supervisor:
             )
             return
         listener = self.listeners[child.slot % len(self.listeners)]
+        tls_listener = (
+            self.tls_listeners[child.slot % len(self.tls_listeners)] if self.tls_listeners else None
+        )
         incarnation = self.incarnation + 1
 
         def target() -> int:
-            for other in self.listeners:
-                if other is not listener:
+            for other in [*self.listeners, *self.tls_listeners]:
+                if other is not listener and other is not tls_listener:
                     other.close()
             if self.hub_sock is not None:
                 self.hub_sock.close()
@@ -177,6 +192,8 @@ class Supervisor:
                 self.ready_w,
                 self.reload,
                 self.started,
+                tls_listener,
+                self.tls_context,
             ).run()
 
         self._fork(child, target)
@@ -224,6 +241,8 @@ class Supervisor:
                     self._start(child)
             if not announced and len(ready) >= self.config.workers:
                 announced = True
+                if self.tls_port:  # before the ready line, which tests and tools wait for
+                    print(f"fastchat TLS on {self.config.host}:{self.tls_port}", flush=True)
                 print(
                     f"fastchat ready on {self.config.host}:{self.port} "
                     f"({self.config.workers} workers, pid {os.getpid()})",
@@ -351,8 +370,11 @@ def serve(config: Config, reload: Source | None = None) -> int:
     )
     try:
         supervisor = Supervisor(config, reload)
+    except ssl.SSLError as exc:
+        log.error("cannot use the TLS certificate: %s", exc)
+        return 2
     except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", config.host, config.port, exc.strerror or exc)
+        log.error("cannot start: %s", exc)
         return 2
     set_process_name("fastchat-super")
     return supervisor.run()

@@ -22,6 +22,7 @@ import os
 import selectors
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +38,7 @@ from fastchat.server.runtime import mailer
 from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
 from fastchat.server.runtime.klinefile import KLineFile
 from fastchat.server.runtime.readerproc import ReaderProcess
-from fastchat.server.runtime.receive import Receiver
+from fastchat.server.runtime.receive import FIRST_READ, READ_SIZE, Receiver
 from fastchat.server.runtime.storage import Storage, StoreReport
 from fastchat.server.store import db
 
@@ -56,6 +57,9 @@ PASSWORD_THREADS = 2
 # Verification mails (register_verify) wait on an SMTP server, up to mailer.TIMEOUT each: on
 # a pool of their own, so that a slow mail server never holds up a login's password check.
 MAIL_THREADS = 2
+# A send that cannot go now: try again when the socket is writable. A TLS socket says so with
+# its own errors (SSLWantWriteError; SSLWantReadError while the peer must speak first).
+SEND_LATER = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
 
 
 class Worker:
@@ -72,15 +76,23 @@ class Worker:
         ready_fd: int | None,
         reload: Source | None = None,
         started: float | None = None,
+        tls_listener: socket.socket | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         """``started``: when the server started (the supervisor's clock), which RPL_CREATED
-        and STATS u show the same at every worker; by default, when this worker runs."""
+        and STATS u show the same at every worker; by default, when this worker runs.
+        ``tls_listener`` and ``tls_context``: the TLS port's socket, if it has one."""
         self.config = config
         self.reload = reload
         self.reload_wanted = False
         self.started = started
         self.slot = slot
         self.listener = listener
+        self.tls_listener = tls_listener
+        self.tls_context = tls_context
+        # TLS connections whose handshake is under way: socket -> (address, deadline). The
+        # core hears of a connection only once its handshake is done.
+        self.handshaking: dict[ssl.SSLSocket, tuple[bytes, float]] = {}
         self.hub_address = hub_address
         self.lifeline_fd = lifeline_fd
         self.ready_fd = ready_fd
@@ -229,6 +241,9 @@ class Worker:
             self._register(self.reader.sock, EVENT_READ, self._history_answers)
         self.listener.setblocking(False)
         self._register(self.listener, EVENT_READ, self._accept)
+        if self.tls_listener is not None:
+            self.tls_listener.setblocking(False)
+            self._register(self.tls_listener, EVENT_READ, self._accept_tls)
         if self.lifeline_fd is not None:
             self._register(self.lifeline_fd, EVENT_READ, self._lifeline)
         if self.ready_fd is not None:
@@ -273,6 +288,8 @@ class Worker:
                 core.tick(now)
                 if self.lingering:
                     self._expire_lingering()
+                if self.handshaking:
+                    self._expire_handshakes()
                 if self.accept_paused_until and now >= self.accept_paused_until:
                     self._resume_accepting()
             self._flush_all()
@@ -488,13 +505,115 @@ class Worker:
     def _resume_accepting(self) -> None:
         self.accept_paused_until = 0.0
         self._register(self.listener, EVENT_READ, self._accept)
+        if self.tls_listener is not None:
+            self._register(self.tls_listener, EVENT_READ, self._accept_tls)
+
+    # -- TLS: accepting and handshaking ------------------------------------------------------------
+    def _accept_tls(self, mask: int) -> None:
+        """Accept on the TLS port and start each handshake; the core sees the connection
+        only once its handshake is done (it owes nothing to one that never finishes)."""
+        assert self.tls_listener is not None and self.tls_context is not None
+        for _ in range(ACCEPTS_PER_TURN):
+            try:
+                sock, addr = self.tls_listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    log.warning("accept failed (%s); pausing accepts for 1 s", exc.strerror)
+                    self.sel.unregister(self.tls_listener)
+                    if not self.accept_paused_until:
+                        self.sel.unregister(self.listener)
+                    self.accept_paused_until = self.now + 1.0
+                else:
+                    log.warning("accept failed: %s", exc)
+                return
+            ip = (addr[0] if isinstance(addr, tuple) else "local").encode()
+            if self.core.admission(ip) is not None or self._too_many_handshakes(ip):
+                sock.close()  # (no words: it does not speak TLS with us yet)
+                continue
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                tls_sock = self.tls_context.wrap_socket(
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
+            except OSError as exc:
+                log.debug("TLS from %s: cannot start: %s", ip.decode(), exc)
+                sock.close()
+                continue
+            self.handshaking[tls_sock] = (ip, self.now + self.config.tls_handshake_timeout)
+            self.sel.register(tls_sock, EVENT_READ, functools.partial(self._handshake, tls_sock))
+
+    def _handshake(self, sock: ssl.SSLSocket, mask: int) -> None:
+        """One step of a handshake: wait for what it wants (reading or writing), fail
+        quietly (a plaintext client, a scanner), or make it an ordinary client."""
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.sel.modify(sock, EVENT_READ, functools.partial(self._handshake, sock))
+            return
+        except ssl.SSLWantWriteError:
+            self.sel.modify(sock, EVENT_WRITE, functools.partial(self._handshake, sock))
+            return
+        except (OSError, ValueError) as exc:  # ssl.SSLError, a reset, EOF in the middle
+            ip, _ = self.handshaking.get(sock, (b"?", 0.0))
+            log.debug("TLS handshake from %s failed: %s", ip.decode(), exc)
+            self._drop_handshake(sock)
+            return
+        ip, _ = self.handshaking.pop(sock)
+        refusal = self.core.admission(ip)  # again: others may have come while it shook hands
+        if refusal is not None:
+            with contextlib.suppress(OSError):  # now it can read why
+                sock.send(lines.closing_link(b"*", ip, refusal))
+            self._drop_handshake(sock)
+            return
+        client = self.core.connect(ip, self.now)
+        client.transport = sock
+        self.sel.modify(sock, EVENT_READ, client)
+        # Lines sent right behind the handshake may already wait inside the SSL object
+        self._read(client)
+
+    def _too_many_handshakes(self, ip: bytes) -> bool:
+        """--max-clients-per-ip for connections the core does not know yet: this worker's
+        handshakes from ``ip`` (the core counts the rest when the handshake is done), so that
+        stalled handshakes cannot hold descriptors without bound until they time out."""
+        limit = self.config.max_clients_per_ip
+        if not limit or len(self.handshaking) < limit:
+            return False
+        return sum(1 for other, _ in self.handshaking.values() if other == ip) >= limit
+
+    def _drop_handshake(self, sock: ssl.SSLSocket) -> None:
+        self.handshaking.pop(sock, None)
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(sock)
+        try:
+            # As in _finish_close: FIN, not RST (shutdown drops the SSL layer: what is read
+            # now is the raw stream, drained so that close() leaves nothing unread)
+            sock.shutdown(socket.SHUT_WR)
+            for _ in range(4):
+                if not self.receiver.recv(sock):
+                    break
+        except OSError:
+            pass
+        sock.close()
+
+    def _expire_handshakes(self) -> None:
+        """Close the handshakes that took longer than --tls-handshake-timeout (a client
+        that connected and stalled, or a plaintext client waiting for us to speak)."""
+        for sock, (ip, deadline) in list(self.handshaking.items()):
+            if self.now >= deadline:
+                log.debug("TLS handshake from %s timed out", ip.decode())
+                self._drop_handshake(sock)
 
     def _read(self, client: Client) -> None:
         sock = client.transport
         if sock is None:
             return
         try:
-            data = self.receiver.recv(sock)
+            # One class test per read is all a plain client pays for TLS
+            tls = sock.__class__ is ssl.SSLSocket
+            data = _recv_tls(sock) if tls else self.receiver.recv(sock)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -533,7 +652,7 @@ class Worker:
             return
         try:
             sent = sock.send(data)
-        except (BlockingIOError, InterruptedError):
+        except SEND_LATER:
             sent = 0
         except OSError as exc:
             client.outbuf = None
@@ -599,7 +718,7 @@ class Worker:
         if data:
             try:
                 sent = sock.send(data)
-            except (BlockingIOError, InterruptedError):
+            except SEND_LATER:
                 sent = 0
             except OSError:
                 sent = len(data)  # the peer is gone: nothing more to wait for
@@ -791,6 +910,11 @@ class Worker:
         """Tell every client, flush for up to ``shutdown_grace`` seconds, then close."""
         with contextlib.suppress(KeyError, ValueError):
             self.sel.unregister(self.listener)
+        if self.tls_listener is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.sel.unregister(self.tls_listener)
+        for sock in list(self.handshaking):
+            self._drop_handshake(sock)
         if self.checker is not None:
             self.checker.shutdown(wait=False, cancel_futures=True)
         if self.mail_pool is not None:
@@ -818,3 +942,26 @@ class Worker:
         if self.reader is not None:
             self.reader.close()
         log.info("worker %d stopped", self.slot)
+
+
+def _recv_tls(sock: ssl.SSLSocket) -> bytes:
+    """What a TLS client sent, decrypted: ``recv`` until the SSL object wants more from the
+    network, for up to ``READ_SIZE`` bytes and never leaving data inside the SSL object
+    (``pending()``), which no ``select`` would report. ``b""`` at the end of the stream;
+    ``BlockingIOError`` when nothing came (a record not complete yet, a key update)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < READ_SIZE or sock.pending():
+        try:
+            chunk = sock.recv(FIRST_READ)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            break
+        if not chunk:
+            if chunks:
+                break  # the end again at the next read (the socket stays readable)
+            return b""
+        chunks.append(chunk)
+        size += len(chunk)
+    if not chunks:
+        raise BlockingIOError
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
