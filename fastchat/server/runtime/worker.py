@@ -583,13 +583,10 @@ class Worker:
             return False
         return sum(1 for other, _ in self.handshaking.values() if other == ip) >= limit
 
-    def _drop_handshake(self, sock: ssl.SSLSocket) -> None:
-        self.handshaking.pop(sock, None)
-        with contextlib.suppress(KeyError, ValueError):
-            self.sel.unregister(sock)
+    def _close_gently(self, sock: socket.socket) -> None:
+        """Close with FIN, not RST: shut our side, drain unread input (a few reads), close;
+        the peer then reads what we sent last (an ERROR)."""
         try:
-            # As in _finish_close: FIN, not RST (shutdown drops the SSL layer: what is read
-            # now is the raw stream, drained so that close() leaves nothing unread)
             sock.shutdown(socket.SHUT_WR)
             for _ in range(4):
                 if not self.receiver.recv(sock):
@@ -597,6 +594,12 @@ class Worker:
         except OSError:
             pass
         sock.close()
+
+    def _drop_handshake(self, sock: ssl.SSLSocket) -> None:
+        self.handshaking.pop(sock, None)
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(sock)
+        self._close_gently(sock)  # (shutdown drops the SSL layer: the raw stream is drained)
 
     def _expire_handshakes(self) -> None:
         """Close the handshakes that took longer than --tls-handshake-timeout (a client
@@ -741,15 +744,7 @@ class Worker:
         if self._registered(sock):
             self.sel.unregister(sock)
         self.paused.discard(client)
-        try:
-            # Drain unread input so close() sends FIN, not RST: the peer then reads our ERROR.
-            sock.shutdown(socket.SHUT_WR)
-            for _ in range(4):
-                if not self.receiver.recv(sock):
-                    break
-        except OSError:
-            pass
-        sock.close()
+        self._close_gently(sock)
         client.transport = None
         client.outbuf = None
         self.blocked.discard(client)
