@@ -6,6 +6,7 @@ deadline, and a failed ``expect`` shows everything the client received.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import os
 import re
@@ -79,6 +80,13 @@ class IRCClient:
         self.send("CAP REQ :" + caps)
         self.expect(r"CAP \* ACK :" + re.escape(caps) + "$")
         return offered
+
+    def sasl_plain(self, account: str, password: str) -> None:
+        """SASL PLAIN for ``account`` (``sasl`` negotiated): ``AUTHENTICATE PLAIN``, the
+        server's ``+``, then the credentials; the caller reads the 90x that answers."""
+        self.send("AUTHENTICATE PLAIN")
+        self.expect(r"^AUTHENTICATE \+$")
+        self.send("AUTHENTICATE " + base64.b64encode(f"\0{account}\0{password}".encode()).decode())
 
     # -- receiving -------------------------------------------------------------------------------
     def _fill(self, deadline: float) -> bool:

@@ -5,7 +5,6 @@ by PING/PONG."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import sqlite3
 import time
@@ -47,10 +46,7 @@ def test_register_then_sasl_from_another_connection(server: process.ServerProces
             clients.append(c)
             c.send(f"NICK sasl{i}")
             c.send(f"USER s 0 * :s{i}")
-            c.send("AUTHENTICATE PLAIN")
-            c.expect(r"^AUTHENTICATE \+$")
-            token = base64.b64encode(b"\0accnt\0" + (b"correct-horse" if i else b"wrong")).decode()
-            c.send("AUTHENTICATE " + token)
+            c.sasl_plain("accnt", "correct-horse" if i else "wrong")
             if i == 0:
                 c.expect(rf" 904 sasl{i} :SASL authentication failed$")
                 c.send("CAP END")
@@ -93,9 +89,7 @@ def _logs_in(srv: process.ServerProcess, nick: str, account: str, password: str)
     try:
         c.send(f"NICK {nick}")
         c.send("USER u 0 * :u")
-        c.send("AUTHENTICATE PLAIN")
-        c.expect(r"^AUTHENTICATE \+$")
-        c.send("AUTHENTICATE " + base64.b64encode(f"\0{account}\0{password}".encode()).decode())
+        c.sasl_plain(account, password)
         return " 903 " in c.expect(r" 90[34] ").string
     finally:
         c.close()

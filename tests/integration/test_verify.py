@@ -8,7 +8,6 @@ PING/PONG and by waiting on the sink's queue.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import email
 import email.policy
@@ -130,9 +129,7 @@ def sasl_works(srv: process.ServerProcess, nick: str, account: str, password: st
         c.request_caps("sasl")
         c.send(f"NICK {nick}")
         c.send("USER u 0 * :u")
-        c.send("AUTHENTICATE PLAIN")
-        c.expect(r"^AUTHENTICATE \+$")
-        c.send("AUTHENTICATE " + base64.b64encode(f"\0{account}\0{password}".encode()).decode())
+        c.sasl_plain(account, password)
         return " 903 " in c.expect(r" 90[34] ").string
     finally:
         c.close()
