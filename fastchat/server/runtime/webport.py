@@ -181,16 +181,31 @@ class WebPort:
         config = worker.config
         self.files = StaticFiles(web_root(config.web_root))
         self.pending: dict[socket.socket, Pending] = {}
+        self.paused: list[tuple[socket.socket, bool]] = []  # listeners out of descriptors
+        self.resume_at = 0.0
 
     def start(self) -> None:
         """Watch the listeners (from the worker's ``run``)."""
         for sock, secure in ((self.listener, False), (self.tls_listener, True)):
             if sock is not None:
                 sock.setblocking(False)
-                self.worker.sel.register(sock, 1, functools.partial(self._accept, sock, secure))
+                self._watch(sock, secure)
+
+    def _watch(self, listener: socket.socket, secure: bool) -> None:
+        self.worker.sel.register(listener, 1, functools.partial(self._accept, listener, secure))
+
+    def tick(self) -> None:
+        """Once a second: time out stalled requests, accept again after a pause."""
+        if self.pending:
+            self._expire()
+        if self.paused and self.worker.now >= self.resume_at:
+            for listener, secure in self.paused:
+                self._watch(listener, secure)
+            self.paused = []
 
     def stop(self) -> None:
         """Stop accepting and drop every connection not upgraded yet (at shutdown)."""
+        self.paused = []
         for sock in (self.listener, self.tls_listener):
             if sock is not None:
                 with contextlib.suppress(KeyError, ValueError):
@@ -209,7 +224,12 @@ class WebPort:
                 return
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.warning("web accept failed (%s)", exc.strerror)
+                    # Out of descriptors: stop accepting for a moment rather than spin on a
+                    # listening socket that stays readable (as the worker does)
+                    log.warning("web accept failed (%s); pausing for 1 s", exc.strerror)
+                    worker.sel.unregister(listener)
+                    self.paused.append((listener, secure))
+                    self.resume_at = worker.now + 1.0
                 else:
                     log.warning("web accept failed: %s", exc)
                 return
@@ -255,7 +275,11 @@ class WebPort:
             if not self._handshake(sock, p):
                 return
         try:
-            data = sock.recv(REQUEST_READ)
+            # (TLS: everything the SSL object holds, which no select would report)
+            if isinstance(sock, ssl.SSLSocket):
+                data = self.recv_tls(sock)
+            else:
+                data = sock.recv(REQUEST_READ)
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError as exc:
@@ -343,7 +367,7 @@ class WebPort:
             self.worker.sel.unregister(sock)
         self.worker._close_gently(sock)
 
-    def expire(self) -> None:
+    def _expire(self) -> None:
         """Close the connections that took longer than --web-handshake-timeout: a request
         that never ends gets 408, a TLS handshake that stalls or an answer the peer does not
         read, nothing more."""

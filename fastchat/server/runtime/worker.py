@@ -301,8 +301,8 @@ class Worker:
                     self._expire_lingering()
                 if self.handshaking:
                     self._expire_handshakes()
-                if self.web is not None and self.web.pending:
-                    self.web.expire()
+                if self.web is not None:
+                    self.web.tick()
                 if self.accept_paused_until and now >= self.accept_paused_until:
                     self._resume_accepting()
             self._flush_all()
