@@ -251,6 +251,6 @@ def _file_answer(found: StaticFile, head: bool, if_none_match: list[bytes]) -> A
 
 
 def unavailable(reason: bytes) -> Answer:
-    """503 for an upgrade the server refuses to admit (full, too many from one address,
-    a K-line), saying why."""
+    """503 for an upgrade the server refuses to admit (--max-clients, --max-clients-per-ip),
+    saying why."""
     return error(503, reason.decode("utf-8", "replace"))
