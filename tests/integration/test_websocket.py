@@ -429,3 +429,20 @@ def test_a_text_client_gets_valid_utf8_whatever_others_send(web_root: str, worke
         assert binary.binary_received[-1].endswith(b"PRIVMSG binny :caf\xe9")
         for client in (text, binary, plain):
             client.close()
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_missing_root_is_404_and_a_full_server_503(tmp_path: Path, workers: int) -> None:
+    """No web root: every file is 404 (and the log says why once). An upgrade the server
+    cannot admit (--max-clients-per-ip here) gets 503, saying why, not a WebSocket."""
+    missing = str(tmp_path / "missing")
+    args = ["--web-port", "-1", "--web-root", missing, "--max-clients-per-ip", "1"]
+    with process.running(args, workers=workers) as srv:
+        assert status_of(http(srv.web_port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")) == 404
+        assert srv.log_text().count(f"web root {missing} is not a folder") == 1
+        plain = IRCClient(srv.host, srv.port, "first")
+        refused = WSIRCClient(srv.host, srv.web_port, "second")
+        assert not refused.accepted and refused.refusal == "503"
+        plain.sync()
+        plain.close()
+        refused.close()

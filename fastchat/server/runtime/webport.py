@@ -16,11 +16,13 @@ import contextlib
 import errno
 import functools
 import logging
+import os
 import socket
 import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import fastchat
 from fastchat.server.connection import Client
 from fastchat.server.web.http import Answer, RequestReader, Upgrade, error, unavailable
 from fastchat.server.web.static import StaticFiles
@@ -169,17 +171,18 @@ class WebPort:
         worker: Worker,
         listener: socket.socket | None,
         tls_listener: socket.socket | None,
-        tls_context: ssl.SSLContext | None,
         recv_tls: Callable[[ssl.SSLSocket], bytes],
     ) -> None:
-        """``recv_tls``: the worker's read of a TLS socket (everything the SSL object has)."""
+        """``recv_tls``: the worker's read of a TLS socket (everything the SSL object has).
+        TLS connections are wrapped with the worker's ``tls_context``, read at each accept:
+        the TLS port's, and whichever replaces it."""
         self.worker = worker
         self.recv_tls = recv_tls
         self.listener = listener
         self.tls_listener = tls_listener
-        self.tls_context = tls_context
         config = worker.config
-        self.files = StaticFiles(web_root(config.web_root))
+        # (the first worker says so when the root is missing; the others need not repeat it)
+        self.files = StaticFiles(web_root(config.web_root, warn=worker.slot == 0))
         self.pending: dict[socket.socket, Pending] = {}
         self.paused: list[tuple[socket.socket, bool]] = []  # listeners out of descriptors
         self.resume_at = 0.0
@@ -240,9 +243,10 @@ class WebPort:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if secure:
-                assert self.tls_context is not None
+                context = worker.tls_context
+                assert context is not None
                 try:
-                    sock = self.tls_context.wrap_socket(
+                    sock = context.wrap_socket(
                         sock, server_side=True, do_handshake_on_connect=False
                     )
                 except OSError as exc:
@@ -409,16 +413,13 @@ class WebPort:
             worker._pause_client(client)
 
 
-def web_root(configured: str | None) -> str | None:
+def web_root(configured: str | None, warn: bool = True) -> str | None:
     """The folder the web port serves: --web-root, else the web client that comes with
     fastchat (the package folder ``fastchat/webclient``); ``None`` (every request 404, and
     a warning in the log) if it does not exist."""
-    import os
-
-    import fastchat
-
     root = configured or os.path.join(os.path.dirname(fastchat.__file__), "webclient")
     if not os.path.isdir(root):
-        log.warning("web root %s is not a folder: every request for a file gets 404", root)
+        if warn:
+            log.warning("web root %s is not a folder: every request for a file gets 404", root)
         return None
     return root

@@ -101,7 +101,7 @@ class Worker:
         # whose HTTP request is under way; a WebSocket client then is a Client like any other
         self.web: WebPort | None = None
         if web_listener is not None or web_tls_listener is not None:
-            self.web = WebPort(self, web_listener, web_tls_listener, tls_context, _recv_tls)
+            self.web = WebPort(self, web_listener, web_tls_listener, _recv_tls)
         self.hub_address = hub_address
         self.lifeline_fd = lifeline_fd
         self.ready_fd = ready_fd
