@@ -494,3 +494,18 @@ def test_a_websocket_reader_that_never_reads_is_cut_at_the_sendq(workers: int) -
         flooder.send_raw(line * 15000)  # 6.2 MB: the kernel's buffers and the sendq
         flooder.expect(r":stuck!\S+ QUIT :SendQ exceeded$", timeout=30)
         flooder.sync()
+
+
+def test_a_fragmented_message_over_the_limit_is_closed_1009(connect, watcher) -> None:
+    """Fragments count together: the message is refused as it grows past the limit."""
+    web = connect("bigfrag", web=True)
+    assert isinstance(web, WSIRCClient)
+    watcher.expect(r":bigfrag!\S+ JOIN #lobby$")
+    piece = "PRIVMSG #lobby :" + "f" * 1000
+    web.send_raw(
+        b"".join(web.ws.send(TextMessage(piece, message_finished=False)) for _ in range(5))
+    )
+    web.expect(r"^ERROR :Closing link: .*Message too big")
+    web.wait_closed()
+    assert web.close_code == 1009
+    watcher.expect(r":bigfrag!\S+ QUIT :Message too big$")
