@@ -59,7 +59,9 @@ ALICE, BOB, CAROL, DAVE = 1, 2, 3, 1 << 32  # uids; DAVE's comes from a second i
 
 
 def intro(uid: int, nick: bytes, worker: int = 0, time: int = T0) -> Record:
-    return make(EIntro, uid, nick, b"~" + nick.lower(), b"10.0.0.%d" % uid, b"Real", worker, time)
+    return make(
+        EIntro, uid, nick, b"~" + nick.lower(), b"10.0.0.%d" % uid, b"Real", worker, b"", time
+    )
 
 
 def join(uid: int, channel: bytes, flags: int = 0, created: int = T0 // 1000) -> Record:
@@ -957,7 +959,7 @@ def test_load_snapshot_keeps_the_larger_peak() -> None:
     state.load_snapshot(((), (), 42, (), (), (), ()))
     assert state.max_users == 42
     users = tuple(
-        (uid, b"u%d" % uid, b"u", b"h", b"r", 0, 0, b"", b"", b"", (), b"h", b"")
+        (uid, b"u%d" % uid, b"u", b"h", b"r", 0, 0, b"", b"", b"", (), b"h", b"", b"")
         for uid in range(1, 4)
     )
     state.load_snapshot((users, (), 1, (), (), (), ()))

@@ -166,6 +166,7 @@ def try_register(ctx: Context, client: Client) -> None:
             client.host,
             client.realname,
             client.account,  # what SASL proved, if anything (IRCv3 sasl)
+            client.certfp,  # its TLS client certificate's fingerprint, if any (CertFP)
         )
     )
 

@@ -34,7 +34,7 @@ from fastchat.server.connection import Client
 from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import B_SNAPSHOT, Record
 from fastchat.server.render import lines
-from fastchat.server.runtime import mailer
+from fastchat.server.runtime import mailer, tls
 from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
 from fastchat.server.runtime.klinefile import KLineFile
 from fastchat.server.runtime.readerproc import ReaderProcess
@@ -570,6 +570,8 @@ class Worker:
             return
         client = self.core.connect(ip, self.now)
         client.transport = sock
+        client.secure = True
+        client.certfp = tls.certfp(sock)  # CertFP: WHOIS 276, SASL EXTERNAL
         self.sel.modify(sock, EVENT_READ, client)
         # Lines sent right behind the handshake may already wait inside the SSL object
         self._read(client)
