@@ -247,8 +247,8 @@ class Config:
     tls_cert: str | None = setting(
         None,
         "PEM file of the TLS certificate (chain); '' or none: a self-signed certificate for "
-        "the server name, made once in the data directory",
-        reloadable=False,
+        "the server name, made once in the data directory. Read again at SIGHUP and REHASH",
+        reloadable=True,
         type=str,
         convert=_maybe_path,
         metavar="FILE",
@@ -258,7 +258,7 @@ class Config:
     tls_key: str | None = setting(
         None,
         "PEM file of the TLS certificate's private key; none: the key is in --tls-cert",
-        reloadable=False,
+        reloadable=True,
         type=str,
         convert=_maybe_path,
         metavar="FILE",

@@ -256,19 +256,30 @@ class Supervisor:
 
     def _reload(self) -> None:
         """SIGHUP: check the config file; if it can be used, keep it for future children and
-        have every child take it (each reads the file again: nobody is disconnected)."""
-        if self.reload is None:
+        have every child take it (each reads the file again: nobody is disconnected). The
+        TLS certificate is read again too, here for future workers, and in every worker for
+        its new connections (a file that cannot be used keeps the old certificate)."""
+        if self.reload is None and self.tls_context is None:
             log.warning("received SIGHUP, but the server runs without --config: nothing to reload")
             return
-        try:
-            new = self.reload.load()
-        except ConfigError as exc:
-            log.error("reload failed, the old config stays: %s", exc)
-            return
-        self.config, restart = reloaded(self.config, new)
-        log.info("config reloaded")
-        if restart:
-            log.warning("reload: these settings change only at a restart: %s", ", ".join(restart))
+        if self.reload is not None:
+            try:
+                new = self.reload.load()
+            except ConfigError as exc:
+                log.error("reload failed, the old config stays: %s", exc)
+                return
+            self.config, restart = reloaded(self.config, new)
+            log.info("config reloaded")
+            if restart:
+                log.warning(
+                    "reload: these settings change only at a restart: %s", ", ".join(restart)
+                )
+        if self.tls_context is not None:
+            try:
+                self.tls_context = tls.reloaded_context(self.config)
+                log.info("TLS certificate reloaded")
+            except (OSError, ssl.SSLError) as exc:
+                log.error("the TLS certificate cannot be used, the old one stays: %s", exc)
         for child in list(self.children.values()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, signal.SIGHUP)

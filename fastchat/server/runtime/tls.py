@@ -57,15 +57,16 @@ SELF_SIGNED_KEY = "tls-key.pem"
 SELF_SIGNED_DAYS = 825
 
 
-def certificate_files(config: Config) -> tuple[str, str | None]:
+def certificate_files(config: Config, make: bool = True) -> tuple[str, str | None]:
     """The certificate file and its key file (``None``: the key is in the certificate's
     file). Without ``--tls-cert``, a self-signed certificate in the data directory, made on
-    the first start; raises ``OSError`` if it cannot be written."""
+    the first start (unless not ``make``: a reload reads the files that are there, and
+    every worker making its own would race); raises ``OSError`` if it cannot be written."""
     if config.tls_cert is not None:
         return config.tls_cert, config.tls_key
     cert = os.path.join(config.data_dir, SELF_SIGNED_CERT)
     key = os.path.join(config.data_dir, SELF_SIGNED_KEY)
-    if not (os.path.exists(cert) and os.path.exists(key)):
+    if make and not (os.path.exists(cert) and os.path.exists(key)):
         os.makedirs(config.data_dir, exist_ok=True)
         write_self_signed(cert, key, config.server_name.decode(errors="replace"))
         log.warning(
@@ -132,6 +133,14 @@ def server_context(cert: str, key: str | None) -> ssl.SSLContext:
     if certfp_available():
         request_client_certificates(context)
     return context
+
+
+def reloaded_context(config: Config) -> ssl.SSLContext:
+    """SIGHUP or REHASH: the listeners' context with the certificate files read again (new
+    connections get it; those already made keep theirs). Raises ``OSError`` or
+    ``ssl.SSLError`` for files that are missing, unreadable or do not match: the caller
+    keeps the context it has, and says why."""
+    return server_context(*certificate_files(config, make=False))
 
 
 def _bare_server_context() -> ssl.SSLContext:

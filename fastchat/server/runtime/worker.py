@@ -158,25 +158,52 @@ class Worker:
     # -- reloading the config --------------------------------------------------------------------
     def _reload(self) -> None:
         """SIGHUP from the supervisor, which has checked the file: take what may change live
-        (limits, MOTD, opers, flood control...). Nobody is disconnected."""
-        if self.reload is None:
-            return
+        (limits, MOTD, opers, flood control...), and read the TLS certificate again. Nobody
+        is disconnected."""
+        if self.reload is not None:
+            try:
+                config, _ = reloaded(self.core.config, self.reload.load())
+            except ConfigError as exc:
+                log.error("worker %d: reload failed, the old config stays: %s", self.slot, exc)
+                return
+            self.config = config
+            self.core.reconfigure(config)
+        if self.tls_listener is not None:
+            context = self._tls_reloaded(self.config)
+            if isinstance(context, ssl.SSLContext):
+                self.tls_context = context  # for the handshakes to come; others keep theirs
+                log.info("worker %d: TLS certificate reloaded", self.slot)
+
+    def _tls_reloaded(self, config: Config) -> ssl.SSLContext | str:
+        """The TLS context with ``config``'s certificate files read again, or why they cannot
+        be used (logged: the old certificate stays)."""
         try:
-            config, _ = reloaded(self.core.config, self.reload.load())
-        except ConfigError as exc:
-            log.error("worker %d: reload failed, the old config stays: %s", self.slot, exc)
-            return
-        self.config = config
-        self.core.reconfigure(config)
+            return tls.reloaded_context(config)
+        except (OSError, ssl.SSLError) as exc:
+            why = f"the TLS certificate cannot be used, the old one stays: {exc}"
+            log.error("worker %d: %s", self.slot, why)
+            return why
 
     def _rehash(self) -> None:
-        """REHASH from operators (the core asked): check the file here, so that the operator
-        hears what is wrong with it; if it is good, have the supervisor reload every process
-        (the SIGHUP comes back to us too)."""
+        """REHASH from operators (the core asked): check the file and the TLS certificate
+        here, so that the operator hears what is wrong with them; if either can be used,
+        have the supervisor reload every process (the SIGHUP comes back to us too)."""
         core = self.core
         for uid in core.offload.rehash_requests:
+            tls_error = None
             if self.reload is None:
-                core.offload.rehash_done(uid, "", "the server was started without --config", [])
+                if self.tls_listener is None:
+                    why = "the server was started without --config"
+                    core.offload.rehash_done(uid, "", why, [])
+                    continue
+                checked = self._tls_reloaded(self.config)
+                if isinstance(checked, str):
+                    core.offload.rehash_done(uid, "", checked, [])
+                    continue
+                core.offload.rehash_done(
+                    uid, tls.certificate_files(self.config, False)[0], None, []
+                )
+                os.kill(os.getppid(), signal.SIGHUP)
                 continue
             try:
                 new = self.reload.load()
@@ -184,7 +211,11 @@ class Worker:
                 log.error("REHASH failed, the old config stays: %s", exc)
                 core.offload.rehash_done(uid, self.reload.path, str(exc), [])
                 continue
-            core.offload.rehash_done(uid, self.reload.path, None, reloaded(core.config, new)[1])
+            config, restart = reloaded(core.config, new)
+            if self.tls_listener is not None:
+                checked = self._tls_reloaded(config)
+                tls_error = checked if isinstance(checked, str) else None
+            core.offload.rehash_done(uid, self.reload.path, None, restart, tls_error)
             os.kill(os.getppid(), signal.SIGHUP)
         core.offload.rehash_requests.clear()
 
