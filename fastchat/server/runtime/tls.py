@@ -41,6 +41,7 @@ from __future__ import annotations
 import ctypes
 import datetime
 import hashlib
+import ipaddress
 import logging
 import os
 import ssl
@@ -94,7 +95,8 @@ def write_self_signed(cert_path: str, key_path: str, name: str) -> None:
 
 
 def self_signed_pem(name: str) -> tuple[bytes, bytes]:
-    """A new EC P-256 key and a self-signed certificate for ``name``: (certificate, key), PEM."""
+    """A new EC P-256 key and a self-signed certificate for ``name`` (and localhost,
+    127.0.0.1 and ::1): (certificate, key), PEM."""
     # Imported here: only a server that makes a certificate pays for loading cryptography
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -102,6 +104,12 @@ def self_signed_pem(name: str) -> tuple[bytes, bytes]:
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
+    # The server's name, and this machine's loopback names: a client trusting this file
+    # (``fastchat client --tls-ca``) can verify it when it connects to localhost too
+    alt_names: list[x509.GeneralName] = [x509.DNSName(name)]
+    if name != "localhost":
+        alt_names.append(x509.DNSName("localhost"))
+    alt_names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
@@ -112,7 +120,7 @@ def self_signed_pem(name: str) -> tuple[bytes, bytes]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=SELF_SIGNED_DAYS))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
