@@ -265,6 +265,20 @@ class Config:
         path=True,
         example="",
     )
+    sts_duration: int = setting(
+        -1,
+        "IRCv3 sts: advertise a Strict Transport Security policy of this many seconds "
+        "(plain connections are told the TLS port, TLS ones the duration; 0 tells clients to "
+        "drop the policy); -1 for none. Needs --tls-port and a certificate clients verify: "
+        "refused with the self-signed one",
+        reloadable=False,
+        metavar="SECONDS",
+    )
+    sts_preload: bool = setting(
+        False,
+        "IRCv3 sts: add 'preload' to the policy (clients may ship it in their preload lists)",
+        reloadable=False,
+    )
     tls_handshake_timeout: float = setting(
         10.0,
         "seconds a TLS handshake may take before the connection is closed",

@@ -24,6 +24,8 @@ OLD_DEFAULTS = {
     "tls_port": 0,  # TLS is off unless asked for
     "tls_cert": None,
     "tls_key": None,
+    "sts_duration": -1,
+    "sts_preload": False,
     "tls_handshake_timeout": 10.0,
     "server_name": b"fastchat.local",
     "network": b"fastchat",

@@ -16,6 +16,7 @@ supervisor holds. When it dies, the pipe reads EOF in every child, and they stop
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import selectors
@@ -106,6 +107,7 @@ class Supervisor:
         self.tls_listeners: list[socket.socket] = []
         self.tls_context: ssl.SSLContext | None = None
         self.tls_port = 0
+        tls.check_sts(config)
         if config.tls_port:
             self.tls_context = tls.server_context(*tls.certificate_files(config))
             self.tls_listeners = open_listeners(config, max(0, config.tls_port))
@@ -176,6 +178,12 @@ class Supervisor:
         )
         incarnation = self.incarnation + 1
 
+        # The workers know the TLS port as it is open (--tls-port -1 picks one): the sts
+        # capability tells plain clients where it is
+        config = self.config
+        if self.tls_port and config.tls_port != self.tls_port:
+            config = dataclasses.replace(config, tls_port=self.tls_port)
+
         def target() -> int:
             for other in [*self.listeners, *self.tls_listeners]:
                 if other is not listener and other is not tls_listener:
@@ -183,7 +191,7 @@ class Supervisor:
             if self.hub_sock is not None:
                 self.hub_sock.close()
             return Worker(
-                self.config,
+                config,
                 child.slot,
                 incarnation,
                 listener,
@@ -383,6 +391,9 @@ def serve(config: Config, reload: Source | None = None) -> int:
         supervisor = Supervisor(config, reload)
     except ssl.SSLError as exc:
         log.error("cannot use the TLS certificate: %s", exc)
+        return 2
+    except ConfigError as exc:
+        log.error("cannot start: %s", exc)
         return 2
     except OSError as exc:
         log.error("cannot start: %s", exc)

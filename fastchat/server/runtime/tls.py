@@ -47,7 +47,7 @@ import os
 import ssl
 from typing import Any
 
-from fastchat.server.config import Config
+from fastchat.server.config import Config, ConfigError
 
 log = logging.getLogger("fastchat.tls")
 
@@ -80,6 +80,44 @@ def certificate_files(config: Config, make: bool = True) -> tuple[str, str | Non
     else:
         log.info("no --tls-cert: using the self-signed certificate %s", cert)
     return cert, key
+
+
+def check_sts(config: Config) -> None:
+    """Can the ``sts`` policy configured be offered? Raises :class:`ConfigError` when it
+    cannot: no TLS port, or the self-signed certificate made in the data directory with a
+    policy (``--sts-duration`` above 0). A client that keeps the policy must verify the
+    certificate (the spec asks it to, and it is the point), which it cannot do for one that
+    nobody signed: it could never connect again for the policy's duration. So we refuse to
+    start, rather than warn, where the mistake is certain; with a certificate of one's own
+    (``--tls-cert``) that signs itself, we warn loudly (its clients may have been given it).
+    ``--sts-duration 0`` (clients, forget the policy) is always allowed."""
+    if config.sts_duration < 0:
+        return
+    if not config.tls_port:
+        raise ConfigError("setting 'sts_duration': an sts policy needs a TLS port (--tls-port)")
+    if config.sts_duration == 0:
+        return
+    if config.tls_cert is None:
+        raise ConfigError(
+            "setting 'sts_duration': an sts policy with the self-signed certificate would lock "
+            "clients out (they must verify the certificate of a server that has a policy); "
+            "give a certificate clients trust (--tls-cert, --tls-key), or drop --sts-duration"
+        )
+    try:
+        from cryptography import x509
+
+        with open(config.tls_cert, "rb") as f:
+            cert = x509.load_pem_x509_certificate(f.read())
+    except (OSError, ValueError):
+        return  # (loading it for the listener says what is wrong with it)
+    if cert.issuer == cert.subject:
+        log.warning(
+            "--sts-duration with a self-signed certificate (%s): only clients that were "
+            "given this certificate can connect while they keep the policy; others are "
+            "locked out for %d seconds",
+            config.tls_cert,
+            config.sts_duration,
+        )
 
 
 def write_self_signed(cert_path: str, key_path: str, name: str) -> None:
