@@ -120,3 +120,11 @@ def test_duration_zero_clears_policies_even_self_signed() -> None:
     with process.running(["--tls-port", "-1", "--sts-duration", "0"], workers=1) as srv:
         assert "sts=duration=0" in cap_ls(srv, tls=True)
         assert f"sts=port={srv.tls_port}" in cap_ls(srv, tls=False)
+
+
+def test_not_listed_before_cap_302(server) -> None:
+    """A client that did not ask ``CAP LS 302`` would not see the policy (the value)."""
+    with IRCClient(server.host, server.port) as client:
+        client.send("CAP LS")
+        line = client.expect(r"CAP \* LS :").string
+        assert "sts" not in line.split(" :", 1)[1].split()

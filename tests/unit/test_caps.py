@@ -399,7 +399,7 @@ def test_a_capability_listed_per_connection_and_not_requestable() -> None:
     on, off = SimpleNamespace(on=True), SimpleNamespace(on=False)
     assert reg.ls_tokens(302, on, SimpleNamespace(secure=True)) == [b"a", b"info=secure"]
     assert reg.ls_tokens(302, on, SimpleNamespace(secure=False)) == [b"a", b"info=plain"]
-    assert reg.ls_tokens(301, on, SimpleNamespace(secure=False)) == [b"a", b"info"]
+    assert reg.ls_tokens(301, on, SimpleNamespace(secure=False)) == [b"a"]
     assert reg.ls_tokens(302, off, None) == [b"a"]
     assert reg.ls_tokens(302) == [b"a"]
     assert reg.request(0, [b"info"]) is None

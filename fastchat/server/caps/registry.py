@@ -43,7 +43,8 @@ class Capability:
     ``value``: what ``CAP LS 302`` shows after ``=`` (None: nothing); ``value_of``, if set,
     computes it from the server's configuration instead. ``listed_for``, if set, makes the
     capability depend on the configuration and on the connection asking (a function of
-    both): listed with the value it gives, not listed at all where it gives None.
+    both): listed with the value it gives, not listed at all where it gives None, nor to
+    clients that did not ask ``CAP LS 302`` (they would not see the value).
     ``requestable`` False: a ``CAP REQ`` of it is refused (a capability that only informs,
     such as ``sts``). ``tags``: the message
     tags a client that negotiated it receives, each as (tag name, function of the message's
@@ -124,7 +125,8 @@ class Registry:
             if cap.value_of is not None and config is not None:
                 value = cap.value_of(config)
             if cap.listed_for is not None:
-                value = cap.listed_for(config, client) if config is not None else None
+                # (only from 302 on: what such a capability says is in its value)
+                value = cap.listed_for(config, client) if config and version >= 302 else None
                 if value is None:
                     continue
             out.append(cap.name + b"=" + value if version >= 302 and value else cap.name)

@@ -4,7 +4,8 @@ server's promise that it speaks TLS, which a client keeps and then connects with
 Owns: the capability's declaration and its value, which depends on the connection: a plain
 one is told where TLS is (``port=<TLS port>``: the client reconnects there), a TLS one the
 policy (``duration=<seconds>[,preload]``), from ``--sts-duration`` and ``--sts-preload``.
-Listed only when a policy is configured and the server has a TLS port; never requested
+Listed only when a policy is configured and the server has a TLS port, and only to clients
+that asked ``CAP LS 302`` (the policy is in the value, which older ones do not see); never requested
 (the spec: clients MUST NOT; a REQ of it is refused with NAK).
 Must never: decide whether the certificate is good enough for a policy. The supervisor
 refuses to start with ``--sts-duration`` and the self-signed certificate (a client that

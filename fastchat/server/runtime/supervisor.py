@@ -249,11 +249,17 @@ class Supervisor:
                     self._start(child)
             if not announced and len(ready) >= self.config.workers:
                 announced = True
+                # Each line in one write, its newline included: print() writes the newline
+                # apart, and unbuffered (PYTHONUNBUFFERED, as tests run us) a child's log
+                # line written to the same pipe in between would glue its digits to the port
                 if self.tls_port:  # before the ready line, which tests and tools wait for
-                    print(f"fastchat TLS on {self.config.host}:{self.tls_port}", flush=True)
+                    print(
+                        f"fastchat TLS on {self.config.host}:{self.tls_port}\n", end="", flush=True
+                    )
                 print(
                     f"fastchat ready on {self.config.host}:{self.port} "
-                    f"({self.config.workers} workers, pid {os.getpid()})",
+                    f"({self.config.workers} workers, pid {os.getpid()})\n",
+                    end="",
                     flush=True,
                 )
         self._stop_all()
