@@ -17,18 +17,19 @@ the account on its JOIN (extended-join) and in WHOIS (330).
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import ssl
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from fastchat.server.runtime import process
-from fastchat.server.runtime.tls import SELF_SIGNED_CERT, self_signed_pem
-from tests.accountserver import ACCOUNT, PASSWORD, observer
+from fastchat.server.runtime.tls import SELF_SIGNED_CERT
+from tests.accountserver import (
+    ACCOUNT,
+    CertAccount,
+    fingerprint,
+    observer,
+    running_with_cert_account,
+)
 from tests.ircclient import IRCClient, wait_nicks_free
 from tests.weechatclient import WeeChat, requires_weechat, started
 
@@ -38,37 +39,19 @@ SERVER = "irc.server.fastchat"
 Connect = Callable[..., IRCClient]
 
 
-def fingerprint(pem: bytes) -> str:
-    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem.decode())).hexdigest()
-
-
 @pytest.fixture(scope="module", params=[1, 4], ids=["1worker", "4workers"])
 def setup(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[process.ServerProcess, Path, Path, str]]:
-    """A server with a TLS port whose store holds ``ACCOUNT`` with the fingerprint of a
-    client certificate made here: the server, its data directory, the client's PEM file
-    (certificate and key) and the certificate's fingerprint."""
-    data = tmp_path_factory.mktemp("data")
-    cert_pem, key_pem = self_signed_pem("weechat-user")
-    client_pem = tmp_path_factory.mktemp("client") / "weechat.pem"
-    client_pem.write_bytes(cert_pem + key_pem)
-    client_pem.chmod(0o600)
-    cli = [sys.executable, "-m", "fastchat.cli", "accounts"]
-    where = ["--data-dir", str(data)]
-    create = [*cli, "create", *where, "--password-stdin", ACCOUNT]
-    subprocess.run(create, input=f"{PASSWORD}\n".encode(), check=True, timeout=60)
-    certfp = fingerprint(cert_pem)
-    subprocess.run([*cli, "cert", "add", *where, ACCOUNT, certfp], check=True, timeout=60)
-    args = ["--no-flood-control", "--data-dir", str(data), "--tls-port", "-1"]
-    with process.running(args, request.param) as srv:
-        assert srv.tls_port, srv.log_text()
-        yield srv, data, client_pem, certfp
+) -> Iterator[CertAccount]:
+    data, client = tmp_path_factory.mktemp("data"), tmp_path_factory.mktemp("client")
+    with running_with_cert_account(data, client, request.param) as setup:
+        yield setup
 
 
-def tls_commands(srv: process.ServerProcess, nick: str, client_pem: Path, data: Path) -> list[str]:
+def tls_commands(setup: CertAccount, nick: str, client_pem: Path) -> list[str]:
     """What the README tells a WeeChat user to type (both versions' option names)."""
-    server_pem = (data / SELF_SIGNED_CERT).read_bytes()
+    srv = setup.server
+    server_pem = (setup.data / SELF_SIGNED_CERT).read_bytes()
     commands = [f"/server add fastchat {srv.host}/{srv.tls_port}"]
     for tls in ("ssl", "tls"):
         commands += [
@@ -90,8 +73,8 @@ def tls_commands(srv: process.ServerProcess, nick: str, client_pem: Path, data: 
 
 
 @pytest.fixture
-def connect(setup) -> Iterator[Connect]:
-    srv = setup[0]
+def connect(setup: CertAccount) -> Iterator[Connect]:
+    srv = setup.server
     clients: list[IRCClient] = []
 
     def make(nick: str | None = None, **kw: object) -> IRCClient:
@@ -109,14 +92,18 @@ def messages(weechat: WeeChat) -> list[str]:
 
 
 def test_weechat_logs_in_with_sasl_external_over_tls(
-    setup, connect: Connect, tmp_path: Path
+    setup: CertAccount, connect: Connect, tmp_path: Path
 ) -> None:
-    srv, data, client_pem, certfp = setup
+    srv, certfp = setup.server, setup.certfp
+    # WeeChat takes one PEM file holding the certificate and its key
+    client_pem = tmp_path / "weechat.pem"
+    client_pem.write_bytes(setup.cert.read_bytes() + setup.key.read_bytes())
+    client_pem.chmod(0o600)
     obs = observer(connect)
     with contextlib.ExitStack() as stack:
         weechat = stack.enter_context(started(tmp_path, []))
         # typed through the fifo, as a user would (and after the fifo exists)
-        for command in tls_commands(srv, ACCOUNT, client_pem, data):
+        for command in tls_commands(setup, ACCOUNT, client_pem):
             weechat.send("core.weechat", command)
         obs.expect(rf"^(@\S+ )?:{ACCOUNT}!\S+ JOIN #lobby {ACCOUNT} :")
         weechat.wait_log(SERVER, lambda p, m: m.startswith("Welcome to"), "the welcome")
