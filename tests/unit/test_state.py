@@ -974,3 +974,27 @@ def test_user_is_a_plain_record() -> None:
     assert user.key == b"nick{1}"
     user.rename(b"Other")
     assert (user.nick, user.key, user.mask) == (b"Other", b"other", b"Other!~u@host")
+
+
+def test_certificate_fingerprints_survive_a_snapshot() -> None:
+    """CertFP (issue 13): a user's TLS certificate fingerprint (E_INTRO) and an account's
+    fingerprints (E_ACCOUNTCERTS) are in the snapshot a starting worker loads (and a new hub
+    merges); a change of an unknown account's is ignored, and one that changes nothing says
+    so."""
+    from fastchat.server.network.records import EAccount, EAccountCerts
+
+    fp = b"ab" * 32
+    state = build(
+        make(EIntro, ALICE, b"alice", b"~a", b"h", b"Real", 0, fp, T0),
+        intro(BOB, b"bob"),
+        make(EAccount, b"Alice", b"hash", b"", b"", T0),
+    )
+    assert state.apply(make(EAccountCerts, b"alice", (fp,), T0))
+    assert not state.apply(make(EAccountCerts, b"ALICE", (fp,), T0))
+    assert not state.apply(make(EAccountCerts, b"nobody", (fp,), T0))
+    copy = State()
+    copy.load_snapshot(marshal.loads(marshal.dumps(state.snapshot())))
+    assert copy.users[ALICE].certfp == fp and copy.users[BOB].certfp == b""
+    assert copy.accounts[b"alice"].certfps == (fp,)
+    assert copy.account_by_certfp(fp) is copy.accounts[b"alice"]
+    assert copy.account_by_certfp(b"cd" * 32) is None and copy.account_by_certfp(b"") is None
