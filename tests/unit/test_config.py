@@ -24,6 +24,8 @@ OLD_DEFAULTS = {
     "tls_port": 0,  # TLS is off unless asked for
     "tls_cert": None,
     "tls_key": None,
+    "sts_duration": -1,
+    "sts_preload": False,
     "tls_handshake_timeout": 10.0,
     "web_port": 0,
     "web_tls_port": 0,

@@ -174,8 +174,8 @@ class WebPort:
         recv_tls: Callable[[ssl.SSLSocket], bytes],
     ) -> None:
         """``recv_tls``: the worker's read of a TLS socket (everything the SSL object has).
-        TLS connections are wrapped with the worker's ``tls_context``, read at each accept:
-        the TLS port's, and whichever replaces it."""
+        TLS connections are wrapped with the worker's ``web_tls_context``, read at each
+        accept: a reloaded certificate applies to the connections that follow."""
         self.worker = worker
         self.recv_tls = recv_tls
         self.listener = listener
@@ -243,7 +243,7 @@ class WebPort:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if secure:
-                context = worker.tls_context
+                context = worker.web_tls_context
                 assert context is not None
                 try:
                     sock = context.wrap_socket(
@@ -368,6 +368,7 @@ class WebPort:
         transport = WebSocketTransport(sock, WebSocketSession(upgrade.subprotocol), read)
         client = worker.core.connect(p.ip, worker.now)
         client.transport = transport
+        client.secure = isinstance(sock, ssl.SSLSocket)  # wss:// (the sts value says so)
         worker.sel.register(transport, 1, client)
         if upgrade.trailing:  # frames sent right behind the request
             self._deliver(client, transport.feed(upgrade.trailing))
