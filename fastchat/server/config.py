@@ -158,6 +158,16 @@ def _channel_list(text: str) -> tuple[bytes, ...]:
     return tuple(c.encode() for c in text.split(",") if c)
 
 
+def _origin_list(text: str) -> tuple[str, ...]:
+    """``https://a.example,http://b.example:8080`` or ``*``: origins as browsers send them,
+    lowercased, without a trailing slash."""
+    origins = tuple(o.strip().lower().rstrip("/") for o in text.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and "://" not in origin:
+            raise ValueError(f"expected an origin such as https://chat.example.org, got {origin!r}")
+    return origins
+
+
 def _maybe_password(text: str) -> bytes | None:
     return text.encode() if text else None
 
@@ -268,6 +278,53 @@ class Config:
     tls_handshake_timeout: float = setting(
         10.0,
         "seconds a TLS handshake may take before the connection is closed",
+        reloadable=False,
+        metavar="SECONDS",
+    )
+    web_port: int = setting(
+        0,
+        "TCP port of the web listener: the web client's files over HTTP and IRC over "
+        "WebSocket (ws://); 0 for none, -1 picks a free one (a line before the ready line "
+        "tells which)",
+        reloadable=False,
+    )
+    web_tls_port: int = setting(
+        0,
+        "TCP port of the web listener over TLS (https:// and wss://, with the certificate of "
+        "--tls-cert); 0 for none, -1 picks a free one",
+        reloadable=False,
+    )
+    web_host: str = setting(
+        "",
+        "address of the web listeners; '' for --host",
+        reloadable=False,
+        metavar="ADDRESS",
+    )
+    web_root: str | None = setting(
+        None,
+        "folder of the files the web port serves; none: the web client that comes with "
+        "fastchat (the package folder fastchat/webclient)",
+        reloadable=False,
+        type=str,
+        convert=_maybe_path,
+        metavar="DIR",
+        path=True,
+        example="",
+    )
+    web_origins: tuple[str, ...] = setting(
+        (),
+        "comma-separated Origin values a browser's WebSocket may come from (such as "
+        "https://chat.example.org), besides the web port's own address; * for any. A request "
+        "without Origin (not a browser) is always let in; a refused one gets HTTP 403",
+        reloadable=False,
+        type=str,
+        convert=_origin_list,
+        metavar="LIST",
+    )
+    web_handshake_timeout: float = setting(
+        10.0,
+        "seconds a web connection may take to send its HTTP request (and the TLS handshake "
+        "before it) before it is closed",
         reloadable=False,
         metavar="SECONDS",
     )

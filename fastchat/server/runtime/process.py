@@ -27,6 +27,9 @@ import psutil
 READY_RE = re.compile(rb"fastchat ready on (\S+):(\d+) \((\d+) workers, pid (\d+)\)")
 #: With --tls-port, printed just before the ready line
 TLS_RE = re.compile(rb"fastchat TLS on (\S+):(\d+)")
+#: With --web-port and --web-tls-port, likewise
+WEB_RE = re.compile(rb"fastchat web on (\S+):(\d+)")
+WEB_TLS_RE = re.compile(rb"fastchat web TLS on (\S+):(\d+)")
 
 
 @dataclass
@@ -42,6 +45,8 @@ class ServerProcess:
     # beyond its life, and never shares them): removed when it stops
     own_data_dir: str | None = None
     tls_port: int = 0  # the TLS listener's port (0: none)
+    web_port: int = 0  # the web listener's port (0: none)
+    web_tls_port: int = 0  # the web TLS listener's port (0: none)
 
     @property
     def pid(self) -> int:
@@ -133,15 +138,15 @@ def start(
     output: list[bytes] = []
     ready = threading.Event()
     found: list[re.Match[bytes]] = []
-    tls_found: list[re.Match[bytes]] = []
+    early: list[bytes] = []  # what it printed before its ready line
 
     def pump() -> None:
         # Keep draining the server's output so it can never block on a full pipe.
         assert proc.stdout is not None
         for raw in proc.stdout:
             output.append(raw)
-            if not tls_found and not found and (t := TLS_RE.search(raw)):
-                tls_found.append(t)
+            if not found:
+                early.append(raw)
             if not found and (m := READY_RE.search(raw)):
                 found.append(m)
                 ready.set()
@@ -153,8 +158,21 @@ def start(
         server.stop()
         raise RuntimeError("fastchat did not become ready:\n" + server.log_text())
     m = found[0]
-    tls_port = int(tls_found[0][2]) if tls_found else 0
-    return ServerProcess(m[1].decode(), int(m[2]), int(m[3]), proc, output, own_data_dir, tls_port)
+
+    def port_of(pattern: re.Pattern[bytes]) -> int:
+        return next((int(p[2]) for raw in early if (p := pattern.search(raw))), 0)
+
+    return ServerProcess(
+        m[1].decode(),
+        int(m[2]),
+        int(m[3]),
+        proc,
+        output,
+        own_data_dir,
+        port_of(TLS_RE),
+        port_of(WEB_RE),
+        port_of(WEB_TLS_RE),
+    )
 
 
 @contextlib.contextmanager

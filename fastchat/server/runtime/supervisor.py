@@ -40,19 +40,22 @@ RESTART_BACKOFF_MAX = 10.0
 CRASH_LOOP_WINDOW = 1.0
 
 
-def open_listeners(config: Config, port: int | None = None) -> list[socket.socket]:
+def open_listeners(
+    config: Config, port: int | None = None, host: str | None = None
+) -> list[socket.socket]:
     """One SO_REUSEPORT socket per worker where the platform has it, else one shared socket.
 
     SO_REUSEPORT lets the kernel spread connections evenly over the workers' own accept queues
     (PERFORMANCE-NOTES.md: 519/512/453/516 against 602/724/286/388 for a shared socket). A probe
     bind without SO_REUSEPORT first makes sure no other server already holds the port (two
     SO_REUSEPORT servers on one port would silently split its connections). ``port``: the
-    TLS port, say; by default the plain one.
+    TLS port, say; by default the plain one. ``host``: by default --host.
     """
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    host = config.host if host is None else host
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     probe = socket.socket(family, socket.SOCK_STREAM)
     probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    probe.bind((config.host, config.port if port is None else port))
+    probe.bind((host, config.port if port is None else port))
     port = probe.getsockname()[1]
     reuseport = hasattr(socket, "SO_REUSEPORT") and config.workers > 1
     if not reuseport:
@@ -64,7 +67,7 @@ def open_listeners(config: Config, port: int | None = None) -> list[socket.socke
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((config.host, port))
+        sock.bind((host, port))
         sock.listen(1024)
         listeners.append(sock)
     return listeners
@@ -110,6 +113,21 @@ class Supervisor:
             self.tls_context = tls.server_context(*tls.certificate_files(config))
             self.tls_listeners = open_listeners(config, max(0, config.tls_port))
             self.tls_port = self.tls_listeners[0].getsockname()[1]
+        # The web port (HTTP and WebSocket), and over TLS with the same context
+        self.web_host = config.web_host or config.host
+        self.web_listeners: list[socket.socket] = []
+        self.web_tls_listeners: list[socket.socket] = []
+        self.web_port = self.web_tls_port = 0
+        if config.web_port:
+            self.web_listeners = open_listeners(config, max(0, config.web_port), self.web_host)
+            self.web_port = self.web_listeners[0].getsockname()[1]
+        if config.web_tls_port:
+            if self.tls_context is None:
+                self.tls_context = tls.server_context(*tls.certificate_files(config))
+            self.web_tls_listeners = open_listeners(
+                config, max(0, config.web_tls_port), self.web_host
+            )
+            self.web_tls_port = self.web_tls_listeners[0].getsockname()[1]
         self.multi = config.workers > 1
         self.hub_sock: socket.socket | None = None
         self.hub_address: str | None = None
@@ -174,11 +192,25 @@ class Supervisor:
         tls_listener = (
             self.tls_listeners[child.slot % len(self.tls_listeners)] if self.tls_listeners else None
         )
+        web_listener = (
+            self.web_listeners[child.slot % len(self.web_listeners)] if self.web_listeners else None
+        )
+        web_tls_listener = (
+            self.web_tls_listeners[child.slot % len(self.web_tls_listeners)]
+            if self.web_tls_listeners
+            else None
+        )
+        mine = (listener, tls_listener, web_listener, web_tls_listener)
         incarnation = self.incarnation + 1
 
         def target() -> int:
-            for other in [*self.listeners, *self.tls_listeners]:
-                if other is not listener and other is not tls_listener:
+            for other in [
+                *self.listeners,
+                *self.tls_listeners,
+                *self.web_listeners,
+                *self.web_tls_listeners,
+            ]:
+                if all(other is not m for m in mine):
                     other.close()
             if self.hub_sock is not None:
                 self.hub_sock.close()
@@ -194,6 +226,8 @@ class Supervisor:
                 self.started,
                 tls_listener,
                 self.tls_context,
+                web_listener,
+                web_tls_listener,
             ).run()
 
         self._fork(child, target)
@@ -243,6 +277,10 @@ class Supervisor:
                 announced = True
                 if self.tls_port:  # before the ready line, which tests and tools wait for
                     print(f"fastchat TLS on {self.config.host}:{self.tls_port}", flush=True)
+                if self.web_port:
+                    print(f"fastchat web on {self.web_host}:{self.web_port}", flush=True)
+                if self.web_tls_port:
+                    print(f"fastchat web TLS on {self.web_host}:{self.web_tls_port}", flush=True)
                 print(
                     f"fastchat ready on {self.config.host}:{self.port} "
                     f"({self.config.workers} workers, pid {os.getpid()})",

@@ -40,6 +40,7 @@ from fastchat.server.runtime.klinefile import KLineFile
 from fastchat.server.runtime.readerproc import ReaderProcess
 from fastchat.server.runtime.receive import FIRST_READ, READ_SIZE, Receiver
 from fastchat.server.runtime.storage import Storage, StoreReport
+from fastchat.server.runtime.webport import WebPort
 from fastchat.server.store import db
 
 log = logging.getLogger("fastchat.worker")
@@ -78,10 +79,13 @@ class Worker:
         started: float | None = None,
         tls_listener: socket.socket | None = None,
         tls_context: ssl.SSLContext | None = None,
+        web_listener: socket.socket | None = None,
+        web_tls_listener: socket.socket | None = None,
     ) -> None:
         """``started``: when the server started (the supervisor's clock), which RPL_CREATED
         and STATS u show the same at every worker; by default, when this worker runs.
-        ``tls_listener`` and ``tls_context``: the TLS port's socket, if it has one."""
+        ``tls_listener`` and ``tls_context``: the TLS port's socket, if it has one;
+        ``web_listener`` and ``web_tls_listener``: the web port's (HTTP and WebSocket)."""
         self.config = config
         self.reload = reload
         self.reload_wanted = False
@@ -93,6 +97,11 @@ class Worker:
         # TLS connections whose handshake is under way: socket -> (address, deadline). The
         # core hears of a connection only once its handshake is done.
         self.handshaking: dict[ssl.SSLSocket, tuple[bytes, float]] = {}
+        # The web port (fastchat.server.runtime.webport): its listeners and the connections
+        # whose HTTP request is under way; a WebSocket client then is a Client like any other
+        self.web: WebPort | None = None
+        if web_listener is not None or web_tls_listener is not None:
+            self.web = WebPort(self, web_listener, web_tls_listener, tls_context, _recv_tls)
         self.hub_address = hub_address
         self.lifeline_fd = lifeline_fd
         self.ready_fd = ready_fd
@@ -244,6 +253,8 @@ class Worker:
         if self.tls_listener is not None:
             self.tls_listener.setblocking(False)
             self._register(self.tls_listener, EVENT_READ, self._accept_tls)
+        if self.web is not None:
+            self.web.start()
         if self.lifeline_fd is not None:
             self._register(self.lifeline_fd, EVENT_READ, self._lifeline)
         if self.ready_fd is not None:
@@ -290,6 +301,8 @@ class Worker:
                     self._expire_lingering()
                 if self.handshaking:
                     self._expire_handshakes()
+                if self.web is not None and self.web.pending:
+                    self.web.expire()
                 if self.accept_paused_until and now >= self.accept_paused_until:
                     self._resume_accepting()
             self._flush_all()
@@ -614,9 +627,16 @@ class Worker:
         if sock is None:
             return
         try:
-            # One class test per read is all a plain client pays for TLS
-            tls = sock.__class__ is ssl.SSLSocket
-            data = _recv_tls(sock) if tls else self.receiver.recv(sock)
+            # One class test per read is all a plain client pays for TLS and WebSocket
+            cls = sock.__class__
+            if cls is socket.socket:
+                data = self.receiver.recv(sock)
+            elif cls is ssl.SSLSocket:
+                data = _recv_tls(sock)
+            else:
+                assert self.web is not None
+                self.web.read(client)
+                return
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -910,6 +930,8 @@ class Worker:
                 self.sel.unregister(self.tls_listener)
         for sock in list(self.handshaking):
             self._drop_handshake(sock)
+        if self.web is not None:
+            self.web.stop()
         if self.checker is not None:
             self.checker.shutdown(wait=False, cancel_futures=True)
         if self.mail_pool is not None:

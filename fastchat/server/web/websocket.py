@@ -1,0 +1,214 @@
+"""IRC over one WebSocket connection, after its upgrade (RFC 6455; IRCv3 websocket).
+
+Owns: turning received bytes into IRC lines (wsproto parses the frames: masking,
+fragmentation, control frames, UTF-8 of text frames), the limits and errors of that, and
+turning the IRC lines the server owes into frames (:func:`frame_lines`, one message per
+line, without its CRLF).
+Must never: touch a socket or the clock, or know about IRC beyond "a line".
+
+What the peer gets for what it sends:
+
+- a message (text or binary, either way whatever the subprotocol; fragmented or not): one
+  IRC line, its trailing CR/LF dropped. Bytes, not text, go to the core, which applies
+  --utf8-only as for any client (``FAIL <command> INVALID_UTF8``, as Ergo does);
+- an empty message: ignored, like an empty line;
+- a message that holds a CR or LF before its end (two lines in one message): the
+  connection ends with ``ERROR :Closing link (... Received malformed line)`` and close
+  1007, as Ergo ends it (``Received malformed line``);
+- a message over :data:`~fastchat.irc.message.MAX_INPUT_LINE` bytes (tags and line): close
+  1009, ``Message too big``; counted as it arrives, so it is never held whole;
+- a text frame that is not UTF-8, a bad frame (unmasked, reserved bits, a control frame
+  over 125 bytes...): close 1007/1002 with the reason wsproto gives;
+- ping: pong; close: the close echoed, and the client quits (``Remote host closed the
+  connection``), a line it had half sent dropped.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import CloseConnection, Message, Ping, TextMessage
+from wsproto.frame_protocol import CloseReason
+
+from fastchat.irc.message import MAX_INPUT_LINE
+from fastchat.server.web.http import Subprotocol
+
+#: Opcodes with FIN set: a whole message in one frame
+TEXT_FIN = 0x81
+BINARY_FIN = 0x82
+#: The two-byte header of every short unmasked frame, by payload length (the common case:
+#: most IRC lines are under 126 bytes), for text and for binary
+_SHORT = {op: [bytes((op, n)) for n in range(126)] for op in (TEXT_FIN, BINARY_FIN)}
+_MEDIUM = struct.Struct("!BBH")
+_LONG = struct.Struct("!BBQ")
+
+MALFORMED = b"Received malformed line"
+TOO_BIG = b"Message too big"
+
+
+@dataclass(slots=True)
+class Received:
+    """What some received bytes amounted to: IRC ``lines`` (in order), bytes to send back
+    (pong, our close frame), and, when the connection must end, ``error`` (the reason the
+    client quits, for an ERROR line; empty when the peer itself closed) and
+    ``closed``."""
+
+    lines: list[bytes] = field(default_factory=list)
+    reply: bytes = b""
+    closed: bool = False
+    error: bytes = b""
+
+
+class WebSocketSession:
+    """The server side of one WebSocket connection, from the first frame on."""
+
+    __slots__ = (
+        "_parts",
+        "_size",
+        "_ws",
+        "binary",
+        "close_code",
+        "close_reason",
+        "closed",
+        "max_message",
+    )
+
+    def __init__(self, subprotocol: Subprotocol, max_message: int = MAX_INPUT_LINE) -> None:
+        self._ws = Connection(ConnectionType.SERVER)
+        self.binary = subprotocol is Subprotocol.BINARY
+        self.max_message = max_message
+        self._parts: list[bytes] = []  # the message being received, so far
+        self._size = 0  # its size so far
+        # The close frame we owe, when the peer's input ends the connection
+        self.close_code: int = CloseReason.NORMAL_CLOSURE
+        self.close_reason = ""
+        self.closed = False  # no more frames either way: the close handshake is done or due
+
+    def receive(self, data: bytes) -> Received:
+        """Bytes from the peer (``b""``: the end of the stream)."""
+        got = Received()
+        if self.closed:
+            got.closed = True
+            return got
+        ws = self._ws
+        ws.receive_data(data or None)
+        for event in ws.events():
+            if isinstance(event, Message):
+                piece = event.data.encode() if isinstance(event, TextMessage) else event.data
+                if not self._take(piece, event.message_finished, got):
+                    break
+            elif isinstance(event, Ping):
+                got.reply += ws.send(event.response())
+            elif isinstance(event, CloseConnection):
+                got.closed = self.closed = True
+                if ws.state is ConnectionState.OPEN:
+                    # wsproto's parser refused a frame (it stays open for our close frame):
+                    # the client is owed an ERROR line, then a close with the parser's code
+                    self.close_code = event.code
+                    self.close_reason = event.reason or "protocol error"
+                    got.error = self.close_reason.encode()
+                elif ws.state is ConnectionState.REMOTE_CLOSING:
+                    got.reply += ws.send(event.response())  # the peer closed: echo it
+                break  # (CLOSED: the stream ended, without a close frame)
+        return got
+
+    def _take(self, piece: bytes, finished: bool, got: Received) -> bool:
+        """A piece of the message under way; a finished one becomes a line. False: the
+        connection ends (too big, malformed)."""
+        self._size += len(piece)
+        if self._size > self.max_message:
+            return self._fail(CloseReason.MESSAGE_TOO_BIG, TOO_BIG, got)
+        if not finished:
+            self._parts.append(piece)
+            return True
+        if self._parts:
+            self._parts.append(piece)
+            piece = b"".join(self._parts)
+            self._parts = []
+        self._size = 0
+        line = piece.rstrip(b"\r\n")
+        if b"\n" in line or b"\r" in line:
+            return self._fail(CloseReason.INVALID_FRAME_PAYLOAD_DATA, MALFORMED, got)
+        if line:
+            got.lines.append(line)
+        return True
+
+    def _fail(self, code: CloseReason, why: bytes, got: Received) -> bool:
+        """End the connection for what the peer sent: it is owed an ERROR line (``error``)
+        and then a close frame with ``code``, which :meth:`close` makes."""
+        self.close_code = code
+        self.close_reason = why.decode()
+        got.error = why
+        got.closed = True
+        return False
+
+    def close(self) -> bytes:
+        """Our close frame, once (``b""`` if one went already, or the stream is over): the
+        code an error of the peer's set, else 1000 (QUIT, KILL, shutdown: after the ERROR
+        line)."""
+        ws = self._ws
+        self.closed = True
+        if ws.state not in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+            return b""
+        return ws.send(CloseConnection(self.close_code, self.close_reason))
+
+
+def frame_lines(data: bytes | bytearray, binary: bool) -> bytes:
+    """The frames of the IRC lines in ``data`` (each ending in CRLF): one unmasked message
+    per line, without the CRLF, in the subprotocol's type. Text frames must be UTF-8 (a
+    browser drops a connection that sends anything else): bytes that are not are replaced
+    with U+FFFD, as the spec allows.
+
+    Hand-written, not wsproto's ``send``: a server frame is a header and the payload (no
+    mask, no extension), and this runs for every line delivered to every WebSocket client.
+    wsproto builds each frame through its extension pipeline and a bytearray: measured
+    (tests/unit/test_web_websocket.py, ``test_framing_speed``) several times slower per
+    line. The unit tests check these frames against wsproto's own decoder."""
+    op = BINARY_FIN if binary else TEXT_FIN
+    if not binary and not data.isascii():
+        data = _valid_utf8(data)
+    lines: list[bytes] | list[bytearray] = data.split(b"\r\n")
+    last = lines.pop()
+    short = _SHORT[op]
+    out: list[bytes | bytearray] = []
+    append = out.append
+    for line in lines if not last else [*lines, last]:  # (a line without CRLF: a line)
+        n = len(line)
+        if n < 126:
+            append(short[n])
+        elif n < 65536:
+            append(_MEDIUM.pack(op, 126, n))
+        else:
+            append(_LONG.pack(op, 127, n))
+        append(line)
+    return b"".join(out)
+
+
+def sizes(data: bytes | bytearray, binary: bool) -> list[tuple[int, int]]:
+    """For each line of ``data`` as :func:`frame_lines` frames it: the size of its frame,
+    and its size in ``data`` (with its CRLF). What a partial send needs to tell how many
+    lines went whole."""
+    lines = bytes(data).split(b"\r\n")
+    last = lines.pop()
+    out = []
+    for line in lines:
+        n = len(line) if binary or line.isascii() else len(_valid_utf8(line))
+        out.append((_header_size(n) + n, len(line) + 2))
+    if last:
+        n = len(last) if binary or last.isascii() else len(_valid_utf8(last))
+        out.append((_header_size(n) + n, len(last)))
+    return out
+
+
+def _header_size(n: int) -> int:
+    return 2 if n < 126 else 4 if n < 65536 else 10
+
+
+def _valid_utf8(data: bytes | bytearray) -> bytes:
+    try:
+        bytes(data).decode()
+    except UnicodeDecodeError:
+        return bytes(data).decode("utf-8", "replace").encode()
+    return bytes(data)
