@@ -84,10 +84,7 @@ class App {
         this.render();
       }
     });
-    $("messages").addEventListener("click", (e) => {
-      if (e.target.closest("a")) return;
-      this.closeDrawers();
-    });
+    $("scrim").addEventListener("click", () => this.closeDrawers());
     document.addEventListener("keydown", (e) => this.onGlobalKey(e));
     window.addEventListener("online", () => this.conn?.reconnectNow());
     window.addEventListener("pagehide", () => {
@@ -204,11 +201,18 @@ class App {
     this.render();
   }
 
+  /** At most `wanted`, and no more than the server gives (ISUPPORT CHATHISTORY; 0: no limit). */
+  historyLimit(wanted) {
+    const max = Number(this.conn.isupport.CHATHISTORY) || 0;
+    return max > 0 ? Math.min(wanted, max) : wanted;
+  }
+
   requestLatestHistory(buf) {
     if (!this.conn.chathistoryCap || !buf) return;
     const newest = this.state.newestMsgid(buf);
-    this.state.historyRequested(buf.name, HISTORY_LATEST, newest ? "latest-after" : "latest");
-    this.conn.send("CHATHISTORY", "LATEST", buf.name, newest ? `msgid=${newest}` : "*", String(HISTORY_LATEST));
+    const limit = this.historyLimit(HISTORY_LATEST);
+    this.state.historyRequested(buf.name, limit, newest ? "latest-after" : "latest");
+    this.conn.send("CHATHISTORY", "LATEST", buf.name, newest ? `msgid=${newest}` : "*", String(limit));
   }
 
   requestOlderHistory(key) {
@@ -222,8 +226,9 @@ class App {
       if (buf.kind === "query") this.requestLatestHistory(buf);
       return;
     }
-    this.state.historyRequested(buf.name, HISTORY_PAGE, "before");
-    conn.send("CHATHISTORY", "BEFORE", buf.name, `msgid=${anchor.msgid}`, String(HISTORY_PAGE));
+    const limit = this.historyLimit(HISTORY_PAGE);
+    this.state.historyRequested(buf.name, limit, "before");
+    conn.send("CHATHISTORY", "BEFORE", buf.name, `msgid=${anchor.msgid}`, String(limit));
     this.render();
   }
 
@@ -330,12 +335,14 @@ class App {
     const other = name === "show-buffers" ? "show-members" : "show-buffers";
     app.classList.remove(other);
     app.classList.toggle(name);
+    $("scrim").hidden = !app.classList.contains(name);
     $("toggle-buffers").setAttribute("aria-expanded", String(app.classList.contains("show-buffers")));
     $("toggle-members").setAttribute("aria-expanded", String(app.classList.contains("show-members")));
   }
 
   closeDrawers() {
     $("app").classList.remove("show-buffers", "show-members");
+    $("scrim").hidden = true;
     $("toggle-buffers").setAttribute("aria-expanded", "false");
     $("toggle-members").setAttribute("aria-expanded", "false");
   }

@@ -151,6 +151,33 @@ export class ChatState {
     return entry;
   }
 
+  /**
+   * Lines of a history batch, in their order, merged by time into what the buffer shows.
+   * Lines sent within one millisecond share a time, so on a tie the history goes first: it
+   * was asked for as what came before (BEFORE), or before what arrives live (LATEST).
+   */
+  mergeHistory(buf, batchLines) {
+    const fresh = [];
+    for (const line of batchLines) {
+      if (line.msgid) {
+        if (buf.msgids.has(line.msgid)) continue;
+        buf.msgids.add(line.msgid);
+      }
+      fresh.push({ id: nextLineId++, history: true, ...line });
+    }
+    if (!fresh.length) return;
+    const merged = [];
+    let i = 0;
+    for (const line of fresh) {
+      while (i < buf.lines.length && buf.lines[i].time < line.time) merged.push(buf.lines[i++]);
+      merged.push(line);
+    }
+    while (i < buf.lines.length) merged.push(buf.lines[i++]);
+    buf.lines = merged;
+    buf.version++;
+    this.version++;
+  }
+
   /** A line for the user to read (an error, a command's answer) in a given or the active buffer. */
   notice(text, { type = "info", now = Date.now(), buffer = null } = {}) {
     const buf = buffer ? this.ensureBuffer(buffer) : this.activeBuffer();
@@ -271,11 +298,14 @@ function onPrivmsg(state, msg, ctx) {
   text = stripFormatting(text);
   const buf = state.ensureBuffer(bufName, bufName === SERVER_BUFFER ? "server" : null);
   const highlight = !self && !!state.nick && mentions(text, state.nick);
-  state.addLine(
-    buf,
-    { time: ctx.time, type, nick, text, self, msgid: msg.tags.msgid, highlight, account: msg.tags.account },
-    { history: ctx.history },
-  );
+  const line = { time: ctx.time, type, nick, text, self, msgid: msg.tags.msgid, highlight, account: msg.tags.account };
+  if (ctx.history) {
+    // held until the batch ends, then merged in one go (see mergeHistory)
+    if (!ctx.batch.pending.has(buf.key)) ctx.batch.pending.set(buf.key, []);
+    ctx.batch.pending.get(buf.key).push(line);
+  } else {
+    state.addLine(buf, line);
+  }
 }
 
 function mentions(text, nick) {
@@ -417,12 +447,17 @@ function onAway(state, msg) {
 function onBatch(state, msg) {
   const ref = msg.params[0] || "";
   if (ref.startsWith("+")) {
-    state.batches.set(ref.slice(1), { type: msg.params[1] || "", params: msg.params.slice(2) });
+    const batch = { type: msg.params[1] || "", params: msg.params.slice(2), pending: new Map(), count: 0 };
+    state.batches.set(ref.slice(1), batch);
     return;
   }
   const batch = state.batches.get(ref.slice(1));
   state.batches.delete(ref.slice(1));
   if (!batch || batch.type !== "chathistory") return;
+  for (const [key, lines] of batch.pending) {
+    const into = state.buffers.get(key);
+    if (into) state.mergeHistory(into, lines);
+  }
   const target = batch.params[0];
   const buf = target ? state.buffer(target) : null;
   const request = target ? state.historyRequests.get(state.fold(target)) : null;

@@ -151,6 +151,9 @@ class WebChat:
             ".map(e => e.querySelector('.prefix').textContent + e.querySelector('.nick').textContent)"
         )
 
+    def member_nicks(self) -> list[str]:
+        return [m.lstrip("~&@%+") for m in self.members()]
+
     def topic(self) -> str:
         return self.find("#topic").text
 
@@ -204,7 +207,7 @@ class WebChat:
             self.find("#login-password").send_keys(password)
         self.find("#login-submit").click()
         self.wait_active("#lobby")
-        self.wait(lambda: any(m.endswith(nick) for m in self.members()), "our nick in #lobby")
+        self.wait(lambda: nick in self.member_nicks(), "our nick in #lobby")
 
     def type(self, text: str) -> None:
         """Type a line into the input and press Enter."""

@@ -13,6 +13,10 @@ from fastchat.server.runtime import process
 from tests.browser import browser
 from tests.browser.browser import WebChat
 
+#: CHATHISTORY pages of 20 (the client asks for no more than ISUPPORT CHATHISTORY), so a few
+#: dozen lines make several pages; the raw clients send those lines in one burst
+SERVER_ARGS = ["--chathistory-max", "20", "--flood-burst", "200"]
+
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[WebDriver]:
@@ -26,7 +30,7 @@ def driver() -> Iterator[WebDriver]:
 @pytest.fixture(scope="module", params=[1, 4], ids=["1worker", "4workers"])
 def web_server(request: pytest.FixtureRequest) -> Iterator[process.ServerProcess]:
     """A real fastchat server with a web port (the web client, WebSocket) and a TLS port."""
-    args = ["--web-port", "-1", "--tls-port", "-1"]
+    args = ["--web-port", "-1", "--tls-port", "-1", *SERVER_ARGS]
     with process.running(args, workers=request.param) as srv:
         assert srv.web_port, "no web port in the server's output:\n" + srv.log_text()
         yield srv

@@ -126,6 +126,19 @@ test("server-time orders lines; history goes above, and repeats are dropped", ()
   eq(buf.lines[0].time, Date.parse("2026-11-26T09:00:00.000Z"));
 });
 
+test("history lines sharing a millisecond with shown lines go above them, in their order", () => {
+  const t = "2026-11-26T10:00:00.000Z";
+  const s = feed(registered(), ":me!u@h JOIN #a");
+  feed(s, ...[3, 4, 5].map((i) => `@msgid=m${i};time=${t} :bob!b@h PRIVMSG #a :line ${i}`));
+  feed(
+    s,
+    "BATCH +b chathistory #a",
+    ...[0, 1, 2].map((i) => `@batch=b;msgid=m${i};time=${t} :bob!b@h PRIVMSG #a :line ${i}`),
+    "BATCH -b",
+  );
+  eq(s.buffer("#a").lines.filter((l) => l.type === "message").map((l) => l.text), [0, 1, 2, 3, 4, 5].map((i) => `line ${i}`));
+});
+
 test("a BEFORE batch shorter than asked for means the beginning was reached", () => {
   const s = feed(registered(), ":me!u@h JOIN #a");
   s.historyRequested("#a", 50, "before");

@@ -1,0 +1,309 @@
+"""The web client in a real browser (headless Chromium), against a real fastchat server at one
+and four workers: log in, see #lobby, talk with a raw TCP client and a TLS client, /join /msg
+/me /topic, history on reload and on scrolling up, reconnection, a phone-sized window.
+
+Each test opens the page afresh (the ``page`` fixture), and fails if the console shows a
+JavaScript error. Raw clients are ``tests.ircclient.IRCClient``; they synchronise with the
+server by PING/PONG, and the page is waited on until what a user would see is there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import ssl
+from collections.abc import Callable, Iterator
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
+
+from fastchat.server.runtime import process
+from fastchat.server.runtime.tls import SELF_SIGNED_CERT
+from tests.browser.browser import WebChat
+from tests.ircclient import IRCClient, wait_nicks_free
+
+_ids = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    """A nick or channel no other test of this server uses."""
+    return f"{prefix}{next(_ids)}"
+
+
+@pytest.fixture
+def irc(web_server: process.ServerProcess) -> Iterator[Callable[..., IRCClient]]:
+    """``irc("bob")`` a registered raw client (``tls=True``: over TLS, verifying the server's
+    self-signed certificate); all closed, and their nicks free, at the end."""
+    clients: list[IRCClient] = []
+
+    def make(nick: str, *, tls: bool = False) -> IRCClient:
+        context = None
+        port = web_server.port
+        if tls:
+            assert web_server.own_data_dir is not None
+            cert = os.path.join(web_server.own_data_dir, SELF_SIGNED_CERT)
+            context = ssl.create_default_context(cafile=cert)
+            port = web_server.tls_port
+        client = IRCClient(web_server.host, port, nick, tls=context)
+        clients.append(client)
+        return client
+
+    yield make
+    nicks = [c.nick for c in clients]
+    for client in clients:
+        client.close()
+    wait_nicks_free(web_server.host, web_server.port, nicks)
+
+
+def test_login_shows_lobby_with_us_in_it(page: WebChat, irc: Callable[..., IRCClient]) -> None:
+    bob = irc(unique("bob"))
+    bob.sync()
+    nick = unique("web")
+    page.login(nick)
+    assert page.tabs()[:2] == ["Server", "#lobby"]
+    bob.expect(rf"^:{nick}!\S+ JOIN :?#lobby")
+    page.wait(lambda: bob.nick in page.member_nicks(), "bob in the member list")
+    assert "Connecting" not in page.status()
+
+
+def test_messages_both_ways_with_a_tcp_client_own_shown_once(
+    page: WebChat, irc: Callable[..., IRCClient]
+) -> None:
+    bob = irc(unique("bob"))
+    nick = unique("web")
+    page.login(nick)
+    bob.expect(rf"^:{nick}!\S+ JOIN")
+    bob.send("PRIVMSG #lobby :hello from the terminal")
+    line = page.wait_line("hello from the terminal")
+    assert line.startswith(f"{bob.nick}: ")
+    page.type("hello from the browser")
+    bob.expect(rf"^:{nick}!\S+ PRIVMSG #lobby :hello from the browser$")
+    page.wait_line("hello from the browser")
+    # echo-message: the server's copy is the one shown, once, with its time
+    bob.sync()
+    page.wait(
+        lambda: page.js("return window.fastchat.state.activeBuffer().lines.at(-1).msgid"),
+        "our line to carry the server's msgid",
+    )
+    assert sum("hello from the browser" in x for x in page.lines()) == 1
+    stamp = page.js("return document.querySelector('#message-list .line:last-child time').dateTime")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+
+
+def test_text_from_the_network_is_never_markup(
+    page: WebChat, irc: Callable[..., IRCClient]
+) -> None:
+    bob = irc(unique("bob"))
+    page.login(unique("web"))
+    bob.send(
+        "PRIVMSG #lobby :<img src=x onerror=\"document.title='pwned'\"><b>bold</b> https://example.org/a?b=1"
+    )
+    page.wait_line("<b>bold</b>")
+    assert page.find_all("#message-list img") == []
+    assert page.find_all("#message-list b") == []
+    links = page.js("return [...document.querySelectorAll('#message-list a')].map(a => a.href)")
+    assert links == ["https://example.org/a?b=1"]
+    assert "pwned" not in page.driver.title
+
+
+def test_private_messages_with_a_tls_client(page: WebChat, irc: Callable[..., IRCClient]) -> None:
+    secure = irc(unique("tls"), tls=True)
+    assert isinstance(secure.sock, ssl.SSLSocket)
+    nick = unique("web")
+    page.login(nick)
+    secure.send(f"PRIVMSG {nick} :psst, over TLS")
+    page.wait_tab(secure.nick)
+    page.wait(lambda: page.unread(secure.nick) == 1, "an unread count of 1 on the query tab")
+    assert page.active_tab() == "#lobby"
+    page.click_tab(secure.nick)
+    page.wait_line("psst, over TLS")
+    assert page.unread(secure.nick) == 0
+    page.type("got it")
+    secure.expect(rf"^:{nick}!\S+ PRIVMSG {secure.nick} :got it$")
+    page.type(f"/msg {secure.nick} and a second one")
+    secure.expect(rf"^:{nick}!\S+ PRIVMSG {secure.nick} :and a second one$")
+    page.wait_line("and a second one")
+
+
+def test_join_me_topic_part(page: WebChat, irc: Callable[..., IRCClient]) -> None:
+    channel = unique("#dev")
+    bob = irc(unique("bob"))
+    bob.send(f"JOIN {channel}")
+    bob.expect(rf" 366 {bob.nick} {channel} ")
+    nick = unique("web")
+    page.login(nick)
+    page.type(f"/join {channel}")
+    page.wait_active(channel)
+    bob.expect(rf"^:{nick}!\S+ JOIN :?{channel}")
+    page.wait(lambda: f"@{bob.nick}" in page.members(), "bob as an operator in the nick list")
+    page.type("/me waves")
+    bob.expect(rf"^:{nick}!\S+ PRIVMSG {channel} :\x01ACTION waves\x01$")
+    page.wait_line(f"* {nick} waves")
+    bob.send(f"TOPIC {channel} :Release planning")
+    page.wait(lambda: page.topic() == "Release planning", "the topic bar")
+    bob.send(f"MODE {channel} +v {nick}")
+    page.wait(lambda: f"+{nick}" in page.members(), "our voice in the nick list")
+    page.type("/part")
+    bob.expect(rf"^:{nick}!\S+ PART {channel}")
+    page.wait(
+        lambda: page.member_nicks() == [] or page.active_tab() != channel, "the nick list to empty"
+    )
+
+
+def test_nick_change_and_errors_in_the_active_tab(
+    page: WebChat, irc: Callable[..., IRCClient]
+) -> None:
+    bob = irc(unique("bob"))
+    nick = unique("web")
+    page.login(nick)
+    bob.expect(rf"^:{nick}!\S+ JOIN")
+    page.type(f"/nick {nick}x")
+    bob.expect(rf"^:{nick}!\S+ NICK :?{nick}x$")
+    page.wait_line(f"{nick} is now known as {nick}x")
+    page.type("/msg nobody_here_at_all hi")
+    page.wait_line("No such nick")
+    page.type("/frobnicate")
+    page.wait_line("Unknown command /frobnicate")
+    page.type("/nick")
+    page.wait_line("Usage: /nick")
+    page.nick = f"{nick}x"
+
+
+def test_history_after_a_reload(page: WebChat, irc: Callable[..., IRCClient]) -> None:
+    bob = irc(unique("bob"))
+    nick = unique("web")
+    page.login(nick)
+    bob.expect(rf"^:{nick}!\S+ JOIN")
+    for i in range(5):
+        bob.send(f"PRIVMSG #lobby :before the reload {i}")
+    page.type("my own line")
+    bob.expect("my own line")
+    page.wait_line("before the reload 4")
+    page.driver.refresh()
+    # the session is remembered: the page reconnects on its own, under the same nick
+    page.wait_active("#lobby")
+    page.wait_registered()
+    bob.expect(rf"^:{nick}!\S+ JOIN")
+    for i in range(5):
+        page.wait_line(f"before the reload {i}")
+    page.wait_line("my own line")
+    lines = page.lines()
+    assert sum("before the reload 3" in x for x in lines) == 1
+    assert page.js("return window.fastchat.conn.nick") == nick
+
+
+def test_scrolling_up_loads_older_history(page: WebChat, irc: Callable[..., IRCClient]) -> None:
+    total = 50  # two and a half pages
+    channel = unique("#hist")
+    bob = irc(unique("bob"))
+    bob.send(f"JOIN {channel}")
+    for i in range(total):
+        bob.send(f"PRIVMSG {channel} :line {i:03}")
+    bob.sync()
+    # a short window: one page of history overflows it (a shorter one is filled at once)
+    page.driver.set_window_size(1280, 560)
+    page.login(unique("web"))
+    page.type(f"/join {channel}")
+    page.wait_active(channel)
+    page.wait_line(f"line {total - 1:03}")
+    # only the latest page at first (--chathistory-max 20 on this server)
+    assert not any("line 000" in x for x in page.lines())
+    for _ in range(5):
+        page.js("document.getElementById('messages').scrollTop = 0")
+        if any("line 000" in x for x in page.lines()):
+            break
+        page.wait(
+            lambda: not page.js("return window.fastchat.state.activeBuffer().historyLoading"),
+            "a history page",
+        )
+    page.wait_line("line 000")
+    numbers = [int(m[1]) for x in page.lines() if (m := re.search(r"line (\d{3})$", x))]
+    assert numbers == list(range(total))
+    page.wait(
+        lambda: "beginning of the history" in page.find("#history-marker").text,
+        "the beginning-of-history marker",
+    )
+
+
+def test_keyboard_recall_completion_and_tab_switching(
+    page: WebChat, irc: Callable[..., IRCClient]
+) -> None:
+    bob = irc(unique("zed"))
+    page.login(unique("web"))
+    page.wait(lambda: bob.nick in page.member_nicks(), "zed in #lobby")
+    page.type("first line")
+    bob.expect("first line")
+    page.keys(Keys.ARROW_UP)
+    assert page.find("#input").get_attribute("value") == "first line"
+    page.find("#input").clear()
+    page.keys(bob.nick[:3], Keys.TAB)
+    assert page.find("#input").get_attribute("value") == f"{bob.nick}: "
+    page.keys("hi", Keys.ENTER)
+    bob.expect(f"PRIVMSG #lobby :{bob.nick}: hi$")
+    page.keys(Keys.ALT, "1")
+    page.wait_active("Server")
+    page.keys(Keys.ALT, "2")
+    page.wait_active("#lobby")
+
+
+def test_reconnects_and_rejoins_its_channels(page: WebChat, irc: Callable[..., IRCClient]) -> None:
+    channel = unique("#back")
+    bob = irc(unique("bob"))
+    bob.send(f"JOIN {channel}")
+    nick = unique("web")
+    page.login(nick)
+    page.type(f"/join {channel}")
+    bob.expect(rf"^:{nick}!\S+ JOIN :?{channel}")
+    # the connection drops under the client's feet (as when a network goes away)
+    page.js("window.fastchat.conn.ws.close()")
+    page.wait(lambda: "Reconnecting" in page.status(), "the status line to say so")
+    bob.expect(rf"^:{nick}!\S+ QUIT")
+    bob.expect(rf"^:{nick}!\S+ JOIN :?{channel}", timeout=15)
+    page.wait_registered()
+    page.wait(lambda: page.status() == "", "the status line to go")
+    bob.send(f"PRIVMSG {channel} :welcome back")
+    page.click_tab(channel)
+    page.wait_line("welcome back")
+
+
+def test_phone_sized_window(page: WebChat, irc: Callable[..., IRCClient]) -> None:
+    page.driver.set_window_size(390, 844)
+    nick = unique("web")
+    page.login(nick)
+    assert not page.find("#buffers").is_displayed() or page.js(
+        "return document.getElementById('buffers').getBoundingClientRect().right <= 0"
+    )
+    assert page.js(
+        "return document.getElementById('members').getBoundingClientRect().left >= innerWidth"
+    ), "the nick list is folded away"
+    assert page.js("return document.documentElement.scrollWidth <= innerWidth"), (
+        "no sideways scroll"
+    )
+    page.find("#toggle-members").click()
+    page.wait(
+        lambda: page.js(
+            "const r = document.getElementById('members').getBoundingClientRect();"
+            "return r.right <= innerWidth + 1 && r.left < innerWidth"
+        ),
+        "the nick list drawer to open",
+    )
+    # a tap beside the drawer (on the dimmed page at the left) closes it
+    ActionChains(page.driver).move_to_element_with_offset(
+        page.find("#scrim"), -170, 0
+    ).click().perform()
+    page.wait(lambda: not page.find("#scrim").is_displayed(), "the drawer to close")
+    page.find("#toggle-buffers").click()
+    page.wait(
+        lambda: page.js(
+            "return document.getElementById('buffers').getBoundingClientRect().left >= -1"
+        ),
+        "the tab drawer to open",
+    )
+    page.click_tab("Server")  # choosing a tab closes the drawer
+    page.wait(lambda: not page.find("#scrim").is_displayed(), "the drawer to close")
+    page.find("#toggle-buffers").click()
+    page.click_tab("#lobby")
+    page.type("from a phone")
+    page.wait_line("from a phone")
