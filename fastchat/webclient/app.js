@@ -18,6 +18,7 @@ import { MessageView } from "./ui/messages.js";
 import { Composer } from "./ui/composer.js";
 import { StatusLine } from "./ui/status.js";
 import { replaceChildren } from "./ui/dom.js";
+import { linkify } from "./ui/format.js";
 
 const SESSION_KEY = "fastchat.session";
 const PASSWORD_KEY = "fastchat.password";
@@ -364,7 +365,7 @@ class App {
     renderBufferList($("buffer-list"), state, (key) => this.selectBuffer(key));
     const title = buf.kind === "server" ? this.serverTitle() : buf.name;
     replaceChildren($("buffer-title"), title);
-    replaceChildren($("topic"), buf.kind === "channel" ? buf.topic : buf.kind === "query" ? "Private conversation" : "");
+    replaceChildren($("topic"), ...(buf.kind === "channel" ? linkify(buf.topic) : buf.kind === "query" ? ["Private conversation"] : []));
     $("topic").title = buf.topic || "";
     const isChannel = buf.kind === "channel";
     $("app").classList.toggle("no-members", !isChannel || this.hideMembers);

@@ -192,6 +192,17 @@ class WebChat:
         )
 
     # -- acting ------------------------------------------------------------------------------
+    def viewport(self, width: int, height: int, *, mobile: bool = False) -> None:
+        """Make the page's viewport exactly this size (a window's size includes its frame),
+        as a phone (touch, ``mobile``) or not."""
+        self.driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+        )
+
+    def reset_viewport(self) -> None:
+        self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})  # type: ignore[attr-defined]
+
     def open(self) -> None:
         self.driver.get(self.url)
         self.wait(lambda: self.js("return !!window.fastchat"), "the app to load")
@@ -230,3 +241,4 @@ class WebChat:
         """Close the page (the client quits on pagehide) and forget the session."""
         self.js("localStorage.clear(); sessionStorage.clear()")
         self.driver.get("about:blank")
+        self.reset_viewport()

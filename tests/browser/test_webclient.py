@@ -203,7 +203,7 @@ def test_scrolling_up_loads_older_history(page: WebChat, irc: Callable[..., IRCC
         bob.send(f"PRIVMSG {channel} :line {i:03}")
     bob.sync()
     # a short window: one page of history overflows it (a shorter one is filled at once)
-    page.driver.set_window_size(1280, 560)
+    page.viewport(1280, 520)
     page.login(unique("web"))
     page.type(f"/join {channel}")
     page.wait_active(channel)
@@ -269,7 +269,7 @@ def test_reconnects_and_rejoins_its_channels(page: WebChat, irc: Callable[..., I
 
 
 def test_phone_sized_window(page: WebChat, irc: Callable[..., IRCClient]) -> None:
-    page.driver.set_window_size(390, 844)
+    page.viewport(390, 844, mobile=True)
     nick = unique("web")
     page.login(nick)
     assert not page.find("#buffers").is_displayed() or page.js(

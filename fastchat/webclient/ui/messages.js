@@ -17,7 +17,7 @@ const TOP_PX = 60;
 
 export function renderLine(line) {
   const classes = ["line", line.type];
-  if (line.self) classes.push("self");
+  if (line.self && ["message", "notice", "action"].includes(line.type)) classes.push("self");
   if (line.highlight) classes.push("highlight");
   if (line.history) classes.push("history");
   if (["join", "part", "quit", "nick", "topic", "mode", "kick"].includes(line.type)) classes.push("event");
