@@ -10,7 +10,7 @@ expectations hold: no autojoin, no flood control, 32-character nicks, the server
 every controller gives), its config file (in a temporary folder of its own, with the operator
 irctest logs in as: ``operuser`` with ``operpassword``, holding every privilege), and waiting
 for the server to be ready. What it must never do: change how the server behaves beyond its public flags and config file, or
-claim a feature fastchat lacks (TLS, WebSocket, services, SASL, STS): those tests are skipped
+claim a feature fastchat lacks (TLS, services, SASL, STS): those tests are skipped
 with ``NotImplementedByController`` and counted as skips, not passes.
 
 Environment:
@@ -160,8 +160,6 @@ class FastchatController(BaseServerController):
         _unfinished.append(self)  # before any skip: kill() also frees irctest's ports
         if ssl:
             raise NotImplementedByController("TLS")
-        if websocket_hostname is not None or websocket_port is not None:
-            raise NotImplementedByController("Websocket")
         # run_services: fastchat's accounts are built in (REGISTER, SASL): nothing to start
         assert self.proc is None
         self.hostname = hostname
@@ -204,6 +202,10 @@ class FastchatController(BaseServerController):
         ]
         if password is not None:
             command += ["--password", password]
+        if websocket_port is not None:  # IRCv3 websocket (irctest's websocket.py)
+            command += ["--web-port", str(websocket_port)]
+            if websocket_hostname is not None:
+                command += ["--web-host", websocket_hostname]
         # what a test asks of the server's account registration (draft/account-registration)
         if self.test_config.account_registration_before_connect:
             command.append("--register-before-connect")

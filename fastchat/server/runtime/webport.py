@@ -16,11 +16,13 @@ import contextlib
 import errno
 import functools
 import logging
+import os
 import socket
 import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import fastchat
 from fastchat.server.connection import Client
 from fastchat.server.web.http import Answer, RequestReader, Upgrade, error, unavailable
 from fastchat.server.web.static import StaticFiles
@@ -169,28 +171,44 @@ class WebPort:
         worker: Worker,
         listener: socket.socket | None,
         tls_listener: socket.socket | None,
-        tls_context: ssl.SSLContext | None,
         recv_tls: Callable[[ssl.SSLSocket], bytes],
     ) -> None:
-        """``recv_tls``: the worker's read of a TLS socket (everything the SSL object has)."""
+        """``recv_tls``: the worker's read of a TLS socket (everything the SSL object has).
+        TLS connections are wrapped with the worker's ``tls_context``, read at each accept:
+        the TLS port's, and whichever replaces it."""
         self.worker = worker
         self.recv_tls = recv_tls
         self.listener = listener
         self.tls_listener = tls_listener
-        self.tls_context = tls_context
         config = worker.config
-        self.files = StaticFiles(web_root(config.web_root))
+        # (the first worker says so when the root is missing; the others need not repeat it)
+        self.files = StaticFiles(web_root(config.web_root, warn=worker.slot == 0))
         self.pending: dict[socket.socket, Pending] = {}
+        self.paused: list[tuple[socket.socket, bool]] = []  # listeners out of descriptors
+        self.resume_at = 0.0
 
     def start(self) -> None:
         """Watch the listeners (from the worker's ``run``)."""
         for sock, secure in ((self.listener, False), (self.tls_listener, True)):
             if sock is not None:
                 sock.setblocking(False)
-                self.worker.sel.register(sock, 1, functools.partial(self._accept, sock, secure))
+                self._watch(sock, secure)
+
+    def _watch(self, listener: socket.socket, secure: bool) -> None:
+        self.worker.sel.register(listener, 1, functools.partial(self._accept, listener, secure))
+
+    def tick(self) -> None:
+        """Once a second: time out stalled requests, accept again after a pause."""
+        if self.pending:
+            self._expire()
+        if self.paused and self.worker.now >= self.resume_at:
+            for listener, secure in self.paused:
+                self._watch(listener, secure)
+            self.paused = []
 
     def stop(self) -> None:
         """Stop accepting and drop every connection not upgraded yet (at shutdown)."""
+        self.paused = []
         for sock in (self.listener, self.tls_listener):
             if sock is not None:
                 with contextlib.suppress(KeyError, ValueError):
@@ -209,7 +227,12 @@ class WebPort:
                 return
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.warning("web accept failed (%s)", exc.strerror)
+                    # Out of descriptors: stop accepting for a moment rather than spin on a
+                    # listening socket that stays readable (as the worker does)
+                    log.warning("web accept failed (%s); pausing for 1 s", exc.strerror)
+                    worker.sel.unregister(listener)
+                    self.paused.append((listener, secure))
+                    self.resume_at = worker.now + 1.0
                 else:
                     log.warning("web accept failed: %s", exc)
                 return
@@ -220,9 +243,10 @@ class WebPort:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if secure:
-                assert self.tls_context is not None
+                context = worker.tls_context
+                assert context is not None
                 try:
-                    sock = self.tls_context.wrap_socket(
+                    sock = context.wrap_socket(
                         sock, server_side=True, do_handshake_on_connect=False
                     )
                 except OSError as exc:
@@ -255,7 +279,11 @@ class WebPort:
             if not self._handshake(sock, p):
                 return
         try:
-            data = sock.recv(REQUEST_READ)
+            # (TLS: everything the SSL object holds, which no select would report)
+            if isinstance(sock, ssl.SSLSocket):
+                data = self.recv_tls(sock)
+            else:
+                data = sock.recv(REQUEST_READ)
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError as exc:
@@ -343,7 +371,7 @@ class WebPort:
             self.worker.sel.unregister(sock)
         self.worker._close_gently(sock)
 
-    def expire(self) -> None:
+    def _expire(self) -> None:
         """Close the connections that took longer than --web-handshake-timeout: a request
         that never ends gets 408, a TLS handshake that stalls or an answer the peer does not
         read, nothing more."""
@@ -385,16 +413,13 @@ class WebPort:
             worker._pause_client(client)
 
 
-def web_root(configured: str | None) -> str | None:
+def web_root(configured: str | None, warn: bool = True) -> str | None:
     """The folder the web port serves: --web-root, else the web client that comes with
     fastchat (the package folder ``fastchat/webclient``); ``None`` (every request 404, and
     a warning in the log) if it does not exist."""
-    import os
-
-    import fastchat
-
     root = configured or os.path.join(os.path.dirname(fastchat.__file__), "webclient")
     if not os.path.isdir(root):
-        log.warning("web root %s is not a folder: every request for a file gets 404", root)
+        if warn:
+            log.warning("web root %s is not a folder: every request for a file gets 404", root)
         return None
     return root

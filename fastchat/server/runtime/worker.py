@@ -101,7 +101,7 @@ class Worker:
         # whose HTTP request is under way; a WebSocket client then is a Client like any other
         self.web: WebPort | None = None
         if web_listener is not None or web_tls_listener is not None:
-            self.web = WebPort(self, web_listener, web_tls_listener, tls_context, _recv_tls)
+            self.web = WebPort(self, web_listener, web_tls_listener, _recv_tls)
         self.hub_address = hub_address
         self.lifeline_fd = lifeline_fd
         self.ready_fd = ready_fd
@@ -301,8 +301,8 @@ class Worker:
                     self._expire_lingering()
                 if self.handshaking:
                     self._expire_handshakes()
-                if self.web is not None and self.web.pending:
-                    self.web.expire()
+                if self.web is not None:
+                    self.web.tick()
                 if self.accept_paused_until and now >= self.accept_paused_until:
                     self._resume_accepting()
             self._flush_all()

@@ -164,6 +164,15 @@ class RequestReader:
             return None
         if not isinstance(event, h11.Request):  # (h11 gives a Request first, or raises)
             return error(400, "bad request")
+        # h11 bounds a head that is still incomplete; one that came whole in a single read
+        # is measured here, so that the limit does not depend on how the bytes arrived
+        size = (
+            len(event.method)
+            + len(event.target)
+            + sum(4 + len(n) + len(v) for n, v in event.headers)
+        )
+        if size > MAX_REQUEST:
+            return error(431, "request headers too large")
         return self._decide(event)
 
     def _decide(self, request: h11.Request) -> Answer | Upgrade:
@@ -242,6 +251,6 @@ def _file_answer(found: StaticFile, head: bool, if_none_match: list[bytes]) -> A
 
 
 def unavailable(reason: bytes) -> Answer:
-    """503 for an upgrade the server refuses to admit (full, too many from one address,
-    a K-line), saying why."""
+    """503 for an upgrade the server refuses to admit (--max-clients, --max-clients-per-ip),
+    saying why."""
     return error(503, reason.decode("utf-8", "replace"))

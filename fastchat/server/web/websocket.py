@@ -73,6 +73,7 @@ class WebSocketSession:
         "close_reason",
         "closed",
         "max_message",
+        "reading",
     )
 
     def __init__(self, subprotocol: Subprotocol, max_message: int = MAX_INPUT_LINE) -> None:
@@ -84,12 +85,13 @@ class WebSocketSession:
         # The close frame we owe, when the peer's input ends the connection
         self.close_code: int = CloseReason.NORMAL_CLOSURE
         self.close_reason = ""
-        self.closed = False  # no more frames either way: the close handshake is done or due
+        self.reading = True  # False once the peer's input ended the connection
+        self.closed = False  # True once a close frame went: no message may follow it
 
     def receive(self, data: bytes) -> Received:
         """Bytes from the peer (``b""``: the end of the stream)."""
         got = Received()
-        if self.closed:
+        if not self.reading:
             got.closed = True
             return got
         ws = self._ws
@@ -102,16 +104,21 @@ class WebSocketSession:
             elif isinstance(event, Ping):
                 got.reply += ws.send(event.response())
             elif isinstance(event, CloseConnection):
-                got.closed = self.closed = True
+                got.closed = True
+                self.reading = False
                 if ws.state is ConnectionState.OPEN:
                     # wsproto's parser refused a frame (it stays open for our close frame):
                     # the client is owed an ERROR line, then a close with the parser's code
                     self.close_code = event.code
                     self.close_reason = event.reason or "protocol error"
                     got.error = self.close_reason.encode()
-                elif ws.state is ConnectionState.REMOTE_CLOSING:
-                    got.reply += ws.send(event.response())  # the peer closed: echo it
-                break  # (CLOSED: the stream ended, without a close frame)
+                else:
+                    # the peer closed (echoed now: no message may follow), or the stream
+                    # ended without a close frame
+                    self.closed = True
+                    if ws.state is ConnectionState.REMOTE_CLOSING:
+                        got.reply += ws.send(event.response())
+                break
         return got
 
     def _take(self, piece: bytes, finished: bool, got: Received) -> bool:
@@ -140,6 +147,7 @@ class WebSocketSession:
         and then a close frame with ``code``, which :meth:`close` makes."""
         self.close_code = code
         self.close_reason = why.decode()
+        self.reading = False
         got.error = why
         got.closed = True
         return False

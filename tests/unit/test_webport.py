@@ -1,0 +1,149 @@
+"""fastchat.server.runtime.webport.WebSocketTransport against a fake socket that takes any
+number of bytes per send: whatever the kernel takes, the lines arrive whole, in order, each
+once, with control frames only between messages; and the worker's bookkeeping (what
+``send`` reports taken, the rest offered again with more behind it) holds."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from wsproto.connection import Connection, ConnectionType
+from wsproto.events import CloseConnection, Event, Message, Ping, Pong
+
+from fastchat.server.runtime.webport import WebSocketTransport
+from fastchat.server.web.http import Subprotocol
+from fastchat.server.web.websocket import WebSocketSession
+
+
+class FakeSocket:
+    """Takes ``capacity()`` bytes per send (0: raises BlockingIOError, as a full socket)."""
+
+    def __init__(self, capacity: itertools.cycle[int]) -> None:
+        self.capacity = capacity
+        self.wire = b""
+
+    def send(self, data: bytes) -> int:
+        n = min(next(self.capacity), len(data))
+        if n == 0:
+            raise BlockingIOError
+        self.wire += bytes(data[:n])
+        return n
+
+    def fileno(self) -> int:
+        return -1
+
+
+def transport(capacity: list[int], protocol: Subprotocol) -> tuple[WebSocketTransport, FakeSocket]:
+    sock = FakeSocket(itertools.cycle(capacity))
+    return WebSocketTransport(sock, WebSocketSession(protocol), lambda: b""), sock  # type: ignore[arg-type]
+
+
+def received(wire: bytes) -> list[Event]:
+    client = Connection(ConnectionType.CLIENT)
+    client.receive_data(wire)
+    return list(client.events())
+
+
+def drive(t: WebSocketTransport, batches: list[bytes], steps: int = 10_000) -> None:
+    """The worker's flush, turn after turn: what is not taken stays at the head of
+    ``outbuf`` and each turn's new lines queue behind it."""
+    outbuf = b""
+    queue = list(batches)
+    for _ in range(steps):
+        if queue:
+            outbuf += queue.pop(0)
+        if not outbuf:
+            if not queue:
+                return
+            continue
+        try:
+            sent = t.send(outbuf)
+        except BlockingIOError:
+            sent = 0
+        assert 0 <= sent <= len(outbuf)
+        outbuf = outbuf[sent:]
+    raise AssertionError("never drained")
+
+
+def lines_of(events: list[Event]) -> list[bytes]:
+    out = []
+    for e in events:
+        if isinstance(e, Message):
+            assert e.message_finished
+            out.append(e.data.encode() if isinstance(e.data, str) else bytes(e.data))
+    return out
+
+
+@pytest.mark.parametrize("protocol", [Subprotocol.TEXT, Subprotocol.BINARY])
+@pytest.mark.parametrize("seed", range(40))
+def test_partial_sends_deliver_every_line_once_in_order(protocol: Subprotocol, seed: int) -> None:
+    rng = random.Random(seed)
+    # small takes, refusals, and now and then a big one (a 66 kB line, 1 byte at a time,
+    # would take too many turns)
+    capacity = [rng.choice([0, 1, 2, 3, 7, 50, 130, 1000]) for _ in range(7)] + [70000]
+    lines = [
+        b"PRIVMSG #x :%d " % i
+        + b"z" * (66000 if i == 7 else rng.choice([0, 5, 120, 126, 300, 2000]))
+        + b"\xe9" * (i % 3)
+        for i in range(30)
+    ]
+    batches = []
+    rest = list(lines)
+    while rest:
+        take = rng.randint(1, 5)
+        batches.append(b"".join(line + b"\r\n" for line in rest[:take]))
+        rest = rest[take:]
+    t, sock = transport(capacity, protocol)
+    drive(t, batches)
+    assert t._tail == b""
+    binary = protocol is Subprotocol.BINARY
+    expected = [line if binary else line.decode("utf-8", "replace").encode() for line in lines]
+    assert lines_of(received(sock.wire)) == expected
+
+
+def test_a_pong_waits_behind_a_frame_under_way() -> None:
+    t, sock = transport([10, *[1000] * 5], Subprotocol.TEXT)
+    line = b"PRIVMSG #x :" + b"a" * 40 + b"\r\n"
+    assert t.send(line) == 0  # 10 bytes of its frame went: the line is not taken yet
+    t.control(Connection(ConnectionType.SERVER).send(Pong(b"p")))
+    assert t.send(line + b"PING next\r\n") == len(line) + len(b"PING next\r\n")
+    events = received(sock.wire)
+    assert [type(e).__name__ for e in events] == ["TextMessage", "Pong", "TextMessage"]
+
+
+def test_a_pong_goes_at_once_when_nothing_waits() -> None:
+    t, sock = transport([1000], Subprotocol.TEXT)
+    t.control(Connection(ConnectionType.SERVER).send(Pong(b"p")))
+    assert isinstance(received(sock.wire)[0], Pong)
+
+
+def test_after_a_close_no_message_is_sent() -> None:
+    t, sock = transport([1000], Subprotocol.TEXT)
+    client = Connection(ConnectionType.CLIENT)
+    got = t.feed(client.send(CloseConnection(1000)))
+    assert got.closed
+    assert t.send(b"ERROR :bye\r\n") == len(b"ERROR :bye\r\n")  # taken, and dropped
+    assert [type(e) for e in received(sock.wire)] == [CloseConnection]
+
+
+def test_shutdown_sends_the_close_after_the_rest_of_a_frame() -> None:
+    class Shut(FakeSocket):
+        def shutdown(self, how: int) -> None:
+            self.shut = how
+
+    sock = Shut(itertools.cycle([5, 1000]))
+    t = WebSocketTransport(sock, WebSocketSession(Subprotocol.TEXT), lambda: b"")  # type: ignore[arg-type]
+    assert t.send(b"ERROR :Closing link\r\n") == 0
+    t.shutdown(1)
+    events = received(sock.wire)
+    assert lines_of(events) == [b"ERROR :Closing link"]
+    assert isinstance(events[-1], CloseConnection) and events[-1].code == 1000
+    assert sock.shut == 1
+
+
+def test_ping_from_the_peer_is_answered_through_the_transport() -> None:
+    t, sock = transport([1000], Subprotocol.BINARY)
+    t.feed(Connection(ConnectionType.CLIENT).send(Ping(b"x")))
+    assert isinstance(received(sock.wire)[0], Pong)
