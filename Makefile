@@ -4,9 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-HOST    ?= 0.0.0.0
-PORT    ?= 6667
-WORKERS ?= 4
+HOST     ?= 0.0.0.0
+PORT     ?= 6667
+TLS_PORT ?= 6697
+WEB_PORT ?= 8080
+WORKERS  ?= 4
 
 # make loadtest: locust users; HOST/PORT given on the command line point it at a running server
 USERS    ?= 200
@@ -55,8 +57,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: install     ## start a 4-worker server on 0.0.0.0:6667 (HOST, PORT, WORKERS to change)
-	$(BIN)/fastchat serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+run: install     ## start a 4-worker server: IRC on 0.0.0.0:6667, TLS on 6697, the web client on http://localhost:8080 (HOST, PORT, TLS_PORT, WEB_PORT, WORKERS)
+	$(BIN)/fastchat serve --host $(HOST) --port $(PORT) --tls-port $(TLS_PORT) --web-port $(WEB_PORT) --workers $(WORKERS)
 
 client: install  ## start the curses client against HOST:PORT (default 127.0.0.1:6667)
 	$(BIN)/fastchat client $(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)) $(PORT)

@@ -516,6 +516,8 @@ const ANSWERS = new Set([
   "338", "369", "378", "379", "671", "276", "341", "324", "329", "367", "368", "321", "322",
   "323", "352", "315", "381", "900", "901", "903", "730", "731", "732", "733", "734",
 ]);
+/** ERR_NICKLOCKED, ERR_SASLFAIL, ERR_SASLTOOLONG, ERR_SASLABORTED, RPL_SASLMECHS */
+const SASL_FAILURES = new Set(["902", "904", "905", "906", "908"]);
 /** Numerics the client handles or that carry nothing to read. */
 const SILENT = new Set([RPL_TOPICWHOTIME, RPL_ENDOFNAMES, "730", "731", "732", "733", "734", "354"]);
 
@@ -587,7 +589,7 @@ function numeric(state, msg, ctx) {
   if (SILENT.has(code)) return;
   const text = args.filter((a, i) => !(i === 0 && a === "*")).join(" ");
   const n = Number(code);
-  if (n >= 400 && n < 600) {
+  if ((n >= 400 && n < 600) || SASL_FAILURES.has(code)) {
     state.addLine(state.activeBuffer(), { time: ctx.now, type: "error", nick: "", text: `${text} (${code})` });
     if (state.activeBuffer().historyLoading) state.activeBuffer().historyLoading = false;
   } else if (ANSWERS.has(code)) {

@@ -21,6 +21,7 @@ from selenium.webdriver.common.keys import Keys
 
 from fastchat.server.runtime import process
 from fastchat.server.runtime.tls import SELF_SIGNED_CERT
+from tests.browser import browser
 from tests.browser.browser import WebChat
 from tests.ircclient import IRCClient, wait_nicks_free
 
@@ -307,3 +308,40 @@ def test_phone_sized_window(page: WebChat, irc: Callable[..., IRCClient]) -> Non
     page.click_tab("#lobby")
     page.type("from a phone")
     page.wait_line("from a phone")
+
+
+def test_sasl_login_with_a_password(page: WebChat, irc: Callable[..., IRCClient]) -> None:
+    account = unique("acct")
+    maker = irc(unique("maker"))
+    maker.send("CAP REQ :draft/account-registration")
+    maker.send(f"REGISTER {account} * correct-horse-battery")
+    maker.expect(rf" REGISTER SUCCESS {account} ")
+    page.login(account, password="correct-horse-battery")
+    maker.send(f"WHOIS {account}")
+    maker.expect(rf" 330 {maker.nick} {account} {account} ")
+    page.click_tab("Server")
+    page.wait_line(f"You are now logged in as {account}")
+
+
+def test_sasl_failure_is_said_and_the_session_goes_on(
+    page: WebChat, irc: Callable[..., IRCClient]
+) -> None:
+    bob = irc(unique("bob"))
+    nick = unique("web")
+    page.login(nick, password="not-an-account")
+    page.wait(lambda: "SASL login failed" in page.status(), "the status line to say so")
+    assert "connected without an account" in page.status()
+    page.find("#status-action").click()
+    page.wait(lambda: page.status() == "", "the warning to be dismissed")
+    page.type("still here")
+    bob.expect(rf"^:{nick}!\S+ PRIVMSG #lobby :still here$")
+    page.click_tab("Server")
+    page.wait_line("SASL authentication failed")
+
+
+def test_console_errors_are_seen(page: WebChat) -> None:
+    """The check every test ends with can fail: an error in the page reaches it."""
+    page.js("setTimeout(() => { throw new Error('boom from the page') }, 0)")
+    page.wait(lambda: page.js("return document.readyState") == "complete", "the page")
+    errors = page.wait(lambda: browser.console_errors(page.driver), "the error in the console log")
+    assert any("boom from the page" in e for e in errors)

@@ -7,7 +7,7 @@
  * ISUPPORT tokens. Must never: keep chat state (buffers, members: state.js) or touch the DOM.
  *
  * Events (CustomEvent, `detail`): "message" (a parsed line, after registration handling),
- * "status" ({state, error, retryAt, attempt}), "registered" ({nick}).
+ * "status" ({state, error, retryAt, attempt, warning}), "registered" ({nick}).
  * States: "connecting", "registering", "registered", "disconnected" (for good: a /quit, a
  * refused nick or a fatal error), "reconnecting" (waiting for the next attempt).
  */
@@ -85,6 +85,7 @@ export class Connection extends EventTarget {
     this.availableCaps = new Map(); // offered: name -> value
     this.isupport = {};
     this.lastError = null;
+    this.warning = null; // something to tell the user that did not stop the registration
     this._closedByUser = false;
     this._reconnectTimer = null;
     this._keepaliveTimer = null;
@@ -158,6 +159,7 @@ export class Connection extends EventTarget {
     this._capLsDone = false;
     this._saslPending = false;
     this.lastError = null;
+    this.warning = null;
     this._setState("connecting");
     let ws;
     try {
@@ -286,7 +288,8 @@ export class Connection extends EventTarget {
       case "906":
       case "908":
         if (this._saslPending) {
-          this.lastError = "SASL login failed: " + (msg.params[msg.params.length - 1] || "");
+          // not fatal: the session goes on, logged in to no account, and says so
+          this.warning = "SASL login failed: " + (msg.params[msg.params.length - 1] || "");
           this._endCap();
         }
         break;
@@ -294,7 +297,7 @@ export class Connection extends EventTarget {
         this.nick = msg.params[0];
         this.attempt = 0;
         this.lastError = null;
-        this._setState("registered");
+        this._setState("registered", { warning: this.warning });
         this.dispatchEvent(new CustomEvent("registered", { detail: { nick: this.nick } }));
         break;
       case "005":

@@ -3,7 +3,7 @@
  * "Reconnect now"), or the last error. Hidden while all is well.
  *
  * Owns: the status element and its countdown timer. Must never: reconnect by itself; the
- * button calls `onAction(kind)`.
+ * button calls `onAction(kind)` ("reconnect", "connect"; "dismiss" it handles itself).
  */
 
 export class StatusLine {
@@ -14,7 +14,10 @@ export class StatusLine {
     this.onAction = onAction;
     this.timer = null;
     this.action = null;
-    button.addEventListener("click", () => this.action && this.onAction(this.action));
+    button.addEventListener("click", () => {
+      if (this.action === "dismiss") this._show(null);
+      else if (this.action) this.onAction(this.action);
+    });
   }
 
   update(status) {
@@ -24,7 +27,7 @@ export class StatusLine {
     this.box.dataset.state = status.state;
     switch (status.state) {
       case "registered":
-        this._show(null);
+        this._show(status.warning ? `${status.warning}. You are connected without an account.` : null, status.warning ? "dismiss" : null);
         break;
       case "connecting":
       case "registering":
@@ -54,6 +57,6 @@ export class StatusLine {
     this.text.textContent = text;
     this.action = action;
     this.button.hidden = !action;
-    this.button.textContent = action === "reconnect" ? "Reconnect now" : "Connect";
+    this.button.textContent = { reconnect: "Reconnect now", connect: "Connect", dismiss: "Dismiss" }[action] || "";
   }
 }
