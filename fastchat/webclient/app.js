@@ -364,9 +364,12 @@ class App {
     const buf = state.activeBuffer();
     renderBufferList($("buffer-list"), state, (key) => this.selectBuffer(key));
     const title = buf.kind === "server" ? this.serverTitle() : buf.name;
-    replaceChildren($("buffer-title"), title);
-    replaceChildren($("topic"), ...(buf.kind === "channel" ? linkify(buf.topic) : buf.kind === "query" ? ["Private conversation"] : []));
-    $("topic").title = buf.topic || "";
+    if ($("buffer-title").textContent !== title) replaceChildren($("buffer-title"), title);
+    const topic = buf.kind === "channel" ? buf.topic : buf.kind === "query" ? "Private conversation" : "";
+    if ($("topic").textContent !== topic) {
+      replaceChildren($("topic"), ...linkify(topic));
+      $("topic").title = topic;
+    }
     const isChannel = buf.kind === "channel";
     $("app").classList.toggle("no-members", !isChannel || this.hideMembers);
     $("toggle-members").hidden = !isChannel;

@@ -230,12 +230,15 @@ class WebChat:
         self.find("#input").send_keys(*keys)
 
     def click_tab(self, name: str) -> None:
-        for button in self.find_all("#buffer-list button"):
-            if button.find_element(By.CSS_SELECTOR, ".name").text == name:
-                button.click()
-                self.wait_active(name)
-                return
-        raise AssertionError(f"no tab {name!r}: {self.tabs()}")
+        def click() -> bool:
+            for button in self.find_all("#buffer-list button"):
+                if button.find_element(By.CSS_SELECTOR, ".name").text == name:
+                    button.click()
+                    return True
+            return False
+
+        self.wait(click, f"a tab {name!r} to click (tabs: {self.tabs()})")
+        self.wait_active(name)
 
     def leave(self) -> None:
         """Close the page (the client quits on pagehide) and forget the session."""

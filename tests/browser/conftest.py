@@ -40,10 +40,16 @@ def web_server(request: pytest.FixtureRequest) -> Iterator[process.ServerProcess
 def page(driver: WebDriver, web_server: process.ServerProcess) -> Iterator[WebChat]:
     """The web client, freshly loaded from the server, with no saved session; afterwards the
     page is closed (the client quits) and the console must hold no error."""
-    chat = WebChat(driver, f"http://{web_server.host}:{web_server.web_port}/")
-    driver.set_window_size(*browser.DESKTOP)
-    chat.open()
-    chat.js("localStorage.clear(); sessionStorage.clear()")
+    origin = f"http://{web_server.host}:{web_server.web_port}"
+    chat = WebChat(driver, origin + "/")
+    driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"}
+    )
+    # no drawer animations to wait for
+    driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-reduced-motion", "value": "reduce"}]},
+    )
     chat.open()
     browser.console_errors(driver)  # what an earlier test left is its own business
     yield chat

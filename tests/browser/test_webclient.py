@@ -243,6 +243,11 @@ def test_keyboard_recall_completion_and_tab_switching(
     assert page.find("#input").get_attribute("value") == f"{bob.nick}: "
     page.keys("hi", Keys.ENTER)
     bob.expect(f"PRIVMSG #lobby :{bob.nick}: hi$")
+    # a focused tab keeps its focus while lines arrive (the list is updated in place)
+    page.js("document.querySelector('#buffer-list button').focus()")
+    bob.send("PRIVMSG #lobby :a line while you tab around")
+    page.wait_line("a line while you tab around")
+    assert page.js("return document.activeElement.dataset.buffer") == "*server*"
     page.keys(Keys.ALT, "1")
     page.wait_active("Server")
     page.keys(Keys.ALT, "2")
@@ -259,8 +264,10 @@ def test_reconnects_and_rejoins_its_channels(page: WebChat, irc: Callable[..., I
     bob.expect(rf"^:{nick}!\S+ JOIN :?{channel}")
     # the connection drops under the client's feet (as when a network goes away)
     page.js("window.fastchat.conn.ws.close()")
-    page.wait(lambda: "Reconnecting" in page.status(), "the status line to say so")
+    page.wait(lambda: "Reconnecting in" in page.status(), "the status line to say so")
     bob.expect(rf"^:{nick}!\S+ QUIT")
+    assert page.find("#status-action").text == "Reconnect now"
+    page.find("#status-action").click()  # rather than wait for the backoff
     bob.expect(rf"^:{nick}!\S+ JOIN :?{channel}", timeout=15)
     page.wait_registered()
     page.wait(lambda: page.status() == "", "the status line to go")
