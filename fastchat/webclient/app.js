@@ -58,6 +58,8 @@ class App {
     this.state = new ChatState();
     this.renderQueued = false;
     this.hideMembers = false;
+    this.fromForm = false;
+    this.everRegistered = false;
     this.isTouch = matchMedia("(pointer: coarse)").matches;
     this.narrow = matchMedia("(max-width: 760px)");
 
@@ -123,11 +125,15 @@ class App {
     }
     const previous = loadSession();
     const channels = previous && previous.nick === nick ? previous.channels || [] : [];
-    this.start({ nick, url, password: $("login-password").value, channels, queries: [], autoconnect: true });
+    this.start({ nick, url, password: $("login-password").value, channels, queries: [], autoconnect: true }, true);
   }
 
-  start(session) {
+  /** Connect with `session`; `fromForm`: the user just filled in the form (a failure to
+   * connect sends them back to it), rather than a saved session after a reload (retried). */
+  start(session, fromForm = false) {
     if (this.conn) this.conn.quit();
+    this.fromForm = fromForm;
+    this.everRegistered = false;
     this.session = { ...session, autoconnect: true };
     saveSession(this.session);
     this.state = new ChatState();
@@ -147,6 +153,16 @@ class App {
   }
 
   onStatus(status) {
+    if (status.state === "registered") this.everRegistered = true;
+    if (status.state === "reconnecting" && !this.everRegistered && this.fromForm) {
+      // the first try from the form failed (a wrong URL, the server down): back to the form
+      const error = status.error || "Cannot connect";
+      this.conn.quit();
+      this.session.autoconnect = false;
+      saveSession(this.session);
+      this.showLogin(error);
+      return;
+    }
     this.status.update(status);
     if (status.state === "reconnecting" || status.state === "disconnected") {
       this.state.disconnected();
@@ -183,6 +199,10 @@ class App {
         }
         break;
       case "PART":
+        // leaving a channel closes its tab (a kick leaves it open, to show why)
+        if (selfSource) state.closeBuffer(msg.params[0]);
+        this.saveTabs();
+        break;
       case "KICK":
         this.saveTabs();
         break;

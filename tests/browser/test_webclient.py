@@ -148,9 +148,8 @@ def test_join_me_topic_part(page: WebChat, irc: Callable[..., IRCClient]) -> Non
     page.wait(lambda: f"+{nick}" in page.members(), "our voice in the nick list")
     page.type("/part")
     bob.expect(rf"^:{nick}!\S+ PART {channel}")
-    page.wait(
-        lambda: page.member_nicks() == [] or page.active_tab() != channel, "the nick list to empty"
-    )
+    page.wait(lambda: channel not in page.tabs(), "the channel's tab to close")
+    assert page.active_tab() == "Server"
 
 
 def test_nick_change_and_errors_in_the_active_tab(
@@ -352,3 +351,19 @@ def test_console_errors_are_seen(page: WebChat) -> None:
     page.wait(lambda: page.js("return document.readyState") == "complete", "the page")
     errors = page.wait(lambda: browser.console_errors(page.driver), "the error in the console log")
     assert any("boom from the page" in e for e in errors)
+
+
+def test_a_server_that_cannot_be_reached_sends_back_to_the_form(page: WebChat) -> None:
+    page.find(".login-advanced summary").click()
+    url = page.find("#login-url")
+    assert url.get_attribute("value") == page.url.replace("http://", "ws://")  # the page's own
+    url.clear()
+    url.send_keys("ws://127.0.0.1:9/")  # the discard port: nothing listens
+    page.find("#login-nick").send_keys(unique("web"))
+    page.find("#login-submit").click()
+    page.wait(lambda: page.find("#login-error").is_displayed(), "an error on the form")
+    assert "ws://127.0.0.1:9/" in page.find("#login-error").text
+    assert page.find("#login").is_displayed()
+    # the browser itself reports the failed connection in the console, and nothing else
+    errors = browser.console_errors(page.driver)
+    assert errors and all("ws://127.0.0.1:9/" in e for e in errors), errors
