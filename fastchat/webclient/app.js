@@ -11,7 +11,7 @@
 
 import { Connection } from "./irc/connection.js";
 import { ChatState, SERVER_BUFFER } from "./state.js";
-import { CommandError, messageLines, runInput } from "./commands.js";
+import { COMMANDS, CommandError, messageLines, runInput } from "./commands.js";
 import { renderBufferList } from "./ui/bufferlist.js";
 import { renderMembers } from "./ui/members.js";
 import { MessageView } from "./ui/messages.js";
@@ -68,7 +68,7 @@ class App {
     });
     this.composer = new Composer($("composer"), $("input"), {
       onSubmit: (text) => this.submit(text),
-      candidates: () => this.completionCandidates(),
+      candidates: (word, atStart) => this.completionCandidates(word, atStart),
       onPage: (direction) => this.messages.page(direction),
     });
     this.status = new StatusLine($("status"), $("status-text"), $("status-action"), {
@@ -89,6 +89,12 @@ class App {
     });
     $("scrim").addEventListener("click", () => this.closeDrawers());
     document.addEventListener("keydown", (e) => this.onGlobalKey(e));
+    document.addEventListener("visibilitychange", () => {
+      // while the page is hidden, the tab on screen collects unread lines too (the title shows them)
+      this.state.pageVisible = !document.hidden;
+      if (!document.hidden) this.state.setActive(this.state.active);
+      this.render();
+    });
     window.addEventListener("online", () => this.conn?.reconnectNow());
     window.addEventListener("pagehide", () => {
       // leave at once, so a reload finds the nick free
@@ -137,6 +143,7 @@ class App {
     this.session = { ...session, autoconnect: true };
     saveSession(this.session);
     this.state = new ChatState();
+    this.state.pageVisible = !document.hidden;
     for (const name of session.channels || []) this.state.ensureBuffer(name, "channel");
     for (const name of session.queries || []) this.state.ensureBuffer(name, "query");
     this.messages.bufKey = null;
@@ -317,9 +324,12 @@ class App {
     };
   }
 
-  completionCandidates() {
-    const buf = this.state.activeBuffer();
-    if (buf.kind === "channel") return [...buf.members.values()].map((m) => m.nick).filter((n) => !this.state.isMe(n));
+  completionCandidates(word, atStart) {
+    const state = this.state;
+    if (atStart && word.startsWith("/")) return Object.keys(COMMANDS).map((c) => "/" + c);
+    if (state.isChannel(word)) return state.orderedBuffers().filter((b) => b.kind === "channel").map((b) => b.name);
+    const buf = state.activeBuffer();
+    if (buf.kind === "channel") return [...buf.members.values()].map((m) => m.nick).filter((n) => !state.isMe(n));
     if (buf.kind === "query") return [buf.name];
     return [];
   }

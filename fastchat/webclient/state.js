@@ -35,6 +35,7 @@ export class ChatState {
     this.pendingNames = new Map(); // folded channel -> Map of members being listed
     this.historyRequests = new Map(); // folded target -> {limit, kind: before|latest|latest-after}
     this.version = 0; // bumped on every change the views may need to show
+    this.pageVisible = true; // false: even the active buffer's new lines are unread
     this.ensureBuffer(SERVER_BUFFER, "server");
   }
 
@@ -82,6 +83,8 @@ export class ChatState {
         highlight: false,
         historyExhausted: false,
         historyLoading: false,
+        firstUnreadId: null, // the first line counted in `unread`
+        markerBefore: null, // the line the "new messages" marker is shown above
         version: 0,
       };
       this.buffers.set(key, buf);
@@ -101,9 +104,12 @@ export class ChatState {
   setActive(name) {
     const buf = this.buffer(name);
     if (!buf) return;
+    // the "new messages" line goes above the first line not read yet, if any
+    buf.markerBefore = buf.unread ? buf.firstUnreadId : null;
     this.active = buf.key;
     buf.unread = 0;
     buf.highlight = false;
+    buf.version++;
     this.version++;
   }
 
@@ -142,7 +148,8 @@ export class ChatState {
     let i = lines.length;
     while (i > 0 && lines[i - 1].time > entry.time) i--;
     lines.splice(i, 0, entry);
-    if (!history && TALK.has(entry.type) && !entry.self && buf.key !== this.active) {
+    if (!history && TALK.has(entry.type) && !entry.self && (buf.key !== this.active || !this.pageVisible)) {
+      if (!buf.unread) buf.firstUnreadId = entry.id;
       buf.unread++;
       if (buf.kind === "query" || entry.highlight) buf.highlight = true;
     }

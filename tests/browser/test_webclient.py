@@ -121,6 +121,11 @@ def test_private_messages_with_a_tls_client(page: WebChat, irc: Callable[..., IR
     page.click_tab(secure.nick)
     page.wait_line("psst, over TLS")
     assert page.unread(secure.nick) == 0
+    marker = page.js(
+        "const m = document.querySelector('#message-list .unread-marker');"
+        "return m && m.nextElementSibling.textContent"
+    )
+    assert marker and "psst, over TLS" in marker, "the new-messages line above the first unread"
     page.type("got it")
     secure.expect(rf"^:{nick}!\S+ PRIVMSG {secure.nick} :got it$")
     page.type(f"/msg {secure.nick} and a second one")
@@ -242,6 +247,9 @@ def test_keyboard_recall_completion_and_tab_switching(
     assert page.find("#input").get_attribute("value") == f"{bob.nick}: "
     page.keys("hi", Keys.ENTER)
     bob.expect(f"PRIVMSG #lobby :{bob.nick}: hi$")
+    page.keys("/jo", Keys.TAB, "#lob", Keys.TAB)
+    assert page.find("#input").get_attribute("value") == "/join #lobby "
+    page.find("#input").clear()
     # a focused tab keeps its focus while lines arrive (the list is updated in place)
     page.js("document.querySelector('#buffer-list button').focus()")
     bob.send("PRIVMSG #lobby :a line while you tab around")

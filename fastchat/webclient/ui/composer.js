@@ -1,27 +1,35 @@
 /**
  * The input line: Enter sends (Shift+Enter for a new line), Up and Down recall what was sent,
- * Tab completes nicks (again to cycle), PageUp/PageDown scroll the messages.
+ * Tab completes nicks, /commands and #channels (again to cycle), PageUp/PageDown scroll the
+ * messages.
  *
  * Owns: the <textarea> and its keyboard. Must never: interpret what was typed; it hands it to
- * `onSubmit(text)` and asks `candidates()` for nicks to complete.
+ * `onSubmit(text)` and asks `candidates(word, atStart)` for words to complete.
  */
 
 const HISTORY_MAX = 100;
 
-/** Complete the word before the caret from `nicks`. Returns {text, caret, matches} or null. */
-export function completeNick(text, caret, nicks, previous = null) {
+/**
+ * Complete the word before the caret from `candidates(word, atStart)` (nicks, and /commands
+ * or #channels as the word begins). Returns {text, caret, state} or null; `previous` (the
+ * last answer's state) cycles to the next match.
+ */
+export function completeWord(text, caret, candidates, previous = null) {
   let start = caret;
   while (start > 0 && !/\s/.test(text[start - 1])) start--;
   const word = previous ? previous.prefix : text.slice(start, caret);
   if (!word) return null;
+  const replaceFrom = previous ? previous.start : start;
   const matches = previous
     ? previous.matches
-    : nicks.filter((n) => n.toLowerCase().startsWith(word.toLowerCase())).sort((a, b) => a.localeCompare(b));
+    : candidates(word, replaceFrom === 0)
+        .filter((n) => n.toLowerCase().startsWith(word.toLowerCase()))
+        .sort((a, b) => a.localeCompare(b));
   if (!matches.length) return null;
   const index = previous ? (previous.index + 1) % matches.length : 0;
-  const replaceFrom = previous ? previous.start : start;
   const replaceTo = previous ? previous.end : caret;
-  const suffix = replaceFrom === 0 ? ": " : " ";
+  // a nick first on the line is addressed ("nick: "); anything else is followed by a space
+  const suffix = replaceFrom === 0 && !/^[/#&]/.test(matches[index]) ? ": " : " ";
   const completed = matches[index] + suffix;
   const out = text.slice(0, replaceFrom) + completed + text.slice(replaceTo);
   return {
@@ -105,7 +113,7 @@ export class Composer {
         this._set(this.sent[this.recall]);
       }
     } else if (e.key === "Tab" && !e.ctrlKey && !e.altKey && !e.shiftKey) {
-      const done = completeNick(input.value, input.selectionStart, this.candidates(), this.completion);
+      const done = completeWord(input.value, input.selectionStart, this.candidates, this.completion);
       if (!done) return; // let Tab move the focus, as everywhere else
       e.preventDefault();
       this.completion = done.state;

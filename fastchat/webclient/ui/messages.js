@@ -94,6 +94,7 @@ export class MessageView {
   }
 
   render(buf) {
+    this.buf = buf;
     if (buf.key !== this.bufKey) {
       if (this.bufKey !== null) {
         const s = this.scroller;
@@ -150,6 +151,9 @@ export class MessageView {
   }
 
   _append(line, parent = this.list) {
+    if (this.buf && line.id === this.buf.markerBefore) {
+      parent.append(h("li", { class: "unread-marker", role: "separator" }, "New messages"));
+    }
     const day = dayKey(line.time);
     if (day !== this.lastDay) {
       if (this.lastDay !== null || line.history) {

@@ -5,6 +5,7 @@ import "./test_parser.js";
 import "./test_state.js";
 import "./test_commands.js";
 import "./test_connection.js";
+import "./test_composer.js";
 
 const results = await run();
 for (const f of results.failed) console.log(`FAIL ${f.name}\n${f.error}\n`);

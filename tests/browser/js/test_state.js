@@ -243,3 +243,30 @@ test("closing a tab returns to the server buffer", () => {
   eq(s.active, SERVER_BUFFER);
   ok(!s.buffer("bob"));
 });
+
+test("the new-messages marker goes above the first unread line of a tab on opening it", () => {
+  const s = feed(registered(), ":me!u@h JOIN #a", ":me!u@h JOIN #b");
+  s.setActive("#a");
+  feed(s, ":bob!b@h PRIVMSG #b :old", ":carol!c@h JOIN #b");
+  s.setActive("#b");
+  s.setActive("#a");
+  feed(s, ":bob!b@h PRIVMSG #b :new one", ":bob!b@h PRIVMSG #b :new two");
+  const firstNew = s.buffer("#b").lines.find((l) => l.text === "new one");
+  s.setActive("#b");
+  eq(s.buffer("#b").markerBefore, firstNew.id);
+  s.setActive("#a");
+  s.setActive("#b");
+  eq(s.buffer("#b").markerBefore, null, "nothing new: no marker");
+});
+
+test("while the page is hidden, the tab on screen collects unread lines", () => {
+  const s = feed(registered(), ":me!u@h JOIN #a");
+  s.setActive("#a");
+  s.pageVisible = false;
+  feed(s, ":bob!b@h PRIVMSG #a :while away");
+  eq(s.buffer("#a").unread, 1);
+  s.pageVisible = true;
+  s.setActive("#a");
+  eq(s.buffer("#a").unread, 0);
+  ok(s.buffer("#a").markerBefore !== null);
+});
