@@ -60,6 +60,7 @@ class App {
     this.hideMembers = false;
     this.fromForm = false;
     this.everRegistered = false;
+    this.reclaiming = null; // the nick we wait for (MONITOR) to take back
     this.isTouch = matchMedia("(pointer: coarse)").matches;
     this.narrow = matchMedia("(max-width: 760px)");
 
@@ -194,7 +195,12 @@ class App {
       case "001": {
         const channels = state.orderedBuffers().filter((b) => b.kind === "channel").map((b) => b.name);
         if (channels.length) conn.send("JOIN", channels.join(","));
-        if (conn.nick !== conn.wantedNick) conn.send("MONITOR", "+", conn.wantedNick);
+        this.reclaiming = null;
+        if (conn.nick !== conn.wantedNick) {
+          // our nick is still held (by our own previous connection, most likely): watch it
+          this.reclaiming = conn.wantedNick;
+          conn.send("MONITOR", "+", conn.wantedNick);
+        }
         break;
       }
       case "JOIN":
@@ -214,13 +220,17 @@ class App {
         this.saveTabs();
         break;
       case "NICK":
-        if (msg.params[0] && state.isMe(msg.params[0]) && state.fold(msg.params[0]) === state.fold(conn.wantedNick)) {
-          conn.send("MONITOR", "-", conn.wantedNick);
+        if (selfSource || (msg.params[0] && state.isMe(msg.params[0]))) {
+          // ours: a reload comes back with it; and a nick we were waiting for is ours now
+          if (this.reclaiming) conn.send("MONITOR", "-", this.reclaiming);
+          this.reclaiming = null;
+          this.session.nick = conn.wantedNick;
+          saveSession(this.session);
         }
         break;
       case "731": // RPL_MONOFFLINE: the nick we wanted is free again
-        if ((msg.params[1] || "").split(",").some((n) => state.fold(n.split("!")[0]) === state.fold(conn.wantedNick))) {
-          conn.send("NICK", conn.wantedNick);
+        if (this.reclaiming && (msg.params[1] || "").split(",").some((n) => state.fold(n.split("!")[0]) === state.fold(this.reclaiming))) {
+          conn.send("NICK", this.reclaiming);
         }
         break;
       default:

@@ -20,6 +20,10 @@ import {
 
 export const SERVER_BUFFER = "*server*";
 
+/** A tab keeps at most MAX_LINES lines; past that, its oldest go, down to KEEP_LINES. */
+export const MAX_LINES = 4000;
+const KEEP_LINES = 3000;
+
 /** Line kinds that count as conversation (unread counts, highlights). */
 const TALK = new Set(["message", "notice", "action"]);
 
@@ -148,6 +152,7 @@ export class ChatState {
     let i = lines.length;
     while (i > 0 && lines[i - 1].time > entry.time) i--;
     lines.splice(i, 0, entry);
+    if (lines.length > MAX_LINES) this._trim(buf);
     if (!history && TALK.has(entry.type) && !entry.self && (buf.key !== this.active || !this.pageVisible)) {
       if (!buf.unread) buf.firstUnreadId = entry.id;
       buf.unread++;
@@ -156,6 +161,13 @@ export class ChatState {
     buf.version++;
     this.version++;
     return entry;
+  }
+
+  /** Forget a long-open tab's oldest lines (scrolling up asks the server for them again). */
+  _trim(buf) {
+    const dropped = buf.lines.splice(0, buf.lines.length - KEEP_LINES);
+    for (const line of dropped) if (line.msgid) buf.msgids.delete(line.msgid);
+    buf.historyExhausted = false;
   }
 
   /**

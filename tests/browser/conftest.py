@@ -1,4 +1,4 @@
-"""Fixtures of the browser tests: one headless Chromium per module, one fastchat server (with
+"""Fixtures of the browser tests: one headless Chromium for all, one fastchat server (with
 its web and TLS ports) per worker count, and a fresh page per test that must leave no
 JavaScript error in the console."""
 
@@ -18,8 +18,9 @@ from tests.browser.browser import WebChat
 SERVER_ARGS = ["--chathistory-max", "20", "--flood-burst", "200"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def driver() -> Iterator[WebDriver]:
+    """One headless Chromium for every browser test (each page starts from clean storage)."""
     why = browser.missing()
     if why:
         pytest.skip(why)

@@ -304,7 +304,11 @@ export class Connection extends EventTarget {
         Object.assign(this.isupport, parseISupport(msg.params));
         break;
       case "NICK":
-        if (msg.source && msg.source.name === this.nick) this.nick = msg.params[0];
+        if (msg.source && msg.source.name === this.nick) {
+          this.nick = msg.params[0];
+          // the nick to come back with after a reconnection is the one we have now
+          if (this.state === "registered") this.wantedNick = this.nick;
+        }
         break;
       case "432": // ERR_ERRONEUSNICKNAME
       case "433": // ERR_NICKNAMEINUSE

@@ -190,3 +190,16 @@ test("the keep-alive PINGs a silent server and gives up on one that stays silent
   eq(conn.state, "reconnecting");
   ok(conn.lastError.includes("stopped answering"));
 });
+
+test("after a /nick, a reconnection comes back with the new nick", () => {
+  const { conn, ws, timers } = connection();
+  ws().open();
+  ws().receive(":srv CAP * LS :", ":srv 001 alice :Welcome", ":alice!u@h NICK :alicia");
+  eq(conn.nick, "alicia");
+  eq(conn.wantedNick, "alicia");
+  ws().drop();
+  timers.fireNext([...timers.timers.values()].find((t) => t.ms < 60_000).ms);
+  ws().open();
+  ws().receive(":srv CAP * LS :");
+  ok(ws().sent.includes("NICK alicia"));
+});

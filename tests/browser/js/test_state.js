@@ -1,7 +1,7 @@
 // The chat state (fastchat/webclient/state.js), fed transcripts of server lines.
 import { eq, ok, test } from "./harness.js";
 import { parseMessage } from "../../../fastchat/webclient/irc/parser.js";
-import { ChatState, SERVER_BUFFER } from "../../../fastchat/webclient/state.js";
+import { ChatState, MAX_LINES, SERVER_BUFFER } from "../../../fastchat/webclient/state.js";
 
 const T0 = Date.parse("2026-11-26T10:00:00.000Z");
 
@@ -269,4 +269,17 @@ test("while the page is hidden, the tab on screen collects unread lines", () => 
   s.setActive("#a");
   eq(s.buffer("#a").unread, 0);
   ok(s.buffer("#a").markerBefore !== null);
+});
+
+test("a tab keeps a bounded number of lines; the oldest can be fetched again", () => {
+  const s = feed(registered(), ":me!u@h JOIN #a");
+  const buf = s.buffer("#a");
+  buf.historyExhausted = true;
+  for (let i = 0; i <= MAX_LINES; i++) {
+    s.apply(parseMessage(`@msgid=x${i} :bob!b@h PRIVMSG #a :${i}`), T0 + 10 + i);
+  }
+  ok(buf.lines.length < MAX_LINES, `trimmed to ${buf.lines.length}`);
+  eq(buf.lines.at(-1).text, String(MAX_LINES));
+  ok(!buf.msgids.has("x0"), "a dropped line's msgid is forgotten: it may come back");
+  ok(!buf.historyExhausted, "scrolling up asks again");
 });
