@@ -52,7 +52,7 @@ def irc(web_server: process.ServerProcess) -> Iterator[Callable[..., IRCClient]]
         return client
 
     yield make
-    nicks = [c.nick for c in clients]
+    nicks = [c.nick for c in clients if c.nick]
     for client in clients:
         client.close()
     wait_nicks_free(web_server.host, web_server.port, nicks)
@@ -375,3 +375,24 @@ def test_a_server_that_cannot_be_reached_sends_back_to_the_form(page: WebChat) -
     # the browser itself reports the failed connection in the console, and nothing else
     errors = browser.console_errors(page.driver)
     assert errors and all("ws://127.0.0.1:9/" in e for e in errors), errors
+
+
+def test_a_nick_in_use_is_taken_back_when_it_is_free(
+    page: WebChat, irc: Callable[..., IRCClient]
+) -> None:
+    holder = irc(unique("held"))
+    page.wait(lambda: page.find("#login-nick").is_displayed(), "the login form")
+    page.find("#login-nick").send_keys(holder.nick)
+    page.find("#login-submit").click()
+    page.wait_registered()
+    assert page.js("return window.fastchat.conn.nick") == holder.nick + "_"
+    nick = holder.nick
+    holder.send("QUIT :making room")
+    holder.wait_closed()
+    holder.nick = ""  # the page's now: not to be waited for when the test ends
+    page.wait(
+        lambda: page.js("return window.fastchat.conn.nick") == nick,
+        "the client to take its nick back (MONITOR)",
+    )
+    page.wait_active("#lobby")
+    page.wait_line(f"{nick}_ is now known as {nick}")
