@@ -64,7 +64,7 @@ class App {
     this.isTouch = matchMedia("(pointer: coarse)").matches;
     this.narrow = matchMedia("(max-width: 760px)");
 
-    this.messages = new MessageView($("messages"), $("message-list"), $("history-marker"), {
+    this.messages = new MessageView($("messages"), $("message-list"), $("history-marker"), $("jump"), {
       onNeedHistory: (key) => this.requestOlderHistory(key),
     });
     this.composer = new Composer($("composer"), $("input"), {

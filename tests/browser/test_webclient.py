@@ -230,6 +230,17 @@ def test_scrolling_up_loads_older_history(page: WebChat, irc: Callable[..., IRCC
         lambda: "beginning of the history" in page.find("#history-marker").text,
         "the beginning-of-history marker",
     )
+    # reading up there, a new line arrives below: a button says so, and takes us down
+    page.js("document.getElementById('messages').scrollTop = 0")
+    assert not page.find("#jump").is_displayed()
+    bob.send(f"PRIVMSG {channel} :meanwhile, below")
+    page.wait(lambda: page.find("#jump").is_displayed(), "the 'new lines below' button")
+    page.find("#jump").click()
+    page.wait(lambda: not page.find("#jump").is_displayed(), "the button to go")
+    assert page.js(
+        "const m = document.getElementById('messages');"
+        "return m.scrollHeight - m.scrollTop - m.clientHeight < 40"
+    )
 
 
 def test_keyboard_recall_completion_and_tab_switching(

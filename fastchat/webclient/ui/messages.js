@@ -64,8 +64,10 @@ function lineBody(line) {
 }
 
 export class MessageView {
-  constructor(scroller, list, marker, { onNeedHistory }) {
+  constructor(scroller, list, marker, jump, { onNeedHistory }) {
     this.scroller = scroller;
+    this.jump = jump; // "New lines below": shown when lines arrive while the reader is up
+    jump.addEventListener("click", () => this.scrollToBottom());
     this.list = list;
     this.marker = marker;
     this.onNeedHistory = onNeedHistory;
@@ -86,6 +88,7 @@ export class MessageView {
 
   scrollToBottom() {
     this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.jump.hidden = true;
   }
 
   /** Scroll by a page (PageUp/PageDown from the input). */
@@ -101,6 +104,7 @@ export class MessageView {
         this.scrollPositions.set(this.bufKey, this.atBottom() ? 0 : s.scrollHeight - s.scrollTop);
       }
       this.bufKey = buf.key;
+      this.jump.hidden = true;
       this._rebuild(buf);
       const fromBottom = this.scrollPositions.get(buf.key) || 0;
       if (fromBottom) this.scroller.scrollTop = this.scroller.scrollHeight - fromBottom;
@@ -116,6 +120,7 @@ export class MessageView {
       if (appendOnly) {
         for (const line of lines.slice(this.count)) this._append(line);
         this._remember(lines);
+        if (!stick) this.jump.hidden = false;
       } else {
         // history above (or a /clear): rebuild, keeping the first visible line in place
         const anchor = this._firstVisible();
@@ -188,6 +193,7 @@ export class MessageView {
 
   _onScroll() {
     if (this.scroller.scrollTop < TOP_PX) this._maybeNeedHistory();
+    if (!this.jump.hidden && this.atBottom()) this.jump.hidden = true;
   }
 
   _maybeNeedHistory() {
