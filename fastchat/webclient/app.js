@@ -61,6 +61,7 @@ class App {
     this.fromForm = false;
     this.everRegistered = false;
     this.reclaiming = null; // the nick we wait for (MONITOR) to take back
+    this.drafts = new Map(); // buffer key -> unsent text
     this.isTouch = matchMedia("(pointer: coarse)").matches;
     this.narrow = matchMedia("(max-width: 760px)");
 
@@ -345,6 +346,13 @@ class App {
   }
 
   selectBuffer(key) {
+    // each tab keeps what was typed in it and not sent
+    const input = $("input");
+    if (key !== this.state.active) {
+      this.drafts.set(this.state.active, input.value);
+      input.value = this.drafts.get(key) || "";
+      this.drafts.delete(key);
+    }
     this.state.setActive(key);
     this.closeDrawers();
     this.render();

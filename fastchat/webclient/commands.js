@@ -182,6 +182,14 @@ export const COMMANDS = {
       else ctx.send("MODE", ...args);
     },
   },
+  list: {
+    usage: "/list [#channel,...]",
+    help: "list the channels (in this tab)",
+    min: 0,
+    run(ctx, args) {
+      ctx.send("LIST", ...args.slice(0, 1));
+    },
+  },
   close: {
     usage: "/close",
     help: "close this tab (leaving the channel)",

@@ -266,10 +266,13 @@ def test_keyboard_recall_completion_and_tab_switching(
     bob.send("PRIVMSG #lobby :a line while you tab around")
     page.wait_line("a line while you tab around")
     assert page.js("return document.activeElement.dataset.buffer") == "*server*"
+    page.keys("half a thought")
     page.keys(Keys.ALT, "1")
     page.wait_active("Server")
+    assert page.find("#input").get_attribute("value") == ""  # each tab has its own draft
     page.keys(Keys.ALT, "2")
     page.wait_active("#lobby")
+    assert page.find("#input").get_attribute("value") == "half a thought"
 
 
 def test_reconnects_and_rejoins_its_channels(page: WebChat, irc: Callable[..., IRCClient]) -> None:

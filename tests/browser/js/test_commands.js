@@ -94,6 +94,13 @@ test("/nick, /topic, /whois, /away, /quit", () => {
   ]);
 });
 
+test("/list", () => {
+  const ctx = context("#a");
+  runInput(ctx, "/list");
+  runInput(ctx, "/list #a,#b");
+  eq(ctx.sent, ["LIST", "LIST | #a,#b"]);
+});
+
 test("/close parts a joined channel and closes its tab", () => {
   const ctx = context("#a");
   runInput(ctx, "/close");
