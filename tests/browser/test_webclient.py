@@ -196,7 +196,8 @@ def test_history_after_a_reload(page: WebChat, irc: Callable[..., IRCClient]) ->
     page.wait_line("my own line")
     lines = page.lines()
     assert sum("before the reload 3" in x for x in lines) == 1
-    assert page.js("return window.fastchat.conn.nick") == nick
+    # same nick (had the old connection not quit yet, it is taken back as soon as it has)
+    page.wait(lambda: page.js("return window.fastchat.conn.nick") == nick, "our nick")
 
 
 def test_scrolling_up_loads_older_history(page: WebChat, irc: Callable[..., IRCClient]) -> None:
