@@ -37,8 +37,10 @@ export const SUBPROTOCOLS = ["text.ircv3.net"];
 
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 60_000;
-/** With nothing received for this long, we PING; without an answer as long again, we give up. */
+/** With nothing received for this long, we PING; without an answer half as long, we give up. */
 const KEEPALIVE_MS = 60_000;
+/** From opening the socket to the welcome: a network that swallows packets is given up on. */
+export const CONNECT_TIMEOUT_MS = 30_000;
 
 /** The delay before reconnection attempt `attempt` (1, 2, ...): doubling, capped, with jitter. */
 export function backoffDelay(attempt, random = Math.random) {
@@ -89,6 +91,7 @@ export class Connection extends EventTarget {
     this._closedByUser = false;
     this._reconnectTimer = null;
     this._keepaliveTimer = null;
+    this._connectTimer = null;
     this._awaitingPong = false;
     this._capLsDone = false;
     this._saslPending = false;
@@ -170,6 +173,11 @@ export class Connection extends EventTarget {
       return;
     }
     this.ws = ws;
+    this._connectTimer = this.timers.setTimeout(() => {
+      if (ws !== this.ws || this.state === "registered") return;
+      this.lastError = "Timed out connecting to " + this.options.url;
+      this._scheduleReconnect();
+    }, CONNECT_TIMEOUT_MS);
     ws.onopen = () => {
       if (ws !== this.ws) return;
       this._setState("registering");
@@ -189,6 +197,7 @@ export class Connection extends EventTarget {
       if (ws !== this.ws) return;
       this.ws = null;
       this.timers.clearTimeout(this._keepaliveTimer);
+      this.timers.clearTimeout(this._connectTimer);
       if (!this.lastError && event && event.code && event.code !== 1000 && event.code !== 1005) {
         this.lastError = `Connection closed (code ${event.code}${event.reason ? ": " + event.reason : ""})`;
       }
@@ -205,6 +214,7 @@ export class Connection extends EventTarget {
 
   _closeSocket() {
     this.timers.clearTimeout(this._keepaliveTimer);
+    this.timers.clearTimeout(this._connectTimer);
     const ws = this.ws;
     this.ws = null;
     if (ws) {
@@ -294,6 +304,7 @@ export class Connection extends EventTarget {
         }
         break;
       case "001":
+        this.timers.clearTimeout(this._connectTimer);
         this.nick = msg.params[0];
         this.attempt = 0;
         this.lastError = null;

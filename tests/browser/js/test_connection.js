@@ -1,7 +1,7 @@
 // Registration, SASL, PING and reconnection (fastchat/webclient/irc/connection.js), against a
 // fake WebSocket and fake timers.
 import { eq, ok, test } from "./harness.js";
-import { Connection, backoffDelay, parseCapList, saslPlainPayload } from "../../../fastchat/webclient/irc/connection.js";
+import { CONNECT_TIMEOUT_MS, Connection, backoffDelay, parseCapList, saslPlainPayload } from "../../../fastchat/webclient/irc/connection.js";
 
 class FakeSocket {
   static instances = [];
@@ -202,4 +202,22 @@ test("after a /nick, a reconnection comes back with the new nick", () => {
   ws().open();
   ws().receive(":srv CAP * LS :");
   ok(ws().sent.includes("NICK alicia"));
+});
+
+test("a connection that never gets to the welcome is given up on, and retried", () => {
+  const { conn, timers, ws } = connection();
+  ws().open();
+  ws().receive(":srv CAP * LS :");
+  timers.fireNext(CONNECT_TIMEOUT_MS);
+  eq(conn.state, "reconnecting");
+  ok(conn.lastError.includes("Timed out"));
+  eq(ws().readyState, 3, "the socket is closed");
+});
+
+test("once welcomed, the connect timeout no longer applies", () => {
+  const { conn, timers, ws } = connection();
+  ws().open();
+  ws().receive(":srv CAP * LS :", ":srv 001 alice :Welcome");
+  ok(![...timers.timers.values()].some((t) => t.ms === CONNECT_TIMEOUT_MS), "timer cleared");
+  eq(conn.state, "registered");
 });
