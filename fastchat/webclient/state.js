@@ -535,6 +535,40 @@ const ANSWERS = new Set([
   "338", "369", "378", "379", "671", "276", "341", "324", "329", "367", "368", "321", "322",
   "323", "352", "315", "381", "900", "901", "903", "730", "731", "732", "733", "734",
 ]);
+/** How the answers people read most (WHOIS, WHOWAS, LIST) are worded; `a` is the numeric's
+ * parameters after our nick. Others show their parameters as they are. */
+const WORDING = {
+  "301": (a) => `${a[0]} is away: ${a[1] || ""}`,
+  "311": (a) => `${a[0]} is ${a[1]}@${a[2]} (${a[4] || ""})`,
+  "314": (a) => `${a[0]} was ${a[1]}@${a[2]} (${a[4] || ""})`,
+  "312": (a) => `${a[0]} is on ${a[1]} (${a[2] || ""})`,
+  "313": (a) => `${a[0]} ${a[1] || "is an IRC operator"}`,
+  "317": (a) => `${a[0]} has been idle ${duration(Number(a[1]))}${a[2] && /^\d+$/.test(a[2]) ? `, signed on ${new Date(Number(a[2]) * 1000).toLocaleString()}` : ""}`,
+  "319": (a) => `${a[0]} is on ${a[1] || ""}`,
+  "330": (a) => `${a[0]} is logged in as ${a[1]}`,
+  "335": (a) => `${a[0]} is a bot`,
+  "671": (a) => `${a[0]} ${a[1] || "is using a secure connection"}`,
+  "276": (a) => `${a[0]} ${a[a.length - 1] || "has a client certificate"}`,
+  "318": (a) => `End of WHOIS for ${a[0]}`,
+  "369": (a) => `End of WHOWAS for ${a[0]}`,
+  "322": (a) => `${a[0]} (${a[1]} ${a[1] === "1" ? "user" : "users"}): ${a[2] || ""}`,
+  "323": () => "End of the channel list",
+  "341": (a) => `Invited ${a[0]} to ${a[1]}`,
+};
+
+function duration(seconds) {
+  if (!Number.isFinite(seconds)) return "a while";
+  const parts = [];
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]]) {
+    if (seconds >= size) {
+      parts.push(`${Math.floor(seconds / size)}${unit}`);
+      seconds %= size;
+    }
+  }
+  parts.push(`${seconds}s`);
+  return parts.join(" ");
+}
+
 /** ERR_NICKLOCKED, ERR_SASLFAIL, ERR_SASLTOOLONG, ERR_SASLABORTED, RPL_SASLMECHS */
 const SASL_FAILURES = new Set(["902", "904", "905", "906", "908"]);
 /** Numerics the client handles or that carry nothing to read. */
@@ -611,8 +645,9 @@ function numeric(state, msg, ctx) {
   if ((n >= 400 && n < 600) || SASL_FAILURES.has(code)) {
     state.addLine(state.activeBuffer(), { time: ctx.now, type: "error", nick: "", text: `${text} (${code})` });
     if (state.activeBuffer().historyLoading) state.activeBuffer().historyLoading = false;
-  } else if (ANSWERS.has(code)) {
-    state.addLine(state.activeBuffer(), { time: ctx.now, type: "info", nick: "", text });
+  } else if (ANSWERS.has(code) || WORDING[code]) {
+    const worded = WORDING[code] ? WORDING[code](args) : text;
+    state.addLine(state.activeBuffer(), { time: ctx.now, type: "info", nick: "", text: worded });
   } else {
     state.addLine(state.buffer(SERVER_BUFFER), { time: ctx.time, type: "info", nick: "", text });
   }

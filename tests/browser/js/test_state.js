@@ -283,3 +283,23 @@ test("a tab keeps a bounded number of lines; the oldest can be fetched again", (
   ok(!buf.msgids.has("x0"), "a dropped line's msgid is forgotten: it may come back");
   ok(!buf.historyExhausted, "scrolling up asks again");
 });
+
+test("WHOIS answers are worded for people, in the active tab", () => {
+  const s = feed(registered(), ":me!u@h JOIN #a");
+  s.setActive("#a");
+  feed(
+    s,
+    ":srv 311 me bob ~bob host.example * :Bob Builder",
+    ":srv 319 me bob :@#a #b",
+    ":srv 317 me bob 3725 1700000000 :seconds idle, signon time",
+    ":srv 330 me bob bobacct :is logged in as",
+    ":srv 318 me bob :End of /WHOIS list.",
+  );
+  eq(s.buffer("#a").lines.slice(-5).map((l) => l.text.replace(/, signed on .*/, "")), [
+    "bob is ~bob@host.example (Bob Builder)",
+    "bob is on @#a #b",
+    "bob has been idle 1h 2m 5s",
+    "bob is logged in as bobacct",
+    "End of WHOIS for bob",
+  ]);
+});
