@@ -175,7 +175,7 @@ class App {
     this.status.update(status);
     if (status.state === "reconnecting" || status.state === "disconnected") {
       this.state.disconnected();
-      if (status.error) this.state.notice(status.error, { type: "error", buffer: SERVER_BUFFER });
+      if (status.error) this.state.notice(status.error, { type: "error", buffer: SERVER_BUFFER, now: Date.now() });
     }
     if (status.state === "disconnected" && this.conn && this.conn.lastError && !this.state.nick) {
       // refused before we ever got in (a bad nick, a wrong password): back to the form
@@ -285,7 +285,7 @@ class App {
       runInput(this.commandContext(), text);
     } catch (err) {
       if (!(err instanceof CommandError)) throw err;
-      this.state.notice(err.message, { type: "error" });
+      this.state.notice(err.message, { type: "error", now: Date.now() });
     }
     this.render();
   }
@@ -318,7 +318,7 @@ class App {
         app.saveTabs();
       },
       show(text, type = "info") {
-        app.state.notice(text, { type });
+        app.state.notice(text, { type, now: Date.now() });
       },
       clear() {
         const buf = app.state.activeBuffer();

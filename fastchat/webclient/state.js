@@ -35,7 +35,7 @@ export class ChatState {
     this.isupport = {};
     this.buffers = new Map(); // folded name -> buffer
     this.active = SERVER_BUFFER;
-    this.batches = new Map(); // ref -> {type, params, lines}
+    this.batches = new Map(); // ref -> {type, params, pending: lines held per buffer, count}
     this.pendingNames = new Map(); // folded channel -> Map of members being listed
     this.historyRequests = new Map(); // folded target -> {limit, kind: before|latest|latest-after}
     this.version = 0; // bumped on every change the views may need to show
@@ -198,7 +198,7 @@ export class ChatState {
   }
 
   /** A line for the user to read (an error, a command's answer) in a given or the active buffer. */
-  notice(text, { type = "info", now = Date.now(), buffer = null } = {}) {
+  notice(text, { type = "info", now, buffer = null }) {
     const buf = buffer ? this.ensureBuffer(buffer) : this.activeBuffer();
     return this.addLine(buf, { time: now, type, nick: "", text });
   }
