@@ -66,3 +66,20 @@ def test_the_page_loads_only_its_own_files() -> None:
             continue
         assert "://" not in ref and not ref.startswith("//"), f"{ref}: from elsewhere"
         assert (WEBCLIENT / ref).is_file(), f"{ref} does not exist"
+
+
+#: The web client's pure core, as STYLE.md wants the server's: no DOM, no network, no clock,
+#: no storage (state.js is fed lines and the time; the parser and the commands are functions).
+PURE_SCRIPTS = ["irc/parser.js", "state.js", "commands.js"]
+IMPURE_RE = re.compile(
+    r"\b(document|window|localStorage|sessionStorage|WebSocket|fetch|XMLHttpRequest"
+    r"|setTimeout|setInterval|requestAnimationFrame|Date\.now|performance\.now)\b|new Date\(\)"
+)
+
+
+@pytest.mark.parametrize("name", PURE_SCRIPTS)
+def test_pure_scripts_touch_no_dom_network_clock_or_storage(name: str) -> None:
+    code = re.sub(r"/\*.*?\*/", "", (WEBCLIENT / name).read_text(), flags=re.S)
+    code = re.sub(r"//.*$", "", code, flags=re.M)
+    found = IMPURE_RE.search(code)
+    assert not found, f"{name} uses {found[0]}"
