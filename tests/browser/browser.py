@@ -65,6 +65,8 @@ def chromium() -> Iterator[WebDriver]:
         options.add_argument(flag)
     # the console, for the test that fails on JavaScript errors
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # the test servers' https:// and wss:// use a self-signed certificate
+    options.accept_insecure_certs = True
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     try:
         yield driver

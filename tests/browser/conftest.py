@@ -30,8 +30,9 @@ def driver() -> Iterator[WebDriver]:
 
 @pytest.fixture(scope="module", params=[1, 4], ids=["1worker", "4workers"])
 def web_server(request: pytest.FixtureRequest) -> Iterator[process.ServerProcess]:
-    """A real fastchat server with a web port (the web client, WebSocket) and a TLS port."""
-    args = ["--web-port", "-1", "--tls-port", "-1", *SERVER_ARGS]
+    """A real fastchat server with a web port (the web client, WebSocket), the same over TLS
+    (https://, wss://; self-signed) and a TLS port for IRC."""
+    args = ["--web-port", "-1", "--web-tls-port", "-1", "--tls-port", "-1", *SERVER_ARGS]
     with process.running(args, workers=request.param) as srv:
         assert srv.web_port, "no web port in the server's output:\n" + srv.log_text()
         yield srv

@@ -414,3 +414,19 @@ def test_a_nick_in_use_is_taken_back_when_it_is_free(
     )
     page.wait_active("#lobby")
     page.wait_line(f"{nick}_ is now known as {nick}")
+
+
+def test_over_https_the_client_speaks_wss(
+    page: WebChat, web_server: process.ServerProcess, irc: Callable[..., IRCClient]
+) -> None:
+    assert web_server.web_tls_port, web_server.log_text()
+    origin = f"https://{web_server.host}:{web_server.web_tls_port}"
+    page.url = origin + "/"
+    page.open()
+    assert page.find("#login-url").get_attribute("value") == origin.replace("https", "wss") + "/"
+    bob = irc(unique("bob"))
+    nick = unique("web")
+    page.login(nick)
+    page.type("sent over wss")
+    bob.expect(rf"^:{nick}!\S+ PRIVMSG #lobby :sent over wss$")
+    assert page.js("return window.fastchat.conn.ws.url").startswith("wss://")
