@@ -277,6 +277,11 @@ def test_keyboard_recall_completion_and_tab_switching(
     page.keys(Keys.ALT, "2")
     page.wait_active("#lobby")
     assert page.find("#input").get_attribute("value") == "half a thought"
+    page.find("#input").clear()
+    page.type("/clear")
+    page.wait(lambda: page.lines() == [], "the tab to be cleared")
+    bob.send("PRIVMSG #lobby :after the clear")
+    page.wait_line("after the clear")
 
 
 def test_reconnects_and_rejoins_its_channels(page: WebChat, irc: Callable[..., IRCClient]) -> None:

@@ -76,6 +76,7 @@ export class MessageView {
     this.firstId = null;
     this.lastId = null;
     this.count = 0;
+    this.markerBefore = null; // the unread marker's place when last drawn
     this.lastDay = null;
     this.scrollPositions = new Map(); // buffer key -> distance from the bottom, when left
     scroller.addEventListener("scroll", () => this._onScroll(), { passive: true });
@@ -112,12 +113,15 @@ export class MessageView {
     } else if (buf.version !== this.version) {
       const stick = this.atBottom();
       const lines = buf.lines;
-      const appendOnly =
-        this.count > 0 &&
-        lines.length > this.count &&
-        lines[0].id === this.firstId &&
-        lines[this.count - 1].id === this.lastId;
-      if (appendOnly) {
+      const sameStart =
+        buf.markerBefore === this.markerBefore &&
+        lines.length >= this.count &&
+        (this.count === 0 || (lines[0].id === this.firstId && lines[this.count - 1].id === this.lastId));
+      const unchanged = sameStart && lines.length === this.count;
+      const appendOnly = sameStart && this.count > 0 && lines.length > this.count;
+      if (unchanged) {
+        // only members, the topic or the history marker changed: no line to draw
+      } else if (appendOnly) {
         for (const line of lines.slice(this.count)) this._append(line);
         this._remember(lines);
         if (!stick) this.jump.hidden = false;
@@ -135,7 +139,6 @@ export class MessageView {
     }
     this.version = buf.version;
     this._renderMarker(buf);
-    this.buf = buf;
     // a short buffer cannot be scrolled to its top: ask for more at once
     if (this.scroller.scrollHeight <= this.scroller.clientHeight + TOP_PX) this._maybeNeedHistory();
   }
@@ -150,6 +153,7 @@ export class MessageView {
   }
 
   _remember(lines) {
+    this.markerBefore = this.buf ? this.buf.markerBefore : null;
     this.count = lines.length;
     this.firstId = lines.length ? lines[0].id : null;
     this.lastId = lines.length ? lines[lines.length - 1].id : null;
