@@ -67,6 +67,7 @@ class App {
 
     this.messages = new MessageView($("messages"), $("message-list"), $("history-marker"), $("jump"), {
       onNeedHistory: (key) => this.requestOlderHistory(key),
+      onChannel: (name) => this.goToChannel(name),
     });
     this.composer = new Composer($("composer"), $("input"), {
       onSubmit: (text) => this.submit(text),
@@ -333,6 +334,13 @@ class App {
         conn?.quit(reason);
       },
     };
+  }
+
+  /** A click on a #channel in a line: its tab, joining it first if need be. */
+  goToChannel(name) {
+    const buf = this.state.buffer(name);
+    if (!buf || !buf.joined) this.submit(`/join ${name}`);
+    else this.selectBuffer(buf.key);
   }
 
   completionCandidates(word, atStart) {

@@ -104,7 +104,9 @@ def test_text_from_the_network_is_never_markup(
     page.wait_line("<b>bold</b>")
     assert page.find_all("#message-list img") == []
     assert page.find_all("#message-list b") == []
-    links = page.js("return [...document.querySelectorAll('#message-list a')].map(a => a.href)")
+    links = page.js(
+        "return [...document.querySelectorAll('#message-list a[target=_blank]')].map(a => a.href)"
+    )
     assert links == ["https://example.org/a?b=1"]
     assert "pwned" not in page.driver.title
 
@@ -155,6 +157,13 @@ def test_join_me_topic_part(page: WebChat, irc: Callable[..., IRCClient]) -> Non
     bob.expect(rf"^:{nick}!\S+ PART {channel}")
     page.wait(lambda: channel not in page.tabs(), "the channel's tab to close")
     assert page.active_tab() == "Server"
+    # a #channel in a line is a link that joins it
+    page.click_tab("#lobby")
+    bob.send(f"PRIVMSG #lobby :come back to {channel}, please")
+    page.wait_line(f"come back to {channel}, please")
+    page.find(f"#message-list a[data-channel='{channel}']").click()
+    bob.expect(rf"^:{nick}!\S+ JOIN :?{channel}")
+    page.wait_active(channel)
 
 
 def test_nick_change_and_errors_in_the_active_tab(

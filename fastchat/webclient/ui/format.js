@@ -8,15 +8,34 @@
 import { h } from "./dom.js";
 
 const URL_RE = /\bhttps?:\/\/[^\s<>"]+[^\s<>".,:;!?)\]'}]/gi;
+/** A channel name standing alone in text (after a space or an opening bracket). */
+const CHANNEL_RE = /(?<=^|[\s(])#[^\s,:;!?)\]'"]*[^\s,.:;!?)\]'"]/g;
 
-/** Text with its http(s) links as <a> elements (opened in a new tab, no referrer). */
-export function linkify(text) {
+/**
+ * Text with its http(s) links as <a> elements (opened in a new tab, no referrer) and, with
+ * `channels`, its #channel names as links the message list turns into a /join (their
+ * `data-channel`).
+ */
+export function linkify(text, { channels = false } = {}) {
+  const found = [...text.matchAll(URL_RE)].map((m) => ({ index: m.index, text: m[0], url: true }));
+  if (channels) {
+    for (const m of text.matchAll(CHANNEL_RE)) {
+      if (!found.some((f) => m.index >= f.index && m.index < f.index + f.text.length)) {
+        found.push({ index: m.index, text: m[0], url: false });
+      }
+    }
+    found.sort((a, b) => a.index - b.index);
+  }
   const parts = [];
   let last = 0;
-  for (const m of text.matchAll(URL_RE)) {
-    if (m.index > last) parts.push(text.slice(last, m.index));
-    parts.push(h("a", { href: m[0], target: "_blank", rel: "noopener noreferrer" }, m[0]));
-    last = m.index + m[0].length;
+  for (const f of found) {
+    if (f.index > last) parts.push(text.slice(last, f.index));
+    parts.push(
+      f.url
+        ? h("a", { href: f.text, target: "_blank", rel: "noopener noreferrer" }, f.text)
+        : h("a", { href: "#", class: "channel-link", dataset: { channel: f.text }, title: `Join ${f.text}` }, f.text),
+    );
+    last = f.index + f.text.length;
   }
   if (last < text.length) parts.push(text.slice(last));
   return parts;

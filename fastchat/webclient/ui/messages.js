@@ -4,7 +4,7 @@
  * reader scrolls to the top.
  *
  * Owns: the message list and its scrolling. Must never: change state or send anything; it
- * calls `onNeedHistory(bufferKey)`.
+ * calls `onNeedHistory(bufferKey)`, and `onChannel(name)` for a click on a #channel.
  */
 
 import { clockTime, dayKey, dayLabel, linkify, nickSpan } from "./format.js";
@@ -31,7 +31,7 @@ export function renderLine(line) {
 }
 
 function lineBody(line) {
-  const text = (t) => h("span", { class: "text" }, ...linkify(t));
+  const text = (t) => h("span", { class: "text" }, ...linkify(t, { channels: true }));
   const reason = line.text ? ` (${line.text})` : "";
   switch (line.type) {
     case "message":
@@ -64,8 +64,14 @@ function lineBody(line) {
 }
 
 export class MessageView {
-  constructor(scroller, list, marker, jump, { onNeedHistory }) {
+  constructor(scroller, list, marker, jump, { onNeedHistory, onChannel }) {
     this.scroller = scroller;
+    list.addEventListener("click", (e) => {
+      const link = e.target.closest("a[data-channel]");
+      if (!link) return;
+      e.preventDefault();
+      onChannel(link.dataset.channel);
+    });
     this.jump = jump; // "New lines below": shown when lines arrive while the reader is up
     jump.addEventListener("click", () => this.scrollToBottom());
     this.list = list;
