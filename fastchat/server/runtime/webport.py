@@ -268,9 +268,18 @@ class WebPort:
 
     # -- a request -------------------------------------------------------------------------------
     def _ready(self, sock: socket.socket, mask: int) -> None:
+        """The socket of a request under way is ready. An unexpected exception is our bug:
+        it closes this connection only, logged, and the worker carries on."""
         p = self.pending.get(sock)
         if p is None:
             return
+        try:
+            self._step(sock, p)
+        except Exception:
+            log.exception("web connection from %s: unexpected error; closed", p.ip.decode())
+            self._drop(sock)
+
+    def _step(self, sock: socket.socket, p: Pending) -> None:
         if p.out:
             self._write(sock, p)
             return
@@ -395,6 +404,10 @@ class WebPort:
         except OSError as exc:
             reason = b"Read error: " + (exc.strerror or "").encode()
             self.worker.core.connection_lost(client, reason, self.worker.now)
+            return
+        except Exception:  # our bug (the frame parser's): this client only
+            log.exception("WebSocket client %#x: unexpected error; closed", client.uid)
+            self.worker.core.connection_lost(client, b"Internal error", self.worker.now)
             return
         self._deliver(client, got)
 

@@ -44,8 +44,12 @@ _SHORT = {op: [bytes((op, n)) for n in range(126)] for op in (TEXT_FIN, BINARY_F
 _MEDIUM = struct.Struct("!BBH")
 _LONG = struct.Struct("!BBQ")
 
+# Why the client quits, in its ERROR and in the QUIT others see (the close frame carries
+# wsproto's details)
 MALFORMED = b"Received malformed line"
 TOO_BIG = b"Message too big"
+BAD_TEXT = b"Invalid UTF-8 in a text message"
+PROTOCOL_ERROR = b"WebSocket protocol error"
 
 
 @dataclass(slots=True)
@@ -111,7 +115,8 @@ class WebSocketSession:
                     # the client is owed an ERROR line, then a close with the parser's code
                     self.close_code = event.code
                     self.close_reason = event.reason or "protocol error"
-                    got.error = self.close_reason.encode()
+                    bad_text = event.code == CloseReason.INVALID_FRAME_PAYLOAD_DATA
+                    got.error = BAD_TEXT if bad_text else PROTOCOL_ERROR
                 else:
                     # the peer closed (echoed now: no message may follow), or the stream
                     # ended without a close frame
