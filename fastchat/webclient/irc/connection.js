@@ -173,6 +173,7 @@ export class Connection extends EventTarget {
       return;
     }
     this.ws = ws;
+    ws.binaryType = "arraybuffer"; // a binary message (binary.ircv3.net) decodes as UTF-8
     this._connectTimer = this.timers.setTimeout(() => {
       if (ws !== this.ws || this.state === "registered") return;
       this.lastError = "Timed out connecting to " + this.options.url;

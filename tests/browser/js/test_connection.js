@@ -221,3 +221,12 @@ test("once welcomed, the connect timeout no longer applies", () => {
   ok(![...timers.timers.values()].some((t) => t.ms === CONNECT_TIMEOUT_MS), "timer cleared");
   eq(conn.state, "registered");
 });
+
+test("binary messages are read as UTF-8 lines", () => {
+  const { ws, messages } = connection();
+  eq(ws().binaryType, "arraybuffer");
+  ws().open();
+  ws().receive(new TextEncoder().encode(":srv CAP * LS :").buffer);
+  ws().receive(new TextEncoder().encode(":bob!b@h PRIVMSG #a :héllo").buffer);
+  eq(messages.at(-1), "PRIVMSG");
+});
