@@ -5,6 +5,9 @@ per dirty connection per loop turn, ``EVENT_WRITE`` watched only while bytes are
 bus frame per loop turn, and password checks and verification mails run on small thread
 pools, off the loop.
 Must never: decide anything about IRC; every line goes to :class:`~fastchat.server.engine.core.WorkerCore`.
+The web port's connections (HTTP, and WebSocket until they are clients) are
+:class:`~fastchat.server.runtime.webport.WebPort`'s; a WebSocket client's transport frames
+its output (``WebSocketTransport``), so the output path here is the same for everyone.
 
 Errors come in three tiers, as in asyncio's selector transport: ``BlockingIOError`` and
 ``InterruptedError`` mean "try later"; ``KeyboardInterrupt``/``SystemExit`` propagate; any other

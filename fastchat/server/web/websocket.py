@@ -12,13 +12,15 @@ What the peer gets for what it sends:
   IRC line, its trailing CR/LF dropped. Bytes, not text, go to the core, which applies
   --utf8-only as for any client (``FAIL <command> INVALID_UTF8``, as Ergo does);
 - an empty message: ignored, like an empty line;
-- a message that holds a CR or LF before its end (two lines in one message): the
-  connection ends with ``ERROR :Closing link (... Received malformed line)`` and close
-  1007, as Ergo ends it (``Received malformed line``);
-- a message over :data:`~fastchat.irc.message.MAX_INPUT_LINE` bytes (tags and line): close
-  1009, ``Message too big``; counted as it arrives, so it is never held whole;
-- a text frame that is not UTF-8, a bad frame (unmasked, reserved bits, a control frame
-  over 125 bytes...): close 1007/1002 with the reason wsproto gives;
+- a message that holds a CR or LF before its end (two lines in one message): the client
+  quits with ``Received malformed line`` (its ``ERROR`` line, then close 1007), as Ergo
+  ends it; the lines before it count;
+- a message over :data:`~fastchat.irc.message.MAX_INPUT_LINE` bytes (tags and line): the
+  client quits with ``Message too big``, close 1009; counted as it arrives, so it is never
+  held whole;
+- a text frame that is not UTF-8: ``Invalid UTF-8 in a text message``, close 1007; a bad
+  frame (unmasked, reserved bits or opcode, a fragmented control frame...): ``WebSocket
+  protocol error``, close 1002; the close frame carries wsproto's reason;
 - ping: pong; close: the close echoed, and the client quits (``Remote host closed the
   connection``), a line it had half sent dropped.
 """
