@@ -259,6 +259,40 @@ def frame_lines(data: bytes | bytearray, binary: bool) -> bytes:
     return b"".join(out)
 
 
+class FrameCache:
+    """The frames of this loop turn's output, by the very ``bytes`` object each came in.
+
+    The core formats a relayed line once and puts that same object in every member's
+    output; framing it once per turn (per subprotocol), not once per WebSocket member, is
+    what keeps a WebSocket delivery close to a plain one (about 130 ns a line against 500
+    to frame it again for each member). Keys are ``id`` of the chunk, and the chunk itself
+    is kept beside its frames until :meth:`clear`, so no other object can take its id
+    meanwhile; the worker clears the cache after each turn's sends."""
+
+    __slots__ = ("_binary", "_text")
+
+    def __init__(self) -> None:
+        self._text: dict[int, tuple[bytes, bytes]] = {}
+        self._binary: dict[int, tuple[bytes, bytes]] = {}
+
+    def frames(self, chunks: list[bytes], binary: bool) -> bytes:
+        """The frames of ``chunks`` (whole lines each), in order."""
+        cache = self._binary if binary else self._text
+        out = []
+        for chunk in chunks:
+            hit = cache.get(id(chunk))
+            if hit is None:
+                hit = cache[id(chunk)] = (chunk, frame_lines(chunk, binary))
+            out.append(hit[1])
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def clear(self) -> None:
+        if self._text:
+            self._text.clear()
+        if self._binary:
+            self._binary.clear()
+
+
 def sizes(data: bytes | bytearray, binary: bool) -> list[tuple[int, int]]:
     """For each line of ``data`` as :func:`frame_lines` frames it: the size of its frame,
     and its size in ``data`` (with its CRLF). What a partial send needs to tell how many
