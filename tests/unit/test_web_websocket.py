@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import timeit
 
 import pytest
 from hypothesis import given, settings
@@ -346,24 +345,6 @@ def test_a_text_line_that_is_not_utf8_is_repaired() -> None:
         (TextMessage, ":a!b@c PRIVMSG web :caf\ufffd".encode()),
         (TextMessage, b":a!b@c PING x"),
     ]
-
-
-def test_framing_speed() -> None:
-    """Why frames are written by hand: against wsproto's per-message ``send``, on a turn's
-    worth of typical lines (the relay hot path)."""
-    data = b"".join(
-        b":nick%d!user@host PRIVMSG #lobby :message number %d here\r\n" % (i, i) for i in range(50)
-    )
-    lines = data.split(b"\r\n")[:-1]
-    ours = min(timeit.repeat(lambda: frame_lines(data, False), number=200, repeat=3))
-    server = Connection(ConnectionType.SERVER)
-
-    def theirs() -> None:
-        b"".join(server.send(TextMessage(line.decode())) for line in lines)
-
-    wsproto = min(timeit.repeat(theirs, number=200, repeat=3))
-    print(f"50 lines: hand-written {ours / 200 * 1e6:.1f} us, wsproto {wsproto / 200 * 1e6:.1f} us")
-    assert ours * 3 < wsproto
 
 
 def test_the_web_package_is_sans_io() -> None:
