@@ -10,8 +10,17 @@ expectations hold: no autojoin, no flood control, 32-character nicks, the server
 every controller gives), its config file (in a temporary folder of its own, with the operator
 irctest logs in as: ``operuser`` with ``operpassword``, holding every privilege), and waiting
 for the server to be ready. What it must never do: change how the server behaves beyond its public flags and config file, or
-claim a feature fastchat lacks (TLS, services, SASL, STS): those tests are skipped
-with ``NotImplementedByController`` and counted as skips, not passes.
+claim a feature fastchat lacks: such tests are skipped with ``NotImplementedByController``
+and counted as skips, not passes.
+
+TLS (``ssl=True``): irctest's clients then connect to the port it gave with TLS, as to Ergo's
+TLS-only listener. fastchat's TLS is a listener of its own beside the plain one: the given
+port becomes ``--tls-port`` (with the self-signed certificate fastchat makes in the test's
+data directory: irctest's clients do not verify it), and the plain listener takes a free
+port of its own.
+
+WebSocket (``websocket_hostname``/``websocket_port``, irctest's websocket.py): passed as
+``--web-host``/``--web-port``.
 
 Environment:
   ``FASTCHAT_BIN``      the ``fastchat`` executable (``make conformance`` sets the project's
@@ -28,6 +37,7 @@ import functools
 import os
 import queue
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -36,7 +46,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from irctest.basecontrollers import BaseServerController, ProcessStopped
-from irctest.runner import NotImplementedByController
 
 READY_PREFIX = b"fastchat ready on "
 # Generous: on a loaded 2-core machine forking a supervisor, a hub and 4 workers can take
@@ -109,8 +118,8 @@ class FastchatController(BaseServerController):
 
     software_name = "fastchat"
     # irctest's base class declares a plain set, so no ClassVar here; nothing mutates it
-    supported_sasl_mechanisms: set[str] = {"PLAIN"}  # noqa: RUF012  (caps/sasl.py)
-    supports_sts = False
+    supported_sasl_mechanisms: set[str] = {"PLAIN", "EXTERNAL"}  # noqa: RUF012  (caps/sasl.py)
+    supports_sts = True  # --sts-duration (caps/sts.py)
 
     def wait_for_services(self) -> None:
         """Nothing to wait for: fastchat's accounts start with it (as Ergo's do)."""
@@ -158,8 +167,6 @@ class FastchatController(BaseServerController):
     ) -> None:
         _stop_unfinished()
         _unfinished.append(self)  # before any skip: kill() also frees irctest's ports
-        if ssl:
-            raise NotImplementedByController("TLS")
         # run_services: fastchat's accounts are built in (REGISTER, SASL): nothing to start
         assert self.proc is None
         self.hostname = hostname
@@ -180,7 +187,7 @@ class FastchatController(BaseServerController):
             "--host",
             hostname,
             "--port",
-            str(port),
+            str(_free_port(hostname) if ssl else port),
             "--workers",
             str(worker_count()),
             "--server-name",
@@ -200,6 +207,8 @@ class FastchatController(BaseServerController):
             "--data-dir",
             str(self._config_dir / "data"),
         ]
+        if ssl:
+            command += ["--tls-port", str(port)]
         if password is not None:
             command += ["--password", password]
         if websocket_port is not None:  # IRCv3 websocket (irctest's websocket.py)
@@ -268,6 +277,13 @@ class FastchatController(BaseServerController):
                 continue
             if line.startswith(READY_PREFIX):
                 self.port_open = True
+
+
+def _free_port(host: str) -> int:
+    """A port nobody listens on now (the plain listener's, when irctest's port is TLS)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 # Controllers whose test may not reach tearDown. irctest skips some tests from setUp, after

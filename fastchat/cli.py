@@ -85,6 +85,14 @@ def _add_accounts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser = actions.add_parser("delete", parents=[common], help="delete an account")
     parser.add_argument("name", metavar="NAME")
     actions.add_parser("list", parents=[common], help="list the accounts")
+    text = (
+        "list, add or delete the TLS client certificate fingerprints (SHA-256, hex) an "
+        "account logs in with (SASL EXTERNAL)"
+    )
+    parser = actions.add_parser("cert", parents=[common], help=text, description=text)
+    parser.add_argument("verb", choices=("list", "add", "del"))
+    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("fingerprint", metavar="FINGERPRINT", nargs="?")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,6 +195,8 @@ def _accounts(args: argparse.Namespace) -> int:
                 verified = "verified" if row.verified else "unverified"
                 print(f"{row.name}\t{when}\t{row.email or '-'}\t{verified}")
             return 0
+        if args.action == "cert":
+            return _certs(args, path, config.nicklen)
         if args.action == "delete":
             accounts.delete(path, args.name, config.nicklen)
             print(f"deleted the account {args.name!r}")
@@ -217,6 +227,29 @@ def _accounts(args: argparse.Namespace) -> int:
     except sqlite3.Error as e:
         print(f"{prog}: {path}: {e}", file=sys.stderr)
         return 2
+
+
+def _certs(args: argparse.Namespace, path: str, nicklen: int) -> int:
+    """``fastchat accounts cert list|add|del NAME [FINGERPRINT]``."""
+    from fastchat.server.network.state import maybe_certfp
+    from fastchat.server.store import accounts
+
+    if args.verb == "list":
+        for certfp in accounts.certfps(path, args.name, nicklen):
+            print(certfp)
+        return 0
+    parsed = maybe_certfp((args.fingerprint or "").encode())
+    if parsed is None:
+        raise accounts.AccountError(
+            "a fingerprint is the SHA-256 of the certificate, 64 hexadecimal digits "
+            "(openssl x509 -noout -fingerprint -sha256 -in cert.pem prints one)"
+        )
+    add = args.verb == "add"
+    certfp = parsed.decode()
+    accounts.change_certfp(path, args.name, certfp, add, nicklen)
+    done = "added" if add else "deleted"
+    print(f"{done} the fingerprint {certfp} of {args.name!r}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -46,8 +46,14 @@ class WSIRCClient(IRCClient):
         timeout: float = DEFAULT_TIMEOUT,
         tls: ssl.SSLContext | None = None,
         path: str = "/",
+        rcvbuf: int = 0,
     ) -> None:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        # ``rcvbuf``: a small receive buffer, set before connecting (a slow reader)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(timeout)
+        sock.connect((host, port))
         self.sock = tls.wrap_socket(sock, server_hostname="fastchat.local") if tls else sock
         self.timeout = timeout
         self.buf = b""
@@ -59,6 +65,7 @@ class WSIRCClient(IRCClient):
         self.close_code: int | None = None
         self.close_reason = ""
         self.pongs: list[bytes] = []
+        self._partial = b""  # a message received in part
         self.binary_received: list[bytes] = []  # binary messages as received (bytes)
         self.refusal = ""
         self.subprotocol: str | None = None
@@ -123,11 +130,18 @@ class WSIRCClient(IRCClient):
 
     # -- receiving -------------------------------------------------------------------------------
     def _event(self, event: object) -> None:
+        # wsproto hands over a message in pieces as its bytes arrive: a line is whole at
+        # message_finished
         if isinstance(event, TextMessage):
-            self._line(event.data)
+            self._partial += event.data.encode()
         elif isinstance(event, BytesMessage):
-            self.binary_received.append(bytes(event.data))
-            self._line(bytes(event.data).decode("utf-8", errors="replace"))
+            self._partial += bytes(event.data)
+        if isinstance(event, TextMessage | BytesMessage):
+            if event.message_finished:
+                data, self._partial = self._partial, b""
+                if isinstance(event, BytesMessage):
+                    self.binary_received.append(data)
+                self._line(data.decode("utf-8", errors="replace"))
         elif isinstance(event, Ping):
             self.sock.sendall(self.ws.send(event.response()))
         elif isinstance(event, CloseConnection):

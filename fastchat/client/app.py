@@ -13,12 +13,13 @@ import curses
 import locale
 import os
 import selectors
+import ssl
 import sys
 
 from fastchat.client.connection import Link
 from fastchat.client.loop import ClientLoop
 from fastchat.client.plain import PlainView
-from fastchat.client.session import Session
+from fastchat.client.session import Session, Transport
 from fastchat.client.view import CursesView
 from fastchat.irc.casemap import is_channel, is_valid_nick
 
@@ -38,7 +39,9 @@ def default_nick() -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``fastchat client``."""
     parser.add_argument("host", help="server name or address")
-    parser.add_argument("port", type=int, nargs="?", default=6667, help="server port (6667)")
+    parser.add_argument(
+        "port", type=int, nargs="?", default=None, help="server port (6667; 6697 with --tls)"
+    )
     parser.add_argument("--nick", default=None, help="nickname (default: $USER)")
     parser.add_argument(
         "--channel", default="#lobby", help="channel to join, '' for none (default: #lobby)"
@@ -50,6 +53,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="plain line mode even on a terminal (automatic when stdin/stdout is not a tty)",
     )
+    tls = parser.add_argument_group("TLS")
+    tls.add_argument(
+        "--tls",
+        action="store_true",
+        help="connect over TLS, verifying the server's certificate against the system's CAs",
+    )
+    tls.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help="also trust the certificate(s) in FILE (a self-signed server's, say); implies --tls",
+    )
+    tls.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify the server's certificate (anyone on the way can read and change "
+        "everything; said on screen); implies --tls",
+    )
+    tls.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="a client certificate (PEM) to show the server (CertFP, SASL EXTERNAL); implies --tls",
+    )
+    tls.add_argument(
+        "--tls-key", metavar="FILE", help="the client certificate's key, if not in --tls-cert"
+    )
+
+
+def _uses_tls(args: argparse.Namespace) -> bool:
+    return bool(args.tls or args.tls_ca or args.insecure or args.tls_cert)
+
+
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The client's TLS context from its options (None: plain TCP). Raises ``OSError`` or
+    ``ssl.SSLError`` for files that cannot be used."""
+    if not _uses_tls(args):
+        return None
+    context = ssl.create_default_context()  # the system's CAs, host name checked
+    if args.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif args.tls_ca:
+        context.load_verify_locations(cafile=args.tls_ca)
+    if args.tls_cert:
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    return context
 
 
 def _session(args: argparse.Namespace) -> Session:
@@ -57,8 +105,12 @@ def _session(args: argparse.Namespace) -> Session:
     channel = args.channel.strip()
     if channel and not is_channel(channel.encode()):
         channel = "#" + channel
+    transport = Transport.PLAIN
+    if _uses_tls(args):
+        transport = Transport.TLS_UNVERIFIED if args.insecure else Transport.TLS
     return Session(
         nick,
+        transport=transport,
         server=f"{args.host}:{args.port}",
         channels=[channel] if channel else [],
         password=args.password,
@@ -69,9 +121,16 @@ def _session(args: argparse.Namespace) -> Session:
 
 def run(args: argparse.Namespace) -> int:
     """Run the client until the person quits; the exit status."""
+    if args.port is None:
+        args.port = 6697 if _uses_tls(args) else 6667
+    try:
+        context = tls_context(args)
+    except (OSError, ssl.SSLError) as exc:
+        print(f"fastchat client: cannot use the TLS files: {exc}", file=sys.stderr)
+        return 2
     session = _session(args)
     selector = selectors.DefaultSelector()
-    link = Link(args.host, args.port, selector)
+    link = Link(args.host, args.port, selector, tls=context)
     try:
         if args.plain or not (sys.stdin.isatty() and sys.stdout.isatty()):
             view = PlainView(session, sys.stdin.fileno(), sys.stdout.buffer)

@@ -1,6 +1,8 @@
-"""The client's link to the server: a non-blocking TCP socket that reconnects with backoff.
+"""The client's link to the server: a non-blocking TCP socket, TLS if asked, that reconnects
+with backoff.
 
-Owns: resolving the server's name, connecting without blocking, reading lines (through
+Owns: resolving the server's name, connecting without blocking, the TLS handshake (the
+context given says what is verified), reading lines (through
 :class:`~fastchat.irc.linebuffer.LineBuffer`), writing queued bytes, noticing the link is gone,
 and the backoff timer before the next attempt.
 Must never: parse or build IRC messages (that is the session's job), or block the event loop:
@@ -8,7 +10,8 @@ name resolution runs in a helper thread, connect/send/recv are non-blocking, and
 registered for writability only while bytes wait to go out.
 
 The link reports what happened as :class:`LinkEvent` values that the event loop drains with
-:meth:`Link.take_events` after each turn.
+:meth:`Link.take_events` after each turn. A server whose certificate cannot be verified is
+:class:`Refused`, not lost: trying again would fail again, so the link gives up.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import random
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -55,7 +59,18 @@ class Lost:
     retry_in: float
 
 
-LinkEvent = Connecting | Connected | Received | Lost
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The server's TLS certificate could not be verified (why, in OpenSSL's words): the link
+    stops (no retry)."""
+
+    reason: str
+
+
+LinkEvent = Connecting | Connected | Received | Lost | Refused
+
+#: What a TLS socket raises when it must wait for the network (a record not complete yet)
+_TLS_LATER = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class Backoff:
@@ -81,12 +96,18 @@ class Link:
     """One logical connection to ``host:port`` that survives any number of TCP connections."""
 
     def __init__(
-        self, host: str, port: int, selector: selectors.BaseSelector, backoff: Backoff | None = None
+        self,
+        host: str,
+        port: int,
+        selector: selectors.BaseSelector,
+        backoff: Backoff | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.tls = tls  # speak TLS with this context (None: plain TCP)
         self.backoff = backoff or Backoff()
         self._selector = selector
-        self._sock: socket.socket | None = None
+        self._sock: socket.socket | ssl.SSLSocket | None = None
         self._open = False  # TCP connected (not just connecting)
         self._out = bytearray()
         self._lines = LineBuffer(MAX_RECEIVED_LINE)
@@ -189,6 +210,46 @@ class Link:
             self._try_next_address()
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # chat lines are small
+        if self.tls is None:
+            self._opened()
+            return
+        try:
+            self._sock = self.tls.wrap_socket(
+                sock, server_hostname=self.host, do_handshake_on_connect=False
+            )
+        except (OSError, ValueError) as exc:
+            sock.close()
+            self._sock = None
+            self._fail(f"TLS: {exc}")
+            return
+        self._selector.register(self._sock, selectors.EVENT_WRITE, self._on_handshake)
+
+    def _on_handshake(self, mask: int) -> None:
+        """One step of the TLS handshake (within the connect timeout, which still runs)."""
+        sock = self._sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._selector.modify(sock, selectors.EVENT_READ, self._on_handshake)
+            return
+        except ssl.SSLWantWriteError:
+            self._selector.modify(sock, selectors.EVENT_WRITE, self._on_handshake)
+            return
+        except ssl.SSLCertVerificationError as exc:
+            self._drop_socket()
+            self._retry_at = None
+            self._events.append(Refused(exc.verify_message or str(exc)))
+            return
+        except (OSError, ValueError) as exc:  # a reset, a plaintext server, EOF
+            self.drop(f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}")
+            return
+        self._selector.unregister(sock)
+        self._opened()
+
+    def _opened(self) -> None:
+        sock = self._sock
+        assert sock is not None
         self._open = True
         self._connect_deadline = None
         self._out.clear()
@@ -224,7 +285,7 @@ class Link:
             return
         try:
             sent = sock.send(self._out)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, *_TLS_LATER):
             sent = 0
         except OSError as exc:
             self.drop(f"send failed: {exc.strerror or exc}")
@@ -240,7 +301,11 @@ class Link:
         if mask & selectors.EVENT_READ and self._sock is not None:
             try:
                 data = self._sock.recv(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
+                # TLS: what is decrypted already waits inside the SSL object, where no
+                # select() sees it; take it now
+                while isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
+                    data += self._sock.recv(RECV_SIZE)
+            except (BlockingIOError, InterruptedError, *_TLS_LATER):
                 return
             except OSError as exc:
                 self.drop(exc.strerror or str(exc))

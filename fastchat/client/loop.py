@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from fastchat.client.connection import Connected, Connecting, Link, Lost, Received
+from fastchat.client.connection import Connected, Connecting, Link, Lost, Received, Refused
 from fastchat.client.session import Effects, Event, Session
 from fastchat.irc.message import line
 
@@ -169,6 +169,8 @@ class ClientLoop:
                     self.apply(self.session.receive(raw, now))
             elif isinstance(ev, Lost):
                 self.apply(self.session.lost(now, ev.reason, ev.retry_in))
+            elif isinstance(ev, Refused):
+                self.apply(self.session.refused(now, ev.reason))
         if self.session.registered:
             self.link.backoff.reset()
         typed, self._typed = self._typed, []

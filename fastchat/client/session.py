@@ -52,6 +52,21 @@ class ConnState(enum.Enum):
     LOST = "lost"
 
 
+class Transport(enum.Enum):
+    """How the link to the server is protected (``fastchat client --tls``, ``--insecure``)."""
+
+    PLAIN = ""
+    TLS = "TLS"
+    TLS_UNVERIFIED = "TLS UNVERIFIED"
+
+
+#: Said at every connection made with ``--insecure``: on screen, not only in the docs
+INSECURE_WARNING = (
+    "WARNING: --insecure: the server's certificate is NOT verified. Anyone between you and "
+    "the server can read and change this conversation, passwords included."
+)
+
+
 class Kind(enum.Enum):
     """What an event is, which decides how it looks."""
 
@@ -192,12 +207,16 @@ class Session:
         password: str | None = None,
         username: str = "fastchat",
         realname: str = "fastchat client",
+        transport: Transport = Transport.PLAIN,
     ) -> None:
         #: why the session cannot go on (the caller exits non-zero and says so)
         self.fatal: str | None = None
         self.wanted_nick = nick.encode()
         self.nick = self.wanted_nick
         self.server = server
+        #: how the link is protected: the status line says it, and an unverified one is
+        #: announced at every connection
+        self.transport = transport
         self.password = password.encode() if password is not None else None
         self.username = username.encode()
         self.realname = realname.encode()
@@ -278,12 +297,15 @@ class Session:
         """The pieces of :meth:`status`; a narrow view may drop the first (the server)."""
         w = self.window
         where = f"{self.current + 1}:{w.title or self.server}"
+        server = self.server
+        if self.transport is not Transport.PLAIN:
+            server += f" ({self.transport.value})"
         if w.kind is WindowKind.CHANNEL:
             where += f" ({len(w.members)})" if w.joined else " (not joined)"
         elif w.kind is WindowKind.QUERY:
             where += " (query)"
         state = self.state.value + (f": {self.state_detail}" if self.state_detail else "")
-        parts = [self.server, decode(self.nick) + (" (away)" if self.away else ""), where, state]
+        parts = [server, decode(self.nick) + (" (away)" if self.away else ""), where, state]
         active = [
             f"{i + 1}{'!' if w.highlight else ''}"
             for i, w in enumerate(self.windows)
@@ -338,7 +360,10 @@ class Session:
         self._last_heard, self._ping_sent = now, None
         self._prefix_modes, self._prefix_chars = _DEFAULT_PREFIX
         self._list_modes, self._param_modes, self._set_param_modes = _DEFAULT_CHANMODES
-        self._info(fx, "Connected; registering...", now)
+        if self.transport is Transport.TLS_UNVERIFIED:
+            self._error(fx, INSECURE_WARNING, now, self.windows[0])
+        secured = {Transport.TLS: " over TLS", Transport.TLS_UNVERIFIED: " over unverified TLS"}
+        self._info(fx, f"Connected{secured.get(self.transport, '')}; registering...", now)
         # IRCv3 capability negotiation: CAP LS 302 first, so that a server with CAP holds
         # registration until CAP END; one without it answers 421 or just registers us.
         fx.send += self.caps.start(now)
@@ -375,6 +400,20 @@ class Session:
         for w in announce:
             if w.kind is not WindowKind.QUERY:
                 self._event(fx, w, Kind.ERROR, text, now)
+        return fx
+
+    def refused(self, now: float, reason: str) -> Effects:
+        """The server's TLS certificate could not be verified: trying again cannot help;
+        say what would (and stop)."""
+        fx = Effects()
+        self.state, self.state_detail = ConnState.LOST, "certificate not verified"
+        self.fatal = (
+            f"cannot verify the server's TLS certificate ({reason}). If you trust it, "
+            "use --tls-ca FILE to trust its certificate (a self-signed fastchat server keeps "
+            "it in its data directory: tls-cert.pem), or --insecure to skip verification"
+        )
+        self._error(fx, self.fatal, now, self.windows[0])
+        fx.quit = True
         return fx
 
     def waiting(self, retry_in: float) -> None:

@@ -135,6 +135,7 @@ class IRCError(Exception):
 
 
 # IRCv3 SASL (https://ircv3.net/specs/extensions/sasl-3.1) and accounts
+RPL_WHOISCERTFP = b"276"  # <client> <nick> :has client certificate fingerprint <fingerprint>
 RPL_WHOISACCOUNT = b"330"  # <client> <nick> <account> :is logged in as
 RPL_LOGGEDIN = b"900"  # <client> <nick>!<user>@<host> <account> :You are now logged in as <user>
 RPL_LOGGEDOUT = b"901"

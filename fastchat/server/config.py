@@ -257,8 +257,8 @@ class Config:
     tls_cert: str | None = setting(
         None,
         "PEM file of the TLS certificate (chain); '' or none: a self-signed certificate for "
-        "the server name, made once in the data directory",
-        reloadable=False,
+        "the server name, made once in the data directory. Read again at SIGHUP and REHASH",
+        reloadable=True,
         type=str,
         convert=_maybe_path,
         metavar="FILE",
@@ -268,12 +268,26 @@ class Config:
     tls_key: str | None = setting(
         None,
         "PEM file of the TLS certificate's private key; none: the key is in --tls-cert",
-        reloadable=False,
+        reloadable=True,
         type=str,
         convert=_maybe_path,
         metavar="FILE",
         path=True,
         example="",
+    )
+    sts_duration: int = setting(
+        -1,
+        "IRCv3 sts: advertise a Strict Transport Security policy of this many seconds "
+        "(plain connections are told the TLS port, TLS ones the duration; 0 tells clients to "
+        "drop the policy); -1 for none. Needs --tls-port and a certificate clients verify: "
+        "refused with the self-signed one",
+        reloadable=False,
+        metavar="SECONDS",
+    )
+    sts_preload: bool = setting(
+        False,
+        "IRCv3 sts: add 'preload' to the policy (clients may ship it in their preload lists)",
+        reloadable=False,
     )
     tls_handshake_timeout: float = setting(
         10.0,

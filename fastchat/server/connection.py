@@ -49,6 +49,7 @@ class Client:
         "account",
         "cap_version",
         "caps",
+        "certfp",
         "closed",
         "connected_at",
         "flood_clock",
@@ -74,6 +75,8 @@ class Client:
         "realname",
         "received",
         "sasl",
+        "sasl_mechanism",
+        "secure",
         "slots",
         "source",
         "streamed",
@@ -108,8 +111,13 @@ class Client:
         # IRCv3 SASL: the base64 received so far of an exchange under way (None: none), and
         # the account it proved before registration (registration logs the user in to it)
         self.sasl: bytes | None = None
+        self.sasl_mechanism = b""  # of the exchange under way (sasl.MECHANISMS)
         self.account = b""
         self.cap_version = 0  # the version of CAP LS the client asked for (302), or 0
+        # TLS (set by the shell when the handshake is done): the connection is TLS, and the
+        # SHA-256 fingerprint of the certificate it showed (b"": none), lowercase hex (CertFP)
+        self.secure = False
+        self.certfp = b""
         # Operator privileges, what the dispatcher checks command rows against: a copy of
         # the user's (network state: E_OPER gives them, -o takes them), set by its worker.
         self.privileges = _NO_PRIVILEGES

@@ -33,7 +33,7 @@ UIDS = {0: BASE[0] + 1, 1: BASE[1] + 1, 2: BASE[2] + 1}
 def _replica() -> Record:
     state = State()
     for w, uid in UIDS.items():
-        state.apply((E_INTRO, uid, b"u%d" % w, b"~u", b"h", b"r", w, 0))
+        state.apply((E_INTRO, uid, b"u%d" % w, b"~u", b"h", b"r", w, b"", 0))
         state.apply((E_JOIN, uid, b"#x", 0, 0, (), 0))
     return state.snapshot()
 

@@ -446,3 +446,66 @@ def test_a_missing_root_is_404_and_a_full_server_503(tmp_path: Path, workers: in
         plain.sync()
         plain.close()
         refused.close()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_slow_websocket_reader_gets_everything_in_order(workers: int, tls: bool) -> None:
+    """Output a WebSocket client does not read at once waits (the kernel takes part of a
+    frame, then nothing) and reaches it whole and in order, one message per line, once it
+    reads: the rest of a cut frame goes first, and its line is never framed twice."""
+    args = ["--web-port", "-1", "--web-tls-port", "-1", "--no-flood-control"]
+    with process.running([*args, "--sendq", str(64 << 20)], workers=workers) as srv:
+        port, context = (srv.web_tls_port, trusting(srv)) if tls else (srv.web_port, None)
+        with (
+            IRCClient(srv.host, srv.port, "flooder") as flooder,
+            WSIRCClient(srv.host, port, "slow", tls=context, rcvbuf=4096) as slow,
+        ):
+            slow.send("JOIN #flood")
+            slow.expect(r" 366 slow #flood ")
+            flooder.send("JOIN #flood")
+            flooder.expect(r" 366 flooder #flood ")
+            slow.expect(r":flooder!\S+ JOIN #flood$")
+            count, text = 15000, "z" * 400  # 6.5 MB: more than the kernel buffers
+            flooder.send_raw(
+                b"".join(b"PRIVMSG #flood :%d %s\r\n" % (i, text.encode()) for i in range(count))
+            )
+            flooder.sync()
+            for i in range(count):
+                slow.expect(rf":flooder!\S+ PRIVMSG #flood :{i} {text}$")
+            slow.sync()
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_websocket_reader_that_never_reads_is_cut_at_the_sendq(workers: int) -> None:
+    """--sendq bounds a WebSocket client's waiting output like anyone's (IRC bytes, before
+    framing): past it the client quits with SendQ exceeded, and the others go on."""
+    args = ["--web-port", "-1", "--no-flood-control", "--sendq", "200000"]
+    with (
+        process.running(args, workers=workers) as srv,
+        IRCClient(srv.host, srv.port, "flooder") as flooder,
+        WSIRCClient(srv.host, srv.web_port, "stuck", rcvbuf=4096) as stuck,
+    ):
+        stuck.send("JOIN #flood")
+        stuck.expect(r" 366 stuck #flood ")
+        flooder.send("JOIN #flood")
+        flooder.expect(r":stuck!\S+ QUIT| 366 flooder #flood ")
+        line = b"PRIVMSG #flood :" + b"w" * 400 + b"\r\n"
+        flooder.send_raw(line * 15000)  # 6.2 MB: the kernel's buffers and the sendq
+        flooder.expect(r":stuck!\S+ QUIT :SendQ exceeded$", timeout=30)
+        flooder.sync()
+
+
+def test_a_fragmented_message_over_the_limit_is_closed_1009(connect, watcher) -> None:
+    """Fragments count together: the message is refused as it grows past the limit."""
+    web = connect("bigfrag", web=True)
+    assert isinstance(web, WSIRCClient)
+    watcher.expect(r":bigfrag!\S+ JOIN #lobby$")
+    piece = "PRIVMSG #lobby :" + "f" * 1000
+    web.send_raw(
+        b"".join(web.ws.send(TextMessage(piece, message_finished=False)) for _ in range(5))
+    )
+    web.expect(r"^ERROR :Closing link: .*Message too big")
+    web.wait_closed()
+    assert web.close_code == 1009
+    watcher.expect(r":bigfrag!\S+ QUIT :Message too big$")

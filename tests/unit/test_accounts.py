@@ -108,7 +108,7 @@ def test_sasl_failures(net: FakeNet) -> None:
     c = net.connect(0)
     c.send("CAP REQ :sasl", "NICK x3", "USER x 0 * :x", "AUTHENTICATE SCRAM-SHA-256")
     assert c.lines()[-2:] == [
-        f"{SRV} 908 x3 PLAIN :are available SASL mechanisms",
+        f"{SRV} 908 x3 PLAIN,EXTERNAL :are available SASL mechanisms",
         f"{SRV} 904 x3 :SASL authentication failed",
     ]
     c.send("AUTHENTICATE PLAIN", "AUTHENTICATE *")

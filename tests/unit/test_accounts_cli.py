@@ -140,3 +140,34 @@ def test_password_stdin_for_scripts(data_dir: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert passwords.verify(b"s3cret", stored(data_dir)["bot"][1])
+
+
+def test_cert_add_list_del(
+    data_dir: str, typed: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``fastchat accounts cert add|list|del``: fingerprints as openssl prints them (colons,
+    upper case) are stored bare and lowercase; one account's fingerprint is refused to
+    another; a malformed one, an unknown account and a missing one are refused (status 1)."""
+    typed += ["pw one", "pw one", "pw two", "pw two"]
+    assert accounts("create", "ann", "--data-dir", data_dir) == 0
+    assert accounts("create", "bob", "--data-dir", data_dir) == 0
+    fp = "ab" * 31 + "cd"
+    colons = ":".join(fp[i : i + 2] for i in range(0, 64, 2)).upper()
+    capsys.readouterr()
+    assert accounts("cert", "add", "ann", colons, "--data-dir", data_dir) == 0
+    assert capsys.readouterr().out == f"added the fingerprint {fp} of 'ann'\n"
+    assert accounts("cert", "list", "ANN", "--data-dir", data_dir) == 0
+    assert capsys.readouterr().out == fp + "\n"
+    assert reader.load_accounts(db.path_in(data_dir))[0].certfps == fp
+
+    assert accounts("cert", "add", "bob", fp, "--data-dir", data_dir) == 1
+    assert "the account 'ann' has" in capsys.readouterr().err
+    assert accounts("cert", "add", "bob", "12:34", "--data-dir", data_dir) == 1
+    assert "64 hexadecimal digits" in capsys.readouterr().err
+    assert accounts("cert", "add", "nobody", fp, "--data-dir", data_dir) == 1
+    assert accounts("cert", "del", "bob", fp, "--data-dir", data_dir) == 1
+    assert "has no fingerprint" in capsys.readouterr().err
+
+    assert accounts("cert", "del", "ann", fp, "--data-dir", data_dir) == 0
+    assert accounts("cert", "list", "ann", "--data-dir", data_dir) == 0
+    assert capsys.readouterr().out == f"deleted the fingerprint {fp} of 'ann'\n"

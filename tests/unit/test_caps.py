@@ -383,3 +383,24 @@ def test_cap_list_does_not_cut_a_capability_in_half(net: FakeNet) -> None:
     listed = [t for line in got for t in line.split(" :", 1)[1].split()]
     assert all(re.match(r":fastchat.local CAP \* LIST ", line) for line in got)
     assert listed == names
+
+
+def test_a_capability_listed_per_connection_and_not_requestable() -> None:
+    """``listed_for``: the value depends on the configuration and the connection, and None
+    leaves the capability out of CAP LS; ``requestable=False``: a REQ of it is a NAK (sts)."""
+    from types import SimpleNamespace
+
+    def value(config: object, client: object) -> bytes | None:
+        if not getattr(config, "on", False):
+            return None
+        return b"secure" if getattr(client, "secure", False) else b"plain"
+
+    reg = Registry([Capability(b"a"), Capability(b"info", listed_for=value, requestable=False)])
+    on, off = SimpleNamespace(on=True), SimpleNamespace(on=False)
+    assert reg.ls_tokens(302, on, SimpleNamespace(secure=True)) == [b"a", b"info=secure"]
+    assert reg.ls_tokens(302, on, SimpleNamespace(secure=False)) == [b"a", b"info=plain"]
+    assert reg.ls_tokens(301, on, SimpleNamespace(secure=False)) == [b"a"]
+    assert reg.ls_tokens(302, off, None) == [b"a"]
+    assert reg.ls_tokens(302) == [b"a"]
+    assert reg.request(0, [b"info"]) is None
+    assert reg.request(0, [b"a"]) == reg.bit(b"a")

@@ -24,6 +24,8 @@ OLD_DEFAULTS = {
     "tls_port": 0,  # TLS is off unless asked for
     "tls_cert": None,
     "tls_key": None,
+    "sts_duration": -1,
+    "sts_preload": False,
     "tls_handshake_timeout": 10.0,
     "web_port": 0,
     "web_tls_port": 0,
@@ -268,3 +270,11 @@ def test_the_example_oper_password_is_the_documented_one() -> None:
     stored = line.split('"')[1]
     assert passwords.verify(config.EXAMPLE_OPER_PASSWORD, stored)
     assert config.EXAMPLE_OPER_PASSWORD.decode() in config.example_file()
+
+
+def test_web_origins_are_lowercased_without_a_slash_and_checked() -> None:
+    config = parse("--web-origins", "https://Chat.Example.org/, http://b.example:8080,*")
+    assert config.web_origins == ("https://chat.example.org", "http://b.example:8080", "*")
+    assert parse().web_origins == ()
+    with pytest.raises(ConfigError, match="'web_origins'"):
+        from_mapping({"web_origins": "chat.example.org"})

@@ -238,7 +238,7 @@ def test_register_introduces_the_user_at_the_decision_time() -> None:
     net = Net()
     out = net.handle(make(RRegister, ALICE, b"Alice", b"~alice", b"host", b"Real"), origin=5)
     assert out == [
-        ("event", None, make(EIntro, ALICE, b"Alice", b"~alice", b"host", b"Real", 5, NOW)),
+        ("event", None, make(EIntro, ALICE, b"Alice", b"~alice", b"host", b"Real", 5, b"", NOW)),
         ("worker", 5, (D_DONE, ALICE, NOW)),
     ]
     assert net.state.users[ALICE].signon == NOW // 1000
@@ -252,7 +252,7 @@ def test_autojoin_is_decided_in_the_same_step() -> None:
     net = Net(autojoin=(b"#lobby", b"#Help"))
     out = net.handle(make(RRegister, ALICE, b"alice", b"~a", b"h", b"r"))
     assert [e[2] for e in out] == [
-        make(EIntro, ALICE, b"alice", b"~a", b"h", b"r", 0, NOW),
+        make(EIntro, ALICE, b"alice", b"~a", b"h", b"r", 0, b"", NOW),
         make(EJoin, ALICE, b"#lobby", OP, NOW // 1000, (), NOW),
         make(EJoin, ALICE, b"#Help", OP, NOW // 1000, (), NOW),
         (D_DONE, ALICE, NOW),

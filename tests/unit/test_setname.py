@@ -129,7 +129,7 @@ def test_setname_carries_the_decisions_time(net: FakeNet) -> None:
 def test_apply_is_idempotent() -> None:
     """State.apply: a replayed E_SETNAME changes nothing the second time."""
     state = State()
-    state.apply(make(EIntro, 1, b"ann", b"~ann", b"h", b"Ann", 0, 0))
+    state.apply(make(EIntro, 1, b"ann", b"~ann", b"h", b"Ann", 0, b"", 0))
     event = make(ESetname, 1, b"New", time=5)
     assert event[0] == E_SETNAME
     assert state.apply(event) is True

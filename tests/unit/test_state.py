@@ -59,7 +59,9 @@ ALICE, BOB, CAROL, DAVE = 1, 2, 3, 1 << 32  # uids; DAVE's comes from a second i
 
 
 def intro(uid: int, nick: bytes, worker: int = 0, time: int = T0) -> Record:
-    return make(EIntro, uid, nick, b"~" + nick.lower(), b"10.0.0.%d" % uid, b"Real", worker, time)
+    return make(
+        EIntro, uid, nick, b"~" + nick.lower(), b"10.0.0.%d" % uid, b"Real", worker, b"", time
+    )
 
 
 def join(uid: int, channel: bytes, flags: int = 0, created: int = T0 // 1000) -> Record:
@@ -957,7 +959,7 @@ def test_load_snapshot_keeps_the_larger_peak() -> None:
     state.load_snapshot(((), (), 42, (), (), (), ()))
     assert state.max_users == 42
     users = tuple(
-        (uid, b"u%d" % uid, b"u", b"h", b"r", 0, 0, b"", b"", b"", (), b"h", b"")
+        (uid, b"u%d" % uid, b"u", b"h", b"r", 0, 0, b"", b"", b"", (), b"h", b"", b"")
         for uid in range(1, 4)
     )
     state.load_snapshot((users, (), 1, (), (), (), ()))
@@ -972,3 +974,27 @@ def test_user_is_a_plain_record() -> None:
     assert user.key == b"nick{1}"
     user.rename(b"Other")
     assert (user.nick, user.key, user.mask) == (b"Other", b"other", b"Other!~u@host")
+
+
+def test_certificate_fingerprints_survive_a_snapshot() -> None:
+    """CertFP (issue 13): a user's TLS certificate fingerprint (E_INTRO) and an account's
+    fingerprints (E_ACCOUNTCERTS) are in the snapshot a starting worker loads (and a new hub
+    merges); a change of an unknown account's is ignored, and one that changes nothing says
+    so."""
+    from fastchat.server.network.records import EAccount, EAccountCerts
+
+    fp = b"ab" * 32
+    state = build(
+        make(EIntro, ALICE, b"alice", b"~a", b"h", b"Real", 0, fp, T0),
+        intro(BOB, b"bob"),
+        make(EAccount, b"Alice", b"hash", b"", b"", T0),
+    )
+    assert state.apply(make(EAccountCerts, b"alice", (fp,), T0))
+    assert not state.apply(make(EAccountCerts, b"ALICE", (fp,), T0))
+    assert not state.apply(make(EAccountCerts, b"nobody", (fp,), T0))
+    copy = State()
+    copy.load_snapshot(marshal.loads(marshal.dumps(state.snapshot())))
+    assert copy.users[ALICE].certfp == fp and copy.users[BOB].certfp == b""
+    assert copy.accounts[b"alice"].certfps == (fp,)
+    assert copy.account_by_certfp(fp) is copy.accounts[b"alice"]
+    assert copy.account_by_certfp(b"cd" * 32) is None and copy.account_by_certfp(b"") is None

@@ -169,14 +169,26 @@ def test_operations_apply_in_order(path: str, writers: list[Writer]) -> None:
             ("account_verified", "alice", True),
             ("account_drop", "bob"),
             ("account_put", "bob", "BOB", "h4", "", 7, True),
+            ("account_certfps", "alice", "ab cd"),
+            ("account_certfps", "alice", "cd"),
             message(1),
         ]
     )
     assert writer.close()
     assert reader.load_accounts(path) == [
-        schema.AccountRow("alice", "Alice", "h3", "a@x", 5, True),
+        schema.AccountRow("alice", "Alice", "h3", "a@x", 5, True, "", "cd"),
         schema.AccountRow("bob", "BOB", "h4", "", 7, True),
     ]
+
+
+def test_version_3_accounts_get_no_certificate_fingerprints(tmp_path: Path) -> None:
+    """Version 4 (TLS client certificates): accounts of an older file keep everything and
+    hold no fingerprint."""
+    path = db.prepare(str(tmp_path), schema.MIGRATIONS[:3])
+    connect(path).execute("INSERT INTO accounts VALUES ('a', 'A', 'h', '', 1, 1, '')")
+    conn = db.connect(path)
+    assert db.migrate(conn, path) == 3
+    assert reader.accounts(conn) == [schema.AccountRow("a", "A", "h", "", 1, True, "", "")]
 
 
 def test_close_writes_everything_queued_and_is_safe_twice(path: str) -> None:

@@ -289,3 +289,16 @@ def test_a_refused_origin_is_403(root: Path) -> None:
 def test_unavailable_says_why() -> None:
     answer = unavailable(b"Server is full")
     assert answer.status == 503 and answer.response.endswith(b"Server is full\n")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",  # not a chunk size
+        b"Content-Length: 10\r\n\r\nabc",  # a body that has not all come
+    ],
+    ids=["bad-chunk", "unfinished-body"],
+)
+def test_an_upgrade_with_a_body_is_400(root: Path, body: bytes) -> None:
+    request = upgrade().removesuffix(b"\r\n") + body
+    assert status(feed(root, request)) == 400

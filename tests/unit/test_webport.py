@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import itertools
 import random
+import ssl
+from pathlib import Path
 
 import pytest
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import CloseConnection, Event, Message, Ping, Pong
 
+from fastchat.server.runtime import tls
 from fastchat.server.runtime.webport import WebSocketTransport
 from fastchat.server.web.http import Subprotocol
 from fastchat.server.web.websocket import FrameCache, WebSocketSession
@@ -212,3 +215,20 @@ def test_the_frame_cache_frames_a_chunk_once() -> None:
         ]
         * 2
     )
+
+
+def test_the_web_ports_context_asks_for_no_client_certificate(tmp_path: Path) -> None:
+    """The web port's TLS has the certificate of --tls-port but asks browsers for none (one
+    asked may show its user a certificate picker): a client's certificate is not taken,
+    where the IRC TLS port's context takes it (CertFP)."""
+    cert, key = str(tmp_path / "c.pem"), str(tmp_path / "k.pem")
+    tls.write_self_signed(cert, key, "fastchat.local")
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    client.load_cert_chain(cert, key)
+    web = tls.server_context(cert, key, client_certificates=False)
+    assert web.verify_mode == ssl.CERT_NONE
+    assert tls._handshake_in_memory(web, client) == b""
+    if tls.certfp_available():
+        assert tls._handshake_in_memory(tls.server_context(cert, key), client) != b""

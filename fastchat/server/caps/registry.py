@@ -41,7 +41,12 @@ class Capability:
     """An IRCv3 capability (https://ircv3.net/specs/extensions/capability-negotiation).
 
     ``value``: what ``CAP LS 302`` shows after ``=`` (None: nothing); ``value_of``, if set,
-    computes it from the server's configuration instead. ``tags``: the message
+    computes it from the server's configuration instead. ``listed_for``, if set, makes the
+    capability depend on the configuration and on the connection asking (a function of
+    both): listed with the value it gives, not listed at all where it gives None, nor to
+    clients that did not ask ``CAP LS 302`` (they would not see the value).
+    ``requestable`` False: a ``CAP REQ`` of it is refused (a capability that only informs,
+    such as ``sts``). ``tags``: the message
     tags a client that negotiated it receives, each as (tag name, function of the message's
     :class:`Meta` giving its value, or None to leave it out). ``tag_list``: tags whose names
     come with the message (client-only tags), a function of the :class:`Meta` giving (name,
@@ -55,6 +60,8 @@ class Capability:
     tags: tuple[tuple[bytes, TagValue], ...] = ()
     tag_list: TagList | None = None
     value_of: Callable[[Any], bytes | None] | None = None
+    listed_for: Callable[[Any, Any], bytes | None] | None = None
+    requestable: bool = True
     requires: tuple[bytes, ...] = ()
     implicit_302: bool = False
     doc: str = field(default="", compare=False)
@@ -108,14 +115,20 @@ class Registry:
         """The names of the capabilities in ``mask``, in registry order."""
         return [cap.name for i, cap in enumerate(self._by_bit) if mask >> i & 1]
 
-    def ls_tokens(self, version: int, config: Any = None) -> list[bytes]:
+    def ls_tokens(self, version: int, config: Any = None, client: Any = None) -> list[bytes]:
         """What ``CAP LS`` lists: names, with ``=value`` from CAP version 302 on (a value that
-        depends on the configuration, ``value_of``, read from ``config``)."""
+        depends on the configuration, ``value_of``, read from ``config``; one that depends on
+        the connection too, ``listed_for``, from ``config`` and ``client``)."""
         out = []
         for cap in self._by_bit:
             value = cap.value
             if cap.value_of is not None and config is not None:
                 value = cap.value_of(config)
+            if cap.listed_for is not None:
+                # (only from 302 on: what such a capability says is in its value)
+                value = cap.listed_for(config, client) if config and version >= 302 else None
+                if value is None:
+                    continue
             out.append(cap.name + b"=" + value if version >= 302 and value else cap.name)
         return out
 
@@ -125,8 +138,9 @@ class Registry:
         or a bit of ``locked`` disabled): IRCv3 says a REQ is all or nothing."""
         for token in tokens:
             disable = token.startswith(b"-")
-            bit = self._bits.get(token[1:] if disable else token)
-            if not bit:
+            name = token[1:] if disable else token
+            bit = self._bits.get(name)
+            if not bit or not self._by_name[name].requestable:
                 return None
             mask = mask & ~bit if disable else mask | bit
         if locked & ~mask:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from fastchat.server.caps.registry import Capability
 
 NAME = b"sasl"
-#: What AUTHENTICATE accepts (EXTERNAL comes with TLS client certificates, issue 13)
-MECHANISMS = (b"PLAIN",)
+#: What AUTHENTICATE accepts. EXTERNAL (the TLS client certificate, RFC 4422 appendix A) is
+#: listed on every connection, as Ergo does: one without a certificate is answered 904
+MECHANISMS = (b"PLAIN", b"EXTERNAL")
 
 CAPABILITY = Capability(NAME, value=b",".join(MECHANISMS), doc=__doc__ or "")

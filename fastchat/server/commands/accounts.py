@@ -1,4 +1,4 @@
-"""Accounts (issue 12): IRCv3 SASL ``AUTHENTICATE`` (PLAIN) and draft/account-registration
+"""Accounts (issue 12): IRCv3 SASL ``AUTHENTICATE`` (PLAIN, EXTERNAL) and draft/account-registration
 ``REGISTER`` and ``VERIFY``.
 
 Owns: the SASL exchange (mechanism, base64 chunks of at most 400 bytes, ``*`` to abort, the
@@ -93,6 +93,7 @@ def authenticate(ctx: Context, client: Client, msg: Message) -> None:
             ctx.reply(client, N.ERR_SASLFAIL, b"SASL authentication failed")
             return
         client.sasl = b""
+        client.sasl_mechanism = arg.upper()
         ctx.send(client, b"AUTHENTICATE +\r\n")
         return
     if len(arg) > CHUNK:  # a chunk longer than the spec allows
@@ -108,7 +109,40 @@ def authenticate(ctx: Context, client: Client, msg: Message) -> None:
     if len(arg) == CHUNK:
         return  # more follows (a last chunk of exactly 400 is followed by "+")
     data, client.sasl = client.sasl, None
-    _plain(ctx, client, data)
+    if client.sasl_mechanism == b"EXTERNAL":
+        _external(ctx, client, data)
+    else:
+        _plain(ctx, client, data)
+
+
+def _succeed(ctx: Context, client: Client, name: bytes) -> None:
+    """The client proved it owns the account ``name``: before registration, 900 and 903 now
+    and the registration carries it; after, the sequencer logs it in (and answers)."""
+    if client.user is None:
+        # during registration: the registration carries it (RRegister.account)
+        client.account = name
+        logged_in(ctx, client, name)
+        ctx.reply(client, N.RPL_SASLSUCCESS, b"SASL authentication successful")
+    else:
+        ctx.submit(make(RLogin, client.uid, name, b"sasl-late"))
+
+
+def _external(ctx: Context, client: Client, data: bytes) -> None:
+    """RFC 4422 appendix A EXTERNAL: the TLS client certificate is the credential; the
+    message is an authorization identity (empty: whichever account holds the certificate,
+    else that account, which must hold it). No certificate, or one no account holds: 904."""
+    try:
+        authzid = base64.b64decode(data, validate=True)
+    except binascii.Error:
+        authzid = None
+    account = ctx.state.account_by_certfp(client.certfp)
+    if authzid is None or account is None or (authzid and fold(authzid) != fold(account.name)):
+        why = b"SASL authentication failed" if client.certfp else b"SASL authentication "
+        if not client.certfp:
+            why += b"failed: you are not connected with a TLS client certificate"
+        ctx.reply(client, N.ERR_SASLFAIL, why)
+        return
+    _succeed(ctx, client, account.name)
 
 
 def _plain(ctx: Context, client: Client, data: bytes) -> None:
@@ -126,13 +160,7 @@ def _plain(ctx: Context, client: Client, data: bytes) -> None:
         if not matched or account is None:
             ctx.reply(client, N.ERR_SASLFAIL, b"SASL authentication failed")
             return
-        if client.user is None:
-            # during registration: the registration carries it (RRegister.account)
-            client.account = account.name
-            logged_in(ctx, client, account.name)
-            ctx.reply(client, N.RPL_SASLSUCCESS, b"SASL authentication successful")
-        else:
-            ctx.submit(make(RLogin, client.uid, account.name, b"sasl-late"))
+        _succeed(ctx, client, account.name)
 
     stored = account.password_hash.decode() if account is not None else DUMMY_HASH
     ctx.check_password(client, password, stored, checked)

@@ -5,10 +5,11 @@ user who takes a registered account's nick without being logged in to it is aske
 IDENTIFY, and with ``nick_protection = rename`` renamed after the grace period.
 
 Owns: parsing NickServ's commands (``REGISTER``, ``VERIFY``, ``IDENTIFY``, ``INFO``, ``DROP``,
-``GHOST``, ``HELP``), their local refusals, its notices, and the worker's side of nick
+``GHOST``, ``CERT``, ``HELP``), their local refusals, its notices, and the worker's side of nick
 protection (the warning, and asking for the rename when the grace period is over).
 Must never: decide that an account exists, who is logged in, who is disconnected or renamed
-(the sequencer does: R_ACCOUNT, R_VERIFY, R_LOGIN, R_ACCOUNTDROP, R_GHOST, R_PROTECT), or
+(the sequencer does: R_ACCOUNT, R_VERIFY, R_LOGIN, R_ACCOUNTDROP, R_GHOST, R_PROTECT,
+R_CERTFP), or
 check a password on the loop (``ctx.check_password`` runs it elsewhere). REGISTER's and
 VERIFY's rules are commands/accounts.py's (``accounts.create``, ``accounts.verify_code``,
 ``accounts.mail_code``), not repeated here.
@@ -25,8 +26,15 @@ from fastchat.server.commands import accounts
 from fastchat.server.commands.context import Context, MailOutcome
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client
-from fastchat.server.network.records import RAccountDrop, RGhost, RLogin, RProtect, make
-from fastchat.server.network.state import User
+from fastchat.server.network.records import (
+    RAccountDrop,
+    RCertfp,
+    RGhost,
+    RLogin,
+    RProtect,
+    make,
+)
+from fastchat.server.network.state import User, maybe_certfp
 from fastchat.server.render import dates, lines
 
 #: The service's nick (reserved: no user may take it), and where its notices come from
@@ -47,6 +55,9 @@ _HELP = (
     b"INFO [account]                when an account was registered, who is logged in to it",
     b"DROP <password>               delete the account you are logged in to",
     b"GHOST <nick>                  disconnect whoever uses your account's nick",
+    b"CERT LIST                     the TLS client certificates that log in to your account",
+    b"CERT ADD [fingerprint]        add one (by default the one you are connected with)",
+    b"CERT DEL <fingerprint>        remove one",
     b"HELP                          this list",
 )
 
@@ -218,6 +229,40 @@ def _ghost(ctx: Context, client: Client, args: list[bytes]) -> None:
     ctx.submit(make(RGhost, client.uid, args[0]))
 
 
+def _cert(ctx: Context, client: Client, args: list[bytes]) -> None:
+    """``CERT LIST``, ``CERT ADD [fingerprint]``, ``CERT DEL <fingerprint>`` (Ergo's syntax,
+    without its operators' account argument): the TLS client certificates (SHA-256
+    fingerprints, as WHOIS 276 shows them) that log in to one's account with SASL EXTERNAL.
+    ADD without a fingerprint adds the certificate one is connected with."""
+    verb = args[0].upper() if args else b""
+    user = client.user
+    if verb not in (b"LIST", b"ADD", b"DEL"):
+        notice(ctx, client, b"Syntax: CERT LIST | CERT ADD [fingerprint] | CERT DEL <fingerprint>")
+        return
+    account = ctx.state.accounts.get(fold(user.account)) if user and user.account else None
+    if account is None:
+        notice(ctx, client, b"You are not logged in")
+        return
+    if verb == b"LIST":
+        if not account.certfps:
+            notice(ctx, client, b"No certificate fingerprints on %s" % account.name)
+        for fp in account.certfps:
+            notice(ctx, client, b"Certificate fingerprint: " + fp)
+        return
+    certfp: bytes | None
+    if len(args) > 1:
+        certfp = maybe_certfp(args[1])
+    elif verb == b"ADD" and client.certfp:
+        certfp = client.certfp
+    else:
+        notice(ctx, client, b"Name a fingerprint: you are not connected with a certificate")
+        return
+    if certfp is None:
+        notice(ctx, client, b"A fingerprint is a SHA-256 hash: 64 hexadecimal digits")
+        return
+    ctx.submit(make(RCertfp, client.uid, verb == b"ADD", certfp))
+
+
 def _help(ctx: Context, client: Client, args: list[bytes]) -> None:
     for text in _HELP:
         notice(ctx, client, text)
@@ -231,6 +276,7 @@ _COMMANDS: dict[bytes, Callable[[Context, Client, list[bytes]], None]] = {
     b"INFO": _info,
     b"DROP": _drop,
     b"GHOST": _ghost,
+    b"CERT": _cert,
     b"HELP": _help,
 }
 

@@ -52,7 +52,9 @@ def cap(ctx: Context, client: Client, msg: Message) -> None:
             ctx.set_caps(client, client.caps | ctx.caps.implicit_302)
         ctx.send_lines(
             client,
-            _cap_lines(ctx, client, b"LS", ctx.caps.ls_tokens(client.cap_version, ctx.config)),
+            _cap_lines(
+                ctx, client, b"LS", ctx.caps.ls_tokens(client.cap_version, ctx.config, client)
+            ),
         )
     elif sub == b"LIST":
         ctx.send_lines(client, _cap_lines(ctx, client, b"LIST", ctx.caps.names(client.caps)))
@@ -166,6 +168,7 @@ def try_register(ctx: Context, client: Client) -> None:
             client.host,
             client.realname,
             client.account,  # what SASL proved, if anything (IRCv3 sasl)
+            client.certfp,  # its TLS client certificate's fingerprint, if any (CertFP)
         )
     )
 

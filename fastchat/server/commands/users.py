@@ -118,15 +118,17 @@ def whois(ctx: Context, client: Client, msg: Message) -> None:
             ctx.reply(client, N.ERR_NOSUCHNICK, nick_, b"No such nick/channel")
             ctx.reply(client, N.RPL_ENDOFWHOIS, nick_, b"End of /WHOIS list.")
             continue
+        me = user_of(client)
         ctx.send_lines(
             client,
             replies.whois(
                 cfg,
                 client.name,
                 u,
-                [c.key for c in user_of(client).channels],
+                [c.key for c in me.channels],
                 see,
                 every_prefix,
+                see_certfp=u is me or b"o" in me.modes,
             ),
         )
 

@@ -243,9 +243,17 @@ class Offload:
         client.waiting -= 1
         self.core._barrier_down(client)
 
-    def rehash_done(self, uid: int, path: str, error: str | None, restart: list[str]) -> None:
+    def rehash_done(
+        self,
+        uid: int,
+        path: str,
+        error: str | None,
+        restart: list[str],
+        warning: str | None = None,
+    ) -> None:
         """The shell's answer to a REHASH: 382 RPL_REHASHING, or a notice of why the file was
-        refused (the old config stays); and which settings change only at a restart."""
+        refused (the old config stays); and which settings change only at a restart, and a
+        ``warning`` (the TLS certificate that cannot be used, and stays as it was)."""
         client = self.core.clients.get(uid)
         if client is None:
             return
@@ -261,6 +269,8 @@ class Offload:
             )
             return
         self.core.reply(client, N.RPL_REHASHING, path.encode(errors="replace"), b"Rehashing")
+        if warning is not None:
+            self.core.send(client, lines.notice(server, client.name, warning.encode()))
         if restart:
             text = b"These settings change only at a restart: " + ", ".join(restart).encode()
             self.core.send(client, lines.notice(server, client.name, text))

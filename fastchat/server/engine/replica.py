@@ -40,6 +40,7 @@ from fastchat.server.network.records import (
     D_USER,
     D_WALLOPS,
     E_ACCOUNT,
+    E_ACCOUNTCERTS,
     E_ACCOUNTDROP,
     E_ACCOUNTVERIFY,
     E_AWAY,
@@ -156,6 +157,7 @@ class Replica:
             E_LOGIN: self._e_login,
             E_ACCOUNTDROP: self._e_account,
             E_ACCOUNTVERIFY: self._e_account,
+            E_ACCOUNTCERTS: self._e_account,
             E_CHGHOST: self._e_chghost,
             E_STORE: self._e_store,
         }
@@ -498,8 +500,9 @@ class Replica:
                 self._fanout(told, lines.away(user.mask, e.message), Meta(e.time, e.uid))
 
     def _e_account(self, ev: Record) -> None:
-        """A new account (or one awaiting verification), a verified one, or a dropped one
-        (NickServ DROP, its users logged out first; an expired registration): network state
+        """A new account (or one awaiting verification), a verified one, a dropped one
+        (NickServ DROP, its users logged out first; an expired registration), or one whose
+        certificate fingerprints changed (NickServ CERT): network state
         (logging in to it checks it); nobody is told."""
         self.state.apply(ev)
 

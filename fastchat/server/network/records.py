@@ -89,7 +89,8 @@ B_RECEIVED = 64
 class RRegister(NamedTuple):
     """Register a connection that gave NICK and USER (the sequencer stamps its signon).
     ``account``: the account its SASL authentication proved (b"": none); the sequencer logs
-    it in (E_LOGIN) in the same step, if the account still exists."""
+    it in (E_LOGIN) in the same step, if the account still exists. ``certfp``: the TLS
+    client certificate's fingerprint (b"": none), which the user's E_INTRO carries."""
 
     kind: int
     uid: int
@@ -98,6 +99,7 @@ class RRegister(NamedTuple):
     host: bytes
     realname: bytes
     account: bytes = b""
+    certfp: bytes = b""
 
 
 class RNick(NamedTuple):
@@ -261,7 +263,8 @@ class RCounts(NamedTuple):
 
 # -- events -------------------------------------------------------------------------------------
 class EIntro(NamedTuple):
-    """A user registered (its signon is ``time // 1000``)."""
+    """A user registered (its signon is ``time // 1000``). ``certfp``: the fingerprint of
+    the TLS client certificate it connected with (b"": none): WHOIS 276 on every worker."""
 
     kind: int
     uid: int
@@ -270,6 +273,7 @@ class EIntro(NamedTuple):
     host: bytes
     realname: bytes
     worker: int
+    certfp: bytes
     time: int
 
 
@@ -1024,3 +1028,34 @@ class EStore(NamedTuple):
 SCHEMAS[E_STORE] = EStore
 _CODES[EStore] = E_STORE
 STATE_EVENTS = STATE_EVENTS | {E_STORE}
+
+
+# -- TLS client certificates (issue 13): NickServ CERT, SASL EXTERNAL -------------------------
+R_CERTFP = 121
+E_ACCOUNTCERTS = 122
+
+
+class RCertfp(NamedTuple):
+    """NickServ ``CERT ADD|DEL``: ``uid`` adds a certificate fingerprint to the account it is
+    logged in to, or removes one (its worker checked the fingerprint's form); the sequencer
+    refuses one that another account holds (a certificate logs in to one account)."""
+
+    kind: int
+    uid: int
+    add: bool  # False: remove
+    certfp: bytes  # SHA-256, lowercase hex
+
+
+class EAccountCerts(NamedTuple):
+    """The account ``name``'s certificate fingerprints are now ``certfps`` (all of them), on
+    every worker and in the store."""
+
+    kind: int
+    name: bytes
+    certfps: tuple[bytes, ...]
+    time: int
+
+
+SCHEMAS.update({R_CERTFP: RCertfp, E_ACCOUNTCERTS: EAccountCerts})
+_CODES.update({RCertfp: R_CERTFP, EAccountCerts: E_ACCOUNTCERTS})
+STATE_EVENTS = STATE_EVENTS | {E_ACCOUNTCERTS}

@@ -34,6 +34,7 @@ from fastchat.server.network.records import (
     R_ACCOUNT,
     R_ACCOUNTDROP,
     R_AWAY,
+    R_CERTFP,
     R_CHANMSG,
     R_CHGHOST,
     R_COUNTS,
@@ -75,6 +76,7 @@ from fastchat.server.network.records import (
     DUser,
     DWallops,
     EAccount,
+    EAccountCerts,
     EAccountDrop,
     EAccountVerify,
     EAway,
@@ -100,6 +102,7 @@ from fastchat.server.network.records import (
     RAccount,
     RAccountDrop,
     RAway,
+    RCertfp,
     RChghost,
     RCounts,
     Record,
@@ -122,7 +125,7 @@ from fastchat.server.network.records import (
     last_of_run,
     make,
 )
-from fastchat.server.network.state import Channel, KLine, State, User
+from fastchat.server.network.state import MAX_CERTFPS, Channel, KLine, State, User
 
 #: Channel modes we implement (announced in ISUPPORT CHANMODES=b,k,l,imnst).
 LIST_MODES = b"b"
@@ -271,6 +274,7 @@ class Sequencer:
             R_PROTECT: self._protect,
             R_VERIFY: self._verify,
             R_PENDINGDROP: self._pending_drop,
+            R_CERTFP: self._certfp,
         }
 
     def handle(self, origin: int, request: Record, now: int) -> None:
@@ -356,7 +360,7 @@ class Sequencer:
 
     # -- registration and nicks (RFC 2812 §3.1) -----------------------------------------------
     def _register(self, origin: int, r: Record, now: int) -> None:
-        _, uid, nick, username, host, realname, account = r  # RRegister
+        _, uid, nick, username, host, realname, account, certfp = r  # RRegister
         if uid in self.state.users:
             return  # resent after a hub restart, and already merged from a replica
         ban = self._kline_on(uid, nick, username, host, now)
@@ -370,7 +374,7 @@ class Sequencer:
         if fold(nick) in self.state.nicks:
             self._reply(origin, uid, N.ERR_NICKNAMEINUSE, nick, b"Nickname is already in use")
             return
-        self.router.event(make(EIntro, uid, nick, username, host, realname, origin, now))
+        self.router.event(make(EIntro, uid, nick, username, host, realname, origin, certfp, now))
         known = self.state.accounts.get(fold(account)) if account else None
         if known is not None:
             # what its SASL authentication proved, in the same step: no one sees it
@@ -542,6 +546,44 @@ class Sequencer:
                 self.router.event(make(ELogin, holder.uid, b"", b"drop", now))
         self.router.event(make(EAccountDrop, account.name, now))
         self._service(origin, m.uid, b"Account %s has been dropped" % account.name)
+
+    def _certfp(self, origin: int, r: Record, now: int) -> None:
+        """NickServ CERT ADD/DEL: a certificate fingerprint added to the account its asker
+        is logged in to, or removed. One certificate logs in to one account (SASL EXTERNAL
+        could not choose): a fingerprint another account holds is refused, as in Ergo."""
+        m = RCertfp._make(r)
+        user = self.state.users.get(m.uid)
+        if user is None:
+            return
+        account = self.state.accounts.get(fold(user.account)) if user.account else None
+        if account is None:
+            self._service(origin, m.uid, b"You are not logged in")
+            return
+        have = account.certfps
+        if m.add:
+            holder = self.state.account_by_certfp(m.certfp)
+            if holder is account:
+                self._service(origin, m.uid, b"That certificate fingerprint is already yours")
+                return
+            if holder is not None:
+                why = b"That certificate fingerprint is registered to another account"
+                self._service(origin, m.uid, why)
+                return
+            if len(have) >= MAX_CERTFPS:
+                self._service(
+                    origin, m.uid, b"An account holds %d fingerprints at most" % MAX_CERTFPS
+                )
+                return
+            certfps = (*have, m.certfp)
+            done = b"Added certificate fingerprint %s to %s" % (m.certfp, account.name)
+        else:
+            if m.certfp not in have:
+                self._service(origin, m.uid, b"No such certificate fingerprint on your account")
+                return
+            certfps = tuple(fp for fp in have if fp != m.certfp)
+            done = b"Removed certificate fingerprint %s from %s" % (m.certfp, account.name)
+        self.router.event(make(EAccountCerts, account.name, certfps, now))
+        self._service(origin, m.uid, done)
 
     def _ghost(self, origin: int, r: Record, now: int) -> None:
         """NickServ GHOST: disconnect whoever uses ``nick``, if the nick is the asker's

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from fastchat.irc.casemap import fold
 from fastchat.server.network.records import (
     E_ACCOUNT,
+    E_ACCOUNTCERTS,
     E_ACCOUNTDROP,
     E_ACCOUNTVERIFY,
     E_AWAY,
@@ -41,6 +42,7 @@ from fastchat.server.network.records import (
     OP,
     VOICE,
     EAccount,
+    EAccountCerts,
     EAccountDrop,
     EAccountVerify,
     EAway,
@@ -121,10 +123,28 @@ class Account(NamedTuple):
     email: bytes
     created: int  # Unix ms
     code: bytes = b""
+    # TLS client certificate fingerprints that log in to it (SASL EXTERNAL; NickServ CERT)
+    certfps: tuple[bytes, ...] = ()
 
     def expired(self, now: int) -> bool:
         """Has this registration awaited its VERIFY too long by ``now`` (Unix ms)?"""
         return now >= self.created + VERIFY_TIMEOUT_MS
+
+
+#: How many certificate fingerprints an account may hold
+MAX_CERTFPS = 16
+_HEX = frozenset(b"0123456789abcdef")
+
+
+def maybe_certfp(text: bytes) -> bytes | None:
+    """A certificate fingerprint as stored and shown (SHA-256, 64 lowercase hex digits),
+    from what a user typed (any case, ``:`` between bytes allowed); None if it is not one.
+
+    >>> maybe_certfp(b"AB:" * 31 + b"AB") == b"ab" * 32, maybe_certfp(b"abc")
+    (True, None)
+    """
+    fp = text.replace(b":", b"").lower()
+    return fp if len(fp) == 64 and _HEX.issuperset(fp) else None
 
 
 class StoreStatus(NamedTuple):
@@ -155,6 +175,7 @@ class SnapshotUser(NamedTuple):
     privileges: tuple[str, ...]
     ip: bytes
     account: bytes  # b"": logged in to none
+    certfp: bytes  # b"": no TLS client certificate
 
 
 class SnapshotChannel(NamedTuple):
@@ -193,6 +214,7 @@ class User:
     __slots__ = (
         "account",
         "away",
+        "certfp",
         "channels",
         "host",
         "ip",
@@ -233,6 +255,9 @@ class User:
         # extended-join shows as ``*``). Nothing sets it yet: accounts (issue 12) will, and
         # then tell the channels (``Replica.notify_account``, IRCv3 account-notify).
         self.account: bytes | None = None
+        # The SHA-256 fingerprint of the TLS client certificate it connected with (b"":
+        # none): WHOIS 276 shows it to the user and to operators (CertFP)
+        self.certfp = b""
         self.modes = b""  # user modes, sorted letters; "i" (invisible) matters to others
         # Operator (user mode +o): the [[oper]] block's name and what it may do (the
         # sequencer's overrides, WHO/WHOIS "see"; its worker copies them to the client).
@@ -399,6 +424,7 @@ class State:
             E_ACCOUNTDROP: self._account_drop,
             E_STORE: self._store,
             E_ACCOUNTVERIFY: self._account_verify,
+            E_ACCOUNTCERTS: self._account_certs,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -442,6 +468,7 @@ class State:
         if e.uid in self.users:
             return False
         user = User(e.uid, e.nick, e.username, e.host, e.realname, e.worker, e.time // 1000)
+        user.certfp = e.certfp
         self.users[e.uid] = user
         self.nicks[user.key] = user
         if len(self.users) > self.max_users:
@@ -641,6 +668,27 @@ class State:
         dropped = self.accounts.pop(key, None) or self.pending.pop(key, None)
         return dropped is not None
 
+    def _account_certs(self, ev: Record) -> bool:
+        """An account's certificate fingerprints changed (NickServ CERT ADD/DEL)."""
+        e = EAccountCerts._make(ev)
+        key = fold(e.name)
+        account = self.accounts.get(key)
+        if account is None or account.certfps == e.certfps:
+            return False
+        self.accounts[key] = account._replace(certfps=tuple(e.certfps))
+        return True
+
+    def account_by_certfp(self, certfp: bytes) -> Account | None:
+        """The account that holds the certificate fingerprint ``certfp`` (at most one does:
+        the sequencer sees to it). A scan, not an index: it runs once per SASL EXTERNAL
+        or CERT ADD, and an index would be one more thing every replica keeps in step."""
+        if not certfp:
+            return None
+        for account in self.accounts.values():
+            if certfp in account.certfps:
+                return account
+        return None
+
     def _login(self, ev: Record) -> bool:
         """A user logged in to an account (or out: b"")."""
         e = ELogin._make(ev)
@@ -806,6 +854,7 @@ class State:
                 tuple(sorted(u.privileges)),
                 u.ip,
                 u.account or b"",
+                u.certfp,
             )
             for u in self.users.values()
         )
@@ -848,7 +897,15 @@ class State:
         for u in map(SnapshotUser._make, users):
             self._intro(
                 make(
-                    EIntro, u.uid, u.nick, u.username, u.host, u.realname, u.worker, u.signon * 1000
+                    EIntro,
+                    u.uid,
+                    u.nick,
+                    u.username,
+                    u.host,
+                    u.realname,
+                    u.worker,
+                    u.certfp,
+                    u.signon * 1000,
                 )
             )
             self.users[u.uid].away = u.away

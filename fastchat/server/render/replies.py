@@ -532,9 +532,12 @@ def whois(
     asker_channels: Iterable[bytes],
     see_secret: bool = False,
     multi_prefix: bool = False,
+    see_certfp: bool = False,
 ) -> Iterator[bytes]:
     """RFC 2812 §3.6.2 WHOIS: 311, 319, 312, 313 (Modern IRC RPL_WHOISOPERATOR), 335 (IRCv3
-    bot-mode RPL_WHOISBOT), 301, 318.
+    bot-mode RPL_WHOISBOT), 330, 276 (Modern IRC RPL_WHOISCERTFP, the TLS client
+    certificate's fingerprint, if ``see_certfp``: the user itself or an operator asks, as
+    in Ergo), 301, 318.
     Secret channels are hidden from outsiders, unless ``see_secret`` (an IRC operator with the
     ``see`` privilege). With ``multi_prefix``, 319 shows every prefix the user has on each
     channel, highest first (IRCv3 multi-prefix)."""
@@ -558,6 +561,9 @@ def whois(
         yield numeric(s, nick, N.RPL_WHOISBOT, user.nick, b"is a bot")
     if user.account is not None:
         yield numeric(s, nick, N.RPL_WHOISACCOUNT, user.nick, user.account, b"is logged in as")
+    if user.certfp and see_certfp:
+        text = b"has client certificate fingerprint " + user.certfp
+        yield numeric(s, nick, N.RPL_WHOISCERTFP, user.nick, text)
     if user.away:
         yield numeric(s, nick, N.RPL_AWAY, user.nick, user.away)
     yield numeric(s, nick, N.RPL_ENDOFWHOIS, user.nick, b"End of /WHOIS list.")

@@ -34,6 +34,7 @@ from fastchat.server.network.records import (
     BSnapshot,
     DKill,
     EAccount,
+    EAccountCerts,
     EAccountVerify,
     EAway,
     ECounts,
@@ -364,6 +365,9 @@ class Hub:
                 self.event(make(EAccountVerify, a.name, now))
             elif key not in state.accounts and key not in state.pending:
                 self.event(make(EAccount, a.name, a.password_hash, a.email, a.code, a.created))
+            known = state.accounts.get(key)
+            if known is not None and known.certfps != a.certfps:  # changed while the store lagged
+                self.event(make(EAccountCerts, a.name, a.certfps, now))
         for u in map(SnapshotUser._make, users):
             if u.uid in state.users:
                 continue
@@ -373,7 +377,17 @@ class Hub:
                 continue
             signon = u.signon * 1000
             self.event(
-                make(EIntro, u.uid, u.nick, u.username, u.host, u.realname, u.worker, signon)
+                make(
+                    EIntro,
+                    u.uid,
+                    u.nick,
+                    u.username,
+                    u.host,
+                    u.realname,
+                    u.worker,
+                    u.certfp,
+                    signon,
+                )
             )
             if u.away:
                 self.event(make(EAway, u.uid, u.away, now))

@@ -60,9 +60,11 @@ from fastchat.server.network.records import (
     D_CHAN,
     D_USER,
     E_ACCOUNT,
+    E_ACCOUNTCERTS,
     E_ACCOUNTDROP,
     E_ACCOUNTVERIFY,
     EAccount,
+    EAccountCerts,
     EAccountDrop,
     EAccountVerify,
     Record,
@@ -86,7 +88,7 @@ FLUSH_AFTER = 0.005
 REPORT_EVERY_MS = 1_000
 
 #: The events whose consequences are stored
-STORED = frozenset({E_ACCOUNT, E_ACCOUNTDROP, E_ACCOUNTVERIFY})
+STORED = frozenset({E_ACCOUNT, E_ACCOUNTDROP, E_ACCOUNTVERIFY, E_ACCOUNTCERTS})
 
 
 class StoreReport(NamedTuple):
@@ -206,6 +208,9 @@ class Storage:
                 code, row.created_ms,
             )  # fmt: skip
             state.apply(created)
+            if row.certfps:
+                certfps = tuple(row.certfps.encode().split())
+                state.apply(make(EAccountCerts, row.name.encode(), certfps, row.created_ms))
         log.info(
             "store %s: %d accounts, %d awaiting verification",
             self.path,
@@ -419,6 +424,12 @@ class Storage:
             return
         if event[0] == E_ACCOUNTDROP:  # NickServ DROP
             self._ops.append(("account_drop", fold(EAccountDrop._make(event).name).decode()))
+            return
+        if event[0] == E_ACCOUNTCERTS:  # NickServ CERT ADD/DEL
+            certs = EAccountCerts._make(event)
+            self._ops.append(
+                ("account_certfps", fold(certs.name).decode(), b" ".join(certs.certfps).decode())
+            )
             return
         if event[0] == E_ACCOUNTVERIFY:
             verified = fold(EAccountVerify._make(event).name).decode()

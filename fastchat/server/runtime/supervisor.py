@@ -16,6 +16,7 @@ supervisor holds. When it dies, the pipe reads EOF in every child, and they stop
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import selectors
@@ -109,6 +110,7 @@ class Supervisor:
         self.tls_listeners: list[socket.socket] = []
         self.tls_context: ssl.SSLContext | None = None
         self.tls_port = 0
+        tls.check_sts(config)
         if config.tls_port:
             self.tls_context = tls.server_context(*tls.certificate_files(config))
             self.tls_listeners = open_listeners(config, max(0, config.tls_port))
@@ -121,9 +123,11 @@ class Supervisor:
         if config.web_port:
             self.web_listeners = open_listeners(config, max(0, config.web_port), self.web_host)
             self.web_port = self.web_listeners[0].getsockname()[1]
+        # (its own context, with the same certificate: it asks browsers for no certificate)
+        self.web_tls_context: ssl.SSLContext | None = None
         if config.web_tls_port:
-            if self.tls_context is None:
-                self.tls_context = tls.server_context(*tls.certificate_files(config))
+            files = tls.certificate_files(config)
+            self.web_tls_context = tls.server_context(*files, client_certificates=False)
             self.web_tls_listeners = open_listeners(
                 config, max(0, config.web_tls_port), self.web_host
             )
@@ -203,6 +207,12 @@ class Supervisor:
         mine = (listener, tls_listener, web_listener, web_tls_listener)
         incarnation = self.incarnation + 1
 
+        # The workers know the TLS port as it is open (--tls-port -1 picks one): the sts
+        # capability tells plain clients where it is
+        config = self.config
+        if self.tls_port and config.tls_port != self.tls_port:
+            config = dataclasses.replace(config, tls_port=self.tls_port)
+
         def target() -> int:
             for other in [
                 *self.listeners,
@@ -215,7 +225,7 @@ class Supervisor:
             if self.hub_sock is not None:
                 self.hub_sock.close()
             return Worker(
-                self.config,
+                config,
                 child.slot,
                 incarnation,
                 listener,
@@ -228,6 +238,7 @@ class Supervisor:
                 self.tls_context,
                 web_listener,
                 web_tls_listener,
+                self.web_tls_context,
             ).run()
 
         self._fork(child, target)
@@ -275,15 +286,25 @@ class Supervisor:
                     self._start(child)
             if not announced and len(ready) >= self.config.workers:
                 announced = True
+                # Each line in one write, its newline included: print() writes the newline
+                # apart, and unbuffered (PYTHONUNBUFFERED, as tests run us) a child's log
+                # line written to the same pipe in between would glue its digits to the port
                 if self.tls_port:  # before the ready line, which tests and tools wait for
-                    print(f"fastchat TLS on {self.config.host}:{self.tls_port}", flush=True)
+                    print(
+                        f"fastchat TLS on {self.config.host}:{self.tls_port}\n", end="", flush=True
+                    )
                 if self.web_port:
-                    print(f"fastchat web on {self.web_host}:{self.web_port}", flush=True)
+                    print(f"fastchat web on {self.web_host}:{self.web_port}\n", end="", flush=True)
                 if self.web_tls_port:
-                    print(f"fastchat web TLS on {self.web_host}:{self.web_tls_port}", flush=True)
+                    print(
+                        f"fastchat web TLS on {self.web_host}:{self.web_tls_port}\n",
+                        end="",
+                        flush=True,
+                    )
                 print(
                     f"fastchat ready on {self.config.host}:{self.port} "
-                    f"({self.config.workers} workers, pid {os.getpid()})",
+                    f"({self.config.workers} workers, pid {os.getpid()})\n",
+                    end="",
                     flush=True,
                 )
         self._stop_all()
@@ -294,19 +315,35 @@ class Supervisor:
 
     def _reload(self) -> None:
         """SIGHUP: check the config file; if it can be used, keep it for future children and
-        have every child take it (each reads the file again: nobody is disconnected)."""
-        if self.reload is None:
+        have every child take it (each reads the file again: nobody is disconnected). The
+        TLS certificate is read again too, here for future workers, and in every worker for
+        its new connections (a file that cannot be used keeps the old certificate)."""
+        if self.reload is None and self.tls_context is None and self.web_tls_context is None:
             log.warning("received SIGHUP, but the server runs without --config: nothing to reload")
             return
-        try:
-            new = self.reload.load()
-        except ConfigError as exc:
-            log.error("reload failed, the old config stays: %s", exc)
-            return
-        self.config, restart = reloaded(self.config, new)
-        log.info("config reloaded")
-        if restart:
-            log.warning("reload: these settings change only at a restart: %s", ", ".join(restart))
+        if self.reload is not None:
+            try:
+                new = self.reload.load()
+            except ConfigError as exc:
+                log.error("reload failed, the old config stays: %s", exc)
+                return
+            self.config, restart = reloaded(self.config, new)
+            log.info("config reloaded")
+            if restart:
+                log.warning(
+                    "reload: these settings change only at a restart: %s", ", ".join(restart)
+                )
+        if self.tls_context is not None:
+            try:
+                self.tls_context = tls.reloaded_context(self.config)
+                log.info("TLS certificate reloaded")
+            except (OSError, ssl.SSLError) as exc:
+                log.error("the TLS certificate cannot be used, the old one stays: %s", exc)
+        if self.web_tls_context is not None:
+            try:
+                self.web_tls_context = tls.reloaded_context(self.config, client_certificates=False)
+            except (OSError, ssl.SSLError) as exc:
+                log.error("the web port's certificate cannot be used, the old one stays: %s", exc)
         for child in list(self.children.values()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, signal.SIGHUP)
@@ -410,6 +447,9 @@ def serve(config: Config, reload: Source | None = None) -> int:
         supervisor = Supervisor(config, reload)
     except ssl.SSLError as exc:
         log.error("cannot use the TLS certificate: %s", exc)
+        return 2
+    except ConfigError as exc:
+        log.error("cannot start: %s", exc)
         return 2
     except OSError as exc:
         log.error("cannot start: %s", exc)

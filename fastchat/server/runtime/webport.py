@@ -204,8 +204,8 @@ class WebPort:
         recv_tls: Callable[[ssl.SSLSocket], bytes],
     ) -> None:
         """``recv_tls``: the worker's read of a TLS socket (everything the SSL object has).
-        TLS connections are wrapped with the worker's ``tls_context``, read at each accept:
-        the TLS port's, and whichever replaces it."""
+        TLS connections are wrapped with the worker's ``web_tls_context``, read at each
+        accept: a reloaded certificate applies to the connections that follow."""
         self.worker = worker
         self.recv_tls = recv_tls
         self.listener = listener
@@ -276,7 +276,7 @@ class WebPort:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if secure:
-                context = worker.tls_context
+                context = worker.web_tls_context
                 assert context is not None
                 try:
                     sock = context.wrap_socket(
@@ -301,9 +301,18 @@ class WebPort:
 
     # -- a request -------------------------------------------------------------------------------
     def _ready(self, sock: socket.socket, mask: int) -> None:
+        """The socket of a request under way is ready. An unexpected exception is our bug:
+        it closes this connection only, logged, and the worker carries on."""
         p = self.pending.get(sock)
         if p is None:
             return
+        try:
+            self._step(sock, p)
+        except Exception:
+            log.exception("web connection from %s: unexpected error; closed", p.ip.decode())
+            self._drop(sock)
+
+    def _step(self, sock: socket.socket, p: Pending) -> None:
         if p.out:
             self._write(sock, p)
             return
@@ -393,6 +402,7 @@ class WebPort:
         transport = WebSocketTransport(sock, session, read, self.frames)
         client = worker.core.connect(p.ip, worker.now)
         client.transport = transport
+        client.secure = isinstance(sock, ssl.SSLSocket)  # wss:// (the sts value says so)
         worker.sel.register(transport, 1, client)
         if upgrade.trailing:  # frames sent right behind the request
             self._deliver(client, transport.feed(upgrade.trailing))
@@ -429,6 +439,10 @@ class WebPort:
         except OSError as exc:
             reason = b"Read error: " + (exc.strerror or "").encode()
             self.worker.core.connection_lost(client, reason, self.worker.now)
+            return
+        except Exception:  # our bug (the frame parser's): this client only
+            log.exception("WebSocket client %#x: unexpected error; closed", client.uid)
+            self.worker.core.connection_lost(client, b"Internal error", self.worker.now)
             return
         self._deliver(client, got)
 

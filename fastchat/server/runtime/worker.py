@@ -5,6 +5,9 @@ per dirty connection per loop turn, ``EVENT_WRITE`` watched only while bytes are
 bus frame per loop turn, and password checks and verification mails run on small thread
 pools, off the loop.
 Must never: decide anything about IRC; every line goes to :class:`~fastchat.server.engine.core.WorkerCore`.
+The web port's connections (HTTP, and WebSocket until they are clients) are
+:class:`~fastchat.server.runtime.webport.WebPort`'s; a WebSocket client's transport frames
+its output (``WebSocketTransport``), so the output path here is the same for everyone.
 
 Errors come in three tiers, as in asyncio's selector transport: ``BlockingIOError`` and
 ``InterruptedError`` mean "try later"; ``KeyboardInterrupt``/``SystemExit`` propagate; any other
@@ -34,7 +37,7 @@ from fastchat.server.connection import Client
 from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import B_SNAPSHOT, Record
 from fastchat.server.render import lines
-from fastchat.server.runtime import mailer
+from fastchat.server.runtime import mailer, tls
 from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
 from fastchat.server.runtime.klinefile import KLineFile
 from fastchat.server.runtime.readerproc import ReaderProcess
@@ -81,11 +84,13 @@ class Worker:
         tls_context: ssl.SSLContext | None = None,
         web_listener: socket.socket | None = None,
         web_tls_listener: socket.socket | None = None,
+        web_tls_context: ssl.SSLContext | None = None,
     ) -> None:
         """``started``: when the server started (the supervisor's clock), which RPL_CREATED
         and STATS u show the same at every worker; by default, when this worker runs.
         ``tls_listener`` and ``tls_context``: the TLS port's socket, if it has one;
-        ``web_listener`` and ``web_tls_listener``: the web port's (HTTP and WebSocket)."""
+        ``web_listener`` and ``web_tls_listener``: the web port's (HTTP and WebSocket), and
+        ``web_tls_context`` the latter's context (the same certificate, no client's asked)."""
         self.config = config
         self.reload = reload
         self.reload_wanted = False
@@ -99,6 +104,7 @@ class Worker:
         self.handshaking: dict[ssl.SSLSocket, tuple[bytes, float]] = {}
         # The web port (fastchat.server.runtime.webport): its listeners and the connections
         # whose HTTP request is under way; a WebSocket client then is a Client like any other
+        self.web_tls_context = web_tls_context
         self.web: WebPort | None = None
         if web_listener is not None or web_tls_listener is not None:
             self.web = WebPort(self, web_listener, web_tls_listener, _recv_tls)
@@ -167,25 +173,57 @@ class Worker:
     # -- reloading the config --------------------------------------------------------------------
     def _reload(self) -> None:
         """SIGHUP from the supervisor, which has checked the file: take what may change live
-        (limits, MOTD, opers, flood control...). Nobody is disconnected."""
-        if self.reload is None:
-            return
+        (limits, MOTD, opers, flood control...), and read the TLS certificate again. Nobody
+        is disconnected."""
+        if self.reload is not None:
+            try:
+                config, _ = reloaded(self.core.config, self.reload.load())
+            except ConfigError as exc:
+                log.error("worker %d: reload failed, the old config stays: %s", self.slot, exc)
+                return
+            self.config = config
+            self.core.reconfigure(config)
+        if self.tls_listener is not None:
+            context = self._tls_reloaded(self.config)
+            if isinstance(context, ssl.SSLContext):
+                self.tls_context = context  # for the handshakes to come; others keep theirs
+                log.info("worker %d: TLS certificate reloaded", self.slot)
+        if self.web_tls_context is not None:
+            try:
+                self.web_tls_context = tls.reloaded_context(self.config, client_certificates=False)
+            except (OSError, ssl.SSLError) as exc:
+                log.error("worker %d: the web port's certificate stays: %s", self.slot, exc)
+
+    def _tls_reloaded(self, config: Config) -> ssl.SSLContext | str:
+        """The TLS context with ``config``'s certificate files read again, or why they cannot
+        be used (logged: the old certificate stays)."""
         try:
-            config, _ = reloaded(self.core.config, self.reload.load())
-        except ConfigError as exc:
-            log.error("worker %d: reload failed, the old config stays: %s", self.slot, exc)
-            return
-        self.config = config
-        self.core.reconfigure(config)
+            return tls.reloaded_context(config)
+        except (OSError, ssl.SSLError) as exc:
+            why = f"the TLS certificate cannot be used, the old one stays: {exc}"
+            log.error("worker %d: %s", self.slot, why)
+            return why
 
     def _rehash(self) -> None:
-        """REHASH from operators (the core asked): check the file here, so that the operator
-        hears what is wrong with it; if it is good, have the supervisor reload every process
-        (the SIGHUP comes back to us too)."""
+        """REHASH from operators (the core asked): check the file and the TLS certificate
+        here, so that the operator hears what is wrong with them; if either can be used,
+        have the supervisor reload every process (the SIGHUP comes back to us too)."""
         core = self.core
         for uid in core.offload.rehash_requests:
+            tls_error = None
             if self.reload is None:
-                core.offload.rehash_done(uid, "", "the server was started without --config", [])
+                if self.tls_listener is None:
+                    why = "the server was started without --config"
+                    core.offload.rehash_done(uid, "", why, [])
+                    continue
+                checked = self._tls_reloaded(self.config)
+                if isinstance(checked, str):
+                    core.offload.rehash_done(uid, "", checked, [])
+                    continue
+                core.offload.rehash_done(
+                    uid, tls.certificate_files(self.config, False)[0], None, []
+                )
+                os.kill(os.getppid(), signal.SIGHUP)
                 continue
             try:
                 new = self.reload.load()
@@ -193,7 +231,11 @@ class Worker:
                 log.error("REHASH failed, the old config stays: %s", exc)
                 core.offload.rehash_done(uid, self.reload.path, str(exc), [])
                 continue
-            core.offload.rehash_done(uid, self.reload.path, None, reloaded(core.config, new)[1])
+            config, restart = reloaded(core.config, new)
+            if self.tls_listener is not None:
+                checked = self._tls_reloaded(config)
+                tls_error = checked if isinstance(checked, str) else None
+            core.offload.rehash_done(uid, self.reload.path, None, restart, tls_error)
             os.kill(os.getppid(), signal.SIGHUP)
         core.offload.rehash_requests.clear()
 
@@ -585,6 +627,8 @@ class Worker:
             return
         client = self.core.connect(ip, self.now)
         client.transport = sock
+        client.secure = True
+        client.certfp = tls.certfp(sock)  # CertFP: WHOIS 276, SASL EXTERNAL
         self.sel.modify(sock, EVENT_READ, client)
         # Lines sent right behind the handshake may already wait inside the SSL object
         self._read(client)

@@ -111,3 +111,47 @@ def exists(path: str, name: str, max_len: int) -> bool:
         return bool(reader.account(conn, check_name(name, max_len)))
     finally:
         conn.close()
+
+
+def certfps(path: str, name: str, max_len: int) -> list[str]:
+    """The certificate fingerprints of ``name``; :class:`AccountError` if there is no such
+    account."""
+    conn = _connect(path)
+    try:
+        rows = reader.account(conn, check_name(name, max_len))
+    finally:
+        conn.close()
+    if not rows:
+        raise AccountError(f"there is no account {name!r}")
+    return rows[0].certfps.split()
+
+
+def change_certfp(path: str, name: str, certfp: str, add: bool, max_len: int) -> None:
+    """Add the certificate fingerprint ``certfp`` (as :func:`state.maybe_certfp` gives it) to
+    ``name``, or remove it; :class:`AccountError` if there is no such account, if another
+    account holds it (a certificate logs in to one account), or if there is nothing to do."""
+    folded = check_name(name, max_len)
+    conn = _connect(path)
+    try:
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = reader.account(conn, folded)
+            if not rows:
+                raise AccountError(f"there is no account {name!r}")
+            have = rows[0].certfps.split()
+            if add:
+                if certfp in have:
+                    raise AccountError(f"{name!r} already has the fingerprint {certfp}")
+                for other in reader.accounts(conn):
+                    if certfp in other.certfps.split():
+                        raise AccountError(f"the account {other.name!r} has {certfp} already")
+                have.append(certfp)
+            else:
+                if certfp not in have:
+                    raise AccountError(f"{name!r} has no fingerprint {certfp}")
+                have.remove(certfp)
+            conn.execute(
+                "UPDATE accounts SET certfps = ? WHERE name_folded = ?", (" ".join(have), folded)
+            )
+    finally:
+        conn.close()

@@ -237,7 +237,7 @@ def targets(
 
 
 def _account(row: tuple[Any, ...]) -> AccountRow:
-    return AccountRow(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6])
+    return AccountRow(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
 
 
 def accounts(conn: sqlite3.Connection) -> list[AccountRow]:

@@ -85,6 +85,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX runs_target_time ON runs (target_folded, time_ms, id)",
         "CREATE UNIQUE INDEX runs_msgid ON runs (sender_uid, first, target_folded, time_ms)",
     ),
+    (  # 4: TLS client certificate fingerprints an account may log in with (SASL EXTERNAL,
+        # NickServ CERT): SHA-256, lowercase hex, separated by spaces ('' for none)
+        "ALTER TABLE accounts ADD COLUMN certfps TEXT NOT NULL DEFAULT ''",
+    ),
 )
 
 #: The version this code reads and writes.
@@ -121,6 +125,7 @@ class AccountRow(NamedTuple):
     created_ms: int
     verified: bool
     verify_code: str = ""
+    certfps: str = ""  # TLS client certificate fingerprints, separated by spaces
 
 
 class HistoryRow(NamedTuple):
@@ -140,5 +145,6 @@ class HistoryRow(NamedTuple):
 RUN_COLUMNS = "id, target_folded, time_ms, sender_uid, first, account, tags, lines"
 ACCOUNT_COLUMNS = "name_folded, name, password_hash, email, created_ms, verified"
 #: The columns of :class:`AccountRow`, in order, for SELECTs (``ACCOUNT_COLUMNS``, which
-#: ``account_put`` writes, and the code of a registration awaiting verification).
-ACCOUNT_ROW_COLUMNS = ACCOUNT_COLUMNS + ", verify_code"
+#: ``account_put`` writes, the code of a registration awaiting verification, and the
+#: certificate fingerprints).
+ACCOUNT_ROW_COLUMNS = ACCOUNT_COLUMNS + ", verify_code, certfps"

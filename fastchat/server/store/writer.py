@@ -70,6 +70,9 @@ OPS: dict[str, int] = {
     "account_pending": 7,
     # (name, name_folded): the account goes (its history stays, under its sender's name)
     "account_drop": 2,
+    # (name, name_folded, certfps): the account's TLS client certificate fingerprints, all
+    # of them, separated by spaces (NickServ CERT ADD/DEL)
+    "account_certfps": 3,
     # (name, target_folded, time_ms, sender_uid, first, account, tags, lines): a run of
     # messages as the sequencer delivered it (a D_CHAN or D_USER record's fields, bytes as
     # on the wire; target_folded is a channel's folded name or a schema.dm_target), written
@@ -101,6 +104,7 @@ _SQL = {
     "account_pending": f"INSERT OR REPLACE INTO accounts ({schema.ACCOUNT_COLUMNS}, verify_code) "
     "VALUES (?, ?, ?, ?, ?, 0, ?)",
     "account_drop": "DELETE FROM accounts WHERE name_folded = ?",
+    "account_certfps": "UPDATE accounts SET certfps = ? WHERE name_folded = ?",
 }
 _RUN = (
     "INSERT OR IGNORE INTO runs "
@@ -435,8 +439,8 @@ class Writer:
             conn.execute(_SQL[name], (*op[1:6], int(bool(op[6]))))
         elif name == "account_pending":
             conn.execute(_SQL[name], op[1:])
-        elif name in ("account_password", "account_verified"):
-            value = op[2] if name == "account_password" else int(bool(op[2]))
+        elif name in ("account_password", "account_verified", "account_certfps"):
+            value = int(bool(op[2])) if name == "account_verified" else op[2]
             conn.execute(_SQL[name], (value, op[1]))
         elif name == "account_drop":
             conn.execute(_SQL[name], (op[1],))

@@ -219,9 +219,15 @@ class RequestReader:
         ]
         if chosen is not Subprotocol.NONE:
             reply.append(("Sec-WebSocket-Protocol", chosen.value))
+        # The request's end (a GET has no body): h11 then pauses, switching protocols, and
+        # holds what came after it
         conn = self._conn
-        while conn.next_event() not in (h11.PAUSED, h11.NEED_DATA):
-            pass  # the request's end (a GET has no body): h11 then pauses, switching protocols
+        try:
+            while (event := conn.next_event()) is not h11.PAUSED:
+                if event is h11.NEED_DATA or isinstance(event, h11.Data):
+                    return error(400, "a WebSocket handshake has no body")
+        except h11.RemoteProtocolError:
+            return error(400, "a WebSocket handshake has no body")
         trailing, _ = conn.trailing_data
         return Upgrade(response(101, reply), chosen, bytes(trailing))
 

@@ -22,13 +22,15 @@ What the peer gets for what it sends:
   IRC line, its trailing CR/LF dropped. Bytes, not text, go to the core, which applies
   --utf8-only as for any client (``FAIL <command> INVALID_UTF8``, as Ergo does);
 - an empty message: ignored, like an empty line;
-- a message that holds a CR or LF before its end (two lines in one message): the
-  connection ends with ``ERROR :Closing link (... Received malformed line)`` and close
-  1007, as Ergo ends it (``Received malformed line``);
-- a message over :data:`~fastchat.irc.message.MAX_INPUT_LINE` bytes (tags and line): close
-  1009, ``Message too big``; counted as it arrives, so it is never held whole;
-- a text frame that is not UTF-8, a bad frame (unmasked, reserved bits, a control frame
-  over 125 bytes...): close 1007/1002 with the reason wsproto gives;
+- a message that holds a CR or LF before its end (two lines in one message): the client
+  quits with ``Received malformed line`` (its ``ERROR`` line, then close 1007), as Ergo
+  ends it; the lines before it count;
+- a message over :data:`~fastchat.irc.message.MAX_INPUT_LINE` bytes (tags and line): the
+  client quits with ``Message too big``, close 1009; counted as it arrives, so it is never
+  held whole;
+- a text frame that is not UTF-8: ``Invalid UTF-8 in a text message``, close 1007; a bad
+  frame (unmasked, reserved bits or opcode, a fragmented control frame...): ``WebSocket
+  protocol error``, close 1002; the close frame carries wsproto's reason;
 - ping: pong; close: the close echoed, and the client quits (``Remote host closed the
   connection``), a line it had half sent dropped.
 """
@@ -57,9 +59,12 @@ _LONG = struct.Struct("!BBQ")
 #: The first byte of a frame that is a whole data message (FIN, no reserved bit)
 _WHOLE = frozenset((TEXT_FIN, BINARY_FIN))
 
+# Why the client quits, in its ERROR and in the QUIT others see (the close frame carries
+# wsproto's details)
 MALFORMED = b"Received malformed line"
 TOO_BIG = b"Message too big"
-NOT_UTF8 = b"Invalid UTF-8 in a text message"
+BAD_TEXT = b"Invalid UTF-8 in a text message"
+PROTOCOL_ERROR = b"WebSocket protocol error"
 
 
 @dataclass(slots=True)
@@ -143,7 +148,7 @@ class WebSocketSession:
             if (b0 in _WHOLE) and b1 & 0x80 and not self._fragmented:
                 line = _unmask(buf[head + 4 : end], buf[head : head + 4])
                 if b0 == TEXT_FIN and not line.isascii() and not _is_utf8(line):
-                    self._fail(CloseReason.INVALID_FRAME_PAYLOAD_DATA, NOT_UTF8, got)
+                    self._fail(CloseReason.INVALID_FRAME_PAYLOAD_DATA, BAD_TEXT, got)
                     return got
                 if not self._take(line, True, got):
                     return got
@@ -176,7 +181,8 @@ class WebSocketSession:
                     # the client is owed an ERROR line, then a close with the parser's code
                     self.close_code = event.code
                     self.close_reason = event.reason or "protocol error"
-                    got.error = self.close_reason.encode()
+                    bad_text = event.code == CloseReason.INVALID_FRAME_PAYLOAD_DATA
+                    got.error = BAD_TEXT if bad_text else PROTOCOL_ERROR
                 else:
                     # the peer closed (echoed now: no message may follow), or the stream
                     # ended without a close frame
