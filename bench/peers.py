@@ -43,6 +43,16 @@ class Server:
     workers: int
     tree: Callable[[], list[psutil.Process]]
     version: str
+    # fastchat's other listeners, when its flags opened them (0: none)
+    tls_port: int = 0
+    web_port: int = 0
+
+    def port_for(self, transport: str) -> int:
+        """The port a client of ``transport`` (``tcp``, ``tls``, ``ws``) connects to."""
+        port = {"tcp": self.port, "tls": self.tls_port, "ws": self.web_port}[transport]
+        if not port:
+            raise Unavailable(f"{self.name} has no {transport} listener")
+        return port
 
 
 def free_port() -> int:
@@ -112,7 +122,16 @@ def _fastchat(workers: int, extra: Sequence[str]) -> Iterator[Server]:
 
         _settled(server.tree)
         version = f"fastchat {getattr(fastchat, '__version__', '?')}"
-        yield Server("fastchat", server.host, server.port, server.workers, server.tree, version)
+        yield Server(
+            "fastchat",
+            server.host,
+            server.port,
+            server.workers,
+            server.tree,
+            version,
+            server.tls_port,
+            getattr(server, "web_port", 0),
+        )
     finally:
         server.stop()
 

@@ -45,25 +45,30 @@ class Scenario:
 
     @property
     def fastchat_only(self) -> bool:
-        return bool(self.load.caps or self.server_args or self.history_probe)
+        return bool(
+            self.load.caps or self.server_args or self.history_probe or self.load.transport != "tcp"
+        )
 
 
 #: What a client of the "-tagged" scenarios negotiates (msgid comes with message-tags)
 TAGGED = "server-time message-tags echo-message"
 #: The "-nohistory" scenarios: fastchat keeps no history (issue 12), against the default
 NO_HISTORY = ("--no-history",)
+#: The transports besides plain TCP (issue 13): the listener each needs, on a free port
+TLS = ("--tls-port", "-1")
+WEB = ("--web-port", "-1")
 # Windows: enough messages in flight that every server is busy (rooms: all of them saturate one
 # core at 64 per room), few enough that no send queue comes near a limit. InspIRCd's fan-out
 # falls off a cliff at 1,024 in flight, so fanout stays at 512.
 ROOMS = LoadSpec("closed", rooms=40, members=10, talkers=2, window=64)
+FANOUT = LoadSpec("closed", rooms=1, members=50, talkers=2, window=512)
 LATENCY = LoadSpec("open", rooms=100, members=10, rate=1000.0)
+IDLE = LoadSpec("idle", rooms=500, members=10)
 # Each "-nohistory" scenario comes right after its own, so a round runs them back to back
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario(
-            "fanout", LoadSpec("closed", rooms=1, members=50, talkers=2, window=512), "throughput"
-        ),
+        Scenario("fanout", FANOUT, "throughput"),
         Scenario("rooms", ROOMS, "throughput"),
         Scenario("rooms-nohistory", ROOMS, "throughput", NO_HISTORY),
         # rooms, and meanwhile one more member of the first room asks for its latest 100
@@ -77,9 +82,17 @@ SCENARIOS: dict[str, Scenario] = {
             "throughput",
         ),
         Scenario("rooms-tagged", replace(ROOMS, caps=TAGGED), "throughput"),
+        # The same loads over TLS and over WebSocket (fastchat only): their cost per
+        # delivery against plain TCP's in the same run
+        Scenario("fanout-tls", replace(FANOUT, transport="tls"), "throughput", TLS),
+        Scenario("rooms-tls", replace(ROOMS, transport="tls"), "throughput", TLS),
+        Scenario("fanout-ws", replace(FANOUT, transport="ws"), "throughput", WEB),
+        Scenario("rooms-ws", replace(ROOMS, transport="ws"), "throughput", WEB),
         Scenario("latency", LATENCY, "latency"),
         Scenario("latency-nohistory", LATENCY, "latency", NO_HISTORY),
-        Scenario("idle", LoadSpec("idle", rooms=500, members=10), "memory"),
+        Scenario("idle", IDLE, "memory"),
+        Scenario("idle-tls", replace(IDLE, transport="tls"), "memory", TLS),
+        Scenario("idle-ws", replace(IDLE, transport="ws"), "memory", WEB),
     )
 }
 #: The "workers" scenario: these scenarios at these fastchat worker counts.
@@ -117,7 +130,8 @@ def measure(
                 if history is not None:
                     history.start(seconds)
 
-            result = run_load(srv.host, srv.port, load, probe, on_window)
+            port = srv.port_for(load.transport)
+            result = run_load(srv.host, port, load, probe, on_window)
             if spy is not None:
                 row["profile"] = spy.finish()
             if history is not None:
