@@ -18,7 +18,11 @@ spread over ``workers`` fake workers (``spread``: member *j* of room *r* on work
 comes close to; ``clustered``: a room on one worker), so each message's record goes to
 ``visits`` workers. A record carries ``run`` messages (a relay run, engine/relay.py: one line
 is the small-window case; the half-window refills of ``make bench``'s rooms make runs of a
-dozen); ``batch`` records per frame (what one worker's loop turn sends).
+dozen or more); ``batch`` records per frame (what one worker's loop turn sends), and
+``window`` frames in flight per fake worker, each ending with a read barrier (``R_SYNC``)
+whose ``D_DONE`` says the hub has decided and routed the frame (one request more per frame,
+counted out of the figures). The fake workers decode what comes back and count the
+``D_CHAN`` records: each message's record must reach exactly ``visits`` workers.
 
 History is off (no ``--data-dir``): the hub hands each message to the store's writer when it
 is on, and the store's own cost is measured by ``make bench``'s breakdown (the ``store`` role),
@@ -30,10 +34,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import json
 import marshal
 import multiprocessing as mp
 import os
+import pstats
 import selectors
 import signal
 import socket
@@ -99,8 +105,10 @@ def visits(load: HubLoad) -> float:
     return sum(len(s) for s in rooms.values()) / len(rooms)
 
 
-def _hub_main(workers: int, report_w: int) -> None:
-    """The child: the real hub, answering SIGUSR2 with (requests decided, its CPU seconds)."""
+def _hub_main(workers: int, report_w: int, profile_to: str | None = None) -> None:
+    """The child: the real hub, answering SIGUSR2 with (requests decided, its CPU seconds);
+    with ``profile_to``, cProfile (on the process's CPU clock) runs between the two signals
+    of the window and its busiest functions are written there."""
     from fastchat.server.runtime.hub import Hub
     from fastchat.server.runtime.proctitle import set_process_name
     from fastchat.server.runtime.supervisor import open_hub_listener
@@ -110,8 +118,21 @@ def _hub_main(workers: int, report_w: int) -> None:
     config = Config(workers=workers, autojoin=(), data_dir="", history=False, flood_control=False)
     hub = Hub(config, listener, None)
 
+    profiler = cProfile.Profile(time.process_time) if profile_to else None
+    marks = 0
+
     def tell(signum: int, frame: object) -> None:
+        nonlocal marks
         figures = (sum(hub.processed.values()), time.process_time())
+        marks += 1
+        if profiler is not None and profile_to is not None:
+            if marks == 1:
+                profiler.enable()
+            elif marks == 2:
+                profiler.disable()
+                with open(profile_to, "w") as out:
+                    stats = pstats.Stats(profiler, stream=out)
+                    stats.sort_stats("tottime").print_stats(25)
         os.write(report_w, marshal.dumps(figures))
 
     signal.signal(signal.SIGUSR2, tell)
@@ -130,6 +151,7 @@ class _Fake:
         self.records = 0  # messages' records per frame
         self.in_flight = 0  # frames sent whose barrier's D_DONE has not come back
         self.routed = 0  # D_CHAN records the hub sent here
+        self.frames = 0  # frames sent
         self.reader = FrameReader()
 
 
@@ -155,11 +177,18 @@ def _line(uid: int, room: int, pad: int) -> bytes:
     return b":u%d!u@127.0.0.1 PRIVMSG #r%d :%s\r\n" % (uid & 0xFFFFFFFF, room, b"x" * pad)
 
 
-def measure(load: HubLoad, duration: float, warmup: float) -> dict[str, Any]:
-    """One hub, one load: the figures, or a RuntimeError."""
+def measure(
+    load: HubLoad, duration: float, warmup: float, profile_to: Path | None = None
+) -> dict[str, Any]:
+    """One hub, one load: the figures, or a RuntimeError. With ``profile_to``, the hub runs
+    under cProfile (its figures are then not the hub's: a separate run)."""
     ctx = mp.get_context("fork")
     report_r, report_w = os.pipe()
-    child = ctx.Process(target=_hub_main, args=(load.workers, report_w), daemon=True)
+    child = ctx.Process(
+        target=_hub_main,
+        args=(load.workers, report_w, str(profile_to) if profile_to else None),
+        daemon=True,
+    )
     child.start()
     os.close(report_w)
     fakes: list[_Fake] = []
@@ -238,19 +267,21 @@ def _drive(
     start = time.monotonic()
     window_start = start + warmup
     window_end = window_start + duration
-    # (wall, requests decided, hub CPU, records routed back, driver CPU)
-    marks: list[tuple[float, int, float, int, float]] = []
+    # (wall, requests decided, hub CPU, driver CPU)
+    marks: list[tuple[float, int, float, float]] = []
 
     def mark() -> None:
         os.kill(hub_pid, signal.SIGUSR2)
         decided, cpu = marshal.loads(_read_pipe(report_r, 5.0))
-        routed = sum(f.routed for f in fakes)
-        marks.append((time.monotonic(), decided, cpu, routed, time.process_time()))
+        marks.append((time.monotonic(), decided, cpu, time.process_time()))
+
+    sending = True
 
     def top_up(f: _Fake) -> None:
-        while f.in_flight < load.window and not f.out:
+        while sending and f.in_flight < load.window and not f.out:
             f.out = memoryview(f.frame)
             f.in_flight += 1
+            f.frames += 1
             _send(f)
         want = selectors.EVENT_READ | (selectors.EVENT_WRITE if f.out else 0)
         if sel.get_key(f.sock).events != want:
@@ -264,7 +295,11 @@ def _drive(
             mark()
         elif len(marks) == 1 and now >= window_end:
             mark()
+            sending = False  # then drain: every frame sent comes back routed
+        if not sending and not any(f.in_flight or f.out for f in talking):
             break
+        if not sending and time.monotonic() > window_end + 10:
+            raise RuntimeError("the hub did not finish the frames in flight within 10 s")
         for key, mask in sel.select(0.01):
             f = key.data
             if mask & selectors.EVENT_READ:
@@ -274,7 +309,7 @@ def _drive(
             if f.frame:
                 top_up(f)
     sel.close()
-    (t0, d0, c0, r0, g0), (t1, d1, c1, r1, g1) = marks
+    (t0, d0, c0, g0), (t1, d1, c1, g1) = marks
     wall = t1 - t0
     # every frame is ``batch`` messages' records and one barrier (RSync): count messages only
     per_frame = talking[0].records if talking else 1
@@ -287,7 +322,10 @@ def _drive(
         "visits": round(v, 3),
         "window_s": round(wall, 3),
         "records_decided": records,
-        "records_routed_per_record": round((r1 - r0) / records, 3) if records else None,
+        # every frame sent came back decided (its barrier's D_DONE): all it routed is counted
+        "records_routed_per_record": round(
+            sum(f.routed for f in fakes) / sum(f.frames * f.records for f in talking), 3
+        ),
         "messages_per_s": round(messages / wall),
         "hub_cpu_cores": round(hub_cpu / wall, 3),
         "driver_cpu_cores": round((g1 - g0) / wall, 3),
@@ -325,12 +363,29 @@ def _receive(f: _Fake) -> None:
             return
 
 
+def best_of(load: HubLoad, repeat: int, duration: float, warmup: float) -> dict[str, Any]:
+    """``repeat`` runs of ``load``: the one with the least hub CPU per message (on a shared
+    machine, noise only ever adds CPU), with every run's figure beside it."""
+    rows = []
+    for _ in range(max(1, repeat)):
+        try:
+            rows.append(measure(load, duration, warmup))
+        except (RuntimeError, OSError) as e:
+            rows.append({"load": asdict(load), "error": f"{type(e).__name__}: {e}"})
+    good = [r for r in rows if "error" not in r and r.get("hub_cpu_us_per_message")]
+    if not good:
+        return rows[-1]
+    best = min(good, key=lambda r: r["hub_cpu_us_per_message"])
+    best["repeats_us_per_message"] = [r["hub_cpu_us_per_message"] for r in good]
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m bench.hubceiling", description=__doc__.splitlines()[0]
     )
     ap.add_argument("--workers", default="2,4,8,16", help="fake worker counts (comma-separated)")
-    ap.add_argument("--runs", default="1,12", help="messages per record (comma-separated)")
+    ap.add_argument("--runs", default="1,16", help="messages per record (comma-separated)")
     ap.add_argument("--batch", type=int, default=32, help="records per frame (default 32)")
     ap.add_argument("--window", type=int, default=16, help="frames in flight per fake worker")
     ap.add_argument("--placement", default="spread,clustered", help="spread and/or clustered")
@@ -342,6 +397,15 @@ def main(argv: list[str] | None = None) -> int:
         type=lambda text: Path(text) if text else None,
         default=ROOT / "BENCHMARKS.md",
         help="rewrite this file from the latest results ('' to leave it alone)",
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="runs per layout; the least CPU per message is kept"
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="then one more run (spread, the largest worker count, run 1) under cProfile: "
+        "bench/results/profile-hub.txt",
     )
     args = ap.parse_args(argv)
     rows = []
@@ -355,10 +419,7 @@ def main(argv: list[str] | None = None) -> int:
                     window=args.window,
                     placement=placement,
                 )
-                try:
-                    row = measure(load, args.duration, args.warmup)
-                except (RuntimeError, OSError) as e:
-                    row = {"load": asdict(load), "error": f"{type(e).__name__}: {e}"}
+                row = best_of(load, args.repeat, args.duration, args.warmup)
                 rows.append(row)
                 print("  " + one_line(row), flush=True)
     results = {
@@ -370,6 +431,12 @@ def main(argv: list[str] | None = None) -> int:
         "runs": rows,
     }  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.profile:
+        workers = max(int(w) for w in args.workers.split(",") if w)
+        dest = args.out / "profile-hub.txt"
+        load = HubLoad(workers=workers, run=1, batch=args.batch, window=args.window)
+        measure(load, args.duration, args.warmup, dest)
+        print(f"  profile: {dest}")
     (args.out / "hubceiling.json").write_text(json.dumps(results, indent=1) + "\n")
     report.rewrite_benchmarks_md(args.out, args.benchmarks_md)
     return 0
@@ -387,7 +454,8 @@ def one_line(row: dict[str, Any]) -> str:
         f"{head}: {row['visits']:.2f} visits/message, {row['messages_per_s']:,} messages/s "
         f"at {row['hub_cpu_cores']:.2f} cores (driver {row['driver_cpu_cores']:.2f}), "
         f"{row['hub_cpu_us_per_message']:.3f} µs/message: "
-        f"ceiling {row['ceiling_messages_per_s']:,} messages/s on one core"
+        f"ceiling {row['ceiling_messages_per_s']:,} messages/s on one core; "
+        f"routed to {row['records_routed_per_record']} workers per record"
     )
 
 

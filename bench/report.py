@@ -515,6 +515,7 @@ Written by `make bench` (`python -m bench.run`); the raw figures are in
 
 - {m["cpu"]}, {m["cores"]} cores, {m["memory_gb"]} GB RAM, Linux {m["kernel"]}, Python {m["python"]}
 - fastchat commit `{m["commit"]}`, {m["date"]}; servers: {", ".join(versions) or "–"}
+- load average as the run started (1, 5, 15 min): {", ".join(map(str, m.get("load_average", []))) or "not recorded"}
 - {st["duration_s"]:g} s measured per run after {st["warmup_s"]:g} s of warm-up, {st["rounds"]} round(s)
   (medians), {st["generator_processes"]} load generator processes, fastchat `--workers {st["fastchat_workers"]}`
   outside the worker sweep; the whole run took {st["elapsed_s"]:g} s:
@@ -610,9 +611,13 @@ def _load(path: Path) -> dict[str, Any] | None:
     return data
 
 
+def _load_average(results: dict[str, Any]) -> str:
+    return " / ".join(map(str, results["machine"].get("load_average", []))) or "not recorded"
+
+
 #: The projection's rooms (issue 14: rooms of 10), and the core counts it covers
 PROJECTED_MEMBERS = 10
-PROJECTED_CORES = (1, 2, 3, 4, 6, 8, 12, 16)
+PROJECTED_CORES = tuple(range(1, 17))
 
 
 def store_us_per_message(sweep: list[Cell], scenario: str = "rooms-small") -> float:
@@ -643,7 +648,9 @@ def scaling_section(results: dict[str, Any], results_dir: Path) -> str:
         "",
         f"Measured by `{hub['settings']['command']}` ({hub['machine']['date']}) and "
         f"`{worker['settings']['command']}` ({worker['machine']['date']}), on the machine below "
-        "while other work shared it: compare within a table.",
+        "while other work shared it (load average as each started: "
+        f"{_load_average(hub)} and {_load_average(worker)}); each figure is the least CPU of "
+        "a few repeats, since sharing only ever adds CPU. Compare within a table.",
         "",
         "**The hub alone** (" + hub["what"] + "): rooms of 10 (two talkers each) over "
         "N fake workers, each frame a worker's batch of approved channel messages ending with "
@@ -669,6 +676,11 @@ def scaling_section(results: dict[str, Any], results_dir: Path) -> str:
             f"| {r['hub_cpu_us_per_message']:.3f} | {_num(r['ceiling_messages_per_s'])} "
             f"| {_num(r['ceiling_deliveries_per_s'])} | {_num(r['messages_per_s'])} "
             f"({r['hub_cpu_cores']:.2f}) |"
+            + (
+                ""
+                if r.get("records_routed_per_record") == r["visits"]
+                else f" ⚠ routed to {r.get('records_routed_per_record')} workers per record |"
+            )
         )
     out += [
         "",
@@ -758,6 +770,13 @@ def scaling_section(results: dict[str, Any], results_dir: Path) -> str:
                 f"{_num(round(clustered.deliveries_per_s))} ({clustered.bound})",
             ]
         out.append(f"| {cores} | {visits:.2f} | " + " | ".join(cells) + " |")
+    gains = []
+    for c in costs.values():
+        for visits_at in (None, 1.0):
+            one = scaling.project(1, m, c, visits_at).deliveries_per_s
+            top = scaling.project(PROJECTED_CORES[-1], m, c, visits_at).deliveries_per_s
+            gains.append(f"{top / one:.1f}×")
+    out.append(f"| {PROJECTED_CORES[-1]} ÷ 1 | | " + " | ".join(gains) + " |")
     checks = _model_checks(sweep, costs)
     if checks:
         out += [

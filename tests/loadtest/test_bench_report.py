@@ -195,6 +195,9 @@ def test_ceilings_and_projection_section(tmp_path: Path) -> None:
     assert f"| 1 | 1.00 | {round(9e6 / 5.65):,} (cores)" in section
     # the model against the sweep: at one worker 5.65 / 9 = 0.628 µs per delivery
     assert "| rooms-small | 1 | 3.0 | 1.00 | 0.628 (1) | 0.410 | 0.65× |" in section
+    # sixteen cores, clustered: the hub's one core bounds it (1 / 1.5 µs = 666,667 messages/s)
+    assert "| 16 | " in section and f"{round(9e6 / 1.5):,} (hub) |" in section
+    assert "| 16 ÷ 1 | | " in section and f" | {9e6 / 1.5 / (9e6 / 5.65):.1f}× |" in section
     page = report.benchmarks_md(results, report.markdown(results), tmp_path)
     assert section in page
 
