@@ -297,6 +297,11 @@ def _drive(
             mark()
             sending = False  # then drain: every frame sent comes back routed
         if not sending and not any(f.in_flight or f.out for f in talking):
+            # every barrier is back, but a frame's records for the other workers may still
+            # wait in their links: read until the hub has been quiet for a while
+            while events := sel.select(0.2):
+                for key, _ in events:
+                    _receive(key.data)
             break
         if not sending and time.monotonic() > window_end + 10:
             raise RuntimeError("the hub did not finish the frames in flight within 10 s")

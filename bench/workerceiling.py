@@ -137,7 +137,7 @@ class Bench:
                     self.sequencer.handle(1, make(RJoin, remote_uid, b"#r%d" % room, b""), 0)
                     if j == setup.local:
                         self.remote_senders.append(remote_uid)
-                self._deliver_pending()
+                self._decide()
         for client in self.core.clients.values():  # the welcome, the JOINs: not measured
             client.pending.clear()
         self.core.dirty = []
@@ -147,10 +147,13 @@ class Bench:
         self._decide()
 
     def _decide(self) -> None:
-        outbox, self.core.outbox = self.core.outbox, []
-        for request in outbox:
-            self.sequencer.handle(0, request, int(self.now * 1000))
-        self._deliver_pending()
+        """Play the hub until nothing is left to decide (an answer may release lines that
+        waited behind the client's barrier, which make requests of their own)."""
+        while self.core.outbox or self.router.out:
+            outbox, self.core.outbox = self.core.outbox, []
+            for request in outbox:
+                self.sequencer.handle(0, request, int(self.now * 1000))
+            self._deliver_pending()
 
     def _deliver_pending(self) -> None:
         out, self.router.out = self.router.out, []
