@@ -70,6 +70,11 @@ ROOT = Path(__file__).resolve().parent.parent
 _HEADER = struct.Struct("!I")
 
 
+#: Messages in flight per fake worker by default: a small window (issue 14's generator kept
+#: 50 per room; a worker holds its share of 40 rooms' talkers)
+IN_FLIGHT = 512
+
+
 @dataclass(frozen=True)
 class HubLoad:
     workers: int = 4
@@ -78,7 +83,21 @@ class HubLoad:
     talkers: int = 2  # per room
     run: int = 1  # messages per record
     batch: int = 32  # records per frame
-    window: int = 16  # frames in flight per fake worker
+    # frames in flight per fake worker; 0: enough for IN_FLIGHT messages (see frames_in_flight)
+    window: int = 0
+
+    @property
+    def frames_in_flight(self) -> int:
+        """Frames in flight per fake worker: ``window``, or by default as many as make
+        :data:`IN_FLIGHT` messages (at least one). Bounded in messages, not frames: with long
+        runs, frames of the same count would hold megabytes, the fake workers (starved of CPU
+        on a shared machine) would fall behind, and the hub would be measured copying its
+        backlog rather than deciding (``Link.flush`` copies what is left after each partial
+        send; measured 5x the CPU per message at 8 workers with runs of 16)."""
+        if self.window:
+            return self.window
+        return max(1, -(-IN_FLIGHT // (self.batch * self.run)))
+
     placement: str = "spread"  # or "clustered"
     pad: int = 48  # filler bytes per message text
 
@@ -256,7 +275,7 @@ def _read_pipe(fd: int, timeout: float) -> bytes:
 def _drive(
     hub_pid: int, fakes: list[_Fake], report_r: int, load: HubLoad, duration: float, warmup: float
 ) -> dict[str, Any]:
-    """Keep ``load.window`` frames in flight per fake worker (a frame ends with a read barrier,
+    """Keep ``load.frames_in_flight`` frames in flight per fake worker (a frame ends with a read barrier,
     whose D_DONE comes back once the hub has decided and routed everything before it), count
     the records routed back, and read the hub's counters at the window's ends."""
     sel = selectors.DefaultSelector()
@@ -278,7 +297,7 @@ def _drive(
     sending = True
 
     def top_up(f: _Fake) -> None:
-        while sending and f.in_flight < load.window and not f.out:
+        while sending and f.in_flight < load.frames_in_flight and not f.out:
             f.out = memoryview(f.frame)
             f.in_flight += 1
             f.frames += 1
@@ -325,6 +344,7 @@ def _drive(
     return {
         "load": asdict(load),
         "visits": round(v, 3),
+        "frames_in_flight": load.frames_in_flight,
         "window_s": round(wall, 3),
         "records_decided": records,
         # every frame sent came back decided (its barrier's D_DONE): all it routed is counted
@@ -392,7 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", default="2,4,8,16", help="fake worker counts (comma-separated)")
     ap.add_argument("--runs", default="1,16", help="messages per record (comma-separated)")
     ap.add_argument("--batch", type=int, default=32, help="records per frame (default 32)")
-    ap.add_argument("--window", type=int, default=16, help="frames in flight per fake worker")
+    ap.add_argument(
+        "--window", type=int, default=0, help="frames in flight per fake worker (0: see HubLoad)"
+    )
     ap.add_argument("--placement", default="spread,clustered", help="spread and/or clustered")
     ap.add_argument("--duration", type=float, default=2.0, help="measured seconds per run")
     ap.add_argument("--warmup", type=float, default=0.5, help="seconds before measuring")
@@ -432,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         "what": "the real hub process (runtime/hub.py) driven by fake workers over its Unix socket",
         "machine": _machine(),
         "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "batch": args.batch,
-                     "command": "python -m bench.hubceiling " + " ".join(sys.argv[1:] if argv is None else argv)},
+                     "command": " ".join(["python -m bench.hubceiling", *(sys.argv[1:] if argv is None else argv)])},
         "runs": rows,
     }  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)

@@ -531,6 +531,8 @@ runs or machines.
 make bench-peers                     # apt-get installs ngircd and inspircd (once, as root)
 make bench PEERS=ngircd,inspircd     # all scenarios, fastchat and both peers, side by side
 make bench BENCH_ARGS="--scenarios fanout,latency --duration 10 --rounds 3"
+make bench-ceilings                  # the hub alone and a worker's paths alone; the projection
+make bench BENCH_ARGS="--scenarios workers --duration 3"   # the sweep the projection is checked against
 ```
 
 Run it from a clean checkout (or `git worktree add`) so that the commit above is exactly what
@@ -559,7 +561,7 @@ latency from timestamps inside the messages; its CSV and HTML reports go to
 | latency | 1,000 clients in 100 rooms, every client sends 1 message/s (1,000/s in total), open loop, senders staggered evenly | latency p50/p99/max (p99 at most 2 ms with history on) |
 | latency-nohistory | as latency, fastchat `--no-history`; fastchat only | the same, beside history on |
 | idle | 5,000 connected clients in 500 rooms | server RSS growth per connection |
-| rooms-small | as rooms with small windows (issue 14): 50 in flight per room, topped up as soon as any drained, so talkers write a few lines at a time | deliveries/s, server CPU µs per delivery |
+| rooms-small | as rooms with small windows (issue 14): 50 in flight per room, topped up as soon as any has drained (rooms: once half has) | deliveries/s, server CPU µs per delivery, talkers' lines per write |
 | workers | fanout, rooms and rooms-small at fastchat `--workers 1, 2, 4` | the same per worker count, the server's CPU by process role, and the workers a message visits |
 
 - fastchat runs as configured by default unless a scenario says otherwise: history on (every
@@ -654,7 +656,8 @@ def scaling_section(results: dict[str, Any], results_dir: Path) -> str:
         "",
         "**The hub alone** (" + hub["what"] + "): rooms of 10 (two talkers each) over "
         "N fake workers, each frame a worker's batch of approved channel messages ending with "
-        "a read barrier, a few frames in flight per worker; history off. *Ceiling*: messages "
+        "a read barrier, about 512 messages in flight per fake worker in whole frames (a "
+        "bound in messages: see bench/hubceiling.py); history off. *Ceiling*: messages "
         "decided and routed per second of the hub's own CPU, i.e. on one core it had to "
         "itself; the wall rate beside it is what it reached on the shared machine. A record "
         "carries a *run* of messages (one sender's consecutive lines to one channel, "

@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         + ("socketpairs drained by a child process" if args.transport == "socketpair" else "nowhere"),
         "machine": machine(),
         "settings": {"seconds": args.seconds, "transport": args.transport,
-                     "command": "python -m bench.workerceiling " + " ".join(sys.argv[1:] if argv is None else argv)},
+                     "command": " ".join(["python -m bench.workerceiling", *(sys.argv[1:] if argv is None else argv)])},
         "runs": rows,
         "fits": fits,
     }  # fmt: skip

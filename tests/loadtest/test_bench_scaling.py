@@ -129,6 +129,10 @@ def test_model_cpu_per_delivery() -> None:
 def test_hub_ceiling_layouts(workers: int) -> None:
     spread = hubceiling.HubLoad(workers=workers)
     assert hubceiling.visits(spread) == min(workers, spread.members)
+    # in flight: about 512 messages in whole frames, whatever the run length
+    assert spread.frames_in_flight == 16
+    assert hubceiling.HubLoad(run=16).frames_in_flight == 1
+    assert hubceiling.HubLoad(run=16, window=3).frames_in_flight == 3
     clustered = hubceiling.HubLoad(workers=workers, placement="clustered")
     assert hubceiling.visits(clustered) == 1.0
     for load in (spread, clustered):
