@@ -754,7 +754,11 @@ def scaling_section(results: dict[str, Any], results_dir: Path) -> str:
         "generator is elsewhere, and the costs stay what they were at the measured sizes. "
         "*Bound* says which term of the min decided: all cores busy, or the hub's or the "
         "store writer's one core. *Clustered* is what channel-affine placement (issue 14, "
-        "part 3) would give the same code; nothing places clients that way yet.",
+        "part 3) would give the same code; nothing places clients that way yet. History is "
+        "on (the default): the *store* term is the writer's cost per message as the sweep "
+        "measured it, with the sweep's runs (*lines per write* long); one row per run, so "
+        "with runs of 1 it would cost more per message than shown, and the run 1 columns are "
+        "optimistic wherever the store bounds them.",
         "",
         "| cores | visits (spread) | "
         + " | ".join(f"run {run}: spread | run {run}: clustered" for run in costs)
