@@ -784,6 +784,12 @@ def scaling_section(results: dict[str, Any], results_dir: Path) -> str:
             top = scaling.project(PROJECTED_CORES[-1], m, c, visits_at).deliveries_per_s
             gains.append(f"{top / one:.1f}×")
     out.append(f"| {PROJECTED_CORES[-1]} ÷ 1 | | " + " | ".join(gains) + " |")
+    targets = ceiling_targets(hub["runs"], costs)
+    if targets:
+        out += ["", "| target (issue 14) | measured | met |", "|---|---|---|"]
+        out += [
+            f"| {label} | {figure} | {'yes' if ok else '**no**'} |" for label, figure, ok in targets
+        ]
     checks = _model_checks(sweep, costs)
     if checks:
         out += [
@@ -798,6 +804,53 @@ def scaling_section(results: dict[str, Any], results_dir: Path) -> str:
             *checks,
         ]
     return "\n".join(out) + "\n"
+
+
+#: Issue 14: the hub decides and routes this many channel messages per second on one core
+#: (rooms of 10, small windows: runs of one message, spread over this many workers) ...
+HUB_CEILING_TARGET = 1_000_000
+HUB_CEILING_WORKERS = 4
+#: ... so that the projection shows at least this multiple of one core's rate at 16 cores
+PROJECTED_GAIN_TARGET = 6.0
+
+
+def ceiling_targets(
+    hub_runs: list[dict[str, Any]], costs: dict[int, scaling.Costs]
+) -> list[tuple[str, str, bool]]:
+    """Issue 14's targets on the ceilings and the projection, for the figures there are."""
+    checks = []
+    for r in hub_runs:
+        load = r["load"]
+        if (
+            "error" not in r
+            and load["run"] == 1
+            and load["placement"] == "spread"
+            and load["workers"] == HUB_CEILING_WORKERS
+        ):
+            ceiling = r["ceiling_messages_per_s"]
+            checks.append(
+                (
+                    f"hub ceiling ≥ {HUB_CEILING_TARGET:,} channel messages/s on one core "
+                    f"(rooms of 10 over {HUB_CEILING_WORKERS} workers, one message per record)",
+                    f"{_num(ceiling)} messages/s ({r['hub_cpu_us_per_message']:.3f} µs each)",
+                    ceiling >= HUB_CEILING_TARGET,
+                )
+            )
+    if 1 in costs:
+        top = PROJECTED_CORES[-1]
+        for label, visits in (("spread", None), ("clustered", 1.0)):
+            one = scaling.project(1, PROJECTED_MEMBERS, costs[1], visits).deliveries_per_s
+            many = scaling.project(top, PROJECTED_MEMBERS, costs[1], visits)
+            gain = many.deliveries_per_s / one
+            checks.append(
+                (
+                    f"projection, run 1, {label}: {top} cores ≥ {PROJECTED_GAIN_TARGET:g}× one core",
+                    f"{gain:.1f}× ({_num(round(many.deliveries_per_s))} deliveries/s, "
+                    f"bound: {many.bound})",
+                    gain >= PROJECTED_GAIN_TARGET,
+                )
+            )
+    return checks
 
 
 def _model_checks(sweep: list[Cell], costs: dict[int, scaling.Costs]) -> list[str]:

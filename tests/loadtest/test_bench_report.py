@@ -198,6 +198,12 @@ def test_ceilings_and_projection_section(tmp_path: Path) -> None:
     # sixteen cores, clustered: the hub's one core bounds it (1 / 1.5 µs = 666,667 messages/s)
     assert "| 16 | " in section and f"{round(9e6 / 1.5):,} (hub) |" in section
     assert "| 16 ÷ 1 | | " in section and f" | {9e6 / 1.5 / (9e6 / 5.65):.1f}× |" in section
+    # issue 14's targets: the hub ceiling (spread over 4, runs of 1) and the 16-core gain
+    assert (
+        "| hub ceiling ≥ 1,000,000 channel messages/s on one core (rooms of 10 over 4 workers, "
+        "one message per record) | 333,333 messages/s (3.000 µs each) | **no** |"
+    ) in section
+    assert "| projection, run 1, clustered: 16 cores ≥ 6× one core | 3.8× (" in section
     page = report.benchmarks_md(results, report.markdown(results), tmp_path)
     assert section in page
 
