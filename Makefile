@@ -19,6 +19,9 @@ DURATION ?= 30
 PEERS         ?=
 BENCH_WORKERS ?= 1
 BENCH_ARGS    ?=
+# make bench-ceilings: flags for bench.hubceiling and bench.workerceiling
+CEILING_ARGS        ?=
+CEILING_ARGS_WORKER ?=
 BENCH_STAMP   := $(VENV)/.bench-stamp
 comma         := ,
 SUDO          := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -43,7 +46,7 @@ CONFORMANCE_RETRIES ?= 0
 # are built in (REGISTER, SASL), as Ergo's are. Nothing else is deselected.
 CONFORMANCE_MARKERS := not implementation-specific and not deprecated and not strict
 
-.PHONY: help install run client test test-peers test-browser-deps test-browser screenshot test-fast conformance conformance-update lint format settings-doc bench \
+.PHONY: help install run client test test-peers test-browser-deps test-browser screenshot test-fast conformance conformance-update lint format settings-doc bench bench-ceilings \
         bench-peers loadtest clean
 
 help:            ## list the targets
@@ -152,6 +155,10 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 bench: install $(BENCH_STAMP) ## peak throughput, latency, memory: fastchat (and PEERS=ngircd,inspircd) side by side
 	$(if $(PEERS),$(MAKE) --no-print-directory bench-peers PEERS=$(PEERS))
 	$(BIN)/python -m bench.run --workers $(BENCH_WORKERS) $(if $(PEERS),--peers $(PEERS)) $(BENCH_ARGS)
+
+bench-ceilings: install $(BENCH_STAMP) ## the hub alone and a worker's paths alone, one core each; BENCHMARKS.md's projection
+	$(BIN)/python -m bench.hubceiling $(CEILING_ARGS)
+	$(BIN)/python -m bench.workerceiling $(CEILING_ARGS_WORKER)
 
 bench-peers:     ## apt-get install the PEERS (default ngircd,inspircd) that are missing; their services stay off
 	@for p in $(subst $(comma), ,$(or $(PEERS),ngircd,inspircd)); do \

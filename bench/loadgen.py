@@ -24,7 +24,8 @@ are what they were before the other two existed.
 
 Closed loop: the talkers of a room and one "witness" member of the same room live in the
 same process; a room's messages in flight are those its talkers sent that the witness has
-not yet received. Talkers refill the room's window once half of it has drained.
+not yet received. Talkers refill the room's window once half of it has drained (with
+``topup``, as soon as any of it has).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ from bench.counting import (
 Mode = Literal["closed", "open", "idle"]
 Transport = Literal["tcp", "tls", "ws"]
 Probe = Callable[[], dict[str, float]]
+#: Where each connected client sits: (room, the client's local TCP port), which the server's
+#: side sees as the connection's remote port (bench/run.py finds the worker holding it)
+Placement = list[tuple[int, int]]
 
 _RECV = 256 * 1024
 _EPOLLIN = select.EPOLLIN
@@ -99,6 +103,10 @@ class LoadSpec:
     caps: str = ""
     # how the clients connect: plain TCP, TLS, or WebSocket (see the module docstring)
     transport: Transport = "tcp"
+    # closed loop: refill a room as soon as any of its window has drained (small sends, a
+    # few lines each, as chatty clients write), instead of once half of it has (long
+    # pipelined sends, which the server relays as long runs: see engine/relay.py)
+    topup: bool = False
 
     @property
     def clients(self) -> int:
@@ -127,6 +135,8 @@ class LoadResult:
     probe_before: dict[str, float] = field(default_factory=dict)
     probe_start: dict[str, float] = field(default_factory=dict)
     probe_end: dict[str, float] = field(default_factory=dict)
+    sent_by_room: dict[int, int] = field(default_factory=dict)  # messages sent, in all
+    refills: int = 0  # closed loop: talkers' writes (each of several lines), in all
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,10 +188,12 @@ def run_load(
     spec: LoadSpec,
     probe: Probe | None = None,
     on_window: Callable[[float], None] | None = None,
+    on_ready: Callable[[Placement], None] | None = None,
 ) -> LoadResult:
     """Run ``spec`` against ``host:port``; call ``probe`` (server CPU, RSS...) before the
-    clients connect and at the start and end of the measured window, and ``on_window`` with
-    the window's length as it starts (to attach a profiler, say)."""
+    clients connect and at the start and end of the measured window, ``on_window`` with
+    the window's length as it starts (to attach a profiler, say), and ``on_ready`` with
+    where every connected client sits, once all are connected and before the load starts."""
     if spec.mode == "closed" and spec.members <= spec.talkers:
         raise ValueError("closed loop needs a witness: members must exceed talkers")
     raise_fd_limit()
@@ -212,6 +224,8 @@ def run_load(
         result.clients_connected = sum(r["connected"] for r in readies)
         for r in readies:
             result.setup_failures.extend(r["failures"])
+        if on_ready is not None:
+            on_ready([(room, port) for r in readies for room, port in r["placement"]])
 
         t0 = time.monotonic() + 0.2
         window_start = t0 + (spec.warmup if spec.mode != "idle" else 1.0)
@@ -276,6 +290,8 @@ def _aggregate(
         latencies.extend(f["latencies"])
         window = max(window, f["window_seconds"])
     result.sent_total = sum(sent.values())
+    result.refills = sum(f.get("refills", 0) for f in finals)
+    result.sent_by_room = sent
     echo = "echo-message" in spec.caps.split()  # the sender's copy is a delivery too
     result.expected_total = sum(n * (members.get(room, 0) - (not echo)) for room, n in sent.items())
     result.lost = result.expected_total - result.received_total
@@ -345,6 +361,7 @@ class _Shard:
         self.received = 0
         self.disconnects = 0
         self.sent: dict[int, int] = {}
+        self.refills = 0  # closed loop: talker writes of a refill (lines per write: sent / this)
 
     # setup: connect, register, join, paced ---------------------------------------------------
 
@@ -642,6 +659,7 @@ class _Shard:
             "disconnects": self.disconnects,
             "received_window": end[0] - start[0],
             "sent_window": end[1] - start[1],
+            "refills": self.refills,
             "cpu_window": end[2] - start[2],
             "window_seconds": window_end - window_start,
             "latencies": latencies,
@@ -680,7 +698,7 @@ class _Shard:
     def _refill(self, room: _Room) -> None:
         window = self.spec.window
         in_flight = room.sent - room.witness.counter.count
-        if in_flight > window // 2:
+        if in_flight > (window - 1 if self.spec.topup else window // 2):
             return
         want = window - in_flight
         every = self.spec.sample_every
@@ -698,6 +716,7 @@ class _Shard:
             else:
                 self._send(t, room.untimed[i] * k)
             self.sent[t.plan.room] = self.sent.get(t.plan.room, 0) + k
+            self.refills += 1
 
     def _send_timed(self, c: _Client, now_ns: int) -> None:
         line = b"PRIVMSG %s :%s\r\n" % (c.room, timed_text(now_ns, self.spec.pad))
@@ -775,8 +794,15 @@ def _shard_main(
         members: dict[int, int] = {}
         for c in s.ready:
             members[c.plan.room] = members.get(c.plan.room, 0) + 1
+        placement = [(c.plan.room, c.sock.getsockname()[1]) for c in s.ready]
         pipe.send(
-            {"kind": "ready", "connected": len(s.ready), "failures": s.failures, "members": members}
+            {
+                "kind": "ready",
+                "connected": len(s.ready),
+                "failures": s.failures,
+                "members": members,
+                "placement": placement,
+            }
         )
         s.wait_for_go(go)
         if spec.mode == "idle":
