@@ -4,9 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-HOST    ?= 0.0.0.0
-PORT    ?= 6667
-WORKERS ?= 4
+HOST     ?= 0.0.0.0
+PORT     ?= 6667
+TLS_PORT ?= 6697
+WEB_PORT ?= 8080
+WORKERS  ?= 4
 
 # make loadtest: locust users; HOST/PORT given on the command line point it at a running server
 USERS    ?= 200
@@ -17,6 +19,9 @@ DURATION ?= 30
 PEERS         ?=
 BENCH_WORKERS ?= 1
 BENCH_ARGS    ?=
+# make bench-ceilings: flags for bench.hubceiling and bench.workerceiling
+CEILING_ARGS        ?=
+CEILING_ARGS_WORKER ?=
 BENCH_STAMP   := $(VENV)/.bench-stamp
 comma         := ,
 SUDO          := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -41,7 +46,7 @@ CONFORMANCE_RETRIES ?= 0
 # are built in (REGISTER, SASL), as Ergo's are. Nothing else is deselected.
 CONFORMANCE_MARKERS := not implementation-specific and not deprecated and not strict
 
-.PHONY: help install run client test test-peers test-fast conformance conformance-update lint format settings-doc bench \
+.PHONY: help install run client test test-peers test-browser-deps test-browser screenshot test-fast conformance conformance-update lint format settings-doc bench bench-ceilings \
         bench-peers loadtest clean
 
 help:            ## list the targets
@@ -55,13 +60,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: install     ## start a 4-worker server on 0.0.0.0:6667 (HOST, PORT, WORKERS to change)
-	$(BIN)/fastchat serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+run: install     ## start a 4-worker server: IRC on 0.0.0.0:6667, TLS on 6697, the web client on http://localhost:8080 (HOST, PORT, TLS_PORT, WEB_PORT, WORKERS)
+	$(BIN)/fastchat serve --host $(HOST) --port $(PORT) --tls-port $(TLS_PORT) --web-port $(WEB_PORT) --workers $(WORKERS)
 
 client: install  ## start the curses client against HOST:PORT (default 127.0.0.1:6667)
 	$(BIN)/fastchat client $(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)) $(PORT)
 
-test: install test-peers ## run the whole test suite
+test: install test-peers test-browser-deps ## run the whole test suite
 	$(BIN)/python -m pytest -q
 
 # The client's end-to-end tests also run against ngIRCd (the client must work with any
@@ -80,6 +85,22 @@ test-peers:      ## apt-get install ngircd, weechat-headless and irssi for the i
 	    || echo "WARNING: could not install$$missing: the tests that need them will be skipped"; \
 	  if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
 	else echo "NOTE: not installed:$$missing (apt-get install$$missing): the tests that need them will be skipped"; fi
+
+# The web client's tests (tests/browser/) drive Debian's headless Chromium through its own
+# chromedriver (Selenium is pointed at /usr/bin/chromedriver and never downloads one).
+BROWSER_PACKAGES := chromium chromium-driver
+test-browser-deps: ## apt-get install chromium and chromium-driver for the browser tests, if missing (root, best effort)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; } \
+	    || echo "WARNING: could not install $(BROWSER_PACKAGES): the browser tests will be skipped"; \
+	else echo "NOTE: not installed: $(BROWSER_PACKAGES) (apt-get install $(BROWSER_PACKAGES)): the browser tests will be skipped"; fi
+
+test-browser: install test-browser-deps ## the web client's tests in headless Chromium (and its JS unit tests)
+	$(BIN)/python -m pytest -q tests/browser
+
+screenshot: install test-browser-deps ## rewrite docs/webclient.png (the README's picture) from a test session
+	FASTCHAT_UPDATE_SCREENSHOT=1 $(BIN)/python -m pytest -q tests/browser/test_screenshot.py
 
 test-fast: install ## unit tests only (no sockets, seconds)
 	$(BIN)/python -m pytest -q tests/unit
@@ -134,6 +155,10 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 bench: install $(BENCH_STAMP) ## peak throughput, latency, memory: fastchat (and PEERS=ngircd,inspircd) side by side
 	$(if $(PEERS),$(MAKE) --no-print-directory bench-peers PEERS=$(PEERS))
 	$(BIN)/python -m bench.run --workers $(BENCH_WORKERS) $(if $(PEERS),--peers $(PEERS)) $(BENCH_ARGS)
+
+bench-ceilings: install $(BENCH_STAMP) ## the hub alone and a worker's paths alone, one core each; BENCHMARKS.md's projection
+	$(BIN)/python -m bench.hubceiling $(CEILING_ARGS)
+	$(BIN)/python -m bench.workerceiling $(CEILING_ARGS_WORKER)
 
 bench-peers:     ## apt-get install the PEERS (default ngircd,inspircd) that are missing; their services stay off
 	@for p in $(subst $(comma), ,$(or $(PEERS),ngircd,inspircd)); do \

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from bench.wsframes import complete_frames
+
 #: What every benchmark message's text starts with, as seen on the wire after the
 #: ``PRIVMSG #room`` of a relayed line. ``=`` is no nick character and no NAMES prefix,
 #: so no server-generated line contains it.
@@ -64,6 +66,28 @@ class DeliveryCounter:
             _timestamps(head, 0, len(head), now_ns, latencies)
             _timestamps(data, first + 1, last + 1, now_ns, latencies)
         self._carry = data[last + 1 :]
+        self.count += n
+        return n
+
+
+class WsDeliveryCounter(DeliveryCounter):
+    """:class:`DeliveryCounter` for a WebSocket stream: one IRC line per frame and no line
+    ends, so what is examined is every whole frame (a frame header never holds a marker: its
+    first byte is not ASCII), and the frame still arriving waits for the next chunk."""
+
+    __slots__ = ()
+
+    def prime(self, rest: bytes) -> None:
+        """Start from ``rest``: the start of a frame the setup phase had not finished."""
+        self._carry = rest
+
+    def feed(self, data: bytes, now_ns: int, latencies: list[int] | None) -> int:
+        buf = self._carry + data if self._carry else data
+        end = complete_frames(buf)
+        n = buf.count(MARKER, 0, end)
+        if latencies is not None:
+            _timestamps(buf, 0, end, now_ns, latencies)
+        self._carry = buf[end:]
         self.count += n
         return n
 

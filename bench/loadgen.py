@@ -16,9 +16,16 @@ Why it looks the way it does (it is a hot path too):
   (see :mod:`bench.counting`); only every Nth message carries a timestamp to parse;
 - one process per core (``processes``), forked, each owning a share of the clients.
 
+Transports (``LoadSpec.transport``): ``tcp``; ``tls`` (the server's certificate is not
+verified: the benchmark measures the server's own self-signed one, on loopback); ``ws``, the
+IRCv3 WebSocket ``text.ircv3.net`` subprotocol (see :mod:`bench.wsframes`). The counting is
+the same for all three; only connecting, reading and framing differ, and the ``tcp`` paths
+are what they were before the other two existed.
+
 Closed loop: the talkers of a room and one "witness" member of the same room live in the
 same process; a room's messages in flight are those its talkers sent that the witness has
-not yet received. Talkers refill the room's window once half of it has drained.
+not yet received. Talkers refill the room's window once half of it has drained (with
+``topup``, as soon as any of it has).
 """
 
 from __future__ import annotations
@@ -28,23 +35,40 @@ import errno
 import multiprocessing as mp
 import multiprocessing.connection as mpc
 import os
+import re
 import resource
 import select
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from bench.counting import DeliveryCounter, plain_text, summarize_ns, timed_text
+from bench import wsframes
+from bench.counting import (
+    DeliveryCounter,
+    WsDeliveryCounter,
+    plain_text,
+    summarize_ns,
+    timed_text,
+)
 
 Mode = Literal["closed", "open", "idle"]
+Transport = Literal["tcp", "tls", "ws"]
 Probe = Callable[[], dict[str, float]]
+#: Where each connected client sits: (room, the client's local TCP port), which the server's
+#: side sees as the connection's remote port (bench/run.py finds the worker holding it)
+Placement = list[tuple[int, int]]
 
 _RECV = 256 * 1024
 _EPOLLIN = select.EPOLLIN
 _EPOLLOUT = select.EPOLLOUT
 _EPOLLERRS = select.EPOLLERR | select.EPOLLHUP
+# A write that cannot go now; a TLS socket says so with errors of its own
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
+# A PING inside WebSocket frames: its token ends where the next frame's header (not ASCII) is
+_WS_PING = re.compile(rb"PING (:?[\x21-\x7e]+)")
 
 
 @dataclass(frozen=True)
@@ -77,6 +101,12 @@ class LoadSpec:
     # "tagged" scenarios measure what tags and echoes cost (with echo-message, a sender's own
     # copy is a delivery too, and counted as one)
     caps: str = ""
+    # how the clients connect: plain TCP, TLS, or WebSocket (see the module docstring)
+    transport: Transport = "tcp"
+    # closed loop: refill a room as soon as any of its window has drained (small sends, a
+    # few lines each, as chatty clients write), instead of once half of it has (long
+    # pipelined sends, which the server relays as long runs: see engine/relay.py)
+    topup: bool = False
 
     @property
     def clients(self) -> int:
@@ -105,6 +135,8 @@ class LoadResult:
     probe_before: dict[str, float] = field(default_factory=dict)
     probe_start: dict[str, float] = field(default_factory=dict)
     probe_end: dict[str, float] = field(default_factory=dict)
+    sent_by_room: dict[int, int] = field(default_factory=dict)  # messages sent, in all
+    refills: int = 0  # closed loop: talkers' writes (each of several lines), in all
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +188,12 @@ def run_load(
     spec: LoadSpec,
     probe: Probe | None = None,
     on_window: Callable[[float], None] | None = None,
+    on_ready: Callable[[Placement], None] | None = None,
 ) -> LoadResult:
     """Run ``spec`` against ``host:port``; call ``probe`` (server CPU, RSS...) before the
-    clients connect and at the start and end of the measured window, and ``on_window`` with
-    the window's length as it starts (to attach a profiler, say)."""
+    clients connect and at the start and end of the measured window, ``on_window`` with
+    the window's length as it starts (to attach a profiler, say), and ``on_ready`` with
+    where every connected client sits, once all are connected and before the load starts."""
     if spec.mode == "closed" and spec.members <= spec.talkers:
         raise ValueError("closed loop needs a witness: members must exceed talkers")
     raise_fd_limit()
@@ -190,6 +224,8 @@ def run_load(
         result.clients_connected = sum(r["connected"] for r in readies)
         for r in readies:
             result.setup_failures.extend(r["failures"])
+        if on_ready is not None:
+            on_ready([(room, port) for r in readies for room, port in r["placement"]])
 
         t0 = time.monotonic() + 0.2
         window_start = t0 + (spec.warmup if spec.mode != "idle" else 1.0)
@@ -254,6 +290,8 @@ def _aggregate(
         latencies.extend(f["latencies"])
         window = max(window, f["window_seconds"])
     result.sent_total = sum(sent.values())
+    result.refills = sum(f.get("refills", 0) for f in finals)
+    result.sent_by_room = sent
     echo = "echo-message" in spec.caps.split()  # the sender's copy is a delivery too
     result.expected_total = sum(n * (members.get(room, 0) - (not echo)) for room, n in sent.items())
     result.lost = result.expected_total - result.received_total
@@ -273,16 +311,16 @@ class _Client:
 
     __slots__ = ("counter", "fd", "nick", "out", "plan", "room", "sock", "state", "tail")
 
-    def __init__(self, plan: _Plan, sock: socket.socket) -> None:
+    def __init__(self, plan: _Plan, sock: socket.socket, ws: bool = False) -> None:
         self.plan = plan
         self.sock = sock
         self.fd = sock.fileno()
         self.nick = b"u%d" % plan.index
         self.room = b"#r%d" % plan.room
         self.state = "connecting"
-        self.tail = b""  # setup phase: unparsed partial line
+        self.tail = b""  # setup phase: unparsed partial line (ws: partial frame)
         self.out: list[bytes] = []  # bytes the kernel would not take yet
-        self.counter = DeliveryCounter()
+        self.counter = WsDeliveryCounter() if ws else DeliveryCounter()
 
 
 class _Room:
@@ -290,11 +328,14 @@ class _Room:
 
     __slots__ = ("sent", "talkers", "timed", "untimed", "witness")
 
-    def __init__(self, talkers: list[_Client], witness: _Client, pad: int) -> None:
+    def __init__(
+        self, talkers: list[_Client], witness: _Client, pad: int, frame: Callable[[bytes], bytes]
+    ) -> None:
         self.talkers = talkers
         self.witness = witness
         self.sent = 0
-        self.untimed = [b"PRIVMSG %s :%s\r\n" % (t.room, plain_text(pad)) for t in talkers]
+        # (framed once: a refill repeats the same untimed line)
+        self.untimed = [frame(b"PRIVMSG %s :%s\r\n" % (t.room, plain_text(pad))) for t in talkers]
         self.timed = [b"PRIVMSG %s :" % t.room for t in talkers]
 
 
@@ -305,6 +346,13 @@ class _Shard:
         self.shard = shard
         self.addr = (host, port)
         self.spec = spec
+        self.tls: ssl.SSLContext | None = None
+        if spec.transport == "tls":
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            self.tls.check_hostname = False  # the server's own self-signed certificate
+            self.tls.verify_mode = ssl.CERT_NONE
+        self.ws = spec.transport == "ws"
+        self.frame: Callable[[bytes], bytes] = wsframes.client_frames if self.ws else bytes
         self.plans = plans
         self.ep = select.epoll()
         self.by_fd: dict[int, _Client] = {}
@@ -313,6 +361,7 @@ class _Shard:
         self.received = 0
         self.disconnects = 0
         self.sent: dict[int, int] = {}
+        self.refills = 0  # closed loop: talker writes of a refill (lines per write: sent / this)
 
     # setup: connect, register, join, paced ---------------------------------------------------
 
@@ -346,7 +395,7 @@ class _Shard:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        c = _Client(p, sock)
+        c = _Client(p, sock, self.ws)
         self.by_fd[c.fd] = c
         err = sock.connect_ex(self.addr)
         if err not in (0, errno.EINPROGRESS):
@@ -376,17 +425,54 @@ class _Shard:
                 return
             if not ev & (_EPOLLOUT | _EPOLLIN):
                 return
-            c.state = "registering"
             self.ep.modify(c.fd, _EPOLLIN)
-            hello = b"NICK %s\r\nUSER %s 0 * :fastchat bench\r\n" % (c.nick, c.nick)
-            if self.spec.caps:
-                hello = b"CAP REQ :%s\r\n%sCAP END\r\n" % (self.spec.caps.encode(), hello)
-            self._say(c, hello)
+            if self.tls is not None:
+                c.sock = self.tls.wrap_socket(c.sock, do_handshake_on_connect=False)
+                c.state = "handshaking"
+            elif self.ws:
+                self._upgrade(c)
+            else:
+                self._hello(c)
+        if c.state == "handshaking":
+            self._handshake(c)
+            return
         if ev & (_EPOLLIN | _EPOLLERRS):
             self._setup_read(c)
 
+    def _handshake(self, c: _Client) -> None:
+        assert isinstance(c.sock, ssl.SSLSocket)
+        try:
+            c.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.ep.modify(c.fd, _EPOLLIN)
+            return
+        except ssl.SSLWantWriteError:
+            self.ep.modify(c.fd, _EPOLLOUT)
+            return
+        except (OSError, ValueError) as e:
+            self._fail(c, f"TLS handshake: {e}")
+            return
+        self.ep.modify(c.fd, _EPOLLIN)
+        self._hello(c)
+
+    def _upgrade(self, c: _Client) -> None:
+        c.state = "upgrading"
+        host, port = self.addr
+        try:
+            c.sock.send(wsframes.handshake_request(host, port))
+        except OSError as e:
+            self._fail(c, f"send: {e}")
+
+    def _hello(self, c: _Client) -> None:
+        c.state = "registering"
+        hello = b"NICK %s\r\nUSER %s 0 * :fastchat bench\r\n" % (c.nick, c.nick)
+        if self.spec.caps:
+            hello = b"CAP REQ :%s\r\n%sCAP END\r\n" % (self.spec.caps.encode(), hello)
+        self._say(c, hello)
+
     def _say(self, c: _Client, line: bytes) -> None:
         """Setup-phase write: small, into an empty socket buffer, so it goes at once."""
+        line = self.frame(line)
         try:
             if c.sock.send(line) != len(line):
                 self._fail(c, "short write during setup")
@@ -395,8 +481,8 @@ class _Shard:
 
     def _setup_read(self, c: _Client) -> None:
         try:
-            data = c.sock.recv(_RECV)
-        except BlockingIOError:
+            data = _recv_tls(c.sock) if self.tls is not None else c.sock.recv(_RECV)
+        except _WOULD_BLOCK:
             return
         except OSError as e:
             self._fail(c, f"recv in state {c.state}: {e}")
@@ -406,13 +492,49 @@ class _Shard:
             return
         if c.state == "ready":
             self.received += c.counter.feed(data, 0, None)
-        buf = c.tail + data
-        lines = buf.split(b"\n")
-        c.tail = lines.pop()
+        if self.ws:
+            lines = self._ws_lines(c, data)
+        else:
+            buf = c.tail + data
+            lines = buf.split(b"\n")
+            c.tail = lines.pop()
         for line in lines:
             self._setup_line(c, line.rstrip(b"\r"))
             if c.state == "failed":
                 return
+
+    def _ws_lines(self, c: _Client, data: bytes) -> list[bytes]:
+        """Setup phase over WebSocket: the server's handshake answer, then one line per frame
+        (answering the server's WebSocket pings)."""
+        buf = c.tail + data
+        if c.state == "upgrading":
+            try:
+                end = wsframes.maybe_handshake_end(buf)
+            except ValueError as e:
+                self._fail(c, str(e))
+                return []
+            if end is None:
+                c.tail = buf
+                return []
+            buf = buf[end:]
+            self._hello(c)
+        got, c.tail = wsframes.frames(buf)
+        lines = []
+        for opcode, payload in got:
+            if opcode in (wsframes.TEXT, wsframes.BINARY):
+                lines.append(payload)
+            elif opcode == wsframes.PING:
+                self._say_raw(c, wsframes.client_frame(payload, wsframes.PONG))
+            elif opcode == wsframes.CLOSE:
+                self._fail(c, f"WebSocket closed by the server: {payload!r}")
+                return []
+        return lines
+
+    def _say_raw(self, c: _Client, data: bytes) -> None:
+        try:
+            c.sock.send(data)
+        except OSError as e:
+            self._fail(c, f"send: {e}")
 
     def _setup_line(self, c: _Client, line: bytes) -> None:
         words = line.split(b" ", 3)
@@ -431,6 +553,9 @@ class _Shard:
         elif cmd == b"366":
             c.state = "ready"
             self.ready.append(c)
+            if self.ws:  # whatever follows a complete frame is the start of the next one
+                assert isinstance(c.counter, WsDeliveryCounter)
+                c.counter.prime(c.tail)
         elif cmd == b"ERROR" or (len(cmd) == 3 and cmd[:1] in b"45" and cmd.isdigit()):
             self._fail(c, line.decode(errors="replace")[:200])
 
@@ -442,7 +567,7 @@ class _Shard:
                 if c is not None and ev & (_EPOLLIN | _EPOLLERRS):
                     self._setup_read(c)
         for c in self.ready:
-            c.tail = b""
+            c.tail = b""  # (ws: the counter has the frame in progress since 366)
 
     # the load ---------------------------------------------------------------------------------
 
@@ -467,6 +592,8 @@ class _Shard:
         drain_deadline = stop + int(spec.drain_timeout * 1e9)
         sending = True
         quickack = spec.quickack
+        tls = self.tls is not None
+        ws = self.ws
         while True:
             now = ns()
             if snap_start is None and now >= ws:
@@ -505,8 +632,8 @@ class _Shard:
                     self._flush(c)
                 if ev & (_EPOLLIN | _EPOLLERRS):
                     try:
-                        data = c.sock.recv(_RECV)
-                    except BlockingIOError:
+                        data = _recv_tls(c.sock) if tls else c.sock.recv(_RECV)
+                    except _WOULD_BLOCK:
                         continue
                     except OSError:
                         data = b""
@@ -519,7 +646,10 @@ class _Shard:
                         c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
                     self.received += c.counter.feed(data, now, sample)
                     if b"PING " in data:
-                        self._answer_pings(c, data)
+                        if ws:
+                            self._answer_ws_pings(c, data)
+                        else:
+                            self._answer_pings(c, data)
         end = snap_end or (self.received, self._sent_total(), time.process_time())
         start = snap_start or end
         return {
@@ -529,6 +659,7 @@ class _Shard:
             "disconnects": self.disconnects,
             "received_window": end[0] - start[0],
             "sent_window": end[1] - start[1],
+            "refills": self.refills,
             "cpu_window": end[2] - start[2],
             "window_seconds": window_end - window_start,
             "latencies": latencies,
@@ -548,7 +679,11 @@ class _Shard:
                 talkers.setdefault(c.plan.room, []).append(c)
             elif c.plan.role == "witness":
                 witness[c.plan.room] = c
-        return [_Room(t, witness[r], self.spec.pad) for r, t in talkers.items() if r in witness]
+        return [
+            _Room(t, witness[r], self.spec.pad, self.frame)
+            for r, t in talkers.items()
+            if r in witness
+        ]
 
     def _open_senders(self, window_start: float) -> list[tuple[int, _Client]]:
         """Every sender's first send time: staggered evenly over one period, by global index,
@@ -563,7 +698,7 @@ class _Shard:
     def _refill(self, room: _Room) -> None:
         window = self.spec.window
         in_flight = room.sent - room.witness.counter.count
-        if in_flight > window // 2:
+        if in_flight > (window - 1 if self.spec.topup else window // 2):
             return
         want = window - in_flight
         every = self.spec.sample_every
@@ -577,14 +712,15 @@ class _Shard:
             if before // every != room.sent // every:
                 # one timed message per ``sample_every``: the last of this batch
                 timed = room.timed[i] + timed_text(time.monotonic_ns(), self.spec.pad) + b"\r\n"
-                self._send(t, room.untimed[i] * (k - 1) + timed)
+                self._send(t, room.untimed[i] * (k - 1) + self.frame(timed))
             else:
                 self._send(t, room.untimed[i] * k)
             self.sent[t.plan.room] = self.sent.get(t.plan.room, 0) + k
+            self.refills += 1
 
     def _send_timed(self, c: _Client, now_ns: int) -> None:
         line = b"PRIVMSG %s :%s\r\n" % (c.room, timed_text(now_ns, self.spec.pad))
-        self._send(c, line)
+        self._send(c, self.frame(line))
         self.sent[c.plan.room] = self.sent.get(c.plan.room, 0) + 1
 
     def _send(self, c: _Client, data: bytes) -> None:
@@ -593,7 +729,7 @@ class _Shard:
             return
         try:
             n = c.sock.send(data)
-        except BlockingIOError:
+        except _WOULD_BLOCK:
             n = 0
         except OSError:
             return  # the read side sees the close and counts the disconnect
@@ -605,7 +741,7 @@ class _Shard:
         data = b"".join(c.out)
         try:
             n = c.sock.send(data)
-        except BlockingIOError:
+        except _WOULD_BLOCK:
             n = 0
         except OSError:
             return
@@ -619,10 +755,27 @@ class _Shard:
             if words[:1] == [b"PING"] or (len(words) > 1 and words[1] == b"PING"):
                 self._send(c, b"PONG " + line.rstrip(b"\r").split(b"PING ", 1)[1] + b"\r\n")
 
+    def _answer_ws_pings(self, c: _Client, data: bytes) -> None:
+        for token in _WS_PING.findall(data):
+            self._send(c, wsframes.client_frame(b"PONG " + token))
+
     def close_all(self) -> None:
         for c in list(self.by_fd.values()):
             self._close(c)
         self.ep.close()
+
+
+def _recv_tls(sock: socket.socket) -> bytes:
+    """Everything the TLS layer can give now: a ``recv`` returns one record at most, and
+    what stays decrypted inside the SSL object would never wake ``epoll`` again."""
+    assert isinstance(sock, ssl.SSLSocket)
+    chunks = [sock.recv(_RECV)]  # (raises SSLWantReadError if nothing came)
+    while chunks[-1]:
+        try:
+            chunks.append(sock.recv(_RECV))
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            break
+    return b"".join(chunks)
 
 
 def _shard_main(
@@ -641,8 +794,15 @@ def _shard_main(
         members: dict[int, int] = {}
         for c in s.ready:
             members[c.plan.room] = members.get(c.plan.room, 0) + 1
+        placement = [(c.plan.room, c.sock.getsockname()[1]) for c in s.ready]
         pipe.send(
-            {"kind": "ready", "connected": len(s.ready), "failures": s.failures, "members": members}
+            {
+                "kind": "ready",
+                "connected": len(s.ready),
+                "failures": s.failures,
+                "members": members,
+                "placement": placement,
+            }
         )
         s.wait_for_go(go)
         if spec.mode == "idle":

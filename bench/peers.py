@@ -43,6 +43,16 @@ class Server:
     workers: int
     tree: Callable[[], list[psutil.Process]]
     version: str
+    # fastchat's other listeners, when its flags opened them (0: none)
+    tls_port: int = 0
+    web_port: int = 0
+
+    def port_for(self, transport: str) -> int:
+        """The port a client of ``transport`` (``tcp``, ``tls``, ``ws``) connects to."""
+        port = {"tcp": self.port, "tls": self.tls_port, "ws": self.web_port}[transport]
+        if not port:
+            raise Unavailable(f"{self.name} has no {transport} listener")
+        return port
 
 
 def free_port() -> int:
@@ -69,6 +79,56 @@ def cpu_seconds(procs: list[psutil.Process]) -> float:
             t = p.cpu_times()
             total += t.user + t.system
     return total
+
+
+def _name(p: psutil.Process) -> str:
+    try:
+        return p.name()
+    except psutil.Error:
+        return ""
+
+
+def role_of(name: str) -> str:
+    """The role a fastchat process names itself for (``runtime/proctitle.py``): supervisor,
+    hub, worker, store (the store's writer) or readers (history readers, one per worker);
+    anything else (a peer's processes) is "other"."""
+    roles = {
+        "fastchat-super": "supervisor",
+        "fastchat-hub": "hub",
+        "fastchat-store": "store",
+        "fastchat-read": "readers",
+    }
+    if name.startswith("fastchat-worker"):
+        return "worker"
+    return roles.get(name, "other")
+
+
+def cpu_by_role(procs: list[psutil.Process]) -> dict[str, float]:
+    """User + system CPU seconds of ``procs`` by role (see :func:`role_of`). Workers are
+    told apart as ``worker0``, ``worker1``... in pid order (their names are cut to 15 bytes,
+    so the slot does not show): stable for one server's life, which is all a window needs."""
+    out: dict[str, float] = {}
+    workers = sorted((p for p in procs if role_of(_name(p)) == "worker"), key=lambda p: p.pid)
+    label = {p.pid: f"worker{i}" for i, p in enumerate(workers)}
+    for p in procs:
+        role = label.get(p.pid) or role_of(_name(p))
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = p.cpu_times()
+            out[role] = out.get(role, 0.0) + t.user + t.system
+    return out
+
+
+def worker_of_ports(procs: list[psutil.Process]) -> dict[int, str]:
+    """Which worker (``worker0``... as in :func:`cpu_by_role`) holds each client connection,
+    by the client's port (the connection's remote port, as the worker sees it)."""
+    workers = sorted((p for p in procs if role_of(_name(p)) == "worker"), key=lambda p: p.pid)
+    out: dict[int, str] = {}
+    for i, p in enumerate(workers):
+        with contextlib.suppress(psutil.Error):
+            for c in p.net_connections(kind="tcp"):
+                if c.raddr:
+                    out[c.raddr.port] = f"worker{i}"
+    return out
 
 
 def rss_bytes(procs: list[psutil.Process]) -> int:
@@ -112,7 +172,16 @@ def _fastchat(workers: int, extra: Sequence[str]) -> Iterator[Server]:
 
         _settled(server.tree)
         version = f"fastchat {getattr(fastchat, '__version__', '?')}"
-        yield Server("fastchat", server.host, server.port, server.workers, server.tree, version)
+        yield Server(
+            "fastchat",
+            server.host,
+            server.port,
+            server.workers,
+            server.tree,
+            version,
+            server.tls_port,
+            getattr(server, "web_port", 0),
+        )
     finally:
         server.stop()
 

@@ -7,8 +7,11 @@ Must never: measure anything, or alter a figure on its way to the page.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+
+from bench import scaling
 
 Cell = dict[str, Any]
 
@@ -19,6 +22,11 @@ FASTCHAT_LIMITS = (
     ("latency: p99", "latency", "p99_ms", 5.0, "ms"),
     ("idle: RSS per connection", "idle", "rss_per_connection_bytes", 2048, "B"),
 )
+#: More workers (issue 14): each worker count's deliveries/s at least this share of one
+#: worker's, at no more than SWEEP_CPU_CEILING times its CPU per delivery
+SWEEP_SCENARIOS = ("fanout", "rooms", "rooms-small")
+SWEEP_RATE_FLOORS = ((2, 1.0), (4, 0.9))
+SWEEP_CPU_CEILING = 1.3
 #: History (issue 12): rooms with history on keeps this share of the deliveries/s with it off
 HISTORY_RATE_FLOOR = 0.8
 #: ... the latency scenario's p99 with history on, at most (ms)
@@ -133,6 +141,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {_num(c.get('rss_per_connection_bytes')) + ' B' if 'rss_per_connection_bytes' in c else ''} "
             f"| {_loss(c)} |"
         )
+    out += _roles_table(sweep)
     peers = [s for s in servers if s != "fastchat"]
     if "fastchat" in servers and peers:
         out += [
@@ -174,6 +183,49 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {label} | {figure} | {'yes' if ok else '**no**'} |" for label, figure, ok in checks
         ]
     return "\n".join(out) + "\n"
+
+
+#: The roles of the breakdown, in the order shown (workers go between hub and store)
+_ROLES_BEFORE = ("supervisor", "hub")
+_ROLES_AFTER = ("store", "readers")
+
+
+def _roles_table(sweep: list[Cell]) -> list[str]:
+    """The worker sweep's server CPU per delivery by process role, and the workers a message
+    visits (see bench/scaling.py); nothing when no cell has the breakdown."""
+    cells = [c for c in sweep if "error" not in c and c.get("role_cpu_us_per_delivery")]
+    if not cells:
+        return []
+    out = [
+        "",
+        "### Worker sweep: where the server's CPU goes (µs per delivery, by process)",
+        "",
+        "Each process's CPU over the measured window divided by the deliveries in it; the "
+        "roles add up to the total. *Workers* lists each worker (in pid order), then their "
+        "sum. *Visits*: the workers a message visits, i.e. the distinct workers holding a "
+        "member of its room (the sender's included: the hub sends its record to each), "
+        "averaged over the messages sent, from which worker holds each client connection. "
+        "*Lines per write*: the talkers' lines per `send`, about the runs the server relays "
+        "as one record (engine/relay.py).",
+        "",
+        "| scenario | workers | deliveries/s | deliveries per message | lines per write | total "
+        "| supervisor | hub | workers: each / sum | store | readers | visits per message |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in sorted(cells, key=lambda c: (c["scenario"], c["workers"])):
+        roles: dict[str, float] = c["role_cpu_us_per_delivery"]
+        workers = [v for k, v in sorted(roles.items()) if k.startswith("worker")]
+        each = " / ".join(f"{v:.3f}" for v in workers)
+        fixed = [_num(roles.get(r)) for r in _ROLES_BEFORE]
+        after = [_num(roles.get(r)) for r in _ROLES_AFTER]
+        out.append(
+            f"| {c['scenario']} | {c['workers']} | {_num(c.get('deliveries_per_s'))} "
+            f"| {_num(c.get('deliveries_per_message'))} | {_num(c.get('lines_per_write'))} "
+            f"| {_num(c.get('server_cpu_us_per_delivery'))} | {' | '.join(fixed)} "
+            f"| {each} / **{sum(workers):.3f}** | {' | '.join(after)} "
+            f"| {_num(c.get('visits_per_message'))} |"
+        )
+    return out
 
 
 def _chathistory(h: Cell) -> str:
@@ -332,19 +384,23 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
                 fc["deliveries_per_s"] > ins["deliveries_per_s"],
             )
         )
-    for scenario in ("fanout", "rooms"):
-        one, four = _find(sweep, scenario, "fastchat", 1), _find(sweep, scenario, "fastchat", 4)
-        if one is None or four is None or "server_cpu_us_per_delivery" not in four:
-            continue
-        rate = four["deliveries_per_s"] / one["deliveries_per_s"]
-        cpu = four["server_cpu_us_per_delivery"] / one["server_cpu_us_per_delivery"]
-        checks.append(
-            (
-                f"{scenario}: --workers 4 ≥ --workers 1 deliveries/s at ≤ 1.3× CPU/delivery",
-                f"{rate:.2f}× deliveries/s, {cpu:.2f}× CPU/delivery",
-                rate >= 1.0 and cpu <= 1.3,
+    for scenario in SWEEP_SCENARIOS:
+        one = _find(sweep, scenario, "fastchat", 1)
+        for workers, floor in SWEEP_RATE_FLOORS:
+            more = _find(sweep, scenario, "fastchat", workers)
+            key = "server_cpu_us_per_delivery"
+            if one is None or more is None or key not in more or key not in one:
+                continue
+            rate = more["deliveries_per_s"] / one["deliveries_per_s"]
+            cpu = more[key] / one[key]
+            checks.append(
+                (
+                    f"{scenario}: --workers {workers} ≥ {floor}× --workers 1 deliveries/s "
+                    f"at ≤ {SWEEP_CPU_CEILING}× CPU/delivery",
+                    f"{rate:.2f}× deliveries/s, {cpu:.2f}× CPU/delivery",
+                    rate >= floor and cpu <= SWEEP_CPU_CEILING,
+                )
             )
-        )
     for scenario in ("fanout", "rooms"):
         # IRCv3 (issue 11): every client with tags and echo-message, ≤ 1.5× the plain cost
         plain, tagged = (
@@ -431,8 +487,10 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
-def benchmarks_md(results: dict[str, Any], table: str) -> str:
-    """The whole of ``BENCHMARKS.md``: the latest table, the machine, how to reproduce."""
+def benchmarks_md(results: dict[str, Any], table: str, results_dir: Path | None = None) -> str:
+    """The whole of ``BENCHMARKS.md``: the latest table, the ceilings and the projection (from
+    ``results_dir``'s ceiling results, when there are any), the machine, how to reproduce."""
+    ceilings = scaling_section(results, results_dir or Path(__file__).with_name("results"))
     m = results["machine"]
     st = results["settings"]
     versions = sorted({c["version"] for c in results["summary"] if c.get("version")})
@@ -452,10 +510,12 @@ Written by `make bench` (`python -m bench.run`); the raw figures are in
 ## Latest run
 
 {table}
+{ceilings}
 ## Machine
 
 - {m["cpu"]}, {m["cores"]} cores, {m["memory_gb"]} GB RAM, Linux {m["kernel"]}, Python {m["python"]}
 - fastchat commit `{m["commit"]}`, {m["date"]}; servers: {", ".join(versions) or "–"}
+- load average as the run started (1, 5, 15 min): {", ".join(map(str, m.get("load_average", []))) or "not recorded"}
 - {st["duration_s"]:g} s measured per run after {st["warmup_s"]:g} s of warm-up, {st["rounds"]} round(s)
   (medians), {st["generator_processes"]} load generator processes, fastchat `--workers {st["fastchat_workers"]}`
   outside the worker sweep; the whole run took {st["elapsed_s"]:g} s:
@@ -471,6 +531,8 @@ runs or machines.
 make bench-peers                     # apt-get installs ngircd and inspircd (once, as root)
 make bench PEERS=ngircd,inspircd     # all scenarios, fastchat and both peers, side by side
 make bench BENCH_ARGS="--scenarios fanout,latency --duration 10 --rounds 3"
+make bench-ceilings                  # the hub alone and a worker's paths alone; the projection
+make bench BENCH_ARGS="--scenarios workers --duration 3"   # the sweep the projection is checked against
 ```
 
 Run it from a clean checkout (or `git worktree add`) so that the commit above is exactly what
@@ -499,7 +561,8 @@ latency from timestamps inside the messages; its CSV and HTML reports go to
 | latency | 1,000 clients in 100 rooms, every client sends 1 message/s (1,000/s in total), open loop, senders staggered evenly | latency p50/p99/max (p99 at most 2 ms with history on) |
 | latency-nohistory | as latency, fastchat `--no-history`; fastchat only | the same, beside history on |
 | idle | 5,000 connected clients in 500 rooms | server RSS growth per connection |
-| workers | fanout and rooms at fastchat `--workers 1, 2, 4` | the same per worker count |
+| rooms-small | as rooms with small windows (issue 14): 50 in flight per room, topped up as soon as any has drained (rooms: once half has) | deliveries/s, server CPU µs per delivery, talkers' lines per write |
+| workers | fanout, rooms and rooms-small at fastchat `--workers 1, 2, 4` | the same per worker count, the server's CPU by process role, and the workers a message visits |
 
 - fastchat runs as configured by default unless a scenario says otherwise: history on (every
   channel message written to a SQLite store in a temporary `--data-dir` by the sequencer's
@@ -530,3 +593,280 @@ latency from timestamps inside the messages; its CSV and HTML reports go to
   would see some of it from those servers.
 
 {findings}"""
+
+
+def rewrite_benchmarks_md(results_dir: Path, page: Path | None) -> None:
+    """Rebuild ``page`` (BENCHMARKS.md) from the latest results in ``results_dir`` (the ceiling
+    tools call it after writing theirs); nothing without a ``latest.json`` or a page."""
+    latest = results_dir / "latest.json"
+    if page is None or not latest.exists():
+        return
+    results = json.loads(latest.read_text())
+    page.write_text(benchmarks_md(results, markdown(results), results_dir))
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def _load_average(results: dict[str, Any]) -> str:
+    return " / ".join(map(str, results["machine"].get("load_average", []))) or "not recorded"
+
+
+#: The projection's rooms (issue 14: rooms of 10), and the core counts it covers
+PROJECTED_MEMBERS = 10
+PROJECTED_CORES = tuple(range(1, 17))
+
+
+def store_us_per_message(sweep: list[Cell], scenario: str = "rooms-small") -> float:
+    """The history writer's CPU per message in ``scenario`` of the worker sweep (the median
+    over worker counts; 0 without the breakdown)."""
+    values = sorted(
+        c["role_cpu_us_per_delivery"].get("store", 0.0) * c["deliveries_per_message"]
+        for c in sweep
+        if c["scenario"] == scenario
+        and "error" not in c
+        and c.get("role_cpu_us_per_delivery")
+        and c.get("deliveries_per_message")
+    )
+    return values[len(values) // 2] if values else 0.0
+
+
+def scaling_section(results: dict[str, Any], results_dir: Path) -> str:
+    """BENCHMARKS.md's ceilings (``python -m bench.hubceiling``, ``python -m bench.workerceiling``)
+    and the projection made of them (bench/scaling.py); "" without both ceilings' results."""
+    hub = _load(results_dir / "hubceiling.json")
+    worker = _load(results_dir / "workerceiling.json")
+    if hub is None or worker is None:
+        return ""
+    sweep = _cells(results, "workers")
+    store = store_us_per_message(sweep)
+    out = [
+        "## Ceilings, one core at a time",
+        "",
+        f"Measured by `{hub['settings']['command']}` ({hub['machine']['date']}) and "
+        f"`{worker['settings']['command']}` ({worker['machine']['date']}), on the machine below "
+        "while other work shared it (load average as each started: "
+        f"{_load_average(hub)} and {_load_average(worker)}); each figure is the least CPU of "
+        "a few repeats, since sharing only ever adds CPU. Compare within a table.",
+        "",
+        "**The hub alone** (" + hub["what"] + "): rooms of 10 (two talkers each) over "
+        "N fake workers, each frame a worker's batch of approved channel messages ending with "
+        "a read barrier, about 512 messages in flight per fake worker in whole frames (a "
+        "bound in messages: see bench/hubceiling.py); history off. *Ceiling*: messages "
+        "decided and routed per second of the hub's own CPU, i.e. on one core it had to "
+        "itself; the wall rate beside it is what it reached on the shared machine. A record "
+        "carries a *run* of messages (one sender's consecutive lines to one channel, "
+        "engine/relay.py).",
+        "",
+        "| placement | fake workers | visits per message | run | hub µs/message | ceiling messages/s "
+        "| = deliveries/s (×9) | wall messages/s (hub cores busy) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in hub["runs"]:
+        load = r["load"]
+        if "error" in r:
+            out.append(
+                f"| {load['placement']} | {load['workers']} | | {load['run']} | {r['error']} | | | |"
+            )
+            continue
+        out.append(
+            f"| {load['placement']} | {load['workers']} | {r['visits']:.2f} | {load['run']} "
+            f"| {r['hub_cpu_us_per_message']:.3f} | {_num(r['ceiling_messages_per_s'])} "
+            f"| {_num(r['ceiling_deliveries_per_s'])} | {_num(r['messages_per_s'])} "
+            f"({r['hub_cpu_cores']:.2f}) |"
+            + (
+                ""
+                if r.get("records_routed_per_record") == r["visits"]
+                else f" ⚠ routed to {r.get('records_routed_per_record')} workers per record |"
+            )
+        )
+    out += [
+        "",
+        "**A worker's delivery path alone** (" + worker["what"] + "): *deliver*, hub frames "
+        "of channel records for rooms with *local* members here, decoded, applied and flushed "
+        "(one send per member per frame); *ingest*, a talker's reads of *run* lines each into "
+        "the bus frame. µs of CPU per record (deliver) or message (ingest).",
+        "",
+        "| mode | local members | run | per room per frame | µs/record or message | µs/delivery "
+        "| deliveries or messages/s on one core |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in worker["runs"]:
+        st = r["setup"]
+        if r["mode"] == "deliver":
+            out.append(
+                f"| deliver | {st['local']} | {st['run']} | {st['per_room']} "
+                f"| {r['us_per_record']:.3f} | {r['us_per_delivery']:.3f} "
+                f"| {_num(r['deliveries_per_s'])} |"
+            )
+        else:
+            out.append(
+                f"| ingest | | {st['run']} | | {r['us_per_message']:.3f} | "
+                f"| {_num(r['messages_per_s'])} |"
+            )
+    runs = sorted(int(k) for k in worker.get("fits", {}))
+    costs = {
+        run: c
+        for run in runs
+        if (c := scaling.costs_from(hub["runs"], worker["fits"], run, store)) is not None
+    }
+    if not costs:
+        return "\n".join(out) + "\n"
+    out += [
+        "",
+        "Fitted per message (µs): the worker's *ingest*; per visit, the *visit* (the deliver "
+        "line's intercept over *run*); per delivery, the *delivery* (its slope over *run*); "
+        "the hub's cost as a line in the visits, *hub* + visits × *hub/visit*; and the store's "
+        "writer, from the worker sweep's `store` role in rooms-small above "
+        f"({store:.3f} µs/message).",
+        "",
+        "| run | ingest | visit | delivery | hub | hub/visit | store |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run, c in costs.items():
+        out.append(
+            f"| {run} | {c.ingest:.3f} | {c.visit:.3f} | {c.delivery:.3f} | {c.hub:.3f} "
+            f"| {c.hub_visit:.3f} | {c.store:.3f} |"
+        )
+    m = PROJECTED_MEMBERS
+    out += [
+        "",
+        "## Projection: deliveries per second on 1 to 16 cores (a model, not a measurement)",
+        "",
+        f"Rooms of {m} (9 deliveries per message), as many workers as cores, from the costs "
+        "above (bench/scaling.py):",
+        "",
+        "```",
+        "cpu(W)        = ingest + hub + visits(W) × (visit + hub/visit) + store + 9 × delivery",
+        "messages/s(C) = min(C / cpu(C),  1 / (hub + visits(C) × hub/visit),  1 / store)",
+        "deliveries/s  = 9 × messages/s;   at C = 1 there is no hub (the sequencer runs in the worker)",
+        "visits(W)     = W × (1 − (1 − 1/W)^10)   spread: SO_REUSEPORT places members at random",
+        "              = 1                        clustered: a room's members on one worker",
+        "```",
+        "",
+        "Assumptions: every core does useful work (no context switches, cache misses or "
+        "kernel contention beyond what the one-core measurements contain), the load "
+        "generator is elsewhere, and the costs stay what they were at the measured sizes. "
+        "*Bound* says which term of the min decided: all cores busy, or the hub's or the "
+        "store writer's one core. *Clustered* is what channel-affine placement (issue 14, "
+        "part 3) would give the same code; nothing places clients that way yet. History is "
+        "on (the default): the *store* term is the writer's cost per message as the sweep "
+        "measured it, with the sweep's runs (*lines per write* long); one row per run, so "
+        "with runs of 1 it would cost more per message than shown, and the run 1 columns are "
+        "optimistic wherever the store bounds them.",
+        "",
+        "| cores | visits (spread) | "
+        + " | ".join(f"run {run}: spread | run {run}: clustered" for run in costs)
+        + " |",
+        "|---:|---:|" + "---:|---:|" * len(costs),
+    ]
+    for cores in PROJECTED_CORES:
+        cells = []
+        visits = 0.0
+        for c in costs.values():
+            spread = scaling.project(cores, m, c)
+            clustered = scaling.project(cores, m, c, 1.0)
+            visits = spread.visits
+            cells += [
+                f"{_num(round(spread.deliveries_per_s))} ({spread.bound})",
+                f"{_num(round(clustered.deliveries_per_s))} ({clustered.bound})",
+            ]
+        out.append(f"| {cores} | {visits:.2f} | " + " | ".join(cells) + " |")
+    gains = []
+    for c in costs.values():
+        for visits_at in (None, 1.0):
+            one = scaling.project(1, m, c, visits_at).deliveries_per_s
+            top = scaling.project(PROJECTED_CORES[-1], m, c, visits_at).deliveries_per_s
+            gains.append(f"{top / one:.1f}×")
+    out.append(f"| {PROJECTED_CORES[-1]} ÷ 1 | | " + " | ".join(gains) + " |")
+    targets = ceiling_targets(hub["runs"], costs)
+    if targets:
+        out += ["", "| target (issue 14) | measured | met |", "|---|---|---|"]
+        out += [
+            f"| {label} | {figure} | {'yes' if ok else '**no**'} |" for label, figure, ok in targets
+        ]
+    checks = _model_checks(sweep, costs)
+    if checks:
+        out += [
+            "",
+            "How far to trust it: the model's CPU per delivery at the worker sweep's own worker "
+            "counts and measured visits, beside what the sweep measured (same figures, "
+            "measured whole; the sweep's runs are about *lines per write* long).",
+            "",
+            "| scenario | workers | lines per write | visits | model µs/delivery (run) "
+            "| measured µs/delivery | measured / model |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            *checks,
+        ]
+    return "\n".join(out) + "\n"
+
+
+#: Issue 14: the hub decides and routes this many channel messages per second on one core
+#: (rooms of 10, small windows: runs of one message, spread over this many workers) ...
+HUB_CEILING_TARGET = 1_000_000
+HUB_CEILING_WORKERS = 4
+#: ... so that the projection shows at least this multiple of one core's rate at 16 cores
+PROJECTED_GAIN_TARGET = 6.0
+
+
+def ceiling_targets(
+    hub_runs: list[dict[str, Any]], costs: dict[int, scaling.Costs]
+) -> list[tuple[str, str, bool]]:
+    """Issue 14's targets on the ceilings and the projection, for the figures there are."""
+    checks = []
+    for r in hub_runs:
+        load = r["load"]
+        if (
+            "error" not in r
+            and load["run"] == 1
+            and load["placement"] == "spread"
+            and load["workers"] == HUB_CEILING_WORKERS
+        ):
+            ceiling = r["ceiling_messages_per_s"]
+            checks.append(
+                (
+                    f"hub ceiling ≥ {HUB_CEILING_TARGET:,} channel messages/s on one core "
+                    f"(rooms of 10 over {HUB_CEILING_WORKERS} workers, one message per record)",
+                    f"{_num(ceiling)} messages/s ({r['hub_cpu_us_per_message']:.3f} µs each)",
+                    ceiling >= HUB_CEILING_TARGET,
+                )
+            )
+    if 1 in costs:
+        top = PROJECTED_CORES[-1]
+        for label, visits in (("spread", None), ("clustered", 1.0)):
+            one = scaling.project(1, PROJECTED_MEMBERS, costs[1], visits).deliveries_per_s
+            many = scaling.project(top, PROJECTED_MEMBERS, costs[1], visits)
+            gain = many.deliveries_per_s / one
+            checks.append(
+                (
+                    f"projection, run 1, {label}: {top} cores ≥ {PROJECTED_GAIN_TARGET:g}× one core",
+                    f"{gain:.1f}× ({_num(round(many.deliveries_per_s))} deliveries/s, "
+                    f"bound: {many.bound})",
+                    gain >= PROJECTED_GAIN_TARGET,
+                )
+            )
+    return checks
+
+
+def _model_checks(sweep: list[Cell], costs: dict[int, scaling.Costs]) -> list[str]:
+    rows = []
+    for c in sorted(sweep, key=lambda c: (c["scenario"], c["workers"])):
+        if c["scenario"] not in ("rooms", "rooms-small") or "error" in c:
+            continue
+        visits, measured = c.get("visits_per_message"), c.get("server_cpu_us_per_delivery")
+        per_write = c.get("lines_per_write")
+        if visits is None or not measured or not per_write:
+            continue
+        # the measured run length nearest the sweep's lines per write
+        run = min(costs, key=lambda r: abs(r - per_write))
+        model = scaling.model_cpu_per_delivery(costs[run], c["workers"], visits, PROJECTED_MEMBERS)
+        rows.append(
+            f"| {c['scenario']} | {c['workers']} | {per_write:.1f} | {visits:.2f} "
+            f"| {model:.3f} ({run}) | {measured:.3f} | {measured / model:.2f}× |"
+        )
+    return rows

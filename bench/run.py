@@ -25,9 +25,9 @@ from typing import Any
 
 import psutil
 
-from bench import peers, profiler, report
+from bench import peers, profiler, report, scaling
 from bench.historyprobe import Prober, ProbeSpec
-from bench.loadgen import LoadResult, LoadSpec, raise_fd_limit, run_load
+from bench.loadgen import LoadResult, LoadSpec, Placement, raise_fd_limit, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,27 +45,38 @@ class Scenario:
 
     @property
     def fastchat_only(self) -> bool:
-        return bool(self.load.caps or self.server_args or self.history_probe)
+        return bool(
+            self.load.caps or self.server_args or self.history_probe or self.load.transport != "tcp"
+        )
 
 
 #: What a client of the "-tagged" scenarios negotiates (msgid comes with message-tags)
 TAGGED = "server-time message-tags echo-message"
 #: The "-nohistory" scenarios: fastchat keeps no history (issue 12), against the default
 NO_HISTORY = ("--no-history",)
+#: The transports besides plain TCP (issue 13): the listener each needs, on a free port
+TLS = ("--tls-port", "-1")
+WEB = ("--web-port", "-1")
 # Windows: enough messages in flight that every server is busy (rooms: all of them saturate one
 # core at 64 per room), few enough that no send queue comes near a limit. InspIRCd's fan-out
 # falls off a cliff at 1,024 in flight, so fanout stays at 512.
 ROOMS = LoadSpec("closed", rooms=40, members=10, talkers=2, window=64)
+FANOUT = LoadSpec("closed", rooms=1, members=50, talkers=2, window=512)
+# Issue 14's small windows: 50 in flight per room, topped up as soon as any has drained
+# (rooms refills once half its window has). The talkers' lines per write, about the runs the
+# server relays as one record, are measured and shown: under this generator's loop a top-up
+# still carries what drained since its last turn, a dozen lines or more, not one
+ROOMS_SMALL = LoadSpec("closed", rooms=40, members=10, talkers=2, window=50, topup=True)
 LATENCY = LoadSpec("open", rooms=100, members=10, rate=1000.0)
+IDLE = LoadSpec("idle", rooms=500, members=10)
 # Each "-nohistory" scenario comes right after its own, so a round runs them back to back
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario(
-            "fanout", LoadSpec("closed", rooms=1, members=50, talkers=2, window=512), "throughput"
-        ),
+        Scenario("fanout", FANOUT, "throughput"),
         Scenario("rooms", ROOMS, "throughput"),
         Scenario("rooms-nohistory", ROOMS, "throughput", NO_HISTORY),
+        Scenario("rooms-small", ROOMS_SMALL, "throughput"),
         # rooms, and meanwhile one more member of the first room asks for its latest 100
         # lines every 20 ms: how long a CHATHISTORY answer takes under load
         Scenario("history", ROOMS, "throughput", history_probe=ProbeSpec()),
@@ -77,13 +88,21 @@ SCENARIOS: dict[str, Scenario] = {
             "throughput",
         ),
         Scenario("rooms-tagged", replace(ROOMS, caps=TAGGED), "throughput"),
+        # The same loads over TLS and over WebSocket (fastchat only): their cost per
+        # delivery against plain TCP's in the same run
+        Scenario("fanout-tls", replace(FANOUT, transport="tls"), "throughput", TLS),
+        Scenario("rooms-tls", replace(ROOMS, transport="tls"), "throughput", TLS),
+        Scenario("fanout-ws", replace(FANOUT, transport="ws"), "throughput", WEB),
+        Scenario("rooms-ws", replace(ROOMS, transport="ws"), "throughput", WEB),
         Scenario("latency", LATENCY, "latency"),
         Scenario("latency-nohistory", LATENCY, "latency", NO_HISTORY),
-        Scenario("idle", LoadSpec("idle", rooms=500, members=10), "memory"),
+        Scenario("idle", IDLE, "memory"),
+        Scenario("idle-tls", replace(IDLE, transport="tls"), "memory", TLS),
+        Scenario("idle-ws", replace(IDLE, transport="ws"), "memory", WEB),
     )
 }
 #: The "workers" scenario: these scenarios at these fastchat worker counts.
-WORKER_SWEEP = (("fanout", "rooms"), (1, 2, 4))
+WORKER_SWEEP = (("fanout", "rooms", "rooms-small"), (1, 2, 4))
 ALL = (*SCENARIOS, "workers")
 
 
@@ -101,11 +120,23 @@ def measure(
 
             def probe() -> dict[str, float]:
                 tree = srv.tree()
+                # fastchat: by role, read once, so that the roles add up to the total
+                roles = peers.cpu_by_role(tree) if server == "fastchat" else {}
                 return {
-                    "cpu_s": peers.cpu_seconds(tree),
+                    "cpu_s": sum(roles.values()) if roles else peers.cpu_seconds(tree),
                     "rss": float(peers.rss_bytes(tree)),
                     "processes": float(len(tree)),
+                    **{ROLE_PREFIX + role: cpu for role, cpu in roles.items()},
                 }
+
+            # which worker holds each client, read while they are all connected
+            held: dict[int, str] = {}
+            placement: Placement = []
+
+            def on_ready(where: Placement) -> None:
+                if server == "fastchat":
+                    placement.extend(where)
+                    held.update(peers.worker_of_ports(srv.tree()))
 
             spy = profiler.Recorder(srv.tree, profile_to) if profile_to else None
             spec = scenario.history_probe
@@ -117,7 +148,8 @@ def measure(
                 if history is not None:
                     history.start(seconds)
 
-            result = run_load(srv.host, srv.port, load, probe, on_window)
+            port = srv.port_for(load.transport)
+            result = run_load(srv.host, port, load, probe, on_window, on_ready)
             if spy is not None:
                 row["profile"] = spy.finish()
             if history is not None:
@@ -129,7 +161,24 @@ def measure(
         row["error"] = f"failed: {type(e).__name__}: {e}"
         return row
     row.update(_figures(result))
+    if placement:
+        row.update(_spread(placement, held, result))
     return row
+
+
+#: Probe keys of the server's CPU seconds by process role (peers.cpu_by_role)
+ROLE_PREFIX = "cpu_s:"
+
+
+def _spread(placement: Placement, held: dict[int, str], r: LoadResult) -> dict[str, Any]:
+    """Where the clients sat: how many workers a message visited on average (see
+    :func:`bench.scaling.visits_per_message`), and how many clients the workers missed."""
+    where = [(room, held[port]) for room, port in placement if port in held]
+    visits = scaling.visits_per_message(where, r.sent_by_room)
+    out: dict[str, Any] = {"clients_unplaced": len(placement) - len(where)}
+    if visits is not None:
+        out["visits_per_message"] = round(visits, 3)
+    return out
 
 
 def _figures(r: LoadResult) -> dict[str, Any]:
@@ -158,6 +207,21 @@ def _figures(r: LoadResult) -> dict[str, Any]:
     if delivered > 0:
         out["server_cpu_us_per_delivery"] = round(server_cpu / delivered * 1e6, 3)
         out["generator_cpu_us_per_delivery"] = round(r.generator_cpu_s / delivered * 1e6, 3)
+        # the same, by process role (fastchat: supervisor, hub, worker0..., store, readers)
+        roles = {
+            key[len(ROLE_PREFIX) :]: r.probe_end[key] - r.probe_start.get(key, 0.0)
+            for key in r.probe_end
+            if key.startswith(ROLE_PREFIX)
+        }
+        if roles:
+            out["role_cpu_us_per_delivery"] = {
+                role: round(cpu / delivered * 1e6, 4) for role, cpu in sorted(roles.items())
+            }
+        if r.sent_per_s > 0:
+            out["deliveries_per_message"] = round(r.delivered_per_s / r.sent_per_s, 3)
+    if r.refills:
+        # lines per talker write: about the runs the server relays (engine/relay.py)
+        out["lines_per_write"] = round(r.sent_total / r.refills, 2)
     if r.spec["mode"] == "idle" and r.clients_connected:
         grown = r.probe_end.get("rss", 0.0) - r.probe_before.get("rss", 0.0)
         out["rss_per_connection_bytes"] = round(grown / r.clients_connected)
@@ -190,6 +254,8 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "commit": commit,
+        # the machine is shared: how busy it was as this run started (1, 5, 15 minutes)
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
 
@@ -315,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "latest.md").write_text(table)
     chart = report.chart(results, args.out / "latest.png")
     if args.benchmarks_md is not None:
-        args.benchmarks_md.write_text(report.benchmarks_md(results, table))
+        args.benchmarks_md.write_text(report.benchmarks_md(results, table, args.out))
     print()
     print(table)
     print(
@@ -362,6 +428,23 @@ def summarize(rows: list[dict[str, Any]], fastchat_workers: int) -> list[dict[st
             vals = [r["latency"][key] for r in good if key in r.get("latency", {})]
             if vals:
                 cell[key] = round(statistics.median(vals), 3)
+        for key in ("visits_per_message", "deliveries_per_message", "lines_per_write"):
+            vals = [r[key] for r in good if r.get(key) is not None]
+            if vals:
+                cell[key] = round(statistics.median(vals), 3)
+        roles = sorted({role for r in good for role in r.get("role_cpu_us_per_delivery", {})})
+        if roles:
+            cell["role_cpu_us_per_delivery"] = {
+                role: round(
+                    statistics.median(
+                        r["role_cpu_us_per_delivery"].get(role, 0.0)
+                        for r in good
+                        if "role_cpu_us_per_delivery" in r
+                    ),
+                    4,
+                )
+                for role in roles
+            }
         history = [r["chathistory"] for r in good if "chathistory" in r]
         if history:
             cell["chathistory"] = _history_cell(history)

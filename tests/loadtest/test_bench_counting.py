@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from bench import wsframes
 from bench.counting import (
     BatchCounter,
     DeliveryCounter,
+    WsDeliveryCounter,
     percentile,
     plain_text,
     summarize_ns,
@@ -169,3 +171,64 @@ def test_pongs_are_counted_whole_and_split() -> None:
         c.feed(stream[:cut])
         c.feed(stream[cut:])
         assert c.pongs == 1, cut
+
+
+# --- the ws transport: frames instead of lines (bench/wsframes.py) -----------------------------
+
+
+def _server_frames(stream: bytes) -> bytes:
+    """``stream``'s lines as a server sends them over WebSocket: one unmasked text frame
+    each, framed by wsproto (the reference the hand-written walker must agree with)."""
+    from wsproto.frame_protocol import FrameProtocol
+
+    server = FrameProtocol(client=False, extensions=[])
+    lines = stream.split(b"\r\n")[:-1]
+    return b"".join(server.send_data(line.decode(), fin=True) for line in lines)
+
+
+WS_STREAM = _server_frames(STREAM + _line(timed_text(7_000, 400)))  # (a 2-byte length too)
+
+
+def test_ws_counter_whole_stream() -> None:
+    c = WsDeliveryCounter()
+    lat: list[int] = []
+    assert c.feed(WS_STREAM, 10_000, lat) == 6
+    assert lat == [9_000, 7_500, 3_000]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64])
+def test_ws_counter_any_cut(size: int) -> None:
+    c = WsDeliveryCounter()
+    lat: list[int] = []
+    n = sum(c.feed(WS_STREAM[i : i + size], 10_000, lat) for i in range(0, len(WS_STREAM), size))
+    assert n == c.count == 6
+    assert lat == [9_000, 7_500, 3_000]
+
+
+def test_ws_counter_primed_mid_frame() -> None:
+    """The setup phase hands over the start of a frame it read with the 366."""
+    c = WsDeliveryCounter()
+    one = _server_frames(_line(plain_text(10)))
+    c.prime(one[:5])
+    assert c.feed(one[5:] + one, 0, None) == 2
+
+
+def test_ws_client_frames_decode_as_sent() -> None:
+    from wsproto.frame_protocol import FrameProtocol
+
+    server = FrameProtocol(client=False, extensions=[])  # a server: receives masked frames
+    long = b"PRIVMSG #r :" + b"y" * 300
+    server.receive_bytes(wsframes.client_frames(b"NICK u1\r\n" + long + b"\r\n"))
+    got = [(f.opcode, f.payload) for f in server.received_frames()]
+    assert [p for _, p in got] == ["NICK u1", long.decode()]
+
+
+def test_ws_frames_and_handshake() -> None:
+    got, rest = wsframes.frames(WS_STREAM + b"\x81\x7e\x01")
+    assert len(got) == 9 and rest == b"\x81\x7e\x01"
+    assert got[0] == (wsframes.TEXT, b":srv 353 u1 = #r3 :@u7 u1 u2")
+    answer = b"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Protocol: text.ircv3.net\r\n\r\n"
+    assert wsframes.maybe_handshake_end(answer[:-1]) is None
+    assert wsframes.maybe_handshake_end(answer + b"\x81") == len(answer)
+    with pytest.raises(ValueError):
+        wsframes.maybe_handshake_end(b"HTTP/1.1 403 Forbidden\r\n\r\n")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import timeit
 
 import pytest
 from hypothesis import given, settings
@@ -186,6 +185,88 @@ def test_a_message_at_the_limit_is_a_line() -> None:
     assert feed_all(browser().send(TextMessage(line))).lines == [line.encode()]
 
 
+# A browser's traffic as a script: ("text"|"binary", line), ("frag", [pieces]) with a ping
+# between pieces, ("ping", payload). Lines hold no CR/LF; text may be any Unicode.
+SCRIPT = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("text"),
+            st.text(max_size=200).map(lambda t: t.replace("\r", "").replace("\n", "")),
+        ),
+        st.tuples(
+            st.just("binary"),
+            st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),
+        ),
+        st.tuples(
+            st.just("frag"),
+            st.lists(st.text(alphabet="abc\u00e9\u2603", max_size=20), min_size=2, max_size=4),
+        ),
+        st.tuples(st.just("ping"), st.binary(max_size=20)),
+    ),
+    max_size=10,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(SCRIPT, st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=8))
+def test_the_fast_path_and_wsproto_agree(script: list[tuple[str, object]], cuts: list[int]) -> None:
+    """Whole messages are unmasked here, everything else goes through wsproto: together they
+    give the lines and pongs that the messages hold, in order, however the bytes are cut."""
+    c = browser()
+    data = b""
+    lines: list[bytes] = []
+    pings = 0
+    for kind, value in script:
+        if kind == "text":
+            assert isinstance(value, str)
+            data += c.send(TextMessage(value))
+            lines += [value.encode()] if value else []
+        elif kind == "binary":
+            assert isinstance(value, bytes)
+            data += c.send(BytesMessage(value))
+            lines += [value] if value else []
+        elif kind == "frag":
+            assert isinstance(value, list)
+            for k, piece in enumerate(value):
+                data += c.send(TextMessage(piece, message_finished=k == len(value) - 1))
+                if k == 0:
+                    data += c.send(Ping(b"mid"))
+                    pings += 1
+            whole = "".join(value)
+            lines += [whole.encode()] if whole else []
+        else:
+            assert isinstance(value, bytes)
+            data += c.send(Ping(value))
+            pings += 1
+    session = WebSocketSession(Subprotocol.TEXT)
+    got_lines: list[bytes] = []
+    reply = b""
+    at = 0
+    for cut in [*cuts, len(data)]:
+        got = session.receive(data[at : at + cut]) if data[at : at + cut] else Received()
+        assert not got.closed and not got.error
+        got_lines += got.lines
+        reply += got.reply
+        at += cut
+    while at < len(data):
+        got = session.receive(data[at:])
+        got_lines += got.lines
+        reply += got.reply
+        at = len(data)
+    assert got_lines == lines
+    assert [type(e) for e in decode(reply)] == [Pong] * pings
+
+
+def test_a_frame_over_the_limit_is_refused_from_its_header() -> None:
+    """1009 as soon as the header says so: the payload is never waited for, nor held."""
+    head = bytes([0x81, 0x80 | 127]) + (MAX_INPUT_LINE + 1).to_bytes(8, "big") + b"\x01\x02\x03\x04"
+    for got in feed_split(head):
+        assert got.closed and got.error == TOO_BIG
+    session = WebSocketSession(Subprotocol.TEXT)
+    session.receive(head)
+    assert close_code(session.close()) == 1009
+
+
 def masked_frame(opcode: int, payload: bytes, fin: bool = True, mask: bool = True) -> bytes:
     key = b"\x01\x02\x03\x04"
     head = bytes([(0x80 if fin else 0) | opcode])
@@ -269,24 +350,6 @@ def test_a_text_line_that_is_not_utf8_is_repaired() -> None:
         (TextMessage, ":a!b@c PRIVMSG web :caf\ufffd".encode()),
         (TextMessage, b":a!b@c PING x"),
     ]
-
-
-def test_framing_speed() -> None:
-    """Why frames are written by hand: against wsproto's per-message ``send``, on a turn's
-    worth of typical lines (the relay hot path)."""
-    data = b"".join(
-        b":nick%d!user@host PRIVMSG #lobby :message number %d here\r\n" % (i, i) for i in range(50)
-    )
-    lines = data.split(b"\r\n")[:-1]
-    ours = min(timeit.repeat(lambda: frame_lines(data, False), number=200, repeat=3))
-    server = Connection(ConnectionType.SERVER)
-
-    def theirs() -> None:
-        b"".join(server.send(TextMessage(line.decode())) for line in lines)
-
-    wsproto = min(timeit.repeat(theirs, number=200, repeat=3))
-    print(f"50 lines: hand-written {ours / 200 * 1e6:.1f} us, wsproto {wsproto / 200 * 1e6:.1f} us")
-    assert ours * 3 < wsproto
 
 
 def test_the_web_package_is_sans_io() -> None:

@@ -17,7 +17,7 @@ from wsproto.events import CloseConnection, Event, Message, Ping, Pong
 from fastchat.server.runtime import tls
 from fastchat.server.runtime.webport import WebSocketTransport
 from fastchat.server.web.http import Subprotocol
-from fastchat.server.web.websocket import WebSocketSession
+from fastchat.server.web.websocket import FrameCache, WebSocketSession
 
 
 class FakeSocket:
@@ -150,6 +150,71 @@ def test_ping_from_the_peer_is_answered_through_the_transport() -> None:
     t, sock = transport([1000], Subprotocol.BINARY)
     t.feed(Connection(ConnectionType.CLIENT).send(Ping(b"x")))
     assert isinstance(received(sock.wire)[0], Pong)
+
+
+def drive_chunks(
+    t: WebSocketTransport, turns: list[list[bytes]], cache: FrameCache, steps: int = 10_000
+) -> None:
+    """The worker's flush as it is for a WebSocket client: a turn's chunks go through
+    ``send_chunks`` (framed by the shared cache) when nothing waits, else behind ``outbuf``."""
+    outbuf = b""
+    queue = list(turns)
+    for _ in range(steps):
+        chunks = queue.pop(0) if queue else []
+        try:
+            if outbuf:
+                outbuf += b"".join(chunks)
+                sent = t.send(outbuf)
+                outbuf = outbuf[sent:]
+            elif chunks:
+                data = b"".join(chunks)
+                sent = t.send_chunks(chunks, data)
+                outbuf = data[sent:]
+            elif not queue:
+                return
+        except BlockingIOError:
+            outbuf += b"" if outbuf else b"".join(chunks)
+        cache.clear()  # (the end of the turn)
+    raise AssertionError("never drained")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_chunks_framed_once_per_turn_reach_every_client_whole(seed: int) -> None:
+    """Two WebSocket clients of one worker get the same chunk objects each turn (as the
+    relay queues them), framed once in the shared cache; whatever each kernel takes, each
+    gets every line once, in order."""
+    rng = random.Random(seed)
+    lines = [b"PRIVMSG #x :%d " % i + b"y" * rng.choice([0, 9, 125, 200]) for i in range(40)]
+    chunks = [line + b"\r\n" for line in lines]
+    turns: list[list[bytes]] = []
+    rest = list(chunks)
+    while rest:
+        take = rng.randint(1, 6)
+        turns.append(rest[:take])
+        rest = rest[take:]
+    cache = FrameCache()
+    a, sock_a = transport([rng.choice([0, 3, 64, 1000]) for _ in range(5)], Subprotocol.TEXT)
+    b, sock_b = transport([100000], Subprotocol.TEXT)
+    a.cache = b.cache = cache
+    drive_chunks(a, turns, cache)
+    drive_chunks(b, turns, cache)
+    assert lines_of(received(sock_a.wire)) == lines
+    assert lines_of(received(sock_b.wire)) == lines
+
+
+def test_the_frame_cache_frames_a_chunk_once() -> None:
+    cache = FrameCache()
+    chunk = b"PRIVMSG #x :hello\r\nPRIVMSG #x :again\r\n"
+    first = cache.frames([chunk], binary=False)
+    assert cache.frames([chunk], binary=False) is first  # the same object: not framed again
+    assert (
+        lines_of(received(cache.frames([chunk, chunk], binary=True)))
+        == [
+            b"PRIVMSG #x :hello",
+            b"PRIVMSG #x :again",
+        ]
+        * 2
+    )
 
 
 def test_the_web_ports_context_asks_for_no_client_certificate(tmp_path: Path) -> None:

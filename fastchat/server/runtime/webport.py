@@ -26,7 +26,13 @@ import fastchat
 from fastchat.server.connection import Client
 from fastchat.server.web.http import Answer, RequestReader, Upgrade, error, unavailable
 from fastchat.server.web.static import StaticFiles
-from fastchat.server.web.websocket import Received, WebSocketSession, frame_lines, sizes
+from fastchat.server.web.websocket import (
+    FrameCache,
+    Received,
+    WebSocketSession,
+    frame_lines,
+    sizes,
+)
 
 if TYPE_CHECKING:
     from fastchat.server.runtime.worker import Worker
@@ -50,19 +56,38 @@ class WebSocketTransport:
     as not sent yet, so the worker offers it again (first in ``outbuf``); the next ``send``
     finishes the frame and skips the line instead of framing it twice."""
 
-    __slots__ = ("_read", "_tail", "_tail_size", "session", "sock")
+    __slots__ = ("_read", "_tail", "_tail_size", "cache", "session", "sock")
 
     def __init__(
-        self, sock: socket.socket, session: WebSocketSession, read: Callable[[], bytes]
+        self,
+        sock: socket.socket,
+        session: WebSocketSession,
+        read: Callable[[], bytes],
+        cache: FrameCache | None = None,
     ) -> None:
+        """``cache``: the worker's frames of this turn, shared by its WebSocket clients."""
         self.sock = sock
         self.session = session
+        self.cache = cache if cache is not None else FrameCache()
         self._read = read  # the socket's read (TLS or not)
         self._tail = b""  # the unsent end of a frame (and any control frames behind it)
         self._tail_size = 0  # the IRC bytes that frame's line takes at the start of ``data``
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    def send_chunks(self, chunks: list[bytes], data: bytes) -> int:
+        """:meth:`send` for a turn's output as the core queued it (``chunks``, whose join
+        is ``data``): each chunk framed once per turn for every WebSocket client it goes to
+        (:class:`~fastchat.server.web.websocket.FrameCache`)."""
+        if self._tail or self.session.closed:
+            return self.send(data)
+        binary = self.session.binary
+        frames = self.cache.frames(chunks, binary)
+        n = self.sock.send(frames)
+        if n == len(frames):
+            return len(data)
+        return self._partly_sent(data, frames, n, 0, binary)
 
     def send(self, data: bytes | bytearray) -> int:
         """Frame and send the lines in ``data``; how many of its bytes went whole. Raises
@@ -90,8 +115,13 @@ class WebSocketTransport:
             raise
         if n == len(frames):
             return done + len(data)
-        # The kernel took part of the frames: count the lines that went whole, keep the rest
-        # of the one it cut
+        return self._partly_sent(data, frames, n, done, binary)
+
+    def _partly_sent(
+        self, data: bytes | bytearray, frames: bytes, n: int, done: int, binary: bool
+    ) -> int:
+        """The kernel took ``n`` bytes of ``frames`` (those of ``data``): count the lines
+        that went whole, keep the rest of the one it cut."""
         at = 0
         for frame_size, line_size in sizes(data, binary):
             if n < at + frame_size:
@@ -184,6 +214,9 @@ class WebPort:
         # (the first worker says so when the root is missing; the others need not repeat it)
         self.files = StaticFiles(web_root(config.web_root, warn=worker.slot == 0))
         self.pending: dict[socket.socket, Pending] = {}
+        # This turn's frames, shared by every WebSocket client of this worker (the worker
+        # clears it after each turn's sends)
+        self.frames = FrameCache()
         self.paused: list[tuple[socket.socket, bool]] = []  # listeners out of descriptors
         self.resume_at = 0.0
 
@@ -365,7 +398,8 @@ class WebPort:
             read: Callable[[], bytes] = functools.partial(self.recv_tls, sock)
         else:
             read = functools.partial(worker.receiver.recv, sock)
-        transport = WebSocketTransport(sock, WebSocketSession(upgrade.subprotocol), read)
+        session = WebSocketSession(upgrade.subprotocol)
+        transport = WebSocketTransport(sock, session, read, self.frames)
         client = worker.core.connect(p.ip, worker.now)
         client.transport = transport
         client.secure = isinstance(sock, ssl.SSLSocket)  # wss:// (the sts value says so)

@@ -43,7 +43,7 @@ from fastchat.server.runtime.klinefile import KLineFile
 from fastchat.server.runtime.readerproc import ReaderProcess
 from fastchat.server.runtime.receive import FIRST_READ, READ_SIZE, Receiver
 from fastchat.server.runtime.storage import Storage, StoreReport
-from fastchat.server.runtime.webport import WebPort
+from fastchat.server.runtime.webport import WebPort, WebSocketTransport
 from fastchat.server.store import db
 
 log = logging.getLogger("fastchat.worker")
@@ -395,6 +395,8 @@ class Worker:
                     client.pending.clear()
                     if len(client.outbuf) > self.config.sendq and not client.closed:
                         self.core.disconnect(client, b"SendQ exceeded", flush=False)
+            if self.web is not None:
+                self.web.frames.clear()
         if core.held_changed:
             changed = core.held_changed
             core.held_changed = []
@@ -706,6 +708,7 @@ class Worker:
         pending = client.pending if not client.corked else []
         outbuf = client.outbuf
         data: bytes | bytearray
+        chunks: list[bytes] | None = None
         if outbuf is not None:
             if pending:
                 outbuf += b"".join(pending)
@@ -713,12 +716,18 @@ class Worker:
             data = outbuf
         elif pending:
             data = pending[0] if len(pending) == 1 else b"".join(pending)
+            if sock.__class__ is WebSocketTransport:  # (one class test: plain pays no more)
+                chunks = pending.copy()  # framed once per turn, by chunk (FrameCache)
             pending.clear()
         else:
             self._unblock(client)
             return
         try:
-            sent = sock.send(data)
+            if chunks is None:
+                sent = sock.send(data)
+            else:
+                assert isinstance(sock, WebSocketTransport) and isinstance(data, bytes)
+                sent = sock.send_chunks(chunks, data)
         except SEND_LATER:
             sent = 0
         except OSError as exc:
