@@ -126,6 +126,12 @@ class WebSocketSession:
         n = len(buf)
         i = 0
         max_message = self.max_message
+        # Whole messages are unmasked together (see _whole): their masked payloads, each
+        # followed by a separator, their masks, each followed by a zero byte, and their first
+        # bytes (text or binary)
+        payloads: list[bytes] = []
+        masks: list[bytes] = []
+        kinds: list[int] = []
         while i + 2 <= n:
             b0 = buf[i]
             b1 = buf[i + 1]
@@ -139,29 +145,69 @@ class WebSocketSession:
             opcode = b0 & 0x0F
             if opcode < 8 and self._size + size > max_message:
                 # (known from its header: no need to hold it whole to refuse it)
-                self._fail(CloseReason.MESSAGE_TOO_BIG, TOO_BIG, got)
+                if not kinds or self._whole(payloads, masks, kinds, got):
+                    self._fail(CloseReason.MESSAGE_TOO_BIG, TOO_BIG, got)
                 return got
             end = head + 4 + size if b1 & 0x80 else head + size
             if end > n:
                 if opcode >= 8 and size > 125:  # a control frame this big: wsproto refuses it
-                    self._to_wsproto(buf[i:], got)
+                    if not kinds or self._whole(payloads, masks, kinds, got):
+                        self._to_wsproto(buf[i:], got)
                     return got
                 break
             if (b0 in _WHOLE) and b1 & 0x80 and not self._fragmented:
-                line = _unmask(buf[head + 4 : end], buf[head : head + 4])
-                if b0 == TEXT_FIN and not line.isascii() and not _is_utf8(line):
-                    self._fail(CloseReason.INVALID_FRAME_PAYLOAD_DATA, BAD_TEXT, got)
-                    return got
-                if not self._take(line, True, got):
-                    return got
+                payloads.append(buf[head + 4 : end])
+                payloads.append(b"\n")
+                masks.append((buf[head : head + 4] * (size // 4 + 1))[:size])
+                masks.append(b"\0")
+                kinds.append(b0)
             else:
+                if kinds:  # (in order: the whole messages before this frame first)
+                    if not self._whole(payloads, masks, kinds, got):
+                        return got
+                    payloads, masks, kinds = [], [], []
                 if opcode < 8:  # a data frame or a continuation: FIN says if more follow
                     self._fragmented = not b0 & 0x80
                 if not self._to_wsproto(buf[i:end], got):
                     return got
             i = end
+        if kinds and not self._whole(payloads, masks, kinds, got):
+            return got
         self._held = buf[i:] if i < n else b""
         return got
+
+    def _whole(
+        self, payloads: list[bytes], masks: list[bytes], kinds: list[int], got: Received
+    ) -> bool:
+        """Unmask whole messages, all at once: one XOR of two big integers (RFC 6455 5.3),
+        the separators between the payloads masked with zeros, so the result is the lines
+        one per ``\n``, as the core reads them. A per-message step is needed only when a
+        message holds a CR or LF (a trailing CRLF, or two lines), or a text message may not
+        be UTF-8. False once the connection ends."""
+        masked = b"".join(payloads)
+        n = len(masked)
+        data = (
+            int.from_bytes(masked, "little") ^ int.from_bytes(b"".join(masks), "little")
+        ).to_bytes(n, "little")
+        if (
+            b"\r" not in data
+            and data.count(b"\n") == len(kinds)
+            and (data.isascii() or TEXT_FIN not in kinds or _is_utf8(data))
+        ):
+            lines = data.split(b"\n")
+            lines.pop()
+            got.lines += lines if b"" not in lines else [line for line in lines if line]
+            return True
+        at = 0
+        for k, kind in enumerate(kinds):
+            size = len(payloads[2 * k])
+            line = data[at : at + size]
+            at += size + 1
+            if kind == TEXT_FIN and not line.isascii() and not _is_utf8(line):
+                return self._fail(CloseReason.INVALID_FRAME_PAYLOAD_DATA, BAD_TEXT, got)
+            if not self._take(line, True, got):
+                return False
+        return True
 
     def _to_wsproto(self, frame: bytes | None, got: Received) -> bool:
         """Let wsproto read ``frame`` (whole frames, or ``None``: the end of the stream);
@@ -322,18 +368,6 @@ def sizes(data: bytes | bytearray, binary: bool) -> list[tuple[int, int]]:
         n = len(last) if binary or last.isascii() else len(_valid_utf8(last))
         out.append((_header_size(n) + n, len(last)))
     return out
-
-
-def _unmask(payload: bytes, key: bytes) -> bytes:
-    """``payload`` XOR the repeated 4-byte ``key`` (RFC 6455 5.3), as two big integers: one
-    XOR over the whole payload, not a Python step per byte."""
-    n = len(payload)
-    if not n:
-        return payload
-    mask = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(mask, "little")).to_bytes(
-        n, "little"
-    )
 
 
 def _is_utf8(data: bytes) -> bool:
