@@ -16,7 +16,7 @@ line it had read (the link is FIFO). When all have answered (or died), the hub d
 - A worker's requests stay in its order: from a held ``R_SYNC`` on, that worker's later
   batches wait behind it (its workers end a batch at each ``R_SYNC``, see
   ``WorkerCore.take_requests``, so the hub looks only at a batch's last record).
-- Coalescing: while a round is out, new ``R_SYNC``\\ s wait for the next one (a round covers
+- Coalescing: while a round is out, new R_SYNCs wait for the next one (a round covers
   every ``R_SYNC`` that arrived before it was sent), so a burst of queries costs one round.
 - Released batches go to the sequencer in the order they reached the hub.
 - A worker that dies answers nothing: it leaves the round, and its own held batches are
@@ -29,9 +29,13 @@ line it had read (the link is FIFO). When all have answered (or died), the hub d
   them (see hub.py, ``_replay``). Round numbers start from a value the hub picks (its start
   time), so an answer to the old hub's fence that reaches the new one matches no round.
 
-Known limit: a round waits for what a worker has *read*; a line a worker holds unread (flood
-control, or behind that client's own barrier) is not covered, as at one worker a throttled
-line is not either.
+Known limits: a round waits for what a worker has *read*; a line a worker holds unread
+(flood control, or behind that client's own barrier) is not covered, as at one worker a
+throttled line is not either. And a worker's requests that arrive behind one of its
+R_SYNCs wait for that R_SYNC's round: when that is the next round, a query of another
+worker covered by the current round may be answered before them, although that worker had
+read them before it answered the fence (two queries on two workers within one round, and a
+message behind the second: rare, and no worse than before fences).
 """
 
 from __future__ import annotations
