@@ -19,9 +19,11 @@ comes close to; ``clustered``: a room on one worker), so each message's record g
 ``visits`` workers. A record carries ``run`` messages (a relay run, engine/relay.py: one line
 is the small-window case; the half-window refills of ``make bench``'s rooms make runs of a
 dozen or more); ``batch`` records per frame (what one worker's loop turn sends), and
-``window`` frames in flight per fake worker, each ending with a read barrier (``R_SYNC``)
-whose ``D_DONE`` says the hub has decided and routed the frame (one request more per frame,
-counted out of the figures). The fake workers decode what comes back and count the
+``window`` frames in flight per fake worker, each ending with a history barrier
+(``R_HISTSYNC``; with history off its ``D_STORED`` comes back at once) that says the hub has
+decided and routed the frame (one request more per frame, counted out of the figures). Not
+a read barrier (``R_SYNC``): that one waits for a fence round the fake workers do not answer
+(network/fence.py), and real workers send one per query, not per frame. The fake workers decode what comes back and count the
 ``D_CHAN`` records: each message's record must reach exactly ``visits`` workers.
 
 History is off (no ``--data-dir``): the hub hands each message to the store's writer when it
@@ -55,13 +57,13 @@ from fastchat.server.config import Config
 from fastchat.server.network.records import (
     B_SNAPSHOT,
     D_CHAN,
-    D_DONE,
+    D_STORED,
     R_CHANMSG,
     BHello,
     Record,
+    RHistSync,
     RJoin,
     RRegister,
-    RSync,
     make,
 )
 from fastchat.server.runtime.bus import FrameReader, encode
@@ -168,7 +170,7 @@ class _Fake:
         self.frame = b""
         self.out = memoryview(b"")
         self.records = 0  # messages' records per frame
-        self.in_flight = 0  # frames sent whose barrier's D_DONE has not come back
+        self.in_flight = 0  # frames sent whose barrier's D_STORED has not come back
         self.routed = 0  # D_CHAN records the hub sent here
         self.frames = 0  # frames sent
         self.reader = FrameReader()
@@ -221,7 +223,7 @@ def measure(
             fakes.append(fake)
             sock.sendall(encode([make(BHello, slot, None, (), 0, {}, ())]))
             _read_until(fake, lambda r: r[0] == B_SNAPSHOT)
-        for fake in fakes:  # register, join, and a barrier: its D_DONE says all are in
+        for fake in fakes:  # register, join, and a barrier: its D_STORED says all are in
             users = slots[fake.slot]
             setup: list[Record] = []
             for uid, room, _ in users:
@@ -229,9 +231,9 @@ def measure(
                 setup.append(make(RRegister, uid, nick, b"u", b"127.0.0.1", b"bench"))
                 setup.append(make(RJoin, uid, b"#r%d" % room, b""))
             last = users[-1][0]
-            setup.append(make(RSync, last))
+            setup.append(make(RHistSync, last, 0))
             fake.sock.sendall(encode(setup))
-            _read_until(fake, lambda r, last=last: r[0] == D_DONE and r[1] == last)
+            _read_until(fake, lambda r, last=last: r[0] == D_STORED and r[1] == last)
         for fake in fakes:
             talkers = [(uid, room) for uid, room, talks in slots[fake.slot] if talks]
             if not talkers:
@@ -243,7 +245,7 @@ def measure(
                 # RChanMsg, approved by the worker's replica (doubted False)
                 records.append((R_CHANMSG, uid, b"#r%d" % room, line, False, False, 0, b"", 0))
             fake.records = len(records)
-            records.append(make(RSync, talkers[0][0]))  # its D_DONE: the frame is through
+            records.append(make(RHistSync, talkers[0][0], 0))  # its D_STORED: the frame is through
             fake.frame = encode(records)
         assert child.pid is not None
         return _drive(child.pid, fakes, report_r, load, duration, warmup)
@@ -275,8 +277,8 @@ def _read_pipe(fd: int, timeout: float) -> bytes:
 def _drive(
     hub_pid: int, fakes: list[_Fake], report_r: int, load: HubLoad, duration: float, warmup: float
 ) -> dict[str, Any]:
-    """Keep ``load.frames_in_flight`` frames in flight per fake worker (a frame ends with a read barrier,
-    whose D_DONE comes back once the hub has decided and routed everything before it), count
+    """Keep ``load.frames_in_flight`` frames in flight per fake worker (a frame ends with a history barrier,
+    whose D_STORED comes back once the hub has decided and routed everything before it), count
     the records routed back, and read the hub's counters at the window's ends."""
     sel = selectors.DefaultSelector()
     talking = [f for f in fakes if f.frame]
@@ -335,7 +337,7 @@ def _drive(
     sel.close()
     (t0, d0, c0, g0), (t1, d1, c1, g1) = marks
     wall = t1 - t0
-    # every frame is ``batch`` messages' records and one barrier (RSync): count messages only
+    # every frame is ``batch`` messages' records and one barrier (RHistSync): count messages only
     per_frame = talking[0].records if talking else 1
     records = round((d1 - d0) * per_frame / (per_frame + 1))
     messages = records * load.run
@@ -347,7 +349,7 @@ def _drive(
         "frames_in_flight": load.frames_in_flight,
         "window_s": round(wall, 3),
         "records_decided": records,
-        # every frame sent came back decided (its barrier's D_DONE): all it routed is counted
+        # every frame sent came back decided (its barrier's D_STORED): all it routed is counted
         "records_routed_per_record": round(
             sum(f.routed for f in fakes) / sum(f.frames * f.records for f in talking), 3
         ),
@@ -382,7 +384,7 @@ def _receive(f: _Fake) -> None:
                 kind = record[0]
                 if kind == D_CHAN:
                     f.routed += 1
-                elif kind == D_DONE:
+                elif kind == D_STORED:
                     f.in_flight -= 1
         if len(data) < 1 << 20:
             return

@@ -18,7 +18,10 @@ it bytes, records and the time, and carries out its effects.
 Effects are collected, not performed:
 - ``client.pending`` gets the bytes a client is owed; ``dirty`` lists clients with new output,
   so the shell sends each one once per loop turn (coalescing is what makes fan-out cheap);
-- ``outbox`` gets requests for the sequencer when it runs in the hub (multi-worker);
+- ``outbox`` gets requests for the sequencer when it runs in the hub (multi-worker); the
+  shell takes them as batches (:meth:`WorkerCore.take_requests`: each ``R_SYNC`` ends one),
+  then the answer to a hub's fence, if one came (:meth:`WorkerCore.take_fence_ack`, see
+  :mod:`~fastchat.server.network.fence`);
 - ``closing`` lists clients to disconnect once their last bytes are out;
 - ``offload`` (:class:`~.offload.Offload`) queues blocking work for the shell to do off the
   loop (password checks, reading the config file) and carries on when the answers come back.
@@ -51,6 +54,7 @@ from fastchat.server.engine.relay import Relay
 from fastchat.server.engine.replica import Replica
 from fastchat.server.engine.resync import Resync
 from fastchat.server.network.records import (
+    B_FENCE,
     D_DONE,
     D_KILL,
     D_NOTICE,
@@ -61,6 +65,8 @@ from fastchat.server.network.records import (
     D_SERVICE,
     D_STANDARD,
     D_STORED,
+    R_SYNC,
+    BFenced,
     DKill,
     DNotice,
     DOverride,
@@ -151,6 +157,8 @@ class WorkerCore:
         self.closing: list[Client] = []
         self.held_changed: list[Client] = []  # input held or released (see _recvq_full)
         self.outbox: list[Record] = []
+        self.outbox_syncs = 0  # R_SYNCs in ``outbox`` (each ends a batch: take_requests)
+        self.fence_due = 0  # the hub's last fence round, to answer at the end of this turn
         # ticket -> the client waiting for that check, and what to do with the answer
         self.throttled: set[Client] = set()  # input held back by flood control
         # Local clients that negotiated a capability changing what the fan-out sends them (tags,
@@ -190,6 +198,7 @@ class WorkerCore:
             **self.resync.table,
             D_REPLY: self._d_reply,
             D_DONE: self._d_done,
+            B_FENCE: self._b_fence,
             D_STORED: self._d_stored,
             D_KILL: self._d_kill,
             D_OVERRIDE: self._d_override,
@@ -297,6 +306,41 @@ class WorkerCore:
             self.sequencer.handle(self.slot, request, int(self._now * 1000))
         else:
             self.outbox.append(request)
+            if request[0] == R_SYNC:
+                self.outbox_syncs += 1
+
+    def take_requests(self) -> list[list[Record]]:
+        """This turn's requests for the hub, as batches, each ``R_SYNC`` ending one: the hub
+        holds an R_SYNC for a fence round (network/fence.py) and looks only at a batch's last
+        record for one. Without an R_SYNC (nearly always): the outbox, whole."""
+        batch = self.outbox
+        self.outbox = []
+        if not self.outbox_syncs:
+            return [batch]
+        self.outbox_syncs = 0
+        batches: list[list[Record]] = []
+        start = 0
+        for i, record in enumerate(batch):
+            if record[0] == R_SYNC:
+                batches.append(batch[start : i + 1])
+                start = i + 1
+        if start < len(batch):
+            batches.append(batch[start:])
+        return batches
+
+    def _b_fence(self, rec: Record) -> None:
+        """The hub fences a read barrier: answer at the end of this loop turn."""
+        self.fence_due = rec[1]
+
+    def take_fence_ack(self) -> Record | None:
+        """The answer to the hub's fence (B_FENCED), if one came since the last turn. The
+        shell queues it after this turn's requests, so every client line read before the
+        fence is ahead of it on the link."""
+        round_ = self.fence_due
+        if not round_:
+            return None
+        self.fence_due = 0
+        return make(BFenced, round_)
 
     def disconnect(
         self, client: Client, reason: bytes, flush: bool = True, quit_message: bytes | None = None

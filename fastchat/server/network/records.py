@@ -1059,3 +1059,29 @@ class EAccountCerts(NamedTuple):
 SCHEMAS.update({R_CERTFP: RCertfp, E_ACCOUNTCERTS: EAccountCerts})
 _CODES.update({RCertfp: R_CERTFP, EAccountCerts: E_ACCOUNTCERTS})
 STATE_EVENTS = STATE_EVENTS | {E_ACCOUNTCERTS}
+
+
+# -- the fence: a read barrier in real time (see network/fence.py) ----------------------------
+B_FENCE = 65
+B_FENCED = 66
+
+
+class BFence(NamedTuple):
+    """hub -> worker: a read barrier waits for round ``round``. Answer with B_FENCED at the
+    end of the loop turn, after the requests of every client line read so far."""
+
+    kind: int
+    round: int
+
+
+class BFenced(NamedTuple):
+    """worker -> hub, in a frame of its own (not a request: not numbered, not resent):
+    everything this worker had read before it saw fence ``round`` is ahead of this on the
+    link."""
+
+    kind: int
+    round: int
+
+
+SCHEMAS.update({B_FENCE: BFence, B_FENCED: BFenced})
+_CODES.update({BFence: B_FENCE, BFenced: B_FENCED})

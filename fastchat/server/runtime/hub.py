@@ -25,10 +25,14 @@ import time
 from fastchat.irc.casemap import fold
 from fastchat.server.config import Config, ConfigError, reloaded
 from fastchat.server.configfile import Source
+from fastchat.server.network.fence import Fence
 from fastchat.server.network.records import (
+    B_FENCED,
     B_HELLO,
     B_RECEIVED,
     D_USER,
+    R_SYNC,
+    BFence,
     BHello,
     BSeen,
     BSnapshot,
@@ -79,6 +83,10 @@ LOW_WATER = 2 << 20
 #: A worker that got no frame for this long is told the new decision order and ``stable``
 #: anyway, so origins can forget what everyone has received.
 SEEN_EVERY = 0.05
+#: A fence round (network/fence.py) that some live worker has not answered in this long is
+#: given up: its read barriers are decided without that worker's answer (as before fences)
+#: rather than every query on the network waiting for a stopped or stuck worker.
+FENCE_PATIENCE = 1.0
 
 
 class Hub:
@@ -132,6 +140,11 @@ class Hub:
         self.decided = False  # has this hub decided anything yet?
         self.held: list[tuple[int, list[Record]]] = []
         self.hellos: dict[int, tuple[int, dict[int, int], tuple[tuple[int, int], ...]]] = {}
+        # Read barriers in real time (network/fence.py): an R_SYNC waits for a fence round.
+        # Rounds are numbered from this hub's start, so a late answer to a previous hub's
+        # fence matches none of ours.
+        self.fence = Fence(time.time_ns() // 1000)
+        self.fence_sent = 0.0  # when the round out was sent (monotonic)
 
     # -- Router ---------------------------------------------------------------------------------
     def event(self, event: Record) -> None:
@@ -205,6 +218,10 @@ class Hub:
                 sent is not self.stable for sent in self.sent_stable.values()
             )
             timeout = self.storage.flush_in(SEEN_EVERY if waiting else 1.0)
+            if self.fence.out:
+                timeout = min(
+                    timeout, max(0.0, self.fence_sent + FENCE_PATIENCE - time.monotonic())
+                )
             for key, mask in self.sel.select(timeout):
                 data = key.data
                 if data is None:
@@ -436,14 +453,39 @@ class Hub:
         self._batches(slot, batches)
 
     def _batches(self, slot: int, batches: list[list[Record]]) -> None:
+        fence = self.fence
         for batch in batches:
-            if batch and batch[0][0] == B_RECEIVED:
+            kind = batch[-1][0] if batch else 0
+            if kind == B_RECEIVED:
                 self.reported[slot] = batch[0][1]
                 self._stable_dirty = True
+            elif kind == B_FENCED:
+                self._decide_all(fence.answered(slot, batch[0][1]))
             elif self.gathering:
                 self.held.append((slot, batch))
-            else:
+            elif kind != R_SYNC and slot not in fence.held:  # hot: no read barrier waits
                 self._decide(slot, batch)
+            else:
+                self._decide_all(fence.arrive(slot, batch, kind == R_SYNC))
+
+    def _decide_all(self, batches: list[tuple[int, list[Record]]]) -> None:
+        for slot, records in batches:
+            self._decide(slot, records)
+
+    def _fence_out(self) -> None:
+        """End of the loop turn: send the fence round the R_SYNCs that arrived want."""
+        fence = self.fence
+        if fence.out:
+            if time.monotonic() - self.fence_sent < FENCE_PATIENCE:
+                return
+            log.warning("hub: workers %s did not answer a read fence; going on", fence.waiting)
+            self._decide_all(fence.give_up())
+        round_, targets, now = fence.start(self.links)
+        if round_:
+            self.fence_sent = time.monotonic()
+        for slot in targets:
+            self.out[slot].append(make(BFence, round_))
+        self._decide_all(now)
 
     def _decide(self, slot: int, records: list[Record]) -> None:
         self.decided = True
@@ -516,6 +558,9 @@ class Hub:
         self.sent_stable.pop(slot, None)
         self.reported.pop(slot, None)
         self._stable_dirty = True
+        # Its held requests are decided (as they would have been, before its users quit), and
+        # a fence round waits for it no longer.
+        self._decide_all(self.fence.gone(slot))
         if link is not None:
             with contextlib.suppress(KeyError):
                 self.sel.unregister(link.sock)
@@ -564,6 +609,7 @@ class Hub:
             self.sel.modify(link.sock, events, slot)
 
     def _flush_all(self) -> None:
+        self._fence_out()
         self._end_frames()
         # A failed flush can make more records (the dead worker's users quit): loop until done.
         while any(self.out.values()):

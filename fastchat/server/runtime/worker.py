@@ -369,9 +369,12 @@ class Worker:
         if hub is not None:
             queued = False
             if core.outbox:
-                batch = core.outbox
-                core.outbox = []
-                self.retained.add(hub.queue(batch), len(batch))
+                for batch in core.take_requests():
+                    self.retained.add(hub.queue(batch), len(batch))
+                queued = True
+            ack = core.take_fence_ack()  # behind every request of the lines read so far
+            if ack is not None:
+                hub.queue([ack])  # not a request: neither numbered nor retained
                 queued = True
             if core.resync.seen_changed and self.now >= self.report_at:
                 # What we received, for the hub's "stable" (how long origins keep requests):
