@@ -177,6 +177,20 @@ class SnapshotUser(NamedTuple):
     account: bytes  # b"": logged in to none
     certfp: bytes  # b"": no TLS client certificate
 
+    def intro(self) -> Record:
+        """The ``EIntro`` that introduces this user (the signon in milliseconds)."""
+        return make(
+            EIntro,
+            self.uid,
+            self.nick,
+            self.username,
+            self.host,
+            self.realname,
+            self.worker,
+            self.certfp,
+            self.signon * 1000,
+        )
+
 
 class SnapshotChannel(NamedTuple):
     """One channel row of :meth:`State.snapshot`."""
@@ -895,19 +909,7 @@ class State:
         self.invisible = 0
         self.opers = 0
         for u in map(SnapshotUser._make, users):
-            self._intro(
-                make(
-                    EIntro,
-                    u.uid,
-                    u.nick,
-                    u.username,
-                    u.host,
-                    u.realname,
-                    u.worker,
-                    u.certfp,
-                    u.signon * 1000,
-                )
-            )
+            self._intro(u.intro())
             self.users[u.uid].away = u.away
             self.users[u.uid].ip = u.ip
             self.users[u.uid].account = u.account or None

@@ -42,7 +42,6 @@ from fastchat.server.network.records import (
     EAccountVerify,
     EAway,
     ECounts,
-    EIntro,
     EJoin,
     EKline,
     ELogin,
@@ -392,20 +391,7 @@ class Hub:
                 if u.uid in local:  # two users with one nick: the later one loses
                     self.to_worker(slot, make(DKill, u.uid, b"Nick collision", now))
                 continue
-            signon = u.signon * 1000
-            self.event(
-                make(
-                    EIntro,
-                    u.uid,
-                    u.nick,
-                    u.username,
-                    u.host,
-                    u.realname,
-                    u.worker,
-                    u.certfp,
-                    signon,
-                )
-            )
+            self.event(u.intro())
             if u.away:
                 self.event(make(EAway, u.uid, u.away, now))
             if u.modes:
