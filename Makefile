@@ -47,7 +47,7 @@ CONFORMANCE_RETRIES ?= 0
 # are built in (REGISTER, SASL), as Ergo's are. Nothing else is deselected.
 CONFORMANCE_MARKERS := not implementation-specific and not deprecated and not strict
 
-.PHONY: help install run client test test-peers test-browser-deps test-browser screenshot test-fast conformance conformance-update lint format settings-doc bench bench-ceilings \
+.PHONY: help install run client test test-system-deps test-peers test-browser-deps test-browser screenshot test-fast conformance conformance-update lint format settings-doc bench bench-ceilings \
         bench-peers loadtest clean
 
 help:            ## list the targets
@@ -69,17 +69,21 @@ client: install  ## start the curses client against HOST:PORT (default 127.0.0.1
 
 # Test processes (pytest-xdist): most tests wait on servers they started, so two share the
 # machine's cores well (the suite took 7.5 min alone, 5.5 min in two); TEST_JOBS=0 for one
-test: install test-peers test-browser-deps ## run the whole test suite (TEST_JOBS processes)
+test: install test-system-deps ## run the whole test suite (TEST_JOBS processes)
 	$(BIN)/python -m pytest -q -n $(TEST_JOBS)
 
-# The client's end-to-end tests also run against ngIRCd (the client must work with any
-# server), and interoperability tests run a real headless WeeChat and irssi against fastchat.
-# Installed from Debian when we can (root, apt); ngircd's service is kept from starting
-# (policy-rc.d), and the tests start their own instances on free ports.
-PEER_PACKAGES := ngircd weechat-headless irssi
-test-peers:      ## apt-get install ngircd, weechat-headless and irssi for the interop tests, if missing (root, best effort)
-	@missing=; for p in $(PEER_PACKAGES); do \
-	  command -v $$p >/dev/null || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; done; \
+# The programs some tests drive, installed from Debian when we can (root, apt), with one
+# `apt-get update` for all that are missing; a test whose program is missing is skipped
+# (CI's .ci/run then fails). Each entry is package=program.
+# - The client's end-to-end tests also run against ngIRCd (the client must work with any
+#   server); interoperability tests run a real headless WeeChat and irssi against fastchat.
+#   ngircd's service is kept from starting (policy-rc.d); the tests start their own instances.
+# - The web client's tests (tests/browser/) drive Debian's headless Chromium through its own
+#   chromedriver (Selenium is pointed at /usr/bin/chromedriver and never downloads one).
+PEER_DEPS    := ngircd=/usr/sbin/ngircd weechat-headless=/usr/bin/weechat-headless irssi=/usr/bin/irssi
+BROWSER_DEPS := chromium=/usr/bin/chromium chromium-driver=/usr/bin/chromedriver
+define apt_install
+	@missing=; for pair in $(1); do [ -x "$${pair#*=}" ] || missing="$$missing $${pair%%=*}"; done; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  made=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
@@ -88,16 +92,13 @@ test-peers:      ## apt-get install ngircd, weechat-headless and irssi for the i
 	    || echo "WARNING: could not install$$missing: the tests that need them will be skipped"; \
 	  if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
 	else echo "NOTE: not installed:$$missing (apt-get install$$missing): the tests that need them will be skipped"; fi
-
-# The web client's tests (tests/browser/) drive Debian's headless Chromium through its own
-# chromedriver (Selenium is pointed at /usr/bin/chromedriver and never downloads one).
-BROWSER_PACKAGES := chromium chromium-driver
-test-browser-deps: ## apt-get install chromium and chromium-driver for the browser tests, if missing (root, best effort)
-	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; } \
-	    || echo "WARNING: could not install $(BROWSER_PACKAGES): the browser tests will be skipped"; \
-	else echo "NOTE: not installed: $(BROWSER_PACKAGES) (apt-get install $(BROWSER_PACKAGES)): the browser tests will be skipped"; fi
+endef
+test-system-deps: ## apt-get install what the interop and browser tests drive, if missing (root, best effort)
+	$(call apt_install,$(PEER_DEPS) $(BROWSER_DEPS))
+test-peers:       ## apt-get install ngircd, weechat-headless and irssi for the interop tests, if missing
+	$(call apt_install,$(PEER_DEPS))
+test-browser-deps: ## apt-get install chromium and chromium-driver for the browser tests, if missing
+	$(call apt_install,$(BROWSER_DEPS))
 
 test-browser: install test-browser-deps ## the web client's tests in headless Chromium (and its JS unit tests)
 	$(BIN)/python -m pytest -q tests/browser
