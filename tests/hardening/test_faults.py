@@ -152,11 +152,7 @@ def test_fault_in_a_handler_disconnects_only_that_client() -> None:
         assert re.fullmatch(r"ERROR :Closing link: \(\S+\) \[Internal server error\]", rest[-1])
         for c in (neighbour, remote):
             c.expect(r"^:faulty!\S+ QUIT :Internal server error$")
-        wait_for(
-            lambda: re.search(r"connection 0x[0-9a-f]+: .*FAULT", server.log_text()) is not None,
-            5.0,
-            "the fault to be logged with its connection id",
-        )
+        server.wait_log(r"connection 0x[0-9a-f]+: .*FAULT", timeout=5.0)  # with its id
         assert "RuntimeError: injected fault" in server.log_text()
         neighbour.send("PRIVMSG remote :still here")
         remote.expect(r"^:neighbour!\S+ PRIVMSG remote :still here$")

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
 import ssl
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,14 +73,6 @@ def tls_client(srv: process.ServerProcess, nick: str) -> tuple[IRCClient, str]:
     return client, hashlib.sha256(der).hexdigest()
 
 
-def wait_for_log(srv: process.ServerProcess, pattern: str, count: int, since: int) -> None:
-    """Until ``pattern`` appears ``count`` times in the server's log after ``since`` chars."""
-    deadline = time.monotonic() + DEADLINE
-    while len(re.findall(pattern, srv.log_text()[since:])) < count:
-        assert time.monotonic() < deadline, srv.log_text()[since:]
-        time.sleep(0.02)
-
-
 def every_worker_shows(srv: process.ServerProcess, certfp: str) -> None:
     """New TLS connections, until one has landed on each worker: all get ``certfp``."""
     seen: set[int | None] = set()
@@ -112,7 +102,7 @@ def test_rehash_and_sighup_reload_the_certificate(setup) -> None:
     second = install(folder)
     oper.send("REHASH")
     oper.expect(r" 382 oper \S+ :Rehashing")
-    wait_for_log(srv, r"worker \d+: TLS certificate reloaded", srv.workers, mark)
+    srv.wait_log(r"worker \d+: TLS certificate reloaded", srv.workers, mark, DEADLINE)
     every_worker_shows(srv, second)
     oper.sync()
 
@@ -120,7 +110,7 @@ def test_rehash_and_sighup_reload_the_certificate(setup) -> None:
     mark = len(srv.log_text())
     third = install(folder)
     os.kill(srv.pid, signal.SIGHUP)
-    wait_for_log(srv, r"worker \d+: TLS certificate reloaded", srv.workers, mark)
+    srv.wait_log(r"worker \d+: TLS certificate reloaded", srv.workers, mark, DEADLINE)
     every_worker_shows(srv, third)
     oper.sync()
 
@@ -143,11 +133,11 @@ def test_a_broken_certificate_keeps_the_old_one(setup, damage: str) -> None:
     mark = len(srv.log_text())
     oper.send("REHASH")
     oper.expect(r"NOTICE oper :.*the TLS certificate cannot be used, the old one stays: ")
-    wait_for_log(srv, r"worker \d+: the TLS certificate cannot be used", srv.workers, mark)
+    srv.wait_log(r"worker \d+: the TLS certificate cannot be used", srv.workers, mark, DEADLINE)
     every_worker_shows(srv, first)
 
     mark = len(srv.log_text())
     os.kill(srv.pid, signal.SIGHUP)
-    wait_for_log(srv, r"worker \d+: the TLS certificate cannot be used", srv.workers, mark)
+    srv.wait_log(r"worker \d+: the TLS certificate cannot be used", srv.workers, mark, DEADLINE)
     every_worker_shows(srv, first)
     oper.sync()

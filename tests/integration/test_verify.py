@@ -16,7 +16,6 @@ import re
 import socket
 import socketserver
 import threading
-import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -253,11 +252,8 @@ def test_without_an_smtp_server_the_operator_reads_the_code_in_the_log(workers: 
                 r"verification: ask the server's operators for its code$"
             )
             pattern = re.compile(r"WARNING.* account small .*its code, which is ([0-9a-f]{32})")
-            deadline = time.monotonic() + 10  # the log line is written before the reply
-            while not (found := pattern.search(srv.log_text())):
-                assert time.monotonic() < deadline, srv.log_text()
-                time.sleep(0.02)  # the output pump thread reads it
-            code = found.group(1)
+            # the log line is written before the reply, and read by the output pump thread
+            code = srv.wait_log(pattern)[0].group(1)
             assert all(code not in line for line in c.log)
             c.send(f"VERIFY small {code}")
             c.expect(r" VERIFY SUCCESS small :Account verified$")

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -47,6 +48,8 @@ class ServerProcess:
     tls_port: int = 0  # the TLS listener's port (0: none)
     web_port: int = 0  # the web listener's port (0: none)
     web_tls_port: int = 0  # the web TLS listener's port (0: none)
+    # notified by the thread that reads the server's output, at each line it appends
+    grown: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def pid(self) -> int:
@@ -81,6 +84,21 @@ class ServerProcess:
 
     def log_text(self) -> str:
         return b"".join(self.output).decode(errors="replace")
+
+    def wait_log(
+        self, pattern: str | re.Pattern[str], count: int = 1, since: int = 0, timeout: float = 10.0
+    ) -> list[re.Match[str]]:
+        """The matches of ``pattern`` in the log after its first ``since`` characters, once
+        there are ``count``: woken by each line the server prints, never by polling.
+        AssertionError with the log after ``timeout`` seconds."""
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        with self.grown:
+            while len(found := list(regex.finditer(self.log_text()[since:]))) < count:
+                left = deadline - time.monotonic()
+                assert left > 0, f"{regex.pattern!r} x{count} not in the log:\n{self.log_text()}"
+                self.grown.wait(left)
+        return found
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM the supervisor, wait, then SIGKILL whatever is left of the tree."""
@@ -136,6 +154,7 @@ def start(
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     assert proc.stdout is not None
     output: list[bytes] = []
+    grown = threading.Condition()
     ready = threading.Event()
     found: list[re.Match[bytes]] = []
     early: list[bytes] = []  # what it printed before its ready line
@@ -144,7 +163,9 @@ def start(
         # Keep draining the server's output so it can never block on a full pipe.
         assert proc.stdout is not None
         for raw in proc.stdout:
-            output.append(raw)
+            with grown:
+                output.append(raw)
+                grown.notify_all()
             if not found:
                 early.append(raw)
             if not found and (m := READY_RE.search(raw)):
@@ -154,7 +175,7 @@ def start(
 
     threading.Thread(target=pump, daemon=True).start()
     if not ready.wait(timeout) or not found:
-        server = ServerProcess(host, 0, workers, proc, output, own_data_dir)
+        server = ServerProcess(host, 0, workers, proc, output, own_data_dir, grown=grown)
         server.stop()
         raise RuntimeError("fastchat did not become ready:\n" + server.log_text())
     m = found[0]
@@ -172,6 +193,7 @@ def start(
         port_of(TLS_RE),
         port_of(WEB_RE),
         port_of(WEB_TLS_RE),
+        grown,
     )
 
 
