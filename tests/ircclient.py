@@ -90,7 +90,7 @@ class IRCClient:
 
     # -- receiving -------------------------------------------------------------------------------
     def _fill(self, deadline: float) -> bool:
-        """Read once; False on EOF or timeout."""
+        """Read once, and take what arrived (:meth:`_take`); False on EOF or timeout."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
@@ -105,13 +105,18 @@ class IRCClient:
         if not data:
             self.closed = True
             return False
+        self._take(data)
+        return True
+
+    def _take(self, data: bytes) -> None:
+        """Bytes from the server into whole lines (CRLF-separated here; a transport that
+        frames its lines otherwise overrides this)."""
         self.buf += data
         *complete, self.buf = self.buf.split(b"\r\n")
         for raw in complete:
             text = raw.decode("utf-8", errors="replace")
             self.lines.append(text)
             self.log.append(text)
-        return True
 
     def next_line(self, timeout: float | None = None) -> str | None:
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)

@@ -158,22 +158,7 @@ class WSIRCClient(IRCClient):
         self.lines.append(text)
         self.log.append(text)
 
-    def _fill(self, deadline: float) -> bool:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        self.sock.settimeout(remaining)
-        try:
-            data = self.sock.recv(65536)
-        except TimeoutError:
-            return False
-        except OSError:
-            self.closed = True
-            return False
-        if not data:
-            self.closed = True
-            return False
+    def _take(self, data: bytes) -> None:
         self.ws.receive_data(data)
         for event in self.ws.events():
             self._event(event)
-        return True
