@@ -383,10 +383,13 @@ def names(
     *,
     multi_prefix: bool = False,
     userhost: bool = False,
+    asker: int = 0,
 ) -> Iterator[bytes]:
     """RFC 2812 §3.2.5 NAMES of one channel, for a member (on JOIN): 353 lines, then 366.
-    ``multi_prefix`` and ``userhost``: as :func:`name_replies`."""
-    yield from name_replies(config, nick, state, chan, multi_prefix=multi_prefix, userhost=userhost)
+    ``multi_prefix``, ``userhost`` and ``asker``: as :func:`name_replies`."""
+    yield from name_replies(
+        config, nick, state, chan, multi_prefix=multi_prefix, userhost=userhost, asker=asker
+    )
     yield end_of_names(config, nick, chan.name)
 
 
@@ -399,18 +402,32 @@ def name_replies(
     *,
     multi_prefix: bool = False,
     userhost: bool = False,
+    asker: int = 0,
+    see: bool = False,
 ) -> Iterator[bytes]:
     """The 353 lines of a channel (each under 512 bytes), without the 366: the NAMES command
     ends a list of channels with one. ``hide_invisible`` for an asker who is not on the
     channel: then users with +i are not listed (Modern IRC). For an asker that negotiated
     them: ``multi_prefix``, every prefix of a member, highest first (IRCv3 multi-prefix:
     "all possible prefixes ... in order of rank"); ``userhost``, each member as
-    ``nick!user@host`` (IRCv3 userhost-in-names)."""
+    ``nick!user@host`` (IRCv3 userhost-in-names).
+
+    Delayed join (+D): the hidden members are left out but the ``asker`` (a uid) itself,
+    unless it may ``see`` everyone (an IRC operator's ``see``); then the list costs the
+    visible members only (``Channel.visible``), which is what keeps a big lobby's JOIN
+    cheap."""
     users = state.users
     prefix = prefixes_of if multi_prefix else prefix_of
+    members = chan.members
+    if chan.hidden and not see:
+        listed: Iterable[int] = chan.visible
+        if asker in chan.hidden:
+            listed = [*chan.visible, asker]
+    else:
+        listed = members
     entries = [
-        prefix(flags) + (user.mask if userhost else user.nick)
-        for uid, flags in chan.members.items()
+        prefix(members[uid]) + (user.mask if userhost else user.nick)
+        for uid in listed
         if (user := users.get(uid)) is not None and not (hide_invisible and b"i" in user.modes)
     ]
     if entries:
@@ -550,7 +567,9 @@ def whois(
     chans = [
         prefix(c.members.get(user.uid, 0)) + c.name
         for c in user.channels
-        if b"s" not in c.modes or c.key in shared or see_secret
+        if (b"s" not in c.modes or c.key in shared or see_secret)
+        # delayed join (+D): a hidden member's channel only to itself and to ``see``
+        and (user.uid not in c.hidden or see_secret or user.nick == nick)
     ]
     if chans:
         yield from word_lines(s, nick, N.RPL_WHOISCHANNELS, chans, user.nick)
