@@ -303,7 +303,11 @@ class Channel:
     is given +o/+v, or the channel loses +D (E_MODE); until then nobody else is shown its
     JOIN, PART, QUIT, NICK... nor finds it in NAMES or WHO. ``hidden`` holds those members and
     ``visible`` the others, in the order they were shown: both follow from the flags and are
-    kept here, so a JOIN's NAMES costs the visible members, not all of them."""
+    kept here, so a JOIN's NAMES costs the visible members, not all of them.
+    ``shown_version`` moves whenever what NAMES shows of the visible members may change (who,
+    their prefixes, nicks, hosts): the NAMES renderer keeps the visible members' entries in
+    ``names_cache`` against it (render/replies.py), so the many hidden JOINs of a big +D
+    lobby render them once."""
 
     __slots__ = (
         "bans",
@@ -316,7 +320,9 @@ class Channel:
         "members",
         "modes",
         "name",
+        "names_cache",
         "password",
+        "shown_version",
         "topic",
         "topic_setter",
         "topic_time",
@@ -341,6 +347,8 @@ class Channel:
         self.invites: set[int] = set()  # uids invited (for +i)
         self.hidden: set[int] = set()  # members with the HIDDEN flag (delayed join, +D)
         self.visible: dict[int, None] = {}  # the other members, in the order they were shown
+        self.shown_version = 0
+        self.names_cache: Any = None  # the renderer's, see above
 
     def mode_string(self) -> tuple[bytes, ...]:
         """Modes and their arguments as RPL_CHANNELMODEIS wants them (RFC 2812 §5.1, 324)."""
@@ -516,6 +524,8 @@ class State:
             self._remember(user, e.time)
         user.rename(new)
         self.nicks[user.key] = user
+        for chan in user.channels:
+            chan.shown_version += 1
         return True
 
     def _join(self, ev: Record) -> bool:
@@ -535,6 +545,7 @@ class State:
             chan.hidden.add(uid)
         else:
             chan.visible[uid] = None
+            chan.shown_version += 1
         chan.workers[user.worker] = chan.workers.get(user.worker, 0) + 1
         chan.invites.discard(uid)
         client = self.local.get(uid)
@@ -547,7 +558,8 @@ class State:
         del chan.members[user.uid]
         chan.local.pop(user.uid, None)
         chan.hidden.discard(user.uid)
-        chan.visible.pop(user.uid, None)
+        if chan.visible.pop(user.uid, 0) is None:
+            chan.shown_version += 1
         if chan in user.channels:
             user.channels.remove(chan)
         left = chan.workers[user.worker] - 1
@@ -758,6 +770,8 @@ class State:
         if user is None or (user.username, user.host) == (e.username, e.host):
             return False
         user.username, user.host = e.username, e.host
+        for chan in user.channels:
+            chan.shown_version += 1
         return True
 
     def _umode(self, ev: Record) -> bool:
@@ -986,6 +1000,7 @@ def apply_mode_changes(
             target = state.user_by_nick(next(it))
             if target is not None and target.uid in chan.members:
                 bit = OP if c == b"o" else VOICE
+                chan.shown_version += 1
                 if adding:
                     reveal(chan, target.uid)  # a prefix shows a hidden member (+D)
                 old = chan.members[target.uid]
@@ -1018,6 +1033,7 @@ def reveal(chan: Channel, uid: int) -> bool:
     chan.hidden.discard(uid)
     chan.members[uid] &= ~HIDDEN
     chan.visible[uid] = None
+    chan.shown_version += 1
     return True
 
 

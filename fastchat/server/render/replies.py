@@ -117,17 +117,23 @@ def word_lines(
     >>> [len(x) for x in word_lines(b"srv", b"me", b"303", [b"n%03d" % i for i in range(200)])]
     [509, 509, 24]
     """
-    head = numeric(server, nick, code, *middle, b"")
-    room = MAX_LINE - len(head)
+    room = MAX_LINE - len(numeric(server, nick, code, *middle, b""))
+    for body in word_bodies(words, room, sep):
+        yield numeric(server, nick, code, *middle, body)
+
+
+def word_bodies(words: Iterable[bytes], room: int, sep: bytes = b" ") -> Iterator[bytes]:
+    """``words`` joined by ``sep`` into pieces of at most ``room`` bytes (a word longer than
+    that alone), in order: the last parameters of :func:`word_lines`; at least one."""
     batch: list[bytes] = []
     used = -1
     for word in words:
         if batch and used + 1 + len(word) > room:
-            yield numeric(server, nick, code, *middle, sep.join(batch))
+            yield sep.join(batch)
             batch, used = [], -1
         batch.append(word)
         used += 1 + len(word)
-    yield numeric(server, nick, code, *middle, sep.join(batch))
+    yield sep.join(batch)
 
 
 def isupport_tokens(config: Config) -> list[bytes]:
@@ -419,21 +425,41 @@ def name_replies(
     users = state.users
     prefix = prefixes_of if multi_prefix else prefix_of
     members = chan.members
-    if chan.hidden and not see:
-        listed: Iterable[int] = chan.visible
+
+    def entries_of(listed: Iterable[int]) -> list[bytes]:
+        return [
+            prefix(members[uid]) + (user.mask if userhost else user.nick)
+            for uid in listed
+            if (user := users.get(uid)) is not None and not (hide_invisible and b"i" in user.modes)
+        ]
+
+    server, symbol = config.server_name, channel_symbol(chan)
+    if chan.hidden and not see and not hide_invisible:
+        # The visible members' 353 bodies, rendered once while they stay the same (a big +D
+        # lobby's every hidden JOIN lists them), for each room a nick leaves on the line:
+        # Channel.shown_version moves when they may have changed. (Not for an outsider's
+        # list, which user modes change: +i moves no version.) The asker, if hidden, last.
+        key = (chan.shown_version, multi_prefix, userhost)
+        cached = chan.names_cache
+        if cached is None or cached[0] != key:
+            cached = chan.names_cache = (key, entries_of(chan.visible), {})
+        room = MAX_LINE - len(numeric(server, nick, N.RPL_NAMREPLY, symbol, chan.name, b""))
+        bodies: list[bytes] | None = cached[2].get(room)
+        if bodies is None:
+            bodies = cached[2][room] = list(word_bodies(cached[1], room)) if cached[1] else []
         if asker in chan.hidden:
-            listed = [*chan.visible, asker]
-    else:
-        listed = members
-    entries = [
-        prefix(members[uid]) + (user.mask if userhost else user.nick)
-        for uid in listed
-        if (user := users.get(uid)) is not None and not (hide_invisible and b"i" in user.modes)
-    ]
+            own = entries_of((asker,))
+            if own and bodies and len(bodies[-1]) + 1 + len(own[0]) <= room:
+                bodies = [*bodies[:-1], bodies[-1] + b" " + own[0]]
+            else:
+                bodies = [*bodies, *own]
+        for body in bodies:
+            yield numeric(server, nick, N.RPL_NAMREPLY, symbol, chan.name, body)
+        return
+    # delayed join: an outsider's list of the visible members is not cached
+    entries = entries_of(chan.visible if chan.hidden and not see else members)
     if entries:
-        yield from word_lines(
-            config.server_name, nick, N.RPL_NAMREPLY, entries, channel_symbol(chan), chan.name
-        )
+        yield from word_lines(server, nick, N.RPL_NAMREPLY, entries, symbol, chan.name)
 
 
 def end_of_names(config: Config, nick: bytes, name: bytes) -> bytes:
