@@ -28,6 +28,7 @@ import errno
 import json
 import multiprocessing as mp
 import multiprocessing.connection as mpc
+import resource
 import select
 import socket
 import statistics
@@ -144,7 +145,9 @@ def _shard(host: str, port: int, first: int, count: int, window: int, pipe: mpc.
                 in_flight -= 1
                 last_done = time.monotonic()
         open_more()
-    pipe.send({"joined": joined, "failed": failed, "seconds": last_done - t0})
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
+    pipe.send({"joined": joined, "failed": failed, "seconds": last_done - t0, "cpu": cpu})
     # keep reading (a client that nobody reads would hold the server's queues) until told
     while not pipe.poll(0):
         for fd, _ in ep.poll(0.05):
@@ -277,6 +280,7 @@ def run(
         "cpu_s": {
             role: round(cpu_after[role] - cpu_before.get(role, 0.0), 2) for role in cpu_after
         },
+        "client_cpu_s": round(sum(r["cpu"] for r in results), 2),
         "mib_sent": round(sum(e["bytes"] for e in ends) / 2**20, 2),
         "ponged": sum(e["ponged"] for e in ends),
         "join_lines": sum(e["joins"] for e in ends),

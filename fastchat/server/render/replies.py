@@ -54,14 +54,18 @@ def numeric(server: bytes, nick: bytes, code: bytes, *params: bytes) -> bytes:
     targets of ERR_TOOMANYTARGETS, an unknown nick or command) is shortened by cutting its
     longest parameter, which is that quote (see :func:`fit_params`)."""
     if params:
-        *middle, last = params
-        line = b":%s %s %s%s :%s\r\n" % (
-            server,
-            code,
-            nick,
-            b"".join(b" " + p for p in middle),
-            last,
-        )
+        # (without a generator over the middle params: every reply of a registration, and
+        # each 353 of a JOIN, comes through here)
+        if len(params) == 1:
+            line = b":%s %s %s :%s\r\n" % (server, code, nick, params[0])
+        else:
+            line = b":%s %s %s %s :%s\r\n" % (
+                server,
+                code,
+                nick,
+                b" ".join(params[:-1]),
+                params[-1],
+            )
         if len(line) > MAX_LINE:
             return fit_line(numeric(server, nick, code, *fit_params(params, len(line) - MAX_LINE)))
         return line
@@ -170,8 +174,16 @@ def isupport_tokens(config: Config) -> list[bytes]:
     ]
 
 
+#: The ISUPPORT tokens of the configuration last asked about (every registration asks; a
+#: reload makes a new Config, so a stale list is never used)
+_isupport_of: tuple[Config, list[bytes]] | None = None
+
+
 def isupport_lines(config: Config, nick: bytes) -> Iterator[bytes]:
-    tokens = isupport_tokens(config)
+    global _isupport_of
+    if _isupport_of is None or _isupport_of[0] is not config:
+        _isupport_of = (config, isupport_tokens(config))
+    tokens = _isupport_of[1]
     for i in range(0, len(tokens), 12):  # Modern IRC: at most 13 tokens per line
         yield numeric(
             config.server_name,
