@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from fastchat.server.config import OperBlock
 from fastchat.server.network.records import HIDDEN
+from fastchat.server.passwords import hash_password
 from fastchat.server.render import replies
 from tests.unit.fakenet import FakeClient, FakeNet
 
@@ -190,3 +192,20 @@ def test_word_bodies_splits_like_word_lines() -> None:
     room = 512 - len(replies.numeric(b"srv", b"me", b"303", b""))
     bodies = list(replies.word_bodies(words, room))
     assert [line.rsplit(b" :", 1)[1].rstrip(b"\r\n") for line in lines] == bodies
+
+
+def test_an_operator_with_see_finds_hidden_members() -> None:
+    """NAMES and WHO list hidden members to an IRC operator with ``see``, as invisible ones."""
+    block = OperBlock(b"admin", hash_password(b"secret", n=16), (b"*@*",), frozenset({"see"}))
+    net = FakeNet(workers=2, opers=(block,), autojoin=())
+    op, _ = _delayed(net)
+    oper = net.user("oper", 0)
+    oper.send("OPER admin secret")
+    oper.lines()
+    for asker, expected in ((oper, {"@op", "hid"}), (op, {"@op"})):
+        asker.send("NAMES #d")
+        names = next(line for line in asker.lines() if " 353 " in line).rsplit(" :", 1)[1]
+        assert set(names.split()) == expected
+        asker.send("WHO #d")
+        who = {line.split()[7] for line in asker.lines() if " 352 " in line}
+        assert who == {n.lstrip("@") for n in expected}
