@@ -23,6 +23,7 @@ BENCH_ARGS    ?=
 # make bench-ceilings: flags for bench.hubceiling and bench.workerceiling
 CEILING_ARGS        ?=
 CEILING_ARGS_WORKER ?=
+LOBBY_ARGS          ?= --clients 20000 --workers 4
 BENCH_STAMP   := $(VENV)/.bench-stamp
 comma         := ,
 SUDO          := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -47,7 +48,7 @@ CONFORMANCE_RETRIES ?= 0
 # are built in (REGISTER, SASL), as Ergo's are. Nothing else is deselected.
 CONFORMANCE_MARKERS := not implementation-specific and not deprecated and not strict
 
-.PHONY: help install run client test test-system-deps test-peers test-browser-deps test-browser screenshot test-fast conformance conformance-update lint format settings-doc bench bench-ceilings \
+.PHONY: help install run client test test-system-deps test-peers test-browser-deps test-browser screenshot test-fast conformance conformance-update lint format settings-doc bench bench-ceilings bench-lobby \
         bench-peers loadtest clean
 
 help:            ## list the targets
@@ -163,6 +164,9 @@ bench: install $(BENCH_STAMP) ## peak throughput, latency, memory: fastchat (and
 bench-ceilings: install $(BENCH_STAMP) ## the hub alone and a worker's paths alone, one core each; BENCHMARKS.md's projection
 	$(BIN)/python -m bench.hubceiling $(CEILING_ARGS)
 	$(BIN)/python -m bench.workerceiling $(CEILING_ARGS_WORKER)
+
+bench-lobby: install ## 20,000 clients autojoin #lobby at 4 workers: time, bytes, CPU, PING after (LOBBY_ARGS)
+	$(BIN)/python -m bench.lobbyjoin $(LOBBY_ARGS)
 
 bench-peers:     ## apt-get install the PEERS (default ngircd,inspircd) that are missing; their services stay off
 	@for p in $(subst $(comma), ,$(or $(PEERS),ngircd,inspircd)); do \

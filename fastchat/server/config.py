@@ -368,6 +368,12 @@ class Config:
         convert=_channel_list,
         metavar="LIST",
     )
+    lobby_delay_join_at: int = setting(
+        200,
+        "an autojoin channel that grows past this many members gets `+D` (delayed join: a "
+        "member's `JOIN` is shown when it first speaks), set by the server; 0 for never",
+        reloadable=True,
+    )
     password: bytes | None = setting(
         None,
         "connection password clients must send with `PASS`; a wrong one gets `464` and a "

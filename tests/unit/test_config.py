@@ -36,6 +36,7 @@ OLD_DEFAULTS = {
     "server_name": b"fastchat.local",
     "network": b"fastchat",
     "autojoin": (b"#lobby",),
+    "lobby_delay_join_at": 200,  # issue 14: the lobby gets +D (delayed join) past 200
     "password": None,
     "motd": (b"Welcome to fastchat.",),
     "kline_file": None,  # without --config: K-lines last until the server stops

@@ -89,6 +89,8 @@ def names(ctx: Context, client: Client, msg: Message) -> None:
                     outside,
                     multi_prefix=every_prefix,
                     userhost=userhost,
+                    asker=client.uid,
+                    see=see,
                 ),
             )
     ctx.send(client, replies.end_of_names(cfg, client.name, end))

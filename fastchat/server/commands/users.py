@@ -45,9 +45,14 @@ def who(ctx: Context, client: Client, msg: Message) -> None:
         if chan is not None and (see or visible(chan, client.uid)):
             member = see or client.uid in chan.members
             every_prefix = bool(ctx.caps.bit(multi_prefix.NAME) & client.caps)
+            hidden = set() if see else chan.hidden  # delayed join (+D): shown to itself
             for uid in chan.members:
                 u = ctx.state.users.get(uid)
-                if u is not None and (member or b"i" not in u.modes):
+                if (
+                    u is not None
+                    and (member or b"i" not in u.modes)
+                    and (uid not in hidden or uid == client.uid)
+                ):
                     found.append((u, chan))
     else:
         exact = ctx.state.user_by_nick(mask)
@@ -60,9 +65,9 @@ def who(ctx: Context, client: Client, msg: Message) -> None:
                     found.append((u, None))
         else:
             # "WHO 0"/"WHO *": users who share a channel with the asker (RFC 2812 §3.6.1)
-            seen: set[int] = set()
+            seen: set[int] = {me.uid} if me.channels else set()
             for chan in me.channels:
-                seen.update(chan.members)
+                seen.update(chan.visible)  # delayed join (+D): not its hidden members
             for uid in seen:
                 u = ctx.state.users.get(uid)
                 if u is not None:

@@ -95,7 +95,12 @@ class Relay:
             key = fold(target)
             state = self.core.state
             chan = state.channels.get(key)
-            if chan is not None and may_speak(state, chan, client.uid):
+            # (a hidden member of a +D channel goes by message(): the sequencer reveals it)
+            if (
+                chan is not None
+                and may_speak(state, chan, client.uid)
+                and client.uid not in chan.hidden
+            ):
                 self._join_run(client, key, out, notice)
                 return True
         self.message(client, target, out, notice)
@@ -145,7 +150,13 @@ class Relay:
                 self._to_user(client, key, line, notice, tags, flags)
                 return
         chan = state.channels.get(key)
-        if chan is not None and may_speak(state, chan, client.uid):
+        # A hidden member of a +D channel (delayed join) is decided by the sequencer too:
+        # its JOIN is shown (E_REVEAL) right before its first message, once.
+        if (
+            chan is not None
+            and may_speak(state, chan, client.uid)
+            and client.uid not in chan.hidden
+        ):
             if not (tags or flags or client.label):
                 self._join_run(client, key, line, notice)
                 return

@@ -58,12 +58,14 @@ from fastchat.server.network.records import (
     E_OPER,
     E_PART,
     E_QUIT,
+    E_REVEAL,
     E_SETNAME,
     E_STORE,
     E_TOPIC,
     E_UMODE,
     E_UNKLINE,
     ECHO,
+    HIDDEN,
     OP,
     TAGMSG,
     VOICE,
@@ -83,6 +85,7 @@ from fastchat.server.network.records import (
     EOper,
     EPart,
     EQuit,
+    EReveal,
     ESetname,
     EStore,
     ETopic,
@@ -160,6 +163,7 @@ class Replica:
             E_ACCOUNTCERTS: self._e_account,
             E_CHGHOST: self._e_chghost,
             E_STORE: self._e_store,
+            E_REVEAL: self._e_reveal,
         }
 
     # -- delivering ---------------------------------------------------------------------------
@@ -293,12 +297,16 @@ class Replica:
         self._fanout((client,), d.line, meta, caused_by)
 
     def _members_of_channels(self, uid: int) -> dict[int, Client]:
-        """Local clients that share a channel with ``uid`` (each once)."""
+        """Local clients that share a channel with ``uid`` (each once), but the channels
+        where ``uid`` is a hidden member (delayed join, +D): nobody there has seen it join,
+        so nobody there is told of its NICK, QUIT, AWAY... (InspIRCd's delayjoin does the
+        same)."""
         user = self.state.users.get(uid)
         seen: dict[int, Client] = {}
         if user is not None:
             for chan in user.channels:
-                seen.update(chan.local)
+                if uid not in chan.hidden:
+                    seen.update(chan.local)
         return seen
 
     def _with_cap(self, clients: Iterable[Client], bit: int) -> list[Client]:
@@ -396,11 +404,15 @@ class Replica:
         e = EJoin._make(ev)
         user = self.state.users[e.uid]
         chan = self.state.channels[fold(e.channel)]
-        members = list(chan.local.values())
-        meta = Meta(e.time, e.uid)
-        self._show_join(user, chan, members, meta)
-        self._show_away_on_join(user, members, meta)
         me = chan.local.get(user.uid)
+        meta = Meta(e.time, e.uid)
+        if e.flags & HIDDEN:  # delayed join (+D): the joiner alone sees it, for now
+            if me is not None:
+                self._show_join(user, chan, (me,), meta)
+        else:
+            members = list(chan.local.values())
+            self._show_join(user, chan, members, meta)
+            self._show_away_on_join(user, members, meta)
         if me is not None:
             core = self.core
             cfg = core.config
@@ -416,9 +428,42 @@ class Replica:
                     chan,
                     multi_prefix=bool(caps.bit(multi_prefix.NAME) & me.caps),
                     userhost=bool(caps.bit(userhost_in_names.NAME) & me.caps),
+                    asker=me.uid,
                 ),
             )
             history.replay_on_join(core, me, chan, e.kept, e.time)  # the last lines, maybe
+
+    def _reveal_to(self, chan: Channel, uids: Iterable[int], meta: Meta) -> None:
+        """Delayed join (+D): the JOINs of ``chan``'s members ``uids``, just revealed, for
+        its local members but each revealed one itself (it saw its JOIN when it joined),
+        with away-notify's AWAY as a visible join has it (InspIRCd's delayjoin)."""
+        users = self.state.users
+        for uid in uids:
+            user = users.get(uid)
+            if user is None:
+                continue
+            members = [c for other, c in chan.local.items() if other != uid]
+            if members:
+                self._show_join(user, chan, members, meta._replace(sender=uid))
+                self._show_away_on_join(user, members, meta._replace(sender=uid))
+
+    def _e_reveal(self, ev: Record) -> None:
+        """Delayed join: hidden members speak in ``chan`` (the message follows this in the
+        order): the others are shown their JOIN first."""
+        e = EReveal._make(ev)
+        chan = self.state.channels.get(e.channel)
+        if chan is None:
+            return
+        revealed = [uid for uid in e.uids if uid in chan.hidden]
+        self.state.apply(ev)
+        self._reveal_to(chan, revealed, Meta(e.time, 0))
+
+    def _own_only(self, chan: Channel, uid: int, *also: int) -> list[Client]:
+        """The local clients of ``chan`` that may see what its hidden member ``uid`` does:
+        itself, and ``also`` (a KICK's kicker). Everyone, when ``uid`` is not hidden."""
+        if uid not in chan.hidden:
+            return list(chan.local.values())
+        return [c for other in (uid, *also) if (c := chan.local.get(other)) is not None]
 
     def _e_part(self, ev: Record) -> None:
         e = EPart._make(ev)
@@ -427,7 +472,7 @@ class Replica:
         if chan is None or user is None or user.uid not in chan.members:
             return
         line = lines.part(user.mask, chan.name, e.reason)
-        self._fanout(list(chan.local.values()), line, Meta(e.time, e.uid))
+        self._fanout(self._own_only(chan, user.uid), line, Meta(e.time, e.uid))
         self.state.apply(ev)
 
     def _e_kick(self, ev: Record) -> None:
@@ -438,7 +483,8 @@ class Replica:
         if chan is None or kicker is None or target is None or target.uid not in chan.members:
             return
         line = lines.kick(kicker.mask, chan.name, target.nick, e.reason or kicker.nick)
-        self._fanout(list(chan.local.values()), line, Meta(e.time, e.uid))
+        recipients = self._own_only(chan, target.uid, kicker.uid)
+        self._fanout(recipients, line, Meta(e.time, e.uid))
         self.state.apply(ev)
 
     def _e_quit(self, ev: Record) -> None:
@@ -472,11 +518,18 @@ class Replica:
         e = EMode._make(ev)
         chan = self.state.channels.get(e.channel)
         user = self.state.users.get(e.uid)
+        hidden = set(chan.hidden) if chan is not None and chan.hidden else None
         if chan is None or not self.state.apply(ev):
             return
+        meta = Meta(e.time, e.uid)
+        if hidden is not None and len(chan.hidden) < len(hidden):
+            # a +o/+v, or -D, showed hidden members (delayed join): their JOINs first, in the
+            # order they joined, as InspIRCd's delayjoin sends them
+            revealed = [uid for uid in chan.members if uid in hidden and uid not in chan.hidden]
+            self._reveal_to(chan, revealed, meta)
         source = user.mask if user is not None else self.core.config.server_name
         line = lines.channel_mode(source, chan.name, e.modes, e.args)
-        self._fanout(chan.local.values(), line, Meta(e.time, e.uid))
+        self._fanout(chan.local.values(), line, meta)
 
     def _e_away(self, ev: Record) -> None:
         """RFC 2812 §4.1 AWAY: 306 or 305 to the user; and IRCv3 away-notify: when its away
@@ -591,6 +644,8 @@ class Replica:
                 [peers[uid] for uid in fallback], lines.quit_(old_mask, b"Changing hostname"), meta
             )
             for chan in user.channels:
+                if user.uid in chan.hidden:
+                    continue  # delayed join: nobody there was shown it
                 members = [c for uid, c in chan.local.items() if uid in fallback]
                 if not members:
                     continue

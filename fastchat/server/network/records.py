@@ -660,6 +660,9 @@ STATE_EVENTS = frozenset(
 # member flags in a channel (RFC 2812 §4.2.x / Modern IRC PREFIX)
 VOICE = 1
 OP = 2
+# not a prefix: a member of a +D channel whose JOIN the others have not been shown yet
+# (delayed join, see E_REVEAL); kept with the member flags so snapshots and merges carry it
+HIDDEN = 4
 # a message's flags (RChanMsg.flags, DChan.flags) besides the member flags of a STATUSMSG
 TAGMSG = 1 << 8
 ECHO = 1 << 9  # DUser: the sender's own copy (echo-message), not the delivery
@@ -1085,3 +1088,24 @@ class BFenced(NamedTuple):
 
 SCHEMAS.update({B_FENCE: BFence, B_FENCED: BFenced})
 _CODES.update({BFence: B_FENCE, BFenced: B_FENCED})
+
+
+# -- delayed join (issue 14: channel mode +D, InspIRCd's delayjoin) ----------------------------
+E_REVEAL = 131
+
+
+class EReveal(NamedTuple):
+    """The hidden members ``uids`` of the +D channel ``channel`` (folded) are shown to the
+    others: their JOIN is sent now, right before what revealed them (their first message to
+    the channel). Decided by the sequencer, so every replica clears the same HIDDEN flags in
+    the same place of the order. A +o/+v or a -D reveals within its E_MODE instead."""
+
+    kind: int
+    channel: bytes  # folded
+    uids: tuple[int, ...]
+    time: int
+
+
+SCHEMAS[E_REVEAL] = EReveal
+_CODES[EReveal] = E_REVEAL
+STATE_EVENTS = STATE_EVENTS | {E_REVEAL}

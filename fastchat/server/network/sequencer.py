@@ -30,6 +30,7 @@ from fastchat.server.network.records import (
     D_CHAN,
     D_DONE,
     ECHO,
+    HIDDEN,
     OP,
     R_ACCOUNT,
     R_ACCOUNTDROP,
@@ -94,6 +95,7 @@ from fastchat.server.network.records import (
     EOper,
     EPart,
     EQuit,
+    EReveal,
     ESetname,
     EStore,
     ETopic,
@@ -127,11 +129,12 @@ from fastchat.server.network.records import (
 )
 from fastchat.server.network.state import MAX_CERTFPS, Channel, KLine, State, User
 
-#: Channel modes we implement (announced in ISUPPORT CHANMODES=b,k,l,imnst).
+#: Channel modes we implement (announced in ISUPPORT CHANMODES=b,k,l,Dimnst).
 LIST_MODES = b"b"
 PARAM_ALWAYS = b"k"  # type B: argument on set and unset
 PARAM_ON_SET = b"l"  # type C: argument on set only
-FLAG_MODES = b"imnst"  # type D
+#: type D; ``D`` is delayed join (InspIRCd's delayjoin: see state.Channel, and E_REVEAL)
+FLAG_MODES = b"Dimnst"
 MEMBER_MODES = b"ov"
 MAX_MODE_CHANGES = 6  # ISUPPORT MODES
 #: Join refusals an IRC operator's ``override`` privilege passes (not CHANLIMIT: that is the
@@ -833,7 +836,22 @@ class Sequencer:
         ):
             self._reply(origin, uid, error[0], chan.name, error[1])
             return
-        self.router.event(make(EJoin, uid, chan.name, 0, chan.created, self._kept(name), now))
+        hidden = HIDDEN if b"D" in chan.modes else 0  # delayed join: shown when it speaks
+        self.router.event(make(EJoin, uid, chan.name, hidden, chan.created, self._kept(name), now))
+        self._maybe_delay_joins(chan, now)
+
+    def _maybe_delay_joins(self, chan: Channel, now: int) -> None:
+        """The ``lobby_delay_join_at`` setting: an autojoin channel that grew past that many
+        members gets +D from the server (a MODE every member sees), so that each further
+        JOIN costs one line to its joiner instead of one to every member (issue 14)."""
+        at = self.config.lobby_delay_join_at
+        if (
+            at > 0
+            and len(chan.members) > at
+            and b"D" not in chan.modes
+            and any(fold(name) == chan.key for name in self.config.autojoin)
+        ):
+            self.router.event(make(EMode, 0, chan.key, b"+D", (), now))
 
     def _kept(self, name: bytes) -> tuple[int, ...]:
         """Where a joiner's replay of the history ends (EJoin.kept): the last message the
@@ -1044,6 +1062,8 @@ class Sequencer:
         _, uid, key, line, is_notice, _doubted, first, tags, flags = r  # RChanMsg
         chan = self.state.channels.get(key)
         if chan is not None and may_speak(self.state, chan, uid):
+            if uid in chan.hidden:  # delayed join (+D): its JOIN is shown right before this
+                self.router.event(make(EReveal, key, (uid,), now))
             # DChan, by hand
             self.router.to_channel(chan, (D_CHAN, key, uid, line, first, tags, flags, now))
             return

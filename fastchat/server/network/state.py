@@ -34,11 +34,13 @@ from fastchat.server.network.records import (
     E_OPER,
     E_PART,
     E_QUIT,
+    E_REVEAL,
     E_SETNAME,
     E_STORE,
     E_TOPIC,
     E_UMODE,
     E_UNKLINE,
+    HIDDEN,
     OP,
     VOICE,
     EAccount,
@@ -59,6 +61,7 @@ from fastchat.server.network.records import (
     ENick,
     EOper,
     EPart,
+    EReveal,
     ESetname,
     EStore,
     ETopic,
@@ -293,11 +296,23 @@ class User:
 
 
 class Channel:
-    """A channel and its members. ``local`` holds this worker's member clients for fan-out."""
+    """A channel and its members. ``local`` holds this worker's member clients for fan-out.
+
+    Delayed join (channel mode +D, InspIRCd's ``delayjoin``): a member that joined while the
+    channel had +D carries the HIDDEN member flag until it speaks in the channel (E_REVEAL),
+    is given +o/+v, or the channel loses +D (E_MODE); until then nobody else is shown its
+    JOIN, PART, QUIT, NICK... nor finds it in NAMES or WHO. ``hidden`` holds those members and
+    ``visible`` the others, in the order they were shown: both follow from the flags and are
+    kept here, so a JOIN's NAMES costs the visible members, not all of them.
+    ``shown_version`` moves whenever what NAMES shows of the visible members may change (who,
+    their prefixes, nicks, hosts): the NAMES renderer keeps the visible members' entries in
+    ``names_cache`` against it (render/replies.py), so the many hidden JOINs of a big +D
+    lobby render them once."""
 
     __slots__ = (
         "bans",
         "created",
+        "hidden",
         "invites",
         "key",
         "limit",
@@ -305,10 +320,13 @@ class Channel:
         "members",
         "modes",
         "name",
+        "names_cache",
         "password",
+        "shown_version",
         "topic",
         "topic_setter",
         "topic_time",
+        "visible",
         "workers",
     )
 
@@ -327,6 +345,10 @@ class Channel:
         self.limit = 0  # +l, 0 = none
         self.bans: list[bytes] = []  # +b masks
         self.invites: set[int] = set()  # uids invited (for +i)
+        self.hidden: set[int] = set()  # members with the HIDDEN flag (delayed join, +D)
+        self.visible: dict[int, None] = {}  # the other members, in the order they were shown
+        self.shown_version = 0
+        self.names_cache: Any = None  # the renderer's, see above
 
     def mode_string(self) -> tuple[bytes, ...]:
         """Modes and their arguments as RPL_CHANNELMODEIS wants them (RFC 2812 §5.1, 324)."""
@@ -439,6 +461,7 @@ class State:
             E_STORE: self._store,
             E_ACCOUNTVERIFY: self._account_verify,
             E_ACCOUNTCERTS: self._account_certs,
+            E_REVEAL: self._reveal,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -501,6 +524,8 @@ class State:
             self._remember(user, e.time)
         user.rename(new)
         self.nicks[user.key] = user
+        for chan in user.channels:
+            chan.shown_version += 1
         return True
 
     def _join(self, ev: Record) -> bool:
@@ -516,6 +541,11 @@ class State:
         elif uid in chan.members:
             return False
         chan.members[uid] = e.flags
+        if e.flags & HIDDEN:
+            chan.hidden.add(uid)
+        else:
+            chan.visible[uid] = None
+            chan.shown_version += 1
         chan.workers[user.worker] = chan.workers.get(user.worker, 0) + 1
         chan.invites.discard(uid)
         client = self.local.get(uid)
@@ -527,6 +557,9 @@ class State:
     def _remove_member(self, chan: Channel, user: User) -> None:
         del chan.members[user.uid]
         chan.local.pop(user.uid, None)
+        chan.hidden.discard(user.uid)
+        if chan.visible.pop(user.uid, 0) is None:
+            chan.shown_version += 1
         if chan in user.channels:
             user.channels.remove(chan)
         left = chan.workers[user.worker] - 1
@@ -554,6 +587,13 @@ class State:
             return False
         self._remove_member(chan, user)
         return True
+
+    def _reveal(self, ev: Record) -> bool:
+        e = EReveal._make(ev)
+        chan = self.channels.get(e.channel)
+        if chan is None:
+            return False
+        return any([reveal(chan, uid) for uid in e.uids])
 
     def _quit(self, ev: Record) -> bool:
         return self._remove_user(ev[1], ev[3])  # EQuit.uid, EQuit.time
@@ -730,6 +770,8 @@ class State:
         if user is None or (user.username, user.host) == (e.username, e.host):
             return False
         user.username, user.host = e.username, e.host
+        for chan in user.channels:
+            chan.shown_version += 1
         return True
 
     def _umode(self, ev: Record) -> bool:
@@ -958,6 +1000,9 @@ def apply_mode_changes(
             target = state.user_by_nick(next(it))
             if target is not None and target.uid in chan.members:
                 bit = OP if c == b"o" else VOICE
+                chan.shown_version += 1
+                if adding:
+                    reveal(chan, target.uid)  # a prefix shows a hidden member (+D)
                 old = chan.members[target.uid]
                 chan.members[target.uid] = (old | bit) if adding else (old & ~bit)
         elif c == b"k":
@@ -975,6 +1020,21 @@ def apply_mode_changes(
             chan.modes = bytes(sorted(chan.modes + c))
         elif not adding:
             chan.modes = chan.modes.replace(c, b"")
+            if c == b"D":  # delayed join ends: every hidden member is shown (as InspIRCd)
+                for uid in list(chan.hidden):
+                    reveal(chan, uid)
+
+
+def reveal(chan: Channel, uid: int) -> bool:
+    """Show the hidden member ``uid`` of ``chan`` (delayed join, +D); False if it was not
+    hidden."""
+    if uid not in chan.hidden:
+        return False
+    chan.hidden.discard(uid)
+    chan.members[uid] &= ~HIDDEN
+    chan.visible[uid] = None
+    chan.shown_version += 1
+    return True
 
 
 def visible(chan: Channel, uid: int) -> bool:
@@ -986,4 +1046,4 @@ def visible(chan: Channel, uid: int) -> bool:
 def seen_by(me: User, them: User) -> bool:
     """May ``me`` find ``them`` in a WHO (RFC 2812 §3.1.5: "+i - marks a users as invisible";
     Modern IRC: an invisible user is listed only to those who share a channel with them)?"""
-    return b"i" not in them.modes or them is me or any(them.uid in c.members for c in me.channels)
+    return b"i" not in them.modes or them is me or any(them.uid in c.visible for c in me.channels)

@@ -54,14 +54,18 @@ def numeric(server: bytes, nick: bytes, code: bytes, *params: bytes) -> bytes:
     targets of ERR_TOOMANYTARGETS, an unknown nick or command) is shortened by cutting its
     longest parameter, which is that quote (see :func:`fit_params`)."""
     if params:
-        *middle, last = params
-        line = b":%s %s %s%s :%s\r\n" % (
-            server,
-            code,
-            nick,
-            b"".join(b" " + p for p in middle),
-            last,
-        )
+        # (without a generator over the middle params: every reply of a registration, and
+        # each 353 of a JOIN, comes through here)
+        if len(params) == 1:
+            line = b":%s %s %s :%s\r\n" % (server, code, nick, params[0])
+        else:
+            line = b":%s %s %s %s :%s\r\n" % (
+                server,
+                code,
+                nick,
+                b" ".join(params[:-1]),
+                params[-1],
+            )
         if len(line) > MAX_LINE:
             return fit_line(numeric(server, nick, code, *fit_params(params, len(line) - MAX_LINE)))
         return line
@@ -117,17 +121,23 @@ def word_lines(
     >>> [len(x) for x in word_lines(b"srv", b"me", b"303", [b"n%03d" % i for i in range(200)])]
     [509, 509, 24]
     """
-    head = numeric(server, nick, code, *middle, b"")
-    room = MAX_LINE - len(head)
+    room = MAX_LINE - len(numeric(server, nick, code, *middle, b""))
+    for body in word_bodies(words, room, sep):
+        yield numeric(server, nick, code, *middle, body)
+
+
+def word_bodies(words: Iterable[bytes], room: int, sep: bytes = b" ") -> Iterator[bytes]:
+    """``words`` joined by ``sep`` into pieces of at most ``room`` bytes (a word longer than
+    that alone), in order: the last parameters of :func:`word_lines`; at least one."""
     batch: list[bytes] = []
     used = -1
     for word in words:
         if batch and used + 1 + len(word) > room:
-            yield numeric(server, nick, code, *middle, sep.join(batch))
+            yield sep.join(batch)
             batch, used = [], -1
         batch.append(word)
         used += 1 + len(word)
-    yield numeric(server, nick, code, *middle, sep.join(batch))
+    yield sep.join(batch)
 
 
 def isupport_tokens(config: Config) -> list[bytes]:
@@ -164,8 +174,16 @@ def isupport_tokens(config: Config) -> list[bytes]:
     ]
 
 
+#: The ISUPPORT tokens of the configuration last asked about (every registration asks; a
+#: reload makes a new Config, so a stale list is never used)
+_isupport_of: tuple[Config, list[bytes]] | None = None
+
+
 def isupport_lines(config: Config, nick: bytes) -> Iterator[bytes]:
-    tokens = isupport_tokens(config)
+    global _isupport_of
+    if _isupport_of is None or _isupport_of[0] is not config:
+        _isupport_of = (config, isupport_tokens(config))
+    tokens = _isupport_of[1]
     for i in range(0, len(tokens), 12):  # Modern IRC: at most 13 tokens per line
         yield numeric(
             config.server_name,
@@ -383,10 +401,13 @@ def names(
     *,
     multi_prefix: bool = False,
     userhost: bool = False,
+    asker: int = 0,
 ) -> Iterator[bytes]:
     """RFC 2812 §3.2.5 NAMES of one channel, for a member (on JOIN): 353 lines, then 366.
-    ``multi_prefix`` and ``userhost``: as :func:`name_replies`."""
-    yield from name_replies(config, nick, state, chan, multi_prefix=multi_prefix, userhost=userhost)
+    ``multi_prefix``, ``userhost`` and ``asker``: as :func:`name_replies`."""
+    yield from name_replies(
+        config, nick, state, chan, multi_prefix=multi_prefix, userhost=userhost, asker=asker
+    )
     yield end_of_names(config, nick, chan.name)
 
 
@@ -399,24 +420,58 @@ def name_replies(
     *,
     multi_prefix: bool = False,
     userhost: bool = False,
+    asker: int = 0,
+    see: bool = False,
 ) -> Iterator[bytes]:
     """The 353 lines of a channel (each under 512 bytes), without the 366: the NAMES command
     ends a list of channels with one. ``hide_invisible`` for an asker who is not on the
     channel: then users with +i are not listed (Modern IRC). For an asker that negotiated
     them: ``multi_prefix``, every prefix of a member, highest first (IRCv3 multi-prefix:
     "all possible prefixes ... in order of rank"); ``userhost``, each member as
-    ``nick!user@host`` (IRCv3 userhost-in-names)."""
+    ``nick!user@host`` (IRCv3 userhost-in-names).
+
+    Delayed join (+D): the hidden members are left out but the ``asker`` (a uid) itself,
+    unless it may ``see`` everyone (an IRC operator's ``see``); then the list costs the
+    visible members only (``Channel.visible``), which is what keeps a big lobby's JOIN
+    cheap."""
     users = state.users
     prefix = prefixes_of if multi_prefix else prefix_of
-    entries = [
-        prefix(flags) + (user.mask if userhost else user.nick)
-        for uid, flags in chan.members.items()
-        if (user := users.get(uid)) is not None and not (hide_invisible and b"i" in user.modes)
-    ]
+    members = chan.members
+
+    def entries_of(listed: Iterable[int]) -> list[bytes]:
+        return [
+            prefix(members[uid]) + (user.mask if userhost else user.nick)
+            for uid in listed
+            if (user := users.get(uid)) is not None and not (hide_invisible and b"i" in user.modes)
+        ]
+
+    server, symbol = config.server_name, channel_symbol(chan)
+    if chan.hidden and not see and not hide_invisible:
+        # The visible members' 353 bodies, rendered once while they stay the same (a big +D
+        # lobby's every hidden JOIN lists them), for each room a nick leaves on the line:
+        # Channel.shown_version moves when they may have changed. (Not for an outsider's
+        # list, which user modes change: +i moves no version.) The asker, if hidden, last.
+        key = (chan.shown_version, multi_prefix, userhost)
+        cached = chan.names_cache
+        if cached is None or cached[0] != key:
+            cached = chan.names_cache = (key, entries_of(chan.visible), {})
+        room = MAX_LINE - len(numeric(server, nick, N.RPL_NAMREPLY, symbol, chan.name, b""))
+        bodies: list[bytes] | None = cached[2].get(room)
+        if bodies is None:
+            bodies = cached[2][room] = list(word_bodies(cached[1], room)) if cached[1] else []
+        if asker in chan.hidden:
+            own = entries_of((asker,))
+            if own and bodies and len(bodies[-1]) + 1 + len(own[0]) <= room:
+                bodies = [*bodies[:-1], bodies[-1] + b" " + own[0]]
+            else:
+                bodies = [*bodies, *own]
+        for body in bodies:
+            yield numeric(server, nick, N.RPL_NAMREPLY, symbol, chan.name, body)
+        return
+    # delayed join: an outsider's list of the visible members is not cached
+    entries = entries_of(chan.visible if chan.hidden and not see else members)
     if entries:
-        yield from word_lines(
-            config.server_name, nick, N.RPL_NAMREPLY, entries, channel_symbol(chan), chan.name
-        )
+        yield from word_lines(server, nick, N.RPL_NAMREPLY, entries, symbol, chan.name)
 
 
 def end_of_names(config: Config, nick: bytes, name: bytes) -> bytes:
@@ -550,7 +605,9 @@ def whois(
     chans = [
         prefix(c.members.get(user.uid, 0)) + c.name
         for c in user.channels
-        if b"s" not in c.modes or c.key in shared or see_secret
+        if (b"s" not in c.modes or c.key in shared or see_secret)
+        # delayed join (+D): a hidden member's channel only to itself and to ``see``
+        and (user.uid not in c.hidden or see_secret or user.nick == nick)
     ]
     if chans:
         yield from word_lines(s, nick, N.RPL_WHOISCHANNELS, chans, user.nick)
