@@ -39,9 +39,9 @@ AUTO_WORKERS_MIN_CORES = 4
 #: Cores ``--workers auto`` leaves to the two serial processes: the hub and the store's writer.
 SERIAL_PROCESSES = 2
 
-#: Descriptors a worker holds whatever its clients, besides its listeners (measured with
-#: ``ls /proc/PID/fd`` on an idle worker, at 1 and at 4 workers: 10 with one listener, 13
-#: with four): stdin, stdout, stderr, /dev/null (stdin of the store's processes), the
+#: Descriptors a worker holds whatever its clients, besides its listeners and its reserve
+#: (measured with ``ls /proc/PID/fd`` on an idle worker, at 1 and at 4 workers: 10 with one
+#: listener, 13 with four): stdin, stdout, stderr, /dev/null (the store's processes'), the
 #: selector, the signal wakeup pair (2), the lifeline, the bus link to the hub or the store
 #: writer's link, the history reader's link. tests/integration/test_descriptors.py measures
 #: it again.
