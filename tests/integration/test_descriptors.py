@@ -217,3 +217,15 @@ def test_a_worker_needs_no_more_descriptors_than_max_clients_auto_leaves_it(
             for pid in server.worker_pids():
                 held = len(os.listdir(f"/proc/{pid}/fd"))
                 assert held <= limits.worker_overhead(config) + limits.RESERVE_FDS, (held, args)
+
+
+def test_workers_auto_starts_what_the_rule_picks_for_these_cores() -> None:
+    """--workers auto (the default; process.start names a count, which this overrides):
+    the log says what it picked from the usable cores, and that many workers serve."""
+    with process.running(["--workers", "auto", "--autojoin", ""]) as server:
+        cores = limits.usable_cores()
+        picked = limits.auto_workers(cores)
+        assert f"workers: auto -> {picked} ({cores} cores usable: " in server.log_text()
+        assert server.workers == picked == len(server.worker_pids())
+        with IRCClient(server.host, server.port, "counted") as client:
+            client.sync()
