@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import resource
 import socket
 from pathlib import Path
 
@@ -44,8 +45,6 @@ def test_auto_max_clients(soft: int, workers: int, expected: int) -> None:
 
 
 def test_auto_max_clients_without_a_limit_is_no_limit() -> None:
-    import resource
-
     assert limits.auto_max_clients(resource.RLIM_INFINITY, 10, 4) == 0
 
 
@@ -104,7 +103,13 @@ def test_decide_picks_and_logs(caplog: pytest.LogCaptureFixture) -> None:
     assert f"workers: auto -> {picked.config.workers} ({cores} cores usable" in caplog.text
     assert "descriptors: soft" in caplog.text
     assert "max clients: auto -> " in caplog.text
-    assert limits.decide(Config(workers=2, max_clients=7)).auto == {}
+    # given numbers stay, and what auto would mean is kept for a reload that says auto
+    given = limits.decide(Config(workers=2, max_clients=7))
+    assert (given.config.workers, given.config.max_clients) == (2, 7)
+    assert given.auto["workers"] == limits.auto_workers(cores)
+    overhead = limits.worker_overhead(Config())
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert given.auto["max_clients"] == limits.auto_max_clients(soft, overhead, 2)
 
 
 # -- the accept loop, with a fake listener ---------------------------------------------------------
@@ -162,10 +167,25 @@ def test_out_of_descriptors_each_newcomer_is_answered_with_the_reserve() -> None
 
 @pytest.mark.parametrize("code", [errno.ENOBUFS, errno.ENOMEM, errno.EMFILE])
 def test_no_reserve_or_no_memory_pauses_the_listener(code: int) -> None:
-    reserve = accept.Reserve()
-    reserve.release()  # (as if another thread held the freed number)
-    pause, taken, refused = _run(FakeListener([code]), reserve)
+    class Unavailable(accept.Reserve):
+        def restore(self) -> bool:  # (as if another thread held the freed number)
+            return False
+
+    pause, taken, refused = _run(FakeListener([code]), Unavailable())
     assert (pause, taken, refused) == (True, [], [])
+
+
+def test_a_reserve_lost_to_another_thread_is_taken_back_at_the_next_accept() -> None:
+    reserve = accept.Reserve()
+    reserve.release()
+    try:
+        listener = FakeListener([errno.EMFILE, "4.4.4.4"])
+        assert _run(listener, reserve) == (False, [], [b"4.4.4.4"])
+        assert reserve.fd is not None
+    finally:
+        reserve.close()
+        for peer in listener.peers:
+            peer.close()
 
 
 def test_emfile_with_nothing_waiting_any_more_restores_the_reserve() -> None:

@@ -85,6 +85,8 @@ def accept_from(
     kernel memory, or out of descriptors with no reserve to answer with (a listener that
     stays readable would spin the loop)."""
     refused = 0
+    if reserve.fd is None:
+        reserve.restore()  # (another thread took the number it freed last time)
     try:
         for _ in range(ACCEPTS_PER_TURN):
             try:

@@ -137,8 +137,9 @@ def auto_max_clients(soft: int, overhead: int, workers: int) -> int:
 
 
 class Picks(NamedTuple):
-    """What :func:`decide` made of the config, and the ``auto`` settings it picked (by
-    field name, for :func:`fastchat.server.config.with_auto` at each reload)."""
+    """What :func:`decide` made of the config, and what ``auto`` means for each setting
+    that takes it (by field name, for :func:`fastchat.server.config.with_auto` at each
+    reload, where a file may say ``auto`` that did not at start)."""
 
     config: Config
     auto: dict[str, int]
@@ -162,10 +163,13 @@ def decide(config: Config) -> Picks:
             _shown(fds.soft),
             _shown(fds.hard),
         )
-    picks: dict[str, int] = {}
+    # Both picked whether asked for or not: a reload may turn a number into auto
+    cores = usable_cores()
+    picks = {"workers": auto_workers(cores)}
+    workers = picks["workers"] if config.workers == AUTO else config.workers
+    overhead = worker_overhead(config)
+    picks["max_clients"] = limit = auto_max_clients(fds.soft, overhead, workers)
     if config.workers == AUTO:
-        cores = usable_cores()
-        picks["workers"] = workers = auto_workers(cores)
         if cores < AUTO_WORKERS_MIN_CORES:
             why = f"below {AUTO_WORKERS_MIN_CORES}, one worker relays the most"
         elif workers == AUTO_WORKERS_MAX:
@@ -173,23 +177,19 @@ def decide(config: Config) -> Picks:
         else:
             why = "one each besides the hub's and the store writer's"
         log.info("workers: auto -> %d (%d cores usable: %s)", workers, cores, why)
-    workers = picks.get("workers", config.workers)
-    if config.max_clients == AUTO:
-        overhead = worker_overhead(config)
-        picks["max_clients"] = limit = auto_max_clients(fds.soft, overhead, workers)
-        if limit:
-            log.info(
-                "max clients: auto -> %d (%d workers x (%d descriptors - %d for itself - %d "
-                "spare - %d reserve))",
-                limit,
-                workers,
-                fds.soft,
-                overhead,
-                WORKER_MARGIN_FDS,
-                RESERVE_FDS,
-            )
-        else:
-            log.info("max clients: auto -> no limit (descriptors unlimited)")
+    if config.max_clients == AUTO and limit:
+        log.info(
+            "max clients: auto -> %d (%d workers x (%d descriptors - %d for itself - %d "
+            "spare - %d reserve))",
+            limit,
+            workers,
+            fds.soft,
+            overhead,
+            WORKER_MARGIN_FDS,
+            RESERVE_FDS,
+        )
+    elif config.max_clients == AUTO:
+        log.info("max clients: auto -> no limit (descriptors unlimited)")
     return Picks(with_auto(config, picks), picks)
 
 

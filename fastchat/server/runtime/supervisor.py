@@ -445,7 +445,7 @@ def serve(config: Config, reload: Source | None = None) -> int:
     )
     # the descriptor limit raised, and the auto settings picked, before anything forks
     config, picked = limits.decide(config)
-    if reload is not None and picked:
+    if reload is not None:
         reload = dataclasses.replace(reload, auto=picked)
     try:
         supervisor = Supervisor(config, reload)
