@@ -8,7 +8,7 @@ HOST     ?= 0.0.0.0
 PORT     ?= 6667
 TLS_PORT ?= 6697
 WEB_PORT ?= 8080
-WORKERS  ?= 4
+WORKERS  ?= auto
 TEST_JOBS ?= 2
 
 # make loadtest: locust users; HOST/PORT given on the command line point it at a running server
@@ -62,7 +62,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: install     ## start a 4-worker server: IRC on 0.0.0.0:6667, TLS on 6697, the web client on http://localhost:8080 (HOST, PORT, TLS_PORT, WEB_PORT, WORKERS)
+run: install     ## start a server (WORKERS=auto: as many workers as pay off here, see the log): IRC on 0.0.0.0:6667, TLS on 6697, the web client on http://localhost:8080 (HOST, PORT, TLS_PORT, WEB_PORT, WORKERS)
 	$(BIN)/fastchat serve --host $(HOST) --port $(PORT) --tls-port $(TLS_PORT) --web-port $(WEB_PORT) --workers $(WORKERS)
 
 client: install  ## start the curses client against HOST:PORT (default 127.0.0.1:6667)
@@ -149,7 +149,7 @@ settings-doc: install ## rewrite the settings table in README.md and fastchat.ex
 
 loadtest: install ## locust, headless: USERS in ROOMS at RATE msg/s each for DURATION s (own server unless HOST/PORT)
 	$(BIN)/python -m loadtest.run --users $(USERS) --rooms $(ROOMS) --rate $(RATE) \
-	  --duration $(DURATION) --workers $(WORKERS) \
+	  --duration $(DURATION) --workers $(if $(filter auto,$(WORKERS)),4,$(WORKERS)) \
 	  $(if $(filter command line environment,$(origin HOST)),--host $(HOST)) \
 	  $(if $(filter command line environment,$(origin PORT)),--port $(PORT))
 

@@ -22,6 +22,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     if only in (None, "serve"):
         from fastchat.server import config as server_config
+        from fastchat.server.runtime import limits
 
         serve = sub.add_parser("serve", help="run the IRC server")
         serve.add_argument(
@@ -30,7 +31,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             help="read the settings from this TOML file (see fastchat.example.toml); "
             "the flags given here override it",
         )
-        server_config.add_arguments(serve)
+        server_config.add_arguments(serve, limits.preview())
     if only in (None, "client"):
         import fastchat.client.app as client_app
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import textwrap
 import typing
@@ -38,6 +37,11 @@ RawType = type[int] | type[float] | type[str] | type[bool]
 _PLAIN_TYPES: tuple[RawType, ...] = (int, float, str, bool)
 _BUILTIN_MOTD = (b"Welcome to fastchat.",)
 _SETTING = "fastchat.setting"  # the key of a Setting in its dataclass field's metadata
+
+#: The value of a setting given as ``auto`` (``--workers``, ``--max-clients``): the server
+#: decides at start, from the machine (fastchat.server.runtime.limits), and replaces it with
+#: what it picked before any process uses the config (:func:`with_auto`).
+AUTO = -1
 
 
 class ConfigError(ValueError):
@@ -64,6 +68,7 @@ class Setting:
     inverted: bool = False  # a bool whose flag, --no-KEY, turns it off
     hidden: bool = False  # left out of --help, the README and the example config file
     path: bool = False  # a file name: in a config file, relative to the file's folder
+    auto: bool = False  # an int that also takes the word "auto" (:data:`AUTO`)
     example: object = None  # the raw value fastchat.example.toml shows, where the default
     # cannot be written there (it depends on the machine, or is built in)
 
@@ -77,6 +82,8 @@ class Setting:
 
         Raises :class:`ConfigError`, naming the key, for a value of the wrong type or one the
         conversion refuses (an unreadable MOTD file)."""
+        if self.auto and raw == "auto":
+            return AUTO
         if not _is_raw(raw, self.type):
             raise ConfigError(
                 f"setting {self.key!r}: expected {self.type.__name__}, "
@@ -114,6 +121,7 @@ def setting(
     inverted: bool = False,
     hidden: bool = False,
     path: bool = False,
+    auto: bool = False,
     example: object = None,
 ) -> T:
     """A :class:`Config` field with its :class:`Setting` row (without the name, which the
@@ -134,6 +142,7 @@ def setting(
         inverted=inverted,
         hidden=hidden,
         path=path,
+        auto=auto,
         example=example,
     )
     field: Any = dataclasses.field(default=default, metadata={_SETTING: (row, type)})
@@ -241,12 +250,14 @@ class Config:
         6667, "TCP port; 0 picks a free one (the ready line tells which)", reloadable=False
     )
     workers: int = setting(
-        os.cpu_count() or 1,
-        "worker processes",
+        AUTO,
+        "worker processes; auto: 1 below 4 usable cores, else the cores less 2 (one for the "
+        "hub, one for the store's writer), at most 8; the log says what it picked",
         reloadable=False,
         convert=_at_least_one,
-        shown_default="CPU count",
-        example=4,
+        auto=True,
+        shown_default="auto",
+        example="auto",
     )
     tls_port: int = setting(
         0,
@@ -608,9 +619,14 @@ class Config:
         reloadable=True,
     )
     max_clients: int = setting(
-        0,
-        "connections for the whole server, 0 for no limit; over it, `ERROR :... [Server is full]`",
+        AUTO,
+        "connections for the whole server, 0 for no limit; over it, `ERROR :... [Server is "
+        "full]`. auto: what the workers' descriptors allow (each worker's limit, less what it "
+        "needs itself, times the workers); the log says what it picked",
         reloadable=True,
+        auto=True,
+        shown_default="auto",
+        example="auto",
     )
     max_clients_per_ip: int = setting(
         0,
@@ -725,6 +741,16 @@ def from_mapping(values: Mapping[str, object], base: Config | None = None) -> Co
     return dataclasses.replace(Config() if base is None else base, **changes)
 
 
+def with_auto(config: Config, picks: Mapping[str, int]) -> Config:
+    """``config`` with each setting given as ``auto`` replaced by what the server picked for
+    it at start (``picks``, by field name; fastchat.server.runtime.limits decides): what the
+    processes run with, at start and after each reload of the config file."""
+    changes: dict[str, Any] = {
+        name: picked for name, picked in picks.items() if getattr(config, name) == AUTO
+    }
+    return dataclasses.replace(config, **changes) if changes else config
+
+
 def reloaded(old: Config, new: Config) -> tuple[Config, list[str]]:
     """What a reload makes of the running ``old`` config, given the file's ``new`` one: every
     reloadable setting (and the opers) from ``new``; the others stay as they are, and their
@@ -756,9 +782,12 @@ def _shown(row: Setting) -> str:
     return str(value)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(
+    parser: argparse.ArgumentParser, auto_here: Mapping[str, str] | None = None
+) -> None:
     """One flag per setting. A flag not given leaves its key out of the namespace's values
-    (``None``), so that :func:`from_args` changes only what the command line names."""
+    (``None``), so that :func:`from_args` changes only what the command line names.
+    ``auto_here``: what ``auto`` would pick on this machine, by key, for the help to say."""
     for row in SETTINGS:
         text = argparse.SUPPRESS if row.hidden else row.help.replace("`", "").replace("%", "%%")
         if row.type is bool:
@@ -766,15 +795,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(row.flag, dest=row.key, action=action, default=None, help=text)
             continue
         if not row.hidden:
-            text += f" (default {_shown(row)})"
+            here = (auto_here or {}).get(row.key)
+            text += f" (default {_shown(row)}" + (f"; here: {here})" if here else ")")
         parser.add_argument(
             row.flag,
             dest=row.key,
-            type=row.type,
+            type=_int_or_auto if row.auto else row.type,
             default=None,
-            metavar=row.metavar or "N",
+            metavar=row.metavar or ("N|auto" if row.auto else "N"),
             help=text,
         )
+
+
+def _int_or_auto(text: str) -> int | str:
+    """A flag's argument for a setting that takes ``auto``: the word, or an int."""
+    return text if text == "auto" else int(text)
 
 
 def given_args(args: argparse.Namespace) -> dict[str, object]:
@@ -799,13 +834,14 @@ def markdown_table() -> str:
         if row.hidden:
             continue
         flag = row.flag if row.type is bool else f"{row.flag} {row.metavar or 'N'}"
+        flag += "\\|auto" if row.auto else ""
         default = _shown(row)
         if not row.shown_default and row.default is not None:
             default = f"`{default}`"
         cells = [
             f"`{flag}`",
             f"`{row.key}`",
-            row.type.__name__,
+            row.type.__name__ + (" or `auto`" if row.auto else ""),
             default,
             "yes" if row.reloadable else "no",
             row.help.replace("|", "\\|"),

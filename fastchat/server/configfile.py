@@ -65,13 +65,16 @@ class ConfigFile:
 @dataclass(frozen=True, slots=True)
 class Source:
     """Where the running server's config comes from: a file, and the flags given over it.
-    :meth:`load` reads the file anew (a reload: SIGHUP, or REHASH from an operator)."""
+    :meth:`load` reads the file anew (a reload: SIGHUP, or REHASH from an operator).
+    ``auto``: what the server picked at start for the settings given as ``auto``, which a
+    reload keeps (:func:`config.with_auto`)."""
 
     path: str
     overrides: Mapping[str, object]
+    auto: Mapping[str, int] = field(default_factory=dict)
 
     def load(self) -> Config:
-        return load(self.path, self.overrides)
+        return config.with_auto(load(self.path, self.overrides), self.auto)
 
 
 def load(path: str | os.PathLike[str] | None, overrides: Mapping[str, object]) -> Config:

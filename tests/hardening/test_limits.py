@@ -12,18 +12,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from fastchat.server.config import Config
+from fastchat.server.config import AUTO, Config
 from fastchat.server.runtime import process
 from tests.ircclient import IRCClient, wait_nicks_free
 
 
 def test_defaults_match_the_issue() -> None:
     """The documented defaults: 1 MiB sendq, burst of 10 lines at 5 lines/s, flood control on,
-    and no connection limits (0 means no limit)."""
+    and no limit per address (0 means no limit); the server's limit is what its descriptors
+    allow (issue 14: auto, decided at start)."""
     cfg = Config()
     assert cfg.sendq == 1 << 20
     assert (cfg.flood_control, cfg.flood_burst, cfg.flood_rate) == (True, 10, 5.0)
-    assert (cfg.max_clients, cfg.max_clients_per_ip) == (0, 0)
+    assert (cfg.max_clients, cfg.max_clients_per_ip) == (AUTO, 0)
 
 
 @pytest.fixture(scope="module")

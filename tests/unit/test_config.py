@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
-import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OLD_DEFAULTS = {
     "host": "0.0.0.0",
     "port": 6667,
-    "workers": os.cpu_count() or 1,
+    "workers": config.AUTO,  # issue 14: decided at start (runtime/limits.py), was cpu_count
     "tls_port": 0,  # TLS is off unless asked for
     "tls_cert": None,
     "tls_key": None,
@@ -70,7 +69,7 @@ OLD_DEFAULTS = {
     "max_channels": 50,
     "max_targets": 4,
     "max_monitor": 100,
-    "max_clients": 0,
+    "max_clients": config.AUTO,  # issue 14: from the descriptors (was 0, no limit)
     "max_clients_per_ip": 0,
     "sendq": 1 << 20,
     "recvq": 8192,

@@ -414,7 +414,6 @@ def test_the_example_file_uncommented_loads_and_shows_the_defaults(tmp_path: Pat
     assert set(got.settings) == shown
     assert got.config == dataclasses.replace(
         Config(),
-        workers=4,
         motd=(b"example motd",),
         kline_file=str(tmp_path / "klines.toml"),
         data_dir=str(tmp_path / "fastchat-data"),

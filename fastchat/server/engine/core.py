@@ -535,14 +535,16 @@ class WorkerCore:
         ``--max-clients-per-ip``), or None. Counts the whole network from the replica plus
         this worker's connections that have not registered yet."""
         cfg = self.config
-        if not cfg.max_clients and not cfg.max_clients_per_ip:
+        if cfg.max_clients <= 0 and not cfg.max_clients_per_ip:  # (AUTO: only unresolved)
             return None
-        unregistered = [c for c in self.clients.values() if c.user is None]
-        if cfg.max_clients and len(self.state.users) + len(unregistered) >= cfg.max_clients:
+        # (counted, not listed: --max-clients auto is on by default, and a list of the
+        # local clients at every accept would cost O(clients) each at 20,000 of them)
+        unregistered = max(0, len(self.clients) - len(self.state.local))
+        if 0 < cfg.max_clients <= len(self.state.users) + unregistered:
             return b"Server is full"
         if cfg.max_clients_per_ip:
             same = sum(1 for u in self.state.users.values() if u.ip == ip)
-            same += sum(1 for c in unregistered if c.ip == ip)
+            same += sum(1 for c in self.clients.values() if c.user is None and c.ip == ip)
             if same >= cfg.max_clients_per_ip:
                 return b"Too many connections from your IP"
         return None

@@ -11,8 +11,10 @@ stdout once every worker is serving; this module waits for it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -129,10 +131,15 @@ def _name(p: psutil.Process) -> str:
 
 
 def start(
-    args: Sequence[str] = (), workers: int = 1, host: str = "127.0.0.1", timeout: float = 30.0
+    args: Sequence[str] = (),
+    workers: int = 1,
+    host: str = "127.0.0.1",
+    timeout: float = 30.0,
+    nofile: tuple[int, int] | None = None,
 ) -> ServerProcess:
     """Start ``fastchat serve --port 0`` with ``args`` and wait until it is ready; without
-    ``--data-dir`` in ``args``, in a fresh temporary data directory of its own."""
+    ``--data-dir`` in ``args``, in a fresh temporary data directory of its own. ``nofile``:
+    the (soft, hard) RLIMIT_NOFILE the server starts with (as ``ulimit -n`` would set it)."""
     own_data_dir = None
     if "--data-dir" not in args:
         own_data_dir = tempfile.mkdtemp(prefix="fastchat-data-")
@@ -151,7 +158,12 @@ def start(
         *args,
     ]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    limit = None
+    if nofile is not None:
+        limit = functools.partial(resource.setrlimit, resource.RLIMIT_NOFILE, nofile)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, preexec_fn=limit
+    )
     assert proc.stdout is not None
     output: list[bytes] = []
     grown = threading.Condition()

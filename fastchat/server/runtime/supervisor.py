@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from fastchat.server.config import Config, ConfigError, reloaded
 from fastchat.server.configfile import Source
-from fastchat.server.runtime import tls
+from fastchat.server.runtime import limits, tls
 from fastchat.server.runtime.proctitle import set_process_name
 
 log = logging.getLogger("fastchat.supervisor")
@@ -443,6 +443,10 @@ def serve(config: Config, reload: Source | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s",
     )
+    # the descriptor limit raised, and the auto settings picked, before anything forks
+    config, picked = limits.decide(config)
+    if reload is not None:
+        reload = dataclasses.replace(reload, auto=picked)
     try:
         supervisor = Supervisor(config, reload)
     except ssl.SSLError as exc:

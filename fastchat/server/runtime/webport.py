@@ -13,7 +13,6 @@ ordinary client of the core, like a TLS connection after its handshake.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import logging
 import os
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import fastchat
 from fastchat.server.connection import Client
+from fastchat.server.runtime.accept import accept_from, answer_and_close, say_nothing
 from fastchat.server.web.http import Answer, RequestReader, Upgrade, error, unavailable
 from fastchat.server.web.static import StaticFiles
 from fastchat.server.web.websocket import (
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fastchat.web")
 
-ACCEPTS_PER_TURN = 64
 REQUEST_READ = 1 << 14  # a request is a few KB at most (http.MAX_REQUEST)
 SEND_LATER = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
 
@@ -217,8 +216,6 @@ class WebPort:
         # This turn's frames, shared by every WebSocket client of this worker (the worker
         # clears it after each turn's sends)
         self.frames = FrameCache()
-        self.paused: list[tuple[socket.socket, bool]] = []  # listeners out of descriptors
-        self.resume_at = 0.0
 
     def start(self) -> None:
         """Watch the listeners (from the worker's ``run``)."""
@@ -231,17 +228,12 @@ class WebPort:
         self.worker.sel.register(listener, 1, functools.partial(self._accept, listener, secure))
 
     def tick(self) -> None:
-        """Once a second: time out stalled requests, accept again after a pause."""
+        """Once a second: time out stalled requests."""
         if self.pending:
             self._expire()
-        if self.paused and self.worker.now >= self.resume_at:
-            for listener, secure in self.paused:
-                self._watch(listener, secure)
-            self.paused = []
 
     def stop(self) -> None:
         """Stop accepting and drop every connection not upgraded yet (at shutdown)."""
-        self.paused = []
         for sock in (self.listener, self.tls_listener):
             if sock is not None:
                 with contextlib.suppress(KeyError, ValueError):
@@ -251,45 +243,33 @@ class WebPort:
 
     # -- accepting -------------------------------------------------------------------------------
     def _accept(self, listener: socket.socket, secure: bool, mask: int) -> None:
+        # Out of descriptors: a 503 where it can be read (plain HTTP), else just closed
+        refuse = say_nothing if secure else _out_of_descriptors
+        on_socket = functools.partial(self._accepted, secure)
+        if accept_from(listener, self.worker.reserve, on_socket, refuse):
+            self.worker.pause_accepting(listener, functools.partial(self._accept, listener, secure))
+
+    def _accepted(self, secure: bool, sock: socket.socket, ip: bytes) -> None:
         worker = self.worker
         config = worker.config
-        for _ in range(ACCEPTS_PER_TURN):
+        if self._too_many(ip):
+            sock.close()
+            return
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if secure:
+            context = worker.web_tls_context
+            assert context is not None
             try:
-                sock, addr = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
+                sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
             except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    # Out of descriptors: stop accepting for a moment rather than spin on a
-                    # listening socket that stays readable (as the worker does)
-                    log.warning("web accept failed (%s); pausing for 1 s", exc.strerror)
-                    worker.sel.unregister(listener)
-                    self.paused.append((listener, secure))
-                    self.resume_at = worker.now + 1.0
-                else:
-                    log.warning("web accept failed: %s", exc)
-                return
-            ip = (addr[0] if isinstance(addr, tuple) else "local").encode()
-            if self._too_many(ip):
+                log.debug("web TLS from %s: cannot start: %s", ip.decode(), exc)
                 sock.close()
-                continue
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if secure:
-                context = worker.web_tls_context
-                assert context is not None
-                try:
-                    sock = context.wrap_socket(
-                        sock, server_side=True, do_handshake_on_connect=False
-                    )
-                except OSError as exc:
-                    log.debug("web TLS from %s: cannot start: %s", ip.decode(), exc)
-                    sock.close()
-                    continue
-            reader = RequestReader(self.files, config.web_origins, secure)
-            deadline = worker.now + config.web_handshake_timeout
-            self.pending[sock] = Pending(ip, deadline, reader, secure)
-            worker.sel.register(sock, 1, functools.partial(self._ready, sock))
+                return
+        reader = RequestReader(self.files, config.web_origins, secure)
+        deadline = worker.now + config.web_handshake_timeout
+        self.pending[sock] = Pending(ip, deadline, reader, secure)
+        worker.sel.register(sock, 1, functools.partial(self._ready, sock))
 
     def _too_many(self, ip: bytes) -> bool:
         """--max-clients-per-ip for requests under way (as for TLS handshakes): stalled
@@ -459,6 +439,10 @@ class WebPort:
             core.connection_lost(client, b"Remote host closed the connection", worker.now)
         elif worker.reading_paused and not client.closed:
             worker._pause_client(client)
+
+
+def _out_of_descriptors(sock: socket.socket, ip: bytes) -> None:
+    answer_and_close(sock, error(503, "Server out of file descriptors").response)
 
 
 def web_root(configured: str | None, warn: bool = True) -> str | None:

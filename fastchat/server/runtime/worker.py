@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import errno
 import functools
 import logging
 import os
@@ -38,6 +37,12 @@ from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import B_SNAPSHOT, Record
 from fastchat.server.render import lines
 from fastchat.server.runtime import mailer, tls
+from fastchat.server.runtime.accept import (
+    Reserve,
+    accept_from,
+    answer_and_close,
+    say_nothing,
+)
 from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
 from fastchat.server.runtime.klinefile import KLineFile
 from fastchat.server.runtime.readerproc import ReaderProcess
@@ -48,7 +53,6 @@ from fastchat.server.store import db
 
 log = logging.getLogger("fastchat.worker")
 
-ACCEPTS_PER_TURN = 64
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
 LINGER = 2.0  # seconds a closed connection may take to accept its last bytes
@@ -136,7 +140,11 @@ class Worker:
         self.reading_paused = False
         self.hub: Link | None = None
         self.stopping = False
+        # Listeners not watched for a moment (accept_from asked), and until when
+        self.accept_paused: list[tuple[socket.socket, Callable[[int], None]]] = []
         self.accept_paused_until = 0.0
+        # The descriptor held back to answer a newcomer when the others are taken
+        self.reserve = Reserve()
         self.now = time.time()
         self.report_at = 0.0
         self.retained = Retained(self.core.resync.first_seq)
@@ -532,78 +540,68 @@ class Worker:
 
     # -- clients -------------------------------------------------------------------------------
     def _accept(self, mask: int) -> None:
-        core = self.core
-        for _ in range(ACCEPTS_PER_TURN):
-            try:
-                sock, addr = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    # Out of descriptors: stop accepting for a moment rather than spin on a
-                    # listening socket that stays readable.
-                    log.warning("accept failed (%s); pausing accepts for 1 s", exc.strerror)
-                    self.sel.unregister(self.listener)
-                    self.accept_paused_until = self.now + 1.0
-                else:
-                    log.warning("accept failed: %s", exc)
-                return
-            ip = (addr[0] if isinstance(addr, tuple) else "local").encode()
-            refusal = core.admission(ip)
-            if refusal is not None:
-                with contextlib.suppress(OSError):
-                    sock.send(lines.closing_link(b"*", ip, refusal))
-                sock.close()
-                continue
-            sock.setblocking(False)
-            if sock.family != socket.AF_UNIX:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            client = core.connect(ip, self.now)
-            client.transport = sock
-            self.sel.register(sock, EVENT_READ, client)
+        if accept_from(self.listener, self.reserve, self._accepted, self._out_of_descriptors):
+            self.pause_accepting(self.listener, self._accept)
+
+    def _accepted(self, sock: socket.socket, ip: bytes) -> None:
+        refusal = self.core.admission(ip)
+        if refusal is not None:
+            with contextlib.suppress(OSError):
+                sock.send(lines.closing_link(b"*", ip, refusal))
+            sock.close()
+            return
+        sock.setblocking(False)
+        if sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client = self.core.connect(ip, self.now)
+        client.transport = sock
+        self.sel.register(sock, EVENT_READ, client)
+
+    @staticmethod
+    def _out_of_descriptors(sock: socket.socket, ip: bytes) -> None:
+        answer_and_close(sock, lines.closing_link(b"*", ip, b"Server out of file descriptors"))
+
+    def pause_accepting(self, listener: socket.socket, handler: Callable[[int], None]) -> None:
+        """Stop watching ``listener`` for a second (accept_from says when: out of
+        descriptors without a reserve, or of kernel memory), rather than spin on a
+        listening socket that stays readable."""
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(listener)
+        self.accept_paused.append((listener, handler))
+        self.accept_paused_until = self.now + 1.0
 
     def _resume_accepting(self) -> None:
         self.accept_paused_until = 0.0
-        self._register(self.listener, EVENT_READ, self._accept)
-        if self.tls_listener is not None:
-            self._register(self.tls_listener, EVENT_READ, self._accept_tls)
+        paused, self.accept_paused = self.accept_paused, []
+        for listener, handler in paused:
+            self._register(listener, EVENT_READ, handler)
 
     # -- TLS: accepting and handshaking ------------------------------------------------------------
     def _accept_tls(self, mask: int) -> None:
         """Accept on the TLS port and start each handshake; the core sees the connection
         only once its handshake is done (it owes nothing to one that never finishes)."""
-        assert self.tls_listener is not None and self.tls_context is not None
-        for _ in range(ACCEPTS_PER_TURN):
-            try:
-                sock, addr = self.tls_listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.warning("accept failed (%s); pausing accepts for 1 s", exc.strerror)
-                    self.sel.unregister(self.tls_listener)
-                    if not self.accept_paused_until:
-                        self.sel.unregister(self.listener)
-                    self.accept_paused_until = self.now + 1.0
-                else:
-                    log.warning("accept failed: %s", exc)
-                return
-            ip = (addr[0] if isinstance(addr, tuple) else "local").encode()
-            if self.core.admission(ip) is not None or self._too_many_handshakes(ip):
-                sock.close()  # (no words: it does not speak TLS with us yet)
-                continue
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                tls_sock = self.tls_context.wrap_socket(
-                    sock, server_side=True, do_handshake_on_connect=False
-                )
-            except OSError as exc:
-                log.debug("TLS from %s: cannot start: %s", ip.decode(), exc)
-                sock.close()
-                continue
-            self.handshaking[tls_sock] = (ip, self.now + self.config.tls_handshake_timeout)
-            self.sel.register(tls_sock, EVENT_READ, functools.partial(self._handshake, tls_sock))
+        assert self.tls_listener is not None
+        # (out of descriptors: closed without words, it does not speak TLS with us yet)
+        if accept_from(self.tls_listener, self.reserve, self._accepted_tls, say_nothing):
+            self.pause_accepting(self.tls_listener, self._accept_tls)
+
+    def _accepted_tls(self, sock: socket.socket, ip: bytes) -> None:
+        assert self.tls_context is not None
+        if self.core.admission(ip) is not None or self._too_many_handshakes(ip):
+            sock.close()  # (no words: it does not speak TLS with us yet)
+            return
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            tls_sock = self.tls_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
+        except OSError as exc:
+            log.debug("TLS from %s: cannot start: %s", ip.decode(), exc)
+            sock.close()
+            return
+        self.handshaking[tls_sock] = (ip, self.now + self.config.tls_handshake_timeout)
+        self.sel.register(tls_sock, EVENT_READ, functools.partial(self._handshake, tls_sock))
 
     def _handshake(self, sock: ssl.SSLSocket, mask: int) -> None:
         """One step of a handshake: wait for what it wants (reading or writing), fail
@@ -1010,6 +1008,7 @@ class Worker:
             self._close(client)
         for client in list(self.lingering):
             self._finish_close(client)
+        self.reserve.close()
         self.klines.close()
         self.storage.close()
         if self.reader is not None:
