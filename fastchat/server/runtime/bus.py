@@ -32,7 +32,11 @@ _IOV_MAX = 512
 
 def encode(records: list[Record]) -> bytes:
     """One frame holding ``records``."""
-    body = marshal.dumps(records)
+    return frame_of(marshal.dumps(records))
+
+
+def frame_of(body: bytes) -> bytes:
+    """One frame holding ``body``, a marshalled list of records."""
     return _HEADER.pack(len(body)) + body
 
 
