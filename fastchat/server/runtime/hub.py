@@ -1,7 +1,8 @@
 """The hub process: runs the sequencer for a multi-worker server and relays its decisions.
 
 Owns: the authoritative :class:`~fastchat.server.network.state.State`, the worker links, and turning the
-sequencer's routing into one batched frame per worker per loop turn.
+sequencer's routing into one batched frame per worker per loop turn (channel messages in
+chunks shared by the workers of a route, marshalled once for all of them: see ``to_channel``).
 Must never: talk to clients, or reorder: records are decided in the order they arrive, one
 worker's batch after another, and each worker receives its records in that same order.
 
@@ -179,8 +180,8 @@ class Hub:
         """
         if self._keeping:
             self.keep(record)  # only ever a D_CHAN: the store keeps it as decided (O(1))
-        out = self.out
         route = self._route.get(chan.key)
+        out = self.out
         if route is None:
             route = self._route[chan.key] = frozenset(s for s in chan.workers if s in out)
         opened = self._open
