@@ -32,12 +32,13 @@ _IOV_MAX = 512
 
 def encode(records: list[Record]) -> bytes:
     """One frame holding ``records``."""
-    return frame_of(marshal.dumps(records))
-
-
-def frame_of(body: bytes) -> bytes:
-    """One frame holding ``body``, a marshalled list of records."""
+    body = marshal.dumps(records)
     return _HEADER.pack(len(body)) + body
+
+
+def frame_header(size: int) -> bytes:
+    """The header of a frame whose body (a marshalled list of records) is ``size`` bytes."""
+    return _HEADER.pack(size)
 
 
 class FrameReader:

@@ -68,7 +68,7 @@ from fastchat.server.network.state import (
     SnapshotUser,
     State,
 )
-from fastchat.server.runtime.bus import Link, frame_of
+from fastchat.server.runtime.bus import Link, frame_header
 from fastchat.server.runtime.klinefile import KLineFile
 from fastchat.server.runtime.storage import Storage, StoreReport
 
@@ -125,9 +125,10 @@ class Hub:
         # D_CHAN records for every worker of a route (the set of workers holding a channel's
         # members), sitting as one item in each of their ``out`` lists and marshalled once
         # for all of them at the end of the turn.
-        self._route: dict[bytes, frozenset[int]] = {}  # channel key -> its workers, cached
-        self._open: dict[frozenset[int], list[Record]] = {}  # route -> its open chunk
-        self._tail: dict[int, frozenset[int]] = {}  # worker -> route of its last chunk
+        # channel key -> its workers (sorted: one route, one key), cached
+        self._route: dict[bytes, tuple[int, ...]] = {}
+        self._open: dict[tuple[int, ...], list[Record]] = {}  # route -> its open chunk
+        self._tail: dict[int, tuple[int, ...]] = {}  # worker -> route of its last chunk
         self._chunked: set[int] = set()  # workers with a chunk in ``out`` this turn
         self.stopping = False
         # The supervisor is stopping the server (SIGUSR1): workers are about to close their
@@ -176,15 +177,24 @@ class Hub:
         append, whatever the number of workers; a chunk is marshalled once for all of them
         (:meth:`_frame`). Order is kept: a chunk stays open only while it is the last thing
         queued for each of its workers; anything else queued for one of them (an event, an
-        answer, another route's chunk) seals it, and the next message starts a new one.
+        answer, another route's chunk) seals it, and the next message starts a new one. A
+        route of one worker shares nothing: its record goes straight into that worker's list
+        (after sealing its chunk), as before chunks.
         """
         if self._keeping:
             self.keep(record)  # only ever a D_CHAN: the store keeps it as decided (O(1))
         route = self._route.get(chan.key)
         out = self.out
         if route is None:
-            route = self._route[chan.key] = frozenset(s for s in chan.workers if s in out)
+            route = self._route[chan.key] = tuple(sorted(s for s in chan.workers if s in out))
         opened = self._open
+        if len(route) == 1:
+            slot = route[0]
+            last = self._tail.pop(slot, None)
+            if last is not None:
+                opened.pop(last, None)  # the record comes after that chunk: sealed
+            out[slot].append(record)
+            return
         chunk = opened.get(route)
         if chunk is not None:
             chunk.append(record)
@@ -673,7 +683,7 @@ class Hub:
         self._end_frames()
         # id(chunk) -> (the chunk, kept alive so that no other list takes its id; its records
         # marshalled, for every worker)
-        encoded: dict[int, tuple[list[Record], bytes]] = {}
+        encoded: dict[int, tuple[list[Record], memoryview]] = {}
         chunked = self._chunked
         # A failed flush can make more records (the dead worker's users quit): loop until done.
         while any(self.out.values()):
@@ -692,35 +702,43 @@ class Hub:
     def _frame(
         link: Link,
         items: Sequence[Record | list[Record]],
-        encoded: dict[int, tuple[list[Record], bytes]],
+        encoded: dict[int, tuple[list[Record], memoryview]],
     ) -> bytes:
         """One frame of ``items``: records, and chunks (lists of records, see to_channel)
         spliced in place. A chunk is marshalled once for all its workers (``encoded``), and
         the frame is the marshal of the flat list the worker reads, put together from the
         pieces: marshal version 2 has no back-references, so a list's items marshalled
         apart can be joined under one list header."""
-        pieces: list[bytes] = [b""]
+        pieces: list[bytes | memoryview] = [b"", b""]  # the frame's header, the list's
         count = 0
+        size = _LIST_HEAD
         plain: list[Record] = []
         for item in items:
             if isinstance(item, list):
                 if plain:
-                    pieces.append(marshal.dumps(plain, 2)[_LIST_HEAD:])
+                    body = memoryview(marshal.dumps(plain, 2))[_LIST_HEAD:]
+                    pieces.append(body)
+                    size += len(body)
                     count += len(plain)
                     plain = []
                 known = encoded.get(id(item))
                 if known is None:
-                    known = encoded[id(item)] = (item, marshal.dumps(item, 2)[_LIST_HEAD:])
+                    body = memoryview(marshal.dumps(item, 2))[_LIST_HEAD:]
+                    known = encoded[id(item)] = (item, body)
                 pieces.append(known[1])
+                size += len(known[1])
                 count += len(item)
             else:
                 plain.append(item)
         if plain:
-            pieces.append(marshal.dumps(plain, 2)[_LIST_HEAD:])
+            body = memoryview(marshal.dumps(plain, 2))[_LIST_HEAD:]
+            pieces.append(body)
+            size += len(body)
             count += len(plain)
-        pieces[0] = _LIST.pack(b"[", count)
+        pieces[0] = frame_header(size)
+        pieces[1] = _LIST.pack(b"[", count)
         link.sent_records += count
-        return frame_of(b"".join(pieces))
+        return b"".join(pieces)  # the one copy
 
     def _end_frames(self) -> None:
         """End each frame with B_SEEN: the batches decided since the worker's last frame (the
