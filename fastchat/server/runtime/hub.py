@@ -697,6 +697,9 @@ class Hub:
                         link.queue(records)
                     self._flush(slot)
         chunked.clear()
+        # A worker gone in a flush may have had held requests decided (its fence round):
+        # their chunks are out now, and must not take the next turn's messages.
+        self._seal()
 
     @staticmethod
     def _frame(
