@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 
 from fastchat.server.config import Config
 from fastchat.server.network.records import (
+    B_FENCED,
     D_CHAN,
+    D_DONE,
     R_CHANMSG,
     R_JOIN,
     R_PART,
@@ -49,7 +51,7 @@ def _uid(i: int) -> int:
 class _Net:
     """A hub with WORKERS connected links (socketpairs), and the other ends read back."""
 
-    def __init__(self, chunked: bool) -> None:
+    def __init__(self, chunked: bool, users: int = USERS) -> None:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.hub = Hub(Config(workers=WORKERS, autojoin=()), self.listener, None)
         if not chunked:
@@ -57,6 +59,7 @@ class _Net:
         self.pairs = [socket.socketpair() for _ in range(WORKERS)]
         self.readers = [FrameReader() for _ in range(WORKERS)]
         self.got: list[list[list[Record]]] = [[] for _ in range(WORKERS)]  # frames per worker
+        self.dead: set[int] = set()  # workers whose end of the link was closed
         for w, (worker_end, hub_end) in enumerate(self.pairs):
             worker_end.setblocking(False)
             worker_end.sendall(encode([make(BHello, w, None, (), BASE[w], {}, ())]))
@@ -64,7 +67,7 @@ class _Net:
             self.hub._from_pending(link, {hub_end: link})
         self.turn()
         self.got = [[] for _ in range(WORKERS)]
-        for i in range(USERS):
+        for i in range(users):
             nick = b"u%d" % i
             self.hub._decide(i % WORKERS, [make(RRegister, _uid(i), nick, b"u", b"h", b"r")])
         self.turn()
@@ -73,7 +76,7 @@ class _Net:
         """The end of a loop turn: frames out, and read at the workers' ends."""
         self.hub._flush_all()
         for w, (worker_end, _) in enumerate(self.pairs):
-            while True:
+            while w not in self.dead:
                 try:
                     data = worker_end.recv(1 << 20)
                 except BlockingIOError:
@@ -190,3 +193,35 @@ def test_a_busy_turn_shares_chunks_and_keeps_order(nets: tuple[_Net, _Net]) -> N
     assert all(delivered), "every worker holds a member of some channel"
     sent = sum(len(d) for d in delivered)
     assert sent > len([op for op in ops if op[0] == "msg"])  # most messages visit several
+
+
+def test_no_chunk_outlives_the_turn_its_frames_went_out_in(nets: tuple[_Net, _Net]) -> None:
+    """A worker found gone while the hub flushes (its link broken) leaves a fence round: the
+    requests held for that round are decided right there, in the flush, and their channel
+    messages go out in that flush. The next turn's messages to the same channel must go out
+    too, not into the chunk already sent."""
+    hub_net = _Net(chunked=True, users=2)  # u0 on worker 0, u1 on worker 1; 2 and 3 empty
+    try:
+        hub = hub_net.hub
+        for i in (0, 1):
+            hub._decide(i, [(R_JOIN, _uid(i), b"#c", b"")])
+        hub_net.turn()
+        hub_net.got = [[] for _ in range(WORKERS)]
+        line = b":u0!u@h PRIVMSG #c :%d\r\n"
+        hub._batches(0, [[(R_SYNC, _uid(0))]])  # a query: held for a fence round
+        hub._batches(0, [[(R_CHANMSG, _uid(0), b"#c", line % 1, False, False, 1, b"", 0)]])
+        hub_net.turn()  # the round goes to workers 1, 2 and 3
+        round_ = hub.fence.round
+        for w in (1, 2):
+            hub._batches(w, [[(B_FENCED, round_)]])
+        hub_net.pairs[3][0].close()  # worker 3 dies without answering
+        hub_net.dead.add(3)
+        hub.to_worker(3, (D_DONE, 0, 0))  # something for it: its flush finds it gone
+        hub_net.turn()
+        hub._decide(0, [(R_CHANMSG, _uid(0), b"#c", line % 2, False, False, 2, b"", 0)])
+        hub_net.turn()
+        got = [r[3] for frame in hub_net.got[1] for r in frame if r[0] == D_CHAN]
+        assert got == [line % 1, line % 2]
+        assert [r[:2] for f in hub_net.got[0] for r in f if r[0] == D_DONE] == [(D_DONE, _uid(0))]
+    finally:
+        hub_net.close()
