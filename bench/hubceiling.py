@@ -94,8 +94,9 @@ class HubLoad:
         :data:`IN_FLIGHT` messages (at least one). Bounded in messages, not frames: with long
         runs, frames of the same count would hold megabytes, the fake workers (starved of CPU
         on a shared machine) would fall behind, and the hub would be measured copying its
-        backlog rather than deciding (``Link.flush`` copies what is left after each partial
-        send; measured 5x the CPU per message at 8 workers with runs of 16)."""
+        backlog rather than deciding (``Link.flush`` copied what was left after each partial
+        send, measured 5x the CPU per message at 8 workers with runs of 16; it keeps a view
+        now, but a starved fake worker still measures the machine, not the hub)."""
         if self.window:
             return self.window
         return max(1, -(-IN_FLIGHT // (self.batch * self.run)))

@@ -334,6 +334,40 @@ def test_link_keeps_what_the_socket_did_not_take(links: tuple[Link, Link]) -> No
     assert got == [big]
 
 
+def test_link_backlog_of_many_frames_is_never_copied(links: tuple[Link, Link]) -> None:
+    """bus.py, ``flush``: with many frames waiting for a peer that reads slowly, what the
+    socket did not take stays as queued: the first frame as a view past what was sent, the
+    others the very objects queued (no join, no ``data[sent:]`` copy of the backlog), and
+    every frame arrives once, in order, however the sends cut them."""
+    left, right = links
+    left.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    batches = [
+        [(D_CHAN, b"#c", n, bytes([n % 251]) * (1000 + 37 * n), n, b"", 0, n)] for n in range(600)
+    ]  # 600 frames, ~7 MB: more than the 512 one sendmsg takes, more than any buffer
+    frames = [left.queue(batch) for batch in batches]
+    total = sum(map(len, frames))
+    queued_ids = {id(frame) for frame in frames}
+    partial = 0
+    got: list[list[Record]] = []
+    for _ in range(1_000_000):
+        if left.flush():
+            break
+        queued = list(left._out)
+        assert left.backlog == sum(map(len, queued)) < total
+        head = queued[0]
+        if isinstance(head, memoryview):
+            partial += 1
+            assert id(head.obj) in queued_ids  # a view, not a copy
+        assert all(id(q) in queued_ids for q in queued[1:])
+        got += right.receive() or []
+    assert left.backlog == 0
+    assert partial > 0, "no send was partial: the test did not exercise the backlog"
+    while len(got) < len(batches):
+        got += _receive_all(right, len(batches) - len(got))
+    assert got == batches
+    assert left.sent_bytes == total
+
+
 def test_link_receive_says_none_at_eof(links: tuple[Link, Link]) -> None:
     """bus.py, ``receive``: "None on EOF": a peer that closed is told apart from a quiet one,
     after whatever it sent before closing."""

@@ -19,18 +19,26 @@ import socket
 import struct
 import time
 from collections import deque
+from itertools import islice
 
 from fastchat.server.network.records import Record
 from fastchat.server.runtime.receive import Receiver
 
 _HEADER = struct.Struct("!I")
 HEADER_SIZE = _HEADER.size
+#: Frames handed to one ``sendmsg`` at most (Linux takes up to 1024 buffers per call).
+_IOV_MAX = 512
 
 
 def encode(records: list[Record]) -> bytes:
     """One frame holding ``records``."""
     body = marshal.dumps(records)
     return _HEADER.pack(len(body)) + body
+
+
+def frame_header(size: int) -> bytes:
+    """The header of a frame whose body (a marshalled list of records) is ``size`` bytes."""
+    return _HEADER.pack(size)
 
 
 class FrameReader:
@@ -78,7 +86,9 @@ class Link:
         self.sock = sock
         self.reader = FrameReader()
         self.receiver = Receiver()
-        self._out: list[bytes] = []
+        # Frames not yet (wholly) taken by the socket; the first may be a memoryview of what
+        # is left of a frame after a partial send (never a copy: see flush).
+        self._out: deque[bytes | memoryview] = deque()
         self.backlog = 0  # bytes queued that the peer has not taken yet
         # Traffic, for STATS l: counted per frame and per read, never per record.
         self.opened = time.time()
@@ -99,22 +109,35 @@ class Link:
         self.backlog += len(frame)
 
     def flush(self) -> bool:
-        """Send what we can. True when everything is out. Raises OSError if the peer is gone."""
-        if not self._out:
-            return True
-        data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
-        try:
-            sent = self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        self.sent_bytes += sent
-        if sent == len(data):
-            self._out.clear()
-            self.backlog = 0
-            return True
-        self._out = [data[sent:]]
-        self.backlog = len(data) - sent
-        return False
+        """Send what we can. True when everything is out. Raises OSError if the peer is gone.
+
+        Written for a peer that lags: what the socket does not take stays as it was queued,
+        the first frame as a memoryview past what was sent. Joining everything queued and
+        keeping ``data[sent:]`` (as this did) copied the whole backlog at every partial send:
+        with megabytes queued for a starved worker the hub spent 5x its CPU per message
+        copying (bench/FINDINGS.md, issue 14). Several frames go out with one ``sendmsg``
+        (at most ``_IOV_MAX`` of them per call), so nothing is copied in user space at all.
+        """
+        out = self._out
+        sock = self.sock
+        while out:
+            try:
+                sent = sock.send(out[0]) if len(out) == 1 else sock.sendmsg(islice(out, _IOV_MAX))
+            except (BlockingIOError, InterruptedError):
+                return False
+            if not sent:
+                return False
+            self.sent_bytes += sent
+            self.backlog -= sent
+            while sent:
+                head = out[0]
+                if sent < len(head):
+                    out[0] = memoryview(head)[sent:]  # a view: the rest is not copied
+                    return False
+                sent -= len(head)
+                out.popleft()
+        self.backlog = 0
+        return True
 
     def receive(self) -> list[list[Record]] | None:
         """Read what is there. None on EOF; raises OSError on a broken link."""
