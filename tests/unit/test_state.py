@@ -221,7 +221,7 @@ def test_intro_registers_the_user() -> None:
     assert user.worker == 3
     assert user.signon == T0 // 1000
     assert user.mask == b"Alice!~alice@10.0.0.1"
-    assert (user.away, user.modes, user.channels) == (b"", b"", [])
+    assert (user.away, user.modes, user.channels) == (b"", b"", ())
 
 
 @pytest.mark.parametrize(
@@ -304,7 +304,7 @@ def test_join_creates_the_channel() -> None:
     assert c.members == {ALICE: OP}
     assert c.modes == DEFAULT_CHANNEL_MODES == b"nt"
     assert (c.topic, c.password, c.limit, c.bans, c.invites) == (b"", b"", 0, [], set())
-    assert state.users[ALICE].channels == [c]
+    assert state.users[ALICE].channels == (c,)
 
 
 def test_join_an_existing_channel_keeps_its_name_and_creation_time() -> None:
@@ -315,7 +315,7 @@ def test_join_an_existing_channel_keeps_its_name_and_creation_time() -> None:
     c = chan(state)
     assert (c.name, c.created) == (b"#Chan", T0 // 1000)
     assert c.members == {ALICE: OP, BOB: 0, CAROL: VOICE}
-    assert state.users[CAROL].channels == [c]
+    assert state.users[CAROL].channels == (c,)
 
 
 def test_workers_count_members_per_worker() -> None:
@@ -362,7 +362,7 @@ def test_leaving_removes_the_member(leave: Record) -> None:
     c = chan(state)
     assert c.members == {ALICE: OP}
     assert BOB not in c.members
-    assert BOB not in state.users or state.users[BOB].channels == []
+    assert BOB not in state.users or state.users[BOB].channels == ()
 
 
 @pytest.mark.parametrize(
@@ -378,7 +378,7 @@ def test_an_empty_channel_disappears(leave: Record) -> None:
     assert state.apply(leave)
     assert state.channels == {}
     if ALICE in state.users:
-        assert state.users[ALICE].channels == []
+        assert state.users[ALICE].channels == ()
         assert state.apply(join(ALICE, b"#solo", OP, created=1))
         fresh = chan(state, b"#solo")
         assert (fresh.password, fresh.bans, fresh.created) == (b"", [], 1)

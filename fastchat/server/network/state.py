@@ -78,6 +78,10 @@ BOT_MODE = b"B"
 WHOWAS_SIZE = 1000
 #: The longest realname (USER's, SETNAME's), announced as ISUPPORT ``NAMELEN`` (IRCv3 setname).
 REALNAMELEN = 100
+#: How many distinct usernames, hosts and realnames a state keeps to share (:meth:`State.shared`)
+SHARED_BYTES = 4096
+#: A channel's invites while it has none: shared, replaced by a set at the first INVITE
+NO_INVITES: frozenset[int] = frozenset()
 
 
 class WhowasEntry(NamedTuple):
@@ -277,7 +281,9 @@ class User:
         # sequencer's overrides, WHO/WHOIS "see"; its worker copies them to the client).
         self.oper = b""
         self.privileges: frozenset[str] = NO_PRIVILEGES
-        self.channels: list[Channel] = []  # a list: a user is in few channels, and it is small
+        # A tuple, rebuilt on JOIN and PART: a user is in few channels, and every worker
+        # holds every user, so an idle one in one channel costs 48 bytes here, not a list's 88
+        self.channels: tuple[Channel, ...] = ()
 
     def rename(self, nick: bytes) -> None:
         """Set the nick, and with it the folded key."""
@@ -326,7 +332,9 @@ class Channel:
         self.password = b""  # +k
         self.limit = 0  # +l, 0 = none
         self.bans: list[bytes] = []  # +b masks
-        self.invites: set[int] = set()  # uids invited (for +i)
+        # uids invited (for +i); NO_INVITES until the first INVITE (an empty set is 216 bytes,
+        # and every worker holds every channel)
+        self.invites: set[int] | frozenset[int] = NO_INVITES
 
     def mode_string(self) -> tuple[bytes, ...]:
         """Modes and their arguments as RPL_CHANNELMODEIS wants them (RFC 2812 §5.1, 324)."""
@@ -360,6 +368,7 @@ class State:
 
     __slots__ = (
         "_apply_table",
+        "_shared",
         "_whowas_log",
         "accounts",
         "channels",
@@ -414,6 +423,8 @@ class State:
         # nobody may log in to one; its name is taken until it is verified (E_ACCOUNTVERIFY
         # moves it to ``accounts``) or dropped (expired: ``Account.expired``)
         self.pending: dict[bytes, Account] = {}
+        # Usernames, hosts and realnames as this state already holds them (see shared())
+        self._shared: dict[bytes, bytes] = {}
         self._apply_table = {
             E_INTRO: self._intro,
             E_NICK: self._nick,
@@ -471,6 +482,20 @@ class State:
         store = self.store
         return store is None or store.healthy
 
+    def shared(self, value: bytes) -> bytes:
+        """``value``, or an equal bytes object this state holds already: users that connect
+        from one host, or with one client's default username or realname, then share one
+        object (every worker and the hub hold every user, and each record that brings a user
+        arrives with bytes of its own). Bounded: the table is emptied when it holds
+        :data:`SHARED_BYTES` values, so values nobody holds any more do not pile up."""
+        table = self._shared
+        have = table.get(value)
+        if have is None:
+            if len(table) >= SHARED_BYTES:
+                table.clear()
+            table[value] = have = value
+        return have
+
     # -- the one way state changes ------------------------------------------------------------
     def apply(self, event: Record) -> bool:
         """Apply a sequenced event. Returns False when it changed nothing (events are
@@ -481,7 +506,16 @@ class State:
         e = EIntro._make(ev)
         if e.uid in self.users:
             return False
-        user = User(e.uid, e.nick, e.username, e.host, e.realname, e.worker, e.time // 1000)
+        shared = self.shared
+        user = User(
+            e.uid,
+            e.nick,
+            shared(e.username),
+            shared(e.host),
+            shared(e.realname),
+            e.worker,
+            e.time // 1000,
+        )
         user.certfp = e.certfp
         self.users[e.uid] = user
         self.nicks[user.key] = user
@@ -517,18 +551,19 @@ class State:
             return False
         chan.members[uid] = e.flags
         chan.workers[user.worker] = chan.workers.get(user.worker, 0) + 1
-        chan.invites.discard(uid)
+        if uid in chan.invites:
+            chan.invites = (chan.invites - {uid}) or NO_INVITES
         client = self.local.get(uid)
         if client is not None:
             chan.local[uid] = client
-        user.channels.append(chan)
+        user.channels += (chan,)
         return True
 
     def _remove_member(self, chan: Channel, user: User) -> None:
         del chan.members[user.uid]
         chan.local.pop(user.uid, None)
         if chan in user.channels:
-            user.channels.remove(chan)
+            user.channels = tuple(c for c in user.channels if c is not chan)
         left = chan.workers[user.worker] - 1
         if left:
             chan.workers[user.worker] = left
@@ -568,7 +603,7 @@ class State:
         if user is None:
             return False
         self._remember(user, time)
-        for chan in list(user.channels):
+        for chan in user.channels:
             self._remove_member(chan, user)
         if self.nicks.get(user.key) is user:
             del self.nicks[user.key]
@@ -719,7 +754,7 @@ class State:
         user = self.users.get(e.uid)
         if user is None or user.realname == e.realname:
             return False
-        user.realname = e.realname
+        user.realname = self.shared(e.realname)
         return True
 
     def _chghost(self, ev: Record) -> bool:
@@ -729,7 +764,7 @@ class State:
         user = self.users.get(e.target)
         if user is None or (user.username, user.host) == (e.username, e.host):
             return False
-        user.username, user.host = e.username, e.host
+        user.username, user.host = self.shared(e.username), self.shared(e.host)
         return True
 
     def _umode(self, ev: Record) -> bool:
@@ -802,7 +837,7 @@ class State:
         chan = self.channels.get(e.channel)
         if chan is None or e.target in chan.invites:
             return False
-        chan.invites.add(e.target)
+        chan.invites = {*chan.invites, e.target}
         return True
 
     # -- WHOWAS history -------------------------------------------------------------------------
@@ -925,7 +960,7 @@ class State:
             chan.topic, chan.topic_setter, chan.topic_time = c.topic, c.topic_setter, c.topic_time
             chan.modes, chan.password, chan.limit = c.modes, c.password, c.limit
             chan.bans = list(c.bans)
-            chan.invites = set(c.invites)
+            chan.invites = set(c.invites) if c.invites else NO_INVITES
         self.max_users = max(max_users, len(self.users))
         self._load_whowas(list(map(WhowasEntry._make, whowas)))
         self.command_counts = {incarnation: dict(c) for incarnation, c in counts}
