@@ -68,7 +68,9 @@ def measure(workers: int, spec: LoadSpec, args: tuple[str, ...]) -> dict[str, An
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.idlemem", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.idlemem", description=__doc__.splitlines()[0]
+    )
     ap.add_argument("--workers", default="1,4", help="comma-separated counts (default 1,4)")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--rooms", type=int, default=IDLE.rooms)
