@@ -550,7 +550,8 @@ class WorkerCore:
     def connect(self, ip: bytes, now: float) -> Client:
         self._now = now
         self._next_uid += 1
-        client = Client(self._next_uid, ip, now, MAX_INPUT_LINE)
+        # the address shared with every other client and user from it (State.shared)
+        client = Client(self._next_uid, self.state.shared(ip), now, MAX_INPUT_LINE)
         self.clients[client.uid] = client
         return client
 

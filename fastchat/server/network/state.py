@@ -226,21 +226,33 @@ class Snapshot(NamedTuple):
     accounts: tuple[tuple[Any, ...], ...]  # Account rows (those awaiting VERIFY too)
 
 
+class UserRare:
+    """The fields of a :class:`User` that most users leave as they start (away, logged in,
+    a client certificate, an operator, a changed host): held apart, and made only when one of
+    them changes, because every worker and the hub hold every user (issue 14's idle memory:
+    six slots fewer take a user from 160 bytes to 128)."""
+
+    __slots__ = ("account", "away", "certfp", "ip", "oper", "privileges")
+
+    def __init__(self, ip: bytes) -> None:
+        self.ip = ip
+        self.away = b""
+        self.account: bytes | None = None
+        self.certfp = b""
+        self.oper = b""
+        self.privileges: frozenset[str] = NO_PRIVILEGES
+
+
 class User:
     """A registered user somewhere on the network."""
 
     __slots__ = (
-        "account",
-        "away",
-        "certfp",
+        "_rare",
         "channels",
         "host",
-        "ip",
         "key",
         "modes",
         "nick",
-        "oper",
-        "privileges",
         "realname",
         "signon",
         "uid",
@@ -261,29 +273,91 @@ class User:
         self.uid = uid
         self.username = username
         self.host = host
-        # The address the user connected from: its host until a CHGHOST changes that (no
-        # DNS lookups here). WHOX ``%i`` shows it to the user and to operators who ``see``.
-        self.ip = host
         self.rename(nick)
         self.realname = realname
         self.worker = worker
         self.signon = signon
-        self.away = b""
-        # The services account the user is logged in to, None for none (what IRCv3
-        # extended-join shows as ``*``). Nothing sets it yet: accounts (issue 12) will, and
-        # then tell the channels (``Replica.notify_account``, IRCv3 account-notify).
-        self.account: bytes | None = None
-        # The SHA-256 fingerprint of the TLS client certificate it connected with (b"":
-        # none): WHOIS 276 shows it to the user and to operators (CertFP)
-        self.certfp = b""
         self.modes = b""  # user modes, sorted letters; "i" (invisible) matters to others
-        # Operator (user mode +o): the [[oper]] block's name and what it may do (the
-        # sequencer's overrides, WHO/WHOIS "see"; its worker copies them to the client).
-        self.oper = b""
-        self.privileges: frozenset[str] = NO_PRIVILEGES
         # A tuple, rebuilt on JOIN and PART: a user is in few channels, and every worker
         # holds every user, so an idle one in one channel costs 48 bytes here, not a list's 88
         self.channels: tuple[Channel, ...] = ()
+        # away, account, certfp, ip, oper, privileges: None while all are as they start
+        self._rare: UserRare | None = None
+
+    def rare(self) -> UserRare:
+        """The rare fields, made now if they were not (with ``ip`` the host as it is)."""
+        rare = self._rare
+        if rare is None:
+            rare = self._rare = UserRare(self.host)
+        return rare
+
+    # The address the user connected from: its host until a CHGHOST changes that (no DNS
+    # lookups here). WHOX ``%i`` shows it to the user and to operators who ``see``.
+    @property
+    def ip(self) -> bytes:
+        rare = self._rare
+        return self.host if rare is None else rare.ip
+
+    @ip.setter
+    def ip(self, value: bytes) -> None:
+        if self._rare is not None or value != self.host:
+            self.rare().ip = value
+
+    @property
+    def away(self) -> bytes:
+        rare = self._rare
+        return b"" if rare is None else rare.away
+
+    @away.setter
+    def away(self, value: bytes) -> None:
+        if self._rare is not None or value:
+            self.rare().away = value
+
+    # The services account the user is logged in to, None for none (what IRCv3
+    # extended-join shows as ``*``; ``Replica.notify_account``, IRCv3 account-notify).
+    @property
+    def account(self) -> bytes | None:
+        rare = self._rare
+        return None if rare is None else rare.account
+
+    @account.setter
+    def account(self, value: bytes | None) -> None:
+        if self._rare is not None or value is not None:
+            self.rare().account = value
+
+    # The SHA-256 fingerprint of the TLS client certificate it connected with (b"": none):
+    # WHOIS 276 shows it to the user and to operators (CertFP)
+    @property
+    def certfp(self) -> bytes:
+        rare = self._rare
+        return b"" if rare is None else rare.certfp
+
+    @certfp.setter
+    def certfp(self, value: bytes) -> None:
+        if self._rare is not None or value:
+            self.rare().certfp = value
+
+    # Operator (user mode +o): the [[oper]] block's name and what it may do (the
+    # sequencer's overrides, WHO/WHOIS "see"; its worker copies them to the client).
+    @property
+    def oper(self) -> bytes:
+        rare = self._rare
+        return b"" if rare is None else rare.oper
+
+    @oper.setter
+    def oper(self, value: bytes) -> None:
+        if self._rare is not None or value:
+            self.rare().oper = value
+
+    @property
+    def privileges(self) -> frozenset[str]:
+        rare = self._rare
+        return NO_PRIVILEGES if rare is None else rare.privileges
+
+    @privileges.setter
+    def privileges(self, value: frozenset[str]) -> None:
+        if self._rare is not None or value:
+            self.rare().privileges = value
 
     def rename(self, nick: bytes) -> None:
         """Set the nick, and with it the folded key."""
@@ -764,6 +838,7 @@ class State:
         user = self.users.get(e.target)
         if user is None or (user.username, user.host) == (e.username, e.host):
             return False
+        user.rare()  # its address stays the one it connected from (``User.ip``)
         user.username, user.host = self.shared(e.username), self.shared(e.host)
         return True
 
