@@ -363,7 +363,7 @@ class Replica:
         user = self.state.users[uid]
         client.user = user
         # the state's copies, shared with other users (State.shared): the client's own go
-        client.username, client.realname = user.username, user.realname
+        client.nick, client.username, client.realname = user.nick, user.username, user.realname
         client.source = b":" + user.mask + b" "
         feed(client, Input.INTRO)
         self.state.local[uid] = client

@@ -443,6 +443,7 @@ class State:
     __slots__ = (
         "_apply_table",
         "_shared",
+        "_signon",
         "_whowas_log",
         "accounts",
         "channels",
@@ -499,6 +500,7 @@ class State:
         self.pending: dict[bytes, Account] = {}
         # Usernames, hosts and realnames as this state already holds them (see shared())
         self._shared: dict[bytes, bytes] = {}
+        self._signon = 0  # the last user's signon (see _intro)
         self._apply_table = {
             E_INTRO: self._intro,
             E_NICK: self._nick,
@@ -581,14 +583,12 @@ class State:
         if e.uid in self.users:
             return False
         shared = self.shared
+        signon = e.time // 1000
+        if signon == self._signon:  # users that came in the same second share the int
+            signon = self._signon
+        self._signon = signon
         user = User(
-            e.uid,
-            e.nick,
-            shared(e.username),
-            shared(e.host),
-            shared(e.realname),
-            e.worker,
-            e.time // 1000,
+            e.uid, e.nick, shared(e.username), shared(e.host), shared(e.realname), e.worker, signon
         )
         user.certfp = e.certfp
         self.users[e.uid] = user
