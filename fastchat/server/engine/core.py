@@ -150,7 +150,7 @@ class WorkerCore:
         self.incarnation = incarnation
         self.log = log
         self.caps = caps
-        self.state = State()
+        self.state = State(routes=False)  # the hub routes; a worker needs no Channel.workers
         self.state.whowas_size = config.whowas_size
         self.clients: dict[int, Client] = {}  # uid -> local connection (registered or not)
         self.dirty: list[Client] = []

@@ -397,7 +397,9 @@ class Channel:
         self.key = fold(name)
         self.created = created
         self.members: dict[int, int] = {}  # uid -> OP|VOICE flags
-        self.workers: dict[int, int] = {}  # worker slot -> members there (for routing)
+        # worker slot -> members there: what the hub routes by (empty in a worker's replica:
+        # State.routes)
+        self.workers: dict[int, int] = {}
         self.local: dict[int, Any] = {}  # uid -> this worker's client (fan-out list)
         self.topic = b""
         self.topic_setter = b""
@@ -456,13 +458,17 @@ class State:
         "nicks",
         "opers",
         "pending",
+        "routes",
         "store",
         "users",
         "whowas",
         "whowas_size",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, routes: bool = True) -> None:
+        # Keep ``Channel.workers``, which only the hub routes by: a worker's replica passes
+        # False and saves a dict per channel (every worker holds every channel)
+        self.routes = routes
         self.users: dict[int, User] = {}
         self.nicks: dict[bytes, User] = {}  # folded nick -> user
         self.channels: dict[bytes, Channel] = {}  # folded name -> channel
@@ -624,7 +630,8 @@ class State:
         elif uid in chan.members:
             return False
         chan.members[uid] = e.flags
-        chan.workers[user.worker] = chan.workers.get(user.worker, 0) + 1
+        if self.routes:
+            chan.workers[user.worker] = chan.workers.get(user.worker, 0) + 1
         if uid in chan.invites:
             chan.invites = (chan.invites - {uid}) or NO_INVITES
         client = self.local.get(uid)
@@ -638,11 +645,12 @@ class State:
         chan.local.pop(user.uid, None)
         if chan in user.channels:
             user.channels = tuple(c for c in user.channels if c is not chan)
-        left = chan.workers[user.worker] - 1
-        if left:
-            chan.workers[user.worker] = left
-        else:
-            del chan.workers[user.worker]
+        if self.routes:
+            left = chan.workers[user.worker] - 1
+            if left:
+                chan.workers[user.worker] = left
+            else:
+                del chan.workers[user.worker]
         if not chan.members:
             del self.channels[chan.key]
 
