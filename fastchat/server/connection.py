@@ -21,7 +21,7 @@ _T = TypeVar("_T")
 class ClientRare:
     """The fields of a :class:`Client` that registration, SASL and OPER use and an idle
     client leaves as they start: held apart, made only when one changes (issue 14's idle
-    memory: eight slots fewer take a client from 352 bytes to 288)."""
+    memory: nine slots fewer take a client from 352 bytes to 288)."""
 
     __slots__ = (
         "account",
@@ -32,6 +32,7 @@ class ClientRare:
         "password",
         "sasl",
         "sasl_mechanism",
+        "secure",
     )
 
     def __init__(self) -> None:
@@ -43,6 +44,7 @@ class ClientRare:
         self.password = b""
         self.sasl: bytes | None = None
         self.sasl_mechanism = b""
+        self.secure = False
 
 
 class _Rare(Generic[_T]):
@@ -121,7 +123,6 @@ class Client:
         "quitting",
         "realname",
         "received",
-        "secure",
         "slots",
         "source",
         "streamed",
@@ -142,6 +143,7 @@ class Client:
     password = _Rare(b"")
     sasl: _Rare[bytes | None] = _Rare(None)
     sasl_mechanism = _Rare(b"")
+    secure = _Rare(False)
 
     def __init__(self, uid: int, ip: bytes, now: float, max_line: int) -> None:
         self._rare: ClientRare | None = None

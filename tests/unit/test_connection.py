@@ -17,6 +17,7 @@ DEFAULTS = {
     "password": b"",
     "sasl": None,
     "sasl_mechanism": b"",
+    "secure": False,
 }
 CHANGED = {
     "account": b"alice",
@@ -27,6 +28,7 @@ CHANGED = {
     "password": b"secret",
     "sasl": b"",
     "sasl_mechanism": b"PLAIN",
+    "secure": True,
 }
 
 

@@ -230,12 +230,13 @@ class UserRare:
     """The fields of a :class:`User` that most users leave as they start (away, logged in,
     a client certificate, an operator, a changed host): held apart, and made only when one of
     them changes, because every worker and the hub hold every user (issue 14's idle memory:
-    six slots fewer take a user from 160 bytes to 128)."""
+    seven fields and the folded nick held apart take a user from 160 bytes to 112)."""
 
-    __slots__ = ("account", "away", "certfp", "ip", "oper", "privileges")
+    __slots__ = ("account", "away", "certfp", "ip", "modes", "oper", "privileges")
 
     def __init__(self, ip: bytes) -> None:
         self.ip = ip
+        self.modes = b""
         self.away = b""
         self.account: bytes | None = None
         self.certfp = b""
@@ -250,8 +251,6 @@ class User:
         "_rare",
         "channels",
         "host",
-        "key",
-        "modes",
         "nick",
         "realname",
         "signon",
@@ -277,11 +276,10 @@ class User:
         self.realname = realname
         self.worker = worker
         self.signon = signon
-        self.modes = b""  # user modes, sorted letters; "i" (invisible) matters to others
         # A tuple, rebuilt on JOIN and PART: a user is in few channels, and every worker
         # holds every user, so an idle one in one channel costs 48 bytes here, not a list's 88
         self.channels: tuple[Channel, ...] = ()
-        # away, account, certfp, ip, oper, privileges: None while all are as they start
+        # away, account, certfp, ip, modes, oper, privileges: None while all are as they start
         self._rare: UserRare | None = None
 
     def rare(self) -> UserRare:
@@ -360,9 +358,26 @@ class User:
             self.rare().privileges = value
 
     def rename(self, nick: bytes) -> None:
-        """Set the nick, and with it the folded key."""
+        """Set the nick (and with it the folded :attr:`key`)."""
         self.nick = nick
-        self.key = fold(nick)
+
+    @property
+    def key(self) -> bytes:
+        """The folded nick, the user's key in ``State.nicks``: folded when asked, not held
+        (a nick already in lower case folds to the same object, so the dict's key costs
+        nothing either)."""
+        return fold(self.nick)
+
+    @property
+    def modes(self) -> bytes:
+        """User modes, sorted letters; "i" (invisible) matters to others."""
+        rare = self._rare
+        return b"" if rare is None else rare.modes
+
+    @modes.setter
+    def modes(self, value: bytes) -> None:
+        if self._rare is not None or value:
+            self.rare().modes = value
 
     @property
     def mask(self) -> bytes:
