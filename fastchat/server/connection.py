@@ -59,6 +59,8 @@ class _Rare(Generic[_T]):
         self.name = name
 
     def __get__(self, client: Any, owner: Any = None) -> _T:
+        if client is None:  # looked up on the class (introspection): what a new client reads
+            return self.default
         rare = client._rare
         return self.default if rare is None else getattr(rare, self.name)
 
