@@ -8,13 +8,69 @@ Must never: touch the socket. ``transport`` is an opaque slot that the I/O shell
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastchat.irc.linebuffer import LineBuffer
 from fastchat.server.network.state import User
 from fastchat.server.registration import Phase
 
 _NO_PRIVILEGES: frozenset[str] = frozenset()
+_T = TypeVar("_T")
+
+
+class ClientRare:
+    """The fields of a :class:`Client` that registration, SASL and OPER use and an idle
+    client leaves as they start: held apart, made only when one changes (issue 14's idle
+    memory: nine slots fewer take a client from 352 bytes to 288)."""
+
+    __slots__ = (
+        "account",
+        "cap_version",
+        "certfp",
+        "oper_failures",
+        "oper_retry_at",
+        "password",
+        "sasl",
+        "sasl_mechanism",
+        "secure",
+    )
+
+    def __init__(self) -> None:
+        self.account = b""
+        self.cap_version = 0
+        self.certfp = b""
+        self.oper_failures = 0
+        self.oper_retry_at = 0.0
+        self.password = b""
+        self.sasl: bytes | None = None
+        self.sasl_mechanism = b""
+        self.secure = False
+
+
+class _Rare(Generic[_T]):
+    """A :class:`Client` attribute kept in its :class:`ClientRare`: ``default`` while there
+    is none; setting anything else makes it."""
+
+    def __init__(self, default: _T) -> None:
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, client: Any, owner: Any = None) -> _T:
+        if client is None:  # looked up on the class (introspection): what a new client reads
+            return self.default
+        rare = client._rare
+        return self.default if rare is None else getattr(rare, self.name)
+
+    def __set__(self, client: Any, value: _T) -> None:
+        rare = client._rare
+        if rare is None:
+            if value == self.default:
+                return
+            rare = client._rare = ClientRare()
+        setattr(rare, self.name, value)
 
 
 class Labeled:
@@ -46,10 +102,8 @@ class Client:
     """A local connection. Slots keep an idle client small (see the idle benchmark)."""
 
     __slots__ = (
-        "account",
-        "cap_version",
+        "_rare",
         "caps",
-        "certfp",
         "closed",
         "connected_at",
         "flood_clock",
@@ -63,10 +117,7 @@ class Client:
         "linebuf",
         "msgs",
         "nick",
-        "oper_failures",
-        "oper_retry_at",
         "outbuf",
-        "password",
         "pending",
         "phase",
         "ping_sent",
@@ -74,9 +125,6 @@ class Client:
         "quitting",
         "realname",
         "received",
-        "sasl",
-        "sasl_mechanism",
-        "secure",
         "slots",
         "source",
         "streamed",
@@ -88,7 +136,19 @@ class Client:
         "waiting",
     )
 
+    # registration, SASL and OPER's fields (see ClientRare); their comments are in __init__
+    account = _Rare(b"")
+    cap_version = _Rare(0)
+    certfp = _Rare(b"")
+    oper_failures = _Rare(0)
+    oper_retry_at = _Rare(0.0)
+    password = _Rare(b"")
+    sasl: _Rare[bytes | None] = _Rare(None)
+    sasl_mechanism = _Rare(b"")
+    secure = _Rare(False)
+
     def __init__(self, uid: int, ip: bytes, now: float, max_line: int) -> None:
+        self._rare: ClientRare | None = None
         self.uid = uid
         self.ip = ip
         self.host = ip

@@ -22,6 +22,7 @@ from fastchat.server.network.records import (
     OP,
     VOICE,
     EAway,
+    EChghost,
     ECounts,
     EIntro,
     EInvite,
@@ -42,6 +43,7 @@ from fastchat.server.network.records import (
 )
 from fastchat.server.network.state import (
     DEFAULT_CHANNEL_MODES,
+    SHARED_BYTES,
     Channel,
     KLine,
     State,
@@ -221,7 +223,7 @@ def test_intro_registers_the_user() -> None:
     assert user.worker == 3
     assert user.signon == T0 // 1000
     assert user.mask == b"Alice!~alice@10.0.0.1"
-    assert (user.away, user.modes, user.channels) == (b"", b"", [])
+    assert (user.away, user.modes, user.channels) == (b"", b"", ())
 
 
 @pytest.mark.parametrize(
@@ -304,7 +306,7 @@ def test_join_creates_the_channel() -> None:
     assert c.members == {ALICE: OP}
     assert c.modes == DEFAULT_CHANNEL_MODES == b"nt"
     assert (c.topic, c.password, c.limit, c.bans, c.invites) == (b"", b"", 0, [], set())
-    assert state.users[ALICE].channels == [c]
+    assert state.users[ALICE].channels == (c,)
 
 
 def test_join_an_existing_channel_keeps_its_name_and_creation_time() -> None:
@@ -315,7 +317,7 @@ def test_join_an_existing_channel_keeps_its_name_and_creation_time() -> None:
     c = chan(state)
     assert (c.name, c.created) == (b"#Chan", T0 // 1000)
     assert c.members == {ALICE: OP, BOB: 0, CAROL: VOICE}
-    assert state.users[CAROL].channels == [c]
+    assert state.users[CAROL].channels == (c,)
 
 
 def test_workers_count_members_per_worker() -> None:
@@ -329,6 +331,47 @@ def test_workers_count_members_per_worker() -> None:
     assert chan(state).workers == {0: 1, 1: 1}
     state.apply(kick(ALICE, b"#chan", CAROL))
     assert chan(state).workers == {0: 1}
+
+
+def test_a_replica_that_does_not_route_keeps_no_worker_counts() -> None:
+    """A worker's replica (``State(routes=False)``) applies the same events but leaves
+    ``chan.workers`` empty: only the hub routes by it, and every worker holds every channel
+    (issue 14's idle memory). Everything else is as the hub's."""
+    replica = State(routes=False)
+    events = [intro(ALICE, b"alice", 0), intro(BOB, b"Bob", 1), join(ALICE, b"#Chan", OP)]
+    events += [join(BOB, b"#Chan"), join(CAROL, b"#chan"), part(BOB, b"#chan")]
+    for event in events:
+        replica.apply(event)
+    assert chan(replica).workers == {}
+    assert chan(replica).members == {ALICE: OP}
+    hub = build(*events[:4], events[5])
+    assert chan(hub).workers == {0: 1}
+    assert {k: v for k, v in describe(replica).items() if k != "channels"} == {
+        k: v for k, v in describe(hub).items() if k != "channels"
+    }
+
+
+def test_users_share_equal_bytes_and_the_table_stays_bounded() -> None:
+    """Users from one host, with one username or realname, hold one bytes object for it
+    (``State.shared``: every worker holds every user); the table of values is emptied when it
+    reaches its bound, so it never grows without end."""
+    state = State()
+    for uid, nick in ((ALICE, b"alice"), (BOB, b"bob")):
+        record = list(intro(uid, nick))
+        # fresh objects, as each record brings (bytes(bytearray(...)) is never a constant)
+        record[3:6] = [
+            bytes(bytearray(b"~web")),
+            bytes(bytearray(b"10.0.0.9")),
+            bytes(bytearray(b"Real")),
+        ]
+        state.apply(tuple(record))
+    alice, bob = state.users[ALICE], state.users[BOB]
+    assert (alice.username, alice.host, alice.realname) == (b"~web", b"10.0.0.9", b"Real")
+    assert alice.host is bob.host
+    assert alice.username is bob.username and alice.realname is bob.realname
+    for i in range(SHARED_BYTES + 1):
+        state.shared(b"value %d" % i)
+    assert len(state._shared) <= SHARED_BYTES
 
 
 def test_join_adds_a_local_member_to_the_fanout_list() -> None:
@@ -362,7 +405,7 @@ def test_leaving_removes_the_member(leave: Record) -> None:
     c = chan(state)
     assert c.members == {ALICE: OP}
     assert BOB not in c.members
-    assert BOB not in state.users or state.users[BOB].channels == []
+    assert BOB not in state.users or state.users[BOB].channels == ()
 
 
 @pytest.mark.parametrize(
@@ -378,7 +421,7 @@ def test_an_empty_channel_disappears(leave: Record) -> None:
     assert state.apply(leave)
     assert state.channels == {}
     if ALICE in state.users:
-        assert state.users[ALICE].channels == []
+        assert state.users[ALICE].channels == ()
         assert state.apply(join(ALICE, b"#solo", OP, created=1))
         fresh = chan(state, b"#solo")
         assert (fresh.password, fresh.bans, fresh.created) == (b"", [], 1)
@@ -998,3 +1041,27 @@ def test_certificate_fingerprints_survive_a_snapshot() -> None:
     assert copy.accounts[b"alice"].certfps == (fp,)
     assert copy.account_by_certfp(fp) is copy.accounts[b"alice"]
     assert copy.account_by_certfp(b"cd" * 32) is None and copy.account_by_certfp(b"") is None
+
+
+def test_a_users_rare_fields_are_made_only_when_one_changes() -> None:
+    """away, account, certfp, ip, oper and privileges read as they start while the user has
+    no :class:`UserRare` (every worker holds every user: most never change them); the first
+    change makes it, and the address stays the one the user connected from after a CHGHOST."""
+    user = User(ALICE, b"alice", b"~alice", b"10.0.0.1", b"Real", 0, 1)
+    user.away, user.account, user.certfp, user.oper = b"", None, b"", b""
+    user.ip = b"10.0.0.1"
+    assert user._rare is None
+    assert (user.away, user.account, user.certfp, user.ip, user.oper) == (
+        b"",
+        None,
+        b"",
+        b"10.0.0.1",
+        b"",
+    )
+    assert user.privileges == frozenset()
+    user.away = b"lunch"
+    assert user._rare is not None and user.away == b"lunch"
+    state = build(intro(BOB, b"bob"))
+    state.apply(make(EChghost, ALICE, BOB, b"~b", b"cloak.example", T0))
+    bob = state.users[BOB]
+    assert (bob.host, bob.ip, bob.away) == (b"cloak.example", b"10.0.0.2", b"")

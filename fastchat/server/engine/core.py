@@ -150,7 +150,7 @@ class WorkerCore:
         self.incarnation = incarnation
         self.log = log
         self.caps = caps
-        self.state = State()
+        self.state = State(routes=False)  # the hub routes; a worker needs no Channel.workers
         self.state.whowas_size = config.whowas_size
         self.clients: dict[int, Client] = {}  # uid -> local connection (registered or not)
         self.dirty: list[Client] = []
@@ -552,7 +552,8 @@ class WorkerCore:
     def connect(self, ip: bytes, now: float) -> Client:
         self._now = now
         self._next_uid += 1
-        client = Client(self._next_uid, ip, now, MAX_INPUT_LINE)
+        # the address shared with every other client and user from it (State.shared)
+        client = Client(self._next_uid, self.state.shared(ip), now, MAX_INPUT_LINE)
         self.clients[client.uid] = client
         return client
 

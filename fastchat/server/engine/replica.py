@@ -370,6 +370,8 @@ class Replica:
             return
         user = self.state.users[uid]
         client.user = user
+        # the state's copies, shared with other users (State.shared): the client's own go
+        client.nick, client.username, client.realname = user.nick, user.username, user.realname
         client.source = b":" + user.mask + b" "
         feed(client, Input.INTRO)
         self.state.local[uid] = client

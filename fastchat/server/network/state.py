@@ -81,6 +81,10 @@ BOT_MODE = b"B"
 WHOWAS_SIZE = 1000
 #: The longest realname (USER's, SETNAME's), announced as ISUPPORT ``NAMELEN`` (IRCv3 setname).
 REALNAMELEN = 100
+#: How many distinct usernames, hosts and realnames a state keeps to share (:meth:`State.shared`)
+SHARED_BYTES = 4096
+#: A channel's invites while it has none: shared, replaced by a set at the first INVITE
+NO_INVITES: frozenset[int] = frozenset()
 
 
 class WhowasEntry(NamedTuple):
@@ -225,21 +229,32 @@ class Snapshot(NamedTuple):
     accounts: tuple[tuple[Any, ...], ...]  # Account rows (those awaiting VERIFY too)
 
 
+class UserRare:
+    """The fields of a :class:`User` that most users leave as they start (away, logged in,
+    a client certificate, an operator, a changed host): held apart, and made only when one of
+    them changes, because every worker and the hub hold every user (issue 14's idle memory:
+    seven fields and the folded nick held apart take a user from 160 bytes to 112)."""
+
+    __slots__ = ("account", "away", "certfp", "ip", "modes", "oper", "privileges")
+
+    def __init__(self, ip: bytes) -> None:
+        self.ip = ip
+        self.modes = b""
+        self.away = b""
+        self.account: bytes | None = None
+        self.certfp = b""
+        self.oper = b""
+        self.privileges: frozenset[str] = NO_PRIVILEGES
+
+
 class User:
     """A registered user somewhere on the network."""
 
     __slots__ = (
-        "account",
-        "away",
-        "certfp",
+        "_rare",
         "channels",
         "host",
-        "ip",
-        "key",
-        "modes",
         "nick",
-        "oper",
-        "privileges",
         "realname",
         "signon",
         "uid",
@@ -260,32 +275,112 @@ class User:
         self.uid = uid
         self.username = username
         self.host = host
-        # The address the user connected from: its host until a CHGHOST changes that (no
-        # DNS lookups here). WHOX ``%i`` shows it to the user and to operators who ``see``.
-        self.ip = host
         self.rename(nick)
         self.realname = realname
         self.worker = worker
         self.signon = signon
-        self.away = b""
-        # The services account the user is logged in to, None for none (what IRCv3
-        # extended-join shows as ``*``). Nothing sets it yet: accounts (issue 12) will, and
-        # then tell the channels (``Replica.notify_account``, IRCv3 account-notify).
-        self.account: bytes | None = None
-        # The SHA-256 fingerprint of the TLS client certificate it connected with (b"":
-        # none): WHOIS 276 shows it to the user and to operators (CertFP)
-        self.certfp = b""
-        self.modes = b""  # user modes, sorted letters; "i" (invisible) matters to others
-        # Operator (user mode +o): the [[oper]] block's name and what it may do (the
-        # sequencer's overrides, WHO/WHOIS "see"; its worker copies them to the client).
-        self.oper = b""
-        self.privileges: frozenset[str] = NO_PRIVILEGES
-        self.channels: list[Channel] = []  # a list: a user is in few channels, and it is small
+        # A tuple, rebuilt on JOIN and PART: a user is in few channels, and every worker
+        # holds every user, so an idle one in one channel costs 48 bytes here, not a list's 88
+        self.channels: tuple[Channel, ...] = ()
+        # away, account, certfp, ip, modes, oper, privileges: None while all are as they start
+        self._rare: UserRare | None = None
+
+    def rare(self) -> UserRare:
+        """The rare fields, made now if they were not (with ``ip`` the host as it is)."""
+        rare = self._rare
+        if rare is None:
+            rare = self._rare = UserRare(self.host)
+        return rare
+
+    # The address the user connected from: its host until a CHGHOST changes that (no DNS
+    # lookups here). WHOX ``%i`` shows it to the user and to operators who ``see``.
+    @property
+    def ip(self) -> bytes:
+        rare = self._rare
+        return self.host if rare is None else rare.ip
+
+    @ip.setter
+    def ip(self, value: bytes) -> None:
+        if self._rare is not None or value != self.host:
+            self.rare().ip = value
+
+    @property
+    def away(self) -> bytes:
+        rare = self._rare
+        return b"" if rare is None else rare.away
+
+    @away.setter
+    def away(self, value: bytes) -> None:
+        if self._rare is not None or value:
+            self.rare().away = value
+
+    # The services account the user is logged in to, None for none (what IRCv3
+    # extended-join shows as ``*``; ``Replica.notify_account``, IRCv3 account-notify).
+    @property
+    def account(self) -> bytes | None:
+        rare = self._rare
+        return None if rare is None else rare.account
+
+    @account.setter
+    def account(self, value: bytes | None) -> None:
+        if self._rare is not None or value is not None:
+            self.rare().account = value
+
+    # The SHA-256 fingerprint of the TLS client certificate it connected with (b"": none):
+    # WHOIS 276 shows it to the user and to operators (CertFP)
+    @property
+    def certfp(self) -> bytes:
+        rare = self._rare
+        return b"" if rare is None else rare.certfp
+
+    @certfp.setter
+    def certfp(self, value: bytes) -> None:
+        if self._rare is not None or value:
+            self.rare().certfp = value
+
+    # Operator (user mode +o): the [[oper]] block's name and what it may do (the
+    # sequencer's overrides, WHO/WHOIS "see"; its worker copies them to the client).
+    @property
+    def oper(self) -> bytes:
+        rare = self._rare
+        return b"" if rare is None else rare.oper
+
+    @oper.setter
+    def oper(self, value: bytes) -> None:
+        if self._rare is not None or value:
+            self.rare().oper = value
+
+    @property
+    def privileges(self) -> frozenset[str]:
+        rare = self._rare
+        return NO_PRIVILEGES if rare is None else rare.privileges
+
+    @privileges.setter
+    def privileges(self, value: frozenset[str]) -> None:
+        if self._rare is not None or value:
+            self.rare().privileges = value
 
     def rename(self, nick: bytes) -> None:
-        """Set the nick, and with it the folded key."""
+        """Set the nick (and with it the folded :attr:`key`)."""
         self.nick = nick
-        self.key = fold(nick)
+
+    @property
+    def key(self) -> bytes:
+        """The folded nick, the user's key in ``State.nicks``: folded when asked, not held
+        (a nick already in lower case folds to the same object, so the dict's key costs
+        nothing either)."""
+        return fold(self.nick)
+
+    @property
+    def modes(self) -> bytes:
+        """User modes, sorted letters; "i" (invisible) matters to others."""
+        rare = self._rare
+        return b"" if rare is None else rare.modes
+
+    @modes.setter
+    def modes(self, value: bytes) -> None:
+        if self._rare is not None or value:
+            self.rare().modes = value
 
     @property
     def mask(self) -> bytes:
@@ -335,7 +430,9 @@ class Channel:
         self.key = fold(name)
         self.created = created
         self.members: dict[int, int] = {}  # uid -> OP|VOICE flags
-        self.workers: dict[int, int] = {}  # worker slot -> members there (for routing)
+        # worker slot -> members there: what the hub routes by (empty in a worker's replica:
+        # State.routes)
+        self.workers: dict[int, int] = {}
         self.local: dict[int, Any] = {}  # uid -> this worker's client (fan-out list)
         self.topic = b""
         self.topic_setter = b""
@@ -344,7 +441,9 @@ class Channel:
         self.password = b""  # +k
         self.limit = 0  # +l, 0 = none
         self.bans: list[bytes] = []  # +b masks
-        self.invites: set[int] = set()  # uids invited (for +i)
+        # uids invited (for +i); NO_INVITES until the first INVITE (an empty set is 216 bytes,
+        # and every worker holds every channel)
+        self.invites: set[int] | frozenset[int] = NO_INVITES
         self.hidden: set[int] = set()  # members with the HIDDEN flag (delayed join, +D)
         self.visible: dict[int, None] = {}  # the other members, in the order they were shown
         self.shown_version = 0
@@ -382,6 +481,8 @@ class State:
 
     __slots__ = (
         "_apply_table",
+        "_shared",
+        "_signon",
         "_whowas_log",
         "accounts",
         "channels",
@@ -394,13 +495,17 @@ class State:
         "nicks",
         "opers",
         "pending",
+        "routes",
         "store",
         "users",
         "whowas",
         "whowas_size",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, routes: bool = True) -> None:
+        # Keep ``Channel.workers``, which only the hub routes by: a worker's replica passes
+        # False and saves a dict per channel (every worker holds every channel)
+        self.routes = routes
         self.users: dict[int, User] = {}
         self.nicks: dict[bytes, User] = {}  # folded nick -> user
         self.channels: dict[bytes, Channel] = {}  # folded name -> channel
@@ -436,6 +541,9 @@ class State:
         # nobody may log in to one; its name is taken until it is verified (E_ACCOUNTVERIFY
         # moves it to ``accounts``) or dropped (expired: ``Account.expired``)
         self.pending: dict[bytes, Account] = {}
+        # Usernames, hosts and realnames as this state already holds them (see shared())
+        self._shared: dict[bytes, bytes] = {}
+        self._signon = 0  # the last user's signon (see _intro)
         self._apply_table = {
             E_INTRO: self._intro,
             E_NICK: self._nick,
@@ -494,6 +602,20 @@ class State:
         store = self.store
         return store is None or store.healthy
 
+    def shared(self, value: bytes) -> bytes:
+        """``value``, or an equal bytes object this state holds already: users that connect
+        from one host, or with one client's default username or realname, then share one
+        object (every worker and the hub hold every user, and each record that brings a user
+        arrives with bytes of its own). Bounded: the table is emptied when it holds
+        :data:`SHARED_BYTES` values, so values nobody holds any more do not pile up."""
+        table = self._shared
+        have = table.get(value)
+        if have is None:
+            if len(table) >= SHARED_BYTES:
+                table.clear()
+            table[value] = have = value
+        return have
+
     # -- the one way state changes ------------------------------------------------------------
     def apply(self, event: Record) -> bool:
         """Apply a sequenced event. Returns False when it changed nothing (events are
@@ -504,7 +626,14 @@ class State:
         e = EIntro._make(ev)
         if e.uid in self.users:
             return False
-        user = User(e.uid, e.nick, e.username, e.host, e.realname, e.worker, e.time // 1000)
+        shared = self.shared
+        signon = e.time // 1000
+        if signon == self._signon:  # users that came in the same second share the int
+            signon = self._signon
+        self._signon = signon
+        user = User(
+            e.uid, e.nick, shared(e.username), shared(e.host), shared(e.realname), e.worker, signon
+        )
         user.certfp = e.certfp
         self.users[e.uid] = user
         self.nicks[user.key] = user
@@ -546,12 +675,14 @@ class State:
         else:
             chan.visible[uid] = None
             chan.shown_version += 1
-        chan.workers[user.worker] = chan.workers.get(user.worker, 0) + 1
-        chan.invites.discard(uid)
+        if self.routes:
+            chan.workers[user.worker] = chan.workers.get(user.worker, 0) + 1
+        if uid in chan.invites:
+            chan.invites = (chan.invites - {uid}) or NO_INVITES
         client = self.local.get(uid)
         if client is not None:
             chan.local[uid] = client
-        user.channels.append(chan)
+        user.channels += (chan,)
         return True
 
     def _remove_member(self, chan: Channel, user: User) -> None:
@@ -561,12 +692,13 @@ class State:
         if chan.visible.pop(user.uid, 0) is None:
             chan.shown_version += 1
         if chan in user.channels:
-            user.channels.remove(chan)
-        left = chan.workers[user.worker] - 1
-        if left:
-            chan.workers[user.worker] = left
-        else:
-            del chan.workers[user.worker]
+            user.channels = tuple(c for c in user.channels if c is not chan)
+        if self.routes:
+            left = chan.workers[user.worker] - 1
+            if left:
+                chan.workers[user.worker] = left
+            else:
+                del chan.workers[user.worker]
         if not chan.members:
             del self.channels[chan.key]
 
@@ -608,7 +740,7 @@ class State:
         if user is None:
             return False
         self._remember(user, time)
-        for chan in list(user.channels):
+        for chan in user.channels:
             self._remove_member(chan, user)
         if self.nicks.get(user.key) is user:
             del self.nicks[user.key]
@@ -759,7 +891,7 @@ class State:
         user = self.users.get(e.uid)
         if user is None or user.realname == e.realname:
             return False
-        user.realname = e.realname
+        user.realname = self.shared(e.realname)
         return True
 
     def _chghost(self, ev: Record) -> bool:
@@ -769,7 +901,8 @@ class State:
         user = self.users.get(e.target)
         if user is None or (user.username, user.host) == (e.username, e.host):
             return False
-        user.username, user.host = e.username, e.host
+        user.rare()  # its address stays the one it connected from (``User.ip``)
+        user.username, user.host = self.shared(e.username), self.shared(e.host)
         for chan in user.channels:
             chan.shown_version += 1
         return True
@@ -844,7 +977,7 @@ class State:
         chan = self.channels.get(e.channel)
         if chan is None or e.target in chan.invites:
             return False
-        chan.invites.add(e.target)
+        chan.invites = {*chan.invites, e.target}
         return True
 
     # -- WHOWAS history -------------------------------------------------------------------------
@@ -967,7 +1100,7 @@ class State:
             chan.topic, chan.topic_setter, chan.topic_time = c.topic, c.topic_setter, c.topic_time
             chan.modes, chan.password, chan.limit = c.modes, c.password, c.limit
             chan.bans = list(c.bans)
-            chan.invites = set(c.invites)
+            chan.invites = set(c.invites) if c.invites else NO_INVITES
         self.max_users = max(max_users, len(self.users))
         self._load_whowas(list(map(WhowasEntry._make, whowas)))
         self.command_counts = {incarnation: dict(c) for incarnation, c in counts}

@@ -335,7 +335,16 @@ class Reader:
         self._wake_w.close()
 
     def _run(self) -> None:
+        # The connection opens as the thread starts, not at its first query: opening it
+        # (SQLite's caches, the WAL index, this thread's malloc arena) costs about 0.45 MB
+        # once, and paid at the first JOIN's replay it looked like memory per connection
+        # in the idle benchmark (bench/FINDINGS.md, issue 14); a failure here is retried
+        # at the first query, which then answers with the error.
         conn: sqlite3.Connection | None = None
+        try:
+            conn = db.connect(self.path, readonly=True)
+        except sqlite3.Error as e:
+            log.error("store: cannot open %s for reading yet: %s", self.path, e)
         try:
             while (job := self._jobs.get()) is not None:
                 query, ticket = job
