@@ -1085,3 +1085,37 @@ class BFenced(NamedTuple):
 
 SCHEMAS.update({B_FENCE: BFence, B_FENCED: BFenced})
 _CODES.update({BFence: B_FENCE, BFenced: B_FENCED})
+
+
+# -- channel-affine placement (issue 14): a client's socket handed to another worker ------------
+R_MOVE = 130
+E_MOVE = 131
+
+
+class RMove(NamedTuple):
+    """A worker proposes to hand its local client ``uid`` to worker ``to`` (which holds most
+    members of its channels; see engine/placement.py). Sent under the client's barrier, and
+    only while nothing else is under it: its D_DONE comes after the E_MOVE, or alone (the
+    sequencer refused: the user is not on that worker any more, ``to`` is gone or too full,
+    or it moved too recently)."""
+
+    kind: int
+    uid: int
+    to: int
+
+
+class EMove(NamedTuple):
+    """``uid`` is on worker ``dst`` from now on: everything decided before this went to
+    ``src``, everything after goes to ``dst``. ``src`` hands ``dst`` the socket and the
+    session (runtime/handoff.py); ``dst`` applies nothing after this until it has them."""
+
+    kind: int
+    uid: int
+    src: int
+    dst: int
+    time: int
+
+
+SCHEMAS.update({R_MOVE: RMove, E_MOVE: EMove})
+_CODES.update({RMove: R_MOVE, EMove: E_MOVE})
+STATE_EVENTS = STATE_EVENTS | {E_MOVE}

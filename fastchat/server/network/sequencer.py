@@ -18,7 +18,7 @@ import fnmatch
 import hmac
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import lru_cache
 from typing import Protocol
 
@@ -47,6 +47,7 @@ from fastchat.server.network.records import (
     R_KLINE,
     R_LOGIN,
     R_MODE,
+    R_MOVE,
     R_NICK,
     R_OPER,
     R_PART,
@@ -90,6 +91,7 @@ from fastchat.server.network.records import (
     EKline,
     ELogin,
     EMode,
+    EMove,
     ENick,
     EOper,
     EPart,
@@ -111,6 +113,7 @@ from fastchat.server.network.records import (
     RKill,
     RKline,
     RLogin,
+    RMove,
     ROper,
     RPart,
     RPendingDrop,
@@ -175,6 +178,12 @@ class Router(Protocol):
 #: The requests answered without D_DONE (see :meth:`Sequencer.handle`)
 _NO_DONE = frozenset({R_COUNTS, R_HISTSYNC})
 
+#: Channel-affine placement (R_MOVE, engine/placement.py): a worker may take a moving user
+#: while it holds at most this many times the average number of users per worker, or the
+#: average plus ``PLACEMENT_SLACK`` (so that a small network can cluster a room at all).
+PLACEMENT_LOAD_FACTOR = 1.5
+PLACEMENT_SLACK = 16
+
 
 @lru_cache(maxsize=1024)
 def _mask_regex(mask: bytes) -> re.Pattern[str]:
@@ -232,7 +241,7 @@ def kline_matches(mask: bytes, user: User) -> bool:
 class Sequencer:
     """Decides requests against the authoritative :class:`State` and routes the outcome."""
 
-    __slots__ = ("_now", "_table", "config", "kept", "router", "state")
+    __slots__ = ("_moved_at", "_now", "_table", "config", "kept", "router", "state", "workers")
 
     def __init__(self, state: State, config: Config, router: Router) -> None:
         self.state = state
@@ -275,7 +284,13 @@ class Sequencer:
             R_VERIFY: self._verify,
             R_PENDINGDROP: self._pending_drop,
             R_CERTFP: self._certfp,
+            R_MOVE: self._move,
         }
+        # The workers that are up (the hub's links); none where the sequencer runs inside the
+        # one worker, so that nothing ever moves there.
+        self.workers: Callable[[], Collection[int]] = tuple
+        # when each user last moved (ms), for ``placement_interval``; pruned as it grows
+        self._moved_at: dict[int, int] = {}
 
     def handle(self, origin: int, request: Record, now: int) -> None:
         """Decide one request from worker ``origin`` at ``now`` (Unix time in milliseconds,
@@ -657,6 +672,33 @@ class Sequencer:
         q = RQuit._make(r)
         if q.uid in self.state.users:
             self.router.event(make(EQuit, q.uid, q.reason, now))
+
+    def _move(self, origin: int, r: Record, now: int) -> None:
+        """Channel-affine placement: move ``uid`` to worker ``to``, if it is still on the
+        worker that asks, ``to`` is up and not too full, and it has not moved within
+        ``placement_interval`` (no ping-pong). Decided here, in the one order, so two
+        workers' proposals never cross and the load check sees every earlier move.
+        A refusal is the D_DONE alone (:meth:`handle`)."""
+        m = RMove._make(r)
+        user = self.state.users.get(m.uid)
+        if user is None or user.worker != origin or m.to == origin:
+            return
+        workers = self.workers()
+        if m.to not in workers:
+            return
+        last = self._moved_at.get(m.uid)
+        interval = int(self.config.placement_interval * 1000)
+        if last is not None and now - last < interval:
+            return
+        users = self.state.users
+        average = len(users) / max(1, len(workers))
+        there = sum(1 for u in users.values() if u.worker == m.to)  # (moves are rare)
+        if there + 1 > max(average * PLACEMENT_LOAD_FACTOR, average + PLACEMENT_SLACK):
+            return
+        if len(self._moved_at) > 4096:
+            self._moved_at = {u: t for u, t in self._moved_at.items() if now - t < interval}
+        self._moved_at[m.uid] = now
+        self.router.event(make(EMove, m.uid, origin, m.to, now))
 
     def _away(self, origin: int, r: Record, now: int) -> None:
         a = RAway._make(r)

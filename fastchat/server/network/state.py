@@ -30,6 +30,7 @@ from fastchat.server.network.records import (
     E_KLINE,
     E_LOGIN,
     E_MODE,
+    E_MOVE,
     E_NICK,
     E_OPER,
     E_PART,
@@ -56,6 +57,7 @@ from fastchat.server.network.records import (
     EKline,
     ELogin,
     EMode,
+    EMove,
     ENick,
     EOper,
     EPart,
@@ -439,6 +441,7 @@ class State:
             E_STORE: self._store,
             E_ACCOUNTVERIFY: self._account_verify,
             E_ACCOUNTCERTS: self._account_certs,
+            E_MOVE: self._move,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -522,6 +525,23 @@ class State:
         if client is not None:
             chan.local[uid] = client
         user.channels.append(chan)
+        return True
+
+    def _move(self, ev: Record) -> bool:
+        """A user's connection moved to another worker (engine/placement.py): route its
+        channels' messages and its private messages there from now on."""
+        e = EMove._make(ev)
+        user = self.users.get(e.uid)
+        if user is None or user.worker != e.src or e.src == e.dst:
+            return False
+        for chan in user.channels:
+            left = chan.workers[e.src] - 1
+            if left:
+                chan.workers[e.src] = left
+            else:
+                del chan.workers[e.src]
+            chan.workers[e.dst] = chan.workers.get(e.dst, 0) + 1
+        user.worker = e.dst
         return True
 
     def _remove_member(self, chan: Channel, user: User) -> None:

@@ -115,6 +115,7 @@ class Hub:
         self.sequencer.kept = self.storage.kept  # where a joiner's replay ends (EJoin.kept)
         self.sel = selectors.DefaultSelector()
         self.links: dict[int, Link] = {}  # worker slot -> link
+        self.sequencer.workers = self.links.keys  # where a user may move (R_MOVE)
         self.out: dict[int, list[Record]] = {}
         self.stopping = False
         # The supervisor is stopping the server (SIGUSR1): workers are about to close their
