@@ -153,6 +153,9 @@ class Worker:
         self.mailing: dict[concurrent.futures.Future[tuple[MailOutcome, str]], int] = {}
         # Channel-affine placement (engine/placement.py): sockets handed between workers
         self.handoff: Handoff | None = None
+        # Fault injection for the test suite (--test-hooks only): die at the first hand-off
+        # (``handoff``: before sending the session; ``arrival``: on receiving one)
+        self.crash_at = os.environ.get("FASTCHAT_TEST_CRASH_AT", "") if config.test_hooks else ""
 
     # -- setup ---------------------------------------------------------------------------------
     def _register(self, fileobj: Any, events: int, handler: Callable[[int], None]) -> None:
@@ -438,6 +441,9 @@ class Worker:
         its session; a client whose new worker cannot be reached is closed (that worker is
         gone, and its users with it: the hub quits them)."""
         assert self.handoff is not None
+        if self.crash_at == "handoff":
+            log.error("worker %d: dying before a hand-off (FASTCHAT_TEST_CRASH_AT)", self.slot)
+            os._exit(70)
         for dst, session, client in self.core.placement.take_outgoing():
             sock = None
             if client is not None:
@@ -459,6 +465,9 @@ class Worker:
 
     def _arrived(self, session: bytes, sock: socket.socket | None) -> None:
         """A session came from another worker (runtime/handoff.py), with its socket."""
+        if self.crash_at == "arrival":
+            log.error("worker %d: dying at a hand-off (FASTCHAT_TEST_CRASH_AT)", self.slot)
+            os._exit(70)
         self.core._now = self.now
         try:
             kept = self.core.placement.arrived(session, sock)

@@ -1,0 +1,130 @@
+"""Channel-affine placement without sockets (issue 14 part 3): the session that travels with a
+client (engine/placement.py), the E_MOVE in the state, and the sequencer's rules for R_MOVE.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fastchat.server.connection import Client
+from fastchat.server.engine.placement import (
+    REBUILT_FIELDS,
+    SESSION_FIELDS,
+    adopt_session,
+    export_session,
+    gone_session,
+    session_uid,
+)
+from fastchat.server.network.records import E_MOVE, EJoin, EMove, Record, RMove, RRegister, make
+from fastchat.server.network.sequencer import PLACEMENT_SLACK
+from fastchat.server.network.state import State
+from fastchat.server.registration import Phase
+from tests.unit.test_sequencer import ALICE, BOB, CAROL, NOW, Net, dones, events
+
+
+def test_every_client_field_travels_or_is_rebuilt() -> None:
+    """A field added to Client must be given a place in the session (or a reason why not)."""
+    assert set(SESSION_FIELDS).isdisjoint(REBUILT_FIELDS)
+    assert set(SESSION_FIELDS) | set(REBUILT_FIELDS) == set(Client.__slots__)
+
+
+def test_a_session_round_trips() -> None:
+    client = Client(0x500000007, b"10.0.0.1", 123.5, 600)
+    client.nick, client.username, client.caps, client.msgs = b"moe", b"~moe", 0b1011, 42
+    client.phase = Phase.REGISTERED
+    client.inq = [b"PRIVMSG #x :held", b"PING t"]
+    client.inq_bytes = 25
+    client.flood_clock = 130.25
+    client.linebuf.feed(b"PRIVMSG #x :unfini")
+    client.pending = [b"line 2\r\n", b"line 3\r\n"]
+    client.outbuf = bytearray(b"ne 1\r\n")  # what the kernel refused, the oldest
+    session = export_session(client, [(b"alice", b"Alice")], 99.0)
+    assert session_uid(session) == client.uid
+    adopted = adopt_session(session, 600)
+    assert adopted is not None
+    new, owed, monitored, moved_at = adopted
+    assert owed == b"ne 1\r\nline 2\r\nline 3\r\n"  # the output owed, in order
+    assert monitored == [(b"alice", b"Alice")] and moved_at == 99.0
+    assert all(getattr(new, f) == getattr(client, f) for f in SESSION_FIELDS)
+    assert new.phase is Phase.REGISTERED and new.uid == client.uid
+    assert new.linebuf.feed(b"shed\r\n") == [b"PRIVMSG #x :unfinished"]
+    assert adopt_session(gone_session(7), 600) is None and session_uid(gone_session(7)) == 7
+
+
+@pytest.mark.parametrize("junk", [b"", b"\x00\x01", b"not marshal"])
+def test_junk_is_no_session(junk: bytes) -> None:
+    with pytest.raises(ValueError):
+        session_uid(junk)
+
+
+def test_e_move_reroutes_the_users_channels() -> None:
+    state = State()
+    net = Net()
+    for uid in (ALICE, BOB, CAROL):
+        net.register(uid)
+        net.join(uid, b"#room")
+    state.load_snapshot(net.state.snapshot())
+    chan = state.channels[b"#room"]
+    assert chan.workers == {0: 1, 1: 1, 2: 1}
+    move = make(EMove, BOB, 1, 2, NOW)
+    assert state.apply(move)
+    assert chan.workers == {0: 1, 2: 2} and state.users[BOB].worker == 2
+    assert not state.apply(move), "applied twice (a replay after a hub restart): no change"
+    state.apply(make(EJoin, BOB, b"#other", 0, NOW, (), NOW))
+    assert state.channels[b"#other"].workers == {2: 1}
+
+
+def net_with_workers(*workers: int) -> Net:
+    net = Net()
+    net.sequencer.workers = lambda: workers
+    for uid in (ALICE, BOB, CAROL):
+        net.register(uid)
+        net.join(uid, b"#room")
+    return net
+
+
+def test_the_sequencer_moves_a_user_and_answers() -> None:
+    net = net_with_workers(0, 1, 2)
+    out = net.handle(make(RMove, BOB, 2), origin=1)
+    assert events(out) == [make(EMove, BOB, 1, 2, NOW)]
+    assert dones(out) == [(1, BOB)], "the D_DONE follows the E_MOVE, to the old worker"
+    assert net.state.users[BOB].worker == 2
+
+
+@pytest.mark.parametrize(
+    ("why", "origin", "to", "workers"),
+    [
+        ("one worker: the sequencer knows no workers", 1, 2, ()),
+        ("not on the worker that asks", 0, 2, (0, 1, 2)),
+        ("to where it is", 1, 1, (0, 1, 2)),
+        ("to a worker that is not up", 1, 3, (0, 1, 2)),
+    ],
+)
+def test_the_sequencer_refuses(why: str, origin: int, to: int, workers: tuple[int, ...]) -> None:
+    net = net_with_workers(*workers)
+    out = net.handle(make(RMove, BOB, to), origin=origin)
+    assert not [e for e in events(out) if e[0] == E_MOVE], why
+    assert dones(out) == [(origin, BOB)], "a refusal is the D_DONE alone"
+    assert net.state.users[BOB].worker == 1
+
+
+def test_no_second_move_within_the_interval() -> None:
+    net = net_with_workers(0, 1, 2)
+    assert events(net.handle(make(RMove, BOB, 2), origin=1))
+    assert not events(net.handle(make(RMove, BOB, 0), origin=2, now=NOW + 1000))
+    interval = int(net.config.placement_interval * 1000)
+    assert events(net.handle(make(RMove, BOB, 0), origin=2, now=NOW + interval))
+
+
+def test_no_move_onto_a_full_worker() -> None:
+    net = net_with_workers(0, 1, 2)
+    for i in range(2 * PLACEMENT_SLACK):  # crowd worker 2 past the average + slack
+        uid = 100 + i
+        net.handle(make_register(uid), origin=2)
+    assert not events(net.handle(make(RMove, BOB, 2), origin=1))
+    assert events(net.handle(make(RMove, BOB, 0), origin=1))
+
+
+def make_register(uid: int) -> Record:
+    nick = b"u%d" % uid
+    return make(RRegister, uid, nick, b"~u", b"host", b"U")
