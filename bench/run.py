@@ -54,6 +54,8 @@ class Scenario:
 TAGGED = "server-time message-tags echo-message"
 #: The "-nohistory" scenarios: fastchat keeps no history (issue 12), against the default
 NO_HISTORY = ("--no-history",)
+#: The "-affine" scenarios: channel-affine placement (issue 14 part 3), against the default
+AFFINE = ("--placement", "affine")
 #: The transports besides plain TCP (issue 13): the listener each needs, on a free port
 TLS = ("--tls-port", "-1")
 WEB = ("--web-port", "-1")
@@ -77,6 +79,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("rooms", ROOMS, "throughput"),
         Scenario("rooms-nohistory", ROOMS, "throughput", NO_HISTORY),
         Scenario("rooms-small", ROOMS_SMALL, "throughput"),
+        Scenario("rooms-affine", ROOMS, "throughput", AFFINE),
+        Scenario("rooms-small-affine", ROOMS_SMALL, "throughput", AFFINE),
         # rooms, and meanwhile one more member of the first room asks for its latest 100
         # lines every 20 ms: how long a CHATHISTORY answer takes under load
         Scenario("history", ROOMS, "throughput", history_probe=ProbeSpec()),
@@ -143,6 +147,9 @@ def measure(
             history = Prober(srv.host, srv.port, spec) if spec else None
 
             def on_window(seconds: float) -> None:
+                if server == "fastchat" and scenario.server_args == AFFINE:
+                    # clients moved after they joined: where they sit once the load runs
+                    held.update(peers.worker_of_ports(srv.tree()))
                 if spy is not None:
                     spy.start(seconds)
                 if history is not None:

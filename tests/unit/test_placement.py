@@ -15,11 +15,11 @@ from fastchat.server.engine.placement import (
     gone_session,
     session_uid,
 )
-from fastchat.server.network.records import E_MOVE, EJoin, EMove, Record, RMove, RRegister, make
+from fastchat.server.network.records import E_MOVE, EJoin, EMove, RMove, RPart, RRegister, make
 from fastchat.server.network.sequencer import PLACEMENT_SLACK
 from fastchat.server.network.state import State
 from fastchat.server.registration import Phase
-from tests.unit.test_sequencer import ALICE, BOB, CAROL, NOW, Net, dones, events
+from tests.unit.test_sequencer import ALICE, BOB, CAROL, DAVE, NOW, WORKER, Net, dones, events
 
 
 def test_every_client_field_travels_or_is_rebuilt() -> None:
@@ -75,56 +75,59 @@ def test_e_move_reroutes_the_users_channels() -> None:
 
 
 def net_with_workers(*workers: int) -> Net:
+    """#room: alice on worker 0, bob on 1, carol and dave on 2 (see test_sequencer)."""
     net = Net()
     net.sequencer.workers = lambda: workers
-    for uid in (ALICE, BOB, CAROL):
+    for uid in (ALICE, BOB, CAROL, DAVE):
         net.register(uid)
         net.join(uid, b"#room")
     return net
 
 
-def test_the_sequencer_moves_a_user_and_answers() -> None:
+def test_the_sequencer_moves_a_user_where_its_channel_is() -> None:
     net = net_with_workers(0, 1, 2)
-    out = net.handle(make(RMove, BOB, 2), origin=1)
-    assert events(out) == [make(EMove, BOB, 1, 2, NOW)]
+    out = net.handle(make(RMove, BOB, 0), origin=1)  # (its replica's pick is only a hint)
+    assert events(out) == [make(EMove, BOB, 1, 2, NOW)], "to where most of #room is"
     assert dones(out) == [(1, BOB)], "the D_DONE follows the E_MOVE, to the old worker"
     assert net.state.users[BOB].worker == 2
+    assert net.chan(b"#room").workers == {0: 1, 2: 3}
 
 
 @pytest.mark.parametrize(
-    ("why", "origin", "to", "workers"),
+    ("why", "uid", "origin", "workers"),
     [
-        ("one worker: the sequencer knows no workers", 1, 2, ()),
-        ("not on the worker that asks", 0, 2, (0, 1, 2)),
-        ("to where it is", 1, 1, (0, 1, 2)),
-        ("to a worker that is not up", 1, 3, (0, 1, 2)),
+        ("one worker: the sequencer knows no workers", BOB, 1, ()),
+        ("not on the worker that asks", BOB, 0, (0, 1, 2)),
+        ("nothing to gain: carol is where most of #room is", CAROL, 2, (0, 1, 2)),
+        ("where it belongs is not up", BOB, 1, (0, 1)),
     ],
 )
-def test_the_sequencer_refuses(why: str, origin: int, to: int, workers: tuple[int, ...]) -> None:
+def test_the_sequencer_refuses(why: str, uid: int, origin: int, workers: tuple[int, ...]) -> None:
     net = net_with_workers(*workers)
-    out = net.handle(make(RMove, BOB, to), origin=origin)
+    out = net.handle(make(RMove, uid, 0), origin=origin)
     assert not [e for e in events(out) if e[0] == E_MOVE], why
-    assert dones(out) == [(origin, BOB)], "a refusal is the D_DONE alone"
-    assert net.state.users[BOB].worker == 1
+    assert dones(out) == [(origin, uid)], "a refusal is the D_DONE alone"
+    assert net.state.users[uid].worker == WORKER[uid]
 
 
 def test_no_second_move_within_the_interval() -> None:
     net = net_with_workers(0, 1, 2)
     assert events(net.handle(make(RMove, BOB, 2), origin=1))
+    for uid in (CAROL, DAVE):
+        net.handle(make(RPart, uid, b"#room", b""))
+    # #room is alice (worker 0) and bob (now on 2): bob would go to 0, but not at once
     assert not events(net.handle(make(RMove, BOB, 0), origin=2, now=NOW + 1000))
     interval = int(net.config.placement_interval * 1000)
-    assert events(net.handle(make(RMove, BOB, 0), origin=2, now=NOW + interval))
+    later = NOW + interval
+    assert events(net.handle(make(RMove, BOB, 0), origin=2, now=later)) == [
+        make(EMove, BOB, 2, 0, later)
+    ]
 
 
 def test_no_move_onto_a_full_worker() -> None:
     net = net_with_workers(0, 1, 2)
     for i in range(2 * PLACEMENT_SLACK):  # crowd worker 2 past the average + slack
         uid = 100 + i
-        net.handle(make_register(uid), origin=2)
+        net.handle(make(RRegister, uid, b"u%d" % uid, b"~u", b"host", b"U"), origin=2)
     assert not events(net.handle(make(RMove, BOB, 2), origin=1))
-    assert events(net.handle(make(RMove, BOB, 0), origin=1))
-
-
-def make_register(uid: int) -> Record:
-    nick = b"u%d" % uid
-    return make(RRegister, uid, nick, b"~u", b"host", b"U")
+    assert net.state.users[BOB].worker == 1

@@ -68,6 +68,7 @@ from fastchat.irc.casemap import fold
 from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.connection import Client
 from fastchat.server.network.records import EMove, Record, RMove, RQuit, make
+from fastchat.server.network.sequencer import affine_worker
 from fastchat.server.registration import Phase
 
 if TYPE_CHECKING:
@@ -227,19 +228,8 @@ class Placement:
         now = core.now
         if now - self.moved_at.get(uid, -1e9) < core.config.placement_interval:
             return
-        scores: dict[int, float] = {}
-        for chan in user.channels:
-            if chan.key in self.autojoin or len(chan.members) < 2:
-                continue
-            share = 1.0 / (len(chan.members) - 1)  # the client itself not counted
-            for slot, count in chan.workers.items():
-                if slot == user.worker:
-                    count -= 1
-                scores[slot] = scores.get(slot, 0.0) + count * share
-        if not scores:
-            return
-        best = max(scores, key=lambda slot: (scores[slot], slot == user.worker))
-        if best != user.worker and scores[best] > scores.get(user.worker, 0.0):
+        best = affine_worker(user, self.autojoin)
+        if best is not None:
             self.wanted[uid] = (best, now + WANT_FOR)
 
     def propose(self, movable: Any) -> None:

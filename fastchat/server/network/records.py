@@ -1093,11 +1093,12 @@ E_MOVE = 131
 
 
 class RMove(NamedTuple):
-    """A worker proposes to hand its local client ``uid`` to worker ``to`` (which holds most
-    members of its channels; see engine/placement.py). Sent under the client's barrier, and
-    only while nothing else is under it: its D_DONE comes after the E_MOVE, or alone (the
-    sequencer refused: the user is not on that worker any more, ``to`` is gone or too full,
-    or it moved too recently)."""
+    """A worker proposes to hand its local client ``uid`` to another worker: ``to``, where
+    its replica saw most members of the client's channels, is a hint; the sequencer picks
+    the worker again from its own state (engine/placement.py). Sent under the client's
+    barrier, and only while nothing else is under it: its D_DONE comes after the E_MOVE, or
+    alone (refused: the user is not on that worker any more, no worker is better for it now,
+    or the better one is down or too full, or the user moved too recently)."""
 
     kind: int
     uid: int
