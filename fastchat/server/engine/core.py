@@ -780,8 +780,12 @@ class WorkerCore:
     def _e_join_placed(self, rec: Record) -> None:
         """E_JOIN with channel-affine placement: a local joiner may want another worker."""
         self.replica.table[E_JOIN](rec)
-        if rec[1] in self.clients:  # EJoin.uid
-            self.placement.consider(rec[1])
+        uid = rec[1]  # EJoin.uid
+        if uid in self.clients:
+            self.placement.consider(uid)
+        chan = self.state.channel(rec[2])  # EJoin.channel
+        if chan is not None and chan.local:
+            self.placement.reconsider(chan, uid)
 
     def _d_kill(self, rec: Record) -> None:
         d = DKill._make(rec)

@@ -69,6 +69,7 @@ from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.connection import Client
 from fastchat.server.network.records import EMove, Record, RMove, RQuit, make
 from fastchat.server.network.sequencer import affine_worker
+from fastchat.server.network.state import Channel
 from fastchat.server.registration import Phase
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ if TYPE_CHECKING:
 HANDOFF_TIMEOUT = 2.0
 #: Seconds a wish to move waits for its client to become quiescent before it is dropped.
 WANT_FOR = 5.0
+#: A join or a move makes this worker look again at a channel's local members, up to this many.
+RECONSIDER_UP_TO = 64
 #: The :class:`Client` fields that travel as they are (everything else is named below).
 SESSION_FIELDS = (
     "account",
@@ -232,6 +235,18 @@ class Placement:
         if best is not None:
             self.wanted[uid] = (best, now + WANT_FOR)
 
+    def reconsider(self, chan: Channel, but: int) -> None:
+        """Someone joined ``chan`` or moved: its local members (but ``but``) may be better
+        off elsewhere now. A member that stayed because its worker held the most of the
+        channel when it joined would otherwise stay when the channel gathers elsewhere.
+        Not for an autojoin channel, nor a big one (where it would cost a pass over many
+        members per join, and a member's share of it hardly moves)."""
+        if chan.key in self.autojoin or len(chan.local) > RECONSIDER_UP_TO:
+            return
+        for uid in chan.local:
+            if uid != but:
+                self.consider(uid)
+
     def propose(self, movable: Any) -> None:
         """The shell's turn: propose each wanted move whose client is quiescent now (and
         ``movable(client)``: plain TCP); drop wishes that waited too long."""
@@ -261,6 +276,9 @@ class Placement:
         e = EMove._make(rec)
         if not core.state.apply(rec):
             return
+        user = core.state.users[e.uid]
+        for chan in user.channels:
+            self.reconsider(chan, e.uid)
         if e.src == core.slot:
             self._leave(e.uid, e.dst)
         elif e.dst == core.slot:
