@@ -38,13 +38,14 @@ def test_a_session_round_trips() -> None:
     client.linebuf.feed(b"PRIVMSG #x :unfini")
     client.pending = [b"line 2\r\n", b"line 3\r\n"]
     client.outbuf = bytearray(b"ne 1\r\n")  # what the kernel refused, the oldest
-    session = export_session(client, [(b"alice", b"Alice")], 99.0)
+    session = export_session(client, [(b"alice", b"Alice")], 99.0, (140.0, b"alice"))
     assert session_uid(session) == client.uid
     adopted = adopt_session(session, 600)
     assert adopted is not None
-    new, owed, monitored, moved_at = adopted
+    new, owed, monitored, moved_at, deadline = adopted
     assert owed == b"ne 1\r\nline 2\r\nline 3\r\n"  # the output owed, in order
     assert monitored == [(b"alice", b"Alice")] and moved_at == 99.0
+    assert deadline == (140.0, b"alice")
     assert all(getattr(new, f) == getattr(client, f) for f in SESSION_FIELDS)
     assert new.phase is Phase.REGISTERED and new.uid == client.uid
     assert new.linebuf.feed(b"shed\r\n") == [b"PRIVMSG #x :unfinished"]

@@ -130,12 +130,21 @@ REBUILT_FIELDS = {
 }
 
 
+#: What travels with a session besides the client: its MONITOR list, its nick deadline
+_Extras = tuple[list[tuple[bytes, bytes]], tuple[float, bytes] | None]
+
+
 class Stall(Exception):
     """Raised by the ``E_MOVE`` that brings a client here: apply nothing more until it
     arrives (``WorkerCore.apply_batch`` keeps the rest of the batch)."""
 
 
-def export_session(client: Client, monitored: list[tuple[bytes, bytes]], moved_at: float) -> bytes:
+def export_session(
+    client: Client,
+    monitored: list[tuple[bytes, bytes]],
+    moved_at: float,
+    deadline: tuple[float, bytes] | None = None,
+) -> bytes:
     """``client``'s session as bytes for another worker of this server (``marshal``: the
     same interpreter on both sides)."""
     owed = bytes(client.outbuf or b"") + b"".join(client.pending)
@@ -149,6 +158,7 @@ def export_session(client: Client, monitored: list[tuple[bytes, bytes]], moved_a
             owed,
             tuple(monitored),
             moved_at,
+            deadline,
         )
     )
 
@@ -169,22 +179,24 @@ def session_uid(blob: bytes) -> int:
     return data[0]
 
 
-def adopt_session(
-    blob: bytes, max_line: int
-) -> tuple[Client, bytes, list[tuple[bytes, bytes]], float] | None:
+Adopted = tuple[Client, bytes, list[tuple[bytes, bytes]], float, tuple[float, bytes] | None]
+
+
+def adopt_session(blob: bytes, max_line: int) -> Adopted | None:
     """The client a session describes (without user, transport or queue), the output it is
-    owed, its MONITOR list and when it last moved; None for a ``gone`` notice."""
+    owed, its MONITOR list, when it last moved and when nick protection renames it (None:
+    it does not); None for a ``gone`` notice."""
     data = marshal.loads(blob)
     uid, fields = data[0], data[1]
     if fields is None:
         return None
-    _, _, phase, saved, owed, monitored, moved_at = data
+    _, _, phase, saved, owed, monitored, moved_at, deadline = data
     client = Client(uid, b"", 0.0, max_line)
     for name, value in zip(SESSION_FIELDS, fields, strict=True):
         setattr(client, name, value)
     client.phase = Phase(phase)
     client.linebuf.restore(saved)
-    return client, owed, list(monitored), moved_at
+    return client, owed, list(monitored), moved_at, deadline
 
 
 class Placement:
@@ -210,8 +222,8 @@ class Placement:
         # local clients that should move: uid -> (worker, give up at)
         self.wanted: dict[int, tuple[int, float]] = {}
         # clients to hand over at the end of this turn: (worker, uid, the client or None if
-        # gone, its MONITOR list)
-        self.outgoing: list[tuple[int, int, Client | None, list[tuple[bytes, bytes]]]] = []
+        # gone, its MONITOR list and nick protection's deadline)
+        self.outgoing: list[tuple[int, int, Client | None, _Extras]] = []
         # the client whose session this worker waits for: (uid, give up at), and the
         # records received since its E_MOVE (None: not stalled)
         self.arriving: tuple[int, float] | None = None
@@ -301,7 +313,7 @@ class Placement:
         client = core.clients.get(uid)
         if client is None or client.closed or client.quitting:
             # gone already (its R_QUIT follows, or followed, the move): dst waits for nothing
-            self.outgoing.append((dst, uid, None, []))
+            self.outgoing.append((dst, uid, None, ([], None)))
             return
         if client.waiting != 1 or client.slots is not None or client.label is not None:
             core.log.warning(
@@ -322,7 +334,8 @@ class Placement:
         if client.caps & core.special_mask:
             core.tagged -= 1
         client.waiting = max(client.waiting, 1)  # input read from now on is only held
-        self.outgoing.append((dst, uid, client, monitored))
+        extras = (monitored, core.nick_deadlines.pop(uid, None))
+        self.outgoing.append((dst, uid, client, extras))
 
     def take_outgoing(self) -> list[tuple[int, bytes, Client | None]]:
         """For the shell, at the end of the loop turn: each client to hand over, as (its
@@ -330,13 +343,13 @@ class Placement:
         if it was gone already)."""
         now = self.core.now
         out: list[tuple[int, bytes, Client | None]] = []
-        for dst, uid, client, monitored in self.outgoing:
+        for dst, uid, client, (monitored, deadline) in self.outgoing:
             if client is None or client.closed or client.quitting:
                 # (it hung up while detached here: its R_QUIT is on its way, and the shell
                 # closes its socket as usual)
                 out.append((dst, gone_session(uid), None))
                 continue
-            out.append((dst, export_session(client, monitored, now), client))
+            out.append((dst, export_session(client, monitored, now, deadline), client))
             self.moved_at.pop(uid, None)
             client.pending = []
             client.outbuf = None
@@ -368,7 +381,7 @@ class Placement:
         adopted = adopt_session(session, MAX_INPUT_LINE)
         if adopted is None or transport is None:
             return None
-        client, owed, monitored, moved_at = adopted
+        client, owed, monitored, moved_at, deadline = adopted
         user = core.state.users.get(client.uid)
         if user is None:
             return None
@@ -385,6 +398,8 @@ class Placement:
         if client.caps & core.special_mask:
             core.tagged += 1
         self.moved_at[client.uid] = moved_at
+        if deadline is not None:
+            core.nick_deadlines[client.uid] = deadline
         if owed:
             core.queue(client, owed)
         if client.held:
@@ -419,6 +434,13 @@ class Placement:
             self._resume()
         stale = [uid for uid, early in self.early.items() if now >= early[2]]
         return [self.early.pop(uid)[1] for uid in stale]
+
+    def holding(self) -> list[int]:
+        """The users whose clients are on their way here (for a new hub: they are ours)."""
+        held = list(self.early)
+        if self.arriving is not None:
+            held.append(self.arriving[0])
+        return held
 
     def forget(self, uid: int) -> None:
         """A local client is gone."""

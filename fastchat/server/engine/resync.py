@@ -101,7 +101,7 @@ class Resync:
             core.slot,
             core.state.snapshot(),
             # the users we hold, and the one on its way here (engine/placement.py)
-            (*core.state.local, *(core.placement.arriving or ())[:1]),
+            (*core.state.local, *core.placement.holding()),
             first_seq,
             dict(self.seen),
             tuple(self.order_log),
