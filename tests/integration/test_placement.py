@@ -36,11 +36,11 @@ def srv(request: pytest.FixtureRequest) -> Iterator[process.ServerProcess]:
 
 
 @pytest.fixture
-def connect(srv: process.ServerProcess) -> Iterator[Callable[[str], IRCClient]]:
+def connect(srv: process.ServerProcess) -> Iterator[Callable[..., IRCClient]]:
     clients: list[IRCClient] = []
 
-    def make(nick: str) -> IRCClient:
-        client = IRCClient(srv.host, srv.port, nick)
+    def make(nick: str, rcvbuf: int = 0) -> IRCClient:
+        client = IRCClient(srv.host, srv.port, nick, rcvbuf=rcvbuf)
         clients.append(client)
         return client
 
@@ -70,10 +70,10 @@ def wait_on(srv: process.ServerProcess, client: IRCClient, pid: int | None) -> b
 
 
 def anchors_and_mover(
-    srv: process.ServerProcess, connect: Callable[[str], IRCClient], tag: str
+    srv: process.ServerProcess, connect: Callable[..., IRCClient], tag: str, rcvbuf: int = 0
 ) -> tuple[IRCClient, IRCClient, IRCClient, int | None]:
     """Two clients on one worker and a third on another (at one worker: all on it)."""
-    pool = [connect(f"{tag}{i}") for i in range(12)]
+    pool = [connect(f"{tag}{i}", rcvbuf) for i in range(12)]
     by_worker: dict[int | None, list[IRCClient]] = {}
     for c in pool:
         by_worker.setdefault(worker_of(srv, c), []).append(c)
@@ -88,7 +88,7 @@ def anchors_and_mover(
 
 
 def test_room_members_end_on_one_worker(
-    srv: process.ServerProcess, connect: Callable[[str], IRCClient]
+    srv: process.ServerProcess, connect: Callable[..., IRCClient]
 ) -> None:
     before = moves_logged(srv)
     room = [connect(f"room{i}") for i in range(8)]
@@ -111,11 +111,14 @@ def test_room_members_end_on_one_worker(
 
 
 def test_lines_across_a_move_arrive_once_in_order(
-    srv: process.ServerProcess, connect: Callable[[str], IRCClient]
+    srv: process.ServerProcess, connect: Callable[..., IRCClient]
 ) -> None:
     """The mover floods the channel while it moves; a talker floods it privately and in the
-    channel at the same time: every line arrives exactly once, each sender's in order."""
-    a1, a2, mover, home = anchors_and_mover(srv, connect, "fl")
+    channel at the same time: every line arrives exactly once, each sender's in order. The
+    mover reads nothing until its lines are through, through a small receive buffer: what
+    the kernel would not take waits in the server (``outbuf``) when the move comes, and
+    must travel with it."""
+    a1, a2, mover, home = anchors_and_mover(srv, connect, "fl", rcvbuf=4096)
     for a in (a1, a2):
         a.send("JOIN #flood")
         a.sync()
@@ -143,7 +146,7 @@ def test_lines_across_a_move_arrive_once_in_order(
 
 
 def test_session_survives_the_move(
-    srv: process.ServerProcess, connect: Callable[[str], IRCClient]
+    srv: process.ServerProcess, connect: Callable[..., IRCClient]
 ) -> None:
     a1, a2, mover, home = anchors_and_mover(srv, connect, "ss")
     for a in (a1, a2):
@@ -183,7 +186,7 @@ def _reset(client: IRCClient) -> None:
 
 
 def test_hanging_up_during_a_move_leaves_no_ghost(
-    srv: process.ServerProcess, connect: Callable[[str], IRCClient]
+    srv: process.ServerProcess, connect: Callable[..., IRCClient]
 ) -> None:
     a1, a2, mover, _home = anchors_and_mover(srv, connect, "hg")
     for a in (a1, a2):
@@ -240,7 +243,7 @@ def test_a_worker_dying_in_the_middle_of_a_hand_off_leaves_no_ghost(
 
 @pytest.mark.parametrize("victim", ["old", "new"])
 def test_killing_a_worker_during_a_move_leaves_no_ghost(
-    srv: process.ServerProcess, connect: Callable[[str], IRCClient], victim: str
+    srv: process.ServerProcess, connect: Callable[..., IRCClient], victim: str
 ) -> None:
     if srv.workers == 1:
         pytest.skip("a move needs two workers")
