@@ -255,7 +255,7 @@ class Config:
         example=4,
     )
     placement: str = setting(
-        "kernel",
+        "affine",
         "which worker serves a client: `kernel` (where SO_REUSEPORT put it) or `affine` "
         "(after it joins a channel, a plain TCP client is handed to the worker holding most "
         "of its channels' members, so a message visits fewer workers; see README)",

@@ -21,7 +21,7 @@ OLD_DEFAULTS = {
     "host": "0.0.0.0",
     "port": 6667,
     "workers": os.cpu_count() or 1,
-    "placement": "kernel",  # channel-affine placement is asked for (issue 14)
+    "placement": "affine",  # channel-affine placement (issue 14): kernel before
     "placement_interval": 30.0,
     "tls_port": 0,  # TLS is off unless asked for
     "tls_cert": None,
