@@ -54,6 +54,9 @@ class Scenario:
 TAGGED = "server-time message-tags echo-message"
 #: The "-nohistory" scenarios: fastchat keeps no history (issue 12), against the default
 NO_HISTORY = ("--no-history",)
+#: The "-kernel" scenarios: clients where the kernel put them, against channel-affine
+#: placement, the default (issue 14 part 3)
+KERNEL = ("--placement", "kernel")
 #: The transports besides plain TCP (issue 13): the listener each needs, on a free port
 TLS = ("--tls-port", "-1")
 WEB = ("--web-port", "-1")
@@ -77,6 +80,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("rooms", ROOMS, "throughput"),
         Scenario("rooms-nohistory", ROOMS, "throughput", NO_HISTORY),
         Scenario("rooms-small", ROOMS_SMALL, "throughput"),
+        Scenario("rooms-kernel", ROOMS, "throughput", KERNEL),
+        Scenario("rooms-small-kernel", ROOMS_SMALL, "throughput", KERNEL),
         # rooms, and meanwhile one more member of the first room asks for its latest 100
         # lines every 20 ms: how long a CHATHISTORY answer takes under load
         Scenario("history", ROOMS, "throughput", history_probe=ProbeSpec()),
@@ -143,6 +148,10 @@ def measure(
             history = Prober(srv.host, srv.port, spec) if spec else None
 
             def on_window(seconds: float) -> None:
+                if server == "fastchat" and scenario.server_args != KERNEL:
+                    # clients moved after they joined (placement = affine, the default):
+                    # where they sit once the load runs
+                    held.update(peers.worker_of_ports(srv.tree()))
                 if spy is not None:
                     spy.start(seconds)
                 if history is not None:

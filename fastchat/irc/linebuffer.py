@@ -39,6 +39,15 @@ class LineBuffer:
         """Bytes held of an unfinished line."""
         return len(self._partial)
 
+    def saved(self) -> tuple[bytes, bool]:
+        """What this buffer holds (an unfinished line, and whether it is discarding an
+        overlong one), to carry it to another process: :meth:`restore` takes it back."""
+        return self._partial, self._discarding
+
+    def restore(self, saved: tuple[bytes, bool]) -> None:
+        """Hold again what :meth:`saved` returned (a connection handed between workers)."""
+        self._partial, self._discarding = saved
+
     def feed(self, data: bytes) -> list[bytes]:
         """Add ``data``; return the complete lines it finished, in order."""
         if self._partial:

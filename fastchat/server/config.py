@@ -163,6 +163,12 @@ def _nick_protection(text: str) -> str:
     return text
 
 
+def _placement(text: str) -> str:
+    if text not in ("affine", "kernel"):
+        raise ValueError("expected affine or kernel")
+    return text
+
+
 def _channel_list(text: str) -> tuple[bytes, ...]:
     return tuple(c.encode() for c in text.split(",") if c)
 
@@ -258,6 +264,21 @@ class Config:
         auto=True,
         shown_default="auto",
         example="auto",
+    )
+    placement: str = setting(
+        "affine",
+        "which worker serves a client: `kernel` (where SO_REUSEPORT put it) or `affine` "
+        "(after it joins a channel, a plain TCP client is handed to the worker holding most "
+        "of its channels' members, so a message visits fewer workers; see README)",
+        reloadable=False,
+        convert=_placement,
+        metavar="MODE",
+    )
+    placement_interval: float = setting(
+        30.0,
+        "with `placement = affine`, the least time between two moves of one client",
+        reloadable=False,
+        metavar="SECONDS",
     )
     tls_port: int = setting(
         0,

@@ -20,6 +20,8 @@ OLD_DEFAULTS = {
     "host": "0.0.0.0",
     "port": 6667,
     "workers": config.AUTO,  # issue 14: decided at start (runtime/limits.py), was cpu_count
+    "placement": "affine",  # channel-affine placement (issue 14): kernel before
+    "placement_interval": 30.0,
     "tls_port": 0,  # TLS is off unless asked for
     "tls_cert": None,
     "tls_key": None,

@@ -50,6 +50,7 @@ from fastchat.server.connection import Client, OutputSlot
 from fastchat.server.engine.dispatch import Dispatcher
 from fastchat.server.engine.labels import Labels
 from fastchat.server.engine.offload import Offload
+from fastchat.server.engine.placement import Placement, Stall
 from fastchat.server.engine.relay import Relay
 from fastchat.server.engine.replica import Replica
 from fastchat.server.engine.resync import Resync
@@ -65,6 +66,8 @@ from fastchat.server.network.records import (
     D_SERVICE,
     D_STANDARD,
     D_STORED,
+    E_JOIN,
+    E_MOVE,
     R_SYNC,
     BFenced,
     DKill,
@@ -150,7 +153,9 @@ class WorkerCore:
         self.incarnation = incarnation
         self.log = log
         self.caps = caps
-        self.state = State(routes=False)  # the hub routes; a worker needs no Channel.workers
+        # The hub routes by Channel.workers; a worker keeps them only to place its clients
+        # (engine/placement.py scores the workers by them), and a single worker never does
+        self.state = State(routes=config.placement == "affine" and not standalone)
         self.state.whowas_size = config.whowas_size
         self.clients: dict[int, Client] = {}  # uid -> local connection (registered or not)
         self.dirty: list[Client] = []
@@ -193,6 +198,7 @@ class WorkerCore:
         self.dispatcher = Dispatcher(self)
         self.resync = Resync(self, incarnation)
         self.offload = Offload(self)
+        self.placement = Placement(self, standalone)  # (enabled only at several workers)
         self._events: dict[int, Callable[[Record], None]] = {
             **self.replica.table,
             **self.resync.table,
@@ -207,7 +213,10 @@ class WorkerCore:
             D_REGISTERED: self._d_registered,
             D_PENDING: self._d_pending,
             D_SERVICE: self._d_service,
+            E_MOVE: self.placement.e_move,
         }
+        if self.placement.enabled:
+            self._events[E_JOIN] = self._e_join_placed
 
     def set_start_time(self, started: float) -> None:
         """When the server started (the supervisor's clock, the same for every worker): what
@@ -503,6 +512,7 @@ class WorkerCore:
         """The shell has closed the connection: drop it."""
         self.clients.pop(client.uid, None)
         self.throttled.discard(client)
+        self.placement.forget(client.uid)
         if client.caps & self.special_mask:
             self.tagged -= 1
         client.caps = 0
@@ -760,9 +770,27 @@ class WorkerCore:
 
     def apply_batch(self, records: Iterable[Record], now: float) -> None:
         self._now = now
+        placement = self.placement
+        if placement.stalled is not None:  # a client is on its way here: the rest waits
+            placement.stalled.extend(records)
+            return
         table = self._events
-        for record in records:
-            table[record[0]](record)
+        remaining = iter(records)
+        try:
+            for record in remaining:
+                table[record[0]](record)
+        except Stall:  # (an E_MOVE to this worker; a try costs nothing until it raises)
+            placement.stalled = list(remaining)
+
+    def _e_join_placed(self, rec: Record) -> None:
+        """E_JOIN with channel-affine placement: a local joiner may want another worker."""
+        self.replica.table[E_JOIN](rec)
+        uid = rec[1]  # EJoin.uid
+        if uid in self.clients:
+            self.placement.consider(uid)
+        chan = self.state.channel(rec[2])  # EJoin.channel
+        if chan is not None and chan.local:
+            self.placement.reconsider(chan, uid)
 
     def _d_kill(self, rec: Record) -> None:
         d = DKill._make(rec)

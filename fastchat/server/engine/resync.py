@@ -100,7 +100,8 @@ class Resync:
             BHello,
             core.slot,
             core.state.snapshot(),
-            tuple(core.state.local),  # the users we hold
+            # the users we hold, and the one on its way here (engine/placement.py)
+            (*core.state.local, *core.placement.holding()),
             first_seq,
             dict(self.seen),
             tuple(self.order_log),

@@ -1091,7 +1091,7 @@ _CODES.update({BFence: B_FENCE, BFenced: B_FENCED})
 
 
 # -- delayed join (issue 14: channel mode +D, InspIRCd's delayjoin) ----------------------------
-E_REVEAL = 131
+E_REVEAL = 132
 
 
 class EReveal(NamedTuple):
@@ -1109,3 +1109,38 @@ class EReveal(NamedTuple):
 SCHEMAS[E_REVEAL] = EReveal
 _CODES[EReveal] = E_REVEAL
 STATE_EVENTS = STATE_EVENTS | {E_REVEAL}
+
+
+# -- channel-affine placement (issue 14): a client's socket handed to another worker ------------
+R_MOVE = 130
+E_MOVE = 131
+
+
+class RMove(NamedTuple):
+    """A worker proposes to hand its local client ``uid`` to another worker: ``to``, where
+    its replica saw most members of the client's channels, is a hint; the sequencer picks
+    the worker again from its own state (engine/placement.py). Sent under the client's
+    barrier, and only while nothing else is under it: its D_DONE comes after the E_MOVE, or
+    alone (refused: the user is not on that worker any more, no worker is better for it now,
+    or the better one is down or too full, or the user moved too recently)."""
+
+    kind: int
+    uid: int
+    to: int
+
+
+class EMove(NamedTuple):
+    """``uid`` is on worker ``dst`` from now on: everything decided before this went to
+    ``src``, everything after goes to ``dst``. ``src`` hands ``dst`` the socket and the
+    session (runtime/handoff.py); ``dst`` applies nothing after this until it has them."""
+
+    kind: int
+    uid: int
+    src: int
+    dst: int
+    time: int
+
+
+SCHEMAS.update({R_MOVE: RMove, E_MOVE: EMove})
+_CODES.update({RMove: R_MOVE, EMove: E_MOVE})
+STATE_EVENTS = STATE_EVENTS | {E_MOVE}

@@ -18,7 +18,7 @@ import fnmatch
 import hmac
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import lru_cache
 from typing import Protocol
 
@@ -48,6 +48,7 @@ from fastchat.server.network.records import (
     R_KLINE,
     R_LOGIN,
     R_MODE,
+    R_MOVE,
     R_NICK,
     R_OPER,
     R_PART,
@@ -91,6 +92,7 @@ from fastchat.server.network.records import (
     EKline,
     ELogin,
     EMode,
+    EMove,
     ENick,
     EOper,
     EPart,
@@ -113,6 +115,7 @@ from fastchat.server.network.records import (
     RKill,
     RKline,
     RLogin,
+    RMove,
     ROper,
     RPart,
     RPendingDrop,
@@ -181,6 +184,12 @@ _SPEAKS = OP | VOICE
 #: The requests answered without D_DONE (see :meth:`Sequencer.handle`)
 _NO_DONE = frozenset({R_COUNTS, R_HISTSYNC})
 
+#: Channel-affine placement (R_MOVE, engine/placement.py): a worker may take a moving user
+#: while it holds at most this many times the average number of users per worker, or the
+#: average plus ``PLACEMENT_SLACK`` (so that a small network can cluster a room at all).
+PLACEMENT_LOAD_FACTOR = 1.5
+PLACEMENT_SLACK = 16
+
 
 @lru_cache(maxsize=1024)
 def _mask_regex(mask: bytes) -> re.Pattern[str]:
@@ -238,7 +247,17 @@ def kline_matches(mask: bytes, user: User) -> bool:
 class Sequencer:
     """Decides requests against the authoritative :class:`State` and routes the outcome."""
 
-    __slots__ = ("_now", "_table", "config", "kept", "router", "state")
+    __slots__ = (
+        "_load",
+        "_moved_at",
+        "_now",
+        "_table",
+        "config",
+        "kept",
+        "router",
+        "state",
+        "workers",
+    )
 
     def __init__(self, state: State, config: Config, router: Router) -> None:
         self.state = state
@@ -281,7 +300,14 @@ class Sequencer:
             R_VERIFY: self._verify,
             R_PENDINGDROP: self._pending_drop,
             R_CERTFP: self._certfp,
+            R_MOVE: self._move,
         }
+        # The workers that are up (the hub's links); none where the sequencer runs inside the
+        # one worker, so that nothing ever moves there.
+        self.workers: Callable[[], Collection[int]] = tuple
+        # when each user last moved (ms), for ``placement_interval``; pruned as it grows
+        self._moved_at: dict[int, int] = {}
+        self._load: tuple[int, dict[int, int]] = (-(10**15), {})  # see _load_at
 
     def handle(self, origin: int, request: Record, now: int) -> None:
         """Decide one request from worker ``origin`` at ``now`` (Unix time in milliseconds,
@@ -672,6 +698,57 @@ class Sequencer:
         q = RQuit._make(r)
         if q.uid in self.state.users:
             self.router.event(make(EQuit, q.uid, q.reason, now))
+
+    def _move(self, origin: int, r: Record, now: int) -> None:
+        """Channel-affine placement: move ``uid`` to worker ``to``, if it is still on the
+        worker that asks, ``to`` is up and not too full, and it has not moved within
+        ``placement_interval`` (no ping-pong). Decided here, in the one order, so two
+        workers' proposals never cross and the load check sees every earlier move.
+        A refusal is the D_DONE alone (:meth:`handle`)."""
+        m = RMove._make(r)
+        user = self.state.users.get(m.uid)
+        if user is None or user.worker != origin:
+            return
+        # Where the user belongs as of now, which may differ from what the worker's replica
+        # said (members that joined or moved since): two members that join at once on two
+        # workers must not swap places
+        to = affine_worker(user, self._autojoin)
+        workers = self.workers()
+        if to is None or to not in workers:
+            return
+        m = m._replace(to=to)
+        last = self._moved_at.get(m.uid)
+        interval = int(self.config.placement_interval * 1000)
+        if last is not None and now - last < interval:
+            return
+        users = self.state.users
+        average = len(users) / max(1, len(workers))
+        load = self._load_at(now)
+        there = load.get(m.to, 0)
+        if there + 1 > max(average * PLACEMENT_LOAD_FACTOR, average + PLACEMENT_SLACK):
+            return
+        if len(self._moved_at) > 4096:
+            self._moved_at = {u: t for u, t in self._moved_at.items() if now - t < interval}
+        self._moved_at[m.uid] = now
+        load[origin] = load.get(origin, 1) - 1
+        load[m.to] = there + 1
+        self.router.event(make(EMove, m.uid, origin, m.to, now))
+
+    @property
+    def _autojoin(self) -> frozenset[bytes]:
+        return frozenset(fold(c) for c in self.config.autojoin)
+
+    def _load_at(self, now: int) -> dict[int, int]:
+        """Users per worker, counted again at most once a second (a count per R_MOVE would
+        cost the hub a pass over every user per move: at 20,000 users joining rooms, far too
+        much); the moves decided since are added to it as they are decided."""
+        counted_at, load = self._load
+        if now - counted_at >= 1000 or now < counted_at:
+            load = {}
+            for user in self.state.users.values():
+                load[user.worker] = load.get(user.worker, 0) + 1
+            self._load = (now, load)
+        return load
 
     def _away(self, origin: int, r: Record, now: int) -> None:
         a = RAway._make(r)
@@ -1108,6 +1185,28 @@ class Sequencer:
         if target.away and not is_notice and not flags & TAGMSG:
             # decided here, not from the worker's replica, which may miss a recent AWAY
             self._reply(origin, uid, N.RPL_AWAY, target.nick, target.away)
+
+
+def affine_worker(user: User, skip: frozenset[bytes]) -> int | None:
+    """The worker ``user`` would rather be on (channel-affine placement, engine/placement.py),
+    or None where it is is as good as any: each worker scores the share of each of the
+    user's channels' other members it holds (a share, so a big channel weighs no more than
+    a small one), channels in ``skip`` (folded names: the autojoin channels, where everyone
+    is) not counted. Another worker must score strictly higher, so ties never move anyone
+    (no ping-pong between two equal halves)."""
+    scores: dict[int, float] = {}
+    here = user.worker
+    for chan in user.channels:
+        others = len(chan.members) - 1
+        if others < 1 or chan.key in skip:
+            continue
+        share = 1.0 / others
+        for slot, count in chan.workers.items():
+            scores[slot] = scores.get(slot, 0.0) + (count - (slot == here)) * share
+    if not scores:
+        return None
+    best = max(scores, key=lambda slot: (scores[slot], slot == here))
+    return best if best != here and scores[best] > scores.get(here, 0.0) else None
 
 
 def may_speak(state: State, chan: Channel, uid: int) -> bool:

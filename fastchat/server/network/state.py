@@ -30,6 +30,7 @@ from fastchat.server.network.records import (
     E_KLINE,
     E_LOGIN,
     E_MODE,
+    E_MOVE,
     E_NICK,
     E_OPER,
     E_PART,
@@ -58,6 +59,7 @@ from fastchat.server.network.records import (
     EKline,
     ELogin,
     EMode,
+    EMove,
     ENick,
     EOper,
     EPart,
@@ -430,8 +432,8 @@ class Channel:
         self.key = fold(name)
         self.created = created
         self.members: dict[int, int] = {}  # uid -> OP|VOICE flags
-        # worker slot -> members there: what the hub routes by (empty in a worker's replica:
-        # State.routes)
+        # worker slot -> members there: what the hub routes by, and what placement scores
+        # (empty where neither is done: State.routes)
         self.workers: dict[int, int] = {}
         self.local: dict[int, Any] = {}  # uid -> this worker's client (fan-out list)
         self.topic = b""
@@ -503,8 +505,9 @@ class State:
     )
 
     def __init__(self, *, routes: bool = True) -> None:
-        # Keep ``Channel.workers``, which only the hub routes by: a worker's replica passes
-        # False and saves a dict per channel (every worker holds every channel)
+        # Keep ``Channel.workers``, which the hub routes by and placement scores: a worker's
+        # replica without placement passes False and saves a dict per channel (every worker
+        # holds every channel)
         self.routes = routes
         self.users: dict[int, User] = {}
         self.nicks: dict[bytes, User] = {}  # folded nick -> user
@@ -570,6 +573,7 @@ class State:
             E_ACCOUNTVERIFY: self._account_verify,
             E_ACCOUNTCERTS: self._account_certs,
             E_REVEAL: self._reveal,
+            E_MOVE: self._move,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -683,6 +687,23 @@ class State:
         if client is not None:
             chan.local[uid] = client
         user.channels += (chan,)
+        return True
+
+    def _move(self, ev: Record) -> bool:
+        """A user's connection moved to another worker (engine/placement.py): route its
+        channels' messages and its private messages there from now on."""
+        e = EMove._make(ev)
+        user = self.users.get(e.uid)
+        if user is None or user.worker != e.src or e.src == e.dst:
+            return False
+        for chan in user.channels if self.routes else ():
+            left = chan.workers[e.src] - 1
+            if left:
+                chan.workers[e.src] = left
+            else:
+                del chan.workers[e.src]
+            chan.workers[e.dst] = chan.workers.get(e.dst, 0) + 1
+        user.worker = e.dst
         return True
 
     def _remove_member(self, chan: Channel, user: User) -> None:

@@ -120,6 +120,7 @@ class Hub:
         self.sequencer.kept = self.storage.kept  # where a joiner's replay ends (EJoin.kept)
         self.sel = selectors.DefaultSelector()
         self.links: dict[int, Link] = {}  # worker slot -> link
+        self.sequencer.workers = self.links.keys  # where a user may move (R_MOVE)
         self.out: dict[int, list[Record]] = {}
         # Channel messages go out in shared chunks (see to_channel): a chunk is one list of
         # D_CHAN records for every worker of a route (the set of workers holding a channel's

@@ -44,6 +44,7 @@ from fastchat.server.runtime.accept import (
     say_nothing,
 )
 from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
+from fastchat.server.runtime.handoff import Handoff
 from fastchat.server.runtime.klinefile import KLineFile
 from fastchat.server.runtime.readerproc import ReaderProcess
 from fastchat.server.runtime.receive import FIRST_READ, READ_SIZE, Receiver
@@ -158,6 +159,11 @@ class Worker:
         # Verification mails under way (future -> the core's ticket), likewise
         self.mail_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.mailing: dict[concurrent.futures.Future[tuple[MailOutcome, str]], int] = {}
+        # Channel-affine placement (engine/placement.py): sockets handed between workers
+        self.handoff: Handoff | None = None
+        # Fault injection for the test suite (--test-hooks only): die at the first hand-off
+        # (``handoff``: before sending the session; ``arrival``: on receiving one)
+        self.crash_at = os.environ.get("FASTCHAT_TEST_CRASH_AT", "") if config.test_hooks else ""
 
     # -- setup ---------------------------------------------------------------------------------
     def _register(self, fileobj: Any, events: int, handler: Callable[[int], None]) -> None:
@@ -294,6 +300,10 @@ class Worker:
             if self.core.sequencer is not None:  # where a joiner's replay ends (EJoin.kept)
                 self.core.sequencer.kept = self.storage.kept
             self.storage.watch(self.sel, self.storage.on_wakeup)  # its writing process
+        if self.hub_address is not None and self.core.placement.enabled:
+            self.handoff = Handoff(
+                self.hub_address, self.slot, self._register, self.sel.unregister, self._arrived
+            )
         if self.config.history and self.config.data_dir:
             self.reader = ReaderProcess(db.path_in(self.config.data_dir))
             assert self.reader.sock is not None
@@ -347,6 +357,8 @@ class Worker:
                 self.storage.maybe_report(int(now * 1000))  # STATS S (one worker: its store)
                 core.links = self._links()
                 core.tick(now)
+                for transport in core.placement.expire(now):
+                    _close_quietly(transport)
                 if self.lingering:
                     self._expire_lingering()
                 if self.handshaking:
@@ -373,6 +385,13 @@ class Worker:
             self._ask_history()
         if core.offload.mails:
             self._start_mails()
+        placement = core.placement
+        if placement.wanted:
+            placement.propose(_movable)
+        if placement.outgoing:
+            self._hand_off()
+        if placement.adopted:
+            self._adopt()
         hub = self.hub
         if hub is not None:
             queued = False
@@ -423,6 +442,62 @@ class Worker:
             core.closing = []
             for client in closing:
                 self._close(client)
+
+    # -- channel-affine placement: handing sockets between workers ---------------------------------
+    def _hand_off(self) -> None:
+        """Send each client the core let go of (an E_MOVE from here) to its new worker, with
+        its session; a client whose new worker cannot be reached is closed (that worker is
+        gone, and its users with it: the hub quits them)."""
+        assert self.handoff is not None
+        if self.crash_at == "handoff":
+            log.error("worker %d: dying before a hand-off (FASTCHAT_TEST_CRASH_AT)", self.slot)
+            os._exit(70)
+        for dst, session, client in self.core.placement.take_outgoing():
+            sock = None
+            if client is not None:
+                sock = client.transport
+                client.transport = None
+                if sock is not None and self._registered(sock):
+                    self.sel.unregister(sock)
+                self.blocked.discard(client)
+                self.paused.discard(client)
+                self.lingering.pop(client, None)
+            log.info(
+                "worker %d: client %#x moves to worker %d%s",
+                self.slot,
+                client.uid if client is not None else 0,
+                dst,
+                "" if sock is not None else " (gone already)",
+            )
+            self.handoff.send(dst, session, sock)
+
+    def _arrived(self, session: bytes, sock: socket.socket | None) -> None:
+        """A session came from another worker (runtime/handoff.py), with its socket."""
+        if self.crash_at == "arrival":
+            log.error("worker %d: dying at a hand-off (FASTCHAT_TEST_CRASH_AT)", self.slot)
+            os._exit(70)
+        self.core._now = self.now
+        try:
+            kept = self.core.placement.arrived(session, sock)
+        except ValueError:
+            log.error("worker %d: a hand-off that is no session; dropped", self.slot)
+            kept = False
+        if not kept and sock is not None:
+            _close_quietly(sock)
+
+    def _adopt(self) -> None:
+        """Watch the sockets of the clients that arrived (their output goes this turn)."""
+        adopted = self.core.placement.adopted
+        self.core.placement.adopted = []
+        for client in adopted:
+            sock = client.transport
+            if sock is None or client.closed:
+                continue
+            log.info("worker %d: client %#x arrived", self.slot, client.uid)
+            sock.setblocking(False)
+            self.sel.register(sock, EVENT_READ, client)
+            if self.reading_paused or client.held:
+                self._pause_client(client)
 
     # -- history queries: SQLite, off the loop ---------------------------------------------------
     def _ask_history(self) -> None:
@@ -1013,7 +1088,21 @@ class Worker:
         self.storage.close()
         if self.reader is not None:
             self.reader.close()
+        if self.handoff is not None:
+            self.handoff.close()
         log.info("worker %d stopped", self.slot)
+
+
+def _movable(client: Client) -> bool:
+    """May ``client`` move to another worker? Only plain TCP: a TLS session cannot leave
+    the process (Python's ``ssl`` cannot export it), nor a WebSocket client's (its
+    transport may sit on TLS, and holds the WebSocket's own state)."""
+    return client.transport.__class__ is socket.socket
+
+
+def _close_quietly(transport: Any) -> None:
+    with contextlib.suppress(OSError):
+        transport.close()
 
 
 def _recv_tls(sock: ssl.SSLSocket) -> bytes:

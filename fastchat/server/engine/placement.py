@@ -1,0 +1,448 @@
+"""Channel-affine placement: hand a client to the worker that holds its channels' members.
+
+Owns: when a local client should move (:meth:`Placement.consider`, :meth:`Placement.propose`),
+what of it travels (:func:`export_session`, :func:`adopt_session`), and this worker's side of
+the ``E_MOVE`` event: the old worker detaches the client and queues its session for the shell
+to send with the socket; the new worker stops applying the bus (:class:`Stall`) until it has
+the session, then applies what waited, in order.
+Must never: touch a socket or a file descriptor (the shell's runtime/handoff.py carries them),
+read the clock (``now`` comes from the core), or move a client that is not quiescent.
+
+Why: SO_REUSEPORT spreads a room of 10 over nearly every worker, so at four workers a
+channel message visits 3.87 workers, each of which decodes it, finds the channel and flushes
+its members, and the hub routes one copy per visit (bench/FINDINGS.md, issue 14). A room
+whose members sit on one worker costs one visit.
+
+The design, step by step:
+
+1. *When to move.* After this worker applies the ``E_JOIN`` of one of its local clients
+   (not into an autojoin channel: everyone is there, so it says nothing about where anyone
+   belongs), it scores each worker by the share of each of the client's other channels'
+   members it holds (a share, so a big channel weighs as much as a small one, not more).
+   If another worker scores strictly higher than this one (the client itself not counted),
+   the client *wants* to move there. Ties stay: no move without a gain, which with the
+   strict rule rules out ping-pong between two equal halves.
+2. *Who decides.* The worker proposes (``R_MOVE``), the sequencer decides. The worker is
+   where the facts about the connection are: only it knows whether the client is plain TCP
+   (TLS and WebSocket state cannot leave the process: Python's ``ssl`` cannot export a
+   session, and the WebSocket transport is bound to its TLS socket too) and whether nothing
+   is under way for it. The sequencer has the authoritative, serial view: it refuses a move
+   when the user is not on the proposing worker any more, when the target is not up, when
+   the target would hold more than 1.5 times the average number of users per worker (plus a
+   slack of 16, so that small networks can cluster at all), or when the user moved less than
+   ``placement_interval`` ago. Proposals are decided one at a time in the one order, so two
+   workers' proposals never cross and each load check sees every earlier move.
+3. *Quiescence.* A client is proposed only while nothing of it is in flight: registered,
+   not closing, nothing under its barrier (``waiting == 0``: no request undecided, no password
+   check, history query or history barrier), no labeled reply open, no output slot (a JOIN's
+   replay) open, no SASL exchange. ``R_MOVE`` goes under the client's barrier, so from then on
+   its input is read but held (``inq``), exactly as for any request: no request of the client
+   can be decided after the move on behalf of the old worker.
+4. *The hand-off is a sequenced event.* ``E_MOVE(uid, src, dst)`` changes ``user.worker`` and
+   each channel's ``workers`` count in every replica and in the hub, so everything decided
+   before it is routed to ``src`` and everything after to ``dst`` (the bus is FIFO per link).
+   ``src``, on applying it, has already queued every line decided before it: it detaches the
+   client and hands the shell the session (caps, modes, counters, the held input and the
+   unfinished line, the output not yet sent, MONITOR list) to send with the socket's
+   descriptor (``SCM_RIGHTS``) to ``dst``, then closes its copy. Bytes the client sent that
+   ``src`` never read stay in the socket, for ``dst`` to read. ``dst``, on applying it, stops
+   applying records (everything after it may concern the client) until the session arrives,
+   puts the owed output first in the client's queue, then applies what waited: nothing is
+   lost or sent twice, and the order is the sequencer's.
+5. *Faults.* ``src`` dies before sending: ``dst`` gives up after ``HANDOFF_TIMEOUT`` and quits
+   the user (it is ``dst``'s user now, so the hub's cleanup of ``src`` would not). ``dst``
+   dies: its users, the mover included, quit through the hub's usual cleanup; ``src``'s send
+   fails and it closes the socket. The client hangs up during the move: ``src`` reads the end
+   of the stream under the barrier and quits the user as usual (``R_QUIT`` after ``R_MOVE``),
+   or ``dst`` reads it; either way one QUIT, no ghost. A session that arrives after ``dst``
+   gave up is closed. A transfer that arrives before ``dst`` applied its ``E_MOVE`` waits for
+   it (``early``). With one worker nothing ever moves (the sequencer knows no workers there).
+"""
+
+from __future__ import annotations
+
+import marshal
+from typing import TYPE_CHECKING, Any
+
+from fastchat.irc.casemap import fold
+from fastchat.irc.message import MAX_INPUT_LINE
+from fastchat.server.connection import Client
+from fastchat.server.network.records import EMove, Record, RMove, RQuit, make
+from fastchat.server.network.sequencer import affine_worker
+from fastchat.server.network.state import Channel
+from fastchat.server.registration import Phase
+
+if TYPE_CHECKING:
+    from fastchat.server.engine.core import WorkerCore
+
+#: Seconds the new worker waits for a client's session before it gives up (and quits it).
+HANDOFF_TIMEOUT = 2.0
+#: Seconds a wish to move waits for its client to become quiescent before it is dropped.
+WANT_FOR = 5.0
+#: A join or a move makes this worker look again at a channel's local members, up to this many.
+RECONSIDER_UP_TO = 64
+#: The :class:`Client` fields that travel as they are (everything else is named below).
+SESSION_FIELDS = (
+    "account",
+    "cap_version",
+    "caps",
+    "certfp",
+    "connected_at",
+    "flood_clock",
+    "held",
+    "host",
+    "inq",
+    "inq_bytes",
+    "ip",
+    "last_active",
+    "msgs",
+    "nick",
+    "oper_failures",
+    "oper_retry_at",
+    "password",
+    "ping_sent",
+    "realname",
+    "received",
+    "sasl_mechanism",
+    "secure",
+    "streamed",
+    "synced_upto",
+    "username",
+)
+#: The :class:`Client` fields that do not travel as they are, and why (a test checks that
+#: every field is in one list or the other, so a new field cannot be forgotten).
+REBUILT_FIELDS = {
+    "uid": "the session's key",
+    "phase": "by value (an enum)",
+    "linebuf": "its unfinished line (LineBuffer.saved)",
+    "pending": "with outbuf: the output owed, one bytes object, first in the new queue",
+    "outbuf": "see pending",
+    "user": "the new worker's replica's User",
+    "source": "rebuilt from the user",
+    "privileges": "the user's (network state)",
+    "transport": "the shell's: the descriptor travels beside the session",
+    "waiting": "zero: a client moves only with nothing in flight but its R_MOVE",
+    "label": "None: a client moves only with no labeled reply open",
+    "slots": "None: a client moves only with no output slot open",
+    "sasl": "None: a client moves only with no SASL exchange under way",
+    "closed": "False: a closed client does not move",
+    "quitting": "empty: a quitting client does not move",
+}
+
+
+#: What travels with a session besides the client: its MONITOR list, its nick deadline
+_Extras = tuple[list[tuple[bytes, bytes]], tuple[float, bytes] | None]
+
+
+class Stall(Exception):
+    """Raised by the ``E_MOVE`` that brings a client here: apply nothing more until it
+    arrives (``WorkerCore.apply_batch`` keeps the rest of the batch)."""
+
+
+def export_session(
+    client: Client,
+    monitored: list[tuple[bytes, bytes]],
+    moved_at: float,
+    deadline: tuple[float, bytes] | None = None,
+) -> bytes:
+    """``client``'s session as bytes for another worker of this server (``marshal``: the
+    same interpreter on both sides)."""
+    owed = bytes(client.outbuf or b"") + b"".join(client.pending)
+    fields = tuple(getattr(client, name) for name in SESSION_FIELDS)
+    return marshal.dumps(
+        (
+            client.uid,
+            fields,
+            client.phase.value,
+            client.linebuf.saved(),
+            owed,
+            tuple(monitored),
+            moved_at,
+            deadline,
+        )
+    )
+
+
+def gone_session(uid: int) -> bytes:
+    """What the old worker sends when the client it was to hand over is gone already."""
+    return marshal.dumps((uid, None))
+
+
+def session_uid(blob: bytes) -> int:
+    """The uid a session (or a ``gone`` notice) is for; ValueError if it is none."""
+    try:
+        data = marshal.loads(blob)
+    except (EOFError, ValueError, TypeError) as exc:
+        raise ValueError("not a session") from exc
+    if not isinstance(data, tuple) or not data or not isinstance(data[0], int):
+        raise ValueError("not a session")
+    return data[0]
+
+
+Adopted = tuple[Client, bytes, list[tuple[bytes, bytes]], float, tuple[float, bytes] | None]
+
+
+def adopt_session(blob: bytes, max_line: int) -> Adopted | None:
+    """The client a session describes (without user, transport or queue), the output it is
+    owed, its MONITOR list, when it last moved and when nick protection renames it (None:
+    it does not); None for a ``gone`` notice."""
+    data = marshal.loads(blob)
+    uid, fields = data[0], data[1]
+    if fields is None:
+        return None
+    _, _, phase, saved, owed, monitored, moved_at, deadline = data
+    client = Client(uid, b"", 0.0, max_line)
+    for name, value in zip(SESSION_FIELDS, fields, strict=True):
+        setattr(client, name, value)
+    client.phase = Phase(phase)
+    client.linebuf.restore(saved)
+    return client, owed, list(monitored), moved_at, deadline
+
+
+class Placement:
+    """This worker's part in channel-affine placement (see the module docstring)."""
+
+    __slots__ = (
+        "adopted",
+        "arriving",
+        "autojoin",
+        "core",
+        "early",
+        "enabled",
+        "moved_at",
+        "outgoing",
+        "stalled",
+        "wanted",
+    )
+
+    def __init__(self, core: WorkerCore, standalone: bool) -> None:
+        self.core = core
+        self.enabled = not standalone and core.config.placement == "affine"
+        self.autojoin = frozenset(fold(c) for c in core.config.autojoin)
+        # local clients that should move: uid -> (worker, give up at)
+        self.wanted: dict[int, tuple[int, float]] = {}
+        # clients to hand over at the end of this turn: (worker, uid, the client or None if
+        # gone, its MONITOR list and nick protection's deadline)
+        self.outgoing: list[tuple[int, int, Client | None, _Extras]] = []
+        # the client whose session this worker waits for: (uid, give up at), and the
+        # records received since its E_MOVE (None: not stalled)
+        self.arriving: tuple[int, float] | None = None
+        self.stalled: list[Record] | None = None
+        # sessions that came before their E_MOVE: uid -> (session, transport)
+        self.early: dict[int, tuple[bytes, Any, float]] = {}
+        self.moved_at: dict[int, float] = {}  # local clients that moved here: when
+        self.adopted: list[Client] = []  # clients that arrived, for the shell to watch
+
+    # -- the old worker: deciding to move -------------------------------------------------------
+    def consider(self, uid: int) -> None:
+        """A local client joined a channel: should it live on another worker?"""
+        core = self.core
+        user = core.state.users.get(uid)
+        if user is None:
+            return
+        now = core.now
+        if now - self.moved_at.get(uid, -1e9) < core.config.placement_interval:
+            return
+        best = affine_worker(user, self.autojoin)
+        if best is not None:
+            self.wanted[uid] = (best, now + WANT_FOR)
+
+    def reconsider(self, chan: Channel, but: int) -> None:
+        """Someone joined ``chan`` or moved: its local members (but ``but``) may be better
+        off elsewhere now. A member that stayed because its worker held the most of the
+        channel when it joined would otherwise stay when the channel gathers elsewhere.
+        Not for an autojoin channel, nor a big one (where it would cost a pass over many
+        members per join, and a member's share of it hardly moves)."""
+        if chan.key in self.autojoin or len(chan.local) > RECONSIDER_UP_TO:
+            return
+        for uid in chan.local:
+            if uid != but:
+                self.consider(uid)
+
+    def propose(self, movable: Any) -> None:
+        """The shell's turn: propose each wanted move whose client is quiescent now (and
+        ``movable(client)``: plain TCP); drop wishes that waited too long."""
+        core = self.core
+        now = core.now
+        for uid, (dst, until) in list(self.wanted.items()):
+            client = core.clients.get(uid)
+            if client is None or now > until or not movable(client) or client.closed:
+                del self.wanted[uid]
+                continue
+            if (
+                client.user is None
+                or client.quitting
+                or client.waiting
+                or client.label is not None
+                or client.slots is not None
+                or client.sasl is not None
+            ):
+                continue  # not now: try again next turn
+            del self.wanted[uid]
+            core.submit(make(RMove, uid, dst))  # under the barrier: input held from now on
+
+    # -- the E_MOVE -------------------------------------------------------------------------------
+    def e_move(self, rec: Record) -> None:
+        """Apply an E_MOVE; hand over the client (``src``) or wait for it (``dst``)."""
+        core = self.core
+        e = EMove._make(rec)
+        if not core.state.apply(rec):
+            return
+        user = core.state.users[e.uid]
+        for chan in user.channels:
+            self.reconsider(chan, e.uid)
+        if e.src == core.slot:
+            self._leave(e.uid, e.dst)
+        elif e.dst == core.slot:
+            early = self.early.pop(e.uid, None)
+            if early is not None:
+                client = self._adopt(early[0], early[1])
+                if client is not None:
+                    core.resume(client)
+                return
+            self.arriving = (e.uid, core.now + HANDOFF_TIMEOUT)
+            raise Stall
+
+    def _leave(self, uid: int, dst: int) -> None:
+        """Detach ``uid``'s client from this worker: it is sent nothing more from here. Its
+        session is taken at the end of this loop turn (:meth:`take_outgoing`), so that what
+        the shell reads from its socket until then travels too (held under its barrier:
+        the R_MOVE's D_DONE finds no client here, so the barrier never drops here)."""
+        core = self.core
+        self.wanted.pop(uid, None)
+        client = core.clients.get(uid)
+        if client is None or client.closed or client.quitting:
+            # gone already (its R_QUIT follows, or followed, the move): dst waits for nothing
+            self.outgoing.append((dst, uid, None, ([], None)))
+            return
+        if client.waiting != 1 or client.slots is not None or client.label is not None:
+            core.log.warning(
+                "worker %d: client %#x moves with work in flight (waiting %d)",
+                core.slot,
+                uid,
+                client.waiting,
+            )
+        monitored = list(core.monitors.lists.get(uid, {}).items())
+        del core.clients[uid]
+        core.state.local.pop(uid, None)
+        user = client.user
+        if user is not None:
+            for chan in user.channels:
+                chan.local.pop(uid, None)
+        core.monitors.clear(uid)
+        core.throttled.discard(client)
+        if client.caps & core.special_mask:
+            core.tagged -= 1
+        client.waiting = max(client.waiting, 1)  # input read from now on is only held
+        extras = (monitored, core.nick_deadlines.pop(uid, None))
+        self.outgoing.append((dst, uid, client, extras))
+
+    def take_outgoing(self) -> list[tuple[int, bytes, Client | None]]:
+        """For the shell, at the end of the loop turn: each client to hand over, as (its
+        new worker, its session, the client, whose transport the shell sends with it; None
+        if it was gone already)."""
+        now = self.core.now
+        out: list[tuple[int, bytes, Client | None]] = []
+        for dst, uid, client, (monitored, deadline) in self.outgoing:
+            if client is None or client.closed or client.quitting:
+                # (it hung up while detached here: its R_QUIT is on its way, and the shell
+                # closes its socket as usual)
+                out.append((dst, gone_session(uid), None))
+                continue
+            out.append((dst, export_session(client, monitored, now, deadline), client))
+            self.moved_at.pop(uid, None)
+            client.pending = []
+            client.outbuf = None
+            client.closed = True  # nothing more is queued here for it
+        self.outgoing = []
+        return out
+
+    # -- the new worker: receiving ------------------------------------------------------------
+    def arrived(self, session: bytes, transport: Any) -> bool:
+        """The shell received a session and its socket (``transport``; None with a ``gone``
+        notice). True: the core keeps ``transport`` (its client is served here now, in
+        :attr:`adopted` for the shell to watch, or it waits for its E_MOVE); False: the shell
+        closes it (the user is gone, or this worker gave up on it)."""
+        core = self.core
+        uid = session_uid(session)
+        if self.arriving is not None and self.arriving[0] == uid:
+            client = self._adopt(session, transport)
+            self._resume()
+            return client is not None
+        user = core.state.users.get(uid)
+        if user is not None and user.worker != core.slot:  # its E_MOVE is still to come
+            self.early[uid] = (session, transport, core.now + HANDOFF_TIMEOUT)
+            return True
+        return False  # late: this worker gave up on it (HANDOFF_TIMEOUT)
+
+    def _adopt(self, session: bytes, transport: Any) -> Client | None:
+        """Serve the client of ``session`` here: the output it is owed goes first."""
+        core = self.core
+        adopted = adopt_session(session, MAX_INPUT_LINE)
+        if adopted is None or transport is None:
+            return None
+        client, owed, monitored, moved_at, deadline = adopted
+        user = core.state.users.get(client.uid)
+        if user is None:
+            return None
+        client.transport = transport
+        client.user = user
+        client.source = b":" + user.mask + b" "
+        client.privileges = user.privileges
+        core.clients[client.uid] = client
+        core.state.local[client.uid] = client
+        for chan in user.channels:
+            chan.local[client.uid] = client
+        for key, nick in monitored:
+            core.monitors.add(client.uid, key, nick)
+        if client.caps & core.special_mask:
+            core.tagged += 1
+        self.moved_at[client.uid] = moved_at
+        if deadline is not None:
+            core.nick_deadlines[client.uid] = deadline
+        if owed:
+            core.queue(client, owed)
+        if client.held:
+            core.held_changed.append(client)
+        self.adopted.append(client)
+        return client
+
+    def _resume(self) -> None:
+        """The client arrived (or this worker gave up): apply what waited, in order, then
+        the input the client sent before and during its move."""
+        self.arriving = None
+        records = self.stalled or []
+        self.stalled = None
+        core = self.core
+        core.apply_batch(records, core.now)
+        for client in self.adopted:
+            core.resume(client)
+
+    def expire(self, now: float) -> list[Any]:
+        """Give up on a session that did not come in time: quit its user (it is this
+        worker's now, so nobody else would), and apply what waited. Returns the sockets of
+        sessions that came early and whose E_MOVE never followed, for the shell to close."""
+        arriving = self.arriving
+        if arriving is not None and now >= arriving[1]:
+            uid = arriving[0]
+            self.core.log.error(
+                "worker %d: client %#x did not arrive from its old worker; quitting it",
+                self.core.slot,
+                uid,
+            )
+            self.core.submit(make(RQuit, uid, b"Lost while moving between workers"), False)
+            self._resume()
+        stale = [uid for uid, early in self.early.items() if now >= early[2]]
+        return [self.early.pop(uid)[1] for uid in stale]
+
+    def holding(self) -> list[int]:
+        """The users whose clients are on their way here (for a new hub: they are ours)."""
+        held = list(self.early)
+        if self.arriving is not None:
+            held.append(self.arriving[0])
+        return held
+
+    def forget(self, uid: int) -> None:
+        """A local client is gone."""
+        self.wanted.pop(uid, None)
+        self.moved_at.pop(uid, None)

@@ -1,0 +1,276 @@
+"""Channel-affine placement (issue 14 part 3, engine/placement.py, runtime/handoff.py).
+
+With ``placement = "affine"``, a plain TCP client that joins a channel is handed to the
+worker holding most of that channel's members. Where a client sits is read from the kernel
+(which worker process holds its socket: ``ServerProcess.worker_of``), not from the server.
+Checks, at four workers: a room's members end up on one worker; lines sent to, by and
+privately to a client while it moves arrive exactly once and in order, including what was
+queued for it at the moment of the hand-off; its capabilities, labels, away message and
+MONITOR list survive; a client that hangs up during its move leaves no ghost nick, and
+neither does killing its old or its new worker. At one worker nothing moves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from fastchat.server.runtime import process
+from tests.ircclient import IRCClient, wait_nicks_free
+
+FLOOD = 300
+
+
+@pytest.fixture(scope="module", params=[1, 4], ids=["1worker", "4workers"])
+def srv(request: pytest.FixtureRequest) -> Iterator[process.ServerProcess]:
+    args = ["--placement", "affine", "--no-flood-control"]
+    with process.running(args, workers=request.param) as server:
+        yield server
+
+
+@pytest.fixture
+def connect(srv: process.ServerProcess) -> Iterator[Callable[..., IRCClient]]:
+    clients: list[IRCClient] = []
+
+    def make(nick: str, rcvbuf: int = 0) -> IRCClient:
+        client = IRCClient(srv.host, srv.port, nick, rcvbuf=rcvbuf)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+    wait_nicks_free(srv.host, srv.port, [c.nick for c in clients])
+
+
+def worker_of(srv: process.ServerProcess, client: IRCClient) -> int | None:
+    return srv.worker_of(client.sock.getsockname()[1])
+
+
+def moves_logged(srv: process.ServerProcess) -> int:
+    return len(re.findall(r"moves to worker \d+\n", srv.log_text()))
+
+
+def wait_on(srv: process.ServerProcess, client: IRCClient, pid: int | None) -> bool:
+    """Until ``client``'s socket is held by worker ``pid`` (a move is asynchronous): sync
+    with the server between looks; False after 10 s."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        client.sync()
+        if worker_of(srv, client) == pid:
+            return True
+    return False
+
+
+def anchors_and_mover(
+    srv: process.ServerProcess, connect: Callable[..., IRCClient], tag: str, rcvbuf: int = 0
+) -> tuple[IRCClient, IRCClient, IRCClient, int | None]:
+    """Two clients on one worker and a third on another (at one worker: all on it)."""
+    pool = [connect(f"{tag}{i}", rcvbuf) for i in range(12)]
+    by_worker: dict[int | None, list[IRCClient]] = {}
+    for c in pool:
+        by_worker.setdefault(worker_of(srv, c), []).append(c)
+    home = max(by_worker, key=lambda w: len(by_worker[w]))
+    a1, a2 = by_worker[home][:2]
+    others = [c for w, cs in by_worker.items() if w != home for c in cs]
+    mover = others[0] if others else by_worker[home][2]
+    for c in pool:
+        if c not in (a1, a2, mover):
+            c.send("QUIT")
+    return a1, a2, mover, home
+
+
+def test_room_members_end_on_one_worker(
+    srv: process.ServerProcess, connect: Callable[..., IRCClient]
+) -> None:
+    before = moves_logged(srv)
+    room = [connect(f"room{i}") for i in range(8)]
+    spread = {worker_of(srv, c) for c in room}
+    for c in room:
+        c.send("JOIN #room")
+        c.sync()
+    first = worker_of(srv, room[0])
+    assert all(wait_on(srv, c, first) for c in room)
+    if srv.workers == 1:
+        assert moves_logged(srv) == before, "nothing moves at one worker"
+    else:
+        assert len(spread) > 1, "SO_REUSEPORT put all 8 on one worker: nothing to show"
+        assert moves_logged(srv) > before
+    # the room still works, from and to every member
+    room[3].send("PRIVMSG #room :after the moves")
+    for c in room:
+        if c is not room[3]:
+            c.expect(r"PRIVMSG #room :after the moves$")
+
+
+def test_lines_across_a_move_arrive_once_in_order(
+    srv: process.ServerProcess, connect: Callable[..., IRCClient]
+) -> None:
+    """The mover floods the channel while it moves; a talker floods it privately and in the
+    channel at the same time: every line arrives exactly once, each sender's in order. The
+    mover reads nothing until its lines are through, through a small receive buffer: what
+    the kernel would not take waits in the server (``outbuf``) when the move comes, and
+    must travel with it."""
+    a1, a2, mover, home = anchors_and_mover(srv, connect, "fl", rcvbuf=4096)
+    for a in (a1, a2):
+        a.send("JOIN #flood")
+        a.sync()
+    was = worker_of(srv, mover)
+    out = ["JOIN #flood"] + [f"PRIVMSG #flood :m {i}" for i in range(FLOOD)]
+    mover.send_raw("".join(line + "\r\n" for line in out).encode())
+    talk = []
+    for i in range(FLOOD):
+        talk.append(f"PRIVMSG {mover.nick} :p {i}")
+        talk.append(f"PRIVMSG #flood :c {i}")
+    a1.send_raw("".join(line + "\r\n" for line in talk).encode())
+    got_m = [int(a2.expect(r"PRIVMSG #flood :m (\d+)$").group(1)) for _ in range(FLOOD)]
+    assert got_m == list(range(FLOOD)), "the mover's lines: lost, doubled or reordered"
+    private: list[int] = []
+    channel: list[int] = []
+    while len(private) < FLOOD or (not channel or channel[-1] != FLOOD - 1):
+        m = mover.expect(r"PRIVMSG \S+ :([pc]) (\d+)$")
+        (private if m.group(1) == "p" else channel).append(int(m.group(2)))
+    assert private == list(range(FLOOD))
+    assert channel == list(range(channel[0], FLOOD)), "channel lines lost or doubled"
+    assert not any(re.search(r":[pcm] \d+$", line) for line in mover.sync()), "a duplicate"
+    if srv.workers > 1:
+        assert was != home
+        assert wait_on(srv, mover, home), "the mover did not move to its room's worker"
+
+
+def test_session_survives_the_move(
+    srv: process.ServerProcess, connect: Callable[..., IRCClient]
+) -> None:
+    a1, a2, mover, home = anchors_and_mover(srv, connect, "ss")
+    for a in (a1, a2):
+        a.send("JOIN #keep")
+        a.sync()
+    caps = "batch echo-message server-time labeled-response message-tags"
+    mover.send(f"CAP REQ :{caps}")
+    mover.expect(r"CAP \S+ ACK")
+    mover.send("AWAY :gone fishing")
+    mover.send(f"MONITOR + {a1.nick}")
+    mover.expect(r" 730 ")
+    mover.send("JOIN #keep")
+    mover.expect(r" 366 ")
+    if srv.workers > 1:
+        assert wait_on(srv, mover, home)
+    mover.send("CAP LIST")
+    listed = mover.expect(r"CAP \S+ LIST :(.*)$").group(1).split()
+    assert set(caps.split()) <= set(listed)
+    mover.send("@label=moved1 PING :x")
+    assert re.search(r"^@.*label=moved1.* PONG ", mover.expect(r"PONG .*:?x$").string)
+    mover.send("PRIVMSG #keep :echo me")
+    echo = mover.expect(r"PRIVMSG #keep :echo me$").string
+    assert echo.startswith("@") and "time=" in echo, echo
+    a2.expect(r"PRIVMSG #keep :echo me$")
+    mover.send("MONITOR L")
+    assert a1.nick in mover.expect(r" 732 ").string
+    a2.send(f"WHOIS {mover.nick}")
+    assert "gone fishing" in a2.expect(r" 301 ").string
+    a1.send("QUIT")
+    mover.expect(rf" 731 \S+ :?{a1.nick}")  # MONITOR still watches, on the new worker
+
+
+def _reset(client: IRCClient) -> None:
+    """Hang up abruptly (RST), as a client that crashes."""
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+
+
+def test_hanging_up_during_a_move_leaves_no_ghost(
+    srv: process.ServerProcess, connect: Callable[..., IRCClient]
+) -> None:
+    a1, a2, mover, _home = anchors_and_mover(srv, connect, "hg")
+    for a in (a1, a2):
+        a.send("JOIN #gone")
+        a.sync()
+    movers = [mover] + [connect(f"hgm{i}") for i in range(5)]
+    for i, m in enumerate(movers):
+        m.send_raw(b"JOIN #gone\r\n" + b"PRIVMSG #gone :bye\r\n" * i)
+        if i % 2:
+            time.sleep(0.002 * i)  # (not a synchronisation: a spread of moments to hang up at)
+        _reset(m)
+    wait_nicks_free(srv.host, srv.port, [m.nick for m in movers])
+    lines = a2.sync()
+    for m in movers:
+        quits = [line for line in a2.log if line.startswith(f":{m.nick}!") and " QUIT " in line]
+        assert len(quits) <= 1, quits
+    del lines
+
+
+@pytest.mark.parametrize("crash_at", ["handoff", "arrival"])
+def test_a_worker_dying_in_the_middle_of_a_hand_off_leaves_no_ghost(
+    crash_at: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old worker dies after the sequencer decided the move and before it sent the
+    session (``handoff``), or the new one as the session arrives (``arrival``): the mover's
+    connection ends, and its nick is free again; everyone sees it quit once."""
+    monkeypatch.setenv("FASTCHAT_TEST_CRASH_AT", crash_at)
+    args = ["--placement", "affine", "--no-flood-control", "--test-hooks"]
+    with process.running(args, workers=4) as server:
+        pool = [IRCClient(server.host, server.port, f"cr{i}") for i in range(12)]
+        try:
+            by_worker: dict[int | None, list[IRCClient]] = {}
+            for c in pool:
+                by_worker.setdefault(worker_of(server, c), []).append(c)
+            home = max(by_worker, key=lambda w: len(by_worker[w]))
+            a1, a2 = by_worker[home][:2]
+            mover = next(c for w, cs in by_worker.items() if w != home for c in cs)
+            old = worker_of(server, mover)
+            watcher = next(c for w, cs in by_worker.items() if w not in (home, old) for c in cs)
+            for a in (a1, a2):
+                a.send("JOIN #crash")
+                a.sync()
+            mover.send("JOIN #crash")
+            mover.wait_closed(timeout=10)  # its worker died, with it or with the session
+            wait_nicks_free(server.host, server.port, [mover.nick], timeout=10)
+            watcher.sync()
+            assert "dying" in server.log_text()
+            if crash_at == "handoff":
+                assert "did not arrive from its old worker; quitting it" in server.log_text()
+        finally:
+            for c in pool:
+                c.close()
+
+
+@pytest.mark.parametrize("victim", ["old", "new"])
+def test_killing_a_worker_during_a_move_leaves_no_ghost(
+    srv: process.ServerProcess, connect: Callable[..., IRCClient], victim: str
+) -> None:
+    if srv.workers == 1:
+        pytest.skip("a move needs two workers")
+    a1, a2, mover, home = anchors_and_mover(srv, connect, f"k{victim[0]}")
+    for a in (a1, a2):
+        a.send("JOIN #kill")
+        a.sync()
+    old = worker_of(srv, mover)
+    assert old is not None and home is not None
+    watchers = [connect(f"kw{victim[0]}{i}") for i in range(12)]
+    watcher = next(w for w in watchers if worker_of(srv, w) not in (old, home))
+    mover.send("JOIN #kill")
+    os.kill(old if victim == "old" else home, signal.SIGKILL)
+    # Whatever the moment the worker died at, the mover's nick is either free or held by a
+    # live connection: no ghost.
+    deadline = time.monotonic() + 15
+    while True:
+        watcher.send(f"ISON :{mover.nick}")
+        online = watcher.expect(r" 303 \S+ :?(.*)$").group(1).split()
+        if not online:
+            break
+        try:
+            mover.sync(timeout=3)
+            alive = True
+        except (AssertionError, OSError):  # (closed: its worker died with it)
+            alive = False
+        if alive:
+            break
+        assert time.monotonic() < deadline, f"{mover.nick} is a ghost"
+        watcher.sync()

@@ -1,0 +1,139 @@
+"""Channel-affine placement without sockets (issue 14 part 3): the session that travels with a
+client (engine/placement.py), the E_MOVE in the state, and the sequencer's rules for R_MOVE.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fastchat.server.connection import Client, _Rare
+from fastchat.server.engine.placement import (
+    REBUILT_FIELDS,
+    SESSION_FIELDS,
+    adopt_session,
+    export_session,
+    gone_session,
+    session_uid,
+)
+from fastchat.server.network.records import E_MOVE, EJoin, EMove, RMove, RPart, RRegister, make
+from fastchat.server.network.sequencer import PLACEMENT_SLACK
+from fastchat.server.network.state import State
+from fastchat.server.registration import Phase
+from tests.unit.test_sequencer import ALICE, BOB, CAROL, DAVE, NOW, WORKER, Net, dones, events
+
+
+def test_every_client_field_travels_or_is_rebuilt() -> None:
+    """A field added to Client must be given a place in the session (or a reason why not)."""
+    assert set(SESSION_FIELDS).isdisjoint(REBUILT_FIELDS)
+    # a Client's fields: its slots, and its rare fields (kept apart until one is set) in place
+    # of the slot that holds them
+    rare = {name for name, value in vars(Client).items() if isinstance(value, _Rare)}
+    assert rare
+    fields = set(Client.__slots__) - {"_rare"} | rare
+    assert set(SESSION_FIELDS) | set(REBUILT_FIELDS) == fields
+
+
+def test_a_session_round_trips() -> None:
+    client = Client(0x500000007, b"10.0.0.1", 123.5, 600)
+    client.nick, client.username, client.caps, client.msgs = b"moe", b"~moe", 0b1011, 42
+    client.phase = Phase.REGISTERED
+    client.inq = [b"PRIVMSG #x :held", b"PING t"]
+    client.inq_bytes = 25
+    client.flood_clock = 130.25
+    client.linebuf.feed(b"PRIVMSG #x :unfini")
+    client.pending = [b"line 2\r\n", b"line 3\r\n"]
+    client.outbuf = bytearray(b"ne 1\r\n")  # what the kernel refused, the oldest
+    session = export_session(client, [(b"alice", b"Alice")], 99.0, (140.0, b"alice"))
+    assert session_uid(session) == client.uid
+    adopted = adopt_session(session, 600)
+    assert adopted is not None
+    new, owed, monitored, moved_at, deadline = adopted
+    assert owed == b"ne 1\r\nline 2\r\nline 3\r\n"  # the output owed, in order
+    assert monitored == [(b"alice", b"Alice")] and moved_at == 99.0
+    assert deadline == (140.0, b"alice")
+    assert all(getattr(new, f) == getattr(client, f) for f in SESSION_FIELDS)
+    assert new.phase is Phase.REGISTERED and new.uid == client.uid
+    assert new.linebuf.feed(b"shed\r\n") == [b"PRIVMSG #x :unfinished"]
+    assert adopt_session(gone_session(7), 600) is None and session_uid(gone_session(7)) == 7
+
+
+@pytest.mark.parametrize("junk", [b"", b"\x00\x01", b"not marshal"])
+def test_junk_is_no_session(junk: bytes) -> None:
+    with pytest.raises(ValueError):
+        session_uid(junk)
+
+
+def test_e_move_reroutes_the_users_channels() -> None:
+    state = State()
+    net = Net()
+    for uid in (ALICE, BOB, CAROL):
+        net.register(uid)
+        net.join(uid, b"#room")
+    state.load_snapshot(net.state.snapshot())
+    chan = state.channels[b"#room"]
+    assert chan.workers == {0: 1, 1: 1, 2: 1}
+    move = make(EMove, BOB, 1, 2, NOW)
+    assert state.apply(move)
+    assert chan.workers == {0: 1, 2: 2} and state.users[BOB].worker == 2
+    assert not state.apply(move), "applied twice (a replay after a hub restart): no change"
+    state.apply(make(EJoin, BOB, b"#other", 0, NOW, (), NOW))
+    assert state.channels[b"#other"].workers == {2: 1}
+
+
+def net_with_workers(*workers: int) -> Net:
+    """#room: alice on worker 0, bob on 1, carol and dave on 2 (see test_sequencer)."""
+    net = Net()
+    net.sequencer.workers = lambda: workers
+    for uid in (ALICE, BOB, CAROL, DAVE):
+        net.register(uid)
+        net.join(uid, b"#room")
+    return net
+
+
+def test_the_sequencer_moves_a_user_where_its_channel_is() -> None:
+    net = net_with_workers(0, 1, 2)
+    out = net.handle(make(RMove, BOB, 0), origin=1)  # (its replica's pick is only a hint)
+    assert events(out) == [make(EMove, BOB, 1, 2, NOW)], "to where most of #room is"
+    assert dones(out) == [(1, BOB)], "the D_DONE follows the E_MOVE, to the old worker"
+    assert net.state.users[BOB].worker == 2
+    assert net.chan(b"#room").workers == {0: 1, 2: 3}
+
+
+@pytest.mark.parametrize(
+    ("why", "uid", "origin", "workers"),
+    [
+        ("one worker: the sequencer knows no workers", BOB, 1, ()),
+        ("not on the worker that asks", BOB, 0, (0, 1, 2)),
+        ("nothing to gain: carol is where most of #room is", CAROL, 2, (0, 1, 2)),
+        ("where it belongs is not up", BOB, 1, (0, 1)),
+    ],
+)
+def test_the_sequencer_refuses(why: str, uid: int, origin: int, workers: tuple[int, ...]) -> None:
+    net = net_with_workers(*workers)
+    out = net.handle(make(RMove, uid, 0), origin=origin)
+    assert not [e for e in events(out) if e[0] == E_MOVE], why
+    assert dones(out) == [(origin, uid)], "a refusal is the D_DONE alone"
+    assert net.state.users[uid].worker == WORKER[uid]
+
+
+def test_no_second_move_within_the_interval() -> None:
+    net = net_with_workers(0, 1, 2)
+    assert events(net.handle(make(RMove, BOB, 2), origin=1))
+    for uid in (CAROL, DAVE):
+        net.handle(make(RPart, uid, b"#room", b""))
+    # #room is alice (worker 0) and bob (now on 2): bob would go to 0, but not at once
+    assert not events(net.handle(make(RMove, BOB, 0), origin=2, now=NOW + 1000))
+    interval = int(net.config.placement_interval * 1000)
+    later = NOW + interval
+    assert events(net.handle(make(RMove, BOB, 0), origin=2, now=later)) == [
+        make(EMove, BOB, 2, 0, later)
+    ]
+
+
+def test_no_move_onto_a_full_worker() -> None:
+    net = net_with_workers(0, 1, 2)
+    for i in range(2 * PLACEMENT_SLACK):  # crowd worker 2 past the average + slack
+        uid = 100 + i
+        net.handle(make(RRegister, uid, b"u%d" % uid, b"~u", b"host", b"U"), origin=2)
+    assert not events(net.handle(make(RMove, BOB, 2), origin=1))
+    assert net.state.users[BOB].worker == 1
