@@ -130,7 +130,7 @@ def test_max_clients_auto_from_the_descriptors(workers: int, newcomers: list[New
     but only after the limit's share of clients.)"""
     with process.running(["--autojoin", ""], workers=workers, nofile=SMALL) as server:
         expected = limits.auto_max_clients(SMALL[0], limits.worker_overhead(Config()), workers)
-        assert expected == workers * (SMALL[0] - 10 - 16 - 1)
+        assert expected == workers * (SMALL[0] - limits.worker_overhead(Config()) - 16 - 1)
         m = re.search(r"max clients: auto -> (\d+) \((\d+) workers", server.log_text())
         assert m is not None, server.log_text()
         assert (int(m[1]), int(m[2])) == (expected, workers)
@@ -155,7 +155,9 @@ def test_max_clients_auto_from_the_descriptors(workers: int, newcomers: list[New
                 assert expected <= len(registered) <= expected + (0 if workers == 1 else 3)
             else:
                 assert workers > 1 and line == OUT_OF_FDS, line
-                assert len(registered) >= SMALL[0] - 10 - 1  # one worker's descriptors, used up
+                assert (
+                    len(registered) >= SMALL[0] - limits.worker_overhead(Config()) - 1
+                )  # one worker's, used up
             registered[0].sync()
         finally:
             for client in registered:
@@ -198,7 +200,8 @@ def test_soft_limit_raised_to_the_hard_one(workers: int) -> None:
                 row = next(line for line in f if line.startswith("Max open files"))
             assert row.split()[3:5] == ["4096", "4096"], row
         m = re.search(r"max clients: auto -> (\d+)", server.log_text())
-        assert m is not None and int(m[1]) == workers * (4096 - 10 - 16 - 1)
+        assert m is not None
+        assert int(m[1]) == workers * (4096 - limits.worker_overhead(Config()) - 16 - 1)
 
 
 @WORKERS

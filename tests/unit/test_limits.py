@@ -41,7 +41,8 @@ def test_auto_workers_never_leaves_the_serial_processes_without_a_core() -> None
 def test_auto_max_clients(soft: int, workers: int, expected: int) -> None:
     """Each worker's limit, less its own (10 with one listener), the spare 16 and the
     reserve, times the workers; at least one each."""
-    assert limits.auto_max_clients(soft, limits.worker_overhead(Config()), workers) == expected
+    overhead = limits.worker_overhead(Config(placement="kernel"))  # 10: base 9, one listener
+    assert limits.auto_max_clients(soft, overhead, workers) == expected
 
 
 def test_auto_max_clients_without_a_limit_is_no_limit() -> None:
@@ -52,6 +53,8 @@ def test_worker_overhead_counts_the_listeners() -> None:
     base = limits.worker_overhead(Config())
     assert limits.worker_overhead(Config(tls_port=6697)) == base + 1
     assert limits.worker_overhead(Config(tls_port=-1, web_port=-1, web_tls_port=-1)) == base + 3
+    # the hand-off listener of channel-affine placement (the default)
+    assert limits.worker_overhead(Config(placement="kernel")) == base - 1
 
 
 def test_auto_is_the_default_and_a_number_still_overrides() -> None:

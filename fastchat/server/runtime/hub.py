@@ -269,6 +269,16 @@ class Hub:
         wake_r.setblocking(False)
         wake_w.setblocking(False)
         signal.set_wakeup_fd(wake_w.fileno())
+        try:
+            return self._loop(wake_r)
+        finally:
+            # A signal after the loop (the supervisor's SIGUSR1 can follow its SIGTERM) must
+            # not be written to a closed socket ("Exception ignored ... Bad file descriptor")
+            signal.set_wakeup_fd(-1)
+            wake_r.close()
+            wake_w.close()
+
+    def _loop(self, wake_r: socket.socket) -> int:
         self.sel.register(wake_r, selectors.EVENT_READ, "wakeup")
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGUSR1, self._on_drain)

@@ -114,10 +114,14 @@ def auto_workers(cores: int) -> int:
 
 def worker_overhead(config: Config) -> int:
     """Descriptors a worker needs for itself: :data:`WORKER_BASE_FDS` and one per listener
-    (plain, TLS, web, web TLS), before the margin and the reserve."""
+    (plain, TLS, web, web TLS, and the hand-off listener of ``placement = "affine"``, which
+    a single worker does without), before the margin and the reserve. (A hand-off in flight
+    holds one more for a moment: the margin's.)"""
     listeners = 1 + sum(
         1 for port in (config.tls_port, config.web_port, config.web_tls_port) if port
     )
+    if config.placement == "affine":
+        listeners += 1
     return WORKER_BASE_FDS + listeners
 
 
