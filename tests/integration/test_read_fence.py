@@ -57,8 +57,6 @@ def on_another_worker(
 def test_ping_after_an_unsynced_message_answers_after_it(
     server: process.ServerProcess, connect: Connect
 ) -> None:
-    if server.workers == 1:
-        pytest.skip("one worker orders the lines of one loop turn as the selector lists them")
     sender = connect("fsend")
     reader = on_another_worker(server, connect, "fread", sender)
     for client in (sender, reader):

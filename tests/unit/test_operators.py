@@ -663,6 +663,7 @@ def test_worker_runs_the_check_on_its_pool_and_hands_the_answer_back(
             core = worker.core
             client = core.connect(b"10.0.0.1", worker.now)
             core.data_received(client, b"NICK ada\r\nUSER ada 0 * :Ada\r\n", worker.now)
+            core.end_turn()  # (NICK is a query too: at one worker it waits for the turn's end)
             client.pending.clear()
             core.data_received(client, b"OPER admin secret\r\nPING :after\r\n", worker.now)
             worker._flush_all()  # the effects of the turn: the check goes to the pool
@@ -671,6 +672,7 @@ def test_worker_runs_the_check_on_its_pool_and_hands_the_answer_back(
             assert worker._wake_r.recv(16)  # the loop was woken
             worker._finish_checks()
             assert worker.checking == {}
+            core.end_turn()  # the PING after it waits for the end of the loop turn
             assert b"".join(client.pending).split(b"\r\n")[:3] == [
                 b":fastchat.local 381 ada :You are now an IRC operator",
                 b":ada MODE ada :+o",

@@ -163,6 +163,13 @@ class WorkerCore:
         self.held_changed: list[Client] = []  # input held or released (see _recvq_full)
         self.outbox: list[Record] = []
         self.outbox_syncs = 0  # R_SYNCs in ``outbox`` (each ends a batch: take_requests)
+        # One worker: a query waits for the end of the loop turn (end_turn), so that it
+        # answers after every line read in the same turn, whichever socket the selector
+        # listed first (a PING after another client's PRIVMSG to us: the PONG comes after
+        # the message, as at several workers, where the read fence does it). The worker's
+        # shell turns it on; a core driven line by line (tests) answers at once.
+        self.reads_at_turn_end = False
+        self.turn_reads: list[Client] = []
         self.fence_due = 0  # the hub's last fence round, to answer at the end of this turn
         # ticket -> the client waiting for that check, and what to do with the answer
         self.throttled: set[Client] = set()  # input held back by flood control
@@ -317,6 +324,23 @@ class WorkerCore:
             self.outbox.append(request)
             if request[0] == R_SYNC:
                 self.outbox_syncs += 1
+
+    def read_at_turn_end(self, client: Client) -> None:
+        """One worker: ``client``'s query (and the lines after it) waits under its barrier
+        for :meth:`end_turn`."""
+        client.waiting += 1
+        self.turn_reads.append(client)
+
+    def end_turn(self) -> None:
+        """Every readable socket of this loop turn has been read: the queries that waited
+        for it answer now (before the turn's output goes out)."""
+        while self.turn_reads:
+            waiting = self.turn_reads
+            self.turn_reads = []
+            for client in waiting:
+                client.waiting -= 1
+                if client.uid in self.clients:
+                    self._barrier_down(client)
 
     def take_requests(self) -> list[list[Record]]:
         """This turn's requests for the hub, as batches, each ``R_SYNC`` ending one: the hub

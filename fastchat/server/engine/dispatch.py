@@ -54,7 +54,8 @@ class Dispatcher:
         every event decided before it (one FIFO from the hub), and then the replica is at
         least that current. One sync covers every line received before it was sent
         (``client.synced_upto``), so a burst of queries pays one round trip. With one worker
-        the replica *is* the sequencer's state: no sync, no cost.
+        the replica *is* the sequencer's state: no sync; the query only waits for the end of
+        the loop turn (``WorkerCore.end_turn``), so it sees every line read in that turn.
 
         An unexpected exception in a handler is *our* bug: it disconnects this client only
         (logged with its connection id) and the worker carries on.
@@ -165,10 +166,15 @@ class Dispatcher:
         if len(msg.params) < command.min_params:
             core.reply(client, N.ERR_NEEDMOREPARAMS, msg.command, b"Not enough parameters")
             return True
-        if command.reads and core.sequencer is None and index >= client.synced_upto:
-            client.synced_upto = client.received
-            core.submit((R_SYNC, client.uid))
-            return False
+        if command.reads and index >= client.synced_upto:
+            if core.sequencer is None:
+                client.synced_upto = client.received
+                core.submit((R_SYNC, client.uid))
+                return False
+            if core.reads_at_turn_end:
+                client.synced_upto = client.received
+                core.read_at_turn_end(client)
+                return False
         counts = self.counts
         counts[command.name] = counts.get(command.name, 0) + 1
         try:

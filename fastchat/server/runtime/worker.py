@@ -123,6 +123,7 @@ class Worker:
             standalone=hub_address is None,
             log=logging.getLogger("fastchat.core"),
         )
+        self.core.reads_at_turn_end = hub_address is None
         # The K-line file, kept by the process that runs the sequencer: this one at one
         # worker; the hub at several
         self.klines = KLineFile(config.kline_file if hub_address is None else None)
@@ -377,6 +378,8 @@ class Worker:
     def _flush_all(self) -> None:
         """Carry out the effects of this loop turn: bus frame, client sends, closes."""
         core = self.core
+        if core.turn_reads:
+            core.end_turn()
         if core.offload.checks:
             self._start_checks()
         if core.offload.stored_waits:
