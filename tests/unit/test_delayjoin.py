@@ -10,6 +10,7 @@ import pytest
 
 from fastchat.server.config import OperBlock
 from fastchat.server.network.records import HIDDEN
+from fastchat.server.network.state import shown
 from fastchat.server.passwords import hash_password
 from fastchat.server.render import replies
 from tests.unit.fakenet import FakeClient, FakeNet
@@ -43,7 +44,7 @@ def _hidden_everywhere(net: FakeNet, nick: str) -> list[bool]:
         assert chan is not None and user is not None
         hidden = user.uid in chan.hidden
         assert hidden == bool(chan.members[user.uid] & HIDDEN)
-        assert hidden != (user.uid in chan.visible)
+        assert hidden != (user.uid in shown(chan))
         out.append(hidden)
     return out
 

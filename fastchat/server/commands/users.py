@@ -18,7 +18,7 @@ from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client, user_of
 from fastchat.server.network.records import RAway, RSetname, make
 from fastchat.server.network.sequencer import mask_matches
-from fastchat.server.network.state import REALNAMELEN, Channel, User, seen_by, visible
+from fastchat.server.network.state import REALNAMELEN, Channel, User, seen_by, shown, visible
 from fastchat.server.render import lines, replies
 
 
@@ -67,7 +67,7 @@ def who(ctx: Context, client: Client, msg: Message) -> None:
             # "WHO 0"/"WHO *": users who share a channel with the asker (RFC 2812 §3.6.1)
             seen: set[int] = {me.uid} if me.channels else set()
             for chan in me.channels:
-                seen.update(chan.visible)  # delayed join (+D): not its hidden members
+                seen.update(shown(chan))  # delayed join (+D): not its hidden members
             for uid in seen:
                 u = ctx.state.users.get(uid)
                 if u is not None:

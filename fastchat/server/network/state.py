@@ -10,6 +10,7 @@ Must never: format lines, touch sockets, or read the clock (times arrive inside 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -87,6 +88,8 @@ REALNAMELEN = 100
 SHARED_BYTES = 4096
 #: A channel's invites while it has none: shared, replaced by a set at the first INVITE
 NO_INVITES: frozenset[int] = frozenset()
+#: ``Channel.hidden`` while nobody is hidden (nearly every channel: one empty set less each)
+NO_HIDDEN: frozenset[int] = frozenset()
 
 
 class WhowasEntry(NamedTuple):
@@ -446,8 +449,11 @@ class Channel:
         # uids invited (for +i); NO_INVITES until the first INVITE (an empty set is 216 bytes,
         # and every worker holds every channel)
         self.invites: set[int] | frozenset[int] = NO_INVITES
-        self.hidden: set[int] = set()  # members with the HIDDEN flag (delayed join, +D)
-        self.visible: dict[int, None] = {}  # the other members, in the order they were shown
+        # members with the HIDDEN flag (delayed join, +D); NO_HIDDEN while there are none
+        self.hidden: set[int] | frozenset[int] = NO_HIDDEN
+        # while some are hidden, the other members, in the order they were shown (empty
+        # while none are: then every member is shown, see :func:`shown`)
+        self.visible: dict[int, None] = {}
         self.shown_version = 0
         self.names_cache: Any = None  # the renderer's, see above
 
@@ -675,9 +681,14 @@ class State:
             return False
         chan.members[uid] = e.flags
         if e.flags & HIDDEN:
-            chan.hidden.add(uid)
+            if isinstance(chan.hidden, set):
+                chan.hidden.add(uid)
+            else:  # the first one hidden: the others are the shown ones, kept from now on
+                chan.visible = dict.fromkeys(u for u in chan.members if u != uid)
+                chan.hidden = {uid}
         else:
-            chan.visible[uid] = None
+            if chan.hidden:
+                chan.visible[uid] = None
             chan.shown_version += 1
         if self.routes:
             chan.workers[user.worker] = chan.workers.get(user.worker, 0) + 1
@@ -709,8 +720,10 @@ class State:
     def _remove_member(self, chan: Channel, user: User) -> None:
         del chan.members[user.uid]
         chan.local.pop(user.uid, None)
-        chan.hidden.discard(user.uid)
-        if chan.visible.pop(user.uid, 0) is None:
+        if user.uid in chan.hidden:
+            _unhide(chan, user.uid)
+        else:
+            chan.visible.pop(user.uid, None)
             chan.shown_version += 1
         if chan in user.channels:
             user.channels = tuple(c for c in user.channels if c is not chan)
@@ -1184,11 +1197,29 @@ def reveal(chan: Channel, uid: int) -> bool:
     hidden."""
     if uid not in chan.hidden:
         return False
-    chan.hidden.discard(uid)
     chan.members[uid] &= ~HIDDEN
-    chan.visible[uid] = None
+    if _unhide(chan, uid):
+        chan.visible[uid] = None
     chan.shown_version += 1
     return True
+
+
+def _unhide(chan: Channel, uid: int) -> bool:
+    """``uid`` is no longer among ``chan``'s hidden members; False when it was the last (then
+    nothing more is kept: every member is shown)."""
+    hidden = chan.hidden
+    assert isinstance(hidden, set)  # (it held uid)
+    hidden.discard(uid)
+    if hidden:
+        return True
+    chan.hidden = NO_HIDDEN
+    chan.visible = {}
+    return False
+
+
+def shown(chan: Channel) -> Iterable[int]:
+    """The members of ``chan`` the others see (delayed join, +D: not the hidden ones)."""
+    return chan.visible if chan.hidden else chan.members
 
 
 def visible(chan: Channel, uid: int) -> bool:
@@ -1200,4 +1231,9 @@ def visible(chan: Channel, uid: int) -> bool:
 def seen_by(me: User, them: User) -> bool:
     """May ``me`` find ``them`` in a WHO (RFC 2812 §3.1.5: "+i - marks a users as invisible";
     Modern IRC: an invisible user is listed only to those who share a channel with them)?"""
-    return b"i" not in them.modes or them is me or any(them.uid in c.visible for c in me.channels)
+    uid = them.uid
+    return (
+        b"i" not in them.modes
+        or them is me
+        or any(uid in c.members and uid not in c.hidden for c in me.channels)
+    )
