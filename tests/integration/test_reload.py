@@ -5,6 +5,7 @@ settings that cannot change live are reported, and a file that fails keeps the o
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -84,13 +85,6 @@ def wait_for_motd(client: IRCClient, text: str) -> None:
         assert time.monotonic() < deadline, f"the MOTD never became {text!r}"
 
 
-def wait_for_log(srv: process.ServerProcess, text: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while text not in srv.log_text():
-        assert time.monotonic() < deadline, f"the log never said {text!r}"
-        time.sleep(0.01)  # the log is the only thing to watch: no reply to wait for
-
-
 def test_sighup_reloads_every_worker_and_disconnects_nobody(
     setup: tuple[process.ServerProcess, Path, list[IRCClient]],
 ) -> None:
@@ -109,7 +103,7 @@ def test_sighup_reloads_every_worker_and_disconnects_nobody(
         client.expect(r" 432 ")
         client.send("VERSION")  # NETWORK cannot change live: clients already know it
         assert "NETWORK=OldNet" in " ".join(client.sync())  # in any of the 005 lines
-    wait_for_log(srv, "change only at a restart: network")
+    srv.wait_log(re.escape("change only at a restart: network"), timeout=DEADLINE)
 
 
 def test_a_bad_file_on_sighup_keeps_the_old_config(
@@ -118,7 +112,7 @@ def test_a_bad_file_on_sighup_keeps_the_old_config(
     srv, folder, clients = setup
     (folder / "fastchat.toml").write_text("nicklen = 'long'\n", encoding="utf-8")
     os.kill(srv.pid, signal.SIGHUP)
-    wait_for_log(srv, "reload failed, the old config stays")
+    srv.wait_log(re.escape("reload failed, the old config stays"), timeout=DEADLINE)
     assert "fastchat.toml:1: setting 'nicklen'" in srv.log_text()
     for client in clients:
         assert motd(client) == ["before"]

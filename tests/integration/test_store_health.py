@@ -21,7 +21,6 @@ import os
 import re
 import sqlite3
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -144,16 +143,6 @@ def network(server: process.ServerProcess) -> Iterator[Network]:
         net.close()
 
 
-def logged(server: process.ServerProcess, text: str, timeout: float = 10.0) -> bool:
-    """Has the server logged ``text`` (its output is read by a thread: wait, with a deadline)?"""
-    deadline = time.monotonic() + timeout
-    while text not in server.log_text():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def fail_and_recover(
     server: process.ServerProcess,
     reason: str,
@@ -170,7 +159,7 @@ def fail_and_recover(
         net.operators_told(
             rf"store: writing history failed: {reason}; retrying; \d+ writes queued$"
         )
-        assert logged(server, f"store: writing history failed: {reason}")
+        server.wait_log(re.escape(f"store: writing history failed: {reason}"))
         net.chat("still chatting")
         net.alice.send("CHATHISTORY LATEST #h * 10")
         net.alice.expect(UNAVAILABLE)
