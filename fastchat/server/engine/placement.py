@@ -67,9 +67,9 @@ from typing import TYPE_CHECKING, Any
 
 from fastchat.irc.casemap import fold
 from fastchat.irc.message import MAX_INPUT_LINE
-from fastchat.server.connection import Client
+from fastchat.server.connection import NO_INPUT, Client
 from fastchat.server.network.records import EMove, Record, RMove, RQuit, make
-from fastchat.server.network.sequencer import affine_worker
+from fastchat.server.network.sequencer import affine_worker, members_by_worker
 from fastchat.server.network.state import Channel, User, add_local
 from fastchat.server.registration import Phase
 
@@ -186,8 +186,17 @@ Adopted = tuple[Client, bytes, list[tuple[bytes, bytes]], float, tuple[float, by
 def share_with_user(client: Client, user: User, shared: Callable[[bytes], bytes]) -> None:
     """An adopted client's fields that equal its user's (or the state's shared values) become
     those objects: the session brought copies of its own, which an idle client would keep
-    (its uid, nick, username, realname, host and address: ~200 bytes per moved client)."""
+    (its uid, nick, username, realname, host and address, times, an empty input queue:
+    ~250 bytes per moved client)."""
     client.uid = user.uid
+    if not client.inq:
+        client.inq = NO_INPUT
+    if client.last_active == client.connected_at:
+        client.last_active = client.connected_at
+    if not client.flood_clock:
+        client.flood_clock = 0.0
+    if not client.ping_sent:
+        client.ping_sent = 0.0
     if client.nick == user.nick:
         client.nick = user.nick
     if client.username == user.username:
@@ -222,6 +231,7 @@ class Placement:
         "adopted",
         "arriving",
         "autojoin",
+        "by_worker",
         "core",
         "early",
         "enabled",
@@ -247,6 +257,7 @@ class Placement:
         # sessions that came before their E_MOVE: uid -> (session, transport)
         self.early: dict[int, tuple[bytes, Any, float]] = {}
         self.moved_at: dict[int, float] = {}  # local clients that moved here: when
+        self.by_worker = members_by_worker(core.state)  # (a worker's state keeps no counts)
         self.adopted: list[Client] = []  # clients that arrived, for the shell to watch
 
     # -- the old worker: deciding to move -------------------------------------------------------
@@ -259,7 +270,7 @@ class Placement:
         now = core.now
         if now - self.moved_at.get(uid, -1e9) < core.config.placement_interval:
             return
-        best = affine_worker(user, self.autojoin)
+        best = affine_worker(user, self.autojoin, self.by_worker)
         if best is not None:
             self.wanted[uid] = (best, now + WANT_FOR)
 
