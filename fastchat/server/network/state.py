@@ -478,8 +478,8 @@ class Channel:
         self.key = fold(name)
         self.created = created
         self.members: dict[int, int] = {}  # uid -> OP|VOICE flags
-        # worker slot -> members there: what the hub routes by, and what placement scores
-        # (empty where neither is done: State.routes)
+        # worker slot -> members there: what the hub routes by and places by (empty in a
+        # worker's replica: State.routes)
         self.workers: dict[int, int] = {}
         # uid -> this worker's client (fan-out list); NO_LOCAL until the first local member
         self.local: dict[int, Any] = NO_LOCAL
@@ -559,9 +559,9 @@ class State:
     )
 
     def __init__(self, *, routes: bool = True) -> None:
-        # Keep ``Channel.workers``, which the hub routes by and placement scores: a worker's
-        # replica without placement passes False and saves a dict per channel (every worker
-        # holds every channel)
+        # Keep ``Channel.workers``, which the hub routes by and its sequencer places by: a
+        # worker's replica passes False and saves a dict per channel (every worker holds
+        # every channel; its placement counts members when it scores a move)
         self.routes = routes
         self.users: dict[int, User] = {}
         self.nicks: dict[bytes, User] = {}  # folded nick -> user
