@@ -10,7 +10,9 @@ Must never: reach beyond 127.0.0.1, or leave a server running.
 
 RSS is what the operating system charges: Python's allocator keeps freed arenas, so a
 figure is an upper bound of what the objects need. The total is ``bench/run.py``'s
-"RSS/connection" figure, split up.
+"RSS/connection" figure, split up. The "before" reading waits :data:`SETTLE` seconds
+more than ``bench.peers`` does for the server to settle: the store's writer was still
+growing by a fixed ~0.65 MB then (its SQLite caches), which was counted per connection.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import json
 import statistics
 import sys
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -29,6 +32,8 @@ from bench import peers
 from bench.loadgen import LoadSpec, run_load
 
 IDLE = LoadSpec("idle", rooms=500, members=10)
+#: Seconds the "before" reading waits after start-up (see above)
+SETTLE = 1.5
 
 
 def rss_by_role(procs: list[psutil.Process]) -> dict[str, int]:
@@ -52,6 +57,8 @@ def measure(workers: int, spec: LoadSpec, args: tuple[str, ...]) -> dict[str, An
         probes: list[dict[str, int]] = []
 
         def probe() -> dict[str, float]:
+            if not probes:
+                time.sleep(SETTLE)
             probes.append(rss_by_role(srv.tree()))
             return {}
 

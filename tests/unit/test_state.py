@@ -305,7 +305,7 @@ def test_join_creates_the_channel() -> None:
     assert (c.name, c.key, c.created) == (b"#Chan[1]", b"#chan{1}", 12345)
     assert c.members == {ALICE: OP}
     assert c.modes == DEFAULT_CHANNEL_MODES == b"nt"
-    assert (c.topic, c.password, c.limit, c.bans, c.invites) == (b"", b"", 0, [], set())
+    assert (c.topic, c.password, c.limit, c.bans, c.invites) == (b"", b"", 0, (), set())
     assert state.users[ALICE].channels == (c,)
 
 
@@ -424,7 +424,7 @@ def test_an_empty_channel_disappears(leave: Record) -> None:
         assert state.users[ALICE].channels == ()
         assert state.apply(join(ALICE, b"#solo", OP, created=1))
         fresh = chan(state, b"#solo")
-        assert (fresh.password, fresh.bans, fresh.created) == (b"", [], 1)
+        assert (fresh.password, fresh.bans, fresh.created) == (b"", (), 1)
 
 
 def test_quit_leaves_every_channel_and_frees_the_nick() -> None:
@@ -580,7 +580,7 @@ def test_ban_list_keeps_order_and_no_duplicates() -> None:
     state = network()
     c = chan(state)
     apply_mode_changes(state, c, b"+bbb", (b"a!*@*", b"b!*@*", b"a!*@*"))
-    assert c.bans == [b"a!*@*", b"b!*@*"]
+    assert c.bans == (b"a!*@*", b"b!*@*")
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ from fastchat.server.commands.context import LinkInfo, MailOutcome
 from fastchat.server.commands.monitor import Monitors
 from fastchat.server.commands.registration import feed
 from fastchat.server.config import Config
-from fastchat.server.connection import Client, OutputSlot
+from fastchat.server.connection import NO_INPUT, Client, OutputSlot
 from fastchat.server.engine.dispatch import Dispatcher
 from fastchat.server.engine.labels import Labels
 from fastchat.server.engine.offload import Offload
@@ -153,9 +153,9 @@ class WorkerCore:
         self.incarnation = incarnation
         self.log = log
         self.caps = caps
-        # The hub routes by Channel.workers; a worker keeps them only to place its clients
-        # (engine/placement.py scores the workers by them), and a single worker never does
-        self.state = State(routes=config.placement == "affine" and not standalone)
+        # The hub routes by Channel.workers; a worker keeps none (placement counts a
+        # channel's members by worker when it scores a move: engine/placement.py)
+        self.state = State(routes=False)
         self.state.whowas_size = config.whowas_size
         self.clients: dict[int, Client] = {}  # uid -> local connection (registered or not)
         self.dirty: list[Client] = []
@@ -405,7 +405,7 @@ class WorkerCore:
             self.state.local.pop(client.uid, None)
             if flush:
                 client.quitting = error
-                client.inq.clear()
+                client.inq = NO_INPUT
                 client.inq_bytes = 0
                 self.throttled.discard(client)
                 self.submit(request)  # under the barrier: _d_done sends the ERROR
@@ -530,7 +530,7 @@ class WorkerCore:
         client.closed = True
         self.closing.append(client)
         self.throttled.discard(client)
-        client.inq.clear()
+        client.inq = NO_INPUT
 
     def forget(self, client: Client) -> None:
         """The shell has closed the connection: drop it."""
@@ -674,7 +674,10 @@ class WorkerCore:
 
     def _hold(self, client: Client, rest: list[bytes]) -> None:
         """Keep ``rest`` (every line not processed yet: ``inq`` is empty here) for later."""
-        client.inq.extend(rest)
+        if client.inq is NO_INPUT:  # (shared while empty: never written)
+            client.inq = list(rest)
+        else:
+            client.inq.extend(rest)
         client.inq_bytes += sum(map(len, rest))
         if client.inq_bytes > self.config.recvq:
             self._recvq_full(client)
@@ -696,7 +699,7 @@ class WorkerCore:
             return
         self.throttled.discard(client)
         lines = client.inq
-        client.inq = []
+        client.inq = NO_INPUT
         client.inq_bytes = 0
         self._process(client, lines)
         if client.held and client.inq_bytes <= self.config.recvq:

@@ -360,12 +360,14 @@ class Replica:
 
     # -- events ---------------------------------------------------------------------------------
     def _e_intro(self, ev: Record) -> None:
+        core = self.core
+        client = core.clients.get(ev[1])  # EIntro.uid
+        if client is not None:  # the user takes the client's uid object, not the record's
+            ev = (ev[0], client.uid, *ev[2:])
         if not self.state.apply(ev):
             return
-        core = self.core
-        uid = ev[1]  # EIntro.uid
+        uid = ev[1]
         monitor.signed_on(core, self.state.users[uid])
-        client = core.clients.get(uid)
         if client is None or client.closed:
             return
         user = self.state.users[uid]

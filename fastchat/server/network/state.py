@@ -90,6 +90,12 @@ SHARED_BYTES = 4096
 NO_INVITES: frozenset[int] = frozenset()
 #: ``Channel.hidden`` while nobody is hidden (nearly every channel: one empty set less each)
 NO_HIDDEN: frozenset[int] = frozenset()
+#: ``Channel.visible`` while nobody is hidden, and ``Channel.local`` while no member is this
+#: process's client (the hub's channels, and on a worker the channels held elsewhere): one
+#: shared empty dict each instead of 64 bytes per channel in every process. Never written:
+#: a channel gets a dict of its own first (:func:`_unhide`, :meth:`State.add_local`).
+NO_VISIBLE: dict[int, None] = {}
+NO_LOCAL: dict[int, Any] = {}
 
 
 class WhowasEntry(NamedTuple):
@@ -252,18 +258,37 @@ class UserRare:
         self.privileges: frozenset[str] = NO_PRIVILEGES
 
 
+class _NickDerived:
+    """How a username follows from its user's nick (:attr:`User.username`)."""
+
+    __slots__ = ()
+
+
+USERNAME_IS_NICK = _NickDerived()
+USERNAME_IS_TILDE_NICK = _NickDerived()
+
+
+def username_of(username: bytes, nick: bytes) -> bytes | _NickDerived:
+    """What :class:`User` keeps for ``username`` while its nick is ``nick``."""
+    if username == nick:
+        return USERNAME_IS_NICK
+    if username[:1] == b"~" and username[1:] == nick:
+        return USERNAME_IS_TILDE_NICK
+    return username
+
+
 class User:
     """A registered user somewhere on the network."""
 
     __slots__ = (
         "_rare",
+        "_username",
         "channels",
         "host",
         "nick",
         "realname",
         "signon",
         "uid",
-        "username",
         "worker",
     )
 
@@ -278,9 +303,9 @@ class User:
         signon: int,
     ) -> None:
         self.uid = uid
+        self.nick = nick
         self.username = username
         self.host = host
-        self.rename(nick)
         self.realname = realname
         self.worker = worker
         self.signon = signon
@@ -365,8 +390,25 @@ class User:
         if self._rare is not None or value:
             self.rare().privileges = value
 
+    # The username (``~`` and the USER parameter when it was not verified): kept as
+    # USERNAME_IS_NICK or USERNAME_IS_TILDE_NICK while it is the nick or ``~`` and the nick,
+    # what a client that sends its nick as its username gets (bots, the benchmarks): one
+    # object less per user in every process (issue 14's idle memory).
+    @property
+    def username(self) -> bytes:
+        username = self._username
+        if username.__class__ is bytes:
+            return username
+        return self.nick if username is USERNAME_IS_NICK else b"~" + self.nick
+
+    @username.setter
+    def username(self, value: bytes) -> None:
+        self._username = username_of(value, self.nick)
+
     def rename(self, nick: bytes) -> None:
-        """Set the nick (and with it the folded :attr:`key`)."""
+        """Set the nick (and with it the folded :attr:`key`); the username stays what it was."""
+        if self._username.__class__ is not bytes:
+            self._username = self.username
         self.nick = nick
 
     @property
@@ -410,6 +452,7 @@ class Channel:
     lobby render them once."""
 
     __slots__ = (
+        "alone",
         "bans",
         "created",
         "hidden",
@@ -435,27 +478,32 @@ class Channel:
         self.key = fold(name)
         self.created = created
         self.members: dict[int, int] = {}  # uid -> OP|VOICE flags
-        # worker slot -> members there: what the hub routes by, and what placement scores
-        # (empty where neither is done: State.routes)
+        # worker slot -> members there: what the hub routes by and places by (empty in a
+        # worker's replica: State.routes)
         self.workers: dict[int, int] = {}
-        self.local: dict[int, Any] = {}  # uid -> this worker's client (fan-out list)
+        # uid -> this worker's client (fan-out list); NO_LOCAL until the first local member
+        self.local: dict[int, Any] = NO_LOCAL
         self.topic = b""
         self.topic_setter = b""
         self.topic_time = 0
         self.modes = DEFAULT_CHANNEL_MODES  # simple flag modes, sorted letters
         self.password = b""  # +k
         self.limit = 0  # +l, 0 = none
-        self.bans: list[bytes] = []  # +b masks
+        self.bans: tuple[bytes, ...] = ()  # +b masks (a tuple: most channels have none)
         # uids invited (for +i); NO_INVITES until the first INVITE (an empty set is 216 bytes,
         # and every worker holds every channel)
         self.invites: set[int] | frozenset[int] = NO_INVITES
         # members with the HIDDEN flag (delayed join, +D); NO_HIDDEN while there are none
         self.hidden: set[int] | frozenset[int] = NO_HIDDEN
-        # while some are hidden, the other members, in the order they were shown (empty
+        # while some are hidden, the other members, in the order they were shown (NO_VISIBLE
         # while none are: then every member is shown, see :func:`shown`)
-        self.visible: dict[int, None] = {}
+        self.visible: dict[int, None] = NO_VISIBLE
         self.shown_version = 0
         self.names_cache: Any = None  # the renderer's, see above
+        # ``user.channels`` of every member in this channel alone: one tuple per channel,
+        # shared by those members (a big lobby's idle users, a room's), not 48 bytes per user
+        # in every process. Cleared when the channel goes (it refers to the channel).
+        self.alone: tuple[Channel, ...] = (self,)
 
     def mode_string(self) -> tuple[bytes, ...]:
         """Modes and their arguments as RPL_CHANNELMODEIS wants them (RFC 2812 §5.1, 324)."""
@@ -511,9 +559,9 @@ class State:
     )
 
     def __init__(self, *, routes: bool = True) -> None:
-        # Keep ``Channel.workers``, which the hub routes by and placement scores: a worker's
-        # replica without placement passes False and saves a dict per channel (every worker
-        # holds every channel)
+        # Keep ``Channel.workers``, which the hub routes by and its sequencer places by: a
+        # worker's replica passes False and saves a dict per channel (every worker holds
+        # every channel; its placement counts members when it scores a move)
         self.routes = routes
         self.users: dict[int, User] = {}
         self.nicks: dict[bytes, User] = {}  # folded nick -> user
@@ -641,9 +689,10 @@ class State:
         if signon == self._signon:  # users that came in the same second share the int
             signon = self._signon
         self._signon = signon
-        user = User(
-            e.uid, e.nick, shared(e.username), shared(e.host), shared(e.realname), e.worker, signon
-        )
+        username = e.username
+        if username_of(username, e.nick) is username:  # (else it follows from the nick)
+            username = shared(username)
+        user = User(e.uid, e.nick, username, shared(e.host), shared(e.realname), e.worker, signon)
         user.certfp = e.certfp
         self.users[e.uid] = user
         self.nicks[user.key] = user
@@ -669,10 +718,12 @@ class State:
 
     def _join(self, ev: Record) -> bool:
         e = EJoin._make(ev)
-        uid = e.uid
-        user = self.users.get(uid)
+        user = self.users.get(e.uid)
         if user is None:
             return False
+        # the user's own int as the key in members, visible, hidden and local, not the one
+        # this record brought (32 bytes more per membership in every process otherwise)
+        uid = user.uid
         key = fold(e.channel)
         chan = self.channels.get(key)
         if chan is None:
@@ -696,8 +747,8 @@ class State:
             chan.invites = (chan.invites - {uid}) or NO_INVITES
         client = self.local.get(uid)
         if client is not None:
-            chan.local[uid] = client
-        user.channels += (chan,)
+            add_local(chan, uid, client)
+        user.channels = _channels((*user.channels, chan))
         return True
 
     def _move(self, ev: Record) -> bool:
@@ -726,7 +777,7 @@ class State:
             chan.visible.pop(user.uid, None)
             chan.shown_version += 1
         if chan in user.channels:
-            user.channels = tuple(c for c in user.channels if c is not chan)
+            user.channels = _channels(tuple(c for c in user.channels if c is not chan))
         if self.routes:
             left = chan.workers[user.worker] - 1
             if left:
@@ -735,6 +786,7 @@ class State:
                 del chan.workers[user.worker]
         if not chan.members:
             del self.channels[chan.key]
+            chan.alone = ()  # (the cycle through it would keep the channel until a collection)
 
     def _part(self, ev: Record) -> bool:
         e = EPart._make(ev)
@@ -1114,6 +1166,8 @@ class State:
         self.pending = {fold(a.name): a for a in rows if a.code}
         self.users.clear()
         self.nicks.clear()
+        for gone in self.channels.values():
+            gone.alone = ()
         self.channels.clear()
         self.invisible = 0
         self.opers = 0
@@ -1133,7 +1187,7 @@ class State:
                 continue
             chan.topic, chan.topic_setter, chan.topic_time = c.topic, c.topic_setter, c.topic_time
             chan.modes, chan.password, chan.limit = c.modes, c.password, c.limit
-            chan.bans = list(c.bans)
+            chan.bans = tuple(c.bans)
             chan.invites = set(c.invites) if c.invites else NO_INVITES
         self.max_users = max(max_users, len(self.users))
         self._load_whowas(list(map(WhowasEntry._make, whowas)))
@@ -1180,9 +1234,9 @@ def apply_mode_changes(
         elif c == b"b":
             mask = next(it)
             if adding and mask not in chan.bans:
-                chan.bans.append(mask)
+                chan.bans += (mask,)
             elif not adding and mask in chan.bans:
-                chan.bans.remove(mask)
+                chan.bans = tuple(m for m in chan.bans if m != mask)
         elif adding and c not in chan.modes:
             chan.modes = bytes(sorted(chan.modes + c))
         elif not adding:
@@ -1213,8 +1267,23 @@ def _unhide(chan: Channel, uid: int) -> bool:
     if hidden:
         return True
     chan.hidden = NO_HIDDEN
-    chan.visible = {}
+    chan.visible = NO_VISIBLE
     return False
+
+
+def add_local(chan: Channel, uid: int, client: Any) -> None:
+    """``client`` (this worker's, ``uid``) is a member of ``chan``: into its fan-out list,
+    which becomes a dict of its own at the first (:data:`NO_LOCAL` is shared)."""
+    local = chan.local
+    if local is NO_LOCAL:
+        local = chan.local = {}
+    local[uid] = client
+
+
+def _channels(chans: tuple[Channel, ...]) -> tuple[Channel, ...]:
+    """A user's ``channels`` from now on: a channel's shared ``alone`` when it is in that one
+    alone (see :attr:`Channel.alone`)."""
+    return chans[0].alone if len(chans) == 1 else chans
 
 
 def shown(chan: Channel) -> Iterable[int]:
