@@ -233,6 +233,12 @@ class Relay:
             core.stored(record)  # the history (runtime/storage.py): O(1), off to its thread
         else:
             client.streamed = True
+            segments = core.segments
+            if segments.enabled:  # several workers, routes kept: into a segment (segments.py)
+                user = client.user
+                account = user.account or b"" if user is not None else b""
+                segments.add(run.key, client.uid, blob, first, run.notice, account)
+                return
             # RChanMsg, by hand
             core.outbox.append(
                 (R_CHANMSG, client.uid, run.key, blob, run.notice, False, first, b"", 0)

@@ -49,20 +49,23 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import marshal
 import selectors
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from fastchat.irc.casemap import fold
 from fastchat.server.commands.history import dm_party
 from fastchat.server.network.records import (
     D_CHAN,
+    D_CHANSEG,
     D_USER,
     E_ACCOUNT,
     E_ACCOUNTCERTS,
     E_ACCOUNTDROP,
     E_ACCOUNTVERIFY,
+    SEG_FIELDS,
     EAccount,
     EAccountCerts,
     EAccountDrop,
@@ -140,6 +143,53 @@ def health_notice(status: WriterStatus, dropped_meanwhile: int) -> str:
     )
 
 
+class Kept(Mapping[bytes, Record]):
+    """Each channel's last message kept (its D_CHAN, by folded name), in the order handed
+    over. A segment (D_CHANSEG) is noted whole, O(1), and expanded only when the mapping is
+    read (a JOIN: EJoin.kept) or a message decided alone comes after it."""
+
+    __slots__ = ("_last", "_segments")
+
+    def __init__(self) -> None:
+        self._last: dict[bytes, Record] = {}
+        self._segments: list[Record] = []  # D_CHANSEG records not expanded yet, in order
+
+    def note(self, record: Record) -> None:
+        """A D_CHAN kept: the last of its channel."""
+        if self._segments:
+            self._expand()
+        self._last[record[1]] = record
+
+    def later(self, record: Record) -> None:
+        """A D_CHANSEG kept: its messages, expanded when asked."""
+        self._segments.append(record)
+
+    def _expand(self) -> None:
+        last = self._last
+        for seg in self._segments:
+            items = marshal.loads(seg[1])
+            now = seg[2]
+            for i in range(0, len(items), SEG_FIELDS):
+                last[items[i]] = (D_CHAN, items[i], items[i + 1], items[i + 2], items[i + 3],
+                                  b"", 0, now)  # fmt: skip
+        self._segments.clear()
+
+    def __getitem__(self, key: bytes) -> Record:
+        if self._segments:
+            self._expand()
+        return self._last[key]
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._segments:
+            self._expand()
+        return iter(self._last)
+
+    def __len__(self) -> int:
+        if self._segments:
+            self._expand()
+        return len(self._last)
+
+
 class Storage:
     """The store of one sequencer process (``data_dir`` None: nothing is kept)."""
 
@@ -177,7 +227,7 @@ class Storage:
         # Each channel's last message kept (its D_CHAN, by folded name), in the order they
         # were handed over, which is the sequencer's: its JOINs read it (Sequencer.kept: the
         # end of the joiner's replay, exactly). O(1) per run; the msgid is made only then.
-        self.kept: dict[bytes, Record] = {}
+        self.kept = Kept()
 
     def maybe_prune(self, now_ms: int) -> None:
         """At most hourly, and at the first call: delete the history beyond its retention
@@ -385,7 +435,7 @@ class Storage:
         docstring). TAGMSG and STATUSMSG (``flags``) are not kept."""
         if record[6] or not self.history:
             return
-        self.kept[record[1]] = record
+        self.kept.note(record)
         user = self._users.get(record[2])
         account = user.account if user is not None and user.account else b""
         # (DChan: kind, channel, sender, line, first, tags, flags, time)
@@ -393,6 +443,17 @@ class Storage:
             (self._run_op, record[1], record[7], record[2], record[4], account, record[5],
              record[3])
         )  # fmt: skip
+
+    def segment(self, record: Record) -> None:
+        """A D_CHANSEG the sequencer forwarded whole (hot: once per segment): one operation
+        for the writer, which writes each message as its run (store/writer.py), and for
+        :attr:`kept`, which finds each channel's last message only when a JOIN asks. The
+        accounts are the sender's worker's, as its replica held them at the segment's epoch:
+        the hub's state, since the epoch held."""
+        if not self.history:
+            return
+        self.kept.later(record)
+        self._submit(("message_segment", record[2], record[1]))
 
     def private(self, record: Record) -> None:
         """A D_USER the sequencer decided: kept if a party is logged in (not the echo)."""
@@ -416,6 +477,9 @@ class Storage:
         """An event the sequencer decided: what of it the store keeps goes to the writer."""
         if event[0] == D_CHAN:
             self.channel(event)
+            return
+        if event[0] == D_CHANSEG:
+            self.segment(event)
             return
         if event[0] == D_USER:
             self.private(event)
