@@ -9,6 +9,8 @@ shutdown. It delegates the rest to one part per job:
 - :class:`~.replica.Replica`: applying the sequencer's events and deliveries, and rendering
   what local clients see of them;
 - :class:`~.resync.Resync`: exactly-once bookkeeping across hub restarts;
+- :class:`~.segments.Segments`: approved channel messages to the hub in segments it can
+  forward whole, and their delivery;
 - :class:`~.offload.Offload`: blocking work as effects (password checks, REHASH, mailing a
   verification code).
 Must never: touch a socket, a selector, the clock or another process; import ``logging``

@@ -2,7 +2,8 @@
 
 Owns: the fast path for the commonest line (one target, plain text), the streaming of
 approved messages to the sequencer without a barrier, and runs (consecutive approved messages
-from one sender to one channel, relayed as one record).
+from one sender to one channel, relayed as one record; at several workers with routes, a run
+joins a segment: engine/segments.py).
 Must never: touch a socket, or decide a refusal on its own (a replica that says no may only be
 behind: the sequencer decides those, under the client's barrier).
 """

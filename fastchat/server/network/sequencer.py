@@ -343,7 +343,9 @@ class Sequencer:
 
         Shaped for the hot path: a channel message the worker's replica approved is nearly all
         the traffic, so it is checked and routed here without the per-request dispatch; any
-        other request, or one that fails the check, takes :meth:`handle`.
+        other request, or one that fails the check, takes :meth:`handle`. A segment of them
+        (RChanSeg) approved on the state of the current ``epoch`` is not checked at all: the
+        worker's replica held exactly this state, so its approvals are this decision.
         """
         state = self.state
         channels = state.channels

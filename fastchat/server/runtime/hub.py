@@ -1,8 +1,10 @@
 """The hub process: runs the sequencer for a multi-worker server and relays its decisions.
 
-Owns: the authoritative :class:`~fastchat.server.network.state.State`, the worker links, and turning the
+Owns: the authoritative :class:`~fastchat.server.network.state.State` and its version (the
+epoch every event moves, told to each worker in B_SEEN), the worker links, and turning the
 sequencer's routing into one batched frame per worker per loop turn (channel messages in
-chunks shared by the workers of a route, marshalled once for all of them: see ``to_channel``).
+chunks shared by the workers of a route, marshalled once for all of them: see ``to_channel``;
+a worker's segment approved whole, as one record per worker: see ``to_route``).
 Must never: talk to clients, or reorder: records are decided in the order they arrive, one
 worker's batch after another, and each worker receives its records in that same order.
 
