@@ -285,7 +285,9 @@ def measure(
                     records.append((R_CHANSEG, fake.epoch, route, items))
                 items += (b"#r%d" % room, uid, line, 0, False, b"")
             records = [
-                (R_CHANSEG, r[1], r[2], marshal.dumps(r[3])) if r[0] == R_CHANSEG else r
+                (R_CHANSEG, r[1], r[2], marshal.dumps(r[3]), _last(r[3]))
+                if r[0] == R_CHANSEG
+                else r
                 for r in records
             ]
             fake.records = load.batch
@@ -306,6 +308,11 @@ def measure(
         for fake in fakes:
             fake.sock.close()
         os.close(report_r)
+
+
+def _last(items: list[Any]) -> dict[bytes, int]:
+    """RChanSeg.last: each channel -> where its last message starts in ``items``."""
+    return dict(zip(items[::SEG_FIELDS], range(0, len(items), SEG_FIELDS), strict=True))
 
 
 def _read_pipe(fd: int, timeout: float) -> bytes:

@@ -61,9 +61,9 @@ class HubNet(FakeNet):
         self.decided_each = 0  # channel messages the hub routed one by one
         to_route, to_channel = self.hub.to_route, self.hub.to_channel
 
-        def spy_route(route: tuple[int, ...], record: Record) -> None:
+        def spy_route(route: tuple[int, ...], record: Record, last: dict[bytes, int]) -> None:
             self.routed.append(record)
-            to_route(route, record)
+            to_route(route, record, last)
 
         def spy_channel(chan: Any, record: Record) -> None:
             self.decided_each += 1
@@ -375,7 +375,8 @@ def test_a_new_hub_decides_resent_segments_once_for_everybody() -> None:
         for n, epoch in ((1, 5), (3, hub.sequencer.epoch), (5, 7)):
             items = [b"#x", UIDS[0], _line(n), n, False, b"", b"#x", UIDS[0], _line(n + 1),
                      n + 1, False, b""]  # fmt: skip
-            segments.append([(R_CHANSEG, epoch, (0, 1, 2), marshal.dumps(items))])
+            last = {b"#x": SEG_FIELDS}
+            segments.append([(R_CHANSEG, epoch, (0, 1, 2), marshal.dumps(items), last)])
         sync = [(R_SYNC, UIDS[0])]
         hellos = {
             0: (B_HELLO, 0, _replica(), (UIDS[0],), BASE[0], {0: BASE[0] + 1}, ((0, BASE[0] + 1),)),
@@ -417,6 +418,10 @@ def _segment(now: int) -> Record:
     return (D_CHANSEG, marshal.dumps(items), now)
 
 
+#: _segment's RChanSeg.last: where each channel's last message starts
+LAST = {b"#a": 2 * SEG_FIELDS, b"#b": SEG_FIELDS}
+
+
 def test_the_store_keeps_a_segment_as_the_runs_of_its_messages() -> None:
     """The writer's rows for a segment are those of its messages' "message_run" ops, and
     each channel's last kept message is found when asked (a JOIN), in order with the
@@ -432,24 +437,35 @@ def test_the_store_keeps_a_segment_as_the_runs_of_its_messages() -> None:
     before = (D_CHAN, b"#a", 9, b"old\r\n", 3, b"", 0, 900)
     after = (D_CHAN, b"#b", 9, b"new\r\n", 4, b"", 0, 1100)
     storage.record(before)
-    storage.record(seg)
+    storage.segment(seg, LAST)
     assert storage.kept[b"#a"] == (D_CHAN, b"#a", 12, b"l4\r\n", 6, b"", 0, 1000)
-    storage.record(_segment(1050))
+    storage.segment(_segment(1050), LAST)
     storage.record(after)  # decided alone after the segment: it is the last of #b
     assert dict(storage.kept) == {
         b"#a": (D_CHAN, b"#a", 12, b"l4\r\n", 6, b"", 0, 1050),
         b"#b": after,
     }
     off = Storage(None, history=False)
-    off.record(seg)
+    off.segment(seg, LAST)
     assert len(off.kept) == 0
 
 
-def test_kept_is_a_mapping_that_expands_late() -> None:
+def test_kept_is_a_mapping_that_makes_a_segments_record_when_read() -> None:
     kept = Kept()
-    kept.later(_segment(5))
+    kept.later(_segment(5), LAST)
     assert len(kept) == 2 and sorted(kept) == [b"#a", b"#b"]
     assert kept.get(b"#c") is None
+    assert kept[b"#b"] == (D_CHAN, b"#b", 12, b"l2\r\nl3\r\n", 4, b"", 0, 5)
+
+
+def test_a_worker_notes_where_each_channels_last_message_starts(net: HubNet) -> None:
+    """RChanSeg.last, made as the shell takes the turn's requests."""
+    u0, u1 = _room(net, (0, 1))
+    u0.send("JOIN #b")
+    u1.send("JOIN #b")
+    u0.send("PRIVMSG #a :1", "PRIVMSG #b :2", "PRIVMSG #a :3", pump=False)
+    ((seg,),) = net.cores[0].take_requests()
+    assert seg[4] == {b"#a": 2 * SEG_FIELDS, b"#b": SEG_FIELDS}
 
 
 def test_hub_epochs_differ_between_incarnations(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -134,7 +134,7 @@ class LocalRouter:
         self.core.apply(record)
         self.core.stored(record)  # a private message: into the history (runtime/storage.py)
 
-    def to_route(self, route: tuple[int, ...], record: Record) -> None:
+    def to_route(self, route: tuple[int, ...], record: Record, last: dict[bytes, int]) -> None:
         self.core.apply(record)  # (never: one worker keeps no epoch, so takes no segment whole)
 
     def after_stored(self, worker: int, record: Record) -> None:

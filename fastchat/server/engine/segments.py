@@ -80,19 +80,24 @@ class Segments:
             self._items += (key, uid, line, first, notice, account)
             return
         self._items = items = [key, uid, line, first, notice, account]
-        self._open = seg = (R_CHANSEG, epoch, route, items)  # RChanSeg, by hand: hot
+        self._open = seg = (R_CHANSEG, epoch, route, items, None)  # RChanSeg, by hand: hot
         outbox.append(seg)
 
     def seal(self, batch: list[Record]) -> None:
         """The turn's requests are taken (``batch``: the outbox, whole): each segment's payload
-        is marshalled (once, for the link and the resend buffer), and none is open."""
+        is marshalled (once, for the link and the resend buffer), with where each channel's
+        last message starts in it (RChanSeg.last: found in C, by dict over zip), and none is
+        open."""
         if self._open is None:
             return
         self._open = None
         self._items = []
         for i, r in enumerate(batch):
-            if r[0] == R_CHANSEG and not isinstance(r[3], bytes):
-                batch[i] = (R_CHANSEG, r[1], r[2], marshal.dumps(r[3]))
+            if r[0] == R_CHANSEG and r[4] is None:
+                items = r[3]
+                starts = range(0, len(items), SEG_FIELDS)
+                last = dict(zip(items[::SEG_FIELDS], starts, strict=True))
+                batch[i] = (R_CHANSEG, r[1], r[2], marshal.dumps(items), last)
 
     def d_chanseg(self, rec: Record) -> None:
         """DChanSeg: each message as the D_CHAN it stands for (tags b"", flags 0, the

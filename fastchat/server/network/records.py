@@ -1163,14 +1163,17 @@ class RChanSeg(NamedTuple):
     members sit on the workers ``route`` (sorted). One request, whatever its length.
     ``payload``: the marshal of a flat list, :data:`SEG_FIELDS` items per message: channel
     (folded), sender, line (a run), first, notice, and the sender's account (b"": none; for
-    the history). If the hub's epoch is still ``epoch``, nothing was decided since the
-    approvals: the hub forwards the payload to ``route`` as one D_CHANSEG; otherwise it
-    decides each message as an R_CHANMSG (network/sequencer.py)."""
+    the history). ``last``: each channel of the segment -> where its last message starts in
+    the payload's list (for the store's ``kept``: one entry per channel, not per message).
+    If the hub's epoch is still ``epoch``, nothing was decided since the approvals: the hub
+    forwards the payload to ``route`` as one D_CHANSEG; otherwise it decides each message as
+    an R_CHANMSG (network/sequencer.py)."""
 
     kind: int
     epoch: int
     route: tuple[int, ...]
     payload: Any  # bytes on the wire; the items list itself before the shell marshals it
+    last: Any  # dict[bytes, int]; None until the shell marshals the payload
 
 
 class DChanSeg(NamedTuple):

@@ -177,9 +177,10 @@ class Router(Protocol):
     def to_worker(self, worker: int, record: Record) -> None:
         """A delivery or answer for one worker."""
 
-    def to_route(self, route: tuple[int, ...], record: Record) -> None:
+    def to_route(self, route: tuple[int, ...], record: Record, last: dict[bytes, int]) -> None:
         """A D_CHANSEG for the workers ``route`` (those of them still up): a worker's
-        segment approved whole (only where the router keeps an epoch: the hub)."""
+        segment approved whole (only where the router keeps an epoch: the hub); ``last``:
+        RChanSeg.last, for the history."""
 
     def after_stored(self, worker: int, record: Record) -> None:
         """An answer for one worker, sent once the store has written everything decided
@@ -356,7 +357,7 @@ class Sequencer:
                 # Nothing decided since the worker approved these (the state is the one its
                 # replica held): each approval stands, and its route is the channels' now.
                 # One record for the lot, whatever its length (issue 14: the hub's ceiling)
-                self.router.to_route(r[2], (D_CHANSEG, r[3], now))  # DChanSeg, by hand: hot
+                self.router.to_route(r[2], (D_CHANSEG, r[3], now), r[4])  # DChanSeg, by hand
                 continue
             if r[0] == R_CHANMSG and not r[5]:
                 chan = channels.get(r[2])

@@ -221,22 +221,22 @@ class Hub:
         opened[route] = chunk
         self._chunked.update(route)
 
-    def to_route(self, route: tuple[int, ...], record: Record) -> None:
+    def to_route(self, route: tuple[int, ...], record: Record, last: dict[bytes, int]) -> None:
         """Hot: a worker's segment, approved whole (Sequencer.handle_batch), as one D_CHANSEG
         to each worker of ``route`` still up: O(1) per segment, its payload forwarded as the
         bytes the worker marshalled. Each of those workers' open chunk is sealed (the segment
         comes after it), as for :meth:`to_worker`."""
         if self._keeping:
-            self.storage.segment(record)
+            self.storage.segment(record, last)
         out = self.out
         tail = self._tail
         opened = self._open
         for slot in route:
             records = out.get(slot)
             if records is not None:
-                last = tail.pop(slot, None)
-                if last is not None:
-                    opened.pop(last, None)
+                sealed = tail.pop(slot, None)
+                if sealed is not None:
+                    opened.pop(sealed, None)
                 records.append(record)
 
     def _to_channel_each(self, chan: Channel, record: Record) -> None:

@@ -53,19 +53,18 @@ import marshal
 import selectors
 import time
 from collections.abc import Callable, Iterator, Mapping
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from fastchat.irc.casemap import fold
 from fastchat.server.commands.history import dm_party
 from fastchat.server.network.records import (
     D_CHAN,
-    D_CHANSEG,
     D_USER,
     E_ACCOUNT,
     E_ACCOUNTCERTS,
     E_ACCOUNTDROP,
     E_ACCOUNTVERIFY,
-    SEG_FIELDS,
     EAccount,
     EAccountCerts,
     EAccountDrop,
@@ -145,48 +144,40 @@ def health_notice(status: WriterStatus, dropped_meanwhile: int) -> str:
 
 class Kept(Mapping[bytes, Record]):
     """Each channel's last message kept (its D_CHAN, by folded name), in the order handed
-    over. A segment (D_CHANSEG) is noted whole, O(1), and expanded only when the mapping is
-    read (a JOIN: EJoin.kept) or a message decided alone comes after it."""
+    over. A message of a segment (D_CHANSEG) is noted as (the segment, where it starts in
+    its payload's list): one entry per channel of the segment, set in C; the D_CHAN is made
+    only when read (a JOIN: EJoin.kept). Holds a segment's payload as long as it has some
+    channel's last message: at most one segment per channel."""
 
-    __slots__ = ("_last", "_segments")
+    __slots__ = ("_last",)
 
     def __init__(self) -> None:
+        # a D_CHAN record, or (a D_CHANSEG record, the start of the message in its items)
         self._last: dict[bytes, Record] = {}
-        self._segments: list[Record] = []  # D_CHANSEG records not expanded yet, in order
 
     def note(self, record: Record) -> None:
         """A D_CHAN kept: the last of its channel."""
-        if self._segments:
-            self._expand()
         self._last[record[1]] = record
 
-    def later(self, record: Record) -> None:
-        """A D_CHANSEG kept: its messages, expanded when asked."""
-        self._segments.append(record)
-
-    def _expand(self) -> None:
-        last = self._last
-        for seg in self._segments:
-            items = marshal.loads(seg[1])
-            now = seg[2]
-            for i in range(0, len(items), SEG_FIELDS):
-                last[items[i]] = (D_CHAN, items[i], items[i + 1], items[i + 2], items[i + 3],
-                                  b"", 0, now)  # fmt: skip
-        self._segments.clear()
+    def later(self, record: Record, last: dict[bytes, int]) -> None:
+        """A D_CHANSEG kept: ``last``, each of its channels -> where its last message starts
+        in the payload's list (RChanSeg.last)."""
+        self._last.update(zip(last, zip(repeat(record), last.values()), strict=False))
 
     def __getitem__(self, key: bytes) -> Record:
-        if self._segments:
-            self._expand()
-        return self._last[key]
+        found = self._last[key]
+        if len(found) != 2:
+            return found
+        seg, i = found
+        items = marshal.loads(seg[1])
+        record = (D_CHAN, key, items[i + 1], items[i + 2], items[i + 3], b"", 0, seg[2])
+        self._last[key] = record  # (the payload may go)
+        return record
 
     def __iter__(self) -> Iterator[bytes]:
-        if self._segments:
-            self._expand()
         return iter(self._last)
 
     def __len__(self) -> int:
-        if self._segments:
-            self._expand()
         return len(self._last)
 
 
@@ -444,15 +435,15 @@ class Storage:
              record[3])
         )  # fmt: skip
 
-    def segment(self, record: Record) -> None:
+    def segment(self, record: Record, last: dict[bytes, int]) -> None:
         """A D_CHANSEG the sequencer forwarded whole (hot: once per segment): one operation
         for the writer, which writes each message as its run (store/writer.py), and for
-        :attr:`kept`, which finds each channel's last message only when a JOIN asks. The
-        accounts are the sender's worker's, as its replica held them at the segment's epoch:
-        the hub's state, since the epoch held."""
+        :attr:`kept`, one entry per channel (``last``: RChanSeg.last), the message itself
+        found only when a JOIN asks. The accounts are the sender's worker's, as its replica
+        held them at the segment's epoch: the hub's state, since the epoch held."""
         if not self.history:
             return
-        self.kept.later(record)
+        self.kept.later(record, last)
         self._submit(("message_segment", record[2], record[1]))
 
     def private(self, record: Record) -> None:
@@ -477,9 +468,6 @@ class Storage:
         """An event the sequencer decided: what of it the store keeps goes to the writer."""
         if event[0] == D_CHAN:
             self.channel(event)
-            return
-        if event[0] == D_CHANSEG:
-            self.segment(event)
             return
         if event[0] == D_USER:
             self.private(event)
