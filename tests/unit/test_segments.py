@@ -456,6 +456,10 @@ def test_kept_is_a_mapping_that_makes_a_segments_record_when_read() -> None:
     assert len(kept) == 2 and sorted(kept) == [b"#a", b"#b"]
     assert kept.get(b"#c") is None
     assert kept[b"#b"] == (D_CHAN, b"#b", 12, b"l2\r\nl3\r\n", 4, b"", 0, 5)
+    # from a worker that keeps no history (no ``last``), the store finds it itself
+    storage = Storage(None)
+    storage.segment(_segment(5), {})
+    assert dict(storage.kept) == dict(kept)
 
 
 def test_a_worker_notes_where_each_channels_last_message_starts(net: HubNet) -> None:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 class Segments:
     """A worker core's segments: its epoch, the open segment, and the D_CHANSEG delivery."""
 
-    __slots__ = ("_items", "_open", "_routes", "_routes_epoch", "core", "enabled", "epoch")
+    __slots__ = ("_items", "_open", "_route", "_routes", "core", "enabled", "epoch")
 
     def __init__(self, core: WorkerCore) -> None:
         self.core = core
@@ -50,38 +50,46 @@ class Segments:
         self.epoch = 0
         self._open: Record | None = None  # the segment at the end of the outbox, if any
         self._items: list[object] = []  # its payload, not marshalled yet
+        self._route: tuple[int, ...] = ()  # its route
         # folded channel name -> its route (sorted workers), as the replica held it at
-        # ``_routes_epoch`` (a route only counts where the epoch still matches at the hub)
-        self._routes: dict[bytes, tuple[int, ...]] = {}
-        self._routes_epoch = 0
+        # ``epoch`` (a route only counts where the epoch still matches at the hub); and each
+        # route -> itself, so that one route is one object (compared by identity)
+        self._routes: dict[bytes | tuple[int, ...], tuple[int, ...]] = {}
 
     def seen(self, epoch: int) -> None:
-        """A B_SEEN was applied: the replica holds the hub's state of ``epoch``."""
-        self.epoch = epoch
+        """A B_SEEN was applied: the replica holds the hub's state of ``epoch``. If that is
+        a new one, what is approved from now on goes into a new segment, under new routes."""
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self._routes.clear()
+            self._open = None
 
     def add(
         self, key: bytes, uid: int, line: bytes, first: int, notice: bool, account: bytes
     ) -> None:
         """An approved plain message (or run) to channel ``key``: into the open segment if
-        that is still the outbox's last request and has this epoch and route, else into a
-        new one. Hot: once per relay run."""
-        epoch = self.epoch
-        routes = self._routes
-        if self._routes_epoch != epoch:
-            routes.clear()
-            self._routes_epoch = epoch
-        route = routes.get(key)
+        that is still the outbox's last request and has this route (its epoch is this one:
+        :meth:`seen` closes it), else into a new one. Hot: once per relay run (measured: a
+        call and a few lookups, ~0.3 µs more per run than appending an R_CHANMSG)."""
+        route = self._routes.get(key)
         if route is None:
-            chan = self.core.state.channels.get(key)
-            route = routes[key] = tuple(sorted(chan.workers)) if chan is not None else ()
+            route = self._new_route(key)
         outbox = self.core.outbox
         seg = self._open
-        if seg is not None and outbox and outbox[-1] is seg and seg[1] == epoch and seg[2] == route:
+        if route is self._route and seg is not None and outbox and outbox[-1] is seg:
             self._items += (key, uid, line, first, notice, account)
             return
         self._items = items = [key, uid, line, first, notice, account]
-        self._open = seg = (R_CHANSEG, epoch, route, items, None)  # RChanSeg, by hand: hot
+        self._route = route
+        self._open = seg = (R_CHANSEG, self.epoch, route, items, None)  # RChanSeg, by hand
         outbox.append(seg)
+
+    def _new_route(self, key: bytes) -> tuple[int, ...]:
+        chan = self.core.state.channels.get(key)
+        route = tuple(sorted(chan.workers)) if chan is not None else ()
+        route = self._routes.setdefault(route, route)
+        self._routes[key] = route
+        return route
 
     def seal(self, batch: list[Record]) -> None:
         """The turn's requests are taken (``batch``: the outbox, whole): each segment's payload
@@ -92,11 +100,14 @@ class Segments:
             return
         self._open = None
         self._items = []
+        keeping = self.core.config.history  # (without history the hub needs no ``last``)
         for i, r in enumerate(batch):
             if r[0] == R_CHANSEG and r[4] is None:
                 items = r[3]
-                starts = range(0, len(items), SEG_FIELDS)
-                last = dict(zip(items[::SEG_FIELDS], starts, strict=True))
+                last = {}
+                if keeping:
+                    starts = range(0, len(items), SEG_FIELDS)
+                    last = dict(zip(items[::SEG_FIELDS], starts, strict=True))
                 batch[i] = (R_CHANSEG, r[1], r[2], marshal.dumps(items), last)
 
     def d_chanseg(self, rec: Record) -> None:

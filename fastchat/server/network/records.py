@@ -1164,7 +1164,8 @@ class RChanSeg(NamedTuple):
     ``payload``: the marshal of a flat list, :data:`SEG_FIELDS` items per message: channel
     (folded), sender, line (a run), first, notice, and the sender's account (b"": none; for
     the history). ``last``: each channel of the segment -> where its last message starts in
-    the payload's list (for the store's ``kept``: one entry per channel, not per message).
+    the payload's list (for the store's ``kept``: one entry per channel, not per message;
+    empty from a worker whose config keeps no history).
     If the hub's epoch is still ``epoch``, nothing was decided since the approvals: the hub
     forwards the payload to ``route`` as one D_CHANSEG; otherwise it decides each message as
     an R_CHANMSG (network/sequencer.py)."""

@@ -65,6 +65,7 @@ from fastchat.server.network.records import (
     E_ACCOUNTCERTS,
     E_ACCOUNTDROP,
     E_ACCOUNTVERIFY,
+    SEG_FIELDS,
     EAccount,
     EAccountCerts,
     EAccountDrop,
@@ -443,6 +444,10 @@ class Storage:
         held them at the segment's epoch: the hub's state, since the epoch held."""
         if not self.history:
             return
+        if not last:  # (a worker without history: its ``last`` is empty; not so here)
+            items = marshal.loads(record[1])
+            starts = range(0, len(items), SEG_FIELDS)
+            last = dict(zip(items[::SEG_FIELDS], starts, strict=True))
         self.kept.later(record, last)
         self._submit(("message_segment", record[2], record[1]))
 
