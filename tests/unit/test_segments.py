@@ -483,3 +483,26 @@ def test_hub_epochs_differ_between_incarnations(monkeypatch: pytest.MonkeyPatch)
         assert second - first >= 1000 << 20
     finally:
         listener.close()
+
+
+def test_a_new_epoch_mid_turn_starts_a_segment_and_both_are_sealed(net: HubNet) -> None:
+    """A B_SEEN with a new epoch applied between two approvals (a hub frame read mid-turn):
+    the second message starts a segment of its own, stamped with the new epoch; and a
+    segment closed by such a B_SEEN with nothing after it still leaves marshalled."""
+    u0, u1 = _room(net, (0, 1))
+    core = net.cores[0]
+    epoch = core.segments.epoch
+    u0.send("PRIVMSG #a :before", pump=False)
+    core.apply_batch([(B_SEEN, (), None, epoch + 1)], net.now)
+    u0.send("PRIVMSG #a :after", pump=False)
+    (batch,) = core.take_requests()
+    assert [(r[0], r[1]) for r in batch] == [(R_CHANSEG, epoch), (R_CHANSEG, epoch + 1)]
+    assert all(isinstance(r[3], bytes) and r[4] == {b"#a": 0} for r in batch)
+    u0.send("PRIVMSG #a :alone", pump=False)
+    core.apply_batch([(B_SEEN, (), None, epoch + 2)], net.now)
+    (alone,) = core.take_requests()
+    assert [(r[0], r[1], isinstance(r[3], bytes)) for r in alone] == [(R_CHANSEG, epoch + 1, True)]
+    net.hub._batches(0, [batch, alone])
+    net.pump()
+    assert len(net.routed) == 1 and net.decided_each == 2  # (epoch + 1 and + 2: no hub's)
+    assert _privmsgs(u1) == ["before", "after", "alone"]

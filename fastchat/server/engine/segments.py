@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 class Segments:
     """A worker core's segments: its epoch, the open segment, and the D_CHANSEG delivery."""
 
-    __slots__ = ("_items", "_open", "_route", "_routes", "core", "enabled", "epoch")
+    __slots__ = ("_items", "_open", "_route", "_routes", "_unsealed", "core", "enabled", "epoch")
 
     def __init__(self, core: WorkerCore) -> None:
         self.core = core
@@ -49,6 +49,7 @@ class Segments:
         # a hub's epochs start far above, see runtime/hub.py)
         self.epoch = 0
         self._open: Record | None = None  # the segment at the end of the outbox, if any
+        self._unsealed = False  # segments in the outbox whose payload is not marshalled yet
         self._items: list[object] = []  # its payload, not marshalled yet
         self._route: tuple[int, ...] = ()  # its route
         # folded channel name -> its route (sorted workers), as the replica held it at
@@ -82,6 +83,7 @@ class Segments:
         self._items = items = [key, uid, line, first, notice, account]
         self._route = route
         self._open = seg = (R_CHANSEG, self.epoch, route, items, None)  # RChanSeg, by hand
+        self._unsealed = True
         outbox.append(seg)
 
     def _new_route(self, key: bytes) -> tuple[int, ...]:
@@ -96,8 +98,9 @@ class Segments:
         is marshalled (once, for the link and the resend buffer), with where each channel's
         last message starts in it (RChanSeg.last: found in C, by dict over zip), and none is
         open."""
-        if self._open is None:
+        if not self._unsealed:
             return
+        self._unsealed = False
         self._open = None
         self._items = []
         keeping = self.core.config.history  # (without history the hub needs no ``last``)
