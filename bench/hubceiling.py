@@ -4,8 +4,10 @@ Owns: starting the real hub (``runtime/hub.py``'s :class:`Hub` and its loop, the
 inside it) in a child process of its own on a Unix socket, as the supervisor does; fake
 workers that connect to it the way real workers do (a ``B_HELLO``, then the snapshot), register
 their users and join them to rooms through ordinary requests, then write pre-encoded frames
-of channel messages (``R_CHANMSG``, approved by their replica, as a worker's relay streams
-them) as fast as the hub takes them, and read whatever it sends back without decoding it;
+of channel messages approved by their replica as a worker streams them (``R_CHANSEG``
+segments stamped with the epoch of the last B_SEEN they read, engine/segments.py; or, with
+``--segments off``, one ``R_CHANMSG`` per record, as before segments) as fast as the hub
+takes them, and read whatever it sends back without decoding it;
 measuring, over a window, the messages the hub decided and routed and the hub's own CPU.
 Must never: change the hub (it runs as it is, its counters read from outside the loop by a
 signal handler), run without a time bound, or leave its child behind.
@@ -24,7 +26,9 @@ dozen or more); ``batch`` records per frame (what one worker's loop turn sends),
 decided and routed the frame (one request more per frame, counted out of the figures). Not
 a read barrier (``R_SYNC``): that one waits for a fence round the fake workers do not answer
 (network/fence.py), and real workers send one per query, not per frame. The fake workers decode what comes back and count the
-``D_CHAN`` records: each message's record must reach exactly ``visits`` workers.
+``D_CHAN`` records (and the messages of each ``D_CHANSEG``): each message's record must
+reach exactly ``visits`` workers; ``whole`` is the share of them that came in segments the
+hub forwarded whole (1.0 unless something moved the hub's epoch during the window).
 
 History is off (no ``--data-dir``): the hub hands each message to the store's writer when it
 is on, and the store's own cost is measured by ``make bench``'s breakdown (the ``store`` role),
@@ -55,10 +59,14 @@ from typing import Any
 from bench import report
 from fastchat.server.config import Config
 from fastchat.server.network.records import (
+    B_SEEN,
     B_SNAPSHOT,
     D_CHAN,
+    D_CHANSEG,
     D_STORED,
     R_CHANMSG,
+    R_CHANSEG,
+    SEG_FIELDS,
     BHello,
     Record,
     RHistSync,
@@ -70,6 +78,7 @@ from fastchat.server.runtime.bus import FrameReader, encode
 
 ROOT = Path(__file__).resolve().parent.parent
 _HEADER = struct.Struct("!I")
+_COUNT = struct.Struct("<i")  # a marshalled list's item count, after its type byte
 
 
 #: Messages in flight per fake worker by default: a small window (issue 14's generator kept
@@ -103,6 +112,7 @@ class HubLoad:
 
     placement: str = "spread"  # or "clustered"
     pad: int = 48  # filler bytes per message text
+    segments: bool = True  # R_CHANSEG (what workers send), or one R_CHANMSG per record
 
 
 def layout(load: HubLoad) -> dict[int, list[tuple[int, int, bool]]]:
@@ -171,6 +181,9 @@ class _Fake:
         self.frame = b""
         self.out = memoryview(b"")
         self.records = 0  # messages' records per frame
+        self.requests = 0  # requests per frame but its barrier (a segment is one)
+        self.epoch = 0  # the hub's state version, from the last B_SEEN read
+        self.whole = 0  # messages' records that came in a D_CHANSEG
         self.in_flight = 0  # frames sent whose barrier's D_STORED has not come back
         self.routed = 0  # D_CHAN records the hub sent here
         self.frames = 0  # frames sent
@@ -190,6 +203,8 @@ def _read_until(fake: _Fake, want: Any, timeout: float = 30.0) -> list[Record]:
         for batch in fake.reader.feed(data):
             for record in batch:
                 seen.append(record)
+                if record[0] == B_SEEN:
+                    fake.epoch = record[3]
                 if want(record):
                     fake.sock.setblocking(False)
                     return seen
@@ -235,17 +250,48 @@ def measure(
             setup.append(make(RHistSync, last, 0))
             fake.sock.sendall(encode(setup))
             _read_until(fake, lambda r, last=last: r[0] == D_STORED and r[1] == last)
+        for fake in fakes:  # every setup decided: the epoch each fake worker's replica holds
+            first = slots[fake.slot][0][0]
+            fake.sock.sendall(encode([make(RHistSync, first, 1)]))
+            stored = [False]
+
+            def settled(r: Record, uid: int = first, stored: list[bool] = stored) -> bool:
+                stored[0] = stored[0] or (r[0] == D_STORED and r[1] == uid)
+                return stored[0] and r[0] == B_SEEN  # the end of that frame
+
+            _read_until(fake, settled)
+        rooms: dict[int, set[int]] = {}
+        for slot, users in slots.items():
+            for _, room, _ in users:
+                rooms.setdefault(room, set()).add(slot)
         for fake in fakes:
             talkers = [(uid, room) for uid, room, talks in slots[fake.slot] if talks]
             if not talkers:
                 continue
             records = []
+            items: list[Any] = []  # the open segment's
+            route: tuple[int, ...] = ()
             for i in range(load.batch):
                 uid, room = talkers[i % len(talkers)]
                 line = _line(uid, room, load.pad) * load.run
-                # RChanMsg, approved by the worker's replica (doubted False)
-                records.append((R_CHANMSG, uid, b"#r%d" % room, line, False, False, 0, b"", 0))
-            fake.records = len(records)
+                if not load.segments:
+                    # RChanMsg, approved by the worker's replica (doubted False)
+                    records.append((R_CHANMSG, uid, b"#r%d" % room, line, False, False, 0, b"", 0))
+                    continue
+                # consecutive messages to rooms of one route: one segment (engine/segments.py)
+                here = tuple(sorted(rooms[room]))
+                if not items or here != route:
+                    items, route = [], here
+                    records.append((R_CHANSEG, fake.epoch, route, items))
+                items += (b"#r%d" % room, uid, line, 0, False, b"")
+            records = [
+                (R_CHANSEG, r[1], r[2], marshal.dumps(r[3]), _last(r[3]))
+                if r[0] == R_CHANSEG
+                else r
+                for r in records
+            ]
+            fake.records = load.batch
+            fake.requests = len(records)
             records.append(make(RHistSync, talkers[0][0], 0))  # its D_STORED: the frame is through
             fake.frame = encode(records)
         assert child.pid is not None
@@ -262,6 +308,11 @@ def measure(
         for fake in fakes:
             fake.sock.close()
         os.close(report_r)
+
+
+def _last(items: list[Any]) -> dict[bytes, int]:
+    """RChanSeg.last: each channel -> where its last message starts in ``items``."""
+    return dict(zip(items[::SEG_FIELDS], range(0, len(items), SEG_FIELDS), strict=True))
 
 
 def _read_pipe(fd: int, timeout: float) -> bytes:
@@ -338,9 +389,11 @@ def _drive(
     sel.close()
     (t0, d0, c0, g0), (t1, d1, c1, g1) = marks
     wall = t1 - t0
-    # every frame is ``batch`` messages' records and one barrier (RHistSync): count messages only
+    # every frame is ``batch`` messages' records (in ``requests`` requests: segments, or one
+    # each) and one barrier (RHistSync): count messages only
     per_frame = talking[0].records if talking else 1
-    records = round((d1 - d0) * per_frame / (per_frame + 1))
+    requests = talking[0].requests if talking else 1
+    records = round((d1 - d0) * per_frame / (requests + 1))
     messages = records * load.run
     hub_cpu = c1 - c0
     v = visits(load)
@@ -350,6 +403,7 @@ def _drive(
         "frames_in_flight": load.frames_in_flight,
         "window_s": round(wall, 3),
         "records_decided": records,
+        "whole": round(sum(f.whole for f in fakes) / max(1, sum(f.routed for f in fakes)), 3),
         # every frame sent came back decided (its barrier's D_STORED): all it routed is counted
         "records_routed_per_record": round(
             sum(f.routed for f in fakes) / sum(f.frames * f.records for f in talking), 3
@@ -385,6 +439,10 @@ def _receive(f: _Fake) -> None:
                 kind = record[0]
                 if kind == D_CHAN:
                     f.routed += 1
+                elif kind == D_CHANSEG:  # its payload's list header says how many items
+                    n = _COUNT.unpack_from(record[1], 1)[0] // SEG_FIELDS
+                    f.routed += n
+                    f.whole += n
                 elif kind == D_STORED:
                     f.in_flight -= 1
         if len(data) < 1 << 20:
@@ -419,6 +477,12 @@ def main(argv: list[str] | None = None) -> int:
         "--window", type=int, default=0, help="frames in flight per fake worker (0: see HubLoad)"
     )
     ap.add_argument("--placement", default="spread,clustered", help="spread and/or clustered")
+    ap.add_argument(
+        "--segments",
+        default="on",
+        help="on (R_CHANSEG, what workers send) and/or off (one R_CHANMSG per record, as "
+        "before segments): 'on,off' measures both in one run",
+    )
     ap.add_argument("--duration", type=float, default=2.0, help="measured seconds per run")
     ap.add_argument("--warmup", type=float, default=0.5, help="seconds before measuring")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
@@ -439,19 +503,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     rows = []
+    segments = [s == "on" for s in args.segments.split(",") if s]
     for placement in [p for p in args.placement.split(",") if p]:
         for workers in [int(w) for w in args.workers.split(",") if w]:
             for run in [int(r) for r in args.runs.split(",") if r]:
-                load = HubLoad(
-                    workers=workers,
-                    run=run,
-                    batch=args.batch,
-                    window=args.window,
-                    placement=placement,
-                )
-                row = best_of(load, args.repeat, args.duration, args.warmup)
-                rows.append(row)
-                print("  " + one_line(row), flush=True)
+                for whole in segments:  # alternating: before and after side by side
+                    load = HubLoad(
+                        workers=workers,
+                        run=run,
+                        batch=args.batch,
+                        window=args.window,
+                        placement=placement,
+                        segments=whole,
+                    )
+                    row = best_of(load, args.repeat, args.duration, args.warmup)
+                    rows.append(row)
+                    print("  " + one_line(row), flush=True)
     results = {
         "tool": "hubceiling",
         "what": "the real hub process (runtime/hub.py) driven by fake workers over its Unix socket",
@@ -476,7 +543,7 @@ def one_line(row: dict[str, Any]) -> str:
     load = row["load"]
     head = (
         f"hub: {load['placement']:<9} {load['workers']:>2} workers, run {load['run']:>2}, "
-        f"batch {load['batch']}"
+        f"batch {load['batch']}, segments {'on' if load.get('segments', True) else 'off'}"
     )
     if "error" in row:
         return f"{head}: {row['error']}"
@@ -485,7 +552,8 @@ def one_line(row: dict[str, Any]) -> str:
         f"at {row['hub_cpu_cores']:.2f} cores (driver {row['driver_cpu_cores']:.2f}), "
         f"{row['hub_cpu_us_per_message']:.3f} µs/message: "
         f"ceiling {row['ceiling_messages_per_s']:,} messages/s on one core; "
-        f"routed to {row['records_routed_per_record']} workers per record"
+        f"routed to {row['records_routed_per_record']} workers per record, "
+        f"{row.get('whole', 0):.0%} in whole segments"
     )
 
 

@@ -165,7 +165,10 @@ def costs_from(
     points = [
         (float(r["visits"]), float(r["hub_cpu_us_per_message"]))
         for r in hub_runs
-        if "error" not in r and r["load"]["run"] == run and r.get("hub_cpu_us_per_message")
+        if "error" not in r
+        and r["load"]["run"] == run
+        and r.get("hub_cpu_us_per_message")
+        and r["load"].get("segments", True)  # what workers send (not the before of a comparison)
     ]
     worker = worker_fits.get(str(run))
     if not points or worker is None:

@@ -6,7 +6,8 @@ say NICK, USER and JOIN; a sequencer in this process decides, as the hub would),
 on its hot paths with ``time.process_time``:
 
 - **deliver**: the hub's frames of ``D_CHAN`` records (each for a room with ``local`` members
-  on this worker, from a sender elsewhere) decoded as the bus does (``FrameReader``), applied
+  on this worker, from a sender elsewhere; by default as one ``D_CHANSEG``, the segment a
+  hub forwards whole, engine/segments.py; ``--segments off``: one record each) decoded as the bus does (``FrameReader``), applied
   (``apply_batch``), and each dirty client's output joined and sent as the shell's
   ``_flush_client`` does, to a socketpair whose other end a child process drains (or, with
   ``--transport null``, not sent at all);
@@ -30,6 +31,7 @@ import argparse
 import contextlib
 import json
 import logging
+import marshal
 import multiprocessing as mp
 import select
 import socket
@@ -47,6 +49,7 @@ from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import (
     B_SNAPSHOT,
     D_CHAN,
+    D_CHANSEG,
     Record,
     RJoin,
     RRegister,
@@ -93,6 +96,7 @@ class Setup:
     # turn, so how many deliveries one send carries
     per_room: int = 8
     pad: int = 48
+    segments: bool = True  # deliver: the frame's records as one D_CHANSEG (what a hub sends)
 
 
 class Bench:
@@ -172,6 +176,9 @@ class Bench:
                 room, s.local, room, b"x" * s.pad
             ) * s.run  # fmt: skip
             records.append((D_CHAN, b"#r%d" % room, sender, line, 0, b"", 0, 1))
+        if s.segments:  # RChanSeg's payload: channel, sender, line, first, notice, account
+            items = [x for r in records for x in (r[1], r[2], r[3], r[4], False, b"")]
+            return encode([(D_CHANSEG, marshal.dumps(items), 1)])
         return encode(records)
 
     def deliver(self, seconds: float) -> dict[str, Any]:
@@ -182,12 +189,13 @@ class Bench:
         socks = self.socks
         records = deliveries = 0
         per_record = self.setup.local * self.setup.run
+        per_frame = self.setup.rooms * self.setup.per_room  # records (in a segment or not)
         t0 = time.process_time()
         end = t0 + seconds
         while True:
             for batch in reader.feed(frame):
                 core.apply_batch(batch, self.now)
-                records += len(batch)
+                records += per_frame
             dirty, core.dirty = core.dirty, []
             for client in dirty:
                 pending = client.pending
@@ -224,8 +232,8 @@ class Bench:
         while True:
             for client, chunk in chunks:
                 core.data_received(client, chunk, self.now)
-            outbox, core.outbox = core.outbox, []
-            encode(outbox)
+            for batch in core.take_requests():  # segments marshalled, as the shell takes them
+                encode(batch)
             messages += len(chunks) * s.run
             dirty, core.dirty = core.dirty, []
             for client in dirty:  # (nothing: no echo, no reply; kept honest)
@@ -304,6 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--runs", default="1,16", help="messages per record / lines per read")
     ap.add_argument("--transport", default="socketpair", choices=("socketpair", "null"))
+    ap.add_argument(
+        "--segments",
+        default="on",
+        choices=("on", "off"),
+        help="deliver's frames as one D_CHANSEG (on: what a hub sends) or D_CHAN records",
+    )
     ap.add_argument("--seconds", type=float, default=1.0, help="CPU seconds per measurement")
     ap.add_argument(
         "--repeat", type=int, default=3, help="measurements of each; the least CPU is kept"
@@ -321,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     for run in [int(r) for r in args.runs.split(",") if r]:
         points = []
         for local in [int(n) for n in args.locals.split(",") if n]:
-            setup = Setup(local=local, run=run, per_room=args.per_room)
+            setup = Setup(
+                local=local, run=run, per_room=args.per_room, segments=args.segments == "on"
+            )
             row = measure(setup, "deliver", args.transport, args.seconds, args.repeat)
             rows.append(row)
             points.append((float(local), row["us_per_record"]))
@@ -364,7 +380,8 @@ def one_line(row: dict[str, Any]) -> str:
         )
     return (
         f"worker deliver ({row['transport']}): {s['local']} local members, run {s['run']}, "
-        f"{s['per_room']} per room per frame: "
+        f"{s['per_room']} per room per frame"
+        f"{'' if s.get('segments', False) else ', no segments'}: "
         f"{row['us_per_record']:.3f} µs/record, {row['us_per_delivery']:.3f} µs/delivery, "
         f"{row['deliveries_per_s']:,} deliveries/s on one core"
     )

@@ -5,20 +5,26 @@ workers, spread and clustered). Tiny and short: correctness, not speed."""
 
 from __future__ import annotations
 
+import marshal
+
 import pytest
 
 from bench import hubceiling, workerceiling
-from fastchat.server.network.records import R_CHANMSG
+from fastchat.server.network.records import D_CHAN, D_CHANSEG, R_CHANSEG
 from fastchat.server.runtime.bus import FrameReader
 
 
+@pytest.mark.parametrize("segments", [True, False])
 @pytest.mark.parametrize("local", [1, 3])
-def test_worker_deliver_reaches_exactly_the_local_members(local: int) -> None:
-    setup = workerceiling.Setup(rooms=3, members=5, local=local, run=2, per_room=2)
+def test_worker_deliver_reaches_exactly_the_local_members(local: int, segments: bool) -> None:
+    setup = workerceiling.Setup(
+        rooms=3, members=5, local=local, run=2, per_room=2, segments=segments
+    )
     bench = workerceiling.Bench(setup, "null")
     assert len(bench.core.clients) == 3 * local
     for batch in FrameReader().feed(bench.hub_frame()):
-        assert len(batch) == 3 * 2  # per_room records for each room
+        # per_room records for each room, in one segment or one by one
+        assert [r[0] for r in batch] == ([D_CHANSEG] if segments else [D_CHAN] * 3 * 2)
         bench.core.apply_batch(batch, bench.now)
     assert len(bench.core.dirty) == 3 * local
     for client in bench.core.clients.values():
@@ -34,18 +40,25 @@ def test_worker_ingest_relays_runs_for_the_hub() -> None:
     bench = workerceiling.Bench(setup, "null")
     client = bench.talkers[0]
     bench.core.data_received(client, b"PRIVMSG #r0 :hello\r\n" * 3, bench.now)
-    (record,) = bench.core.outbox
-    assert record[0] == R_CHANMSG and record[2] == b"#r0" and record[3].count(b"\r\n") == 3
-    bench.core.outbox.clear()
+    ((record,),) = bench.core.take_requests()  # a segment of one run
+    assert record[0] == R_CHANSEG
+    key, _uid, line, *_ = marshal.loads(record[3])
+    assert key == b"#r0" and line.count(b"\r\n") == 3
     assert bench.ingest(0.05)["messages"] > 0
 
 
+@pytest.mark.parametrize("segments", [True, False])
 @pytest.mark.parametrize("placement", ["spread", "clustered"])
 @pytest.mark.parametrize("workers", [2, 4])
-def test_hub_routes_each_message_to_its_visits(workers: int, placement: str) -> None:
+def test_hub_routes_each_message_to_its_visits(
+    workers: int, placement: str, segments: bool
+) -> None:
     load = hubceiling.HubLoad(
-        workers=workers, rooms=8, members=5, run=2, batch=8, window=2, placement=placement
-    )
+        workers=workers, rooms=8, members=5, run=2, batch=8, window=2, placement=placement,
+        segments=segments,
+    )  # fmt: skip
     row = hubceiling.measure(load, duration=0.3, warmup=0.1)
     assert row["records_routed_per_record"] == row["visits"] == hubceiling.visits(load)
+    # the fake workers' segments carry the hub's epoch: all go whole (none without segments)
+    assert row["whole"] == (1.0 if segments else 0.0)
     assert row["records_decided"] > 0 and row["hub_cpu_us_per_message"] > 0

@@ -9,6 +9,8 @@ shutdown. It delegates the rest to one part per job:
 - :class:`~.replica.Replica`: applying the sequencer's events and deliveries, and rendering
   what local clients see of them;
 - :class:`~.resync.Resync`: exactly-once bookkeeping across hub restarts;
+- :class:`~.segments.Segments`: approved channel messages to the hub in segments it can
+  forward whole, and their delivery;
 - :class:`~.offload.Offload`: blocking work as effects (password checks, REHASH, mailing a
   verification code).
 Must never: touch a socket, a selector, the clock or another process; import ``logging``
@@ -54,8 +56,10 @@ from fastchat.server.engine.placement import Placement, Stall
 from fastchat.server.engine.relay import Relay
 from fastchat.server.engine.replica import Replica
 from fastchat.server.engine.resync import Resync
+from fastchat.server.engine.segments import Segments
 from fastchat.server.network.records import (
     B_FENCE,
+    D_CHANSEG,
     D_DONE,
     D_KILL,
     D_NOTICE,
@@ -130,6 +134,9 @@ class LocalRouter:
         self.core.apply(record)
         self.core.stored(record)  # a private message: into the history (runtime/storage.py)
 
+    def to_route(self, route: tuple[int, ...], record: Record, last: dict[bytes, int]) -> None:
+        self.core.apply(record)  # (never: one worker keeps no epoch, so takes no segment whole)
+
     def after_stored(self, worker: int, record: Record) -> None:
         # the shell holds it until its store has written everything (runtime/worker.py)
         self.core.offload.stored_waits.append(record)
@@ -202,6 +209,7 @@ class WorkerCore:
         self.replica = Replica(self)
         self.labels = Labels(self)
         self.relay = Relay(self)
+        self.segments = Segments(self)  # (enabled only with routes in the replica)
         self.dispatcher = Dispatcher(self)
         self.resync = Resync(self, incarnation)
         self.offload = Offload(self)
@@ -220,6 +228,7 @@ class WorkerCore:
             D_REGISTERED: self._d_registered,
             D_PENDING: self._d_pending,
             D_SERVICE: self._d_service,
+            D_CHANSEG: self.segments.d_chanseg,
             E_MOVE: self.placement.e_move,
         }
         if self.placement.enabled:
@@ -348,6 +357,7 @@ class WorkerCore:
         record for one. Without an R_SYNC (nearly always): the outbox, whole."""
         batch = self.outbox
         self.outbox = []
+        self.segments.seal(batch)
         if not self.outbox_syncs:
             return [batch]
         self.outbox_syncs = 0

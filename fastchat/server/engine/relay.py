@@ -2,7 +2,8 @@
 
 Owns: the fast path for the commonest line (one target, plain text), the streaming of
 approved messages to the sequencer without a barrier, and runs (consecutive approved messages
-from one sender to one channel, relayed as one record).
+from one sender to one channel, relayed as one record; at several workers with routes, a run
+joins a segment: engine/segments.py).
 Must never: touch a socket, or decide a refusal on its own (a replica that says no may only be
 behind: the sequencer decides those, under the client's barrier).
 """
@@ -233,6 +234,12 @@ class Relay:
             core.stored(record)  # the history (runtime/storage.py): O(1), off to its thread
         else:
             client.streamed = True
+            segments = core.segments
+            if segments.enabled:  # several workers, routes kept: into a segment (segments.py)
+                user = client.user
+                account = user.account or b"" if user is not None else b""
+                segments.add(run.key, client.uid, blob, first, run.notice, account)
+                return
             # RChanMsg, by hand
             core.outbox.append(
                 (R_CHANMSG, client.uid, run.key, blob, run.notice, False, first, b"", 0)

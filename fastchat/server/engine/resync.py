@@ -68,6 +68,7 @@ class Resync:
         """The end of a hub frame: the batches it decided (and we now hold every record of),
         and which requests every worker has."""
         b = BSeen._make(rec)
+        self.core.segments.seen(b.epoch)
         if b.order:
             seen = self.seen
             for origin, upto in b.order:

@@ -567,6 +567,9 @@ class BSeen(NamedTuple):
     kind: int
     order: tuple[tuple[int, int], ...]
     stable: dict[int, int] | None
+    # the hub's state version once this frame is applied (bumped by every event; a new hub
+    # starts from a number of its own): what a segment's approvals are stamped with (RChanSeg)
+    epoch: int = 0
 
 
 class BReceived(NamedTuple):
@@ -1144,3 +1147,45 @@ class EMove(NamedTuple):
 SCHEMAS.update({R_MOVE: RMove, E_MOVE: EMove})
 _CODES.update({RMove: R_MOVE, EMove: E_MOVE})
 STATE_EVENTS = STATE_EVENTS | {E_MOVE}
+
+
+# -- channel segments (issue 14, session 2): a worker's approved messages, forwarded whole ------
+R_CHANSEG = 140
+D_CHANSEG = 141
+#: The items of each message in a segment's payload (see :class:`RChanSeg`)
+SEG_FIELDS = 6
+
+
+class RChanSeg(NamedTuple):
+    """worker -> hub: consecutive plain channel messages (what R_CHANMSG would carry with
+    ``doubted`` False, ``tags`` b"" and ``flags`` 0) that the worker's replica approved while
+    it held the hub's state of ``epoch`` (the last B_SEEN applied), to channels whose
+    members sit on the workers ``route`` (sorted). One request, whatever its length.
+    ``payload``: the marshal of a flat list, :data:`SEG_FIELDS` items per message: channel
+    (folded), sender, line (a run), first, notice, and the sender's account (b"": none; for
+    the history). ``last``: each channel of the segment -> where its last message starts in
+    the payload's list (for the store's ``kept``: one entry per channel, not per message;
+    empty from a worker whose config keeps no history).
+    If the hub's epoch is still ``epoch``, nothing was decided since the approvals: the hub
+    forwards the payload to ``route`` as one D_CHANSEG; otherwise it decides each message as
+    an R_CHANMSG (network/sequencer.py)."""
+
+    kind: int
+    epoch: int
+    route: tuple[int, ...]
+    payload: Any  # bytes on the wire; the items list itself before the shell marshals it
+    last: Any  # dict[bytes, int]; None until the shell marshals the payload
+
+
+class DChanSeg(NamedTuple):
+    """hub -> worker: an :class:`RChanSeg`'s messages, approved as a whole, decided at
+    ``time``: each is delivered as the D_CHAN (tags b"", flags 0, this ``time``) it stands
+    for, in order."""
+
+    kind: int
+    payload: bytes
+    time: int
+
+
+SCHEMAS.update({R_CHANSEG: RChanSeg, D_CHANSEG: DChanSeg})
+_CODES.update({RChanSeg: R_CHANSEG, DChanSeg: D_CHANSEG})

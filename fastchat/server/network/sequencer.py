@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import hmac
+import marshal
 import re
 import secrets
 from collections.abc import Callable, Collection, Mapping
@@ -28,6 +29,7 @@ from fastchat.irc.message import MAX_LINE, truncate_utf8
 from fastchat.server.config import Config
 from fastchat.server.network.records import (
     D_CHAN,
+    D_CHANSEG,
     D_DONE,
     ECHO,
     HIDDEN,
@@ -37,6 +39,7 @@ from fastchat.server.network.records import (
     R_AWAY,
     R_CERTFP,
     R_CHANMSG,
+    R_CHANSEG,
     R_CHGHOST,
     R_COUNTS,
     R_GHOST,
@@ -64,6 +67,7 @@ from fastchat.server.network.records import (
     R_USERMSG,
     R_VERIFY,
     R_WALLOPS,
+    SEG_FIELDS,
     TAGMSG,
     VOICE,
     DKill,
@@ -173,6 +177,11 @@ class Router(Protocol):
     def to_worker(self, worker: int, record: Record) -> None:
         """A delivery or answer for one worker."""
 
+    def to_route(self, route: tuple[int, ...], record: Record, last: dict[bytes, int]) -> None:
+        """A D_CHANSEG for the workers ``route`` (those of them still up): a worker's
+        segment approved whole (only where the router keeps an epoch: the hub); ``last``:
+        RChanSeg.last, for the history."""
+
     def after_stored(self, worker: int, record: Record) -> None:
         """An answer for one worker, sent once the store has written everything decided
         so far (the D_STORED of an R_HISTSYNC: the history barrier)."""
@@ -182,7 +191,7 @@ class Router(Protocol):
 _SPEAKS = OP | VOICE
 
 #: The requests answered without D_DONE (see :meth:`Sequencer.handle`)
-_NO_DONE = frozenset({R_COUNTS, R_HISTSYNC})
+_NO_DONE = frozenset({R_COUNTS, R_HISTSYNC, R_CHANSEG})
 
 #: Channel-affine placement (R_MOVE, engine/placement.py): a worker may take a moving user
 #: while it holds at most this many times the average number of users per worker, or the
@@ -253,6 +262,7 @@ class Sequencer:
         "_now",
         "_table",
         "config",
+        "epoch",
         "kept",
         "router",
         "state",
@@ -268,6 +278,9 @@ class Sequencer:
         # process's store has been handed them, in this order: the shell that keeps a store
         # shares its dict (runtime/storage.py). A JOIN tells its joiner where that is.
         self.kept: Mapping[bytes, Record] = {}
+        # The state's version, where the router keeps one (the hub: every event bumps it);
+        # -1 matches no segment's (RChanSeg.epoch), so each one is decided message by message
+        self.epoch = -1
         self._table = {
             R_REGISTER: self._register,
             R_NICK: self._nick,
@@ -280,6 +293,7 @@ class Sequencer:
             R_AWAY: self._away,
             R_INVITE: self._invite,
             R_CHANMSG: self._chanmsg,
+            R_CHANSEG: self._chanseg,
             R_USERMSG: self._usermsg,
             R_SYNC: self._sync,
             R_HISTSYNC: self._histsync,
@@ -330,13 +344,21 @@ class Sequencer:
 
         Shaped for the hot path: a channel message the worker's replica approved is nearly all
         the traffic, so it is checked and routed here without the per-request dispatch; any
-        other request, or one that fails the check, takes :meth:`handle`.
+        other request, or one that fails the check, takes :meth:`handle`. A segment of them
+        (RChanSeg) approved on the state of the current ``epoch`` is not checked at all: the
+        worker's replica held exactly this state, so its approvals are this decision.
         """
         state = self.state
         channels = state.channels
         to_channel = self.router.to_channel
         handle = self.handle
         for r in requests:
+            if r[0] == R_CHANSEG and r[1] == self.epoch:
+                # Nothing decided since the worker approved these (the state is the one its
+                # replica held): each approval stands, and its route is the channels' now.
+                # One record for the lot, whatever its length (issue 14: the hub's ceiling)
+                self.router.to_route(r[2], (D_CHANSEG, r[3], now), r[4])  # DChanSeg, by hand
+                continue
             if r[0] == R_CHANMSG and not r[5]:
                 chan = channels.get(r[2])
                 # may_speak's common answer inline (a member with voice or op, or a channel
@@ -1163,6 +1185,17 @@ class Sequencer:
             refusal = message_refusal(self.state, uid, key, line.split(b" ", 3)[2].rstrip(), True)
             if refusal is not None:
                 self._reply(origin, uid, *refusal)
+
+    def _chanseg(self, origin: int, r: Record, now: int) -> None:
+        """A segment that cannot be taken whole (the state changed since its approvals, or
+        a new hub decides again what the workers resent): each message as the R_CHANMSG it
+        stands for, in order, exactly as if it had come alone."""
+        payload = r[3]
+        items = marshal.loads(payload) if isinstance(payload, bytes) else payload
+        chanmsg = self._chanmsg
+        for i in range(0, len(items), SEG_FIELDS):
+            key, uid, line, first, notice = items[i : i + 5]
+            chanmsg(origin, (R_CHANMSG, uid, key, line, notice, False, first, b"", 0), now)
 
     def _usermsg(self, origin: int, r: Record, now: int) -> None:
         m = RUserMsg._make(r)

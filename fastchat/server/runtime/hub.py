@@ -1,8 +1,10 @@
 """The hub process: runs the sequencer for a multi-worker server and relays its decisions.
 
-Owns: the authoritative :class:`~fastchat.server.network.state.State`, the worker links, and turning the
+Owns: the authoritative :class:`~fastchat.server.network.state.State` and its version (the
+epoch every event moves, told to each worker in B_SEEN), the worker links, and turning the
 sequencer's routing into one batched frame per worker per loop turn (channel messages in
-chunks shared by the workers of a route, marshalled once for all of them: see ``to_channel``).
+chunks shared by the workers of a route, marshalled once for all of them: see ``to_channel``;
+a worker's segment approved whole, as one record per worker: see ``to_route``).
 Must never: talk to clients, or reorder: records are decided in the order they arrive, one
 worker's batch after another, and each worker receives its records in that same order.
 
@@ -110,6 +112,13 @@ class Hub:
         self.state = State()
         self.state.whowas_size = config.whowas_size
         self.sequencer = Sequencer(self.state, config, self)
+        # The state's version (Sequencer.epoch): every event bumps it, and each frame's B_SEEN
+        # tells its worker the version its replica then holds, which the worker stamps on
+        # the segments it approves (RChanSeg). It starts from this hub's start time, in
+        # microseconds, times 2**20: a new hub after a crash never takes an old hub's
+        # numbers for its own (the old one would have had to decide 2**20 events per
+        # microsecond it lived).
+        self.sequencer.epoch = int(time.time() * 1_000_000) << 20
         self.klines = KLineFile(config.kline_file)
         self.storage = Storage(
             config.data_dir, config.history, config.history_days, config.history_limit
@@ -163,6 +172,7 @@ class Hub:
     # -- Router ---------------------------------------------------------------------------------
     def event(self, event: Record) -> None:
         self.state.apply(event)
+        self.sequencer.epoch += 1  # a segment approved before this is decided message by message
         self.storage.record(event)
         if self._route:  # memberships may change: routes are found again, chunks sealed
             self._reroute()
@@ -210,6 +220,24 @@ class Hub:
             out[slot].append(chunk)  # type: ignore[arg-type]  # a chunk: see _frame
         opened[route] = chunk
         self._chunked.update(route)
+
+    def to_route(self, route: tuple[int, ...], record: Record, last: dict[bytes, int]) -> None:
+        """Hot: a worker's segment, approved whole (Sequencer.handle_batch), as one D_CHANSEG
+        to each worker of ``route`` still up: O(1) per segment, its payload forwarded as the
+        bytes the worker marshalled. Each of those workers' open chunk is sealed (the segment
+        comes after it), as for :meth:`to_worker`."""
+        if self._keeping:
+            self.storage.segment(record, last)
+        out = self.out
+        tail = self._tail
+        opened = self._open
+        for slot in route:
+            records = out.get(slot)
+            if records is not None:
+                sealed = tail.pop(slot, None)
+                if sealed is not None:
+                    opened.pop(sealed, None)
+                records.append(record)
 
     def _to_channel_each(self, chan: Channel, record: Record) -> None:
         """``to_channel`` while :meth:`_replay` filters ``out``: no chunks, record by record."""
@@ -457,6 +485,7 @@ class Hub:
         state.merge_whowas(whowas)
         for incarnation, items in counts:
             state.apply(make(ECounts, incarnation, dict(items), now))
+            self.sequencer.epoch += 1  # (no event: the version moves anyway)
         for k in map(KLine._make, klines):
             have = state.klines.get(fold(k.mask))
             if k.active(now) and (have is None or have.set_at < k.set_at):
@@ -779,7 +808,7 @@ class Hub:
                 and now - self.last_frame[slot] >= SEEN_EVERY
             ):
                 news = None if self.sent_stable.get(slot) is self.stable else self.stable
-                records.append(make(BSeen, tuple(pending), news))
+                records.append(make(BSeen, tuple(pending), news, self.sequencer.epoch))
                 self.unsent_order[slot] = []
                 self.sent_stable[slot] = self.stable
                 self.last_frame[slot] = now

@@ -49,9 +49,11 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import marshal
 import selectors
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from fastchat.irc.casemap import fold
@@ -63,6 +65,7 @@ from fastchat.server.network.records import (
     E_ACCOUNTCERTS,
     E_ACCOUNTDROP,
     E_ACCOUNTVERIFY,
+    SEG_FIELDS,
     EAccount,
     EAccountCerts,
     EAccountDrop,
@@ -140,6 +143,45 @@ def health_notice(status: WriterStatus, dropped_meanwhile: int) -> str:
     )
 
 
+class Kept(Mapping[bytes, Record]):
+    """Each channel's last message kept (its D_CHAN, by folded name), in the order handed
+    over. A message of a segment (D_CHANSEG) is noted as (the segment, where it starts in
+    its payload's list): one entry per channel of the segment, set in C; the D_CHAN is made
+    only when read (a JOIN: EJoin.kept). Holds a segment's payload as long as it has some
+    channel's last message: at most one segment per channel."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        # a D_CHAN record, or (a D_CHANSEG record, the start of the message in its items)
+        self._last: dict[bytes, Record] = {}
+
+    def note(self, record: Record) -> None:
+        """A D_CHAN kept: the last of its channel."""
+        self._last[record[1]] = record
+
+    def later(self, record: Record, last: dict[bytes, int]) -> None:
+        """A D_CHANSEG kept: ``last``, each of its channels -> where its last message starts
+        in the payload's list (RChanSeg.last)."""
+        self._last.update(zip(last, zip(repeat(record), last.values()), strict=False))
+
+    def __getitem__(self, key: bytes) -> Record:
+        found = self._last[key]
+        if len(found) != 2:
+            return found
+        seg, i = found
+        items = marshal.loads(seg[1])
+        record = (D_CHAN, key, items[i + 1], items[i + 2], items[i + 3], b"", 0, seg[2])
+        self._last[key] = record  # (the payload may go)
+        return record
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._last)
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+
 class Storage:
     """The store of one sequencer process (``data_dir`` None: nothing is kept)."""
 
@@ -177,7 +219,7 @@ class Storage:
         # Each channel's last message kept (its D_CHAN, by folded name), in the order they
         # were handed over, which is the sequencer's: its JOINs read it (Sequencer.kept: the
         # end of the joiner's replay, exactly). O(1) per run; the msgid is made only then.
-        self.kept: dict[bytes, Record] = {}
+        self.kept = Kept()
 
     def maybe_prune(self, now_ms: int) -> None:
         """At most hourly, and at the first call: delete the history beyond its retention
@@ -385,7 +427,7 @@ class Storage:
         docstring). TAGMSG and STATUSMSG (``flags``) are not kept."""
         if record[6] or not self.history:
             return
-        self.kept[record[1]] = record
+        self.kept.note(record)
         user = self._users.get(record[2])
         account = user.account if user is not None and user.account else b""
         # (DChan: kind, channel, sender, line, first, tags, flags, time)
@@ -393,6 +435,21 @@ class Storage:
             (self._run_op, record[1], record[7], record[2], record[4], account, record[5],
              record[3])
         )  # fmt: skip
+
+    def segment(self, record: Record, last: dict[bytes, int]) -> None:
+        """A D_CHANSEG the sequencer forwarded whole (hot: once per segment): one operation
+        for the writer, which writes each message as its run (store/writer.py), and for
+        :attr:`kept`, one entry per channel (``last``: RChanSeg.last), the message itself
+        found only when a JOIN asks. The accounts are the sender's worker's, as its replica
+        held them at the segment's epoch: the hub's state, since the epoch held."""
+        if not self.history:
+            return
+        if not last:  # (a worker without history: its ``last`` is empty; not so here)
+            items = marshal.loads(record[1])
+            starts = range(0, len(items), SEG_FIELDS)
+            last = dict(zip(items[::SEG_FIELDS], starts, strict=True))
+        self.kept.later(record, last)
+        self._submit(("message_segment", record[2], record[1]))
 
     def private(self, record: Record) -> None:
         """A D_USER the sequencer decided: kept if a party is logged in (not the echo)."""

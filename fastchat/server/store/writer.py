@@ -42,12 +42,14 @@ from __future__ import annotations
 
 import collections
 import logging
+import marshal
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from fastchat.server.network.records import SEG_FIELDS
 from fastchat.server.store import db, schema
 
 log = logging.getLogger("fastchat.store")
@@ -84,13 +86,17 @@ OPS: dict[str, int] = {
     # wrote it (the same sender_uid, first and target, in the last RERUN_WINDOW_MS), so the
     # history has it once, under the msgid most members saw
     "message_rerun": 8,
+    # (name, time_ms, payload): a hub's segment of channel messages approved whole (network/
+    # records.py's RChanSeg: the marshal of a flat list, per message its channel, sender,
+    # lines, first, notice and account), each written as its "message_run" would be
+    "message_segment": 3,
     # (name, before_ms, keep_per_target): delete the runs older than before_ms, and those
     # wholly beyond the newest keep_per_target messages of each target (0: no count limit)
     "prune": 3,
 }
 
 #: The operations that may be dropped when the backlog is too long while unhealthy.
-_DROPPABLE = frozenset({"message_run", "message_rerun"})
+_DROPPABLE = frozenset({"message_run", "message_rerun", "message_segment"})
 
 #: How far back a run decided again is looked for (it was decided by the hub before, which
 #: lived until moments before: a worker resends only what not every worker had received).
@@ -141,6 +147,18 @@ def run_row(op: Op) -> tuple[Any, ...]:
         time_ms, sender, first, lines.count(b"\r\n") or 1,
         account.decode("utf-8", "replace"), tags.decode("utf-8", "replace"), lines,
     )  # fmt: skip
+
+
+def segment_rows(op: Op) -> list[tuple[Any, ...]]:
+    """The ``runs`` rows of a "message_segment" operation: one per message, as its
+    "message_run" (channel, time, sender, first, account, no tags, lines) would give."""
+    _, time_ms, payload = op
+    items = marshal.loads(payload)
+    return [
+        run_row(("message_run", items[i], time_ms, items[i + 1], items[i + 3], items[i + 5],
+                 b"", items[i + 2]))
+        for i in range(0, len(items), SEG_FIELDS)
+    ]  # fmt: skip
 
 
 class WriterStatus(NamedTuple):
@@ -395,6 +413,9 @@ class Writer:
             for op in batch:
                 if op[0] == "message_run":
                     runs.append(run_row(op))
+                    continue
+                if op[0] == "message_segment":
+                    runs += segment_rows(op)
                     continue
                 if runs:
                     self._runs(conn, runs)
