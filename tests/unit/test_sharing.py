@@ -32,7 +32,6 @@ from fastchat.server.network.records import (
     Record,
     make,
 )
-from fastchat.server.network.sequencer import members_by_worker
 from fastchat.server.network.state import (
     NO_LOCAL,
     NO_VISIBLE,
@@ -158,17 +157,17 @@ def test_a_username_that_follows_from_the_nick_is_not_kept() -> None:
     assert [u.username for u in copy.users.values()] == [b"~ann", b"~bob", b"~other"]
 
 
-def test_a_workers_members_by_worker_match_the_hubs_counts() -> None:
-    """A worker keeps no ``Channel.workers``; placement counts the members by worker when it
-    scores, and gets what the hub's state (which keeps them) holds, moves included."""
+def test_a_replica_with_routes_counts_members_by_worker_as_the_hub_does() -> None:
+    """A worker with affine placement keeps ``Channel.workers`` (a segment's route is its to
+    say: engine/segments.py), and holds what the hub's state holds, moves included; a
+    replica without routes (kernel placement) keeps no counts."""
     a, b, c = BIG + 1, BIG + 2, BIG + 3
     events = [intro(a, b"ann", worker=0), intro(b, b"bob", worker=1), intro(c, b"cy", worker=1)]
     events += [join(a, b"#r"), join(b, b"#r"), join(c, b"#r")]
     events += [wire(make(EMove, b, 1, 0, T0)), part(c, b"#r")]
-    hub, worker = network(*events), network(*events, routes=False)
-    count = members_by_worker(worker)
-    assert worker.channels[b"#r"].workers == {}
-    assert count(worker.channels[b"#r"]) == hub.channels[b"#r"].workers == {0: 2}
+    hub, worker, bare = network(*events), network(*events), network(*events, routes=False)
+    assert worker.channels[b"#r"].workers == hub.channels[b"#r"].workers == {0: 2}
+    assert bare.channels[b"#r"].workers == {}
 
 
 def test_a_clients_input_queue_is_shared_only_while_empty() -> None:

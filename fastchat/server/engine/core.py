@@ -160,9 +160,10 @@ class WorkerCore:
         self.incarnation = incarnation
         self.log = log
         self.caps = caps
-        # The hub routes by Channel.workers; a worker keeps none (placement counts a
-        # channel's members by worker when it scores a move: engine/placement.py)
-        self.state = State(routes=False)
+        # The hub routes by Channel.workers; a worker keeps them where a channel message's
+        # route is its to say (segments: engine/segments.py) and placement scores the workers
+        # by them (engine/placement.py): with affine placement at several workers
+        self.state = State(routes=config.placement == "affine" and not standalone)
         self.state.whowas_size = config.whowas_size
         self.clients: dict[int, Client] = {}  # uid -> local connection (registered or not)
         self.dirty: list[Client] = []

@@ -69,7 +69,7 @@ from fastchat.irc.casemap import fold
 from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.connection import NO_INPUT, Client
 from fastchat.server.network.records import EMove, Record, RMove, RQuit, make
-from fastchat.server.network.sequencer import affine_worker, members_by_worker
+from fastchat.server.network.sequencer import affine_worker
 from fastchat.server.network.state import Channel, User, add_local
 from fastchat.server.registration import Phase
 
@@ -231,7 +231,6 @@ class Placement:
         "adopted",
         "arriving",
         "autojoin",
-        "by_worker",
         "core",
         "early",
         "enabled",
@@ -257,7 +256,6 @@ class Placement:
         # sessions that came before their E_MOVE: uid -> (session, transport)
         self.early: dict[int, tuple[bytes, Any, float]] = {}
         self.moved_at: dict[int, float] = {}  # local clients that moved here: when
-        self.by_worker = members_by_worker(core.state)  # (a worker's state keeps no counts)
         self.adopted: list[Client] = []  # clients that arrived, for the shell to watch
 
     # -- the old worker: deciding to move -------------------------------------------------------
@@ -270,7 +268,7 @@ class Placement:
         now = core.now
         if now - self.moved_at.get(uid, -1e9) < core.config.placement_interval:
             return
-        best = affine_worker(user, self.autojoin, self.by_worker)
+        best = affine_worker(user, self.autojoin)
         if best is not None:
             self.wanted[uid] = (best, now + WANT_FOR)
 

@@ -1220,18 +1220,13 @@ class Sequencer:
             self._reply(origin, uid, N.RPL_AWAY, target.nick, target.away)
 
 
-def affine_worker(
-    user: User,
-    skip: frozenset[bytes],
-    by_worker: Callable[[Channel], Mapping[int, int]] | None = None,
-) -> int | None:
+def affine_worker(user: User, skip: frozenset[bytes]) -> int | None:
     """The worker ``user`` would rather be on (channel-affine placement, engine/placement.py),
     or None where it is is as good as any: each worker scores the share of each of the
     user's channels' other members it holds (a share, so a big channel weighs no more than
     a small one), channels in ``skip`` (folded names: the autojoin channels, where everyone
     is) not counted. Another worker must score strictly higher, so ties never move anyone
-    (no ping-pong between two equal halves). ``by_worker``: a channel's members by worker,
-    where the state keeps no ``Channel.workers`` (a worker's replica: :func:`members_by_worker`)."""
+    (no ping-pong between two equal halves)."""
     scores: dict[int, float] = {}
     here = user.worker
     for chan in user.channels:
@@ -1239,31 +1234,12 @@ def affine_worker(
         if others < 1 or chan.key in skip:
             continue
         share = 1.0 / others
-        counts = chan.workers if by_worker is None else by_worker(chan)
-        for slot, count in counts.items():
+        for slot, count in chan.workers.items():
             scores[slot] = scores.get(slot, 0.0) + (count - (slot == here)) * share
     if not scores:
         return None
     best = max(scores, key=lambda slot: (scores[slot], slot == here))
     return best if best != here and scores[best] > scores.get(here, 0.0) else None
-
-
-def members_by_worker(state: State) -> Callable[[Channel], dict[int, int]]:
-    """How many of a channel's members each worker holds, counted from ``state``'s users
-    when asked (what ``Channel.workers`` holds where the state keeps it, the hub's): a
-    worker's replica keeps no count per channel, which would be one dict per channel in
-    every worker (issue 14's idle memory), and scores a move only after a JOIN."""
-
-    def count(chan: Channel) -> dict[int, int]:
-        users = state.users
-        counts: dict[int, int] = {}
-        for uid in chan.members:
-            user = users.get(uid)
-            if user is not None:
-                counts[user.worker] = counts.get(user.worker, 0) + 1
-        return counts
-
-    return count
 
 
 def may_speak(state: State, chan: Channel, uid: int) -> bool:

@@ -478,8 +478,8 @@ class Channel:
         self.key = fold(name)
         self.created = created
         self.members: dict[int, int] = {}  # uid -> OP|VOICE flags
-        # worker slot -> members there: what the hub routes by and places by (empty in a
-        # worker's replica: State.routes)
+        # worker slot -> members there: what the hub routes by and places by, and a worker's
+        # segments name as their route (empty where State.routes is off)
         self.workers: dict[int, int] = {}
         # uid -> this worker's client (fan-out list); NO_LOCAL until the first local member
         self.local: dict[int, Any] = NO_LOCAL
@@ -559,9 +559,10 @@ class State:
     )
 
     def __init__(self, *, routes: bool = True) -> None:
-        # Keep ``Channel.workers``, which the hub routes by and its sequencer places by: a
-        # worker's replica passes False and saves a dict per channel (every worker holds
-        # every channel; its placement counts members when it scores a move)
+        # Keep ``Channel.workers``, which the hub routes by and its sequencer places by, and
+        # which a worker's segments name as their route (engine/segments.py) and its
+        # placement scores by: a replica that needs neither (one worker, or kernel
+        # placement) passes False and saves a dict per channel
         self.routes = routes
         self.users: dict[int, User] = {}
         self.nicks: dict[bytes, User] = {}  # folded nick -> user
