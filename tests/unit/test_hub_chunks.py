@@ -54,6 +54,7 @@ class _Net:
     def __init__(self, chunked: bool, users: int = USERS) -> None:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.hub = Hub(Config(workers=WORKERS, autojoin=()), self.listener, None)
+        self.hub.sequencer.epoch = 1 << 62  # one state version for both hubs (each B_SEEN's)
         if not chunked:
             self.hub.to_channel = self.hub._to_channel_each  # type: ignore[method-assign]
         self.pairs = [socket.socketpair() for _ in range(WORKERS)]

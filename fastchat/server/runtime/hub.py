@@ -21,6 +21,7 @@ import contextlib
 import logging
 import marshal
 import os
+import secrets
 import selectors
 import signal
 import socket
@@ -114,11 +115,11 @@ class Hub:
         self.sequencer = Sequencer(self.state, config, self)
         # The state's version (Sequencer.epoch): every event bumps it, and each frame's B_SEEN
         # tells its worker the version its replica then holds, which the worker stamps on
-        # the segments it approves (RChanSeg). It starts from this hub's start time, in
-        # microseconds, times 2**20: a new hub after a crash never takes an old hub's
-        # numbers for its own (the old one would have had to decide 2**20 events per
-        # microsecond it lived).
-        self.sequencer.epoch = int(time.time() * 1_000_000) << 20
+        # the segments it approves (RChanSeg). It starts from a random 62-bit number above
+        # 2**62 (a worker's 0 before any B_SEEN is never one): a new hub after a crash takes
+        # an old hub's numbers for its own only if its start falls within the events the
+        # old one counted, odds of ~2**-40 for a million, with no trust in the clock.
+        self.sequencer.epoch = secrets.randbits(62) | 1 << 62
         self.klines = KLineFile(config.kline_file)
         self.storage = Storage(
             config.data_dir, config.history, config.history_days, config.history_limit
