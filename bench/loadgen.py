@@ -791,14 +791,17 @@ def _shard_main(
     s = _Shard(shard, host, port, spec, plans)
     try:
         s.setup()
+        # (a client ready earlier may have failed since, while the others registered: its
+        # socket is closed, and its reason is in the failures)
+        ready = [c for c in s.ready if c.state != "failed"]
         members: dict[int, int] = {}
-        for c in s.ready:
+        for c in ready:
             members[c.plan.room] = members.get(c.plan.room, 0) + 1
-        placement = [(c.plan.room, c.sock.getsockname()[1]) for c in s.ready]
+        placement = [(c.plan.room, c.sock.getsockname()[1]) for c in ready]
         pipe.send(
             {
                 "kind": "ready",
-                "connected": len(s.ready),
+                "connected": len(ready),
                 "failures": s.failures,
                 "members": members,
                 "placement": placement,

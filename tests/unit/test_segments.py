@@ -22,13 +22,10 @@ import pytest
 
 from fastchat.server.config import Config
 from fastchat.server.network.records import (
-    B_HELLO,
     B_SEEN,
     D_CHAN,
     D_CHANSEG,
     D_DONE,
-    E_INTRO,
-    E_JOIN,
     R_CHANMSG,
     R_CHANSEG,
     R_SYNC,
@@ -36,11 +33,11 @@ from fastchat.server.network.records import (
     SEG_FIELDS,
     Record,
 )
-from fastchat.server.network.state import State
 from fastchat.server.runtime.bus import FrameReader, Link, encode
 from fastchat.server.runtime.hub import Hub
 from fastchat.server.runtime.storage import Kept, Storage
 from fastchat.server.store.writer import run_row, segment_rows
+from tests.hardening.test_hub_replay import BASE, UIDS, _hello, _line
 from tests.unit.fakenet import FakeClient, FakeNet
 
 
@@ -346,22 +343,6 @@ def test_the_epoch_is_the_last_b_seen_applied() -> None:
 
 
 # -- a new hub after a crash ------------------------------------------------------------------------
-BASE = {0: 1 << 32, 1: 2 << 32, 2: 3 << 32}
-UIDS = {0: BASE[0] + 1, 1: BASE[1] + 1, 2: BASE[2] + 1}
-
-
-def _replica() -> Record:
-    state = State()
-    for w, uid in UIDS.items():
-        state.apply((E_INTRO, uid, b"u%d" % w, b"~u", b"h", b"r", w, b"", 0))
-        state.apply((E_JOIN, uid, b"#x", 0, 0, (), 0))
-    return state.snapshot()
-
-
-def _line(n: int) -> bytes:
-    return b":u0!~u@h PRIVMSG #x :m%d\r\n" % n
-
-
 def test_a_new_hub_decides_resent_segments_once_for_everybody() -> None:
     """As tests/hardening/test_hub_replay.py, with the resent requests segments of two
     messages each (the old hub's epoch, or by chance the new one's: a replay decides each
@@ -379,11 +360,10 @@ def test_a_new_hub_decides_resent_segments_once_for_everybody() -> None:
             segments.append([(R_CHANSEG, epoch, (0, 1, 2), marshal.dumps(items), last)])
         sync = [(R_SYNC, UIDS[0])]
         hellos = {
-            0: (B_HELLO, 0, _replica(), (UIDS[0],), BASE[0], {0: BASE[0] + 1}, ((0, BASE[0] + 1),)),
-            1: (B_HELLO, 1, _replica(), (UIDS[1],), BASE[1], {0: BASE[0] + 2},
-                ((0, BASE[0] + 1), (0, BASE[0] + 2))),
-            2: (B_HELLO, 2, _replica(), (UIDS[2],), BASE[2], {}, ()),
-        }  # fmt: skip
+            0: _hello(0, {0: BASE[0] + 1}, ((0, BASE[0] + 1),)),
+            1: _hello(1, {0: BASE[0] + 2}, ((0, BASE[0] + 1), (0, BASE[0] + 2))),
+            2: _hello(2, {}, ()),
+        }
         for w in (2, 0, 1):
             worker_end, hub_end = pairs[w]
             frames = [encode([hellos[w]])]
