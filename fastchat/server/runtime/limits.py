@@ -23,13 +23,13 @@ from fastchat.server.config import AUTO, Config, with_auto
 
 log = logging.getLogger("fastchat.limits")
 
-#: ``--workers auto`` never picks more than this. Why 8 (bench/FINDINGS.md, issue 14 parts
-#: 1-2; BENCHMARKS.md's projection): with SO_REUSEPORT spreading a room's members at random,
-#: the hub becomes the bound from about 6 workers and every further worker *loses*
-#: throughput (a message visits more workers, and the hub pays per visit): 9% less at 8
-#: than at 6, 23% less at 16. With rooms clustered on one worker each, the hub bounds from
-#: 9. Eight stays within 10% of the best of either placement; raise it when the hub's cost
-#: per destination falls.
+#: ``--workers auto`` never picks more than this. Why 8 (bench/FINDINGS.md, issue 14;
+#: BENCHMARKS.md's projection): it was set when the hub bounded throughput from about 6
+#: workers with rooms spread and 9 with rooms clustered (more workers then *lost*). Since
+#: segments (engine/segments.py) the hub forwards approved messages whole, and the model
+#: stays linear to about 11 cores, then bound by the store's writer; but that model is fed
+#: by one-core measurements, its writer term at long runs (optimistic), and no machine with
+#: more than 2 cores has measured it. Eight stays until one does.
 AUTO_WORKERS_MAX = 8
 #: Below this many usable cores, ``--workers auto`` picks one worker. On 2 cores one worker
 #: relays more than 2 or 4 (the issue's measurements: 1.56 M deliveries/s at 1 worker,
@@ -177,7 +177,7 @@ def decide(config: Config) -> Picks:
         if cores < AUTO_WORKERS_MIN_CORES:
             why = f"below {AUTO_WORKERS_MIN_CORES}, one worker relays the most"
         elif workers == AUTO_WORKERS_MAX:
-            why = f"at most {AUTO_WORKERS_MAX}: beyond, the hub bounds and more workers lose"
+            why = f"at most {AUTO_WORKERS_MAX}: more is not measured yet"
         else:
             why = "one each besides the hub's and the store writer's"
         log.info("workers: auto -> %d (%d cores usable: %s)", workers, cores, why)
