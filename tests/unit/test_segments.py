@@ -453,16 +453,17 @@ def test_a_worker_notes_where_each_channels_last_message_starts(net: HubNet) -> 
 
 
 def test_hub_epochs_differ_between_incarnations(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A new hub starts its epoch far above anything the old one could have reached."""
+    """Each hub starts its epoch from a random 62-bit number above 2**62: never a worker's 0
+    (before any B_SEEN), and a new hub's is not an old one's (odds of 2**-62 a pair), even
+    with a clock that stands still or goes back."""
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        first = Hub(Config(workers=2), listener, None).sequencer.epoch
-        real = time.time
-        monkeypatch.setattr(time, "time", lambda: real() + 0.001)
-        second = Hub(Config(workers=2), listener, None).sequencer.epoch
-        assert second - first >= 1000 << 20
+        epochs = {Hub(Config(workers=2), listener, None).sequencer.epoch for _ in range(8)}
     finally:
         listener.close()
+    assert len(epochs) == 8
+    assert all(epoch >= 1 << 62 for epoch in epochs)
 
 
 def test_a_new_epoch_mid_turn_starts_a_segment_and_both_are_sealed(net: HubNet) -> None:
