@@ -115,10 +115,31 @@ class Segments:
 
     def d_chanseg(self, rec: Record) -> None:
         """DChanSeg: each message as the D_CHAN it stands for (tags b"", flags 0, the
-        segment's time), in order."""
+        segment's time), in order.
+
+        Hot: while no local client negotiated a capability that changes what it is sent
+        (``core.tagged``), each message takes :meth:`Replica.d_chan`'s plain fan-out right
+        here, from the payload's slices, with no D_CHAN made and no call per message (0.1
+        µs of the ~0.6 a record cost, measured in-process: bench.workerceiling's deliver)."""
         items = marshal.loads(rec[1])
-        now = rec[2]
-        d_chan = self.core.replica.d_chan
-        for i in range(0, len(items), SEG_FIELDS):
-            # DChan, by hand
-            d_chan((D_CHAN, items[i], items[i + 1], items[i + 2], items[i + 3], b"", 0, now))
+        core = self.core
+        if core.tagged:
+            now = rec[2]
+            d_chan = core.replica.d_chan
+            for i in range(0, len(items), SEG_FIELDS):
+                # DChan, by hand
+                d_chan((D_CHAN, items[i], items[i + 1], items[i + 2], items[i + 3], b"", 0, now))
+            return
+        channels = core.state.channels
+        dirty = core.dirty
+        step = SEG_FIELDS
+        for key, sender, line in zip(items[0::step], items[1::step], items[2::step], strict=True):
+            chan = channels.get(key)
+            if chan is None:
+                continue
+            for uid, client in chan.local.items():  # as Replica.d_chan
+                if uid != sender:
+                    pending = client.pending
+                    if not pending:
+                        dirty.append(client)
+                    pending.append(line)
