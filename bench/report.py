@@ -391,13 +391,21 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
             key = "server_cpu_us_per_delivery"
             if one is None or more is None or key not in more or key not in one:
                 continue
-            rate = more["deliveries_per_s"] / one["deliveries_per_s"]
-            cpu = more[key] / one[key]
+            # each round's pair (run one after the other), median over rounds, where the
+            # run has them (bench/run.py, _paired_ratios); else the ratio of the medians
+            paired = "rate_vs_one" in more and "cpu_vs_one" in more
+            rate = (
+                more["rate_vs_one"]
+                if paired
+                else more["deliveries_per_s"] / one["deliveries_per_s"]
+            )
+            cpu = more["cpu_vs_one"] if paired else more[key] / one[key]
+            how = f" (median of {more['paired_rounds']} rounds' pairs)" if paired else ""
             checks.append(
                 (
                     f"{scenario}: --workers {workers} ≥ {floor}× --workers 1 deliveries/s "
                     f"at ≤ {SWEEP_CPU_CEILING}× CPU/delivery",
-                    f"{rate:.2f}× deliveries/s, {cpu:.2f}× CPU/delivery",
+                    f"{rate:.2f}× deliveries/s, {cpu:.2f}× CPU/delivery{how}",
                     rate >= floor and cpu <= SWEEP_CPU_CEILING,
                 )
             )
@@ -523,7 +531,9 @@ Written by `make bench` (`python -m bench.run`); the raw figures are in
 
 The load generator shares the machine with the server under test, and the machine is shared
 with other work: compare the servers *within* one run (the ratios), not absolute figures across
-runs or machines.
+runs or machines. The worker sweep's targets compare each run with the one-worker run of
+the same scenario in the same round (they ran one after the other; rounds alternate their
+order), then take the median of those ratios over the rounds.
 
 ## Reproduce
 

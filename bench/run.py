@@ -463,7 +463,42 @@ def summarize(rows: list[dict[str, Any]], fastchat_workers: int) -> list[dict[st
         cell["clients"] = good[0]["clients"]
         cell["version"] = good[0].get("version", "")
         out.append(cell)
+    _paired_ratios(rows, out)
     return out
+
+
+def _paired_ratios(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> None:
+    """The worker sweep's ratios to one worker, each round's run against the one-worker run
+    of the same scenario in the same round (they ran one after the other), then the median
+    over rounds: ``rate_vs_one`` (deliveries/s) and ``cpu_vs_one`` (server CPU per delivery).
+    A ratio of two medians would compare runs minutes apart on a shared machine whose load
+    drifts between rounds; a pair shares its moment. Set only where every round that ran
+    both has one run of each (rows carry their ``round``)."""
+    by_round: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for r in rows:
+        if r.get("sweep") != "workers" or "error" in r or "round" not in r:
+            continue
+        key = (r["scenario"], r["workers"], r["round"])
+        if key in by_round:
+            return  # two runs of one cell in a round: no pairing is defined
+        by_round[key] = r
+    for cell in cells:
+        if cell.get("sweep") != "workers" or cell["workers"] == 1 or "error" in cell:
+            continue
+        rates, cpus = [], []
+        for (scenario, workers, rnd), r in by_round.items():
+            one = by_round.get((scenario, 1, rnd))
+            if scenario != cell["scenario"] or workers != cell["workers"] or one is None:
+                continue
+            if one.get("deliveries_per_s") and r.get("deliveries_per_s") is not None:
+                rates.append(r["deliveries_per_s"] / one["deliveries_per_s"])
+            key = "server_cpu_us_per_delivery"
+            if one.get(key) and r.get(key) is not None:
+                cpus.append(r[key] / one[key])
+        if rates and cpus:
+            cell["rate_vs_one"] = round(statistics.median(rates), 3)
+            cell["cpu_vs_one"] = round(statistics.median(cpus), 3)
+            cell["paired_rounds"] = min(len(rates), len(cpus))
 
 
 def _history_cell(probes: list[dict[str, Any]]) -> dict[str, Any]:

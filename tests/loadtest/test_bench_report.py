@@ -151,6 +151,39 @@ def test_roles_and_visits_in_the_sweep() -> None:
     assert two == ("0.77× deliveries/s, 1.22× CPU/delivery", False)
 
 
+def test_sweep_ratios_pair_each_round() -> None:
+    """The sweep's targets compare each run with the one-worker run of its own round, then
+    take the median over rounds: a machine whose load drifts between rounds moves a pair
+    together. Here the second round ran at half speed throughout: pairs say 1.0x and
+    1.1x every round, where the medians' ratio would say 1.0x / 0.75x = 1.33x."""
+
+    def swept(rnd: int, workers: int, rate: float, cpu: float) -> dict[str, Any]:
+        return _run("rooms", "fastchat", workers, "workers", round=rnd, deliveries_per_s=rate,
+                    server_cpu_us_per_delivery=cpu)  # fmt: skip
+
+    rows = [
+        swept(0, 1, 2e6, 0.5), swept(0, 2, 2e6, 0.55), swept(0, 4, 1.8e6, 0.7),
+        swept(1, 4, 0.9e6, 1.4), swept(1, 2, 1e6, 1.1), swept(1, 1, 1e6, 1.0),
+        swept(2, 1, 1.5e6, 0.6), swept(2, 2, 1.5e6, 0.66), swept(2, 4, 1.4e6, 0.8),
+    ]  # fmt: skip
+    cells = {c["workers"]: c for c in summarize(rows, 1)}
+    assert (cells[2]["rate_vs_one"], cells[2]["cpu_vs_one"]) == (1.0, 1.1)
+    assert cells[2]["paired_rounds"] == 3
+    assert (cells[4]["rate_vs_one"], cells[4]["cpu_vs_one"]) == (0.9, 1.4)
+    assert "rate_vs_one" not in cells[1]
+    checks = {label: (figure, ok) for label, figure, ok in report.targets(_results(rows))}
+    two = checks["rooms: --workers 2 ≥ 1.0× --workers 1 deliveries/s at ≤ 1.3× CPU/delivery"]
+    assert two == ("1.00× deliveries/s, 1.10× CPU/delivery (median of 3 rounds' pairs)", True)
+    four = checks["rooms: --workers 4 ≥ 0.9× --workers 1 deliveries/s at ≤ 1.3× CPU/delivery"]
+    assert four == ("0.90× deliveries/s, 1.40× CPU/delivery (median of 3 rounds' pairs)", False)
+    # a run without its round pairs with nothing; a cell run twice in one round leaves the
+    # pairing undefined, and the medians' ratio stands
+    del rows[0]["round"]
+    assert {c["workers"]: c for c in summarize(rows, 1)}[2]["paired_rounds"] == 2
+    rows[0]["round"] = 1
+    assert "rate_vs_one" not in {c["workers"]: c for c in summarize(rows, 1)}[2]
+
+
 def test_store_per_message_from_the_sweep() -> None:
     sweep = summarize(SWEEP_ROWS, 1)
     assert report.store_us_per_message(sweep) == 0.45  # 0.05 µs/delivery × 9
