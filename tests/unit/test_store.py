@@ -3,6 +3,7 @@ batching, ordering, flushing, and behaviour while the file is locked."""
 
 from __future__ import annotations
 
+import marshal
 import sqlite3
 import threading
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fastchat.server.store import db, reader, schema
-from fastchat.server.store.writer import Op, Writer, WriterStatus
+from fastchat.server.store.writer import Op, Writer, WriterStatus, weight
 
 
 @pytest.fixture
@@ -304,6 +305,51 @@ def test_a_long_outage_drops_the_oldest_history_never_accounts(path: str) -> Non
     assert status.dropped == 31  # 81 queued, bound 50
     assert texts(path) == [f"m{n}" for n in range(31, 80)]
     assert [a.name for a in reader.load_accounts(path)] == ["Alice"]
+
+
+def segment(first: int, count: int, target: bytes = b"#a") -> Op:
+    """A hub's "message_segment" of ``count`` one-line runs, ``m<first>``... (sender 1's)."""
+    items: list[object] = []
+    for n in range(first, first + count):
+        line = b":alice!a@host PRIVMSG %s :m%d\r\n" % (target, n)
+        items += [target, 1, line, n, False, b""]
+    return ("message_segment", first, marshal.dumps(items))
+
+
+def test_a_segment_weighs_its_runs() -> None:
+    assert weight(segment(0, 40)) == 40
+    assert weight(segment(0, 1)) == 1
+    assert weight(message(3)) == 1
+    # another marshal version's list header: counted by loading it
+    other = ("message_segment", 0, marshal.dumps(tuple(marshal.loads(segment(0, 7)[2]))))
+    assert weight(other) == 7
+
+
+def test_the_backlog_bound_counts_a_segments_runs(path: str) -> None:
+    """A long outage with the hub's segments queued: the bound is in runs, so ten segments
+    of ten runs past a bound of 50 drop the oldest five segments, not nothing (counted as
+    operations, ten of them would have sat far below it)."""
+    lock = connect(path)
+    lock.execute("BEGIN EXCLUSIVE")
+    writer = Writer(path, max_queued=50)
+    writer.start()
+    writer.submit_many(segment(n, 10) for n in range(0, 100, 10))
+    wait_until(lambda: writer.status().dropped > 0)
+    lock.execute("ROLLBACK")
+    assert writer.close()
+    assert writer.status().dropped == 5  # operations: five segments, 50 runs
+    assert texts(path) == [f"m{n}" for n in range(50, 100)]
+
+
+def test_a_batch_is_bounded_in_runs(path: str) -> None:
+    writer = Writer(path, max_batch=100)
+    for n in range(0, 1000, 50):
+        writer.submit(segment(n, 50))
+    writer.start()
+    assert writer.close()
+    status = writer.status()
+    assert (status.committed, status.commits) == (20, 10)  # two segments a transaction
+    assert texts(path) == [f"m{n}" for n in range(1000)]
 
 
 def test_a_full_disk_is_retried_with_backoff_not_per_submit(

@@ -81,7 +81,7 @@ from fastchat.server.store.writer import Op, WriterStatus
 log = logging.getLogger("fastchat.store")
 
 PRUNE_EVERY_MS = 3_600_000
-MAX_QUEUED = 200_000
+MAX_QUEUED = 200_000  # runs of messages waiting while the writer fails (store/writer.py)
 #: Storage.flush hands the writer what waits once this many operations do...
 FLUSH_OPS = 256
 #: ... or once the oldest has waited this long (seconds): what a SIGKILL can lose, at most

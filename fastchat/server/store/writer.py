@@ -4,11 +4,11 @@ The loop that runs the sequencer hands the :class:`Writer` *write operations*, p
 whose first item names them (:data:`OPS`). Each is a deterministic consequence of a decision
 already taken: the writer reads no clock and draws no random number, so what it writes is
 what every worker was told. :meth:`Writer.submit` appends to a queue and returns: the loop
-never waits on SQLite. The thread takes everything queued (up to ``max_batch`` operations)
+never waits on SQLite. The thread takes everything queued (up to ``max_batch`` runs)
 into ONE transaction, commits, and takes what came meanwhile: one commit per batch, so the
 commits keep pace with any load: at ordinary rates each commit carries the few operations
 that came while the last one ran (a millisecond or so); a saturated writer commits every
-``max_batch`` (1,000) operations, about every 15 ms (BENCHMARKS.md); an idle one sleeps on its
+``max_batch`` (1,000) runs, about every 15 ms (BENCHMARKS.md); an idle one sleeps on its
 condition variable.
 
 Errors: a write that fails with :class:`sqlite3.OperationalError` (the file is locked by
@@ -16,8 +16,11 @@ another process, the disk is full, an I/O error) crashes nothing and loses no or
 transaction is rolled back, the writer turns unhealthy (:meth:`Writer.status`: ``healthy``,
 ``last_error``), logs it once, and tries the same batch again (with whatever was queued
 behind it) after a backoff that doubles up to :data:`MAX_BACKOFF`. While unhealthy, if more
-than ``max_queued`` operations wait, the oldest *history* operations are dropped and counted
-(``dropped``); account operations are never dropped. Any other error (a constraint an
+than ``max_queued`` runs wait, the oldest *history* operations are dropped and counted
+(``dropped``); account operations are never dropped. Bounds count runs, not operations
+(:func:`weight`): a hub's "message_segment" holds many runs, one per message it forwarded
+whole, and counted as one it would have let the backlog, and a batch's transaction, grow by
+the segment's length. Any other error (a constraint an
 operation breaks, a value of the wrong type) is that operation's: the batch is then written
 one operation per transaction, and only the operations that fail are skipped, logged and
 counted (``failed``). After :meth:`Writer.close`, nothing submitted is written.
@@ -147,6 +150,22 @@ def run_row(op: Op) -> tuple[Any, ...]:
         time_ms, sender, first, lines.count(b"\r\n") or 1,
         account.decode("utf-8", "replace"), tags.decode("utf-8", "replace"), lines,
     )  # fmt: skip
+
+
+def weight(op: Op) -> int:
+    """The runs ``op`` writes, what the backlog's bound and a batch's size count: a
+    "message_segment" one per message of its payload (read from the marshalled list's header,
+    its type byte then its length, without loading it), any other operation one."""
+    if op[0] != "message_segment":
+        return 1
+    payload: bytes = op[2]
+    if payload[:1] in _MARSHAL_LIST:
+        return max(1, int.from_bytes(payload[1:5], "little") // SEG_FIELDS)
+    return max(1, len(marshal.loads(payload)) // SEG_FIELDS)  # (another marshal version)
+
+
+#: marshal's type byte of a list (TYPE_LIST, and with FLAG_REF set), then a 4-byte length
+_MARSHAL_LIST = (b"[", b"\xdb")
 
 
 def segment_rows(op: Op) -> list[tuple[Any, ...]]:
@@ -307,10 +326,11 @@ class Writer:
                             self._last_error,
                         )
                         return
-                    room = self.max_batch - len(self._batch)
+                    room = self.max_batch - sum(map(weight, self._batch))
                     while self._queue and room > 0:
-                        self._batch.append(self._queue.popleft())
-                        room -= 1
+                        op = self._queue.popleft()
+                        self._batch.append(op)
+                        room -= weight(op)
                 try:
                     if conn is None:
                         conn = db.connect(self.path)
@@ -479,7 +499,9 @@ class Writer:
             self._healthy = False
             self._retries += 1
             self._last_error = text
-            excess = len(self._queue) + len(self._batch) - self.max_queued
+            # in runs (weight): an O(backlog) sum, once per failed attempt (>= 50 ms apart)
+            excess = sum(map(weight, self._queue)) + sum(map(weight, self._batch))
+            excess -= self.max_queued
             wake = False
             if excess > 0:
                 dropped = self._drop_history(excess)
@@ -495,21 +517,24 @@ class Writer:
             self._tell(status)
 
     def _drop_history(self, excess: int) -> int:
-        """Drop up to ``excess`` of the oldest droppable operations (the batch's first, then
-        the queue's), keeping the order of the rest. Under the lock."""
-        dropped = 0
+        """Drop the oldest droppable operations (the batch's first, then the queue's) until
+        they held ``excess`` runs or more, keeping the order of the rest; returns how many
+        operations went. Under the lock."""
+        dropped = runs = 0
         kept_batch: list[Op] = []
         for op in self._batch:
-            if dropped < excess and op[0] in _DROPPABLE:
+            if runs < excess and op[0] in _DROPPABLE:
                 dropped += 1
+                runs += weight(op)
             else:
                 kept_batch.append(op)
         self._batch[:] = kept_batch
-        if dropped < excess:
+        if runs < excess:
             kept: collections.deque[Op] = collections.deque()
             for op in self._queue:
-                if dropped < excess and op[0] in _DROPPABLE:
+                if runs < excess and op[0] in _DROPPABLE:
                     dropped += 1
+                    runs += weight(op)
                 else:
                     kept.append(op)
             self._queue = kept
