@@ -20,6 +20,7 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 
+import psutil
 import pytest
 
 from fastchat.server.runtime import process
@@ -274,3 +275,103 @@ def test_killing_a_worker_during_a_move_leaves_no_ghost(
             break
         assert time.monotonic() < deadline, f"{mover.nick} is a ghost"
         watcher.sync()
+
+
+def holders(srv: process.ServerProcess, client: IRCClient) -> list[int]:
+    """The workers holding ``client``'s connection (one, or none once it is closed)."""
+    port = client.sock.getsockname()[1]
+    found = []
+    for pid in srv.worker_pids():
+        try:
+            conns = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            continue
+        if any(c.raddr and c.raddr.port == port for c in conns):
+            found.append(pid)
+    return found
+
+
+def channel_lines(client: IRCClient, chan: str, end: str) -> list[str]:
+    """The PRIVMSG texts ``client`` receives in ``chan`` until one that is ``end``."""
+    got: list[str] = []
+    while not got or got[-1] != end:
+        got.append(client.expect(rf"PRIVMSG {chan} :(.*)$", timeout=20).group(1))
+    return got
+
+
+@pytest.mark.parametrize("crash_at", ["hub-move", "hub-move-src", "hub-move-dst", "hub-move-none"])
+def test_the_hub_dying_in_the_middle_of_a_hand_off(
+    crash_at: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub decides a move and dies (SIGKILL-like) having sent it to every worker, to the
+    old or the new one only, or to none; the supervisor starts a new hub, which replays what
+    the workers resent. The mover ends up on exactly one worker, or (if that cannot be)
+    quits once with its nick freed; everyone sees one state; a talker's lines in the
+    mover's channel, sent around the crash, and the mover's own, arrive exactly once and in
+    order, to the mover and to the others."""
+    monkeypatch.setenv("FASTCHAT_TEST_CRASH_AT", crash_at)
+    args = ["--placement", "affine", "--no-flood-control", "--test-hooks"]
+    with process.running(args, workers=4) as server:
+        pool = [IRCClient(server.host, server.port, f"hc{i}") for i in range(12)]
+        try:
+            by_worker: dict[int | None, list[IRCClient]] = {}
+            for c in pool:
+                by_worker.setdefault(worker_of(server, c), []).append(c)
+            home = max(by_worker, key=lambda w: len(by_worker[w]))
+            talker, listener = by_worker[home][:2]
+            mover = next(c for w, cs in by_worker.items() if w != home for c in cs)
+            old = worker_of(server, mover)
+            watcher = next(c for w, cs in by_worker.items() if w not in (home, old) for c in cs)
+            for a in (talker, listener):
+                a.send("JOIN #hubcrash")
+                a.sync()
+            hub = server.hub_pid()
+            assert hub is not None
+            mover.send_raw(
+                b"JOIN #hubcrash\r\n"
+                + b"".join(b"PRIVMSG #hubcrash :m %d\r\n" % i for i in range(FLOOD))
+            )
+            talker.send_raw(b"".join(b"PRIVMSG #hubcrash :c %d\r\n" % i for i in range(FLOOD)))
+            server.wait_log(r"dying after deciding a move", timeout=10)
+            deadline = time.monotonic() + 10
+            while server.hub_pid() in (None, hub):
+                assert time.monotonic() < deadline, "no new hub"
+                watcher.sync()
+            talker.send_raw(
+                b"".join(b"PRIVMSG #hubcrash :c %d\r\n" % i for i in range(FLOOD, 2 * FLOOD))
+                + b"PRIVMSG #hubcrash :c end\r\n"
+            )
+            heard = channel_lines(listener, "#hubcrash", "c end")
+            want_c = [f"c {i}" for i in range(2 * FLOOD)] + ["c end"]
+            assert [t for t in heard if t.startswith("c ")] == want_c, "the talker's lines"
+            mine = [t for t in heard if t.startswith("m ")]
+            assert mine == [f"m {i}" for i in range(len(mine))], "the mover's lines"
+            alive = True
+            try:
+                got = channel_lines(mover, "#hubcrash", "c end")
+            except (AssertionError, OSError):
+                alive = False
+            if alive:
+                firsts = [t for t in got if t.startswith("c ")]
+                assert firsts, "the mover heard nothing"
+                start = int(firsts[0].split()[1])
+                assert firsts == [f"c {i}" for i in range(start, 2 * FLOOD)] + ["c end"]
+                assert len(mine) == FLOOD, "the mover's lines were lost"
+                assert len(holders(server, mover)) == 1, "held by more than one worker"
+                mover.send("PRIVMSG #hubcrash :m after")
+                listener.expect(r"PRIVMSG #hubcrash :m after$")
+                for c in (watcher, listener):
+                    c.send("NAMES #hubcrash")
+                    names = c.expect(r" 353 .*:(.*)$").group(1).split()
+                    assert [n.lstrip("@+") for n in names].count(mover.nick) == 1
+            else:
+                wait_nicks_free(server.host, server.port, [mover.nick], timeout=10)
+                listener.sync()
+                quits = [ln for ln in listener.log if ln.startswith(f":{mover.nick}!")]
+                assert len([ln for ln in quits if " QUIT " in ln]) == 1, quits
+            assert not any(re.search(r":[cm] \d+$", line) for line in listener.sync())
+            if alive:
+                assert not any(re.search(r":[cm] \d+$", line) for line in mover.sync())
+        finally:
+            for c in pool:
+                c.close()

@@ -38,6 +38,7 @@ from fastchat.server.network.records import (
     B_HELLO,
     B_RECEIVED,
     D_USER,
+    E_MOVE,
     R_SYNC,
     BFence,
     BHello,
@@ -53,6 +54,7 @@ from fastchat.server.network.records import (
     EKline,
     ELogin,
     EMode,
+    EMove,
     EOper,
     EQuit,
     EStore,
@@ -169,6 +171,14 @@ class Hub:
         # fence matches none of ours.
         self.fence = Fence(time.time_ns() // 1000)
         self.fence_sent = 0.0  # when the round out was sent (monotonic)
+        # Fault injection for the test suite (--test-hooks only): the first hub (not one that
+        # took over after a crash) dies at the first E_MOVE it decides, having sent it to
+        # every worker (``hub-move``), to the move's old or new worker only (``hub-move-src``,
+        # ``hub-move-dst``) or to none (``hub-move-none``)
+        self.crash_at = os.environ.get("FASTCHAT_TEST_CRASH_AT", "") if config.test_hooks else ""
+        self.crash_move: EMove | None = None
+        if self.crash_at.startswith("hub-move"):
+            self.event = self._event_or_crash  # type: ignore[method-assign]
 
     # -- Router ---------------------------------------------------------------------------------
     def event(self, event: Record) -> None:
@@ -179,6 +189,30 @@ class Hub:
             self._reroute()
         for records in self.out.values():
             records.append(event)
+
+    def _event_or_crash(self, event: Record) -> None:
+        """``event`` with the test hook ``hub-move`` armed: note the first E_MOVE."""
+        Hub.event(self, event)
+        if event[0] == E_MOVE and self.crash_move is None and self.crash_at:
+            self.crash_move = EMove._make(event)
+
+    def _crash_after_move(self, move: EMove) -> None:
+        """The test hook ``hub-move*``: send this turn's frames to the workers it names (to
+        the end, blocking), then die as a SIGKILL would leave things."""
+        mode = self.crash_at
+        keep = {
+            "hub-move": set(self.links),
+            "hub-move-src": {move.src},
+            "hub-move-dst": {move.dst},
+        }.get(mode, set())
+        for slot, records in self.out.items():
+            link = self.links.get(slot)
+            if slot in keep and records and link is not None:
+                link.queue_frame(self._frame(link, records, {}))
+                link.sock.setblocking(True)
+                link.flush()
+        log.error("hub: dying after deciding a move (FASTCHAT_TEST_CRASH_AT=%s)", mode)
+        os._exit(70)
 
     def to_channel(self, chan: Channel, record: Record) -> None:
         """Hot: a D_CHAN for every worker holding a member of ``chan``.
@@ -445,6 +479,7 @@ class Hub:
         self.processed[slot] = first_seq
         if replica is not None:
             log.warning("hub: worker %d resyncs %d users", slot, len(local_uids))
+            self.crash_at = ""  # (a hub after a crash: the test hook fires only once)
             if not self.decided:
                 self.gathering = True  # a new hub, and this worker knew an old one
             self.hellos[slot] = (first_seq, dict(seen), tuple(order))
@@ -722,6 +757,8 @@ class Hub:
         self._fence_out()
         self._seal()  # the turn's chunks are complete: whatever comes now follows them
         self._end_frames()
+        if self.crash_move is not None:  # (only with --test-hooks)
+            self._crash_after_move(self.crash_move)
         # id(chunk) -> (the chunk, kept alive so that no other list takes its id; its records
         # marshalled, for every worker)
         encoded: dict[int, tuple[list[Record], memoryview]] = {}
