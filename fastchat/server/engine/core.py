@@ -850,6 +850,7 @@ class WorkerCore:
                 client.user = user
                 client.source = b":" + user.mask + b" "
                 client.privileges = user.privileges
+        self.placement.resynced()
         self.offload.hub_restarted()  # (nothing waits at the first snapshot)
 
     def _d_reply(self, rec: Record) -> None:

@@ -70,7 +70,7 @@ from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.connection import NO_INPUT, Client
 from fastchat.server.network.records import EMove, Record, RMove, RQuit, make
 from fastchat.server.network.sequencer import affine_worker
-from fastchat.server.network.state import Channel, User, add_local
+from fastchat.server.network.state import Channel, SnapshotUser, User, add_local
 from fastchat.server.registration import Phase
 
 if TYPE_CHECKING:
@@ -133,6 +133,8 @@ REBUILT_FIELDS = {
 
 #: What travels with a session besides the client: its MONITOR list, its nick deadline
 _Extras = tuple[list[tuple[bytes, bytes]], tuple[float, bytes] | None]
+#: Where a user's worker is in a snapshot's user row
+_WORKER_COLUMN = SnapshotUser._fields.index("worker")
 
 
 class Stall(Exception):
@@ -231,6 +233,7 @@ class Placement:
         "adopted",
         "arriving",
         "autojoin",
+        "came_from",
         "core",
         "early",
         "enabled",
@@ -252,6 +255,7 @@ class Placement:
         # the client whose session this worker waits for: (uid, give up at), and the
         # records received since its E_MOVE (None: not stalled)
         self.arriving: tuple[int, float] | None = None
+        self.came_from: int | None = None  # (the worker it comes from)
         self.stalled: list[Record] | None = None
         # sessions that came before their E_MOVE: uid -> (session, transport)
         self.early: dict[int, tuple[bytes, Any, float]] = {}
@@ -326,6 +330,7 @@ class Placement:
                     core.resume(client)
                 return
             self.arriving = (e.uid, core.now + HANDOFF_TIMEOUT)
+            self.came_from = e.src
             raise Stall
 
     def _leave(self, uid: int, dst: int) -> None:
@@ -460,6 +465,36 @@ class Placement:
             self._resume()
         stale = [uid for uid, early in self.early.items() if now >= early[2]]
         return [self.early.pop(uid)[1] for uid in stale]
+
+    def resynced(self) -> None:
+        """A new hub's snapshot is loaded (after the old hub died in the middle of a move):
+        a session that came before its E_MOVE, for a user the new hub puts here, is ours
+        now. The E_MOVE that would have brought it may never come: the old hub died before
+        sending it here, and the new one, which already has the user here, decides no move."""
+        core = self.core
+        for uid in list(self.early):
+            user = core.state.users.get(uid)
+            if user is not None and user.worker == core.slot and uid not in core.clients:
+                session, transport, _ = self.early.pop(uid)
+                client = self._adopt(session, transport)
+                if client is not None:
+                    core.resume(client)
+
+    def as_before(self, snapshot: Any) -> Any:
+        """``snapshot`` (this worker's replica, for a new hub) with the client this worker
+        waits for still on the worker it comes from, as it is until it arrives: that worker
+        holds the client if it never applied the E_MOVE (the old hub died before sending
+        it there), and the new hub decides the move again (the request is resent); if
+        it did, the new hub learns so from its hello (hub.py ``_merge``)."""
+        if self.arriving is None or self.came_from is None:
+            return snapshot
+        uid = self.arriving[0]
+        at = _WORKER_COLUMN
+        users = tuple(
+            row if row[0] != uid else (*row[:at], self.came_from, *row[at + 1 :])
+            for row in snapshot[0]
+        )
+        return (users, *snapshot[1:])
 
     def holding(self) -> list[int]:
         """The users whose clients are on their way here (for a new hub: they are ours)."""

@@ -166,6 +166,7 @@ class Hub:
         self.decided = False  # has this hub decided anything yet?
         self.held: list[tuple[int, list[Record]]] = []
         self.hellos: dict[int, tuple[int, dict[int, int], tuple[tuple[int, int], ...]]] = {}
+        self.claims: dict[int, int] = {}  # uid -> the worker that said it holds it, so far
         # Read barriers in real time (network/fence.py): an R_SYNC waits for a fence round.
         # Rounds are numbered from this hub's start, so a late answer to a previous hub's
         # fence matches none of ours.
@@ -565,9 +566,20 @@ class Hub:
             changes, args = mode_delta(chan, c.modes, c.password, c.limit, c.bans)
             if changes:
                 self.event(make(EMode, 0, chan.key, changes, args, now))
+        claims = self.claims
         for uid in state.users_on_worker(slot):
-            if uid not in local:
+            if uid in local:
+                continue
+            other = claims.get(uid)
+            if other is not None and other != slot and other in self.links:
+                # a client moving from here when the old hub died, and the worker it was
+                # going to has it (or waits for it): it stays there
+                self.event(make(EMove, uid, slot, other, now))
+            else:
                 self.event(make(EQuit, uid, b"Connection reset by peer", now))
+        if self.gathering:
+            for uid in local:
+                claims.setdefault(uid, slot)
 
     def _sweep(self) -> None:
         """Users merged from a replica whose worker never came back (it died with the hub)."""
@@ -649,6 +661,7 @@ class Hub:
         for slot, batch in self.held:
             requests.setdefault(slot, []).extend(batch)
         self.held = []
+        self.claims = {}
         first = {slot: h[0] for slot, h in self.hellos.items()}
         seen = {slot: h[1] for slot, h in self.hellos.items()}
         cursor = dict.fromkeys(requests, 0)
