@@ -375,3 +375,99 @@ def test_the_hub_dying_in_the_middle_of_a_hand_off(
         finally:
             for c in pool:
                 c.close()
+
+
+BUSY_CONFIG = """\
+autojoin = ""
+flood_control = false
+placement = "affine"
+
+[[oper]]
+name = "mover"
+password = "{hash}"
+privileges = ["wallops"]
+"""
+
+#: The work a client may have under way when its move is decided: each command, labeled, and
+#: how its (one) labeled reply is recognised
+WORK = {
+    "ping": ("PING :busy", r" PONG "),
+    "whois": ("WHOIS {anchor}", r"BATCH \+\S+ labeled-response"),
+    "who": ("WHO {chan}", r"BATCH \+\S+ labeled-response"),
+    "oper": ("OPER mover opensesame", r" 381 "),
+    "chathistory": ("CHATHISTORY LATEST {chan} * 10", r"BATCH \+\S+ chathistory "),
+}
+
+
+@pytest.fixture(scope="module", params=[1, 4], ids=["1worker", "4workers"])
+def busy_srv(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[process.ServerProcess]:
+    from fastchat.server import passwords
+
+    etc = tmp_path_factory.mktemp("busy")
+    config = etc / "fastchat.toml"
+    config.write_text(BUSY_CONFIG.format(hash=passwords.hash_password(b"opensesame")))
+    args = ["--config", str(config), "--data-dir", str(etc)]
+    with process.running(args, workers=request.param) as server:
+        yield server
+
+
+@pytest.fixture
+def busy_connect(busy_srv: process.ServerProcess) -> Iterator[Callable[..., IRCClient]]:
+    clients: list[IRCClient] = []
+
+    def make(nick: str, rcvbuf: int = 0) -> IRCClient:
+        client = IRCClient(busy_srv.host, busy_srv.port, nick, rcvbuf=rcvbuf)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+    wait_nicks_free(busy_srv.host, busy_srv.port, [c.nick for c in clients])
+
+
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "after-join"])
+@pytest.mark.parametrize("work", sorted(WORK))
+def test_work_in_flight_at_a_move_is_answered_once_in_order(
+    busy_srv: process.ServerProcess,
+    busy_connect: Callable[..., IRCClient],
+    work: str,
+    pipelined: bool,
+) -> None:
+    """A client's move is decided while it has work under way, or just before it starts
+    some: a labeled command, a WHOIS or WHO waiting for its read fence, an OPER password check
+    (off the loop), a CHATHISTORY query (the store reader). Its answer comes once, on the
+    client's connection, in the order the client asked (before the PING behind it), and the
+    client still moves; its old worker never hands over a client with work in flight."""
+    srv, connect = busy_srv, busy_connect
+    if srv.workers == 1:
+        pytest.skip("a move needs two workers")
+    tag = f"w{work[:3]}{int(pipelined)}"
+    a1, a2, mover, home = anchors_and_mover(srv, connect, tag)
+    chan = f"#{tag}"
+    for a in (a1, a2):
+        a.send(f"JOIN {chan}")
+        a.sync()
+    a1.send(f"PRIVMSG {chan} :before")
+    a2.expect(rf"PRIVMSG {chan} :before$")
+    mover.send("CAP REQ :labeled-response batch message-tags server-time draft/chathistory")
+    mover.expect(r"CAP \S+ ACK")
+    command, answer = WORK[work]
+    command = command.format(anchor=a1.nick, chan=chan)
+    lines = f"@label=L1 {command}\r\n@label=L2 PING :behind\r\nPRIVMSG {chan} :after\r\n"
+    before = srv.log_text().count("work in flight")
+    if pipelined:
+        mover.send_raw(f"JOIN {chan}\r\n{lines}".encode())
+    else:
+        mover.send(f"JOIN {chan}")
+        mover.expect(rf" 366 {mover.nick} {chan} ")
+        mover.send_raw(lines.encode())  # races the move's proposal
+    got = mover.expect_until(r"label=L2.* PONG ", timeout=10)
+    assert len([ln for ln in got if "label=L1" in ln]) == 1, got
+    assert any(re.search(answer, ln) for ln in got), "\n".join(got)
+    a2.expect(rf"PRIVMSG {chan} :after$")
+    assert wait_on(srv, mover, home), "the mover did not move to its room's worker"
+    assert not [ln for ln in mover.sync() if "label=L" in ln], "a reply came twice"
+    assert srv.log_text().count("work in flight") == before

@@ -775,7 +775,7 @@ class WorkerCore:
         cfg = self.config
         self._report_counts()
         if self.nick_deadlines:  # nick protection's renames (nick_protection = rename)
-            nickserv.enforce(self, self.nick_deadlines, self.clients)
+            nickserv.enforce(self, self.nick_deadlines, self.clients, self.placement.moving)
         for client in list(self.clients.values()):
             if client.closed:
                 continue
@@ -867,6 +867,9 @@ class WorkerCore:
         self.offload.password_checked(rec[2], None, self._now)
 
     def _d_done(self, rec: Record) -> None:
+        moving = self.placement.moving
+        if moving:  # (a client's first D_DONE after its R_MOVE: the move was refused)
+            moving.discard(rec[1])
         client = self.clients.get(rec[1])
         if client is None:
             return

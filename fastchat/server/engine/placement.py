@@ -37,7 +37,10 @@ The design, step by step:
    check, history query or history barrier), no labeled reply open, no output slot (a JOIN's
    replay) open, no SASL exchange. ``R_MOVE`` goes under the client's barrier, so from then on
    its input is read but held (``inq``), exactly as for any request: no request of the client
-   can be decided after the move on behalf of the old worker.
+   can be decided after the move on behalf of the old worker. Nor does the worker start
+   anything for it on its own meanwhile (``moving``: nick protection's rename waits), so the
+   ``E_MOVE`` finds nothing in flight: an answer that came to the old worker after it (a
+   password check's, a history query's) would be lost.
 4. *The hand-off is a sequenced event.* ``E_MOVE(uid, src, dst)`` changes ``user.worker`` and
    each channel's ``workers`` count in every replica and in the hub, so everything decided
    before it is routed to ``src`` and everything after to ``dst`` (the bus is FIFO per link).
@@ -238,6 +241,7 @@ class Placement:
         "early",
         "enabled",
         "moved_at",
+        "moving",
         "outgoing",
         "stalled",
         "wanted",
@@ -249,6 +253,9 @@ class Placement:
         self.autojoin = frozenset(fold(c) for c in core.config.autojoin)
         # local clients that should move: uid -> (worker, give up at)
         self.wanted: dict[int, tuple[int, float]] = {}
+        # local clients whose R_MOVE is undecided (its E_MOVE, or the D_DONE alone of a
+        # refusal, ends it): nothing of theirs may start meanwhile (nick protection waits)
+        self.moving: set[int] = set()
         # clients to hand over at the end of this turn: (worker, uid, the client or None if
         # gone, its MONITOR list and nick protection's deadline)
         self.outgoing: list[tuple[int, int, Client | None, _Extras]] = []
@@ -309,6 +316,7 @@ class Placement:
                 continue  # not now: try again next turn
             del self.wanted[uid]
             core.submit(make(RMove, uid, dst))  # under the barrier: input held from now on
+            self.moving.add(uid)
 
     # -- the E_MOVE -------------------------------------------------------------------------------
     def e_move(self, rec: Record) -> None:
@@ -340,18 +348,17 @@ class Placement:
         the R_MOVE's D_DONE finds no client here, so the barrier never drops here)."""
         core = self.core
         self.wanted.pop(uid, None)
+        self.moving.discard(uid)
         client = core.clients.get(uid)
         if client is None or client.closed or client.quitting:
             # gone already (its R_QUIT follows, or followed, the move): dst waits for nothing
             self.outgoing.append((dst, uid, None, ([], None)))
             return
-        if client.waiting != 1 or client.slots is not None or client.label is not None:
-            core.log.warning(
-                "worker %d: client %#x moves with work in flight (waiting %d)",
-                core.slot,
-                uid,
-                client.waiting,
-            )
+        # Nothing of it is in flight but its R_MOVE (``waiting`` is 1): it was proposed only
+        # when quiescent, its input has been held since, and the one request a worker makes
+        # for a client on its own, nick protection's rename, waits while it moves
+        # (``moving``). So no answer comes here for it after this (an OPER's password check
+        # or a CHATHISTORY query under way would be answered to a client that has left).
         monitored = list(core.monitors.lists.get(uid, {}).items())
         del core.clients[uid]
         core.state.local.pop(uid, None)
@@ -506,4 +513,5 @@ class Placement:
     def forget(self, uid: int) -> None:
         """A local client is gone."""
         self.wanted.pop(uid, None)
+        self.moving.discard(uid)
         self.moved_at.pop(uid, None)
