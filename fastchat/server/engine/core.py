@@ -82,6 +82,7 @@ from fastchat.server.network.records import (
     DReply,
     DService,
     DStandard,
+    EMove,
     RCounts,
     Record,
     RQuit,
@@ -847,6 +848,8 @@ class WorkerCore:
                 client.user = None
                 self.disconnect(client, b"Lost in a server restart")
             else:
+                if user.worker != self.slot:  # (a move the new hub will decide again: here)
+                    self.state.apply(make(EMove, uid, user.worker, self.slot, 0))
                 client.user = user
                 client.source = b":" + user.mask + b" "
                 client.privileges = user.privileges

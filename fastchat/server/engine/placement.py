@@ -81,6 +81,9 @@ if TYPE_CHECKING:
 
 #: Seconds the new worker waits for a client's session before it gives up (and quits it).
 HANDOFF_TIMEOUT = 2.0
+#: Seconds after a hand-off during which a new hub is told the client is still here (its
+#: R_MOVE is resent to a new hub until every worker has received the move: well within this).
+LEFT_FOR = 10.0
 #: Seconds a wish to move waits for its client to become quiescent before it is dropped.
 WANT_FOR = 5.0
 #: A join or a move makes this worker look again at a channel's local members, up to this many.
@@ -240,6 +243,7 @@ class Placement:
         "core",
         "early",
         "enabled",
+        "left",
         "moved_at",
         "moving",
         "outgoing",
@@ -267,6 +271,9 @@ class Placement:
         # sessions that came before their E_MOVE: uid -> (session, transport)
         self.early: dict[int, tuple[bytes, Any, float]] = {}
         self.moved_at: dict[int, float] = {}  # local clients that moved here: when
+        # clients handed to another worker lately: uid -> until when a new hub may still be
+        # told they are ours (their R_MOVE may be resent to it: see as_before)
+        self.left: dict[int, float] = {}
         self.adopted: list[Client] = []  # clients that arrived, for the shell to watch
 
     # -- the old worker: deciding to move -------------------------------------------------------
@@ -373,6 +380,7 @@ class Placement:
         client.waiting = max(client.waiting, 1)  # input read from now on is only held
         extras = (monitored, core.nick_deadlines.pop(uid, None))
         self.outgoing.append((dst, uid, client, extras))
+        self.left[uid] = core.now + LEFT_FOR
 
     def take_outgoing(self) -> list[tuple[int, bytes, Client | None]]:
         """For the shell, at the end of the loop turn: each client to hand over, as (its
@@ -488,26 +496,35 @@ class Placement:
                     core.resume(client)
 
     def as_before(self, snapshot: Any) -> Any:
-        """``snapshot`` (this worker's replica, for a new hub) with the client this worker
-        waits for still on the worker it comes from, as it is until it arrives: that worker
-        holds the client if it never applied the E_MOVE (the old hub died before sending
-        it there), and the new hub decides the move again (the request is resent); if
-        it did, the new hub learns so from its hello (hub.py ``_merge``)."""
-        if self.arriving is None or self.came_from is None:
+        """``snapshot`` (this worker's replica, for a new hub) with each move in flight
+        undone: the client this worker waits for still on the worker it comes from, and the
+        clients it handed over lately still here. The new hub decides such a move again, in
+        the old hub's order, if its R_MOVE is among the requests resent to it (the lines
+        decided before it then reach the client where it was, once, and not again where it
+        goes); if not, the new hub learns where the client is from the hellos (hub.py
+        ``_settle``)."""
+        now = self.core.now
+        self.left = {uid: until for uid, until in self.left.items() if until > now}
+        undo = dict.fromkeys(self.left, self.core.slot)
+        if self.arriving is not None and self.came_from is not None:
+            undo[self.arriving[0]] = self.came_from
+        if not undo:
             return snapshot
-        uid = self.arriving[0]
         at = _WORKER_COLUMN
         users = tuple(
-            row if row[0] != uid else (*row[:at], self.came_from, *row[at + 1 :])
+            row if row[0] not in undo else (*row[:at], undo[row[0]], *row[at + 1 :])
             for row in snapshot[0]
         )
         return (users, *snapshot[1:])
 
     def holding(self) -> list[int]:
-        """The users whose clients are on their way here (for a new hub: they are ours)."""
+        """The users whose clients are on their way here (for a new hub: they are ours),
+        and, negated, those handed over lately (ours only if their R_MOVE was resent: call
+        after :meth:`as_before`, which forgets the old ones)."""
         held = list(self.early)
         if self.arriving is not None:
             held.append(self.arriving[0])
+        held += [-uid for uid in self.left]
         return held
 
     def forget(self, uid: int) -> None:

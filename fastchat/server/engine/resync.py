@@ -98,11 +98,13 @@ class Resync:
         if not resync:
             return make(BHello, core.slot, None, (), first_seq, {}, ())
         seen, order = self._received()
+        replica = core.placement.as_before(core.state.snapshot())
         return make(
             BHello,
             core.slot,
-            core.placement.as_before(core.state.snapshot()),
-            # the users we hold, and the one on its way here (engine/placement.py)
+            replica,
+            # the users we hold, those on their way here and (negated) those we handed over
+            # lately (engine/placement.py)
             (*core.state.local, *core.placement.holding()),
             first_seq,
             seen,

@@ -39,6 +39,7 @@ from fastchat.server.network.records import (
     B_RECEIVED,
     D_USER,
     E_MOVE,
+    R_MOVE,
     R_SYNC,
     BFence,
     BHello,
@@ -166,7 +167,8 @@ class Hub:
         self.decided = False  # has this hub decided anything yet?
         self.held: list[tuple[int, list[Record]]] = []
         self.hellos: dict[int, tuple[int, dict[int, int], tuple[tuple[int, int], ...]]] = {}
-        self.claims: dict[int, int] = {}  # uid -> the worker that said it holds it, so far
+        self.holds: dict[int, set[int]] = {}  # worker -> the users its hello said it holds
+        self.handed: dict[int, set[int]] = {}  # worker -> the users it handed over lately
         # Read barriers in real time (network/fence.py): an R_SYNC waits for a fence round.
         # Rounds are numbered from this hub's start, so a late answer to a previous hub's
         # fence matches none of ours.
@@ -479,13 +481,16 @@ class Hub:
         self._rearm(slot)
         self.processed[slot] = first_seq
         if replica is not None:
-            log.warning("hub: worker %d resyncs %d users", slot, len(local_uids))
+            local = {uid for uid in local_uids if uid > 0}
+            log.warning("hub: worker %d resyncs %d users", slot, len(local))
             self.crash_at = ""  # (a hub after a crash: the test hook fires only once)
             if not self.decided:
                 self.gathering = True  # a new hub, and this worker knew an old one
             self.hellos[slot] = (first_seq, dict(seen), tuple(order))
             self.reported[slot] = dict(seen)
-            self._merge(slot, replica, set(local_uids))
+            if self.gathering:  # (negated: handed to another worker lately, see _settle)
+                self.handed[slot] = {-uid for uid in local_uids if uid < 0}
+            self._merge(slot, replica, local)
         else:
             log.info("hub: worker %d connected", slot)
             # It starts from the snapshot: it has, in effect, received everything so far.
@@ -566,20 +571,50 @@ class Hub:
             changes, args = mode_delta(chan, c.modes, c.password, c.limit, c.bans)
             if changes:
                 self.event(make(EMode, 0, chan.key, changes, args, now))
-        claims = self.claims
+        if self.gathering:  # who holds whom is settled once every worker has said hello
+            self.holds[slot] = local
+            return
         for uid in state.users_on_worker(slot):
-            if uid in local:
-                continue
-            other = claims.get(uid)
-            if other is not None and other != slot and other in self.links:
-                # a client moving from here when the old hub died, and the worker it was
-                # going to has it (or waits for it): it stays there
-                self.event(make(EMove, uid, slot, other, now))
-            else:
+            if uid not in local:
                 self.event(make(EQuit, uid, b"Connection reset by peer", now))
-        if self.gathering:
+
+    def _settle(self, moves: set[tuple[int, int]]) -> None:
+        """Every worker that resynced has said hello (or the others are late): each user the
+        replicas put on one of them that it does not hold quits, unless another one holds it
+        or waits for it (a client that was moving between them when the old hub died: it
+        moves there). Settled here and not at each hello: a hello that came later may hold
+        the user, or its replica may bring back a user an earlier hello would have quit.
+
+        A client its worker handed over just before the old hub died, whose R_MOVE it resent
+        (``moves``), is put back there, here only (the workers' replicas say so already, or
+        will when the move is decided again): the replay decides its move again in the old
+        hub's order, so the lines decided before the move, which it received where it was,
+        do not reach it again where it went."""
+        holds, handed = self.holds, self.handed
+        self.holds, self.handed = {}, {}
+        claims: dict[int, int] = {}
+        for slot, local in holds.items():
             for uid in local:
                 claims.setdefault(uid, slot)
+        undone = {
+            uid: slot for slot, uids in handed.items() for uid in uids if (uid, slot) in moves
+        }
+        now = int(time.time() * 1000)
+        for uid, user in list(self.state.users.items()):
+            held = holds.get(user.worker)
+            if held is None or uid in held or undone.get(uid) == user.worker:
+                continue
+            back = undone.get(uid)
+            if back is not None and back in self.links:
+                self.state.apply(make(EMove, uid, user.worker, back, now))
+                self.sequencer.epoch += 1
+                self._reroute()
+                continue
+            other = claims.get(uid)
+            if other is not None and other in self.links:
+                self.event(make(EMove, uid, user.worker, other, now))
+            else:
+                self.event(make(EQuit, uid, b"Connection reset by peer", now))
 
     def _sweep(self) -> None:
         """Users merged from a replica whose worker never came back (it died with the hub)."""
@@ -660,8 +695,9 @@ class Hub:
         requests: dict[int, list[Record]] = {}
         for slot, batch in self.held:
             requests.setdefault(slot, []).extend(batch)
+        moves = {(r[1], slot) for slot, batch in self.held for r in batch if r[0] == R_MOVE}
         self.held = []
-        self.claims = {}
+        self._settle(moves)
         first = {slot: h[0] for slot, h in self.hellos.items()}
         seen = {slot: h[1] for slot, h in self.hellos.items()}
         cursor = dict.fromkeys(requests, 0)
