@@ -60,6 +60,16 @@ The design, step by step:
    or ``dst`` reads it; either way one QUIT, no ghost. A session that arrives after ``dst``
    gave up is closed. A transfer that arrives before ``dst`` applied its ``E_MOVE`` waits for
    it (``early``). With one worker nothing ever moves (the sequencer knows no workers there).
+6. *The hub dies during a move* (the ``E_MOVE`` reached both workers, one, or neither): each
+   worker's hello to the new hub undoes the moves in flight (:meth:`Placement.as_before`:
+   ``dst`` reports the client it waits for on ``src``, ``src`` the clients it handed over
+   lately as its own, negated). If ``src`` resends the ``R_MOVE`` (not every worker had the
+   ``E_MOVE``), the new hub decides the move again in the old hub's order, so the lines
+   decided before it reach the client once, where it was; if not, the hub puts the user on
+   the worker that holds or awaits it (hub.py ``_settle``). ``dst`` counts as received the
+   frames waiting behind its ``E_MOVE`` (resync.py), adopts an early session once the new
+   hub puts its user here (:meth:`Placement.resynced`), and corrects its replica for a
+   client it holds (``WorkerCore.load_snapshot``).
 """
 
 from __future__ import annotations
@@ -380,7 +390,17 @@ class Placement:
         client.waiting = max(client.waiting, 1)  # input read from now on is only held
         extras = (monitored, core.nick_deadlines.pop(uid, None))
         self.outgoing.append((dst, uid, client, extras))
-        self.left[uid] = core.now + LEFT_FOR
+        left = self.left
+        now = core.now
+        stale = []
+        for u, until in left.items():  # (oldest first: pruned from the front as it goes)
+            if until > now:
+                break
+            stale.append(u)
+        for u in stale:
+            del left[u]
+        left.pop(uid, None)
+        left[uid] = now + LEFT_FOR
 
     def take_outgoing(self) -> list[tuple[int, bytes, Client | None]]:
         """For the shell, at the end of the loop turn: each client to hand over, as (its
