@@ -20,6 +20,7 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 
+import psutil
 import pytest
 
 from fastchat.server.runtime import process
@@ -274,3 +275,199 @@ def test_killing_a_worker_during_a_move_leaves_no_ghost(
             break
         assert time.monotonic() < deadline, f"{mover.nick} is a ghost"
         watcher.sync()
+
+
+def holders(srv: process.ServerProcess, client: IRCClient) -> list[int]:
+    """The workers holding ``client``'s connection (one, or none once it is closed)."""
+    port = client.sock.getsockname()[1]
+    found = []
+    for pid in srv.worker_pids():
+        try:
+            conns = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            continue
+        if any(c.raddr and c.raddr.port == port for c in conns):
+            found.append(pid)
+    return found
+
+
+def channel_lines(client: IRCClient, chan: str, *ends: str) -> list[str]:
+    """The PRIVMSG texts ``client`` receives in ``chan`` until it has had each of ``ends``."""
+    got: list[str] = []
+    while not set(ends) <= set(got):
+        got.append(client.expect(rf"PRIVMSG {chan} :(.*)$", timeout=20).group(1))
+    return got
+
+
+@pytest.mark.parametrize("crash_at", ["hub-move", "hub-move-src", "hub-move-dst", "hub-move-none"])
+def test_the_hub_dying_in_the_middle_of_a_hand_off(
+    crash_at: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub decides a move and dies (SIGKILL-like) having sent it to every worker, to the
+    old or the new one only, or to none; the supervisor starts a new hub, which replays what
+    the workers resent. The mover ends up on exactly one worker (the move decided again if
+    its R_MOVE was resent); everyone sees one state; a talker's lines in the
+    mover's channel, sent around the crash, and the mover's own, arrive exactly once and in
+    order, to the mover and to the others."""
+    monkeypatch.setenv("FASTCHAT_TEST_CRASH_AT", crash_at)
+    args = ["--placement", "affine", "--no-flood-control", "--test-hooks"]
+    with process.running(args, workers=4) as server:
+        pool = [IRCClient(server.host, server.port, f"hc{i}") for i in range(12)]
+        try:
+            by_worker: dict[int | None, list[IRCClient]] = {}
+            for c in pool:
+                by_worker.setdefault(worker_of(server, c), []).append(c)
+            home = max(by_worker, key=lambda w: len(by_worker[w]))
+            talker, listener = by_worker[home][:2]
+            mover = next(c for w, cs in by_worker.items() if w != home for c in cs)
+            old = worker_of(server, mover)
+            watcher = next(c for w, cs in by_worker.items() if w not in (home, old) for c in cs)
+            for a in (talker, listener):
+                a.send("JOIN #hubcrash")
+                a.sync()
+            hub = server.hub_pid()
+            assert hub is not None
+            mover.send_raw(
+                b"JOIN #hubcrash\r\n"
+                + b"".join(b"PRIVMSG #hubcrash :m %d\r\n" % i for i in range(FLOOD))
+            )
+            talker.send_raw(b"".join(b"PRIVMSG #hubcrash :c %d\r\n" % i for i in range(FLOOD)))
+            server.wait_log(r"dying after deciding a move", timeout=10)
+            deadline = time.monotonic() + 10
+            while server.hub_pid() in (None, hub):
+                assert time.monotonic() < deadline, "no new hub"
+                watcher.sync()
+            talker.send_raw(
+                b"".join(b"PRIVMSG #hubcrash :c %d\r\n" % i for i in range(FLOOD, 2 * FLOOD))
+                + b"PRIVMSG #hubcrash :c end\r\n"
+            )
+            heard = channel_lines(listener, "#hubcrash", "c end", f"m {FLOOD - 1}")
+            want_c = [f"c {i}" for i in range(2 * FLOOD)] + ["c end"]
+            assert [t for t in heard if t.startswith("c ")] == want_c, "the talker's lines"
+            mine = [t for t in heard if t.startswith("m ")]
+            assert mine == [f"m {i}" for i in range(len(mine))], "the mover's lines"
+            try:
+                got = channel_lines(mover, "#hubcrash", "c end")
+            except (AssertionError, OSError) as exc:
+                raise AssertionError(f"the mover was lost: {exc}\n{server.log_text()}") from None
+            firsts = [t for t in got if t.startswith("c ")]
+            assert firsts, "the mover heard nothing"
+            start = int(firsts[0].split()[1])
+            assert firsts == [f"c {i}" for i in range(start, 2 * FLOOD)] + ["c end"], (
+                "the talker's lines to the mover: lost, doubled or reordered"
+            )
+            assert len(mine) == FLOOD, "the mover's lines were lost"
+            assert len(holders(server, mover)) == 1, "held by more than one worker"
+            mover.send("PRIVMSG #hubcrash :m after")
+            listener.expect(r"PRIVMSG #hubcrash :m after$")
+            for c in (watcher, listener):
+                c.send("NAMES #hubcrash")
+                names = c.expect(r" 353 .*:(.*)$").group(1).split()
+                assert [n.lstrip("@+") for n in names].count(mover.nick) == 1
+            noise = [
+                ln
+                for ln in listener.log
+                if re.match(rf":{mover.nick}!\S+ (QUIT|JOIN #hubcrash)", ln)
+            ]
+            assert len(noise) == 1, f"the others saw the mover leave and come back: {noise}"
+            assert not any(re.search(r":[cm] \d+$", line) for line in listener.sync())
+            assert not any(re.search(r":[cm] \d+$", line) for line in mover.sync())
+        finally:
+            for c in pool:
+                c.close()
+
+
+BUSY_CONFIG = """\
+autojoin = ""
+flood_control = false
+placement = "affine"
+
+[[oper]]
+name = "mover"
+password = "{hash}"
+privileges = ["wallops"]
+"""
+
+#: The work a client may have under way when its move is decided: each command, labeled, and
+#: how its (one) labeled reply is recognised
+WORK = {
+    "ping": ("PING :busy", r" PONG "),
+    "whois": ("WHOIS {anchor}", r"BATCH \+\S+ labeled-response"),
+    "who": ("WHO {chan}", r"BATCH \+\S+ labeled-response"),
+    "oper": ("OPER mover opensesame", r" 381 "),
+    "chathistory": ("CHATHISTORY LATEST {chan} * 10", r"BATCH \+\S+ chathistory "),
+}
+
+
+@pytest.fixture(scope="module", params=[1, 4], ids=["1worker", "4workers"])
+def busy_srv(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[process.ServerProcess]:
+    from fastchat.server import passwords
+
+    etc = tmp_path_factory.mktemp("busy")
+    config = etc / "fastchat.toml"
+    config.write_text(BUSY_CONFIG.format(hash=passwords.hash_password(b"opensesame")))
+    args = ["--config", str(config), "--data-dir", str(etc)]
+    with process.running(args, workers=request.param) as server:
+        yield server
+
+
+@pytest.fixture
+def busy_connect(busy_srv: process.ServerProcess) -> Iterator[Callable[..., IRCClient]]:
+    clients: list[IRCClient] = []
+
+    def make(nick: str, rcvbuf: int = 0) -> IRCClient:
+        client = IRCClient(busy_srv.host, busy_srv.port, nick, rcvbuf=rcvbuf)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+    wait_nicks_free(busy_srv.host, busy_srv.port, [c.nick for c in clients])
+
+
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "after-join"])
+@pytest.mark.parametrize("work", sorted(WORK))
+def test_work_in_flight_at_a_move_is_answered_once_in_order(
+    busy_srv: process.ServerProcess,
+    busy_connect: Callable[..., IRCClient],
+    work: str,
+    pipelined: bool,
+) -> None:
+    """A client's move is decided while it has work under way, or just before it starts
+    some: a labeled command, a WHOIS or WHO waiting for its read fence, an OPER password check
+    (off the loop), a CHATHISTORY query (the store reader). Its answer comes once, on the
+    client's connection, in the order the client asked (before the PING behind it), and the
+    client still moves; its old worker never hands over a client with work in flight."""
+    srv, connect = busy_srv, busy_connect
+    if srv.workers == 1:
+        pytest.skip("a move needs two workers")
+    tag = f"w{work[:3]}{int(pipelined)}"
+    a1, a2, mover, home = anchors_and_mover(srv, connect, tag)
+    chan = f"#{tag}"
+    for a in (a1, a2):
+        a.send(f"JOIN {chan}")
+        a.sync()
+    a1.send(f"PRIVMSG {chan} :before")
+    a2.expect(rf"PRIVMSG {chan} :before$")
+    mover.send("CAP REQ :labeled-response batch message-tags server-time draft/chathistory")
+    mover.expect(r"CAP \S+ ACK")
+    command, answer = WORK[work]
+    command = command.format(anchor=a1.nick, chan=chan)
+    lines = f"@label=L1 {command}\r\n@label=L2 PING :behind\r\nPRIVMSG {chan} :after\r\n"
+    before = srv.log_text().count("work in flight")
+    if pipelined:
+        mover.send_raw(f"JOIN {chan}\r\n{lines}".encode())
+    else:
+        mover.send(f"JOIN {chan}")
+        mover.expect(rf" 366 {mover.nick} {chan} ")
+        mover.send_raw(lines.encode())  # races the move's proposal
+    got = mover.expect_until(r"label=L2.* PONG ", timeout=10)
+    assert len([ln for ln in got if "label=L1" in ln]) == 1, got
+    assert any(re.search(answer, ln) for ln in got), "\n".join(got)
+    a2.expect(rf"PRIVMSG {chan} :after$")
+    assert wait_on(srv, mover, home), "the mover did not move to its room's worker"
+    assert not [ln for ln in mover.sync() if "label=L" in ln], "a reply came twice"
+    assert srv.log_text().count("work in flight") == before

@@ -15,10 +15,21 @@ from fastchat.server.engine.placement import (
     gone_session,
     session_uid,
 )
-from fastchat.server.network.records import E_MOVE, EJoin, EMove, RMove, RPart, RRegister, make
+from fastchat.server.network.records import (
+    E_MOVE,
+    R_MOVE,
+    R_PROTECT,
+    EJoin,
+    EMove,
+    RMove,
+    RPart,
+    RRegister,
+    make,
+)
 from fastchat.server.network.sequencer import PLACEMENT_SLACK
 from fastchat.server.network.state import State
 from fastchat.server.registration import Phase
+from tests.unit.fakenet import FakeNet
 from tests.unit.test_sequencer import ALICE, BOB, CAROL, DAVE, NOW, WORKER, Net, dones, events
 
 
@@ -137,3 +148,73 @@ def test_no_move_onto_a_full_worker() -> None:
         net.handle(make(RRegister, uid, b"u%d" % uid, b"~u", b"host", b"U"), origin=2)
     assert not events(net.handle(make(RMove, BOB, 2), origin=1))
     assert net.state.users[BOB].worker == 1
+
+
+def test_nick_protection_due_while_a_client_moves_waits_for_the_move() -> None:
+    """A client's nick protection comes due between its R_MOVE and the E_MOVE: the worker's
+    rename (R_PROTECT, the only request a worker makes for a client on its own) must not go
+    under the moving client's barrier on the old worker, as work in flight that the new
+    worker knows nothing of. The deadline travels with the session; the new worker renames
+    the client, once; the client is served there."""
+    net = FakeNet(workers=2, autojoin=(), nick_protection="rename", placement="affine")
+    net.sequencer.workers = lambda: (0, 1)
+    owner = net.user("ann", 0)
+    owner.send("PRIVMSG NickServ :REGISTER hunter2! ann@example.org")
+    owner.send("QUIT")
+    owner.core.connection_lost(owner.client, b"Client quit", net.now)
+    for nick in ("a1", "a2"):
+        net.user(nick, 1).send("JOIN #room")
+    c = net.user("ann", 0)  # not logged in: renamed after the grace period
+    uid = c.client.uid
+    c.send("JOIN #room")
+    src, dst = net.cores
+    assert uid in src.placement.wanted, "it should live where #room is"
+    net.now += net.config.nick_protection_grace + 1
+    src.placement.propose(lambda client: True)  # R_MOVE: under its barrier from now on
+    src.tick(net.now)  # the deadline passed: but the client is moving
+    asked = [r[0] for r in src.outbox]
+    assert R_MOVE in asked and R_PROTECT not in asked, "nothing else under its barrier"
+    assert src.clients[uid].waiting == 1
+    net.pump()  # the E_MOVE: the old worker lets it go, the new one waits for it
+    (moved,) = src.placement.take_outgoing()
+    assert moved[0] == 1 and moved[2] is not None
+    assert dst.placement.arrived(moved[1], object())
+    assert uid in dst.nick_deadlines, "the deadline travels with the session"
+    c.core, c.worker, c.client = dst, 1, dst.clients[uid]
+    net.now += 1
+    dst.tick(net.now)
+    net.pump()
+    guest = f"Guest{uid % 100000:05d}"
+    renames = [line for line in c.lines() if " NICK " in line]
+    assert renames == [f":ann!~ann@10.0.0.1 NICK :{guest}"]
+    for core in net.cores:
+        assert core.state.users[uid].nick == guest.encode() and core.state.users[uid].worker == 1
+    c.send("PING :still")
+    assert c.lines() == [":fastchat.local PONG fastchat.local :still"]
+    assert dst.clients[uid].waiting == 0
+
+
+def test_a_refused_move_lets_nick_protection_go_on() -> None:
+    """The R_MOVE is refused (the D_DONE alone): the client is no longer moving, and its
+    overdue rename happens at the next tick, on its worker."""
+    net = FakeNet(workers=2, autojoin=(), nick_protection="rename", placement="affine")
+    owner = net.user("ann", 0)
+    owner.send("PRIVMSG NickServ :REGISTER hunter2! ann@example.org")
+    owner.send("QUIT")
+    owner.core.connection_lost(owner.client, b"Client quit", net.now)
+    for nick in ("a1", "a2"):
+        net.user(nick, 1).send("JOIN #room")
+    c = net.user("ann", 0)
+    uid = c.client.uid
+    c.send("JOIN #room")
+    src = net.cores[0]
+    net.now += net.config.nick_protection_grace + 1
+    src.placement.propose(lambda client: True)  # the sequencer knows no workers: refused
+    src.tick(net.now)
+    net.pump()
+    assert src.state.users[uid].worker == 0 and not src.placement.moving
+    assert src.state.users[uid].nick == b"ann"
+    net.now += 1
+    src.tick(net.now)
+    net.pump()
+    assert src.state.users[uid].nick == f"Guest{uid % 100000:05d}".encode()

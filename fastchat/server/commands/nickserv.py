@@ -303,13 +303,21 @@ def took_nick(ctx: Context, client: Client, user: User, deadlines: Deadlines) ->
     notice(ctx, client, text)
 
 
-def enforce(ctx: Context, deadlines: Deadlines, clients: dict[int, Client]) -> None:
+def enforce(
+    ctx: Context,
+    deadlines: Deadlines,
+    clients: dict[int, Client],
+    moving: set[int] | frozenset[int] = frozenset(),
+) -> None:
     """At the worker's tick: for each local client whose grace period is over and that still
     uses the nick without being logged in to it, ask the sequencer to rename it (R_PROTECT:
-    it decides, with the truth of the moment)."""
+    it decides, with the truth of the moment). Not while the client's move to another worker
+    is being decided (``moving``, engine/placement.py): the rename would be work in flight
+    under its barrier when it leaves; the deadline travels with it, and the new worker
+    renames it."""
     now = ctx.now
     for uid, (deadline, nick) in list(deadlines.items()):
-        if now < deadline:
+        if now < deadline or uid in moving:
             continue
         del deadlines[uid]
         client = clients.get(uid)

@@ -82,6 +82,7 @@ from fastchat.server.network.records import (
     DReply,
     DService,
     DStandard,
+    EMove,
     RCounts,
     Record,
     RQuit,
@@ -775,7 +776,7 @@ class WorkerCore:
         cfg = self.config
         self._report_counts()
         if self.nick_deadlines:  # nick protection's renames (nick_protection = rename)
-            nickserv.enforce(self, self.nick_deadlines, self.clients)
+            nickserv.enforce(self, self.nick_deadlines, self.clients, self.placement.moving)
         for client in list(self.clients.values()):
             if client.closed:
                 continue
@@ -847,9 +848,12 @@ class WorkerCore:
                 client.user = None
                 self.disconnect(client, b"Lost in a server restart")
             else:
+                if user.worker != self.slot:  # (a move the new hub will decide again: here)
+                    self.state.apply(make(EMove, uid, user.worker, self.slot, 0))
                 client.user = user
                 client.source = b":" + user.mask + b" "
                 client.privileges = user.privileges
+        self.placement.resynced()
         self.offload.hub_restarted()  # (nothing waits at the first snapshot)
 
     def _d_reply(self, rec: Record) -> None:
@@ -866,6 +870,9 @@ class WorkerCore:
         self.offload.password_checked(rec[2], None, self._now)
 
     def _d_done(self, rec: Record) -> None:
+        moving = self.placement.moving
+        if moving:  # (a client's first D_DONE after its R_MOVE: the move was refused)
+            moving.discard(rec[1])
         client = self.clients.get(rec[1])
         if client is None:
             return

@@ -37,7 +37,10 @@ The design, step by step:
    check, history query or history barrier), no labeled reply open, no output slot (a JOIN's
    replay) open, no SASL exchange. ``R_MOVE`` goes under the client's barrier, so from then on
    its input is read but held (``inq``), exactly as for any request: no request of the client
-   can be decided after the move on behalf of the old worker.
+   can be decided after the move on behalf of the old worker. Nor does the worker start
+   anything for it on its own meanwhile (``moving``: nick protection's rename waits), so the
+   ``E_MOVE`` finds nothing in flight: an answer that came to the old worker after it (a
+   password check's, a history query's) would be lost.
 4. *The hand-off is a sequenced event.* ``E_MOVE(uid, src, dst)`` changes ``user.worker`` and
    each channel's ``workers`` count in every replica and in the hub, so everything decided
    before it is routed to ``src`` and everything after to ``dst`` (the bus is FIFO per link).
@@ -57,6 +60,16 @@ The design, step by step:
    or ``dst`` reads it; either way one QUIT, no ghost. A session that arrives after ``dst``
    gave up is closed. A transfer that arrives before ``dst`` applied its ``E_MOVE`` waits for
    it (``early``). With one worker nothing ever moves (the sequencer knows no workers there).
+6. *The hub dies during a move* (the ``E_MOVE`` reached both workers, one, or neither): each
+   worker's hello to the new hub undoes the moves in flight (:meth:`Placement.as_before`:
+   ``dst`` reports the client it waits for on ``src``, ``src`` the clients it handed over
+   lately as its own, negated). If ``src`` resends the ``R_MOVE`` (not every worker had the
+   ``E_MOVE``), the new hub decides the move again in the old hub's order, so the lines
+   decided before it reach the client once, where it was; if not, the hub puts the user on
+   the worker that holds or awaits it (hub.py ``_settle``). ``dst`` counts as received the
+   frames waiting behind its ``E_MOVE`` (resync.py), adopts an early session once the new
+   hub puts its user here (:meth:`Placement.resynced`), and corrects its replica for a
+   client it holds (``WorkerCore.load_snapshot``).
 """
 
 from __future__ import annotations
@@ -70,7 +83,7 @@ from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.connection import NO_INPUT, Client
 from fastchat.server.network.records import EMove, Record, RMove, RQuit, make
 from fastchat.server.network.sequencer import affine_worker
-from fastchat.server.network.state import Channel, User, add_local
+from fastchat.server.network.state import Channel, SnapshotUser, User, add_local
 from fastchat.server.registration import Phase
 
 if TYPE_CHECKING:
@@ -78,6 +91,9 @@ if TYPE_CHECKING:
 
 #: Seconds the new worker waits for a client's session before it gives up (and quits it).
 HANDOFF_TIMEOUT = 2.0
+#: Seconds after a hand-off during which a new hub is told the client is still here (its
+#: R_MOVE is resent to a new hub until every worker has received the move: well within this).
+LEFT_FOR = 10.0
 #: Seconds a wish to move waits for its client to become quiescent before it is dropped.
 WANT_FOR = 5.0
 #: A join or a move makes this worker look again at a channel's local members, up to this many.
@@ -133,6 +149,8 @@ REBUILT_FIELDS = {
 
 #: What travels with a session besides the client: its MONITOR list, its nick deadline
 _Extras = tuple[list[tuple[bytes, bytes]], tuple[float, bytes] | None]
+#: Where a user's worker is in a snapshot's user row
+_WORKER_COLUMN = SnapshotUser._fields.index("worker")
 
 
 class Stall(Exception):
@@ -231,10 +249,13 @@ class Placement:
         "adopted",
         "arriving",
         "autojoin",
+        "came_from",
         "core",
         "early",
         "enabled",
+        "left",
         "moved_at",
+        "moving",
         "outgoing",
         "stalled",
         "wanted",
@@ -246,16 +267,23 @@ class Placement:
         self.autojoin = frozenset(fold(c) for c in core.config.autojoin)
         # local clients that should move: uid -> (worker, give up at)
         self.wanted: dict[int, tuple[int, float]] = {}
+        # local clients whose R_MOVE is undecided (its E_MOVE, or the D_DONE alone of a
+        # refusal, ends it): nothing of theirs may start meanwhile (nick protection waits)
+        self.moving: set[int] = set()
         # clients to hand over at the end of this turn: (worker, uid, the client or None if
         # gone, its MONITOR list and nick protection's deadline)
         self.outgoing: list[tuple[int, int, Client | None, _Extras]] = []
         # the client whose session this worker waits for: (uid, give up at), and the
         # records received since its E_MOVE (None: not stalled)
         self.arriving: tuple[int, float] | None = None
+        self.came_from: int | None = None  # (the worker it comes from)
         self.stalled: list[Record] | None = None
         # sessions that came before their E_MOVE: uid -> (session, transport)
         self.early: dict[int, tuple[bytes, Any, float]] = {}
         self.moved_at: dict[int, float] = {}  # local clients that moved here: when
+        # clients handed to another worker lately: uid -> until when a new hub may still be
+        # told they are ours (their R_MOVE may be resent to it: see as_before)
+        self.left: dict[int, float] = {}
         self.adopted: list[Client] = []  # clients that arrived, for the shell to watch
 
     # -- the old worker: deciding to move -------------------------------------------------------
@@ -305,6 +333,7 @@ class Placement:
                 continue  # not now: try again next turn
             del self.wanted[uid]
             core.submit(make(RMove, uid, dst))  # under the barrier: input held from now on
+            self.moving.add(uid)
 
     # -- the E_MOVE -------------------------------------------------------------------------------
     def e_move(self, rec: Record) -> None:
@@ -326,6 +355,7 @@ class Placement:
                     core.resume(client)
                 return
             self.arriving = (e.uid, core.now + HANDOFF_TIMEOUT)
+            self.came_from = e.src
             raise Stall
 
     def _leave(self, uid: int, dst: int) -> None:
@@ -335,18 +365,17 @@ class Placement:
         the R_MOVE's D_DONE finds no client here, so the barrier never drops here)."""
         core = self.core
         self.wanted.pop(uid, None)
+        self.moving.discard(uid)
         client = core.clients.get(uid)
         if client is None or client.closed or client.quitting:
             # gone already (its R_QUIT follows, or followed, the move): dst waits for nothing
             self.outgoing.append((dst, uid, None, ([], None)))
             return
-        if client.waiting != 1 or client.slots is not None or client.label is not None:
-            core.log.warning(
-                "worker %d: client %#x moves with work in flight (waiting %d)",
-                core.slot,
-                uid,
-                client.waiting,
-            )
+        # Nothing of it is in flight but its R_MOVE (``waiting`` is 1): it was proposed only
+        # when quiescent, its input has been held since, and the one request a worker makes
+        # for a client on its own, nick protection's rename, waits while it moves
+        # (``moving``). So no answer comes here for it after this (an OPER's password check
+        # or a CHATHISTORY query under way would be answered to a client that has left).
         monitored = list(core.monitors.lists.get(uid, {}).items())
         del core.clients[uid]
         core.state.local.pop(uid, None)
@@ -361,6 +390,17 @@ class Placement:
         client.waiting = max(client.waiting, 1)  # input read from now on is only held
         extras = (monitored, core.nick_deadlines.pop(uid, None))
         self.outgoing.append((dst, uid, client, extras))
+        left = self.left
+        now = core.now
+        stale = []
+        for u, until in left.items():  # (oldest first: pruned from the front as it goes)
+            if until > now:
+                break
+            stale.append(u)
+        for u in stale:
+            del left[u]
+        left.pop(uid, None)
+        left[uid] = now + LEFT_FOR
 
     def take_outgoing(self) -> list[tuple[int, bytes, Client | None]]:
         """For the shell, at the end of the loop turn: each client to hand over, as (its
@@ -461,14 +501,54 @@ class Placement:
         stale = [uid for uid, early in self.early.items() if now >= early[2]]
         return [self.early.pop(uid)[1] for uid in stale]
 
+    def resynced(self) -> None:
+        """A new hub's snapshot is loaded (after the old hub died in the middle of a move):
+        a session that came before its E_MOVE, for a user the new hub puts here, is ours
+        now. The E_MOVE that would have brought it may never come: the old hub died before
+        sending it here, and the new one, which already has the user here, decides no move."""
+        core = self.core
+        for uid in list(self.early):
+            user = core.state.users.get(uid)
+            if user is not None and user.worker == core.slot and uid not in core.clients:
+                session, transport, _ = self.early.pop(uid)
+                client = self._adopt(session, transport)
+                if client is not None:
+                    core.resume(client)
+
+    def as_before(self, snapshot: Any) -> Any:
+        """``snapshot`` (this worker's replica, for a new hub) with each move in flight
+        undone: the client this worker waits for still on the worker it comes from, and the
+        clients it handed over lately still here. The new hub decides such a move again, in
+        the old hub's order, if its R_MOVE is among the requests resent to it (the lines
+        decided before it then reach the client where it was, once, and not again where it
+        goes); if not, the new hub learns where the client is from the hellos (hub.py
+        ``_settle``)."""
+        now = self.core.now
+        self.left = {uid: until for uid, until in self.left.items() if until > now}
+        undo = dict.fromkeys(self.left, self.core.slot)
+        if self.arriving is not None and self.came_from is not None:
+            undo[self.arriving[0]] = self.came_from
+        if not undo:
+            return snapshot
+        at = _WORKER_COLUMN
+        users = tuple(
+            row if row[0] not in undo else (*row[:at], undo[row[0]], *row[at + 1 :])
+            for row in snapshot[0]
+        )
+        return (users, *snapshot[1:])
+
     def holding(self) -> list[int]:
-        """The users whose clients are on their way here (for a new hub: they are ours)."""
+        """The users whose clients are on their way here (for a new hub: they are ours),
+        and, negated, those handed over lately (ours only if their R_MOVE was resent: call
+        after :meth:`as_before`, which forgets the old ones)."""
         held = list(self.early)
         if self.arriving is not None:
             held.append(self.arriving[0])
+        held += [-uid for uid in self.left]
         return held
 
     def forget(self, uid: int) -> None:
         """A local client is gone."""
         self.wanted.pop(uid, None)
+        self.moving.discard(uid)
         self.moved_at.pop(uid, None)

@@ -97,13 +97,32 @@ class Resync:
         core = self.core
         if not resync:
             return make(BHello, core.slot, None, (), first_seq, {}, ())
+        seen, order = self._received()
+        replica = core.placement.as_before(core.state.snapshot())
         return make(
             BHello,
             core.slot,
-            core.state.snapshot(),
-            # the users we hold, and the one on its way here (engine/placement.py)
+            replica,
+            # the users we hold, those on their way here and (negated) those we handed over
+            # lately (engine/placement.py)
             (*core.state.local, *core.placement.holding()),
             first_seq,
-            dict(self.seen),
-            tuple(self.order_log),
+            seen,
+            tuple(order),
         )
+
+    def _received(self) -> tuple[dict[int, int], list[tuple[int, int]]]:
+        """What we have received from the old hub: ``seen`` and ``order_log``, plus the
+        B_SEENs of the frames that wait behind an E_MOVE to this worker (engine/placement.py:
+        a worker that waits for a client applies nothing until it comes). Those records are
+        ours and will be applied in order once the client comes (or we give up on it); a
+        new hub that did not know it would send them again, and they would come twice."""
+        seen = dict(self.seen)
+        order = list(self.order_log)
+        for rec in self.core.placement.stalled or ():
+            if rec[0] == B_SEEN:
+                b = BSeen._make(rec)
+                for origin, upto in b.order:
+                    seen[origin] = upto
+                order += b.order
+        return seen, order

@@ -38,6 +38,8 @@ from fastchat.server.network.records import (
     B_HELLO,
     B_RECEIVED,
     D_USER,
+    E_MOVE,
+    R_MOVE,
     R_SYNC,
     BFence,
     BHello,
@@ -53,6 +55,7 @@ from fastchat.server.network.records import (
     EKline,
     ELogin,
     EMode,
+    EMove,
     EOper,
     EQuit,
     EStore,
@@ -164,11 +167,21 @@ class Hub:
         self.decided = False  # has this hub decided anything yet?
         self.held: list[tuple[int, list[Record]]] = []
         self.hellos: dict[int, tuple[int, dict[int, int], tuple[tuple[int, int], ...]]] = {}
+        self.holds: dict[int, set[int]] = {}  # worker -> the users its hello said it holds
+        self.handed: dict[int, set[int]] = {}  # worker -> the users it handed over lately
         # Read barriers in real time (network/fence.py): an R_SYNC waits for a fence round.
         # Rounds are numbered from this hub's start, so a late answer to a previous hub's
         # fence matches none of ours.
         self.fence = Fence(time.time_ns() // 1000)
         self.fence_sent = 0.0  # when the round out was sent (monotonic)
+        # Fault injection for the test suite (--test-hooks only): the first hub (not one that
+        # took over after a crash) dies at the first E_MOVE it decides, having sent it to
+        # every worker (``hub-move``), to the move's old or new worker only (``hub-move-src``,
+        # ``hub-move-dst``) or to none (``hub-move-none``)
+        self.crash_at = os.environ.get("FASTCHAT_TEST_CRASH_AT", "") if config.test_hooks else ""
+        self.crash_move: EMove | None = None
+        if self.crash_at.startswith("hub-move"):
+            self.event = self._event_or_crash  # type: ignore[method-assign]
 
     # -- Router ---------------------------------------------------------------------------------
     def event(self, event: Record) -> None:
@@ -179,6 +192,30 @@ class Hub:
             self._reroute()
         for records in self.out.values():
             records.append(event)
+
+    def _event_or_crash(self, event: Record) -> None:
+        """``event`` with the test hook ``hub-move`` armed: note the first E_MOVE."""
+        Hub.event(self, event)
+        if event[0] == E_MOVE and self.crash_move is None and self.crash_at:
+            self.crash_move = EMove._make(event)
+
+    def _crash_after_move(self, move: EMove) -> None:
+        """The test hook ``hub-move*``: send this turn's frames to the workers it names (to
+        the end, blocking), then die as a SIGKILL would leave things."""
+        mode = self.crash_at
+        keep = {
+            "hub-move": set(self.links),
+            "hub-move-src": {move.src},
+            "hub-move-dst": {move.dst},
+        }.get(mode, set())
+        for slot, records in self.out.items():
+            link = self.links.get(slot)
+            if slot in keep and records and link is not None:
+                link.queue_frame(self._frame(link, records, {}))
+                link.sock.setblocking(True)
+                link.flush()
+        log.error("hub: dying after deciding a move (FASTCHAT_TEST_CRASH_AT=%s)", mode)
+        os._exit(70)
 
     def to_channel(self, chan: Channel, record: Record) -> None:
         """Hot: a D_CHAN for every worker holding a member of ``chan``.
@@ -444,12 +481,16 @@ class Hub:
         self._rearm(slot)
         self.processed[slot] = first_seq
         if replica is not None:
-            log.warning("hub: worker %d resyncs %d users", slot, len(local_uids))
+            local = {uid for uid in local_uids if uid > 0}
+            log.warning("hub: worker %d resyncs %d users", slot, len(local))
+            self.crash_at = ""  # (a hub after a crash: the test hook fires only once)
             if not self.decided:
                 self.gathering = True  # a new hub, and this worker knew an old one
             self.hellos[slot] = (first_seq, dict(seen), tuple(order))
             self.reported[slot] = dict(seen)
-            self._merge(slot, replica, set(local_uids))
+            if self.gathering:  # (negated: handed to another worker lately, see _settle)
+                self.handed[slot] = {-uid for uid in local_uids if uid < 0}
+            self._merge(slot, replica, local)
         else:
             log.info("hub: worker %d connected", slot)
             # It starts from the snapshot: it has, in effect, received everything so far.
@@ -530,8 +571,49 @@ class Hub:
             changes, args = mode_delta(chan, c.modes, c.password, c.limit, c.bans)
             if changes:
                 self.event(make(EMode, 0, chan.key, changes, args, now))
+        if self.gathering:  # who holds whom is settled once every worker has said hello
+            self.holds[slot] = local
+            return
         for uid in state.users_on_worker(slot):
             if uid not in local:
+                self.event(make(EQuit, uid, b"Connection reset by peer", now))
+
+    def _settle(self, moves: set[tuple[int, int]]) -> None:
+        """Every worker that resynced has said hello (or the others are late): each user the
+        replicas put on one of them that it does not hold quits, unless another one holds it
+        or waits for it (a client that was moving between them when the old hub died: it
+        moves there). Settled here and not at each hello: a hello that came later may hold
+        the user, or its replica may bring back a user an earlier hello would have quit.
+
+        A client its worker handed over just before the old hub died, whose R_MOVE it resent
+        (``moves``), is put back there, here only (the workers' replicas say so already, or
+        will when the move is decided again): the replay decides its move again in the old
+        hub's order, so the lines decided before the move, which it received where it was,
+        do not reach it again where it went."""
+        holds, handed = self.holds, self.handed
+        self.holds, self.handed = {}, {}
+        claims: dict[int, int] = {}
+        for slot, local in holds.items():
+            for uid in local:
+                claims.setdefault(uid, slot)
+        undone = {
+            uid: slot for slot, uids in handed.items() for uid in uids if (uid, slot) in moves
+        }
+        now = int(time.time() * 1000)
+        for uid, user in list(self.state.users.items()):
+            held = holds.get(user.worker)
+            if held is None or uid in held or undone.get(uid) == user.worker:
+                continue
+            back = undone.get(uid)
+            if back is not None and back in self.links:
+                self.state.apply(make(EMove, uid, user.worker, back, now))
+                self.sequencer.epoch += 1
+                self._reroute()
+                continue
+            other = claims.get(uid)
+            if other is not None and other in self.links:
+                self.event(make(EMove, uid, user.worker, other, now))
+            else:
                 self.event(make(EQuit, uid, b"Connection reset by peer", now))
 
     def _sweep(self) -> None:
@@ -613,7 +695,9 @@ class Hub:
         requests: dict[int, list[Record]] = {}
         for slot, batch in self.held:
             requests.setdefault(slot, []).extend(batch)
+        moves = {(r[1], slot) for slot, batch in self.held for r in batch if r[0] == R_MOVE}
         self.held = []
+        self._settle(moves)
         first = {slot: h[0] for slot, h in self.hellos.items()}
         seen = {slot: h[1] for slot, h in self.hellos.items()}
         cursor = dict.fromkeys(requests, 0)
@@ -722,6 +806,8 @@ class Hub:
         self._fence_out()
         self._seal()  # the turn's chunks are complete: whatever comes now follows them
         self._end_frames()
+        if self.crash_move is not None:  # (only with --test-hooks)
+            self._crash_after_move(self.crash_move)
         # id(chunk) -> (the chunk, kept alive so that no other list takes its id; its records
         # marshalled, for every worker)
         encoded: dict[int, tuple[list[Record], memoryview]] = {}
