@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from fastchat.irc import numerics as N
+from fastchat.irc.linebuffer import LineBuffer
 from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.caps import CAPABILITIES, Registry, labeled_response
 from fastchat.server.commands import Command, accounts, nickserv
@@ -48,7 +49,7 @@ from fastchat.server.commands.context import LinkInfo, MailOutcome
 from fastchat.server.commands.monitor import Monitors
 from fastchat.server.commands.registration import feed
 from fastchat.server.config import Config
-from fastchat.server.connection import NO_INPUT, Client, OutputSlot
+from fastchat.server.connection import NO_INPUT, NO_OUTPUT, Client, OutputSlot
 from fastchat.server.engine.dispatch import Dispatcher
 from fastchat.server.engine.labels import Labels
 from fastchat.server.engine.offload import Offload
@@ -167,6 +168,9 @@ class WorkerCore:
         self.state.whowas_size = config.whowas_size
         self.clients: dict[int, Client] = {}  # uid -> local connection (registered or not)
         self.dirty: list[Client] = []
+        # what cuts a read into lines for a client that holds no unfinished line (nearly
+        # every read): the client takes it only when a read ends mid-line (data_received)
+        self.spare_lines = LineBuffer(MAX_INPUT_LINE)
         self.closing: list[Client] = []
         self.held_changed: list[Client] = []  # input held or released (see _recvq_full)
         self.outbox: list[Record] = []
@@ -265,7 +269,8 @@ class WorkerCore:
     def queue(self, client: Client, data: bytes) -> None:
         """Append ``data`` to ``client``'s output as it is (no labeled reply takes it)."""
         pending = client.pending
-        if not pending:
+        if not pending:  # (NO_OUTPUT, shared: a list of its own first, once per turn)
+            pending = client.pending = []
             self.dirty.append(client)
         pending.append(data)
 
@@ -303,12 +308,14 @@ class WorkerCore:
         if slots is None or slot not in slots:
             return
         queued = client.pending
-        client.pending = []
+        client.pending = NO_OUTPUT
         try:
             write()
         finally:
             written = client.pending
             client.pending = queued
+        if written and queued is NO_OUTPUT:  # (the shared empty one: never written)
+            queued = client.pending = []
         queued[slot.at : slot.at] = written
         index = slots.index(slot)
         del slots[index]
@@ -422,7 +429,7 @@ class WorkerCore:
                 self.submit(request)  # under the barrier: _d_done sends the ERROR
                 return
         if not flush:
-            client.pending.clear()
+            client.pending = NO_OUTPUT
             outbuf = client.outbuf
             if outbuf is not None:
                 # The kernel may hold the first part of a line: keep its tail, or the ERROR
@@ -598,7 +605,7 @@ class WorkerCore:
         self._now = now
         self._next_uid += 1
         # the address shared with every other client and user from it (State.shared)
-        client = Client(self._next_uid, self.state.shared(ip), now, MAX_INPUT_LINE)
+        client = Client(self._next_uid, self.state.shared(ip), now)
         self.clients[client.uid] = client
         return client
 
@@ -616,7 +623,7 @@ class WorkerCore:
                 self.held_changed.append(client)
             return
         if client.quitting and not client.closed:
-            client.pending.clear()
+            client.pending = NO_OUTPUT
             self._last_words(client, b"")  # gone before its quit was decided: just close
         elif not client.closed:
             self.disconnect(client, reason, flush=False)
@@ -628,15 +635,28 @@ class WorkerCore:
             return  # its QUIT is with the sequencer: nothing after it counts
         client.last_active = now
         client.ping_sent = 0.0
-        if not client.received and data[:2] == TLS_HANDSHAKE and not client.linebuf.pending:
+        buf = client.linebuf
+        if not client.received and data[:2] == TLS_HANDSHAKE and (buf is None or not buf.pending):
             # A TLS client on a plain port: its ClientHello is no IRC. Say why and close, at
             # once (a registered client has received lines: it never gets this far)
             self.disconnect(client, b"This port does not speak TLS")
             return
-        lines = client.linebuf.feed(data)
+        # A client holds a LineBuffer only between a read that ends mid-line and the one
+        # that ends it (issue 14's idle memory: 56 bytes): the others share the spare.
+        # Two tests per read, not per line.
+        if buf is None:
+            buf = self.spare_lines
+            lines = buf.feed(data)
+            if not buf.idle:
+                client.linebuf = buf
+                self.spare_lines = LineBuffer(MAX_INPUT_LINE)
+        else:
+            lines = buf.feed(data)
+            if buf.idle:
+                client.linebuf = None
         client.received += len(lines)
         if not lines:
-            if client.linebuf.pending > self.config.recvq + MAX_INPUT_LINE:
+            if buf.pending > self.config.recvq + MAX_INPUT_LINE:
                 self.disconnect(client, b"Excess Flood")
             return
         if client.inq or client.waiting or client in self.throttled:
@@ -848,7 +868,7 @@ class WorkerCore:
                 self.disconnect(client, b"Lost in a server restart")
             else:
                 client.user = user
-                client.source = b":" + user.mask + b" "
+                client.source = b""  # made again from this user's mask (source_of)
                 client.privileges = user.privileges
         self.offload.hub_restarted()  # (nothing waits at the first snapshot)
 

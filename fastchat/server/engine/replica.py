@@ -190,7 +190,8 @@ class Replica:
         for uid, client in chan.local.items():
             if uid != sender:
                 pending = client.pending
-                if not pending:
+                if not pending:  # (NO_OUTPUT: a list of its own first, once per turn)
+                    pending = client.pending = []
                     dirty.append(client)
                 pending.append(line)
 
@@ -231,7 +232,8 @@ class Replica:
                 self._deliver(client, data, sender)
                 continue
             pending = client.pending
-            if not pending:
+            if not pending:  # (NO_OUTPUT: a list of its own first, once per turn)
+                pending = client.pending = []
                 dirty.append(client)
             pending.append(data)
 
@@ -374,7 +376,7 @@ class Replica:
         client.user = user
         # the state's copies, shared with other users (State.shared): the client's own go
         client.nick, client.username, client.realname = user.nick, user.username, user.realname
-        client.source = b":" + user.mask + b" "
+        # (its prefix, ``client.source``, is made when it first speaks: connection.source_of)
         feed(client, Input.INTRO)
         self.state.local[uid] = client
         cfg = core.config
@@ -399,7 +401,7 @@ class Replica:
         monitor.renamed(self.core, user, old_nick)
         if me is not None:
             me.nick = user.nick
-            me.source = b":" + user.mask + b" "
+            me.source = b""  # made again from the new mask when next needed (source_of)
             nickserv.took_nick(self.core, me, user, self.core.nick_deadlines)
 
     def _e_join(self, ev: Record) -> None:
@@ -637,7 +639,7 @@ class Replica:
         told = [c for c in told if c.uid != user.uid]
         me = state.local.get(user.uid)
         if me is not None:
-            me.source = b":" + user.mask + b" "
+            me.source = b""  # made again from the new mask when next needed (source_of)
             if me.caps & bit:
                 told.append(me)
         if told:

@@ -140,6 +140,7 @@ class Segments:
             for uid, client in chan.local.items():  # as Replica.d_chan
                 if uid != sender:
                     pending = client.pending
-                    if not pending:
+                    if not pending:  # (NO_OUTPUT: a list of its own first, once per turn)
+                        pending = client.pending = []
                         dirty.append(client)
                     pending.append(line)

@@ -32,7 +32,7 @@ from typing import Any
 from fastchat.server.commands.context import LinkInfo, MailOutcome
 from fastchat.server.config import Config, ConfigError, reloaded
 from fastchat.server.configfile import Source
-from fastchat.server.connection import Client
+from fastchat.server.connection import NO_OUTPUT, Client
 from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import B_SNAPSHOT, Record
 from fastchat.server.render import lines
@@ -425,7 +425,7 @@ class Worker:
                 elif client.outbuf is not None and client.pending and not client.corked:
                     # the socket is still full: queue behind, and enforce --sendq now
                     client.outbuf += b"".join(client.pending)
-                    client.pending.clear()
+                    client.pending = NO_OUTPUT
                     if len(client.outbuf) > self.config.sendq and not client.closed:
                         self.core.disconnect(client, b"SendQ exceeded", flush=False)
             if self.web is not None:
@@ -791,13 +791,13 @@ class Worker:
         if outbuf is not None:
             if pending:
                 outbuf += b"".join(pending)
-                pending.clear()
+                client.pending = NO_OUTPUT  # (the shared empty one, till more is queued)
             data = outbuf
         elif pending:
             data = pending[0] if len(pending) == 1 else b"".join(pending)
             if sock.__class__ is WebSocketTransport:  # (one class test: plain pays no more)
-                chunks = pending.copy()  # framed once per turn, by chunk (FrameCache)
-            pending.clear()
+                chunks = pending  # framed once per turn, by chunk (FrameCache)
+            client.pending = NO_OUTPUT  # (the shared empty one, till more is queued)
         else:
             self._unblock(client)
             return
@@ -867,7 +867,7 @@ class Worker:
             self.core.forget(client)
             return
         data = bytes(client.outbuf or b"") + b"".join(client.pending)
-        client.pending = []
+        client.pending = NO_OUTPUT
         client.outbuf = None
         sent = 0
         if data:
