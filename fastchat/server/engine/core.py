@@ -643,11 +643,12 @@ class WorkerCore:
             return
         # A client holds a LineBuffer only between a read that ends mid-line and the one
         # that ends it (issue 14's idle memory: 56 bytes): the others share the spare.
-        # Two tests per read, not per line.
+        # Per read, not per line: one byte test for a read that ends a line (nearly all;
+        # the shell never passes an empty read: that is the end of the stream).
         if buf is None:
             buf = self.spare_lines
             lines = buf.feed(data)
-            if not buf.idle:
+            if data[-1] != 10 and not buf.idle:
                 client.linebuf = buf
                 self.spare_lines = LineBuffer(MAX_INPUT_LINE)
         else:
