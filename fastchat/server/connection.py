@@ -143,7 +143,6 @@ class Client:
         "connected_at",
         "flood_clock",
         "held",
-        "host",
         "inq",
         "inq_bytes",
         "ip",
@@ -186,7 +185,6 @@ class Client:
         self._rare: ClientRare | None = None
         self.uid = uid
         self.ip = ip
-        self.host = ip
         self.nick = b""  # tentative until registered, then mirrors user.nick
         self.username = b""
         self.realname = b""
@@ -251,6 +249,13 @@ class Client:
         self.ping_sent = 0.0
         self.closed = False
         self.transport: Any = None
+
+    @property
+    def host(self) -> bytes:
+        """The host it connected from, as its user is introduced with: its address (no
+        reverse DNS, no cloak; CHGHOST changes the user's, not this). Not a slot: 8 bytes
+        per client (issue 14)."""
+        return self.ip
 
     @property
     def corked(self) -> bool:

@@ -92,7 +92,6 @@ SESSION_FIELDS = (
     "connected_at",
     "flood_clock",
     "held",
-    "host",
     "inq",
     "inq_bytes",
     "ip",
@@ -187,7 +186,7 @@ Adopted = tuple[Client, bytes, list[tuple[bytes, bytes]], float, tuple[float, by
 def share_with_user(client: Client, user: User, shared: Callable[[bytes], bytes]) -> None:
     """An adopted client's fields that equal its user's (or the state's shared values) become
     those objects: the session brought copies of its own, which an idle client would keep
-    (its uid, nick, username, realname, host and address, times, an empty input queue:
+    (its uid, nick, username, realname, address, times, an empty input queue:
     ~250 bytes per moved client)."""
     client.uid = user.uid
     if not client.inq:
@@ -205,7 +204,6 @@ def share_with_user(client: Client, user: User, shared: Callable[[bytes], bytes]
     if client.realname == user.realname:
         client.realname = user.realname
     client.ip = shared(client.ip)
-    client.host = user.host if client.host == user.host else shared(client.host)
 
 
 def adopt_session(blob: bytes, max_line: int) -> Adopted | None:
