@@ -19,7 +19,9 @@ it bytes, records and the time, and carries out its effects.
 
 Effects are collected, not performed:
 - ``client.pending`` gets the bytes a client is owed; ``dirty`` lists clients with new output,
-  so the shell sends each one once per loop turn (coalescing is what makes fan-out cheap);
+  so the shell sends each one once per loop turn (coalescing is what makes fan-out cheap).
+  While empty it is the shared ``NO_OUTPUT``: whoever marks a client dirty gives it a list
+  of its own first;
 - ``outbox`` gets requests for the sequencer when it runs in the hub (multi-worker); the
   shell takes them as batches (:meth:`WorkerCore.take_requests`: each ``R_SYNC`` ends one),
   then the answer to a hub's fence, if one came (:meth:`WorkerCore.take_fence_ack`, see
