@@ -310,18 +310,28 @@ def test_the_cached_prefix_is_made_when_first_needed_and_after_a_rename(workers:
 
 
 @pytest.mark.parametrize("queued_after", [False, True])
-def test_an_output_slot_filled_into_the_shared_empty_output(queued_after: bool) -> None:
-    """A place kept in an output that was empty (NO_OUTPUT) and filled later: the lines
-    land in a list of the client's own, before what was queued meanwhile."""
+@pytest.mark.parametrize("replay", [[], [b"replay\r\n"], [b"one\r\n", b"two\r\n"]])
+def test_an_output_slot_filled_into_the_shared_empty_output(
+    queued_after: bool, replay: list[bytes]
+) -> None:
+    """A place kept in an output that was empty (NO_OUTPUT) and filled later, with lines or
+    with none: the lines land in a list of the client's own, before what was queued
+    meanwhile, and the shared one stays empty."""
     core = WorkerCore(Config(), log=_LOG)
     client, other = core.connect(b"127.0.0.1", 1.0), core.connect(b"127.0.0.1", 1.0)
     assert client.pending is NO_OUTPUT
     slot = core.reserve_output(client)
-    if queued_after:
-        core.queue(client, b"after\r\n")
-    core.fill_output(client, slot, lambda: core.queue(client, b"replay\r\n"))
-    assert client.pending == [b"replay\r\n", b"after\r\n"][: 1 + queued_after]
-    assert client.pending is not NO_OUTPUT and NO_OUTPUT == []
+    after = [b"after\r\n"] if queued_after else []
+    for line in after:
+        core.queue(client, line)
+
+    def write() -> None:
+        for line in replay:
+            core.queue(client, line)
+
+    core.fill_output(client, slot, write)
+    assert client.pending == replay + after and NO_OUTPUT == []
+    assert (client.pending is NO_OUTPUT) == (not replay and not after)
     assert other.pending is NO_OUTPUT and client.slots is None
 
 

@@ -316,9 +316,10 @@ class WorkerCore:
         finally:
             written = client.pending
             client.pending = queued
-        if written and queued is NO_OUTPUT:  # (the shared empty one: never written)
-            queued = client.pending = []
-        queued[slot.at : slot.at] = written
+        if written:
+            if queued is NO_OUTPUT:  # (the shared empty one: never written)
+                queued = client.pending = []
+            queued[slot.at : slot.at] = written
         index = slots.index(slot)
         del slots[index]
         for later in slots[index:]:
