@@ -45,11 +45,6 @@ from bench import report
 from bench.scaling import fit
 from fastchat.server.config import Config
 from fastchat.server.connection import Client
-
-try:  # the shell gives a sent client the shared empty output (issue 14, session 3)
-    from fastchat.server.connection import NO_OUTPUT as _SENT
-except ImportError:  # (a tree from before it, to compare: the shell cleared the list)
-    _SENT = None
 from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import (
     B_SNAPSHOT,
@@ -205,10 +200,7 @@ class Bench:
             for client in dirty:
                 pending = client.pending
                 data = pending[0] if len(pending) == 1 else b"".join(pending)
-                if _SENT is None:
-                    pending.clear()
-                else:
-                    client.pending = _SENT
+                pending.clear()
                 sock = socks.get(client.uid)
                 if sock is not None:
                     with contextlib.suppress(BlockingIOError):
@@ -245,10 +237,7 @@ class Bench:
             messages += len(chunks) * s.run
             dirty, core.dirty = core.dirty, []
             for client in dirty:  # (nothing: no echo, no reply; kept honest)
-                if _SENT is None:
-                    client.pending.clear()
-                else:
-                    client.pending = _SENT
+                client.pending.clear()
             if (t := time.process_time()) >= end:
                 break
         cpu = t - t0

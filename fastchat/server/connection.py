@@ -125,11 +125,13 @@ class _Sealed(list[bytes]):
         raise TypeError("the shared empty output is never written")
 
 
-#: ``Client.pending`` while nothing is owed (an idle client, and every client between two
-#: loop turns): one shared empty list, never written. Whoever queues for a client whose
-#: output is empty gives it a list of its own first, in the branch that already marks it
-#: dirty (``if not pending:``: once per client per loop turn, not per line), and the shell
-#: puts this back once it has sent them: 56 bytes less per idle client (issue 14).
+#: ``Client.pending`` of an idle client: one shared empty list, never written. Whoever
+#: queues for a client whose output is empty checks for it in the branch that already marks
+#: the client dirty (``if not pending:``, once per client per loop turn, not per line) and
+#: gives it a list of its own; the shell clears that list once sent and keeps it for the
+#: next turn (a list made per turn costs ~5% of a worker's delivery with one member per
+#: room), and ``WorkerCore.tick`` puts this back on a client whose list stayed empty for
+#: a tick: 56 bytes less per idle client (issue 14).
 NO_OUTPUT: list[bytes] = _Sealed()
 
 
@@ -236,7 +238,7 @@ class Client:
         # Set while a QUIT waits for the sequencer: the ERROR line owed once it has decided.
         self.quitting = b""
         self.flood_clock = 0.0
-        # output owed, joined into one send per loop turn; NO_OUTPUT (shared) while empty
+        # output owed, joined into one send per loop turn; NO_OUTPUT (shared) while idle
         self.pending: list[bytes] = NO_OUTPUT
         # Places kept in ``pending`` for lines still to come (OutputSlot), oldest first; None
         # (not an empty list: an idle client stays small) while there are none

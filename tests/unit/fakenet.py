@@ -29,7 +29,6 @@ from fastchat.irc.message import parse, parse_tags
 from fastchat.server.caps import CAPABILITIES, Registry
 from fastchat.server.commands.context import MailOutcome
 from fastchat.server.config import Config
-from fastchat.server.connection import NO_OUTPUT
 from fastchat.server.engine.core import WorkerCore
 from fastchat.server.engine.offload import VerificationMail
 from fastchat.server.network.records import B_SNAPSHOT, Record
@@ -237,7 +236,7 @@ class FakeNet:
                 continue  # a place is kept in its output: the shell sends nothing yet
             for chunk in c.client.pending:
                 c.received.extend(chunk.split(b"\r\n")[:-1])
-            c.client.pending = NO_OUTPUT  # as the shell does once it has sent them
+            c.client.pending.clear()
 
 
 def tags_of(line: bytes) -> dict[bytes, bytes]:

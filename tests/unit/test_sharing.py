@@ -222,11 +222,21 @@ def _room(workers: int) -> tuple[FakeNet, FakeClient, FakeClient, FakeClient]:
     return net, alice, bob, dave
 
 
+def _tick(net: FakeNet) -> None:
+    for core in net.cores:
+        core.tick(net.now)
+
+
 @pytest.mark.parametrize("workers", [1, 4])
 def test_an_idle_client_holds_no_line_buffer_output_or_prefix(workers: int) -> None:
     """Registered, joined and sent everything it was owed: its unfinished line, its output
-    and its cached prefix are nothing of its own (LineBuffer, list and bytes: 168 bytes)."""
-    _, alice, bob, dave = _room(workers)
+    (once a tick has passed) and its cached prefix are nothing of its own (LineBuffer, list
+    and bytes: 168 bytes)."""
+    net, alice, bob, dave = _room(workers)
+    for c in (alice, bob, dave):
+        assert c.client.linebuf is None and c.client.source == b""
+        assert c.client.pending == [] and c.client.pending is not NO_OUTPUT  # kept a turn
+    _tick(net)
     for c in (alice, bob, dave):
         assert c.client.linebuf is None and c.client.pending is NO_OUTPUT
         assert c.client.source == b""
@@ -247,10 +257,15 @@ def test_the_shared_empty_output_refuses_to_be_written() -> None:
 
 
 @pytest.mark.parametrize("workers", [1, 4])
-def test_a_client_owed_output_has_a_list_of_its_own_until_it_is_sent(workers: int) -> None:
+def test_a_client_owed_output_has_a_list_of_its_own_while_it_is_busy(workers: int) -> None:
+    """An idle client that is sent a line gets a list of its own (each recipient its own),
+    keeps it emptied while lines keep coming, and shares NO_OUTPUT again after a quiet
+    tick."""
     net, alice, bob, dave = _room(workers)
     carol = net.user("carol", net.last)  # not in #r: owed nothing
     bob.lines(), dave.lines()  # (carol's arrival)
+    _tick(net)
+    assert bob.client.pending is NO_OUTPUT and carol.client.pending is NO_OUTPUT
     alice.send("PRIVMSG #r :hello")
     line = b":alice!~alice@10.0.0.1 PRIVMSG #r :hello\r\n"
     assert bob.client.pending == [line] and dave.client.pending == [line]
@@ -258,6 +273,12 @@ def test_a_client_owed_output_has_a_list_of_its_own_until_it_is_sent(workers: in
     assert bob.client.pending is not NO_OUTPUT and carol.client.pending is NO_OUTPUT
     assert NO_OUTPUT == []
     assert bob.lines() == [line[:-2].decode()] and dave.lines() == [line[:-2].decode()]
+    own = bob.client.pending
+    assert own == [] and own is not NO_OUTPUT
+    alice.send("PRIVMSG #r :again")
+    assert bob.client.pending is own and own == [line.replace(b"hello", b"again")]
+    bob.lines(), dave.lines()
+    _tick(net)
     assert bob.client.pending is NO_OUTPUT and NO_OUTPUT == []
 
 

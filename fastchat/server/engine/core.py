@@ -20,8 +20,9 @@ it bytes, records and the time, and carries out its effects.
 Effects are collected, not performed:
 - ``client.pending`` gets the bytes a client is owed; ``dirty`` lists clients with new output,
   so the shell sends each one once per loop turn (coalescing is what makes fan-out cheap).
-  While empty it is the shared ``NO_OUTPUT``: whoever marks a client dirty gives it a list
-  of its own first;
+  An idle client's is the shared ``NO_OUTPUT``: whoever marks a client dirty gives it a list
+  of its own first, which the shell clears once sent and :meth:`WorkerCore.tick` drops
+  once a second if it stayed empty (one list per busy client, none per idle one);
 - ``outbox`` gets requests for the sequencer when it runs in the hub (multi-worker); the
   shell takes them as batches (:meth:`WorkerCore.take_requests`: each ``R_SYNC`` ends one),
   then the answer to a hub's fence, if one came (:meth:`WorkerCore.take_fence_ack`, see
@@ -271,8 +272,9 @@ class WorkerCore:
     def queue(self, client: Client, data: bytes) -> None:
         """Append ``data`` to ``client``'s output as it is (no labeled reply takes it)."""
         pending = client.pending
-        if not pending:  # (NO_OUTPUT, shared: a list of its own first, once per turn)
-            pending = client.pending = []
+        if not pending:
+            if pending is NO_OUTPUT:  # (shared: a list of its own first)
+                pending = client.pending = []
             self.dirty.append(client)
         pending.append(data)
 
@@ -803,6 +805,8 @@ class WorkerCore:
         for client in list(self.clients.values()):
             if client.closed:
                 continue
+            if not client.pending:  # sent, and nothing since: the shared empty one (idle memory)
+                client.pending = NO_OUTPUT
             if client.user is None:
                 if now - client.connected_at > cfg.registration_timeout:
                     self.disconnect(client, b"Registration timeout")

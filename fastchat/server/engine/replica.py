@@ -34,7 +34,7 @@ from fastchat.server.caps import (
 )
 from fastchat.server.commands import accounts, history, monitor, nickserv
 from fastchat.server.commands.registration import feed
-from fastchat.server.connection import Client
+from fastchat.server.connection import NO_OUTPUT, Client
 from fastchat.server.network.records import (
     D_CHAN,
     D_USER,
@@ -190,8 +190,9 @@ class Replica:
         for uid, client in chan.local.items():
             if uid != sender:
                 pending = client.pending
-                if not pending:  # (NO_OUTPUT: a list of its own first, once per turn)
-                    pending = client.pending = []
+                if not pending:
+                    if pending is NO_OUTPUT:  # (shared: a list of its own first)
+                        pending = client.pending = []
                     dirty.append(client)
                 pending.append(line)
 
@@ -232,8 +233,9 @@ class Replica:
                 self._deliver(client, data, sender)
                 continue
             pending = client.pending
-            if not pending:  # (NO_OUTPUT: a list of its own first, once per turn)
-                pending = client.pending = []
+            if not pending:
+                if pending is NO_OUTPUT:  # (shared: a list of its own first)
+                    pending = client.pending = []
                 dirty.append(client)
             pending.append(data)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import marshal
 from typing import TYPE_CHECKING
 
+from fastchat.server.connection import NO_OUTPUT
 from fastchat.server.network.records import D_CHAN, R_CHANSEG, SEG_FIELDS, Record
 
 if TYPE_CHECKING:
@@ -140,7 +141,8 @@ class Segments:
             for uid, client in chan.local.items():  # as Replica.d_chan
                 if uid != sender:
                     pending = client.pending
-                    if not pending:  # (NO_OUTPUT: a list of its own first, once per turn)
-                        pending = client.pending = []
+                    if not pending:
+                        if pending is NO_OUTPUT:  # (shared: a list of its own first)
+                            pending = client.pending = []
                         dirty.append(client)
                     pending.append(line)

@@ -425,7 +425,7 @@ class Worker:
                 elif client.outbuf is not None and client.pending and not client.corked:
                     # the socket is still full: queue behind, and enforce --sendq now
                     client.outbuf += b"".join(client.pending)
-                    client.pending = NO_OUTPUT
+                    client.pending.clear()
                     if len(client.outbuf) > self.config.sendq and not client.closed:
                         self.core.disconnect(client, b"SendQ exceeded", flush=False)
             if self.web is not None:
@@ -791,13 +791,13 @@ class Worker:
         if outbuf is not None:
             if pending:
                 outbuf += b"".join(pending)
-                client.pending = NO_OUTPUT  # (the shared empty one, till more is queued)
+                pending.clear()
             data = outbuf
         elif pending:
             data = pending[0] if len(pending) == 1 else b"".join(pending)
             if sock.__class__ is WebSocketTransport:  # (one class test: plain pays no more)
-                chunks = pending  # framed once per turn, by chunk (FrameCache)
-            client.pending = NO_OUTPUT  # (the shared empty one, till more is queued)
+                chunks = pending.copy()  # framed once per turn, by chunk (FrameCache)
+            pending.clear()
         else:
             self._unblock(client)
             return
