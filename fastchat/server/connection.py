@@ -194,7 +194,7 @@ class Client:
         self.user: User | None = None  # set once the sequencer has introduced us
         # ":nick!user@host ", the prefix of every line this client sends to others, cached:
         # b"" until the relay first needs it (:func:`source_of`; an idle client never
-        # does), kept up to date on NICK and CHGHOST
+        # does), and again after NICK, CHGHOST or a move (made anew from the new mask)
         self.source = b""
         # Where registration stands (see fastchat.server.registration, its one state machine)
         self.phase = Phase.NEW
