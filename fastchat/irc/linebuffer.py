@@ -39,6 +39,12 @@ class LineBuffer:
         """Bytes held of an unfinished line."""
         return len(self._partial)
 
+    @property
+    def idle(self) -> bool:
+        """Does it hold nothing (no unfinished line, no overlong one being discarded)? Then
+        a new buffer would cut the next bytes the same way."""
+        return not self._partial and not self._discarding
+
     def saved(self) -> tuple[bytes, bool]:
         """What this buffer holds (an unfinished line, and whether it is discarding an
         overlong one), to carry it to another process: :meth:`restore` takes it back."""

@@ -33,7 +33,7 @@ CHANGED = {
 
 
 def test_a_new_client_reads_the_defaults_and_holds_no_rare_fields() -> None:
-    client = Client(1, b"127.0.0.1", 0.0, 512)
+    client = Client(1, b"127.0.0.1", 0.0)
     assert {name: getattr(client, name) for name in DEFAULTS} == DEFAULTS
     assert client._rare is None
     client.password = b""  # setting a default makes nothing
@@ -42,7 +42,7 @@ def test_a_new_client_reads_the_defaults_and_holds_no_rare_fields() -> None:
 
 @pytest.mark.parametrize("name", sorted(CHANGED))
 def test_a_change_is_kept_and_the_others_stay_as_they_start(name: str) -> None:
-    client = Client(1, b"127.0.0.1", 0.0, 512)
+    client = Client(1, b"127.0.0.1", 0.0)
     setattr(client, name, CHANGED[name])
     assert client._rare is not None
     assert getattr(client, name) == CHANGED[name]
@@ -50,5 +50,5 @@ def test_a_change_is_kept_and_the_others_stay_as_they_start(name: str) -> None:
     assert others == {other: value for other, value in DEFAULTS.items() if other != name}
     setattr(client, name, DEFAULTS[name])
     assert getattr(client, name) == DEFAULTS[name]
-    other = Client(2, b"127.0.0.1", 0.0, 512)
+    other = Client(2, b"127.0.0.1", 0.0)
     assert getattr(other, name) == DEFAULTS[name]  # held per client, not on the class

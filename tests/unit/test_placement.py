@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from fastchat.irc.linebuffer import LineBuffer
 from fastchat.server.connection import Client, _Rare
 from fastchat.server.engine.placement import (
     REBUILT_FIELDS,
@@ -45,12 +46,13 @@ def test_every_client_field_travels_or_is_rebuilt() -> None:
 
 
 def test_a_session_round_trips() -> None:
-    client = Client(0x500000007, b"10.0.0.1", 123.5, 600)
+    client = Client(0x500000007, b"10.0.0.1", 123.5)
     client.nick, client.username, client.caps, client.msgs = b"moe", b"~moe", 0b1011, 42
     client.phase = Phase.REGISTERED
     client.inq = [b"PRIVMSG #x :held", b"PING t"]
     client.inq_bytes = 25
     client.flood_clock = 130.25
+    client.linebuf = LineBuffer(600)
     client.linebuf.feed(b"PRIVMSG #x :unfini")
     client.pending = [b"line 2\r\n", b"line 3\r\n"]
     client.outbuf = bytearray(b"ne 1\r\n")  # what the kernel refused, the oldest
@@ -64,6 +66,7 @@ def test_a_session_round_trips() -> None:
     assert deadline == (140.0, b"alice")
     assert all(getattr(new, f) == getattr(client, f) for f in SESSION_FIELDS)
     assert new.phase is Phase.REGISTERED and new.uid == client.uid
+    assert new.linebuf is not None
     assert new.linebuf.feed(b"shed\r\n") == [b"PRIVMSG #x :unfinished"]
     assert adopt_session(gone_session(7), 600) is None and session_uid(gone_session(7)) == 7
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 import marshal
 
+import pytest
+
 from fastchat.server.config import Config
-from fastchat.server.connection import NO_INPUT, Client
+from fastchat.server.connection import NO_INPUT, NO_OUTPUT, Client
 from fastchat.server.engine.core import WorkerCore
 from fastchat.server.engine.placement import adopt_session, export_session, share_with_user
 from fastchat.server.network.records import (
@@ -40,6 +42,7 @@ from fastchat.server.network.state import (
     State,
 )
 from fastchat.server.registration import Phase
+from tests.unit.fakenet import FakeClient, FakeNet
 
 T0 = 1_700_000_000_123
 BIG = 1 << 40  # uids above the small-int cache, as real ones are (incarnation bits)
@@ -191,7 +194,7 @@ def test_an_adopted_client_shares_its_users_objects() -> None:
     uid = BIG + 7
     state = network(intro(uid, b"moe", b"~moe"))
     user = state.users[uid]
-    client = Client(uid, b"127.0.0.1", 10.0, 600)
+    client = Client(uid, b"127.0.0.1", 10.0)
     client.nick, client.username, client.realname = b"moe", b"~moe", b"Real"
     client.phase = Phase.REGISTERED
     adopted = adopt_session(export_session(client, [], 5.0, None), 600)
@@ -203,3 +206,160 @@ def test_an_adopted_client_shares_its_users_objects() -> None:
     assert new.username == user.username == b"~moe"
     assert new.ip is state.shared(b"127.0.0.1") and new.host is user.host
     assert new.inq is NO_INPUT and new.last_active is new.connected_at
+
+
+# -- a local connection's own parts (issue 14, session 3) -----------------------------------------
+
+
+def _room(workers: int) -> tuple[FakeNet, FakeClient, FakeClient, FakeClient]:
+    """alice (first worker) and bob and dave (last worker) in #r, everything sent read."""
+    net = FakeNet(workers)
+    alice, bob, dave = net.user("alice"), net.user("bob", net.last), net.user("dave", net.last)
+    for c in (alice, bob, dave):
+        c.send("JOIN #r")
+    for c in (alice, bob, dave):
+        c.lines()
+    return net, alice, bob, dave
+
+
+def _tick(net: FakeNet) -> None:
+    for core in net.cores:
+        core.tick(net.now)
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_an_idle_client_holds_no_line_buffer_output_or_prefix(workers: int) -> None:
+    """Registered, joined and sent everything it was owed: its unfinished line, its output
+    (once a tick has passed) and its cached prefix are nothing of its own (LineBuffer, list
+    and bytes: 168 bytes)."""
+    net, alice, bob, dave = _room(workers)
+    for c in (alice, bob, dave):
+        assert c.client.linebuf is None and c.client.source == b""
+        assert c.client.pending == [] and c.client.pending is not NO_OUTPUT  # kept a turn
+    _tick(net)
+    for c in (alice, bob, dave):
+        assert c.client.linebuf is None and c.client.pending is NO_OUTPUT
+        assert c.client.source == b""
+    assert NO_OUTPUT == []
+
+
+def test_the_shared_empty_output_refuses_to_be_written() -> None:
+    for write in (
+        lambda: NO_OUTPUT.append(b"x\r\n"),
+        lambda: NO_OUTPUT.extend([b"x\r\n"]),
+        lambda: NO_OUTPUT.insert(0, b"x\r\n"),
+        lambda: NO_OUTPUT.__setitem__(slice(0, 0), [b"x\r\n"]),
+        lambda: NO_OUTPUT.__iadd__([b"x\r\n"]),
+    ):
+        with pytest.raises(TypeError):
+            write()
+    assert NO_OUTPUT == []
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_client_owed_output_has_a_list_of_its_own_while_it_is_busy(workers: int) -> None:
+    """An idle client that is sent a line gets a list of its own (each recipient its own),
+    keeps it emptied while lines keep coming, and shares NO_OUTPUT again after a quiet
+    tick."""
+    net, alice, bob, dave = _room(workers)
+    carol = net.user("carol", net.last)  # not in #r: owed nothing
+    bob.lines(), dave.lines()  # (carol's arrival)
+    _tick(net)
+    assert bob.client.pending is NO_OUTPUT and carol.client.pending is NO_OUTPUT
+    alice.send("PRIVMSG #r :hello")
+    line = b":alice!~alice@10.0.0.1 PRIVMSG #r :hello\r\n"
+    assert bob.client.pending == [line] and dave.client.pending == [line]
+    assert bob.client.pending is not dave.client.pending  # each recipient's own list
+    assert bob.client.pending is not NO_OUTPUT and carol.client.pending is NO_OUTPUT
+    assert NO_OUTPUT == []
+    assert bob.lines() == [line[:-2].decode()] and dave.lines() == [line[:-2].decode()]
+    own = bob.client.pending
+    assert own == [] and own is not NO_OUTPUT
+    alice.send("PRIVMSG #r :again")
+    assert bob.client.pending is own and own == [line.replace(b"hello", b"again")]
+    bob.lines(), dave.lines()
+    _tick(net)
+    assert bob.client.pending is NO_OUTPUT and NO_OUTPUT == []
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_partial_line_gets_a_line_buffer_of_its_own_until_it_ends(workers: int) -> None:
+    net, alice, bob, dave = _room(workers)
+    core = alice.core
+    core.data_received(alice.client, b"PRIVMSG #r :from al", net.now)
+    bob.core.data_received(bob.client, b"PRIVMSG #r :from b", net.now)
+    own = alice.client.linebuf
+    assert own is not None and bob.client.linebuf is not None
+    assert own is not bob.client.linebuf and own is not core.spare_lines
+    assert core.spare_lines.idle and dave.client.linebuf is None
+    bob.send(b"ob")
+    alice.send(b"ice")
+    assert dave.lines() == [
+        f":bob!~bob@10.0.0.{net.last + 1} PRIVMSG #r :from bob",
+        ":alice!~alice@10.0.0.1 PRIVMSG #r :from alice",
+    ]
+    assert alice.client.linebuf is None and bob.client.linebuf is None
+
+
+def test_the_rest_of_an_overlong_line_is_discarded_across_reads() -> None:
+    """A client whose line is cut for being too long holds a buffer while it discards the
+    rest (no unfinished line to keep, but not idle either), and none once the line ends."""
+    net = FakeNet(1)
+    alice = net.user("alice")
+    alice.core.data_received(alice.client, b"PRIVMSG #r :" + b"x" * 9000, net.now)
+    assert alice.lines() == [":fastchat.local 417 alice :Input line was too long"]
+    assert alice.client.linebuf is not None and not alice.client.linebuf.pending
+    alice.send(b"more of it", "PING :after")
+    assert alice.lines() == [":fastchat.local PONG fastchat.local :after"]
+    assert alice.client.linebuf is None
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_the_cached_prefix_is_made_when_first_needed_and_after_a_rename(workers: int) -> None:
+    _, alice, bob, _ = _room(workers)
+    alice.send("PRIVMSG #r :one")
+    assert alice.client.source == b":alice!~alice@10.0.0.1 "
+    alice.send("NICK ally")
+    assert alice.client.source == b""
+    alice.send("PRIVMSG #r :two")
+    assert bob.lines() == [
+        ":alice!~alice@10.0.0.1 PRIVMSG #r :one",
+        ":alice!~alice@10.0.0.1 NICK :ally",
+        ":ally!~alice@10.0.0.1 PRIVMSG #r :two",
+    ]
+    assert alice.client.source == b":ally!~alice@10.0.0.1 "
+
+
+@pytest.mark.parametrize("queued_after", [False, True])
+@pytest.mark.parametrize("replay", [[], [b"replay\r\n"], [b"one\r\n", b"two\r\n"]])
+def test_an_output_slot_filled_into_the_shared_empty_output(
+    queued_after: bool, replay: list[bytes]
+) -> None:
+    """A place kept in an output that was empty (NO_OUTPUT) and filled later, with lines or
+    with none: the lines land in a list of the client's own, before what was queued
+    meanwhile, and the shared one stays empty."""
+    core = WorkerCore(Config(), log=_LOG)
+    client, other = core.connect(b"127.0.0.1", 1.0), core.connect(b"127.0.0.1", 1.0)
+    assert client.pending is NO_OUTPUT
+    slot = core.reserve_output(client)
+    after = [b"after\r\n"] if queued_after else []
+    for line in after:
+        core.queue(client, line)
+
+    def write() -> None:
+        for line in replay:
+            core.queue(client, line)
+
+    core.fill_output(client, slot, write)
+    assert client.pending == replay + after and NO_OUTPUT == []
+    assert (client.pending is NO_OUTPUT) == (not replay and not after)
+    assert other.pending is NO_OUTPUT and client.slots is None
+
+
+def test_a_moved_client_with_no_partial_line_comes_without_a_buffer() -> None:
+    client = Client(BIG + 9, b"127.0.0.1", 10.0)
+    client.nick, client.phase = b"moe", Phase.REGISTERED
+    adopted = adopt_session(export_session(client, [], 5.0, None), 600)
+    assert adopted is not None
+    new, owed = adopted[0], adopted[1]
+    assert new.linebuf is None and new.pending is NO_OUTPUT and owed == b""

@@ -19,7 +19,10 @@ it bytes, records and the time, and carries out its effects.
 
 Effects are collected, not performed:
 - ``client.pending`` gets the bytes a client is owed; ``dirty`` lists clients with new output,
-  so the shell sends each one once per loop turn (coalescing is what makes fan-out cheap);
+  so the shell sends each one once per loop turn (coalescing is what makes fan-out cheap).
+  An idle client's is the shared ``NO_OUTPUT``: whoever marks a client dirty gives it a list
+  of its own first, which the shell clears once sent and :meth:`WorkerCore.tick` drops
+  once a second if it stayed empty (one list per busy client, none per idle one);
 - ``outbox`` gets requests for the sequencer when it runs in the hub (multi-worker); the
   shell takes them as batches (:meth:`WorkerCore.take_requests`: each ``R_SYNC`` ends one),
   then the answer to a hub's fence, if one came (:meth:`WorkerCore.take_fence_ack`, see
@@ -41,6 +44,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from fastchat.irc import numerics as N
+from fastchat.irc.linebuffer import LineBuffer
 from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.caps import CAPABILITIES, Registry, labeled_response
 from fastchat.server.commands import Command, accounts, nickserv
@@ -48,7 +52,7 @@ from fastchat.server.commands.context import LinkInfo, MailOutcome
 from fastchat.server.commands.monitor import Monitors
 from fastchat.server.commands.registration import feed
 from fastchat.server.config import Config
-from fastchat.server.connection import NO_INPUT, Client, OutputSlot
+from fastchat.server.connection import NO_INPUT, NO_OUTPUT, Client, OutputSlot
 from fastchat.server.engine.dispatch import Dispatcher
 from fastchat.server.engine.labels import Labels
 from fastchat.server.engine.offload import Offload
@@ -168,6 +172,9 @@ class WorkerCore:
         self.state.whowas_size = config.whowas_size
         self.clients: dict[int, Client] = {}  # uid -> local connection (registered or not)
         self.dirty: list[Client] = []
+        # what cuts a read into lines for a client that holds no unfinished line (nearly
+        # every read): the client takes it only when a read ends mid-line (data_received)
+        self.spare_lines = LineBuffer(MAX_INPUT_LINE)
         self.closing: list[Client] = []
         self.held_changed: list[Client] = []  # input held or released (see _recvq_full)
         self.outbox: list[Record] = []
@@ -267,6 +274,8 @@ class WorkerCore:
         """Append ``data`` to ``client``'s output as it is (no labeled reply takes it)."""
         pending = client.pending
         if not pending:
+            if pending is NO_OUTPUT:  # (shared: a list of its own first)
+                pending = client.pending = []
             self.dirty.append(client)
         pending.append(data)
 
@@ -304,13 +313,16 @@ class WorkerCore:
         if slots is None or slot not in slots:
             return
         queued = client.pending
-        client.pending = []
+        client.pending = NO_OUTPUT
         try:
             write()
         finally:
             written = client.pending
             client.pending = queued
-        queued[slot.at : slot.at] = written
+        if written:
+            if queued is NO_OUTPUT:  # (the shared empty one: never written)
+                queued = client.pending = []
+            queued[slot.at : slot.at] = written
         index = slots.index(slot)
         del slots[index]
         for later in slots[index:]:
@@ -423,7 +435,7 @@ class WorkerCore:
                 self.submit(request)  # under the barrier: _d_done sends the ERROR
                 return
         if not flush:
-            client.pending.clear()
+            client.pending = NO_OUTPUT
             outbuf = client.outbuf
             if outbuf is not None:
                 # The kernel may hold the first part of a line: keep its tail, or the ERROR
@@ -599,7 +611,7 @@ class WorkerCore:
         self._now = now
         self._next_uid += 1
         # the address shared with every other client and user from it (State.shared)
-        client = Client(self._next_uid, self.state.shared(ip), now, MAX_INPUT_LINE)
+        client = Client(self._next_uid, self.state.shared(ip), now)
         self.clients[client.uid] = client
         return client
 
@@ -617,7 +629,7 @@ class WorkerCore:
                 self.held_changed.append(client)
             return
         if client.quitting and not client.closed:
-            client.pending.clear()
+            client.pending = NO_OUTPUT
             self._last_words(client, b"")  # gone before its quit was decided: just close
         elif not client.closed:
             self.disconnect(client, reason, flush=False)
@@ -629,15 +641,29 @@ class WorkerCore:
             return  # its QUIT is with the sequencer: nothing after it counts
         client.last_active = now
         client.ping_sent = 0.0
-        if not client.received and data[:2] == TLS_HANDSHAKE and not client.linebuf.pending:
+        buf = client.linebuf
+        if not client.received and data[:2] == TLS_HANDSHAKE and (buf is None or not buf.pending):
             # A TLS client on a plain port: its ClientHello is no IRC. Say why and close, at
             # once (a registered client has received lines: it never gets this far)
             self.disconnect(client, b"This port does not speak TLS")
             return
-        lines = client.linebuf.feed(data)
+        # A client holds a LineBuffer only between a read that ends mid-line and the one
+        # that ends it (issue 14's idle memory: 56 bytes): the others share the spare.
+        # Per read, not per line: one byte test for a read that ends a line (nearly all;
+        # the shell never passes an empty read: that is the end of the stream).
+        if buf is None:
+            buf = self.spare_lines
+            lines = buf.feed(data)
+            if data[-1] != 10 and not buf.idle:
+                client.linebuf = buf
+                self.spare_lines = LineBuffer(MAX_INPUT_LINE)
+        else:
+            lines = buf.feed(data)
+            if buf.idle:
+                client.linebuf = None
         client.received += len(lines)
         if not lines:
-            if client.linebuf.pending > self.config.recvq + MAX_INPUT_LINE:
+            if buf.pending > self.config.recvq + MAX_INPUT_LINE:
                 self.disconnect(client, b"Excess Flood")
             return
         if client.inq or client.waiting or client in self.throttled:
@@ -780,6 +806,8 @@ class WorkerCore:
         for client in list(self.clients.values()):
             if client.closed:
                 continue
+            if not client.pending:  # sent, and nothing since: the shared empty one (idle memory)
+                client.pending = NO_OUTPUT
             if client.user is None:
                 if now - client.connected_at > cfg.registration_timeout:
                     self.disconnect(client, b"Registration timeout")
@@ -851,7 +879,7 @@ class WorkerCore:
                 if user.worker != self.slot:  # (a move the new hub will decide again: here)
                     self.state.apply(make(EMove, uid, user.worker, self.slot, 0))
                 client.user = user
-                client.source = b":" + user.mask + b" "
+                client.source = b""  # made again from this user's mask (source_of)
                 client.privileges = user.privileges
         self.placement.resynced()
         self.offload.hub_restarted()  # (nothing waits at the first snapshot)

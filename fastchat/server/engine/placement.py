@@ -79,8 +79,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastchat.irc.casemap import fold
+from fastchat.irc.linebuffer import LineBuffer
 from fastchat.irc.message import MAX_INPUT_LINE
-from fastchat.server.connection import NO_INPUT, Client
+from fastchat.server.connection import NO_INPUT, NO_OUTPUT, Client
 from fastchat.server.network.records import EMove, Record, RMove, RQuit, make
 from fastchat.server.network.sequencer import affine_worker
 from fastchat.server.network.state import Channel, SnapshotUser, User, add_local
@@ -107,7 +108,6 @@ SESSION_FIELDS = (
     "connected_at",
     "flood_clock",
     "held",
-    "host",
     "inq",
     "inq_bytes",
     "ip",
@@ -135,7 +135,7 @@ REBUILT_FIELDS = {
     "pending": "with outbuf: the output owed, one bytes object, first in the new queue",
     "outbuf": "see pending",
     "user": "the new worker's replica's User",
-    "source": "rebuilt from the user",
+    "source": "empty: made from the user when next needed (connection.source_of)",
     "privileges": "the user's (network state)",
     "transport": "the shell's: the descriptor travels beside the session",
     "waiting": "zero: a client moves only with nothing in flight but its R_MOVE",
@@ -173,7 +173,7 @@ def export_session(
             client.uid,
             fields,
             client.phase.value,
-            client.linebuf.saved(),
+            client.linebuf.saved() if client.linebuf is not None else (b"", False),
             owed,
             tuple(monitored),
             moved_at,
@@ -204,7 +204,7 @@ Adopted = tuple[Client, bytes, list[tuple[bytes, bytes]], float, tuple[float, by
 def share_with_user(client: Client, user: User, shared: Callable[[bytes], bytes]) -> None:
     """An adopted client's fields that equal its user's (or the state's shared values) become
     those objects: the session brought copies of its own, which an idle client would keep
-    (its uid, nick, username, realname, host and address, times, an empty input queue:
+    (its uid, nick, username, realname, address, times, an empty input queue:
     ~250 bytes per moved client)."""
     client.uid = user.uid
     if not client.inq:
@@ -222,7 +222,6 @@ def share_with_user(client: Client, user: User, shared: Callable[[bytes], bytes]
     if client.realname == user.realname:
         client.realname = user.realname
     client.ip = shared(client.ip)
-    client.host = user.host if client.host == user.host else shared(client.host)
 
 
 def adopt_session(blob: bytes, max_line: int) -> Adopted | None:
@@ -234,11 +233,13 @@ def adopt_session(blob: bytes, max_line: int) -> Adopted | None:
     if fields is None:
         return None
     _, _, phase, saved, owed, monitored, moved_at, deadline = data
-    client = Client(uid, b"", 0.0, max_line)
+    client = Client(uid, b"", 0.0)
     for name, value in zip(SESSION_FIELDS, fields, strict=True):
         setattr(client, name, value)
     client.phase = Phase(phase)
-    client.linebuf.restore(saved)
+    if saved[0] or saved[1]:  # an unfinished line (or the rest of an overlong one) to hold
+        client.linebuf = LineBuffer(max_line)
+        client.linebuf.restore(saved)
     return client, owed, list(monitored), moved_at, deadline
 
 
@@ -416,7 +417,7 @@ class Placement:
                 continue
             out.append((dst, export_session(client, monitored, now, deadline), client))
             self.moved_at.pop(uid, None)
-            client.pending = []
+            client.pending = NO_OUTPUT
             client.outbuf = None
             client.closed = True  # nothing more is queued here for it
         self.outgoing = []
@@ -453,7 +454,6 @@ class Placement:
         share_with_user(client, user, core.state.shared)
         client.transport = transport
         client.user = user
-        client.source = b":" + user.mask + b" "
         client.privileges = user.privileges
         core.clients[client.uid] = client
         core.state.local[client.uid] = client

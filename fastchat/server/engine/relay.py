@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from fastchat.irc.casemap import fold
 from fastchat.irc.message import MAX_LINE
 from fastchat.server.commands import nickserv
-from fastchat.server.connection import Client
+from fastchat.server.connection import Client, source_of
 from fastchat.server.network.records import D_CHAN, OP, R_CHANMSG, VOICE, RUserMsg, make
 from fastchat.server.network.sequencer import may_speak
 from fastchat.server.render import lines
@@ -88,7 +88,7 @@ class Relay:
         else:
             command = b"PRIVMSG"
             self.privmsgs += 1
-        out = lines.message_fast(client.source, command, target, text)
+        out = lines.message_fast(client.source or source_of(client), command, target, text)
         if target[0] in _CHANNEL_PREFIXES:
             # What message() does for a line with no tags from a client with no labeled
             # command open (a line with tags never comes here, and the lines after a labeled

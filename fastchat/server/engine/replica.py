@@ -34,7 +34,7 @@ from fastchat.server.caps import (
 )
 from fastchat.server.commands import accounts, history, monitor, nickserv
 from fastchat.server.commands.registration import feed
-from fastchat.server.connection import Client
+from fastchat.server.connection import NO_OUTPUT, Client
 from fastchat.server.network.records import (
     D_CHAN,
     D_USER,
@@ -191,6 +191,8 @@ class Replica:
             if uid != sender:
                 pending = client.pending
                 if not pending:
+                    if pending is NO_OUTPUT:  # (shared: a list of its own first)
+                        pending = client.pending = []
                     dirty.append(client)
                 pending.append(line)
 
@@ -232,6 +234,8 @@ class Replica:
                 continue
             pending = client.pending
             if not pending:
+                if pending is NO_OUTPUT:  # (shared: a list of its own first)
+                    pending = client.pending = []
                 dirty.append(client)
             pending.append(data)
 
@@ -374,7 +378,7 @@ class Replica:
         client.user = user
         # the state's copies, shared with other users (State.shared): the client's own go
         client.nick, client.username, client.realname = user.nick, user.username, user.realname
-        client.source = b":" + user.mask + b" "
+        # (its prefix, ``client.source``, is made when it first speaks: connection.source_of)
         feed(client, Input.INTRO)
         self.state.local[uid] = client
         cfg = core.config
@@ -399,7 +403,7 @@ class Replica:
         monitor.renamed(self.core, user, old_nick)
         if me is not None:
             me.nick = user.nick
-            me.source = b":" + user.mask + b" "
+            me.source = b""  # made again from the new mask when next needed (source_of)
             nickserv.took_nick(self.core, me, user, self.core.nick_deadlines)
 
     def _e_join(self, ev: Record) -> None:
@@ -637,7 +641,7 @@ class Replica:
         told = [c for c in told if c.uid != user.uid]
         me = state.local.get(user.uid)
         if me is not None:
-            me.source = b":" + user.mask + b" "
+            me.source = b""  # made again from the new mask when next needed (source_of)
             if me.caps & bit:
                 told.append(me)
         if told:

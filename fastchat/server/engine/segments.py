@@ -30,6 +30,7 @@ from __future__ import annotations
 import marshal
 from typing import TYPE_CHECKING
 
+from fastchat.server.connection import NO_OUTPUT
 from fastchat.server.network.records import D_CHAN, R_CHANSEG, SEG_FIELDS, Record
 
 if TYPE_CHECKING:
@@ -141,5 +142,7 @@ class Segments:
                 if uid != sender:
                     pending = client.pending
                     if not pending:
+                        if pending is NO_OUTPUT:  # (shared: a list of its own first)
+                            pending = client.pending = []
                         dirty.append(client)
                     pending.append(line)

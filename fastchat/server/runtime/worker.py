@@ -32,7 +32,7 @@ from typing import Any
 from fastchat.server.commands.context import LinkInfo, MailOutcome
 from fastchat.server.config import Config, ConfigError, reloaded
 from fastchat.server.configfile import Source
-from fastchat.server.connection import Client
+from fastchat.server.connection import NO_OUTPUT, Client
 from fastchat.server.engine.core import WorkerCore
 from fastchat.server.network.records import B_SNAPSHOT, Record
 from fastchat.server.render import lines
@@ -867,7 +867,7 @@ class Worker:
             self.core.forget(client)
             return
         data = bytes(client.outbuf or b"") + b"".join(client.pending)
-        client.pending = []
+        client.pending = NO_OUTPUT
         client.outbuf = None
         sent = 0
         if data:
