@@ -36,19 +36,25 @@ def srv(request: pytest.FixtureRequest) -> Iterator[process.ServerProcess]:
         yield server
 
 
-@pytest.fixture
-def connect(srv: process.ServerProcess) -> Iterator[Callable[..., IRCClient]]:
+def _connector(server: process.ServerProcess) -> Iterator[Callable[..., IRCClient]]:
+    """A fixture's ``connect(nick)`` to ``server``: every client it made is closed at the
+    end, and the test after it waits until their nicks are free."""
     clients: list[IRCClient] = []
 
     def make(nick: str, rcvbuf: int = 0) -> IRCClient:
-        client = IRCClient(srv.host, srv.port, nick, rcvbuf=rcvbuf)
+        client = IRCClient(server.host, server.port, nick, rcvbuf=rcvbuf)
         clients.append(client)
         return client
 
     yield make
     for client in clients:
         client.close()
-    wait_nicks_free(srv.host, srv.port, [c.nick for c in clients])
+    wait_nicks_free(server.host, server.port, [c.nick for c in clients])
+
+
+@pytest.fixture
+def connect(srv: process.ServerProcess) -> Iterator[Callable[..., IRCClient]]:
+    yield from _connector(srv)
 
 
 def worker_of(srv: process.ServerProcess, client: IRCClient) -> int | None:
@@ -416,17 +422,7 @@ def busy_srv(
 
 @pytest.fixture
 def busy_connect(busy_srv: process.ServerProcess) -> Iterator[Callable[..., IRCClient]]:
-    clients: list[IRCClient] = []
-
-    def make(nick: str, rcvbuf: int = 0) -> IRCClient:
-        client = IRCClient(busy_srv.host, busy_srv.port, nick, rcvbuf=rcvbuf)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
-    wait_nicks_free(busy_srv.host, busy_srv.port, [c.nick for c in clients])
+    yield from _connector(busy_srv)
 
 
 @pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "after-join"])

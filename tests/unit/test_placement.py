@@ -153,6 +153,18 @@ def test_no_move_onto_a_full_worker() -> None:
     assert net.state.users[BOB].worker == 1
 
 
+def _ann_registered_and_gone_room_on_worker_1(net: FakeNet) -> None:
+    """The account "ann" registered by a client that left, and #room with two members on
+    worker 1: a client that then takes the nick on worker 0 and joins #room is renamed
+    after the grace period and wants to move to worker 1."""
+    owner = net.user("ann", 0)
+    owner.send("PRIVMSG NickServ :REGISTER hunter2! ann@example.org")
+    owner.send("QUIT")
+    owner.core.connection_lost(owner.client, b"Client quit", net.now)
+    for nick in ("a1", "a2"):
+        net.user(nick, 1).send("JOIN #room")
+
+
 def test_nick_protection_due_while_a_client_moves_waits_for_the_move() -> None:
     """A client's nick protection comes due between its R_MOVE and the E_MOVE: the worker's
     rename (R_PROTECT, the only request a worker makes for a client on its own) must not go
@@ -161,12 +173,7 @@ def test_nick_protection_due_while_a_client_moves_waits_for_the_move() -> None:
     the client, once; the client is served there."""
     net = FakeNet(workers=2, autojoin=(), nick_protection="rename", placement="affine")
     net.sequencer.workers = lambda: (0, 1)
-    owner = net.user("ann", 0)
-    owner.send("PRIVMSG NickServ :REGISTER hunter2! ann@example.org")
-    owner.send("QUIT")
-    owner.core.connection_lost(owner.client, b"Client quit", net.now)
-    for nick in ("a1", "a2"):
-        net.user(nick, 1).send("JOIN #room")
+    _ann_registered_and_gone_room_on_worker_1(net)
     c = net.user("ann", 0)  # not logged in: renamed after the grace period
     uid = c.client.uid
     c.send("JOIN #room")
@@ -201,12 +208,7 @@ def test_a_refused_move_lets_nick_protection_go_on() -> None:
     """The R_MOVE is refused (the D_DONE alone): the client is no longer moving, and its
     overdue rename happens at the next tick, on its worker."""
     net = FakeNet(workers=2, autojoin=(), nick_protection="rename", placement="affine")
-    owner = net.user("ann", 0)
-    owner.send("PRIVMSG NickServ :REGISTER hunter2! ann@example.org")
-    owner.send("QUIT")
-    owner.core.connection_lost(owner.client, b"Client quit", net.now)
-    for nick in ("a1", "a2"):
-        net.user(nick, 1).send("JOIN #room")
+    _ann_registered_and_gone_room_on_worker_1(net)
     c = net.user("ann", 0)
     uid = c.client.uid
     c.send("JOIN #room")
