@@ -57,6 +57,12 @@ from bench.counting import (
 Mode = Literal["closed", "open", "idle"]
 Transport = Literal["tcp", "tls", "ws"]
 Probe = Callable[[], dict[str, float]]
+#: Seconds an idle load stays connected and silent after the start of its window, before its
+#: last reading: servers settle after the connect storm (fastchat gives its heap's freed pages
+#: back within a second of going quiet, runtime/memory.py), and an idle connection's memory is
+#: what stays once they have.
+IDLE_WINDOW = 2.0
+
 #: Where each connected client sits: (room, the client's local TCP port), which the server's
 #: side sees as the connection's remote port (bench/run.py finds the worker holding it)
 Placement = list[tuple[int, int]]
@@ -229,7 +235,7 @@ def run_load(
 
         t0 = time.monotonic() + 0.2
         window_start = t0 + (spec.warmup if spec.mode != "idle" else 1.0)
-        window_end = window_start + (spec.duration if spec.mode != "idle" else 1.0)
+        window_end = window_start + (spec.duration if spec.mode != "idle" else IDLE_WINDOW)
         schedule[0], schedule[1], schedule[2] = window_start, window_end, window_end
         go.set()
         _sleep_until(window_start)

@@ -76,6 +76,7 @@ from fastchat.server.network.state import (
 )
 from fastchat.server.runtime.bus import Link, frame_header
 from fastchat.server.runtime.klinefile import KLineFile
+from fastchat.server.runtime.memory import Trimmer
 from fastchat.server.runtime.storage import Storage, StoreReport
 
 log = logging.getLogger("fastchat.hub")
@@ -357,6 +358,7 @@ class Hub:
         self.storage.watch(self.sel, "store")  # the store's writing process
         pending: dict[socket.socket, Link] = {}  # connected, HELLO not yet read
         sweep_at = time.monotonic() + SWEEP_AFTER
+        trimmer = Trimmer(time.monotonic())  # the heap's freed pages back, once quiet
         while not self.stopping:
             if sweep_at and time.monotonic() >= sweep_at:
                 sweep_at = 0.0
@@ -401,6 +403,9 @@ class Hub:
             self.klines.maybe_save(self.state)
             self.storage.maybe_prune(int(time.time() * 1000))
             self.storage.flush()  # history and accounts, to the store's writer (when due)
+            now = time.monotonic()
+            if now >= trimmer.due:
+                trimmer.check(now)
         return 0
 
     def _on_stop(self, signum: int, frame: object) -> None:

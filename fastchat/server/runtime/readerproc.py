@@ -20,7 +20,9 @@ from __future__ import annotations
 import select
 import socket
 import sys
+import time
 
+from fastchat.server.runtime.memory import CHECK_EVERY, Trimmer
 from fastchat.server.runtime.storechild import ChildHandle, ChildLink, child_main, frame, frames
 from fastchat.server.store.reader import Answer, Query, Reader
 
@@ -67,9 +69,14 @@ def _run(sock: socket.socket, args: list[str]) -> int:
     reader = Reader(path, threads=threads)
     buffer = bytearray()
     open_ = True
+    trimmer = Trimmer(time.monotonic())  # the heap's freed pages back, once quiet
     try:
         while open_ or reader.pending:
-            readable = select.select([sock, reader.wakeup] if open_ else [reader.wakeup], [], [])
+            now = time.monotonic()
+            if now >= trimmer.due:
+                trimmer.check(now)
+            watched = [sock, reader.wakeup] if open_ else [reader.wakeup]
+            readable = select.select(watched, [], [], CHECK_EVERY)
             if reader.wakeup in readable[0]:
                 out = b"".join(
                     frame(("answer", a.ticket, a.rows, a.error)) for a in reader.answers()

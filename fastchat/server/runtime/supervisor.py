@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from fastchat.server.config import Config, ConfigError, reloaded
 from fastchat.server.configfile import Source
 from fastchat.server.runtime import limits, tls
+from fastchat.server.runtime.memory import Trimmer
 from fastchat.server.runtime.proctitle import set_process_name
 
 log = logging.getLogger("fastchat.supervisor")
@@ -260,8 +261,11 @@ class Supervisor:
             self._start(Child("worker", slot))
         ready: set[int] = set()
         announced = False
+        trimmer = Trimmer(time.monotonic())  # the heap's freed pages back, once quiet
         while not self.stopping:
             now = time.monotonic()
+            if now >= trimmer.due:
+                trimmer.check(now)
             due = [c for c in self.slots.values() if c.pid == 0 and c.restart_at]
             timeout = max(0.0, min((c.restart_at for c in due), default=now + 1.0) - now)
             for key, _ in self.sel.select(timeout):

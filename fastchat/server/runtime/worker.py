@@ -46,6 +46,7 @@ from fastchat.server.runtime.accept import (
 from fastchat.server.runtime.bus import FrameReader, Link, Retained, encode
 from fastchat.server.runtime.handoff import Handoff
 from fastchat.server.runtime.klinefile import KLineFile
+from fastchat.server.runtime.memory import Trimmer
 from fastchat.server.runtime.readerproc import ReaderProcess
 from fastchat.server.runtime.receive import FIRST_READ, READ_SIZE, Receiver
 from fastchat.server.runtime.storage import Storage, StoreReport
@@ -326,6 +327,7 @@ class Worker:
         next_tick = time.time() + 1.0
         core = self.core
         select = self.sel.select
+        trimmer = Trimmer(self.now)  # the heap's freed pages back, once quiet (memory.py)
         while not self.stopping:
             timeout = 0.02 if core.throttled else max(0.0, next_tick - self.now)
             if core.resync.seen_changed:
@@ -372,6 +374,8 @@ class Worker:
             self.klines.maybe_save(core.state, int(now * 1000))
             self.storage.maybe_prune(int(now * 1000))
             self.storage.flush()  # history and accounts, to the store's writer (when due)
+            if now >= trimmer.due:
+                trimmer.check(now)
         self._shutdown()
         return 0
 

@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from fastchat.server.runtime.memory import CHECK_EVERY, Trimmer
 from fastchat.server.runtime.storechild import (
     ChildHandle,
     ChildLink,
@@ -134,8 +135,12 @@ def _run(sock: socket.socket, args: list[str]) -> int:
     writer.start()
     report(writer.status())  # healthy, to begin with (after a predecessor died, say so)
     buffer = bytearray()
+    trimmer = Trimmer(time.monotonic())  # the heap's freed pages back, once quiet
     while True:
-        if not select.select([sock], [], [], REPORT_EVERY)[0]:
+        now = time.monotonic()
+        if now >= trimmer.due:
+            trimmer.check(now)
+        if not select.select([sock], [], [], min(REPORT_EVERY, CHECK_EVERY))[0]:
             # nothing came: if the counts moved since the last report, report them (the
             # loop's STATS S; a retrying writer's attempts), at most every REPORT_EVERY
             status = writer.status()
