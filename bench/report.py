@@ -22,6 +22,8 @@ FASTCHAT_LIMITS = (
     ("latency: p99", "latency", "p99_ms", 5.0, "ms"),
     ("idle: RSS per connection", "idle", "rss_per_connection_bytes", 2048, "B"),
 )
+#: Idle memory at more workers (issue 14): RSS per connection at most this at four workers
+IDLE_AT_FOUR_LIMIT = 2048
 #: More workers (issue 14): each worker count's deliveries/s at least this share of one
 #: worker's, at no more than SWEEP_CPU_CEILING times its CPU per delivery
 SWEEP_SCENARIOS = ("fanout", "rooms", "rooms-small")
@@ -409,6 +411,18 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
                     rate >= floor and cpu <= SWEEP_CPU_CEILING,
                 )
             )
+    idle_four = _find(sweep, "idle", "fastchat", 4)
+    if idle_four is not None and "rss_per_connection_bytes" in idle_four:
+        rss = idle_four["rss_per_connection_bytes"]
+        one = _find(sweep, "idle", "fastchat", 1)
+        beside = f" (one worker: {_num(one['rss_per_connection_bytes'])} B)" if one else ""
+        checks.append(
+            (
+                f"idle: --workers 4 RSS per connection ≤ {IDLE_AT_FOUR_LIMIT} B",
+                f"{_num(rss)} B{beside}",
+                rss <= IDLE_AT_FOUR_LIMIT,
+            )
+        )
     for scenario in ("fanout", "rooms"):
         # IRCv3 (issue 11): every client with tags and echo-message, ≤ 1.5× the plain cost
         plain, tagged = (
@@ -572,7 +586,7 @@ latency from timestamps inside the messages; its CSV and HTML reports go to
 | latency-nohistory | as latency, fastchat `--no-history`; fastchat only | the same, beside history on |
 | idle | 5,000 connected clients in 500 rooms | server RSS growth per connection |
 | rooms-small | as rooms with small windows (issue 14): 50 in flight per room, topped up as soon as any has drained (rooms: once half has) | deliveries/s, server CPU µs per delivery, talkers' lines per write |
-| workers | fanout, rooms and rooms-small at fastchat `--workers 1, 2, 4` | the same per worker count, the server's CPU by process role, and the workers a message visits |
+| workers | fanout, rooms and rooms-small at fastchat `--workers 1, 2, 4`; idle at `--workers 1, 4` | the same per worker count, the server's CPU by process role, and the workers a message visits; idle memory per connection |
 
 - fastchat runs as configured by default unless a scenario says otherwise: history on (every
   channel message written to a SQLite store in a temporary `--data-dir` by the sequencer's

@@ -108,6 +108,8 @@ SCENARIOS: dict[str, Scenario] = {
 }
 #: The "workers" scenario: these scenarios at these fastchat worker counts.
 WORKER_SWEEP = (("fanout", "rooms", "rooms-small"), (1, 2, 4))
+#: ...and idle memory at these counts (issue 14: at most 2 KB per connection at four)
+IDLE_SWEEP = (1, 4)
 ALL = (*SCENARIOS, "workers")
 
 
@@ -339,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     if "workers" in wanted and not args.no_fastchat:
         names, counts = WORKER_SWEEP
         plan += [("fastchat", SCENARIOS[n], w, "workers") for n in names for w in counts]
+        plan += [("fastchat", SCENARIOS["idle"], w, "workers") for w in IDLE_SWEEP]
 
     rows: list[dict[str, Any]] = []
     started = time.monotonic()

@@ -97,6 +97,27 @@ def test_targets() -> None:
     tagged = checks["fanout-tagged: server CPU per delivery ≤ 1.5× plain fanout"]
     assert tagged == ("0.52 vs 0.4 µs (1.30×)", True)
     assert checks["rooms-tagged: server CPU per delivery ≤ 1.5× plain rooms"][1] is False
+    assert "idle: --workers 4 RSS per connection ≤ 2048 B" not in checks  # not measured
+
+
+def test_idle_at_four_workers_is_a_target_of_its_own() -> None:
+    rows = [
+        *ROWS,
+        _run("idle", "fastchat", 1, "workers", rss_per_connection_bytes=900),
+        _run("idle", "fastchat", 4, "workers", rss_per_connection_bytes=2600),
+        _run("idle", "fastchat", 4, "workers", rss_per_connection_bytes=2400),
+    ]
+    results = _results(rows)
+    checks = {label: (figure, ok) for label, figure, ok in report.targets(results)}
+    # the median of the rounds at four workers, with one worker's beside it; not met
+    assert checks["idle: --workers 4 RSS per connection ≤ 2048 B"] == (
+        "2,500 B (one worker: 900 B)",
+        False,
+    )
+    # the sweep's idle runs have no deliveries: no CPU ratios, no roles row, nothing breaks
+    assert not any(label.startswith("idle: --workers 4 ≥") for label in checks)
+    page = report.benchmarks_md(results, report.markdown(results))
+    assert "| idle (workers) | fastchat | 4 |" in page
 
 
 # issue 14: the worker sweep's CPU by process role and the workers a message visits
