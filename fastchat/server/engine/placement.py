@@ -60,16 +60,27 @@ The design, step by step:
    or ``dst`` reads it; either way one QUIT, no ghost. A session that arrives after ``dst``
    gave up is closed. A transfer that arrives before ``dst`` applied its ``E_MOVE`` waits for
    it (``early``). With one worker nothing ever moves (the sequencer knows no workers there).
-6. *The hub dies during a move* (the ``E_MOVE`` reached both workers, one, or neither): each
-   worker's hello to the new hub undoes the moves in flight (:meth:`Placement.as_before`:
-   ``dst`` reports the client it waits for on ``src``, ``src`` the clients it handed over
-   lately as its own, negated). If ``src`` resends the ``R_MOVE`` (not every worker had the
-   ``E_MOVE``), the new hub decides the move again in the old hub's order, so the lines
-   decided before it reach the client once, where it was; if not, the hub puts the user on
-   the worker that holds or awaits it (hub.py ``_settle``). ``dst`` counts as received the
-   frames waiting behind its ``E_MOVE`` (resync.py), adopts an early session once the new
-   hub puts its user here (:meth:`Placement.resynced`), and corrects its replica for a
-   client it holds (``WorkerCore.load_snapshot``).
+6. *The hub dies during a move* (the ``E_MOVE`` reached both workers, one, neither, or only
+   some third worker): each worker's hello to the new hub undoes the moves in flight
+   (:meth:`Placement.as_before`: ``dst`` reports the client it waits for on ``src``, ``src``
+   the clients it handed over lately as its own) and names them in fields of their own
+   (``BHello.handed``: uid and where the socket went; ``BHello.awaited``: uid and where it
+   comes from). If ``src`` resends the ``R_MOVE`` (not every worker had the ``E_MOVE``) and
+   some worker acted on it (``src`` sent the socket, or ``dst`` waits for it), the move is a
+   fact: the new hub puts the user back on ``src`` whatever replica it merged first, sends
+   every worker its snapshot only then (so every replica agrees), and decides the move again
+   in the old hub's order, to the worker the socket went to, never refused, and tells every
+   worker of it (hub.py ``_settle``, ``Sequencer.redo``); the lines decided before it reach
+   the client once, where it was, and those after it where it went. If that worker is gone,
+   the user quits, once. ``src`` sends nothing for a client it already handed over. A resent
+   move nobody acted on is decided afresh (a refusal leaves the client where it is). If the
+   ``R_MOVE`` is not resent, the hub puts the user on the worker that holds or awaits it.
+   ``dst`` counts as received the frames waiting behind its ``E_MOVE`` (resync.py), adopts
+   an early session once the new hub puts its user here (:meth:`Placement.resynced`), and
+   corrects its replica for a client it holds (``WorkerCore.load_snapshot``). Its wait for
+   a session (``HANDOFF_TIMEOUT``, arriving or early) stops while the hub is away (the
+   session may come only once the new hub decided the move again) and starts again, whole,
+   when the new hub's snapshot comes (:meth:`Placement.hub_lost`, :meth:`Placement.hub_back`).
 """
 
 from __future__ import annotations
