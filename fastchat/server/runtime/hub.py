@@ -183,7 +183,8 @@ class Hub:
         # Fault injection for the test suite (--test-hooks only): the first hub (not one that
         # took over after a crash) dies at the first E_MOVE it decides, having sent it to
         # every worker (``hub-move``), to the move's old or new worker only (``hub-move-src``,
-        # ``hub-move-dst``) or to none (``hub-move-none``)
+        # ``hub-move-dst``), to every worker but the new one (``hub-move-not-dst``) or to none
+        # (``hub-move-none``)
         self.crash_at = os.environ.get("FASTCHAT_TEST_CRASH_AT", "") if config.test_hooks else ""
         self.crash_move: EMove | None = None
         if self.crash_at.startswith("hub-move"):
@@ -213,6 +214,7 @@ class Hub:
             "hub-move": set(self.links),
             "hub-move-src": {move.src},
             "hub-move-dst": {move.dst},
+            "hub-move-not-dst": set(self.links) - {move.dst},
         }.get(mode, set())
         for slot, records in self.out.items():
             link = self.links.get(slot)
@@ -720,6 +722,10 @@ class Hub:
         # Who holds whom is settled: the workers that resynced get the network as it is now
         # (each had its own replica until here, and the events that merged the others')
         unsnapped, self.unsnapped = self.unsnapped, []
+        if unsnapped:
+            # (a segment a worker approved before its snapshot, on its own replica, is
+            # decided message by message)
+            self.sequencer.epoch += 1
         for slot in dict.fromkeys(unsnapped):
             if slot in self.links:
                 self._snapshot_to(slot)
