@@ -317,3 +317,19 @@ def test_an_early_session_waits_for_its_move_while_the_hub_is_away() -> None:
     assert dst.placement.expire(net.now) == [] and uid in dst.placement.early
     net.now += HANDOFF_TIMEOUT
     assert dst.placement.expire(net.now) == [transport]
+
+
+def test_a_move_decided_again_sends_nothing_from_the_old_worker() -> None:
+    """A new hub decides again a move whose socket worker 0 sent already (its snapshot put
+    the user back on worker 0 first): worker 0 lets the E_MOVE through its replica and sends
+    nothing more, neither a second session nor a "gone" notice that worker 1 would take
+    for the client having left."""
+    net = FakeNet(workers=2, autojoin=(), placement="affine")
+    c, _ = _moving_to_worker_1(net)
+    src = net.cores[0]
+    uid = c.client.uid
+    assert uid in dict(src.placement.handed())
+    src.state.apply(make(EMove, uid, 1, 0, 0))  # (the new hub's snapshot: back on worker 0)
+    src.apply_batch([make(EMove, uid, 0, 1, NOW)], net.now)
+    assert src.state.users[uid].worker == 1
+    assert src.placement.take_outgoing() == []
