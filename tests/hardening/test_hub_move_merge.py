@@ -19,13 +19,14 @@ import pytest
 
 from fastchat.server.config import Config
 from fastchat.server.network.records import (
-    B_HELLO,
     E_INTRO,
     E_JOIN,
     E_MOVE,
     E_QUIT,
     R_MOVE,
+    BHello,
     Record,
+    make,
 )
 from fastchat.server.network.state import State
 from fastchat.server.runtime.bus import Link, encode
@@ -44,7 +45,7 @@ def _replica(mover_on: int) -> Record:
     return state.snapshot()
 
 
-HANDED = 2  # the worker's hello names M negated: handed over lately
+HANDED = 2  # the worker's hello names M among the clients it handed over lately
 
 # scenario -> per worker: (where its replica puts M, does it claim M) for workers 0 and 1;
 # whether worker 0 resends its R_MOVE (it never applied the E_MOVE); where M must end up
@@ -79,9 +80,13 @@ def test_a_moving_client_is_found_whatever_the_order_of_the_hellos(
         for w in order:
             mover_on, claims = views.get(w, (0, False))
             local = tuple(u for u, on in OTHERS.items() if on == w)
-            if claims:
-                local += (-MOVER,) if claims == HANDED else (MOVER,)
-            frames = [encode([(B_HELLO, w, _replica(mover_on), local, BASE[w], {}, ())])]
+            handed: tuple[tuple[int, int], ...] = ()
+            if claims == HANDED:
+                handed = ((MOVER, 1),)
+            elif claims:
+                local += (MOVER,)
+            hello = make(BHello, w, _replica(mover_on), local, BASE[w], {}, (), handed)
+            frames = [encode([hello])]
             if w == 0 and resends:
                 frames.append(encode([(R_MOVE, MOVER, 1)]))
             worker_end, hub_end = pairs[w]

@@ -43,7 +43,7 @@ def _line(n: int) -> bytes:
 
 
 def _hello(w: int, seen: dict[int, int], order: tuple[tuple[int, int], ...]) -> Record:
-    return (B_HELLO, w, _replica(), (UIDS[w],), BASE[w], seen, order)
+    return (B_HELLO, w, _replica(), (UIDS[w],), BASE[w], seen, order, (), ())
 
 
 def test_replay_after_a_partial_delivery_sends_each_message_once() -> None:

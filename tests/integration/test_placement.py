@@ -306,12 +306,16 @@ def channel_lines(client: IRCClient, chan: str, *ends: str) -> list[str]:
     return got
 
 
-@pytest.mark.parametrize("crash_at", ["hub-move", "hub-move-src", "hub-move-dst", "hub-move-none"])
+@pytest.mark.parametrize(
+    "crash_at", ["hub-move", "hub-move-src", "hub-move-dst", "hub-move-not-dst", "hub-move-none"]
+)
 def test_the_hub_dying_in_the_middle_of_a_hand_off(
     crash_at: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The hub decides a move and dies (SIGKILL-like) having sent it to every worker, to the
-    old or the new one only, or to none; the supervisor starts a new hub, which replays what
+    old or the new one only, to every worker but the new one (the old one and the others: a
+    third worker's replica has the move, the new worker's not), or to none; the supervisor
+    starts a new hub, which replays what
     the workers resent. The mover ends up on exactly one worker (the move decided again if
     its R_MOVE was resent); everyone sees one state; a talker's lines in the
     mover's channel, sent around the crash, and the mover's own, arrive exactly once and in

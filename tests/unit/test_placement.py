@@ -8,7 +8,9 @@ import pytest
 
 from fastchat.irc.linebuffer import LineBuffer
 from fastchat.server.connection import Client, _Rare
+from fastchat.server.engine.core import WorkerCore
 from fastchat.server.engine.placement import (
+    HANDOFF_TIMEOUT,
     REBUILT_FIELDS,
     SESSION_FIELDS,
     adopt_session,
@@ -17,11 +19,14 @@ from fastchat.server.engine.placement import (
     session_uid,
 )
 from fastchat.server.network.records import (
+    B_SNAPSHOT,
     E_MOVE,
     R_MOVE,
     R_PROTECT,
+    R_QUIT,
     EJoin,
     EMove,
+    Record,
     RMove,
     RPart,
     RRegister,
@@ -30,7 +35,7 @@ from fastchat.server.network.records import (
 from fastchat.server.network.sequencer import PLACEMENT_SLACK
 from fastchat.server.network.state import State
 from fastchat.server.registration import Phase
-from tests.unit.fakenet import FakeNet
+from tests.unit.fakenet import FakeClient, FakeNet
 from tests.unit.test_sequencer import ALICE, BOB, CAROL, DAVE, NOW, WORKER, Net, dones, events
 
 
@@ -223,3 +228,108 @@ def test_a_refused_move_lets_nick_protection_go_on() -> None:
     src.tick(net.now)
     net.pump()
     assert src.state.users[uid].nick == f"Guest{uid % 100000:05d}".encode()
+
+
+def _moving_to_worker_1(net: FakeNet) -> tuple[FakeClient, bytes]:
+    """moe (worker 0) joins #room, whose members are on worker 1, and moves there: the
+    E_MOVE is applied on both workers, and worker 1 waits for the session (returned)."""
+    net.sequencer.workers = lambda: (0, 1)
+    for nick in ("a1", "a2"):
+        net.user(nick, 1).send("JOIN #room")
+    c = net.user("moe", 0)
+    c.send("JOIN #room")
+    src, dst = net.cores
+    src.placement.propose(lambda client: True)
+    net.pump()
+    (moved,) = src.placement.take_outgoing()
+    assert dst.placement.arriving is not None and dst.placement.stalled is not None
+    return c, moved[1]
+
+
+def _quits(core: WorkerCore) -> list[Record]:
+    return [r for r in core.outbox if r[0] == R_QUIT]
+
+
+def test_the_wait_for_a_moving_client_stops_while_the_hub_is_away() -> None:
+    """The hub dies while worker 1 waits for a client's session, and its replacement takes
+    longer than HANDOFF_TIMEOUT to come up (the session may come only once the new hub has
+    decided the move again). Worker 1 must not give up on the client meanwhile; its wait
+    starts again, whole, when the new hub's snapshot comes (waiting behind the E_MOVE)."""
+    net = FakeNet(workers=2, autojoin=(), placement="affine")
+    c, session = _moving_to_worker_1(net)
+    dst = net.cores[1]
+    dst.placement.hub_lost()
+    net.now += 3 * HANDOFF_TIMEOUT
+    assert dst.placement.expire(net.now) == [] and not _quits(dst)
+    assert dst.placement.arriving is not None, "gave up while the hub was away"
+    dst.apply_batch([(B_SNAPSHOT, dst.state.snapshot(), {})], net.now)  # the new hub is up
+    net.now += HANDOFF_TIMEOUT * 0.75
+    dst.placement.expire(net.now)
+    assert not _quits(dst) and dst.placement.arriving is not None
+    assert dst.placement.arrived(session, object())
+    assert c.client.uid in dst.clients and dst.placement.stalled is None
+
+
+def test_the_wait_for_a_moving_client_runs_out_once_the_hub_is_back() -> None:
+    """...and once the new hub is up, a session that does not come in time is given up on,
+    as before (the client quits, once)."""
+    net = FakeNet(workers=2, autojoin=(), placement="affine")
+    c, _ = _moving_to_worker_1(net)
+    dst = net.cores[1]
+    dst.placement.hub_lost()
+    net.now += 3 * HANDOFF_TIMEOUT
+    dst.apply_batch([(B_SNAPSHOT, dst.state.snapshot(), {})], net.now)
+    net.now += HANDOFF_TIMEOUT
+    dst.placement.expire(net.now)
+    assert [r[1] for r in _quits(dst)] == [c.client.uid]
+    assert dst.placement.arriving is None and dst.placement.stalled is None
+
+
+def test_an_early_session_waits_for_its_move_while_the_hub_is_away() -> None:
+    """A session that came before its E_MOVE (the old hub died before sending it to this
+    worker) is kept while the hub is away, and for HANDOFF_TIMEOUT after the new hub's
+    snapshot, not closed after HANDOFF_TIMEOUT from its arrival."""
+    net = FakeNet(workers=2, autojoin=(), placement="affine")
+    src, dst = net.cores
+    net.sequencer.workers = lambda: (0, 1)
+    for nick in ("a1", "a2"):
+        net.user(nick, 1).send("JOIN #room")
+    c = net.user("moe", 0)
+    c.send("JOIN #room")
+    uid = c.client.uid
+    src.placement.propose(lambda client: True)
+    for request in src.outbox:
+        net.sequencer.handle(0, request, int(net.now * 1000))
+    src.outbox = []
+    to_src, net.queues[0] = net.queues[0], []
+    assert any(r[0] == E_MOVE for r in net.queues[1])
+    net.queues[1] = []  # the E_MOVE reaches worker 0, not worker 1: the hub died
+    src.apply_batch(to_src, net.now)
+    (moved,) = src.placement.take_outgoing()
+    assert dst.placement.arrived(moved[1], transport := object())
+    assert uid in dst.placement.early
+    dst.placement.hub_lost()
+    net.now += 3 * HANDOFF_TIMEOUT
+    assert dst.placement.expire(net.now) == [] and uid in dst.placement.early
+    dst.apply_batch([(B_SNAPSHOT, dst.state.snapshot(), {})], net.now)  # still on worker 0
+    assert uid in dst.placement.early, "adopted though the new hub has it on worker 0"
+    net.now += HANDOFF_TIMEOUT * 0.75
+    assert dst.placement.expire(net.now) == [] and uid in dst.placement.early
+    net.now += HANDOFF_TIMEOUT
+    assert dst.placement.expire(net.now) == [transport]
+
+
+def test_a_move_decided_again_sends_nothing_from_the_old_worker() -> None:
+    """A new hub decides again a move whose socket worker 0 sent already (its snapshot put
+    the user back on worker 0 first): worker 0 lets the E_MOVE through its replica and sends
+    nothing more, neither a second session nor a "gone" notice that worker 1 would take
+    for the client having left."""
+    net = FakeNet(workers=2, autojoin=(), placement="affine")
+    c, _ = _moving_to_worker_1(net)
+    src = net.cores[0]
+    uid = c.client.uid
+    assert uid in dict(src.placement.handed())
+    src.state.apply(make(EMove, uid, 1, 0, 0))  # (the new hub's snapshot: back on worker 0)
+    src.apply_batch([make(EMove, uid, 0, 1, NOW)], net.now)
+    assert src.state.users[uid].worker == 1
+    assert src.placement.take_outgoing() == []

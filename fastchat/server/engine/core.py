@@ -63,6 +63,7 @@ from fastchat.server.engine.resync import Resync
 from fastchat.server.engine.segments import Segments
 from fastchat.server.network.records import (
     B_FENCE,
+    B_SNAPSHOT,
     D_CHANSEG,
     D_DONE,
     D_KILL,
@@ -839,7 +840,11 @@ class WorkerCore:
         self._now = now
         placement = self.placement
         if placement.stalled is not None:  # a client is on its way here: the rest waits
-            placement.stalled.extend(records)
+            stalled = placement.stalled
+            start = len(stalled)
+            stalled.extend(records)
+            if placement.away and any(r[0] == B_SNAPSHOT for r in stalled[start:]):
+                placement.hub_back()  # (a new hub is up: the wait starts again)
             return
         table = self._events
         remaining = iter(records)
@@ -881,6 +886,7 @@ class WorkerCore:
                 client.user = user
                 client.source = b""  # made again from this user's mask (source_of)
                 client.privileges = user.privileges
+        self.placement.hub_back()
         self.placement.resynced()
         self.offload.hub_restarted()  # (nothing waits at the first snapshot)
 

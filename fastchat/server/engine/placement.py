@@ -60,16 +60,27 @@ The design, step by step:
    or ``dst`` reads it; either way one QUIT, no ghost. A session that arrives after ``dst``
    gave up is closed. A transfer that arrives before ``dst`` applied its ``E_MOVE`` waits for
    it (``early``). With one worker nothing ever moves (the sequencer knows no workers there).
-6. *The hub dies during a move* (the ``E_MOVE`` reached both workers, one, or neither): each
-   worker's hello to the new hub undoes the moves in flight (:meth:`Placement.as_before`:
-   ``dst`` reports the client it waits for on ``src``, ``src`` the clients it handed over
-   lately as its own, negated). If ``src`` resends the ``R_MOVE`` (not every worker had the
-   ``E_MOVE``), the new hub decides the move again in the old hub's order, so the lines
-   decided before it reach the client once, where it was; if not, the hub puts the user on
-   the worker that holds or awaits it (hub.py ``_settle``). ``dst`` counts as received the
-   frames waiting behind its ``E_MOVE`` (resync.py), adopts an early session once the new
-   hub puts its user here (:meth:`Placement.resynced`), and corrects its replica for a
-   client it holds (``WorkerCore.load_snapshot``).
+6. *The hub dies during a move* (the ``E_MOVE`` reached both workers, one, neither, or only
+   some third worker): each worker's hello to the new hub undoes the moves in flight
+   (:meth:`Placement.as_before`: ``dst`` reports the client it waits for on ``src``, ``src``
+   the clients it handed over lately as its own) and names them in fields of their own
+   (``BHello.handed``: uid and where the socket went; ``BHello.awaited``: uid and where it
+   comes from). If ``src`` resends the ``R_MOVE`` (not every worker had the ``E_MOVE``) and
+   some worker acted on it (``src`` sent the socket, or ``dst`` waits for it), the move is a
+   fact: the new hub puts the user back on ``src`` whatever replica it merged first, sends
+   every worker its snapshot only then (so every replica agrees), and decides the move again
+   in the old hub's order, to the worker the socket went to, never refused, and tells every
+   worker of it (hub.py ``_settle``, ``Sequencer.redo``); the lines decided before it reach
+   the client once, where it was, and those after it where it went. If that worker is gone,
+   the user quits, once. ``src`` sends nothing for a client it already handed over. A resent
+   move nobody acted on is decided afresh (a refusal leaves the client where it is). If the
+   ``R_MOVE`` is not resent, the hub puts the user on the worker that holds or awaits it.
+   ``dst`` counts as received the frames waiting behind its ``E_MOVE`` (resync.py), adopts
+   an early session once the new hub puts its user here (:meth:`Placement.resynced`), and
+   corrects its replica for a client it holds (``WorkerCore.load_snapshot``). Its wait for
+   a session (``HANDOFF_TIMEOUT``, arriving or early) stops while the hub is away (the
+   session may come only once the new hub decided the move again) and starts again, whole,
+   when the new hub's snapshot comes (:meth:`Placement.hub_lost`, :meth:`Placement.hub_back`).
 """
 
 from __future__ import annotations
@@ -250,6 +261,7 @@ class Placement:
         "adopted",
         "arriving",
         "autojoin",
+        "away",
         "came_from",
         "core",
         "early",
@@ -282,10 +294,15 @@ class Placement:
         # sessions that came before their E_MOVE: uid -> (session, transport)
         self.early: dict[int, tuple[bytes, Any, float]] = {}
         self.moved_at: dict[int, float] = {}  # local clients that moved here: when
-        # clients handed to another worker lately: uid -> until when a new hub may still be
-        # told they are ours (their R_MOVE may be resent to it: see as_before)
-        self.left: dict[int, float] = {}
+        # clients handed to another worker lately: uid -> (until when a new hub may still be
+        # told they are ours (their R_MOVE may be resent to it: see as_before), the worker
+        # their socket went to)
+        self.left: dict[int, tuple[float, int]] = {}
         self.adopted: list[Client] = []  # clients that arrived, for the shell to watch
+        # The hub link is lost and no new hub's snapshot has come yet: the waits for a
+        # session do not run out meanwhile (a move in flight may be decided again only once
+        # the new hub is up: see hub_lost)
+        self.away = False
 
     # -- the old worker: deciding to move -------------------------------------------------------
     def consider(self, uid: int) -> None:
@@ -368,6 +385,10 @@ class Placement:
         self.wanted.pop(uid, None)
         self.moving.discard(uid)
         client = core.clients.get(uid)
+        if client is None and uid in self.left:
+            # a move this worker made already, decided again by a new hub (point 6): its
+            # socket went with the first E_MOVE, and nothing is sent for it again
+            return
         if client is None or client.closed or client.quitting:
             # gone already (its R_QUIT follows, or followed, the move): dst waits for nothing
             self.outgoing.append((dst, uid, None, ([], None)))
@@ -394,14 +415,14 @@ class Placement:
         left = self.left
         now = core.now
         stale = []
-        for u, until in left.items():  # (oldest first: pruned from the front as it goes)
+        for u, (until, _) in left.items():  # (oldest first: pruned from the front as it goes)
             if until > now:
                 break
             stale.append(u)
         for u in stale:
             del left[u]
         left.pop(uid, None)
-        left[uid] = now + LEFT_FOR
+        left[uid] = (now + LEFT_FOR, dst)
 
     def take_outgoing(self) -> list[tuple[int, bytes, Client | None]]:
         """For the shell, at the end of the loop turn: each client to hand over, as (its
@@ -487,7 +508,10 @@ class Placement:
     def expire(self, now: float) -> list[Any]:
         """Give up on a session that did not come in time: quit its user (it is this
         worker's now, so nobody else would), and apply what waited. Returns the sockets of
-        sessions that came early and whose E_MOVE never followed, for the shell to close."""
+        sessions that came early and whose E_MOVE never followed, for the shell to close.
+        Nothing runs out while the hub is away (:meth:`hub_lost`)."""
+        if self.away:
+            return []
         arriving = self.arriving
         if arriving is not None and now >= arriving[1]:
             uid = arriving[0]
@@ -500,6 +524,25 @@ class Placement:
             self._resume()
         stale = [uid for uid, early in self.early.items() if now >= early[2]]
         return [self.early.pop(uid)[1] for uid in stale]
+
+    def hub_lost(self) -> None:
+        """The hub link is lost. A session this worker waits for may come only once a new
+        hub has decided its move again (the old worker never had the E_MOVE), which takes
+        as long as the restart: the waits stop until the new hub's snapshot comes
+        (:meth:`hub_back`), and start again from there."""
+        self.away = True
+
+    def hub_back(self) -> None:
+        """A new hub's snapshot came (applied, or waiting behind an E_MOVE to this worker):
+        each wait for a session starts again, whole, from now."""
+        if not self.away:
+            return
+        self.away = False
+        until = self.core.now + HANDOFF_TIMEOUT
+        if self.arriving is not None:
+            self.arriving = (self.arriving[0], until)
+        for uid, (session, transport, _) in list(self.early.items()):
+            self.early[uid] = (session, transport, until)
 
     def resynced(self) -> None:
         """A new hub's snapshot is loaded (after the old hub died in the middle of a move):
@@ -524,7 +567,7 @@ class Placement:
         goes); if not, the new hub learns where the client is from the hellos (hub.py
         ``_settle``)."""
         now = self.core.now
-        self.left = {uid: until for uid, until in self.left.items() if until > now}
+        self.left = {uid: kept for uid, kept in self.left.items() if kept[0] > now}
         undo = dict.fromkeys(self.left, self.core.slot)
         if self.arriving is not None and self.came_from is not None:
             undo[self.arriving[0]] = self.came_from
@@ -538,14 +581,27 @@ class Placement:
         return (users, *snapshot[1:])
 
     def holding(self) -> list[int]:
-        """The users whose clients are on their way here (for a new hub: they are ours),
-        and, negated, those handed over lately (ours only if their R_MOVE was resent: call
-        after :meth:`as_before`, which forgets the old ones)."""
+        """The users whose clients are on their way here (for a new hub: they are ours)."""
         held = list(self.early)
         if self.arriving is not None:
             held.append(self.arriving[0])
-        held += [-uid for uid in self.left]
         return held
+
+    def awaited(self) -> tuple[tuple[int, int], ...]:
+        """The clients on their way here, as (uid, the worker they come from): the one whose
+        E_MOVE this worker applied, and those whose session came before their E_MOVE (from
+        where this worker's replica still has them)."""
+        users = self.core.state.users
+        pairs = [(uid, users[uid].worker) for uid in self.early if uid in users]
+        if self.arriving is not None and self.came_from is not None:
+            pairs.append((self.arriving[0], self.came_from))
+        return tuple(pairs)
+
+    def handed(self) -> tuple[tuple[int, int], ...]:
+        """The clients handed to another worker lately, as (uid, the worker their socket
+        went to): ours only if their R_MOVE is resent to a new hub (call after
+        :meth:`as_before`, which forgets the old ones)."""
+        return tuple((uid, dst) for uid, (_, dst) in self.left.items())
 
     def forget(self, uid: int) -> None:
         """A local client is gone."""

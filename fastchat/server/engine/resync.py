@@ -98,17 +98,19 @@ class Resync:
         if not resync:
             return make(BHello, core.slot, None, (), first_seq, {}, ())
         seen, order = self._received()
-        replica = core.placement.as_before(core.state.snapshot())
+        placement = core.placement
+        replica = placement.as_before(core.state.snapshot())
         return make(
             BHello,
             core.slot,
             replica,
-            # the users we hold, those on their way here and (negated) those we handed over
-            # lately (engine/placement.py)
-            (*core.state.local, *core.placement.holding()),
+            # the users we hold and those on their way here (engine/placement.py)
+            (*core.state.local, *placement.holding()),
             first_seq,
             seen,
             tuple(order),
+            placement.handed(),
+            placement.awaited(),
         )
 
     def _received(self) -> tuple[dict[int, int], list[tuple[int, int]]]:

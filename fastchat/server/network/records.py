@@ -539,7 +539,12 @@ class BHello(NamedTuple):
     them, see hub.py), the sequence number of the first request it will resend (every
     request not every worker has received yet follows the hello again), ``seen`` (origin slot
     -> how many of that origin's requests it has received the effects of) and ``order``, the
-    old hub's decision order it knows beyond what every worker had."""
+    old hub's decision order it knows beyond what every worker had.
+
+    And the hand-offs in flight (engine/placement.py, point 6): ``handed``, the clients this
+    worker handed to another lately, as (uid, the worker it sent the socket to); ``awaited``,
+    the clients on their way here (also in ``local_uids``), as (uid, the worker they come
+    from). The new hub decides such a move again, if its R_MOVE is resent, as the fact it is."""
 
     kind: int
     slot: int
@@ -548,6 +553,8 @@ class BHello(NamedTuple):
     first_seq: int
     seen: dict[int, int]
     order: tuple[tuple[int, int], ...]
+    handed: tuple[tuple[int, int], ...] = ()
+    awaited: tuple[tuple[int, int], ...] = ()
 
 
 class BSnapshot(NamedTuple):

@@ -264,6 +264,7 @@ class Sequencer:
         "config",
         "epoch",
         "kept",
+        "redo",
         "router",
         "state",
         "workers",
@@ -322,6 +323,10 @@ class Sequencer:
         # when each user last moved (ms), for ``placement_interval``; pruned as it grows
         self._moved_at: dict[int, int] = {}
         self._load: tuple[int, dict[int, int]] = (-(10**15), {})  # see _load_at
+        # A new hub's replay (runtime/hub.py ``_settle``): the moves the old hub decided and
+        # some worker acted on, whose R_MOVE is decided again: uid -> the worker its socket
+        # went (or is to go) to. Not refusable, nor sent elsewhere: they are facts.
+        self.redo: dict[int, int] = {}
 
     def handle(self, origin: int, request: Record, now: int) -> None:
         """Decide one request from worker ``origin`` at ``now`` (Unix time in milliseconds,
@@ -726,11 +731,26 @@ class Sequencer:
         worker that asks, ``to`` is up and not too full, and it has not moved within
         ``placement_interval`` (no ping-pong). Decided here, in the one order, so two
         workers' proposals never cross and the load check sees every earlier move.
-        A refusal is the D_DONE alone (:meth:`handle`)."""
+        A refusal is the D_DONE alone (:meth:`handle`).
+
+        A move a new hub decides again after the old one decided it and a worker acted on it
+        (``redo``) is a fact, decided as the old hub did: to the worker the socket went to,
+        whatever the load or the interval; if that worker is gone, so is the client, and the
+        user quits (once: a ghost held by nobody would keep its nick forever)."""
         m = RMove._make(r)
         user = self.state.users.get(m.uid)
         if user is None or user.worker != origin:
             return
+        if self.redo:
+            dst = self.redo.pop(m.uid, None)
+            if dst is not None:
+                if dst in self.workers():
+                    self._moved_at[user.uid] = now
+                    self._load = (-(10**15), {})  # (counted again at the next move)
+                    self.router.event(make(EMove, m.uid, origin, dst, now))
+                else:
+                    self.router.event(make(EQuit, m.uid, b"Lost while moving between workers", now))
+                return
         # Where the user belongs as of now, which may differ from what the worker's replica
         # said (members that joined or moved since): two members that join at once on two
         # workers must not swap places

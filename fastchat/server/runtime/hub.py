@@ -169,7 +169,13 @@ class Hub:
         self.held: list[tuple[int, list[Record]]] = []
         self.hellos: dict[int, tuple[int, dict[int, int], tuple[tuple[int, int], ...]]] = {}
         self.holds: dict[int, set[int]] = {}  # worker -> the users its hello said it holds
-        self.handed: dict[int, set[int]] = {}  # worker -> the users it handed over lately
+        # worker -> the users it handed over lately: uid -> the worker it sent them to; and
+        # those on their way to it: uid -> the worker they come from (engine/placement.py)
+        self.handed: dict[int, dict[int, int]] = {}
+        self.awaited: dict[int, dict[int, int]] = {}
+        # the workers that resynced while gathering, whose snapshot waits until who holds
+        # whom is settled (see _replay)
+        self.unsnapped: list[int] = []
         # Read barriers in real time (network/fence.py): an R_SYNC waits for a fence round.
         # Rounds are numbered from this hub's start, so a late answer to a previous hub's
         # fence matches none of ours.
@@ -178,7 +184,8 @@ class Hub:
         # Fault injection for the test suite (--test-hooks only): the first hub (not one that
         # took over after a crash) dies at the first E_MOVE it decides, having sent it to
         # every worker (``hub-move``), to the move's old or new worker only (``hub-move-src``,
-        # ``hub-move-dst``) or to none (``hub-move-none``)
+        # ``hub-move-dst``), to every worker but the new one (``hub-move-not-dst``) or to none
+        # (``hub-move-none``)
         self.crash_at = os.environ.get("FASTCHAT_TEST_CRASH_AT", "") if config.test_hooks else ""
         self.crash_move: EMove | None = None
         if self.crash_at.startswith("hub-move"):
@@ -208,6 +215,7 @@ class Hub:
             "hub-move": set(self.links),
             "hub-move-src": {move.src},
             "hub-move-dst": {move.dst},
+            "hub-move-not-dst": set(self.links) - {move.dst},
         }.get(mode, set())
         for slot, records in self.out.items():
             link = self.links.get(slot)
@@ -466,14 +474,7 @@ class Hub:
             link.close()
             return
         h = BHello._make(hello)
-        slot, replica, local_uids, first_seq, seen, order = (
-            h.slot,
-            h.replica,
-            h.local_uids,
-            h.first_seq,
-            h.seen,
-            h.order,
-        )
+        slot, replica, first_seq, seen, order = h.slot, h.replica, h.first_seq, h.seen, h.order
         pending.pop(link.sock, None)
         old = self.links.get(slot)
         if old is not None:
@@ -485,16 +486,20 @@ class Hub:
         self.last_frame[slot] = time.monotonic()
         self._rearm(slot)
         self.processed[slot] = first_seq
+        snapshot_now = True
         if replica is not None:
-            local = {uid for uid in local_uids if uid > 0}
+            local = set(h.local_uids)
             log.warning("hub: worker %d resyncs %d users", slot, len(local))
             self.crash_at = ""  # (a hub after a crash: the test hook fires only once)
             if not self.decided:
                 self.gathering = True  # a new hub, and this worker knew an old one
             self.hellos[slot] = (first_seq, dict(seen), tuple(order))
             self.reported[slot] = dict(seen)
-            if self.gathering:  # (negated: handed to another worker lately, see _settle)
-                self.handed[slot] = {-uid for uid in local_uids if uid < 0}
+            if self.gathering:  # (the moves in flight: see _settle)
+                self.handed[slot] = dict(h.handed)
+                self.awaited[slot] = dict(h.awaited)
+                self.unsnapped.append(slot)
+                snapshot_now = False
             self._merge(slot, replica, local)
         else:
             log.info("hub: worker %d connected", slot)
@@ -503,13 +508,18 @@ class Hub:
             if self.gathering:
                 self.hellos[slot] = (first_seq, dict(self.processed), ())
         self._stable_dirty = True
+        if snapshot_now:
+            self._snapshot_to(slot)
+        self._batches(slot, batches[1:])
+        if self.gathering and len(self.links) >= self.config.workers:
+            self._replay()
+
+    def _snapshot_to(self, slot: int) -> None:
+        """The network as this hub has it, to worker ``slot``."""
         self.out[slot].append(make(BSnapshot, self.state.snapshot(), dict(self.processed)))
         store = self.state.store
         if store is not None:  # the store's last report (not in snapshots), told afresh
             self.out[slot].append(make(EStore, *store[:5], b"", store.time))
-        self._batches(slot, batches[1:])
-        if self.gathering and len(self.links) >= self.config.workers:
-            self._replay()
 
     def _merge(self, slot: int, replica: Record, local: set[int]) -> None:
         """Rebuild the network after a hub restart from a worker's replica, through ordinary
@@ -590,30 +600,41 @@ class Hub:
         moves there). Settled here and not at each hello: a hello that came later may hold
         the user, or its replica may bring back a user an earlier hello would have quit.
 
-        A client its worker handed over just before the old hub died, whose R_MOVE it resent
-        (``moves``), is put back there, here only (the workers' replicas say so already, or
-        will when the move is decided again): the replay decides its move again in the old
-        hub's order, so the lines decided before the move, which it received where it was,
-        do not reach it again where it went."""
-        holds, handed = self.holds, self.handed
-        self.holds, self.handed = {}, {}
+        A move the old hub decided whose R_MOVE its old worker resent (``moves``), and that
+        some worker has acted on (the old worker sent the socket, or the new one waits for
+        it), is a fact: the user is put back on its old worker, here (the workers' replicas
+        follow from the snapshots sent after this), whatever the order of the hellos and
+        whichever replica came first; the replay then decides the move again in the old
+        hub's order, as the old hub did (``Sequencer.redo``: not refusable, to the worker
+        the socket went to), so the lines decided before the move, which the client
+        received where it was, do not reach it again where it went, and those after it do."""
+        holds, handed, awaited = self.holds, self.handed, self.awaited
+        self.holds, self.handed, self.awaited = {}, {}, {}
         claims: dict[int, int] = {}
         for slot, local in holds.items():
             for uid in local:
                 claims.setdefault(uid, slot)
-        undone = {
-            uid: slot for slot, uids in handed.items() for uid in uids if (uid, slot) in moves
-        }
+        redo: dict[int, tuple[int, int]] = {}  # uid -> (old worker, new worker)
+        for slot, comes_from in awaited.items():
+            for uid, src in comes_from.items():
+                if (uid, src) in moves and src != slot:
+                    redo[uid] = (src, slot)
+        for slot, sent_to in handed.items():  # (the old worker's word wins: it sent it)
+            for uid, dst in sent_to.items():
+                if (uid, slot) in moves and dst != slot:
+                    redo[uid] = (slot, dst)
+        self.sequencer.redo = {uid: dst for uid, (_, dst) in redo.items()}
         now = int(time.time() * 1000)
         for uid, user in list(self.state.users.items()):
-            held = holds.get(user.worker)
-            if held is None or uid in held or undone.get(uid) == user.worker:
+            fact = redo.get(uid)
+            if fact is not None:
+                if user.worker != fact[0]:  # (a replica that had the move came first)
+                    self.state.apply(make(EMove, uid, user.worker, fact[0], now))
+                    self.sequencer.epoch += 1
+                    self._reroute()
                 continue
-            back = undone.get(uid)
-            if back is not None and back in self.links:
-                self.state.apply(make(EMove, uid, user.worker, back, now))
-                self.sequencer.epoch += 1
-                self._reroute()
+            held = holds.get(user.worker)
+            if held is None or uid in held:
                 continue
             other = claims.get(uid)
             if other is not None and other in self.links:
@@ -703,6 +724,16 @@ class Hub:
         moves = {(r[1], slot) for slot, batch in self.held for r in batch if r[0] == R_MOVE}
         self.held = []
         self._settle(moves)
+        # Who holds whom is settled: the workers that resynced get the network as it is now
+        # (each had its own replica until here, and the events that merged the others')
+        unsnapped, self.unsnapped = self.unsnapped, []
+        if unsnapped:
+            # (a segment a worker approved before its snapshot, on its own replica, is
+            # decided message by message)
+            self.sequencer.epoch += 1
+        for slot in dict.fromkeys(unsnapped):
+            if slot in self.links:
+                self._snapshot_to(slot)
         first = {slot: h[0] for slot, h in self.hellos.items()}
         seen = {slot: h[1] for slot, h in self.hellos.items()}
         cursor = dict.fromkeys(requests, 0)
@@ -718,6 +749,10 @@ class Hub:
             while i < len(todo) and base + i < upto:
                 seq = base + i
                 skip = {w for w, got in seen.items() if got.get(origin, 0) > seq}
+                if skip and todo[i][0] == R_MOVE and todo[i][1] in sequencer.redo:
+                    # a move decided again as a fact: every replica had it undone by its
+                    # snapshot (see _settle), so every worker is told it again
+                    skip = set()
                 # Route as usual, minus the workers that already have this request's records:
                 # the router drops records for a slot missing from ``out`` (a gone worker).
                 out = self.out
@@ -746,6 +781,7 @@ class Hub:
                     replay(origin, 1 << 62)
         finally:
             del self.to_channel  # the class's again
+            sequencer.redo = {}
         log.warning("hub: %d requests resent by the workers decided again", replayed)
 
     def _worker_gone(self, slot: int, why: str) -> None:

@@ -1021,6 +1021,7 @@ class Worker:
         if self.stopping:
             return
         log.error("worker %d lost the hub (%s); reconnecting", self.slot, why)
+        self.core.placement.hub_lost()  # (a wait for a moving client stops meanwhile)
         old = self.hub
         self.hub = None
         if old is not None:
