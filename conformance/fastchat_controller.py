@@ -6,8 +6,8 @@ irctest (https://github.com/progval/irctest) imports this module by name
 a port it picked, connects its clients, and ``kill``s the server at the end.
 
 What it owns: the command line of the server under test (flags chosen so irctest's usual
-expectations hold: no autojoin, no flood control, 32-character nicks, the server description
-every controller gives), its config file (in a temporary folder of its own, with the operator
+expectations hold: no autojoin, no flood control, 32-character nicks, client lines up to 2 KB
+as Ergo's controller allows, the server description every controller gives), its config file (in a temporary folder of its own, with the operator
 irctest logs in as: ``operuser`` with ``operpassword``, holding every privilege), and waiting
 for the server to be ready. What it must never do: change how the server behaves beyond its public flags and config file, or
 claim a feature fastchat lacks: such tests are skipped with ``NotImplementedByController``
@@ -55,6 +55,8 @@ READY_TIMEOUT = 30.0
 # Limits raised above fastchat's defaults where irctest expects more (ngIRCd's controller
 # sets MaxNickLength = 32 for the same reason); every other limit keeps its default.
 NICKLEN = 32
+# The longest client line without its tags (``--max-line``): Ergo's irctest setting.
+MAX_LINE = 2048
 # The description every irctest controller gives its server (LINKS expects it in RPL_LINKS).
 SERVER_INFO = "test server"
 
@@ -199,6 +201,12 @@ class FastchatController(BaseServerController):
             str(NICKLEN),
             "--password-min-length",
             "1",  # irctest's accounts use passwords as short as "bar"
+            # lines up to 2 KB without their tags, as Ergo's controller configures Ergo
+            # (irctest/controllers/ergo.py, BASE_CONFIG limits.linelen.rest): irctest
+            # registers accounts with passwords too long for a 512-byte REGISTER (sasl.py,
+            # testPlainLarge800); what the server sends stays within 512 bytes
+            "--max-line",
+            str(MAX_LINE),
             "--server-info",
             SERVER_INFO,
             "--config",

@@ -33,6 +33,13 @@ MAX_CLIENT_TAGS = 4096
 MAX_INPUT_LINE = MAX_CLIENT_TAGS + MAX_LINE - 2
 
 
+def max_input_line(max_line: int = MAX_LINE) -> int:
+    """The longest line (without its line end) a client may send where the line without its
+    tags may be ``max_line`` bytes with CR LF (a server's ``max_line`` setting; RFC 1459's 512
+    unless raised)."""
+    return MAX_CLIENT_TAGS + max_line - 2
+
+
 class ProtocolError(ValueError):
     """The peer sent a line that is not an IRC message (a *remote* error)."""
 
@@ -170,11 +177,12 @@ def _unescape_tag_value(value: bytes) -> bytes:
     return bytes(out)  # a lone backslash at the end stands for nothing
 
 
-def input_too_long(line: bytes) -> bool:
+def input_too_long(line: bytes, max_line: int = MAX_LINE) -> bool:
     """Is a received line (without its line end) over the limits? Modern IRC, "Messages":
     512 bytes with CR LF for the line without its tags; IRCv3 message-tags, "Size limit": a
     client's tag section is at most '@', 4,094 bytes of tag data and a space. Both apply: a
     tagged line whose rest is too long is refused like an untagged one (ERR_INPUTTOOLONG).
+    ``max_line``: the limit of the line without its tags, if a server raised it.
 
     >>> input_too_long(b"PRIVMSG #a :" + b"x" * 498), input_too_long(b"PRIVMSG #a :" + b"x" * 499)
     (False, True)
@@ -182,11 +190,11 @@ def input_too_long(line: bytes) -> bool:
     (False, True)
     """
     if line[:1] != b"@":
-        return len(line) > MAX_LINE - 2
+        return len(line) > max_line - 2
     end = line.find(b" ")
     if end < 0:  # all tags and no command: too long if the tags alone are
         return len(line) > MAX_CLIENT_TAGS - 1
-    return end + 1 > MAX_CLIENT_TAGS or len(line) - end - 1 > MAX_LINE - 2
+    return end + 1 > MAX_CLIENT_TAGS or len(line) - end - 1 > max_line - 2
 
 
 def truncate_utf8(data: bytes, size: int) -> bytes:

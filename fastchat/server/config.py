@@ -157,6 +157,16 @@ def _at_least_zero(n: int) -> int:
     return max(0, n)
 
 
+#: The most ``max_line`` may be: a client's line is read whole before it is parsed
+MAX_LINE_LIMIT = 16384
+
+
+def _line_length(n: int) -> int:
+    if not 512 <= n <= MAX_LINE_LIMIT:
+        raise ValueError(f"{n} is not between 512 (RFC 1459) and {MAX_LINE_LIMIT}")
+    return n
+
+
 def _nick_protection(text: str) -> str:
     if text not in ("off", "warn", "rename"):
         raise ValueError("expected off, warn or rename")
@@ -668,6 +678,15 @@ class Config:
         "bytes of input a client sent that flood control has not let through yet; over it, "
         "`ERROR :Excess Flood`",
         reloadable=True,
+        metavar="BYTES",
+    )
+    max_line: int = setting(
+        512,
+        "the longest line a client may send, in bytes with its CR LF and without its IRCv3 "
+        "tags (RFC 1459: 512); a longer one gets `417`. Raise it for long passwords in "
+        "`REGISTER`; what the server sends stays within 512 bytes (a longer message is cut)",
+        reloadable=False,
+        convert=_line_length,
         metavar="BYTES",
     )
     flood_control: bool = setting(

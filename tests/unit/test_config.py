@@ -75,6 +75,7 @@ OLD_DEFAULTS = {
     "max_clients_per_ip": 0,
     "sendq": 1 << 20,
     "recvq": 8192,
+    "max_line": 512,
     "flood_control": True,
     "flood_burst": 10,
     "flood_rate": 5.0,
@@ -280,3 +281,11 @@ def test_web_origins_are_lowercased_without_a_slash_and_checked() -> None:
     assert parse().web_origins == ()
     with pytest.raises(ConfigError, match="'web_origins'"):
         from_mapping({"web_origins": "chat.example.org"})
+
+
+def test_max_line_is_between_rfc_1459_and_the_limit() -> None:
+    assert parse().max_line == 512
+    assert parse("--max-line", "2048").max_line == 2048
+    for bad in ("511", "16385"):
+        with pytest.raises(ConfigError, match="'max_line'"):
+            parse("--max-line", bad)

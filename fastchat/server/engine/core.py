@@ -45,7 +45,7 @@ from typing import Any, Protocol
 
 from fastchat.irc import numerics as N
 from fastchat.irc.linebuffer import LineBuffer
-from fastchat.irc.message import MAX_INPUT_LINE
+from fastchat.irc.message import max_input_line
 from fastchat.server.caps import CAPABILITIES, Registry, labeled_response
 from fastchat.server.commands import Command, accounts, nickserv
 from fastchat.server.commands.context import LinkInfo, MailOutcome
@@ -175,7 +175,9 @@ class WorkerCore:
         self.dirty: list[Client] = []
         # what cuts a read into lines for a client that holds no unfinished line (nearly
         # every read): the client takes it only when a read ends mid-line (data_received)
-        self.spare_lines = LineBuffer(MAX_INPUT_LINE)
+        # the longest line a client may send, its tags included (the max_line setting)
+        self.input_limit = max_input_line(config.max_line)
+        self.spare_lines = LineBuffer(self.input_limit)
         self.closing: list[Client] = []
         self.held_changed: list[Client] = []  # input held or released (see _recvq_full)
         self.outbox: list[Record] = []
@@ -657,14 +659,14 @@ class WorkerCore:
             lines = buf.feed(data)
             if data[-1] != 10 and not buf.idle:
                 client.linebuf = buf
-                self.spare_lines = LineBuffer(MAX_INPUT_LINE)
+                self.spare_lines = LineBuffer(self.input_limit)
         else:
             lines = buf.feed(data)
             if buf.idle:
                 client.linebuf = None
         client.received += len(lines)
         if not lines:
-            if buf.pending > self.config.recvq + MAX_INPUT_LINE:
+            if buf.pending > self.config.recvq + self.input_limit:
                 self.disconnect(client, b"Excess Flood")
             return
         if client.inq or client.waiting or client in self.throttled:

@@ -75,7 +75,7 @@ class Dispatcher:
         ):
             return True
         relay.flush()  # whatever this line does comes after the messages before it
-        if line is OVERLONG or input_too_long(line):
+        if line is OVERLONG or input_too_long(line, core.config.max_line):
             core.reply(client, N.ERR_INPUTTOOLONG, b"Input line was too long")
             return True
         try:

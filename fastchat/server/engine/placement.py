@@ -91,7 +91,6 @@ from typing import TYPE_CHECKING, Any
 
 from fastchat.irc.casemap import fold
 from fastchat.irc.linebuffer import LineBuffer
-from fastchat.irc.message import MAX_INPUT_LINE
 from fastchat.server.connection import NO_INPUT, NO_OUTPUT, Client
 from fastchat.server.network.records import EMove, Record, RMove, RQuit, make
 from fastchat.server.network.sequencer import affine_worker
@@ -465,7 +464,7 @@ class Placement:
     def _adopt(self, session: bytes, transport: Any) -> Client | None:
         """Serve the client of ``session`` here: the output it is owed goes first."""
         core = self.core
-        adopted = adopt_session(session, MAX_INPUT_LINE)
+        adopted = adopt_session(session, core.input_limit)
         if adopted is None or transport is None:
             return None
         client, owed, monitored, moved_at, deadline = adopted

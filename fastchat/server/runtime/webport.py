@@ -378,7 +378,7 @@ class WebPort:
             read: Callable[[], bytes] = functools.partial(self.recv_tls, sock)
         else:
             read = functools.partial(worker.receiver.recv, sock)
-        session = WebSocketSession(upgrade.subprotocol)
+        session = WebSocketSession(upgrade.subprotocol, worker.core.input_limit)
         transport = WebSocketTransport(sock, session, read, self.frames)
         client = worker.core.connect(p.ip, worker.now)
         client.transport = transport
