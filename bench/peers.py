@@ -161,6 +161,7 @@ def launch(name: str, workers: int = 1, fastchat_args: Sequence[str] = ()) -> It
 def _fastchat(workers: int, extra: Sequence[str]) -> Iterator[Server]:
     from fastchat.server.runtime import process  # late: the peers work without a fastchat server
 
+    _compiled()
     try:
         # in a fresh temporary --data-dir of its own (the store, and the history unless
         # ``extra`` says --no-history), removed when it stops
@@ -184,6 +185,20 @@ def _fastchat(workers: int, extra: Sequence[str]) -> Iterator[Server]:
         )
     finally:
         server.stop()
+
+
+def _compiled() -> None:
+    """Compile fastchat's bytecode (``__pycache__``) if it is not yet, as any run but the
+    first finds it: a server that compiles its modules as it starts leaves ~8 MB of freed,
+    still resident memory in its processes, which the first 5,000 idle clients then fill
+    without growing RSS, so the idle scenario's growth per connection read 2.6-2.9 KB at four
+    workers from a fresh clone and 4.1-4.2 KB once compiled (the same RSS at the end: 265-267
+    MB; bench/FINDINGS.md, issue 14 session 4). The compiled start is the one users have."""
+    import compileall
+
+    import fastchat
+
+    compileall.compile_dir(str(Path(fastchat.__file__).parent), quiet=2)
 
 
 def _settled(tree: Callable[[], list[psutil.Process]], timeout: float = 10.0) -> None:
