@@ -52,8 +52,9 @@ def test_by_default_a_line_over_512_bytes_is_refused(default: process.ServerProc
     try:
         c.send("REGISTER * * " + LONG_PASSWORD)
         c.expect(r" 417 short1 :Input line was too long$")
-        c.send("PRIVMSG #lobby :" + "y" * 495)  # 512 with CR LF: the longest that fits
-        c.send("PRIVMSG #lobby :" + "y" * 496)
+        c.send("PRIVMSG #lobby :" + "y" * 494)  # 512 bytes with CR LF: the longest that fits
+        assert not [line for line in c.sync() if " 417 " in line]
+        c.send("PRIVMSG #lobby :" + "y" * 495)  # 513
         c.expect(r" 417 short1 :Input line was too long$")
         c.sync()
     finally:
