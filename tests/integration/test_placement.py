@@ -186,6 +186,22 @@ def test_session_survives_the_move(
     mover.expect(rf" 731 \S+ :?{a1.nick}")  # MONITOR still watches, on the new worker
 
 
+def _cast(
+    server: process.ServerProcess, pool: list[IRCClient]
+) -> tuple[IRCClient, IRCClient, IRCClient, IRCClient]:
+    """The crash tests' cast from ``pool`` (spread by the kernel): two clients on the worker
+    holding the most, a mover on another worker, a watcher on a third."""
+    by_worker: dict[int | None, list[IRCClient]] = {}
+    for c in pool:
+        by_worker.setdefault(worker_of(server, c), []).append(c)
+    home = max(by_worker, key=lambda w: len(by_worker[w]))
+    first, second = by_worker[home][:2]
+    mover = next(c for w, cs in by_worker.items() if w != home for c in cs)
+    old = worker_of(server, mover)
+    watcher = next(c for w, cs in by_worker.items() if w not in (home, old) for c in cs)
+    return first, second, mover, watcher
+
+
 def _reset(client: IRCClient) -> None:
     """Hang up abruptly (RST), as a client that crashes."""
     client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -225,14 +241,7 @@ def test_a_worker_dying_in_the_middle_of_a_hand_off_leaves_no_ghost(
     with process.running(args, workers=4) as server:
         pool = [IRCClient(server.host, server.port, f"cr{i}") for i in range(12)]
         try:
-            by_worker: dict[int | None, list[IRCClient]] = {}
-            for c in pool:
-                by_worker.setdefault(worker_of(server, c), []).append(c)
-            home = max(by_worker, key=lambda w: len(by_worker[w]))
-            a1, a2 = by_worker[home][:2]
-            mover = next(c for w, cs in by_worker.items() if w != home for c in cs)
-            old = worker_of(server, mover)
-            watcher = next(c for w, cs in by_worker.items() if w not in (home, old) for c in cs)
+            a1, a2, mover, watcher = _cast(server, pool)
             for a in (a1, a2):
                 a.send("JOIN #crash")
                 a.sync()
@@ -325,14 +334,7 @@ def test_the_hub_dying_in_the_middle_of_a_hand_off(
     with process.running(args, workers=4) as server:
         pool = [IRCClient(server.host, server.port, f"hc{i}") for i in range(12)]
         try:
-            by_worker: dict[int | None, list[IRCClient]] = {}
-            for c in pool:
-                by_worker.setdefault(worker_of(server, c), []).append(c)
-            home = max(by_worker, key=lambda w: len(by_worker[w]))
-            talker, listener = by_worker[home][:2]
-            mover = next(c for w, cs in by_worker.items() if w != home for c in cs)
-            old = worker_of(server, mover)
-            watcher = next(c for w, cs in by_worker.items() if w not in (home, old) for c in cs)
+            talker, listener, mover, watcher = _cast(server, pool)
             for a in (talker, listener):
                 a.send("JOIN #hubcrash")
                 a.sync()
