@@ -235,7 +235,9 @@ def test_a_worker_dying_in_the_middle_of_a_hand_off_leaves_no_ghost(
 ) -> None:
     """The old worker dies after the sequencer decided the move and before it sent the
     session (``handoff``), or the new one as the session arrives (``arrival``): the mover's
-    connection ends, and its nick is free again; everyone sees it quit once."""
+    connection ends, and its nick is free again; everyone sees it quit once. With the old
+    worker dead, the new one stops waiting for the session when the hub says so (B_DOWN),
+    well within the waits here: its own deadline (HANDOFF_TIMEOUT) is far longer."""
     monkeypatch.setenv("FASTCHAT_TEST_CRASH_AT", crash_at)
     args = ["--placement", "affine", "--no-flood-control", "--test-hooks"]
     with process.running(args, workers=4) as server:
@@ -253,6 +255,42 @@ def test_a_worker_dying_in_the_middle_of_a_hand_off_leaves_no_ghost(
             server.wait_log("dying")
             if crash_at == "handoff":
                 server.wait_log("did not arrive from its old worker; quitting it")
+        finally:
+            for c in pool:
+                c.close()
+
+
+def test_a_client_whose_old_worker_is_far_behind_still_moves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The old worker is stuck for longer than HANDOFF_SLOW between the E_MOVE and sending
+    the session (as an overloaded worker on a small machine can be). The new worker waits
+    for it, stalled, however long: the mover is not quit and its connection not closed (a
+    deadline here once closed healthy connections under load); it arrives, joined, and gets
+    what was said in the room meanwhile, once."""
+    monkeypatch.setenv("FASTCHAT_TEST_CRASH_AT", "handoff-slow")
+    args = ["--placement", "affine", "--no-flood-control", "--test-hooks"]
+    with process.running(args, workers=4) as server:
+        pool = [IRCClient(server.host, server.port, f"sl{i}") for i in range(12)]
+        try:
+            a1, a2, mover, watcher = _cast(server, pool)
+            home = worker_of(server, a1)
+            for a in (a1, a2, watcher):
+                a.send("JOIN #slow")
+                a.sync()
+            mover.send("JOIN #slow")
+            server.wait_log("stuck before a hand-off")
+            a1.send("PRIVMSG #slow :while it moves")
+            server.wait_log("still on its way from worker")
+            assert wait_on(server, mover, home), "the mover never reached the room's worker"
+            mover.send("PRIVMSG #slow :arrived")
+            for c in (a1, a2, watcher):
+                c.expect(r"PRIVMSG #slow :arrived$")
+            mover.sync()
+            watcher.sync()
+            assert not [line for line in watcher.log if " QUIT " in line], watcher.log
+            assert sum(line.endswith("PRIVMSG #slow :while it moves") for line in mover.log) == 1
+            assert "did not arrive from its old worker" not in server.log_text()
         finally:
             for c in pool:
                 c.close()

@@ -10,6 +10,7 @@ from fastchat.irc.linebuffer import LineBuffer
 from fastchat.server.connection import Client, _Rare
 from fastchat.server.engine.core import WorkerCore
 from fastchat.server.engine.placement import (
+    HANDOFF_GRACE,
     HANDOFF_TIMEOUT,
     REBUILT_FIELDS,
     SESSION_FIELDS,
@@ -24,6 +25,7 @@ from fastchat.server.network.records import (
     R_MOVE,
     R_PROTECT,
     R_QUIT,
+    BDown,
     EJoin,
     EMove,
     Record,
@@ -248,6 +250,72 @@ def _moving_to_worker_1(net: FakeNet) -> tuple[FakeClient, bytes]:
 
 def _quits(core: WorkerCore) -> list[Record]:
     return [r for r in core.outbox if r[0] == R_QUIT]
+
+
+def test_a_slow_old_worker_is_waited_for() -> None:
+    """Worker 0 is far behind the bus (loaded): the session comes long after the E_MOVE.
+    Worker 1 waits, stalled, and neither quits the user nor drops the session when it comes
+    (a 2 s deadline here once closed healthy connections under load)."""
+    net = FakeNet(workers=2, autojoin=(), placement="affine")
+    c, session = _moving_to_worker_1(net)
+    dst = net.cores[1]
+    for _ in range(10):  # ten of its ticks, a second apart
+        net.now += 1.0
+        assert dst.placement.expire(net.now) == []
+    assert not _quits(dst) and dst.placement.arriving is not None
+    assert dst.placement.arrived(session, object())
+    assert c.client.uid in dst.clients and dst.placement.stalled is None
+
+
+def test_the_wait_ends_soon_after_the_old_worker_is_down() -> None:
+    """B_DOWN of the worker the session comes from, seen among the records stalled behind
+    the E_MOVE (as it comes, not once applied, which would be never): the wait ends after
+    HANDOFF_GRACE (what the old worker sent before dying is read meanwhile), the user quits
+    once. B_DOWN of another worker changes nothing."""
+    net = FakeNet(workers=2, autojoin=(), placement="affine")
+    c, _ = _moving_to_worker_1(net)
+    dst = net.cores[1]
+    dst.apply_batch([make(BDown, 7)], net.now)
+    net.now += 1.0
+    assert dst.placement.expire(net.now) == [] and not _quits(dst)
+    dst.apply_batch([make(BDown, 0)], net.now)
+    net.now += HANDOFF_GRACE / 2
+    dst.placement.expire(net.now)
+    assert not _quits(dst), "gave up before what the old worker sent could be read"
+    net.now += HANDOFF_GRACE
+    dst.placement.expire(net.now)
+    assert [r[1] for r in _quits(dst)] == [c.client.uid]
+    assert dst.placement.arriving is None and dst.placement.stalled is None
+
+
+def test_an_early_session_waits_for_its_move_however_late() -> None:
+    """A session that came before this worker applied its E_MOVE, the hub up: the E_MOVE
+    follows, however far behind the bus this worker is. The session waits for it (not
+    closed after a deadline a loaded worker can reach), and its client is served here."""
+    net = FakeNet(workers=2, autojoin=(), placement="affine")
+    src, dst = net.cores
+    net.sequencer.workers = lambda: (0, 1)
+    for nick in ("a1", "a2"):
+        net.user(nick, 1).send("JOIN #room")
+    c = net.user("moe", 0)
+    c.send("JOIN #room")
+    uid = c.client.uid
+    src.placement.propose(lambda client: True)
+    for request in src.outbox:
+        net.sequencer.handle(0, request, int(net.now * 1000))
+    src.outbox = []
+    to_src, net.queues[0] = net.queues[0], []
+    to_dst, net.queues[1] = net.queues[1], []
+    src.apply_batch(to_src, net.now)
+    (moved,) = src.placement.take_outgoing()
+    assert dst.placement.arrived(moved[1], object())
+    assert uid in dst.placement.early
+    for _ in range(10):
+        net.now += 1.0
+        assert dst.placement.expire(net.now) == []
+    dst.apply_batch(to_dst, net.now)  # worker 1 catches up with the bus: the E_MOVE
+    assert uid in dst.clients and uid not in dst.placement.early
+    assert dst.placement.stalled is None and not _quits(dst)
 
 
 def test_the_wait_for_a_moving_client_stops_while_the_hub_is_away() -> None:

@@ -62,8 +62,8 @@ from fastchat.server.engine.replica import Replica
 from fastchat.server.engine.resync import Resync
 from fastchat.server.engine.segments import Segments
 from fastchat.server.network.records import (
+    B_DOWN,
     B_FENCE,
-    B_SNAPSHOT,
     D_CHANSEG,
     D_DONE,
     D_KILL,
@@ -242,6 +242,7 @@ class WorkerCore:
             D_SERVICE: self._d_service,
             D_CHANSEG: self.segments.d_chanseg,
             E_MOVE: self.placement.e_move,
+            B_DOWN: self.placement.b_down,
         }
         if self.placement.enabled:
             self._events[E_JOIN] = self._e_join_placed
@@ -842,11 +843,7 @@ class WorkerCore:
         self._now = now
         placement = self.placement
         if placement.stalled is not None:  # a client is on its way here: the rest waits
-            stalled = placement.stalled
-            start = len(stalled)
-            stalled.extend(records)
-            if placement.away and any(r[0] == B_SNAPSHOT for r in stalled[start:]):
-                placement.hub_back()  # (a new hub is up: the wait starts again)
+            placement.behind(records)
             return
         table = self._events
         remaining = iter(records)
@@ -854,7 +851,8 @@ class WorkerCore:
             for record in remaining:
                 table[record[0]](record)
         except Stall:  # (an E_MOVE to this worker; a try costs nothing until it raises)
-            placement.stalled = list(remaining)
+            placement.stalled = []
+            placement.behind(remaining)
 
     def _e_join_placed(self, rec: Record) -> None:
         """E_JOIN with channel-affine placement: a local joiner may want another worker."""

@@ -52,8 +52,17 @@ The design, step by step:
    applying records (everything after it may concern the client) until the session arrives,
    puts the owed output first in the client's queue, then applies what waited: nothing is
    lost or sent twice, and the order is the sequencer's.
-5. *Faults.* ``src`` dies before sending: ``dst`` gives up after ``HANDOFF_TIMEOUT`` and quits
-   the user (it is ``dst``'s user now, so the hub's cleanup of ``src`` would not). ``dst``
+5. *Faults, and slowness.* While the hub is up, the wait for a session has no deadline that
+   load can reach: ``src`` sends it when it applies the ``E_MOVE``, however far behind the
+   bus it is (a loaded worker on a small machine can be seconds behind), and ``dst`` applies
+   the ``E_MOVE`` of a session that came early, however far behind it is. Giving up on a
+   slow worker's client would close a healthy connection. What ends a wait early is
+   ``src``'s death: the hub tells every worker (``B_DOWN``, sequenced after the ``E_MOVE``;
+   ``dst`` sees it among the records waiting behind its ``E_MOVE``), and ``dst`` gives up
+   after ``HANDOFF_GRACE`` (what ``src`` sent before dying is still read) and quits the user
+   (it is ``dst``'s user now, so the hub's cleanup of ``src`` would not). A wait longer than
+   ``HANDOFF_SLOW`` is logged; ``HANDOFF_TIMEOUT`` is a safety net for a worker that hangs
+   without dying. ``dst``
    dies: its users, the mover included, quit through the hub's usual cleanup; ``src``'s send
    fails and it closes the socket. The client hangs up during the move: ``src`` reads the end
    of the stream under the barrier and quits the user as usual (``R_QUIT`` after ``R_MOVE``),
@@ -86,13 +95,21 @@ The design, step by step:
 from __future__ import annotations
 
 import marshal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from fastchat.irc.casemap import fold
 from fastchat.irc.linebuffer import LineBuffer
 from fastchat.server.connection import NO_INPUT, NO_OUTPUT, Client
-from fastchat.server.network.records import EMove, Record, RMove, RQuit, make
+from fastchat.server.network.records import (
+    B_DOWN,
+    B_SNAPSHOT,
+    EMove,
+    Record,
+    RMove,
+    RQuit,
+    make,
+)
 from fastchat.server.network.sequencer import affine_worker
 from fastchat.server.network.state import Channel, SnapshotUser, User, add_local
 from fastchat.server.registration import Phase
@@ -100,8 +117,15 @@ from fastchat.server.registration import Phase
 if TYPE_CHECKING:
     from fastchat.server.engine.core import WorkerCore
 
-#: Seconds the new worker waits for a client's session before it gives up (and quits it).
-HANDOFF_TIMEOUT = 2.0
+#: Seconds the new worker waits for a client's session (or for the E_MOVE of a session
+#: that came early) before it gives up: a safety net for a worker that hangs without dying
+#: (a dead one is told by B_DOWN). A live worker, however loaded, sends the session.
+HANDOFF_TIMEOUT = 30.0
+#: Seconds a wait goes on after B_DOWN of the worker the session comes from (what it sent
+#: before dying is in this worker's hand-off backlog: read within a loop turn or two).
+HANDOFF_GRACE = 0.5
+#: A wait longer than this is logged, once (a worker this far behind the bus is overloaded).
+HANDOFF_SLOW = 2.0
 #: Seconds after a hand-off during which a new hub is told the client is still here (its
 #: R_MOVE is resent to a new hub until every worker has received the move: well within this).
 LEFT_FOR = 10.0
@@ -269,6 +293,7 @@ class Placement:
         "moved_at",
         "moving",
         "outgoing",
+        "slow_at",
         "stalled",
         "wanted",
     )
@@ -289,6 +314,7 @@ class Placement:
         # records received since its E_MOVE (None: not stalled)
         self.arriving: tuple[int, float] | None = None
         self.came_from: int | None = None  # (the worker it comes from)
+        self.slow_at = 0.0  # (when the wait is logged as slow)
         self.stalled: list[Record] | None = None
         # sessions that came before their E_MOVE: uid -> (session, transport)
         self.early: dict[int, tuple[bytes, Any, float]] = {}
@@ -373,6 +399,7 @@ class Placement:
                 return
             self.arriving = (e.uid, core.now + HANDOFF_TIMEOUT)
             self.came_from = e.src
+            self.slow_at = core.now + HANDOFF_SLOW
             raise Stall
 
     def _leave(self, uid: int, dst: int) -> None:
@@ -505,16 +532,28 @@ class Placement:
             core.resume(client)
 
     def expire(self, now: float) -> list[Any]:
-        """Give up on a session that did not come in time: quit its user (it is this
-        worker's now, so nobody else would), and apply what waited. Returns the sockets of
-        sessions that came early and whose E_MOVE never followed, for the shell to close.
-        Nothing runs out while the hub is away (:meth:`hub_lost`)."""
+        """Give up on a session that did not come in time (its old worker died: B_DOWN; or
+        the safety net): quit its user (it is this worker's now, so nobody else would), and
+        apply what waited. Returns the sockets of sessions that came early and whose E_MOVE
+        never followed, for the shell to close. Nothing runs out while the hub is away
+        (:meth:`hub_lost`)."""
         if self.away:
             return []
         arriving = self.arriving
+        log = self.core.log
+        if arriving is not None and now >= self.slow_at:
+            self.slow_at = float("inf")
+            log.warning(
+                "worker %d: client %#x still on its way from worker %s after %.0f s "
+                "(that worker is behind the bus); waiting",
+                self.core.slot,
+                arriving[0],
+                self.came_from,
+                HANDOFF_SLOW,
+            )
         if arriving is not None and now >= arriving[1]:
             uid = arriving[0]
-            self.core.log.error(
+            log.error(
                 "worker %d: client %#x did not arrive from its old worker; quitting it",
                 self.core.slot,
                 uid,
@@ -522,7 +561,41 @@ class Placement:
             self.core.submit(make(RQuit, uid, b"Lost while moving between workers"), False)
             self._resume()
         stale = [uid for uid, early in self.early.items() if now >= early[2]]
+        for uid in stale:
+            log.error(
+                "worker %d: client %#x came, its move never did; closing it", self.core.slot, uid
+            )
         return [self.early.pop(uid)[1] for uid in stale]
+
+    def behind(self, records: Iterable[Record]) -> None:
+        """Records that come while a client is on its way here wait behind its E_MOVE, in
+        order (:attr:`stalled`). Two of them matter at once, as they come: the B_DOWN of
+        the worker the session comes from (:meth:`worker_down`), and a new hub's snapshot
+        (:meth:`hub_back`)."""
+        stalled = self.stalled
+        assert stalled is not None
+        start = len(stalled)
+        stalled.extend(records)
+        for i in range(start, len(stalled)):
+            kind = stalled[i][0]
+            if kind == B_DOWN:
+                self.worker_down(stalled[i][1])
+            elif kind == B_SNAPSHOT and self.away:
+                self.hub_back()
+
+    def worker_down(self, slot: int) -> None:
+        """B_DOWN: worker ``slot`` is gone. If this worker waits for a session from it, what
+        it sent before dying is read within ``HANDOFF_GRACE``; then the wait ends
+        (:meth:`expire`)."""
+        arriving = self.arriving
+        if arriving is not None and self.came_from == slot:
+            self.arriving = (arriving[0], min(arriving[1], self.core.now + HANDOFF_GRACE))
+
+    def b_down(self, rec: Record) -> None:
+        """B_DOWN applied in order. A wait for a session stalls the records behind its
+        E_MOVE, a B_DOWN among them included: :meth:`behind` finds it there, as it comes.
+        Applied, it finds no wait of its own."""
+        self.worker_down(rec[1])
 
     def hub_lost(self) -> None:
         """The hub link is lost. A session this worker waits for may come only once a new
@@ -538,6 +611,7 @@ class Placement:
             return
         self.away = False
         until = self.core.now + HANDOFF_TIMEOUT
+        self.slow_at = self.core.now + HANDOFF_SLOW
         if self.arriving is not None:
             self.arriving = (self.arriving[0], until)
         for uid, (session, transport, _) in list(self.early.items()):

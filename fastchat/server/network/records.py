@@ -1151,8 +1151,20 @@ class EMove(NamedTuple):
     time: int
 
 
-SCHEMAS.update({R_MOVE: RMove, E_MOVE: EMove})
-_CODES.update({RMove: R_MOVE, EMove: E_MOVE})
+B_DOWN = 133
+
+
+class BDown(NamedTuple):
+    """hub -> every worker: worker ``slot`` is gone (its link broke, or a new hub's sweep
+    found it never came back); its users' E_QUITs follow. A worker waiting for a client's
+    session from it stops waiting once what it sent before dying has been read."""
+
+    kind: int
+    slot: int
+
+
+SCHEMAS.update({R_MOVE: RMove, E_MOVE: EMove, B_DOWN: BDown})
+_CODES.update({RMove: R_MOVE, EMove: E_MOVE, BDown: B_DOWN})
 STATE_EVENTS = STATE_EVENTS | {E_MOVE}
 
 

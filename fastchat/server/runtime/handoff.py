@@ -23,6 +23,7 @@ import os
 import selectors
 import socket
 import struct
+import time
 from collections.abc import Callable
 
 log = logging.getLogger("fastchat.handoff")
@@ -30,6 +31,10 @@ log = logging.getLogger("fastchat.handoff")
 #: A session is the client's state and its output owed: at most --sendq and --recvq plus a
 #: little. Reading stops (and the connection is dropped) past this.
 MAX_SESSION = 64 << 20
+#: A new worker's hand-off backlog is full (it is busy: many clients move to it at once):
+#: the old one tries again each loop turn, for this many seconds, before it gives up on the
+#: client (the new worker's own wait for it is longer: placement.HANDOFF_TIMEOUT).
+RETRY_FOR = 20.0
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
@@ -83,13 +88,15 @@ class Handoff:
         self._register = register
         self._unregister = unregister
         self._deliver = deliver
+        # sessions whose new worker's backlog was full: (slot, session, client, give up at)
+        self.retrying: list[tuple[int, bytes, socket.socket | None, float]] = []
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         address = address_of(hub_address, slot)
         if not address.startswith("\0"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(address)
         self.listener.bind(address)
-        self.listener.listen(64)
+        self.listener.listen(socket.SOMAXCONN)
         self.listener.setblocking(False)
         register(self.listener, EVENT_READ, self._accept)
 
@@ -99,16 +106,30 @@ class Handoff:
         self.listener.close()
 
     # -- sending -------------------------------------------------------------------------------
-    def send(self, slot: int, session: bytes, client: socket.socket | None) -> bool:
+    def send(
+        self, slot: int, session: bytes, client: socket.socket | None, until: float = 0.0
+    ) -> bool:
         """Send ``session`` with ``client``'s descriptor to worker ``slot``. This takes
         ``client``: its descriptor here is closed once it is in flight (the kernel holds a
         reference of its own then), or at once if the session cannot go. False if worker
-        ``slot`` cannot be reached (its listener is gone)."""
+        ``slot`` cannot be reached (its listener is gone). Its backlog full (EAGAIN), the
+        session waits for :meth:`retry`, until ``until`` (0: ``RETRY_FOR`` from now)."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.setblocking(False)
         try:
             sock.connect(address_of(self.hub_address, slot))
-        except OSError as exc:  # (a full backlog is EAGAIN: as good as gone, rare)
+        except BlockingIOError:
+            sock.close()
+            now = time.monotonic()
+            until = until or now + RETRY_FOR
+            if now < until:
+                self.retrying.append((slot, session, client, until))
+                return True
+            log.error("hand-off to worker %d failed: its backlog stayed full", slot)
+            if client is not None:
+                client.close()
+            return False
+        except OSError as exc:
             log.error("hand-off to worker %d failed: %s", slot, exc)
             sock.close()
             if client is not None:
@@ -120,6 +141,12 @@ class Handoff:
         if out.data:
             self._register(sock, EVENT_WRITE, lambda mask: self._writable(out))
         return True
+
+    def retry(self) -> None:
+        """The worker's turn: send again what a full backlog turned away (in order)."""
+        retrying, self.retrying = self.retrying, []
+        for slot, session, client, until in retrying:
+            self.send(slot, session, client, until)
 
     def _write(self, out: _Outgoing) -> bool:
         """Send what the socket takes; close it once all is sent. False on an error."""

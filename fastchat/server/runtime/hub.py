@@ -41,6 +41,7 @@ from fastchat.server.network.records import (
     E_MOVE,
     R_MOVE,
     R_SYNC,
+    BDown,
     BFence,
     BHello,
     BSeen,
@@ -642,8 +643,16 @@ class Hub:
             else:
                 self.event(make(EQuit, uid, b"Connection reset by peer", now))
 
+    def _down(self, slot: int) -> None:
+        """Tell every worker that worker ``slot`` is gone (B_DOWN): one waiting for a
+        client's session from it stops waiting (engine/placement.py, point 5)."""
+        for other in self.links:
+            self.to_worker(other, make(BDown, slot))
+
     def _sweep(self) -> None:
         """Users merged from a replica whose worker never came back (it died with the hub)."""
+        for slot in sorted({user.worker for user in self.state.users.values()} - set(self.links)):
+            self._down(slot)
         for uid, user in list(self.state.users.items()):
             if user.worker not in self.links:
                 self.event(make(EQuit, uid, b"Connection reset by peer", int(time.time() * 1000)))
@@ -802,6 +811,7 @@ class Hub:
             link.close()
         lost = self.state.users_on_worker(slot)
         log.log(self._link_fault_level(), "hub: worker %d %s; %d users quit", slot, why, len(lost))
+        self._down(slot)
         for uid in lost:
             self.event(make(EQuit, uid, b"Connection reset by peer", int(time.time() * 1000)))
 

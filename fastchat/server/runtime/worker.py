@@ -34,6 +34,7 @@ from fastchat.server.config import Config, ConfigError, reloaded
 from fastchat.server.configfile import Source
 from fastchat.server.connection import NO_OUTPUT, Client
 from fastchat.server.engine.core import WorkerCore
+from fastchat.server.engine.placement import HANDOFF_SLOW
 from fastchat.server.network.records import B_SNAPSHOT, Record
 from fastchat.server.render import lines
 from fastchat.server.runtime import mailer, tls
@@ -164,7 +165,8 @@ class Worker:
         # Channel-affine placement (engine/placement.py): sockets handed between workers
         self.handoff: Handoff | None = None
         # Fault injection for the test suite (--test-hooks only): die at the first hand-off
-        # (``handoff``: before sending the session; ``arrival``: on receiving one)
+        # (``handoff``: before sending the session; ``arrival``: on receiving one), or be
+        # stuck for a while before sending it (``handoff-slow``)
         self.crash_at = os.environ.get("FASTCHAT_TEST_CRASH_AT", "") if config.test_hooks else ""
 
     # -- setup ---------------------------------------------------------------------------------
@@ -330,6 +332,8 @@ class Worker:
         trimmer = Trimmer(self.now)  # the heap's freed pages back, once quiet (memory.py)
         while not self.stopping:
             timeout = 0.02 if core.throttled else max(0.0, next_tick - self.now)
+            if self.handoff is not None and self.handoff.retrying:
+                timeout = min(timeout, 0.02)  # (a hand-off a full backlog turned away)
             if core.resync.seen_changed:
                 timeout = min(timeout, max(0.0, self.report_at - self.now))
             timeout = self.storage.flush_in(timeout)  # history waiting to be handed over
@@ -397,6 +401,8 @@ class Worker:
             placement.propose(_movable)
         if placement.outgoing:
             self._hand_off()
+        if self.handoff is not None and self.handoff.retrying:
+            self.handoff.retry()
         if placement.adopted:
             self._adopt()
         hub = self.hub
@@ -459,6 +465,10 @@ class Worker:
         if self.crash_at == "handoff":
             log.error("worker %d: dying before a hand-off (FASTCHAT_TEST_CRASH_AT)", self.slot)
             os._exit(70)
+        if self.crash_at == "handoff-slow":  # an old worker far behind: stuck, then it sends
+            self.crash_at = ""
+            log.error("worker %d: stuck before a hand-off (FASTCHAT_TEST_CRASH_AT)", self.slot)
+            time.sleep(HANDOFF_SLOW + 1.5)
         for dst, session, client in self.core.placement.take_outgoing():
             sock = None
             if client is not None:
