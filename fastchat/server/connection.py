@@ -30,6 +30,7 @@ class ClientRare:
         "oper_failures",
         "oper_retry_at",
         "password",
+        "refused_nick",
         "sasl",
         "sasl_mechanism",
         "secure",
@@ -45,6 +46,7 @@ class ClientRare:
         self.sasl: bytes | None = None
         self.sasl_mechanism = b""
         self.secure = False
+        self.refused_nick = b""
 
 
 class _Rare(Generic[_T]):
@@ -182,6 +184,10 @@ class Client:
     sasl: _Rare[bytes | None] = _Rare(None)
     sasl_mechanism = _Rare(b"")
     secure = _Rare(False)
+    # The nick a registering client asked for and was refused (433: someone holds it): what
+    # REGISTER * names before connecting, so the holder's nick is not registered from under
+    # it (ACCOUNT_EXISTS: draft/account-registration's "no land grabs")
+    refused_nick = _Rare(b"")
 
     def __init__(self, uid: int, ip: bytes, now: float) -> None:
         self._rare: ClientRare | None = None

@@ -159,7 +159,12 @@ def test_register_before_connecting(workers: int) -> None:
     holder = net.negotiated(net.last, "root")
     c = net.connect(0)
     c.send("CAP LS 302", "CAP REQ :draft/account-registration", "NICK root")
-    assert "draft/account-registration=custom-account-name,before-connect" in c.lines()[0]
+    first = c.lines()
+    assert "draft/account-registration=custom-account-name,before-connect" in first[0]
+    assert first[-1].startswith(f"{SRV} 433 * root ")
+    # REGISTER * names the nick asked for, though refused (irctest RegisterNoLandGrabs)
+    c.send("REGISTER * * longenough")
+    assert c.lines() == [f"{SRV} FAIL REGISTER ACCOUNT_EXISTS root :Account already exists"]
     c.send("REGISTER root * longenough", "NICK early", "REGISTER * * longenough")
     assert c.lines() == [
         f"{SRV} FAIL REGISTER ACCOUNT_EXISTS root :Account already exists",

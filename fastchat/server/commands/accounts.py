@@ -178,7 +178,7 @@ def register(ctx: Context, client: Client, msg: Message) -> None:
         return
     name, email, password = msg.params[0], msg.params[1], msg.params[2]
     if name == b"*":
-        name = client.nick
+        name = client.nick or client.refused_nick  # (one someone holds: ACCOUNT_EXISTS)
         if not name:
             _fail(ctx, client, b"NEED_NICK", b"*", why=b"Send NICK first, or name the account")
             return

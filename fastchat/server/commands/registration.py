@@ -117,6 +117,7 @@ def nick(ctx: Context, client: Client, msg: Message) -> None:
         if not feed(client, Input.NICK):
             return
         if holder is not None:
+            client.refused_nick = new  # (REGISTER * names it: commands/accounts.py)
             raise N.IRCError(N.ERR_NICKNAMEINUSE, new, b"Nickname is already in use")
         client.nick = new
         try_register(ctx, client)

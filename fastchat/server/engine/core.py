@@ -895,6 +895,7 @@ class WorkerCore:
         client = self.clients.get(d.uid)
         if client is not None:
             if client.user is None and d.numeric == N.ERR_NICKNAMEINUSE:
+                client.refused_nick = client.nick  # (REGISTER * names it: accounts.py)
                 client.nick = b""  # the nick it asked for is not its: address it as "*"
             self.reply(client, d.numeric, *d.params)
 

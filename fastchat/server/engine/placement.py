@@ -177,6 +177,7 @@ REBUILT_FIELDS = {
     "slots": "None: a client moves only with no output slot open",
     "sasl": "None: a client moves only with no SASL exchange under way",
     "closed": "False: a closed client does not move",
+    "refused_nick": "only for REGISTER * before connecting: a registered client has a nick",
     "quitting": "empty: a quitting client does not move",
 }
 
