@@ -26,6 +26,8 @@ CEILING_ARGS_WORKER ?=
 LOBBY_ARGS          ?= --clients 20000 --workers 4
 BENCH_STAMP   := $(VENV)/.bench-stamp
 comma         := ,
+# (a comma inside $(or ...) would split its arguments: bench-peers' default, named)
+ALL_PEERS     := ngircd$(comma)inspircd
 SUDO          := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # make conformance: the irctest suite (read-only; a clone of progval/irctest) against fastchat
@@ -169,7 +171,7 @@ bench-lobby: install ## 20,000 clients autojoin #lobby at 4 workers: time, bytes
 	$(BIN)/python -m bench.lobbyjoin $(LOBBY_ARGS)
 
 bench-peers:     ## apt-get install the PEERS (default ngircd,inspircd) that are missing; their services stay off
-	@for p in $(subst $(comma), ,$(or $(PEERS),ngircd,inspircd)); do \
+	@for p in $(subst $(comma), ,$(or $(PEERS),$(ALL_PEERS))); do \
 	  if command -v $$p >/dev/null || [ -x /usr/sbin/$$p ]; then echo "$$p: installed"; else \
 	    $(SUDO) apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$p && \
