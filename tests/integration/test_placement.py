@@ -296,6 +296,45 @@ def test_a_client_whose_old_worker_is_far_behind_still_moves(
                 c.close()
 
 
+def test_a_client_may_move_to_a_worker_that_does_not_know_it_yet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The room's worker is far behind the bus (the test hook holds what the hub sends it
+    from the mover's E_INTRO on, for 1.5 s): the mover registers on another worker, joins
+    and is handed over before the room's worker has even heard of it. Its session waits
+    there for the E_INTRO and the E_MOVE, and it is served (it was closed as a stranger's:
+    ready clients lost in the bench's rooms setup at four workers)."""
+    monkeypatch.setenv("FASTCHAT_TEST_CRASH_AT", "intro-lag")
+    args = ["--placement", "affine", "--no-flood-control", "--test-hooks"]
+    with process.running(args, workers=4) as server:
+        clients = [IRCClient(server.host, server.port, f"lp{i}") for i in range(8)]
+        try:
+            by_worker: dict[int | None, list[IRCClient]] = {}
+            for c in clients:
+                by_worker.setdefault(worker_of(server, c), []).append(c)
+            home = max(by_worker, key=lambda w: len(by_worker[w]))
+            a1, a2 = by_worker[home][:2]
+            for a in (a1, a2):
+                a.send("JOIN #lag")
+                a.sync()
+            for attempt in range(40):  # (the kernel places it: until it is elsewhere)
+                mover = IRCClient(server.host, server.port, f"lagm{attempt}")
+                clients.append(mover)
+                if worker_of(server, mover) != home:
+                    break
+            mover.send("JOIN #lag")
+            server.wait_log("behind the bus")
+            assert wait_on(server, mover, home), "the mover never reached the room's worker"
+            a1.send("PRIVMSG #lag :hello")
+            mover.expect(r"PRIVMSG #lag :hello$")
+            mover.send("PRIVMSG #lag :here")
+            a2.expect(r"PRIVMSG #lag :here$")
+            assert "its move did not" not in server.log_text()
+        finally:
+            for c in clients:
+                c.close()
+
+
 @pytest.mark.parametrize("victim", ["old", "new"])
 def test_killing_a_worker_during_a_move_leaves_no_ghost(
     srv: process.ServerProcess, connect: Callable[..., IRCClient], victim: str

@@ -28,6 +28,7 @@ from fastchat.server.network.records import (
     BDown,
     EJoin,
     EMove,
+    EQuit,
     Record,
     RMove,
     RPart,
@@ -273,7 +274,7 @@ def test_the_wait_ends_soon_after_the_old_worker_is_down() -> None:
     HANDOFF_GRACE (what the old worker sent before dying is read meanwhile), the user quits
     once. B_DOWN of another worker changes nothing."""
     net = FakeNet(workers=2, autojoin=(), placement="affine")
-    c, _ = _moving_to_worker_1(net)
+    c, session = _moving_to_worker_1(net)
     dst = net.cores[1]
     dst.apply_batch([make(BDown, 7)], net.now)
     net.now += 1.0
@@ -286,6 +287,83 @@ def test_the_wait_ends_soon_after_the_old_worker_is_down() -> None:
     dst.placement.expire(net.now)
     assert [r[1] for r in _quits(dst)] == [c.client.uid]
     assert dst.placement.arriving is None and dst.placement.stalled is None
+    assert not dst.placement.arrived(session, object()), "late: given up on, so closed"
+
+
+def _pump_but(net: FakeNet, lagging: int) -> list[Record]:
+    """``net.pump()`` with worker ``lagging`` far behind the bus: what is sent to it is kept
+    (returned), not applied."""
+    held: list[Record] = []
+    moved = True
+    while moved:
+        moved = False
+        for i, core in enumerate(net.cores):
+            if core.outbox:
+                batch, core.outbox = core.outbox, []
+                for request in batch:
+                    net.sequencer.handle(i, request, int(net.now * 1000))
+                moved = True
+        for i, queue in enumerate(net.queues):
+            if queue:
+                batch, net.queues[i] = queue, []
+                if i == lagging:
+                    held += batch
+                else:
+                    net.cores[i].apply_batch(batch, net.now)
+                    moved = True
+    return held
+
+
+def test_a_session_may_come_before_its_user_is_known() -> None:
+    """Worker 1 is so far behind the bus that a client registers on worker 0, joins a room
+    whose members are on worker 1 and moves there before worker 1 has applied its E_INTRO.
+    Its session is not a stranger's (it was closed as one: the loss of ready clients seen
+    once in the bench's rooms setup at four workers); it waits, and the client is served
+    once worker 1 catches up. If its user quits meanwhile, the session is closed."""
+    net = FakeNet(workers=2, autojoin=(), placement="affine")
+    net.sequencer.workers = lambda: (0, 1)
+    src, dst = net.cores
+    for nick in ("a1", "a2"):
+        net.user(nick, 1).send("JOIN #room")
+    c = net.connect(0)
+    c.send("NICK moe", "USER moe 0 * :moe", "JOIN #room", pump=False)
+    held = _pump_but(net, 1)
+    uid = c.client.uid
+    assert uid in src.state.users and uid not in dst.state.users
+    src.placement.propose(lambda client: True)
+    held += _pump_but(net, 1)
+    (moved,) = src.placement.take_outgoing()
+    assert dst.placement.arrived(moved[1], object()), "closed as a stranger's"
+    for _ in range(3):
+        net.now += 1.0
+        assert dst.placement.expire(net.now) == []
+    dst.apply_batch(held, net.now)  # worker 1 catches up: E_INTRO, E_JOIN, E_MOVE
+    assert uid in dst.clients and not dst.placement.early
+    assert not _quits(dst)
+    # ...and an early session whose user quits before its E_MOVE comes is closed at once
+    d = net.connect(0)
+    d.send("NICK dee", "USER dee 0 * :dee", "JOIN #room", pump=False)
+    held = _pump_but(net, 1)
+    src.placement.propose(lambda client: True)
+    held += _pump_but(net, 1)
+    (moved,) = src.placement.take_outgoing()
+    assert dst.placement.arrived(moved[1], transport := object())
+    dst.apply_batch([r for r in held if r[0] != E_MOVE], net.now)
+    dst.apply_batch([make(EQuit, d.client.uid, b"gone", 0)], net.now)  # (a new hub's sweep)
+    net.now += 1.0
+    assert dst.placement.expire(net.now) == [transport]
+
+
+def test_an_early_gone_notice_leaves_no_socket_to_close() -> None:
+    """A "gone" notice (the client hung up before its old worker could send it) that comes
+    early, for a move that never comes here: dropped at the deadline, with no socket to
+    close (None would have broken the shell's close)."""
+    net = FakeNet(workers=2, autojoin=(), placement="affine")
+    dst = net.cores[1]
+    dst.apply_batch([], net.now)
+    assert dst.placement.arrived(gone_session(12345), None)
+    net.now += HANDOFF_TIMEOUT + 1
+    assert dst.placement.expire(net.now) == [] and not dst.placement.early
 
 
 def test_an_early_session_waits_for_its_move_however_late() -> None:

@@ -76,7 +76,9 @@ from fastchat.server.network.records import (
     D_STANDARD,
     D_STORED,
     E_JOIN,
+    E_KILL,
     E_MOVE,
+    E_QUIT,
     R_SYNC,
     BFenced,
     DKill,
@@ -246,6 +248,8 @@ class WorkerCore:
         }
         if self.placement.enabled:
             self._events[E_JOIN] = self._e_join_placed
+            self._events[E_QUIT] = self._e_gone_placed
+            self._events[E_KILL] = self._e_gone_placed
 
     def set_start_time(self, started: float) -> None:
         """When the server started (the supervisor's clock, the same for every worker): what
@@ -863,6 +867,13 @@ class WorkerCore:
         chan = self.state.channel(rec[2])  # EJoin.channel
         if chan is not None and chan.local:
             self.placement.reconsider(chan, uid)
+
+    def _e_gone_placed(self, rec: Record) -> None:
+        """E_QUIT or E_KILL with channel-affine placement: a session that came early for the
+        user is closed (:meth:`Placement.gone`)."""
+        self.replica.table[rec[0]](rec)
+        if self.placement.early:
+            self.placement.gone(rec[2] if rec[0] == E_KILL else rec[1])  # (EKill.target)
 
     def _d_kill(self, rec: Record) -> None:
         d = DKill._make(rec)

@@ -62,13 +62,18 @@ The design, step by step:
    after ``HANDOFF_GRACE`` (what ``src`` sent before dying is still read) and quits the user
    (it is ``dst``'s user now, so the hub's cleanup of ``src`` would not). A wait longer than
    ``HANDOFF_SLOW`` is logged; ``HANDOFF_TIMEOUT`` is a safety net for a worker that hangs
-   without dying. ``dst``
-   dies: its users, the mover included, quit through the hub's usual cleanup; ``src``'s send
-   fails and it closes the socket. The client hangs up during the move: ``src`` reads the end
-   of the stream under the barrier and quits the user as usual (``R_QUIT`` after ``R_MOVE``),
-   or ``dst`` reads it; either way one QUIT, no ghost. A session that arrives after ``dst``
-   gave up is closed. A transfer that arrives before ``dst`` applied its ``E_MOVE`` waits for
-   it (``early``). With one worker nothing ever moves (the sequencer knows no workers there).
+   without dying. ``dst`` dies: its users, the mover included, quit through the hub's
+   usual cleanup; ``src``'s send fails and it closes the socket (a full hand-off backlog is
+   not that: ``src`` tries again, runtime/handoff.py). The client hangs up during the move:
+   ``src`` reads the end of the stream under the barrier and quits the user as usual
+   (``R_QUIT`` after ``R_MOVE``), or ``dst`` reads it; either way one QUIT, no ghost. A
+   session that arrives after ``dst`` gave up is closed. A transfer that arrives before
+   ``dst`` applied its ``E_MOVE`` waits for it (``early``), even one whose user ``dst`` has
+   not heard of yet (its ``E_INTRO`` is still to come: a client can register, join and move
+   within the time ``dst`` is behind); only a session ``dst`` gave up on is late. An early
+   session whose user quits before its ``E_MOVE`` comes (a new hub's sweep) is closed
+   (:meth:`Placement.gone`). With one worker nothing ever moves (the sequencer knows no
+   workers there).
 6. *The hub dies during a move* (the ``E_MOVE`` reached both workers, one, neither, or only
    some third worker): each worker's hello to the new hub undoes the moves in flight
    (:meth:`Placement.as_before`: ``dst`` reports the client it waits for on ``src``, ``src``
@@ -290,6 +295,7 @@ class Placement:
         "core",
         "early",
         "enabled",
+        "gave_up",
         "left",
         "moved_at",
         "moving",
@@ -319,6 +325,9 @@ class Placement:
         self.stalled: list[Record] | None = None
         # sessions that came before their E_MOVE: uid -> (session, transport)
         self.early: dict[int, tuple[bytes, Any, float]] = {}
+        # the clients this worker gave up waiting for: uid -> when (a session that comes
+        # after that is late, and closed)
+        self.gave_up: dict[int, float] = {}
         self.moved_at: dict[int, float] = {}  # local clients that moved here: when
         # clients handed to another worker lately: uid -> (until when a new hub may still be
         # told they are ours (their R_MOVE may be resent to it: see as_before), the worker
@@ -483,11 +492,24 @@ class Placement:
             client = self._adopt(session, transport)
             self._resume()
             return client is not None
+        if self.gave_up.pop(uid, None) is not None:
+            return False  # late: this worker gave up on it (and quit its user)
         user = core.state.users.get(uid)
-        if user is not None and user.worker != core.slot:  # its E_MOVE is still to come
+        if user is None or user.worker != core.slot:
+            # Early: its E_MOVE is still to come here, or even its E_INTRO (a client can
+            # register, join and move within the time this worker is behind the bus: the
+            # session must wait for it then too, not be closed as a stranger's)
             self.early[uid] = (session, transport, core.now + HANDOFF_TIMEOUT)
             return True
-        return False  # late: this worker gave up on it (HANDOFF_TIMEOUT)
+        return False  # its user is here already: no session for it can come now
+
+    def gone(self, uid: int) -> None:
+        """An E_QUIT or E_KILL was applied: if a session came early for that user (a new
+        hub's sweep quit it: its old worker died with the old hub), it is closed at the next
+        :meth:`expire`, not at its deadline."""
+        early = self.early.get(uid)
+        if early is not None and uid not in self.core.state.users:
+            self.early[uid] = (early[0], early[1], 0.0)
 
     def _adopt(self, session: bytes, transport: Any) -> Client | None:
         """Serve the client of ``session`` here: the output it is owed goes first."""
@@ -560,13 +582,19 @@ class Placement:
                 uid,
             )
             self.core.submit(make(RQuit, uid, b"Lost while moving between workers"), False)
+            self.gave_up[uid] = now
             self._resume()
+        if self.gave_up:
+            self.gave_up = {u: t for u, t in self.gave_up.items() if now - t < HANDOFF_TIMEOUT}
+        # An early session whose E_MOVE never came in time (the safety net), or whose user
+        # quit meanwhile (:meth:`gone`): closed
         stale = [uid for uid, early in self.early.items() if now >= early[2]]
         for uid in stale:
             log.error(
-                "worker %d: client %#x came, its move never did; closing it", self.core.slot, uid
+                "worker %d: client %#x came, its move did not; closing it", self.core.slot, uid
             )
-        return [self.early.pop(uid)[1] for uid in stale]
+        closing = [self.early.pop(uid)[1] for uid in stale]
+        return [transport for transport in closing if transport is not None]  # (None: gone)
 
     def behind(self, records: Iterable[Record]) -> None:
         """Records that come while a client is on its way here wait behind its E_MOVE, in

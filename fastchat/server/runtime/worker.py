@@ -35,7 +35,7 @@ from fastchat.server.configfile import Source
 from fastchat.server.connection import NO_OUTPUT, Client
 from fastchat.server.engine.core import WorkerCore
 from fastchat.server.engine.placement import HANDOFF_SLOW
-from fastchat.server.network.records import B_SNAPSHOT, Record
+from fastchat.server.network.records import B_SNAPSHOT, E_INTRO, Record
 from fastchat.server.render import lines
 from fastchat.server.runtime import mailer, tls
 from fastchat.server.runtime.accept import (
@@ -166,8 +166,10 @@ class Worker:
         self.handoff: Handoff | None = None
         # Fault injection for the test suite (--test-hooks only): die at the first hand-off
         # (``handoff``: before sending the session; ``arrival``: on receiving one), or be
-        # stuck for a while before sending it (``handoff-slow``)
+        # stuck for a while before sending it (``handoff-slow``); or fall behind the bus
+        # (``intro-lag``)
         self.crash_at = os.environ.get("FASTCHAT_TEST_CRASH_AT", "") if config.test_hooks else ""
+        self.lagging: tuple[float, list[list[Record]]] | None = None  # (intro-lag: _lag)
 
     # -- setup ---------------------------------------------------------------------------------
     def _register(self, fileobj: Any, events: int, handler: Callable[[int], None]) -> None:
@@ -374,6 +376,10 @@ class Worker:
                     self.web.tick()
                 if self.accept_paused_until and now >= self.accept_paused_until:
                     self._resume_accepting()
+                if self.lagging is not None and now >= self.lagging[0]:  # (a test hook)
+                    lagged, self.lagging = self.lagging[1], None
+                    for batch in lagged:
+                        core.apply_batch(batch, now)
             self._flush_all()
             self.klines.maybe_save(core.state, int(now * 1000))
             self.storage.maybe_prune(int(now * 1000))
@@ -1013,12 +1019,28 @@ class Worker:
                 return
             apply_batch = self.core.apply_batch
             now = self.now
+            if self.crash_at == "intro-lag":
+                batches = self._lag(batches, now)
             for batch in batches:
                 apply_batch(batch, now)
             if self.core.resync.acked > self.retained.first_seq:
                 self.retained.ack(self.core.resync.acked)
                 if self.reading_paused:
                     self._check_backpressure()
+
+    def _lag(self, batches: list[list[Record]], now: float) -> list[list[Record]]:
+        """Test hook ``intro-lag``: from the frame that introduces another worker's user
+        whose nick starts with ``lag``, what the hub sends waits 1.5 s before it is applied
+        (then all of it, in order): a worker far behind the bus (engine/placement.py)."""
+        if self.lagging is not None:
+            self.lagging[1].extend(batches)
+            return []
+        for i, batch in enumerate(batches):
+            if any(r[0] == E_INTRO and r[6] != self.slot and r[2][:3] == b"lag" for r in batch):
+                log.error("worker %d: behind the bus (FASTCHAT_TEST_CRASH_AT)", self.slot)
+                self.lagging = (now + 1.5, batches[i:])
+                return batches[:i]
+        return batches
 
     def _hub_lost(self, why: str) -> None:
         """The hub died. Keep every client: reconnect to its replacement and resync.
