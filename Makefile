@@ -50,7 +50,7 @@ CONFORMANCE_RETRIES ?= 0
 # are built in (REGISTER, SASL), as Ergo's are. Nothing else is deselected.
 CONFORMANCE_MARKERS := not implementation-specific and not deprecated and not strict
 
-.PHONY: help install run client test test-system-deps test-peers test-browser-deps test-browser screenshot test-fast conformance conformance-update lint format settings-doc bench bench-ceilings bench-lobby \
+.PHONY: help install run client test test-system-deps test-peers test-browser-deps test-browser screenshot test-fast conformance conformance-deps conformance-update lint format settings-doc bench bench-ceilings bench-lobby \
         bench-peers loadtest clean
 
 help:            ## list the targets
@@ -85,6 +85,9 @@ test: install test-system-deps ## run the whole test suite (TEST_JOBS processes)
 #   chromedriver (Selenium is pointed at /usr/bin/chromedriver and never downloads one).
 PEER_DEPS    := ngircd=/usr/sbin/ngircd weechat-headless=/usr/bin/weechat-headless irssi=/usr/bin/irssi
 BROWSER_DEPS := chromium=/usr/bin/chromium chromium-driver=/usr/bin/chromedriver
+# - irctest's LIST tests of creation and topic times (ELIST C and T) run the server under
+#   libfaketime, a minute passing every 2 s; without it they wait 3 real minutes each.
+CONFORMANCE_DEPS := faketime=/usr/bin/faketime
 define apt_install
 	@missing=; for pair in $(1); do [ -x "$${pair#*=}" ] || missing="$$missing $${pair%%=*}"; done; \
 	if [ -z "$$missing" ]; then :; \
@@ -102,6 +105,8 @@ test-peers:       ## apt-get install ngircd, weechat-headless and irssi for the 
 	$(call apt_install,$(PEER_DEPS))
 test-browser-deps: ## apt-get install chromium and chromium-driver for the browser tests, if missing
 	$(call apt_install,$(BROWSER_DEPS))
+conformance-deps: ## apt-get install faketime for irctest's clock tests, if missing
+	$(call apt_install,$(CONFORMANCE_DEPS))
 
 test-browser: install test-browser-deps ## the web client's tests in headless Chromium (and its JS unit tests)
 	$(BIN)/python -m pytest -q tests/browser
@@ -121,7 +126,7 @@ $(IRCTEST_STAMP): conformance/requirements.txt
 # conformance/run.py runs pytest inside IRCTEST_DIR (its conftest.py and pytest.ini live
 # there) without writing into it, once per worker count, retries the suspects, then
 # conformance/report.py prints the table and checks the ratchet (conformance/passing.txt).
-conformance: install $(IRCTEST_STAMP) ## irctest at 1 and 4 workers; fails if a test in conformance/passing.txt does not pass
+conformance: install $(IRCTEST_STAMP) conformance-deps ## irctest at 1 and 4 workers; fails if a test in conformance/passing.txt does not pass
 	@$(IRCTEST_VENV)/bin/python conformance/run.py \
 	  --irctest-dir "$(IRCTEST_DIR)" --commit $(IRCTEST_COMMIT) \
 	  --python "$(CURDIR)/$(IRCTEST_VENV)/bin/python" --fastchat $(BIN)/fastchat \

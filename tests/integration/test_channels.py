@@ -79,6 +79,36 @@ def test_names_and_list(connect) -> None:
     a.expect(r" 366 lister #listme,#nothere ")
 
 
+def test_list_searches(connect) -> None:
+    """ISUPPORT ELIST=CMNTU: LIST by mask, not-mask and user count, answered from any
+    worker's replica (the members on whichever workers the kernel put them)."""
+    a = connect("elister")
+    a.send("VERSION")
+    a.expect(r" 005 elister .*ELIST=CMNTU")
+    others = [connect(f"elist{i}") for i in range(3)]
+    a.send("JOIN #el-one,#el-two,#el-three")
+    for c in others:
+        c.send("JOIN #el-two")
+        c.expect(r" 366 \S+ #el-two ")
+    others[0].send("JOIN #el-three")
+    others[0].expect(r" 366 \S+ #el-three ")
+
+    def listed(terms: str) -> list[str]:
+        asker = others[2]
+        asker.send(f"LIST {terms}")
+        lines = asker.expect_until(r" 323 ")
+        return sorted(line.split()[3] for line in lines if " 322 " in line)
+
+    assert listed("#el-*") == ["#el-one", "#el-three", "#el-two"]
+    assert listed("#EL-T*") == ["#el-three", "#el-two"]
+    assert listed("#el-*,!*two") == ["#el-one", "#el-three"]
+    assert listed("#el-*,>1") == ["#el-three", "#el-two"]
+    assert listed("#el-*,>2") == ["#el-two"]
+    assert listed("#el-*,<2") == ["#el-one"]
+    assert listed("#el-*,C<10") == ["#el-one", "#el-three", "#el-two"]
+    assert listed("#el-*,C>10") == []
+
+
 def test_kick_and_invite_only(connect) -> None:
     """RFC 2812 §3.2.8 KICK (482 for non-ops, 441 for non-members); §3.2.7 INVITE with +i."""
     op = connect("kop")

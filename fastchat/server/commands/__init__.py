@@ -18,7 +18,7 @@ from fastchat.server.commands.table import Command, Handler
 
 __all__ = ["COMMANDS", "Command", "Handler", "build_table"]
 
-_NOT_FAMILIES = {"table", "context"}
+_NOT_FAMILIES = {"table", "context", "elist"}  # (helpers: no commands of their own)
 
 
 def build_table() -> dict[bytes, Command]:

@@ -11,6 +11,7 @@ from fastchat.irc import numerics as N
 from fastchat.irc.casemap import is_valid_channel
 from fastchat.irc.message import Message, truncate_utf8
 from fastchat.server.caps import multi_prefix, userhost_in_names
+from fastchat.server.commands import elist
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client, user_of
@@ -97,15 +98,23 @@ def names(ctx: Context, client: Client, msg: Message) -> None:
 
 
 def list_(ctx: Context, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.2.6 LIST [<channel>{,<channel>}]: 321, 322 per channel, 323. Secret
-    channels are listed to their members, and to an IRC operator with ``see``."""
+    """RFC 2812 §3.2.6 LIST [<term>{,<term>}]: 321, 322 per channel, 323; the terms are
+    channel names, or the searches of ISUPPORT ``ELIST`` (commands/elist.py: masks, user
+    counts, creation and topic times). Secret channels are listed to their members, and to
+    an IRC operator with ``see``."""
     s, n = ctx.config.server_name, client.name
     see = "see" in client.privileges
+    channels = ctx.state.channels
     if msg.params and msg.params[0]:
-        wanted = [ctx.state.channel(name) for name in msg.params[0].split(b",")]
-        chans = [c for c in wanted if c is not None]
+        search = elist.parse(msg.params[0])
+        if search.masks or not search.names:
+            chans = list(channels.values())
+        else:  # (names only: looked up, in the order asked)
+            chans = [c for c in map(channels.get, search.names) if c is not None]
+        now = ctx.now
+        chans = [c for c in chans if elist.matches(search, c, now)]
     else:
-        chans = list(ctx.state.channels.values())
+        chans = list(channels.values())
     out = [replies.numeric(s, n, N.RPL_LISTSTART, b"Channel", b"Users  Name")]
     for chan in chans:
         if see or visible(chan, client.uid):

@@ -155,6 +155,7 @@ def isupport_tokens(config: Config) -> list[bytes]:
         b"CHANTYPES=" + CHANTYPES,
         b"CHATHISTORY=%d" % config.chathistory_max,  # IRCv3 chathistory: the most per request
         *deny,
+        b"ELIST=CMNTU",  # LIST's searches (commands/elist.py, ELIST)
         b"KICKLEN=%d" % config.kicklen,
         b"MAXTARGETS=%d" % config.max_targets,
         b"MODES=%d" % MAX_MODE_CHANGES,
