@@ -392,6 +392,57 @@ def test_kick_without_comment_uses_the_kickers_nick(net: FakeNet) -> None:
     assert v.lines() == [":op!~op@10.0.0.1 KICK #k v :op"]
 
 
+def test_kick_several_users_from_one_channel_or_pairwise(net: FakeNet) -> None:
+    """RFC 2812 §3.2.8: one channel and several users, or as many channels as users (paired
+    in order); any other count is 461; more kicks than MAXTARGETS (TARGMAX KICK) are 407."""
+    op = net.connect(0, "op")
+    vs = [net.connect(w(net, i), f"v{i}") for i in range(3)]
+    op.send("JOIN #k", "JOIN #j")
+    for v in vs:
+        v.send("JOIN #k", "JOIN #j")
+    op.lines()
+    for v in vs:
+        v.lines()
+    op.send("KICK #k v0,v1 :bye")
+    got = vs[2].lines()
+    assert [line.split(" ", 1)[1] for line in got] == ["KICK #k v0 :bye", "KICK #k v1 :bye"]
+    op.send("KICK #j,#k v2,v2 :again")
+    assert [line.split(" ", 1)[1] for line in vs[2].lines()] == [
+        "KICK #j v2 :again",
+        "KICK #k v2 :again",
+    ]
+    op.send("KICK #j,#k v0")
+    assert op.lines()[-1].endswith(" 461 op KICK :One channel, or one per user")
+    vs[1].lines()
+    many = ",".join(["v1"] * (net.config.max_targets + 1))
+    op.send(f"KICK #j {many}")
+    assert " 407 op " in op.lines()[-1]
+    assert vs[1].lines() == [], "nothing of a refused KICK happened"
+
+
+def test_invite_without_parameters_lists_ones_invitations(net: FakeNet) -> None:
+    """Modern IRC: INVITE alone lists the channels one is invited to (336 each, 337), on
+    any worker (the invitation is network state); INVITE with one parameter is 461."""
+    srv = ":fastchat.local"
+    op = net.connect(0, "op")
+    guest = net.connect(w(net, 1), "guest")
+    op.send("JOIN #a", "JOIN #b", "MODE #b +i")
+    guest.send("INVITE")
+    assert guest.lines() == [f"{srv} 337 guest :End of /INVITE list"]
+    op.send("INVITE guest #a", "INVITE guest #b")
+    guest.lines()
+    guest.send("INVITE")
+    assert sorted(guest.lines()) == [
+        f"{srv} 336 guest #a",
+        f"{srv} 336 guest #b",
+        f"{srv} 337 guest :End of /INVITE list",
+    ]
+    guest.send("JOIN #b", "INVITE")  # (a join uses up its invitation)
+    assert guest.lines()[-2:] == [f"{srv} 336 guest #a", f"{srv} 337 guest :End of /INVITE list"]
+    guest.send("INVITE op")
+    assert guest.lines() == [f"{srv} 461 guest INVITE :Not enough parameters"]
+
+
 def test_mode_for_a_missing_nick_is_401_and_for_an_outsider_441(net: FakeNet) -> None:
     """Modern IRC, MODE: +o/+v for a nick that does not exist answers 401 ERR_NOSUCHNICK;
     for a user who exists but is not on the channel, 441 ERR_USERNOTINCHANNEL."""

@@ -126,16 +126,44 @@ def list_(ctx: Context, client: Client, msg: Message) -> None:
 
 
 def kick(ctx: Context, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.2.8 KICK <channel> <user> [<comment>] (one channel, comma-separated users).
-    Without a comment, the comment is "the nickname of the user issuing the KICK"."""
+    """RFC 2812 §3.2.8 KICK <channel>{,<channel>} <user>{,<user>} [<comment>]: "either one
+    channel parameter and multiple user parameter, or as many channel parameters as there
+    are user parameters" (else 461); at most MAXTARGETS kicks (``TARGMAX=KICK:<n>``, else
+    407). Without a comment, the comment is "the nickname of the user issuing the KICK"."""
     comment = msg.param(2) or user_of(client).nick
-    for target in msg.params[1].split(b","):
-        if target:
-            ctx.submit(make(RKick, client.uid, msg.params[0], target, comment))
+    chans = msg.params[0].split(b",")
+    users = msg.params[1].split(b",")
+    if len(chans) == 1:
+        chans = chans * len(users)
+    elif len(chans) != len(users):
+        ctx.reply(client, N.ERR_NEEDMOREPARAMS, b"KICK", b"One channel, or one per user")
+        return
+    if len(users) > ctx.config.max_targets:
+        why = b"Too many targets (max %d)" % ctx.config.max_targets
+        ctx.reply(client, N.ERR_TOOMANYTARGETS, msg.params[1], why)
+        return
+    for chan, target in zip(chans, users, strict=True):
+        if chan and target:
+            ctx.submit(make(RKick, client.uid, chan, target, comment))
 
 
 def invite(ctx: Context, client: Client, msg: Message) -> None:
-    """RFC 2812 §3.2.7 INVITE <nickname> <channel>."""
+    """RFC 2812 §3.2.7 INVITE <nickname> <channel>; and, without parameters, Modern IRC's
+    list of the channels one is invited to (336 each, then 337)."""
+    if not msg.params:
+        uid = client.uid
+        name = client.name
+        out = [
+            replies.numeric_tokens(ctx.config.server_name, name, N.RPL_INVITELIST, chan.name)
+            for chan in ctx.state.channels.values()
+            if uid in chan.invites
+        ]
+        end = N.RPL_ENDOFINVITELIST
+        out.append(replies.numeric(ctx.config.server_name, name, end, b"End of /INVITE list"))
+        ctx.send_lines(client, out)
+        return
+    if len(msg.params) < 2:
+        raise N.IRCError(N.ERR_NEEDMOREPARAMS, b"INVITE", b"Not enough parameters")
     ctx.submit(make(RInvite, client.uid, msg.params[0], msg.params[1]))
 
 
@@ -146,5 +174,5 @@ COMMANDS = (
     Command(b"NAMES", names, reads=True),
     Command(b"LIST", list_, reads=True),
     Command(b"KICK", kick, 2),
-    Command(b"INVITE", invite, 2),
+    Command(b"INVITE", invite, reads=True),  # (without parameters: a list, read)
 )

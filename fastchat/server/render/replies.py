@@ -166,8 +166,8 @@ def isupport_tokens(config: Config) -> list[bytes]:
         b"NICKLEN=%d" % config.nicklen,
         b"PREFIX=(ov)@+",
         b"STATUSMSG=@+",
-        b"TARGMAX=PRIVMSG:%d,NOTICE:%d,TAGMSG:%d,JOIN:,PART:,NAMES:,WHOIS:1,KICK:1"
-        % (config.max_targets, config.max_targets, config.max_targets),
+        b"TARGMAX=PRIVMSG:%d,NOTICE:%d,TAGMSG:%d,JOIN:,PART:,NAMES:,WHOIS:1,KICK:%d"
+        % (config.max_targets, config.max_targets, config.max_targets, config.max_targets),
         b"TOPICLEN=%d" % config.topiclen,
         b"USERLEN=18",
         *((b"UTF8ONLY",) if config.utf8_only else ()),
