@@ -178,9 +178,12 @@ class FakeNet:
         assert any(" 001 " in line for line in c.lines())
         return c
 
-    def pump(self, order: Iterable[int] | None = None) -> None:
+    def pump(self, order: Iterable[int] | None = None, lagging: int | None = None) -> list[Record]:
         """Move requests to the sequencer and records to workers until nothing moves.
-        ``order`` picks the order in which workers' outboxes reach the sequencer."""
+        ``order`` picks the order in which workers' outboxes reach the sequencer. Worker
+        ``lagging`` (if given) is far behind the bus: what is sent to it is kept, not
+        applied, and returned."""
+        held: list[Record] = []
         moved = True
         while moved:
             moved = not self.hold_checks and self.finish_checks()
@@ -196,6 +199,9 @@ class FakeNet:
             for i, queue in enumerate(self.queues):
                 if queue:
                     batch, self.queues[i] = queue, []
+                    if i == lagging:
+                        held += batch
+                        continue
                     records = []
                     for record in batch:
                         if record[0] == B_SNAPSHOT:
@@ -204,6 +210,7 @@ class FakeNet:
                             records.append(record)
                     self.cores[i].apply_batch(records, self.now)
                     moved = True
+        return held
 
     def finish_checks(self) -> bool:
         """Run every password check the cores asked for, as the shell's pool would, and give

@@ -290,30 +290,6 @@ def test_the_wait_ends_soon_after_the_old_worker_is_down() -> None:
     assert not dst.placement.arrived(session, object()), "late: given up on, so closed"
 
 
-def _pump_but(net: FakeNet, lagging: int) -> list[Record]:
-    """``net.pump()`` with worker ``lagging`` far behind the bus: what is sent to it is kept
-    (returned), not applied."""
-    held: list[Record] = []
-    moved = True
-    while moved:
-        moved = False
-        for i, core in enumerate(net.cores):
-            if core.outbox:
-                batch, core.outbox = core.outbox, []
-                for request in batch:
-                    net.sequencer.handle(i, request, int(net.now * 1000))
-                moved = True
-        for i, queue in enumerate(net.queues):
-            if queue:
-                batch, net.queues[i] = queue, []
-                if i == lagging:
-                    held += batch
-                else:
-                    net.cores[i].apply_batch(batch, net.now)
-                    moved = True
-    return held
-
-
 def test_a_session_may_come_before_its_user_is_known() -> None:
     """Worker 1 is so far behind the bus that a client registers on worker 0, joins a room
     whose members are on worker 1 and moves there before worker 1 has applied its E_INTRO.
@@ -327,11 +303,11 @@ def test_a_session_may_come_before_its_user_is_known() -> None:
         net.user(nick, 1).send("JOIN #room")
     c = net.connect(0)
     c.send("NICK moe", "USER moe 0 * :moe", "JOIN #room", pump=False)
-    held = _pump_but(net, 1)
+    held = net.pump(lagging=1)
     uid = c.client.uid
     assert uid in src.state.users and uid not in dst.state.users
     src.placement.propose(lambda client: True)
-    held += _pump_but(net, 1)
+    held += net.pump(lagging=1)
     (moved,) = src.placement.take_outgoing()
     assert dst.placement.arrived(moved[1], object()), "closed as a stranger's"
     for _ in range(3):
@@ -343,9 +319,9 @@ def test_a_session_may_come_before_its_user_is_known() -> None:
     # ...and an early session whose user quits before its E_MOVE comes is closed at once
     d = net.connect(0)
     d.send("NICK dee", "USER dee 0 * :dee", "JOIN #room", pump=False)
-    held = _pump_but(net, 1)
+    held = net.pump(lagging=1)
     src.placement.propose(lambda client: True)
-    held += _pump_but(net, 1)
+    held += net.pump(lagging=1)
     (moved,) = src.placement.take_outgoing()
     assert dst.placement.arrived(moved[1], transport := object())
     dst.apply_batch([r for r in held if r[0] != E_MOVE], net.now)
@@ -366,27 +342,37 @@ def test_an_early_gone_notice_leaves_no_socket_to_close() -> None:
     assert dst.placement.expire(net.now) == [] and not dst.placement.early
 
 
-def test_an_early_session_waits_for_its_move_however_late() -> None:
-    """A session that came before this worker applied its E_MOVE, the hub up: the E_MOVE
-    follows, however far behind the bus this worker is. The session waits for it (not
-    closed after a deadline a loaded worker can reach), and its client is served here."""
-    net = FakeNet(workers=2, autojoin=(), placement="affine")
-    src, dst = net.cores
+def _early_at_worker_1(net: FakeNet) -> tuple[FakeClient, bytes, list[Record]]:
+    """moe (worker 0) joins #room, whose members are on worker 1; the move is decided and
+    worker 0 applies it, but worker 1 gets nothing of it yet: moe's session (returned) is
+    early there. Returns moe, the session and what the hub sent worker 1 meanwhile."""
+    src = net.cores[0]
     net.sequencer.workers = lambda: (0, 1)
     for nick in ("a1", "a2"):
         net.user(nick, 1).send("JOIN #room")
     c = net.user("moe", 0)
     c.send("JOIN #room")
-    uid = c.client.uid
     src.placement.propose(lambda client: True)
     for request in src.outbox:
         net.sequencer.handle(0, request, int(net.now * 1000))
     src.outbox = []
     to_src, net.queues[0] = net.queues[0], []
     to_dst, net.queues[1] = net.queues[1], []
+    assert any(r[0] == E_MOVE for r in to_dst)
     src.apply_batch(to_src, net.now)
     (moved,) = src.placement.take_outgoing()
-    assert dst.placement.arrived(moved[1], object())
+    return c, moved[1], to_dst
+
+
+def test_an_early_session_waits_for_its_move_however_late() -> None:
+    """A session that came before this worker applied its E_MOVE, the hub up: the E_MOVE
+    follows, however far behind the bus this worker is. The session waits for it (not
+    closed after a deadline a loaded worker can reach), and its client is served here."""
+    net = FakeNet(workers=2, autojoin=(), placement="affine")
+    dst = net.cores[1]
+    c, session, to_dst = _early_at_worker_1(net)
+    uid = c.client.uid
+    assert dst.placement.arrived(session, object())
     assert uid in dst.placement.early
     for _ in range(10):
         net.now += 1.0
@@ -436,23 +422,10 @@ def test_an_early_session_waits_for_its_move_while_the_hub_is_away() -> None:
     worker) is kept while the hub is away, and for HANDOFF_TIMEOUT after the new hub's
     snapshot, not closed after HANDOFF_TIMEOUT from its arrival."""
     net = FakeNet(workers=2, autojoin=(), placement="affine")
-    src, dst = net.cores
-    net.sequencer.workers = lambda: (0, 1)
-    for nick in ("a1", "a2"):
-        net.user(nick, 1).send("JOIN #room")
-    c = net.user("moe", 0)
-    c.send("JOIN #room")
+    dst = net.cores[1]
+    c, session, _ = _early_at_worker_1(net)  # (the E_MOVE never reaches worker 1: the hub died)
     uid = c.client.uid
-    src.placement.propose(lambda client: True)
-    for request in src.outbox:
-        net.sequencer.handle(0, request, int(net.now * 1000))
-    src.outbox = []
-    to_src, net.queues[0] = net.queues[0], []
-    assert any(r[0] == E_MOVE for r in net.queues[1])
-    net.queues[1] = []  # the E_MOVE reaches worker 0, not worker 1: the hub died
-    src.apply_batch(to_src, net.now)
-    (moved,) = src.placement.take_outgoing()
-    assert dst.placement.arrived(moved[1], transport := object())
+    assert dst.placement.arrived(session, transport := object())
     assert uid in dst.placement.early
     dst.placement.hub_lost()
     net.now += 3 * HANDOFF_TIMEOUT
