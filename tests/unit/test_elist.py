@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from fastchat.irc.casemap import fold
 from fastchat.server.commands import elist
+from fastchat.server.network.sequencer import mask_regex
 from fastchat.server.render.replies import isupport_tokens
 from tests.unit.fakenet import FakeClient, FakeNet
 
@@ -82,3 +84,33 @@ def test_secret_channels_stay_hidden_from_searches(net: FakeNet) -> None:
     c = net.user("cat", net.last)
     assert listed(c, "#ch*") == ["#chan2"]
     assert sorted(listed(c, ">0")) == ["#Other", "#chan2"]
+
+
+@pytest.mark.parametrize(
+    ("mask", "name", "expected"),
+    [
+        (b"#ch*", b"#chan", True),
+        (b"*an", b"#chan", True),
+        (b"#c?an", b"#chan", True),
+        (b"#c?n", b"#chan", False),
+        (b"*", b"#x", True),
+        (b"#*a*n", b"#chan", True),
+        (b"#*a*a*n", b"#chan", False),
+        (b"#a*b*a", b"#aba", True),
+        (b"#a*b*ab", b"#abab", True),
+        (b"#ab*ab", b"#ab", False),
+        (b"#[a]", b"#[a]", True),
+        (b"#CH\\AN", b"#ch\\an", True),
+    ],
+)
+def test_masks_match_as_globs(mask: bytes, name: bytes, expected: bool) -> None:
+    found = mask_regex(mask).match(fold(name).decode("latin-1"))  # (names: Channel.key)
+    assert (found is not None) is expected
+
+
+def test_a_hostile_mask_is_answered() -> None:
+    """``*a*a*...*b`` against a long run of ``a``: a regex of plain ``.*`` pieces backtracks
+    through every way to place them (hours); fnmatch's atomic groups answer at once."""
+    (glob,) = elist.parse(b"#" + b"*a" * 24 + b"*b").masks
+    assert not glob.match("#" + "a" * 49)
+    assert glob.match("#" + "a" * 48 + "b")

@@ -22,10 +22,10 @@ A term that is none of these (``>x``) is taken as a channel name: it names no ch
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import NamedTuple
 
 from fastchat.irc.casemap import fold
+from fastchat.server.network.sequencer import mask_regex
 from fastchat.server.network.state import Channel
 
 #: What RPL_ISUPPORT says LIST takes (``ELIST=CMNTU``)
@@ -40,8 +40,8 @@ class Search(NamedTuple):
     ``(field, op, value)``: field ``b""`` users, ``b"C"`` creation, ``b"T"`` topic)."""
 
     names: tuple[bytes, ...]
-    masks: tuple[re.Pattern[bytes], ...]
-    exclude: tuple[re.Pattern[bytes], ...]
+    masks: tuple[re.Pattern[str], ...]
+    exclude: tuple[re.Pattern[str], ...]
     conditions: tuple[tuple[bytes, bytes, int], ...]
 
     @property
@@ -50,24 +50,11 @@ class Search(NamedTuple):
         return bool(self.names or self.masks)
 
 
-@lru_cache(maxsize=256)
-def _mask(mask: bytes) -> re.Pattern[bytes]:
-    """``mask`` (``*`` and ``?`` wildcards, anything else as it is), folded, as a regex."""
-    parts = [
-        b".*" if c == b"*" else b"." if c == b"?" else re.escape(c) for c in _chars(fold(mask))
-    ]
-    return re.compile(b"".join(parts) + rb"\Z", re.DOTALL)
-
-
-def _chars(data: bytes) -> list[bytes]:
-    return [data[i : i + 1] for i in range(len(data))]
-
-
 def parse(terms: bytes) -> Search:
     """``LIST``'s first parameter as a :class:`Search`."""
     names: dict[bytes, None] = {}  # (in the order asked, once each)
-    masks: list[re.Pattern[bytes]] = []
-    exclude: list[re.Pattern[bytes]] = []
+    masks: list[re.Pattern[str]] = []
+    exclude: list[re.Pattern[str]] = []
     conditions: list[tuple[bytes, bytes, int]] = []
     for term in terms.split(b","):
         if not term:
@@ -77,9 +64,9 @@ def parse(terms: bytes) -> Search:
             field, op, value = condition.groups()
             conditions.append((field, op, int(value)))
         elif term[:1] == b"!" and len(term) > 1:
-            exclude.append(_mask(term[1:]))
+            exclude.append(mask_regex(term[1:]))
         elif b"*" in term or b"?" in term:
-            masks.append(_mask(term))
+            masks.append(mask_regex(term))
         else:
             names[fold(term)] = None
     return Search(tuple(names), tuple(masks), tuple(exclude), tuple(conditions))
@@ -88,9 +75,14 @@ def parse(terms: bytes) -> Search:
 def matches(search: Search, chan: Channel, now: float) -> bool:
     """Does ``chan`` answer ``search`` at ``now`` (seconds)?"""
     key = chan.key
-    if search.by_name and key not in search.names and not any(m.match(key) for m in search.masks):
-        return False
-    if any(m.match(key) for m in search.exclude):
+    if search.masks or search.exclude:
+        text = key.decode("latin-1")  # (what the masks' regexes read: sequencer.mask_regex)
+        named = key in search.names or any(m.match(text) for m in search.masks)
+        if search.by_name and not named:
+            return False
+        if any(m.match(text) for m in search.exclude):
+            return False
+    elif search.names and key not in search.names:
         return False
     for field, op, value in search.conditions:
         if field == b"":

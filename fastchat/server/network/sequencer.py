@@ -201,7 +201,10 @@ PLACEMENT_SLACK = 16
 
 
 @lru_cache(maxsize=1024)
-def _mask_regex(mask: bytes) -> re.Pattern[str]:
+def mask_regex(mask: bytes) -> re.Pattern[str]:
+    """A wildcard mask (``*``, ``?``), folded, as a regex over a folded name decoded as
+    latin-1. ``fnmatch`` makes each ``*`` an atomic group, so a hostile ``*a*a*...*b`` cannot
+    backtrack exponentially; folding (rfc1459) leaves no ``[`` for it to read as a class."""
     return re.compile(fnmatch.translate(fold(mask).decode("latin-1")), re.DOTALL)
 
 
@@ -211,7 +214,7 @@ def mask_matches(mask: bytes, user: User) -> bool:
     >>> mask_matches(b"Bad*!*@*", User(1, b"badguy", b"u", b"h", b"r", 0, 0))
     True
     """
-    return _mask_regex(mask).match(fold(user.mask).decode("latin-1")) is not None
+    return mask_regex(mask).match(fold(user.mask).decode("latin-1")) is not None
 
 
 def normalise_mask(mask: bytes) -> bytes:
