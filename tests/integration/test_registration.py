@@ -28,7 +28,7 @@ def test_welcome_burst_and_autojoin(connect) -> None:
         "CHANNELLEN=50",
         "TOPICLEN=390",
         "PREFIX=(ov)@+",
-        "CHANMODES=b,k,l,Dimnst",
+        "CHANMODES=b,k,l,CDimnst",
         "NETWORK=fastchat",
     ]:
         assert token in isupport

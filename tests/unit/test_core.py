@@ -443,6 +443,35 @@ def test_invite_without_parameters_lists_ones_invitations(net: FakeNet) -> None:
     assert guest.lines() == [f"{srv} 461 guest INVITE :Not enough parameters"]
 
 
+def test_no_ctcp_mode(net: FakeNet) -> None:
+    """+C (Modern IRC "No CTCP"): a CTCP other than ACTION to the channel is refused with
+    404 (a NOTICE silently), from anyone, ops too; ACTION and plain lines pass; without +C a
+    CTCP passes. Decided by the sequencer, whatever the sender's worker."""
+    op = net.connect(0, "op")
+    them = net.connect(w(net, 1), "them")
+    op.send("JOIN #c")
+    them.send("JOIN #c")
+    op.lines()
+    them.lines()
+    them.send("PRIVMSG #c :\x01PING 1\x01")
+    assert op.lines()[-1].endswith("PRIVMSG #c :\x01PING 1\x01")
+    op.send("MODE #c +C")
+    op.lines()
+    them.lines()
+    them.send(
+        "PRIVMSG #c :\x01ACTION waves\x01",
+        "PRIVMSG #c :\x01PING 2\x01",
+        "NOTICE #c :\x01VERSION x\x01",
+        "PRIVMSG #c :plain",
+    )
+    got = [line.split(" ", 1)[1] for line in op.lines()]
+    assert got == ["PRIVMSG #c :\x01ACTION waves\x01", "PRIVMSG #c :plain"]
+    assert them.lines() == [":fastchat.local 404 them #c :Cannot send CTCP to channel (+C)"]
+    op.send("PRIVMSG #c :\x01TIME\x01")
+    assert op.lines() == [":fastchat.local 404 op #c :Cannot send CTCP to channel (+C)"]
+    assert them.lines() == []
+
+
 def test_mode_for_a_missing_nick_is_401_and_for_an_outsider_441(net: FakeNet) -> None:
     """Modern IRC, MODE: +o/+v for a nick that does not exist answers 401 ERR_NOSUCHNICK;
     for a user who exists but is not on the channel, 441 ERR_USERNOTINCHANNEL."""

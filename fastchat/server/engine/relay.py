@@ -17,7 +17,7 @@ from fastchat.irc.message import MAX_LINE
 from fastchat.server.commands import nickserv
 from fastchat.server.connection import Client, source_of
 from fastchat.server.network.records import D_CHAN, OP, R_CHANMSG, VOICE, RUserMsg, make
-from fastchat.server.network.sequencer import may_speak
+from fastchat.server.network.sequencer import is_ctcp, may_speak
 from fastchat.server.render import lines
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ class Relay:
                 chan is not None
                 and may_speak(state, chan, client.uid)
                 and client.uid not in chan.hidden
+                and text[1] != 1  # (a CTCP, "\x01...": +C is the sequencer's to check)
             ):
                 self._join_run(client, key, out, notice)
                 return True
@@ -157,6 +158,7 @@ class Relay:
             chan is not None
             and may_speak(state, chan, client.uid)
             and client.uid not in chan.hidden
+            and not is_ctcp(line)  # (+C, the channel's now: the sequencer's to say)
         ):
             if not (tags or flags or client.label):
                 self._join_run(client, key, line, notice)

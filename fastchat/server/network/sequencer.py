@@ -136,12 +136,12 @@ from fastchat.server.network.records import (
 )
 from fastchat.server.network.state import MAX_CERTFPS, Channel, KLine, State, User
 
-#: Channel modes we implement (announced in ISUPPORT CHANMODES=b,k,l,Dimnst).
+#: Channel modes we implement (announced in ISUPPORT CHANMODES=b,k,l,CDimnst).
 LIST_MODES = b"b"
 PARAM_ALWAYS = b"k"  # type B: argument on set and unset
 PARAM_ON_SET = b"l"  # type C: argument on set only
 #: type D; ``D`` is delayed join (InspIRCd's delayjoin: see state.Channel, and E_REVEAL)
-FLAG_MODES = b"Dimnst"
+FLAG_MODES = b"CDimnst"  # (+C: no CTCP but ACTION to the channel, see ctcp_blocked)
 MEMBER_MODES = b"ov"
 MAX_MODE_CHANGES = 6  # ISUPPORT MODES
 #: Join refusals an IRC operator's ``override`` privilege passes (not CHANLIMIT: that is the
@@ -1195,7 +1195,7 @@ class Sequencer:
     def _chanmsg(self, origin: int, r: Record, now: int) -> None:
         _, uid, key, line, is_notice, _doubted, first, tags, flags = r  # RChanMsg
         chan = self.state.channels.get(key)
-        if chan is not None and may_speak(self.state, chan, uid):
+        if chan is not None and may_speak(self.state, chan, uid) and not ctcp_blocked(chan, line):
             if uid in chan.hidden:  # delayed join (+D): its JOIN is shown right before this
                 self.router.event(make(EReveal, key, (uid,), now))
             # DChan, by hand
@@ -1206,6 +1206,8 @@ class Sequencer:
         # target's spelling for the reply.
         if not is_notice and not flags & TAGMSG:
             refusal = message_refusal(self.state, uid, key, line.split(b" ", 3)[2].rstrip(), True)
+            if refusal is None and chan is not None and ctcp_blocked(chan, line):
+                refusal = N.ERR_CANNOTSENDTOCHAN, chan.name, b"Cannot send CTCP to channel (+C)"
             if refusal is not None:
                 self._reply(origin, uid, *refusal)
 
@@ -1263,6 +1265,20 @@ def affine_worker(user: User, skip: frozenset[bytes]) -> int | None:
         return None
     best = max(scores, key=lambda slot: (scores[slot], slot == here))
     return best if best != here and scores[best] > scores.get(here, 0.0) else None
+
+
+def is_ctcp(line: bytes) -> bool:
+    """Is the formatted PRIVMSG/NOTICE ``line`` (``:src PRIVMSG #chan :text``) a CTCP other
+    than ACTION (``/me``)? What +C keeps out of a channel (Modern IRC, "No CTCP")."""
+    at = line.find(b" :\x01")
+    return (
+        at >= 0 and line[at + 3 : at + 10] != b"ACTION " and line[at + 3 : at + 10] != b"ACTION\x01"
+    )
+
+
+def ctcp_blocked(chan: Channel, line: bytes) -> bool:
+    """+C: no CTCP but ACTION to the channel, from anyone (ERR_CANNOTSENDTOCHAN)."""
+    return b"C" in chan.modes and is_ctcp(line)
 
 
 def may_speak(state: State, chan: Channel, uid: int) -> bool:
