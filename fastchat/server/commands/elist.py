@@ -75,14 +75,11 @@ def parse(terms: bytes) -> Search:
 def matches(search: Search, chan: Channel, now: float) -> bool:
     """Does ``chan`` answer ``search`` at ``now`` (seconds)?"""
     key = chan.key
-    if search.masks or search.exclude:
-        text = key.decode("latin-1")  # (what the masks' regexes read: sequencer.mask_regex)
-        named = key in search.names or any(m.match(text) for m in search.masks)
-        if search.by_name and not named:
-            return False
-        if any(m.match(text) for m in search.exclude):
-            return False
-    elif search.names and key not in search.names:
+    # (what the masks' regexes read: sequencer.mask_regex; none to read it without masks)
+    text = key.decode("latin-1") if search.masks or search.exclude else ""
+    if search.by_name and key not in search.names and not any(m.match(text) for m in search.masks):
+        return False
+    if any(m.match(text) for m in search.exclude):
         return False
     for field, op, value in search.conditions:
         if field == b"":

@@ -1271,9 +1271,7 @@ def is_ctcp(line: bytes) -> bool:
     """Is the formatted PRIVMSG/NOTICE ``line`` (``:src PRIVMSG #chan :text``) a CTCP other
     than ACTION (``/me``)? What +C keeps out of a channel (Modern IRC, "No CTCP")."""
     at = line.find(b" :\x01")
-    return (
-        at >= 0 and line[at + 3 : at + 10] != b"ACTION " and line[at + 3 : at + 10] != b"ACTION\x01"
-    )
+    return at >= 0 and line[at + 3 : at + 10] not in (b"ACTION ", b"ACTION\x01")
 
 
 def ctcp_blocked(chan: Channel, line: bytes) -> bool:
