@@ -229,3 +229,39 @@ def test_names_of_several_channels(connect) -> None:
         ":fastchat.local 353 namesa = #na :@namesa",
         ":fastchat.local 366 namesa #na,#nb,#nc,#NA :End of /NAMES list.",
     ]
+
+
+def test_kick_several_invite_list_and_no_ctcp(connect) -> None:
+    """KICK of several users and of paired channels and users; INVITE alone lists one's
+    invitations (336/337); +C refuses a CTCP but ACTION with 404. Members on whichever
+    workers the kernel put them: the answers are the same at one worker and four."""
+    op = connect("kxop")
+    v1, v2, guest = connect("kxv1"), connect("kxv2"), connect("kxguest")
+    op.send("JOIN #kx1,#kx2")
+    op.expect(r" 366 kxop #kx2 ")
+    for v in (v1, v2):
+        v.send("JOIN #kx1,#kx2")
+        v.expect(r" 366 \S+ #kx2 ")
+    op.send("KICK #kx1 kxv1,kxv2 :both")
+    v2.expect(r":kxop!\S+ KICK #kx1 kxv1 :both$")
+    v2.expect(r":kxop!\S+ KICK #kx1 kxv2 :both$")
+    op.send("KICK #kx2,#kx2 kxv1,kxv2 :paired")
+    v1.expect(r":kxop!\S+ KICK #kx2 kxv1 :paired$")
+    op.send("KICK #kx1,#kx2 kxv1")
+    op.expect(r" 461 kxop KICK ")
+    op.send("MODE #kx1 +i")
+    op.send("INVITE kxguest #kx1")
+    guest.expect(r":kxop!\S+ INVITE kxguest :?#kx1$")
+    guest.send("INVITE")
+    guest.expect(r" 336 kxguest #kx1$")
+    guest.expect(r" 337 kxguest :End of /INVITE list$")
+    guest.send("JOIN #kx1")
+    guest.expect(r" 366 kxguest #kx1 ")
+    op.send("MODE #kx1 +C")
+    guest.expect(r"MODE #kx1 \+C$")
+    guest.send("PRIVMSG #kx1 :\x01PING 1\x01")
+    guest.expect(r" 404 kxguest #kx1 :Cannot send CTCP to channel \(\+C\)$")
+    guest.send("PRIVMSG #kx1 :\x01ACTION waves\x01")
+    op.expect(r":kxguest!\S+ PRIVMSG #kx1 :\x01ACTION waves\x01$")
+    op.sync()
+    assert not [line for line in op.log if "PING 1" in line], "a CTCP reached the channel"
