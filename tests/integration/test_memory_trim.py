@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import psutil
 import pytest
 
 from fastchat.server.runtime import process
+from fastchat.server.runtime.memory import MIN_WORK
 from tests.ircclient import IRCClient
 
 CROWD = 120
@@ -30,15 +32,25 @@ def test_the_process_that_worked_trims_once_quiet(server: process.ServerProcess)
     started = dict(re.findall(r"started (hub 0|worker \d+) \(pid (\d+)\)", server.log_text()))
     workers = {int(pid) for name, pid in started.items() if name.startswith("worker")}
     hub = int(started["hub 0"]) if "hub 0" in started else None
+    busy = hub if hub is not None else workers.pop()
+    process_busy = psutil.Process(busy)
+    cpu_before = sum(process_busy.cpu_times()[:2])
     since = len(server.log_text())
     crowd = [IRCClient(server.host, server.port) for _ in range(CROWD)]
     try:
         for i, client in enumerate(crowd):
             client.register(f"crowd{i}")
-        for i, client in enumerate(crowd):
-            client.send(f"PRIVMSG #lobby :hello from {i}")
-        for client in crowd:
-            client.sync()
+        # Talk until the process has done the work that calls for a trim (MIN_WORK of CPU,
+        # with a margin): a crowd of a given size is less work on a faster machine
+        for _ in range(50):
+            for i, client in enumerate(crowd):
+                client.send(f"PRIVMSG #lobby :hello from {i}")
+            for client in crowd:
+                client.sync()
+            if sum(process_busy.cpu_times()[:2]) - cpu_before >= 2 * MIN_WORK:
+                break
+        else:
+            raise AssertionError(f"50 rounds left process {busy} under {2 * MIN_WORK} s of CPU")
         for client in crowd:
             client.send("QUIT :bye")
         for client in crowd:
@@ -46,7 +58,6 @@ def test_the_process_that_worked_trims_once_quiet(server: process.ServerProcess)
     finally:
         for client in crowd:
             client.close()
-    busy = hub if hub is not None else workers.pop()
     server.wait_log(
         rf"\[{busy}\] DEBUG: memory: heap trimmed, RSS [\d.]+ -> [\d.]+ MB", since=since
     )
