@@ -3,7 +3,8 @@
 With ``placement = "affine"``, a plain TCP client that joins a channel is handed to the
 worker holding most of that channel's members. Where a client sits is read from the kernel
 (which worker process holds its socket: ``ServerProcess.worker_of``), not from the server.
-Checks, at four workers: a room's members end up on one worker; lines sent to, by and
+Checks, at four workers: a room's members end up on one worker (on two, when it is too
+big for one worker's share); lines sent to, by and
 privately to a client while it moves arrive exactly once and in order, including what was
 queued for it at the moment of the hand-off; its capabilities, labels, away message and
 MONITOR list survive; a client that hangs up during its move leaves no ghost nick, and
@@ -115,6 +116,34 @@ def test_room_members_end_on_one_worker(
     for c in room:
         if c is not room[3]:
             c.expect(r"PRIVMSG #room :after the moves$")
+
+
+def test_a_room_too_big_for_one_worker_gathers_on_two(
+    srv: process.ServerProcess, connect: Callable[..., IRCClient]
+) -> None:
+    """40 members at four workers: one worker takes at most the average plus the slack
+    (10 + 16), and the rest gather on a second worker instead of staying where the kernel
+    put them (a full best worker is passed over for the next best)."""
+    before = moves_logged(srv)
+    room = [connect(f"big{i}") for i in range(40)]
+    for c in room:
+        c.send("JOIN #big")
+        c.sync()
+    deadline = time.monotonic() + 10
+    while True:
+        for c in room:
+            c.sync()
+        held = {worker_of(srv, c) for c in room}
+        if len(held) <= 2 or time.monotonic() > deadline:
+            break
+    if srv.workers == 1:
+        assert moves_logged(srv) == before and len(held) == 1
+        return
+    counts = sorted(sum(1 for c in room if worker_of(srv, c) == w) for w in held)
+    assert counts == [14, 26], counts
+    room[0].send("PRIVMSG #big :gathered")
+    for c in room[1:]:
+        c.expect(r"PRIVMSG #big :gathered$")
 
 
 def test_lines_across_a_move_arrive_once_in_order(

@@ -32,6 +32,7 @@ from fastchat.server.network.records import (
     Record,
     RMove,
     RPart,
+    RQuit,
     RRegister,
     make,
 )
@@ -127,7 +128,7 @@ def test_the_sequencer_moves_a_user_where_its_channel_is() -> None:
         ("one worker: the sequencer knows no workers", BOB, 1, ()),
         ("not on the worker that asks", BOB, 0, (0, 1, 2)),
         ("nothing to gain: carol is where most of #room is", CAROL, 2, (0, 1, 2)),
-        ("where it belongs is not up", BOB, 1, (0, 1)),
+        ("the workers that hold #room's others are not up", BOB, 1, (1, 3)),
     ],
 )
 def test_the_sequencer_refuses(why: str, uid: int, origin: int, workers: tuple[int, ...]) -> None:
@@ -136,6 +137,25 @@ def test_the_sequencer_refuses(why: str, uid: int, origin: int, workers: tuple[i
     assert not [e for e in events(out) if e[0] == E_MOVE], why
     assert dones(out) == [(origin, uid)], "a refusal is the D_DONE alone"
     assert net.state.users[uid].worker == WORKER[uid]
+
+
+def test_the_users_per_worker_follow_them_as_they_come_move_and_go() -> None:
+    """What the sequencer weighs a move by is exact at every step (no count once a second
+    that registrations since it can outrun), in the hub and in a snapshot's replica."""
+    net = net_with_workers(0, 1, 2)
+    assert net.state.load == {0: 1, 1: 1, 2: 2}
+    net.handle(make(RMove, BOB, 2), origin=1)
+    assert net.state.load == {0: 1, 2: 3}
+    net.handle(make(RQuit, ALICE, b"bye"), origin=0)
+    assert net.state.load == {2: 3}
+    replica = State()
+    replica.load_snapshot(net.state.snapshot())
+    assert replica.load == {2: 3}
+
+
+def test_a_worker_that_is_not_up_is_passed_over_for_the_next_best() -> None:
+    net = net_with_workers(0, 1)  # (carol and dave's worker 2 is not up)
+    assert events(net.handle(make(RMove, BOB, 2), origin=1)) == [make(EMove, BOB, 1, 0, NOW)]
 
 
 def test_no_second_move_within_the_interval() -> None:
@@ -152,11 +172,24 @@ def test_no_second_move_within_the_interval() -> None:
     ]
 
 
-def test_no_move_onto_a_full_worker() -> None:
-    net = net_with_workers(0, 1, 2)
-    for i in range(2 * PLACEMENT_SLACK):  # crowd worker 2 past the average + slack
+def _crowd(net: Net, worker: int) -> None:
+    """Users on ``worker`` past the average plus the slack: it takes nobody more."""
+    for i in range(2 * PLACEMENT_SLACK):
         uid = 100 + i
-        net.handle(make(RRegister, uid, b"u%d" % uid, b"~u", b"host", b"U"), origin=2)
+        net.handle(make(RRegister, uid, b"u%d" % uid, b"~u", b"host", b"U"), origin=worker)
+
+
+def test_a_full_worker_is_passed_over_for_the_next_best() -> None:
+    net = net_with_workers(0, 1, 2)
+    _crowd(net, 2)
+    # #room: carol and dave on the full worker 2, alice on 0: bob (on 1) goes to alice
+    assert events(net.handle(make(RMove, BOB, 2), origin=1)) == [make(EMove, BOB, 1, 0, NOW)]
+    assert net.chan(b"#room").workers == {0: 2, 2: 2}
+
+
+def test_no_move_when_only_a_full_worker_scores_higher() -> None:
+    net = net_with_workers(1, 2)  # (alice's worker 0 is not up)
+    _crowd(net, 2)
     assert not events(net.handle(make(RMove, BOB, 2), origin=1))
     assert net.state.users[BOB].worker == 1
 

@@ -26,10 +26,13 @@ The design, step by step:
    where the facts about the connection are: only it knows whether the client is plain TCP
    (TLS and WebSocket state cannot leave the process: Python's ``ssl`` cannot export a
    session, and the WebSocket transport is bound to its TLS socket too) and whether nothing
-   is under way for it. The sequencer has the authoritative, serial view: it refuses a move
-   when the user is not on the proposing worker any more, when the target is not up, when
-   the target would hold more than 1.5 times the average number of users per worker (plus a
-   slack of 16, so that small networks can cluster at all), or when the user moved less than
+   is under way for it. The sequencer has the authoritative, serial view: it picks the
+   target again, among the workers that are up and would hold no more than 1.5 times the
+   average number of users per worker (or the average plus a slack of 16, so that small
+   networks can cluster at all): a full best worker is passed over for the next best, so a
+   room too big for one worker's share gathers on two rather than staying spread over all.
+   It refuses a move when the user is not on the proposing worker any more, when no such
+   worker scores higher than the user's own, or when the user moved less than
    ``placement_interval`` ago. Proposals are decided one at a time in the one order, so two
    workers' proposals never cross and each load check sees every earlier move.
 3. *Quiescence.* A client is proposed only while nothing of it is in flight: registered,

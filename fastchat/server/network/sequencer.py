@@ -260,7 +260,6 @@ class Sequencer:
     """Decides requests against the authoritative :class:`State` and routes the outcome."""
 
     __slots__ = (
-        "_load",
         "_moved_at",
         "_now",
         "_table",
@@ -325,7 +324,6 @@ class Sequencer:
         self.workers: Callable[[], Collection[int]] = tuple
         # when each user last moved (ms), for ``placement_interval``; pruned as it grows
         self._moved_at: dict[int, int] = {}
-        self._load: tuple[int, dict[int, int]] = (-(10**15), {})  # see _load_at
         # A new hub's replay (runtime/hub.py ``_settle``): the moves the old hub decided and
         # some worker acted on, whose R_MOVE is decided again: uid -> the worker its socket
         # went (or is to go) to. Not refusable, nor sent elsewhere: they are facts.
@@ -749,7 +747,6 @@ class Sequencer:
             if dst is not None:
                 if dst in self.workers():
                     self._moved_at[user.uid] = now
-                    self._load = (-(10**15), {})  # (counted again at the next move)
                     self.router.event(make(EMove, m.uid, origin, dst, now))
                 else:
                     self.router.event(make(EQuit, m.uid, b"Lost while moving between workers", now))
@@ -757,43 +754,30 @@ class Sequencer:
         # Where the user belongs as of now, which may differ from what the worker's replica
         # said (members that joined or moved since): two members that join at once on two
         # workers must not swap places
-        to = affine_worker(user, self._autojoin)
-        workers = self.workers()
-        if to is None or to not in workers:
-            return
-        m = m._replace(to=to)
         last = self._moved_at.get(m.uid)
         interval = int(self.config.placement_interval * 1000)
         if last is not None and now - last < interval:
             return
-        users = self.state.users
-        average = len(users) / max(1, len(workers))
-        load = self._load_at(now)
-        there = load.get(m.to, 0)
-        if there + 1 > max(average * PLACEMENT_LOAD_FACTOR, average + PLACEMENT_SLACK):
+        # ...among the workers that are up and have room for one more (a full one is
+        # passed over for the next best, not waited for)
+        workers = self.workers()
+        average = len(self.state.users) / max(1, len(workers))
+        most = max(average * PLACEMENT_LOAD_FACTOR, average + PLACEMENT_SLACK)
+        load = self.state.load
+        to = affine_worker(
+            user, self._autojoin, lambda slot: slot in workers and load.get(slot, 0) + 1 <= most
+        )
+        if to is None:
             return
+        m = m._replace(to=to)
         if len(self._moved_at) > 4096:
             self._moved_at = {u: t for u, t in self._moved_at.items() if now - t < interval}
         self._moved_at[user.uid] = now  # (the user's int, not the record's)
-        load[origin] = load.get(origin, 1) - 1
-        load[m.to] = there + 1
         self.router.event(make(EMove, m.uid, origin, m.to, now))
 
     @property
     def _autojoin(self) -> frozenset[bytes]:
         return frozenset(fold(c) for c in self.config.autojoin)
-
-    def _load_at(self, now: int) -> dict[int, int]:
-        """Users per worker, counted again at most once a second (a count per R_MOVE would
-        cost the hub a pass over every user per move: at 20,000 users joining rooms, far too
-        much); the moves decided since are added to it as they are decided."""
-        counted_at, load = self._load
-        if now - counted_at >= 1000 or now < counted_at:
-            load = {}
-            for user in self.state.users.values():
-                load[user.worker] = load.get(user.worker, 0) + 1
-            self._load = (now, load)
-        return load
 
     def _away(self, origin: int, r: Record, now: int) -> None:
         a = RAway._make(r)
@@ -1245,13 +1229,18 @@ class Sequencer:
             self._reply(origin, uid, N.RPL_AWAY, target.nick, target.away)
 
 
-def affine_worker(user: User, skip: frozenset[bytes]) -> int | None:
+def affine_worker(
+    user: User, skip: frozenset[bytes], allowed: Callable[[int], bool] | None = None
+) -> int | None:
     """The worker ``user`` would rather be on (channel-affine placement, engine/placement.py),
     or None where it is is as good as any: each worker scores the share of each of the
     user's channels' other members it holds (a share, so a big channel weighs no more than
     a small one), channels in ``skip`` (folded names: the autojoin channels, where everyone
     is) not counted. Another worker must score strictly higher, so ties never move anyone
-    (no ping-pong between two equal halves)."""
+    (no ping-pong between two equal halves). With ``allowed``, only the workers it lets in
+    are candidates (the sequencer's: up, and not full), so a user whose best worker is full
+    goes to the next best, and a room too big for one worker's share gathers on two
+    instead of staying on all of them."""
     scores: dict[int, float] = {}
     here = user.worker
     for chan in user.channels:
@@ -1261,6 +1250,8 @@ def affine_worker(user: User, skip: frozenset[bytes]) -> int | None:
         share = 1.0 / others
         for slot, count in chan.workers.items():
             scores[slot] = scores.get(slot, 0.0) + (count - (slot == here)) * share
+    if allowed is not None:
+        scores = {slot: score for slot, score in scores.items() if slot == here or allowed(slot)}
     if not scores:
         return None
     best = max(scores, key=lambda slot: (scores[slot], slot == here))

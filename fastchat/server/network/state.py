@@ -546,6 +546,7 @@ class State:
         "invisible",
         "klines",
         "klines_changed",
+        "load",
         "local",
         "max_users",
         "nicks",
@@ -569,6 +570,9 @@ class State:
         self.channels: dict[bytes, Channel] = {}  # folded name -> channel
         # uid -> this worker's client, for the users it holds; empty in the sequencer.
         self.local: dict[int, Any] = {}
+        # worker slot -> its users, kept as users come, go and move where ``routes`` is on
+        # (the sequencer's placement weighs it at each R_MOVE; exact, and no pass over users)
+        self.load: dict[int, int] = {}
         self.invisible = 0  # users with user mode +i (for LUSERS, kept as events apply)
         self.opers = 0  # users with user mode +o (LUSERS 252)
         self.max_users = 0  # the most users at once (LUSERS 265/266), carried by snapshots
@@ -697,6 +701,8 @@ class State:
         user.certfp = e.certfp
         self.users[e.uid] = user
         self.nicks[user.key] = user
+        if self.routes:
+            self.load[e.worker] = self.load.get(e.worker, 0) + 1
         if len(self.users) > self.max_users:
             self.max_users = len(self.users)
         return True
@@ -766,8 +772,18 @@ class State:
             else:
                 del chan.workers[e.src]
             chan.workers[e.dst] = chan.workers.get(e.dst, 0) + 1
+        if self.routes:
+            self._unload(e.src)
+            self.load[e.dst] = self.load.get(e.dst, 0) + 1
         user.worker = e.dst
         return True
+
+    def _unload(self, worker: int) -> None:
+        left = self.load[worker] - 1
+        if left:
+            self.load[worker] = left
+        else:
+            del self.load[worker]
 
     def _remove_member(self, chan: Channel, user: User) -> None:
         del chan.members[user.uid]
@@ -827,6 +843,8 @@ class State:
         if user is None:
             return False
         self._remember(user, time)
+        if self.routes:
+            self._unload(user.worker)
         for chan in user.channels:
             self._remove_member(chan, user)
         if self.nicks.get(user.key) is user:
@@ -1167,6 +1185,7 @@ class State:
         self.pending = {fold(a.name): a for a in rows if a.code}
         self.users.clear()
         self.nicks.clear()
+        self.load.clear()
         for gone in self.channels.values():
             gone.alone = ()
         self.channels.clear()
