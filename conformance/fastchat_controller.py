@@ -122,6 +122,7 @@ class FastchatController(BaseServerController):
     # irctest's base class declares a plain set, so no ClassVar here; nothing mutates it
     supported_sasl_mechanisms: set[str] = {"PLAIN", "EXTERNAL"}  # noqa: RUF012  (caps/sasl.py)
     supports_sts = True  # --sts-duration (caps/sts.py)
+    extban_mute_char = "m"  # +b m:mask (network/access.py; ISUPPORT EXTBAN=,am)
 
     def wait_for_services(self) -> None:
         """Nothing to wait for: fastchat's accounts start with it (as Ergo's do)."""

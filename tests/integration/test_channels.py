@@ -180,7 +180,7 @@ def test_ban(connect) -> None:
     bad.send("JOIN #b")
     bad.expect(r" 474 baddie #b ")
     op.send("MODE #b b")
-    op.expect(r" 367 bop #b :?baddie!\*@\*$")
+    op.expect(r" 367 bop #b baddie!\*@\* bop!\S+ :?\d+$")  # (Modern IRC: who set it, when)
     op.expect(r" 368 bop #b ")
 
 
@@ -265,3 +265,45 @@ def test_kick_several_invite_list_and_no_ctcp(connect) -> None:
     op.expect(r":kxguest!\S+ PRIVMSG #kx1 :\x01ACTION waves\x01$")
     op.sync()
     assert not [line for line in op.log if "PING 1" in line], "a CTCP reached the channel"
+
+
+def test_exceptions_invite_exceptions_and_mutes(connect) -> None:
+    """+e lets a banned user in, +I lets a user into a +i channel uninvited, +b m: keeps a
+    member quiet until +e m: lifts it; +e and +I are listed to operators only (network/
+    access.py). Clients on whichever workers the kernel put them: one answer at 1 and 4."""
+    op = connect("exop")
+    bad, inv, quiet = connect("exbad"), connect("exinv"), connect("exquiet")
+    op.send("JOIN #ex")
+    op.expect(r" 366 exop #ex ")
+    op.send("MODE #ex +b exbad")
+    op.expect(r"MODE #ex \+b :?exbad!\*@\*$")
+    bad.send("JOIN #ex")
+    bad.expect(r" 474 exbad #ex ")
+    op.send("MODE #ex +e exbad")
+    op.expect(r"MODE #ex \+e :?exbad!\*@\*$")
+    bad.send("JOIN #ex")
+    bad.expect(r" 366 exbad #ex ")
+    bad.send("MODE #ex e")
+    bad.expect(r" 482 exbad #ex ")
+    op.send("MODE #ex e")
+    op.expect(r" 348 exop #ex exbad!\*@\* exop!\S+ :?\d+$")
+    op.expect(r" 349 exop #ex ")
+    op.send("MODE #ex +iI exinv")
+    op.expect(r"MODE #ex \+iI :?exinv!\*@\*$")
+    inv.send("JOIN #ex")
+    inv.expect(r" 366 exinv #ex ")
+    op.send("MODE #ex -i+b m:exquiet")
+    op.expect(r"MODE #ex -i\+b :?m:exquiet!\*@\*$")
+    quiet.send("JOIN #ex")
+    quiet.expect(r" 366 exquiet #ex ")
+    quiet.send("PRIVMSG #ex :muted")
+    quiet.expect(r" 404 exquiet #ex ")
+    op.send("MODE #ex +e m:exquiet")
+    op.expect(r"MODE #ex \+e :?m:exquiet!\*@\*$")
+    quiet.expect(r"MODE #ex \+e :?m:exquiet!\*@\*$")  # (its worker has applied it)
+    quiet.send("PRIVMSG #ex :heard")
+    op.expect(r":exquiet!\S+ PRIVMSG #ex :heard$")
+    op.sync()
+    assert not [line for line in op.log if "muted" in line], "a muted line reached the channel"
+    op.send("MODE #ex +b x:nope")
+    op.expect(r" 696 exop #ex b x:nope ")

@@ -66,7 +66,7 @@ def test_chanmodes_announces_d(connect) -> None:
     """ISUPPORT CHANMODES lists D among the flag modes (type D)."""
     a = connect("djisupport")
     a.send("VERSION")
-    assert re.search(r"CHANMODES=b,k,l,\w*D\w*", "\n".join(a.sync()))
+    assert re.search(r"CHANMODES=beI,k,l,\w*D\w*", "\n".join(a.sync()))
 
 
 def test_hidden_join_is_shown_once_right_before_its_first_message(connect) -> None:

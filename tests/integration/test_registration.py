@@ -28,7 +28,12 @@ def test_welcome_burst_and_autojoin(connect) -> None:
         "CHANNELLEN=50",
         "TOPICLEN=390",
         "PREFIX=(ov)@+",
-        "CHANMODES=b,k,l,CDimnst",
+        "CHANMODES=beI,k,l,CDimnst",
+        "EXCEPTS=e",
+        "INVEX=I",
+        "EXTBAN=,am",
+        "ACCOUNTEXTBAN=a",
+        "MAXLIST=beI:100",
         "NETWORK=fastchat",
     ]:
         assert token in isupport

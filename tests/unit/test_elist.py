@@ -7,7 +7,7 @@ import pytest
 
 from fastchat.irc.casemap import fold
 from fastchat.server.commands import elist
-from fastchat.server.network.sequencer import mask_regex
+from fastchat.server.network.access import mask_regex
 from fastchat.server.render.replies import isupport_tokens
 from tests.unit.fakenet import FakeClient, FakeNet
 

@@ -24,6 +24,8 @@ from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold
 from fastchat.irc.message import MAX_LINE
 from fastchat.server.config import Config
+from fastchat.server.network.access import Entry as ListEntry
+from fastchat.server.network.access import mask_matches, normalise_mask
 from fastchat.server.network.records import (
     D_CHAN,
     D_DONE,
@@ -88,10 +90,8 @@ from fastchat.server.network.sequencer import (
     Sequencer,
     kline_mask_problem,
     kline_matches,
-    mask_matches,
     may_speak,
     message_refusal,
-    normalise_mask,
 )
 from fastchat.server.network.state import Channel, State, User
 
@@ -913,14 +913,16 @@ def test_mode_op_of_a_non_member(target: bytes, numeric: bytes) -> None:
 
 
 def test_mode_b_without_argument_lists_the_bans() -> None:
-    """RFC 2812 §3.2.3 / §5.1: "MODE #chan +b" lists the bans, one "367 RPL_BANLIST <channel>
-    <banmask>" each, then "368 RPL_ENDOFBANLIST"; any member may ask."""
+    """RFC 2812 §3.2.3 / §5.1, Modern IRC: "MODE #chan +b" lists the bans, one "367
+    RPL_BANLIST <channel> <banmask> [<who> <set-ts>]" each, then "368 RPL_ENDOFBANLIST"; any
+    member may ask."""
     net = network()
     net.mode(ALICE, b"#chan", b"+bb", b"a", b"b")
     out = net.mode(BOB, b"#chan", b"+b")
+    ts = b"%d" % (NOW // 1000)
     assert replies(out) == [
-        (BOB, N.RPL_BANLIST, (b"#Chan", b"a!*@*")),
-        (BOB, N.RPL_BANLIST, (b"#Chan", b"b!*@*")),
+        (BOB, N.RPL_BANLIST, (b"#Chan", b"a!*@*", b"alice!~alice@host", ts)),
+        (BOB, N.RPL_BANLIST, (b"#Chan", b"b!*@*", b"alice!~alice@host", ts)),
         (BOB, N.RPL_ENDOFBANLIST, (b"#Chan", b"End of channel ban list")),
     ]
     assert events(out) == []
@@ -1467,7 +1469,7 @@ def _speak_state(modes: bytes, bans: tuple[bytes, ...], flags: int | None) -> tu
     net = network()
     c = net.chan()
     c.modes = modes
-    c.bans = list(bans)
+    c.bans = tuple(ListEntry(mask, b"", 0) for mask in bans)
     if flags is None:
         c.members.pop(BOB)
     else:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from fastchat.irc.casemap import fold
+from fastchat.server.network.access import Entry
 from fastchat.server.network.records import (
     OP,
     VOICE,
@@ -489,7 +490,7 @@ def test_topic_is_set_with_its_setter_and_time() -> None:
 
 
 def _mode_view(c: Channel) -> tuple[bytes, bytes, int, list[bytes], dict[int, int]]:
-    return (c.modes, c.password, c.limit, list(c.bans), dict(c.members))
+    return (c.modes, c.password, c.limit, [e.mask for e in c.bans], dict(c.members))
 
 
 @pytest.mark.parametrize(
@@ -579,8 +580,10 @@ def test_ban_list_keeps_order_and_no_duplicates() -> None:
     once."""
     state = network()
     c = chan(state)
-    apply_mode_changes(state, c, b"+bbb", (b"a!*@*", b"b!*@*", b"a!*@*"))
-    assert c.bans == (b"a!*@*", b"b!*@*")
+    apply_mode_changes(state, c, b"+bbb", (b"a!*@*", b"b!*@*", b"A!*@*"), b"op!o@h", 5000)
+    assert c.bans == (Entry(b"a!*@*", b"op!o@h", 5000), Entry(b"b!*@*", b"op!o@h", 5000))
+    apply_mode_changes(state, c, b"-b", (b"A!*@*",))
+    assert [e.mask for e in c.bans] == [b"b!*@*"], "removed up to case"
 
 
 @pytest.mark.parametrize(

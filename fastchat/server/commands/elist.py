@@ -25,7 +25,7 @@ import re
 from typing import NamedTuple
 
 from fastchat.irc.casemap import fold
-from fastchat.server.network.sequencer import mask_regex
+from fastchat.server.network.access import mask_regex
 from fastchat.server.network.state import Channel
 
 #: What RPL_ISUPPORT says LIST takes (``ELIST=CMNTU``)
@@ -75,7 +75,7 @@ def parse(terms: bytes) -> Search:
 def matches(search: Search, chan: Channel, now: float) -> bool:
     """Does ``chan`` answer ``search`` at ``now`` (seconds)?"""
     key = chan.key
-    # (what the masks' regexes read: sequencer.mask_regex; none to read it without masks)
+    # (what the masks' regexes read: access.mask_regex; none to read it without masks)
     text = key.decode("latin-1") if search.masks or search.exclude else ""
     if search.by_name and key not in search.names and not any(m.match(text) for m in search.masks):
         return False

@@ -1,6 +1,6 @@
 """MODE: user modes and channel modes (RFC 2812 §3.1.5, §3.2.3).
 
-Owns: reading modes from the replica (RPL_UMODEIS, RPL_CHANNELMODEIS, the ban list) and
+Owns: reading modes from the replica (RPL_UMODEIS, RPL_CHANNELMODEIS, the access lists) and
 turning changes into requests: user modes are network state (others' WHO, NAMES and LUSERS
 depend on +i and +o), so both kinds go through the sequencer, which validates channel changes.
 Must never: change the state directly.
@@ -14,6 +14,7 @@ from fastchat.irc.message import Message
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client, user_of
+from fastchat.server.network import access
 from fastchat.server.network.records import RMode, RUmode, make
 from fastchat.server.render import replies
 
@@ -47,10 +48,15 @@ def mode(ctx: Context, client: Client, msg: Message) -> None:
         )
         return
     modestring = msg.params[1]
-    if modestring.lstrip(b"+") == b"b" and len(msg.params) == 2:
-        for mask in chan.bans:
-            ctx.reply(client, N.RPL_BANLIST, chan.name, mask)
-        ctx.reply(client, N.RPL_ENDOFBANLIST, chan.name, b"End of channel ban list")
+    letter = modestring.lstrip(b"+")
+    if (
+        len(letter) == 1
+        and letter in access.LIST_MODES
+        and len(msg.params) == 2
+        and access.may_list(chan, letter, chan.members.get(client.uid))
+    ):  # a list, from the replica (the sequencer answers a refusal, or an override)
+        for reply in access.list_replies(chan, letter, cfg.server_name):
+            ctx.reply(client, *reply)
         return
     ctx.submit(make(RMode, client.uid, target, modestring, tuple(msg.params[2:])))
 

@@ -29,6 +29,7 @@ from fastchat.server.commands.registration import QUITLEN
 from fastchat.server.commands.table import Command
 from fastchat.server.config import OperBlock
 from fastchat.server.connection import Client, user_of
+from fastchat.server.network.access import mask_matches
 from fastchat.server.network.records import (
     RChghost,
     RKill,
@@ -38,7 +39,7 @@ from fastchat.server.network.records import (
     RWallops,
     make,
 )
-from fastchat.server.network.sequencer import kline_mask_problem, kline_matches, mask_matches
+from fastchat.server.network.sequencer import kline_mask_problem, kline_matches
 from fastchat.server.render import lines
 
 #: After the n-th failed OPER in a row, a connection's OPERs are answered 464 without a check

@@ -16,8 +16,8 @@ from fastchat.server.commands import nickserv
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client, user_of
+from fastchat.server.network.access import mask_matches
 from fastchat.server.network.records import RAway, RSetname, make
-from fastchat.server.network.sequencer import mask_matches
 from fastchat.server.network.state import REALNAMELEN, Channel, User, seen_by, shown, visible
 from fastchat.server.render import lines, replies
 

@@ -14,19 +14,18 @@ per channel, unique nicks, and each sender's messages in the order sent.
 
 from __future__ import annotations
 
-import fnmatch
 import hmac
 import marshal
-import re
 import secrets
 from collections.abc import Callable, Collection, Mapping
-from functools import lru_cache
 from typing import Protocol
 
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold
 from fastchat.irc.message import MAX_LINE, truncate_utf8
 from fastchat.server.config import Config
+from fastchat.server.network import access
+from fastchat.server.network.access import LIST_MODES, mask_matches
 from fastchat.server.network.records import (
     D_CHAN,
     D_CHANSEG,
@@ -136,8 +135,8 @@ from fastchat.server.network.records import (
 )
 from fastchat.server.network.state import MAX_CERTFPS, Channel, KLine, State, User
 
-#: Channel modes we implement (announced in ISUPPORT CHANMODES=b,k,l,CDimnst).
-LIST_MODES = b"b"
+#: Channel modes we implement (announced in ISUPPORT CHANMODES=beI,k,l,CDimnst; the list
+#: modes, LIST_MODES, are network/access.py's).
 PARAM_ALWAYS = b"k"  # type B: argument on set and unset
 PARAM_ON_SET = b"l"  # type C: argument on set only
 #: type D; ``D`` is delayed join (InspIRCd's delayjoin: see state.Channel, and E_REVEAL)
@@ -198,34 +197,6 @@ _NO_DONE = frozenset({R_COUNTS, R_HISTSYNC, R_CHANSEG})
 #: average plus ``PLACEMENT_SLACK`` (so that a small network can cluster a room at all).
 PLACEMENT_LOAD_FACTOR = 1.5
 PLACEMENT_SLACK = 16
-
-
-@lru_cache(maxsize=1024)
-def mask_regex(mask: bytes) -> re.Pattern[str]:
-    """A wildcard mask (``*``, ``?``), folded, as a regex over a folded name decoded as
-    latin-1. ``fnmatch`` makes each ``*`` an atomic group, so a hostile ``*a*a*...*b`` cannot
-    backtrack exponentially; folding (rfc1459) leaves no ``[`` for it to read as a class."""
-    return re.compile(fnmatch.translate(fold(mask).decode("latin-1")), re.DOTALL)
-
-
-def mask_matches(mask: bytes, user: User) -> bool:
-    """Does a ban mask such as ``*!*@host`` match ``user`` (case-insensitively, ``*``/``?``)?
-
-    >>> mask_matches(b"Bad*!*@*", User(1, b"badguy", b"u", b"h", b"r", 0, 0))
-    True
-    """
-    return mask_regex(mask).match(fold(user.mask).decode("latin-1")) is not None
-
-
-def normalise_mask(mask: bytes) -> bytes:
-    """Complete a partial ban mask: ``nick`` → ``nick!*@*``, ``u@h`` → ``*!u@h``."""
-    if b"!" not in mask and b"@" not in mask:
-        return mask + b"!*@*"
-    if b"!" not in mask:
-        return b"*!" + mask
-    if b"@" not in mask:
-        return mask + b"@*"
-    return mask
 
 
 def kline_mask_problem(mask: bytes) -> bytes | None:
@@ -985,13 +956,13 @@ class Sequencer:
         if len(user.channels) >= self.config.max_channels:
             return N.ERR_TOOMANYCHANNELS, b"You have joined too many channels", b"CHANLIMIT"
         invited = user.uid in chan.invites
-        if b"i" in chan.modes and not invited:
+        if b"i" in chan.modes and not invited and not access.invite_exempt(chan, user):
             return N.ERR_INVITEONLYCHAN, b"Cannot join channel (+i)", b"+i"
         if chan.password and key != chan.password:
             return N.ERR_BADCHANNELKEY, b"Cannot join channel (+k)", b"+k"
         if chan.limit and len(chan.members) >= chan.limit and not invited:
             return N.ERR_CHANNELISFULL, b"Cannot join channel (+l)", b"+l"
-        if not invited and any(mask_matches(m, user) for m in chan.bans):
+        if not invited and chan.bans and access.banned(chan, user):
             return N.ERR_BANNEDFROMCHAN, b"Cannot join channel (+b)", b"+b"
         return None
 
@@ -1077,7 +1048,9 @@ class Sequencer:
         # The channel as the changes accepted so far leave it: RFC 2812 §3.2.3 applies a
         # MODE's changes in order, so "+o-o bob bob" gives and takes, and "+mm" is one +m.
         members: dict[int, int] = {}
-        bans = list(chan.bans)
+        # the access lists' masks (folded) as the changes so far leave them, and their size
+        lists = {c: {fold(e.mask) for e in access.entries(chan, c)} for c in (b"b", b"e", b"I")}
+        listed = access.count(chan)
         flags, password, limit = chan.modes, chan.password, chan.limit
         for letter in modestring:
             c = bytes((letter,))
@@ -1087,10 +1060,12 @@ class Sequencer:
             if c not in LIST_MODES + PARAM_ALWAYS + PARAM_ON_SET + FLAG_MODES + MEMBER_MODES:
                 self._reply(origin, uid, N.ERR_UNKNOWNMODE, c, b"is unknown mode char to me")
                 continue
-            if c == b"b" and not pending:
-                for mask in chan.bans:
-                    self._reply(origin, uid, N.RPL_BANLIST, chan.name, mask)
-                self._reply(origin, uid, N.RPL_ENDOFBANLIST, chan.name, b"End of channel ban list")
+            if c in LIST_MODES and not pending:  # a list asked for (RFC 2812 §3.2.3)
+                if access.may_list(chan, c, chan.members[uid]) or self._is_op(
+                    origin, uid, chan, b"MODE %s %s" % (chan.name, c)
+                ):
+                    for reply in access.list_replies(chan, c, self.config.server_name):
+                        self._reply(origin, uid, *reply)
                 continue
             needs_arg = c in LIST_MODES + PARAM_ALWAYS + MEMBER_MODES or (
                 c in PARAM_ON_SET and adding
@@ -1132,11 +1107,28 @@ class Sequencer:
                     continue
                 members[target.uid] = had | bit if adding else had & ~bit
                 arg = target.nick
-            elif c == b"b":
-                arg = normalise_mask(arg)
-                if (arg in bans) == adding:
+            elif c in LIST_MODES:
+                entry = access.normalise(c, arg)
+                if entry is None:
+                    self._reply(
+                        origin, uid, N.ERR_INVALIDMODEPARAM, chan.name, c, arg, b"Invalid mask"
+                    )
                     continue
-                (bans.append if adding else bans.remove)(arg)
+                held = lists[c]
+                key = fold(entry)
+                if (key in held) == adding:
+                    continue
+                if adding:
+                    if listed >= access.MAX_ENTRIES:
+                        full = b"Channel list is full"  # (Modern IRC: the mode, not the mask)
+                        self._reply(origin, uid, N.ERR_BANLISTFULL, chan.name, c, full)
+                        continue
+                    held.add(key)
+                    listed += 1
+                else:  # (the entry as it was set: a replica removes it up to case)
+                    held.discard(key)
+                    listed -= 1
+                arg = entry
             elif c == b"k":
                 if adding and (not arg or b" " in arg or b"," in arg or arg == password):
                     continue
@@ -1272,8 +1264,8 @@ def ctcp_blocked(chan: Channel, line: bytes) -> bool:
 
 def may_speak(state: State, chan: Channel, uid: int) -> bool:
     """RFC 2812 §3.3.1 / Modern IRC channel modes: may ``uid`` send to ``chan``?
-    +n keeps out non-members; +m silences members without voice or op; a ban silences
-    members without voice or op."""
+    +n keeps out non-members; +m silences members without voice or op; a ban or a mute
+    that no exception lifts silences members without voice or op (network/access.py)."""
     flags = chan.members.get(uid)
     if flags is None:
         if b"n" in chan.modes:
@@ -1285,7 +1277,7 @@ def may_speak(state: State, chan: Channel, uid: int) -> bool:
         return False
     if chan.bans:
         user = state.users.get(uid)
-        return user is None or not any(mask_matches(m, user) for m in chan.bans)
+        return user is None or not access.muted(chan, user)
     return True
 
 

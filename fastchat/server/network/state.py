@@ -15,6 +15,8 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 from fastchat.irc.casemap import fold
+from fastchat.server.network import access
+from fastchat.server.network.access import LIST_MODES, Entry
 from fastchat.server.network.records import (
     E_ACCOUNT,
     E_ACCOUNTCERTS,
@@ -221,9 +223,11 @@ class SnapshotChannel(NamedTuple):
     modes: bytes
     password: bytes
     limit: int
-    bans: tuple[bytes, ...]
+    bans: tuple[tuple[bytes, bytes, int], ...]  # access.Entry rows, as plain tuples
     invites: tuple[int, ...]
     members: tuple[tuple[int, int], ...]
+    excepts: tuple[tuple[bytes, bytes, int], ...]
+    invex: tuple[tuple[bytes, bytes, int], ...]
 
 
 class Snapshot(NamedTuple):
@@ -455,7 +459,9 @@ class Channel:
         "alone",
         "bans",
         "created",
+        "excepts",
         "hidden",
+        "invex",
         "invites",
         "key",
         "limit",
@@ -489,7 +495,11 @@ class Channel:
         self.modes = DEFAULT_CHANNEL_MODES  # simple flag modes, sorted letters
         self.password = b""  # +k
         self.limit = 0  # +l, 0 = none
-        self.bans: tuple[bytes, ...] = ()  # +b masks (a tuple: most channels have none)
+        # The access lists (network/access.py): +b, +e, +I entries (tuples: most channels
+        # have none, and share the one empty tuple)
+        self.bans: tuple[Entry, ...] = ()
+        self.excepts: tuple[Entry, ...] = ()
+        self.invex: tuple[Entry, ...] = ()
         # uids invited (for +i); NO_INVITES until the first INVITE (an empty set is 216 bytes,
         # and every worker holds every channel)
         self.invites: set[int] | frozenset[int] = NO_INVITES
@@ -912,15 +922,20 @@ class State:
             chan.modes,
             chan.password,
             chan.limit,
-            tuple(chan.bans),
+            chan.bans,
+            chan.excepts,
+            chan.invex,
             tuple(chan.members.items()),
         )
-        apply_mode_changes(self, chan, changes, args)
+        setter = self.users.get(e.uid)
+        apply_mode_changes(self, chan, changes, args, setter.mask if setter else b"", e.time)
         return before != (
             chan.modes,
             chan.password,
             chan.limit,
-            tuple(chan.bans),
+            chan.bans,
+            chan.excepts,
+            chan.invex,
             tuple(chan.members.items()),
         )
 
@@ -1162,9 +1177,11 @@ class State:
                 c.modes,
                 c.password,
                 c.limit,
-                tuple(c.bans),
+                tuple(map(tuple, c.bans)),
                 tuple(c.invites),
                 tuple(c.members.items()),
+                tuple(map(tuple, c.excepts)),
+                tuple(map(tuple, c.invex)),
             )
             for c in self.channels.values()
         )
@@ -1207,7 +1224,9 @@ class State:
                 continue
             chan.topic, chan.topic_setter, chan.topic_time = c.topic, c.topic_setter, c.topic_time
             chan.modes, chan.password, chan.limit = c.modes, c.password, c.limit
-            chan.bans = tuple(c.bans)
+            chan.bans = tuple(map(Entry._make, c.bans))
+            chan.excepts = tuple(map(Entry._make, c.excepts))
+            chan.invex = tuple(map(Entry._make, c.invex))
             chan.invites = set(c.invites) if c.invites else NO_INVITES
         self.max_users = max(max_users, len(self.users))
         self._load_whowas(list(map(WhowasEntry._make, whowas)))
@@ -1222,12 +1241,18 @@ class State:
 
 
 def apply_mode_changes(
-    state: State, chan: Channel, changes: bytes, args: tuple[bytes, ...]
+    state: State,
+    chan: Channel,
+    changes: bytes,
+    args: tuple[bytes, ...],
+    setter: bytes = b"",
+    at: int = 0,
 ) -> None:
     """Apply already-validated channel mode changes such as ``+o-t`` with their arguments.
 
     The sequencer validates (:func:`fastchat.server.network.sequencer`); this only applies, so every
-    replica ends in the same state.
+    replica ends in the same state. A list entry added records ``setter`` (the source's
+    ``nick!user@host``; empty: the server) and ``at`` (the event's time, Unix ms).
     """
     adding = True
     it = iter(args)
@@ -1251,12 +1276,8 @@ def apply_mode_changes(
             chan.password = key if adding else b""
         elif c == b"l":
             chan.limit = int(next(it)) if adding else 0
-        elif c == b"b":
-            mask = next(it)
-            if adding and mask not in chan.bans:
-                chan.bans += (mask,)
-            elif not adding and mask in chan.bans:
-                chan.bans = tuple(m for m in chan.bans if m != mask)
+        elif c in LIST_MODES:
+            access.change(chan, c, adding, next(it), setter, at)
         elif adding and c not in chan.modes:
             chan.modes = bytes(sorted(chan.modes + c))
         elif not adding:

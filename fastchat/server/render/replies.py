@@ -15,10 +15,11 @@ from fastchat.irc import numerics as N
 from fastchat.irc.casemap import CASEMAPPING, CHANTYPES
 from fastchat.irc.message import MAX_LINE, Message, fit_line, format_message, truncate_utf8
 from fastchat.server.config import Config
+from fastchat.server.network import access
+from fastchat.server.network.access import LIST_MODES
 from fastchat.server.network.records import OP
 from fastchat.server.network.sequencer import (
     FLAG_MODES,
-    LIST_MODES,
     MAX_MODE_CHANGES,
     PARAM_ALWAYS,
     PARAM_ON_SET,
@@ -146,6 +147,8 @@ def isupport_tokens(config: Config) -> list[bytes]:
     # IRCv3 message-tags: CLIENTTAGDENY lists the client-only tags not relayed (absent: none)
     deny = [b"CLIENTTAGDENY=" + b",".join(config.client_tag_deny)] if config.client_tag_deny else []
     return [
+        # IRCv3 account-extban: the ``a:`` masks (network/access.py)
+        b"ACCOUNTEXTBAN=" + access.ACCOUNT[:1],
         b"AWAYLEN=%d" % config.awaylen,
         b"BOT=" + BOT_MODE,
         b"CASEMAPPING=" + CASEMAPPING,
@@ -156,7 +159,11 @@ def isupport_tokens(config: Config) -> list[bytes]:
         b"CHATHISTORY=%d" % config.chathistory_max,  # IRCv3 chathistory: the most per request
         *deny,
         b"ELIST=CMNTU",  # LIST's searches (commands/elist.py, ELIST)
+        b"EXCEPTS=e",
+        b"EXTBAN=," + access.EXTBAN_TYPES,  # no prefix; mute and account (network/access.py)
+        b"INVEX=I",
         b"KICKLEN=%d" % config.kicklen,
+        b"MAXLIST=%s:%d" % (access.LIST_MODES, access.MAX_ENTRIES),
         b"MAXTARGETS=%d" % config.max_targets,
         b"MODES=%d" % MAX_MODE_CHANGES,
         b"MONITOR=%d" % config.max_monitor if config.max_monitor else b"MONITOR",

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from fastchat.irc.casemap import fold
 from fastchat.server.config import Config, ConfigError, reloaded
 from fastchat.server.configfile import Source
+from fastchat.server.network import access
 from fastchat.server.network.fence import Fence
 from fastchat.server.network.records import (
     B_FENCED,
@@ -584,7 +585,7 @@ class Hub:
             if c.topic:
                 topic = make(ETopic, 0, chan.key, c.topic, c.topic_setter, c.topic_time, now)
                 self.event(topic)
-            changes, args = mode_delta(chan, c.modes, c.password, c.limit, c.bans)
+            changes, args = mode_delta(chan, c)
             if changes:
                 self.event(make(EMode, 0, chan.key, changes, args, now))
         if self.gathering:  # who holds whom is settled once every worker has said hello
@@ -966,22 +967,23 @@ def _order_reach(hello: tuple[int, dict[int, int], tuple[tuple[int, int], ...]])
     return sum(reach.values())
 
 
-def mode_delta(
-    chan: Channel, modes: bytes, password: bytes, limit: int, bans: tuple[bytes, ...]
-) -> tuple[bytes, tuple[bytes, ...]]:
-    """The E_MODE changes that take ``chan`` to the given modes (for a resync)."""
-    plus = bytes(c for c in modes if c not in chan.modes)
-    minus = bytes(c for c in chan.modes if c not in modes)
+def mode_delta(chan: Channel, row: SnapshotChannel) -> tuple[bytes, tuple[bytes, ...]]:
+    """The E_MODE changes that take ``chan`` to the modes of a replica's channel ``row`` (for
+    a resync): its flags, key, limit, and the access lists' entries it lacks."""
+    plus = bytes(c for c in row.modes if c not in chan.modes)
+    minus = bytes(c for c in chan.modes if c not in row.modes)
     args: list[bytes] = []
-    if password and password != chan.password:
+    if row.password and row.password != chan.password:
         plus += b"k"
-        args.append(password)
-    if limit and limit != chan.limit:
+        args.append(row.password)
+    if row.limit and row.limit != chan.limit:
         plus += b"l"
-        args.append(b"%d" % limit)
-    for mask in bans:
-        if mask not in chan.bans:
-            plus += b"b"
-            args.append(mask)
+        args.append(b"%d" % row.limit)
+    for letter, rows in ((b"b", row.bans), (b"e", row.excepts), (b"I", row.invex)):
+        have = access.entries(chan, letter)
+        for mask, _, _ in rows:
+            if access.find(have, mask) is None:
+                plus += letter
+                args.append(mask)
     changes = (b"+" + plus if plus else b"") + (b"-" + minus if minus else b"")
     return changes, tuple(args)
