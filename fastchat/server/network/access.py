@@ -142,13 +142,9 @@ def banned(chan: Channel, user: User) -> bool:
 def muted(chan: Channel, user: User) -> bool:
     """Is ``user`` (a member without voice or op) kept quiet in ``chan``: a ban or a mute
     matches it, and no exception lifts that?"""
-    hit = False
-    for entry in chan.bans:
-        mask = entry.mask
-        if _matches(mask[2:] if mask[:2] == MUTE else mask, user):
-            hit = True
-            break
-    return hit and not _excepted(chan, user, True)
+    return any(
+        _matches(e.mask[2:] if e.mask[:2] == MUTE else e.mask, user) for e in chan.bans
+    ) and not _excepted(chan, user, True)
 
 
 def invite_exempt(chan: Channel, user: User) -> bool:
@@ -156,11 +152,14 @@ def invite_exempt(chan: Channel, user: User) -> bool:
     return any(_matches(e.mask, user) for e in chan.invex)
 
 
+#: Each list mode's field of a :class:`~fastchat.server.network.state.Channel`
+_FIELD = {b"b": "bans", b"e": "excepts", b"I": "invex"}
+
+
 def entries(chan: Channel, letter: bytes) -> tuple[Entry, ...]:
     """The list mode ``letter``'s entries of ``chan``."""
-    if letter == b"b":
-        return chan.bans
-    return chan.excepts if letter == b"e" else chan.invex
+    items: tuple[Entry, ...] = getattr(chan, _FIELD[letter])
+    return items
 
 
 def find(items: tuple[Entry, ...], mask: bytes) -> Entry | None:
@@ -188,12 +187,7 @@ def change(chan: Channel, letter: bytes, adding: bool, mask: bytes, setter: byte
         items = (*items, Entry(mask, setter, at))
     else:
         items = tuple(e for e in items if e is not have)
-    if letter == b"b":
-        chan.bans = items
-    elif letter == b"e":
-        chan.excepts = items
-    else:
-        chan.invex = items
+    setattr(chan, _FIELD[letter], items)
     return True
 
 
