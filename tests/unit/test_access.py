@@ -6,6 +6,8 @@ IRCv3 account-extban.
 
 from __future__ import annotations
 
+import doctest
+
 import pytest
 
 from fastchat.irc import numerics as N
@@ -135,3 +137,8 @@ def test_any_member_sees_the_bans() -> None:
     net = network()
     net.mode(ALICE, b"#chan", b"+b", b"x")
     assert numerics(net.mode(BOB, b"#chan", b"b")) == [N.RPL_BANLIST, N.RPL_ENDOFBANLIST]
+
+
+def test_doctests() -> None:
+    result = doctest.testmod(access, verbose=False, report=True)
+    assert result.attempted > 0 and result.failed == 0
