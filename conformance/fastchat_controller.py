@@ -120,7 +120,7 @@ class FastchatController(BaseServerController):
 
     software_name = "fastchat"
     # irctest's base class declares a plain set, so no ClassVar here; nothing mutates it
-    supported_sasl_mechanisms: set[str] = {"PLAIN", "EXTERNAL"}  # noqa: RUF012  (caps/sasl.py)
+    supported_sasl_mechanisms: set[str] = {"PLAIN", "EXTERNAL", "SCRAM-SHA-256"}  # noqa: RUF012
     supports_sts = True  # --sts-duration (caps/sts.py)
     extban_mute_char = "m"  # +b m:mask (network/access.py; ISUPPORT EXTBAN=,am)
 

@@ -213,7 +213,7 @@ def _accounts(args: argparse.Namespace) -> int:
         password = _read_password(args.password_stdin, prog)
         if password is None:
             return 1
-        stored = passwords.hash_password(password)
+        stored = passwords.account_hash(password)
         if args.action == "create":
             now_ms = int(time.time() * 1000)
             accounts.create(path, args.name, stored, args.email, now_ms, config.nicklen)

@@ -33,6 +33,7 @@ class ClientRare:
         "refused_nick",
         "sasl",
         "sasl_mechanism",
+        "sasl_state",
         "secure",
     )
 
@@ -45,6 +46,7 @@ class ClientRare:
         self.password = b""
         self.sasl: bytes | None = None
         self.sasl_mechanism = b""
+        self.sasl_state: Any = None
         self.secure = False
         self.refused_nick = b""
 
@@ -183,6 +185,8 @@ class Client:
     password = _Rare(b"")
     sasl: _Rare[bytes | None] = _Rare(None)
     sasl_mechanism = _Rare(b"")
+    # a multi-step mechanism's progress (SCRAM-SHA-256: its scram.Exchange), None before it
+    sasl_state: _Rare[Any] = _Rare(None)
     secure = _Rare(False)
     # The nick a registering client asked for and was refused (433: someone holds it): what
     # REGISTER * names before connecting, so the holder's nick is not registered from under

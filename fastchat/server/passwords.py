@@ -39,6 +39,16 @@ def hash_password(password: bytes, *, salt: bytes | None = None, n: int = N) -> 
     return f"scrypt${n}${R}${P}${_b64(salt)}${_b64(digest)}"
 
 
+def account_hash(password: bytes) -> str:
+    """What an account keeps of its password: the scrypt hash, then ``;`` and the keys
+    SASL ``SCRAM-SHA-256`` checks a login with (:func:`fastchat.server.scram.make_keys`), so
+    that a client can log in without sending the password. :func:`verify` reads the first
+    part; an account stored before SCRAM has only that."""
+    from fastchat.server import scram  # (the config's oper hashes need no SCRAM keys)
+
+    return hash_password(password) + ";" + scram.make_keys(password)
+
+
 def is_hash(stored: str) -> bool:
     """Is ``stored`` a well-formed hash (what the config loader accepts)?"""
     parts = stored.split("$")
@@ -54,6 +64,7 @@ def is_hash(stored: str) -> bool:
 def verify(password: bytes, stored: str) -> bool:
     """Does ``password`` match ``stored``? Constant time in the password's content (the
     digests are compared with :func:`hmac.compare_digest`); False for a malformed hash."""
+    stored = stored.split(";", 1)[0]  # (an account's SCRAM keys follow: account_hash)
     if not is_hash(stored):
         return False
     _, n, r, p, salt, digest = stored.split("$")

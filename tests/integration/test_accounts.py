@@ -1,10 +1,11 @@
 """Accounts (issue 12) on a real server, at one worker and at four: REGISTER creates an
-account on one worker and SASL PLAIN logs in to it from another; WHOIS from anywhere shows
+account on one worker and SASL PLAIN (or SCRAM-SHA-256) logs in to it from another; WHOIS from anywhere shows
 330; an account-tag client sees the account on the user's messages. Raw sockets; synchronised
 by PING/PONG."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import sqlite3
 import time
@@ -15,6 +16,7 @@ import pytest
 
 from fastchat.server.runtime import process
 from tests.ircclient import IRCClient
+from tests.unit.test_scram import Client as ScramClient
 
 
 @pytest.fixture(scope="module", params=[1, 4], ids=["1worker", "4workers"])
@@ -68,6 +70,43 @@ def test_register_then_sasl_from_another_connection(server: process.ServerProces
         assert "account=accnt" in line.split(" ", 1)[0]
     finally:
         for c in clients:
+            c.close()
+
+
+def _scram(c: IRCClient, account: str, password: str) -> str:
+    """SASL SCRAM-SHA-256 for ``account`` (``sasl`` negotiated), as RFC 5802's client does
+    it; the 90x that ends it (or, when the server's signature is wrong, "bad signature")."""
+    client = ScramClient(account.encode(), password.encode())
+    c.send("AUTHENTICATE SCRAM-SHA-256")
+    c.expect(r"^AUTHENTICATE \+$")
+    c.send("AUTHENTICATE " + base64.b64encode(client.first()).decode())
+    server_first = base64.b64decode(c.expect(r"^AUTHENTICATE (\S+)$")[1])
+    c.send("AUTHENTICATE " + base64.b64encode(client.final(server_first)).decode())
+    answer = c.expect(r"^AUTHENTICATE (\S+)$| 904 ")
+    if answer[1] is None:
+        return "904"
+    if not client.verifies(base64.b64decode(answer[1])):
+        return "bad signature"
+    c.send("AUTHENTICATE +")
+    return c.expect(r" (90[34]) ")[1]
+
+
+def test_scram_logs_in_without_sending_the_password(server: process.ServerProcess) -> None:
+    """SASL SCRAM-SHA-256 (RFC 7677) to an account REGISTERed on whichever worker, from
+    connections on every worker: the right password logs in (900, 903), a wrong one gets
+    904, and the server proves it knows the keys too (its signature)."""
+    _register(server, "scrammer", "pencil-sharp")
+    for i in range(4):
+        c = caps(server, f"scr{i}", "sasl")
+        try:
+            c.send(f"NICK scr{i}")
+            c.send("USER s 0 * :s")
+            assert "sasl=PLAIN,EXTERNAL,SCRAM-SHA-256" in " ".join(c.log)
+            got = _scram(c, "scrammer", "pencil-sharp" if i else "pencil-blunt")
+            assert got == ("904" if i == 0 else "903"), got
+            if i:
+                assert any(" 900 " in line and " scrammer " in line for line in c.log)
+        finally:
             c.close()
 
 

@@ -9,6 +9,7 @@ import base64
 import pytest
 
 from tests.unit.fakenet import FakeClient, FakeNet, tags_of
+from tests.unit.test_scram import Client as ScramClient
 
 SRV = ":fastchat.local"
 
@@ -99,6 +100,36 @@ def test_sasl_plain_during_registration(net: FakeNet) -> None:
     assert f"{SRV} 330 w annie ann :is logged in as" in w.lines()
 
 
+@pytest.mark.parametrize("password", ["hunter2!", "wrong-one"])
+def test_sasl_scram_sha_256(net: FakeNet, password: str) -> None:
+    """RFC 7677 through AUTHENTICATE, on the last worker (the account was made on the first):
+    the server's first message, its signature after the right proof, then 900 and 903 once
+    the client says ``+``; a wrong proof gets 904 at once; after either, a new exchange
+    starts afresh."""
+    registered_account(net).lines()
+    c = net.connect(net.last)
+    c.send("CAP LS 302", "CAP REQ :sasl", "NICK sc", "USER sc 0 * :sc")
+    c.lines()
+    client = ScramClient(b"ann", password.encode())
+    c.send("AUTHENTICATE SCRAM-SHA-256")
+    assert c.lines() == ["AUTHENTICATE +"]
+    c.send("AUTHENTICATE " + base64.b64encode(client.first()).decode())
+    (first,) = c.lines()
+    server_first = base64.b64decode(first.split(" ")[1])
+    c.send("AUTHENTICATE " + base64.b64encode(client.final(server_first)).decode())
+    if password != "hunter2!":
+        assert c.lines() == [f"{SRV} 904 sc :SASL authentication failed"]
+    else:
+        (final,) = c.lines()
+        assert client.verifies(base64.b64decode(final.split(" ")[1]))
+        c.send("AUTHENTICATE +")
+        assert c.lines() == [
+            f"{SRV} 900 sc sc!~sc@{c.client.ip.decode()} ann :You are now logged in as ann",
+            f"{SRV} 903 sc :SASL authentication successful",
+        ]
+    assert c.client.sasl_state is None
+
+
 def test_sasl_failures(net: FakeNet) -> None:
     registered_account(net).lines()
     bad = sasl_login(net, net.last, "x1", "ann", "wrong-password")
@@ -106,9 +137,9 @@ def test_sasl_failures(net: FakeNet) -> None:
     nobody = sasl_login(net, net.last, "x2", "nobody", "whatever1")
     assert nobody.lines() == [f"{SRV} 904 x2 :SASL authentication failed"]
     c = net.connect(0)
-    c.send("CAP REQ :sasl", "NICK x3", "USER x 0 * :x", "AUTHENTICATE SCRAM-SHA-256")
+    c.send("CAP REQ :sasl", "NICK x3", "USER x 0 * :x", "AUTHENTICATE SCRAM-SHA-1")
     assert c.lines()[-2:] == [
-        f"{SRV} 908 x3 PLAIN,EXTERNAL :are available SASL mechanisms",
+        f"{SRV} 908 x3 PLAIN,EXTERNAL,SCRAM-SHA-256 :are available SASL mechanisms",
         f"{SRV} 904 x3 :SASL authentication failed",
     ]
     c.send("AUTHENTICATE PLAIN", "AUTHENTICATE *")

@@ -11,7 +11,8 @@ from fastchat.server.caps.registry import Capability
 
 NAME = b"sasl"
 #: What AUTHENTICATE accepts. EXTERNAL (the TLS client certificate, RFC 4422 appendix A) is
-#: listed on every connection, as Ergo does: one without a certificate is answered 904
-MECHANISMS = (b"PLAIN", b"EXTERNAL")
+#: listed on every connection, as Ergo does: one without a certificate is answered 904.
+#: SCRAM-SHA-256 (RFC 7677, fastchat/server/scram.py) proves the password without sending it
+MECHANISMS = (b"PLAIN", b"EXTERNAL", b"SCRAM-SHA-256")
 
 CAPABILITY = Capability(NAME, value=b",".join(MECHANISMS), doc=__doc__ or "")

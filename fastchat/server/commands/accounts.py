@@ -1,8 +1,8 @@
-"""Accounts (issue 12): IRCv3 SASL ``AUTHENTICATE`` (PLAIN, EXTERNAL) and draft/account-registration
-``REGISTER`` and ``VERIFY``.
+"""Accounts (issue 12): IRCv3 SASL ``AUTHENTICATE`` (PLAIN, EXTERNAL, SCRAM-SHA-256) and
+draft/account-registration ``REGISTER`` and ``VERIFY``.
 
 Owns: the SASL exchange (mechanism, base64 chunks of at most 400 bytes, ``*`` to abort, the
-PLAIN message), checking a password against the account's hash and hashing a new one (both
+PLAIN message, SCRAM's steps through fastchat/server/scram.py), checking a password against the account's hash and hashing a new one (both
 off the loop: scrypt), email verification's worker side (``register_verify``: mailing the
 code the sequencer drew, off the loop, and freeing the name if the mail cannot be sent), and
 the numerics and standard replies of these commands.
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold, is_valid_nick
 from fastchat.irc.message import Message
+from fastchat.server import scram
 from fastchat.server.caps import sasl
 from fastchat.server.commands.context import Context, MailOutcome
 from fastchat.server.commands.table import Command
@@ -94,6 +95,7 @@ def authenticate(ctx: Context, client: Client, msg: Message) -> None:
             return
         client.sasl = b""
         client.sasl_mechanism = arg.upper()
+        client.sasl_state = None
         ctx.send(client, b"AUTHENTICATE +\r\n")
         return
     if len(arg) > CHUNK:  # a chunk longer than the spec allows
@@ -111,6 +113,8 @@ def authenticate(ctx: Context, client: Client, msg: Message) -> None:
     data, client.sasl = client.sasl, None
     if client.sasl_mechanism == b"EXTERNAL":
         _external(ctx, client, data)
+    elif client.sasl_mechanism == scram.MECHANISM:
+        _scram(ctx, client, data)
     else:
         _plain(ctx, client, data)
 
@@ -164,6 +168,46 @@ def _plain(ctx: Context, client: Client, data: bytes) -> None:
 
     stored = account.password_hash.decode() if account is not None else DUMMY_HASH
     ctx.check_password(client, password, stored, checked)
+
+
+def _scram(ctx: Context, client: Client, data: bytes) -> None:
+    """RFC 5802 / RFC 7677 SCRAM-SHA-256, one client message at a time: the first (the
+    server answers its nonce, the account's salt and iterations), the final (the server
+    checks the proof and answers its own signature), then ``+`` (logged in: 900, 903). A
+    malformed message, a wrong proof or an account without SCRAM keys: 904, like PLAIN's."""
+    exchange = client.sasl_state
+    try:
+        message = base64.b64decode(data, validate=True)
+    except binascii.Error:
+        message = None
+    answer: bytes | None = None
+    if message is not None and exchange is None:
+        exchange = client.sasl_state = scram.Exchange()
+
+        def lookup(name: bytes) -> scram.Keys | None:
+            account = ctx.state.accounts.get(fold(name))
+            return scram.keys_of(account.password_hash.decode()) if account else None
+
+        answer = exchange.first(message, lookup)
+    elif message is not None and isinstance(exchange, scram.Exchange):
+        answer = exchange.final(message)
+        if answer is not None:
+            account = ctx.state.accounts.get(fold(exchange.name))
+            client.sasl_state = account.name if account is not None else None
+    elif message == b"" and isinstance(exchange, bytes):  # "+" after the server's final
+        client.sasl_state = None
+        _succeed(ctx, client, exchange)
+        return
+    if answer is None:
+        client.sasl_state = None
+        ctx.reply(client, N.ERR_SASLFAIL, b"SASL authentication failed")
+        return
+    client.sasl = b""  # the exchange goes on: the client's next message
+    encoded = base64.b64encode(answer)
+    for at in range(0, len(encoded), CHUNK):
+        ctx.send(client, b"AUTHENTICATE %s\r\n" % encoded[at : at + CHUNK])
+    if len(encoded) % CHUNK == 0:
+        ctx.send(client, b"AUTHENTICATE +\r\n")
 
 
 # -- draft/account-registration -------------------------------------------------------------------

@@ -40,7 +40,7 @@ class PasswordCheck(NamedTuple):
         """The blocking part: does the password match (bool), or its hash (str)."""
         if self.stored:
             return passwords.verify(self.password, self.stored)
-        return passwords.hash_password(self.password)
+        return passwords.account_hash(self.password)
 
 
 class HistoryQuery(NamedTuple):

@@ -184,6 +184,7 @@ REBUILT_FIELDS = {
     "label": "None: a client moves only with no labeled reply open",
     "slots": "None: a client moves only with no output slot open",
     "sasl": "None: a client moves only with no SASL exchange under way",
+    "sasl_state": "None: see sasl",
     "closed": "False: a closed client does not move",
     "refused_nick": "only for REGISTER * before connecting: a registered client has a nick",
     "quitting": "empty: a quitting client does not move",
