@@ -48,6 +48,10 @@ class Keys(NamedTuple):
     server_key: bytes
 
 
+#: What an unknown name's proof is checked against (it matches nothing: no SHA-256 is zeros)
+_NO_KEYS = Keys(b"", ITERATIONS, bytes(32), bytes(32))
+
+
 def saslprep(password: bytes) -> bytes:
     """RFC 4013 SASLprep of a UTF-8 password, as both sides must apply it (RFC 7677):
     non-ASCII spaces become spaces, what maps to nothing goes, then NFKC. A password that is
@@ -169,12 +173,13 @@ class Exchange:
             proof = base64.b64decode(fields[b"p"], validate=True)
         except (binascii.Error, ValueError):
             return None
-        keys = self._keys
+        keys = self._keys or _NO_KEYS  # (an unknown name is checked all the same: no timing)
         auth = b"%s,%s,%s" % (self._bare, self._server_first, without_proof)
-        if keys is None or len(proof) != len(keys.stored_key):
+        if len(proof) != len(keys.stored_key):
             return None
         signature = _hmac(keys.stored_key, auth)
         client_key = bytes(a ^ b for a, b in zip(proof, signature, strict=True))
-        if not hmac.compare_digest(hashlib.sha256(client_key).digest(), keys.stored_key):
+        matched = hmac.compare_digest(hashlib.sha256(client_key).digest(), keys.stored_key)
+        if not matched or self._keys is None:
             return None
         return b"v=" + base64.b64encode(_hmac(keys.server_key, auth))
