@@ -15,6 +15,8 @@ import hashlib
 import hmac
 import os
 
+from fastchat.server import scram
+
 #: scrypt cost: N=2**14, r=8, p=1 (16 MiB, ~50 ms): the parameters RFC 7914 and OWASP suggest
 #: for interactive logins.
 N, R, P = 1 << 14, 8, 1
@@ -43,9 +45,8 @@ def account_hash(password: bytes) -> str:
     """What an account keeps of its password: the scrypt hash, then ``;`` and the keys
     SASL ``SCRAM-SHA-256`` checks a login with (:func:`fastchat.server.scram.make_keys`), so
     that a client can log in without sending the password. :func:`verify` reads the first
-    part; an account stored before SCRAM has only that."""
-    from fastchat.server import scram  # (the config's oper hashes need no SCRAM keys)
-
+    part; an account stored before SCRAM has only that. (The config's oper passwords are
+    :func:`hash_password`'s alone: OPER sends the password.)"""
     return hash_password(password) + ";" + scram.make_keys(password)
 
 

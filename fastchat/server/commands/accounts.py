@@ -2,8 +2,8 @@
 draft/account-registration ``REGISTER`` and ``VERIFY``.
 
 Owns: the SASL exchange (mechanism, base64 chunks of at most 400 bytes, ``*`` to abort, the
-PLAIN message, SCRAM's steps through fastchat/server/scram.py), checking a password against the account's hash and hashing a new one (both
-off the loop: scrypt), email verification's worker side (``register_verify``: mailing the
+PLAIN message, SCRAM's steps through fastchat/server/scram.py), checking a password against
+the account's hash and hashing a new one (both off the loop: scrypt), email verification's worker side (``register_verify``: mailing the
 code the sequencer drew, off the loop, and freeing the name if the mail cannot be sent), and
 the numerics and standard replies of these commands.
 Must never: decide that an account exists, that a code is right, or who is logged in (the
