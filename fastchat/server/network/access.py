@@ -102,8 +102,8 @@ def normalise(letter: bytes, mask: bytes) -> bytes | None:
         return normalise_mask(mask) if mask else None
     kind, rest = mask[:2], mask[2:]
     if kind == MUTE and letter != b"I":
-        inner = normalise(letter, rest) if rest[1:2] != b":" or rest[:2] == ACCOUNT else None
-        return MUTE + inner if inner is not None else None
+        inner = normalise(letter, rest)  # (a mask, or an account: not another mute)
+        return MUTE + inner if inner is not None and inner[:2] != MUTE else None
     if kind == ACCOUNT and rest:
         return mask
     return None
