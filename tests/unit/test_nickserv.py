@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from fastchat.server.network.records import RLogin, RProtect, make
+from fastchat.server.network.records import RLogin, RPassword, RProtect, make
 from tests.unit.fakenet import FakeClient, FakeNet
 
 SRV = ":fastchat.local"
@@ -128,6 +128,54 @@ def test_drop_logs_everyone_out_and_forgets_the_account(net: FakeNet) -> None:
     bob = net.user("bob")
     bob.send("PRIVMSG NickServ :DROP hunter2!")
     assert notices(bob) == ["You are not logged in"]
+
+
+def test_passwd_changes_the_password_everywhere(net: FakeNet) -> None:
+    ann = ns_registered(net)
+    ann.lines()
+    ann.send("PRIVMSG NickServ :PASSWD wrongpass newsecret1")
+    assert notices(ann) == ["Invalid password"]
+    ann.send(
+        "PRIVMSG NickServ :PASSWD hunter2!",
+        "PRIVMSG NickServ :PASSWD hunter2! newsecret1 newsecret2",
+        "PRIVMSG NickServ :PASSWD hunter2! short",
+    )
+    assert notices(ann) == [
+        "Syntax: PASSWD <current password> <new password> [new password]",
+        "The new passwords do not match",
+        "A password needs at least 6 bytes",
+    ]
+    old = net.cores[0].state.accounts[b"ann"].password_hash
+    ann.send("PRIVMSG NickServ :PASSWD hunter2! newsecret1 newsecret1")
+    assert notices(ann) == ["Password changed for ann"]
+    hashes = {core.state.accounts[b"ann"].password_hash for core in net.cores}
+    assert len(hashes) == 1 and old not in hashes  # the same new hash in every replica
+    assert net.cores[0].state.users[ann.client.uid].account == b"ann"  # still logged in
+    other = net.user("other", net.last)
+    other.send("PRIVMSG NickServ :IDENTIFY ann hunter2!")
+    assert notices(other) == ["Invalid account credentials"]
+    other.send("PRIVMSG NickServ :IDENTIFY ann newsecret1")
+    assert notices(other) == ["You are now logged in as ann"]
+    bob = net.user("bob")
+    bob.send("PRIVMSG NickServ :PASSWD hunter2! newsecret1")
+    assert notices(bob) == ["You are not logged in"]
+
+
+def test_passwd_is_decided_by_the_sequencer() -> None:
+    """A worker's PASSWD request changes nothing unless its asker is logged in to that
+    account when the sequencer decides it (another connection may have dropped the account
+    while the passwords were checked)."""
+    net = FakeNet(workers=2, autojoin=())
+    ann = ns_registered(net)
+    ann.lines()
+    bob = net.user("bob", net.last)
+    before = net.cores[0].state.accounts[b"ann"].password_hash
+    net.sequencer.handle(net.last, make(RPassword, bob.client.uid, b"ann", b"scrypt$forged"), 0)
+    net.sequencer.handle(ann.worker, make(RPassword, ann.client.uid, b"zed", b"scrypt$x"), 0)
+    net.pump()
+    assert notices(bob) == ["You are not logged in to ann"]
+    assert notices(ann) == ["You are not logged in to zed"]
+    assert all(c.state.accounts[b"ann"].password_hash == before for c in net.cores)
 
 
 def test_ghost(net: FakeNet) -> None:

@@ -5,11 +5,11 @@ user who takes a registered account's nick without being logged in to it is aske
 IDENTIFY, and with ``nick_protection = rename`` renamed after the grace period.
 
 Owns: parsing NickServ's commands (``REGISTER``, ``VERIFY``, ``IDENTIFY``, ``INFO``, ``DROP``,
-``GHOST``, ``CERT``, ``HELP``), their local refusals, its notices, and the worker's side of nick
+``GHOST``, ``CERT``, ``PASSWD``, ``HELP``), their local refusals, its notices, and the worker's side of nick
 protection (the warning, and asking for the rename when the grace period is over).
 Must never: decide that an account exists, who is logged in, who is disconnected or renamed
 (the sequencer does: R_ACCOUNT, R_VERIFY, R_LOGIN, R_ACCOUNTDROP, R_GHOST, R_PROTECT,
-R_CERTFP), or
+R_CERTFP, R_PASSWORD), or
 check a password on the loop (``ctx.check_password`` runs it elsewhere). REGISTER's and
 VERIFY's rules are commands/accounts.py's (``accounts.create``, ``accounts.verify_code``,
 ``accounts.mail_code``), not repeated here.
@@ -31,6 +31,7 @@ from fastchat.server.network.records import (
     RCertfp,
     RGhost,
     RLogin,
+    RPassword,
     RProtect,
     make,
 )
@@ -58,6 +59,7 @@ _HELP = (
     b"CERT LIST                     the TLS client certificates that log in to your account",
     b"CERT ADD [fingerprint]        add one (by default the one you are connected with)",
     b"CERT DEL <fingerprint>        remove one",
+    b"PASSWD <current> <new> [new]  change the password of the account you are logged in to",
     b"HELP                          this list",
 )
 
@@ -263,6 +265,40 @@ def _cert(ctx: Context, client: Client, args: list[bytes]) -> None:
     ctx.submit(make(RCertfp, client.uid, verb == b"ADD", certfp))
 
 
+def _passwd(ctx: Context, client: Client, args: list[bytes]) -> None:
+    """``PASSWD <current> <new> [<new again>]`` (Ergo's, its confirmation optional): a new
+    password for the account one is logged in to. The current one is asked for, so a
+    connection left open cannot take the account over; the new one follows REGISTER's rule."""
+    if len(args) not in (2, 3):
+        notice(ctx, client, b"Syntax: PASSWD <current password> <new password> [new password]")
+        return
+    current, new = args[0], args[1]
+    if len(args) == 3 and args[2] != new:
+        notice(ctx, client, b"The new passwords do not match")
+        return
+    user = client.user
+    account = ctx.state.accounts.get(fold(user.account)) if user and user.account else None
+    if account is None:
+        notice(ctx, client, b"You are not logged in")
+        return
+    shortest = ctx.config.password_min_length
+    if len(new) < shortest:
+        notice(ctx, client, b"A password needs at least %d bytes" % shortest)
+        return
+    name = account.name
+
+    def hashed(stored: str) -> None:
+        ctx.submit(make(RPassword, client.uid, name, stored.encode()))
+
+    def checked(matched: bool) -> None:
+        if not matched:
+            notice(ctx, client, b"Invalid password")
+            return
+        ctx.hash_password(client, new, hashed)
+
+    ctx.check_password(client, current, account.password_hash.decode(), checked)
+
+
 def _help(ctx: Context, client: Client, args: list[bytes]) -> None:
     for text in _HELP:
         notice(ctx, client, text)
@@ -277,6 +313,7 @@ _COMMANDS: dict[bytes, Callable[[Context, Client, list[bytes]], None]] = {
     b"DROP": _drop,
     b"GHOST": _ghost,
     b"CERT": _cert,
+    b"PASSWD": _passwd,
     b"HELP": _help,
 }
 

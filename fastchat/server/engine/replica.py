@@ -42,6 +42,7 @@ from fastchat.server.network.records import (
     E_ACCOUNT,
     E_ACCOUNTCERTS,
     E_ACCOUNTDROP,
+    E_ACCOUNTPASSWORD,
     E_ACCOUNTVERIFY,
     E_AWAY,
     E_CHGHOST,
@@ -161,6 +162,7 @@ class Replica:
             E_ACCOUNTDROP: self._e_account,
             E_ACCOUNTVERIFY: self._e_account,
             E_ACCOUNTCERTS: self._e_account,
+            E_ACCOUNTPASSWORD: self._e_account,
             E_CHGHOST: self._e_chghost,
             E_STORE: self._e_store,
             E_REVEAL: self._e_reveal,
@@ -563,7 +565,7 @@ class Replica:
     def _e_account(self, ev: Record) -> None:
         """A new account (or one awaiting verification), a verified one, a dropped one
         (NickServ DROP, its users logged out first; an expired registration), or one whose
-        certificate fingerprints changed (NickServ CERT): network state
+        certificate fingerprints (NickServ CERT) or password (NickServ PASSWD) changed: network state
         (logging in to it checks it); nobody is told."""
         self.state.apply(ev)
 

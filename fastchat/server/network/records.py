@@ -1074,6 +1074,37 @@ _CODES.update({RCertfp: R_CERTFP, EAccountCerts: E_ACCOUNTCERTS})
 STATE_EVENTS = STATE_EVENTS | {E_ACCOUNTCERTS}
 
 
+# -- NickServ PASSWD: a password changed by its account's owner --------------------------------
+R_PASSWORD = 142
+E_ACCOUNTPASSWORD = 143
+
+
+class RPassword(NamedTuple):
+    """NickServ ``PASSWD``: ``uid`` sets a new password on ``account``, the one it is logged
+    in to (its worker checked the current password and hashed the new one off the loop); the
+    sequencer refuses if ``uid`` is no longer logged in to it."""
+
+    kind: int
+    uid: int
+    account: bytes
+    password_hash: bytes  # passwords.account_hash's: scrypt, then the SCRAM keys
+
+
+class EAccountPassword(NamedTuple):
+    """The account ``name``'s password is now the one ``password_hash`` checks, on every
+    worker and in the store. Whoever is logged in stays logged in."""
+
+    kind: int
+    name: bytes
+    password_hash: bytes
+    time: int
+
+
+SCHEMAS.update({R_PASSWORD: RPassword, E_ACCOUNTPASSWORD: EAccountPassword})
+_CODES.update({RPassword: R_PASSWORD, EAccountPassword: E_ACCOUNTPASSWORD})
+STATE_EVENTS = STATE_EVENTS | {E_ACCOUNTPASSWORD}
+
+
 # -- the fence: a read barrier in real time (see network/fence.py) ----------------------------
 B_FENCE = 65
 B_FENCED = 66

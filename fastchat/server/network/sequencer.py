@@ -54,6 +54,7 @@ from fastchat.server.network.records import (
     R_NICK,
     R_OPER,
     R_PART,
+    R_PASSWORD,
     R_PENDINGDROP,
     R_PROTECT,
     R_QUIT,
@@ -83,6 +84,7 @@ from fastchat.server.network.records import (
     EAccount,
     EAccountCerts,
     EAccountDrop,
+    EAccountPassword,
     EAccountVerify,
     EAway,
     EChghost,
@@ -121,6 +123,7 @@ from fastchat.server.network.records import (
     RMove,
     ROper,
     RPart,
+    RPassword,
     RPendingDrop,
     RProtect,
     RQuit,
@@ -288,6 +291,7 @@ class Sequencer:
             R_VERIFY: self._verify,
             R_PENDINGDROP: self._pending_drop,
             R_CERTFP: self._certfp,
+            R_PASSWORD: self._password,
             R_MOVE: self._move,
         }
         # The workers that are up (the hub's links); none where the sequencer runs inside the
@@ -624,6 +628,23 @@ class Sequencer:
             done = b"Removed certificate fingerprint %s from %s" % (m.certfp, account.name)
         self.router.event(make(EAccountCerts, account.name, certfps, now))
         self._service(origin, m.uid, done)
+
+    def _password(self, origin: int, r: Record, now: int) -> None:
+        """NickServ PASSWD: the account its asker is logged in to gets the new password,
+        unless the asker was logged out (or the account dropped) while the passwords were
+        checked and hashed. Nobody is logged out: the others logged in with a password that
+        was right when they did, as in Ergo."""
+        m = RPassword._make(r)
+        user = self.state.users.get(m.uid)
+        if user is None:
+            return
+        key = fold(m.account)
+        account = self.state.accounts.get(key)
+        if account is None or user.account is None or fold(user.account) != key:
+            self._service(origin, m.uid, b"You are not logged in to %s" % m.account)
+            return
+        self.router.event(make(EAccountPassword, account.name, m.password_hash, now))
+        self._service(origin, m.uid, b"Password changed for %s" % account.name)
 
     def _ghost(self, origin: int, r: Record, now: int) -> None:
         """NickServ GHOST: disconnect whoever uses ``nick``, if the nick is the asker's

@@ -21,6 +21,7 @@ from fastchat.server.network.records import (
     E_ACCOUNT,
     E_ACCOUNTCERTS,
     E_ACCOUNTDROP,
+    E_ACCOUNTPASSWORD,
     E_ACCOUNTVERIFY,
     E_AWAY,
     E_CHGHOST,
@@ -50,6 +51,7 @@ from fastchat.server.network.records import (
     EAccount,
     EAccountCerts,
     EAccountDrop,
+    EAccountPassword,
     EAccountVerify,
     EAway,
     EChghost,
@@ -641,6 +643,7 @@ class State:
             E_STORE: self._store,
             E_ACCOUNTVERIFY: self._account_verify,
             E_ACCOUNTCERTS: self._account_certs,
+            E_ACCOUNTPASSWORD: self._account_password,
             E_REVEAL: self._reveal,
             E_MOVE: self._move,
         }
@@ -982,6 +985,16 @@ class State:
         if account is None or account.certfps == e.certfps:
             return False
         self.accounts[key] = account._replace(certfps=tuple(e.certfps))
+        return True
+
+    def _account_password(self, ev: Record) -> bool:
+        """An account's password changed (NickServ PASSWD)."""
+        e = EAccountPassword._make(ev)
+        key = fold(e.name)
+        account = self.accounts.get(key)
+        if account is None or account.password_hash == e.password_hash:
+            return False
+        self.accounts[key] = account._replace(password_hash=e.password_hash)
         return True
 
     def account_by_certfp(self, certfp: bytes) -> Account | None:

@@ -64,11 +64,13 @@ from fastchat.server.network.records import (
     E_ACCOUNT,
     E_ACCOUNTCERTS,
     E_ACCOUNTDROP,
+    E_ACCOUNTPASSWORD,
     E_ACCOUNTVERIFY,
     SEG_FIELDS,
     EAccount,
     EAccountCerts,
     EAccountDrop,
+    EAccountPassword,
     EAccountVerify,
     Record,
     make,
@@ -91,7 +93,7 @@ FLUSH_AFTER = 0.005
 REPORT_EVERY_MS = 1_000
 
 #: The events whose consequences are stored
-STORED = frozenset({E_ACCOUNT, E_ACCOUNTDROP, E_ACCOUNTVERIFY, E_ACCOUNTCERTS})
+STORED = frozenset({E_ACCOUNT, E_ACCOUNTDROP, E_ACCOUNTVERIFY, E_ACCOUNTCERTS, E_ACCOUNTPASSWORD})
 
 
 class StoreReport(NamedTuple):
@@ -487,6 +489,11 @@ class Storage:
             self._ops.append(
                 ("account_certfps", fold(certs.name).decode(), b" ".join(certs.certfps).decode())
             )
+            return
+        if event[0] == E_ACCOUNTPASSWORD:  # NickServ PASSWD
+            changed = EAccountPassword._make(event)
+            key = fold(changed.name).decode()
+            self._ops.append(("account_password", key, changed.password_hash.decode()))
             return
         if event[0] == E_ACCOUNTVERIFY:
             verified = fold(EAccountVerify._make(event).name).decode()
