@@ -29,10 +29,11 @@ from fastchat.server.caps import (
     invite_notify,
     message_tags,
     multi_prefix,
+    read_marker,
     setname,
     userhost_in_names,
 )
-from fastchat.server.commands import accounts, history, monitor, nickserv
+from fastchat.server.commands import accounts, history, monitor, nickserv, readmarker
 from fastchat.server.commands.registration import feed
 from fastchat.server.connection import NO_OUTPUT, Client
 from fastchat.server.network.records import (
@@ -54,6 +55,7 @@ from fastchat.server.network.records import (
     E_KILL,
     E_KLINE,
     E_LOGIN,
+    E_MARKREAD,
     E_MODE,
     E_NICK,
     E_OPER,
@@ -81,6 +83,7 @@ from fastchat.server.network.records import (
     EKill,
     EKline,
     ELogin,
+    EMarkread,
     EMode,
     ENick,
     EOper,
@@ -166,6 +169,7 @@ class Replica:
             E_CHGHOST: self._e_chghost,
             E_STORE: self._e_store,
             E_REVEAL: self._e_reveal,
+            E_MARKREAD: self._e_markread,
         }
 
     # -- delivering ---------------------------------------------------------------------------
@@ -429,18 +433,20 @@ class Replica:
             if chan.topic:
                 core.send_lines(me, replies.topic(cfg, me.name, chan))
             caps = core.caps
-            core.send_lines(
-                me,
-                replies.names(
-                    cfg,
-                    me.name,
-                    self.state,
-                    chan,
-                    multi_prefix=bool(caps.bit(multi_prefix.NAME) & me.caps),
-                    userhost=bool(caps.bit(userhost_in_names.NAME) & me.caps),
-                    asker=me.uid,
-                ),
+            shown = replies.name_replies(
+                cfg,
+                me.name,
+                self.state,
+                chan,
+                multi_prefix=bool(caps.bit(multi_prefix.NAME) & me.caps),
+                userhost=bool(caps.bit(userhost_in_names.NAME) & me.caps),
+                asker=me.uid,
             )
+            core.send_lines(me, shown)
+            if caps.bit(read_marker.NAME) & me.caps:  # "before RPL_ENDOFNAMES"
+                marker = self.state.markers.get(self.state.owner_of(user), chan.name)
+                core.send(me, readmarker.line(cfg.server_name, chan.name, marker))
+            core.send(me, replies.end_of_names(cfg, me.name, chan.name))
             history.replay_on_join(core, me, chan, e.kept, e.time)  # the last lines, maybe
 
     def _reveal_to(self, chan: Channel, uids: Iterable[int], meta: Meta) -> None:
@@ -568,6 +574,36 @@ class Replica:
         certificate fingerprints (NickServ CERT) or password (NickServ PASSWD) changed: network state
         (logging in to it checks it); nobody is told."""
         self.state.apply(ev)
+
+    def _e_markread(self, ev: Record) -> None:
+        """A read marker set (IRCv3 draft/read-marker): the setter, if it is this worker's
+        and negotiated the capability, is answered with the marker as it is now (its own
+        timestamp, or a later one held already); when it moved, the owner's other local
+        connections that negotiated it are told too (an account's: every connection
+        logged in to it)."""
+        moved = self.state.apply(ev)
+        e = EMarkread._make(ev)
+        core = self.core
+        bit = core.caps.bit(read_marker.NAME)
+        owner = e.owner or e.uid
+        data = readmarker.line(
+            core.config.server_name, e.target, self.state.markers.get(owner, e.target)
+        )
+        setter = core.clients.get(e.uid)
+        if setter is not None and setter.caps & bit:
+            core.send(setter, data)
+        if not (moved and e.owner and bit):
+            return
+        for client in core.clients.values():
+            user = client.user
+            if (
+                client.caps & bit
+                and client.uid != e.uid
+                and user is not None
+                and user.account is not None
+                and fold(user.account) == e.owner
+            ):
+                core.notify(client, data)
 
     def _e_login(self, ev: Record) -> None:
         """A user logged in to an account (issue 12): its own worker answers it (REGISTER

@@ -1105,6 +1105,41 @@ _CODES.update({RPassword: R_PASSWORD, EAccountPassword: E_ACCOUNTPASSWORD})
 STATE_EVENTS = STATE_EVENTS | {E_ACCOUNTPASSWORD}
 
 
+# -- IRCv3 draft/read-marker: where each owner has read up to (network/markers.py) -------------
+R_MARKREAD = 144
+E_MARKREAD = 145
+
+
+class RMarkread(NamedTuple):
+    """``MARKREAD <target> timestamp=...``: ``uid`` has read ``target`` (a channel or a nick,
+    as it wrote it) up to ``ms`` (Unix ms; its worker checked the syntax)."""
+
+    kind: int
+    uid: int
+    target: bytes
+    ms: int
+
+
+class EMarkread(NamedTuple):
+    """The read marker of ``target`` is now ``ms`` for its owner: the account ``owner``
+    (folded), or, when ``owner`` is b"", the connection ``uid`` (not logged in). ``ms`` is
+    never less than it was (the sequencer took the larger): the setter ``uid`` is answered
+    with it either way, the owner's other connections only when it moved. The store keeps an
+    account's markers."""
+
+    kind: int
+    owner: bytes
+    uid: int
+    target: bytes
+    ms: int
+    time: int
+
+
+SCHEMAS.update({R_MARKREAD: RMarkread, E_MARKREAD: EMarkread})
+_CODES.update({RMarkread: R_MARKREAD, EMarkread: E_MARKREAD})
+STATE_EVENTS = STATE_EVENTS | {E_MARKREAD}
+
+
 # -- the fence: a read barrier in real time (see network/fence.py) ----------------------------
 B_FENCE = 65
 B_FENCED = 66

@@ -49,6 +49,7 @@ from fastchat.server.network.records import (
     R_KILL,
     R_KLINE,
     R_LOGIN,
+    R_MARKREAD,
     R_MODE,
     R_MOVE,
     R_NICK,
@@ -96,6 +97,7 @@ from fastchat.server.network.records import (
     EKill,
     EKline,
     ELogin,
+    EMarkread,
     EMode,
     EMove,
     ENick,
@@ -120,6 +122,7 @@ from fastchat.server.network.records import (
     RKill,
     RKline,
     RLogin,
+    RMarkread,
     RMove,
     ROper,
     RPart,
@@ -292,6 +295,7 @@ class Sequencer:
             R_PENDINGDROP: self._pending_drop,
             R_CERTFP: self._certfp,
             R_PASSWORD: self._password,
+            R_MARKREAD: self._markread,
             R_MOVE: self._move,
         }
         # The workers that are up (the hub's links); none where the sequencer runs inside the
@@ -645,6 +649,20 @@ class Sequencer:
             return
         self.router.event(make(EAccountPassword, account.name, m.password_hash, now))
         self._service(origin, m.uid, b"Password changed for %s" % account.name)
+
+    # -- IRCv3 draft/read-marker (commands/readmarker.py) --------------------------------------
+    def _markread(self, origin: int, r: Record, now: int) -> None:
+        """MARKREAD set: the marker becomes the later of the one held and the one asked for
+        (it only ever moves forward), for the account the setter is logged in to now (or its
+        connection): one E_MARKREAD either way, which answers the setter with the result."""
+        m = RMarkread._make(r)
+        user = self.state.users.get(m.uid)
+        if user is None:
+            return
+        owner = self.state.owner_of(user)
+        ms = max(m.ms, self.state.markers.get(owner, m.target))
+        account = owner if isinstance(owner, bytes) else b""
+        self.router.event(make(EMarkread, account, m.uid, m.target, ms, now))
 
     def _ghost(self, origin: int, r: Record, now: int) -> None:
         """NickServ GHOST: disconnect whoever uses ``nick``, if the nick is the asker's

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from fastchat.irc.casemap import fold
 from fastchat.server.network import access
 from fastchat.server.network.access import LIST_MODES, Entry
+from fastchat.server.network.markers import Owner, ReadMarkers
 from fastchat.server.network.records import (
     E_ACCOUNT,
     E_ACCOUNTCERTS,
@@ -33,6 +34,7 @@ from fastchat.server.network.records import (
     E_KILL,
     E_KLINE,
     E_LOGIN,
+    E_MARKREAD,
     E_MODE,
     E_MOVE,
     E_NICK,
@@ -63,6 +65,7 @@ from fastchat.server.network.records import (
     EKill,
     EKline,
     ELogin,
+    EMarkread,
     EMode,
     EMove,
     ENick,
@@ -244,6 +247,7 @@ class Snapshot(NamedTuple):
     command_counts: tuple[tuple[int, tuple[tuple[bytes, int], ...]], ...]  # see State
     klines: tuple[tuple[Any, ...], ...]  # KLine rows
     accounts: tuple[tuple[Any, ...], ...]  # Account rows (those awaiting VERIFY too)
+    markers: tuple[tuple[Any, ...], ...]  # read markers: (owner, folded target, ms)
 
 
 class UserRare:
@@ -560,6 +564,7 @@ class State:
         "klines_changed",
         "load",
         "local",
+        "markers",
         "max_users",
         "nicks",
         "opers",
@@ -615,6 +620,9 @@ class State:
         # nobody may log in to one; its name is taken until it is verified (E_ACCOUNTVERIFY
         # moves it to ``accounts``) or dropped (expired: ``Account.expired``)
         self.pending: dict[bytes, Account] = {}
+        # IRCv3 draft/read-marker: up to where each account (or connection logged in to
+        # none) has read each target (E_MARKREAD; network/markers.py)
+        self.markers = ReadMarkers()
         # Usernames, hosts and realnames as this state already holds them (see shared())
         self._shared: dict[bytes, bytes] = {}
         self._signon = 0  # the last user's signon (see _intro)
@@ -646,6 +654,7 @@ class State:
             E_ACCOUNTPASSWORD: self._account_password,
             E_REVEAL: self._reveal,
             E_MOVE: self._move,
+            E_MARKREAD: self._markread,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -658,6 +667,12 @@ class State:
     def active_klines(self, now: int) -> list[KLine]:
         """The K-lines in force at ``now`` (Unix ms), oldest first (STATS k, the file)."""
         return sorted((k for k in self.klines.values() if k.active(now)), key=attrgetter("set_at"))
+
+    @staticmethod
+    def owner_of(user: User) -> Owner:
+        """Whose read markers ``user`` reads and sets: its account's (folded), or, logged in
+        to none, its own connection's (its uid)."""
+        return user.uid if user.account is None else fold(user.account)
 
     def account_taken(self, key: bytes, now: int) -> bool:
         """Is the folded name ``key`` an account's, or a registration's that awaits its VERIFY
@@ -867,6 +882,7 @@ class State:
         if b"o" in user.modes:
             self.opers -= 1
         self.local.pop(uid, None)
+        self.markers.drop(uid)
         return True
 
     def _kline(self, ev: Record) -> bool:
@@ -975,6 +991,7 @@ class State:
         registration awaiting verification forgotten (expired, or its mail not sent)."""
         key = fold(EAccountDrop._make(ev).name)
         dropped = self.accounts.pop(key, None) or self.pending.pop(key, None)
+        self.markers.drop(key)
         return dropped is not None
 
     def _account_certs(self, ev: Record) -> bool:
@@ -1016,7 +1033,16 @@ class State:
         if user is None or user.account == account:
             return False
         user.account = account
+        self.markers.drop(user.uid)  # (a connection's own markers end when it logs in)
         return True
+
+    def _markread(self, ev: Record) -> bool:
+        """A read marker moved forward (IRCv3 draft/read-marker): an account's, or a
+        connection's that is logged in to none (and still here)."""
+        e = EMarkread._make(ev)
+        if not e.owner and e.uid not in self.users:
+            return False
+        return self.markers.set(e.owner or e.uid, e.target, e.ms)
 
     def _setname(self, ev: Record) -> bool:
         """IRCv3 setname: a new realname, which WHOIS, WHO and WHOWAS show from now on."""
@@ -1205,11 +1231,14 @@ class State:
         )
         klines = tuple(tuple(k) for k in self.klines.values())
         accounts = tuple(tuple(a) for a in [*self.accounts.values(), *self.pending.values()])
-        return tuple(Snapshot(users, channels, self.max_users, whowas, counts, klines, accounts))
+        markers = self.markers.rows()
+        return tuple(
+            Snapshot(users, channels, self.max_users, whowas, counts, klines, accounts, markers)
+        )
 
     def load_snapshot(self, snap: Record) -> None:
         """Replace everything with ``snap`` (keeps ``local``, which only its worker knows)."""
-        users, channels, max_users, whowas, counts, klines, accounts = Snapshot._make(snap)
+        users, channels, max_users, whowas, counts, klines, accounts, markers = Snapshot._make(snap)
         rows = list(map(Account._make, accounts))
         self.accounts = {fold(a.name): a for a in rows if not a.code}
         self.pending = {fold(a.name): a for a in rows if a.code}
@@ -1244,6 +1273,7 @@ class State:
         self.max_users = max(max_users, len(self.users))
         self._load_whowas(list(map(WhowasEntry._make, whowas)))
         self.command_counts = {incarnation: dict(c) for incarnation, c in counts}
+        self.markers.load(markers)
         loaded = {fold(k.mask): k for k in map(KLine._make, klines)}
         if loaded != self.klines:
             self.klines = loaded

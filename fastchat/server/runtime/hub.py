@@ -50,12 +50,14 @@ from fastchat.server.network.records import (
     DKill,
     EAccount,
     EAccountCerts,
+    EAccountPassword,
     EAccountVerify,
     EAway,
     ECounts,
     EJoin,
     EKline,
     ELogin,
+    EMarkread,
     EMode,
     EMove,
     EOper,
@@ -534,10 +536,15 @@ class Hub:
         the snapshots of workers that start later. Command counts merge as they apply (the
         larger count wins), here in the hub's state only: each worker keeps its own.
 
+        Read markers: a replica's that is later than the hub's (or that the hub lacks) is
+        applied as an ordinary E_MARKREAD, which the store keeps for an account.
+
         K-lines: a replica's that the hub lacks (or holds in an older form) is restored as an
         ordinary E_KLINE that removes nobody and tells nobody (the replay of the requests
         resent decides again any KLINE or UNKLINE some worker missed)."""
-        users, channels, max_users, whowas, counts, klines, accounts = Snapshot._make(replica)
+        users, channels, max_users, whowas, counts, klines, accounts, markers = Snapshot._make(
+            replica
+        )
         now = int(time.time() * 1000)
         state = self.state
         state.max_users = max(state.max_users, max_users)
@@ -558,6 +565,8 @@ class Hub:
             known = state.accounts.get(key)
             if known is not None and known.certfps != a.certfps:  # changed while the store lagged
                 self.event(make(EAccountCerts, a.name, a.certfps, now))
+            if known is not None and known.password_hash != a.password_hash:  # (PASSWD) so too
+                self.event(make(EAccountPassword, a.name, a.password_hash, now))
         for u in map(SnapshotUser._make, users):
             if u.uid in state.users:
                 continue
@@ -588,6 +597,12 @@ class Hub:
             changes, args = mode_delta(chan, c)
             if changes:
                 self.event(make(EMode, 0, chan.key, changes, args, now))
+        for owner, key, ms in markers:  # read markers only move forward: the later one wins
+            guest = isinstance(owner, int)
+            if (guest and owner not in state.users) or state.markers.get(owner, key) >= ms:
+                continue
+            uid, account = (owner, b"") if guest else (0, owner)
+            self.event(make(EMarkread, account, uid, key, ms, now))
         if self.gathering:  # who holds whom is settled once every worker has said hello
             self.holds[slot] = local
             return

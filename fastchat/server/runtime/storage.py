@@ -66,12 +66,14 @@ from fastchat.server.network.records import (
     E_ACCOUNTDROP,
     E_ACCOUNTPASSWORD,
     E_ACCOUNTVERIFY,
+    E_MARKREAD,
     SEG_FIELDS,
     EAccount,
     EAccountCerts,
     EAccountDrop,
     EAccountPassword,
     EAccountVerify,
+    EMarkread,
     Record,
     make,
 )
@@ -93,7 +95,9 @@ FLUSH_AFTER = 0.005
 REPORT_EVERY_MS = 1_000
 
 #: The events whose consequences are stored
-STORED = frozenset({E_ACCOUNT, E_ACCOUNTDROP, E_ACCOUNTVERIFY, E_ACCOUNTCERTS, E_ACCOUNTPASSWORD})
+STORED = frozenset(
+    {E_ACCOUNT, E_ACCOUNTDROP, E_ACCOUNTVERIFY, E_ACCOUNTCERTS, E_ACCOUNTPASSWORD, E_MARKREAD}
+)
 
 
 class StoreReport(NamedTuple):
@@ -255,11 +259,15 @@ class Storage:
             if row.certfps:
                 certfps = tuple(row.certfps.encode().split())
                 state.apply(make(EAccountCerts, row.name.encode(), certfps, row.created_ms))
+        markers = reader.load_markers(self.path)
+        for account, target, ms in markers:
+            state.apply(make(EMarkread, account.encode(), 0, target.encode(), ms, ms))
         log.info(
-            "store %s: %d accounts, %d awaiting verification",
+            "store %s: %d accounts, %d awaiting verification, %d read markers",
             self.path,
             len(state.accounts),
             len(state.pending),
+            len(markers),
         )
         self.writer = WriterProcess(self.path, self.max_queued)
         self.writer.start()
@@ -489,6 +497,11 @@ class Storage:
             self._ops.append(
                 ("account_certfps", fold(certs.name).decode(), b" ".join(certs.certfps).decode())
             )
+            return
+        if event[0] == E_MARKREAD:  # an account's (a connection's own are not kept)
+            m = EMarkread._make(event)
+            if m.owner:
+                self._ops.append(("marker_put", m.owner.decode(), fold(m.target).decode(), m.ms))
             return
         if event[0] == E_ACCOUNTPASSWORD:  # NickServ PASSWD
             changed = EAccountPassword._make(event)

@@ -273,6 +273,17 @@ def run(conn: sqlite3.Connection, query: Query) -> list[Any]:
     return list(function(conn, *query[1:]))
 
 
+def load_markers(path: str) -> list[tuple[str, str, int]]:
+    """Every account's read markers, ``(account_folded, target_folded, time_ms)``, oldest
+    first, read synchronously: for start-up, like :func:`load_accounts`."""
+    conn = db.connect(path, readonly=True)
+    try:
+        query = "SELECT account_folded, target_folded, time_ms FROM read_markers ORDER BY time_ms"
+        return [(a, t, ms) for a, t, ms in conn.execute(query)]
+    finally:
+        conn.close()
+
+
 def load_accounts(path: str) -> list[AccountRow]:
     """Every account, read synchronously: for start-up, before the loop serves anyone."""
     conn = db.connect(path, readonly=True)

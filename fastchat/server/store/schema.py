@@ -89,6 +89,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # NickServ CERT): SHA-256, lowercase hex, separated by spaces ('' for none)
         "ALTER TABLE accounts ADD COLUMN certfps TEXT NOT NULL DEFAULT ''",
     ),
+    (  # 5: IRCv3 draft/read-marker: up to when each account has read each target (Unix ms)
+        """CREATE TABLE read_markers (
+            account_folded TEXT NOT NULL,
+            target_folded TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            PRIMARY KEY (account_folded, target_folded)
+        ) WITHOUT ROWID""",
+    ),
 )
 
 #: The version this code reads and writes.

@@ -52,6 +52,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from fastchat.server.network.markers import MAX_MARKERS
 from fastchat.server.network.records import SEG_FIELDS
 from fastchat.server.store import db, schema
 
@@ -78,6 +79,10 @@ OPS: dict[str, int] = {
     # (name, name_folded, certfps): the account's TLS client certificate fingerprints, all
     # of them, separated by spaces (NickServ CERT ADD/DEL)
     "account_certfps": 3,
+    # (name, account_folded, target_folded, time_ms): an account's read marker of a target
+    # (IRCv3 draft/read-marker) moves forward to time_ms (never back); the account keeps
+    # the markers.MAX_MARKERS latest, as every replica does
+    "marker_put": 4,
     # (name, target_folded, time_ms, sender_uid, first, account, tags, lines): a run of
     # messages as the sequencer delivered it (a D_CHAN or D_USER record's fields, bytes as
     # on the wire; target_folded is a channel's folded name or a schema.dm_target), written
@@ -105,6 +110,16 @@ _DROPPABLE = frozenset({"message_run", "message_rerun", "message_segment"})
 #: lived until moments before: a worker resends only what not every worker had received).
 RERUN_WINDOW_MS = 600_000
 
+#: An account's read markers beyond the latest MAX_MARKERS (by time, then target, as the
+#: replicas keep them: network/markers.py) go; only when it has more than that
+_MARKERS_TRIM = (
+    "DELETE FROM read_markers WHERE account_folded = ?1 "
+    "AND (SELECT COUNT(*) FROM read_markers WHERE account_folded = ?1) > ?2 "
+    "AND target_folded NOT IN (SELECT target_folded FROM read_markers "
+    "WHERE account_folded = ?1 ORDER BY time_ms DESC, target_folded DESC LIMIT ?2)"
+)
+_MARKERS_DROP = "DELETE FROM read_markers WHERE account_folded = ?"
+
 _SQL = {
     "account_put": f"INSERT OR REPLACE INTO accounts ({schema.ACCOUNT_COLUMNS}) "
     "VALUES (?, ?, ?, ?, ?, ?)",
@@ -114,6 +129,9 @@ _SQL = {
     "VALUES (?, ?, ?, ?, ?, 0, ?)",
     "account_drop": "DELETE FROM accounts WHERE name_folded = ?",
     "account_certfps": "UPDATE accounts SET certfps = ? WHERE name_folded = ?",
+    "marker_put": "INSERT INTO read_markers (account_folded, target_folded, time_ms) "
+    "VALUES (?, ?, ?) ON CONFLICT (account_folded, target_folded) "
+    "DO UPDATE SET time_ms = MAX(time_ms, excluded.time_ms)",
 }
 _RUN = (
     "INSERT OR IGNORE INTO runs "
@@ -485,6 +503,10 @@ class Writer:
             conn.execute(_SQL[name], (value, op[1]))
         elif name == "account_drop":
             conn.execute(_SQL[name], (op[1],))
+            conn.execute(_MARKERS_DROP, (op[1],))
+        elif name == "marker_put":
+            conn.execute(_SQL[name], op[1:])
+            conn.execute(_MARKERS_TRIM, (op[1], MAX_MARKERS))
         elif name == "prune":
             conn.execute(_PRUNE_OLD, (op[1],))
             if op[2] > 0:
