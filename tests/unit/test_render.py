@@ -104,6 +104,11 @@ EXACT: list[tuple[str, Callable[..., bytes], tuple[object, ...], bytes]] = [
     ("error", lines.error, (b"Server shutting down",), b"ERROR :Server shutting down\r\n"),
     # IRCv3 message-tags TAGMSG (its tags are added per recipient)
     ("tagmsg", lines.tagmsg, (MASK, b"#c"), b":ada!~ada@10.0.0.1 TAGMSG #c\r\n"),
+    # IRCv3 message-redaction
+    ("redact", lines.redact, (MASK, b"#c", b"a-1-0", b""),
+     b":ada!~ada@10.0.0.1 REDACT #c a-1-0\r\n"),
+    ("redact-reason", lines.redact, (MASK, b"bob", b"a-1-0", b"oops"),
+     b":ada!~ada@10.0.0.1 REDACT bob a-1-0 :oops\r\n"),
 ]  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from fastchat.server.caps import (
     chghost,
     extended_join,
     invite_notify,
+    message_redaction,
     message_tags,
     multi_prefix,
     read_marker,
@@ -61,6 +62,7 @@ from fastchat.server.network.records import (
     E_OPER,
     E_PART,
     E_QUIT,
+    E_REDACT,
     E_REVEAL,
     E_SETNAME,
     E_STORE,
@@ -89,6 +91,7 @@ from fastchat.server.network.records import (
     EOper,
     EPart,
     EQuit,
+    ERedact,
     EReveal,
     ESetname,
     EStore,
@@ -170,6 +173,7 @@ class Replica:
             E_STORE: self._e_store,
             E_REVEAL: self._e_reveal,
             E_MARKREAD: self._e_markread,
+            E_REDACT: self._e_redact,
         }
 
     # -- delivering ---------------------------------------------------------------------------
@@ -574,6 +578,27 @@ class Replica:
         certificate fingerprints (NickServ CERT) or password (NickServ PASSWD) changed: network state
         (logging in to it checks it); nobody is told."""
         self.state.apply(ev)
+
+    def _e_redact(self, ev: Record) -> None:
+        """IRCv3 message-redaction: the REDACT of a message, for those of this worker that
+        negotiated it ("MUST NOT" for the others): a channel's local members (the redactor
+        too), or a private conversation's two parties."""
+        if not self.state.apply(ev):
+            return
+        e = ERedact._make(ev)
+        user = self.state.users.get(e.uid)
+        if user is None:
+            return
+        if e.peer:
+            local = self.state.local
+            parties = [c for uid in dict.fromkeys((e.uid, e.peer)) if (c := local.get(uid))]
+        else:
+            chan = self.state.channel(e.target)
+            parties = list(chan.local.values()) if chan is not None else []
+        told = self._with_cap(parties, self.core.caps.bit(message_redaction.NAME))
+        if told:
+            line = lines.redact(user.mask, e.target, e.msgid, e.reason)
+            self._fanout(told, line, Meta(e.time, e.uid))
 
     def _e_markread(self, ev: Record) -> None:
         """A read marker set (IRCv3 draft/read-marker): the setter, if it is this worker's

@@ -1140,6 +1140,49 @@ _CODES.update({RMarkread: R_MARKREAD, EMarkread: E_MARKREAD})
 STATE_EVENTS = STATE_EVENTS | {E_MARKREAD}
 
 
+# -- IRCv3 draft/message-redaction: a channel message withdrawn (commands/redact.py) -----------
+R_REDACT = 146
+E_REDACT = 147
+
+
+class RRedact(NamedTuple):
+    """``REDACT <target> <msgid> [:reason]`` from ``uid`` (a channel, or the nick of the
+    other party of a private conversation), about a message its worker found in the history
+    under ``stored`` (or, where none is kept, ``stored`` b"" and a msgid that parses):
+    ``sender`` the uid that sent it (from the msgid), ``account`` the account it was sent
+    from (b"": none, or not known). The sequencer decides whether ``uid`` may."""
+
+    kind: int
+    uid: int
+    target: bytes
+    msgid: bytes
+    reason: bytes
+    sender: int
+    account: bytes
+    stored: bytes  # the history's target (store/schema.py), b"": nothing to leave out
+
+
+class ERedact(NamedTuple):
+    """``uid`` redacted the message ``msgid`` of ``target``: a channel (its name), whose
+    members that negotiated message-redaction are told, or, with ``peer`` (the other
+    party's uid), a private conversation, whose two parties are. The store leaves the
+    message out of the history under ``stored`` (b"": it keeps none)."""
+
+    kind: int
+    uid: int
+    target: bytes
+    msgid: bytes
+    reason: bytes
+    peer: int  # 0 for a channel
+    stored: bytes
+    time: int
+
+
+SCHEMAS.update({R_REDACT: RRedact, E_REDACT: ERedact})
+_CODES.update({RRedact: R_REDACT, ERedact: E_REDACT})
+STATE_EVENTS = STATE_EVENTS | {E_REDACT}
+
+
 # -- the fence: a read barrier in real time (see network/fence.py) ----------------------------
 B_FENCE = 65
 B_FENCED = 66

@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
 from fastchat.irc import numerics as N
-from fastchat.irc.casemap import fold
+from fastchat.irc.casemap import fold, is_channel
 from fastchat.irc.message import MAX_LINE, truncate_utf8
 from fastchat.server.config import Config
 from fastchat.server.network import access
@@ -59,6 +59,7 @@ from fastchat.server.network.records import (
     R_PENDINGDROP,
     R_PROTECT,
     R_QUIT,
+    R_REDACT,
     R_REGISTER,
     R_SETNAME,
     R_SYNC,
@@ -104,6 +105,7 @@ from fastchat.server.network.records import (
     EOper,
     EPart,
     EQuit,
+    ERedact,
     EReveal,
     ESetname,
     EStore,
@@ -130,6 +132,7 @@ from fastchat.server.network.records import (
     RPendingDrop,
     RProtect,
     RQuit,
+    RRedact,
     RSetname,
     RUmode,
     RUnkline,
@@ -296,6 +299,7 @@ class Sequencer:
             R_CERTFP: self._certfp,
             R_PASSWORD: self._password,
             R_MARKREAD: self._markread,
+            R_REDACT: self._redact,
             R_MOVE: self._move,
         }
         # The workers that are up (the hub's links); none where the sequencer runs inside the
@@ -663,6 +667,43 @@ class Sequencer:
         ms = max(m.ms, self.state.markers.get(owner, m.target))
         account = owner if isinstance(owner, bytes) else b""
         self.router.event(make(EMarkread, account, m.uid, m.target, ms, now))
+
+    # -- IRCv3 draft/message-redaction (commands/redact.py) -------------------------------------
+    def _redact(self, origin: int, r: Record, now: int) -> None:
+        """REDACT: allowed to the message's sender (the same connection, or one logged in to
+        the account it was sent from); in a channel, also to its operators and to IRC
+        operators who may ``override``, and only to its members. Decided here, in the one
+        order: those told see it after the message itself."""
+        m = RRedact._make(r)
+        user = self.state.users.get(m.uid)
+        if user is None:
+            return
+        peer = 0
+        chan = None
+        if is_channel(m.target):
+            chan = self.state.channel(m.target)
+            if chan is None or m.uid not in chan.members:
+                why = b"You are not on that channel"
+                self._standard(origin, m.uid, b"REDACT", b"INVALID_TARGET", (m.target,), why)
+                return
+        else:
+            other = self.state.user_by_nick(m.target)
+            if other is None:
+                why = b"No such nick"
+                self._standard(origin, m.uid, b"REDACT", b"INVALID_TARGET", (m.target,), why)
+                return
+            peer = other.uid
+        mine = m.sender == m.uid or (
+            bool(m.account) and user.account is not None and fold(m.account) == fold(user.account)
+        )
+        chanop = chan is not None and (chan.members[m.uid] & OP or "override" in user.privileges)
+        if not (mine or chanop):
+            why = b"You may only redact your own messages"
+            context = (m.target, m.msgid)
+            self._standard(origin, m.uid, b"REDACT", b"REDACT_FORBIDDEN", context, why)
+            return
+        target = chan.name if chan is not None else m.target
+        self.router.event(make(ERedact, m.uid, target, m.msgid, m.reason, peer, m.stored, now))
 
     def _ghost(self, origin: int, r: Record, now: int) -> None:
         """NickServ GHOST: disconnect whoever uses ``nick``, if the nick is the asker's

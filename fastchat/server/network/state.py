@@ -41,6 +41,7 @@ from fastchat.server.network.records import (
     E_OPER,
     E_PART,
     E_QUIT,
+    E_REDACT,
     E_REVEAL,
     E_SETNAME,
     E_STORE,
@@ -71,6 +72,7 @@ from fastchat.server.network.records import (
     ENick,
     EOper,
     EPart,
+    ERedact,
     EReveal,
     ESetname,
     EStore,
@@ -655,6 +657,7 @@ class State:
             E_REVEAL: self._reveal,
             E_MOVE: self._move,
             E_MARKREAD: self._markread,
+            E_REDACT: self._redact,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -1035,6 +1038,14 @@ class State:
         user.account = account
         self.markers.drop(user.uid)  # (a connection's own markers end when it logs in)
         return True
+
+    def _redact(self, ev: Record) -> bool:
+        """A message redacted (IRCv3 draft/message-redaction): the network holds no
+        messages, so nothing here changes (the store leaves it out of the history, and the
+        channel's members or the conversation's parties are told); True while the channel
+        or the other party is there, as when it was decided."""
+        e = ERedact._make(ev)
+        return e.peer in self.users if e.peer else fold(e.target) in self.channels
 
     def _markread(self, ev: Record) -> bool:
         """A read marker moved forward (IRCv3 draft/read-marker): an account's, or a

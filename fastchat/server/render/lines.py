@@ -114,6 +114,13 @@ def setname(mask: bytes, realname: bytes) -> bytes:
     return fit_line(b":%s SETNAME :%s\r\n" % (mask, realname))
 
 
+def redact(mask: bytes, channel: bytes, msgid: bytes, reason: bytes) -> bytes:
+    """IRCv3 message-redaction: ``:nick!user@host REDACT <channel> <msgid> [:reason]``."""
+    if reason:
+        return fit_line(b":%s REDACT %s %s :%s\r\n" % (mask, channel, msgid, reason))
+    return b":%s REDACT %s %s\r\n" % (mask, channel, msgid)
+
+
 def chghost(old_mask: bytes, username: bytes, host: bytes) -> bytes:
     """IRCv3 chghost: ``:nick!old_user@old_host CHGHOST new_user new_host``."""
     return b":%s CHGHOST %s %s\r\n" % (old_mask, username, host)

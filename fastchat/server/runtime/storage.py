@@ -57,6 +57,7 @@ from itertools import repeat
 from typing import Any, NamedTuple
 
 from fastchat.irc.casemap import fold
+from fastchat.server.caps import message_tags
 from fastchat.server.commands.history import dm_party
 from fastchat.server.network.records import (
     D_CHAN,
@@ -67,6 +68,7 @@ from fastchat.server.network.records import (
     E_ACCOUNTPASSWORD,
     E_ACCOUNTVERIFY,
     E_MARKREAD,
+    E_REDACT,
     SEG_FIELDS,
     EAccount,
     EAccountCerts,
@@ -74,6 +76,7 @@ from fastchat.server.network.records import (
     EAccountPassword,
     EAccountVerify,
     EMarkread,
+    ERedact,
     Record,
     make,
 )
@@ -96,7 +99,15 @@ REPORT_EVERY_MS = 1_000
 
 #: The events whose consequences are stored
 STORED = frozenset(
-    {E_ACCOUNT, E_ACCOUNTDROP, E_ACCOUNTVERIFY, E_ACCOUNTCERTS, E_ACCOUNTPASSWORD, E_MARKREAD}
+    {
+        E_ACCOUNT,
+        E_ACCOUNTDROP,
+        E_ACCOUNTVERIFY,
+        E_ACCOUNTCERTS,
+        E_ACCOUNTPASSWORD,
+        E_MARKREAD,
+        E_REDACT,
+    }
 )
 
 
@@ -497,6 +508,13 @@ class Storage:
             self._ops.append(
                 ("account_certfps", fold(certs.name).decode(), b" ".join(certs.certfps).decode())
             )
+            return
+        if event[0] == E_REDACT:  # a message left out of the history from now on
+            r = ERedact._make(event)
+            parsed = message_tags.maybe_parse_msgid(r.msgid.decode("utf-8", "replace"))
+            if parsed is not None and r.stored:
+                stored = r.stored.decode("utf-8", "replace")
+                self._ops.append(("redact", stored, r.msgid.decode(), parsed[0]))
             return
         if event[0] == E_MARKREAD:  # an account's (a connection's own are not kept)
             m = EMarkread._make(event)

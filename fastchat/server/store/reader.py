@@ -24,10 +24,13 @@ a ``str``, a msgid; every history answer is oldest first, at most ``limit`` rows
   latest_ms)`` of each target among ``for_targets`` (channels the asker may read) and the
   private conversations of ``dm_owner`` (a folded name, or None) whose latest message lies
   strictly between the two times (a target with a later message is left out), in the order of those times, counted from ``from_ms``;
+- ``("message", target, msgid)``: the one message ``msgid`` of ``target`` (what REDACT
+  checks), or none;
 - ``("accounts",)``: every :class:`schema.AccountRow`; ``("account", name_folded)``: a list
   of none or one.
 
-A msgid not found in the target gives no rows (the caller answers as it wishes).
+A msgid not found in the target gives no rows (the caller answers as it wishes). A redacted
+message (IRCv3 message-redaction, the ``redactions`` table) is in no answer.
 
 Owns: the read-only connections and every SELECT the server runs while it serves.
 Must never: write the file, or be asked from inside the thread that answers.
@@ -91,6 +94,23 @@ def _messages(run: tuple[Any, ...]) -> list[tuple[_Key, HistoryRow]]:
     return out
 
 
+def _redacted(conn: sqlite3.Connection, target: str) -> set[str]:
+    """The msgids of ``target``'s messages that were redacted (IRCv3 message-redaction):
+    every selector leaves them out. Few, and one indexed range: read once per selector."""
+    query = "SELECT msgid FROM redactions WHERE target_folded = ?"
+    return {msgid for (msgid,) in conn.execute(query, (target,))}
+
+
+def message(conn: sqlite3.Connection, target: str, msgid: str) -> list[HistoryRow]:
+    """The message ``msgid`` of ``target``, as one row; none if the target has no such
+    message (or it was redacted): what REDACT checks first."""
+    key = _msgid_key(conn, target, msgid)
+    if key is None or msgid in _redacted(conn, target):
+        return []
+    run = conn.execute(_RUNS + "AND id = ?", (target, key[1])).fetchone()
+    return [] if run is None else [m for _, m in _messages(run) if m.msgid == msgid]
+
+
 def _msgid_key(conn: sqlite3.Connection, target: str, msgid: str) -> _Key | None:
     """The place of the message ``msgid`` in ``target``; None if the target has none such."""
     parsed = message_tags.maybe_parse_msgid(msgid)
@@ -130,9 +150,10 @@ def _newest_below(
         sql += "AND (time_ms, id) >= (?, ?) "
         args += low[:2]
     found: list[HistoryRow] = []
+    hidden = _redacted(conn, target)
     for run in conn.execute(sql + "ORDER BY time_ms DESC, id DESC", args):
         for key, message in reversed(_messages(run)):
-            if key < high and (low is None or key > low):
+            if key < high and (low is None or key > low) and message.msgid not in hidden:
                 found.append(message)
                 if len(found) == n:
                     return found[::-1]
@@ -156,8 +177,11 @@ def _oldest_above(
         sql += "AND (time_ms, id) <= (?, ?) "
         args += high[:2]
     found: list[HistoryRow] = []
+    hidden = _redacted(conn, target)
     for run in conn.execute(sql + "ORDER BY time_ms, id", args):
         for key, message in _messages(run):
+            if message.msgid in hidden:
+                continue
             if (key >= low if inclusive else key > low) and (high is None or key < high):
                 found.append(message)
                 if len(found) == n:
@@ -260,6 +284,7 @@ _QUERIES: dict[str, Any] = {
     "around": around,
     "between": between,
     "targets": targets,
+    "message": message,
     "accounts": accounts,
     "account": account,
 }

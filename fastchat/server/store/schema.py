@@ -97,6 +97,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (account_folded, target_folded)
         ) WITHOUT ROWID""",
     ),
+    (  # 6: IRCv3 draft/message-redaction: messages withdrawn, left out of every selector's
+        # answer (time_ms: the message's, from its msgid, so that pruning can drop them too)
+        """CREATE TABLE redactions (
+            target_folded TEXT NOT NULL,
+            msgid TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            PRIMARY KEY (target_folded, msgid)
+        ) WITHOUT ROWID""",
+    ),
 )
 
 #: The version this code reads and writes.

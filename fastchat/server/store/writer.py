@@ -83,6 +83,9 @@ OPS: dict[str, int] = {
     # (IRCv3 draft/read-marker) moves forward to time_ms (never back); the account keeps
     # the markers.MAX_MARKERS latest, as every replica does
     "marker_put": 4,
+    # (name, target_folded, msgid, time_ms): a message withdrawn (IRCv3 message-redaction):
+    # the selectors leave it out from now on; time_ms is the message's own
+    "redact": 4,
     # (name, target_folded, time_ms, sender_uid, first, account, tags, lines): a run of
     # messages as the sequencer delivered it (a D_CHAN or D_USER record's fields, bytes as
     # on the wire; target_folded is a channel's folded name or a schema.dm_target), written
@@ -129,6 +132,7 @@ _SQL = {
     "VALUES (?, ?, ?, ?, ?, 0, ?)",
     "account_drop": "DELETE FROM accounts WHERE name_folded = ?",
     "account_certfps": "UPDATE accounts SET certfps = ? WHERE name_folded = ?",
+    "redact": "INSERT OR IGNORE INTO redactions (target_folded, msgid, time_ms) VALUES (?, ?, ?)",
     "marker_put": "INSERT INTO read_markers (account_folded, target_folded, time_ms) "
     "VALUES (?, ?, ?) ON CONFLICT (account_folded, target_folded) "
     "DO UPDATE SET time_ms = MAX(time_ms, excluded.time_ms)",
@@ -146,6 +150,7 @@ _MORE_ROWS = ", (?, ?, ?, ?, ?, ?, ?, ?)"
 _ROWS_PER_INSERT = 100  # 800 parameters: far below SQLite's limit, few distinct statements
 _DM_PEER = "INSERT OR IGNORE INTO dm_peers (owner_folded, peer_folded) VALUES (?, ?)"
 _PRUNE_OLD = "DELETE FROM runs WHERE time_ms < ?"
+_PRUNE_REDACTIONS = "DELETE FROM redactions WHERE time_ms < ?"
 # a run goes when the messages newer than all of its own are keep_per_target or more
 _PRUNE_COUNT = (
     "DELETE FROM runs WHERE id IN (SELECT id FROM (SELECT id, SUM(count) OVER "
@@ -504,11 +509,14 @@ class Writer:
         elif name == "account_drop":
             conn.execute(_SQL[name], (op[1],))
             conn.execute(_MARKERS_DROP, (op[1],))
+        elif name == "redact":
+            conn.execute(_SQL[name], op[1:])
         elif name == "marker_put":
             conn.execute(_SQL[name], op[1:])
             conn.execute(_MARKERS_TRIM, (op[1], MAX_MARKERS))
         elif name == "prune":
             conn.execute(_PRUNE_OLD, (op[1],))
+            conn.execute(_PRUNE_REDACTIONS, (op[1],))
             if op[2] > 0:
                 conn.execute(_PRUNE_COUNT, (op[2],))
 
