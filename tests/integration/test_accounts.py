@@ -163,3 +163,33 @@ def test_accounts_survive_a_stop_and_a_kill(workers: int, tmp_path: Path) -> Non
     with process.running(data, workers=workers) as srv:
         assert _logs_in(srv, "k3", "killed", "second-pass")
         assert _logs_in(srv, "k4", "keeper", "first-pass")
+
+
+def test_sasl_reauthentication_switches_the_account(server: process.ServerProcess) -> None:
+    """SASL 3.2 reauthentication after registration: the new account replaces the old one
+    on every worker (another connection's WHOIS, wherever it is, shows it); a wrong password
+    keeps the old one."""
+    _register(server, "first1", "first-secret")
+    _register(server, "second2", "second-secret")
+    c = caps(server, "switcher", "sasl")
+    watchers = [IRCClient(server.host, server.port, register=False) for _ in range(3)]
+    try:
+        c.send("NICK switcher")
+        c.send("USER s 0 * :s")
+        c.sasl_plain("first1", "first-secret")
+        c.expect(r" 903 switcher ")
+        c.send("CAP END")
+        c.expect(r" 376 | 422 ")
+        c.sasl_plain("second2", "wrong")
+        c.expect(r" 904 switcher ")
+        c.sasl_plain("second2", "second-secret")
+        c.expect(r" 900 switcher \S+ second2 :You are now logged in as second2$")
+        c.expect(r" 903 switcher ")
+        for i, w in enumerate(watchers):  # spread over the workers
+            w.register(f"watch{i}")
+            w.send("WHOIS switcher")
+            w.expect(rf" 330 watch{i} switcher second2 :is logged in as$")
+    finally:
+        c.close()
+        for w in watchers:
+            w.close()

@@ -150,18 +150,38 @@ def test_sasl_failures(net: FakeNet) -> None:
     assert c.lines() == ["AUTHENTICATE +", f"{SRV} 904 x3 :SASL authentication failed"]
 
 
-def test_sasl_after_registration_and_already(net: FakeNet) -> None:
+def test_sasl_after_registration_and_again(net: FakeNet) -> None:
+    """SASL after registration; then again (SASL 3.2 reauthentication): to the same account
+    it is answered and changes nothing, to another the new one replaces it everywhere, and
+    a failure keeps the one it has."""
     registered_account(net).lines()
+    bob = net.negotiated(0, "bob", "draft/account-registration")
+    bob.send("REGISTER bob * bob-secret")
     late = net.negotiated(net.last, "late", "sasl", "account-notify")
+    late.send("AUTHENTICATE PLAIN", "AUTHENTICATE " + plain("ann", "hunter2!"))
+    me = f"late!~late@10.0.0.{net.last + 1}"
+    assert late.lines() == [
+        "AUTHENTICATE +",
+        f"{SRV} 900 late {me} ann :You are now logged in as ann",
+        f"{SRV} 903 late :SASL authentication successful",
+        f":{me} ACCOUNT ann",
+    ]
     late.send("AUTHENTICATE PLAIN", "AUTHENTICATE " + plain("ann", "hunter2!"))
     assert late.lines() == [
         "AUTHENTICATE +",
-        f"{SRV} 900 late late!~late@10.0.0.{net.last + 1} ann :You are now logged in as ann",
+        f"{SRV} 900 late {me} ann :You are now logged in as ann",
         f"{SRV} 903 late :SASL authentication successful",
-        f":late!~late@10.0.0.{net.last + 1} ACCOUNT ann",
     ]
-    late.send("AUTHENTICATE PLAIN")
-    assert late.lines() == [f"{SRV} 907 late :You have already authenticated using SASL"]
+    late.send("AUTHENTICATE PLAIN", "AUTHENTICATE " + plain("bob", "wrong-one"))
+    assert late.lines() == ["AUTHENTICATE +", f"{SRV} 904 late :SASL authentication failed"]
+    late.send("AUTHENTICATE PLAIN", "AUTHENTICATE " + plain("bob", "bob-secret"))
+    assert late.lines() == [
+        "AUTHENTICATE +",
+        f"{SRV} 900 late {me} bob :You are now logged in as bob",
+        f"{SRV} 903 late :SASL authentication successful",
+        f":{me} ACCOUNT bob",
+    ]
+    assert all(core.state.users[late.client.uid].account == b"bob" for core in net.cores)
 
 
 def test_what_a_login_shows_to_others(net: FakeNet) -> None:

@@ -75,11 +75,11 @@ def logged_in(ctx: Context, client: Client, account: bytes) -> None:
 # -- SASL ----------------------------------------------------------------------------------------
 def authenticate(ctx: Context, client: Client, msg: Message) -> None:
     """IRCv3 SASL 3.1 ``AUTHENTICATE <mechanism>``, then ``AUTHENTICATE <base64>`` (``+`` for
-    an empty chunk), ``AUTHENTICATE *`` to abort."""
+    an empty chunk), ``AUTHENTICATE *`` to abort. At any time, logged in or not (SASL 3.2:
+    "Servers SHOULD allow a client, authenticated or otherwise, to reauthenticate"): a
+    success switches the connection to the account it proved; a failure keeps the one it
+    was logged in to."""
     arg = msg.params[0]
-    if client.account or (client.user is not None and client.user.account is not None):
-        ctx.reply(client, N.ERR_SASLALREADY, b"You have already authenticated using SASL")
-        return
     if arg == b"*":
         if client.sasl is not None:
             client.sasl = None

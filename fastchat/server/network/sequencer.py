@@ -555,7 +555,10 @@ class Sequencer:
 
     def _login(self, origin: int, r: Record, now: int) -> None:
         """A user proved it owns an account (its worker checked the password): log it in,
-        unless the account is gone (904) or it is logged in already (907)."""
+        unless the account is gone (904). With SASL after registration it may be logged in
+        already: to another account, the new one replaces it (SASL 3.2 reauthentication;
+        account-notify shows it); to the same one, it is answered as a login and nothing
+        changes. NickServ IDENTIFY while logged in is refused."""
         m = RLogin._make(r)
         user = self.state.users.get(m.uid)
         if user is None:
@@ -567,12 +570,16 @@ class Sequencer:
             else:
                 self._reply(origin, m.uid, N.ERR_SASLFAIL, b"SASL authentication failed")
             return
-        if user.account is not None:
-            if m.how == b"nickserv":
-                self._service(origin, m.uid, b"You are already logged in as " + user.account)
-            else:
-                self._reply(origin, m.uid, N.ERR_SASLALREADY, b"You have already authenticated")
+        if user.account is not None and m.how == b"nickserv":
+            self._service(origin, m.uid, b"You are already logged in as " + user.account)
             return
+        if user.account is not None and fold(user.account) == fold(account.name):
+            # SASL again, to the same account: answered as a login, nothing changes
+            self._reply(origin, m.uid, N.RPL_LOGGEDIN, user.mask, account.name,
+                        b"You are now logged in as " + account.name)  # fmt: skip
+            self._reply(origin, m.uid, N.RPL_SASLSUCCESS, b"SASL authentication successful")
+            return
+        # (SASL reauthentication to another account: the new one replaces it, one event)
         self.router.event(make(ELogin, m.uid, account.name, m.how, now))
 
     # -- NickServ (commands/nickserv.py) ---------------------------------------------------------

@@ -1000,21 +1000,24 @@ class State:
     def _account_certs(self, ev: Record) -> bool:
         """An account's certificate fingerprints changed (NickServ CERT ADD/DEL)."""
         e = EAccountCerts._make(ev)
-        key = fold(e.name)
-        account = self.accounts.get(key)
-        if account is None or account.certfps == e.certfps:
-            return False
-        self.accounts[key] = account._replace(certfps=tuple(e.certfps))
-        return True
+        return self._change_account(e.name, certfps=tuple(e.certfps))
 
     def _account_password(self, ev: Record) -> bool:
         """An account's password changed (NickServ PASSWD)."""
         e = EAccountPassword._make(ev)
-        key = fold(e.name)
+        return self._change_account(e.name, password_hash=e.password_hash)
+
+    def _change_account(self, name: bytes, **fields: Any) -> bool:
+        """The account ``name`` with ``fields`` as given; False if it has none such or they
+        are as they were."""
+        key = fold(name)
         account = self.accounts.get(key)
-        if account is None or account.password_hash == e.password_hash:
+        if account is None:
             return False
-        self.accounts[key] = account._replace(password_hash=e.password_hash)
+        changed = account._replace(**fields)
+        if changed == account:
+            return False
+        self.accounts[key] = changed
         return True
 
     def account_by_certfp(self, certfp: bytes) -> Account | None:
