@@ -154,3 +154,12 @@ ERR_SASLTOOLONG = b"905"
 ERR_SASLABORTED = b"906"
 ERR_SASLALREADY = b"907"
 RPL_SASLMECHS = b"908"
+
+# IRCv3 draft/metadata-3 (https://github.com/ircv3/ircv3-specifications/pull/613)
+RPL_WHOISKEYVALUE = b"760"  # <client> <target> <key> <visibility> :<value>
+RPL_KEYVALUE = b"761"  # <client> <target> <key> <visibility> :<value>
+RPL_KEYNOTSET = b"766"  # <client> <target> <key> :key not set
+RPL_METADATASUBOK = b"770"  # <client> <key1> [<key2> ...]
+RPL_METADATAUNSUBOK = b"771"  # <client> <key1> [<key2> ...]
+RPL_METADATASUBS = b"772"  # <client> <key1> [<key2> ...]
+RPL_METADATASYNCLATER = b"774"  # <client> <target> [<retryafter>]

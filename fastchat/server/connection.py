@@ -27,6 +27,7 @@ class ClientRare:
         "account",
         "cap_version",
         "certfp",
+        "metadata_subs",
         "oper_failures",
         "oper_retry_at",
         "password",
@@ -41,6 +42,7 @@ class ClientRare:
         self.account = b""
         self.cap_version = 0
         self.certfp = b""
+        self.metadata_subs: frozenset[bytes] = frozenset()
         self.oper_failures = 0
         self.oper_retry_at = 0.0
         self.password = b""
@@ -180,6 +182,8 @@ class Client:
     account = _Rare(b"")
     cap_version = _Rare(0)
     certfp = _Rare(b"")
+    # IRCv3 draft/metadata-3: the keys it subscribed to (METADATA * SUB), what it is told of
+    metadata_subs: _Rare[frozenset[bytes]] = _Rare(frozenset())
     oper_failures = _Rare(0)
     oper_retry_at = _Rare(0.0)
     password = _Rare(b"")

@@ -40,7 +40,7 @@ def test_redaction_reaches_members_and_the_history(workers: int, tmp_path: Path)
         try:
             for c in people:
                 c.send("JOIN #r")
-                c.expect(r" 366 ")
+                c.expect(r" 366 \S+ #r ")
             for c in people:
                 c.sync()
             m0, m1 = people[0], people[1]
@@ -71,6 +71,6 @@ def test_redaction_reaches_members_and_the_history(workers: int, tmp_path: Path)
     with process.running(data, workers=workers) as srv:
         back = _client(srv, "back")
         back.send("JOIN #r")
-        back.expect(r" 366 ")
+        back.expect(r" 366 back #r ")
         assert _history(back, "#r") == ["keep this"]
         back.close()

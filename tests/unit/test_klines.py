@@ -411,5 +411,5 @@ def test_klines_survive_the_hub_merge_when_a_newer_one_is_known() -> None:
         hub = Hub(Config(workers=1), listener, None)
         hub.out[0] = []
         hub.state.apply(make(EKline, 0, *newer, (), 3_000))
-        hub._merge(0, ((), (), 0, (), (), (tuple(older),), (), ()), set())
+        hub._merge(0, ((), (), 0, (), (), (tuple(older),), (), (), ()), set())
         assert list(hub.state.klines.values()) == [newer]

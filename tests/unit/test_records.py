@@ -41,6 +41,7 @@ SAMPLES: dict[str, Any] = {
     "dict[int, int]": {0: 3, 1: 4},
     "dict[bytes, int]": {b"PRIVMSG": 3, b"JOIN": 1 << 40},
     "dict[int, int] | None": {2: 9},
+    "bytes | None": b"value",
     "Any": ((b"nested", 1), ()),
 }
 

@@ -1002,13 +1002,13 @@ def test_load_snapshot_keeps_the_larger_peak() -> None:
     """RPL_GLOBALUSERS' maximum: the peak carried by the snapshot is kept, and is never below
     the users the snapshot holds."""
     state = State()
-    state.load_snapshot(((), (), 42, (), (), (), (), ()))
+    state.load_snapshot(((), (), 42, (), (), (), (), (), ()))
     assert state.max_users == 42
     users = tuple(
         (uid, b"u%d" % uid, b"u", b"h", b"r", 0, 0, b"", b"", b"", (), b"h", b"", b"")
         for uid in range(1, 4)
     )
-    state.load_snapshot((users, (), 1, (), (), (), (), ()))
+    state.load_snapshot((users, (), 1, (), (), (), (), (), ()))
     assert state.max_users == 3
 
 

@@ -217,7 +217,7 @@ def _targets(ctx: Context, client: Client, params: tuple[bytes, ...] | list[byte
             b":%s CHATHISTORY TARGETS %s %s\r\n" % (server, name_of(name), dates.iso8601(ms))
             for name, ms in rows
         ]
-        _wrap(ctx, client, cap.TARGETS_BATCH_TYPE, b"", out)
+        wrap_batch(ctx, client, cap.TARGETS_BATCH_TYPE, b"", out)
 
     if _unavailable(ctx, client, b"TARGETS"):
         return
@@ -263,18 +263,26 @@ def _send_batch(
             )
             for row in rows
         ]
-    _wrap(ctx, client, cap.BATCH_TYPE, b" " + target, out)
+    wrap_batch(ctx, client, cap.BATCH_TYPE, b" " + target, out)
 
 
-def _wrap(ctx: Context, client: Client, kind: bytes, params: bytes, out: list[bytes]) -> None:
-    """``out`` in a batch of ``kind`` if ``client`` negotiated batch; else as it is."""
+def wrap_batch(
+    ctx: Context,
+    client: Client,
+    kind: bytes,
+    params: bytes,
+    out: list[bytes],
+    ref: bytes = _BATCH_REF,
+) -> None:
+    """``out`` in a batch of ``kind`` (``params``: its parameters, each after a space) if
+    ``client`` negotiated batch; else as it is. ``ref``: the batch's reference, a word that is
+    not hexadecimal (commands/metadata.py's batches use their own)."""
     if not client.caps & ctx.caps.bit(batch.NAME):
         if out:
             ctx.send(client, b"".join(out))
         return
     # Opened and closed in one write, so one reference serves every reply; not hexadecimal,
     # so never a labeled-response batch's (engine/labels.py)
-    ref = _BATCH_REF
     server = ctx.config.server_name
     tag = b"batch=" + ref
     body = b"".join(
@@ -352,7 +360,7 @@ def _send_replay(ctx: Context, client: Client, name: bytes, rows: list[Any]) -> 
             text += b" from the last %d minute%s" % (minutes, b"s" if minutes > 1 else b"")
         ctx.send(client, lines.notice(cfg.server_name, name, text))
     out = [render_row(ctx, client, name, row) for row in rows]
-    _wrap(ctx, client, cap.BATCH_TYPE, b" " + name, out)
+    wrap_batch(ctx, client, cap.BATCH_TYPE, b" " + name, out)
 
 
 COMMANDS = (Command(b"CHATHISTORY", chathistory, 2, capability=cap.NAME),)

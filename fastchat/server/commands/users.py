@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold, is_channel
 from fastchat.irc.message import Message, truncate_utf8
-from fastchat.server.caps import multi_prefix
+from fastchat.server.caps import metadata, multi_prefix
 from fastchat.server.commands import nickserv
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
@@ -114,6 +114,7 @@ def whois(ctx: Context, client: Client, msg: Message) -> None:
     cfg = ctx.config
     see = "see" in client.privileges
     every_prefix = bool(ctx.caps.bit(multi_prefix.NAME) & client.caps)
+    with_metadata = bool(ctx.caps.bit(metadata.NAME) & client.caps)  # IRCv3 metadata-3: 760
     for nick_ in target.split(b",")[:1]:
         u = ctx.state.user_by_nick(nick_)
         if u is None and fold(nick_) == nickserv.FOLDED:
@@ -134,6 +135,7 @@ def whois(ctx: Context, client: Client, msg: Message) -> None:
                 see,
                 every_prefix,
                 see_certfp=u is me or b"o" in me.modes,
+                metadata=ctx.state.metadata.of(u.uid).items() if with_metadata else (),
             ),
         )
 

@@ -154,6 +154,7 @@ SESSION_FIELDS = (
     "inq_bytes",
     "ip",
     "last_active",
+    "metadata_subs",
     "msgs",
     "nick",
     "oper_failures",

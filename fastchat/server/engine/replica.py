@@ -29,12 +29,14 @@ from fastchat.server.caps import (
     invite_notify,
     message_redaction,
     message_tags,
+    metadata,
     multi_prefix,
     read_marker,
     setname,
     userhost_in_names,
 )
 from fastchat.server.commands import accounts, history, monitor, nickserv, readmarker
+from fastchat.server.commands import metadata as metadata_command
 from fastchat.server.commands.registration import feed
 from fastchat.server.connection import NO_OUTPUT, Client
 from fastchat.server.network.records import (
@@ -57,6 +59,7 @@ from fastchat.server.network.records import (
     E_KLINE,
     E_LOGIN,
     E_MARKREAD,
+    E_METADATA,
     E_MODE,
     E_NICK,
     E_OPER,
@@ -86,6 +89,7 @@ from fastchat.server.network.records import (
     EKline,
     ELogin,
     EMarkread,
+    EMetadata,
     EMode,
     ENick,
     EOper,
@@ -174,6 +178,7 @@ class Replica:
             E_REVEAL: self._e_reveal,
             E_MARKREAD: self._e_markread,
             E_REDACT: self._e_redact,
+            E_METADATA: self._e_metadata,
         }
 
     # -- delivering ---------------------------------------------------------------------------
@@ -451,6 +456,8 @@ class Replica:
                 marker = self.state.markers.get(self.state.owner_of(user), chan.name)
                 core.send(me, readmarker.line(cfg.server_name, chan.name, marker))
             core.send(me, replies.end_of_names(cfg, me.name, chan.name))
+            if caps.bit(metadata.NAME) & me.caps and me.metadata_subs:
+                metadata_command.sync_on_join(core, me, chan)
             history.replay_on_join(core, me, chan, e.kept, e.time)  # the last lines, maybe
 
     def _reveal_to(self, chan: Channel, uids: Iterable[int], meta: Meta) -> None:
@@ -578,6 +585,62 @@ class Replica:
         certificate fingerprints (NickServ CERT) or password (NickServ PASSWD) changed: network state
         (logging in to it checks it); nobody is told."""
         self.state.apply(ev)
+
+    def _e_metadata(self, ev: Record) -> None:
+        """IRCv3 metadata-3: a user's or a channel's key set, removed or (every key) cleared.
+        The setter, if it is this worker's, is answered with the result (761, or 766; for
+        CLEAR a ``metadata`` batch of 766 for each key cleared), even when nothing changed;
+        when something did, each local client that negotiated the capability, subscribed
+        to the key and can see the target (shares a channel with the user, or is on the
+        channel) is told, from the server with ``*`` for its nick; not the setter."""
+        e = EMetadata._make(ev)
+        state = self.state
+        owner = e.user or e.channel
+        cleared = [] if e.key else list(state.metadata.of(owner))
+        changed = state.apply(ev)
+        core = self.core
+        server = core.config.server_name
+        recipients: dict[int, Client]
+        if e.user:
+            user = state.users.get(e.user)
+            if user is None:
+                return
+            target = user.nick
+            recipients = self._members_of_channels(e.user)
+            me = state.local.get(e.user)
+            if me is not None:
+                recipients[e.user] = me
+        else:
+            chan = state.channels.get(e.channel)
+            if chan is None:
+                return
+            target = chan.name
+            recipients = dict(chan.local)
+        keys = [e.key] if e.key else cleared
+
+        def line(nick: bytes, key: bytes, deleted: bytes) -> bytes:
+            if e.key and e.value is not None:
+                return metadata_command.keyvalue(server, nick, target, key, e.value)
+            return metadata_command.keynotset(server, nick, target, key, deleted)
+
+        setter = core.clients.get(e.uid)
+        if setter is not None:
+            if e.key:
+                core.send(setter, line(setter.name, e.key, b"Key deleted"))
+            else:
+                out = [line(setter.name, key, b"Metadata value cleared") for key in keys]
+                params = b" " + target
+                batch = metadata_command.BATCH_TYPE
+                history.wrap_batch(core, setter, batch, params, out, batch)
+        if not changed:
+            return
+        bit = core.caps.bit(metadata.NAME)
+        for client in recipients.values():
+            subs = client.metadata_subs
+            if client.uid != e.uid and client.caps & bit and subs:
+                for key in keys:
+                    if key in subs:
+                        core.notify(client, line(b"*", key, b"Key deleted"))
 
     def _e_redact(self, ev: Record) -> None:
         """IRCv3 message-redaction: the REDACT of a message, for those of this worker that

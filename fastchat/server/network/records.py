@@ -1183,6 +1183,44 @@ _CODES.update({RRedact: R_REDACT, ERedact: E_REDACT})
 STATE_EVENTS = STATE_EVENTS | {E_REDACT}
 
 
+# -- IRCv3 draft/metadata-3: keys and values on users and channels (network/metadata.py) ------
+R_METADATA = 148
+E_METADATA = 149
+
+
+class RMetadata(NamedTuple):
+    """``METADATA <target> SET <key> [:value]`` (``value`` None: remove it) or ``METADATA
+    <target> CLEAR`` (``key`` b""): from ``uid``, about a user (its nick) or a channel; its
+    worker checked the key and the value. The sequencer decides whether ``uid`` may (itself,
+    or a channel it is an operator of) and whether there is room."""
+
+    kind: int
+    uid: int
+    target: bytes
+    key: bytes
+    value: bytes | None
+
+
+class EMetadata(NamedTuple):
+    """``uid`` set ``key`` of a user (``user``, its uid) or of a channel (``channel``, its
+    folded name; ``user`` 0) to ``value`` (None: removed); ``key`` b"": every key cleared.
+    The setter is answered with the result either way; the subscribers that can see the
+    target (who share a channel with the user, the channel's members) when it changed."""
+
+    kind: int
+    uid: int
+    user: int
+    channel: bytes
+    key: bytes
+    value: bytes | None
+    time: int
+
+
+SCHEMAS.update({R_METADATA: RMetadata, E_METADATA: EMetadata})
+_CODES.update({RMetadata: R_METADATA, EMetadata: E_METADATA})
+STATE_EVENTS = STATE_EVENTS | {E_METADATA}
+
+
 # -- the fence: a read barrier in real time (see network/fence.py) ----------------------------
 B_FENCE = 65
 B_FENCED = 66

@@ -24,7 +24,7 @@ from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold, is_channel
 from fastchat.irc.message import MAX_LINE, truncate_utf8
 from fastchat.server.config import Config
-from fastchat.server.network import access
+from fastchat.server.network import access, metadata
 from fastchat.server.network.access import LIST_MODES, mask_matches
 from fastchat.server.network.records import (
     D_CHAN,
@@ -50,6 +50,7 @@ from fastchat.server.network.records import (
     R_KLINE,
     R_LOGIN,
     R_MARKREAD,
+    R_METADATA,
     R_MODE,
     R_MOVE,
     R_NICK,
@@ -99,6 +100,7 @@ from fastchat.server.network.records import (
     EKline,
     ELogin,
     EMarkread,
+    EMetadata,
     EMode,
     EMove,
     ENick,
@@ -125,6 +127,7 @@ from fastchat.server.network.records import (
     RKline,
     RLogin,
     RMarkread,
+    RMetadata,
     RMove,
     ROper,
     RPart,
@@ -300,6 +303,7 @@ class Sequencer:
             R_PASSWORD: self._password,
             R_MARKREAD: self._markread,
             R_REDACT: self._redact,
+            R_METADATA: self._metadata,
             R_MOVE: self._move,
         }
         # The workers that are up (the hub's links); none where the sequencer runs inside the
@@ -674,6 +678,40 @@ class Sequencer:
         ms = max(m.ms, self.state.markers.get(owner, m.target))
         account = owner if isinstance(owner, bytes) else b""
         self.router.event(make(EMarkread, account, m.uid, m.target, ms, now))
+
+    # -- IRCv3 draft/metadata-3 (commands/metadata.py) ----------------------------------------
+    def _metadata(self, origin: int, r: Record, now: int) -> None:
+        """METADATA SET or CLEAR: on oneself, or on a channel one is an operator of (an IRC
+        operator who may ``override``: on anyone), within MAX_KEYS keys. One E_METADATA,
+        which answers the setter with the result even when nothing changed."""
+        m = RMetadata._make(r)
+        user = self.state.users.get(m.uid)
+        if user is None:
+            return
+        if is_channel(m.target):
+            chan = self.state.channel(m.target)
+            owner: int | bytes = chan.key if chan is not None else b""
+            allowed = chan is not None and bool(chan.members.get(m.uid, 0) & OP)
+        else:
+            holder = self.state.user_by_nick(m.target)
+            owner = holder.uid if holder is not None else 0
+            allowed = holder is user
+        if not owner:
+            why = b"Invalid metadata target"
+            self._standard(origin, m.uid, b"METADATA", b"INVALID_TARGET", (m.target,), why)
+            return
+        if not (allowed or "override" in user.privileges):
+            why = b"You do not have permission to change that"
+            context = (m.target, m.key or b"*")
+            self._standard(origin, m.uid, b"METADATA", b"KEY_NO_PERMISSION", context, why)
+            return
+        if m.key and m.value is not None and self.state.metadata.full(owner, m.key):
+            why = b"Too many metadata keys"
+            context = (m.target, b"%d" % metadata.MAX_KEYS)
+            self._standard(origin, m.uid, b"METADATA", b"LIMIT_REACHED", context, why)
+            return
+        user_uid, channel = (owner, b"") if isinstance(owner, int) else (0, owner)
+        self.router.event(make(EMetadata, m.uid, user_uid, channel, m.key, m.value, now))
 
     # -- IRCv3 draft/message-redaction (commands/redact.py) -------------------------------------
     def _redact(self, origin: int, r: Record, now: int) -> None:

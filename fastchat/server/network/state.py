@@ -18,6 +18,7 @@ from fastchat.irc.casemap import fold
 from fastchat.server.network import access
 from fastchat.server.network.access import LIST_MODES, Entry
 from fastchat.server.network.markers import Owner, ReadMarkers
+from fastchat.server.network.metadata import Metadata
 from fastchat.server.network.records import (
     E_ACCOUNT,
     E_ACCOUNTCERTS,
@@ -35,6 +36,7 @@ from fastchat.server.network.records import (
     E_KLINE,
     E_LOGIN,
     E_MARKREAD,
+    E_METADATA,
     E_MODE,
     E_MOVE,
     E_NICK,
@@ -67,6 +69,7 @@ from fastchat.server.network.records import (
     EKline,
     ELogin,
     EMarkread,
+    EMetadata,
     EMode,
     EMove,
     ENick,
@@ -250,6 +253,7 @@ class Snapshot(NamedTuple):
     klines: tuple[tuple[Any, ...], ...]  # KLine rows
     accounts: tuple[tuple[Any, ...], ...]  # Account rows (those awaiting VERIFY too)
     markers: tuple[tuple[Any, ...], ...]  # read markers: (owner, folded target, ms)
+    metadata: tuple[tuple[Any, ...], ...]  # metadata: (uid or folded channel, key, value)
 
 
 class UserRare:
@@ -568,6 +572,7 @@ class State:
         "local",
         "markers",
         "max_users",
+        "metadata",
         "nicks",
         "opers",
         "pending",
@@ -625,6 +630,9 @@ class State:
         # IRCv3 draft/read-marker: up to where each account (or connection logged in to
         # none) has read each target (E_MARKREAD; network/markers.py)
         self.markers = ReadMarkers()
+        # IRCv3 draft/metadata-3: users' (by uid) and channels' (by folded name) keys and
+        # values (E_METADATA; network/metadata.py)
+        self.metadata = Metadata()
         # Usernames, hosts and realnames as this state already holds them (see shared())
         self._shared: dict[bytes, bytes] = {}
         self._signon = 0  # the last user's signon (see _intro)
@@ -658,6 +666,7 @@ class State:
             E_MOVE: self._move,
             E_MARKREAD: self._markread,
             E_REDACT: self._redact,
+            E_METADATA: self._metadata,
         }
 
     # -- queries --------------------------------------------------------------------------------
@@ -834,6 +843,7 @@ class State:
                 del chan.workers[user.worker]
         if not chan.members:
             del self.channels[chan.key]
+            self.metadata.drop(chan.key)
             chan.alone = ()  # (the cycle through it would keep the channel until a collection)
 
     def _part(self, ev: Record) -> bool:
@@ -886,6 +896,7 @@ class State:
             self.opers -= 1
         self.local.pop(uid, None)
         self.markers.drop(uid)
+        self.metadata.drop(uid)
         return True
 
     def _kline(self, ev: Record) -> bool:
@@ -1041,6 +1052,19 @@ class State:
         user.account = account
         self.markers.drop(user.uid)  # (a connection's own markers end when it logs in)
         return True
+
+    def _metadata(self, ev: Record) -> bool:
+        """A user's or a channel's metadata set, removed or cleared (IRCv3 draft/metadata-3),
+        while it is there."""
+        e = EMetadata._make(ev)
+        owner = e.user or e.channel
+        if (e.user not in self.users) if e.user else (e.channel not in self.channels):
+            return False
+        if e.key:
+            return self.metadata.set(owner, e.key, e.value)
+        had = bool(self.metadata.of(owner))
+        self.metadata.drop(owner)
+        return had
 
     def _redact(self, ev: Record) -> bool:
         """A message redacted (IRCv3 draft/message-redaction): the network holds no
@@ -1246,13 +1270,25 @@ class State:
         klines = tuple(tuple(k) for k in self.klines.values())
         accounts = tuple(tuple(a) for a in [*self.accounts.values(), *self.pending.values()])
         markers = self.markers.rows()
+        metadata = self.metadata.rows()
         return tuple(
-            Snapshot(users, channels, self.max_users, whowas, counts, klines, accounts, markers)
+            Snapshot(
+                users,
+                channels,
+                self.max_users,
+                whowas,
+                counts,
+                klines,
+                accounts,
+                markers,
+                metadata,
+            )
         )
 
     def load_snapshot(self, snap: Record) -> None:
         """Replace everything with ``snap`` (keeps ``local``, which only its worker knows)."""
-        users, channels, max_users, whowas, counts, klines, accounts, markers = Snapshot._make(snap)
+        snapshot = Snapshot._make(snap)
+        users, channels, max_users, whowas, counts, klines, accounts = snapshot[:7]
         rows = list(map(Account._make, accounts))
         self.accounts = {fold(a.name): a for a in rows if not a.code}
         self.pending = {fold(a.name): a for a in rows if a.code}
@@ -1287,7 +1323,8 @@ class State:
         self.max_users = max(max_users, len(self.users))
         self._load_whowas(list(map(WhowasEntry._make, whowas)))
         self.command_counts = {incarnation: dict(c) for incarnation, c in counts}
-        self.markers.load(markers)
+        self.markers.load(snapshot.markers)
+        self.metadata.load(snapshot.metadata)
         loaded = {fold(k.mask): k for k in map(KLine._make, klines)}
         if loaded != self.klines:
             self.klines = loaded

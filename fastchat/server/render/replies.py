@@ -596,11 +596,13 @@ def whois(
     see_secret: bool = False,
     multi_prefix: bool = False,
     see_certfp: bool = False,
+    metadata: Iterable[tuple[bytes, bytes]] = (),
 ) -> Iterator[bytes]:
     """RFC 2812 §3.6.2 WHOIS: 311, 319, 312, 313 (Modern IRC RPL_WHOISOPERATOR), 335 (IRCv3
     bot-mode RPL_WHOISBOT), 330, 276 (Modern IRC RPL_WHOISCERTFP, the TLS client
     certificate's fingerprint, if ``see_certfp``: the user itself or an operator asks, as
-    in Ergo), 301, 318.
+    in Ergo), 301, 760 (IRCv3 metadata-3 RPL_WHOISKEYVALUE, one per key of ``metadata``:
+    for an asker that negotiated it), 318.
     Secret channels are hidden from outsiders, unless ``see_secret`` (an IRC operator with the
     ``see`` privilege). With ``multi_prefix``, 319 shows every prefix the user has on each
     channel, highest first (IRCv3 multi-prefix)."""
@@ -631,6 +633,8 @@ def whois(
         yield numeric(s, nick, N.RPL_WHOISCERTFP, user.nick, text)
     if user.away:
         yield numeric(s, nick, N.RPL_AWAY, user.nick, user.away)
+    for key, value in metadata:
+        yield numeric(s, nick, N.RPL_WHOISKEYVALUE, user.nick, key, b"*", value)
     yield numeric(s, nick, N.RPL_ENDOFWHOIS, user.nick, b"End of /WHOIS list.")
 
 

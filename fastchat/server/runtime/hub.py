@@ -58,6 +58,7 @@ from fastchat.server.network.records import (
     EKline,
     ELogin,
     EMarkread,
+    EMetadata,
     EMode,
     EMove,
     EOper,
@@ -536,15 +537,16 @@ class Hub:
         the snapshots of workers that start later. Command counts merge as they apply (the
         larger count wins), here in the hub's state only: each worker keeps its own.
 
+        Metadata: a value the hub lacks (or holds otherwise) comes back as an E_METADATA.
+
         Read markers: a replica's that is later than the hub's (or that the hub lacks) is
         applied as an ordinary E_MARKREAD, which the store keeps for an account.
 
         K-lines: a replica's that the hub lacks (or holds in an older form) is restored as an
         ordinary E_KLINE that removes nobody and tells nobody (the replay of the requests
         resent decides again any KLINE or UNKLINE some worker missed)."""
-        users, channels, max_users, whowas, counts, klines, accounts, markers = Snapshot._make(
-            replica
-        )
+        snapshot = Snapshot._make(replica)
+        users, channels, max_users, whowas, counts, klines, accounts = snapshot[:7]
         now = int(time.time() * 1000)
         state = self.state
         state.max_users = max(state.max_users, max_users)
@@ -597,12 +599,20 @@ class Hub:
             changes, args = mode_delta(chan, c)
             if changes:
                 self.event(make(EMode, 0, chan.key, changes, args, now))
-        for owner, key, ms in markers:  # read markers only move forward: the later one wins
+        for (
+            owner,
+            key,
+            ms,
+        ) in snapshot.markers:  # read markers only move forward: the later one wins
             guest = isinstance(owner, int)
             if (guest and owner not in state.users) or state.markers.get(owner, key) >= ms:
                 continue
             uid, account = (owner, b"") if guest else (0, owner)
             self.event(make(EMarkread, account, uid, key, ms, now))
+        for owner, key, value in snapshot.metadata:  # what the hub lacks (uid 0: no setter)
+            if state.metadata.of(owner).get(key) != value:
+                user, channel = (owner, b"") if isinstance(owner, int) else (0, owner)
+                self.event(make(EMetadata, 0, user, channel, key, value, now))
         if self.gathering:  # who holds whom is settled once every worker has said hello
             self.holds[slot] = local
             return
