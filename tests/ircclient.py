@@ -217,3 +217,13 @@ def wait_nicks_free(host: str, port: int, nicks: list[str], timeout: float = 10.
                 return
             probe.sync()
         raise AssertionError(f"nicks still in use after the test: {online}")
+
+
+def with_caps(host: str, port: int, nick: str, caps: str) -> IRCClient:
+    """A client that negotiated ``caps`` (a space-separated list, all acknowledged), then
+    registered as ``nick`` (its welcome read)."""
+    c = IRCClient(host, port, register=False)
+    c.request_caps(caps)
+    c.send("CAP END")
+    c.register(nick)
+    return c

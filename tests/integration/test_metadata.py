@@ -8,17 +8,13 @@ from __future__ import annotations
 import pytest
 
 from fastchat.server.runtime import process
-from tests.ircclient import IRCClient
+from tests.ircclient import IRCClient, with_caps
 
 CAPS = "draft/metadata-3 batch"
 
 
 def _client(srv: process.ServerProcess, nick: str) -> IRCClient:
-    c = IRCClient(srv.host, srv.port, register=False)
-    c.request_caps(CAPS)
-    c.send("CAP END")
-    c.register(nick)
-    return c
+    return with_caps(srv.host, srv.port, nick, CAPS)
 
 
 @pytest.mark.parametrize("workers", [1, 4], ids=["1worker", "4workers"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fastchat.server.runtime import process
-from tests.ircclient import IRCClient
+from tests.ircclient import IRCClient, with_caps
 
 CAP = "draft/read-marker"
 T1 = "2021-05-20T08:30:00.000Z"
@@ -51,10 +51,7 @@ def test_markers_are_shared_and_kept(workers: int, tmp_path: Path) -> None:
                 c.send("MARKREAD #room")
                 c.expect(rf"^:\S+ MARKREAD #room timestamp={T1}$")
                 assert not [x for x in c.sync() if "MARKREAD" in x]  # nothing else was sent
-            guest = IRCClient(srv.host, srv.port, register=False)
-            guest.request_caps(CAP)
-            guest.send("CAP END")
-            guest.register("guest")  # logged in to nothing: markers of its own
+            guest = with_caps(srv.host, srv.port, "guest", CAP)  # logged in to nothing
             guest.send("MARKREAD #room")
             guest.expect(r"^:\S+ MARKREAD #room \*$")
             guest.close()

@@ -12,17 +12,13 @@ from pathlib import Path
 import pytest
 
 from fastchat.server.runtime import process
-from tests.ircclient import IRCClient
+from tests.ircclient import IRCClient, with_caps
 
 CAPS = "message-tags echo-message batch draft/chathistory draft/message-redaction"
 
 
 def _client(srv: process.ServerProcess, nick: str) -> IRCClient:
-    c = IRCClient(srv.host, srv.port, register=False)
-    c.request_caps(CAPS)
-    c.send("CAP END")
-    c.register(nick)
-    return c
+    return with_caps(srv.host, srv.port, nick, CAPS)
 
 
 def _history(c: IRCClient, target: str) -> list[str]:
