@@ -5,8 +5,9 @@ user who takes a registered account's nick without being logged in to it is aske
 IDENTIFY, and with ``nick_protection = rename`` renamed after the grace period.
 
 Owns: parsing NickServ's commands (``REGISTER``, ``VERIFY``, ``IDENTIFY``, ``INFO``, ``DROP``,
-``GHOST``, ``CERT``, ``PASSWD``, ``HELP``), their local refusals, its notices, and the worker's side of nick
-protection (the warning, and asking for the rename when the grace period is over).
+``GHOST``, ``CERT``, ``PASSWD``, ``HELP``), their local refusals, its notices, and the
+worker's side of nick protection (the warning, and asking for the rename when the grace
+period is over).
 Must never: decide that an account exists, who is logged in, who is disconnected or renamed
 (the sequencer does: R_ACCOUNT, R_VERIFY, R_LOGIN, R_ACCOUNTDROP, R_GHOST, R_PROTECT,
 R_CERTFP, R_PASSWORD), or

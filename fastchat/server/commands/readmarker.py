@@ -38,11 +38,11 @@ def _fail(ctx: Context, client: Client, code: bytes, why: bytes, *context: bytes
 
 
 def markread(ctx: Context, client: Client, msg: Message) -> None:
-    """IRCv3 read-marker: get (``MARKREAD <target>``: answered with the marker, or ``*``) or set (``MARKREAD
-    <target> timestamp=...``: answered with the marker as it is then, which is the later of
-    the two) a read marker. A target is a channel or a nick (it need not exist: one may ask
-    about a channel one has not joined yet). FAIL MARKREAD NEED_MORE_PARAMS without a
-    target, INVALID_PARAMS for a target that is neither or a timestamp that is not one
+    """IRCv3 read-marker: get (``MARKREAD <target>``: answered with the marker, or ``*``)
+    or set (``MARKREAD <target> timestamp=...``: answered with the marker as it is then, the
+    later of the two) a read marker. A target is a channel or a nick (it need not exist: one
+    may ask about a channel one has not joined yet). FAIL MARKREAD NEED_MORE_PARAMS without
+    a target, INVALID_PARAMS for a target that is neither or a timestamp that is not one
     (``*`` included: a client never sets "no marker")."""
     params = msg.params
     if not params or not params[0]:

@@ -582,8 +582,8 @@ class Replica:
     def _e_account(self, ev: Record) -> None:
         """A new account (or one awaiting verification), a verified one, a dropped one
         (NickServ DROP, its users logged out first; an expired registration), or one whose
-        certificate fingerprints (NickServ CERT) or password (NickServ PASSWD) changed: network state
-        (logging in to it checks it); nobody is told."""
+        certificate fingerprints (NickServ CERT) or password (NickServ PASSWD) changed:
+        network state (logging in to it checks it); nobody is told."""
         self.state.apply(ev)
 
     def _e_metadata(self, ev: Record) -> None:
