@@ -109,3 +109,18 @@ def test_multi_prefix_and_userhost_in_names(connect: Connect) -> None:
         r"319 cnplain cnplain :@?#lobby @#capnames",
     ]
     assert_lines(got, expected)
+
+
+def test_no_implicit_names(connect: Connect) -> None:
+    """IRCv3 no-implicit-names: a JOIN comes without 353/366 for the
+    client that negotiated it, and an explicit NAMES is answered as usual."""
+    plain = connect("ninplain")
+    plain.send("JOIN #nonames")
+    plain.expect(r" 366 ninplain #nonames ")
+    quiet = negotiated(connect, "ninquiet", "no-implicit-names")
+    quiet.send("JOIN #nonames")
+    quiet.expect(r"^:ninquiet!\S+ JOIN #nonames$")
+    assert not [x for x in quiet.sync() if re.search(r" (353|366) ", x)]
+    quiet.send("NAMES #nonames")
+    got = [line.split(" ", 1)[1] for line in quiet.replies()]
+    assert_lines(got, [r"353 ninquiet = #nonames :@ninplain ninquiet", r"366 ninquiet #nonames .*"])

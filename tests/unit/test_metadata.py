@@ -6,11 +6,15 @@ with its owner (a quit, a channel emptied) and across a snapshot."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+from fastchat.server.config import Config
 from fastchat.server.network import metadata
-from fastchat.server.network.records import EMetadata, make
+from fastchat.server.network.records import E_METADATA, EMetadata, make
 from fastchat.server.network.state import State
+from fastchat.server.runtime.hub import Hub
 from tests.unit.fakenet import FakeClient, FakeNet
 
 SRV = ":fastchat.local"
@@ -171,3 +175,25 @@ def test_metadata_crosses_a_snapshot() -> None:
     copy = State()
     copy.load_snapshot(state.snapshot())
     assert copy.metadata.rows() == state.metadata.rows()
+
+
+def test_a_new_hub_restores_metadata_from_a_replica() -> None:
+    """After a hub crash the new hub merges a worker's replica: a value it lacks (a user's,
+    a channel's) comes back as an E_METADATA that answers nobody (uid 0); one it holds
+    already changes nothing."""
+    net = FakeNet(workers=1, autojoin=())
+    foo = net.negotiated(0, "foo", *CAPS)
+    foo.send("JOIN #chan", "METADATA * SET avatar :a.png", "METADATA #chan SET url :x")
+    replica = net.cores[0].state.snapshot()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        hub = Hub(Config(workers=1), listener, None)
+        hub.out[0] = []
+        hub._merge(0, replica, set(net.cores[0].state.users))
+        back = [r for r in hub.out[0] if r[0] == E_METADATA]
+        assert [(r[1], r[2], r[3], r[4], r[5]) for r in back] == [
+            (0, foo.client.uid, b"", b"avatar", b"a.png"),
+            (0, 0, b"#chan", b"url", b"x"),
+        ]
+        assert hub.state.metadata.rows() == net.cores[0].state.metadata.rows()
+        hub._merge(0, replica, set(net.cores[0].state.users))
+        assert [r for r in hub.out[0] if r[0] == E_METADATA] == back

@@ -31,6 +31,7 @@ from fastchat.server.caps import (
     message_tags,
     metadata,
     multi_prefix,
+    no_implicit_names,
     read_marker,
     setname,
     userhost_in_names,
@@ -442,20 +443,23 @@ class Replica:
             if chan.topic:
                 core.send_lines(me, replies.topic(cfg, me.name, chan))
             caps = core.caps
-            shown = replies.name_replies(
-                cfg,
-                me.name,
-                self.state,
-                chan,
-                multi_prefix=bool(caps.bit(multi_prefix.NAME) & me.caps),
-                userhost=bool(caps.bit(userhost_in_names.NAME) & me.caps),
-                asker=me.uid,
-            )
-            core.send_lines(me, shown)
+            names = not caps.bit(no_implicit_names.NAME) & me.caps
+            if names:
+                shown = replies.name_replies(
+                    cfg,
+                    me.name,
+                    self.state,
+                    chan,
+                    multi_prefix=bool(caps.bit(multi_prefix.NAME) & me.caps),
+                    userhost=bool(caps.bit(userhost_in_names.NAME) & me.caps),
+                    asker=me.uid,
+                )
+                core.send_lines(me, shown)
             if caps.bit(read_marker.NAME) & me.caps:  # "before RPL_ENDOFNAMES"
                 marker = self.state.markers.get(self.state.owner_of(user), chan.name)
                 core.send(me, readmarker.line(cfg.server_name, chan.name, marker))
-            core.send(me, replies.end_of_names(cfg, me.name, chan.name))
+            if names:
+                core.send(me, replies.end_of_names(cfg, me.name, chan.name))
             if caps.bit(metadata.NAME) & me.caps and me.metadata_subs:
                 metadata_command.sync_on_join(core, me, chan)
             history.replay_on_join(core, me, chan, e.kept, e.time)  # the last lines, maybe
