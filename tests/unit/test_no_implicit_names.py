@@ -35,3 +35,12 @@ def test_join_without_names_unless_asked(net: FakeNet) -> None:
     late = net.negotiated(net.last, "late")
     late.send("JOIN #c")
     assert [line.split(" ")[1] for line in late.lines()[1:]] == ["332", "333", "353", "366"]
+
+
+def test_the_autojoin_too() -> None:
+    net = FakeNet(workers=2)  # the default lobby
+    c = net.connect(1)
+    c.send("CAP LS 302", "CAP REQ :no-implicit-names", "NICK q", "USER q 0 * :q", "CAP END")
+    got = c.lines()
+    assert any(line.endswith(" JOIN #lobby") for line in got)
+    assert not [line for line in got if " 353 " in line or " 366 " in line]
