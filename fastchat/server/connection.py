@@ -31,6 +31,7 @@ class ClientRare:
         "oper_failures",
         "oper_retry_at",
         "password",
+        "pre_away",
         "refused_nick",
         "sasl",
         "sasl_mechanism",
@@ -46,6 +47,7 @@ class ClientRare:
         self.oper_failures = 0
         self.oper_retry_at = 0.0
         self.password = b""
+        self.pre_away = b""
         self.sasl: bytes | None = None
         self.sasl_mechanism = b""
         self.sasl_state: Any = None
@@ -187,6 +189,8 @@ class Client:
     oper_failures = _Rare(0)
     oper_retry_at = _Rare(0.0)
     password = _Rare(b"")
+    # IRCv3 draft/pre-away: the away message given before registering (RRegister.away)
+    pre_away = _Rare(b"")
     sasl: _Rare[bytes | None] = _Rare(None)
     sasl_mechanism = _Rare(b"")
     # a multi-step mechanism's progress (SCRAM-SHA-256: its scram.Exchange), None before it

@@ -124,3 +124,21 @@ def test_no_implicit_names(connect: Connect) -> None:
     quiet.send("NAMES #nonames")
     got = [line.split(" ", 1)[1] for line in quiet.replies()]
     assert_lines(got, [r"353 ninquiet = #nonames :@ninplain ninquiet", r"366 ninquiet #nonames .*"])
+
+
+def test_pre_away(connect: Connect) -> None:
+    """IRCv3 draft/pre-away: AWAY before registering; the user is away from its first
+    moment, on every worker (WHOIS 301 from another connection)."""
+    c = connect("pabg", register=False)
+    c.send("CAP LS 302")
+    cap_ls(c)
+    c.send("CAP REQ :draft/pre-away")
+    c.expect(r"^:\S+ CAP \* ACK :draft/pre-away$")
+    c.send("AWAY :fetching history")
+    c.send("CAP END")
+    c.register("pabg")
+    c.expect(r" 306 pabg ")
+    for i in range(3):  # from connections on other workers, at four
+        w = connect(f"pawatch{i}")
+        w.send("WHOIS pabg")
+        w.expect(rf" 301 pawatch{i} pabg :fetching history$")

@@ -170,6 +170,7 @@ def try_register(ctx: Context, client: Client) -> None:
             client.realname,
             client.account,  # what SASL proved, if anything (IRCv3 sasl)
             client.certfp,  # its TLS client certificate's fingerprint, if any (CertFP)
+            client.pre_away,  # its AWAY before registering (IRCv3 draft/pre-away), if any
         )
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastchat.irc import numerics as N
 from fastchat.irc.casemap import fold, is_channel
 from fastchat.irc.message import Message, truncate_utf8
-from fastchat.server.caps import metadata, multi_prefix
+from fastchat.server.caps import metadata, multi_prefix, pre_away
 from fastchat.server.commands import nickserv
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
@@ -189,8 +189,20 @@ def userhost(ctx: Context, client: Client, msg: Message) -> None:
 
 
 def away(ctx: Context, client: Client, msg: Message) -> None:
-    """RFC 2812 §4.1 AWAY [<text>]: 306 when marked away, 305 when back (sent on the event)."""
-    ctx.submit(make(RAway, client.uid, truncate_utf8(msg.param(0), ctx.config.awaylen)))
+    """RFC 2812 §4.1 AWAY [<text>]: 306 when marked away, 305 when back (sent on the event).
+
+    Before registration, only for a client that negotiated IRCv3 draft/pre-away (else 451):
+    the message is kept and the registration carries it, so the user is away from its first
+    moment (306 then comes with the welcome); ``AWAY`` without one is answered 305 now."""
+    text = truncate_utf8(msg.param(0), ctx.config.awaylen)
+    if client.user is not None:
+        ctx.submit(make(RAway, client.uid, text))
+    elif not client.caps & ctx.caps.bit(pre_away.NAME):
+        ctx.reply(client, N.ERR_NOTREGISTERED, b"You have not registered")
+    else:
+        client.pre_away = text
+        if not text:
+            ctx.reply(client, N.RPL_UNAWAY, b"You are no longer marked as being away")
 
 
 def setname(ctx: Context, client: Client, msg: Message) -> None:
@@ -222,6 +234,6 @@ COMMANDS = (
     Command(b"WHOWAS", whowas, reads=True),
     Command(b"ISON", ison, 1, reads=True),
     Command(b"USERHOST", userhost, 1, reads=True),
-    Command(b"AWAY", away),
+    Command(b"AWAY", away, needs_registration=False),
     Command(b"SETNAME", setname, 1),
 )

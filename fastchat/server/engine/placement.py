@@ -188,6 +188,7 @@ REBUILT_FIELDS = {
     "sasl_state": "None: see sasl",
     "closed": "False: a closed client does not move",
     "refused_nick": "only for REGISTER * before connecting: a registered client has a nick",
+    "pre_away": "only before registering: the registration carried it",
     "quitting": "empty: a quitting client does not move",
 }
 

@@ -90,7 +90,9 @@ class RRegister(NamedTuple):
     """Register a connection that gave NICK and USER (the sequencer stamps its signon).
     ``account``: the account its SASL authentication proved (b"": none); the sequencer logs
     it in (E_LOGIN) in the same step, if the account still exists. ``certfp``: the TLS
-    client certificate's fingerprint (b"": none), which the user's E_INTRO carries."""
+    client certificate's fingerprint (b"": none), which the user's E_INTRO carries.
+    ``away``: its away message from before registering (IRCv3 draft/pre-away; b"": none),
+    an E_AWAY in the same step."""
 
     kind: int
     uid: int
@@ -100,6 +102,7 @@ class RRegister(NamedTuple):
     realname: bytes
     account: bytes = b""
     certfp: bytes = b""
+    away: bytes = b""
 
 
 class RNick(NamedTuple):

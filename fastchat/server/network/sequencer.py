@@ -416,7 +416,7 @@ class Sequencer:
 
     # -- registration and nicks (RFC 2812 §3.1) -----------------------------------------------
     def _register(self, origin: int, r: Record, now: int) -> None:
-        _, uid, nick, username, host, realname, account, certfp = r  # RRegister
+        _, uid, nick, username, host, realname, account, certfp, away = r  # RRegister
         if uid in self.state.users:
             return  # resent after a hub restart, and already merged from a replica
         ban = self._kline_on(uid, nick, username, host, now)
@@ -436,6 +436,8 @@ class Sequencer:
             # what its SASL authentication proved, in the same step: no one sees it
             # registered and not yet logged in (its JOINs show the account)
             self.router.event(make(ELogin, uid, known.name, b"sasl", now))
+        if away:  # IRCv3 draft/pre-away: away from the start, before anyone sees it join
+            self.router.event(make(EAway, uid, away, now))
         # Autojoin is part of registration, decided in the same step: nobody, on any worker,
         # can observe the user registered but not yet in #lobby.
         for channel in self.config.autojoin:
