@@ -65,7 +65,7 @@ SERVER_INFO = "test server"
 # import fastchat, tests/unit/test_configfile.py checks that the two lists agree).
 OPER_NAME = "operuser"
 OPER_PASSWORD = "operpassword"
-OPER_PRIVILEGES = ("chghost", "kill", "kline", "override", "rehash", "see", "wallops")
+OPER_PRIVILEGES = ("accounts", "chghost", "kill", "kline", "override", "rehash", "see", "wallops")
 CONFIG_TEMPLATE = """\
 # Written by conformance/fastchat_controller.py for one irctest server.
 [[oper]]

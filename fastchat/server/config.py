@@ -239,7 +239,9 @@ def _read_motd(path: str) -> tuple[bytes, ...]:
 #: row's ``privilege``): KILL; WALLOPS; REHASH; KLINE/UNKLINE; channel rules overridden where
 #: Modern IRC lets operators (``override``); invisible users and secret channels seen in
 #: WHO, WHOIS, NAMES and LIST (``see``); CHGHOST (``chghost``).
-PRIVILEGES = frozenset({"kill", "wallops", "rehash", "kline", "override", "see", "chghost"})
+PRIVILEGES = frozenset(
+    {"accounts", "kill", "wallops", "rehash", "kline", "override", "see", "chghost"}
+)
 
 
 class OperBlock(NamedTuple):

@@ -27,7 +27,7 @@ flood_control = false
 name = "admin"
 password = "{admin}"
 hosts = ["*@127.0.0.1"]
-privileges = ["kill", "wallops", "override", "see"]
+privileges = ["kill", "wallops", "override", "see", "accounts"]
 
 [[oper]]
 name = "helper"
@@ -248,3 +248,22 @@ def test_userhost_marks_an_operator_and_whowas_remembers_a_kill(
         f":fastchat.local 314 {w} {victim.nick} ~{victim.nick} 127.0.0.1 * :Real {victim.nick}"
     )
     assert got[-1] == f":fastchat.local 369 {w} {victim.nick} :End of WHOWAS"
+
+
+def test_an_operator_resets_a_password(server: process.ServerProcess, connect: Connect) -> None:
+    """NickServ SASET <account> PASSWORD: an operator with ``accounts`` sets the password of
+    an account made on whichever worker; it works from another worker at once."""
+    owner = connect("forgetful")
+    owner.send("REGISTER forgetful * old-password")
+    owner.expect(r" REGISTER SUCCESS forgetful ")
+    ada = connect("adareset")
+    ada.send("PRIVMSG NickServ :SASET forgetful PASSWORD new-password")
+    ada.expect(r" 481 adareset ")
+    oper_up(ada)
+    ada.send("PRIVMSG NickServ :SASET forgetful PASSWORD new-password")
+    ada.expect(r"NOTICE adareset :Password changed for forgetful$")
+    back = elsewhere(server, connect, "comeback", ada)
+    back.send("PRIVMSG NickServ :IDENTIFY forgetful old-password")
+    back.expect(rf"NOTICE {back.nick} :Invalid account credentials$")
+    back.send("PRIVMSG NickServ :IDENTIFY forgetful new-password")
+    back.expect(rf"NOTICE {back.nick} :You are now logged in as forgetful$")

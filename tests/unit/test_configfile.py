@@ -216,7 +216,7 @@ def test_an_empty_motd_file_is_the_built_in_line(tmp_path: Path) -> None:
         pytest.param(
             f"[[oper]]\nname = 'a'\npassword = '{HASH}'\nhosts = [\n  '*@a',  # [\n"
             "  '*@b',\n]\nprivileges = ['god']\n",
-            "8: oper 'a', key 'privileges': unknown privilege 'god' (known: chghost, kill, "
+            "8: oper 'a', key 'privileges': unknown privilege 'god' (known: accounts, chghost, kill, "
             "kline, override, rehash, see, wallops)",
             "privileges",
             id="after-a-multi-line-array",
@@ -279,7 +279,7 @@ def test_an_empty_motd_file_is_the_built_in_line(tmp_path: Path) -> None:
         ),
         pytest.param(
             f"[[oper]]\nname = 'admin'\npassword = '{HASH}'\nprivileges = ['kill', 'god']\n",
-            "4: oper 'admin', key 'privileges': unknown privilege 'god' (known: chghost, kill, "
+            "4: oper 'admin', key 'privileges': unknown privilege 'god' (known: accounts, chghost, kill, "
             "kline, override, rehash, see, wallops)",
             "privileges",
             id="oper-unknown-privilege",

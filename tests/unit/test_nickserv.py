@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from fastchat.server.config import OperBlock
 from fastchat.server.network.records import RLogin, RPassword, RProtect, make
+from fastchat.server.passwords import hash_password
 from tests.unit.fakenet import FakeClient, FakeNet
 
 SRV = ":fastchat.local"
@@ -176,6 +178,38 @@ def test_passwd_is_decided_by_the_sequencer() -> None:
     assert notices(bob) == ["You are not logged in to ann"]
     assert notices(ann) == ["You are not logged in to zed"]
     assert all(c.state.accounts[b"ann"].password_hash == before for c in net.cores)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_saset_password_by_an_operator_with_the_privilege(workers: int) -> None:
+    """NickServ SASET <account> PASSWORD <new>: an IRC operator with ``accounts`` resets any
+    account's password without the old one; others get 481; an unknown account a notice."""
+    opers = (
+        OperBlock(b"admin", hash_password(b"secret", n=16), (b"*@*",), frozenset({"accounts"})),
+        OperBlock(b"helper", hash_password(b"help", n=16), (b"*@*",), frozenset({"wallops"})),
+    )
+    net = FakeNet(workers=workers, autojoin=(), opers=opers)
+    ns_registered(net).lines()
+    ada = net.user("ada", net.last)
+    ada.send("PRIVMSG NickServ :SASET ann PASSWORD reset-pass1")
+    assert ada.lines() == [f"{SRV} 481 ada :Permission Denied- You're not an IRC operator"]
+    ada.send("OPER helper help", "PRIVMSG NickServ :SASET ann PASSWORD reset-pass1")
+    assert ada.lines()[-1] == f"{SRV} 481 ada :Permission Denied- You're not an IRC operator"
+    ada.send("OPER admin secret")
+    ada.lines()
+    ada.send(
+        "PRIVMSG NickServ :SASET ann PASSWORD short",
+        "PRIVMSG NickServ :SASET nobody PASSWORD reset-pass1",
+        "PRIVMSG NickServ :SASET ann PASSWORD reset-pass1",
+    )
+    assert notices(ada) == [
+        "A password needs at least 6 bytes",
+        "Account nobody does not exist",
+        "Password changed for ann",
+    ]
+    other = net.user("other", 0)
+    other.send("PRIVMSG NickServ :IDENTIFY ann reset-pass1")
+    assert notices(other) == ["You are now logged in as ann"]
 
 
 def test_ghost(net: FakeNet) -> None:

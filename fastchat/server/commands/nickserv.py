@@ -61,6 +61,7 @@ _HELP = (
     b"CERT ADD [fingerprint]        add one (by default the one you are connected with)",
     b"CERT DEL <fingerprint>        remove one",
     b"PASSWD <current> <new> [new]  change the password of the account you are logged in to",
+    b"SASET <account> PASSWORD <new> an operator (privilege accounts) resets a password",
     b"HELP                          this list",
 )
 
@@ -300,6 +301,29 @@ def _passwd(ctx: Context, client: Client, args: list[bytes]) -> None:
     ctx.check_password(client, current, account.password_hash.decode(), checked)
 
 
+def _saset(ctx: Context, client: Client, args: list[bytes]) -> None:
+    """``SASET <account> PASSWORD <new>`` (Anope's syntax): an IRC operator with the
+    ``accounts`` privilege sets any account's password, without knowing the old one (a
+    user who forgot it). The sequencer checks the privilege again; logged (``ctx.audit``)."""
+    if len(args) != 3 or args[1].upper() != b"PASSWORD":
+        notice(ctx, client, b"Syntax: SASET <account> PASSWORD <new password>")
+        return
+    if "accounts" not in client.privileges:
+        ctx.reply(client, N.ERR_NOPRIVILEGES, b"Permission Denied- You're not an IRC operator")
+        return
+    name, new = args[0], args[2]
+    shortest = ctx.config.password_min_length
+    if len(new) < shortest:
+        notice(ctx, client, b"A password needs at least %d bytes" % shortest)
+        return
+    ctx.audit(client, "NickServ SASET PASSWORD " + name.decode("utf-8", "replace"))
+
+    def hashed(stored: str) -> None:
+        ctx.submit(make(RPassword, client.uid, name, stored.encode(), True))
+
+    ctx.hash_password(client, new, hashed)
+
+
 def _help(ctx: Context, client: Client, args: list[bytes]) -> None:
     for text in _HELP:
         notice(ctx, client, text)
@@ -315,6 +339,7 @@ _COMMANDS: dict[bytes, Callable[[Context, Client, list[bytes]], None]] = {
     b"GHOST": _ghost,
     b"CERT": _cert,
     b"PASSWD": _passwd,
+    b"SASET": _saset,
     b"HELP": _help,
 }
 

@@ -1085,12 +1085,15 @@ E_ACCOUNTPASSWORD = 143
 class RPassword(NamedTuple):
     """NickServ ``PASSWD``: ``uid`` sets a new password on ``account``, the one it is logged
     in to (its worker checked the current password and hashed the new one off the loop); the
-    sequencer refuses if ``uid`` is no longer logged in to it."""
+    sequencer refuses if ``uid`` is no longer logged in to it. ``operator``: NickServ
+    ``SASET <account> PASSWORD``, an IRC operator's reset of any account's password (the
+    sequencer checks the ``accounts`` privilege instead)."""
 
     kind: int
     uid: int
     account: bytes
     password_hash: bytes  # passwords.account_hash's: scrypt, then the SCRAM keys
+    operator: bool = False
 
 
 class EAccountPassword(NamedTuple):

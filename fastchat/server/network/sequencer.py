@@ -654,14 +654,22 @@ class Sequencer:
         """NickServ PASSWD: the account its asker is logged in to gets the new password,
         unless the asker was logged out (or the account dropped) while the passwords were
         checked and hashed. Nobody is logged out: the others logged in with a password that
-        was right when they did, as in Ergo."""
+        was right when they did, as in Ergo. NickServ SASET: any account, for an IRC
+        operator who holds the ``accounts`` privilege (checked here: its worker's replica
+        may lag a MODE -o; its worker logs it)."""
         m = RPassword._make(r)
         user = self.state.users.get(m.uid)
         if user is None:
             return
         key = fold(m.account)
         account = self.state.accounts.get(key)
-        if account is None or user.account is None or fold(user.account) != key:
+        if m.operator:  # NickServ SASET: an IRC operator's reset
+            if self._operator(origin, m.uid, "accounts") is None:
+                return
+            if account is None:
+                self._service(origin, m.uid, b"Account %s does not exist" % m.account)
+                return
+        elif account is None or user.account is None or fold(user.account) != key:
             self._service(origin, m.uid, b"You are not logged in to %s" % m.account)
             return
         self.router.event(make(EAccountPassword, account.name, m.password_hash, now))
