@@ -166,11 +166,14 @@ MAX_BACKOFF = 2.0
 
 
 def run_row(op: Op) -> tuple[Any, ...]:
-    """The ``runs`` row of a "message_run" operation (see :data:`OPS`)."""
+    """The ``runs`` row of a "message_run" operation (see :data:`OPS`). Its lines are
+    counted by their LF: no line holds one but at its end (the line buffer splits on it),
+    and a one-byte count takes half the time of one of CR LF (on the writer's process, per
+    run: bench/FINDINGS.md, issue 14 session 7)."""
     _, target, time_ms, sender, first, account, tags, lines = op
     return (
         target if isinstance(target, str) else target.decode("utf-8", "replace"),
-        time_ms, sender, first, lines.count(b"\r\n") or 1,
+        time_ms, sender, first, lines.count(b"\n") or 1,
         account.decode("utf-8", "replace"), tags.decode("utf-8", "replace"), lines,
     )  # fmt: skip
 
