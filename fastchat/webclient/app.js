@@ -297,6 +297,7 @@ class App {
     const notConnected = () => new CommandError("Not connected: nothing was sent");
     return {
       state: this.state,
+      has: (cap) => !!conn && conn.has(cap),
       send(command, ...params) {
         if (!conn || !conn.send(command, ...params)) throw notConnected();
       },

@@ -6,11 +6,12 @@
  * Owns: the command table and splitting long text into IRC-sized messages. Must never: touch
  * the DOM or the socket directly; it calls the context (send, open, close, show, quit).
  *
- * The context: {state, send(command, ...params), say(target, text, {action, notice}),
- * open(name), close(name), show(text, type), quit(reason), clear()}.
+ * The context: {state, has(capability), send(command, ...params), say(target, text,
+ * {action, notice}), open(name), close(name), show(text, type), quit(reason), clear()}.
  */
 
 import { formatCTCP } from "./irc/parser.js";
+import { lastOwnMsgid } from "./state.js";
 
 /** Room for the text of one PRIVMSG: 512 bytes minus the command, target and our own
  * "nick!user@host" prefix the server adds when relaying it (kept well clear of the limit). */
@@ -188,6 +189,18 @@ export const COMMANDS = {
     min: 0,
     run(ctx, args) {
       ctx.send("LIST", ...args.slice(0, 1));
+    },
+  },
+  delete: {
+    usage: "/delete",
+    help: "delete your last message in this tab (for everyone whose client can hide it)",
+    min: 0,
+    run(ctx) {
+      const buf = needBuffer(ctx, ["channel", "query"]);
+      if (!ctx.has("draft/message-redaction")) throw new CommandError("This server cannot delete messages");
+      const msgid = lastOwnMsgid(buf);
+      if (!msgid) throw new CommandError("No message of yours to delete here");
+      ctx.send("REDACT", buf.name, msgid);
     },
   },
   close: {

@@ -89,6 +89,7 @@ export class ChatState {
         historyLoading: false,
         firstUnreadId: null, // the first line counted in `unread`
         markerBefore: null, // the line the "new messages" marker is shown above
+        redrawn: new Set(), // ids of lines changed in place (a REDACT), for the view to redraw
         version: 0,
       };
       this.buffers.set(key, buf);
@@ -509,6 +510,35 @@ function onStandardReply(state, msg, ctx) {
   if (command === "CHATHISTORY") for (const buf of state.buffers.values()) buf.historyLoading = false;
 }
 
+/** REDACT <target> <msgid> [<reason>] (IRCv3 draft/message-redaction): a message withdrawn
+ * by its sender or a channel operator. Its line stays, saying so instead of its text (the
+ * view draws it again: buf.redrawn). */
+function onRedact(state, msg) {
+  const [target = "", msgid = "", reason = ""] = msg.params;
+  const by = sourceName(msg);
+  // a channel's; a private conversation's is the buffer of whichever party is not us
+  const name = state.isChannel(target) || !state.isMe(target) ? target : by;
+  const buf = state.buffer(name);
+  const line = buf && buf.lines.find((l) => l.msgid === msgid);
+  if (!line || line.redacted) return;
+  line.redacted = { by, reason };
+  line.text = "";
+  buf.redrawn.add(line.id);
+  buf.version++;
+  state.version++;
+}
+
+/** The msgid of our own last message in `buf` that can still be withdrawn, or null. */
+export function lastOwnMsgid(buf) {
+  for (let i = buf.lines.length - 1; i >= 0; i--) {
+    const line = buf.lines[i];
+    if (line.self && line.msgid && !line.redacted && ["message", "action", "notice"].includes(line.type)) {
+      return line.msgid;
+    }
+  }
+  return null;
+}
+
 function onInvite(state, msg, ctx) {
   state.notice(`${sourceName(msg)} invites ${msg.params[0]} to ${msg.params[1]}`, { now: ctx.time });
 }
@@ -675,4 +705,5 @@ const HANDLERS = {
   WARN: onStandardReply,
   NOTE: onStandardReply,
   INVITE: onInvite,
+  REDACT: onRedact,
 };

@@ -444,3 +444,21 @@ def test_over_https_the_client_speaks_wss(
     page.type("sent over wss")
     bob.expect(rf"^:{nick}!\S+ PRIVMSG #lobby :sent over wss$")
     assert page.js("return window.fastchat.conn.ws.url").startswith("wss://")
+
+
+def test_delete_own_last_message(page: WebChat, irc: Callable[..., IRCClient]) -> None:
+    """``/delete`` withdraws our last message (IRCv3 message-redaction): the server decides
+    it and echoes the REDACT, and the line then says so instead of its text."""
+    bob = irc(unique("bob"))
+    nick = unique("web")
+    page.login(nick)
+    bob.expect(rf"^:{nick}!\S+ JOIN")
+    page.type("a typo right here")
+    bob.expect(rf"^:{nick}!\S+ PRIVMSG #lobby :a typo right here$")
+    page.wait(
+        lambda: page.js("return window.fastchat.state.activeBuffer().lines.at(-1).msgid"),
+        "our line to carry the server's msgid",
+    )
+    page.type("/delete")
+    page.wait_line("message deleted")
+    assert not any("a typo right here" in x for x in page.lines())

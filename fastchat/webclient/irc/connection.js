@@ -31,6 +31,7 @@ export const WANTED_CAPS = [
   "invite-notify",
   "cap-notify",
   "standard-replies",
+  "draft/message-redaction",
 ];
 
 export const SUBPROTOCOLS = ["text.ircv3.net"];

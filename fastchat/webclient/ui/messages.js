@@ -33,6 +33,13 @@ export function renderLine(line) {
 function lineBody(line) {
   const text = (t) => h("span", { class: "text" }, ...linkify(t, { channels: true }));
   const reason = line.text ? ` (${line.text})` : "";
+  if (line.redacted) {
+    // IRCv3 message-redaction: withdrawn; by whom (when not its sender) and why
+    const { by, reason: why } = line.redacted;
+    const who = by && by !== line.nick ? ` by ${by}` : "";
+    const said = h("span", { class: "redacted" }, `message deleted${who}${why ? `: ${why}` : ""}`);
+    return [nickSpan(line.nick), h("span", { class: "sep", "aria-hidden": "true" }, ": "), said];
+  }
   switch (line.type) {
     case "message":
       return [nickSpan(line.nick), h("span", { class: "sep", "aria-hidden": "true" }, ": "), text(line.text)];
@@ -142,6 +149,14 @@ export class MessageView {
         }
       }
       if (stick) this.scrollToBottom();
+    }
+    if (buf.redrawn.size) {
+      for (const id of buf.redrawn) {
+        const li = this.list.querySelector(`[data-id="${id}"]`);
+        const line = li && buf.lines.find((l) => l.id === id);
+        if (line) li.replaceWith(renderLine(line));
+      }
+      buf.redrawn.clear();
     }
     this.version = buf.version;
     this._renderMarker(buf);

@@ -27,6 +27,8 @@ function context(activeName = null) {
     show: (text) => ctx.shown.push(text),
     quit: (reason) => sent.push("QUIT " + reason),
     clear: () => sent.push("CLEAR"),
+    caps: new Set(["draft/message-redaction"]),
+    has: (cap) => ctx.caps.has(cap),
   };
   return ctx;
 }
@@ -142,4 +144,19 @@ test("pasted lines are sent one message each", () => {
   const ctx = context("#a");
   runInput(ctx, "one\ntwo\n\nthree");
   eq(ctx.sent, ["PRIVMSG | #a | one", "PRIVMSG | #a | two", "PRIVMSG | #a | three"]);
+});
+
+test("/delete withdraws our last message here, if the server can", () => {
+  const ctx = context("#a");
+  ok(throws(() => runInput(ctx, "/delete"), CommandError).message.includes("No message of yours"));
+  ctx.state.apply(parseMessage("@msgid=m1 :me!u@h PRIVMSG #a :first"), 3);
+  ctx.state.apply(parseMessage("@msgid=m2 :me!u@h PRIVMSG #a :oops"), 4);
+  ctx.state.apply(parseMessage("@msgid=b1 :bob!b@h PRIVMSG #a :not mine"), 5);
+  runInput(ctx, "/delete");
+  eq(ctx.sent.at(-1), "REDACT | #a | m2");
+  ctx.state.apply(parseMessage(":me!u@h REDACT #a m2"), 6);
+  runInput(ctx, "/delete"); // the one before, now that m2 is gone
+  eq(ctx.sent.at(-1), "REDACT | #a | m1");
+  ctx.caps.clear();
+  ok(throws(() => runInput(ctx, "/delete"), CommandError).message.includes("cannot delete"));
 });

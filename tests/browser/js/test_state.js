@@ -303,3 +303,25 @@ test("WHOIS answers are worded for people, in the active tab", () => {
     "End of WHOIS for bob",
   ]);
 });
+
+test("REDACT withdraws a line in place: a channel's, and a conversation's either way", () => {
+  const s = feed(
+    registered(),
+    ":me!u@h JOIN #c",
+    "@msgid=x1 :bob!b@h PRIVMSG #c :spam",
+    "@msgid=x2 :bob!b@h PRIVMSG #c :fine",
+    "@msgid=d1 :bob!b@h PRIVMSG me :psst",
+    "@msgid=d2 :me!u@h PRIVMSG bob :oops",
+    ":op!o@h REDACT #c x1 :no spam",
+    ":bob!b@h REDACT me d1",
+    ":me!u@h REDACT bob d2",
+    ":bob!b@h REDACT #c unknown",
+  );
+  const chan = s.buffer("#c");
+  eq(chan.lines.find((l) => l.msgid === "x1").redacted, { by: "op", reason: "no spam" });
+  eq(chan.lines.find((l) => l.msgid === "x1").text, "");
+  eq(chan.lines.find((l) => l.msgid === "x2").text, "fine");
+  ok(chan.redrawn.size === 1, "the view is told which line to draw again");
+  const dm = s.buffer("bob");
+  eq(dm.lines.map((l) => [l.msgid, !!l.redacted]), [["d1", true], ["d2", true]]);
+});
