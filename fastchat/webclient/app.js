@@ -10,7 +10,7 @@
  */
 
 import { Connection } from "./irc/connection.js";
-import { ChatState, SERVER_BUFFER } from "./state.js";
+import { ChatState, SERVER_BUFFER, unmarkedUpTo } from "./state.js";
 import { COMMANDS, CommandError, messageLines, runInput } from "./commands.js";
 import { renderBufferList } from "./ui/bufferlist.js";
 import { renderMembers } from "./ui/members.js";
@@ -19,6 +19,9 @@ import { Composer } from "./ui/composer.js";
 import { StatusLine } from "./ui/status.js";
 import { replaceChildren } from "./ui/dom.js";
 import { linkify } from "./ui/format.js";
+
+/** The least time between two MARKREADs for one tab (IRCv3 read-marker), in ms. */
+const MARK_EVERY = 1500;
 
 const SESSION_KEY = "fastchat.session";
 const PASSWORD_KEY = "fastchat.password";
@@ -407,6 +410,29 @@ class App {
 
   // -- drawing -----------------------------------------------------------------------------
   /** Draw on the next frame, once however many lines arrived meanwhile. */
+  /** IRCv3 read-marker: tell the server (and through it our other devices) how far the
+   * tab on screen has been read, at most every MARK_EVERY ms, and once more after that. */
+  markRead(buf) {
+    const conn = this.conn;
+    if (!conn || conn.state !== "registered" || !conn.has("draft/read-marker")) return;
+    if (document.hidden || buf.kind === "server") return;
+    const upTo = unmarkedUpTo(buf);
+    if (!upTo || upTo <= (buf.markSent || 0)) return;
+    const wait = (buf.markSentAt || 0) + MARK_EVERY - Date.now();
+    if (wait > 0) {
+      if (!this.markTimer) {
+        this.markTimer = setTimeout(() => {
+          this.markTimer = null;
+          this.render();
+        }, wait);
+      }
+      return;
+    }
+    buf.markSent = upTo;
+    buf.markSentAt = Date.now();
+    conn.send("MARKREAD", buf.name, "timestamp=" + new Date(upTo).toISOString());
+  }
+
   render() {
     if (this.renderQueued) return;
     this.renderQueued = true;
@@ -432,6 +458,7 @@ class App {
     $("toggle-members").hidden = !isChannel;
     if (isChannel) renderMembers($("members-title"), $("member-list"), state, buf, (nick) => this.commandContext().open(nick));
     this.messages.render(buf);
+    this.markRead(buf);
     const elsewhere = state.totalUnread() - buf.unread;
     $("menu-unread").hidden = !elsewhere;
     $("menu-unread").textContent = String(elsewhere);

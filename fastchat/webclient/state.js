@@ -90,6 +90,7 @@ export class ChatState {
         firstUnreadId: null, // the first line counted in `unread`
         markerBefore: null, // the line the "new messages" marker is shown above
         redrawn: new Set(), // ids of lines changed in place (a REDACT), for the view to redraw
+        readUpTo: 0, // ms: read up to here, on any device (IRCv3 read-marker's MARKREAD)
         version: 0,
       };
       this.buffers.set(key, buf);
@@ -109,8 +110,9 @@ export class ChatState {
   setActive(name) {
     const buf = this.buffer(name);
     if (!buf) return;
-    // the "new messages" line goes above the first line not read yet, if any
-    buf.markerBefore = buf.unread ? buf.firstUnreadId : null;
+    // the "new messages" line goes above the first line not read yet, if any: counted
+    // here, or (history from before this page) after where another device read up to
+    buf.markerBefore = buf.unread ? buf.firstUnreadId : firstAfter(buf, buf.readUpTo);
     this.active = buf.key;
     buf.unread = 0;
     buf.highlight = false;
@@ -528,6 +530,43 @@ function onRedact(state, msg) {
   state.version++;
 }
 
+/** The id of the first line of `buf` from someone else after `ms` (0: none is known). */
+function firstAfter(buf, ms) {
+  if (!ms) return null;
+  const line = buf.lines.find((l) => l.time > ms && TALK.has(l.type) && !l.self);
+  return line ? line.id : null;
+}
+
+/** MARKREAD <target> timestamp=<time>|* (IRCv3 read-marker): where our account has read
+ * `target` up to, on this or another device (the server answers our own MARKREAD with it,
+ * and tells our other connections). Lines up to there are no longer unread. */
+function onMarkread(state, msg) {
+  const [target = "", value = ""] = msg.params;
+  const buf = state.buffer(target);
+  const ms = value.startsWith("timestamp=") ? Date.parse(value.slice(10)) : NaN;
+  if (!buf || !Number.isFinite(ms) || ms <= buf.readUpTo) return;
+  buf.readUpTo = ms;
+  if (buf.unread) {
+    const unread = buf.lines.filter(
+      (l) => l.id >= buf.firstUnreadId && TALK.has(l.type) && !l.self && !l.history && l.time > ms,
+    );
+    buf.unread = unread.length;
+    buf.firstUnreadId = unread.length ? unread[0].id : null;
+    if (!buf.unread) buf.highlight = false;
+  }
+  buf.version++;
+  state.version++;
+}
+
+/** The time of the last line of `buf` from someone else, not yet marked read (0: none). */
+export function unmarkedUpTo(buf) {
+  for (let i = buf.lines.length - 1; i >= 0; i--) {
+    const line = buf.lines[i];
+    if (TALK.has(line.type) && !line.self) return line.time > buf.readUpTo ? line.time : 0;
+  }
+  return 0;
+}
+
 /** The msgid of our own last message in `buf` that can still be withdrawn, or null. */
 export function lastOwnMsgid(buf) {
   for (let i = buf.lines.length - 1; i >= 0; i--) {
@@ -706,4 +745,5 @@ const HANDLERS = {
   NOTE: onStandardReply,
   INVITE: onInvite,
   REDACT: onRedact,
+  MARKREAD: onMarkread,
 };

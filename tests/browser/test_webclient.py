@@ -462,3 +462,34 @@ def test_delete_own_last_message(page: WebChat, irc: Callable[..., IRCClient]) -
     page.type("/delete")
     page.wait_line("message deleted")
     assert not any("a typo right here" in x for x in page.lines())
+
+
+def test_read_markers_shared_with_another_device(
+    page: WebChat, irc: Callable[..., IRCClient]
+) -> None:
+    """IRCv3 read-marker: the page marks as read what it shows (another connection of the
+    account is told), and what another connection of the account reads is no longer unread
+    on the page."""
+    account = unique("reader")
+    phone = irc(unique("phone"))
+    phone.send("CAP REQ :draft/account-registration draft/read-marker")
+    phone.expect(r" ACK ")
+    phone.send(f"REGISTER {account} * correct-horse-battery")
+    phone.expect(rf" REGISTER SUCCESS {account} ")
+    bob = irc(unique("bob"))
+    page.login(account, password="correct-horse-battery")
+    bob.send("PRIVMSG #lobby :read me on the page")
+    page.wait_line("read me on the page")
+    # the page shows #lobby: it says how far it has read, and the phone is told
+    phone.expect(r"^:\S+ MARKREAD #lobby timestamp=\S+$")
+    bob.send(f"PRIVMSG {account} :a private word")
+    page.wait(lambda: page.js("return window.fastchat.state.buffer('%s')?.unread" % bob.nick), "unread")
+    stamp = page.js(
+        "return new Date(window.fastchat.state.buffer('%s').lines.at(-1).time).toISOString()"
+        % bob.nick
+    )
+    phone.send(f"MARKREAD {bob.nick} timestamp={stamp}")  # read on the phone
+    page.wait(
+        lambda: page.js("return window.fastchat.state.buffer('%s').unread" % bob.nick) == 0,
+        "the conversation read on the other device",
+    )

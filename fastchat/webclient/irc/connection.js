@@ -32,6 +32,7 @@ export const WANTED_CAPS = [
   "cap-notify",
   "standard-replies",
   "draft/message-redaction",
+  "draft/read-marker",
 ];
 
 export const SUBPROTOCOLS = ["text.ircv3.net"];

@@ -1,7 +1,7 @@
 // The chat state (fastchat/webclient/state.js), fed transcripts of server lines.
 import { eq, ok, test } from "./harness.js";
 import { parseMessage } from "../../../fastchat/webclient/irc/parser.js";
-import { ChatState, MAX_LINES, SERVER_BUFFER } from "../../../fastchat/webclient/state.js";
+import { ChatState, MAX_LINES, SERVER_BUFFER, unmarkedUpTo } from "../../../fastchat/webclient/state.js";
 
 const T0 = Date.parse("2026-11-26T10:00:00.000Z");
 
@@ -324,4 +324,33 @@ test("REDACT withdraws a line in place: a channel's, and a conversation's either
   ok(chan.redrawn.size === 1, "the view is told which line to draw again");
   const dm = s.buffer("bob");
   eq(dm.lines.map((l) => [l.msgid, !!l.redacted]), [["d1", true], ["d2", true]]);
+});
+
+test("MARKREAD from another device: lines up to it are read, and the marker goes after it", () => {
+  const s = feed(
+    registered(),
+    ":me!u@h JOIN #c",
+    ":me!u@h JOIN #d",
+    "@time=2026-11-26T10:00:01.000Z :bob!b@h PRIVMSG #c :one",
+    "@time=2026-11-26T10:00:02.000Z :bob!b@h PRIVMSG #c :two",
+    "@time=2026-11-26T10:00:03.000Z :bob!b@h PRIVMSG #c :three",
+  );
+  s.setActive("#d");
+  const c = s.buffer("#c");
+  eq(c.unread, 3);
+  feed(s, ":srv MARKREAD #c *", ":srv MARKREAD #c timestamp=2026-11-26T10:00:02.000Z");
+  eq([c.unread, c.lines.find((l) => l.id === c.firstUnreadId).text], [1, "three"]);
+  eq(unmarkedUpTo(c), Date.parse("2026-11-26T10:00:03.000Z"));
+  feed(s, ":srv MARKREAD #c timestamp=2026-11-26T10:00:01.000Z"); // never back
+  eq(c.readUpTo, Date.parse("2026-11-26T10:00:02.000Z"));
+  feed(s, ":srv MARKREAD #c timestamp=2026-11-26T10:00:03.000Z");
+  eq([c.unread, c.highlight, unmarkedUpTo(c)], [0, false, 0]);
+  const d = s.buffer("#d"); // history from before the page: the marker after what was read
+  s.mergeHistory(d, [
+    { time: Date.parse("2026-11-26T09:00:00.000Z"), type: "message", nick: "bob", text: "old", self: false },
+    { time: Date.parse("2026-11-26T09:30:00.000Z"), type: "message", nick: "bob", text: "new", self: false },
+  ]);
+  feed(s, ":srv MARKREAD #d timestamp=2026-11-26T09:10:00.000Z");
+  s.setActive("#d");
+  eq(d.lines.find((l) => l.id === d.markerBefore).text, "new");
 });
