@@ -483,13 +483,11 @@ def test_read_markers_shared_with_another_device(
     # the page shows #lobby: it says how far it has read, and the phone is told
     phone.expect(r"^:\S+ MARKREAD #lobby timestamp=\S+$")
     bob.send(f"PRIVMSG {account} :a private word")
-    page.wait(lambda: page.js("return window.fastchat.state.buffer('%s')?.unread" % bob.nick), "unread")
-    stamp = page.js(
-        "return new Date(window.fastchat.state.buffer('%s').lines.at(-1).time).toISOString()"
-        % bob.nick
-    )
+    buf = f"window.fastchat.state.buffer('{bob.nick}')"
+    page.wait(lambda: page.js(f"return {buf}?.unread"), "the conversation unread")
+    stamp = page.js(f"return new Date({buf}.lines.at(-1).time).toISOString()")
     phone.send(f"MARKREAD {bob.nick} timestamp={stamp}")  # read on the phone
     page.wait(
-        lambda: page.js("return window.fastchat.state.buffer('%s').unread" % bob.nick) == 0,
+        lambda: page.js(f"return {buf}.unread") == 0,
         "the conversation read on the other device",
     )
