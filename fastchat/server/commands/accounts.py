@@ -27,7 +27,6 @@ from fastchat.server.commands.context import Context, MailOutcome
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client
 from fastchat.server.network.records import RAccount, RLogin, RPendingDrop, RVerify, make
-from fastchat.server.render import lines
 
 #: The built-in service's nick, folded (commands/nickserv.py): no account may take it
 SERVICE_FOLDED = b"nickserv"
@@ -48,8 +47,7 @@ def _fail(
     why: bytes,
     command: bytes = b"REGISTER",
 ) -> None:
-    server = ctx.config.server_name
-    ctx.send(client, lines.standard_reply(server, b"FAIL", command, code, why, context))
+    ctx.fail(client, command, code, why, *context)
 
 
 def _response(

@@ -101,6 +101,12 @@ class Context(Protocol):
     def reply(self, client: Client, code: bytes, *params: bytes) -> None:
         """Queue a numeric reply for ``client``."""
 
+    def fail(
+        self, client: Client, command: bytes, code: bytes, why: bytes, *context: bytes
+    ) -> None:
+        """Queue an IRCv3 standard reply for ``client``: ``FAIL <command> <code> [<context>...]
+        :<why>``."""
+
     def submit(self, request: Record, barrier: bool = True) -> None:
         """Hand a request to the sequencer; with ``barrier``, the client's next lines wait
         for its decision (so every command sees the effects of the ones before it)."""

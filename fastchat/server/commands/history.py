@@ -32,7 +32,7 @@ from fastchat.server.caps import chathistory as cap
 from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client
-from fastchat.server.network.state import Channel
+from fastchat.server.network.state import Channel, User
 from fastchat.server.render import dates, lines
 from fastchat.server.render.variants import escape_tag_value
 
@@ -54,6 +54,11 @@ def dm_party(account: bytes | None, nick: bytes) -> str:
     return account.decode("utf-8", "replace") if account else "*" + nick.decode("utf-8", "replace")
 
 
+def user_party(user: User) -> str:
+    """:func:`dm_party` of ``user`` as it is now (its account, else its nick)."""
+    return dm_party(fold(user.account) if user.account else None, fold(user.nick))
+
+
 def dm_target(a: str, b: str) -> str:
     """The target a conversation of two parties is stored under: ``store.schema.dm_target``
     (the pure core does not import the store; a test checks the two agree)."""
@@ -61,17 +66,14 @@ def dm_target(a: str, b: str) -> str:
     return f"{low}\n{high}"
 
 
-def _fail(ctx: Context, client: Client, code: bytes, why: bytes, *context: bytes) -> None:
-    server = ctx.config.server_name
-    ctx.send(client, lines.standard_reply(server, b"FAIL", b"CHATHISTORY", code, why, context))
-
-
 def _unavailable(ctx: Context, client: Client, *context: bytes) -> bool:
     """While the store's writer fails: FAIL MESSAGE_ERROR, and True (see the module's
     docstring for why not the rows stored so far)."""
     if ctx.state.history_available:
         return False
-    _fail(ctx, client, b"MESSAGE_ERROR", b"History is temporarily unavailable", *context)
+    ctx.fail(
+        client, b"CHATHISTORY", b"MESSAGE_ERROR", b"History is temporarily unavailable", *context
+    )
     return True
 
 
@@ -113,28 +115,37 @@ def _chathistory(ctx: Context, client: Client, msg: Message) -> None:
         return
     refs = _SUBCOMMANDS.get(sub)
     if refs is None:
-        _fail(ctx, client, b"INVALID_PARAMS", b"Unknown subcommand", params[0])
+        ctx.fail(client, b"CHATHISTORY", b"INVALID_PARAMS", b"Unknown subcommand", params[0])
         return
     if len(params) < refs + 3:
-        _fail(ctx, client, b"INVALID_PARAMS", b"Not enough parameters", sub)
+        ctx.fail(client, b"CHATHISTORY", b"INVALID_PARAMS", b"Not enough parameters", sub)
         return
     target = params[1]
     limit = _limit(ctx, params[refs + 2])
     if limit is None:
-        _fail(ctx, client, b"INVALID_PARAMS", b"Invalid limit", sub)
+        ctx.fail(client, b"CHATHISTORY", b"INVALID_PARAMS", b"Invalid limit", sub)
         return
     references: list[int | str | None] = []
     for param in params[2 : 2 + refs]:
         ref = None if sub == b"LATEST" and param == b"*" else maybe_reference(param)
         if ref is None and not (sub == b"LATEST" and param == b"*"):
-            _fail(ctx, client, b"INVALID_PARAMS", b"Invalid message reference", sub, param)
+            ctx.fail(
+                client, b"CHATHISTORY", b"INVALID_PARAMS", b"Invalid message reference", sub, param
+            )
             return
         references.append(ref)
     key = fold(target)
     if target[:1] in _CHANNEL_PREFIXES:
         chan = ctx.state.channels.get(key)
         if chan is None or client.uid not in chan.members:
-            _fail(ctx, client, b"INVALID_TARGET", b"Messages could not be retrieved", sub, target)
+            ctx.fail(
+                client,
+                b"CHATHISTORY",
+                b"INVALID_TARGET",
+                b"Messages could not be retrieved",
+                sub,
+                target,
+            )
             return
         target = chan.name
         stored_key = key.decode("utf-8", "replace")
@@ -147,7 +158,14 @@ def _chathistory(ctx: Context, client: Client, msg: Message) -> None:
         elif key in ctx.state.accounts:
             party = dm_party(key, key)
         else:
-            _fail(ctx, client, b"INVALID_TARGET", b"Messages could not be retrieved", sub, target)
+            ctx.fail(
+                client,
+                b"CHATHISTORY",
+                b"INVALID_TARGET",
+                b"Messages could not be retrieved",
+                sub,
+                target,
+            )
             return
         if me is None or not me.account:
             _send_batch(ctx, client, target, [])  # only a logged-in user's are kept
@@ -162,7 +180,14 @@ def _chathistory(ctx: Context, client: Client, msg: Message) -> None:
     def answered(answer: tuple[list[Any], str]) -> None:
         rows, error = answer
         if error:
-            _fail(ctx, client, b"MESSAGE_ERROR", b"Messages could not be retrieved", sub, target)
+            ctx.fail(
+                client,
+                b"CHATHISTORY",
+                b"MESSAGE_ERROR",
+                b"Messages could not be retrieved",
+                sub,
+                target,
+            )
             return
         _send_batch(ctx, client, target, rows, dm)
 
@@ -178,12 +203,12 @@ def _limit(ctx: Context, param: bytes) -> int | None:
 
 def _targets(ctx: Context, client: Client, params: tuple[bytes, ...] | list[bytes]) -> None:
     if len(params) < 4:
-        _fail(ctx, client, b"INVALID_PARAMS", b"Not enough parameters", b"TARGETS")
+        ctx.fail(client, b"CHATHISTORY", b"INVALID_PARAMS", b"Not enough parameters", b"TARGETS")
         return
     first, second = maybe_reference(params[1]), maybe_reference(params[2])
     limit = _limit(ctx, params[3])
     if not isinstance(first, int) or not isinstance(second, int) or limit is None:
-        _fail(ctx, client, b"INVALID_PARAMS", b"Invalid parameters", b"TARGETS")
+        ctx.fail(client, b"CHATHISTORY", b"INVALID_PARAMS", b"Invalid parameters", b"TARGETS")
         return
     channels = {
         chan.key.decode("utf-8", "replace"): chan.name
@@ -210,7 +235,13 @@ def _targets(ctx: Context, client: Client, params: tuple[bytes, ...] | list[byte
     def answered(answer: tuple[list[Any], str]) -> None:
         rows, error = answer
         if error:
-            _fail(ctx, client, b"MESSAGE_ERROR", b"Targets could not be retrieved", b"TARGETS")
+            ctx.fail(
+                client,
+                b"CHATHISTORY",
+                b"MESSAGE_ERROR",
+                b"Targets could not be retrieved",
+                b"TARGETS",
+            )
             return
         server = ctx.config.server_name
         out = [

@@ -31,7 +31,7 @@ from fastchat.server.network import metadata
 from fastchat.server.network.records import RMetadata, make
 from fastchat.server.network.state import Channel, State, User
 from fastchat.server.render import lines
-from fastchat.server.render.replies import numeric
+from fastchat.server.render.replies import numeric, word_bodies
 
 #: The batch type (and this module's batch reference: not hexadecimal, see wrap_batch)
 BATCH_TYPE = b"metadata"
@@ -47,11 +47,6 @@ def keynotset(server: bytes, nick: bytes, target: bytes, key: bytes, why: bytes)
     return numeric(server, nick, N.RPL_KEYNOTSET, target, key, why)
 
 
-def _fail(ctx: Context, client: Client, code: bytes, why: bytes, *context: bytes) -> None:
-    server = ctx.config.server_name
-    ctx.send(client, lines.standard_reply(server, b"FAIL", b"METADATA", code, why, context))
-
-
 def _target(ctx: Context, client: Client, name: bytes) -> tuple[bytes, User | Channel] | None:
     """The user or channel ``name`` names (``*``: oneself), with the name it goes by; None
     (and ``FAIL METADATA INVALID_TARGET``) if there is none such."""
@@ -64,7 +59,7 @@ def _target(ctx: Context, client: Client, name: bytes) -> tuple[bytes, User | Ch
     else:
         found = state.user_by_nick(name)
     if found is None:
-        _fail(ctx, client, b"INVALID_TARGET", b"Invalid metadata target", name)
+        ctx.fail(client, b"METADATA", b"INVALID_TARGET", b"Invalid metadata target", name)
         return None
     return (found.name if isinstance(found, Channel) else found.nick), found
 
@@ -95,7 +90,7 @@ def metadata_command(ctx: Context, client: Client, msg: Message) -> None:
         _subscriptions(ctx, client, sub, keys)
         return
     if sub not in (b"GET", b"LIST", b"SET", b"CLEAR", b"SYNC"):
-        _fail(ctx, client, b"INVALID_PARAMS", b"Invalid subcommand", msg.params[1])
+        ctx.fail(client, b"METADATA", b"INVALID_PARAMS", b"Invalid subcommand", msg.params[1])
         return
     found = _target(ctx, client, name)
     if found is None:
@@ -105,12 +100,12 @@ def metadata_command(ctx: Context, client: Client, msg: Message) -> None:
         key = keys[0]
         why = metadata.key_problem(key)
         if why is not None:
-            _fail(ctx, client, b"INVALID_KEY", why, key)
+            ctx.fail(client, b"METADATA", b"INVALID_KEY", why, key)
             return
         value = msg.params[3] if len(msg.params) > 3 and msg.params[3] else None
         why = metadata.value_problem(value) if value is not None else None
         if why is not None:
-            _fail(ctx, client, b"INVALID_VALUE", why, key)
+            ctx.fail(client, b"METADATA", b"INVALID_VALUE", why, key)
             return
         ctx.submit(make(RMetadata, client.uid, target, key, value))
         return
@@ -119,7 +114,7 @@ def metadata_command(ctx: Context, client: Client, msg: Message) -> None:
         return
     if not _may_see(client, obj):
         why = b"You do not have permission to see that"
-        _fail(ctx, client, b"KEY_NO_PERMISSION", why, target, b"*")
+        ctx.fail(client, b"METADATA", b"KEY_NO_PERMISSION", why, target, b"*")
         return
     server = ctx.config.server_name
     have = ctx.state.metadata.of(owner_of(obj))
@@ -149,7 +144,7 @@ def _subscriptions(ctx: Context, client: Client, sub: bytes, keys: list[bytes]) 
         return
     bad = next((k for k in keys if metadata.key_problem(k) is not None), None)
     if bad is not None:
-        _fail(ctx, client, b"INVALID_KEY", b"Invalid key name", bad)
+        ctx.fail(client, b"METADATA", b"INVALID_KEY", b"Invalid key name", bad)
         return
     if sub == b"UNSUB":
         client.metadata_subs = subs.difference(keys)
@@ -159,7 +154,7 @@ def _subscriptions(ctx: Context, client: Client, sub: bytes, keys: list[bytes]) 
     for key in dict.fromkeys(keys):
         if key not in subs and len(subs) + len(added) >= metadata.MAX_SUBS:
             why = b"Too many subscriptions"
-            _fail(ctx, client, b"LIMIT_REACHED", why, key, b"%d" % metadata.MAX_SUBS)
+            ctx.fail(client, b"METADATA", b"LIMIT_REACHED", why, key, b"%d" % metadata.MAX_SUBS)
             break
         added.append(key)
     client.metadata_subs = subs.union(added)
@@ -167,19 +162,14 @@ def _subscriptions(ctx: Context, client: Client, sub: bytes, keys: list[bytes]) 
 
 
 def _words(ctx: Context, client: Client, code: bytes, words: list[bytes]) -> None:
-    """``code`` with ``words`` as its parameters, as many lines as they need."""
+    """``code`` with ``words`` as its parameters (each one), as many lines as they need
+    (:func:`replies.word_bodies` cuts them); none for no words."""
+    if not words:
+        return
     server = ctx.config.server_name
     room = MAX_LINE - len(numeric(server, client.name, code, b"")) - 1
-    line: list[bytes] = []
-    size = 0
-    for word in words:
-        if line and size + 1 + len(word) > room:
-            ctx.send(client, numeric(server, client.name, code, *line))
-            line, size = [], 0
-        line.append(word)
-        size += 1 + len(word)
-    if line:
-        ctx.send(client, numeric(server, client.name, code, *line))
+    for body in word_bodies(words, room):
+        ctx.send(client, numeric(server, client.name, code, *body.split(b" ")))
 
 
 def _sync(

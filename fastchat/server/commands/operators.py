@@ -325,8 +325,7 @@ def chghost(ctx: Context, client: Client, msg: Message) -> None:
 
 def _chghost_refused(ctx: Context, client: Client, code: bytes, value: bytes, why: bytes) -> None:
     ctx.audit(client, f"CHGHOST refused: {_text(why)}: {_text(value)}", failed=True)
-    fail = lines.standard_reply(ctx.config.server_name, b"FAIL", b"CHGHOST", code, why, (value,))
-    ctx.send(client, fail)
+    ctx.fail(client, b"CHGHOST", code, why, value)
 
 
 def _text(data: bytes) -> str:

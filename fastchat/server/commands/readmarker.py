@@ -22,7 +22,7 @@ from fastchat.server.commands.context import Context
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client
 from fastchat.server.network.records import RMarkread, make
-from fastchat.server.render import dates, lines
+from fastchat.server.render import dates
 
 
 def line(server: bytes, target: bytes, ms: int) -> bytes:
@@ -30,11 +30,6 @@ def line(server: bytes, target: bytes, ms: int) -> bytes:
     marker (``ms`` 0)."""
     value = b"timestamp=" + dates.iso8601(ms) if ms else b"*"
     return b":%s MARKREAD %s %s\r\n" % (server, target, value)
-
-
-def _fail(ctx: Context, client: Client, code: bytes, why: bytes, *context: bytes) -> None:
-    server = ctx.config.server_name
-    ctx.send(client, lines.standard_reply(server, b"FAIL", b"MARKREAD", code, why, context))
 
 
 def markread(ctx: Context, client: Client, msg: Message) -> None:
@@ -46,7 +41,7 @@ def markread(ctx: Context, client: Client, msg: Message) -> None:
     (``*`` included: a client never sets "no marker")."""
     params = msg.params
     if not params or not params[0]:
-        _fail(ctx, client, b"NEED_MORE_PARAMS", b"Missing parameters")
+        ctx.fail(client, b"MARKREAD", b"NEED_MORE_PARAMS", b"Missing parameters")
         return
     target = params[0]
     cfg = ctx.config
@@ -55,7 +50,7 @@ def markread(ctx: Context, client: Client, msg: Message) -> None:
         if is_channel(target)
         else is_valid_nick(target, cfg.nicklen)
     ):
-        _fail(ctx, client, b"INVALID_PARAMS", b"Invalid target", target)
+        ctx.fail(client, b"MARKREAD", b"INVALID_PARAMS", b"Invalid target", target)
         return
     user = client.user
     if user is None:  # (the dispatcher lets only registered clients in)
@@ -67,7 +62,7 @@ def markread(ctx: Context, client: Client, msg: Message) -> None:
     kind, _, value = params[1].partition(b"=")
     ms = dates.maybe_parse_iso8601(value) if kind == b"timestamp" else None
     if not ms:  # (not one, or the epoch itself: "no marker" cannot be set either)
-        _fail(ctx, client, b"INVALID_PARAMS", b"Invalid timestamp", target)
+        ctx.fail(client, b"MARKREAD", b"INVALID_PARAMS", b"Invalid timestamp", target)
         return
     ctx.submit(make(RMarkread, client.uid, target, ms))
 

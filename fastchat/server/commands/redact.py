@@ -17,24 +17,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastchat.irc.casemap import fold, is_channel
+from fastchat.irc.casemap import is_channel
 from fastchat.irc.message import Message, truncate_utf8
 from fastchat.server.caps import message_redaction as cap
 from fastchat.server.caps import message_tags
 from fastchat.server.commands.context import Context
-from fastchat.server.commands.history import dm_party, dm_target
+from fastchat.server.commands.history import dm_target, user_party
 from fastchat.server.commands.table import Command
 from fastchat.server.connection import Client
 from fastchat.server.network.records import RRedact, make
-from fastchat.server.render import lines
 
 #: The longest reason relayed (bytes): the REDACT line must fit in 512 with the source
 REASONLEN = 300
-
-
-def _fail(ctx: Context, client: Client, code: bytes, why: bytes, *context: bytes) -> None:
-    server = ctx.config.server_name
-    ctx.send(client, lines.standard_reply(server, b"FAIL", b"REDACT", code, why, context))
 
 
 def redact(ctx: Context, client: Client, msg: Message) -> None:
@@ -52,21 +46,19 @@ def redact(ctx: Context, client: Client, msg: Message) -> None:
     if is_channel(target):
         chan = state.channel(target)
         if chan is None or user.uid not in chan.members:
-            _fail(ctx, client, b"INVALID_TARGET", b"You are not on that channel", target)
+            ctx.fail(client, b"REDACT", b"INVALID_TARGET", b"You are not on that channel", target)
             return
         stored = chan.key.decode("utf-8", "replace")
     else:
         other = state.user_by_nick(target)
         if other is None:
-            _fail(ctx, client, b"INVALID_TARGET", b"No such nick", target)
+            ctx.fail(client, b"REDACT", b"INVALID_TARGET", b"No such nick", target)
             return
         # (kept only when one of the two is logged in: else the lookup finds nothing)
-        me = dm_party(fold(user.account) if user.account else None, fold(user.nick))
-        them = dm_party(fold(other.account) if other.account else None, fold(other.nick))
-        stored = dm_target(me, them)
+        stored = dm_target(user_party(user), user_party(other))
     parsed = message_tags.maybe_parse_msgid(msgid.decode("utf-8", "replace"))
     if parsed is None:
-        _fail(ctx, client, b"UNKNOWN_MSGID", b"No such message", target, msgid)
+        ctx.fail(client, b"REDACT", b"UNKNOWN_MSGID", b"No such message", target, msgid)
         return
     sender = parsed[1]
     cfg = ctx.config
@@ -78,7 +70,7 @@ def redact(ctx: Context, client: Client, msg: Message) -> None:
         rows, error = answer
         if not rows:
             why = b"No such message" if not error else b"The history cannot be read now"
-            _fail(ctx, client, b"UNKNOWN_MSGID", why, target, msgid)
+            ctx.fail(client, b"REDACT", b"UNKNOWN_MSGID", why, target, msgid)
             return
         account = rows[0].account.encode()
         key = stored.encode()

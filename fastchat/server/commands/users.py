@@ -19,7 +19,7 @@ from fastchat.server.connection import Client, user_of
 from fastchat.server.network.access import mask_matches
 from fastchat.server.network.records import RAway, RSetname, make
 from fastchat.server.network.state import REALNAMELEN, Channel, User, seen_by, shown, visible
-from fastchat.server.render import lines, replies
+from fastchat.server.render import replies
 
 
 def who(ctx: Context, client: Client, msg: Message) -> None:
@@ -222,10 +222,7 @@ def setname(ctx: Context, client: Client, msg: Message) -> None:
     else:
         ctx.submit(make(RSetname, client.uid, realname))
         return
-    fail = lines.standard_reply(
-        ctx.config.server_name, b"FAIL", b"SETNAME", b"INVALID_REALNAME", why
-    )
-    ctx.send(client, fail)
+    ctx.fail(client, b"SETNAME", b"INVALID_REALNAME", why)
 
 
 COMMANDS = (

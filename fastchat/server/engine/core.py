@@ -343,6 +343,12 @@ class WorkerCore:
     def reply(self, client: Client, code: bytes, *params: bytes) -> None:
         self.send(client, replies.numeric(self.config.server_name, client.name, code, *params))
 
+    def fail(
+        self, client: Client, command: bytes, code: bytes, why: bytes, *context: bytes
+    ) -> None:
+        server = self.config.server_name
+        self.send(client, lines.standard_reply(server, b"FAIL", command, code, why, context))
+
     def submit(self, request: Record, barrier: bool = True) -> None:
         """Hand a request to the sequencer: in-process, or via the bus to the hub."""
         if barrier:

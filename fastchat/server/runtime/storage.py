@@ -58,7 +58,7 @@ from typing import Any, NamedTuple
 
 from fastchat.irc.casemap import fold
 from fastchat.server.caps import message_tags
-from fastchat.server.commands.history import dm_party
+from fastchat.server.commands.history import user_party
 from fastchat.server.network.records import (
     D_CHAN,
     D_USER,
@@ -480,10 +480,7 @@ class Storage:
         target, sender = users.get(record[1]), users.get(record[2])
         if target is None or sender is None or not (target.account or sender.account):
             return
-        key = schema.dm_target(
-            dm_party(fold(target.account) if target.account else None, fold(target.nick)),
-            dm_party(fold(sender.account) if sender.account else None, fold(sender.nick)),
-        )
+        key = schema.dm_target(user_party(target), user_party(sender))
         account = sender.account or b""
         # (DUser: kind, target, sender, line, first, tags, flags, time)
         self._submit(
